@@ -1,0 +1,238 @@
+//! The playback clock.
+//!
+//! A room's playback is `{paused, position at a server instant, rate}`: the position is exact at
+//! `at`, and while playing it advances by `rate` seconds per second of server time. The server never
+//! trusts a position from a client; everything is computed from the server clock, and every change
+//! first "rebases" the state to the instant of the change so the position is continuous.
+
+use crate::limits::{RATE_MAX, RATE_MIN};
+use crate::time::ServerTime;
+use serde::{Deserialize, Serialize};
+
+/// Where playback is, as of a server instant.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PlaybackState {
+    /// Whether the video is paused.
+    pub paused: bool,
+    /// Position in seconds at `at`.
+    pub position: f64,
+    /// The server instant `position` refers to.
+    pub at: ServerTime,
+    /// Playback rate, within [`RATE_MIN`]..=[`RATE_MAX`].
+    pub rate: f64,
+}
+
+/// A rate or position from a client that cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PlaybackError {
+    #[error("the rate must be between {RATE_MIN} and {RATE_MAX}")]
+    InvalidRate,
+    #[error("the position must be a finite number of seconds, zero or more")]
+    InvalidPosition,
+}
+
+/// Checks a rate asked for by a client.
+pub fn validate_rate(rate: f64) -> Result<f64, PlaybackError> {
+    if rate.is_finite() && (RATE_MIN..=RATE_MAX).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(PlaybackError::InvalidRate)
+    }
+}
+
+/// Checks a position asked for by a client.
+pub fn validate_position(position: f64) -> Result<f64, PlaybackError> {
+    if position.is_finite() && position >= 0.0 {
+        Ok(position)
+    } else {
+        Err(PlaybackError::InvalidPosition)
+    }
+}
+
+impl PlaybackState {
+    /// Paused at `position`, as of `now`, at normal speed.
+    pub fn paused_at(position: f64, now: ServerTime) -> Self {
+        PlaybackState {
+            paused: true,
+            position,
+            at: now,
+            rate: 1.0,
+        }
+    }
+
+    /// The position at server time `now`.
+    pub fn position_at(&self, now: ServerTime) -> f64 {
+        if self.paused {
+            return self.position;
+        }
+        // Before `at` the state does not say anything; hold the position rather than run backwards.
+        let elapsed = now.seconds_since(self.at).max(0.0);
+        self.position + elapsed * self.rate
+    }
+
+    /// The same playback, expressed as of `now`.
+    pub fn rebased(&self, now: ServerTime) -> Self {
+        PlaybackState {
+            position: self.position_at(now),
+            at: now,
+            ..*self
+        }
+    }
+
+    /// Resumes playback at `now` from where it is.
+    pub fn play(&self, now: ServerTime) -> Self {
+        PlaybackState {
+            paused: false,
+            ..self.rebased(now)
+        }
+    }
+
+    /// Pauses at `now` where it is.
+    pub fn pause(&self, now: ServerTime) -> Self {
+        PlaybackState {
+            paused: true,
+            ..self.rebased(now)
+        }
+    }
+
+    /// Jumps to `position` at `now`, keeping paused/playing and the rate.
+    pub fn seek(&self, position: f64, now: ServerTime) -> Self {
+        PlaybackState {
+            position,
+            at: now,
+            ..*self
+        }
+    }
+
+    /// Changes the rate at `now`; the position is continuous across the change.
+    pub fn with_rate(&self, rate: f64, now: ServerTime) -> Self {
+        PlaybackState {
+            rate,
+            ..self.rebased(now)
+        }
+    }
+
+    /// When the position reaches `duration`, if playing; `None` when paused.
+    pub fn ends_at(&self, duration: f64) -> Option<ServerTime> {
+        if self.paused {
+            return None;
+        }
+        let remaining = ((duration - self.position) / self.rate).max(0.0);
+        Some(self.at.plus_seconds(remaining))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EPS: f64 = 1e-6;
+
+    fn t(s: f64) -> ServerTime {
+        ServerTime(0).plus_seconds(s)
+    }
+
+    #[test]
+    fn plays_pauses_seeks() {
+        let p = PlaybackState::paused_at(10.0, t(0.0));
+        assert_eq!(p.position_at(t(100.0)), 10.0);
+        let p = p.play(t(1.0));
+        assert!((p.position_at(t(3.0)) - 12.0).abs() < EPS);
+        let p = p.with_rate(2.0, t(3.0));
+        assert!((p.position_at(t(4.0)) - 14.0).abs() < EPS);
+        let p = p.pause(t(5.0));
+        assert!((p.position_at(t(50.0)) - 16.0).abs() < EPS);
+        let p = p.seek(3.0, t(6.0));
+        assert!(p.paused);
+        assert_eq!(p.position_at(t(60.0)), 3.0);
+    }
+
+    #[test]
+    fn ends_at_accounts_for_rate() {
+        let p = PlaybackState::paused_at(10.0, t(0.0));
+        assert_eq!(p.ends_at(20.0), None);
+        let p = p.play(t(0.0)).with_rate(2.0, t(0.0));
+        assert_eq!(p.ends_at(20.0), Some(t(5.0)));
+        // Already past the end: ends at once.
+        assert_eq!(p.seek(30.0, t(1.0)).ends_at(20.0), Some(t(1.0)));
+    }
+
+    #[test]
+    fn validation() {
+        assert_eq!(validate_rate(0.25), Ok(0.25));
+        assert_eq!(validate_rate(2.0), Ok(2.0));
+        assert!(validate_rate(0.2).is_err());
+        assert!(validate_rate(2.01).is_err());
+        assert!(validate_rate(f64::NAN).is_err());
+        assert!(validate_position(-0.1).is_err());
+        assert!(validate_position(f64::INFINITY).is_err());
+        assert_eq!(validate_position(0.0), Ok(0.0));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Play,
+        Pause,
+        Seek(f64),
+        Rate(f64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            Just(Op::Play),
+            Just(Op::Pause),
+            (0.0..10_000.0f64).prop_map(Op::Seek),
+            (RATE_MIN..=RATE_MAX).prop_map(Op::Rate),
+        ]
+    }
+
+    proptest! {
+        /// Between two commands the position moves at exactly `rate` (or not at all when paused),
+        /// play/pause/rate changes never make it jump, and it never runs backwards on its own.
+        #[test]
+        fn clock_is_continuous_and_monotone(
+            ops in prop::collection::vec((op(), 0u32..5_000_000), 1..40),
+        ) {
+            let mut now = ServerTime(1_700_000_000_000_000);
+            let mut p = PlaybackState::paused_at(0.0, now);
+            for (op, gap_us) in ops {
+                let before = p.position_at(now);
+                let next = match op {
+                    Op::Play => p.play(now),
+                    Op::Pause => p.pause(now),
+                    Op::Seek(pos) => p.seek(pos, now),
+                    Op::Rate(r) => p.with_rate(r, now),
+                };
+                let after = next.position_at(now);
+                match op {
+                    Op::Seek(pos) => prop_assert_eq!(after, pos),
+                    _ => prop_assert!((after - before).abs() < EPS, "{op:?} jumped {before} -> {after}"),
+                }
+                p = next;
+                let later = ServerTime(now.0 + i64::from(gap_us));
+                let advanced = p.position_at(later) - p.position_at(now);
+                let expected = if p.paused { 0.0 } else { later.seconds_since(now) * p.rate };
+                prop_assert!((advanced - expected).abs() < EPS);
+                prop_assert!(advanced >= 0.0);
+                // Rebasing never changes where playback is.
+                prop_assert!((p.rebased(later).position_at(later) - p.position_at(later)).abs() < EPS);
+                now = later;
+            }
+        }
+
+        #[test]
+        fn playback_reaches_duration_at_ends_at(
+            position in 0.0..1000.0f64,
+            extra in 0.0..1000.0f64,
+            rate in RATE_MIN..=RATE_MAX,
+        ) {
+            let now = ServerTime(1_000_000);
+            let p = PlaybackState::paused_at(position, now).with_rate(rate, now).play(now);
+            let duration = position + extra;
+            let end = p.ends_at(duration).unwrap();
+            // The instant is rounded to the microsecond: within one µs of rate.
+            prop_assert!((p.position_at(end) - duration).abs() < 1e-5);
+        }
+    }
+}

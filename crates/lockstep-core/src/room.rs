@@ -1,0 +1,1172 @@
+//! The room state machine.
+//!
+//! A [`Room`] holds everything a live room knows: settings, roles, who is present, the current
+//! item and its playback, the upcoming queue, skip votes and chat limits. Members' commands go
+//! through [`Room::apply`], presence through [`Room::connect`]/[`Room::disconnect`], and time
+//! through [`Room::tick`]; each returns the [`Event`]s that happened, which the server persists,
+//! numbers and broadcasts. The room never reads a clock: `now` is always an argument, and
+//! [`Room::next_deadline`] says when `tick` next has something to do (an item ending, a member's
+//! leave grace running out).
+
+use crate::chat::{ChatLimiter, ChatText};
+use crate::ids::{ItemId, RoomId, UserId};
+use crate::limits::{PRESENCE_LINES_MAX_MEMBERS, QUEUE_MAX_ITEMS, REPORTED_DURATION_MAX_SECS};
+use crate::names::DisplayName;
+use crate::permissions::{Action, Role, allowed};
+use crate::playback::{PlaybackError, PlaybackState, validate_position, validate_rate};
+use crate::queue::{ItemMetadata, QueueItem};
+use crate::settings::{RoomSettings, SettingsError, SettingsPatch};
+use crate::time::ServerTime;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+/// Server-wide rules every room follows (from configuration).
+#[derive(Debug, Clone)]
+pub struct RoomRules {
+    /// How long a member whose last connection dropped still counts as present, so that a reload
+    /// or a network blip does not print "left" and "joined".
+    pub leave_grace: Duration,
+    /// Chat rate limit: at most `chat_lines` per `chat_window` per user.
+    pub chat_lines: usize,
+    pub chat_window: Duration,
+}
+
+impl Default for RoomRules {
+    fn default() -> Self {
+        RoomRules {
+            leave_grace: Duration::from_secs(5),
+            chat_lines: 5,
+            chat_window: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A member as everyone in the room sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub user_id: UserId,
+    pub name: DisplayName,
+    pub role: Role,
+    pub muted: bool,
+}
+
+/// A user's lasting standing in a room, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    pub moderator: bool,
+    pub muted: bool,
+    pub banned: bool,
+}
+
+/// Why playback changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaybackCause {
+    Play,
+    Pause,
+    Seek,
+    Rate,
+}
+
+/// Why the current item changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemChangeCause {
+    /// The previous item reached its end.
+    Ended,
+    /// Someone skipped it.
+    Skip,
+    /// The vote to skip passed.
+    VoteSkip,
+    /// Someone removed it from the queue.
+    Removed,
+    /// It turned out to be unavailable.
+    Unavailable,
+    /// Something was added while nothing was playing.
+    Added,
+}
+
+/// What a system chat line reports; clients may localise by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemLine {
+    Joined,
+    Left,
+    NowPlaying,
+    Renamed,
+    Kicked,
+    Banned,
+    Promoted,
+    Demoted,
+    Unavailable,
+}
+
+/// A chat line before the store has numbered it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChatLine {
+    /// `None` for system lines.
+    pub user_id: Option<UserId>,
+    /// The author's name at the time, or the subject's name for system lines.
+    pub name: Option<String>,
+    pub text: String,
+    pub system: Option<SystemLine>,
+    pub at: ServerTime,
+}
+
+/// Something that happened in a room.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Play, pause, seek or rate change of the current item.
+    Playback {
+        item_id: Option<ItemId>,
+        state: PlaybackState,
+        cause: PlaybackCause,
+        by: Option<UserId>,
+    },
+    /// The current item changed; `item` left the upcoming queue if it was in it.
+    NowPlaying {
+        item: Option<QueueItem>,
+        previous: Option<ItemId>,
+        state: PlaybackState,
+        cause: ItemChangeCause,
+        by: Option<UserId>,
+    },
+    QueueAdded {
+        item: QueueItem,
+        index: usize,
+    },
+    QueueRemoved {
+        item_id: ItemId,
+        by: Option<UserId>,
+    },
+    QueueMoved {
+        item_id: ItemId,
+        index: usize,
+        /// The whole new order of the upcoming queue, for the store.
+        order: Vec<ItemId>,
+    },
+    /// Title, duration or thumbnail of the current or a queued item changed.
+    ItemUpdated {
+        item: QueueItem,
+    },
+    Votes {
+        item_id: ItemId,
+        votes: usize,
+        needed: usize,
+    },
+    Chat {
+        line: NewChatLine,
+    },
+    MemberJoined {
+        member: MemberView,
+    },
+    MemberLeft {
+        user_id: UserId,
+    },
+    /// A present member's name, role or mute changed.
+    MemberUpdated {
+        member: MemberView,
+    },
+    Settings {
+        settings: RoomSettings,
+        has_password: bool,
+    },
+    /// A user's display name changed (store only: also applies outside this room).
+    Renamed {
+        user_id: UserId,
+        name: DisplayName,
+    },
+    /// A user's standing changed (store only).
+    StandingChanged {
+        user_id: UserId,
+        standing: Standing,
+    },
+    /// A member was kicked or banned: their connections must be closed.
+    Removed {
+        user_id: UserId,
+        banned: bool,
+    },
+}
+
+impl Event {
+    /// Whether members are told about this event (the rest concern only the store or the
+    /// server's own connections).
+    pub fn is_broadcast(&self) -> bool {
+        !matches!(
+            self,
+            Event::Renamed { .. } | Event::StandingChanged { .. } | Event::Removed { .. }
+        )
+    }
+}
+
+/// Why a command was refused. [`CommandError::code`] is the stable protocol error code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    #[error("you are not allowed to do that in this room")]
+    Forbidden,
+    #[error("you are muted in this room")]
+    Muted,
+    #[error("you are banned from this room")]
+    Banned,
+    #[error("join the room first")]
+    NotAMember,
+    #[error("nothing is playing")]
+    NothingPlaying,
+    #[error("no such item in the queue")]
+    ItemNotFound,
+    #[error("no such member in the room")]
+    UserNotFound,
+    #[error("the queue is full")]
+    QueueFull,
+    #[error("too many messages; wait {} ms", retry_after.as_millis())]
+    RateLimited { retry_after: Duration },
+    #[error("slow mode is on; wait {} ms", retry_after.as_millis())]
+    SlowMode { retry_after: Duration },
+    #[error(transparent)]
+    Playback(#[from] PlaybackError),
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    #[error("the item's duration is already known")]
+    DurationKnown,
+    #[error("the duration must be a positive number of seconds")]
+    InvalidDuration,
+}
+
+impl CommandError {
+    /// The stable code of the protocol's `error` frame.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CommandError::Forbidden => "forbidden",
+            CommandError::Muted => "muted",
+            CommandError::Banned => "banned",
+            CommandError::NotAMember => "not_joined",
+            CommandError::NothingPlaying => "nothing_playing",
+            CommandError::ItemNotFound => "item_not_found",
+            CommandError::UserNotFound => "user_not_found",
+            CommandError::QueueFull => "queue_full",
+            CommandError::RateLimited { .. } => "rate_limited",
+            CommandError::SlowMode { .. } => "slow_mode",
+            CommandError::Playback(PlaybackError::InvalidRate) => "invalid_rate",
+            CommandError::Playback(PlaybackError::InvalidPosition) => "invalid_position",
+            CommandError::Settings(_) => "invalid_settings",
+            CommandError::DurationKnown => "duration_known",
+            CommandError::InvalidDuration => "invalid_duration",
+        }
+    }
+
+    /// How long to wait before trying again, for the limits.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CommandError::RateLimited { retry_after } | CommandError::SlowMode { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A member's command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Play,
+    Pause,
+    Seek {
+        position: f64,
+    },
+    SetRate {
+        rate: f64,
+    },
+    /// The server builds the item (with a fresh id) from a parsed [`crate::media::Media`].
+    QueueAdd {
+        item: QueueItem,
+    },
+    QueueRemove {
+        item_id: ItemId,
+    },
+    QueueMove {
+        item_id: ItemId,
+        index: usize,
+    },
+    Skip,
+    VoteSkip,
+    Chat {
+        text: ChatText,
+    },
+    SetName {
+        name: DisplayName,
+    },
+    Promote {
+        user_id: UserId,
+    },
+    Demote {
+        user_id: UserId,
+    },
+    Kick {
+        user_id: UserId,
+    },
+    Ban {
+        user_id: UserId,
+    },
+    Unban {
+        user_id: UserId,
+    },
+    Mute {
+        user_id: UserId,
+    },
+    Unmute {
+        user_id: UserId,
+    },
+    /// The player learnt the duration the server could not.
+    ReportDuration {
+        item_id: ItemId,
+        duration: f64,
+    },
+}
+
+/// Everything needed to bring a room back from the store.
+#[derive(Debug, Clone)]
+pub struct RoomInit {
+    pub id: RoomId,
+    pub owner: UserId,
+    pub settings: RoomSettings,
+    pub has_password: bool,
+    pub standings: Vec<(UserId, Standing)>,
+    pub current: Option<QueueItem>,
+    pub playback: PlaybackState,
+    pub queue: Vec<QueueItem>,
+}
+
+/// A member who is present (or within the leave grace).
+#[derive(Debug, Clone)]
+struct Presence {
+    name: DisplayName,
+    connections: u32,
+    /// When the last connection closed; the member leaves when the grace runs out.
+    leaving_since: Option<ServerTime>,
+}
+
+/// A live room.
+#[derive(Debug, Clone)]
+pub struct Room {
+    id: RoomId,
+    owner: UserId,
+    settings: RoomSettings,
+    has_password: bool,
+    moderators: BTreeSet<UserId>,
+    muted: BTreeSet<UserId>,
+    banned: BTreeSet<UserId>,
+    members: BTreeMap<UserId, Presence>,
+    current: Option<QueueItem>,
+    playback: PlaybackState,
+    queue: Vec<QueueItem>,
+    votes: BTreeSet<UserId>,
+    chat_limiter: ChatLimiter,
+    last_line: HashMap<UserId, ServerTime>,
+    rules: RoomRules,
+}
+
+type Outcome = Result<Vec<Event>, CommandError>;
+
+impl Room {
+    /// A room as restored from the store, or freshly created (then with empty lists).
+    pub fn new(init: RoomInit, rules: RoomRules) -> Self {
+        let mut moderators = BTreeSet::new();
+        let mut muted = BTreeSet::new();
+        let mut banned = BTreeSet::new();
+        for (user, s) in init.standings {
+            if s.moderator {
+                moderators.insert(user);
+            }
+            if s.muted {
+                muted.insert(user);
+            }
+            if s.banned {
+                banned.insert(user);
+            }
+        }
+        let playback = if init.current.is_some() {
+            init.playback
+        } else {
+            PlaybackState::paused_at(0.0, init.playback.at)
+        };
+        Room {
+            id: init.id,
+            owner: init.owner,
+            settings: init.settings,
+            has_password: init.has_password,
+            moderators,
+            muted,
+            banned,
+            members: BTreeMap::new(),
+            current: init.current,
+            playback,
+            queue: init.queue,
+            votes: BTreeSet::new(),
+            chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
+            last_line: HashMap::new(),
+            rules,
+        }
+    }
+
+    // ---- Reading -------------------------------------------------------------------------
+
+    pub fn id(&self) -> RoomId {
+        self.id
+    }
+    pub fn owner(&self) -> UserId {
+        self.owner
+    }
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+    pub fn has_password(&self) -> bool {
+        self.has_password
+    }
+    pub fn current(&self) -> Option<&QueueItem> {
+        self.current.as_ref()
+    }
+    pub fn playback(&self) -> &PlaybackState {
+        &self.playback
+    }
+    pub fn queue(&self) -> &[QueueItem] {
+        &self.queue
+    }
+
+    /// The role `user` holds here, whether present or not.
+    pub fn role_of(&self, user: UserId) -> Role {
+        if user == self.owner {
+            Role::Owner
+        } else if self.moderators.contains(&user) {
+            Role::Moderator
+        } else {
+            Role::Viewer
+        }
+    }
+
+    pub fn is_banned(&self, user: UserId) -> bool {
+        self.banned.contains(&user)
+    }
+
+    pub fn is_member(&self, user: UserId) -> bool {
+        self.members.contains_key(&user)
+    }
+
+    /// How many distinct users are present (several tabs of one user count once).
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The member list, as in the welcome snapshot.
+    pub fn members(&self) -> Vec<MemberView> {
+        self.members
+            .iter()
+            .map(|(&id, p)| self.view(id, &p.name))
+            .collect()
+    }
+
+    pub fn member(&self, user: UserId) -> Option<MemberView> {
+        self.members.get(&user).map(|p| self.view(user, &p.name))
+    }
+
+    fn view(&self, user_id: UserId, name: &DisplayName) -> MemberView {
+        MemberView {
+            user_id,
+            name: name.clone(),
+            role: self.role_of(user_id),
+            muted: self.muted.contains(&user_id),
+        }
+    }
+
+    /// Skip votes for the current item: `(votes, needed)`.
+    pub fn votes(&self) -> (usize, usize) {
+        (self.votes.len(), self.votes_needed())
+    }
+
+    fn votes_needed(&self) -> usize {
+        let members = self.members.len().max(1) as f64;
+        ((self.settings.vote_skip_ratio * members).ceil() as usize).max(1)
+    }
+
+    /// The earliest instant at which [`Room::tick`] has something to do.
+    pub fn next_deadline(&self) -> Option<ServerTime> {
+        let ending = self
+            .current
+            .as_ref()
+            .and_then(|item| item.duration)
+            .and_then(|d| self.playback.ends_at(d));
+        let leaving = self
+            .members
+            .values()
+            .filter_map(|p| p.leaving_since)
+            .min()
+            .map(|t| t + self.rules.leave_grace);
+        match (ending, leaving) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The playback state to store when the room goes to sleep: rebased to `now`, so that it
+    /// resumes from where it was rather than jumping by the time it spent unloaded.
+    pub fn playback_to_store(&self, now: ServerTime) -> PlaybackState {
+        let mut state = self.playback.rebased(now);
+        if let Some(d) = self.current.as_ref().and_then(|i| i.duration) {
+            state.position = state.position.min(d);
+        }
+        state
+    }
+
+    // ---- Presence ------------------------------------------------------------------------
+
+    /// A connection of `user` joined. The first one makes them a member.
+    pub fn connect(&mut self, user: UserId, name: DisplayName, now: ServerTime) -> Outcome {
+        if self.banned.contains(&user) {
+            return Err(CommandError::Banned);
+        }
+        if let Some(p) = self.members.get_mut(&user) {
+            p.connections += 1;
+            p.leaving_since = None;
+            return Ok(Vec::new());
+        }
+        self.members.insert(
+            user,
+            Presence {
+                name: name.clone(),
+                connections: 1,
+                leaving_since: None,
+            },
+        );
+        let mut events = vec![Event::MemberJoined {
+            member: self.view(user, &name),
+        }];
+        if self.members.len() <= PRESENCE_LINES_MAX_MEMBERS {
+            events.push(system_line(
+                SystemLine::Joined,
+                Some(user),
+                name.as_str(),
+                format!("{name} joined"),
+                now,
+            ));
+        }
+        // A new member raises the bar for a pending vote; it can only fall on a leave.
+        events.extend(self.votes_event());
+        Ok(events)
+    }
+
+    /// A connection of `user` closed. The member leaves once the grace runs out with no
+    /// connection left (at once when the grace is zero).
+    pub fn disconnect(&mut self, user: UserId, now: ServerTime) -> Vec<Event> {
+        let Some(p) = self.members.get_mut(&user) else {
+            return Vec::new(); // kicked or banned already
+        };
+        p.connections = p.connections.saturating_sub(1);
+        if p.connections > 0 {
+            return Vec::new();
+        }
+        p.leaving_since = Some(now);
+        if self.rules.leave_grace.is_zero() {
+            self.leave(user, now)
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn leave(&mut self, user: UserId, now: ServerTime) -> Vec<Event> {
+        let Some(p) = self.members.remove(&user) else {
+            return Vec::new();
+        };
+        self.votes.remove(&user);
+        let mut events = vec![Event::MemberLeft { user_id: user }];
+        if self.members.len() < PRESENCE_LINES_MAX_MEMBERS {
+            events.push(system_line(
+                SystemLine::Left,
+                Some(user),
+                p.name.as_str(),
+                format!("{} left", p.name),
+                now,
+            ));
+        }
+        events.extend(self.recheck_votes(now));
+        events
+    }
+
+    // ---- Time ----------------------------------------------------------------------------
+
+    /// Does what is due at `now`: members whose grace ran out leave; an item that reached its end
+    /// gives way to the next.
+    pub fn tick(&mut self, now: ServerTime) -> Vec<Event> {
+        let mut events = Vec::new();
+        let gone: Vec<UserId> = self
+            .members
+            .iter()
+            .filter(|(_, p)| {
+                p.leaving_since
+                    .is_some_and(|t| t + self.rules.leave_grace <= now)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        for user in gone {
+            events.extend(self.leave(user, now));
+        }
+        if let Some(end) = self
+            .current
+            .as_ref()
+            .and_then(|i| i.duration)
+            .and_then(|d| self.playback.ends_at(d))
+            && end <= now
+        {
+            events.extend(self.advance(ItemChangeCause::Ended, None, now));
+        }
+        self.chat_limiter.forget_idle(now);
+        let slow = Duration::from_secs(u64::from(self.settings.chat_slow_mode_secs));
+        self.last_line.retain(|_, t| *t + slow > now);
+        events
+    }
+
+    // ---- Commands ------------------------------------------------------------------------
+
+    /// Applies a present member's command.
+    pub fn apply(&mut self, by: UserId, command: Command, now: ServerTime) -> Outcome {
+        if !self.members.contains_key(&by) {
+            return Err(CommandError::NotAMember);
+        }
+        let role = self.role_of(by);
+        let may = |action| {
+            if allowed(role, &self.settings, action) {
+                Ok(())
+            } else {
+                Err(CommandError::Forbidden)
+            }
+        };
+        match command {
+            Command::Play | Command::Pause => {
+                may(Action::ControlPlayback)?;
+                let item_id = self.current_id()?;
+                let pause = command == Command::Pause;
+                if self.playback.paused == pause {
+                    return Ok(Vec::new());
+                }
+                let (state, cause) = if pause {
+                    let mut state = self.playback.pause(now);
+                    if let Some(d) = self.current.as_ref().and_then(|i| i.duration) {
+                        state.position = state.position.min(d);
+                    }
+                    (state, PlaybackCause::Pause)
+                } else {
+                    (self.playback.play(now), PlaybackCause::Play)
+                };
+                Ok(self.set_playback(item_id, state, cause, by))
+            }
+            Command::Seek { position } => {
+                may(Action::ControlPlayback)?;
+                let item_id = self.current_id()?;
+                let mut position = validate_position(position)?;
+                if let Some(d) = self.current.as_ref().and_then(|i| i.duration) {
+                    position = position.min(d);
+                }
+                let state = self.playback.seek(position, now);
+                Ok(self.set_playback(item_id, state, PlaybackCause::Seek, by))
+            }
+            Command::SetRate { rate } => {
+                may(Action::ControlPlayback)?;
+                let item_id = self.current_id()?;
+                let rate = validate_rate(rate)?;
+                if rate == self.playback.rate {
+                    return Ok(Vec::new());
+                }
+                let state = self.playback.with_rate(rate, now);
+                Ok(self.set_playback(item_id, state, PlaybackCause::Rate, by))
+            }
+            Command::QueueAdd { item } => {
+                may(Action::AddToQueue)?;
+                if self.current.is_none() {
+                    self.current = Some(item);
+                    return Ok(self.start_current(None, ItemChangeCause::Added, Some(by), now));
+                }
+                if self.queue.len() >= QUEUE_MAX_ITEMS {
+                    return Err(CommandError::QueueFull);
+                }
+                self.queue.push(item.clone());
+                Ok(vec![Event::QueueAdded {
+                    index: self.queue.len() - 1,
+                    item,
+                }])
+            }
+            Command::QueueRemove { item_id } => {
+                if let Some(current) = &self.current
+                    && current.id == item_id
+                {
+                    may(Action::RemoveFromQueue {
+                        own: current.added_by == by,
+                    })?;
+                    return Ok(self.advance(ItemChangeCause::Removed, Some(by), now));
+                }
+                let index = self.index_of(item_id)?;
+                may(Action::RemoveFromQueue {
+                    own: self.queue[index].added_by == by,
+                })?;
+                self.queue.remove(index);
+                Ok(vec![Event::QueueRemoved {
+                    item_id,
+                    by: Some(by),
+                }])
+            }
+            Command::QueueMove { item_id, index } => {
+                may(Action::MoveInQueue)?;
+                let from = self.index_of(item_id)?;
+                let to = index.min(self.queue.len() - 1);
+                if from == to {
+                    return Ok(Vec::new());
+                }
+                let item = self.queue.remove(from);
+                self.queue.insert(to, item);
+                Ok(vec![Event::QueueMoved {
+                    item_id,
+                    index: to,
+                    order: self.queue.iter().map(|i| i.id).collect(),
+                }])
+            }
+            Command::Skip => {
+                may(Action::Skip)?;
+                self.current_id()?;
+                Ok(self.advance(ItemChangeCause::Skip, Some(by), now))
+            }
+            Command::VoteSkip => {
+                let item_id = self.current_id()?;
+                if !self.votes.insert(by) {
+                    return Ok(Vec::new());
+                }
+                let (votes, needed) = self.votes();
+                let mut events = vec![Event::Votes {
+                    item_id,
+                    votes,
+                    needed,
+                }];
+                events.extend(self.recheck_votes(now));
+                Ok(events)
+            }
+            Command::Chat { text } => {
+                if self.muted.contains(&by) {
+                    return Err(CommandError::Muted);
+                }
+                let slow = Duration::from_secs(u64::from(self.settings.chat_slow_mode_secs));
+                if !slow.is_zero()
+                    && role < Role::Moderator
+                    && let Some(&last) = self.last_line.get(&by)
+                    && last + slow > now
+                {
+                    return Err(CommandError::SlowMode {
+                        retry_after: (last + slow) - now,
+                    });
+                }
+                self.chat_limiter
+                    .check(by, now)
+                    .map_err(|retry_after| CommandError::RateLimited { retry_after })?;
+                self.last_line.insert(by, now);
+                let name = self.members[&by].name.to_string();
+                Ok(vec![Event::Chat {
+                    line: NewChatLine {
+                        user_id: Some(by),
+                        name: Some(name),
+                        text: text.into_string(),
+                        system: None,
+                        at: now,
+                    },
+                }])
+            }
+            Command::SetName { name } => Ok(self.rename(by, name, now)),
+            Command::Promote { user_id } | Command::Demote { user_id } => {
+                may(Action::ManageModerators)?;
+                let promote = matches!(command, Command::Promote { .. });
+                self.set_moderator(user_id, promote, now)
+            }
+            Command::Kick { user_id } | Command::Ban { user_id } => {
+                let ban = matches!(command, Command::Ban { .. });
+                if !ban && !self.members.contains_key(&user_id) {
+                    return Err(CommandError::UserNotFound);
+                }
+                may(Action::Moderate {
+                    target: self.role_of(user_id),
+                })?;
+                Ok(self.remove_member(by, user_id, ban, now))
+            }
+            Command::Unban { user_id } => {
+                may(Action::Moderate {
+                    target: Role::Viewer,
+                })?;
+                if !self.banned.remove(&user_id) {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![self.standing_event(user_id)])
+            }
+            Command::Mute { user_id } | Command::Unmute { user_id } => {
+                may(Action::Moderate {
+                    target: self.role_of(user_id),
+                })?;
+                let mute = matches!(command, Command::Mute { .. });
+                let changed = if mute {
+                    self.muted.insert(user_id)
+                } else {
+                    self.muted.remove(&user_id)
+                };
+                if !changed {
+                    return Ok(Vec::new());
+                }
+                let mut events = vec![self.standing_event(user_id)];
+                events.extend(self.member_updated(user_id));
+                Ok(events)
+            }
+            Command::ReportDuration { item_id, duration } => {
+                let item = self.item_mut(item_id)?;
+                if item.duration.is_some() {
+                    return Err(CommandError::DurationKnown);
+                }
+                if !(duration.is_finite()
+                    && duration > 0.0
+                    && duration <= REPORTED_DURATION_MAX_SECS)
+                {
+                    return Err(CommandError::InvalidDuration);
+                }
+                item.duration = Some(duration);
+                Ok(vec![Event::ItemUpdated { item: item.clone() }])
+            }
+        }
+    }
+
+    /// Changes settings for `by`, who need not be present (the REST API calls this).
+    pub fn update_settings(
+        &mut self,
+        by: UserId,
+        patch: &SettingsPatch,
+        now: ServerTime,
+    ) -> Outcome {
+        let role = self.role_of(by);
+        if !allowed(role, &self.settings, Action::ChangeSettings)
+            || (patch.visibility.is_some() && !allowed(role, &self.settings, Action::ChangeAccess))
+        {
+            return Err(CommandError::Forbidden);
+        }
+        let next = patch.apply_to(&self.settings)?;
+        if next == self.settings {
+            return Ok(Vec::new());
+        }
+        self.settings = next;
+        let mut events = vec![self.settings_event()];
+        events.extend(self.votes_event());
+        events.extend(self.recheck_votes(now));
+        Ok(events)
+    }
+
+    /// Sets or clears the password (the owner only; hashing happens at the edge).
+    pub fn set_has_password(&mut self, by: UserId, has_password: bool) -> Outcome {
+        if !allowed(self.role_of(by), &self.settings, Action::ChangeAccess) {
+            return Err(CommandError::Forbidden);
+        }
+        self.has_password = has_password;
+        Ok(vec![self.settings_event()])
+    }
+
+    /// Whether `by` may delete the room or regenerate its invite key.
+    pub fn may_own(&self, by: UserId) -> bool {
+        allowed(self.role_of(by), &self.settings, Action::Own)
+    }
+
+    /// A user renamed themselves (here, or elsewhere while present here).
+    pub fn rename(&mut self, user: UserId, name: DisplayName, now: ServerTime) -> Vec<Event> {
+        let Some(p) = self.members.get_mut(&user) else {
+            return Vec::new();
+        };
+        if p.name == name {
+            return Vec::new();
+        }
+        let old = std::mem::replace(&mut p.name, name.clone());
+        let mut events = vec![Event::Renamed {
+            user_id: user,
+            name: name.clone(),
+        }];
+        events.extend(self.member_updated(user));
+        if self.members.len() <= PRESENCE_LINES_MAX_MEMBERS {
+            events.push(system_line(
+                SystemLine::Renamed,
+                Some(user),
+                name.as_str(),
+                format!("{old} is now {name}"),
+                now,
+            ));
+        }
+        events
+    }
+
+    /// A metadata lookup for `item_id` finished.
+    pub fn item_resolved(&mut self, item_id: ItemId, meta: ItemMetadata) -> Vec<Event> {
+        let Ok(item) = self.item_mut(item_id) else {
+            return Vec::new(); // removed meanwhile
+        };
+        item.apply_metadata(meta);
+        vec![Event::ItemUpdated { item: item.clone() }]
+    }
+
+    /// The source says `item_id` cannot be played: it leaves the queue (or gives way if current).
+    pub fn item_unavailable(&mut self, item_id: ItemId, now: ServerTime) -> Vec<Event> {
+        let (title, was_current) = match &self.current {
+            Some(c) if c.id == item_id => (c.title.clone(), true),
+            _ => match self.index_of(item_id) {
+                Ok(i) => (self.queue[i].title.clone(), false),
+                Err(_) => return Vec::new(),
+            },
+        };
+        let mut events = vec![system_line(
+            SystemLine::Unavailable,
+            None,
+            &title,
+            format!("{title} is unavailable and was removed"),
+            now,
+        )];
+        if was_current {
+            events.extend(self.advance(ItemChangeCause::Unavailable, None, now));
+        } else {
+            self.queue.retain(|i| i.id != item_id);
+            events.push(Event::QueueRemoved { item_id, by: None });
+        }
+        events
+    }
+
+    // ---- Helpers -------------------------------------------------------------------------
+
+    fn current_id(&self) -> Result<ItemId, CommandError> {
+        self.current
+            .as_ref()
+            .map(|i| i.id)
+            .ok_or(CommandError::NothingPlaying)
+    }
+
+    fn index_of(&self, item_id: ItemId) -> Result<usize, CommandError> {
+        self.queue
+            .iter()
+            .position(|i| i.id == item_id)
+            .ok_or(CommandError::ItemNotFound)
+    }
+
+    fn item_mut(&mut self, item_id: ItemId) -> Result<&mut QueueItem, CommandError> {
+        if let Some(c) = self.current.as_mut().filter(|c| c.id == item_id) {
+            return Ok(c);
+        }
+        self.queue
+            .iter_mut()
+            .find(|i| i.id == item_id)
+            .ok_or(CommandError::ItemNotFound)
+    }
+
+    fn set_playback(
+        &mut self,
+        item_id: ItemId,
+        state: PlaybackState,
+        cause: PlaybackCause,
+        by: UserId,
+    ) -> Vec<Event> {
+        self.playback = state;
+        vec![Event::Playback {
+            item_id: Some(item_id),
+            state,
+            cause,
+            by: Some(by),
+        }]
+    }
+
+    /// Ends the current item and starts the next one in the queue (or nothing).
+    fn advance(
+        &mut self,
+        cause: ItemChangeCause,
+        by: Option<UserId>,
+        now: ServerTime,
+    ) -> Vec<Event> {
+        let previous = self.current.take().map(|i| i.id);
+        self.current = (!self.queue.is_empty()).then(|| self.queue.remove(0));
+        self.start_current(previous, cause, by, now)
+    }
+
+    /// Starts `self.current` from its start offset, keeping the rate.
+    fn start_current(
+        &mut self,
+        previous: Option<ItemId>,
+        cause: ItemChangeCause,
+        by: Option<UserId>,
+        now: ServerTime,
+    ) -> Vec<Event> {
+        self.votes.clear();
+        self.playback = match &self.current {
+            Some(item) => PlaybackState {
+                paused: false,
+                position: item.start,
+                at: now,
+                rate: self.playback.rate,
+            },
+            None => PlaybackState {
+                rate: self.playback.rate,
+                ..PlaybackState::paused_at(0.0, now)
+            },
+        };
+        let mut events = vec![Event::NowPlaying {
+            item: self.current.clone(),
+            previous,
+            state: self.playback,
+            cause,
+            by,
+        }];
+        if let Some(item) = &self.current {
+            events.push(system_line(
+                SystemLine::NowPlaying,
+                None,
+                &item.title,
+                format!("Now playing: {}", item.title),
+                now,
+            ));
+        }
+        events
+    }
+
+    /// The vote count, when a vote is under way.
+    fn votes_event(&self) -> Option<Event> {
+        let item_id = self.current.as_ref()?.id;
+        (!self.votes.is_empty()).then(|| {
+            let (votes, needed) = self.votes();
+            Event::Votes {
+                item_id,
+                votes,
+                needed,
+            }
+        })
+    }
+
+    /// Skips when the votes now reach the threshold (after a vote, a leave or a settings change).
+    fn recheck_votes(&mut self, now: ServerTime) -> Vec<Event> {
+        if self.current.is_some() && !self.votes.is_empty() {
+            let (votes, needed) = self.votes();
+            if votes >= needed {
+                return self.advance(ItemChangeCause::VoteSkip, None, now);
+            }
+        }
+        Vec::new()
+    }
+
+    fn settings_event(&self) -> Event {
+        Event::Settings {
+            settings: self.settings.clone(),
+            has_password: self.has_password,
+        }
+    }
+
+    fn standing_event(&self, user_id: UserId) -> Event {
+        Event::StandingChanged {
+            user_id,
+            standing: Standing {
+                moderator: self.moderators.contains(&user_id),
+                muted: self.muted.contains(&user_id),
+                banned: self.banned.contains(&user_id),
+            },
+        }
+    }
+
+    fn member_updated(&self, user: UserId) -> Option<Event> {
+        self.member(user)
+            .map(|member| Event::MemberUpdated { member })
+    }
+
+    fn set_moderator(&mut self, user: UserId, promote: bool, now: ServerTime) -> Outcome {
+        if user == self.owner {
+            return Ok(Vec::new());
+        }
+        if promote && !self.members.contains_key(&user) {
+            return Err(CommandError::UserNotFound);
+        }
+        let changed = if promote {
+            self.moderators.insert(user)
+        } else {
+            self.moderators.remove(&user)
+        };
+        if !changed {
+            return Ok(Vec::new());
+        }
+        let mut events = vec![self.standing_event(user)];
+        if let Some(member) = self.member(user) {
+            let (kind, verb) = if promote {
+                (SystemLine::Promoted, "is now a moderator")
+            } else {
+                (SystemLine::Demoted, "is no longer a moderator")
+            };
+            events.push(system_line(
+                kind,
+                Some(user),
+                member.name.as_str(),
+                format!("{} {verb}", member.name),
+                now,
+            ));
+            events.push(Event::MemberUpdated { member });
+        }
+        Ok(events)
+    }
+
+    fn remove_member(
+        &mut self,
+        by: UserId,
+        user: UserId,
+        ban: bool,
+        now: ServerTime,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        if ban && self.banned.insert(user) {
+            // A banned moderator loses the role with the access.
+            self.moderators.remove(&user);
+            events.push(self.standing_event(user));
+        }
+        if let Some(p) = self.members.remove(&user) {
+            self.votes.remove(&user);
+            let by_name = self
+                .members
+                .get(&by)
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            let (kind, verb) = if ban {
+                (SystemLine::Banned, "was banned by")
+            } else {
+                (SystemLine::Kicked, "was removed by")
+            };
+            events.push(Event::Removed {
+                user_id: user,
+                banned: ban,
+            });
+            events.push(Event::MemberLeft { user_id: user });
+            events.push(system_line(
+                kind,
+                Some(user),
+                p.name.as_str(),
+                format!("{} {verb} {by_name}", p.name),
+                now,
+            ));
+            events.extend(self.recheck_votes(now));
+        }
+        events
+    }
+}
+
+fn system_line(
+    kind: SystemLine,
+    user_id: Option<UserId>,
+    name: &str,
+    text: String,
+    at: ServerTime,
+) -> Event {
+    Event::Chat {
+        line: NewChatLine {
+            user_id,
+            name: Some(name.to_owned()),
+            text,
+            system: Some(kind),
+            at,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

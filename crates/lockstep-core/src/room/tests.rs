@@ -1,0 +1,948 @@
+use super::*;
+use crate::media::Media;
+use crate::names::RoomName;
+use crate::settings::{Visibility, Who};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+const OWNER: UserId = UserId(Uuid::from_u128(1));
+const MOD: UserId = UserId(Uuid::from_u128(2));
+const ANN: UserId = UserId(Uuid::from_u128(3));
+const BOB: UserId = UserId(Uuid::from_u128(4));
+
+fn t(secs: f64) -> ServerTime {
+    ServerTime(1_700_000_000_000_000).plus_seconds(secs)
+}
+
+fn name(s: &str) -> DisplayName {
+    DisplayName::parse(s).unwrap()
+}
+
+fn room_with(rules: RoomRules) -> Room {
+    let settings = RoomSettings::new(RoomName::parse("Films").unwrap(), Visibility::Public, 0.5);
+    Room::new(
+        RoomInit {
+            id: RoomId(Uuid::from_u128(99)),
+            owner: OWNER,
+            settings,
+            has_password: false,
+            standings: vec![(
+                MOD,
+                Standing {
+                    moderator: true,
+                    ..Default::default()
+                },
+            )],
+            current: None,
+            playback: PlaybackState::paused_at(0.0, t(0.0)),
+            queue: vec![],
+        },
+        rules,
+    )
+}
+
+fn room() -> Room {
+    room_with(RoomRules {
+        leave_grace: Duration::ZERO,
+        ..RoomRules::default()
+    })
+}
+
+fn item(n: u128, duration: Option<f64>, by: UserId) -> QueueItem {
+    let mut it = QueueItem::new(
+        ItemId(Uuid::from_u128(1000 + n)),
+        &Media::parse(&format!("https://cdn.test/v{n}.mp4")).unwrap(),
+        by,
+        &name("someone"),
+        t(0.0),
+    );
+    it.duration = duration;
+    it
+}
+
+fn joined(users: &[UserId]) -> Room {
+    let mut r = room();
+    for (i, &u) in users.iter().enumerate() {
+        r.connect(u, name(&format!("user{i}")), t(0.0)).unwrap();
+    }
+    r
+}
+
+fn kinds(events: &[Event]) -> Vec<&'static str> {
+    events
+        .iter()
+        .map(|e| match e {
+            Event::Playback { .. } => "playback",
+            Event::NowPlaying { .. } => "now_playing",
+            Event::QueueAdded { .. } => "queue_added",
+            Event::QueueRemoved { .. } => "queue_removed",
+            Event::QueueMoved { .. } => "queue_moved",
+            Event::ItemUpdated { .. } => "item_updated",
+            Event::Votes { .. } => "votes",
+            Event::Chat { .. } => "chat",
+            Event::MemberJoined { .. } => "member_joined",
+            Event::MemberLeft { .. } => "member_left",
+            Event::MemberUpdated { .. } => "member_updated",
+            Event::Settings { .. } => "settings",
+            Event::Renamed { .. } => "renamed",
+            Event::StandingChanged { .. } => "standing",
+            Event::Removed { .. } => "removed",
+        })
+        .collect()
+}
+
+#[test]
+fn tabs_of_one_user_are_one_member_and_leave_waits_for_grace() {
+    let mut r = room_with(RoomRules::default()); // 5 s grace
+    let ev = r.connect(ANN, name("Ann"), t(0.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_joined", "chat"]);
+    assert!(r.connect(ANN, name("Ann"), t(1.0)).unwrap().is_empty());
+    assert_eq!(r.member_count(), 1);
+    assert!(r.disconnect(ANN, t(2.0)).is_empty());
+    assert!(r.disconnect(ANN, t(3.0)).is_empty());
+    assert_eq!(r.next_deadline(), Some(t(8.0)));
+    // Reconnecting within the grace cancels the leave.
+    assert!(r.connect(ANN, name("Ann"), t(4.0)).unwrap().is_empty());
+    assert!(r.tick(t(9.0)).is_empty());
+    assert_eq!(r.member_count(), 1);
+    r.disconnect(ANN, t(10.0));
+    assert!(r.tick(t(14.9)).is_empty());
+    assert_eq!(kinds(&r.tick(t(15.0))), ["member_left", "chat"]);
+    assert_eq!(r.member_count(), 0);
+}
+
+#[test]
+fn adding_to_an_empty_room_starts_playing_and_autoplay_moves_on() {
+    let mut r = joined(&[ANN]);
+    let ev = r
+        .apply(
+            ANN,
+            Command::QueueAdd {
+                item: item(1, Some(10.0), ANN),
+            },
+            t(1.0),
+        )
+        .unwrap();
+    assert_eq!(kinds(&ev), ["now_playing", "chat"]);
+    assert!(!r.playback().paused);
+    let ev = r
+        .apply(
+            ANN,
+            Command::QueueAdd {
+                item: item(2, Some(5.0), ANN),
+            },
+            t(2.0),
+        )
+        .unwrap();
+    assert_eq!(kinds(&ev), ["queue_added"]);
+    assert_eq!(r.next_deadline(), Some(t(11.0)));
+    assert!(r.tick(t(10.9)).is_empty());
+    let ev = r.tick(t(11.0));
+    assert_eq!(kinds(&ev), ["now_playing", "chat"]);
+    let Event::NowPlaying {
+        item,
+        previous,
+        cause,
+        state,
+        ..
+    } = &ev[0]
+    else {
+        unreachable!()
+    };
+    assert_eq!(item.as_ref().unwrap().id, ItemId(Uuid::from_u128(1002)));
+    assert_eq!(*previous, Some(ItemId(Uuid::from_u128(1001))));
+    assert_eq!(*cause, ItemChangeCause::Ended);
+    assert_eq!(
+        (state.paused, state.position, state.at),
+        (false, 0.0, t(11.0))
+    );
+    assert!(r.queue().is_empty());
+    // The last item ends: nothing plays, paused at zero.
+    let ev = r.tick(t(16.0));
+    assert_eq!(kinds(&ev), ["now_playing"]);
+    assert!(r.current().is_none() && r.playback().paused);
+    assert_eq!(r.next_deadline(), None);
+}
+
+#[test]
+fn autoplay_respects_rate_and_pause_and_unknown_durations() {
+    let mut r = joined(&[ANN]);
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, Some(10.0), ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(ANN, Command::SetRate { rate: 2.0 }, t(0.0))
+        .unwrap();
+    assert_eq!(r.next_deadline(), Some(t(5.0)));
+    r.apply(ANN, Command::Pause, t(1.0)).unwrap();
+    assert_eq!(r.next_deadline(), None);
+    assert!(r.tick(t(100.0)).is_empty());
+    // Unknown duration: the server cannot end it until a viewer reports one.
+    let mut r = joined(&[ANN]);
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, None, ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    assert_eq!(r.next_deadline(), None);
+    let ev = r
+        .apply(
+            ANN,
+            Command::ReportDuration {
+                item_id: ItemId(Uuid::from_u128(1001)),
+                duration: 3.0,
+            },
+            t(1.0),
+        )
+        .unwrap();
+    assert_eq!(kinds(&ev), ["item_updated"]);
+    assert_eq!(r.next_deadline(), Some(t(3.0)));
+    // Accepted once.
+    let err = r
+        .apply(
+            ANN,
+            Command::ReportDuration {
+                item_id: ItemId(Uuid::from_u128(1001)),
+                duration: 9.0,
+            },
+            t(1.0),
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "duration_known");
+}
+
+#[test]
+fn playback_commands_compute_positions_from_the_server_clock() {
+    let mut r = joined(&[ANN]);
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(ANN, Command::Pause, t(4.0)).unwrap();
+    assert_eq!(r.playback().position, 4.0);
+    // Pausing again changes nothing.
+    assert!(r.apply(ANN, Command::Pause, t(5.0)).unwrap().is_empty());
+    r.apply(ANN, Command::Seek { position: 500.0 }, t(6.0))
+        .unwrap();
+    assert_eq!(r.playback().position, 100.0, "clamped to the duration");
+    assert_eq!(
+        r.apply(ANN, Command::Seek { position: -1.0 }, t(6.0))
+            .unwrap_err()
+            .code(),
+        "invalid_position"
+    );
+    assert_eq!(
+        r.apply(ANN, Command::SetRate { rate: 3.0 }, t(6.0))
+            .unwrap_err()
+            .code(),
+        "invalid_rate"
+    );
+    let empty = &mut joined(&[ANN]);
+    assert_eq!(
+        empty.apply(ANN, Command::Play, t(0.0)).unwrap_err().code(),
+        "nothing_playing"
+    );
+}
+
+#[test]
+fn vote_skip_passes_at_the_configured_share() {
+    let mut r = joined(&[OWNER, ANN, BOB, MOD]);
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    // 4 members at 0.5: two votes needed.
+    let ev = r.apply(ANN, Command::VoteSkip, t(1.0)).unwrap();
+    assert_eq!(
+        ev,
+        vec![Event::Votes {
+            item_id: ItemId(Uuid::from_u128(1001)),
+            votes: 1,
+            needed: 2
+        }]
+    );
+    assert!(
+        r.apply(ANN, Command::VoteSkip, t(1.0)).unwrap().is_empty(),
+        "one vote per user"
+    );
+    let ev = r.apply(BOB, Command::VoteSkip, t(2.0)).unwrap();
+    assert_eq!(kinds(&ev), ["votes", "now_playing"]);
+    assert!(r.current().is_none());
+    assert_eq!(r.votes(), (0, 2));
+
+    // A voter leaving lowers the bar: 3 members, ratio 1.0 needs 3; two vote, the third leaves.
+    let mut r = joined(&[OWNER, ANN, BOB]);
+    r.update_settings(
+        OWNER,
+        &SettingsPatch {
+            vote_skip_ratio: Some(1.0),
+            ..Default::default()
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(ANN, Command::VoteSkip, t(1.0)).unwrap();
+    r.apply(BOB, Command::VoteSkip, t(1.0)).unwrap();
+    assert!(r.current().is_some());
+    let ev = r.disconnect(OWNER, t(2.0));
+    assert!(kinds(&ev).contains(&"now_playing"), "{:?}", kinds(&ev));
+}
+
+#[test]
+fn permissions_are_enforced_for_every_command_under_moderators_only_settings() {
+    let mut r = joined(&[OWNER, MOD, ANN, BOB]);
+    r.apply(
+        OWNER,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), OWNER),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        OWNER,
+        Command::QueueAdd {
+            item: item(2, Some(100.0), OWNER),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        OWNER,
+        Command::QueueAdd {
+            item: item(3, Some(100.0), OWNER),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    let closed = SettingsPatch {
+        playback: Some(Who::Moderators),
+        queue: Some(Who::Moderators),
+        skip_requires_vote: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(
+        r.update_settings(ANN, &closed, t(0.0)).unwrap_err().code(),
+        "forbidden"
+    );
+    r.update_settings(MOD, &closed, t(0.0)).unwrap();
+    let it2 = ItemId(Uuid::from_u128(1002));
+    let viewer_forbidden = [
+        Command::Play,
+        Command::Pause,
+        Command::Seek { position: 1.0 },
+        Command::SetRate { rate: 1.5 },
+        Command::QueueAdd {
+            item: item(9, None, ANN),
+        },
+        Command::QueueRemove { item_id: it2 },
+        Command::QueueMove {
+            item_id: it2,
+            index: 1,
+        },
+        Command::Skip,
+        Command::Promote { user_id: BOB },
+        Command::Demote { user_id: MOD },
+        Command::Kick { user_id: BOB },
+        Command::Ban { user_id: BOB },
+        Command::Unban { user_id: BOB },
+        Command::Mute { user_id: BOB },
+        Command::Unmute { user_id: BOB },
+    ];
+    for cmd in viewer_forbidden.clone() {
+        assert_eq!(
+            r.apply(ANN, cmd.clone(), t(1.0)).unwrap_err().code(),
+            "forbidden",
+            "{cmd:?}"
+        );
+    }
+    // The moderator may do all of it except managing moderators and acting on the owner.
+    for cmd in [
+        Command::Pause,
+        Command::Play,
+        Command::Seek { position: 1.0 },
+        Command::SetRate { rate: 1.5 },
+        Command::QueueMove {
+            item_id: it2,
+            index: 1,
+        },
+        Command::Mute { user_id: BOB },
+        Command::Unmute { user_id: BOB },
+    ] {
+        r.apply(MOD, cmd.clone(), t(1.0))
+            .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    }
+    for cmd in [
+        Command::Promote { user_id: BOB },
+        Command::Kick { user_id: OWNER },
+        Command::Mute { user_id: OWNER },
+        Command::Ban { user_id: OWNER },
+    ] {
+        assert_eq!(
+            r.apply(MOD, cmd.clone(), t(1.0)).unwrap_err().code(),
+            "forbidden",
+            "{cmd:?}"
+        );
+    }
+    // Everyone may vote and chat; a non-member may do nothing.
+    r.apply(ANN, Command::VoteSkip, t(1.0)).unwrap();
+    r.apply(
+        ANN,
+        Command::Chat {
+            text: ChatText::parse("hi").unwrap(),
+        },
+        t(1.0),
+    )
+    .unwrap();
+    let stranger = UserId(Uuid::from_u128(77));
+    assert_eq!(
+        r.apply(stranger, Command::VoteSkip, t(1.0))
+            .unwrap_err()
+            .code(),
+        "not_joined"
+    );
+    // The owner does anything.
+    r.apply(OWNER, Command::Promote { user_id: BOB }, t(2.0))
+        .unwrap();
+    assert_eq!(r.role_of(BOB), Role::Moderator);
+    r.apply(OWNER, Command::Kick { user_id: MOD }, t(2.0))
+        .unwrap();
+    assert!(!r.is_member(MOD));
+}
+
+#[test]
+fn own_items_can_be_taken_back_in_an_open_room() {
+    let mut r = joined(&[ANN, BOB]);
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(2, Some(100.0), ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        BOB,
+        Command::QueueAdd {
+            item: item(3, Some(100.0), BOB),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    let (i2, i3) = (ItemId(Uuid::from_u128(1002)), ItemId(Uuid::from_u128(1003)));
+    assert_eq!(
+        r.apply(BOB, Command::QueueRemove { item_id: i2 }, t(1.0))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        kinds(
+            &r.apply(BOB, Command::QueueRemove { item_id: i3 }, t(1.0))
+                .unwrap()
+        ),
+        ["queue_removed"]
+    );
+    assert_eq!(
+        r.apply(BOB, Command::QueueRemove { item_id: i3 }, t(1.0))
+            .unwrap_err()
+            .code(),
+        "item_not_found"
+    );
+    // Removing the current item moves on.
+    let ev = r
+        .apply(
+            ANN,
+            Command::QueueRemove {
+                item_id: ItemId(Uuid::from_u128(1001)),
+            },
+            t(2.0),
+        )
+        .unwrap();
+    assert_eq!(kinds(&ev), ["now_playing", "chat"]);
+    assert_eq!(r.current().unwrap().id, i2);
+}
+
+#[test]
+fn moving_reports_the_new_order() {
+    let mut r = joined(&[ANN]);
+    for n in 0..4 {
+        r.apply(
+            ANN,
+            Command::QueueAdd {
+                item: item(n, None, ANN),
+            },
+            t(0.0),
+        )
+        .unwrap();
+    }
+    let id = |n: u128| ItemId(Uuid::from_u128(1000 + n));
+    let ev = r
+        .apply(
+            ANN,
+            Command::QueueMove {
+                item_id: id(3),
+                index: 0,
+            },
+            t(0.0),
+        )
+        .unwrap();
+    assert_eq!(
+        ev,
+        vec![Event::QueueMoved {
+            item_id: id(3),
+            index: 0,
+            order: vec![id(3), id(1), id(2)]
+        }]
+    );
+    // Out of range moves to the end.
+    let ev = r
+        .apply(
+            ANN,
+            Command::QueueMove {
+                item_id: id(3),
+                index: 99,
+            },
+            t(0.0),
+        )
+        .unwrap();
+    assert_eq!(
+        ev,
+        vec![Event::QueueMoved {
+            item_id: id(3),
+            index: 2,
+            order: vec![id(1), id(2), id(3)]
+        }]
+    );
+    assert!(
+        r.apply(
+            ANN,
+            Command::QueueMove {
+                item_id: id(3),
+                index: 2
+            },
+            t(0.0)
+        )
+        .unwrap()
+        .is_empty()
+    );
+}
+
+#[test]
+fn chat_limits_mutes_and_slow_mode() {
+    let mut r = joined(&[OWNER, ANN]);
+    let line = || Command::Chat {
+        text: ChatText::parse("hello").unwrap(),
+    };
+    for i in 0..5 {
+        r.apply(ANN, line(), t(f64::from(i) * 0.1)).unwrap();
+    }
+    let err = r.apply(ANN, line(), t(1.0)).unwrap_err();
+    assert_eq!(err.code(), "rate_limited");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(4)));
+    r.apply(ANN, line(), t(5.01)).unwrap();
+
+    r.apply(OWNER, Command::Mute { user_id: ANN }, t(6.0))
+        .unwrap();
+    assert_eq!(r.apply(ANN, line(), t(20.0)).unwrap_err().code(), "muted");
+    assert!(r.member(ANN).unwrap().muted);
+    r.apply(OWNER, Command::Unmute { user_id: ANN }, t(20.0))
+        .unwrap();
+
+    r.update_settings(
+        OWNER,
+        &SettingsPatch {
+            chat_slow_mode_secs: Some(10),
+            ..Default::default()
+        },
+        t(20.0),
+    )
+    .unwrap();
+    r.apply(ANN, line(), t(30.0)).unwrap();
+    let err = r.apply(ANN, line(), t(35.0)).unwrap_err();
+    assert_eq!(
+        (err.code(), err.retry_after()),
+        ("slow_mode", Some(Duration::from_secs(5)))
+    );
+    // Moderators and the owner are exempt from slow mode.
+    r.apply(OWNER, line(), t(35.0)).unwrap();
+    r.apply(OWNER, line(), t(35.5)).unwrap();
+}
+
+#[test]
+fn kick_ban_unban() {
+    let mut r = joined(&[OWNER, ANN, BOB]);
+    let ev = r
+        .apply(OWNER, Command::Kick { user_id: ANN }, t(1.0))
+        .unwrap();
+    assert_eq!(kinds(&ev), ["removed", "member_left", "chat"]);
+    assert!(!r.is_banned(ANN));
+    // Ann's connections close afterwards; that is not a second leave.
+    assert!(r.disconnect(ANN, t(1.0)).is_empty());
+    r.connect(ANN, name("Ann"), t(2.0)).unwrap();
+    let ev = r
+        .apply(OWNER, Command::Ban { user_id: ANN }, t(3.0))
+        .unwrap();
+    assert_eq!(kinds(&ev), ["standing", "removed", "member_left", "chat"]);
+    assert_eq!(
+        r.connect(ANN, name("Ann"), t(4.0)).unwrap_err().code(),
+        "banned"
+    );
+    // Banning an absent user works too, and unban lifts it.
+    let carol = UserId(Uuid::from_u128(5));
+    assert_eq!(
+        kinds(
+            &r.apply(OWNER, Command::Ban { user_id: carol }, t(4.0))
+                .unwrap()
+        ),
+        ["standing"]
+    );
+    assert_eq!(
+        kinds(
+            &r.apply(OWNER, Command::Unban { user_id: ANN }, t(5.0))
+                .unwrap()
+        ),
+        ["standing"]
+    );
+    r.connect(ANN, name("Ann"), t(6.0)).unwrap();
+    assert_eq!(
+        r.apply(OWNER, Command::Kick { user_id: carol }, t(6.0))
+            .unwrap_err()
+            .code(),
+        "user_not_found"
+    );
+}
+
+#[test]
+fn unavailable_items_leave_the_queue() {
+    let mut r = joined(&[ANN]);
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(1, None, ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(2, None, ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    r.apply(
+        ANN,
+        Command::QueueAdd {
+            item: item(3, None, ANN),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    let ev = r.item_unavailable(ItemId(Uuid::from_u128(1003)), t(1.0));
+    assert_eq!(kinds(&ev), ["chat", "queue_removed"]);
+    let ev = r.item_unavailable(ItemId(Uuid::from_u128(1001)), t(1.0));
+    assert_eq!(kinds(&ev), ["chat", "now_playing", "chat"]);
+    assert!(
+        r.item_unavailable(ItemId(Uuid::from_u128(1001)), t(1.0))
+            .is_empty()
+    );
+    let ev = r.item_resolved(
+        ItemId(Uuid::from_u128(1002)),
+        ItemMetadata {
+            title: Some("Real title".into()),
+            duration: Some(30.0),
+            ..Default::default()
+        },
+    );
+    assert_eq!(kinds(&ev), ["item_updated"]);
+    assert_eq!(r.current().unwrap().title, "Real title");
+}
+
+#[test]
+fn renames_and_settings_are_announced() {
+    let mut r = joined(&[OWNER, ANN]);
+    let ev = r
+        .apply(
+            ANN,
+            Command::SetName {
+                name: name("Annie"),
+            },
+            t(1.0),
+        )
+        .unwrap();
+    assert_eq!(kinds(&ev), ["renamed", "member_updated", "chat"]);
+    assert!(
+        r.apply(
+            ANN,
+            Command::SetName {
+                name: name("Annie")
+            },
+            t(1.0)
+        )
+        .unwrap()
+        .is_empty()
+    );
+    let ev = r.set_has_password(OWNER, true).unwrap();
+    assert_eq!(
+        ev,
+        vec![Event::Settings {
+            settings: r.settings().clone(),
+            has_password: true
+        }]
+    );
+    assert_eq!(
+        r.set_has_password(MOD, false).unwrap_err().code(),
+        "forbidden"
+    );
+    let vis = SettingsPatch {
+        visibility: Some(Visibility::Private),
+        ..Default::default()
+    };
+    assert_eq!(
+        r.update_settings(MOD, &vis, t(1.0)).unwrap_err().code(),
+        "forbidden"
+    );
+    assert_eq!(
+        kinds(&r.update_settings(OWNER, &vis, t(1.0)).unwrap()),
+        ["settings"]
+    );
+    assert!(r.update_settings(OWNER, &vis, t(1.0)).unwrap().is_empty());
+}
+
+// ---- Model-based property test ----------------------------------------------------------------
+
+/// What a client knows, built only from the broadcast events, the way the web client builds it.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct ClientModel {
+    current: Option<QueueItem>,
+    playback: Option<PlaybackState>,
+    queue: Vec<QueueItem>,
+    members: BTreeMap<UserId, MemberView>,
+}
+
+impl ClientModel {
+    fn from_room(r: &Room) -> Self {
+        ClientModel {
+            current: r.current().cloned(),
+            playback: Some(*r.playback()),
+            queue: r.queue().to_vec(),
+            members: r.members().into_iter().map(|m| (m.user_id, m)).collect(),
+        }
+    }
+
+    fn apply(&mut self, e: &Event) {
+        match e {
+            Event::Playback { state, .. } => self.playback = Some(*state),
+            Event::NowPlaying { item, state, .. } => {
+                if let Some(item) = item {
+                    self.queue.retain(|i| i.id != item.id);
+                }
+                self.current = item.clone();
+                self.playback = Some(*state);
+            }
+            Event::QueueAdded { item, index } => self.queue.insert(*index, item.clone()),
+            Event::QueueRemoved { item_id, .. } => self.queue.retain(|i| i.id != *item_id),
+            Event::QueueMoved { item_id, index, .. } => {
+                let from = self.queue.iter().position(|i| i.id == *item_id).unwrap();
+                let it = self.queue.remove(from);
+                self.queue.insert(*index, it);
+            }
+            Event::ItemUpdated { item } => {
+                if let Some(c) = self.current.as_mut().filter(|c| c.id == item.id) {
+                    *c = item.clone();
+                }
+                for q in self.queue.iter_mut().filter(|q| q.id == item.id) {
+                    *q = item.clone();
+                }
+            }
+            Event::MemberJoined { member } | Event::MemberUpdated { member } => {
+                self.members.insert(member.user_id, member.clone());
+            }
+            Event::MemberLeft { user_id } => {
+                self.members.remove(user_id);
+            }
+            Event::Votes { .. } | Event::Chat { .. } | Event::Settings { .. } => {}
+            Event::Renamed { .. } | Event::StandingChanged { .. } | Event::Removed { .. } => {
+                panic!("not broadcast: {e:?}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Connect(usize),
+    Disconnect(usize),
+    Cmd(usize, u8, f64),
+    Tick,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0..5usize).prop_map(Step::Connect),
+        (0..5usize).prop_map(Step::Disconnect),
+        (0..5usize, 0u8..20, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
+        Just(Step::Tick),
+    ]
+}
+
+fn users() -> [UserId; 5] {
+    [OWNER, MOD, ANN, BOB, UserId(Uuid::from_u128(5))]
+}
+
+fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> Command {
+    let pick_item = || {
+        let ids: Vec<ItemId> = room
+            .current()
+            .into_iter()
+            .chain(room.queue())
+            .map(|i| i.id)
+            .collect();
+        ids.get(x as usize % ids.len().max(1))
+            .copied()
+            .unwrap_or(ItemId(Uuid::from_u128(4242)))
+    };
+    let pick_user = users()[x as usize % 5];
+    match kind {
+        0 => Command::Play,
+        1 => Command::Pause,
+        2 => Command::Seek {
+            position: x * 3.0 - 10.0,
+        },
+        3 => Command::SetRate {
+            rate: 0.2 + x / 25.0,
+        },
+        4..=6 => {
+            *next_item += 1;
+            let duration = (x > 5.0).then_some(x);
+            Command::QueueAdd {
+                item: item(*next_item, duration, by),
+            }
+        }
+        7 => Command::QueueRemove {
+            item_id: pick_item(),
+        },
+        8 => Command::QueueMove {
+            item_id: pick_item(),
+            index: x as usize % 4,
+        },
+        9 => Command::Skip,
+        10 | 11 => Command::VoteSkip,
+        12 => Command::Chat {
+            text: ChatText::parse("hi").unwrap(),
+        },
+        13 => Command::Promote { user_id: pick_user },
+        14 => Command::Demote { user_id: pick_user },
+        15 => Command::Kick { user_id: pick_user },
+        16 => Command::Ban { user_id: pick_user },
+        17 => Command::Unban { user_id: pick_user },
+        18 => Command::Mute { user_id: pick_user },
+        _ => Command::ReportDuration {
+            item_id: pick_item(),
+            duration: x,
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Any sequence of presence changes, commands and ticks keeps the room consistent, and a
+    /// client that starts from a snapshot and applies the broadcast events ends up exactly where
+    /// the server is.
+    #[test]
+    fn room_invariants_and_event_replay(
+        steps in prop::collection::vec((step(), 0u32..3_000_000), 1..120),
+        grace in prop_oneof![Just(0u64), Just(2u64)],
+    ) {
+        let mut r = room_with(RoomRules { leave_grace: Duration::from_secs(grace), ..RoomRules::default() });
+        let mut client = ClientModel::from_room(&r);
+        let mut now = t(0.0);
+        let mut conns = [0u32; 5];
+        let mut next_item = 0u128;
+        for (step, gap) in steps {
+            now = ServerTime(now.0 + i64::from(gap));
+            let events = match step {
+                Step::Connect(u) => match r.connect(users()[u], name(&format!("u{u}")), now) {
+                    Ok(ev) => { conns[u] += 1; ev }
+                    Err(e) => { prop_assert_eq!(e.code(), "banned"); vec![] }
+                },
+                Step::Disconnect(u) if conns[u] > 0 => { conns[u] -= 1; r.disconnect(users()[u], now) }
+                Step::Disconnect(_) => vec![],
+                Step::Cmd(u, kind, x) => {
+                    let by = users()[u];
+                    let cmd = command(&r, kind, x, &mut next_item, by);
+                    r.apply(by, cmd, now).unwrap_or_default()
+                }
+                Step::Tick => r.tick(now),
+            };
+            for e in &events {
+                if let Event::Removed { user_id, .. } = e {
+                    // The server closes all connections of a removed member.
+                    let u = users().iter().position(|x| x == user_id).unwrap();
+                    conns[u] = 0;
+                }
+                if e.is_broadcast() { client.apply(e); }
+            }
+            // Invariants.
+            prop_assert_eq!(&client, &ClientModel::from_room(&r));
+            let p = r.playback();
+            prop_assert!(p.position >= 0.0 && p.rate >= 0.25 && p.rate <= 2.0);
+            if r.current().is_none() { prop_assert!(p.paused); }
+            let mut ids: Vec<ItemId> = r.queue().iter().map(|i| i.id).collect();
+            ids.extend(r.current().map(|c| c.id));
+            let n = ids.len();
+            ids.sort(); ids.dedup();
+            prop_assert_eq!(ids.len(), n, "item ids are unique");
+            for u in users() {
+                if r.is_banned(u) { prop_assert!(!r.is_member(u)); }
+            }
+            let (votes, needed) = r.votes();
+            prop_assert!(votes < needed || r.current().is_none() || votes == 0);
+            if let Some(deadline) = r.next_deadline() {
+                // Once ticked at its deadline, an item never plays past its end.
+                let mut probe = r.clone();
+                let mut later = deadline.max(now);
+                probe.tick(later);
+                later = ServerTime(later.0 + 1);
+                if let Some(d) = probe.current().and_then(|c| c.duration)
+                    && probe.next_deadline().is_some_and(|nd| nd > later) {
+                    prop_assert!(probe.playback().position_at(later) <= d + 1e-6);
+                }
+            }
+        }
+    }
+}
