@@ -389,6 +389,57 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
+    /// Every frame type the server sends, as written in `"t"`.
+    pub const TYPES: &'static [&'static str] = &[
+        "welcome",
+        "resumed",
+        "pong",
+        "ack",
+        "error",
+        "kicked",
+        "closed",
+        "reconnect",
+        "playback",
+        "now_playing",
+        "queue_added",
+        "queue_removed",
+        "queue_moved",
+        "item_updated",
+        "votes",
+        "chat",
+        "member_joined",
+        "member_left",
+        "member_updated",
+        "settings",
+    ];
+
+    /// The frame's `"t"`. Exhaustive on purpose: a new frame type does not compile until it is
+    /// named here, and the protocol document's test then asks for an example of it.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            ServerFrame::Welcome(_) => "welcome",
+            ServerFrame::Resumed { .. } => "resumed",
+            ServerFrame::Pong { .. } => "pong",
+            ServerFrame::Ack { .. } => "ack",
+            ServerFrame::Error { .. } => "error",
+            ServerFrame::Kicked { .. } => "kicked",
+            ServerFrame::Closed { .. } => "closed",
+            ServerFrame::Reconnect { .. } => "reconnect",
+            ServerFrame::Playback { .. } => "playback",
+            ServerFrame::NowPlaying { .. } => "now_playing",
+            ServerFrame::QueueAdded { .. } => "queue_added",
+            ServerFrame::QueueRemoved { .. } => "queue_removed",
+            ServerFrame::QueueMoved { .. } => "queue_moved",
+            ServerFrame::ItemUpdated { .. } => "item_updated",
+            ServerFrame::Votes { .. } => "votes",
+            ServerFrame::Chat { .. } => "chat",
+            ServerFrame::MemberJoined { .. } => "member_joined",
+            ServerFrame::MemberLeft { .. } => "member_left",
+            ServerFrame::MemberUpdated { .. } => "member_updated",
+            ServerFrame::Settings { .. } => "settings",
+        }
+    }
+
     /// The sequence number of a room event; `None` for the other frames.
     pub fn seq(&self) -> Option<u64> {
         match self {

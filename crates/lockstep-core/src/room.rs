@@ -231,6 +231,8 @@ pub enum CommandError {
     DurationKnown,
     #[error("the duration must be a positive number of seconds")]
     InvalidDuration,
+    #[error("the room is restarting; try again")]
+    Unavailable,
 }
 
 impl CommandError {
@@ -252,6 +254,7 @@ impl CommandError {
             CommandError::Settings(_) => "invalid_settings",
             CommandError::DurationKnown => "duration_known",
             CommandError::InvalidDuration => "invalid_duration",
+            CommandError::Unavailable => "room_unavailable",
         }
     }
 
@@ -292,9 +295,6 @@ pub enum Command {
     VoteSkip,
     Chat {
         text: ChatText,
-    },
-    SetName {
-        name: DisplayName,
     },
     Promote {
         user_id: UserId,
@@ -660,8 +660,8 @@ impl Room {
             }
             Command::Seek { position } => {
                 may(Action::ControlPlayback)?;
-                let item_id = self.current_id()?;
                 let mut position = validate_position(position)?;
+                let item_id = self.current_id()?;
                 if let Some(d) = self.current.as_ref().and_then(|i| i.duration) {
                     position = position.min(d);
                 }
@@ -670,8 +670,8 @@ impl Room {
             }
             Command::SetRate { rate } => {
                 may(Action::ControlPlayback)?;
-                let item_id = self.current_id()?;
                 let rate = validate_rate(rate)?;
+                let item_id = self.current_id()?;
                 if rate == self.playback.rate {
                     return Ok(Vec::new());
                 }
@@ -775,7 +775,6 @@ impl Room {
                     },
                 }])
             }
-            Command::SetName { name } => Ok(self.rename(by, name, now)),
             Command::Promote { user_id } | Command::Demote { user_id } => {
                 may(Action::ManageModerators)?;
                 let promote = matches!(command, Command::Promote { .. });

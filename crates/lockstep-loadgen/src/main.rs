@@ -1,1 +1,407 @@
-fn main() {}
+//! `lockstep-loadgen`: opens N WebSocket viewers across M rooms of a running Lockstep server,
+//! drives chat and seeks in every room at a chosen rate, and reports how long events take to
+//! reach viewers (p50/p99/max) and how much server memory each connection costs.
+//!
+//! Latency is measured inside this one process, on one monotonic clock: each driven command
+//! carries its send time (in the chat text, or encoded in the seek position), and every viewer
+//! that receives the resulting event subtracts it from the time of receipt. Server memory comes
+//! from the server's own `/metrics` (`lockstep_process_resident_memory_bytes`), read before the
+//! viewers connect and after, while they sit idle.
+//!
+//! Only talks to the given URL; use it against 127.0.0.1.
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use lockstep_client::Api;
+use lockstep_core::ids::RoomId;
+use lockstep_core::protocol::ClientFrame;
+use serde::Deserialize;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+#[derive(Debug, Parser)]
+#[command(about = "Load generator for a running Lockstep server")]
+struct Args {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Viewers (WebSocket connections) in all.
+    #[arg(long, default_value_t = 1000)]
+    viewers: usize,
+    /// Rooms to spread them over.
+    #[arg(long, default_value_t = 10)]
+    rooms: usize,
+    /// Commands per second, per room, alternating chat lines and seeks. The server's chat limit
+    /// (LOCKSTEP_CHAT_RATE_LINES per LOCKSTEP_CHAT_RATE_WINDOW_SECS) and frame limit
+    /// (LOCKSTEP_WS_FRAMES_PER_SEC) must allow it: the driver of a room is one user.
+    #[arg(long, default_value_t = 1.0)]
+    rate: f64,
+    /// Seconds to drive and measure, after everyone has joined.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Seconds to let idle viewers settle before measuring memory.
+    #[arg(long, default_value_t = 3)]
+    settle: u64,
+    /// WebSocket handshakes in flight at once while connecting.
+    #[arg(long, default_value_t = 64)]
+    connect_concurrency: usize,
+}
+
+/// The fields of a server frame the load generator looks at.
+#[derive(Deserialize)]
+struct Frame<'a> {
+    t: &'a str,
+    #[serde(default, borrow)]
+    line: Option<Line<'a>>,
+    #[serde(default)]
+    state: Option<State>,
+    #[serde(default)]
+    cause: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    text: &'a str,
+}
+
+#[derive(Deserialize)]
+struct State {
+    position: f64,
+}
+
+/// Seek positions carry the send time modulo this many microseconds (1000 s).
+const SEEK_MODULO_US: u64 = 1_000_000_000;
+
+/// Latency samples, sharded so that thousands of viewers do not fight over one lock.
+struct Latencies {
+    shards: Vec<Mutex<Histogram<u64>>>,
+    recording: std::sync::atomic::AtomicBool,
+    delivered: AtomicU64,
+}
+
+impl Latencies {
+    fn new() -> Self {
+        Latencies {
+            shards: (0..32)
+                .map(|_| {
+                    Mutex::new(Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds"))
+                })
+                .collect(),
+            recording: std::sync::atomic::AtomicBool::new(false),
+            delivered: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, shard: usize, micros: u64) {
+        if !self.recording.load(Ordering::Relaxed) {
+            return;
+        }
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.shards[shard % self.shards.len()]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = h.record(micros.max(1));
+    }
+
+    fn merged(&self) -> Histogram<u64> {
+        let mut all = Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+        for shard in &self.shards {
+            let h = shard
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = all.add(&*h);
+        }
+        all
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn server_rss(api: &Api) -> anyhow::Result<u64> {
+    let text = api.get_text("/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("lockstep_process_resident_memory_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .context("the server's /metrics has no lockstep_process_resident_memory_bytes")
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if args.rooms == 0 || args.viewers < args.rooms {
+        bail!("need at least one viewer per room");
+    }
+    let epoch = Instant::now();
+    let probe = Api::new(&args.url)?;
+    probe
+        .get("/healthz")
+        .await
+        .with_context(|| format!("is a server running at {}?", args.url))?;
+
+    // Rooms, each with a driver viewer that will send the commands.
+    eprintln!("creating {} rooms", args.rooms);
+    let mut rooms = Vec::new();
+    for r in 0..args.rooms {
+        let host = Api::new(&args.url)?;
+        let room = host
+            .create_room(&serde_json::json!({ "name": format!("loadgen {r}") }))
+            .await?;
+        rooms.push((host, room));
+    }
+    let rss_before = server_rss(&probe).await?;
+
+    // Viewers.
+    eprintln!("connecting {} viewers", args.viewers);
+    let latencies = Arc::new(Latencies::new());
+    let joined = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
+    let connect_started = Instant::now();
+    let mut viewers = Vec::with_capacity(args.viewers);
+    for v in 0..args.viewers {
+        let (host, room) = &rooms[v % args.rooms];
+        let url = host.ws_url(*room);
+        let (latencies, joined, failed, gate) = (
+            latencies.clone(),
+            joined.clone(),
+            failed.clone(),
+            gate.clone(),
+        );
+        viewers.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await.ok();
+            match viewer(&url, v, epoch, latencies, joined.clone(), permit).await {
+                Ok(()) => {}
+                Err(err) => {
+                    if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                        eprintln!("viewer {v}: {err:#}");
+                    }
+                }
+            }
+        }));
+    }
+    while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < args.viewers {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let connect_secs = connect_started.elapsed().as_secs_f64();
+    let connected = joined.load(Ordering::Relaxed);
+    eprintln!(
+        "{connected} joined, {} failed, in {connect_secs:.1} s; settling {} s",
+        failed.load(Ordering::Relaxed),
+        args.settle
+    );
+    tokio::time::sleep(Duration::from_secs(args.settle)).await;
+    let rss_idle = server_rss(&probe).await?;
+
+    // Drive every room and measure.
+    eprintln!(
+        "driving {} commands/s in each room for {} s",
+        args.rate, args.duration
+    );
+    let mut drivers = Vec::new();
+    for (host, room) in &rooms {
+        let (host, room) = (host.clone(), *room);
+        let rate = args.rate;
+        drivers.push(tokio::spawn(
+            async move { drive(host, room, rate, epoch).await },
+        ));
+    }
+    // Let the drivers join and send their first item before recording.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    latencies.recording.store(true, Ordering::Relaxed);
+    let measure_started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.duration)).await;
+    latencies.recording.store(false, Ordering::Relaxed);
+    let measured_secs = measure_started.elapsed().as_secs_f64();
+    let rss_busy = server_rss(&probe).await?;
+    let mut sent = 0u64;
+    for d in drivers {
+        d.abort();
+        if let Ok(Ok(n)) = d.await {
+            sent += n;
+        }
+    }
+    for v in viewers {
+        v.abort();
+    }
+
+    let h = latencies.merged();
+    let delivered = latencies.delivered.load(Ordering::Relaxed);
+    let per_conn = (rss_idle.saturating_sub(rss_before)) as f64 / connected.max(1) as f64;
+    let ms = |us: u64| us as f64 / 1000.0;
+    println!(
+        "viewers {connected} (failed {}), rooms {}, {:.0} viewers per room",
+        failed.load(Ordering::Relaxed),
+        args.rooms,
+        args.viewers as f64 / args.rooms as f64
+    );
+    println!(
+        "connect: {connect_secs:.1} s ({:.0} joins/s)",
+        connected as f64 / connect_secs
+    );
+    println!(
+        "server RSS: {:.1} MiB before, {:.1} MiB with idle viewers, {:.1} MiB while driven",
+        rss_before as f64 / 1048576.0,
+        rss_idle as f64 / 1048576.0,
+        rss_busy as f64 / 1048576.0
+    );
+    println!(
+        "deliveries measured: {delivered} in {measured_secs:.1} s ({:.0}/s)",
+        delivered as f64 / measured_secs
+    );
+    println!(
+        "delivery latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max())
+    );
+    let _ = sent;
+    println!("RESULT viewers {connected} count");
+    println!(
+        "RESULT delivery_latency_p50 {:.2} ms",
+        ms(h.value_at_quantile(0.5))
+    );
+    println!(
+        "RESULT delivery_latency_p99 {:.2} ms",
+        ms(h.value_at_quantile(0.99))
+    );
+    println!("RESULT delivery_latency_max {:.2} ms", ms(h.max()));
+    println!(
+        "RESULT deliveries_per_sec {:.0} 1/s",
+        delivered as f64 / measured_secs
+    );
+    println!(
+        "RESULT server_rss_per_connection {:.1} KiB",
+        per_conn / 1024.0
+    );
+    Ok(())
+}
+
+/// One viewer: joins, then measures every driven event it receives until aborted.
+async fn viewer(
+    url: &str,
+    index: usize,
+    epoch: Instant,
+    latencies: Arc<Latencies>,
+    joined: Arc<AtomicUsize>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> anyhow::Result<()> {
+    let request = url.into_client_request()?;
+    // Small buffers: ten thousand of these live in this process too.
+    let mut config = WebSocketConfig::default();
+    config.read_buffer_size = 4096;
+    config.write_buffer_size = 0;
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .context("connect")?;
+    let hello = serde_json::to_string(&ClientFrame::Hello {
+        v: 1,
+        last_seq: None,
+        epoch: None,
+    })?;
+    ws.send(Message::text(hello)).await?;
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) if t.starts_with("{\"t\":\"welcome\"") => {}
+        other => bail!("expected a welcome, got {other:?}"),
+    }
+    drop(permit);
+    joined.fetch_add(1, Ordering::Relaxed);
+    while let Some(msg) = ws.next().await {
+        let Message::Text(text) = msg? else { continue };
+        let now_us = epoch.elapsed().as_micros() as u64;
+        let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+            continue;
+        };
+        let sent_us = match (frame.t, &frame.line, &frame.state, frame.cause) {
+            ("chat", Some(line), _, _) => line
+                .text
+                .strip_prefix("lg:")
+                .and_then(|t| t.parse::<u64>().ok()),
+            ("playback", _, Some(state), Some("seek")) => {
+                let sent_mod = (state.position * 1e6).round() as u64;
+                let now_mod = now_us % SEEK_MODULO_US;
+                Some(now_us - ((now_mod + SEEK_MODULO_US - sent_mod) % SEEK_MODULO_US))
+            }
+            _ => None,
+        };
+        if let Some(sent) = sent_us
+            && now_us >= sent
+        {
+            latencies.record(index, now_us - sent);
+        }
+    }
+    Ok(())
+}
+
+/// Sends `rate` commands per second to `room`, alternating chat lines and seeks, each carrying
+/// its send time. Returns how many were sent.
+async fn drive(host: Api, room: RoomId, rate: f64, epoch: Instant) -> anyhow::Result<u64> {
+    if host.cookie_header().is_none() {
+        host.get("/api/me").await?;
+    }
+    let mut request = host.ws_url(room).into_client_request()?;
+    if let Some(cookie) = host.cookie_header() {
+        request.headers_mut().insert("cookie", cookie.parse()?);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    let (mut sink, mut stream) = ws.split();
+    // The driver receives every event too: read and drop them, or the server would find it stuck.
+    let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    let send =
+        |frame: &ClientFrame| Message::text(serde_json::to_string(frame).unwrap_or_default());
+    sink.send(send(&ClientFrame::Hello {
+        v: 1,
+        last_seq: None,
+        epoch: None,
+    }))
+    .await?;
+    // Something to seek in; its duration stays unknown (nothing to look it up from offline), so
+    // it never ends under the load.
+    sink.send(send(&ClientFrame::QueueAdd {
+        id: 0,
+        url: "https://www.youtube.com/watch?v=aqz-KE-bpKQ".into(),
+    }))
+    .await?;
+    // Rooms do not act in lockstep with each other: spread the drivers over the period (by a
+    // phase taken from the room id), or every room's events would arrive as one burst.
+    let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
+    let phase = (room.0.as_u128() % 1000) as f64 / 1000.0;
+    tokio::time::sleep(period.mul_f64(phase)).await;
+    let mut every = tokio::time::interval(period);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sent = 0u64;
+    let result = loop {
+        every.tick().await;
+        let now_us = epoch.elapsed().as_micros() as u64;
+        let id = sent + 1;
+        let frame = if sent.is_multiple_of(2) {
+            ClientFrame::Chat {
+                id,
+                text: format!("lg:{now_us}"),
+            }
+        } else {
+            let position = (now_us % SEEK_MODULO_US) as f64 / 1e6;
+            ClientFrame::Seek { id, position }
+        };
+        if let Err(err) = sink.send(send(&frame)).await {
+            break Err(err.into());
+        }
+        sent += 1;
+        if reader.is_finished() {
+            break Ok(sent);
+        }
+    };
+    reader.abort();
+    result
+}

@@ -1,1 +1,184 @@
-//! placeholder
+//! Lockstep: watch videos together, in sync.
+//!
+//! This crate is the server: HTTP API, WebSocket protocol v1, room actors, the store and media
+//! lookups. The rules themselves (playback clock, room state machine, permissions) live in
+//! `lockstep-core`, which does no I/O.
+//!
+//! [`run`] serves on a listener it is given and stops when the given future completes; it never
+//! binds a port itself, so tests pass a listener on port 0. [`app`] builds the router alone.
+//!
+//! # Layout
+//! - [`config`]: flags and `LOCKSTEP_*` variables.
+//! - [`server`]: routes, REST handlers, the WebSocket connection, operations endpoints.
+//! - [`auth`]: anonymous users, session cookies, room passwords.
+//! - [`rooms`]: the registry of live rooms and the room actor.
+//! - [`bus`]: fan-out of room events to connections.
+//! - [`store`]: SQL persistence (SQLite by default).
+//! - [`media`]: YouTube metadata, ffprobe, and the child-process wrapper.
+//! - [`clock`]: the server clock.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`error`]: the API's error type.
+//! - [`state`]: the state handlers share.
+
+pub mod auth;
+pub mod bus;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod media;
+pub mod metrics;
+pub mod rooms;
+pub mod server;
+pub mod state;
+pub mod store;
+
+pub use config::Config;
+pub use server::app;
+pub use state::AppState;
+
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use clock::ServerClock;
+use lockstep_core::room::RoomRules;
+use metrics::Metrics;
+use rooms::{RoomEnv, Rooms};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How often expired sessions are purged.
+const SESSION_PURGE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Opens the store and builds the shared state.
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    // reqwest is built without a default TLS provider; use ring's. Installing twice (several
+    // servers in one test process) is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store = Store::connect(&config.database_url()).await?;
+    let cookie_key = auth::key::load_or_create(config.cookie_key.as_deref(), &config.data_dir)?;
+    let clock = ServerClock::new();
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let rooms = Rooms::new(RoomEnv {
+        store: store.clone(),
+        clock,
+        metrics: metrics.clone(),
+        media: Arc::new(media::MediaResolver::new(&config)?),
+        rules: RoomRules {
+            leave_grace: Duration::from_millis(config.leave_grace_ms),
+            chat_lines: config.chat_rate_lines,
+            chat_window: Duration::from_secs(config.chat_rate_window_secs),
+        },
+        ring_size: config.event_ring,
+        idle: config.room_idle(),
+        shutdown: shutdown.clone(),
+        tasks: tasks.clone(),
+    });
+    Ok(AppState {
+        config: Arc::new(config),
+        store,
+        clock,
+        rooms,
+        metrics,
+        cookie_key,
+        shutdown,
+        tasks,
+    })
+}
+
+/// Serves Lockstep on `listener` until `shutdown` completes, then shuts down gracefully: clients
+/// are told to reconnect, rooms save their playback, the store is closed.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = build_state(config).await?;
+    serve(listener, state, shutdown).await
+}
+
+/// Like [`run`], with state built beforehand (tests keep a clone to look inside).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    spawn_maintenance(&state);
+    let token = state.shutdown.clone();
+    let grace = state.config.shutdown_grace();
+    // Frames are small and latency-bound: never let Nagle's algorithm hold them back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: telling clients to reconnect and saving rooms");
+        token.cancel();
+    })
+    .await
+    .context("the HTTP server failed")?;
+    // WebSocket connections and room actors run outside hyper's connection tracking; they watch
+    // the token and finish on their own.
+    state.tasks.close();
+    if tokio::time::timeout(grace, state.tasks.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?grace, "some connections or rooms did not finish in time");
+    }
+    state.store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_maintenance(state: &AppState) {
+    let state = state.clone();
+    let tasks = state.tasks.clone();
+    tasks.spawn(async move {
+        let mut every = tokio::time::interval(SESSION_PURGE_EVERY);
+        loop {
+            tokio::select! {
+                () = state.shutdown.cancelled() => return,
+                _ = every.tick() => {
+                    let now = state.clock.now();
+                    let replaced_before = now - Duration::from_secs(state.config.session_grace_secs);
+                    match state.store.purge_sessions(now, replaced_before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(sessions = n, "purged old sessions"),
+                        Err(err) => tracing::warn!(error = %err, "purging sessions failed"),
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Sets up logging: `RUST_LOG` filters (default `info`), in the configured format.
+pub fn init_tracing(format: config::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        config::LogFormat::Json => builder.json().try_init(),
+        config::LogFormat::Pretty => builder.try_init(),
+    };
+}

@@ -694,27 +694,9 @@ fn unavailable_items_leave_the_queue() {
 #[test]
 fn renames_and_settings_are_announced() {
     let mut r = joined(&[OWNER, ANN]);
-    let ev = r
-        .apply(
-            ANN,
-            Command::SetName {
-                name: name("Annie"),
-            },
-            t(1.0),
-        )
-        .unwrap();
+    let ev = r.rename(ANN, name("Annie"), t(1.0));
     assert_eq!(kinds(&ev), ["renamed", "member_updated", "chat"]);
-    assert!(
-        r.apply(
-            ANN,
-            Command::SetName {
-                name: name("Annie")
-            },
-            t(1.0)
-        )
-        .unwrap()
-        .is_empty()
-    );
+    assert!(r.rename(ANN, name("Annie"), t(1.0)).is_empty());
     let ev = r.set_has_password(OWNER, true).unwrap();
     assert_eq!(
         ev,

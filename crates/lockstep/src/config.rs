@@ -1,0 +1,204 @@
+//! Configuration: every setting is a command-line flag and a `LOCKSTEP_*` environment variable
+//! (README.md has the table). Defaults run a complete single-node server with no other service.
+
+use clap::{Parser, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// The server's configuration.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "lockstep", version, about = "Watch videos together, in sync.")]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "LOCKSTEP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database, the cookie key and uploads.
+    #[arg(long, env = "LOCKSTEP_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL. Defaults to the SQLite file `lockstep.db` in the data directory.
+    #[arg(long, env = "LOCKSTEP_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// The site's public URL (scheme://host[:port]), when behind a proxy or on another name than
+    /// the Host header says. Used for the Origin check and to mark cookies Secure over https.
+    #[arg(long, env = "LOCKSTEP_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// Key that encrypts and signs session cookies: at least 64 bytes, base64. When absent, one
+    /// is generated on first start and kept in `<data dir>/cookie.key`. All nodes of a cluster
+    /// need the same key.
+    #[arg(long, env = "LOCKSTEP_COOKIE_KEY", hide_env_values = true)]
+    pub cookie_key: Option<String>,
+
+    /// How long a session lives without being used, in seconds.
+    #[arg(long, env = "LOCKSTEP_SESSION_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_ttl_secs: u64,
+
+    /// A session token older than this (seconds) is replaced by a new one on its next use.
+    /// 0 rotates on every request.
+    #[arg(long, env = "LOCKSTEP_SESSION_ROTATE_SECS", default_value_t = 300)]
+    pub session_rotate_secs: u64,
+
+    /// How long (seconds) a replaced token is still accepted, so that tabs that sent requests
+    /// with the old token at the same time are not logged out.
+    #[arg(long, env = "LOCKSTEP_SESSION_GRACE_SECS", default_value_t = 60)]
+    pub session_grace_secs: u64,
+
+    /// How long (seconds) a room with no viewers keeps running before it is unloaded.
+    #[arg(long, env = "LOCKSTEP_ROOM_IDLE_SECS", default_value_t = 600)]
+    pub room_idle_secs: u64,
+
+    /// How long (milliseconds) a viewer whose last tab disconnected still counts as present.
+    #[arg(long, env = "LOCKSTEP_LEAVE_GRACE_MS", default_value_t = 5000)]
+    pub leave_grace_ms: u64,
+
+    /// Events each room keeps in memory for reconnecting clients to resume from.
+    #[arg(long, env = "LOCKSTEP_EVENT_RING", default_value_t = 512)]
+    pub event_ring: usize,
+
+    /// Chat rate limit: lines per window, per user.
+    #[arg(long, env = "LOCKSTEP_CHAT_RATE_LINES", default_value_t = 5)]
+    pub chat_rate_lines: usize,
+
+    /// Chat rate limit: the window, in seconds.
+    #[arg(long, env = "LOCKSTEP_CHAT_RATE_WINDOW_SECS", default_value_t = 5)]
+    pub chat_rate_window_secs: u64,
+
+    /// Share of a room's members whose votes skip the current item (new rooms' default).
+    #[arg(long, env = "LOCKSTEP_VOTE_SKIP_RATIO", default_value_t = 0.5)]
+    pub vote_skip_ratio: f64,
+
+    /// Frames per second a WebSocket client may send on average.
+    #[arg(long, env = "LOCKSTEP_WS_FRAMES_PER_SEC", default_value_t = 20)]
+    pub ws_frames_per_sec: u32,
+
+    /// Frames a WebSocket client may send in a burst.
+    #[arg(long, env = "LOCKSTEP_WS_FRAMES_BURST", default_value_t = 60)]
+    pub ws_frames_burst: u32,
+
+    /// YouTube Data API key. Without it, titles and thumbnails come from oEmbed and the
+    /// duration from the first viewer's player.
+    #[arg(long, env = "YOUTUBE_API_KEY", hide_env_values = true)]
+    pub youtube_api_key: Option<String>,
+
+    /// YouTube's oEmbed endpoint.
+    #[arg(
+        long,
+        env = "LOCKSTEP_YOUTUBE_OEMBED_URL",
+        default_value = "https://www.youtube.com/oembed"
+    )]
+    pub youtube_oembed_url: Url,
+
+    /// Base URL of the YouTube Data API v3.
+    #[arg(
+        long,
+        env = "LOCKSTEP_YOUTUBE_API_URL",
+        default_value = "https://www.googleapis.com/youtube/v3/"
+    )]
+    pub youtube_api_url: Url,
+
+    /// The ffprobe program.
+    #[arg(long, env = "LOCKSTEP_FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: PathBuf,
+
+    /// How long (seconds) ffprobe may take to read a media URL.
+    #[arg(long, env = "LOCKSTEP_PROBE_TIMEOUT_SECS", default_value_t = 10)]
+    pub probe_timeout_secs: u64,
+
+    /// Allow media URLs on loopback and private networks (off by default, so that the queue
+    /// cannot make the server fetch from its own network).
+    #[arg(long, env = "LOCKSTEP_ALLOW_PRIVATE_MEDIA", default_value_t = false)]
+    pub allow_private_media: bool,
+
+    /// Log format.
+    #[arg(
+        long,
+        env = "LOCKSTEP_LOG_FORMAT",
+        value_enum,
+        default_value = "pretty"
+    )]
+    pub log_format: LogFormat,
+
+    /// How long (seconds) a REST request may take.
+    #[arg(long, env = "LOCKSTEP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// How long (seconds) shutdown waits for rooms to save and connections to close.
+    #[arg(long, env = "LOCKSTEP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+
+    /// The delay (milliseconds) clients are told to wait before reconnecting after a shutdown.
+    #[arg(long, env = "LOCKSTEP_RECONNECT_AFTER_MS", default_value_t = 1000)]
+    pub reconnect_after_ms: u64,
+}
+
+impl Config {
+    /// The configuration with every default, storing under `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Config::parse_from(["lockstep"]);
+        config.data_dir = data_dir.into();
+        config
+    }
+
+    /// The database URL to connect to.
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("lockstep.db").display()
+            )
+        })
+    }
+
+    pub fn room_idle(&self) -> Duration {
+        Duration::from_secs(self.room_idle_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_run_a_local_server() {
+        let c = Config::parse_from(["lockstep"]);
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url(), "sqlite://./data/lockstep.db?mode=rwc");
+        assert_eq!(c.room_idle(), Duration::from_secs(600));
+        assert_eq!(c.chat_rate_lines, 5);
+        assert!(!c.allow_private_media);
+    }
+
+    #[test]
+    fn flags_override() {
+        let c = Config::parse_from([
+            "lockstep",
+            "--listen",
+            "0.0.0.0:9000",
+            "--room-idle-secs",
+            "5",
+            "--log-format",
+            "json",
+        ]);
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.room_idle_secs, 5);
+        assert_eq!(c.log_format, LogFormat::Json);
+    }
+}

@@ -1,0 +1,83 @@
+//! Learning about media: YouTube metadata over HTTP, direct URLs through ffprobe.
+//!
+//! # Layout
+//! - [`process`]: the single wrapper for child processes (timeout, kill on drop, capped output).
+//! - [`probe`]: ffprobe on a direct media URL.
+//! - [`youtube`]: oEmbed and Data API client.
+
+pub mod probe;
+pub mod process;
+pub mod youtube;
+
+use crate::config::Config;
+use lockstep_core::media::{Media, MediaSource};
+use lockstep_core::queue::ItemMetadata;
+use probe::Prober;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use youtube::YouTube;
+
+/// Lookups (ffprobe processes, YouTube requests) running at once; more wait their turn, so a burst
+/// of additions cannot fork hundreds of processes.
+const CONCURRENT_LOOKUPS: usize = 4;
+
+/// What a lookup concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    /// Metadata found (some fields may still be unknown).
+    Found(ItemMetadata),
+    /// The source says it cannot be played: the item leaves the queue.
+    Unavailable(String),
+    /// The lookup failed; the item stays playable, its duration unknown until a viewer reports it.
+    Unknown(String),
+}
+
+/// Looks up metadata for queue items.
+#[derive(Debug, Clone)]
+pub struct MediaResolver {
+    youtube: YouTube,
+    prober: Prober,
+    permits: Arc<Semaphore>,
+}
+
+impl MediaResolver {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(8))
+            .user_agent(concat!("lockstep/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(MediaResolver {
+            youtube: YouTube::new(
+                http,
+                config.youtube_oembed_url.clone(),
+                config.youtube_api_url.clone(),
+                config.youtube_api_key.clone(),
+            ),
+            prober: Prober {
+                program: config.ffprobe.clone(),
+                timeout: Duration::from_secs(config.probe_timeout_secs),
+            },
+            permits: Arc::new(Semaphore::new(CONCURRENT_LOOKUPS)),
+        })
+    }
+
+    pub async fn resolve(&self, media: &Media) -> Resolution {
+        // The semaphore is never closed, so acquiring only fails if that changes.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Resolution::Unknown("the lookup queue is closed".into());
+        };
+        match &media.source {
+            MediaSource::YouTube { video_id } => self.youtube.lookup(video_id).await,
+            MediaSource::Direct { url, .. } => match self.prober.probe(url.as_str()).await {
+                Ok(found) => Resolution::Found(ItemMetadata {
+                    title: found.title,
+                    duration: found.duration,
+                    thumbnail: None,
+                    format: Some(found.format),
+                }),
+                Err(err) => Resolution::Unknown(err.to_string()),
+            },
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The one way Lockstep runs a child process (ffprobe today, ffmpeg next).
+//!
+//! Every run has a timeout after which the child is killed, the child is killed too when the
+//! future is dropped (`kill_on_drop`), stdin is closed, and stdout and stderr are read
+//! concurrently with a cap so that a chatty child can neither deadlock on a full pipe nor make the
+//! server hold unbounded output. Failures come back as a [`ProcessError`] written for operators.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+/// Most bytes kept of a child's stdout.
+pub const STDOUT_CAP: usize = 4 * 1024 * 1024;
+/// Most bytes kept of a child's stderr (its tail is what explains a failure).
+pub const STDERR_CAP: usize = 64 * 1024;
+
+/// Why a child process did not deliver.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot start {program}: {source} (is it installed and on PATH?)")]
+    Spawn {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{program} did not finish within {timeout:?} and was killed")]
+    Timeout { program: PathBuf, timeout: Duration },
+    #[error("{program} failed ({status}): {stderr}")]
+    Failed {
+        program: PathBuf,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("reading the output of {program}: {source}")]
+    Io {
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Reads up to `cap` bytes and drains (discards) the rest, so the child never blocks on the pipe.
+async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = reader.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(kept);
+        }
+        let room = cap.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+}
+
+/// Runs `program args...` and returns its stdout when it exits with success.
+pub async fn run<I, S>(program: &Path, args: I, timeout: Duration) -> Result<Vec<u8>, ProcessError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ProcessError::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let work = async {
+        let out = async {
+            match stdout {
+                Some(s) => read_capped(s, STDOUT_CAP).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let err = async {
+            match stderr {
+                Some(s) => read_capped(s, STDERR_CAP).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (out, err, status) = tokio::join!(out, err, child.wait());
+        Ok::<_, std::io::Error>((out?, err?, status?))
+    };
+    let (stdout, stderr, status) = match tokio::time::timeout(timeout, work).await {
+        Err(_) => {
+            // Dropping `work` drops the child, which kills it (kill_on_drop).
+            return Err(ProcessError::Timeout {
+                program: program.to_owned(),
+                timeout,
+            });
+        }
+        Ok(Err(source)) => {
+            return Err(ProcessError::Io {
+                program: program.to_owned(),
+                source,
+            });
+        }
+        Ok(Ok(done)) => done,
+    };
+    if !status.success() {
+        let text = String::from_utf8_lossy(&stderr);
+        // The last lines say what went wrong; the first are often banners.
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        let stderr = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
+        return Err(ProcessError::Failed {
+            program: program.to_owned(),
+            status,
+            stderr,
+        });
+    }
+    Ok(stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn captures_output_and_reports_failures() {
+        let out = run(
+            Path::new("sh"),
+            ["-c", "echo hi; echo noise >&2"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out, b"hi\n");
+        let err = run(
+            Path::new("sh"),
+            ["-c", "echo boom >&2; exit 3"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::Failed { stderr, .. } if stderr == "boom"),
+            "{err}"
+        );
+        let err = run(
+            Path::new("/nonexistent/tool"),
+            ["x"],
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProcessError::Spawn { .. }));
+    }
+
+    #[tokio::test]
+    async fn kills_on_timeout() {
+        let started = std::time::Instant::now();
+        let err = run(Path::new("sleep"), ["30"], Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProcessError::Timeout { .. }));
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_output_neither_deadlocks_nor_grows_unbounded() {
+        // 10 MB on stderr and stdout: both pipes must be drained while the child runs.
+        let out = run(
+            Path::new("sh"),
+            [
+                "-c",
+                "head -c 10000000 /dev/zero >&2; head -c 10000000 /dev/zero",
+            ],
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.len(), STDOUT_CAP);
+    }
+}

@@ -1,0 +1,515 @@
+//! The room actor: the one task that changes a live room.
+//!
+//! It owns the [`Room`] state machine, numbers events, writes each to the store *before* anyone
+//! hears of it (so an acknowledged command survives a crash), serialises it once, keeps it in the
+//! resume ring and broadcasts it. It also runs the room's timers: the current item ending
+//! (autoplay), members' leave grace, and unloading after the room has had no connection for the
+//! idle time. If the store fails, the actor stops and tells clients to reconnect: the next actor
+//! reloads from the store, so memory and disk never disagree for long.
+
+use super::ring::EventRing;
+use super::{JoinError, Joined, Msg, Resume, RoomEnv, RoomError, RoomHandle, RoomStats, Rooms};
+use crate::bus::{Outbound, RoomBus};
+use crate::media::Resolution;
+use axum::extract::ws::Utf8Bytes;
+use lockstep_core::ids::{ItemId, RoomId, UserId};
+use lockstep_core::limits::WELCOME_CHAT_LINES;
+use lockstep_core::media::Media;
+use lockstep_core::playback::PlaybackState;
+use lockstep_core::protocol::{ChatLine, ServerFrame, SettingsView, VoteCount, Welcome};
+use lockstep_core::queue::{ItemMetadata, ItemStatus, QueueItem};
+use lockstep_core::room::{Command, CommandError, Event, MemberView, Room, RoomInit};
+use lockstep_core::time::ServerTime;
+use rand::Rng;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+/// Messages a room actor's inbox holds before senders wait.
+const INBOX: usize = 1024;
+
+/// Why an actor stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// No connection for the idle time.
+    Idle,
+    /// The server is shutting down.
+    Shutdown,
+    /// The owner deleted the room.
+    Deleted,
+    /// The store failed; reload from it.
+    Failed,
+}
+
+struct Actor {
+    id: RoomId,
+    epoch: u64,
+    epoch_text: String,
+    room: Room,
+    seq: u64,
+    ring: EventRing,
+    recent_chat: VecDeque<ChatLine>,
+    bus: RoomBus,
+    connections: usize,
+    idle_since: Option<Instant>,
+    inbox: mpsc::Receiver<Msg>,
+    /// For lookups that report back when done.
+    me: mpsc::WeakSender<Msg>,
+    stats: Arc<RoomStats>,
+    rooms: Rooms,
+    env: RoomEnv,
+    failed: bool,
+}
+
+/// Loads a room from the store and starts its actor.
+pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomHandle, RoomError> {
+    let store = &env.store;
+    let row = store.room(id).await?.ok_or(RoomError::NotFound)?;
+    let mut items = store.queue_items(id).await?;
+    let current = row
+        .current_item_id
+        .and_then(|cid| items.iter().position(|i| i.id == cid))
+        .map(|index| items.remove(index));
+    let standings = store.standings(id).await?;
+    let chat = store
+        .chat_lines(id, None, WELCOME_CHAT_LINES as i64)
+        .await?;
+    let now = env.clock.now();
+    // Resume from the saved position, not from the time the room was saved: nobody watched
+    // while it was unloaded.
+    let playback = PlaybackState {
+        paused: row.paused,
+        position: row.position,
+        at: now,
+        rate: row.rate,
+    };
+    let pending: Vec<QueueItem> = current
+        .iter()
+        .chain(items.iter())
+        .filter(|i| i.status == ItemStatus::Pending)
+        .cloned()
+        .collect();
+    let room = Room::new(
+        RoomInit {
+            id,
+            owner: row.owner,
+            settings: row.settings,
+            has_password: row.password_hash.is_some(),
+            standings,
+            current,
+            playback,
+            queue: items,
+        },
+        env.rules.clone(),
+    );
+    let (tx, inbox) = mpsc::channel(INBOX);
+    let epoch: u64 = rand::rng().random();
+    let stats = Arc::new(RoomStats::default());
+    let actor = Actor {
+        id,
+        epoch,
+        epoch_text: format!("{epoch:016x}"),
+        room,
+        seq: 0,
+        ring: EventRing::new(env.ring_size),
+        recent_chat: chat.into(),
+        bus: RoomBus::new(),
+        connections: 0,
+        idle_since: Some(Instant::now()),
+        inbox,
+        me: tx.downgrade(),
+        stats: stats.clone(),
+        rooms,
+        env: env.clone(),
+        failed: false,
+    };
+    // Lookups interrupted by a restart or an unload run again.
+    for item in pending {
+        actor.spawn_lookup(item.id, &item.url);
+    }
+    env.metrics.room_loaded();
+    tracing::debug!(room = %id, "room loaded");
+    env.tasks.spawn(actor.run());
+    Ok(RoomHandle {
+        id,
+        epoch,
+        tx,
+        stats,
+    })
+}
+
+impl Actor {
+    async fn run(mut self) {
+        let stop = loop {
+            let wake = self.next_wake();
+            tokio::select! {
+                biased;
+                () = self.env.shutdown.cancelled() => break Stop::Shutdown,
+                msg = self.inbox.recv() => {
+                    let Some(msg) = msg else { break Stop::Idle };
+                    let started = std::time::Instant::now();
+                    if let Some(stop) = self.handle(msg).await {
+                        break stop;
+                    }
+                    self.env.metrics.actor_busy(started.elapsed().as_secs_f64());
+                }
+                () = sleep_until(wake) => {
+                    if self.idle_expired() {
+                        break Stop::Idle;
+                    }
+                    let now = self.env.clock.now();
+                    let events = self.room.tick(now);
+                    self.publish(events, now).await;
+                }
+            }
+            if self.failed {
+                break Stop::Failed;
+            }
+        };
+        self.stop(stop).await;
+    }
+
+    fn idle_expired(&self) -> bool {
+        self.idle_since
+            .is_some_and(|since| since.elapsed() >= self.env.idle)
+    }
+
+    /// The next instant something is due: a room deadline or the idle unload.
+    fn next_wake(&self) -> Option<Instant> {
+        let deadline = self
+            .room
+            .next_deadline()
+            .map(|t| self.env.clock.instant_at(t));
+        let idle = self.idle_since.map(|since| since + self.env.idle);
+        match (deadline, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Handles one message; returns `Some` when the actor must stop.
+    async fn handle(&mut self, msg: Msg) -> Option<Stop> {
+        let now = self.env.clock.now();
+        match msg {
+            Msg::Join {
+                user,
+                resume,
+                reply,
+            } => {
+                let events = match self.room.connect(user.id, user.name.clone(), now) {
+                    Ok(events) => events,
+                    Err(_) => {
+                        let _ = reply.send(Err(JoinError::Banned));
+                        return None;
+                    }
+                };
+                self.connections += 1;
+                self.idle_since = None;
+                if !self.publish(events, now).await {
+                    let _ = reply.send(Err(JoinError::Internal));
+                    return None;
+                }
+                let frames = match resume.and_then(|r| self.replay(&r, now)) {
+                    Some(frames) => frames,
+                    None => vec![self.welcome(user.id, now)],
+                };
+                let joined = Joined {
+                    events: self.bus.subscribe(),
+                    frames,
+                };
+                if reply.send(Ok(joined)).is_err() {
+                    // The connection went away while we worked: undo the join.
+                    self.leave(user.id, now).await;
+                }
+            }
+            Msg::Resync { user, reply } => {
+                let _ = reply.send(Joined {
+                    events: self.bus.subscribe(),
+                    frames: vec![self.welcome(user, now)],
+                });
+            }
+            Msg::Leave { user } => self.leave(user, now).await,
+            Msg::Command { by, command, reply } => {
+                let result = self.apply(by, command, now).await;
+                let _ = reply.send(result);
+            }
+            Msg::QueueAdd { by, media, reply } => {
+                let result = self.queue_add(by, &media, now).await;
+                let _ = reply.send(result);
+            }
+            Msg::Settings {
+                by,
+                patch,
+                password_hash,
+                reply,
+            } => {
+                let result = self.update_settings(by, &patch, password_hash, now).await;
+                let _ = reply.send(result);
+            }
+            Msg::Rename { user, name } => {
+                let events = self.room.rename(user, name, now);
+                self.publish(events, now).await;
+            }
+            Msg::Resolved {
+                item_id,
+                resolution,
+            } => {
+                let events = match resolution {
+                    Resolution::Found(meta) => self.room.item_resolved(item_id, meta),
+                    Resolution::Unavailable(reason) => {
+                        tracing::info!(room = %self.id, item = %item_id, %reason, "media unavailable");
+                        self.room.item_unavailable(item_id, now)
+                    }
+                    Resolution::Unknown(reason) => {
+                        tracing::info!(room = %self.id, item = %item_id, %reason, "media lookup failed; the item stays playable");
+                        self.room.item_resolved(item_id, ItemMetadata::default())
+                    }
+                };
+                self.publish(events, now).await;
+            }
+            Msg::Delete { by, reply } => {
+                if !self.room.may_own(by) {
+                    let _ = reply.send(Err(CommandError::Forbidden));
+                    return None;
+                }
+                if let Err(err) = self.env.store.delete_room(self.id).await {
+                    tracing::error!(room = %self.id, error = %err, "deleting the room failed");
+                    let _ = reply.send(Err(CommandError::Unavailable));
+                    self.failed = true;
+                    return None;
+                }
+                let _ = reply.send(Ok(()));
+                return Some(Stop::Deleted);
+            }
+        }
+        None
+    }
+
+    async fn leave(&mut self, user: UserId, now: ServerTime) {
+        self.connections = self.connections.saturating_sub(1);
+        if self.connections == 0 {
+            self.idle_since = Some(Instant::now());
+        }
+        let events = self.room.disconnect(user, now);
+        self.publish(events, now).await;
+    }
+
+    async fn apply(
+        &mut self,
+        by: UserId,
+        command: Command,
+        now: ServerTime,
+    ) -> Result<(), CommandError> {
+        let events = self.room.apply(by, command, now)?;
+        if self.publish(events, now).await {
+            Ok(())
+        } else {
+            Err(CommandError::Unavailable)
+        }
+    }
+
+    async fn queue_add(
+        &mut self,
+        by: UserId,
+        media: &Media,
+        now: ServerTime,
+    ) -> Result<ItemId, CommandError> {
+        let name = self.room.member(by).ok_or(CommandError::NotAMember)?.name;
+        let item = QueueItem::new(ItemId(Uuid::now_v7()), media, by, &name, now);
+        let (item_id, url) = (item.id, item.url.clone());
+        self.apply(by, Command::QueueAdd { item }, now).await?;
+        self.spawn_lookup(item_id, &url);
+        Ok(item_id)
+    }
+
+    async fn update_settings(
+        &mut self,
+        by: UserId,
+        patch: &lockstep_core::settings::SettingsPatch,
+        password_hash: Option<Option<String>>,
+        now: ServerTime,
+    ) -> Result<SettingsView, CommandError> {
+        // Check every permission before changing anything, so a refused request changes nothing.
+        if password_hash.is_some() {
+            let mut probe = self.room.clone();
+            probe.set_has_password(by, true)?;
+        }
+        let mut events = self.room.update_settings(by, patch, now)?;
+        if let Some(hash) = password_hash {
+            if let Err(err) = self
+                .env
+                .store
+                .set_password_hash(self.id, hash.as_deref())
+                .await
+            {
+                tracing::error!(room = %self.id, error = %err, "saving the password failed");
+                self.failed = true;
+                return Err(CommandError::Unavailable);
+            }
+            events.extend(self.room.set_has_password(by, hash.is_some())?);
+        }
+        if !self.publish(events, now).await {
+            return Err(CommandError::Unavailable);
+        }
+        Ok(self.settings_view())
+    }
+
+    fn settings_view(&self) -> SettingsView {
+        SettingsView {
+            settings: self.room.settings().clone(),
+            has_password: self.room.has_password(),
+        }
+    }
+
+    /// Looks up an item's metadata in the background and reports back to this actor.
+    fn spawn_lookup(&self, item_id: ItemId, url: &str) {
+        let Ok(media) = Media::parse(url) else {
+            return;
+        };
+        let resolver = self.env.media.clone();
+        let me = self.me.clone();
+        let shutdown = self.env.shutdown.clone();
+        self.env.tasks.spawn(async move {
+            let resolution = tokio::select! {
+                r = resolver.resolve(&media) => r,
+                () = shutdown.cancelled() => return,
+            };
+            if let Some(me) = me.upgrade() {
+                let _ = me
+                    .send(Msg::Resolved {
+                        item_id,
+                        resolution,
+                    })
+                    .await;
+            }
+        });
+    }
+
+    /// Stores, numbers, serialises and broadcasts `events`. Returns false (and marks the actor
+    /// failed) when the store refused a write.
+    async fn publish(&mut self, events: Vec<Event>, now: ServerTime) -> bool {
+        for event in &events {
+            let chat_id = match self.env.store.persist_event(self.id, event, now).await {
+                Ok(id) => id,
+                Err(err) => {
+                    tracing::error!(room = %self.id, error = %err, ?event, "storing a room event failed; the room will reload");
+                    self.failed = true;
+                    return false;
+                }
+            };
+            if let Event::Removed { user_id, banned } = event {
+                self.bus.send(Outbound::Removed {
+                    user_id: *user_id,
+                    banned: *banned,
+                });
+            }
+            let Some(frame) = ServerFrame::from_event(self.seq + 1, event, chat_id) else {
+                continue;
+            };
+            self.seq += 1;
+            if let ServerFrame::Chat { line, .. } = &frame {
+                if self.recent_chat.len() == WELCOME_CHAT_LINES {
+                    self.recent_chat.pop_front();
+                }
+                self.recent_chat.push_back(line.clone());
+            }
+            let text = serialize(&frame);
+            self.ring.push(self.seq, text.clone());
+            self.bus.send(Outbound::Event {
+                seq: self.seq,
+                frame: text,
+                published: std::time::Instant::now(),
+            });
+        }
+        self.stats
+            .viewers
+            .store(self.room.member_count(), Ordering::Relaxed);
+        true
+    }
+
+    /// The frames that bring a client from `resume` to now, if the ring still has them.
+    fn replay(&self, resume: &Resume, now: ServerTime) -> Option<Vec<Utf8Bytes>> {
+        if resume.epoch != self.epoch_text {
+            return None;
+        }
+        let missed = self.ring.after(resume.last_seq, self.seq)?;
+        let mut frames = Vec::with_capacity(missed.len() + 1);
+        frames.push(serialize(&ServerFrame::Resumed {
+            epoch: self.epoch_text.clone(),
+            after_seq: resume.last_seq,
+            seq: self.seq,
+            server_time: now,
+        }));
+        frames.extend(missed);
+        Some(frames)
+    }
+
+    fn welcome(&self, user: UserId, now: ServerTime) -> Utf8Bytes {
+        let you = self.room.member(user).unwrap_or_else(|| MemberView {
+            user_id: user,
+            name: lockstep_core::names::DisplayName::parse("You").expect("a valid literal name"),
+            role: self.room.role_of(user),
+            muted: false,
+        });
+        let (votes, needed) = self.room.votes();
+        serialize(&ServerFrame::Welcome(Box::new(Welcome {
+            epoch: self.epoch_text.clone(),
+            seq: self.seq,
+            server_time: now,
+            room_id: self.id,
+            owner_id: self.room.owner(),
+            settings: self.settings_view(),
+            you,
+            current: self.room.current().cloned(),
+            playback: *self.room.playback(),
+            queue: self.room.queue().to_vec(),
+            votes: VoteCount { votes, needed },
+            members: self.room.members(),
+            chat: self.recent_chat.iter().cloned().collect(),
+        })))
+    }
+
+    async fn stop(mut self, why: Stop) {
+        let now = self.env.clock.now();
+        if why != Stop::Deleted && why != Stop::Failed {
+            // Save where playback is, so the room resumes from this moment.
+            let state = self.room.playback_to_store(now);
+            let current = self.room.current().map(|i| i.id);
+            if let Err(err) = self
+                .env
+                .store
+                .save_playback(self.id, current, &state, now)
+                .await
+            {
+                tracing::error!(room = %self.id, error = %err, "saving playback on unload failed");
+            }
+        }
+        // From here on, new callers load a fresh actor; messages already queued are dropped,
+        // which their senders see as "room unavailable" and retry.
+        self.rooms.forget_actor(self.id, self.epoch);
+        self.inbox.close();
+        match why {
+            Stop::Idle => {}
+            Stop::Shutdown | Stop::Failed => self.bus.send(Outbound::Reconnect),
+            Stop::Deleted => self.bus.send(Outbound::Closed),
+        }
+        self.env.metrics.room_unloaded();
+        tracing::debug!(room = %self.id, reason = ?why, "room stopped");
+    }
+}
+
+/// Serialises a frame. Our frames are plain data (no maps with non-string keys, no failing
+/// `Serialize` impls), so this cannot fail.
+fn serialize(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(serde_json::to_string(frame).expect("server frames always serialise"))
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,322 @@
+//! Live rooms: a registry of room actors and the handles used to talk to them.
+//!
+//! A room is loaded from the store the first time someone needs it and gets one actor task, the
+//! only writer of its state (see [`actor`]). Everyone else holds a [`RoomHandle`] and sends it
+//! messages. The registry maps room ids to a once-initialised slot, so concurrent first joins load
+//! the room once; its lock is a `std::sync::Mutex` held only for map operations, never across an
+//! `.await`. An actor that unloads (idle, deleted, failed) takes its slot out of the map itself,
+//! and callers that raced with it retry and load a fresh actor.
+//!
+//! # Layout
+//! - [`actor`]: the room actor.
+//! - [`ring`]: recent events for resuming clients.
+
+pub mod actor;
+pub mod ring;
+
+use crate::bus::Outbound;
+use crate::clock::ServerClock;
+use crate::media::MediaResolver;
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::store::users::User;
+use axum::extract::ws::Utf8Bytes;
+use lockstep_core::ids::{ItemId, RoomId, UserId};
+use lockstep_core::media::Media;
+use lockstep_core::names::DisplayName;
+use lockstep_core::protocol::SettingsView;
+use lockstep_core::room::{Command, CommandError, RoomRules};
+use lockstep_core::settings::SettingsPatch;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{OnceCell, broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// What every room actor needs from the server.
+#[derive(Clone)]
+pub struct RoomEnv {
+    pub store: Store,
+    pub clock: ServerClock,
+    pub metrics: Metrics,
+    pub media: Arc<MediaResolver>,
+    pub rules: RoomRules,
+    /// Events kept for resuming clients.
+    pub ring_size: usize,
+    /// How long a room with no connection keeps running.
+    pub idle: Duration,
+    /// Cancelled when the server shuts down.
+    pub shutdown: CancellationToken,
+    /// Tracks actor tasks, so shutdown can wait for them to save.
+    pub tasks: TaskTracker,
+}
+
+type Slot = Arc<OnceCell<RoomHandle>>;
+
+/// The registry of live rooms. Cheap to clone.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<Registry>,
+}
+
+struct Registry {
+    slots: Mutex<HashMap<RoomId, Slot>>,
+    env: RoomEnv,
+}
+
+/// Why a room could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum RoomError {
+    #[error("no such room")]
+    NotFound,
+    #[error("the room is restarting; try again")]
+    Gone,
+    #[error("loading the room failed: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+impl Rooms {
+    pub fn new(env: RoomEnv) -> Self {
+        Rooms {
+            inner: Arc::new(Registry {
+                slots: Mutex::new(HashMap::new()),
+                env,
+            }),
+        }
+    }
+
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, Slot>> {
+        // A panic while holding this lock leaves the map itself consistent (every operation on
+        // it is a single insert or remove), so a poisoned lock is safe to keep using.
+        self.inner
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The live room, loading it from the store if needed.
+    pub async fn get(&self, id: RoomId) -> Result<RoomHandle, RoomError> {
+        for _ in 0..5 {
+            let slot = self.slots().entry(id).or_default().clone();
+            let loaded = slot
+                .get_or_try_init(|| actor::load(self.clone(), self.inner.env.clone(), id))
+                .await;
+            match loaded {
+                Ok(handle) if !handle.tx.is_closed() => return Ok(handle.clone()),
+                // An actor that is stopping: drop its slot and load afresh.
+                Ok(_) => self.forget_slot(id, &slot),
+                Err(err) => {
+                    self.forget_slot(id, &slot);
+                    return Err(err);
+                }
+            }
+        }
+        Err(RoomError::Gone)
+    }
+
+    /// The room if it is live; never loads.
+    pub fn loaded(&self, id: RoomId) -> Option<RoomHandle> {
+        self.slots()
+            .get(&id)
+            .and_then(|slot| slot.get().cloned())
+            .filter(|h| !h.tx.is_closed())
+    }
+
+    /// Every live room.
+    pub fn all_loaded(&self) -> Vec<RoomHandle> {
+        self.slots()
+            .values()
+            .filter_map(|slot| slot.get().cloned())
+            .collect()
+    }
+
+    /// Viewers present in the room right now (0 when it is not loaded).
+    pub fn viewers(&self, id: RoomId) -> usize {
+        self.loaded(id).map_or(0, |h| h.viewers())
+    }
+
+    fn forget_slot(&self, id: RoomId, slot: &Slot) {
+        let mut slots = self.slots();
+        if slots.get(&id).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            slots.remove(&id);
+        }
+    }
+
+    /// Called by an actor that stops: removes its slot unless a newer actor took it over.
+    pub(crate) fn forget_actor(&self, id: RoomId, epoch: u64) {
+        let mut slots = self.slots();
+        let mine = slots
+            .get(&id)
+            .and_then(|s| s.get())
+            .is_some_and(|h| h.epoch == epoch);
+        if mine {
+            slots.remove(&id);
+        }
+    }
+
+    /// Tells every live room that `user` renamed themselves.
+    pub async fn rename_everywhere(&self, user: UserId, name: &DisplayName) {
+        for handle in self.all_loaded() {
+            handle.rename(user, name.clone()).await;
+        }
+    }
+}
+
+/// Where a reconnecting client left off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    pub epoch: String,
+    pub last_seq: u64,
+}
+
+/// What a connection gets when it joins.
+#[derive(Debug)]
+pub struct Joined {
+    /// The room's events from this point on.
+    pub events: broadcast::Receiver<Outbound>,
+    /// Frames to send first: a welcome, or `resumed` and the missed events.
+    pub frames: Vec<Utf8Bytes>,
+}
+
+/// Why joining failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("you are banned from this room")]
+    Banned,
+    #[error("the room is restarting; try again")]
+    Gone,
+    #[error("the room could not save the join")]
+    Internal,
+}
+
+/// A message to a room actor.
+pub(crate) enum Msg {
+    Join {
+        user: User,
+        resume: Option<Resume>,
+        reply: oneshot::Sender<Result<Joined, JoinError>>,
+    },
+    Resync {
+        user: UserId,
+        reply: oneshot::Sender<Joined>,
+    },
+    Leave {
+        user: UserId,
+    },
+    Command {
+        by: UserId,
+        command: Command,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+    QueueAdd {
+        by: UserId,
+        media: Media,
+        reply: oneshot::Sender<Result<ItemId, CommandError>>,
+    },
+    Settings {
+        by: UserId,
+        patch: SettingsPatch,
+        /// `Some(None)` clears the password, `Some(Some(hash))` sets it.
+        password_hash: Option<Option<String>>,
+        reply: oneshot::Sender<Result<SettingsView, CommandError>>,
+    },
+    Rename {
+        user: UserId,
+        name: DisplayName,
+    },
+    Resolved {
+        item_id: ItemId,
+        resolution: crate::media::Resolution,
+    },
+    Delete {
+        by: UserId,
+        reply: oneshot::Sender<Result<(), CommandError>>,
+    },
+}
+
+/// Counters a room shares with the rest of the server without a message round trip.
+#[derive(Debug, Default)]
+pub struct RoomStats {
+    viewers: AtomicUsize,
+}
+
+/// A way to talk to a live room.
+#[derive(Clone)]
+pub struct RoomHandle {
+    pub id: RoomId,
+    epoch: u64,
+    tx: mpsc::Sender<Msg>,
+    stats: Arc<RoomStats>,
+}
+
+impl RoomHandle {
+    /// Distinct users present.
+    pub fn viewers(&self) -> usize {
+        self.stats.viewers.load(Ordering::Relaxed)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Msg) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(make(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    pub async fn join(&self, user: User, resume: Option<Resume>) -> Result<Joined, JoinError> {
+        self.ask(|reply| Msg::Join {
+            user,
+            resume,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(JoinError::Gone))
+    }
+
+    /// A fresh snapshot and subscription, for a connection that fell behind.
+    pub async fn resync(&self, user: UserId) -> Option<Joined> {
+        self.ask(|reply| Msg::Resync { user, reply }).await
+    }
+
+    pub async fn leave(&self, user: UserId) {
+        let _ = self.tx.send(Msg::Leave { user }).await;
+    }
+
+    pub async fn command(&self, by: UserId, command: Command) -> Result<(), CommandError> {
+        self.ask(|reply| Msg::Command { by, command, reply })
+            .await
+            .unwrap_or(Err(CommandError::Unavailable))
+    }
+
+    pub async fn queue_add(&self, by: UserId, media: Media) -> Result<ItemId, CommandError> {
+        self.ask(|reply| Msg::QueueAdd { by, media, reply })
+            .await
+            .unwrap_or(Err(CommandError::Unavailable))
+    }
+
+    pub async fn update_settings(
+        &self,
+        by: UserId,
+        patch: SettingsPatch,
+        password_hash: Option<Option<String>>,
+    ) -> Result<SettingsView, CommandError> {
+        self.ask(|reply| Msg::Settings {
+            by,
+            patch,
+            password_hash,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(CommandError::Unavailable))
+    }
+
+    pub async fn rename(&self, user: UserId, name: DisplayName) {
+        let _ = self.tx.send(Msg::Rename { user, name }).await;
+    }
+
+    pub async fn delete(&self, by: UserId) -> Result<(), CommandError> {
+        self.ask(|reply| Msg::Delete { by, reply })
+            .await
+            .unwrap_or(Err(CommandError::Unavailable))
+    }
+}

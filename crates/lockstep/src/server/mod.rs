@@ -1,0 +1,83 @@
+//! The HTTP side: REST API, WebSocket endpoint, operations endpoints.
+//!
+//! # Layout
+//! - [`rooms`] serves `/api/rooms` and `/api/invites`.
+//! - [`users`] serves `/api/me`.
+//! - [`ws`] serves `/api/rooms/{id}/ws`, protocol v1.
+//! - [`ops`] serves `/healthz` and `/metrics`.
+//! - [`extract`] has extractors that answer bad input with JSON errors.
+//! - [`origin`] has the same-origin check (CSRF, cross-site WebSocket hijacking).
+
+pub mod extract;
+pub mod ops;
+pub mod origin;
+pub mod rooms;
+pub mod users;
+pub mod ws;
+
+use crate::auth::session_middleware;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use origin::same_origin_middleware;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// Largest JSON body the API accepts.
+const API_BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(rooms::router())
+        .merge(users::router())
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Layers run outside-in from the last added: the origin check first (a refused request
+        // creates no user), then the session.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session_middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            same_origin_middleware,
+        ))
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    Router::new()
+        .nest("/api", api)
+        .merge(ops::router())
+        .fallback(api_not_found)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.config.request_timeout_secs),
+        ))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(on_panic))
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// A handler that panicked answers a JSON 500; the panic is logged, its text is not sent.
+fn on_panic(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "a request handler panicked");
+    ApiError::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}

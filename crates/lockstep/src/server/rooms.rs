@@ -1,0 +1,545 @@
+//! `/api/rooms` and `/api/invites`: creating, reading, changing and entering rooms.
+//!
+//! Access: a public room is open to everyone who is not banned; a password (public or private)
+//! must be given once, after which the user is "admitted"; a private room is reachable only
+//! through its invite key, and to everyone else it does not exist (404, never 403, so that ids
+//! cannot be probed).
+
+use super::extract::{ApiJson, ApiQuery, path_id};
+use crate::auth::{CurrentUser, password};
+use crate::error::ApiError;
+use crate::rooms::RoomHandle;
+use crate::state::AppState;
+use crate::store::rooms::{ListedRoom, RoomRow};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lockstep_core::ids::{RoomId, UserId};
+use lockstep_core::invite::{INVITE_KEY_BYTES, InviteKey};
+use lockstep_core::names::RoomName;
+use lockstep_core::permissions::Role;
+use lockstep_core::protocol::SettingsView;
+use lockstep_core::queue::QueueItem;
+use lockstep_core::room::CommandError;
+use lockstep_core::settings::{RoomSettings, SettingsPatch, Visibility};
+use rand::RngCore;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/rooms", get(lobby).post(create))
+        .route("/rooms/random", get(random))
+        .route("/rooms/{id}", get(read).patch(update).delete(delete))
+        .route("/rooms/{id}/join", post(join))
+        .route("/rooms/{id}/invite", post(regenerate_invite))
+        .route("/rooms/{id}/chat", get(chat_history))
+        .route("/rooms/{id}/ws", get(super::ws::upgrade))
+        .route("/invites/{key}", get(invite))
+        .route("/invites/{key}/join", post(invite_join))
+}
+
+/// What is playing, as the lobby and room cards show it.
+#[derive(Debug, Serialize)]
+pub struct NowPlaying {
+    pub title: String,
+    pub thumbnail: Option<String>,
+    pub url: String,
+}
+
+impl From<&QueueItem> for NowPlaying {
+    fn from(item: &QueueItem) -> Self {
+        NowPlaying {
+            title: item.title.clone(),
+            thumbnail: item.thumbnail.clone(),
+            url: item.url.clone(),
+        }
+    }
+}
+
+/// A room card: the lobby, "my rooms", "recently visited".
+#[derive(Debug, Serialize)]
+pub struct RoomCard {
+    pub id: RoomId,
+    pub name: String,
+    pub has_password: bool,
+    pub viewers: usize,
+    pub now_playing: Option<NowPlaying>,
+}
+
+impl RoomCard {
+    pub fn new(room: &ListedRoom, viewers: usize) -> Self {
+        RoomCard {
+            id: room.id,
+            name: room.name.clone(),
+            has_password: room.has_password,
+            viewers,
+            now_playing: room.current.as_ref().map(NowPlaying::from),
+        }
+    }
+}
+
+/// A room as `GET /api/rooms/{id}` describes it.
+#[derive(Debug, Serialize)]
+pub struct RoomView {
+    pub id: RoomId,
+    pub name: String,
+    pub owner_id: UserId,
+    pub settings: SettingsView,
+    pub viewers: usize,
+    /// Your role in the room.
+    pub role: Role,
+    /// False when a password must be given (`POST .../join`) before connecting.
+    pub admitted: bool,
+    /// The room's invite key, for members who got in; absent otherwise.
+    pub invite_key: Option<String>,
+    /// Link to share: `/r/{id}` for public rooms, `/i/{invite_key}` for private ones.
+    pub link: Option<String>,
+}
+
+/// Whether a user may connect to a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Granted,
+    NeedsPassword,
+}
+
+/// Decides a user's access to a room, or 404/403.
+pub async fn access(state: &AppState, room: &RoomRow, user: UserId) -> Result<Access, ApiError> {
+    if room.owner == user {
+        return Ok(Access::Granted);
+    }
+    let membership = state.store.membership(room.id, user).await?;
+    if membership.standing.banned {
+        return Err(ApiError::Banned);
+    }
+    if membership.admitted {
+        return Ok(Access::Granted);
+    }
+    match (room.settings.visibility, &room.password_hash) {
+        (Visibility::Private, _) => Err(ApiError::room_not_found()),
+        (Visibility::Public, Some(_)) => Ok(Access::NeedsPassword),
+        (Visibility::Public, None) => Ok(Access::Granted),
+    }
+}
+
+/// The room with this id, if it exists and `user` may see it.
+async fn visible_room(
+    state: &AppState,
+    raw_id: &str,
+    user: UserId,
+) -> Result<(RoomRow, Access), ApiError> {
+    let id: RoomId = path_id(raw_id, ApiError::room_not_found)?;
+    let room = state
+        .store
+        .room(id)
+        .await?
+        .ok_or_else(ApiError::room_not_found)?;
+    let access = access(state, &room, user).await?;
+    Ok((room, access))
+}
+
+async fn room_view(
+    state: &AppState,
+    room: &RoomRow,
+    user: UserId,
+    access: Access,
+) -> Result<RoomView, ApiError> {
+    let role = if room.owner == user {
+        Role::Owner
+    } else if state
+        .store
+        .membership(room.id, user)
+        .await?
+        .standing
+        .moderator
+    {
+        Role::Moderator
+    } else {
+        Role::Viewer
+    };
+    let admitted = access == Access::Granted;
+    let link = match room.settings.visibility {
+        Visibility::Public => Some(format!("/r/{}", room.id)),
+        Visibility::Private => admitted.then(|| format!("/i/{}", room.invite_key.as_str())),
+    };
+    Ok(RoomView {
+        id: room.id,
+        name: room.settings.name.to_string(),
+        owner_id: room.owner,
+        settings: SettingsView {
+            settings: room.settings.clone(),
+            has_password: room.password_hash.is_some(),
+        },
+        viewers: state.rooms.viewers(room.id),
+        role,
+        admitted,
+        invite_key: admitted.then(|| room.invite_key.as_str().to_owned()),
+        link,
+    })
+}
+
+fn new_invite_key() -> InviteKey {
+    let mut bytes = [0u8; INVITE_KEY_BYTES];
+    rand::rng().fill_bytes(&mut bytes);
+    InviteKey::from_bytes(bytes)
+}
+
+/// Maps a room actor's refusal to the HTTP error.
+fn command_error(err: CommandError) -> ApiError {
+    match err {
+        CommandError::Forbidden => {
+            ApiError::Forbidden("only the owner or a moderator may do that".into())
+        }
+        CommandError::Settings(e) => ApiError::invalid("invalid_settings", e.to_string()),
+        CommandError::Unavailable => ApiError::ShuttingDown,
+        other => ApiError::invalid(other.code(), other.to_string()),
+    }
+}
+
+async fn live_room(state: &AppState, id: RoomId) -> Result<RoomHandle, ApiError> {
+    state.rooms.get(id).await.map_err(|e| match e {
+        crate::rooms::RoomError::NotFound => ApiError::room_not_found(),
+        crate::rooms::RoomError::Gone => ApiError::ShuttingDown,
+        crate::rooms::RoomError::Store(e) => ApiError::from(e),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRoom {
+    name: RoomName,
+    #[serde(default = "public")]
+    visibility: Visibility,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+fn public() -> Visibility {
+    Visibility::Public
+}
+
+async fn create(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    ApiJson(body): ApiJson<CreateRoom>,
+) -> Result<impl IntoResponse, ApiError> {
+    let password_hash = match body.password {
+        Some(p) => {
+            password::validate(&p)
+                .map_err(|e| ApiError::invalid("invalid_password", e.to_string()))?;
+            Some(password::hash(p).await?)
+        }
+        None => None,
+    };
+    let now = state.clock.now();
+    let room = RoomRow {
+        id: RoomId(Uuid::now_v7()),
+        owner: user.id,
+        settings: RoomSettings::new(body.name, body.visibility, state.config.vote_skip_ratio),
+        password_hash,
+        invite_key: new_invite_key(),
+        current_item_id: None,
+        paused: true,
+        position: 0.0,
+        rate: 1.0,
+        created: now,
+        active: now,
+    };
+    state.store.create_room(&room).await?;
+    tracing::info!(room = %room.id, owner = %user.id, "room created");
+    let view = room_view(&state, &room, user.id, Access::Granted).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+async fn read(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<RoomView>, ApiError> {
+    let (room, access) = visible_room(&state, &id, user.id).await?;
+    Ok(Json(room_view(&state, &room, user.id, access).await?))
+}
+
+/// `PATCH /api/rooms/{id}`: any settings fields, plus `password` (a string sets it, `null`
+/// clears it; owner only).
+async fn update(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiJson(mut body): ApiJson<serde_json::Value>,
+) -> Result<Json<RoomView>, ApiError> {
+    let (room, _) = visible_room(&state, &id, user.id).await?;
+    let Some(fields) = body.as_object_mut() else {
+        return Err(ApiError::invalid("invalid_input", "expected a JSON object"));
+    };
+    let password_hash = match fields.remove("password") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(serde_json::Value::String(p)) => {
+            password::validate(&p)
+                .map_err(|e| ApiError::invalid("invalid_password", e.to_string()))?;
+            Some(Some(password::hash(p).await?))
+        }
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "invalid_password",
+                "password must be a string or null",
+            ));
+        }
+    };
+    let patch: SettingsPatch = serde_json::from_value(body)
+        .map_err(|e| ApiError::invalid("invalid_settings", e.to_string()))?;
+    live_room(&state, room.id)
+        .await?
+        .update_settings(user.id, patch, password_hash)
+        .await
+        .map_err(command_error)?;
+    let room = state
+        .store
+        .room(room.id)
+        .await?
+        .ok_or_else(ApiError::room_not_found)?;
+    Ok(Json(
+        room_view(&state, &room, user.id, Access::Granted).await?,
+    ))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (room, _) = visible_room(&state, &id, user.id).await?;
+    if room.owner != user.id {
+        return Err(ApiError::Forbidden(
+            "only the owner may delete the room".into(),
+        ));
+    }
+    live_room(&state, room.id)
+        .await?
+        .delete(user.id)
+        .await
+        .map_err(command_error)?;
+    tracing::info!(room = %room.id, "room deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct JoinBody {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+/// Admits `user` to `room`, checking the password when there is one.
+async fn admit(
+    state: &AppState,
+    room: &RoomRow,
+    user: UserId,
+    given: Option<String>,
+) -> Result<(), ApiError> {
+    if let Some(hash) = &room.password_hash
+        && room.owner != user
+        && !state.store.membership(room.id, user).await?.admitted
+    {
+        let given = given.ok_or(ApiError::PasswordRequired)?;
+        if !password::verify(hash.clone(), given).await? {
+            tracing::info!(room = %room.id, user = %user, "wrong room password");
+            return Err(ApiError::WrongPassword);
+        }
+    }
+    state.store.admit(room.id, user, state.clock.now()).await?;
+    Ok(())
+}
+
+async fn join(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    body: Option<ApiJson<JoinBody>>,
+) -> Result<Json<RoomView>, ApiError> {
+    let (room, _) = visible_room(&state, &id, user.id).await?;
+    admit(&state, &room, user.id, body.and_then(|b| b.0.password)).await?;
+    Ok(Json(
+        room_view(&state, &room, user.id, Access::Granted).await?,
+    ))
+}
+
+async fn regenerate_invite(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (room, _) = visible_room(&state, &id, user.id).await?;
+    if room.owner != user.id {
+        return Err(ApiError::Forbidden(
+            "only the owner may regenerate the invite link".into(),
+        ));
+    }
+    let key = new_invite_key();
+    state.store.set_invite_key(room.id, &key).await?;
+    tracing::info!(room = %room.id, "invite key regenerated");
+    Ok(Json(serde_json::json!({
+        "invite_key": key.as_str(),
+        "link": format!("/i/{}", key.as_str()),
+    })))
+}
+
+async fn room_by_invite(state: &AppState, raw: &str) -> Result<RoomRow, ApiError> {
+    let not_found = || ApiError::not_found("invite_not_found", "this invite link is not valid");
+    let key = InviteKey::parse(raw).map_err(|_| not_found())?;
+    state
+        .store
+        .room_by_invite(&key)
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// What an invite link leads to, before joining.
+#[derive(Debug, Serialize)]
+struct InviteView {
+    room_id: RoomId,
+    name: String,
+    has_password: bool,
+    admitted: bool,
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(key): Path<String>,
+) -> Result<Json<InviteView>, ApiError> {
+    let room = room_by_invite(&state, &key).await?;
+    let membership = state.store.membership(room.id, user.id).await?;
+    if membership.standing.banned {
+        return Err(ApiError::Banned);
+    }
+    Ok(Json(InviteView {
+        room_id: room.id,
+        name: room.settings.name.to_string(),
+        has_password: room.password_hash.is_some(),
+        admitted: membership.admitted || room.owner == user.id,
+    }))
+}
+
+async fn invite_join(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(key): Path<String>,
+    body: Option<ApiJson<JoinBody>>,
+) -> Result<Json<RoomView>, ApiError> {
+    let room = room_by_invite(&state, &key).await?;
+    if state
+        .store
+        .membership(room.id, user.id)
+        .await?
+        .standing
+        .banned
+    {
+        return Err(ApiError::Banned);
+    }
+    admit(&state, &room, user.id, body.and_then(|b| b.0.password)).await?;
+    Ok(Json(
+        room_view(&state, &room, user.id, Access::Granted).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Most lines a history page returns.
+const HISTORY_PAGE_MAX: i64 = 200;
+
+async fn chat_history(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<HistoryQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let (room, access) = visible_room(&state, &id, user.id).await?;
+    if access == Access::NeedsPassword {
+        return Err(ApiError::PasswordRequired);
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, HISTORY_PAGE_MAX);
+    let mut lines = state.store.chat_lines(room.id, q.before, limit + 1).await?;
+    let has_more = lines.len() as i64 > limit;
+    if has_more {
+        lines.remove(0);
+    }
+    Ok(Json(
+        serde_json::json!({ "lines": lines, "has_more": has_more }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LobbyQuery {
+    limit: Option<usize>,
+    offset: Option<usize>,
+}
+
+/// Public rooms the lobby considers: the most recently active ones.
+const LOBBY_WINDOW: i64 = 500;
+
+async fn public_cards(state: &AppState) -> Result<Vec<RoomCard>, ApiError> {
+    let rooms = state.store.public_rooms(LOBBY_WINDOW).await?;
+    let mut cards: Vec<RoomCard> = rooms
+        .iter()
+        .map(|r| RoomCard::new(r, state.rooms.viewers(r.id)))
+        .collect();
+    // Busy rooms first; the store's order (recent activity) breaks ties, as the sort is stable.
+    cards.sort_by_key(|c| std::cmp::Reverse(c.viewers));
+    Ok(cards)
+}
+
+async fn lobby(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<LobbyQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cards = public_cards(&state).await?;
+    let total = cards.len();
+    let limit = q.limit.unwrap_or(50).clamp(1, 100);
+    let page: Vec<RoomCard> = cards
+        .into_iter()
+        .skip(q.offset.unwrap_or(0))
+        .take(limit)
+        .collect();
+    Ok(Json(serde_json::json!({ "rooms": page, "total": total })))
+}
+
+/// `GET /api/rooms/random`: a public room without a password, preferring rooms with viewers.
+async fn random(State(state): State<AppState>) -> Result<Json<RoomCard>, ApiError> {
+    let open: Vec<RoomCard> = public_cards(&state)
+        .await?
+        .into_iter()
+        .filter(|c| !c.has_password)
+        .collect();
+    let busy: Vec<&RoomCard> = open.iter().filter(|c| c.viewers > 0).collect();
+    let pool: Vec<&RoomCard> = if busy.is_empty() {
+        open.iter().collect()
+    } else {
+        busy
+    };
+    let choice = pool
+        .choose(&mut rand::rng())
+        .ok_or_else(|| ApiError::not_found("no_rooms", "there is no open public room right now"))?;
+    Ok(Json(RoomCard {
+        id: choice.id,
+        name: choice.name.clone(),
+        has_password: choice.has_password,
+        viewers: choice.viewers,
+        now_playing: choice.now_playing.as_ref().map(|n| NowPlaying {
+            title: n.title.clone(),
+            thumbnail: n.thumbnail.clone(),
+            url: n.url.clone(),
+        }),
+    }))
+}

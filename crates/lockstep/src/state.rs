@@ -1,0 +1,39 @@
+//! The state every request handler shares.
+
+use crate::clock::ServerClock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::rooms::Rooms;
+use crate::store::Store;
+use axum::extract::FromRef;
+use axum_extra::extract::cookie::Key;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Shared, cheaply cloneable server state.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration the server started with.
+    pub config: Arc<Config>,
+    /// The database: users, sessions, rooms, queues, chat.
+    pub store: Store,
+    /// Server time, the reference for every playback position.
+    pub clock: ServerClock,
+    /// The live rooms and their actors.
+    pub rooms: Rooms,
+    /// Prometheus metrics served at `/metrics`.
+    pub metrics: Metrics,
+    /// Encrypts and authenticates session cookies.
+    pub cookie_key: Key,
+    /// Cancelled when shutdown begins; connections and rooms watch it.
+    pub shutdown: CancellationToken,
+    /// Tracks WebSocket connections and room actors, so shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Self {
+        state.cookie_key.clone()
+    }
+}

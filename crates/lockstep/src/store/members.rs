@@ -1,0 +1,163 @@
+//! A user's lasting relation to a room: moderator, muted, banned, admitted through its gate, and
+//! when they last visited.
+
+use super::{Store, flag, get_flag, parse_id};
+use lockstep_core::ids::{RoomId, UserId};
+use lockstep_core::room::Standing;
+use lockstep_core::time::ServerTime;
+use sqlx::Row;
+
+/// What the store knows about one user in one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Membership {
+    pub standing: Standing,
+    /// Passed the invite link or the password.
+    pub admitted: bool,
+}
+
+impl Store {
+    /// Every user with a moderator, mute or ban flag in the room.
+    pub async fn standings(&self, room: RoomId) -> Result<Vec<(UserId, Standing)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT user_id, moderator, muted, banned FROM room_members \
+             WHERE room_id = $1 AND (moderator <> 0 OR muted <> 0 OR banned <> 0)",
+        )
+        .bind(room.to_string())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    parse_id(&r.try_get::<String, _>("user_id")?)?,
+                    Standing {
+                        moderator: get_flag(r, "moderator")?,
+                        muted: get_flag(r, "muted")?,
+                        banned: get_flag(r, "banned")?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn membership(&self, room: RoomId, user: UserId) -> Result<Membership, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT moderator, muted, banned, admitted_ms FROM room_members \
+             WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room.to_string())
+        .bind(user.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(Membership {
+                standing: Standing {
+                    moderator: get_flag(&r, "moderator")?,
+                    muted: get_flag(&r, "muted")?,
+                    banned: get_flag(&r, "banned")?,
+                },
+                admitted: r.try_get::<Option<i64>, _>("admitted_ms")?.is_some(),
+            })
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
+    }
+
+    pub async fn set_standing(
+        &self,
+        room: RoomId,
+        user: UserId,
+        standing: Standing,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO room_members (room_id, user_id, moderator, muted, banned) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (room_id, user_id) DO UPDATE SET moderator = $3, muted = $4, banned = $5",
+        )
+        .bind(room.to_string())
+        .bind(user.to_string())
+        .bind(flag(standing.moderator))
+        .bind(flag(standing.muted))
+        .bind(flag(standing.banned))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records that `user` passed the room's gate (invite link, password).
+    pub async fn admit(
+        &self,
+        room: RoomId,
+        user: UserId,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO room_members (room_id, user_id, admitted_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (room_id, user_id) DO UPDATE SET admitted_ms = $3",
+        )
+        .bind(room.to_string())
+        .bind(user.to_string())
+        .bind(now.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records a visit, for "rooms I visited recently".
+    pub async fn record_visit(
+        &self,
+        room: RoomId,
+        user: UserId,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO room_members (room_id, user_id, visited_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (room_id, user_id) DO UPDATE SET visited_ms = $3",
+        )
+        .bind(room.to_string())
+        .bind(user.to_string())
+        .bind(now.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::rooms::tests::{room_row, user};
+    use crate::store::testing::store;
+    use lockstep_core::settings::Visibility;
+
+    #[tokio::test]
+    async fn standings_admission_and_visits() {
+        let (s, _dir) = store().await;
+        let owner = user(&s).await;
+        let ann = user(&s).await;
+        let room = room_row(owner.id, Visibility::Private);
+        s.create_room(&room).await.unwrap();
+        assert_eq!(
+            s.membership(room.id, ann.id).await.unwrap(),
+            Membership::default()
+        );
+        s.admit(room.id, ann.id, ServerTime(0)).await.unwrap();
+        s.record_visit(room.id, ann.id, ServerTime(0))
+            .await
+            .unwrap();
+        let banned = Standing {
+            banned: true,
+            ..Default::default()
+        };
+        s.set_standing(room.id, ann.id, banned).await.unwrap();
+        let m = s.membership(room.id, ann.id).await.unwrap();
+        assert_eq!((m.standing, m.admitted), (banned, true));
+        assert_eq!(s.standings(room.id).await.unwrap(), vec![(ann.id, banned)]);
+        // Banned users do not see the room among their visits.
+        assert!(s.visited_rooms(ann.id, 10).await.unwrap().is_empty());
+        s.set_standing(room.id, ann.id, Standing::default())
+            .await
+            .unwrap();
+        assert_eq!(s.visited_rooms(ann.id, 10).await.unwrap().len(), 1);
+        assert!(s.standings(room.id).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,58 @@
+//! Queue items: the current item (named by `rooms.current_item_id`) and the upcoming ones in
+//! `ord` order.
+
+use super::{Store, parse_json, to_json};
+use lockstep_core::ids::{ItemId, RoomId};
+use lockstep_core::queue::QueueItem;
+use sqlx::Row;
+
+impl Store {
+    /// The room's items, current one included, in queue order.
+    pub async fn queue_items(&self, room: RoomId) -> Result<Vec<QueueItem>, sqlx::Error> {
+        sqlx::query("SELECT data FROM queue_items WHERE room_id = $1 ORDER BY ord, id")
+            .bind(room.to_string())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| parse_json(&r.try_get::<String, _>("data")?))
+            .collect()
+    }
+
+    /// Adds an item after every other (or rewrites it when it exists, as when an item that was
+    /// added straight to "now playing" is saved again).
+    pub async fn upsert_item(&self, room: RoomId, item: &QueueItem) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO queue_items (id, room_id, ord, data) VALUES ($1, $2, \
+             (SELECT COALESCE(MAX(ord), 0) + 1 FROM queue_items WHERE room_id = $2), $3) \
+             ON CONFLICT (id) DO UPDATE SET data = $3",
+        )
+        .bind(item.id.to_string())
+        .bind(room.to_string())
+        .bind(to_json(item)?)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_item(&self, item: ItemId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM queue_items WHERE id = $1")
+            .bind(item.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Renumbers the upcoming items in the given order, in one transaction.
+    pub async fn reorder_queue(&self, room: RoomId, order: &[ItemId]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        for (ord, id) in order.iter().enumerate() {
+            sqlx::query("UPDATE queue_items SET ord = $1 WHERE id = $2 AND room_id = $3")
+                .bind(i64::try_from(ord).unwrap_or(i64::MAX))
+                .bind(id.to_string())
+                .bind(room.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
+    }
+}

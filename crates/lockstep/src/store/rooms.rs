@@ -1,0 +1,336 @@
+//! Rooms: settings, access, playback, and the lobby listing.
+
+use super::{Store, flag, get_flag, parse_id, parse_json, to_json};
+use lockstep_core::ids::{ItemId, RoomId, UserId};
+use lockstep_core::invite::InviteKey;
+use lockstep_core::playback::PlaybackState;
+use lockstep_core::queue::QueueItem;
+use lockstep_core::settings::{RoomSettings, Visibility};
+use lockstep_core::time::ServerTime;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A room as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomRow {
+    pub id: RoomId,
+    pub owner: UserId,
+    pub settings: RoomSettings,
+    /// argon2 PHC string, when the room has a password.
+    pub password_hash: Option<String>,
+    pub invite_key: InviteKey,
+    pub current_item_id: Option<ItemId>,
+    /// Playback as of the last save; the room resumes from here (not from `at`).
+    pub paused: bool,
+    pub position: f64,
+    pub rate: f64,
+    pub created: ServerTime,
+    pub active: ServerTime,
+}
+
+/// A room as the lobby lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedRoom {
+    pub id: RoomId,
+    pub name: String,
+    pub has_password: bool,
+    pub current: Option<QueueItem>,
+    pub active: ServerTime,
+}
+
+fn visibility_str(v: Visibility) -> &'static str {
+    match v {
+        Visibility::Public => "public",
+        Visibility::Private => "private",
+    }
+}
+
+/// The columns `room_from_row` reads, as a literal for `concat!` (sqlx refuses SQL built at run time).
+macro_rules! room_columns {
+    () => {
+        "id, owner_id, settings, password_hash, invite_key, current_item_id, paused, position, \
+         rate, created_ms, active_ms"
+    };
+}
+
+fn room_from_row(r: &AnyRow) -> Result<RoomRow, sqlx::Error> {
+    let key: String = r.try_get("invite_key")?;
+    Ok(RoomRow {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        owner: parse_id(&r.try_get::<String, _>("owner_id")?)?,
+        settings: parse_json(&r.try_get::<String, _>("settings")?)?,
+        password_hash: r.try_get("password_hash")?,
+        invite_key: InviteKey::parse(&key).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+        current_item_id: r
+            .try_get::<Option<String>, _>("current_item_id")?
+            .map(|s| parse_id(&s))
+            .transpose()?,
+        paused: get_flag(r, "paused")?,
+        position: r.try_get("position")?,
+        rate: r.try_get("rate")?,
+        created: ServerTime::from_millis(r.try_get("created_ms")?),
+        active: ServerTime::from_millis(r.try_get("active_ms")?),
+    })
+}
+
+fn listed_from_row(r: &AnyRow) -> Result<ListedRoom, sqlx::Error> {
+    Ok(ListedRoom {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        name: r.try_get("name")?,
+        has_password: r.try_get::<Option<String>, _>("password_hash")?.is_some(),
+        current: r
+            .try_get::<Option<String>, _>("item")?
+            .map(|s| parse_json(&s))
+            .transpose()?,
+        active: ServerTime::from_millis(r.try_get("active_ms")?),
+    })
+}
+
+impl Store {
+    pub async fn create_room(&self, room: &RoomRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO rooms (id, owner_id, visibility, password_hash, invite_key, settings, name, \
+             paused, position, rate, created_ms, active_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(room.id.to_string())
+        .bind(room.owner.to_string())
+        .bind(visibility_str(room.settings.visibility))
+        .bind(room.password_hash.clone())
+        .bind(room.invite_key.as_str())
+        .bind(to_json(&room.settings)?)
+        .bind(room.settings.name.as_str())
+        .bind(flag(room.paused))
+        .bind(room.position)
+        .bind(room.rate)
+        .bind(room.created.millis())
+        .bind(room.active.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn room(&self, id: RoomId) -> Result<Option<RoomRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE id = $1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(room_from_row)
+        .transpose()
+    }
+
+    pub async fn room_by_invite(&self, key: &InviteKey) -> Result<Option<RoomRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE invite_key = $1"
+        ))
+        .bind(key.as_str())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(room_from_row)
+        .transpose()
+    }
+
+    pub async fn save_settings(
+        &self,
+        id: RoomId,
+        settings: &RoomSettings,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE rooms SET settings = $1, name = $2, visibility = $3 WHERE id = $4")
+            .bind(to_json(settings)?)
+            .bind(settings.name.as_str())
+            .bind(visibility_str(settings.visibility))
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_password_hash(
+        &self,
+        id: RoomId,
+        hash: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE rooms SET password_hash = $1 WHERE id = $2")
+            .bind(hash.map(str::to_owned))
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_invite_key(&self, id: RoomId, key: &InviteKey) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE rooms SET invite_key = $1 WHERE id = $2")
+            .bind(key.as_str())
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a room with its queue, chat and memberships.
+    pub async fn delete_room(&self, id: RoomId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM rooms WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Saves what is playing and where, as of `now`.
+    pub async fn save_playback(
+        &self,
+        id: RoomId,
+        current: Option<ItemId>,
+        state: &PlaybackState,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE rooms SET current_item_id = $1, paused = $2, position = $3, rate = $4, \
+             active_ms = $5 WHERE id = $6",
+        )
+        .bind(current.map(|i| i.to_string()))
+        .bind(flag(state.paused))
+        .bind(state.position_at(now))
+        .bind(state.rate)
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Public rooms, most recently active first, with what they are playing.
+    pub async fn public_rooms(&self, limit: i64) -> Result<Vec<ListedRoom>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item \
+             FROM rooms r LEFT JOIN queue_items q ON q.id = r.current_item_id \
+             WHERE r.visibility = 'public' ORDER BY r.active_ms DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(listed_from_row)
+        .collect()
+    }
+
+    /// Rooms `user` owns, newest first.
+    pub async fn owned_rooms(
+        &self,
+        user: UserId,
+        limit: i64,
+    ) -> Result<Vec<ListedRoom>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item \
+             FROM rooms r LEFT JOIN queue_items q ON q.id = r.current_item_id \
+             WHERE r.owner_id = $1 ORDER BY r.created_ms DESC LIMIT $2",
+        )
+        .bind(user.to_string())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(listed_from_row)
+        .collect()
+    }
+
+    /// Rooms `user` visited and may still enter, most recent first.
+    pub async fn visited_rooms(
+        &self,
+        user: UserId,
+        limit: i64,
+    ) -> Result<Vec<ListedRoom>, sqlx::Error> {
+        sqlx::query(
+            "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item \
+             FROM room_members m JOIN rooms r ON r.id = m.room_id \
+             LEFT JOIN queue_items q ON q.id = r.current_item_id \
+             WHERE m.user_id = $1 AND m.visited_ms IS NOT NULL AND m.banned = 0 \
+             ORDER BY m.visited_ms DESC LIMIT $2",
+        )
+        .bind(user.to_string())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(listed_from_row)
+        .collect()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::store::testing::store;
+    use crate::store::users::User;
+    use lockstep_core::names::{DisplayName, RoomName};
+    use uuid::Uuid;
+
+    pub async fn user(s: &Store) -> User {
+        let u = User {
+            id: UserId(Uuid::now_v7()),
+            name: DisplayName::parse("Ann").unwrap(),
+        };
+        s.create_user(&u, ServerTime(0)).await.unwrap();
+        u
+    }
+
+    pub fn room_row(owner: UserId, visibility: Visibility) -> RoomRow {
+        let mut key = [0u8; 18];
+        key[..16].copy_from_slice(Uuid::now_v7().as_bytes());
+        RoomRow {
+            id: RoomId(Uuid::now_v7()),
+            owner,
+            settings: RoomSettings::new(RoomName::parse("Films").unwrap(), visibility, 0.5),
+            password_hash: None,
+            invite_key: InviteKey::from_bytes(key),
+            current_item_id: None,
+            paused: true,
+            position: 0.0,
+            rate: 1.0,
+            created: ServerTime::from_millis(1),
+            active: ServerTime::from_millis(1),
+        }
+    }
+
+    #[tokio::test]
+    async fn create_read_update_delete() {
+        let (s, _dir) = store().await;
+        let owner = user(&s).await;
+        let mut room = room_row(owner.id, Visibility::Public);
+        s.create_room(&room).await.unwrap();
+        assert_eq!(s.room(room.id).await.unwrap(), Some(room.clone()));
+        assert_eq!(
+            s.room_by_invite(&room.invite_key)
+                .await
+                .unwrap()
+                .map(|r| r.id),
+            Some(room.id)
+        );
+        room.settings.name = RoomName::parse("Docs").unwrap();
+        room.settings.visibility = Visibility::Private;
+        s.save_settings(room.id, &room.settings).await.unwrap();
+        s.set_password_hash(room.id, Some("$argon2id$x"))
+            .await
+            .unwrap();
+        let back = s.room(room.id).await.unwrap().unwrap();
+        assert_eq!(back.settings, room.settings);
+        assert_eq!(back.password_hash.as_deref(), Some("$argon2id$x"));
+        assert!(s.public_rooms(10).await.unwrap().is_empty());
+        let state = PlaybackState::paused_at(0.0, ServerTime(0)).play(ServerTime(0));
+        s.save_playback(room.id, None, &state, ServerTime(2_000_000))
+            .await
+            .unwrap();
+        let back = s.room(room.id).await.unwrap().unwrap();
+        assert_eq!((back.paused, back.position), (false, 2.0));
+        s.delete_room(room.id).await.unwrap();
+        assert_eq!(s.room(room.id).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! Test harness: a real server on 127.0.0.1:0 with its own SQLite file, typed clients, generated
+//! media served over local HTTP, and a stand-in for YouTube that answers in YouTube's format.
+
+use axum::Router;
+use lockstep::{AppState, Config};
+use lockstep_client::Api;
+use lockstep_core::ids::RoomId;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub dir: Arc<TempDir>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Test defaults: no leave grace (leaves are immediate and deterministic), local media allowed,
+/// and YouTube pointed at a closed local port so that nothing leaves the machine.
+pub fn test_config(dir: &Path) -> Config {
+    let mut config = Config::with_data_dir(dir);
+    config.leave_grace_ms = 0;
+    config.allow_private_media = true;
+    config.youtube_oembed_url = "http://127.0.0.1:9/oembed".parse().unwrap();
+    config.youtube_api_url = "http://127.0.0.1:9/youtube/v3/".parse().unwrap();
+    config.shutdown_grace_secs = 5;
+    config
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("a temporary directory"));
+    spawn_in(dir, tweak).await
+}
+
+/// A server on an existing data directory (to restart on the same database).
+pub async fn spawn_in(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let mut config = test_config(dir.path());
+    tweak(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = lockstep::build_state(config)
+        .await
+        .expect("the server starts");
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(lockstep::serve(listener, state.clone(), async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base,
+        state,
+        dir,
+        shutdown: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    /// A new "browser" with its own cookie jar.
+    pub fn api(&self) -> Api {
+        Api::new(&self.base).expect("a client")
+    }
+
+    /// Shuts down gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("the server task")
+                .expect("a clean shutdown");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn init_logs() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+        }
+    });
+}
+
+/// Creates a public room as `api` and returns its id.
+pub async fn public_room(api: &Api) -> RoomId {
+    api.create_room(&json!({ "name": "Movie night" }))
+        .await
+        .unwrap()
+}
+
+/// Generated test videos, made once per test run with the real ffmpeg.
+pub struct Media {
+    pub dir: PathBuf,
+}
+
+/// Makes (once) a directory with `clip2s.mp4` (2 s, H.264/AAC) and `clip3s.webm` (3 s, VP9/Opus)
+/// and `notvideo.mp4` (text).
+pub fn media() -> &'static Media {
+    static MEDIA: OnceLock<Media> = OnceLock::new();
+    MEDIA.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("lockstep-test-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ffmpeg = |args: &[&str]| {
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-y"])
+                .args(args)
+                .status()
+                .expect("ffmpeg is installed (./scripts/test installs it)");
+            assert!(status.success(), "ffmpeg {args:?} failed");
+        };
+        let mp4 = dir.join("clip2s.mp4");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            "-metadata",
+            "title=Test Pattern",
+            mp4.to_str().unwrap(),
+        ]);
+        let webm = dir.join("clip3s.webm");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=3:size=160x120:rate=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:duration=3",
+            "-c:v",
+            "libvpx-vp9",
+            "-b:v",
+            "100k",
+            "-c:a",
+            "libopus",
+            "-shortest",
+            webm.to_str().unwrap(),
+        ]);
+        std::fs::write(dir.join("notvideo.mp4"), b"this is just text\n").unwrap();
+        Media { dir }
+    })
+}
+
+/// Serves `dir` over HTTP on a free local port (with Range support, as a CDN would).
+pub async fn serve_dir(dir: &Path) -> String {
+    let app = Router::new().fallback_service(tower_http::services::ServeDir::new(dir));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+/// YouTube's oEmbed answer for a video, as YouTube sends it.
+pub fn oembed_body(video_id: &str, title: &str) -> Value {
+    json!({
+        "title": title,
+        "author_name": "Test Channel",
+        "author_url": "https://www.youtube.com/@testchannel",
+        "type": "video",
+        "height": 113,
+        "width": 200,
+        "version": "1.0",
+        "provider_name": "YouTube",
+        "provider_url": "https://www.youtube.com/",
+        "thumbnail_height": 360,
+        "thumbnail_width": 480,
+        "thumbnail_url": format!("https://i.ytimg.com/vi/{video_id}/hqdefault.jpg"),
+        "html": format!("<iframe width=\"200\" height=\"113\" src=\"https://www.youtube.com/embed/{video_id}?feature=oembed\" frameborder=\"0\" allowfullscreen title=\"{title}\"></iframe>")
+    })
+}
+
+/// The Data API's `videos.list` answer for one video, as YouTube sends it.
+pub fn videos_list_body(video_id: &str, title: &str, iso_duration: &str) -> Value {
+    let thumb = |name: &str, w: u32, h: u32| json!({ "url": format!("https://i.ytimg.com/vi/{video_id}/{name}.jpg"), "width": w, "height": h });
+    json!({
+        "kind": "youtube#videoListResponse",
+        "etag": "abc123",
+        "items": [{
+            "kind": "youtube#video",
+            "etag": "def456",
+            "id": video_id,
+            "snippet": {
+                "publishedAt": "2009-10-25T06:57:33Z",
+                "channelId": "UCuAXFkgsw1L7xaCfnd5JJOw",
+                "title": title,
+                "description": "A test video",
+                "thumbnails": {
+                    "default": thumb("default", 120, 90),
+                    "medium": thumb("mqdefault", 320, 180),
+                    "high": thumb("hqdefault", 480, 360)
+                },
+                "channelTitle": "Test Channel",
+                "categoryId": "10",
+                "liveBroadcastContent": "none",
+                "localized": { "title": title, "description": "A test video" }
+            },
+            "contentDetails": {
+                "duration": iso_duration,
+                "dimension": "2d",
+                "definition": "hd",
+                "caption": "false",
+                "licensedContent": true,
+                "contentRating": {},
+                "projection": "rectangular"
+            },
+            "status": {
+                "uploadStatus": "processed",
+                "privacyStatus": "public",
+                "license": "youtube",
+                "embeddable": true,
+                "publicStatsViewable": true,
+                "madeForKids": false
+            }
+        }],
+        "pageInfo": { "totalResults": 1, "resultsPerPage": 1 }
+    })
+}

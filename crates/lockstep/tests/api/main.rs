@@ -1,0 +1,12 @@
+//! Integration tests: the real server on 127.0.0.1:0, spoken to over real HTTP and WebSocket.
+
+mod bad_input;
+mod helpers;
+mod media;
+mod moderation;
+mod persistence;
+mod protocol_doc;
+mod resume;
+mod rooms;
+mod sync;
+mod users;

@@ -1,0 +1,329 @@
+//! Media metadata: YouTube through a local stand-in that answers in YouTube's format, direct
+//! URLs through the real ffprobe.
+
+use crate::helpers::{media, oembed_body, public_room, serve_dir, spawn_with, videos_list_body};
+use lockstep_client::Viewer;
+use lockstep_core::media::DirectFormat;
+use lockstep_core::protocol::{ClientFrame, ServerFrame};
+use lockstep_core::queue::{ItemSource, ItemStatus, QueueItem};
+use serde_json::json;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const VIDEO: &str = "dQw4w9WgXcQ";
+
+async fn updated(v: &mut Viewer) -> QueueItem {
+    match v
+        .wait_for(|f| matches!(f, ServerFrame::ItemUpdated { .. }))
+        .await
+        .unwrap()
+    {
+        ServerFrame::ItemUpdated { item, .. } => item,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn youtube_links_get_title_and_thumbnail_from_oembed_and_duration_from_the_first_player() {
+    let yt = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/oembed"))
+        .and(query_param(
+            "url",
+            format!("https://www.youtube.com/watch?v={VIDEO}"),
+        ))
+        .and(query_param("format", "json"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(oembed_body(VIDEO, "Never Gonna Give You Up")),
+        )
+        .expect(1)
+        .mount(&yt)
+        .await;
+    let oembed = format!("{}/oembed", yt.uri());
+    let app = spawn_with(move |c| c.youtube_oembed_url = oembed.parse().unwrap()).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("https://youtu.be/{VIDEO}?t=1m30s"),
+    })
+    .await
+    .unwrap();
+    let started = v
+        .wait_for(|f| matches!(f, ServerFrame::NowPlaying { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::NowPlaying {
+        item: Some(item),
+        state,
+        ..
+    } = started
+    else {
+        panic!()
+    };
+    assert_eq!(
+        item.source,
+        ItemSource::Youtube {
+            video_id: VIDEO.into()
+        }
+    );
+    assert_eq!(item.url, format!("https://www.youtube.com/watch?v={VIDEO}"));
+    assert_eq!(
+        (item.start, state.position),
+        (90.0, 90.0),
+        "t= is where playback starts"
+    );
+    assert_eq!(item.status, ItemStatus::Pending);
+
+    let item = updated(&mut v).await;
+    assert_eq!(item.title, "Never Gonna Give You Up");
+    assert_eq!(
+        item.thumbnail.as_deref(),
+        Some("https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg")
+    );
+    assert_eq!((item.duration, item.status), (None, ItemStatus::Ready));
+
+    // The first player to know the duration reports it; it is accepted once.
+    v.ok(|id| ClientFrame::Duration {
+        id,
+        item_id: item.id,
+        duration: 213.0,
+    })
+    .await
+    .unwrap();
+    assert_eq!(updated(&mut v).await.duration, Some(213.0));
+    let code = v
+        .refused(|id| ClientFrame::Duration {
+            id,
+            item_id: item.id,
+            duration: 1.0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(code, "duration_known");
+    // Nonsense durations are refused for an item whose duration is still unknown.
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/unknown.mp4".into(),
+    })
+    .await
+    .unwrap();
+    let unknown = updated(&mut v).await;
+    assert_eq!(unknown.duration, None);
+    for bad in [0.0, -5.0, 1e12] {
+        let code = v
+            .refused(|id| ClientFrame::Duration {
+                id,
+                item_id: unknown.id,
+                duration: bad,
+            })
+            .await
+            .unwrap();
+        assert_eq!(code, "invalid_duration", "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn with_an_api_key_the_data_api_gives_the_duration_and_failures_fall_back_to_oembed() {
+    let yt = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/videos"))
+        .and(query_param("id", VIDEO))
+        .and(query_param("key", "test-key"))
+        .and(query_param("part", "snippet,contentDetails,status"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(videos_list_body(
+            VIDEO,
+            "From the API",
+            "PT3M33S",
+        )))
+        .mount(&yt)
+        .await;
+    // Another video: the API is over quota (YouTube's real error shape), oEmbed answers.
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/videos"))
+        .and(query_param("id", "aaaaaaaaaaa"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({
+            "error": { "code": 403, "message": "The request cannot be completed because you have exceeded your quota.",
+                       "errors": [{ "message": "quota", "domain": "youtube.quota", "reason": "quotaExceeded" }] }
+        })))
+        .mount(&yt)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/oembed"))
+        .and(query_param(
+            "url",
+            "https://www.youtube.com/watch?v=aaaaaaaaaaa",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(oembed_body("aaaaaaaaaaa", "From oEmbed")),
+        )
+        .mount(&yt)
+        .await;
+    // A third: does not exist (the API returns no items).
+    Mock::given(method("GET"))
+        .and(path("/youtube/v3/videos"))
+        .and(query_param("id", "bbbbbbbbbbb"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "kind": "youtube#videoListResponse", "etag": "x", "items": [],
+            "pageInfo": { "totalResults": 0, "resultsPerPage": 0 }
+        })))
+        .mount(&yt)
+        .await;
+    let base = yt.uri();
+    let app = spawn_with(move |c| {
+        c.youtube_api_key = Some("test-key".into());
+        c.youtube_api_url = format!("{base}/youtube/v3/").parse().unwrap();
+        c.youtube_oembed_url = format!("{base}/oembed").parse().unwrap();
+    })
+    .await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("https://www.youtube.com/watch?v={VIDEO}"),
+    })
+    .await
+    .unwrap();
+    let item = updated(&mut v).await;
+    assert_eq!(
+        (item.title.as_str(), item.duration),
+        ("From the API", Some(213.0))
+    );
+    assert_eq!(
+        item.thumbnail.as_deref(),
+        Some("https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg")
+    );
+
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "https://www.youtube.com/shorts/aaaaaaaaaaa".into(),
+    })
+    .await
+    .unwrap();
+    let item = updated(&mut v).await;
+    assert_eq!((item.title.as_str(), item.duration), ("From oEmbed", None));
+
+    // An unavailable video leaves the queue with a line in the chat.
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "https://www.youtube.com/embed/bbbbbbbbbbb".into(),
+    })
+    .await
+    .unwrap();
+    v.wait_for(|f| matches!(f, ServerFrame::QueueRemoved { by: None, .. }))
+        .await
+        .unwrap();
+    let line = v
+        .wait_for(
+            |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("unavailable")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(line, ServerFrame::Chat { .. }));
+}
+
+#[tokio::test]
+async fn direct_urls_are_probed_with_ffprobe() {
+    let media = media();
+    // An HLS rendition of the clip, made with the real ffmpeg.
+    let hls = media.dir.join("hls");
+    if !hls.join("clip.m3u8").exists() {
+        std::fs::create_dir_all(&hls).unwrap();
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(media.dir.join("clip2s.mp4"))
+            .args([
+                "-c",
+                "copy",
+                "-f",
+                "hls",
+                "-hls_time",
+                "1",
+                "-hls_playlist_type",
+                "vod",
+            ])
+            .arg(hls.join("clip.m3u8"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let files = serve_dir(&media.dir).await;
+    let app = spawn_with(|_| {}).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    let cases = [
+        ("clip2s.mp4", DirectFormat::Mp4, 2.0, "Test Pattern"),
+        ("clip3s.webm", DirectFormat::Webm, 3.0, "clip3s.webm"),
+        ("hls/clip.m3u8", DirectFormat::Hls, 2.0, "clip.m3u8"),
+    ];
+    for (file, format, duration, title) in cases {
+        v.ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: format!("{files}/{file}"),
+        })
+        .await
+        .unwrap();
+        let item = updated(&mut v).await;
+        assert_eq!(item.source, ItemSource::Url { format }, "{file}");
+        assert!(
+            (item.duration.unwrap() - duration).abs() < 0.15,
+            "{file}: {:?}",
+            item.duration
+        );
+        assert_eq!(item.title, title);
+    }
+    // Not a video: still playable, duration unknown, the first player's report is taken.
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{files}/notvideo.mp4"),
+    })
+    .await
+    .unwrap();
+    let item = updated(&mut v).await;
+    assert_eq!((item.status, item.duration), (ItemStatus::Ready, None));
+    v.ok(|id| ClientFrame::Duration {
+        id,
+        item_id: item.id,
+        duration: 12.5,
+    })
+    .await
+    .unwrap();
+    assert_eq!(updated(&mut v).await.duration, Some(12.5));
+}
+
+#[tokio::test]
+async fn a_media_server_that_never_answers_times_out_and_the_item_stays_playable() {
+    // Accepts connections and says nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let app = spawn_with(|c| c.probe_timeout_secs = 1).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("http://{addr}/stuck.mp4"),
+    })
+    .await
+    .unwrap();
+    // The probe gives up (its 1 s timeout kills ffprobe); the item is ready, duration unknown.
+    let item = updated(&mut v).await;
+    assert_eq!((item.status, item.duration), (ItemStatus::Ready, None));
+    // Meanwhile the room kept working.
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "still fine".into(),
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,269 @@
+//! Nothing acknowledged is lost: across kill -9, graceful restarts and idle unloads. Plus the
+//! operations endpoints.
+
+use crate::helpers::{public_room, spawn_in, spawn_with};
+use lockstep_client::Api;
+use lockstep_core::protocol::{ClientFrame, ServerFrame};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts the real `lockstep` binary on a free port; returns it and its base URL.
+async fn start_binary(data_dir: &Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--leave-grace-ms",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args([
+            "--allow-private-media",
+            "--youtube-oembed-url",
+            "http://127.0.0.1:9/oembed",
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the lockstep binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(addr) = v["fields"]["address"].as_str()
+            {
+                return addr.to_owned();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server announces its address");
+    // Keep draining its logs so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+
+/// The position of the pause event (the seek before it was made while playing, so the pause lands
+/// a little after the seek target).
+async fn paused_position(v: &mut lockstep_client::Viewer) -> f64 {
+    let frame = v
+        .wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.paused))
+        .await
+        .unwrap();
+    let ServerFrame::Playback { state, .. } = frame else {
+        unreachable!()
+    };
+    state.position
+}
+
+#[tokio::test]
+async fn chat_queue_and_playback_survive_kill_9_and_restart_on_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_binary(dir.path()).await;
+    let api = Api::new(&base).unwrap();
+    let me = api.get("/api/me").await.unwrap().body["id"].clone();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    for n in 0..3 {
+        v.ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: format!("http://127.0.0.1:9/film{n}.mp4"),
+        })
+        .await
+        .unwrap();
+    }
+    for n in 0..3 {
+        v.ok(|id| ClientFrame::Chat {
+            id,
+            text: format!("acknowledged {n}"),
+        })
+        .await
+        .unwrap();
+    }
+    v.ok(|id| ClientFrame::Seek { id, position: 42.0 })
+        .await
+        .unwrap();
+    v.ok(|id| ClientFrame::Pause { id }).await.unwrap();
+    let paused_at = paused_position(&mut v).await;
+    let moved = {
+        let (_w, w) = api.join(room).await.unwrap();
+        w.queue[1].id
+    };
+    v.ok(|id| ClientFrame::QueueMove {
+        id,
+        item_id: moved,
+        index: 0,
+    })
+    .await
+    .unwrap();
+
+    // No warning, no flush: SIGKILL.
+    server.kill().await.unwrap();
+    server.wait().await.unwrap();
+
+    let (_server, base) = start_binary(dir.path()).await;
+    let api = api.rebased(&base);
+    assert_eq!(
+        api.get("/api/me").await.unwrap().body["id"],
+        me,
+        "the cookie key and session survived"
+    );
+    let (_v, welcome) = api.join(room).await.unwrap();
+    let texts: Vec<&str> = welcome
+        .chat
+        .iter()
+        .filter(|l| l.system.is_none())
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(
+        texts,
+        ["acknowledged 0", "acknowledged 1", "acknowledged 2"]
+    );
+    assert_eq!(
+        welcome.current.as_ref().unwrap().url,
+        "http://127.0.0.1:9/film0.mp4"
+    );
+    let queue: Vec<&str> = welcome.queue.iter().map(|i| i.url.as_str()).collect();
+    assert_eq!(
+        queue,
+        [
+            "http://127.0.0.1:9/film2.mp4",
+            "http://127.0.0.1:9/film1.mp4"
+        ]
+    );
+    assert!(welcome.playback.paused);
+    assert_eq!(
+        welcome.playback.position, paused_at,
+        "exactly where the acknowledged pause left it"
+    );
+    assert!(paused_at >= 42.0);
+}
+
+#[tokio::test]
+async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where_it_was() {
+    let app = spawn_with(|_| {}).await;
+    let dir = app.dir.clone();
+    let api = app.api();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/long.mp4".into(),
+    })
+    .await
+    .unwrap();
+    v.ok(|id| ClientFrame::Seek { id, position: 10.0 })
+        .await
+        .unwrap();
+    app.stop().await;
+    let told = v
+        .wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(told, ServerFrame::Reconnect { ref reason, retry_after_ms } if reason == "server_shutdown" && retry_after_ms > 0)
+    );
+    assert_eq!(v.closed().await.unwrap().code, 1012);
+
+    let app = spawn_in(dir, |_| {}).await;
+    let api = api.rebased(&app.base);
+    let (_v, welcome) = api.join(room).await.unwrap();
+    assert!(!welcome.playback.paused, "it was playing, it plays on");
+    assert!(welcome.playback.position >= 10.0);
+}
+
+#[tokio::test]
+async fn idle_rooms_unload_and_come_back_with_their_state() {
+    let app = spawn_with(|c| c.room_idle_secs = 1).await;
+    let api = app.api();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/a.mp4".into(),
+    })
+    .await
+    .unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/b.mp4".into(),
+    })
+    .await
+    .unwrap();
+    v.ok(|id| ClientFrame::Seek { id, position: 5.0 })
+        .await
+        .unwrap();
+    v.ok(|id| ClientFrame::Pause { id }).await.unwrap();
+    let paused_at = paused_position(&mut v).await;
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "see you".into(),
+    })
+    .await
+    .unwrap();
+    v.close().await;
+    assert!(
+        app.state.rooms.loaded(room).is_some(),
+        "an empty room keeps running for a while"
+    );
+    // Then it is unloaded.
+    let mut unloaded = false;
+    for _ in 0..100 {
+        if app.state.rooms.loaded(room).is_none() {
+            unloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(unloaded, "the idle room was unloaded");
+    let metrics = api.get_text("/metrics").await;
+    assert!(metrics.contains("lockstep_rooms_loaded 0"), "{metrics}");
+    // And back on the next join.
+    let (_v, welcome) = api.join(room).await.unwrap();
+    assert_eq!(welcome.current.unwrap().url, "http://127.0.0.1:9/a.mp4");
+    assert_eq!(welcome.queue.len(), 1);
+    assert_eq!(
+        (welcome.playback.paused, welcome.playback.position),
+        (true, paused_at)
+    );
+    assert!(welcome.chat.iter().any(|l| l.text == "see you"));
+}
+
+#[tokio::test]
+async fn healthz_and_metrics() {
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let r = api.get("/healthz").await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.body["status"].as_str()),
+        (200, Some("ok"))
+    );
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "x".into(),
+    })
+    .await
+    .unwrap();
+    let text = api.get_text("/metrics").await;
+    for needle in [
+        "lockstep_ws_connections 1",
+        "lockstep_rooms_loaded 1",
+        "lockstep_ws_frames_in_total",
+        "lockstep_ws_frames_out_total",
+        "lockstep_broadcast_latency_seconds_bucket",
+        "lockstep_process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+}

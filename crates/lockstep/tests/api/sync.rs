@@ -1,0 +1,399 @@
+//! Synchronised playback: commands from one viewer reach every viewer, positions follow the
+//! server clock, late joiners get the right snapshot, the server moves on when an item ends.
+
+use crate::helpers::{media, public_room, serve_dir, spawn_app};
+use lockstep_core::playback::PlaybackState;
+use lockstep_core::protocol::{ClientFrame, ServerFrame};
+use lockstep_core::queue::ItemStatus;
+use lockstep_core::room::{ItemChangeCause, PlaybackCause};
+use lockstep_core::time::ServerTime;
+
+const EPS: f64 = 1e-6;
+
+fn playback(frame: &ServerFrame) -> (PlaybackState, PlaybackCause) {
+    match frame {
+        ServerFrame::Playback { state, cause, .. } => (*state, *cause),
+        other => panic!("expected playback, got {other:?}"),
+    }
+}
+
+fn is_playback(f: &ServerFrame) -> bool {
+    matches!(f, ServerFrame::Playback { .. })
+}
+
+/// Matches the playback event with this cause.
+fn caused(cause: PlaybackCause) -> impl Fn(&ServerFrame) -> bool {
+    move |f| matches!(f, ServerFrame::Playback { cause: c, .. } if *c == cause)
+}
+
+#[tokio::test]
+async fn two_viewers_follow_play_pause_seek_and_rate_by_the_server_clock() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.api(), app.api());
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut b, _) = bob.join(room).await.unwrap();
+
+    // Nothing answers at this address: the duration stays unknown, so the item cannot end
+    // under the test however slow the machine is.
+    a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/film.mp4".into(),
+    })
+    .await
+    .unwrap();
+    let started = b
+        .wait_for(|f| matches!(f, ServerFrame::NowPlaying { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::NowPlaying {
+        state: start,
+        cause,
+        ..
+    } = started
+    else {
+        unreachable!()
+    };
+    assert_eq!(cause, ItemChangeCause::Added);
+    assert!(!start.paused, "adding to an empty room starts playing");
+
+    // Ann pauses; both see the same state, computed from the server clock.
+    a.ok(|id| ClientFrame::Pause { id }).await.unwrap();
+    let (pa, _) = playback(&a.wait_for(is_playback).await.unwrap());
+    let (pb, cause) = playback(&b.wait_for(is_playback).await.unwrap());
+    assert_eq!(pa, pb);
+    assert_eq!(cause, PlaybackCause::Pause);
+    assert!(pa.paused);
+    let expected = start.position + pa.at.seconds_since(start.at) * start.rate;
+    assert!((pa.position - expected).abs() < EPS, "{pa:?} vs {expected}");
+
+    // Bob seeks; the position is taken as asked, paused stays paused.
+    b.ok(|id| ClientFrame::Seek { id, position: 1.25 })
+        .await
+        .unwrap();
+    let (sa, cause) = playback(&a.wait_for(is_playback).await.unwrap());
+    assert_eq!(
+        (sa.position, sa.paused, cause),
+        (1.25, true, PlaybackCause::Seek)
+    );
+    b.wait_for(is_playback).await.unwrap();
+
+    // Rate 0.5, then play: the position advances at half speed of server time.
+    a.ok(|id| ClientFrame::Rate { id, rate: 0.5 })
+        .await
+        .unwrap();
+    let (ra, _) = playback(&b.wait_for(caused(PlaybackCause::Rate)).await.unwrap());
+    assert_eq!(ra.rate, 0.5);
+    a.ok(|id| ClientFrame::Play { id }).await.unwrap();
+    let (play, _) = playback(&b.wait_for(caused(PlaybackCause::Play)).await.unwrap());
+    assert!(!play.paused);
+    assert!(
+        (play.position - 1.25).abs() < EPS,
+        "playing resumes where it was paused"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    b.ok(|id| ClientFrame::Pause { id }).await.unwrap();
+    let (paused, _) = playback(&a.wait_for(caused(PlaybackCause::Pause)).await.unwrap());
+    // Ann saw the same play event as Bob.
+    let (play_a, _) = playback(&a.wait_for(caused(PlaybackCause::Play)).await.unwrap());
+    assert_eq!(play_a, play);
+    let advanced = paused.position - play.position;
+    let server_elapsed = paused.at.seconds_since(play.at);
+    assert!(server_elapsed > 0.0);
+    assert!(
+        (advanced - server_elapsed * 0.5).abs() < EPS,
+        "{advanced} vs {server_elapsed}"
+    );
+
+    // The events carry server time: `at` lies between the server clock before and after.
+    let now = app.state.clock.now();
+    assert!(paused.at <= now && paused.at > ServerTime(now.micros() - 60_000_000));
+}
+
+#[tokio::test]
+async fn a_late_joiner_gets_the_room_as_it_is() {
+    let app = spawn_app().await;
+    let (ann, cat) = (app.api(), app.api());
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    // Items with unknown metadata are still playable (nothing answers at this address).
+    for n in 0..3 {
+        a.ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: format!("http://127.0.0.1:9/v{n}.mp4"),
+        })
+        .await
+        .unwrap();
+    }
+    a.ok(|id| ClientFrame::Seek { id, position: 42.0 })
+        .await
+        .unwrap();
+    a.ok(|id| ClientFrame::Chat {
+        id,
+        text: "hello there".into(),
+    })
+    .await
+    .unwrap();
+    let before = app.state.clock.now();
+    let (_c, welcome) = cat.join(room).await.unwrap();
+    let after = app.state.clock.now();
+
+    assert_eq!(welcome.room_id, room);
+    assert_eq!(
+        welcome.current.as_ref().unwrap().url,
+        "http://127.0.0.1:9/v0.mp4"
+    );
+    assert_eq!(welcome.queue.len(), 2);
+    assert!(!welcome.playback.paused);
+    // Where the late joiner should be: 42 s plus the server time since the seek.
+    let pos = welcome.playback.position_at(welcome.server_time);
+    assert!(pos >= 42.0);
+    assert!(welcome.server_time >= before && welcome.server_time <= after);
+    let names: Vec<_> = welcome.members.iter().map(|m| m.user_id).collect();
+    assert_eq!(names.len(), 2, "both members are listed: {names:?}");
+    assert!(
+        welcome
+            .chat
+            .iter()
+            .any(|l| l.text == "hello there" && l.system.is_none())
+    );
+    assert!(
+        welcome.chat.iter().any(|l| l.system.is_some()),
+        "system lines too"
+    );
+    assert_eq!(
+        welcome.you.user_id,
+        cat.get("/api/me").await.unwrap().body["id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn the_server_starts_the_next_item_when_the_current_one_ends() {
+    let app = spawn_app().await;
+    let files = serve_dir(&media().dir).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{files}/clip2s.mp4"),
+    })
+    .await
+    .unwrap();
+    a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{files}/clip3s.webm"),
+    })
+    .await
+    .unwrap();
+    // ffprobe learns both durations.
+    let mut durations = Vec::new();
+    while durations.len() < 2 {
+        if let ServerFrame::ItemUpdated { item, .. } = a
+            .wait_for(|f| matches!(f, ServerFrame::ItemUpdated { .. }))
+            .await
+            .unwrap()
+        {
+            assert_eq!(item.status, ItemStatus::Ready);
+            durations.push((item.url.clone(), item.duration.unwrap()));
+        }
+    }
+    durations.sort_by(|x, y| x.0.cmp(&y.0));
+    assert!((durations[0].1 - 2.0).abs() < 0.1, "{durations:?}");
+    assert!((durations[1].1 - 3.0).abs() < 0.1, "{durations:?}");
+
+    // No client says anything: the server ends the first item and starts the second.
+    let next = a
+        .wait_for(|f| {
+            matches!(
+                f,
+                ServerFrame::NowPlaying {
+                    cause: ItemChangeCause::Ended,
+                    ..
+                }
+            )
+        })
+        .await
+        .unwrap();
+    let ServerFrame::NowPlaying {
+        item,
+        previous,
+        state,
+        ..
+    } = next
+    else {
+        unreachable!()
+    };
+    assert!(item.unwrap().url.ends_with("clip3s.webm"));
+    assert!(previous.is_some());
+    assert_eq!((state.position, state.paused), (0.0, false));
+    // And after the last one, nothing plays.
+    let end = a
+        .wait_for(|f| {
+            matches!(
+                f,
+                ServerFrame::NowPlaying {
+                    cause: ItemChangeCause::Ended,
+                    ..
+                }
+            )
+        })
+        .await
+        .unwrap();
+    let ServerFrame::NowPlaying { item, state, .. } = end else {
+        unreachable!()
+    };
+    assert!(item.is_none() && state.paused);
+}
+
+#[tokio::test]
+async fn chat_and_queue_changes_reach_everyone_and_tabs_count_once() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.api(), app.api());
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut a2, w2) = ann.join(room).await.unwrap(); // a second tab
+    assert_eq!(w2.members.len(), 1, "two tabs of one user are one member");
+    let (mut b, _) = bob.join(room).await.unwrap();
+    let joined = a
+        .wait_for(|f| matches!(f, ServerFrame::MemberJoined { .. }))
+        .await
+        .unwrap();
+    assert!(matches!(joined, ServerFrame::MemberJoined { .. }));
+    assert_eq!(app.state.rooms.viewers(room), 2);
+
+    b.ok(|id| ClientFrame::Chat {
+        id,
+        text: "<b>hi</b>".into(),
+    })
+    .await
+    .unwrap();
+    for v in [&mut a, &mut a2] {
+        let line = v
+            .wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.system.is_none()))
+            .await
+            .unwrap();
+        let ServerFrame::Chat { line, .. } = line else {
+            unreachable!()
+        };
+        assert_eq!(line.text, "<b>hi</b>", "text is passed through as text");
+    }
+    for n in 0..3 {
+        b.ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: format!("http://127.0.0.1:9/{n}.mp4"),
+        })
+        .await
+        .unwrap();
+    }
+    // Items 1 and 2 are upcoming; move 2 to the front, remove 1.
+    let welcome = {
+        let (_v, w) = bob.join(room).await.unwrap();
+        w
+    };
+    let (one, two) = (welcome.queue[0].id, welcome.queue[1].id);
+    a.ok(|id| ClientFrame::QueueMove {
+        id,
+        item_id: two,
+        index: 0,
+    })
+    .await
+    .unwrap();
+    b.wait_for(
+        |f| matches!(f, ServerFrame::QueueMoved { item_id, index: 0, .. } if *item_id == two),
+    )
+    .await
+    .unwrap();
+    b.ok(|id| ClientFrame::QueueRemove { id, item_id: one })
+        .await
+        .unwrap();
+    a2.wait_for(|f| matches!(f, ServerFrame::QueueRemoved { item_id, .. } if *item_id == one))
+        .await
+        .unwrap();
+
+    // Closing one tab is not leaving; closing both is.
+    a2.close().await;
+    b.ok(|id| ClientFrame::Chat {
+        id,
+        text: "still here?".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        b.drain_backlog()
+            .iter()
+            .all(|f| !matches!(f, ServerFrame::MemberLeft { .. }))
+    );
+    a.close().await;
+    b.wait_for(|f| matches!(f, ServerFrame::MemberLeft { .. }))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn vote_skip_passes_at_the_configured_share() {
+    let app = spawn_app().await;
+    let (ann, bob, cat) = (app.api(), app.api(), app.api());
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut b, _) = bob.join(room).await.unwrap();
+    let (mut c, _) = cat.join(room).await.unwrap();
+    // Three members at ratio 0.6: ceil(1.8) = two votes needed.
+    let r = ann
+        .patch(
+            &format!("/api/rooms/{room}"),
+            &serde_json::json!({ "vote_skip_ratio": 0.6 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/a.mp4".into(),
+    })
+    .await
+    .unwrap();
+    a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/b.mp4".into(),
+    })
+    .await
+    .unwrap();
+    b.ok(|id| ClientFrame::VoteSkip { id }).await.unwrap();
+    let votes = c
+        .wait_for(|f| matches!(f, ServerFrame::Votes { .. }))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            votes,
+            ServerFrame::Votes {
+                votes: 1,
+                needed: 2,
+                ..
+            }
+        ),
+        "{votes:?}"
+    );
+    c.ok(|id| ClientFrame::VoteSkip { id }).await.unwrap();
+    let skipped = a
+        .wait_for(|f| {
+            matches!(
+                f,
+                ServerFrame::NowPlaying {
+                    cause: ItemChangeCause::VoteSkip,
+                    ..
+                }
+            )
+        })
+        .await
+        .unwrap();
+    let ServerFrame::NowPlaying { item, .. } = skipped else {
+        unreachable!()
+    };
+    assert_eq!(item.unwrap().url, "http://127.0.0.1:9/b.mp4");
+}
