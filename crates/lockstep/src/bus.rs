@@ -6,10 +6,10 @@
 //! keeps an idle viewer cheap. A connection that falls more than the channel's capacity behind
 //! gets `Lagged` and asks its room for a fresh snapshot instead of missing events silently.
 
-use axum::extract::ws::Utf8Bytes;
 use lockstep_core::ids::UserId;
 use std::time::Instant;
 use tokio::sync::broadcast;
+use tungstenite::Utf8Bytes;
 
 /// Room events a connection may fall behind by before it must resynchronise. The channel
 /// allocates all its slots up front (about 100 bytes each), so this is also a fixed cost of every

@@ -11,7 +11,6 @@ use super::ring::EventRing;
 use super::{JoinError, Joined, Msg, Resume, RoomEnv, RoomError, RoomHandle, RoomStats, Rooms};
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
-use axum::extract::ws::Utf8Bytes;
 use lockstep_core::ids::{ItemId, RoomId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
@@ -26,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
 /// Messages a room actor's inbox holds before senders wait.

@@ -20,7 +20,6 @@ use crate::media::MediaResolver;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::users::User;
-use axum::extract::ws::Utf8Bytes;
 use lockstep_core::ids::{ItemId, RoomId, UserId};
 use lockstep_core::media::Media;
 use lockstep_core::names::DisplayName;
@@ -34,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::{OnceCell, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tungstenite::Utf8Bytes;
 
 /// What every room actor needs from the server.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! The last room events, kept so that a reconnecting client receives exactly what it missed.
 
-use axum::extract::ws::Utf8Bytes;
 use std::collections::VecDeque;
+use tungstenite::Utf8Bytes;
 
 /// The most recent `capacity` serialised events, by sequence number.
 #[derive(Debug)]

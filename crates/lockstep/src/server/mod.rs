@@ -4,6 +4,7 @@
 //! - [`rooms`] serves `/api/rooms` and `/api/invites`.
 //! - [`users`] serves `/api/me`.
 //! - [`ws`] serves `/api/rooms/{id}/ws`, protocol v1.
+//! - [`upgrade`] has the WebSocket handshake.
 //! - [`ops`] serves `/healthz` and `/metrics`.
 //! - [`extract`] has extractors that answer bad input with JSON errors.
 //! - [`origin`] has the same-origin check (CSRF, cross-site WebSocket hijacking).
@@ -12,6 +13,7 @@ pub mod extract;
 pub mod ops;
 pub mod origin;
 pub mod rooms;
+pub mod upgrade;
 pub mod users;
 pub mod ws;
 
