@@ -52,6 +52,9 @@ struct Args {
     /// WebSocket handshakes in flight at once while connecting.
     #[arg(long, default_value_t = 64)]
     connect_concurrency: usize,
+    /// Prefix of the RESULT names (e.g. `1k` gives `RESULT 1k_delivery_latency_p99 ...`).
+    #[arg(long)]
+    label: Option<String>,
 }
 
 /// The fields of a server frame the load generator looks at.
@@ -208,13 +211,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "driving {} commands/s in each room for {} s",
         args.rate, args.duration
     );
+    let sent = Arc::new(AtomicU64::new(0));
     let mut drivers = Vec::new();
     for (host, room) in &rooms {
-        let (host, room) = (host.clone(), *room);
+        let (host, room, sent) = (host.clone(), *room, sent.clone());
         let rate = args.rate;
-        drivers.push(tokio::spawn(
-            async move { drive(host, room, rate, epoch).await },
-        ));
+        drivers.push(tokio::spawn(async move {
+            if let Err(err) = drive(host, room, rate, epoch, &sent).await {
+                eprintln!("driver of room {room}: {err:#}");
+            }
+        }));
     }
     // Let the drivers join and send their first item before recording.
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -224,13 +230,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     latencies.recording.store(false, Ordering::Relaxed);
     let measured_secs = measure_started.elapsed().as_secs_f64();
     let rss_busy = server_rss(&probe).await?;
-    let mut sent = 0u64;
     for d in drivers {
         d.abort();
-        if let Ok(Ok(n)) = d.await {
-            sent += n;
-        }
     }
+    let sent = sent.load(Ordering::Relaxed);
     for v in viewers {
         v.abort();
     }
@@ -266,25 +269,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ms(h.value_at_quantile(0.999)),
         ms(h.max())
     );
-    let _ = sent;
-    println!("RESULT viewers {connected} count");
-    println!(
-        "RESULT delivery_latency_p50 {:.2} ms",
-        ms(h.value_at_quantile(0.5))
-    );
-    println!(
-        "RESULT delivery_latency_p99 {:.2} ms",
-        ms(h.value_at_quantile(0.99))
-    );
-    println!("RESULT delivery_latency_max {:.2} ms", ms(h.max()));
-    println!(
-        "RESULT deliveries_per_sec {:.0} 1/s",
-        delivered as f64 / measured_secs
-    );
-    println!(
-        "RESULT server_rss_per_connection {:.1} KiB",
-        per_conn / 1024.0
-    );
+    println!("commands sent: {sent}");
+    let p = args.label.map(|l| format!("{l}_")).unwrap_or_default();
+    let results = [
+        ("viewers", connected as f64, "count", 0),
+        (
+            "delivery_latency_p50",
+            ms(h.value_at_quantile(0.5)),
+            "ms",
+            2,
+        ),
+        (
+            "delivery_latency_p99",
+            ms(h.value_at_quantile(0.99)),
+            "ms",
+            2,
+        ),
+        ("delivery_latency_max", ms(h.max()), "ms", 2),
+        (
+            "deliveries_per_sec",
+            delivered as f64 / measured_secs,
+            "1/s",
+            0,
+        ),
+        ("server_rss_per_connection", per_conn / 1024.0, "KiB", 1),
+    ];
+    for (name, value, unit, decimals) in results {
+        println!("RESULT {p}{name} {value:.decimals$} {unit}");
+    }
     Ok(())
 }
 
@@ -345,8 +357,14 @@ async fn viewer(
 }
 
 /// Sends `rate` commands per second to `room`, alternating chat lines and seeks, each carrying
-/// its send time. Returns how many were sent.
-async fn drive(host: Api, room: RoomId, rate: f64, epoch: Instant) -> anyhow::Result<u64> {
+/// its send time, until aborted; counts them in `sent`.
+async fn drive(
+    host: Api,
+    room: RoomId,
+    rate: f64,
+    epoch: Instant,
+    sent: &AtomicU64,
+) -> anyhow::Result<()> {
     if host.cookie_header().is_none() {
         host.get("/api/me").await?;
     }
@@ -380,12 +398,12 @@ async fn drive(host: Api, room: RoomId, rate: f64, epoch: Instant) -> anyhow::Re
     tokio::time::sleep(period.mul_f64(phase)).await;
     let mut every = tokio::time::interval(period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut sent = 0u64;
+    let mut n = 0u64;
     let result = loop {
         every.tick().await;
         let now_us = epoch.elapsed().as_micros() as u64;
-        let id = sent + 1;
-        let frame = if sent.is_multiple_of(2) {
+        let id = n + 1;
+        let frame = if n.is_multiple_of(2) {
             ClientFrame::Chat {
                 id,
                 text: format!("lg:{now_us}"),
@@ -397,9 +415,10 @@ async fn drive(host: Api, room: RoomId, rate: f64, epoch: Instant) -> anyhow::Re
         if let Err(err) = sink.send(send(&frame)).await {
             break Err(err.into());
         }
-        sent += 1;
+        n += 1;
+        sent.fetch_add(1, Ordering::Relaxed);
         if reader.is_finished() {
-            break Ok(sent);
+            break Err(anyhow::anyhow!("the server closed the driver's connection"));
         }
     };
     reader.abort();

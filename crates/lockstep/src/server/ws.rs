@@ -79,7 +79,8 @@ pub async fn upgrade(
     let tasks = state.tasks.clone();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        // Frames gather up to one fragment before a write; `flush` sends the rest.
+        .write_buffer_size(FRAGMENT)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(Some(MAX_CLIENT_FRAME_BYTES))
         .max_frame_size(Some(MAX_CLIENT_FRAME_BYTES));
@@ -112,6 +113,32 @@ impl End {
     }
 }
 
+/// The end of a connection whose user was kicked or banned.
+fn kicked(banned: bool) -> End {
+    let message = if banned {
+        "you were banned from this room"
+    } else {
+        "you were removed from this room"
+    };
+    End::close(
+        ServerFrame::Kicked {
+            banned,
+            message: message.into(),
+        },
+        CLOSE_POLICY,
+    )
+}
+
+/// The end of a connection to a room that was deleted.
+fn room_deleted() -> End {
+    End::close(
+        ServerFrame::Closed {
+            message: "the room was deleted".into(),
+        },
+        CLOSE_POLICY,
+    )
+}
+
 fn classify(msg: Option<Result<Message, tungstenite::Error>>) -> Incoming {
     match msg {
         Some(Ok(Message::Text(text))) => Incoming::Text(text),
@@ -123,11 +150,11 @@ fn classify(msg: Option<Result<Message, tungstenite::Error>>) -> Incoming {
     }
 }
 
-/// Writes `text` as one frame, or as fragments of [`FRAGMENT`] bytes when it is longer (the
-/// receiver reassembles them into the same message).
-async fn send_message(socket: &mut Socket, text: Utf8Bytes) -> Result<(), tungstenite::Error> {
+/// Queues `text` as one frame, or as fragments of [`FRAGMENT`] bytes when it is longer (the
+/// receiver reassembles them into the same message). The caller flushes.
+async fn feed_message(socket: &mut Socket, text: Utf8Bytes) -> Result<(), tungstenite::Error> {
     if text.len() <= FRAGMENT {
-        return socket.send(Message::Text(text)).await;
+        return socket.feed(Message::Text(text)).await;
     }
     let bytes = Bytes::from(text);
     let mut start = 0;
@@ -146,8 +173,11 @@ async fn send_message(socket: &mut Socket, text: Utf8Bytes) -> Result<(), tungst
         socket.feed(Message::Frame(frame)).await?;
         start = end;
     }
-    socket.flush().await
+    Ok(())
 }
+
+/// Room events a connection writes in one go when several are already waiting.
+const BATCH: usize = 32;
 
 struct Connection {
     socket: Socket,
@@ -197,7 +227,11 @@ async fn run(socket: Socket, state: AppState, room_id: RoomId, user: User) {
 impl Connection {
     /// Sends a frame; `false` when the socket is gone or stuck.
     async fn send_text(&mut self, text: Utf8Bytes) -> bool {
-        match tokio::time::timeout(SEND_TIMEOUT, send_message(&mut self.socket, text)).await {
+        let send = async {
+            feed_message(&mut self.socket, text).await?;
+            self.socket.flush().await
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, send).await {
             Ok(Ok(())) => {
                 self.state.metrics.frame_out();
                 true
@@ -397,19 +431,15 @@ impl Connection {
                 () = shutdown.cancelled() => return self.reconnect_frame("server_shutdown"),
                 out = events.recv() => match out {
                     Ok(Outbound::Event { frame, published, .. }) => {
-                        if !self.send_text(frame).await {
-                            return End::Gone;
+                        if let Err(end) = self.send_events(frame, published, &mut events).await {
+                            return end;
                         }
-                        self.state.metrics.delivered(published.elapsed().as_secs_f64());
                     }
                     Ok(Outbound::Removed { user_id, banned }) if user_id == self.user.id => {
-                        let message = if banned { "you were banned from this room" } else { "you were removed from this room" };
-                        return End::close(ServerFrame::Kicked { banned, message: message.into() }, CLOSE_POLICY);
+                        return kicked(banned);
                     }
                     Ok(Outbound::Removed { .. }) => {}
-                    Ok(Outbound::Closed) => {
-                        return End::close(ServerFrame::Closed { message: "the room was deleted".into() }, CLOSE_POLICY);
-                    }
+                    Ok(Outbound::Closed) => return room_deleted(),
                     Ok(Outbound::Reconnect) | Err(broadcast::error::RecvError::Closed) => {
                         return self.reconnect_frame("room_restarting");
                     }
@@ -446,6 +476,57 @@ impl Connection {
                     }
                 }
             }
+        }
+    }
+
+    /// Writes `first` and the events already waiting behind it (up to [`BATCH`]) with a single
+    /// flush, so that a busy room costs one write per batch rather than one per event. A control
+    /// message met while draining ends the batch and is acted on here.
+    async fn send_events(
+        &mut self,
+        first: Utf8Bytes,
+        published: std::time::Instant,
+        events: &mut broadcast::Receiver<Outbound>,
+    ) -> Result<(), End> {
+        let mut sent = vec![published];
+        let mut pending = None;
+        let write = async {
+            feed_message(&mut self.socket, first).await?;
+            while sent.len() < BATCH {
+                match events.try_recv() {
+                    Ok(Outbound::Event {
+                        frame, published, ..
+                    }) => {
+                        feed_message(&mut self.socket, frame).await?;
+                        sent.push(published);
+                    }
+                    Ok(other) => {
+                        pending = Some(other);
+                        break;
+                    }
+                    // Empty, or lagged: the next `recv` reports the lag.
+                    Err(_) => break,
+                }
+            }
+            self.socket.flush().await
+        };
+        match tokio::time::timeout(SEND_TIMEOUT, write).await {
+            Ok(Ok(())) => {}
+            _ => return Err(End::Gone),
+        }
+        for published in sent {
+            self.state.metrics.frame_out();
+            self.state
+                .metrics
+                .delivered(published.elapsed().as_secs_f64());
+        }
+        match pending {
+            Some(Outbound::Removed { user_id, banned }) if user_id == self.user.id => {
+                Err(kicked(banned))
+            }
+            Some(Outbound::Closed) => Err(room_deleted()),
+            Some(Outbound::Reconnect) => Err(self.reconnect_frame("room_restarting")),
+            Some(Outbound::Removed { .. } | Outbound::Event { .. }) | None => Ok(()),
         }
     }
 
