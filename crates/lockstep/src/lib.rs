@@ -116,6 +116,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     spawn_maintenance(&state);
+    let address = listener.local_addr().context("the listener has no address")?;
+    tracing::info!(
+        %address,
+        data = %state.config.data_dir.display(),
+        "Lockstep is listening on http://{address}"
+    );
     let token = state.shutdown.clone();
     let grace = state.config.shutdown_grace();
     // Frames are small and latency-bound: never let Nagle's algorithm hold them back.

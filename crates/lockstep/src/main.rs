@@ -16,12 +16,6 @@ fn main() -> anyhow::Result<()> {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        tracing::info!(
-            address = %listener.local_addr()?,
-            data = %config.data_dir.display(),
-            "Lockstep is listening on http://{}",
-            listener.local_addr()?
-        );
         lockstep::run(listener, config, shutdown_signal()).await
     })
 }
