@@ -866,9 +866,9 @@ impl Room {
         Ok(vec![self.settings_event()])
     }
 
-    /// Whether `by` may delete the room or regenerate its invite key.
-    pub fn may_own(&self, by: UserId) -> bool {
-        allowed(self.role_of(by), &self.settings, Action::Own)
+    /// Whether `by` may do `action` here.
+    pub fn may(&self, by: UserId, action: Action) -> bool {
+        allowed(self.role_of(by), &self.settings, action)
     }
 
     /// A user renamed themselves (here, or elsewhere while present here).

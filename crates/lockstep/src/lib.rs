@@ -56,9 +56,6 @@ const SESSION_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Opens the store and builds the shared state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
-    // reqwest is built without a default TLS provider; use ring's. Installing twice (several
-    // servers in one test process) is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data directory {}",
@@ -116,7 +113,9 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     spawn_maintenance(&state);
-    let address = listener.local_addr().context("the listener has no address")?;
+    let address = listener
+        .local_addr()
+        .context("the listener has no address")?;
     tracing::info!(
         %address,
         data = %state.config.data_dir.display(),

@@ -43,6 +43,9 @@ pub struct MediaResolver {
 
 impl MediaResolver {
     pub fn new(config: &Config) -> anyhow::Result<Self> {
+        // reqwest is built without a default TLS provider; use ring's. Installing it again (several
+        // servers in one test process) is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(8))
             .user_agent(concat!("lockstep/", env!("CARGO_PKG_VERSION")))

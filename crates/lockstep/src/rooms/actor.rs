@@ -14,6 +14,7 @@ use crate::media::Resolution;
 use lockstep_core::ids::{ItemId, RoomId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
+use lockstep_core::permissions::Action;
 use lockstep_core::playback::PlaybackState;
 use lockstep_core::protocol::{ChatLine, ServerFrame, SettingsView, VoteCount, Welcome};
 use lockstep_core::queue::{ItemMetadata, ItemStatus, QueueItem};
@@ -271,7 +272,7 @@ impl Actor {
                 self.publish(events, now).await;
             }
             Msg::Delete { by, reply } => {
-                if !self.room.may_own(by) {
+                if !self.room.may(by, Action::Own) {
                     let _ = reply.send(Err(CommandError::Forbidden));
                     return None;
                 }
@@ -333,9 +334,8 @@ impl Actor {
         now: ServerTime,
     ) -> Result<SettingsView, CommandError> {
         // Check every permission before changing anything, so a refused request changes nothing.
-        if password_hash.is_some() {
-            let mut probe = self.room.clone();
-            probe.set_has_password(by, true)?;
+        if password_hash.is_some() && !self.room.may(by, Action::ChangeAccess) {
+            return Err(CommandError::Forbidden);
         }
         let mut events = self.room.update_settings(by, patch, now)?;
         if let Some(hash) = password_hash {
@@ -511,5 +511,88 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::bus::Outbound;
+    use crate::clock::ServerClock;
+    use crate::config::Config;
+    use crate::media::MediaResolver;
+    use crate::metrics::Metrics;
+    use crate::rooms::{RoomEnv, Rooms};
+    use crate::store::rooms::tests::{room_row, user};
+    use crate::store::testing::store;
+    use lockstep_core::chat::ChatText;
+    use lockstep_core::protocol::ServerFrame;
+    use lockstep_core::room::{Command, RoomRules};
+    use lockstep_core::settings::Visibility;
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::broadcast::error::RecvError;
+
+    #[tokio::test]
+    async fn a_lagging_subscriber_is_told_and_resynchronises_from_a_snapshot() {
+        let (store, dir) = store().await;
+        let owner = user(&store).await;
+        let room = room_row(owner.id, Visibility::Public);
+        store.create_room(&room).await.unwrap();
+        let rooms = Rooms::new(RoomEnv {
+            store: store.clone(),
+            clock: ServerClock::new(),
+            metrics: Metrics::new(),
+            media: Arc::new(MediaResolver::new(&Config::with_data_dir(dir.path())).unwrap()),
+            rules: RoomRules {
+                leave_grace: Duration::ZERO,
+                chat_lines: 10_000,
+                chat_window: Duration::from_secs(5),
+            },
+            ring_size: 512,
+            idle: Duration::from_secs(600),
+            shutdown: Default::default(),
+            tasks: Default::default(),
+        });
+        let handle = rooms.get(room.id).await.unwrap();
+        let mut slow = handle.join(owner.clone(), None).await.unwrap().events;
+        // More events than the broadcast channel holds, while `slow` reads nothing.
+        let events = crate::bus::ROOM_CHANNEL_CAPACITY + 44;
+        for n in 0..events {
+            let text = ChatText::parse(&format!("line {n}")).unwrap();
+            handle
+                .command(owner.id, Command::Chat { text })
+                .await
+                .unwrap();
+        }
+        assert!(matches!(slow.recv().await, Err(RecvError::Lagged(_))));
+
+        let fresh = handle.resync(owner.id).await.unwrap();
+        let [welcome] = fresh.frames.as_slice() else {
+            panic!("one welcome frame")
+        };
+        let ServerFrame::Welcome(w) = serde_json::from_str(welcome.as_str()).unwrap() else {
+            panic!("a welcome")
+        };
+        assert_eq!(
+            w.seq as usize,
+            events + 2,
+            "joined + join line + every chat line"
+        );
+        assert_eq!(w.chat.last().unwrap().text, format!("line {}", events - 1));
+        // Live events continue right after the snapshot.
+        let mut live = fresh.events;
+        handle
+            .command(
+                owner.id,
+                Command::Chat {
+                    text: ChatText::parse("after").unwrap(),
+                },
+            )
+            .await
+            .unwrap();
+        let Ok(Outbound::Event { seq, .. }) = live.recv().await else {
+            panic!("an event")
+        };
+        assert_eq!(seq, w.seq + 1);
     }
 }

@@ -90,16 +90,9 @@ impl Store {
         user: UserId,
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO room_members (room_id, user_id, admitted_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (room_id, user_id) DO UPDATE SET admitted_ms = $3",
-        )
-        .bind(room.to_string())
-        .bind(user.to_string())
-        .bind(now.millis())
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let sql = "INSERT INTO room_members (room_id, user_id, admitted_ms) VALUES ($1, $2, $3) \
+                   ON CONFLICT (room_id, user_id) DO UPDATE SET admitted_ms = $3";
+        self.stamp_member(sql, room, user, now).await
     }
 
     /// Records a visit, for "rooms I visited recently".
@@ -109,15 +102,25 @@ impl Store {
         user: UserId,
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO room_members (room_id, user_id, visited_ms) VALUES ($1, $2, $3) \
-             ON CONFLICT (room_id, user_id) DO UPDATE SET visited_ms = $3",
-        )
-        .bind(room.to_string())
-        .bind(user.to_string())
-        .bind(now.millis())
-        .execute(self.pool())
-        .await?;
+        let sql = "INSERT INTO room_members (room_id, user_id, visited_ms) VALUES ($1, $2, $3) \
+                   ON CONFLICT (room_id, user_id) DO UPDATE SET visited_ms = $3";
+        self.stamp_member(sql, room, user, now).await
+    }
+
+    /// Runs one of the upserts above, which set a time column of a member row.
+    async fn stamp_member(
+        &self,
+        sql: &'static str,
+        room: RoomId,
+        user: UserId,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(sql)
+            .bind(room.to_string())
+            .bind(user.to_string())
+            .bind(now.millis())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

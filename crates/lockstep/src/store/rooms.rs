@@ -73,6 +73,15 @@ fn room_from_row(r: &AnyRow) -> Result<RoomRow, sqlx::Error> {
     })
 }
 
+/// The start of a query for room cards: the room and its current item (`r` and `q`), read by
+/// `listed_from_row`.
+macro_rules! listed_select {
+    () => {
+        "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item FROM rooms r \
+         LEFT JOIN queue_items q ON q.id = r.current_item_id "
+    };
+}
+
 fn listed_from_row(r: &AnyRow) -> Result<ListedRoom, sqlx::Error> {
     Ok(ListedRoom {
         id: parse_id(&r.try_get::<String, _>("id")?)?,
@@ -209,17 +218,12 @@ impl Store {
 
     /// Public rooms, most recently active first, with what they are playing.
     pub async fn public_rooms(&self, limit: i64) -> Result<Vec<ListedRoom>, sqlx::Error> {
-        sqlx::query(
-            "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item \
-             FROM rooms r LEFT JOIN queue_items q ON q.id = r.current_item_id \
-             WHERE r.visibility = 'public' ORDER BY r.active_ms DESC LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(listed_from_row)
-        .collect()
+        let query = sqlx::query(concat!(
+            listed_select!(),
+            "WHERE r.visibility = 'public' ORDER BY r.active_ms DESC LIMIT $1"
+        ))
+        .bind(limit);
+        self.listed(query).await
     }
 
     /// Rooms `user` owns, newest first.
@@ -228,18 +232,13 @@ impl Store {
         user: UserId,
         limit: i64,
     ) -> Result<Vec<ListedRoom>, sqlx::Error> {
-        sqlx::query(
-            "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item \
-             FROM rooms r LEFT JOIN queue_items q ON q.id = r.current_item_id \
-             WHERE r.owner_id = $1 ORDER BY r.created_ms DESC LIMIT $2",
-        )
+        let query = sqlx::query(concat!(
+            listed_select!(),
+            "WHERE r.owner_id = $1 ORDER BY r.created_ms DESC LIMIT $2"
+        ))
         .bind(user.to_string())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(listed_from_row)
-        .collect()
+        .bind(limit);
+        self.listed(query).await
     }
 
     /// Rooms `user` visited and may still enter, most recent first.
@@ -248,20 +247,27 @@ impl Store {
         user: UserId,
         limit: i64,
     ) -> Result<Vec<ListedRoom>, sqlx::Error> {
-        sqlx::query(
-            "SELECT r.id, r.name, r.password_hash, r.active_ms, q.data AS item \
-             FROM room_members m JOIN rooms r ON r.id = m.room_id \
-             LEFT JOIN queue_items q ON q.id = r.current_item_id \
+        let query = sqlx::query(concat!(
+            listed_select!(),
+            "JOIN room_members m ON m.room_id = r.id \
              WHERE m.user_id = $1 AND m.visited_ms IS NOT NULL AND m.banned = 0 \
-             ORDER BY m.visited_ms DESC LIMIT $2",
-        )
+             ORDER BY m.visited_ms DESC LIMIT $2"
+        ))
         .bind(user.to_string())
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(listed_from_row)
-        .collect()
+        .bind(limit);
+        self.listed(query).await
+    }
+
+    async fn listed(
+        &self,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<Vec<ListedRoom>, sqlx::Error> {
+        query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(listed_from_row)
+            .collect()
     }
 }
 
