@@ -43,7 +43,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// What is playing, as the lobby and room cards show it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct NowPlaying {
     pub title: String,
     pub thumbnail: Option<String>,
@@ -61,7 +61,7 @@ impl From<&QueueItem> for NowPlaying {
 }
 
 /// A room card: the lobby, "my rooms", "recently visited".
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RoomCard {
     pub id: RoomId,
     pub name: String,
@@ -531,15 +531,5 @@ async fn random(State(state): State<AppState>) -> Result<Json<RoomCard>, ApiErro
     let choice = pool
         .choose(&mut rand::rng())
         .ok_or_else(|| ApiError::not_found("no_rooms", "there is no open public room right now"))?;
-    Ok(Json(RoomCard {
-        id: choice.id,
-        name: choice.name.clone(),
-        has_password: choice.has_password,
-        viewers: choice.viewers,
-        now_playing: choice.now_playing.as_ref().map(|n| NowPlaying {
-            title: n.title.clone(),
-            thumbnail: n.thumbnail.clone(),
-            url: n.url.clone(),
-        }),
-    }))
+    Ok(Json((*choice).clone()))
 }

@@ -255,6 +255,59 @@ async fn passwords_gate_rooms() {
     assert_eq!(r.body["settings"]["has_password"], false, "{:?}", r.body);
     let r = app.api().get(&format!("/api/rooms/{id}")).await.unwrap();
     assert_eq!(r.body["admitted"], true);
+
+    // A private room with a password needs both: the invite key and the password.
+    let r = owner
+        .post(
+            "/api/rooms",
+            &json!({ "name": "Both", "visibility": "private", "password": "pw" }),
+        )
+        .await
+        .unwrap();
+    let key = r.body["invite_key"].as_str().unwrap().to_owned();
+    let private_id = r.body["id"].as_str().unwrap().to_owned();
+    let visitor = app.api();
+    let r = visitor.get(&format!("/api/invites/{key}")).await.unwrap();
+    assert_eq!(
+        (
+            r.body["has_password"].as_bool(),
+            r.body["admitted"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    let r = visitor
+        .post(&format!("/api/invites/{key}/join"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (403, Some("password_required"))
+    );
+    let r = visitor
+        .post(
+            &format!("/api/invites/{key}/join"),
+            &json!({ "password": "nope" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (403, Some("wrong_password"))
+    );
+    let r = visitor
+        .get(&format!("/api/rooms/{private_id}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 404, "still invisible without both");
+    let r = visitor
+        .post(
+            &format!("/api/invites/{key}/join"),
+            &json!({ "password": "pw" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200);
+    visitor.join(private_id.parse().unwrap()).await.unwrap();
 }
 
 #[tokio::test]
