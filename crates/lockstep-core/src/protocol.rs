@@ -122,6 +122,11 @@ pub enum ClientFrame {
         item_id: ItemId,
         duration: f64,
     },
+    /// Whether this viewer's player can play (false while it is buffering).
+    Ready {
+        id: CommandId,
+        ready: bool,
+    },
 }
 
 impl ClientFrame {
@@ -148,7 +153,8 @@ impl ClientFrame {
             | ClientFrame::Unban { id, .. }
             | ClientFrame::Mute { id, .. }
             | ClientFrame::Unmute { id, .. }
-            | ClientFrame::Duration { id, .. } => Some(*id),
+            | ClientFrame::Duration { id, .. }
+            | ClientFrame::Ready { id, .. } => Some(*id),
         }
     }
 
@@ -175,6 +181,7 @@ impl ClientFrame {
         "mute",
         "unmute",
         "duration",
+        "ready",
     ];
 }
 
@@ -268,6 +275,9 @@ pub struct Welcome {
     pub you: MemberView,
     pub current: Option<QueueItem>,
     pub playback: PlaybackState,
+    /// True while "wait for everyone" holds the room paused until every member is ready.
+    #[serde(default)]
+    pub waiting: bool,
     pub queue: Vec<QueueItem>,
     pub votes: VoteCount,
     pub members: Vec<MemberView>,
@@ -628,6 +638,10 @@ mod tests {
                 id: 1,
                 item_id: i,
                 duration: 1.0,
+            },
+            ClientFrame::Ready {
+                id: 1,
+                ready: false,
             },
         ];
         assert_eq!(frames.len(), ClientFrame::TYPES.len());

@@ -49,6 +49,13 @@ pub struct MemberView {
     pub name: DisplayName,
     pub role: Role,
     pub muted: bool,
+    /// False while the member's player reports that it is buffering.
+    #[serde(default = "ready_by_default")]
+    pub ready: bool,
+}
+
+fn ready_by_default() -> bool {
+    true
 }
 
 /// A user's lasting standing in a room, as stored.
@@ -67,6 +74,11 @@ pub enum PlaybackCause {
     Pause,
     Seek,
     Rate,
+    /// "Wait for everyone": the room paused because a member is buffering, or a play is held
+    /// until everyone is ready.
+    Buffering,
+    /// "Wait for everyone": every member is ready again; the held room plays.
+    Ready,
 }
 
 /// Why the current item changed.
@@ -322,6 +334,10 @@ pub enum Command {
         item_id: ItemId,
         duration: f64,
     },
+    /// The member's player is ready to play (false: it is buffering).
+    Ready {
+        ready: bool,
+    },
 }
 
 /// Everything needed to bring a room back from the store.
@@ -361,6 +377,10 @@ pub struct Room {
     playback: PlaybackState,
     queue: Vec<QueueItem>,
     votes: BTreeSet<UserId>,
+    /// Members whose player reported that it is buffering.
+    not_ready: BTreeSet<UserId>,
+    /// Paused only because of "wait for everyone": resumes when everyone is ready.
+    held: bool,
     chat_limiter: ChatLimiter,
     last_line: HashMap<UserId, ServerTime>,
     rules: RoomRules,
@@ -403,6 +423,8 @@ impl Room {
             playback,
             queue: init.queue,
             votes: BTreeSet::new(),
+            not_ready: BTreeSet::new(),
+            held: false,
             chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
             last_line: HashMap::new(),
             rules,
@@ -475,7 +497,13 @@ impl Room {
             name: name.clone(),
             role: self.role_of(user_id),
             muted: self.muted.contains(&user_id),
+            ready: !self.not_ready.contains(&user_id),
         }
+    }
+
+    /// Whether the room is held paused until every member is ready ("wait for everyone").
+    pub fn waiting(&self) -> bool {
+        self.held
     }
 
     /// Skip votes for the current item: `(votes, needed)`.
@@ -577,6 +605,7 @@ impl Room {
             return Vec::new();
         };
         self.votes.remove(&user);
+        self.not_ready.remove(&user);
         let mut events = vec![Event::MemberLeft { user_id: user }];
         if self.members.len() < PRESENCE_LINES_MAX_MEMBERS {
             events.push(system_line(
@@ -588,6 +617,7 @@ impl Room {
             ));
         }
         events.extend(self.recheck_votes(now));
+        events.extend(self.recheck_hold(now));
         events
     }
 
@@ -644,15 +674,23 @@ impl Room {
                 may(Action::ControlPlayback)?;
                 let item_id = self.current_id()?;
                 let pause = command == Command::Pause;
+                if pause && self.held {
+                    // A pause while held: the room stays paused, but no longer waits to play.
+                    self.held = false;
+                    let state = self.playback;
+                    return Ok(self.set_playback(item_id, state, PlaybackCause::Pause, by));
+                }
                 if self.playback.paused == pause {
                     return Ok(Vec::new());
                 }
+                if !pause && self.must_wait() {
+                    // Held until everyone is ready; `recheck_hold` starts it then.
+                    self.held = true;
+                    let state = self.playback;
+                    return Ok(self.set_playback(item_id, state, PlaybackCause::Buffering, by));
+                }
                 let (state, cause) = if pause {
-                    let mut state = self.playback.pause(now);
-                    if let Some(d) = self.current.as_ref().and_then(|i| i.duration) {
-                        state.position = state.position.min(d);
-                    }
-                    (state, PlaybackCause::Pause)
+                    (self.paused_now(now), PlaybackCause::Pause)
                 } else {
                     (self.playback.play(now), PlaybackCause::Play)
                 };
@@ -816,6 +854,19 @@ impl Room {
                 events.extend(self.member_updated(user_id));
                 Ok(events)
             }
+            Command::Ready { ready } => {
+                let changed = if ready {
+                    self.not_ready.remove(&by)
+                } else {
+                    self.not_ready.insert(by)
+                };
+                if !changed {
+                    return Ok(Vec::new());
+                }
+                let mut events: Vec<Event> = self.member_updated(by).into_iter().collect();
+                events.extend(self.recheck_hold(now));
+                Ok(events)
+            }
             Command::ReportDuration { item_id, duration } => {
                 let item = self.item_mut(item_id)?;
                 if item.duration.is_some() {
@@ -854,6 +905,7 @@ impl Room {
         let mut events = vec![self.settings_event()];
         events.extend(self.votes_event());
         events.extend(self.recheck_votes(now));
+        events.extend(self.recheck_hold(now));
         Ok(events)
     }
 
@@ -994,6 +1046,7 @@ impl Room {
         now: ServerTime,
     ) -> Vec<Event> {
         self.votes.clear();
+        self.held = false;
         self.playback = match &self.current {
             Some(item) => PlaybackState {
                 paused: false,
@@ -1022,7 +1075,54 @@ impl Room {
                 now,
             ));
         }
+        events.extend(self.recheck_hold(now));
         events
+    }
+
+    /// The playback paused at `now`, never past the end of the item.
+    fn paused_now(&self, now: ServerTime) -> PlaybackState {
+        let mut state = self.playback.pause(now);
+        if let Some(d) = self.current.as_ref().and_then(|i| i.duration) {
+            state.position = state.position.min(d);
+        }
+        state
+    }
+
+    /// Whether "wait for everyone" keeps the room from playing now.
+    fn must_wait(&self) -> bool {
+        self.settings.wait_for_everyone && !self.not_ready.is_empty()
+    }
+
+    /// Applies "wait for everyone": pauses a playing room while a member is buffering, and
+    /// resumes a held one when no member is (or the setting was turned off).
+    fn recheck_hold(&mut self, now: ServerTime) -> Vec<Event> {
+        let Some(item_id) = self.current.as_ref().map(|i| i.id) else {
+            self.held = false;
+            return Vec::new();
+        };
+        if self.must_wait() && !self.playback.paused {
+            self.held = true;
+            let state = self.paused_now(now);
+            self.playback = state;
+            return vec![Event::Playback {
+                item_id: Some(item_id),
+                state,
+                cause: PlaybackCause::Buffering,
+                by: None,
+            }];
+        }
+        if self.held && !self.must_wait() {
+            self.held = false;
+            let state = self.playback.play(now);
+            self.playback = state;
+            return vec![Event::Playback {
+                item_id: Some(item_id),
+                state,
+                cause: PlaybackCause::Ready,
+                by: None,
+            }];
+        }
+        Vec::new()
     }
 
     /// The vote count, when a vote is under way.
@@ -1121,6 +1221,7 @@ impl Room {
         }
         if let Some(p) = self.members.remove(&user) {
             self.votes.remove(&user);
+            self.not_ready.remove(&user);
             let by_name = self
                 .members
                 .get(&by)
@@ -1144,6 +1245,7 @@ impl Room {
                 now,
             ));
             events.extend(self.recheck_votes(now));
+            events.extend(self.recheck_hold(now));
         }
         events
     }

@@ -724,6 +724,90 @@ fn renames_and_settings_are_announced() {
     assert!(r.update_settings(OWNER, &vis, t(1.0)).unwrap().is_empty());
 }
 
+#[test]
+fn wait_for_everyone_holds_the_room_while_a_member_buffers() {
+    let mut r = joined(&[OWNER, ANN, BOB]);
+    let ready = |r: bool| Command::Ready { ready: r };
+    r.apply(
+        OWNER,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), OWNER),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    // Without the setting, buffering is shown but does not stop anyone.
+    let ev = r.apply(ANN, ready(false), t(1.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated"]);
+    assert!(!r.member(ANN).unwrap().ready);
+    assert!(!r.playback().paused);
+    // Turning it on while Ann buffers pauses the room (held).
+    let on = SettingsPatch {
+        wait_for_everyone: Some(true),
+        ..Default::default()
+    };
+    let ev = r.update_settings(OWNER, &on, t(2.0)).unwrap();
+    assert_eq!(kinds(&ev), ["settings", "playback"]);
+    let Event::Playback {
+        cause, state, by, ..
+    } = &ev[1]
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (*cause, state.paused, state.position, *by),
+        (PlaybackCause::Buffering, true, 2.0, None)
+    );
+    assert!(r.waiting());
+    // Bob buffers too; Ann is ready: still held.
+    r.apply(BOB, ready(false), t(3.0)).unwrap();
+    let ev = r.apply(ANN, ready(true), t(4.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated"]);
+    assert!(r.playback().paused);
+    // Everyone ready: it plays on from where it stopped.
+    let ev = r.apply(BOB, ready(true), t(5.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated", "playback"]);
+    let Event::Playback { cause, state, .. } = &ev[1] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (*cause, state.paused, state.position),
+        (PlaybackCause::Ready, false, 2.0)
+    );
+    assert!(!r.waiting());
+
+    // A play while someone buffers is held, and starts when they are ready.
+    r.apply(OWNER, Command::Pause, t(6.0)).unwrap();
+    r.apply(ANN, ready(false), t(6.0)).unwrap();
+    let ev = r.apply(OWNER, Command::Play, t(7.0)).unwrap();
+    assert_eq!(kinds(&ev), ["playback"]);
+    assert!(r.playback().paused && r.waiting());
+    // A pause while held cancels the wish to play.
+    r.apply(OWNER, Command::Pause, t(7.5)).unwrap();
+    assert!(!r.waiting());
+    assert!(
+        r.apply(ANN, ready(true), t(8.0))
+            .unwrap()
+            .iter()
+            .all(|e| !matches!(e, Event::Playback { .. }))
+    );
+    assert!(r.playback().paused);
+
+    // A buffering member who leaves (or is kicked) no longer holds the room.
+    r.apply(OWNER, Command::Play, t(9.0)).unwrap();
+    r.apply(BOB, ready(false), t(10.0)).unwrap();
+    assert!(r.waiting());
+    let ev = r
+        .apply(OWNER, Command::Kick { user_id: BOB }, t(11.0))
+        .unwrap();
+    assert!(kinds(&ev).contains(&"playback"));
+    assert!(!r.playback().paused && !r.waiting());
+    r.apply(ANN, ready(false), t(12.0)).unwrap();
+    let ev = r.disconnect(ANN, t(13.0));
+    assert!(kinds(&ev).contains(&"playback"));
+    assert!(!r.playback().paused);
+}
+
 // ---- Model-based property test ----------------------------------------------------------------
 
 /// What a client knows, built only from the broadcast events, the way the web client builds it.
@@ -790,14 +874,16 @@ enum Step {
     Disconnect(usize),
     Cmd(usize, u8, f64),
     Tick,
+    WaitForEveryone(bool),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..5usize).prop_map(Step::Connect),
         (0..5usize).prop_map(Step::Disconnect),
-        (0..5usize, 0u8..20, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
+        (0..5usize, 0u8..25, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
         Just(Step::Tick),
+        any::<bool>().prop_map(Step::WaitForEveryone),
     ]
 }
 
@@ -852,6 +938,10 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
         16 => Command::Ban { user_id: pick_user },
         17 => Command::Unban { user_id: pick_user },
         18 => Command::Mute { user_id: pick_user },
+        20 => Command::Ready { ready: x > 25.0 },
+        21 => Command::Ready { ready: true },
+        22 => Command::SetRate { rate: 1.0 },
+        23 => Command::Play,
         _ => Command::ReportDuration {
             item_id: pick_item(),
             duration: x,
@@ -890,6 +980,10 @@ proptest! {
                     r.apply(by, cmd, now).unwrap_or_default()
                 }
                 Step::Tick => r.tick(now),
+                Step::WaitForEveryone(on) => {
+                    let patch = SettingsPatch { wait_for_everyone: Some(on), ..Default::default() };
+                    r.update_settings(OWNER, &patch, now).unwrap()
+                }
             };
             for e in &events {
                 if let Event::Removed { user_id, .. } = e {
@@ -904,6 +998,16 @@ proptest! {
             let p = r.playback();
             prop_assert!(p.position >= 0.0 && p.rate >= 0.25 && p.rate <= 2.0);
             if r.current().is_none() { prop_assert!(p.paused); }
+            // "Wait for everyone": never playing while a member buffers; held means paused, and
+            // only while there is someone to wait for.
+            let someone_buffering = r.members().iter().any(|m| !m.ready);
+            if r.settings().wait_for_everyone && someone_buffering {
+                prop_assert!(p.paused, "playing while a member buffers");
+            }
+            if r.waiting() {
+                prop_assert!(p.paused);
+                prop_assert!(r.settings().wait_for_everyone && someone_buffering, "held for nobody");
+            }
             let mut ids: Vec<ItemId> = r.queue().iter().map(|i| i.id).collect();
             ids.extend(r.current().map(|c| c.id));
             let n = ids.len();

@@ -453,6 +453,7 @@ impl Actor {
             name: lockstep_core::names::DisplayName::parse("You").expect("a valid literal name"),
             role: self.room.role_of(user),
             muted: false,
+            ready: true,
         });
         let (votes, needed) = self.room.votes();
         serialize(&ServerFrame::Welcome(Box::new(Welcome {
@@ -465,6 +466,7 @@ impl Actor {
             you,
             current: self.room.current().cloned(),
             playback: *self.room.playback(),
+            waiting: self.room.waiting(),
             queue: self.room.queue().to_vec(),
             votes: VoteCount { votes, needed },
             members: self.room.members(),

@@ -663,6 +663,7 @@ fn to_command(frame: ClientFrame) -> Option<(CommandId, Command)> {
             item_id,
             duration,
         } => (id, Command::ReportDuration { item_id, duration }),
+        ClientFrame::Ready { id, ready } => (id, Command::Ready { ready }),
         ClientFrame::Hello { .. }
         | ClientFrame::Ping { .. }
         | ClientFrame::QueueAdd { .. }

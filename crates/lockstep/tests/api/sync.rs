@@ -397,3 +397,52 @@ async fn vote_skip_passes_at_the_configured_share() {
     };
     assert_eq!(item.unwrap().url, "http://127.0.0.1:9/b.mp4");
 }
+
+#[tokio::test]
+async fn wait_for_everyone_pauses_for_a_buffering_viewer_and_resumes_when_all_are_ready() {
+    let app = spawn_app().await;
+    let (ann, bob) = (app.api(), app.api());
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut b, _) = bob.join(room).await.unwrap();
+    a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/film.mp4".into(),
+    })
+    .await
+    .unwrap();
+    // Off by default: Bob buffering does not stop Ann.
+    b.ok(|id| ClientFrame::Ready { id, ready: false })
+        .await
+        .unwrap();
+    a.wait_for(|f| matches!(f, ServerFrame::MemberUpdated { member, .. } if !member.ready))
+        .await
+        .unwrap();
+    assert!(
+        a.drain_backlog()
+            .iter()
+            .all(|f| !matches!(f, ServerFrame::Playback { .. }))
+    );
+
+    // On: the room pauses for Bob; a late joiner's welcome says it is waiting.
+    let r = ann
+        .patch(
+            &format!("/api/rooms/{room}"),
+            &serde_json::json!({ "wait_for_everyone": true }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let (held, _) = playback(&a.wait_for(caused(PlaybackCause::Buffering)).await.unwrap());
+    assert!(held.paused);
+    let (_c, welcome) = app.api().join(room).await.unwrap();
+    assert!(welcome.waiting && welcome.playback.paused);
+
+    // Bob is ready: it plays on, from where it stopped.
+    b.ok(|id| ClientFrame::Ready { id, ready: true })
+        .await
+        .unwrap();
+    let (resumed, _) = playback(&a.wait_for(caused(PlaybackCause::Ready)).await.unwrap());
+    assert!(!resumed.paused);
+    assert_eq!(resumed.position, held.position);
+}
