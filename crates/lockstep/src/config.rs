@@ -110,6 +110,30 @@ pub struct Config {
     )]
     pub youtube_api_url: Url,
 
+    /// Where browsers load the YouTube IFrame Player API from.
+    #[arg(
+        long,
+        env = "LOCKSTEP_YOUTUBE_IFRAME_API_URL",
+        default_value = "https://www.youtube.com/iframe_api"
+    )]
+    pub youtube_iframe_api_url: Url,
+
+    /// Where browsers without native HLS (Firefox) load hls.js from.
+    #[arg(
+        long,
+        env = "LOCKSTEP_HLS_JS_URL",
+        default_value = "https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js"
+    )]
+    pub hls_js_url: Url,
+
+    /// Subresource Integrity hash of the hls.js file (empty: none, for a self-hosted copy).
+    #[arg(
+        long,
+        env = "LOCKSTEP_HLS_JS_INTEGRITY",
+        default_value = "sha384-p9vgU/7IYJWd3I4STrtqxqR/2cAQlhIX7D/HrTnIMEjjcUox165b7se7sxmm3zDg"
+    )]
+    pub hls_js_integrity: String,
+
     /// The ffprobe program.
     #[arg(long, env = "LOCKSTEP_FFPROBE", default_value = "ffprobe")]
     pub ffprobe: PathBuf,

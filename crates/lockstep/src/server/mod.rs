@@ -6,12 +6,14 @@
 //! - [`ws`] serves `/api/rooms/{id}/ws`, protocol v1.
 //! - [`upgrade`] has the WebSocket handshake.
 //! - [`ops`] serves `/healthz` and `/metrics`.
+//! - [`pages`] serves the web client: pages and embedded static files.
 //! - [`extract`] has extractors that answer bad input with JSON errors.
 //! - [`origin`] has the same-origin check (CSRF, cross-site WebSocket hijacking).
 
 pub mod extract;
 pub mod ops;
 pub mod origin;
+pub mod pages;
 pub mod rooms;
 pub mod upgrade;
 pub mod users;
@@ -39,6 +41,7 @@ pub fn app(state: AppState) -> Router {
     let api = Router::new()
         .merge(rooms::router())
         .merge(users::router())
+        .route("/client-config", axum::routing::get(pages::client_config))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run outside-in from the last added: the origin check first (a refused request
@@ -52,8 +55,15 @@ pub fn app(state: AppState) -> Router {
             same_origin_middleware,
         ))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
+    let site = pages::pages().layer(middleware::from_fn_with_state(
+        state.clone(),
+        session_middleware,
+    ));
+    let assets = pages::assets().layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .nest("/api", api)
+        .merge(site)
+        .merge(assets)
         .merge(ops::router())
         .fallback(api_not_found)
         .layer(TimeoutLayer::with_status_code(

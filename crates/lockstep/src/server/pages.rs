@@ -1,0 +1,140 @@
+//! The web client: HTML pages and static files (plain ES modules, one CSS file), embedded in the
+//! binary from `web/public` at build time.
+//!
+//! Modules import each other by unhashed URLs, so files are served with an ETag and
+//! `Cache-Control: no-cache` (revalidate, get a cheap 304) rather than marked immutable. Pages
+//! carry a Content-Security-Policy that allows scripts only from this site, the configured YouTube
+//! IFrame API and hls.js URLs.
+
+use crate::config::Config;
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, IF_NONE_MATCH, REFERRER_POLICY,
+    X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rust_embed::RustEmbed;
+use url::Url;
+
+#[derive(RustEmbed)]
+#[folder = "../../web/public"]
+struct Assets;
+
+/// Page routes (served through the session layer, so a first visit creates the user).
+pub fn pages() -> Router<AppState> {
+    Router::new()
+        .route("/", get(lobby))
+        .route("/r/{id}", get(room))
+        .route("/i/{key}", get(room))
+}
+
+/// Static files (no session needed).
+pub fn assets() -> Router<AppState> {
+    Router::new().route("/static/{*path}", get(asset))
+}
+
+async fn lobby(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    serve(&state, "lobby.html", &headers)
+}
+
+async fn room(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    serve(&state, "room.html", &headers)
+}
+
+async fn asset(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    // rust-embed only knows the embedded names: `..` and absolute paths simply miss.
+    serve(&state, &path, &headers)
+}
+
+/// `GET /api/client-config`: what the web client needs to know about this deployment.
+pub async fn client_config(State(state): State<AppState>) -> impl IntoResponse {
+    let c = &state.config;
+    axum::Json(serde_json::json!({
+        "youtube_iframe_api_url": c.youtube_iframe_api_url.as_str(),
+        "hls_js_url": c.hls_js_url.as_str(),
+        "hls_js_integrity": (!c.hls_js_integrity.is_empty()).then_some(c.hls_js_integrity.as_str()),
+    }))
+}
+
+/// The origin (`scheme://host[:port]`) of a configured URL, for the CSP.
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// The Content-Security-Policy of our pages.
+pub fn content_security_policy(config: &Config) -> String {
+    let youtube_api = origin(&config.youtube_iframe_api_url);
+    let hls = origin(&config.hls_js_url);
+    [
+        "default-src 'self'".to_owned(),
+        // The IFrame API script loads more scripts from YouTube's servers.
+        format!(
+            "script-src 'self' {youtube_api} {hls} https://www.youtube.com https://s.ytimg.com"
+        ),
+        "frame-src https://www.youtube.com https://www.youtube-nocookie.com".to_owned(),
+        // Media and thumbnails come from wherever people host them; hls.js fetches segments.
+        "img-src 'self' https: http: data:".to_owned(),
+        "media-src 'self' https: http: blob:".to_owned(),
+        "connect-src 'self' ws: wss: https: http:".to_owned(),
+        "style-src 'self'".to_owned(),
+        "object-src 'none'".to_owned(),
+        "base-uri 'none'".to_owned(),
+        "frame-ancestors 'none'".to_owned(),
+        "form-action 'self'".to_owned(),
+    ]
+    .join("; ")
+}
+
+fn serve(state: &AppState, path: &str, headers: &HeaderMap) -> Response {
+    let Some(file) = Assets::get(path) else {
+        return (
+            StatusCode::NOT_FOUND,
+            [(CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "not found",
+        )
+            .into_response();
+    };
+    let hash = file.metadata.sha256_hash();
+    let etag = format!(
+        "\"{}\"",
+        hash[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let mime = file.metadata.mimetype();
+    let mut response = if headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(file.data.into_owned()))
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(mime) {
+        h.insert(CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(ETAG, v);
+    }
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    if mime.starts_with("text/html")
+        && let Ok(v) = HeaderValue::from_str(&content_security_policy(&state.config))
+    {
+        h.insert(CONTENT_SECURITY_POLICY, v);
+    }
+    response
+}

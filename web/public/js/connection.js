@@ -1,0 +1,217 @@
+// The connection to a room: WebSocket protocol v1 (docs/protocol.md).
+//
+// Says hello (resuming from the model's epoch and sequence number when it has them), keeps the
+// clock estimator fed with pings, applies numbered events to the model, matches acks and errors
+// to commands, and reconnects with exponential backoff and jitter when the connection drops. A
+// pong that does not come back in time counts as a dead connection: a dropped network can leave
+// a TCP connection silent for minutes. No DOM; the WebSocket class and the clock are injectable.
+
+import { GapError } from "./model.js";
+import { reconnectDelay } from "./backoff.js";
+
+/** How long a command waits for its ack before failing. */
+export const COMMAND_TIMEOUT_MS = 10_000;
+/** How long a ping waits for its pong before the connection counts as dead. */
+export const PONG_TIMEOUT_MS = 4_000;
+
+/** A command the server refused, or that could not be sent. */
+export class CommandError extends Error {
+  constructor(code, message, retryAfterMs) {
+    super(message);
+    this.code = code;
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+export class RoomConnection {
+  /**
+   * @param {object} o
+   * @param {string} o.url          the room's WebSocket URL
+   * @param {import("./model.js").RoomModel} o.model
+   * @param {import("./clock.js").ClockEstimator} o.clock
+   * @param {(changes: string[], frame: object) => void} [o.onChange] after an event or welcome
+   * @param {(state: string, detail?: object) => void} [o.onState] connecting | open | reconnecting | closed
+   * @param {(frame: object) => void} [o.onFrame] every frame, after it was handled
+   */
+  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random }) {
+    Object.assign(this, { url, model, clock, onChange, onState, onFrame, WebSocketImpl, now, random });
+    this.state = "idle";
+    this.socket = null;
+    this.nextId = 1;
+    /** @type {Map<number, {resolve: Function, reject: Function, timer: any}>} */
+    this.pending = new Map();
+    this.attempt = 0;
+    this.retryAfterMs = 0;
+    this.finished = false;
+    this.pingTimer = null;
+    this.pongTimer = null;
+    this.reconnectTimer = null;
+  }
+
+  start() {
+    this.open();
+  }
+
+  /** Closes for good. */
+  stop() {
+    this.finished = true;
+    this.drop("stopped");
+    this.setState("closed", { reason: "stopped" });
+  }
+
+  setState(state, detail) {
+    this.state = state;
+    this.onState(state, detail);
+  }
+
+  open() {
+    clearTimeout(this.reconnectTimer);
+    this.setState(this.attempt === 0 && !this.model.epoch ? "connecting" : "reconnecting");
+    const socket = new this.WebSocketImpl(this.url);
+    this.socket = socket;
+    socket.onopen = () => {
+      if (socket !== this.socket) return;
+      const hello = { t: "hello", v: 1 };
+      if (this.model.epoch) Object.assign(hello, { epoch: this.model.epoch, last_seq: this.model.seq });
+      this.sendRaw(hello);
+      this.clock.sent = 0; // a fresh burst of clock samples on every connection
+      this.schedulePing(0);
+    };
+    socket.onmessage = (e) => {
+      if (socket !== this.socket) return;
+      let frame;
+      try {
+        frame = JSON.parse(e.data);
+      } catch {
+        return;
+      }
+      this.handle(frame);
+      this.onFrame(frame);
+    };
+    socket.onclose = () => {
+      if (socket === this.socket) this.lost();
+    };
+    socket.onerror = () => {};
+  }
+
+  /** Forgets the current socket (its late events are ignored) and closes it. */
+  drop() {
+    const socket = this.socket;
+    this.socket = null;
+    clearTimeout(this.pingTimer);
+    clearTimeout(this.pongTimer);
+    this.pongTimer = null;
+    if (socket) {
+      socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+      try {
+        socket.close();
+      } catch {
+        // already closed
+      }
+    }
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new CommandError("connection_lost", "the connection was lost"));
+      this.pending.delete(id);
+    }
+  }
+
+  /** The connection is gone: reconnect after a backoff, unless we are done. */
+  lost() {
+    this.drop();
+    if (this.finished) return;
+    const delay = reconnectDelay(this.attempt, { retryAfterMs: this.retryAfterMs, random: this.random });
+    this.attempt += 1;
+    this.retryAfterMs = 0;
+    this.setState("reconnecting", { inMs: delay });
+    this.reconnectTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Reconnects at once (a gap in events, a dead connection). */
+  reconnectNow() {
+    this.drop();
+    if (!this.finished) this.open();
+  }
+
+  schedulePing(delay) {
+    clearTimeout(this.pingTimer);
+    this.pingTimer = setTimeout(() => {
+      if (!this.socket) return;
+      this.sendRaw({ t: "ping", client_time: this.now() });
+      // The deadline runs from the oldest unanswered ping; later pings must not push it back.
+      this.pongTimer ??= setTimeout(() => this.lost(), PONG_TIMEOUT_MS);
+      this.schedulePing(this.clock.nextPingDelay());
+    }, delay);
+  }
+
+  sendRaw(frame) {
+    if (this.socket && this.socket.readyState === 1) this.socket.send(JSON.stringify(frame));
+  }
+
+  /**
+   * Sends a command (a frame without `id`); resolves with the ack, rejects with a CommandError.
+   */
+  send(frame) {
+    if (this.state !== "open") {
+      return Promise.reject(new CommandError("offline", "not connected; reconnecting"));
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new CommandError("timeout", "the server did not answer"));
+      }, COMMAND_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
+      this.sendRaw({ ...frame, id });
+    });
+  }
+
+  handle(frame) {
+    switch (frame.t) {
+      case "welcome":
+        this.model.reset(frame);
+        this.attempt = 0;
+        this.setState("open");
+        this.onChange(["all"], frame);
+        return;
+      case "resumed":
+        this.attempt = 0;
+        this.setState("open");
+        return;
+      case "pong":
+        clearTimeout(this.pongTimer);
+        this.pongTimer = null;
+        this.clock.addPong(frame, this.now());
+        return;
+      case "ack":
+      case "error": {
+        const p = frame.id != null && this.pending.get(frame.id);
+        if (p) {
+          clearTimeout(p.timer);
+          this.pending.delete(frame.id);
+          if (frame.t === "ack") p.resolve(frame);
+          else p.reject(new CommandError(frame.code, frame.message, frame.retry_after_ms));
+        }
+        return;
+      }
+      case "kicked":
+      case "closed":
+        this.finished = true;
+        this.drop();
+        this.setState("closed", frame);
+        return;
+      case "reconnect":
+        this.retryAfterMs = frame.retry_after_ms ?? 0;
+        return; // the server closes the socket next
+      default:
+        if (typeof frame.seq !== "number") return;
+        try {
+          const changes = this.model.apply(frame);
+          this.onChange(changes, frame);
+        } catch (err) {
+          if (err instanceof GapError) this.reconnectNow();
+          else throw err;
+        }
+    }
+  }
+}

@@ -1,0 +1,99 @@
+// The lobby: create a room, see public rooms and what they watch, join a random one, find my
+// rooms again, change my name.
+
+import { api } from "./api.js";
+import { $, h, toast } from "./ui.js";
+
+/** How often the room list refreshes. */
+const REFRESH_MS = 10_000;
+
+function roomCard(room) {
+  const np = room.now_playing;
+  const thumb = np?.thumbnail
+    ? h("img", { class: "thumb", src: np.thumbnail, alt: "", loading: "lazy", referrerpolicy: "no-referrer" })
+    : h("div", { class: "thumb", "aria-hidden": "true", text: np ? "▶" : "☾" });
+  const viewers = `${room.viewers} watching`;
+  return h(
+    "li",
+    { class: "room-card" },
+    h(
+      "a",
+      { href: `/r/${room.id}` },
+      thumb,
+      h(
+        "div",
+        { class: "meta" },
+        h("span", { class: "title", text: room.name }),
+        h("span", { class: "sub", text: np ? `${viewers} · ${np.title}` : `${viewers} · nothing playing` }),
+        room.has_password ? h("span", { class: "sub", text: "password required" }) : null,
+      ),
+    ),
+  );
+}
+
+async function refresh() {
+  try {
+    const lobby = await api.get("/api/rooms?limit=60");
+    const list = $("#public-rooms");
+    list.replaceChildren(...lobby.rooms.map(roomCard));
+    $("#public-count").textContent = lobby.total ? `${lobby.total} public rooms` : "";
+    if (lobby.rooms.length === 0) list.append(h("li", { class: "empty-note", text: "No public rooms yet. Start one!" }));
+    const mine = await api.get("/api/me/rooms");
+    for (const [key, section, list] of [["owned", "#mine-section", "#my-rooms"], ["recent", "#recent-section", "#recent-rooms"]]) {
+      $(section).hidden = mine[key].length === 0;
+      $(list).replaceChildren(...mine[key].map(roomCard));
+    }
+  } catch (err) {
+    toast(`Could not load rooms: ${err.message}`, "error");
+  }
+}
+
+async function main() {
+  const me = await api.get("/api/me");
+  const nameInput = $("#my-name");
+  const saveName = $("#save-name");
+  nameInput.value = me.name;
+  nameInput.addEventListener("input", () => (saveName.hidden = nameInput.value.trim() === me.name));
+  $("#name-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const updated = await api.patch("/api/me", { name: nameInput.value });
+      me.name = updated.name;
+      nameInput.value = updated.name;
+      saveName.hidden = true;
+      toast("Name saved");
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  });
+
+  $("#create-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const body = {
+      name: $("#room-name").value,
+      visibility: document.querySelector("input[name=visibility]:checked").value,
+    };
+    const password = $("#room-password").value;
+    if (password) body.password = password;
+    try {
+      const room = await api.post("/api/rooms", body);
+      location.href = room.settings.visibility === "private" ? room.link : `/r/${room.id}`;
+    } catch (err) {
+      $("#create-error").textContent = err.message;
+    }
+  });
+
+  $("#random-room").addEventListener("click", async () => {
+    try {
+      const room = await api.get("/api/rooms/random");
+      location.href = `/r/${room.id}`;
+    } catch (err) {
+      $("#random-error").textContent = err.code === "no_rooms" ? "No open public room right now. Start one!" : err.message;
+    }
+  });
+
+  await refresh();
+  setInterval(refresh, REFRESH_MS);
+}
+
+main();

@@ -1,0 +1,69 @@
+// The people panel: who is here, their roles, who is buffering, and moderation menus for owners
+// and moderators (only the actions the server would allow are offered).
+
+import { h, toast } from "./ui.js";
+
+const RANK = { viewer: 0, moderator: 1, owner: 2 };
+
+export class MembersView {
+  constructor({ list, model, send, onCount }) {
+    Object.assign(this, { list, model, send, onCount });
+  }
+
+  act(frame, done) {
+    this.send(frame)
+      .then(() => done && toast(done))
+      .catch((err) => toast(err.message, "error"));
+  }
+
+  menu(member) {
+    const me = this.model.me;
+    if (!me || member.user_id === me.user_id) return null;
+    const myRank = RANK[me.role] ?? 0;
+    const theirs = RANK[member.role] ?? 0;
+    const items = [];
+    const id = member.user_id;
+    if (me.role === "owner") {
+      items.push(
+        member.role === "moderator"
+          ? h("button", { text: "Remove moderator", onclick: () => this.act({ t: "demote", user_id: id }) })
+          : h("button", { text: "Make moderator", onclick: () => this.act({ t: "promote", user_id: id }) }),
+      );
+    }
+    if (myRank >= 1 && myRank > theirs) {
+      items.push(
+        h("button", { text: member.muted ? "Unmute" : "Mute", onclick: () => this.act({ t: member.muted ? "unmute" : "mute", user_id: id }) }),
+        h("button", { text: "Kick", onclick: () => this.act({ t: "kick", user_id: id }, `${member.name} was removed`) }),
+        h("button", {
+          class: "danger",
+          text: "Ban",
+          onclick: () => {
+            if (confirm(`Ban ${member.name} from this room?`)) this.act({ t: "ban", user_id: id }, `${member.name} was banned`);
+          },
+        }),
+      );
+    }
+    if (items.length === 0) return null;
+    return h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${member.name}`, text: "⋯" }), h("div", { class: "menu-items" }, items));
+  }
+
+  render() {
+    const members = [...this.model.members.values()].sort(
+      (a, b) => (RANK[b.role] ?? 0) - (RANK[a.role] ?? 0) || a.name.localeCompare(b.name),
+    );
+    this.list.replaceChildren(
+      ...members.map((m) =>
+        h(
+          "li",
+          { dataset: { user: m.user_id } },
+          h("span", { class: "name", text: m.user_id === this.model.you?.user_id ? `${m.name} (you)` : m.name }),
+          m.ready === false ? h("span", { class: "badge buffering", text: "buffering" }) : null,
+          m.muted ? h("span", { class: "badge", text: "muted" }) : null,
+          m.role !== "viewer" ? h("span", { class: `badge ${m.role}`, text: m.role }) : null,
+          this.menu(m),
+        ),
+      ),
+    );
+    this.onCount?.(members.length);
+  }
+}

@@ -1,0 +1,125 @@
+// The room as this client knows it: the welcome snapshot, updated by each numbered event.
+// Applying events here is the mirror of the server's room state machine (the server's tests check
+// that replaying its events reproduces its state; these tests check the same here). No DOM.
+
+/** Chat lines kept in memory; older ones are dropped from the top as new ones arrive. */
+export const CHAT_KEEP = 500;
+
+export class RoomModel {
+  constructor() {
+    this.reset(null);
+  }
+
+  /** Starts over from a welcome (or empties the model with `null`). */
+  reset(welcome) {
+    this.epoch = welcome?.epoch ?? null;
+    this.seq = welcome?.seq ?? 0;
+    this.roomId = welcome?.room_id ?? null;
+    this.ownerId = welcome?.owner_id ?? null;
+    this.settings = welcome?.settings ?? null;
+    this.you = welcome?.you ?? null;
+    this.current = welcome?.current ?? null;
+    this.playback = welcome?.playback ?? { paused: true, position: 0, at: 0, rate: 1 };
+    this.lastCause = null;
+    this.waiting = welcome?.waiting ?? false;
+    this.queue = welcome?.queue ? [...welcome.queue] : [];
+    this.votes = welcome?.votes ?? { votes: 0, needed: 1 };
+    /** @type {Map<string, object>} */
+    this.members = new Map((welcome?.members ?? []).map((m) => [m.user_id, m]));
+    this.chat = welcome?.chat ? [...welcome.chat] : [];
+  }
+
+  /** The member record of this viewer (kept current by member events). */
+  get me() {
+    return (this.you && this.members.get(this.you.user_id)) ?? this.you;
+  }
+
+  /** Whether this viewer may do something the room's `playback` or `queue` setting controls. */
+  may(setting) {
+    const role = this.me?.role;
+    return this.settings?.[setting] === "everyone" || role === "owner" || role === "moderator";
+  }
+
+  get isModerator() {
+    const role = this.me?.role;
+    return role === "owner" || role === "moderator";
+  }
+
+  /**
+   * Applies a numbered event. Returns the kinds of change ("playback", "queue", "chat", "members",
+   * "settings", "votes"), or throws a `GapError` when an event is missing (the caller resumes or
+   * starts over).
+   */
+  apply(frame) {
+    if (frame.seq !== this.seq + 1) throw new GapError(this.seq, frame.seq);
+    this.seq = frame.seq;
+    switch (frame.t) {
+      case "playback":
+        this.playback = frame.state;
+        this.lastCause = frame.cause;
+        this.waiting = frame.cause === "buffering";
+        return ["playback"];
+      case "now_playing":
+        if (frame.item) this.queue = this.queue.filter((i) => i.id !== frame.item.id);
+        this.current = frame.item;
+        this.playback = frame.state;
+        this.lastCause = frame.cause;
+        this.waiting = false;
+        this.votes = { votes: 0, needed: this.votes.needed };
+        return ["playback", "queue", "votes"];
+      case "queue_added":
+        this.queue.splice(frame.index, 0, frame.item);
+        return ["queue"];
+      case "queue_removed":
+        this.queue = this.queue.filter((i) => i.id !== frame.item_id);
+        return ["queue"];
+      case "queue_moved": {
+        const from = this.queue.findIndex((i) => i.id === frame.item_id);
+        if (from >= 0) {
+          const [item] = this.queue.splice(from, 1);
+          this.queue.splice(frame.index, 0, item);
+        }
+        return ["queue"];
+      }
+      case "item_updated":
+        if (this.current?.id === frame.item.id) this.current = frame.item;
+        this.queue = this.queue.map((i) => (i.id === frame.item.id ? frame.item : i));
+        return ["queue", "playback"];
+      case "votes":
+        this.votes = { votes: frame.votes, needed: frame.needed };
+        return ["votes"];
+      case "chat":
+        this.chat.push(frame.line);
+        if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
+        return ["chat"];
+      case "member_joined":
+      case "member_updated":
+        this.members.set(frame.member.user_id, frame.member);
+        if (this.you?.user_id === frame.member.user_id) this.you = frame.member;
+        return ["members"];
+      case "member_left":
+        this.members.delete(frame.user_id);
+        return ["members"];
+      case "settings":
+        this.settings = frame.settings;
+        return ["settings"];
+      default:
+        return [];
+    }
+  }
+
+  /** Adds older chat lines (from the history endpoint) at the top. */
+  prependChat(lines) {
+    const known = new Set(this.chat.map((l) => l.id));
+    this.chat = [...lines.filter((l) => !known.has(l.id)), ...this.chat];
+  }
+}
+
+/** An event arrived out of order: some were missed. */
+export class GapError extends Error {
+  constructor(have, got) {
+    super(`expected event ${have + 1}, got ${got}`);
+    this.have = have;
+    this.got = got;
+  }
+}

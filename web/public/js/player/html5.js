@@ -1,0 +1,119 @@
+// The HTML5 <video> player: MP4 and WebM natively; HLS natively where the browser can (Chromium,
+// Safari), otherwise through hls.js, loaded on first need from the configured URL (with its
+// Subresource Integrity hash).
+
+let hlsScript = null;
+
+function loadHlsJs(url, integrity) {
+  hlsScript ??= new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = url;
+    if (integrity) {
+      s.integrity = integrity;
+      s.crossOrigin = "anonymous";
+    }
+    s.onload = () => (window.Hls ? resolve(window.Hls) : reject(new Error("hls.js did not load")));
+    s.onerror = () => reject(new Error(`cannot load hls.js from ${url}`));
+    document.head.append(s);
+  });
+  return hlsScript;
+}
+
+export class Html5Player {
+  constructor(container, config, onEvent = () => {}) {
+    this.config = config;
+    this.onEvent = onEvent;
+    this.fineRate = true;
+    this.hls = null;
+    const video = document.createElement("video");
+    video.playsInline = true;
+    video.preload = "auto";
+    video.preservesPitch = true;
+    video.className = "video";
+    video.addEventListener("durationchange", () => onEvent("durationchange", video.duration));
+    video.addEventListener("ended", () => onEvent("ended"));
+    video.addEventListener("error", () => onEvent("error", video.error?.message ?? "cannot play this video"));
+    container.append(video);
+    this.video = video;
+  }
+
+  get element() {
+    return this.video;
+  }
+
+  async load(item) {
+    this.hls?.destroy();
+    this.hls = null;
+    const v = this.video;
+    const isHls = item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
+    if (isHls && !v.canPlayType("application/vnd.apple.mpegurl")) {
+      const Hls = await loadHlsJs(this.config.hls_js_url, this.config.hls_js_integrity);
+      this.hls = new Hls();
+      this.hls.loadSource(item.url);
+      this.hls.attachMedia(v);
+    } else {
+      v.src = item.url;
+    }
+    await new Promise((resolve) => {
+      if (v.readyState >= 1) return resolve();
+      const done = () => {
+        v.removeEventListener("loadedmetadata", done);
+        v.removeEventListener("error", done);
+        resolve();
+      };
+      v.addEventListener("loadedmetadata", done);
+      v.addEventListener("error", done);
+    });
+  }
+
+  play() {
+    return this.video.play();
+  }
+  pause() {
+    this.video.pause();
+  }
+  seek(seconds) {
+    this.video.currentTime = Math.max(0, seconds);
+  }
+  get currentTime() {
+    return this.video.currentTime;
+  }
+  get duration() {
+    return this.video.duration;
+  }
+  get paused() {
+    return this.video.paused;
+  }
+  get seeking() {
+    return this.video.seeking;
+  }
+  /** Enough data to play from here (HAVE_FUTURE_DATA). */
+  get canPlay() {
+    return this.video.readyState >= 3 && !this.video.seeking;
+  }
+  get rate() {
+    return this.video.playbackRate;
+  }
+  set rate(r) {
+    if (this.video.playbackRate !== r) this.video.playbackRate = r;
+  }
+  get volume() {
+    return this.video.volume;
+  }
+  set volume(v) {
+    this.video.volume = v;
+  }
+  get muted() {
+    return this.video.muted;
+  }
+  set muted(m) {
+    this.video.muted = m;
+  }
+
+  destroy() {
+    this.hls?.destroy();
+    this.video.removeAttribute("src");
+    this.video.load();
+    this.video.remove();
+  }
+}

@@ -1,0 +1,36 @@
+// Players: one interface, two implementations.
+//
+// Every adapter has:
+//   load(item)          Promise, resolves when the item can be controlled
+//   play()              Promise, rejects with a NotAllowedError when the browser blocks autoplay
+//   pause(), seek(seconds)
+//   currentTime, duration (NaN until known), paused, seeking, canPlay (enough data to play)
+//   rate (settable), fineRate (whether any rate works, or only a few fixed ones)
+//   volume (0..1, settable), muted (settable)
+//   element             the element to make fullscreen
+//   destroy()
+// and calls `onEvent(name, detail)` for "durationchange", "error", "ended".
+
+import { Html5Player } from "./html5.js";
+import { YouTubePlayer } from "./youtube.js";
+
+/** The adapter class for a queue item. */
+export function adapterFor(item) {
+  return item.kind === "youtube" ? YouTubePlayer : Html5Player;
+}
+
+/**
+ * The player for `item`: `current` if it is of the right kind (it loads the new item), or a new
+ * one in `container` (the old one destroyed).
+ */
+export async function playerFor(item, current, container, config, onEvent) {
+  const Kind = adapterFor(item);
+  let player = current;
+  if (!(player instanceof Kind)) {
+    player?.destroy();
+    container.replaceChildren();
+    player = new Kind(container, config, onEvent);
+  }
+  await player.load(item);
+  return player;
+}

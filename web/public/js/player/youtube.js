@@ -1,0 +1,150 @@
+// The YouTube player, through the IFrame Player API (its script URL is configuration, so tests
+// load a local stand-in with the same API). YouTube plays only a few fixed rates, so this player
+// has no fine rate control: the sync controller corrects it by seeking.
+
+let api = null;
+
+function loadApi(url) {
+  api ??= new Promise((resolve, reject) => {
+    if (window.YT?.Player) return resolve(window.YT);
+    const previous = window.onYouTubeIframeAPIReady;
+    window.onYouTubeIframeAPIReady = () => {
+      previous?.();
+      resolve(window.YT);
+    };
+    const s = document.createElement("script");
+    s.src = url;
+    s.onerror = () => {
+      api = null;
+      reject(new Error("cannot load the YouTube player"));
+    };
+    document.head.append(s);
+  });
+  return api;
+}
+
+/** YT.PlayerState values. */
+const STATE = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CUED: 5 };
+
+export class YouTubePlayer {
+  constructor(container, config, onEvent = () => {}) {
+    this.config = config;
+    this.onEvent = onEvent;
+    this.fineRate = false;
+    this.player = null;
+    this.state = STATE.UNSTARTED;
+    this.seekingUntilState = false;
+    this.wrap = document.createElement("div");
+    this.wrap.className = "yt-wrap";
+    container.append(this.wrap);
+    this.lastDuration = NaN;
+  }
+
+  get element() {
+    return this.wrap;
+  }
+
+  async load(item) {
+    const YT = await loadApi(this.config.youtube_iframe_api_url);
+    const start = Math.floor(item.start || 0);
+    if (this.player) {
+      this.player.cueVideoById({ videoId: item.video_id, startSeconds: start });
+      return;
+    }
+    const target = document.createElement("div");
+    this.wrap.append(target);
+    await new Promise((resolve, reject) => {
+      this.player = new YT.Player(target, {
+        videoId: item.video_id,
+        width: "100%",
+        height: "100%",
+        playerVars: { autoplay: 0, controls: 0, disablekb: 1, playsinline: 1, rel: 0, start, enablejsapi: 1 },
+        events: {
+          onReady: () => resolve(),
+          onError: (e) => {
+            this.onEvent("error", `YouTube error ${e.data}`);
+            reject(new Error(`YouTube error ${e.data}`));
+          },
+          onStateChange: (e) => {
+            this.state = e.data;
+            if (e.data !== STATE.BUFFERING) this.seekingUntilState = false;
+            if (e.data === STATE.ENDED) this.onEvent("ended");
+            const d = this.duration;
+            if (d && d !== this.lastDuration) {
+              this.lastDuration = d;
+              this.onEvent("durationchange", d);
+            }
+          },
+        },
+      });
+    });
+  }
+
+  /** Resolves once playback starts; rejects like a blocked <video> when it does not. */
+  play() {
+    this.player?.playVideo();
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const check = () => {
+        if (this.state === STATE.PLAYING || this.state === STATE.BUFFERING) return resolve();
+        if (Date.now() - started > 1500) {
+          const e = new Error("playback did not start");
+          e.name = "NotAllowedError";
+          return reject(e);
+        }
+        setTimeout(check, 100);
+      };
+      check();
+    });
+  }
+  pause() {
+    this.player?.pauseVideo();
+  }
+  seek(seconds) {
+    this.seekingUntilState = true;
+    this.player?.seekTo(Math.max(0, seconds), true);
+  }
+  get currentTime() {
+    return this.player?.getCurrentTime?.() ?? 0;
+  }
+  get duration() {
+    const d = this.player?.getDuration?.();
+    return d > 0 ? d : NaN;
+  }
+  get paused() {
+    return this.state !== STATE.PLAYING && this.state !== STATE.BUFFERING;
+  }
+  get seeking() {
+    return this.seekingUntilState;
+  }
+  get canPlay() {
+    return this.state !== STATE.BUFFERING && this.state !== STATE.UNSTARTED && !this.seekingUntilState;
+  }
+  get rate() {
+    return this.player?.getPlaybackRate?.() ?? 1;
+  }
+  /** The nearest rate YouTube offers. */
+  set rate(r) {
+    const rates = this.player?.getAvailablePlaybackRates?.() ?? [1];
+    const best = rates.reduce((a, b) => (Math.abs(b - r) < Math.abs(a - r) ? b : a), rates[0]);
+    if (best !== this.rate) this.player?.setPlaybackRate(best);
+  }
+  get volume() {
+    return (this.player?.getVolume?.() ?? 100) / 100;
+  }
+  set volume(v) {
+    this.player?.setVolume(Math.round(v * 100));
+  }
+  get muted() {
+    return this.player?.isMuted?.() ?? false;
+  }
+  set muted(m) {
+    if (m) this.player?.mute();
+    else this.player?.unMute();
+  }
+
+  destroy() {
+    this.player?.destroy();
+    this.wrap.remove();
+  }
+}

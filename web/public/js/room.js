@@ -1,0 +1,437 @@
+// The room page: enters the room (invite link, password), connects, and keeps the player in sync.
+//
+// The sync loop runs every TICK_MS: it estimates the server's time (clock.js), computes where the
+// video should be (sync.js), and lets the controller decide whether to nudge the rate or seek.
+// Everything the user does is a command to the server; the player follows the server's events,
+// never the user's click directly, so every viewer (including this one) moves together.
+
+import { api, ApiError } from "./api.js";
+import { ChatView } from "./chat.js";
+import { ClockEstimator } from "./clock.js";
+import { RoomConnection } from "./connection.js";
+import { formatTime } from "./format.js";
+import { MembersView } from "./members.js";
+import { RoomModel } from "./model.js";
+import { playerFor } from "./player/player.js";
+import { QueueView } from "./queue.js";
+import { setUpSettings } from "./settings.js";
+import { SYNC, SyncController, targetPosition } from "./sync.js";
+import { $, h, toast, typingInField } from "./ui.js";
+
+/** How often the sync loop runs. */
+const TICK_MS = 100;
+/** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
+const BUFFERING_REPORT_MS = 500;
+/** Arrow keys seek by this much. */
+const ARROW_SEEK_S = 5;
+
+const localNow = () => performance.timeOrigin + performance.now();
+
+function showMessage(title, text) {
+  $("#room").hidden = true;
+  const box = $("#message");
+  box.replaceChildren(h("h1", { text: title }), h("p", { text }), h("p", {}, h("a", { href: "/", text: "Back to the lobby" })));
+  box.hidden = false;
+  $("#connection").hidden = true;
+}
+
+/** Asks for the room's password until `join(password)` succeeds. */
+function askPassword(name, join) {
+  const dialog = $("#password-dialog");
+  $("#password-title").textContent = `“${name}” has a password`;
+  return new Promise((resolve) => {
+    $("#password-form").addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        resolve(await join($("#password-input").value));
+        dialog.close();
+      } catch (err) {
+        $("#password-error").textContent = err.code === "wrong_password" ? "That is not the password." : err.message;
+      }
+    });
+    dialog.showModal();
+  });
+}
+
+/** Gets into the room named by the URL; returns the room's REST view. */
+async function enter() {
+  const [, kind, token] = location.pathname.split("/");
+  if (kind === "i") {
+    const invite = await api.get(`/api/invites/${token}`);
+    const join = (password) => api.post(`/api/invites/${token}/join`, password ? { password } : {});
+    const view = invite.has_password && !invite.admitted ? await askPassword(invite.name, join) : await join();
+    // The room's own address works from now on (we are admitted); the invite stays shareable.
+    history.replaceState(null, "", `/r/${view.id}`);
+    return view;
+  }
+  let view = await api.get(`/api/rooms/${token}`);
+  if (!view.admitted) {
+    view = await askPassword(view.name, (password) => api.post(`/api/rooms/${token}/join`, { password }));
+  }
+  return view;
+}
+
+class RoomPage {
+  constructor(view, config) {
+    this.view = view;
+    this.config = config;
+    this.model = new RoomModel();
+    this.clock = new ClockEstimator();
+    this.controller = new SyncController();
+    this.player = null;
+    this.loadedItemId = null;
+    this.loading = false;
+    this.autoplayBlocked = false;
+    this.playPending = false;
+    this.seekDragging = false;
+    this.lastDrift = 0;
+    this.reportedReady = true;
+    this.notReadySince = null;
+    this.durationReported = new Set();
+    this.prefs = { volume: Number(localStorage.getItem("lockstep.volume") ?? 1), muted: localStorage.getItem("lockstep.muted") === "1" };
+
+    const wsUrl = new URL(`/api/rooms/${view.id}/ws`, location.href);
+    wsUrl.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+    this.conn = new RoomConnection({
+      url: wsUrl.href,
+      model: this.model,
+      clock: this.clock,
+      onChange: (changes) => this.changed(changes),
+      onState: (state, detail) => this.connectionState(state, detail),
+    });
+    const send = (frame) => this.conn.send(frame);
+    this.chat = new ChatView({ log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"), model: this.model, roomId: view.id, send });
+    this.queue = new QueueView({
+      list: $("#queue-list"), form: $("#queue-form"), input: $("#queue-input"), model: this.model, send,
+      onCount: (n) => ($("#queue-count").textContent = n ? ` ${n}` : ""),
+    });
+    this.members = new MembersView({ list: $("#member-list"), model: this.model, send, onCount: (n) => ($("#people-count").textContent = ` ${n}`) });
+    this.settings = setUpSettings({
+      dialog: $("#settings-dialog"), model: this.model, roomId: view.id,
+      onInviteChanged: (key, link) => Object.assign(this.view, { invite_key: key, link }),
+    });
+    this.bindControls();
+    $("#room-name").textContent = view.name;
+    document.title = `${view.name} · Lockstep`;
+    $("#room").hidden = false;
+    this.conn.start();
+    setInterval(() => this.tick(), TICK_MS);
+  }
+
+  command(frame) {
+    this.conn.send(frame).catch((err) => toast(err.message, "error"));
+  }
+
+  // ---- Events from the server --------------------------------------------------------------
+
+  changed(changes) {
+    const all = changes.includes("all");
+    if (all || changes.includes("settings")) {
+      $("#room-name").textContent = this.model.settings.name;
+      document.title = `${this.model.settings.name} · Lockstep`;
+    }
+    if (all) this.chat.renderAll();
+    else if (changes.includes("chat")) this.chat.renderNew();
+    if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue.render();
+    if (all || changes.includes("members") || changes.includes("settings")) this.members.render();
+    if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
+    this.renderStatic();
+  }
+
+  connectionState(state, detail) {
+    if (state === "closed" && detail?.t === "kicked") {
+      showMessage(detail.banned ? "You were banned" : "You were removed", detail.message);
+      this.player?.pause();
+    } else if (state === "closed" && detail?.t === "closed") {
+      showMessage("This room was deleted", detail.message);
+      this.player?.pause();
+    }
+    this.renderConnection();
+  }
+
+  renderConnection() {
+    const pill = $("#connection");
+    let key;
+    let label;
+    if (this.conn.state === "open") {
+      const playing = this.model.current && !this.model.playback.paused;
+      const off = !this.clock.ready || (playing && Math.abs(this.lastDrift) > SYNC.IN_SYNC);
+      [key, label] = off ? ["catching-up", "Catching up"] : ["in-sync", "In sync"];
+    } else if (this.conn.state === "reconnecting") {
+      [key, label] = ["reconnecting", "Reconnecting…"];
+    } else if (this.conn.state === "closed") {
+      [key, label] = ["closed", "Disconnected"];
+    } else {
+      [key, label] = ["connecting", "Connecting…"];
+    }
+    if (pill.dataset.state !== key) {
+      pill.dataset.state = key;
+      pill.textContent = label;
+    }
+  }
+
+  /** Parts of the page that follow the model but not the clock. */
+  renderStatic() {
+    const m = this.model;
+    const item = m.current;
+    $("#empty").hidden = !!item;
+    $("#np-title").textContent = item ? item.title : "Nothing playing";
+    $("#np-sub").textContent = item ? `added by ${item.added_by_name}` : "";
+    const mayPlay = m.may("playback");
+    for (const id of ["#play", "#seek", "#rate"]) $(id).disabled = !item || !mayPlay;
+    $("#rate").value = String(m.playback.rate);
+    const voteSkip = $("#vote-skip");
+    voteSkip.hidden = !item;
+    voteSkip.textContent = `Vote to skip (${m.votes.votes}/${m.votes.needed})`;
+    $("#skip").hidden = !item || !(m.isModerator || (mayPlay && !m.settings?.skip_requires_vote));
+    $("#open-settings").hidden = !m.isModerator;
+    const waiting = m.waiting;
+    $("#waiting").hidden = !waiting;
+    if (waiting) {
+      const names = [...m.members.values()].filter((x) => x.ready === false).map((x) => x.name);
+      $("#waiting-text").textContent = names.length ? `Waiting for ${names.join(", ")}…` : "Waiting for everyone to be ready…";
+    }
+  }
+
+  // ---- The player --------------------------------------------------------------------------
+
+  async loadCurrent() {
+    const item = this.model.current;
+    if (!item) {
+      this.player?.pause();
+      this.loadedItemId = null;
+      return;
+    }
+    if (item.id === this.loadedItemId || this.loading) return;
+    this.loading = true;
+    const id = item.id;
+    try {
+      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail));
+      this.player.volume = this.prefs.volume;
+      this.player.muted = this.prefs.muted;
+      this.controller = new SyncController({ fineRate: this.player.fineRate });
+      this.loadedItemId = id;
+    } catch (err) {
+      toast(`Cannot play “${item.title}”: ${err.message}`, "error");
+      this.loadedItemId = id;
+    } finally {
+      this.loading = false;
+    }
+    // The current item may have changed while this one loaded.
+    if (this.model.current?.id !== this.loadedItemId) this.loadCurrent();
+  }
+
+  playerEvent(name, detail) {
+    const item = this.model.current;
+    if (name === "durationchange" && item && item.duration == null && Number.isFinite(detail) && detail > 0 && !this.durationReported.has(item.id)) {
+      // The server could not learn this duration; the first player that knows it says so.
+      this.durationReported.add(item.id);
+      this.conn.send({ t: "duration", item_id: item.id, duration: detail }).catch(() => {});
+    } else if (name === "error") {
+      toast(`Player: ${detail}`, "error");
+    }
+  }
+
+  tick() {
+    this.renderConnection();
+    const m = this.model;
+    const p = this.player;
+    if (!p || !m.current || this.loading || m.current.id !== this.loadedItemId) return;
+    const duration = m.current.duration ?? (Number.isFinite(p.duration) ? p.duration : Infinity);
+    const now = localNow();
+    const target = targetPosition(m.playback, this.clock.serverNow(now), duration);
+    this.renderTime(this.seekDragging ? Number($("#seek").value) : p.currentTime, duration);
+    this.reportReadiness(p.canPlay, now);
+    if (!this.clock.ready || this.conn.state !== "open") return;
+    const d = this.controller.decide({
+      target,
+      actual: p.currentTime,
+      roomPaused: m.playback.paused,
+      baseRate: m.playback.rate,
+      now: now / 1000,
+      seeking: p.seeking,
+      buffering: !p.canPlay && !m.playback.paused,
+    });
+    this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
+    if (d.seekTo !== null) p.seek(d.seekTo);
+    p.rate = d.rate;
+    if (d.play && p.paused && !this.autoplayBlocked && !this.playPending) {
+      this.playPending = true;
+      p.play()
+        .catch((err) => {
+          if (err?.name === "NotAllowedError") {
+            this.autoplayBlocked = true;
+            $("#autoplay").hidden = false;
+          }
+        })
+        .finally(() => (this.playPending = false));
+    } else if (!d.play && !p.paused) {
+      p.pause();
+    }
+  }
+
+  /** Tells the room when this player cannot play (debounced) and when it can again. */
+  reportReadiness(canPlay, now) {
+    if (canPlay) {
+      this.notReadySince = null;
+      if (!this.reportedReady) {
+        this.reportedReady = true;
+        this.conn.send({ t: "ready", ready: true }).catch(() => (this.reportedReady = false));
+      }
+      return;
+    }
+    this.notReadySince ??= now;
+    if (this.reportedReady && now - this.notReadySince > BUFFERING_REPORT_MS && this.conn.state === "open") {
+      this.reportedReady = false;
+      this.conn.send({ t: "ready", ready: false }).catch(() => (this.reportedReady = true));
+    }
+  }
+
+  renderTime(position, duration) {
+    const seek = $("#seek");
+    const known = Number.isFinite(duration);
+    seek.max = known ? String(duration) : "0";
+    if (!this.seekDragging) seek.value = String(position);
+    $("#time").textContent = `${formatTime(position)} / ${known ? formatTime(duration) : "--:--"}`;
+    const play = $("#play");
+    const paused = this.model.playback.paused;
+    play.textContent = paused ? "▶" : "❚❚";
+    play.setAttribute("aria-label", paused ? "Play" : "Pause");
+  }
+
+  // ---- Controls ----------------------------------------------------------------------------
+
+  togglePlay() {
+    if (!this.model.current) return;
+    this.command({ t: this.model.playback.paused ? "play" : "pause" });
+  }
+
+  seekBy(delta) {
+    if (!this.model.current || !this.player) return;
+    this.command({ t: "seek", position: Math.max(0, this.player.currentTime + delta) });
+  }
+
+  fullscreen() {
+    const wrap = $("#player-wrap");
+    if (document.fullscreenElement) document.exitFullscreen();
+    else wrap.requestFullscreen?.().catch(() => {});
+  }
+
+  bindControls() {
+    $("#play").addEventListener("click", () => this.togglePlay());
+    const seek = $("#seek");
+    seek.addEventListener("input", () => (this.seekDragging = true));
+    seek.addEventListener("change", () => {
+      this.seekDragging = false;
+      this.command({ t: "seek", position: Number(seek.value) });
+    });
+    $("#rate").addEventListener("change", (e) => this.command({ t: "rate", rate: Number(e.target.value) }));
+    const volume = $("#volume");
+    volume.value = String(this.prefs.volume);
+    const mute = $("#mute");
+    const applyVolume = () => {
+      mute.classList.toggle("muted", this.prefs.muted || this.prefs.volume === 0);
+      localStorage.setItem("lockstep.volume", String(this.prefs.volume));
+      localStorage.setItem("lockstep.muted", this.prefs.muted ? "1" : "0");
+      if (this.player) {
+        this.player.volume = this.prefs.volume;
+        this.player.muted = this.prefs.muted;
+      }
+    };
+    volume.addEventListener("input", () => {
+      this.prefs.volume = Number(volume.value);
+      this.prefs.muted = false;
+      applyVolume();
+    });
+    mute.addEventListener("click", () => {
+      this.prefs.muted = !this.prefs.muted;
+      applyVolume();
+    });
+    applyVolume();
+    $("#fullscreen").addEventListener("click", () => this.fullscreen());
+    $("#resync").addEventListener("click", () => {
+      // A manual resync: allow an immediate seek to wherever the room is.
+      this.controller.lastSeekAt = -Infinity;
+      this.controller.correcting = false;
+      if (this.player && this.model.current) {
+        const target = targetPosition(this.model.playback, this.clock.serverNow(localNow()), this.model.current.duration ?? Infinity);
+        this.player.seek(target + (this.model.playback.paused ? 0 : this.controller.seekLatency));
+      }
+      toast("Resynced");
+    });
+    $("#join-playback").addEventListener("click", () => {
+      this.autoplayBlocked = false;
+      $("#autoplay").hidden = true;
+      // Inside the click: the browser lets playback start now.
+      if (!this.model.playback.paused) this.player?.play().catch(() => {});
+    });
+    $("#vote-skip").addEventListener("click", () => this.command({ t: "vote_skip" }));
+    $("#skip").addEventListener("click", () => this.command({ t: "skip" }));
+    $("#open-settings").addEventListener("click", () => this.settings.open());
+    $("#invite").addEventListener("click", () => this.copyInvite());
+
+    for (const name of ["chat", "queue", "people"]) {
+      $(`#tab-${name}`).addEventListener("click", () => this.showTab(name));
+    }
+    document.addEventListener("keydown", (e) => {
+      if (e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "/" && !typingInField()) {
+        e.preventDefault();
+        this.showTab("chat");
+        $("#chat-input").focus();
+        return;
+      }
+      if (typingInField() || document.querySelector("dialog[open]")) return;
+      if (e.key === " ") {
+        e.preventDefault();
+        this.togglePlay();
+      } else if (e.key === "ArrowLeft") {
+        e.preventDefault();
+        this.seekBy(-ARROW_SEEK_S);
+      } else if (e.key === "ArrowRight") {
+        e.preventDefault();
+        this.seekBy(ARROW_SEEK_S);
+      } else if (e.key === "f") {
+        this.fullscreen();
+      }
+    });
+  }
+
+  showTab(name) {
+    for (const n of ["chat", "queue", "people"]) {
+      $(`#tab-${n}`).setAttribute("aria-selected", String(n === name));
+      $(`#panel-${n}`).hidden = n !== name;
+    }
+  }
+
+  async copyInvite() {
+    const link = new URL(this.view.link ?? `/r/${this.view.id}`, location.origin).href;
+    try {
+      await navigator.clipboard.writeText(link);
+      toast("Invite link copied");
+    } catch {
+      // Clipboard access can be refused (insecure origin, permissions): show it instead.
+      prompt("Copy this invite link:", link);
+    }
+  }
+}
+
+async function main() {
+  let view;
+  try {
+    view = await enter();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      showMessage("No such room", "This room does not exist, or this link is no longer valid.");
+    } else if (err instanceof ApiError && err.code === "banned") {
+      showMessage("You are banned", "You are banned from this room.");
+    } else {
+      showMessage("Cannot open this room", err.message);
+    }
+    return;
+  }
+  const config = await api.get("/api/client-config");
+  window.lockstep = new RoomPage(view, config);
+}
+
+main();

@@ -1,0 +1,43 @@
+// DOM helpers. User text always goes in as text (textContent / text nodes), never as HTML.
+
+/**
+ * Creates an element. `attrs`: `class`, `text` (textContent), `on<event>` handlers, `dataset`,
+ * booleans and other attributes. Children: nodes or strings (made into text nodes).
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "text") el.textContent = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+/** A short message at the bottom of the screen. */
+export function toast(message, kind = "info") {
+  let box = $("#toasts");
+  if (!box) {
+    box = h("div", { id: "toasts", role: "status", "aria-live": "polite" });
+    document.body.append(box);
+  }
+  const t = h("div", { class: `toast toast-${kind}`, text: message });
+  box.append(t);
+  setTimeout(() => t.remove(), 4000);
+}
+
+/** Whether keyboard focus is in a field that takes text. */
+export function typingInField() {
+  const el = document.activeElement;
+  return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
+}

@@ -1,0 +1,266 @@
+// Browser test harness: the real Lockstep server, a local media server with generated video,
+// stand-ins for YouTube (IFrame API and oEmbed, same interfaces), a TCP proxy that can cut a
+// viewer's network, and Debian's Chromium driven by playwright-core. Everything on 127.0.0.1.
+
+import { spawn, execFileSync } from "node:child_process";
+import { createReadStream, existsSync, mkdirSync, statSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repo = path.resolve(here, "../../..");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+/** Seconds of the generated test video. */
+export const VIDEO_SECONDS = 120;
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+/** Generates the test video once per run (H.264/AAC, a keyframe every second for quick seeks). */
+export function testVideo() {
+  const dir = path.join(tmpdir(), "lockstep-e2e-media");
+  const file = path.join(dir, "clip.mp4");
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const tmp = path.join(dir, `clip-${process.pid}.mp4`);
+    execFileSync("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-y",
+      "-f", "lavfi", "-i", `testsrc2=duration=${VIDEO_SECONDS}:size=480x270:rate=30`,
+      "-f", "lavfi", "-i", `sine=frequency=330:duration=${VIDEO_SECONDS}`,
+      "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", "30", "-keyint_min", "30",
+      "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", tmp,
+    ]);
+    // Rename into place so a concurrent run never sees a half-written file.
+    execFileSync("mv", [tmp, file]);
+  }
+  return file;
+}
+
+/** Serves a file with Range support, as a CDN would. */
+function serveFile(req, res, file, type) {
+  const size = statSync(file).size;
+  const range = /^bytes=(\d*)-(\d*)$/.exec(req.headers.range ?? "");
+  res.setHeader("accept-ranges", "bytes");
+  res.setHeader("content-type", type);
+  res.setHeader("access-control-allow-origin", "*");
+  if (range) {
+    const start = range[1] ? Number(range[1]) : size - Number(range[2]);
+    const end = range[1] && range[2] ? Math.min(Number(range[2]), size - 1) : size - 1;
+    if (start >= size || start > end) {
+      res.writeHead(416, { "content-range": `bytes */${size}` });
+      return res.end();
+    }
+    res.writeHead(206, { "content-range": `bytes ${start}-${end}/${size}`, "content-length": end - start + 1 });
+    createReadStream(file, { start, end }).pipe(res);
+  } else {
+    res.writeHead(200, { "content-length": size });
+    createReadStream(file).pipe(res);
+  }
+}
+
+/**
+ * The fixture server: `/media/<name>.mp4` (the test video under any name), `/hls.min.js`
+ * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
+ * oEmbed format for any video id).
+ */
+export async function startFixtures() {
+  const video = testVideo();
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, base);
+    if (url.pathname.startsWith("/media/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, video, "video/mp4");
+    if (url.pathname === "/hls.min.js") return serveFile(req, res, path.join(repo, "web/node_modules/hls.js/dist/hls.min.js"), "text/javascript");
+    if (url.pathname === "/yt/iframe_api.js") return serveFile(req, res, path.join(here, "youtube-standin.js"), "text/javascript");
+    if (url.pathname === "/oembed") {
+      const id = new URL(url.searchParams.get("url") ?? "https://x/?v=").searchParams.get("v") ?? "";
+      res.writeHead(200, { "content-type": "application/json" });
+      return res.end(JSON.stringify({
+        title: `Test video ${id}`, author_name: "Test Channel", author_url: "https://www.youtube.com/@test",
+        type: "video", height: 113, width: 200, version: "1.0", provider_name: "YouTube",
+        provider_url: "https://www.youtube.com/", thumbnail_height: 360, thumbnail_width: 480,
+        thumbnail_url: `${base}/media/thumb.jpg`, html: "<iframe></iframe>",
+      }));
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** The lockstep binary: $LOCKSTEP_BIN, or the debug build `cargo test` made. */
+function binary() {
+  const bin = process.env.LOCKSTEP_BIN ?? path.join(repo, "target/debug/lockstep");
+  if (!existsSync(bin)) {
+    throw new Error(`${bin} does not exist: build it first (cargo build -p lockstep), or set LOCKSTEP_BIN`);
+  }
+  return bin;
+}
+
+/** Starts the real server on a free port with its own data directory. */
+export async function startServer(fixtures, env = {}) {
+  const port = await freePort();
+  const dataDir = mkdtempSync(path.join(tmpdir(), "lockstep-e2e-"));
+  const child = spawn(binary(), [], {
+    env: {
+      ...process.env,
+      RUST_LOG: process.env.RUST_LOG ?? "warn",
+      LOCKSTEP_LISTEN: `127.0.0.1:${port}`,
+      LOCKSTEP_DATA_DIR: dataDir,
+      LOCKSTEP_ALLOW_PRIVATE_MEDIA: "true",
+      LOCKSTEP_LEAVE_GRACE_MS: "0",
+      LOCKSTEP_YOUTUBE_OEMBED_URL: `${fixtures.base}/oembed`,
+      LOCKSTEP_YOUTUBE_IFRAME_API_URL: `${fixtures.base}/yt/iframe_api.js?media=${encodeURIComponent(`${fixtures.base}/media`)}`,
+      LOCKSTEP_HLS_JS_URL: `${fixtures.base}/hls.min.js`,
+      LOCKSTEP_HLS_JS_INTEGRITY: "",
+      ...env,
+    },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) break;
+    } catch {
+      // not yet listening
+    }
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    base,
+    port,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A TCP proxy to `targetPort`. `cut(ms)` drops every connection through it and refuses new ones
+ * for `ms`: a real network failure as far as the browser and the server can tell.
+ */
+export async function startProxy(targetPort) {
+  const port = await freePort();
+  const sockets = new Set();
+  let downUntil = 0;
+  const server = net.createServer((client) => {
+    if (Date.now() < downUntil) return client.destroy();
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.pipe(upstream).pipe(client);
+    client.on("error", close).on("close", close);
+    upstream.on("error", close).on("close", close);
+  });
+  await new Promise((r) => server.listen(port, "127.0.0.1", r));
+  return {
+    base: `http://127.0.0.1:${port}`,
+    cut(ms) {
+      downUntil = Date.now() + ms;
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** Debian's Chromium, headless, allowed to start media without a click. */
+export async function launchBrowser({ autoplay = true } = {}) {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-background-timer-throttling",
+      "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
+      ...(autoplay ? ["--autoplay-policy=no-user-gesture-required"] : []),
+    ],
+  });
+}
+
+/** A viewer: its own browser context (its own cookies, so its own user) and page. */
+export async function newViewer(browser, { width = 1280, height = 800 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  page.on("pageerror", (err) => console.error("page error:", err.message));
+  return { context, page };
+}
+
+/** Where screenshots go. */
+export function artifacts() {
+  const dir = path.join(repo, "target/e2e-artifacts");
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+/**
+ * What a page's player and clock say, at one instant: its video position, and where the room's
+ * position is according to the page's own clock estimate (`estimatedTarget`) and according to
+ * the machine's real clock (`trueTarget`: browser and server share this machine's clock).
+ */
+export function probe(page) {
+  return page.evaluate(() => {
+    const app = window.lockstep;
+    const p = app?.player;
+    const m = app?.model;
+    if (!p || !m?.current) return null;
+    const now = performance.timeOrigin + performance.now();
+    const pb = m.playback;
+    const at = (serverMs) => (pb.paused ? pb.position : pb.position + Math.max(0, serverMs / 1000 - pb.at / 1e6) * pb.rate);
+    return {
+      now,
+      position: p.currentTime,
+      paused: p.paused,
+      rate: p.rate,
+      roomPaused: pb.paused,
+      roomRate: pb.rate,
+      itemId: m.current.id,
+      estimatedTarget: at(app.clock.serverNow(now)),
+      trueTarget: at(now),
+      connection: document.querySelector("#connection")?.dataset.state,
+    };
+  });
+}
+
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`). */
+export async function eventually(fn, { timeoutMs = 15_000, intervalMs = 100, what = "condition" } = {}) {
+  const until = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}; last: ${JSON.stringify(last?.message ?? last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,138 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { RoomConnection, CommandError, PONG_TIMEOUT_MS } from "../../public/js/connection.js";
+import { RoomModel } from "../../public/js/model.js";
+import { ClockEstimator } from "../../public/js/clock.js";
+
+/** A WebSocket stand-in the test drives by hand. */
+class FakeSocket {
+  static all = [];
+  constructor(url) {
+    this.url = url;
+    this.sent = [];
+    this.readyState = 0;
+    FakeSocket.all.push(this);
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close() {
+    this.readyState = 3;
+  }
+  // Test helpers:
+  accept() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  receive(frame) {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+  }
+  dropConnection() {
+    this.readyState = 3;
+    this.onclose?.();
+  }
+}
+
+const welcome = (seq) => ({
+  t: "welcome", epoch: "E", seq, server_time: 0, room_id: "r", owner_id: "o", settings: {}, you: { user_id: "me" },
+  current: null, playback: { paused: true, position: 0, at: 0, rate: 1 }, waiting: false, queue: [], votes: { votes: 0, needed: 1 },
+  members: [], chat: [],
+});
+
+function connection(t) {
+  FakeSocket.all = [];
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const model = new RoomModel();
+  const states = [];
+  const conn = new RoomConnection({
+    url: "ws://x/api/rooms/r/ws", model, clock: new ClockEstimator(), WebSocketImpl: FakeSocket,
+    onState: (s) => states.push(s), now: () => 1000, random: () => 0.5,
+  });
+  conn.start();
+  return { conn, model, states, socket: () => FakeSocket.all.at(-1) };
+}
+
+test("hello, welcome, then events; commands are matched to their answers", async (t) => {
+  const { conn, model, states, socket } = connection(t);
+  socket().accept();
+  assert.deepEqual(socket().sent[0], { t: "hello", v: 1 });
+  socket().receive(welcome(5));
+  assert.equal(conn.state, "open");
+  socket().receive({ t: "chat", seq: 6, line: { id: 1, text: "hi" } });
+  assert.equal(model.seq, 6);
+  const ok = conn.send({ t: "play" });
+  const refused = conn.send({ t: "seek", position: -1 });
+  const [play, seek] = socket().sent.slice(-2);
+  socket().receive({ t: "ack", id: play.id });
+  socket().receive({ t: "error", id: seek.id, code: "invalid_position", message: "no" });
+  assert.equal((await ok).t, "ack");
+  await assert.rejects(refused, (e) => e instanceof CommandError && e.code === "invalid_position");
+  assert.deepEqual(states, ["connecting", "open"]);
+});
+
+test("a dropped connection resumes from the last event, after a backoff", (t) => {
+  const { conn, socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(5));
+  socket().receive({ t: "chat", seq: 6, line: { id: 1 } });
+  const pending = conn.send({ t: "play" });
+  socket().dropConnection();
+  assert.equal(conn.state, "reconnecting");
+  pending.catch(() => {});
+  assert.equal(FakeSocket.all.length, 1, "waits before retrying");
+  t.mock.timers.tick(250); // random 0.5 x 500 ms
+  assert.equal(FakeSocket.all.length, 2);
+  socket().accept();
+  assert.deepEqual(socket().sent[0], { t: "hello", v: 1, epoch: "E", last_seq: 6 });
+  socket().receive({ t: "resumed", epoch: "E", after_seq: 6, seq: 7, server_time: 0 });
+  socket().receive({ t: "chat", seq: 7, line: { id: 2 } });
+  assert.equal(conn.state, "open");
+});
+
+test("a missing pong counts as a dead connection", (t) => {
+  const { conn, socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(1));
+  t.mock.timers.tick(1); // the first ping goes out
+  assert.equal(socket().sent.at(-1).t, "ping");
+  t.mock.timers.tick(PONG_TIMEOUT_MS);
+  assert.equal(conn.state, "reconnecting");
+});
+
+test("a gap in the events reconnects at once to resume", (t) => {
+  const { socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(1));
+  socket().receive({ t: "chat", seq: 3, line: {} });
+  assert.equal(FakeSocket.all.length, 2);
+  socket().accept();
+  assert.equal(socket().sent[0].last_seq, 1);
+});
+
+test("kicked: closed for good, no reconnection", (t) => {
+  const { conn, socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(1));
+  socket().receive({ t: "kicked", banned: true, message: "bye" });
+  socket().dropConnection();
+  t.mock.timers.tick(60_000);
+  assert.equal(conn.state, "closed");
+  assert.equal(FakeSocket.all.length, 1);
+});
+
+test("the server's reconnect delay is honoured", (t) => {
+  const { socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(1));
+  socket().receive({ t: "reconnect", reason: "server_shutdown", retry_after_ms: 3000 });
+  socket().dropConnection();
+  t.mock.timers.tick(2999);
+  assert.equal(FakeSocket.all.length, 1);
+  t.mock.timers.tick(1);
+  assert.equal(FakeSocket.all.length, 2);
+});
+
+test("commands while disconnected fail at once", async (t) => {
+  const { conn } = connection(t);
+  await assert.rejects(conn.send({ t: "play" }), (e) => e.code === "offline");
+});

@@ -1,0 +1,62 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { RoomModel, GapError } from "../../public/js/model.js";
+
+const item = (id, extra = {}) => ({ id, kind: "url", format: "mp4", url: `https://x.test/${id}.mp4`, title: id, duration: 10, thumbnail: null, start: 0, added_by: "u1", added_by_name: "Ann", added_at: 0, status: "ready", ...extra });
+const member = (id, role = "viewer", extra = {}) => ({ user_id: id, name: id, role, muted: false, ready: true, ...extra });
+
+function welcome() {
+  return {
+    t: "welcome", epoch: "e1", seq: 10, server_time: 0, room_id: "r", owner_id: "u1",
+    settings: { name: "R", visibility: "public", playback: "moderators", queue: "everyone", skip_requires_vote: false, vote_skip_ratio: 0.5, chat_slow_mode_secs: 0, wait_for_everyone: false, has_password: false },
+    you: member("u2"), current: item("a"), playback: { paused: false, position: 1, at: 5, rate: 1 }, waiting: false,
+    queue: [item("b"), item("c")], votes: { votes: 0, needed: 1 }, members: [member("u1", "owner"), member("u2")],
+    chat: [{ id: 1, text: "hi", at: 0 }],
+  };
+}
+
+test("events update the model in order", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  assert.deepEqual(m.apply({ t: "queue_added", seq: 11, item: item("d"), index: 2 }), ["queue"]);
+  m.apply({ t: "queue_moved", seq: 12, item_id: "d", index: 0 });
+  assert.deepEqual(m.queue.map((i) => i.id), ["d", "b", "c"]);
+  m.apply({ t: "now_playing", seq: 13, item: item("b"), previous: "a", state: { paused: false, position: 0, at: 9, rate: 1 }, cause: "ended", by: null });
+  assert.equal(m.current.id, "b");
+  assert.deepEqual(m.queue.map((i) => i.id), ["d", "c"]);
+  m.apply({ t: "item_updated", seq: 14, item: item("c", { title: "Cee" }) });
+  assert.equal(m.queue[1].title, "Cee");
+  m.apply({ t: "queue_removed", seq: 15, item_id: "d", by: "u1" });
+  m.apply({ t: "playback", seq: 16, item_id: "b", state: { paused: true, position: 3, at: 12, rate: 1 }, cause: "buffering", by: null });
+  assert.ok(m.waiting && m.playback.paused);
+  m.apply({ t: "member_updated", seq: 17, member: member("u2", "moderator") });
+  assert.equal(m.me.role, "moderator");
+  assert.ok(m.isModerator && m.may("playback"));
+  m.apply({ t: "member_left", seq: 18, user_id: "u1" });
+  assert.equal(m.members.size, 1);
+  m.apply({ t: "chat", seq: 19, line: { id: 2, text: "yo", at: 1 } });
+  m.apply({ t: "votes", seq: 20, item_id: "b", votes: 1, needed: 2 });
+  assert.deepEqual(m.votes, { votes: 1, needed: 2 });
+  assert.equal(m.seq, 20);
+});
+
+test("a missing event is a gap", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  assert.throws(() => m.apply({ t: "chat", seq: 12, line: {} }), GapError);
+  assert.equal(m.seq, 10, "nothing applied");
+});
+
+test("permissions follow settings and roles", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  assert.equal(m.may("playback"), false, "moderators only, and I am a viewer");
+  assert.equal(m.may("queue"), true);
+});
+
+test("older history goes on top, without duplicates", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  m.prependChat([{ id: 0, text: "old" }, { id: 1, text: "hi" }]);
+  assert.deepEqual(m.chat.map((l) => l.id), [0, 1]);
+});

@@ -1,0 +1,154 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { SyncController, SYNC, targetPosition } from "../../public/js/sync.js";
+
+const playing = { paused: false, rate: 1 };
+
+test("target position follows the server clock", () => {
+  const pb = { paused: false, position: 10, at: 1_000_000_000, rate: 2 };
+  assert.equal(targetPosition(pb, 1_000_000 + 1500), 13);
+  assert.equal(targetPosition({ ...pb, paused: true }, 9e12), 10);
+  assert.equal(targetPosition(pb, 2e12, 20), 20, "clamped to the duration");
+  assert.equal(targetPosition(pb, 0), 10, "never before `at`");
+  assert.equal(targetPosition({ ...pb, position: -1, paused: true }, 0), 0);
+});
+
+test("each threshold: dead band, nudge, max nudge, seek", () => {
+  const c = new SyncController();
+  const d = (drift, now = 100) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  assert.deepEqual([d(0.005).action, d(0.005).rate], ["none", 1]);
+  assert.deepEqual([d(-SYNC.DEAD_BAND * 0.9).action], ["none"]);
+  // Ahead by 40 ms: play 4% slower.
+  const ahead = d(0.04);
+  assert.equal(ahead.action, "nudge");
+  assert.ok(Math.abs(ahead.rate - 0.96) < 1e-9);
+  // Behind by 40 ms: 4% faster.
+  assert.ok(Math.abs(d(-0.04).rate - 1.04) < 1e-9);
+  // Bounded at ±10%.
+  assert.ok(Math.abs(d(-0.25).rate - (1 + SYNC.MAX_NUDGE)) < 1e-9);
+  // Beyond the seek threshold: seek, ahead of the target by the assumed latency.
+  const seek = d(-0.5);
+  assert.equal(seek.action, "seek");
+  assert.ok(Math.abs(seek.seekTo - (50 + SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
+  assert.equal(seek.rate, 1, "a seek resets the nudge");
+});
+
+test("hysteresis: once correcting, it continues down to the release band", () => {
+  const c = new SyncController();
+  const d = (drift) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now: 100 });
+  assert.equal(d(0.02).action, "nudge");
+  assert.equal(d(0.008).action, "nudge", "still above the release band");
+  assert.equal(d(0.004).action, "none");
+  assert.equal(d(0.008).action, "none", "not restarted below the dead band");
+});
+
+test("the nudge scales with the room's rate", () => {
+  const c = new SyncController();
+  const r = c.decide({ target: 50, actual: 49.96, roomPaused: false, baseRate: 1.5, now: 1 });
+  assert.ok(Math.abs(r.rate - 1.5 * 1.04) < 1e-9);
+});
+
+test("at most one seek per cooldown; meanwhile the largest nudge", () => {
+  const c = new SyncController();
+  const d = (now) => c.decide({ target: 50, actual: 49, roomPaused: false, baseRate: 1, now });
+  assert.equal(d(10).action, "seek");
+  const again = d(10 + SYNC.SEEK_COOLDOWN / 2);
+  assert.equal(again.action, "nudge");
+  assert.ok(Math.abs(again.rate - (1 + SYNC.MAX_NUDGE)) < 1e-9);
+  assert.equal(d(10 + SYNC.SEEK_COOLDOWN).action, "seek");
+});
+
+test("nothing is corrected while seeking or buffering", () => {
+  const c = new SyncController();
+  for (const flag of ["seeking", "buffering"]) {
+    const r = c.decide({ target: 50, actual: 10, roomPaused: false, baseRate: 1.25, now: 1, [flag]: true });
+    assert.equal(r.action, "wait");
+    assert.equal(r.rate, 1.25);
+    assert.equal(r.seekTo, null);
+  }
+});
+
+test("paused rooms: stay paused, seek only when visibly off", () => {
+  const c = new SyncController();
+  const r = c.decide({ target: 30, actual: 30.02, roomPaused: true, baseRate: 1, now: 1 });
+  assert.deepEqual([r.action, r.play], ["none", false]);
+  const off = c.decide({ target: 30, actual: 31, roomPaused: true, baseRate: 1, now: 2 });
+  assert.equal(off.action, "seek");
+  assert.equal(off.seekTo, 30, "no latency lead when paused");
+});
+
+test("coarse players (fixed rates) only seek, with a wider band", () => {
+  const c = new SyncController({ fineRate: false });
+  const d = (drift, now) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  assert.equal(d(0.1, 1).action, "none");
+  assert.equal(d(0.1, 1).rate, 1);
+  assert.equal(d(0.4, 1).action, "seek");
+});
+
+test("the seek latency is learnt from where seeks land", () => {
+  const c = new SyncController();
+  // Seeks really take 0.4 s: each lands behind until the estimate catches up.
+  const real = 0.4;
+  let now = 0;
+  for (let i = 0; i < 6; i++) {
+    now += SYNC.SEEK_COOLDOWN;
+    const s = c.decide({ target: 100, actual: 0, roomPaused: false, baseRate: 1, now });
+    assert.equal(s.action, "seek");
+    // The seek completes `real` later; the target moved on by that much.
+    const landed = s.seekTo - (100 + real);
+    c.decide({ target: 100 + real, actual: 100 + real + landed, roomPaused: false, baseRate: 1, now: now + real });
+  }
+  assert.ok(Math.abs(c.seekLatency - real) < 0.01, `learnt ${c.seekLatency}`);
+});
+
+/**
+ * A simulated player: it plays at the rate it is told, seeks take `seekLatency` seconds during
+ * which it does not advance, then it lands where it was sent.
+ */
+function simulate({ start, seekLatency, seconds, tick = 0.1, controller = new SyncController(), warmLatency }) {
+  if (warmLatency !== undefined) controller.seekLatency = warmLatency;
+  let t = 0;
+  let actual = start;
+  let rate = 1;
+  let seekDoneAt = null;
+  let seekTarget = 0;
+  const trace = [];
+  let seeks = 0;
+  const target = (time) => 100 + time; // the room plays at rate 1 from 100 s
+  while (t < seconds) {
+    const seeking = seekDoneAt !== null && t < seekDoneAt;
+    if (seekDoneAt !== null && t >= seekDoneAt) {
+      actual = seekTarget;
+      seekDoneAt = null;
+    }
+    const r = controller.decide({ target: target(t), actual, roomPaused: false, baseRate: 1, now: t, seeking });
+    rate = r.rate;
+    if (r.seekTo !== null) {
+      seeks += 1;
+      seekTarget = r.seekTo;
+      seekDoneAt = t + seekLatency;
+    }
+    trace.push({ t, drift: actual - target(t) });
+    if (seekDoneAt === null) actual += rate * tick;
+    t = Math.round((t + tick) * 1e9) / 1e9;
+  }
+  return { trace, seeks };
+}
+
+test("after a large jump: one seek, within 50 ms in at most 1.5 s (measured latency)", () => {
+  // A viewer 3 s behind, seeks that take 0.2 s, latency already measured on an earlier seek.
+  const { trace, seeks } = simulate({ start: 97, seekLatency: 0.2, seconds: 6, warmLatency: 0.2 });
+  assert.equal(seeks, 1, "never a second seek for one drift");
+  const within = trace.find((s) => Math.abs(s.drift) <= 0.05 && trace.filter((x) => x.t >= s.t).every((x) => Math.abs(x.drift) <= 0.05));
+  assert.ok(within && within.t <= 1.5, `within 50 ms at ${within?.t}`);
+  assert.ok(Math.abs(trace.at(-1).drift) <= SYNC.DEAD_BAND + 1e-9);
+});
+
+test("a moderate drift is absorbed by nudging, with no seek", () => {
+  const { trace, seeks } = simulate({ start: 100.2, seekLatency: 0.2, seconds: 8 });
+  assert.equal(seeks, 0);
+  const end = trace.at(-1).drift;
+  assert.ok(Math.abs(end) <= SYNC.DEAD_BAND, `still ${end}`);
+  // Monotonic approach: the nudge never overshoots past the release band.
+  assert.ok(trace.every((s) => s.drift > -SYNC.RELEASE_BAND - 1e-9));
+});
