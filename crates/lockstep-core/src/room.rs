@@ -879,7 +879,9 @@ impl Room {
                     return Err(CommandError::InvalidDuration);
                 }
                 item.duration = Some(duration);
-                Ok(vec![Event::ItemUpdated { item: item.clone() }])
+                let mut events = vec![Event::ItemUpdated { item: item.clone() }];
+                events.extend(self.clamp_to_end());
+                Ok(events)
             }
         }
     }
@@ -955,7 +957,27 @@ impl Room {
             return Vec::new(); // removed meanwhile
         };
         item.apply_metadata(meta);
-        vec![Event::ItemUpdated { item: item.clone() }]
+        let mut events = vec![Event::ItemUpdated { item: item.clone() }];
+        events.extend(self.clamp_to_end());
+        events
+    }
+
+    /// Once the current item's duration is known, a room paused beyond it (the server's clock ran
+    /// on while nobody knew where the video ends) is put at the end. A playing one needs nothing:
+    /// its end is due, and the next `tick` moves on.
+    fn clamp_to_end(&mut self) -> Option<Event> {
+        let item = self.current.as_ref()?;
+        let end = item.duration?;
+        if !self.playback.paused || self.playback.position <= end {
+            return None;
+        }
+        self.playback.position = end;
+        Some(Event::Playback {
+            item_id: Some(item.id),
+            state: self.playback,
+            cause: PlaybackCause::Seek,
+            by: None,
+        })
     }
 
     /// The source says `item_id` cannot be played: it leaves the queue (or gives way if current).

@@ -950,7 +950,10 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    // 400 cases by default; PROPTEST_CASES=20000 for a deeper run.
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(400)
+    ))]
 
     /// Any sequence of presence changes, commands and ticks keeps the room consistent, and a
     /// client that starts from a snapshot and applies the broadcast events ends up exactly where
