@@ -1,0 +1,226 @@
+// Browser tests: real Chromium, the real server, generated video. Run by ./scripts/test.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { artifacts, eventually, launchBrowser, newViewer, probe, startFixtures, startProxy, startServer } from "./harness.js";
+
+/** How far apart viewers may be and still count as together in these tests (the sync benchmark
+ * measures the real figure; this only has to fail when sync is broken). */
+const TOGETHER = 0.15;
+
+let fixtures;
+let server;
+let browser;
+
+before(async () => {
+  fixtures = await startFixtures();
+  server = await startServer(fixtures);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await fixtures?.close();
+});
+
+/**
+ * Waits until the page's player is within TOGETHER of where the room is (by the true clock),
+ * and, with `playing`, until the room and the player are playing.
+ */
+async function inSync(page, what, { playing = false } = {}) {
+  return eventually(
+    async () => {
+      const p = await probe(page);
+      const state = !playing || (!p?.roomPaused && !p?.paused);
+      return p && state && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
+    },
+    { what: `${what} in sync${playing ? " and playing" : ""}` },
+  );
+}
+
+/** Sets the seek bar as a user dragging it would. */
+async function seekTo(page, seconds) {
+  await page.$eval("#seek", (el, s) => {
+    el.value = String(s);
+    el.dispatchEvent(new Event("input"));
+    el.dispatchEvent(new Event("change"));
+  }, seconds);
+}
+
+async function createRoom(page, name) {
+  await page.goto(`${server.base}/`);
+  await page.fill("#room-name", name);
+  await page.click("text=Create room");
+  await page.waitForURL(/\/r\//);
+  await page.waitForSelector("#connection[data-state=in-sync]");
+  return page.url();
+}
+
+async function addToQueue(page, url) {
+  await page.click("#tab-queue");
+  await page.fill("#queue-input", url);
+  await page.click("#queue-form button[type=submit]");
+}
+
+test("three viewers follow pause, seek and rate; a late joiner starts at the right place", async () => {
+  const [a, b, c] = [await newViewer(browser), await newViewer(browser), await newViewer(browser)];
+  await a.page.goto(`${server.base}/`);
+  await a.page.waitForSelector("#my-name");
+  await a.page.screenshot({ path: path.join(artifacts(), "lobby.png") });
+  const url = await createRoom(a.page, "Three viewers");
+  for (const v of [b, c]) await v.page.goto(url);
+  await addToQueue(a.page, fixtures.mediaUrl("three"));
+  for (const [v, n] of [[a, "A"], [b, "B"], [c, "C"]]) await inSync(v.page, n);
+
+  // A pauses: everyone stops at the same place.
+  await a.page.click("#play");
+  const paused = await Promise.all([a, b, c].map((v) => eventually(async () => {
+    const p = await probe(v.page);
+    return p?.roomPaused && p.paused && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
+  }, { what: "paused" })));
+  const spread = Math.max(...paused.map((p) => p.position)) - Math.min(...paused.map((p) => p.position));
+  assert.ok(spread < TOGETHER, `paused ${spread.toFixed(3)} s apart`);
+
+  // B seeks to 42 s while paused.
+  await seekTo(b.page, 42);
+  for (const v of [a, b, c]) {
+    await eventually(async () => {
+      const p = await probe(v.page);
+      return p && Math.abs(p.position - 42) < 0.05 && p.paused;
+    }, { what: "seeked to 42" });
+  }
+
+  // C sets 1.5x and plays: everyone plays at 1.5x, together.
+  await c.page.selectOption("#rate", "1.5");
+  await c.page.click("#play");
+  for (const [v, n] of [[a, "A"], [b, "B"], [c, "C"]]) {
+    const p = await inSync(v.page, n, { playing: true });
+    assert.equal(p.roomRate, 1.5);
+    assert.ok(Math.abs(p.rate - 1.5) <= 0.15 + 1e-9, `${n} plays at ${p.rate}`);
+    assert.equal(p.paused, false);
+  }
+  assert.equal(await a.page.$eval("#rate", (el) => el.value), "1.5", "the rate menu follows the room");
+
+  // A late joiner lands where the room is, not at the start.
+  const d = await newViewer(browser);
+  await d.page.goto(url);
+  const late = await inSync(d.page, "late joiner");
+  assert.ok(late.position > 42, `late joiner at ${late.position}`);
+  await a.page.screenshot({ path: path.join(artifacts(), "room.png") });
+  await d.page.setViewportSize({ width: 390, height: 844 });
+  await d.page.screenshot({ path: path.join(artifacts(), "room-phone.png"), fullPage: true });
+  for (const v of [a, b, c, d]) await v.context.close();
+});
+
+test("chat and queue changes appear for everyone; HTML in chat stays text", async () => {
+  const [a, b] = [await newViewer(browser), await newViewer(browser)];
+  const url = await createRoom(a.page, "Chatty");
+  await b.page.goto(url);
+  await b.page.waitForSelector("#connection[data-state=in-sync]");
+  const evil = `<img src=x onerror="document.body.dataset.pwned=1"><b>bold</b>`;
+  await a.page.fill("#chat-input", evil);
+  await a.page.press("#chat-input", "Enter");
+  const shown = await eventually(() => b.page.$eval("#chat-log", (el) => el.lastElementChild?.querySelector(".text")?.textContent), { what: "chat line" });
+  assert.equal(shown, evil, "shown exactly as typed");
+  assert.equal(await b.page.$$eval("#chat-log img, #chat-log b", (els) => els.length), 0, "no element was created");
+  assert.equal(await b.page.evaluate(() => document.body.dataset.pwned ?? null), null);
+
+  // Mentions of me are highlighted.
+  const bName = await b.page.evaluate(() => window.lockstep.model.me.name);
+  await a.page.fill("#chat-input", `hey ${bName}, look`);
+  await a.page.press("#chat-input", "Enter");
+  await eventually(() => b.page.$eval("#chat-log", (el) => el.lastElementChild?.classList.contains("mention")), { what: "mention" });
+
+  // Queue: A adds two, B sees both with their titles and who added them; A reorders, B removes.
+  await addToQueue(a.page, fixtures.mediaUrl("first"));
+  await addToQueue(a.page, fixtures.mediaUrl("second"));
+  await addToQueue(a.page, fixtures.mediaUrl("third"));
+  await b.page.click("#tab-queue");
+  const titles = () => b.page.$$eval("#queue-list .title", (els) => els.map((e) => e.textContent));
+  await eventually(async () => (await titles()).length === 2, { what: "queue on B" });
+  assert.deepEqual(await titles(), ["second.mp4", "third.mp4"]);
+  const aName = await a.page.evaluate(() => window.lockstep.model.me.name);
+  assert.match(await b.page.$eval("#queue-list .sub", (e) => e.textContent), new RegExp(`added by ${aName}`));
+  await a.page.click("#queue-list li:nth-child(2) button[title='Move up']");
+  await eventually(async () => (await titles())[0] === "third.mp4", { what: "reordered" });
+  // B may not remove A's items (everyone may add, only moderators remove others' items).
+  assert.equal(await b.page.$$eval("#queue-list button[title=Remove]", (els) => els.length), 0);
+  await a.page.click("#queue-list li:first-child button[title=Remove]");
+  await eventually(async () => (await titles()).join() === "second.mp4", { what: "removed" });
+  for (const v of [a, b]) await v.context.close();
+});
+
+test("a viewer whose network drops for 5 s comes back in sync", async () => {
+  const proxy = await startProxy(server.port);
+  try {
+    const a = await newViewer(browser);
+    const url = await createRoom(a.page, "Flaky");
+    await addToQueue(a.page, fixtures.mediaUrl("flaky"));
+    await inSync(a.page, "A");
+    // B reaches the server through the proxy.
+    const b = await newViewer(browser);
+    await b.page.goto(url.replace(server.base, proxy.base));
+    await inSync(b.page, "B");
+    proxy.cut(5000);
+    await eventually(() => b.page.$eval("#connection", (el) => el.dataset.state === "reconnecting"), { what: "B notices" });
+    // Meanwhile the room moves on without B.
+    await seekTo(a.page, 60);
+    await a.page.click("#tab-chat");
+    await a.page.fill("#chat-input", "you missed this");
+    await a.page.press("#chat-input", "Enter");
+    // B reconnects by itself, resumes, and catches up.
+    await eventually(() => b.page.$eval("#connection", (el) => el.dataset.state === "in-sync"), { timeoutMs: 30_000, what: "B back" });
+    const p = await inSync(b.page, "B after the drop");
+    assert.ok(p.position > 60, `B at ${p.position}`);
+    await eventually(() => b.page.$eval("#chat-log", (el) => el.textContent.includes("you missed this")), { what: "missed chat" });
+    for (const v of [a, b]) await v.context.close();
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("a YouTube item plays through the IFrame API and is kept in sync by seeking", async () => {
+  const [a, b] = [await newViewer(browser), await newViewer(browser)];
+  const url = await createRoom(a.page, "YouTube");
+  await b.page.goto(url);
+  await addToQueue(a.page, "https://youtu.be/AAAAAAAAAAA");
+  for (const [v, n] of [[a, "A"], [b, "B"]]) {
+    await eventually(() => v.page.$("video.yt-standin"), { what: `${n} uses the YouTube player` });
+    // YouTube has fixed rates only, so the band is wider: seeks keep it within a quarter second.
+    await eventually(async () => {
+      const p = await probe(v.page);
+      return p && !p.paused && Math.abs(p.position - p.trueTarget) < 0.3;
+    }, { what: `${n} playing in sync` });
+  }
+  assert.equal(await a.page.$eval("#np-title", (e) => e.textContent), "Test video AAAAAAAAAAA");
+  for (const v of [a, b]) await v.context.close();
+});
+
+test("a private room with a password: invite link, password prompt, then in", async () => {
+  const owner = await newViewer(browser);
+  await owner.page.goto(`${server.base}/`);
+  await owner.page.fill("#room-name", "Secret club");
+  await owner.page.check("input[value=private]");
+  await owner.page.fill("#room-password", "hunter2");
+  await owner.page.click("text=Create room");
+  await owner.page.waitForURL(/\/i\//);
+  const invite = owner.page.url();
+  const guest = await newViewer(browser);
+  await guest.page.goto(invite);
+  await guest.page.waitForSelector("#password-dialog[open]");
+  await guest.page.fill("#password-input", "wrong");
+  await guest.page.click("#password-form button[type=submit]");
+  await eventually(() => guest.page.$eval("#password-error", (e) => e.textContent.includes("not the password")), { what: "refusal" });
+  await guest.page.fill("#password-input", "hunter2");
+  await guest.page.click("#password-form button[type=submit]");
+  await guest.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.match(guest.page.url(), /\/r\//);
+  assert.equal(await guest.page.$eval("#room-name", (e) => e.textContent), "Secret club");
+  // A stranger with the room's own address gets nothing.
+  const stranger = await newViewer(browser);
+  await stranger.page.goto(guest.page.url());
+  await stranger.page.waitForSelector("#message:not([hidden])");
+  assert.match(await stranger.page.$eval("#message", (e) => e.textContent), /No such room/);
+  for (const v of [owner, guest, stranger]) await v.context.close();
+});
