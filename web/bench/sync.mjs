@@ -1,0 +1,159 @@
+// Sync accuracy benchmark: N headless Chromium viewers in one room, playing the generated video
+// for DURATION seconds with a seek every 15 s and one rate change. Every 50 ms each page records
+// its player's position and where the room is by the machine's real clock (the browsers and the
+// server run on the same machine, so they share it; the page's own clock estimate is what is being
+// tested, not what is used to measure). Prints the spread between viewers in steady state, the
+// time each seek takes until all viewers are within 50 ms, and RESULT lines.
+//
+//   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
+
+import { eventually, launchBrowser, newViewer, probe, startFixtures, startServer } from "../test/e2e/harness.js";
+
+const VIEWERS = Number(process.env.VIEWERS ?? 4);
+const DURATION = Number(process.env.DURATION ?? 60);
+const SAMPLE_MS = 50;
+/** Samples this soon after a seek, a rate change or the start are not steady state. */
+const SETTLE_S = 3;
+/** Viewers within this of each other and of the room count as converged after a seek. */
+const CONVERGED = 0.05;
+
+/** What happens when, in seconds from the start of the measurement. */
+const SCHEDULE = [
+  { at: 15, seek: 10 },
+  { at: 30, seek: 60 },
+  { at: 37.5, rate: 1.25 },
+  { at: 45, seek: 30 },
+];
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+const ms = (s) => (s * 1000).toFixed(1);
+
+function installSampler(page) {
+  return page.evaluate((sampleMs) => {
+    window.__samples = [];
+    window.__seeks = 0;
+    const app = window.lockstep;
+    const wrap = () => {
+      const p = app.player;
+      if (p && !p.__counted) {
+        const seek = p.seek.bind(p);
+        p.seek = (s) => {
+          window.__seeks += 1;
+          seek(s);
+        };
+        p.__counted = true;
+      }
+    };
+    setInterval(() => {
+      wrap();
+      const p = app.player;
+      const m = app.model;
+      if (!p || !m.current) return;
+      const now = performance.timeOrigin + performance.now();
+      const pb = m.playback;
+      const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
+      window.__samples.push({ now, error: p.currentTime - target, seeks: window.__seeks });
+    }, sampleMs);
+  }, SAMPLE_MS);
+}
+
+async function main() {
+  const fixtures = await startFixtures();
+  const server = await startServer(fixtures);
+  const browser = await launchBrowser();
+  try {
+    const viewers = [];
+    for (let i = 0; i < VIEWERS; i++) viewers.push(await newViewer(browser));
+    const host = viewers[0].page;
+    await host.goto(`${server.base}/`);
+    const room = await host.evaluate(async () => {
+      const r = await fetch("/api/rooms", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Sync bench" }) });
+      return r.json();
+    });
+    for (const v of viewers) await v.page.goto(`${server.base}/r/${room.id}`);
+    await host.waitForSelector("#connection[data-state=in-sync]");
+    await host.evaluate((url) => window.lockstep.conn.send({ t: "queue_add", url }), fixtures.mediaUrl("bench"));
+    for (const v of viewers) {
+      await eventually(async () => {
+        const p = await probe(v.page);
+        return p && !p.paused && Math.abs(p.position - p.trueTarget) < 0.1;
+      }, { what: "viewer playing in sync", timeoutMs: 30_000 });
+    }
+    await Promise.all(viewers.map((v) => installSampler(v.page)));
+    const start = Date.now();
+    const events = [];
+    for (const step of SCHEDULE) {
+      await new Promise((r) => setTimeout(r, start + step.at * 1000 - Date.now()));
+      const frame = step.seek !== undefined ? { t: "seek", position: step.seek } : { t: "rate", rate: step.rate };
+      const sentAt = await host.evaluate((f) => {
+        const t = performance.timeOrigin + performance.now();
+        window.lockstep.conn.send(f);
+        return t;
+      }, frame);
+      events.push({ ...step, sentAt });
+    }
+    await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
+    const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
+
+    // Align the viewers' samples in SAMPLE_MS buckets of the shared clock.
+    const t0 = Math.min(...samples.map((s) => s[0].now));
+    const buckets = new Map();
+    samples.forEach((list, viewer) => {
+      for (const s of list) {
+        const b = Math.floor((s.now - t0) / SAMPLE_MS);
+        if (!buckets.has(b)) buckets.set(b, new Map());
+        buckets.get(b).set(viewer, s);
+      }
+    });
+    const rows = [...buckets.entries()]
+      .filter(([, m]) => m.size === VIEWERS)
+      .map(([b, m]) => {
+        const errors = [...m.values()].map((s) => s.error);
+        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), worst: Math.max(...errors.map(Math.abs)) };
+      })
+      .sort((a, b) => a.t - b.t);
+    const eventTimes = events.map((e) => e.sentAt);
+    // A bucket is steady when its whole window [now, now + SAMPLE_MS) lies outside every settling
+    // period [event, event + SETTLE_S).
+    const steady = rows.filter(
+      (r) => r.t >= SETTLE_S && !eventTimes.some((t) => r.now + SAMPLE_MS > t && r.now < t + SETTLE_S * 1000),
+    );
+    const spreads = steady.map((r) => r.spread).sort((a, b) => a - b);
+    const errors = steady.map((r) => r.worst).sort((a, b) => a - b);
+
+    // Each seek: from sending it until every viewer is within CONVERGED of the room (and so of
+    // each other) and stays there for half a second.
+    const convergence = events
+      .filter((e) => e.seek !== undefined)
+      .map((e) => {
+        const after = rows.filter((r) => r.now >= e.sentAt);
+        const i = after.findIndex((r, k) => after.slice(k, k + 10).every((x) => x.worst <= CONVERGED));
+        return i < 0 ? Infinity : (after[i].now - e.sentAt) / 1000;
+      });
+    // Seeks the players made beyond the one each user seek requires.
+    const playerSeeks = samples.map((list) => list.at(-1).seeks);
+    const extraSeeks = playerSeeks.map((n) => Math.max(0, n - events.filter((e) => e.seek !== undefined).length));
+
+    console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
+    console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
+    console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
+    console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
+    console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
+    console.log(`RESULT sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
+    console.log(`RESULT sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
+    console.log(`RESULT sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
+    console.log(`RESULT sync_spread_max ${ms(spreads.at(-1))} ms`);
+    console.log(`RESULT sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
+    console.log(`RESULT seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
+    console.log(`RESULT extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
+  } finally {
+    await browser.close();
+    await server.stop();
+    await fixtures.close();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
