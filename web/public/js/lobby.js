@@ -2,16 +2,14 @@
 // rooms again, change my name.
 
 import { api } from "./api.js";
-import { $, h, toast } from "./ui.js";
+import { $, h, thumbnail, toast } from "./ui.js";
 
 /** How often the room list refreshes. */
 const REFRESH_MS = 10_000;
 
 function roomCard(room) {
   const np = room.now_playing;
-  const thumb = np?.thumbnail
-    ? h("img", { class: "thumb", src: np.thumbnail, alt: "", loading: "lazy", referrerpolicy: "no-referrer" })
-    : h("div", { class: "thumb", "aria-hidden": "true", text: np ? "▶" : "☾" });
+  const thumb = thumbnail(np?.thumbnail, np ? "▶" : "☾");
   const viewers = `${room.viewers} watching`;
   return h(
     "li",

@@ -2,7 +2,7 @@
 // keyboards and phones), remove, who added what.
 
 import { formatTime } from "./format.js";
-import { h, toast } from "./ui.js";
+import { h, thumbnail, toast } from "./ui.js";
 
 export class QueueView {
   constructor({ list, form, input, model, send, onCount }) {
@@ -31,9 +31,7 @@ export class QueueView {
     const mayQueue = this.model.may("queue");
     const mayRemove = this.model.isModerator || (mayQueue && item.added_by === me);
     const last = this.model.queue.length - 1;
-    const thumb = item.thumbnail
-      ? h("img", { class: "thumb", src: item.thumbnail, alt: "", loading: "lazy", referrerpolicy: "no-referrer" })
-      : h("div", { class: "thumb", "aria-hidden": "true", text: "▶" });
+    const thumb = thumbnail(item.thumbnail, "▶");
     const length = item.duration ? ` · ${formatTime(item.duration)}` : "";
     const li = h(
       "li",

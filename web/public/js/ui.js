@@ -41,3 +41,12 @@ export function typingInField() {
   const el = document.activeElement;
   return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
 }
+
+/** A thumbnail image, or `placeholder` text when there is none or it fails to load. */
+export function thumbnail(src, placeholder) {
+  const fallback = () => h("div", { class: "thumb", "aria-hidden": "true", text: placeholder });
+  if (!src) return fallback();
+  const img = h("img", { class: "thumb", src, alt: "", loading: "lazy", referrerpolicy: "no-referrer" });
+  img.addEventListener("error", () => img.replaceWith(fallback()), { once: true });
+  return img;
+}

@@ -200,7 +200,7 @@ export async function launchBrowser({ autoplay = true } = {}) {
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--disable-background-timer-throttling",
       "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
-      ...(autoplay ? ["--autoplay-policy=no-user-gesture-required"] : []),
+      `--autoplay-policy=${autoplay ? "no-user-gesture-required" : "user-gesture-required"}`,
     ],
   });
 }

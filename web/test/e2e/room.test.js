@@ -224,3 +224,62 @@ test("a private room with a password: invite link, password prompt, then in", as
   assert.match(await stranger.page.$eval("#message", (e) => e.textContent), /No such room/);
   for (const v of [owner, guest, stranger]) await v.context.close();
 });
+
+test("when the browser blocks autoplay, a banner explains it and one click joins playback", async () => {
+  const a = await newViewer(browser);
+  const url = await createRoom(a.page, "Autoplay");
+  await addToQueue(a.page, fixtures.mediaUrl("autoplay"));
+  await inSync(a.page, "A", { playing: true });
+  // Playwright's navigation counts as a user gesture, so Chromium would allow autoplay here.
+  // Emulate its policy for people who have not clicked yet: play() rejects with NotAllowedError
+  // until the page sees a real pointer or key event.
+  const b = await newViewer(browser);
+  await b.context.addInitScript(() => {
+    let activated = false;
+    for (const type of ["pointerdown", "keydown"]) addEventListener(type, () => (activated = true), true);
+    const play = HTMLMediaElement.prototype.play;
+    HTMLMediaElement.prototype.play = function () {
+      if (!activated) return Promise.reject(new DOMException("play() needs a user gesture", "NotAllowedError"));
+      return play.call(this);
+    };
+  });
+  await b.page.goto(url);
+  await b.page.waitForSelector("#autoplay:not([hidden])");
+  assert.match(await b.page.$eval("#autoplay", (e) => e.textContent), /did not let the video start/);
+  assert.equal((await probe(b.page)).paused, true);
+  await b.page.click("#join-playback");
+  await b.page.waitForSelector("#autoplay", { state: "hidden" });
+  await inSync(b.page, "B after the click", { playing: true });
+  for (const v of [a, b]) await v.context.close();
+});
+
+test("wait for everyone: the room pauses while one viewer buffers and resumes when it is ready", async () => {
+  const [a, b] = [await newViewer(browser), await newViewer(browser)];
+  const url = await createRoom(a.page, "Patient");
+  await b.page.goto(url);
+  await addToQueue(a.page, fixtures.mediaUrl("patient"));
+  for (const [v, n] of [[a, "A"], [b, "B"]]) await inSync(v.page, n, { playing: true });
+  // The owner turns the setting on in the settings dialog.
+  await a.page.click("#open-settings");
+  await a.page.check("#set-wait");
+  await a.page.click("#settings-form button[type=submit]");
+  await eventually(() => b.page.evaluate(() => window.lockstep.model.settings.wait_for_everyone), { what: "setting" });
+  // B's media requests stall: after a seek far ahead it has nothing to play, and buffers.
+  let release;
+  const stalled = new Promise((r) => (release = r));
+  await b.page.route("**/media/patient.mp4", async (route) => {
+    await stalled;
+    await route.continue();
+  });
+  await b.page.evaluate(() => window.lockstep.player.video.load()); // drop what it has buffered
+  await seekTo(a.page, 100);
+  // The room holds: A pauses too, and says who it waits for.
+  await eventually(async () => (await probe(a.page))?.paused && (await a.page.$eval("#waiting", (e) => !e.hidden)), { what: "A waits" });
+  const bName = await b.page.evaluate(() => window.lockstep.model.me.name);
+  assert.match(await a.page.$eval("#waiting-text", (e) => e.textContent), new RegExp(bName));
+  // B's data arrives: everyone plays on, together.
+  release();
+  await b.page.unroute("**/media/patient.mp4");
+  for (const [v, n] of [[a, "A"], [b, "B"]]) await inSync(v.page, n, { playing: true });
+  for (const v of [a, b]) await v.context.close();
+});
