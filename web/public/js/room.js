@@ -88,7 +88,11 @@ class RoomPage {
     this.reportedReady = true;
     this.notReadySince = null;
     this.durationReported = new Set();
-    this.prefs = { volume: Number(localStorage.getItem("lockstep.volume") ?? 1), muted: localStorage.getItem("lockstep.muted") === "1" };
+    this.prefs = {
+      volume: Number(localStorage.getItem("lockstep.volume") ?? 1),
+      muted: localStorage.getItem("lockstep.muted") === "1",
+      tolerance: Number(localStorage.getItem("lockstep.tolerance") ?? 1) || 1,
+    };
 
     const wsUrl = new URL(`/api/rooms/${view.id}/ws`, location.href);
     wsUrl.protocol = location.protocol === "https:" ? "wss:" : "ws:";
@@ -209,7 +213,7 @@ class RoomPage {
       this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail));
       this.player.volume = this.prefs.volume;
       this.player.muted = this.prefs.muted;
-      this.controller = new SyncController({ fineRate: this.player.fineRate });
+      this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance });
       this.loadedItemId = id;
     } catch (err) {
       toast(`Cannot play “${item.title}”: ${err.message}`, "error");
@@ -349,6 +353,14 @@ class RoomPage {
     });
     applyVolume();
     $("#fullscreen").addEventListener("click", () => this.fullscreen());
+    const tolerance = $("#tolerance");
+    tolerance.value = String(this.prefs.tolerance);
+    tolerance.addEventListener("change", () => {
+      // A per-viewer choice: only this screen follows the room more loosely.
+      this.prefs.tolerance = Number(tolerance.value);
+      localStorage.setItem("lockstep.tolerance", tolerance.value);
+      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance });
+    });
     $("#resync").addEventListener("click", () => {
       // A manual resync: allow an immediate seek to wherever the room is.
       this.controller.lastSeekAt = -Infinity;

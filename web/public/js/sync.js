@@ -60,9 +60,13 @@ export function targetPosition(playback, serverNowMs, duration = Infinity) {
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
 export class SyncController {
-  /** @param {{fineRate?: boolean}} options */
-  constructor({ fineRate = true } = {}) {
+  /**
+   * @param {{fineRate?: boolean, tolerance?: number}} options `tolerance` widens every band by that
+   *   factor: a viewer on a slow device trades tightness for fewer corrections.
+   */
+  constructor({ fineRate = true, tolerance = 1 } = {}) {
     this.fineRate = fineRate;
+    this.tolerance = Math.max(1, tolerance);
     this.correcting = false;
     this.lastSeekAt = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
@@ -97,18 +101,19 @@ export class SyncController {
     if (this.pendingSeek && !roomPaused) this.seekLanded(drift, baseRate);
     if (roomPaused) {
       this.correcting = false;
-      if (Math.abs(drift) > SYNC.PAUSED_TOLERANCE) return this.seek(target, now, result, 0, baseRate);
+      if (Math.abs(drift) > SYNC.PAUSED_TOLERANCE * this.tolerance) return this.seek(target, now, result, 0, baseRate);
       return result("none", baseRate);
     }
-    const deadBand = this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND;
-    const seekAt = this.fineRate ? SYNC.SEEK_THRESHOLD : SYNC.COARSE_SEEK_THRESHOLD;
+    const k = this.tolerance;
+    const deadBand = k * (this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND);
+    const seekAt = k * (this.fineRate ? SYNC.SEEK_THRESHOLD : SYNC.COARSE_SEEK_THRESHOLD);
     const size = Math.abs(drift);
     if (size > seekAt && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
       this.correcting = false;
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
-    this.correcting = size > deadBand || (this.correcting && size > SYNC.RELEASE_BAND);
+    this.correcting = size > deadBand || (this.correcting && size > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
     const nudge = clamp(-SYNC.GAIN * drift, -SYNC.MAX_NUDGE, SYNC.MAX_NUDGE);
     let rate = baseRate * (1 + nudge);

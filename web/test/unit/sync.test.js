@@ -152,3 +152,12 @@ test("a moderate drift is absorbed by nudging, with no seek", () => {
   // Monotonic approach: the nudge never overshoots past the release band.
   assert.ok(trace.every((s) => s.drift > -SYNC.RELEASE_BAND - 1e-9));
 });
+
+test("a relaxed tolerance widens every band", () => {
+  const c = new SyncController({ tolerance: 4 });
+  const d = (drift, now = 100) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  assert.equal(d(0.04).action, "none", "40 ms is inside a 4x dead band");
+  assert.equal(d(0.06).action, "nudge");
+  assert.equal(d(0.5).action, "nudge", "no seek below 4 x 300 ms");
+  assert.equal(d(1.3).action, "seek");
+});
