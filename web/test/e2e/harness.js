@@ -50,6 +50,23 @@ export function testVideo() {
   return file;
 }
 
+/** An HLS rendition of the test video (2 s segments), made once per run. */
+export function testHls() {
+  const video = testVideo();
+  const dir = path.join(path.dirname(video), "hls");
+  const playlist = path.join(dir, "index.m3u8");
+  if (!existsSync(playlist)) {
+    const tmp = `${dir}-${process.pid}`;
+    mkdirSync(tmp, { recursive: true });
+    execFileSync("ffmpeg", [
+      "-hide_banner", "-loglevel", "error", "-y", "-i", video, "-c", "copy", "-f", "hls",
+      "-hls_time", "2", "-hls_playlist_type", "vod", path.join(tmp, "index.m3u8"),
+    ]);
+    execFileSync("mv", [tmp, dir]);
+  }
+  return dir;
+}
+
 /** Serves a file with Range support, as a CDN would. */
 function serveFile(req, res, file, type) {
   const size = statSync(file).size;
@@ -73,17 +90,25 @@ function serveFile(req, res, file, type) {
 }
 
 /**
- * The fixture server: `/media/<name>.mp4` (the test video under any name), `/hls.min.js`
+ * The fixture server: `/media/<name>.mp4` (the test video under any name), `/hls/index.m3u8`
+ * (an HLS rendition of it), `/hls.min.js`
  * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
  * oEmbed format for any video id).
  */
 export async function startFixtures() {
   const video = testVideo();
+  const hls = testHls();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, base);
     if (url.pathname.startsWith("/media/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, video, "video/mp4");
+    if (url.pathname.startsWith("/hls/")) {
+      const name = path.basename(url.pathname);
+      const file = path.join(hls, name);
+      if (!/^[\w.-]+$/.test(name) || !existsSync(file)) return res.writeHead(404).end();
+      return serveFile(req, res, file, name.endsWith(".m3u8") ? "application/vnd.apple.mpegurl" : "video/mp2t");
+    }
     if (url.pathname === "/hls.min.js") return serveFile(req, res, path.join(repo, "web/node_modules/hls.js/dist/hls.min.js"), "text/javascript");
     if (url.pathname === "/yt/iframe_api.js") return serveFile(req, res, path.join(here, "youtube-standin.js"), "text/javascript");
     if (url.pathname === "/oembed") {
@@ -99,7 +124,7 @@ export async function startFixtures() {
     res.writeHead(404).end();
   });
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
-  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, close: () => new Promise((r) => server.close(r)) };
+  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, hlsUrl: `${base}/hls/index.m3u8`, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** The lockstep binary: $LOCKSTEP_BIN, or the debug build `cargo test` made. */

@@ -308,3 +308,28 @@ test("chat history: the last lines on joining, older ones when scrolling up", as
   assert.ok(all.indexOf("line 0") < all.indexOf("line 129"), "older lines go on top");
   for (const v of [a, b]) await v.context.close();
 });
+
+test("HLS plays natively, and through hls.js in a browser without native HLS", async () => {
+  const a = await newViewer(browser);
+  const url = await createRoom(a.page, "Streams");
+  // B behaves like a browser without native HLS (Firefox): it must load hls.js.
+  const b = await newViewer(browser);
+  await b.context.addInitScript(() => {
+    const canPlayType = HTMLMediaElement.prototype.canPlayType;
+    HTMLMediaElement.prototype.canPlayType = function (type) {
+      return /mpegurl/i.test(type) ? "" : canPlayType.call(this, type);
+    };
+  });
+  await b.page.goto(url);
+  await addToQueue(a.page, fixtures.hlsUrl);
+  for (const [v, n] of [[a, "A (native)"], [b, "B (hls.js)"]]) await inSync(v.page, n, { playing: true });
+  assert.equal(await a.page.evaluate(() => typeof window.Hls), "undefined", "native HLS needs no hls.js");
+  assert.equal(await b.page.evaluate(() => typeof window.Hls), "function", "hls.js was loaded");
+  // Seeking works in both.
+  await seekTo(a.page, 80);
+  for (const [v, n] of [[a, "A"], [b, "B"]]) {
+    const p = await inSync(v.page, n, { playing: true });
+    assert.ok(p.position > 79, `${n} at ${p.position}`);
+  }
+  for (const v of [a, b]) await v.context.close();
+});
