@@ -3,7 +3,8 @@
 // its player's position and where the room is by the machine's real clock (the browsers and the
 // server run on the same machine, so they share it; the page's own clock estimate is what is being
 // tested, not what is used to measure). Prints the spread between viewers in steady state, the
-// time each seek takes until all viewers are within 50 ms, and RESULT lines.
+// time each seek takes until all viewers are within 50 ms, how long a late joiner takes to get
+// there from opening the page, and RESULT lines.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
@@ -16,6 +17,8 @@ const SAMPLE_MS = 50;
 const SETTLE_S = 3;
 /** Viewers within this of each other and of the room count as converged after a seek. */
 const CONVERGED = 0.05;
+/** When a late viewer opens the room (seconds from the start of the measurement). */
+const LATE_JOIN_AT = 50;
 
 /** What happens when, in seconds from the start of the measurement. */
 const SCHEDULE = [
@@ -92,6 +95,26 @@ async function main() {
       }, frame);
       events.push({ ...step, sentAt });
     }
+    // A late joiner: from opening the room's page until it is within CONVERGED of the room, and
+    // stays so for half a second (page load, connection, clock burst and video load included).
+    const lateAt = start + LATE_JOIN_AT * 1000;
+    await new Promise((r) => setTimeout(r, lateAt - Date.now()));
+    const late = await newViewer(browser);
+    const opened = Date.now();
+    await late.page.goto(`${server.base}/r/${room.id}`);
+    let lateJoin = Infinity;
+    let within = null;
+    while (Date.now() - opened < 15_000) {
+      const p = await probe(late.page).catch(() => null);
+      const ok = p && !p.paused && Math.abs(p.position - p.trueTarget) <= CONVERGED;
+      if (ok && within === null) within = Date.now();
+      if (!ok) within = null;
+      if (within !== null && Date.now() - within >= 500) {
+        lateJoin = (within - opened) / 1000;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
 
@@ -139,6 +162,7 @@ async function main() {
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
+    console.log(`late joiner: within ${CONVERGED * 1000} ms of the room ${lateJoin.toFixed(2)} s after opening the page`);
     console.log(`RESULT sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
@@ -146,6 +170,7 @@ async function main() {
     console.log(`RESULT sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`RESULT seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
     console.log(`RESULT extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
+    console.log(`RESULT late_join_converge ${lateJoin.toFixed(2)} s`);
   } finally {
     await browser.close();
     await server.stop();
