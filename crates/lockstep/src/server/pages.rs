@@ -161,8 +161,15 @@ mod tests {
     #[test]
     fn csp_names_each_script_source_once_and_allows_no_inline_script() {
         let csp = content_security_policy(&Config::with_data_dir("/tmp/unused"));
-        let script = csp.split("; ").find(|d| d.starts_with("script-src")).unwrap();
-        assert_eq!(script.matches("https://www.youtube.com").count(), 1, "{script}");
+        let script = csp
+            .split("; ")
+            .find(|d| d.starts_with("script-src"))
+            .unwrap();
+        assert_eq!(
+            script.matches("https://www.youtube.com").count(),
+            1,
+            "{script}"
+        );
         assert!(script.contains("https://cdn.jsdelivr.net"));
         assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
         assert!(csp.contains("frame-ancestors 'none'"));
