@@ -40,3 +40,15 @@ id_type!(
     /// One entry of a room's queue (the same video added twice gets two ids).
     ItemId
 );
+id_type!(
+    /// An uploaded video.
+    UploadId
+);
+id_type!(
+    /// A media job (poster, storyboard, thumbnail, make-playable).
+    JobId
+);
+id_type!(
+    /// A playlist, or an entry of the library or of a playlist.
+    ListId
+);

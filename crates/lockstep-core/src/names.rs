@@ -92,6 +92,11 @@ name_type!(
     RoomName,
     ROOM_NAME_MAX
 );
+name_type!(
+    /// A playlist's name: 1-80 visible characters.
+    ListName,
+    ROOM_NAME_MAX
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //! server, the typed test client and the load generator all use these types, and a test parses
 //! every example in the document with them, so the three cannot drift apart.
 
-use crate::ids::{ItemId, RoomId, UserId};
+use crate::ids::{ItemId, ListId, RoomId, UploadId, UserId};
 use crate::playback::PlaybackState;
 use crate::queue::QueueItem;
 use crate::room::{Event, ItemChangeCause, MemberView, PlaybackCause, SystemLine};
@@ -64,6 +64,16 @@ pub enum ClientFrame {
     QueueAdd {
         id: CommandId,
         url: String,
+    },
+    /// Adds one of my uploads.
+    QueueAddUpload {
+        id: CommandId,
+        upload_id: UploadId,
+    },
+    /// Adds every item of one of my playlists, in order.
+    QueueAddPlaylist {
+        id: CommandId,
+        playlist_id: ListId,
     },
     QueueRemove {
         id: CommandId,
@@ -140,6 +150,8 @@ impl ClientFrame {
             | ClientFrame::Seek { id, .. }
             | ClientFrame::Rate { id, .. }
             | ClientFrame::QueueAdd { id, .. }
+            | ClientFrame::QueueAddUpload { id, .. }
+            | ClientFrame::QueueAddPlaylist { id, .. }
             | ClientFrame::QueueRemove { id, .. }
             | ClientFrame::QueueMove { id, .. }
             | ClientFrame::Skip { id }
@@ -167,6 +179,8 @@ impl ClientFrame {
         "seek",
         "rate",
         "queue_add",
+        "queue_add_upload",
+        "queue_add_playlist",
         "queue_remove",
         "queue_move",
         "skip",
@@ -610,6 +624,14 @@ mod tests {
             ClientFrame::QueueAdd {
                 id: 1,
                 url: String::new(),
+            },
+            ClientFrame::QueueAddUpload {
+                id: 1,
+                upload_id: UploadId(uuid::Uuid::nil()),
+            },
+            ClientFrame::QueueAddPlaylist {
+                id: 1,
+                playlist_id: ListId(uuid::Uuid::nil()),
             },
             ClientFrame::QueueRemove { id: 1, item_id: i },
             ClientFrame::QueueMove {

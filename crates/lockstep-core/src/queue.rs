@@ -1,6 +1,6 @@
 //! Queue items: one video in a room's queue, with what the server learnt about it.
 
-use crate::ids::{ItemId, UserId};
+use crate::ids::{ItemId, UploadId, UserId};
 use crate::media::{DirectFormat, Media, MediaSource};
 use crate::names::DisplayName;
 use crate::time::ServerTime;
@@ -15,6 +15,8 @@ pub enum ItemSource {
     Youtube { video_id: String },
     /// Played with a `<video>` element (HLS through hls.js where not native).
     Url { format: DirectFormat },
+    /// Someone's uploaded video, served by this server (to members of rooms that queue it).
+    Upload { upload_id: UploadId },
 }
 
 /// How far the server got in learning about an item.
@@ -47,6 +49,23 @@ pub struct QueueItem {
     pub added_by_name: String,
     pub added_at: ServerTime,
     pub status: ItemStatus,
+}
+
+/// Where browsers fetch an uploaded video.
+pub fn upload_video_url(upload_id: UploadId) -> String {
+    format!("/media/uploads/{upload_id}/video")
+}
+
+/// What the server knows about an uploaded video, for queue items.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadMedia {
+    pub upload_id: UploadId,
+    pub title: String,
+    pub duration: Option<f64>,
+    /// URL of its poster image, once made.
+    pub poster: Option<String>,
+    /// Whether browsers can play it now.
+    pub ready: bool,
 }
 
 /// What a metadata lookup found.
@@ -98,6 +117,49 @@ impl QueueItem {
             added_at: now,
             status: ItemStatus::Pending,
         }
+    }
+
+    /// An item for an uploaded video. `ready` says whether browsers can play it yet; until then
+    /// the item waits (`pending`), and a room that reaches it holds until it is ready.
+    pub fn for_upload(
+        id: ItemId,
+        upload: &UploadMedia,
+        added_by: UserId,
+        added_by_name: &DisplayName,
+        now: ServerTime,
+    ) -> Self {
+        QueueItem {
+            id,
+            source: ItemSource::Upload {
+                upload_id: upload.upload_id,
+            },
+            url: upload_video_url(upload.upload_id),
+            title: upload.title.clone(),
+            duration: upload.duration,
+            thumbnail: upload.poster.clone(),
+            start: 0.0,
+            added_by,
+            added_by_name: added_by_name.as_str().to_owned(),
+            added_at: now,
+            status: if upload.ready {
+                ItemStatus::Ready
+            } else {
+                ItemStatus::Pending
+            },
+        }
+    }
+
+    /// The upload this item plays, if any.
+    pub fn upload_id(&self) -> Option<UploadId> {
+        match self.source {
+            ItemSource::Upload { upload_id } => Some(upload_id),
+            _ => None,
+        }
+    }
+
+    /// An upload that browsers cannot play yet.
+    pub fn awaits_media(&self) -> bool {
+        self.upload_id().is_some() && self.status == ItemStatus::Pending
     }
 
     /// Merges what a lookup found; an absent field keeps the current value.

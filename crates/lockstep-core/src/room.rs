@@ -9,12 +9,13 @@
 //! leave grace running out).
 
 use crate::chat::{ChatLimiter, ChatText};
+use crate::ids::UploadId;
 use crate::ids::{ItemId, RoomId, UserId};
 use crate::limits::{PRESENCE_LINES_MAX_MEMBERS, QUEUE_MAX_ITEMS, REPORTED_DURATION_MAX_SECS};
 use crate::names::DisplayName;
 use crate::permissions::{Action, Role, allowed};
 use crate::playback::{PlaybackError, PlaybackState, validate_position, validate_rate};
-use crate::queue::{ItemMetadata, QueueItem};
+use crate::queue::{ItemMetadata, ItemStatus, QueueItem, UploadMedia};
 use crate::settings::{RoomSettings, SettingsError, SettingsPatch};
 use crate::time::ServerTime;
 use serde::{Deserialize, Serialize};
@@ -980,6 +981,47 @@ impl Room {
         })
     }
 
+    /// An upload became playable: its items are ready (and a room held for it plays).
+    pub fn upload_ready(&mut self, media: &UploadMedia, now: ServerTime) -> Vec<Event> {
+        let mut events = Vec::new();
+        for item in self.current.iter_mut().chain(self.queue.iter_mut()) {
+            if item.upload_id() == Some(media.upload_id) && item.status != ItemStatus::Ready {
+                item.status = ItemStatus::Ready;
+                item.duration = media.duration.or(item.duration);
+                item.thumbnail = media.poster.clone().or(item.thumbnail.take());
+                events.push(Event::ItemUpdated { item: item.clone() });
+            }
+        }
+        events.extend(self.recheck_hold(now));
+        events
+    }
+
+    /// An upload can never be played (its playable copy failed for good, or its owner deleted it):
+    /// its items leave the queue as unavailable ones do.
+    pub fn upload_gone(&mut self, upload_id: UploadId, now: ServerTime) -> Vec<Event> {
+        // The upcoming ones first, so that the room does not advance onto one of them.
+        let items: Vec<ItemId> = self
+            .queue
+            .iter()
+            .chain(self.current.iter())
+            .filter(|i| i.upload_id() == Some(upload_id))
+            .map(|i| i.id)
+            .collect();
+        items
+            .into_iter()
+            .flat_map(|id| self.item_unavailable(id, now))
+            .collect()
+    }
+
+    /// The ids of the uploads this room's items play.
+    pub fn upload_ids(&self) -> Vec<UploadId> {
+        self.current
+            .iter()
+            .chain(self.queue.iter())
+            .filter_map(QueueItem::upload_id)
+            .collect()
+    }
+
     /// The source says `item_id` cannot be played: it leaves the queue (or gives way if current).
     pub fn item_unavailable(&mut self, item_id: ItemId, now: ServerTime) -> Vec<Event> {
         let (title, was_current) = match &self.current {
@@ -1110,9 +1152,11 @@ impl Room {
         state
     }
 
-    /// Whether "wait for everyone" keeps the room from playing now.
+    /// Whether the room must hold instead of playing: "wait for everyone" with a member
+    /// buffering, or a current item that is an upload not playable yet.
     fn must_wait(&self) -> bool {
-        self.settings.wait_for_everyone && !self.not_ready.is_empty()
+        (self.settings.wait_for_everyone && !self.not_ready.is_empty())
+            || self.current.as_ref().is_some_and(QueueItem::awaits_media)
     }
 
     /// Applies "wait for everyone": pauses a playing room while a member is buffering, and

@@ -1,6 +1,8 @@
 use super::*;
+use crate::ids::UploadId;
 use crate::media::Media;
 use crate::names::RoomName;
+use crate::queue::UploadMedia;
 use crate::settings::{Visibility, Who};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -808,6 +810,84 @@ fn wait_for_everyone_holds_the_room_while_a_member_buffers() {
     assert!(!r.playback().paused);
 }
 
+#[test]
+fn an_upload_that_is_not_playable_yet_holds_the_room_until_it_is() {
+    let mut r = joined(&[OWNER, ANN]);
+    let upload = UploadMedia {
+        upload_id: UploadId(Uuid::from_u128(9)),
+        title: "holiday.mov".into(),
+        duration: Some(60.0),
+        poster: None,
+        ready: false,
+    };
+    let it = QueueItem::for_upload(
+        ItemId(Uuid::from_u128(77)),
+        &upload,
+        ANN,
+        &name("Ann"),
+        t(0.0),
+    );
+    assert!(it.awaits_media());
+    let ev = r
+        .apply(ANN, Command::QueueAdd { item: it }, t(0.0))
+        .unwrap();
+    assert_eq!(kinds(&ev), ["now_playing", "chat", "playback"]);
+    assert!(r.playback().paused && r.waiting());
+    assert_eq!(r.next_deadline(), None, "nothing ends while it waits");
+    assert_eq!(r.upload_ids(), vec![upload.upload_id]);
+    let ready = UploadMedia {
+        poster: Some("/media/uploads/x/poster.jpg".into()),
+        ready: true,
+        ..upload
+    };
+    let ev = r.upload_ready(&ready, t(5.0));
+    assert_eq!(kinds(&ev), ["item_updated", "playback"]);
+    assert!(!r.playback().paused && !r.waiting());
+    assert_eq!(r.playback().position, 0.0, "it starts from the beginning");
+    assert_eq!(
+        r.current().unwrap().thumbnail.as_deref(),
+        Some("/media/uploads/x/poster.jpg")
+    );
+    assert!(r.upload_ready(&ready, t(6.0)).is_empty());
+}
+
+#[test]
+fn an_upload_that_will_never_play_leaves_the_queue_and_the_room_moves_on() {
+    let mut r = joined(&[OWNER, ANN]);
+    let upload = UploadMedia {
+        upload_id: UploadId(Uuid::from_u128(9)),
+        title: "broken.mov".into(),
+        duration: Some(60.0),
+        poster: None,
+        ready: false,
+    };
+    for n in [77, 78] {
+        let it = QueueItem::for_upload(
+            ItemId(Uuid::from_u128(n)),
+            &upload,
+            ANN,
+            &name("Ann"),
+            t(0.0),
+        );
+        r.apply(ANN, Command::QueueAdd { item: it }, t(0.0))
+            .unwrap();
+    }
+    let other = item(79, Some(30.0), ANN);
+    let other_id = other.id;
+    r.apply(ANN, Command::QueueAdd { item: other }, t(0.0))
+        .unwrap();
+    assert!(r.waiting());
+    let ev = r.upload_gone(upload.upload_id, t(3.0));
+    assert!(
+        kinds(&ev).contains(&"now_playing") && kinds(&ev).contains(&"queue_removed"),
+        "{:?}",
+        kinds(&ev)
+    );
+    assert_eq!(r.current().map(|i| i.id), Some(other_id));
+    assert!(r.upload_ids().is_empty() && !r.waiting());
+    assert!(r.upload_gone(upload.upload_id, t(4.0)).is_empty());
+}
+
 // ---- Model-based property test ----------------------------------------------------------------
 
 /// What a client knows, built only from the broadcast events, the way the web client builds it.
@@ -875,15 +955,19 @@ enum Step {
     Cmd(usize, u8, f64),
     Tick,
     WaitForEveryone(bool),
+    UploadReady(u128),
+    UploadGone(u128),
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..5usize).prop_map(Step::Connect),
         (0..5usize).prop_map(Step::Disconnect),
-        (0..5usize, 0u8..25, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
+        (0..5usize, 0u8..26, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
         Just(Step::Tick),
         any::<bool>().prop_map(Step::WaitForEveryone),
+        (0..3u128).prop_map(Step::UploadReady),
+        (0..3u128).prop_map(Step::UploadGone),
     ]
 }
 
@@ -939,6 +1023,25 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
         17 => Command::Unban { user_id: pick_user },
         18 => Command::Mute { user_id: pick_user },
         20 => Command::Ready { ready: x > 25.0 },
+        24 => {
+            *next_item += 1;
+            let upload = UploadMedia {
+                upload_id: UploadId(Uuid::from_u128(500 + (x as u128 % 3))),
+                title: "upload".into(),
+                duration: Some(20.0),
+                poster: None,
+                ready: x > 40.0,
+            };
+            Command::QueueAdd {
+                item: QueueItem::for_upload(
+                    ItemId(Uuid::from_u128(1000 + *next_item)),
+                    &upload,
+                    by,
+                    &name("up"),
+                    t(0.0),
+                ),
+            }
+        }
         21 => Command::Ready { ready: true },
         22 => Command::SetRate { rate: 1.0 },
         23 => Command::Play,
@@ -983,6 +1086,17 @@ proptest! {
                     r.apply(by, cmd, now).unwrap_or_default()
                 }
                 Step::Tick => r.tick(now),
+                Step::UploadReady(k) => {
+                    let media = UploadMedia {
+                        upload_id: UploadId(Uuid::from_u128(500 + k)),
+                        title: "upload".into(),
+                        duration: Some(20.0),
+                        poster: Some("/poster.jpg".into()),
+                        ready: true,
+                    };
+                    r.upload_ready(&media, now)
+                }
+                Step::UploadGone(k) => r.upload_gone(UploadId(Uuid::from_u128(500 + k)), now),
                 Step::WaitForEveryone(on) => {
                     let patch = SettingsPatch { wait_for_everyone: Some(on), ..Default::default() };
                     r.update_settings(OWNER, &patch, now).unwrap()
@@ -1007,9 +1121,16 @@ proptest! {
             if r.settings().wait_for_everyone && someone_buffering {
                 prop_assert!(p.paused, "playing while a member buffers");
             }
+            let awaits_upload = r.current().is_some_and(QueueItem::awaits_media);
+            if awaits_upload {
+                prop_assert!(p.paused, "playing an upload that is not ready");
+            }
             if r.waiting() {
                 prop_assert!(p.paused);
-                prop_assert!(r.settings().wait_for_everyone && someone_buffering, "held for nobody");
+                prop_assert!(
+                    (r.settings().wait_for_everyone && someone_buffering) || awaits_upload,
+                    "held for nothing"
+                );
             }
             let mut ids: Vec<ItemId> = r.queue().iter().map(|i| i.id).collect();
             ids.extend(r.current().map(|c| c.id));
