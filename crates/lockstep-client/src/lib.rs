@@ -134,6 +134,13 @@ impl Api {
         Self::answer(req.send().await?).await
     }
 
+    /// A request of this browser (its cookies, its site's Origin) to build further by hand.
+    pub fn raw(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path).expect("a valid path"))
+            .header("origin", self.origin())
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Answer> {
         self.send(reqwest::Method::POST, path, Some(body)).await
     }

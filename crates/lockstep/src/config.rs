@@ -138,6 +138,38 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_FFPROBE", default_value = "ffprobe")]
     pub ffprobe: PathBuf,
 
+    /// The ffmpeg program (media jobs).
+    #[arg(long, env = "LOCKSTEP_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+
+    /// Largest file one upload may be, in bytes (default 4 GiB).
+    #[arg(long, env = "LOCKSTEP_UPLOAD_MAX_BYTES", default_value_t = 4 * 1024 * 1024 * 1024)]
+    pub upload_max_bytes: u64,
+
+    /// Total bytes of uploads one user may keep (default 20 GiB).
+    #[arg(long, env = "LOCKSTEP_UPLOAD_QUOTA_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
+    /// An upload left unfinished this long (seconds) is deleted.
+    #[arg(long, env = "LOCKSTEP_UPLOAD_EXPIRY_SECS", default_value_t = 24 * 3600)]
+    pub upload_expiry_secs: u64,
+
+    /// Media jobs (ffmpeg) run at once; 0 means half the CPU cores (at least one).
+    #[arg(long, env = "LOCKSTEP_JOB_CONCURRENCY", default_value_t = 0)]
+    pub job_concurrency: usize,
+
+    /// Attempts a media job gets before it stays failed.
+    #[arg(long, env = "LOCKSTEP_JOB_MAX_ATTEMPTS", default_value_t = 3)]
+    pub job_max_attempts: u32,
+
+    /// The wait (milliseconds) before a failed media job's first retry; it doubles each time.
+    #[arg(long, env = "LOCKSTEP_JOB_RETRY_BASE_MS", default_value_t = 5000)]
+    pub job_retry_base_ms: u64,
+
+    /// How long (seconds) one ffmpeg run of a media job may take.
+    #[arg(long, env = "LOCKSTEP_JOB_TIMEOUT_SECS", default_value_t = 6 * 3600)]
+    pub job_timeout_secs: u64,
+
     /// How long (seconds) ffprobe may take to read a media URL.
     #[arg(long, env = "LOCKSTEP_PROBE_TIMEOUT_SECS", default_value_t = 10)]
     pub probe_timeout_secs: u64,
@@ -193,6 +225,20 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// Where uploads and what is made from them are kept.
+    pub fn uploads_dir(&self) -> PathBuf {
+        self.data_dir.join("uploads")
+    }
+
+    /// Media jobs that run at once.
+    pub fn job_workers(&self) -> usize {
+        if self.job_concurrency > 0 {
+            return self.job_concurrency;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        (cores / 2).max(1)
     }
 }
 

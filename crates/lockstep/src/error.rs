@@ -35,6 +35,10 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("the request body is too large")]
     PayloadTooLarge,
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("method not allowed")]
@@ -75,7 +79,8 @@ impl ApiError {
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -85,7 +90,10 @@ impl ApiError {
 
     pub fn code(&self) -> &'static str {
         match self {
-            ApiError::NotFound { code, .. } | ApiError::Invalid { code, .. } => code,
+            ApiError::NotFound { code, .. }
+            | ApiError::Invalid { code, .. }
+            | ApiError::TooLarge { code, .. } => code,
+            ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PasswordRequired => "password_required",
             ApiError::WrongPassword => "wrong_password",

@@ -51,8 +51,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How often expired sessions are purged.
-const SESSION_PURGE_EVERY: Duration = Duration::from_secs(3600);
+/// How often expired sessions and abandoned uploads are cleaned up.
+const UPKEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// Opens the store and builds the shared state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
@@ -83,6 +83,26 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     });
+    let jobs = media::jobs::Jobs::new(
+        store.clone(),
+        clock,
+        rooms.clone(),
+        media::jobs::JobsConfig {
+            ffmpeg: config.ffmpeg.clone(),
+            ffprobe: config.ffprobe.clone(),
+            root: config.uploads_dir(),
+            workers: config.job_workers(),
+            max_attempts: config.job_max_attempts,
+            retry_base: Duration::from_millis(config.job_retry_base_ms),
+            timeout: Duration::from_secs(config.job_timeout_secs),
+        },
+    );
+    std::fs::create_dir_all(config.uploads_dir()).with_context(|| {
+        format!(
+            "cannot create the uploads directory {}",
+            config.uploads_dir().display()
+        )
+    })?;
     Ok(AppState {
         config: Arc::new(config),
         store,
@@ -92,6 +112,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         cookie_key,
         shutdown,
         tasks,
+        jobs,
     })
 }
 
@@ -113,6 +134,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     spawn_maintenance(&state);
+    state
+        .jobs
+        .start(&state.tasks, state.shutdown.clone())
+        .await
+        .context("cannot start the media jobs")?;
     let address = listener
         .local_addr()
         .context("the listener has no address")?;
@@ -158,7 +184,7 @@ fn spawn_maintenance(state: &AppState) {
     let state = state.clone();
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
-        let mut every = tokio::time::interval(SESSION_PURGE_EVERY);
+        let mut every = tokio::time::interval(UPKEEP_EVERY);
         loop {
             tokio::select! {
                 () = state.shutdown.cancelled() => return,
@@ -169,6 +195,10 @@ fn spawn_maintenance(state: &AppState) {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(sessions = n, "purged old sessions"),
                         Err(err) => tracing::warn!(error = %err, "purging sessions failed"),
+                    }
+                    let expiry = Duration::from_secs(state.config.upload_expiry_secs);
+                    if let Err(err) = state.jobs.expire_stale_uploads(now - expiry).await {
+                        tracing::warn!(error = %err, "cleaning up abandoned uploads failed");
                     }
                 }
             }

@@ -30,6 +30,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Tracks WebSocket connections and room actors, so shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// The media pipeline: checks uploads, runs their jobs, streams their progress.
+    pub jobs: crate::media::jobs::Jobs,
 }
 
 impl FromRef<AppState> for Key {

@@ -4,9 +4,15 @@
 //! - [`process`]: the single wrapper for child processes (timeout, kill on drop, capped output).
 //! - [`probe`]: ffprobe on a direct media URL.
 //! - [`youtube`]: oEmbed and Data API client.
+//! - [`video`]: checking uploads, and what each media job runs.
+//! - [`jobs`]: the job queue and its workers.
+//! - [`files`]: where an upload's files are kept and served.
 
+pub mod files;
+pub mod jobs;
 pub mod probe;
 pub mod process;
+pub mod video;
 pub mod youtube;
 
 use crate::config::Config;

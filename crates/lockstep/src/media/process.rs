@@ -9,8 +9,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, BufReader};
 use tokio::process::Command;
+use tokio_util::sync::CancellationToken;
 
 /// Most bytes kept of a child's stdout.
 pub const STDOUT_CAP: usize = 4 * 1024 * 1024;
@@ -40,6 +41,20 @@ pub enum ProcessError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{program} was stopped: the job was cancelled")]
+    Cancelled { program: PathBuf },
+}
+
+/// The last lines of a child's stderr, joined: what explains a failure.
+fn stderr_tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let tail: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .rev()
+        .take(5)
+        .collect();
+    tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
 /// Reads up to `cap` bytes and drains (discards) the rest, so the child never blocks on the pipe.
@@ -108,17 +123,89 @@ where
         Ok(Ok(done)) => done,
     };
     if !status.success() {
-        let text = String::from_utf8_lossy(&stderr);
-        // The last lines say what went wrong; the first are often banners.
-        let tail: Vec<&str> = text.lines().rev().take(5).collect();
-        let stderr = tail.into_iter().rev().collect::<Vec<_>>().join(" | ");
         return Err(ProcessError::Failed {
             program: program.to_owned(),
             status,
-            stderr,
+            stderr: stderr_tail(&stderr),
         });
     }
     Ok(stdout)
+}
+
+/// Runs `program args...`, handing each line of its stdout to `on_line` as it comes (ffmpeg's
+/// `-progress pipe:1`), until it exits, the timeout passes or `cancel` fires (then it is
+/// killed). Returns the tail of stderr on success too (warnings).
+pub async fn run_streaming<I, S>(
+    program: &Path,
+    args: I,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    mut on_line: impl FnMut(&str) + Send,
+) -> Result<String, ProcessError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ProcessError::Spawn {
+            program: program.to_owned(),
+            source,
+        })?;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    let io_error = |source| ProcessError::Io {
+        program: program.to_owned(),
+        source,
+    };
+    let work = async {
+        let lines = async {
+            if let Some(out) = stdout {
+                let mut lines = BufReader::new(out).lines();
+                while let Some(line) = lines.next_line().await? {
+                    on_line(&line);
+                }
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        let err = async {
+            match stderr {
+                Some(s) => read_capped(s, STDERR_CAP).await,
+                None => Ok(Vec::new()),
+            }
+        };
+        let (lines, err, status) = tokio::join!(lines, err, child.wait());
+        lines?;
+        Ok::<_, std::io::Error>((err?, status?))
+    };
+    let (stderr, status) = tokio::select! {
+        done = tokio::time::timeout(timeout, work) => match done {
+            Err(_) => {
+                return Err(ProcessError::Timeout {
+                    program: program.to_owned(),
+                    timeout,
+                })
+            }
+            Ok(Err(source)) => return Err(io_error(source)),
+            Ok(Ok(done)) => done,
+        },
+        // Dropping `work` drops the child, which kills it.
+        () = cancel.cancelled() => return Err(ProcessError::Cancelled { program: program.to_owned() }),
+    };
+    let tail = stderr_tail(&stderr);
+    if !status.success() {
+        return Err(ProcessError::Failed {
+            program: program.to_owned(),
+            status,
+            stderr: tail,
+        });
+    }
+    Ok(tail)
 }
 
 #[cfg(test)]
@@ -154,6 +241,37 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, ProcessError::Spawn { .. }));
+    }
+
+    #[tokio::test]
+    async fn streams_lines_and_can_be_cancelled() {
+        let mut seen = Vec::new();
+        let cancel = CancellationToken::new();
+        run_streaming(
+            Path::new("sh"),
+            ["-c", "echo a; echo b"],
+            Duration::from_secs(5),
+            &cancel,
+            |l| seen.push(l.to_owned()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(seen, ["a", "b"]);
+        let cancel2 = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            cancel2.cancel();
+        });
+        let err = run_streaming(
+            Path::new("sleep"),
+            ["30"],
+            Duration::from_secs(60),
+            &cancel,
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProcessError::Cancelled { .. }), "{err}");
     }
 
     #[tokio::test]

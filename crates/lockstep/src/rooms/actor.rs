@@ -8,7 +8,9 @@
 //! reloads from the store, so memory and disk never disagree for long.
 
 use super::ring::EventRing;
-use super::{JoinError, Joined, Msg, Resume, RoomEnv, RoomError, RoomHandle, RoomStats, Rooms};
+use super::{
+    JoinError, Joined, Msg, NewItem, Resume, RoomEnv, RoomError, RoomHandle, RoomStats, Rooms,
+};
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
 use lockstep_core::ids::{ItemId, RoomId, UserId};
@@ -127,9 +129,33 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         env: env.clone(),
         failed: false,
     };
-    // Lookups interrupted by a restart or an unload run again.
+    // Lookups interrupted by a restart or an unload run again; uploads that became playable
+    // while the room was not loaded are applied by its first message.
     for item in pending {
-        actor.spawn_lookup(item.id, &item.url);
+        match item.upload_id() {
+            Some(upload) => {
+                let row = env.store.upload(upload).await;
+                if let Ok(None) = row
+                    && let Some(me) = actor.me.upgrade()
+                {
+                    // Deleted while the room was not loaded.
+                    let _ = me.try_send(Msg::UploadGone { upload_id: upload });
+                } else if let Ok(Some(row)) = row
+                    && row.playable
+                    && let Some(me) = actor.me.upgrade()
+                {
+                    let media = lockstep_core::queue::UploadMedia {
+                        upload_id: upload,
+                        title: row.file_name.clone(),
+                        duration: row.media.as_ref().map(|m| m.duration),
+                        poster: None,
+                        ready: true,
+                    };
+                    let _ = me.try_send(Msg::UploadReady { media });
+                }
+            }
+            None => actor.spawn_lookup(item.id, &item.url),
+        }
     }
     env.metrics.room_loaded();
     tracing::debug!(room = %id, "room loaded");
@@ -237,9 +263,17 @@ impl Actor {
                 let result = self.apply(by, command, now).await;
                 let _ = reply.send(result);
             }
-            Msg::QueueAdd { by, media, reply } => {
-                let result = self.queue_add(by, &media, now).await;
+            Msg::QueueAdd { by, what, reply } => {
+                let result = self.queue_add(by, what, now).await;
                 let _ = reply.send(result);
+            }
+            Msg::UploadReady { media } => {
+                let events = self.room.upload_ready(&media, now);
+                self.publish(events, now).await;
+            }
+            Msg::UploadGone { upload_id } => {
+                let events = self.room.upload_gone(upload_id, now);
+                self.publish(events, now).await;
             }
             Msg::Settings {
                 by,
@@ -315,15 +349,24 @@ impl Actor {
     async fn queue_add(
         &mut self,
         by: UserId,
-        media: &Media,
+        what: NewItem,
         now: ServerTime,
     ) -> Result<ItemId, CommandError> {
         let name = self.room.member(by).ok_or(CommandError::NotAMember)?.name;
-        let item = QueueItem::new(ItemId(Uuid::now_v7()), media, by, &name, now);
-        let (item_id, url) = (item.id, item.url.clone());
+        let id = ItemId(Uuid::now_v7());
+        let (item, lookup) = match &what {
+            NewItem::Media(media) => {
+                let item = QueueItem::new(id, media, by, &name, now);
+                let url = item.url.clone();
+                (item, Some(url))
+            }
+            NewItem::Upload(upload) => (QueueItem::for_upload(id, upload, by, &name, now), None),
+        };
         self.apply(by, Command::QueueAdd { item }, now).await?;
-        self.spawn_lookup(item_id, &url);
-        Ok(item_id)
+        if let Some(url) = lookup {
+            self.spawn_lookup(id, &url);
+        }
+        Ok(id)
     }
 
     async fn update_settings(

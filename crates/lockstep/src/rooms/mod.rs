@@ -20,10 +20,11 @@ use crate::media::MediaResolver;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::users::User;
-use lockstep_core::ids::{ItemId, RoomId, UserId};
+use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::media::Media;
 use lockstep_core::names::DisplayName;
 use lockstep_core::protocol::SettingsView;
+use lockstep_core::queue::UploadMedia;
 use lockstep_core::room::{Command, CommandError, RoomRules};
 use lockstep_core::settings::SettingsPatch;
 use std::collections::HashMap;
@@ -156,6 +157,25 @@ impl Rooms {
         }
     }
 
+    /// Tells every live room that an upload is playable (rooms without it ignore this).
+    pub async fn upload_ready(&self, media: &UploadMedia) {
+        for handle in self.all_loaded() {
+            let _ = handle
+                .tx
+                .send(Msg::UploadReady {
+                    media: media.clone(),
+                })
+                .await;
+        }
+    }
+
+    /// Tells every live room that an upload will never play (rooms without it ignore this).
+    pub async fn upload_gone(&self, upload_id: UploadId) {
+        for handle in self.all_loaded() {
+            let _ = handle.tx.send(Msg::UploadGone { upload_id }).await;
+        }
+    }
+
     /// Tells every live room that `user` renamed themselves.
     pub async fn rename_everywhere(&self, user: UserId, name: &DisplayName) {
         for handle in self.all_loaded() {
@@ -212,8 +232,14 @@ pub(crate) enum Msg {
     },
     QueueAdd {
         by: UserId,
-        media: Media,
+        what: NewItem,
         reply: oneshot::Sender<Result<ItemId, CommandError>>,
+    },
+    UploadReady {
+        media: UploadMedia,
+    },
+    UploadGone {
+        upload_id: UploadId,
     },
     Settings {
         by: UserId,
@@ -234,6 +260,15 @@ pub(crate) enum Msg {
         by: UserId,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+}
+
+/// What is being added to a queue.
+#[derive(Debug, Clone)]
+pub enum NewItem {
+    /// A link (YouTube or a direct media URL); looked up in the background.
+    Media(Media),
+    /// One of the adder's uploads.
+    Upload(UploadMedia),
 }
 
 /// Counters a room shares with the rest of the server without a message round trip.
@@ -288,8 +323,8 @@ impl RoomHandle {
             .unwrap_or(Err(CommandError::Unavailable))
     }
 
-    pub async fn queue_add(&self, by: UserId, media: Media) -> Result<ItemId, CommandError> {
-        self.ask(|reply| Msg::QueueAdd { by, media, reply })
+    pub async fn queue_add(&self, by: UserId, what: NewItem) -> Result<ItemId, CommandError> {
+        self.ask(|reply| Msg::QueueAdd { by, what, reply })
             .await
             .unwrap_or(Err(CommandError::Unavailable))
     }

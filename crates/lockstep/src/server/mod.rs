@@ -5,17 +5,25 @@
 //! - [`users`] serves `/api/me`.
 //! - [`ws`] serves `/api/rooms/{id}/ws`, protocol v1.
 //! - [`upgrade`] has the WebSocket handshake.
+//! - [`uploads`] serves `/api/uploads` (tus resumable uploads).
 //! - [`ops`] serves `/healthz` and `/metrics`.
+//! - [`jobs`] serves `/api/jobs` and their Server-Sent Events.
+//! - [`media`] serves an upload's files at `/media/uploads/...`.
+//! - [`library`] serves `/api/library` and `/api/playlists`.
 //! - [`pages`] serves the web client: pages and embedded static files.
 //! - [`extract`] has extractors that answer bad input with JSON errors.
 //! - [`origin`] has the same-origin check (CSRF, cross-site WebSocket hijacking).
 
 pub mod extract;
+pub mod jobs;
+pub mod library;
+pub mod media;
 pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod rooms;
 pub mod upgrade;
+pub mod uploads;
 pub mod users;
 pub mod ws;
 
@@ -38,10 +46,25 @@ const API_BODY_LIMIT: usize = 64 * 1024;
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
-    let api = Router::new()
+    let timeout = TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(state.config.request_timeout_secs),
+    );
+    // Requests that answer at once get a time limit; uploads and event streams last as long as
+    // they need.
+    let quick = Router::new()
         .merge(rooms::router())
         .merge(users::router())
+        .merge(jobs::router())
+        .merge(library::router())
         .route("/client-config", axum::routing::get(pages::client_config))
+        .layer(timeout);
+    let long = Router::new()
+        .merge(uploads::router())
+        .merge(jobs::streams());
+    let api = Router::new()
+        .merge(quick)
+        .merge(long)
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Layers run outside-in from the last added: the origin check first (a refused request
@@ -55,21 +78,22 @@ pub fn app(state: AppState) -> Router {
             same_origin_middleware,
         ))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let site = pages::pages().layer(middleware::from_fn_with_state(
-        state.clone(),
-        session_middleware,
-    ));
-    let assets = pages::assets().layer(tower_http::compression::CompressionLayer::new());
+    let site = pages::pages()
+        .layer(timeout)
+        .merge(media::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session_middleware,
+        ));
+    let assets = pages::assets()
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(timeout);
     Router::new()
         .nest("/api", api)
         .merge(site)
         .merge(assets)
-        .merge(ops::router())
+        .merge(ops::router().layer(timeout))
         .fallback(api_not_found)
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(state.config.request_timeout_secs),
-        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(on_panic))
         .with_state(state)

@@ -530,6 +530,45 @@ impl Connection {
         }
     }
 
+    /// Adds every entry of one of my playlists, in order; stops at the first refusal (the queue
+    /// is full, I may not add).
+    async fn add_playlist(
+        &mut self,
+        handle: &RoomHandle,
+        id: CommandId,
+        playlist: lockstep_core::ids::ListId,
+    ) -> bool {
+        let user = self.user.id;
+        let list = match self.state.store.playlist(user, playlist).await {
+            Ok(Some(list)) => list,
+            Ok(None) => {
+                return self
+                    .error(Some(id), "playlist_not_found", "no such playlist of yours")
+                    .await;
+            }
+            Err(_) => {
+                return self
+                    .error(Some(id), "internal", "the playlist could not be read")
+                    .await;
+            }
+        };
+        let mut first = None;
+        for entry in &list.items {
+            let item = match super::library::new_item(&self.state, user, &entry.item).await {
+                Ok(item) => item,
+                // A saved entry that cannot be queued (an upload deleted since) is skipped.
+                Err(_) => continue,
+            };
+            match handle.queue_add(user, item).await {
+                Ok(item_id) => {
+                    first.get_or_insert(item_id);
+                }
+                Err(e) => return self.send(&command_error_frame(id, &e)).await,
+            }
+        }
+        self.send(&ServerFrame::Ack { id, item_id: first }).await
+    }
+
     async fn pong(
         &mut self,
         id: Option<CommandId>,
@@ -593,7 +632,10 @@ impl Connection {
                         )
                         .await;
                 }
-                match handle.queue_add(user, media).await {
+                match handle
+                    .queue_add(user, crate::rooms::NewItem::Media(media))
+                    .await
+                {
                     Ok(item_id) => {
                         return self
                             .send(&ServerFrame::Ack {
@@ -604,6 +646,25 @@ impl Connection {
                     }
                     Err(e) => (id, Err(e)),
                 }
+            }
+            ClientFrame::QueueAddUpload { id, upload_id } => {
+                let item = super::library::upload_item(&self.state, user, upload_id).await;
+                return match item {
+                    Ok(item) => match handle.queue_add(user, item).await {
+                        Ok(item_id) => {
+                            self.send(&ServerFrame::Ack {
+                                id,
+                                item_id: Some(item_id),
+                            })
+                            .await
+                        }
+                        Err(e) => self.send(&command_error_frame(id, &e)).await,
+                    },
+                    Err(e) => self.error(Some(id), e.code(), e.to_string()).await,
+                };
+            }
+            ClientFrame::QueueAddPlaylist { id, playlist_id } => {
+                return self.add_playlist(handle, id, playlist_id).await;
             }
             ClientFrame::Chat { id, text } => match ChatText::parse(&text) {
                 Ok(text) => (id, handle.command(user, Command::Chat { text }).await),
@@ -667,6 +728,8 @@ fn to_command(frame: ClientFrame) -> Option<(CommandId, Command)> {
         ClientFrame::Hello { .. }
         | ClientFrame::Ping { .. }
         | ClientFrame::QueueAdd { .. }
+        | ClientFrame::QueueAddUpload { .. }
+        | ClientFrame::QueueAddPlaylist { .. }
         | ClientFrame::Chat { .. }
         | ClientFrame::SetName { .. } => return None,
     })

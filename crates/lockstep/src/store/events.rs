@@ -34,12 +34,13 @@ impl Store {
                 }
                 if let Some(item) = item {
                     sqlx::query(
-                        "INSERT INTO queue_items (id, room_id, ord, data) VALUES ($1, $2, -1, $3) \
+                        "INSERT INTO queue_items (id, room_id, ord, data, upload_id) VALUES ($1, $2, -1, $3, $4) \
                          ON CONFLICT (id) DO UPDATE SET ord = -1, data = $3",
                     )
                     .bind(item.id.to_string())
                     .bind(room.to_string())
                     .bind(to_json(item)?)
+                    .bind(item.upload_id().map(|u| u.to_string()))
                     .execute(&mut *tx)
                     .await?;
                 }

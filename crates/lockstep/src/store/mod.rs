@@ -12,14 +12,19 @@
 //! - [`members`]: a user's standing in a room (moderator, muted, banned, admitted, visited).
 //! - [`queue`]: the current and upcoming items of a room.
 //! - [`chat`]: chat lines and history pages.
+//! - [`uploads`] and [`jobs`]: uploaded videos and the media jobs made from them.
+//! - [`library`]: the personal library and playlists.
 //! - [`events`]: writing a room [`Event`](lockstep_core::room::Event) to the tables it touches.
 
 pub mod chat;
 pub mod events;
+pub mod jobs;
+pub mod library;
 pub mod members;
 pub mod queue;
 pub mod rooms;
 pub mod sessions;
+pub mod uploads;
 pub mod users;
 
 use anyhow::Context;

@@ -22,13 +22,14 @@ impl Store {
     /// added straight to "now playing" is saved again).
     pub async fn upsert_item(&self, room: RoomId, item: &QueueItem) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO queue_items (id, room_id, ord, data) VALUES ($1, $2, \
-             (SELECT COALESCE(MAX(ord), 0) + 1 FROM queue_items WHERE room_id = $2), $3) \
+            "INSERT INTO queue_items (id, room_id, ord, data, upload_id) VALUES ($1, $2, \
+             (SELECT COALESCE(MAX(ord), 0) + 1 FROM queue_items WHERE room_id = $2), $3, $4) \
              ON CONFLICT (id) DO UPDATE SET data = $3",
         )
         .bind(item.id.to_string())
         .bind(room.to_string())
         .bind(to_json(item)?)
+        .bind(item.upload_id().map(|u| u.to_string()))
         .execute(self.pool())
         .await?;
         Ok(())
@@ -54,5 +55,32 @@ impl Store {
                 .await?;
         }
         tx.commit().await
+    }
+}
+
+impl Store {
+    /// Marks the stored items of `media.upload_id` ready in every room (for rooms not loaded;
+    /// live rooms are told by their actor, which writes the same).
+    pub async fn mark_upload_items_ready(
+        &self,
+        media: &lockstep_core::queue::UploadMedia,
+    ) -> Result<(), sqlx::Error> {
+        let rows = sqlx::query("SELECT id, data FROM queue_items WHERE upload_id = $1")
+            .bind(media.upload_id.to_string())
+            .fetch_all(self.pool())
+            .await?;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let mut item: QueueItem = parse_json(&row.try_get::<String, _>("data")?)?;
+            item.status = lockstep_core::queue::ItemStatus::Ready;
+            item.duration = media.duration.or(item.duration);
+            item.thumbnail = media.poster.clone().or(item.thumbnail);
+            sqlx::query("UPDATE queue_items SET data = $1 WHERE id = $2")
+                .bind(to_json(&item)?)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod helpers;
+mod library;
 mod media;
 mod moderation;
 mod persistence;
@@ -9,4 +10,5 @@ mod protocol_doc;
 mod resume;
 mod rooms;
 mod sync;
+mod uploads;
 mod users;

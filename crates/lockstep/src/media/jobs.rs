@@ -1,0 +1,604 @@
+//! The media pipeline: uploads are checked, then jobs make their poster, storyboard,
+//! thumbnails and playable copy.
+//!
+//! Jobs are rows in the store. Workers (half the cores by default) take them atomically, run
+//! ffmpeg through [`super::process`], and report progress from `-progress pipe:1`. A failed run
+//! is retried with exponential backoff, then the job stays failed with ffmpeg's error. A running
+//! job can be cancelled (its ffmpeg is killed). Jobs that were running when the server stopped
+//! are queued again on start. Every change of a job or an upload is stored as a numbered event
+//! and broadcast: Server-Sent Events stream them, and a browser that reconnects with
+//! `Last-Event-ID` gets exactly what it missed. When an upload becomes playable, the rooms whose
+//! queue holds it are told.
+
+use super::files::UploadFiles;
+use super::video::{self, Playable, Rejection, commands};
+use crate::clock::ServerClock;
+use crate::rooms::Rooms;
+use crate::store::Store;
+use crate::store::jobs::{JobKind, JobPayload, JobRow, JobState, MediaChange, MediaEvent};
+use crate::store::uploads::{UploadRow, UploadState};
+use anyhow::{Context, anyhow};
+use futures_util::FutureExt;
+use lockstep_core::ids::{JobId, UploadId};
+use lockstep_core::queue::UploadMedia;
+use lockstep_core::time::ServerTime;
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// How often idle workers look for jobs whose retry is due.
+const POLL: Duration = Duration::from_secs(1);
+/// Progress is stored and sent at most this often per job.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+/// Longest wait before a retry.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Events kept in the store for resuming streams.
+const EVENTS_KEPT: Duration = Duration::from_secs(24 * 3600);
+
+/// What the pipeline needs from configuration.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    /// Where uploads are kept.
+    pub root: PathBuf,
+    pub workers: usize,
+    pub max_attempts: u32,
+    /// The wait before the first retry; doubled each time.
+    pub retry_base: Duration,
+    /// Longest one ffmpeg run may take.
+    pub timeout: Duration,
+}
+
+/// A job run's failure.
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    /// Retrying cannot help (the thumbnail time is past the end, the upload is gone).
+    #[error("{0}")]
+    Permanent(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// The media pipeline. Cheap to clone.
+#[derive(Clone)]
+pub struct Jobs {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    clock: ServerClock,
+    rooms: Rooms,
+    config: JobsConfig,
+    events: broadcast::Sender<MediaEvent>,
+    wake: Notify,
+    running: Mutex<HashMap<JobId, CancellationToken>>,
+}
+
+/// The delay before retry number `attempt` (1 for the first retry).
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    base.saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(MAX_BACKOFF)
+}
+
+impl Jobs {
+    pub fn new(store: Store, clock: ServerClock, rooms: Rooms, config: JobsConfig) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Jobs {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                rooms,
+                config,
+                events,
+                wake: Notify::new(),
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &JobsConfig {
+        &self.inner.config
+    }
+
+    pub fn files(&self, upload: UploadId) -> UploadFiles {
+        UploadFiles::new(&self.inner.config.root, upload)
+    }
+
+    /// Every change from now on (filter by owner before sending anywhere).
+    pub fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {
+        // The map is only inserted into and removed from; a poisoned lock leaves it usable.
+        self.inner
+            .running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stores and broadcasts a change.
+    pub async fn publish(&self, change: MediaChange) -> anyhow::Result<MediaEvent> {
+        let event = self
+            .inner
+            .store
+            .record_media_event(change, self.inner.clock.now())
+            .await
+            .context("storing a media event")?;
+        let _ = self.inner.events.send(event.clone());
+        Ok(event)
+    }
+
+    async fn publish_job(&self, id: JobId) {
+        match self.inner.store.job(id).await {
+            Ok(Some(job)) => {
+                if let Err(err) = self.publish(MediaChange::Job(job)).await {
+                    tracing::warn!(error = %err, "cannot publish a job change");
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot read a job"),
+        }
+    }
+
+    async fn publish_upload(&self, id: UploadId) {
+        match self.inner.store.upload(id).await {
+            Ok(Some(upload)) => {
+                if let Err(err) = self.publish(MediaChange::Upload(upload)).await {
+                    tracing::warn!(error = %err, "cannot publish an upload change");
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot read an upload"),
+        }
+    }
+
+    /// Queues a job for `upload`.
+    pub async fn enqueue(
+        &self,
+        upload: &UploadRow,
+        kind: JobKind,
+        payload: JobPayload,
+    ) -> anyhow::Result<JobRow> {
+        let now = self.inner.clock.now();
+        let job = JobRow {
+            id: JobId(Uuid::now_v7()),
+            upload_id: upload.id,
+            owner: upload.owner,
+            kind,
+            payload,
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: self.inner.config.max_attempts.max(1),
+            progress: 0.0,
+            error: None,
+            result: None,
+            run_after: now,
+            created: now,
+            updated: now,
+        };
+        self.inner.store.insert_job(&job).await?;
+        self.publish(MediaChange::Job(job.clone())).await?;
+        self.inner.wake.notify_waiters();
+        self.inner.wake.notify_one();
+        Ok(job)
+    }
+
+    /// Cancels a job; a running one has its ffmpeg killed. Returns false if it had finished.
+    pub async fn cancel(&self, id: JobId) -> anyhow::Result<bool> {
+        let cancelled = self
+            .inner
+            .store
+            .cancel_job(id, self.inner.clock.now())
+            .await?;
+        if let Some(token) = self.running().get(&id) {
+            token.cancel();
+        }
+        if cancelled {
+            self.publish_job(id).await;
+        }
+        Ok(cancelled)
+    }
+
+    /// Starts the workers and the upkeep; first requeues jobs a stop interrupted and re-checks
+    /// uploads that were being probed.
+    pub async fn start(
+        &self,
+        tasks: &TaskTracker,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        let now = self.inner.clock.now();
+        for id in self.inner.store.requeue_interrupted_jobs(now).await? {
+            tracing::info!(job = %id, "resuming a job interrupted by the last stop");
+            self.publish_job(id).await;
+        }
+        for id in self.inner.store.uploads_probing().await? {
+            let jobs = self.clone();
+            tasks.spawn(async move { jobs.check_upload(id).await });
+        }
+        for _ in 0..self.inner.config.workers.max(1) {
+            let jobs = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { jobs.worker(shutdown).await });
+        }
+        Ok(())
+    }
+
+    async fn worker(self, shutdown: CancellationToken) {
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.inner.store.claim_job(self.inner.clock.now()).await {
+                Ok(Some(job)) => {
+                    tokio::select! {
+                        () = self.run(job) => {}
+                        // Stopping: the job stays `running` in the store and is requeued on start.
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        () = self.inner.wake.notified() => {}
+                        () = tokio::time::sleep(POLL) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot take a job");
+                    tokio::time::sleep(POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Runs every job that is due, one after the other, until none is left (tests use this
+    /// instead of waiting for the workers).
+    pub async fn run_pending_jobs(&self) -> anyhow::Result<usize> {
+        let mut ran = 0;
+        while let Some(job) = self.inner.store.claim_job(self.inner.clock.now()).await? {
+            self.run(job).await;
+            ran += 1;
+        }
+        Ok(ran)
+    }
+
+    async fn run(&self, job: JobRow) {
+        let cancel = CancellationToken::new();
+        self.running().insert(job.id, cancel.clone());
+        self.publish_job(job.id).await;
+        let outcome = AssertUnwindSafe(self.execute(&job, &cancel))
+            .catch_unwind()
+            .await;
+        self.running().remove(&job.id);
+        let now = self.inner.clock.now();
+        let store = &self.inner.store;
+        let ended = match outcome {
+            Ok(Ok(result)) => {
+                store
+                    .end_job_run(job.id, JobState::Done, None, Some(&result), now, now)
+                    .await
+            }
+            Ok(Err(RunError::Cancelled)) => Ok(false), // already marked cancelled
+            Ok(Err(RunError::Permanent(error))) => {
+                store
+                    .end_job_run(job.id, JobState::Failed, Some(&error), None, now, now)
+                    .await
+            }
+            Ok(Err(RunError::Other(error))) => self.failed(&job, &format!("{error:#}"), now).await,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                tracing::error!(job = %job.id, panic = what, "a media job panicked");
+                self.failed(&job, "internal error", now).await
+            }
+        };
+        if let Err(err) = ended {
+            tracing::error!(job = %job.id, error = %err, "cannot record the end of a job");
+        }
+        self.publish_job(job.id).await;
+        if job.kind == JobKind::Playable {
+            match store.job(job.id).await {
+                Ok(Some(JobRow {
+                    state: JobState::Done,
+                    ..
+                })) => self.now_playable(job.upload_id).await,
+                // It will never play: rooms waiting for it move on.
+                Ok(Some(JobRow {
+                    state: JobState::Failed | JobState::Cancelled,
+                    ..
+                })) => self.inner.rooms.upload_gone(job.upload_id).await,
+                _ => {}
+            }
+        }
+    }
+
+    /// A failed run: retry after a backoff while attempts are left, else stay failed.
+    async fn failed(
+        &self,
+        job: &JobRow,
+        error: &str,
+        now: ServerTime,
+    ) -> Result<bool, sqlx::Error> {
+        tracing::warn!(job = %job.id, kind = job.kind.as_str(), attempt = job.attempts, error, "media job failed");
+        let store = &self.inner.store;
+        if job.attempts < job.max_attempts {
+            let at = now + backoff(self.inner.config.retry_base, job.attempts);
+            store
+                .end_job_run(job.id, JobState::Queued, Some(error), None, at, now)
+                .await
+        } else {
+            store
+                .end_job_run(job.id, JobState::Failed, Some(error), None, now, now)
+                .await
+        }
+    }
+
+    /// Runs one job; returns what it made.
+    async fn execute(
+        &self,
+        job: &JobRow,
+        cancel: &CancellationToken,
+    ) -> Result<serde_json::Value, RunError> {
+        let upload = self
+            .inner
+            .store
+            .upload(job.upload_id)
+            .await
+            .map_err(|e| RunError::Other(e.into()))?
+            .ok_or_else(|| RunError::Permanent("the upload was deleted".into()))?;
+        let media = upload
+            .media
+            .clone()
+            .ok_or_else(|| RunError::Permanent("the upload has not been checked".into()))?;
+        let files = self.files(upload.id);
+        let input = files.original();
+        let (progress_tx, progress_rx) = watch::channel(0.0f64);
+        let reporter = tokio::spawn(self.clone().report_progress(job.id, progress_rx));
+        let duration = media.duration;
+        let result = async {
+            match job.kind {
+                JobKind::Poster => {
+                    let at = (duration * 0.1).min(10.0);
+                    let tmp = files.dir.join("poster.tmp.jpg");
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 720), duration, cancel, &progress_tx).await?;
+                    tokio::fs::rename(&tmp, files.poster()).await.context("saving the poster")?;
+                    Ok(serde_json::json!({ "poster": files.poster_url() }))
+                }
+                JobKind::Thumbnail => {
+                    let at = job.payload.at.unwrap_or(0.0);
+                    if !(0.0..duration).contains(&at) {
+                        return Err(RunError::Permanent(format!("{at} s is past the end of the video ({duration:.1} s)")));
+                    }
+                    let out = files.thumbnail(job.id);
+                    tokio::fs::create_dir_all(out.parent().unwrap_or(&files.dir)).await.context("thumbnail folder")?;
+                    let tmp = out.with_extension("tmp.jpg");
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 360), duration, cancel, &progress_tx).await?;
+                    tokio::fs::rename(&tmp, &out).await.context("saving the thumbnail")?;
+                    Ok(serde_json::json!({ "thumbnail": files.thumbnail_url(job.id), "at": at }))
+                }
+                JobKind::Storyboard => {
+                    let interval = video::storyboard_interval(duration);
+                    let tmp = files.dir.join("storyboard.tmp");
+                    let _ = tokio::fs::remove_dir_all(&tmp).await;
+                    tokio::fs::create_dir_all(&tmp).await.context("storyboard folder")?;
+                    self.ffmpeg(commands::storyboard(&input, &tmp, interval), duration, cancel, &progress_tx).await?;
+                    let _ = tokio::fs::remove_dir_all(files.storyboard_dir()).await;
+                    tokio::fs::rename(&tmp, files.storyboard_dir()).await.context("saving the storyboard")?;
+                    let vtt = video::storyboard_vtt(&files.storyboard_base_url(), duration, interval);
+                    tokio::fs::write(files.storyboard_vtt(), vtt).await.context("writing the storyboard track")?;
+                    Ok(serde_json::json!({
+                        "vtt": files.storyboard_vtt_url(),
+                        "interval": interval,
+                        "thumbnails": video::storyboard_count(duration, interval),
+                    }))
+                }
+                JobKind::Playable => {
+                    let plan = video::playable_plan(&media);
+                    let tmp = files.dir.join("playable.tmp.mp4");
+                    self.ffmpeg(commands::playable(&input, &tmp, plan), duration, cancel, &progress_tx).await?;
+                    tokio::fs::rename(&tmp, files.playable()).await.context("saving the playable copy")?;
+                    let how = if plan == Playable::Transcode { "transcoded" } else { "remuxed" };
+                    Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": how }))
+                }
+            }
+        }
+        .await;
+        reporter.abort();
+        result
+    }
+
+    async fn ffmpeg(
+        &self,
+        args: Vec<String>,
+        duration: f64,
+        cancel: &CancellationToken,
+        progress: &watch::Sender<f64>,
+    ) -> Result<(), RunError> {
+        let cfg = &self.inner.config;
+        video::run_ffmpeg(&cfg.ffmpeg, args, duration, cfg.timeout, cancel, |p| {
+            let _ = progress.send(p);
+        })
+        .await
+        .map_err(|e| match e {
+            super::process::ProcessError::Cancelled { .. } => RunError::Cancelled,
+            other => RunError::Other(anyhow!(other)),
+        })
+    }
+
+    /// Stores and sends a job's progress, at most every PROGRESS_EVERY.
+    async fn report_progress(self, job: JobId, mut progress: watch::Receiver<f64>) {
+        let mut last = 0.0;
+        while progress.changed().await.is_ok() {
+            let p = *progress.borrow_and_update();
+            if p - last < 0.01 && p < 1.0 {
+                continue;
+            }
+            last = p;
+            if self
+                .inner
+                .store
+                .set_job_progress(job, p, self.inner.clock.now())
+                .await
+                .is_ok()
+            {
+                self.publish_job(job).await;
+            }
+            tokio::time::sleep(PROGRESS_EVERY).await;
+        }
+    }
+
+    // ---- Uploads --------------------------------------------------------------------------
+
+    /// The whole file arrived: check it, then start its jobs (in the background).
+    pub fn upload_complete(&self, tasks: &TaskTracker, upload: UploadId) {
+        let jobs = self.clone();
+        tasks.spawn(async move { jobs.check_upload(upload).await });
+    }
+
+    async fn check_upload(&self, id: UploadId) {
+        if let Err(err) = self.try_check_upload(id).await {
+            tracing::error!(upload = %id, error = %format!("{err:#}"), "checking an upload failed");
+        }
+    }
+
+    async fn try_check_upload(&self, id: UploadId) -> anyhow::Result<()> {
+        let store = &self.inner.store;
+        let Some(upload) = store.upload(id).await? else {
+            return Ok(());
+        };
+        let files = self.files(id);
+        store
+            .set_upload_state(id, UploadState::Probing, None, None, self.inner.clock.now())
+            .await?;
+        self.publish_upload(id).await;
+        let cfg = &self.inner.config;
+        match video::check_upload(
+            &cfg.ffprobe,
+            &cfg.ffmpeg,
+            &files.original(),
+            Duration::from_secs(60),
+        )
+        .await
+        {
+            Err(Rejection::Tool(error)) => {
+                // Our tools failed, not the file: leave it to be checked again on the next start.
+                anyhow::bail!("the video tools failed: {error}");
+            }
+            Err(rejection) => {
+                tracing::info!(upload = %id, reason = %rejection, "upload rejected");
+                files.remove().await;
+                store
+                    .set_upload_state(
+                        id,
+                        UploadState::Rejected,
+                        Some(&rejection.to_string()),
+                        None,
+                        self.inner.clock.now(),
+                    )
+                    .await?;
+                self.publish_upload(id).await;
+            }
+            Ok(media) => {
+                let now = self.inner.clock.now();
+                store
+                    .set_upload_state(id, UploadState::Ready, None, Some(&media), now)
+                    .await?;
+                let upload = store.upload(id).await?.unwrap_or(upload);
+                if video::playable_plan(&media) == Playable::AsIs {
+                    store.set_upload_playable(id, now).await?;
+                } else {
+                    self.enqueue(&upload, JobKind::Playable, JobPayload::default())
+                        .await?;
+                }
+                self.publish_upload(id).await;
+                self.enqueue(&upload, JobKind::Poster, JobPayload::default())
+                    .await?;
+                self.enqueue(&upload, JobKind::Storyboard, JobPayload::default())
+                    .await?;
+                if video::playable_plan(&media) == Playable::AsIs {
+                    self.now_playable(id).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What rooms need to know about a playable upload.
+    pub async fn upload_media(&self, upload: &UploadRow) -> UploadMedia {
+        let files = self.files(upload.id);
+        let poster = tokio::fs::try_exists(files.poster())
+            .await
+            .unwrap_or(false)
+            .then(|| files.poster_url());
+        UploadMedia {
+            upload_id: upload.id,
+            title: upload.file_name.clone(),
+            duration: upload.media.as_ref().map(|m| m.duration),
+            poster,
+            ready: upload.playable,
+        }
+    }
+
+    /// The upload can be played now: mark it and tell the rooms that queue it.
+    async fn now_playable(&self, id: UploadId) {
+        let store = &self.inner.store;
+        if let Err(err) = store.set_upload_playable(id, self.inner.clock.now()).await {
+            tracing::error!(upload = %id, error = %err, "cannot mark an upload playable");
+            return;
+        }
+        self.publish_upload(id).await;
+        let Ok(Some(upload)) = store.upload(id).await else {
+            return;
+        };
+        let media = self.upload_media(&upload).await;
+        // The stored items first (rooms not loaded), then the live rooms, which write the same.
+        if let Err(err) = store.mark_upload_items_ready(&media).await {
+            tracing::error!(upload = %id, error = %err, "cannot mark queue items ready");
+        }
+        self.inner.rooms.upload_ready(&media).await;
+    }
+
+    /// Deletes uploads left unfinished since before `before`, with their files.
+    pub async fn expire_stale_uploads(&self, before: ServerTime) -> anyhow::Result<usize> {
+        let stale = self.inner.store.stale_uploads(before).await?;
+        for id in &stale {
+            tracing::info!(upload = %id, "deleting an upload that was never finished");
+            self.files(*id).remove().await;
+            self.inner.store.delete_upload(*id).await?;
+        }
+        self.inner
+            .store
+            .prune_job_events(self.inner.clock.now() - EVENTS_KEPT)
+            .await?;
+        Ok(stale.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = Duration::from_secs(5);
+        assert_eq!(backoff(base, 1), Duration::from_secs(5));
+        assert_eq!(backoff(base, 2), Duration::from_secs(10));
+        assert_eq!(backoff(base, 3), Duration::from_secs(20));
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+        assert_eq!(backoff(Duration::ZERO, 3), Duration::ZERO);
+    }
+}

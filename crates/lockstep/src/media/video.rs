@@ -1,0 +1,427 @@
+//! Uploaded videos: checking that a file is a video, and what each media job runs.
+//!
+//! Everything goes through [`super::process`]. ffmpeg reports progress on stdout
+//! (`-progress pipe:1`): `out_time_us=` lines (microseconds, despite the older `out_time_ms` name)
+//! and `progress=end` at the end.
+
+use super::process::{self, ProcessError};
+use crate::store::uploads::MediaInfo;
+use serde::Deserialize;
+use std::path::Path;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Storyboard thumbnails: size and sheet layout.
+pub const THUMB_WIDTH: u32 = 160;
+pub const THUMB_HEIGHT: u32 = 90;
+pub const SHEET_COLUMNS: u32 = 10;
+pub const SHEET_ROWS: u32 = 10;
+
+/// Why an upload is not accepted as a video. Shown to its owner.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    #[error("the file is empty")]
+    Empty,
+    #[error("this is not a video file ({0})")]
+    NotVideo(String),
+    #[error("this is a still image, not a video")]
+    Image,
+    #[error("the video is damaged or incomplete ({0})")]
+    Damaged(String),
+    #[error("the video could not be checked: {0}")]
+    Tool(String),
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    streams: Vec<ProbeStream>,
+    format: Option<ProbeFormat>,
+}
+
+#[derive(Deserialize)]
+struct ProbeStream {
+    #[serde(default)]
+    codec_type: String,
+    #[serde(default)]
+    codec_name: String,
+    width: Option<u32>,
+    height: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct ProbeFormat {
+    #[serde(default)]
+    format_name: String,
+    duration: Option<String>,
+}
+
+/// Reads what ffprobe says about a local file, only as a file (no other protocols).
+async fn ffprobe_json(
+    ffprobe: &Path,
+    file: &Path,
+    timeout: Duration,
+) -> Result<Vec<u8>, ProcessError> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-print_format",
+        "json",
+        "-show_format",
+        "-show_streams",
+        "--",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(file.as_os_str().to_owned());
+    process::run(ffprobe, args, timeout).await
+}
+
+/// Checks that `file` is a whole video and says what it holds. A truncated file whose index is at
+/// the start probes fine, so the last seconds are decoded too: a missing end shows up there.
+pub async fn check_upload(
+    ffprobe: &Path,
+    ffmpeg: &Path,
+    file: &Path,
+    timeout: Duration,
+) -> Result<MediaInfo, Rejection> {
+    let size = tokio::fs::metadata(file)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if size == 0 {
+        return Err(Rejection::Empty);
+    }
+    let json = match ffprobe_json(ffprobe, file, timeout).await {
+        Ok(json) => json,
+        Err(ProcessError::Failed { stderr, .. }) => {
+            return Err(Rejection::NotVideo(short(&stderr)));
+        }
+        Err(other) => return Err(Rejection::Tool(other.to_string())),
+    };
+    let probe: Probe = serde_json::from_slice(&json).map_err(|e| Rejection::Tool(e.to_string()))?;
+    let format = probe
+        .format
+        .ok_or_else(|| Rejection::NotVideo("no container".into()))?;
+    let video = probe
+        .streams
+        .iter()
+        .find(|s| s.codec_type == "video")
+        .ok_or_else(|| Rejection::NotVideo("no video stream".into()))?;
+    let still = ["png", "mjpeg", "bmp", "gif", "webp", "tiff"].contains(&video.codec_name.as_str());
+    if format.format_name.contains("image2")
+        || format.format_name.ends_with("_pipe")
+        || (still && format.duration.is_none())
+    {
+        return Err(Rejection::Image);
+    }
+    let duration = format
+        .duration
+        .as_deref()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .ok_or_else(|| Rejection::NotVideo("no duration".into()))?;
+    // Decode the last two seconds; -xerror turns a damaged packet into a failure.
+    let mut args: Vec<std::ffi::OsString> = [
+        "-v",
+        "error",
+        "-xerror",
+        "-protocol_whitelist",
+        "file",
+        "-sseof",
+        "-2",
+        "-i",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(file.as_os_str().to_owned());
+    args.extend(["-f", "null", "-"].iter().map(Into::into));
+    match process::run(ffmpeg, args, timeout).await {
+        Ok(_) => {}
+        Err(ProcessError::Failed { stderr, .. }) => return Err(Rejection::Damaged(short(&stderr))),
+        Err(other) => return Err(Rejection::Tool(other.to_string())),
+    }
+    let audio = probe.streams.iter().find(|s| s.codec_type == "audio");
+    Ok(MediaInfo {
+        duration,
+        width: video.width.unwrap_or(0),
+        height: video.height.unwrap_or(0),
+        video_codec: video.codec_name.clone(),
+        audio_codec: audio.map(|a| a.codec_name.clone()),
+        container: format.format_name,
+    })
+}
+
+/// The tool's message without the file path it repeats.
+fn short(stderr: &str) -> String {
+    stderr
+        .rsplit(": ")
+        .next()
+        .unwrap_or(stderr)
+        .trim()
+        .chars()
+        .take(200)
+        .collect()
+}
+
+/// The fraction done from one `-progress` line, given the input's duration.
+pub fn progress_from_line(line: &str, duration: f64) -> Option<f64> {
+    if line.trim() == "progress=end" {
+        return Some(1.0);
+    }
+    let us: f64 = line.strip_prefix("out_time_us=")?.trim().parse().ok()?;
+    if duration.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || us < 0.0 {
+        return None;
+    }
+    Some((us / 1e6 / duration).clamp(0.0, 1.0))
+}
+
+/// Seconds between storyboard thumbnails: about 150 over the video, from 2 to 10 s apart.
+pub fn storyboard_interval(duration: f64) -> f64 {
+    (duration / 150.0).ceil().clamp(2.0, 10.0)
+}
+
+/// How many thumbnails a storyboard of `duration` holds.
+pub fn storyboard_count(duration: f64, interval: f64) -> u32 {
+    ((duration / interval).ceil() as u32).max(1)
+}
+
+/// The file name of storyboard sheet `n` (0-based, as ffmpeg numbers them with -start_number 0).
+pub fn sheet_name(n: u32) -> String {
+    format!("sheet-{n:03}.jpg")
+}
+
+/// The WebVTT track of a storyboard: one cue per thumbnail, pointing into its sheet with a
+/// media fragment (`#xywh=x,y,w,h`). `base` is the URL the sheets are under.
+pub fn storyboard_vtt(base: &str, duration: f64, interval: f64) -> String {
+    let per_sheet = SHEET_COLUMNS * SHEET_ROWS;
+    let mut vtt = String::from("WEBVTT\n\n");
+    for i in 0..storyboard_count(duration, interval) {
+        let start = f64::from(i) * interval;
+        let end = (start + interval).min(duration);
+        let pos = i % per_sheet;
+        let x = (pos % SHEET_COLUMNS) * THUMB_WIDTH;
+        let y = (pos / SHEET_COLUMNS) * THUMB_HEIGHT;
+        vtt.push_str(&format!(
+            "{} --> {}\n{base}/{}#xywh={x},{y},{THUMB_WIDTH},{THUMB_HEIGHT}\n\n",
+            vtt_time(start),
+            vtt_time(end),
+            sheet_name(i / per_sheet)
+        ));
+    }
+    vtt
+}
+
+fn vtt_time(seconds: f64) -> String {
+    let ms = (seconds * 1000.0).round() as u64;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// How an upload becomes playable in browsers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Playable {
+    /// Browsers play the file as it is (WebM with VP8/VP9/AV1 and Opus/Vorbis).
+    AsIs,
+    /// Browser codecs in an MP4/MOV container: copy the streams into a fast-start MP4.
+    Remux,
+    /// Anything else: transcode to H.264 and AAC.
+    Transcode,
+}
+
+/// Decides, from what ffprobe found, how the upload becomes playable.
+pub fn playable_plan(info: &MediaInfo) -> Playable {
+    let audio = info.audio_codec.as_deref();
+    let webm = info.container.contains("webm") || info.container.contains("matroska");
+    let mp4 = info.container.contains("mp4") || info.container.contains("mov");
+    let web_video = ["vp8", "vp9", "av1"].contains(&info.video_codec.as_str());
+    if webm
+        && web_video
+        && matches!(audio, None | Some("opus" | "vorbis"))
+        && info.container.contains("webm")
+    {
+        return Playable::AsIs;
+    }
+    if mp4
+        && ["h264", "av1"].contains(&info.video_codec.as_str())
+        && matches!(audio, None | Some("aac" | "mp3"))
+    {
+        return Playable::Remux;
+    }
+    Playable::Transcode
+}
+
+/// The arguments of each job's ffmpeg run (after `ffmpeg -v error -y -nostdin`).
+pub mod commands {
+    use super::*;
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    /// One frame at `at` seconds (seeking the input, so only from the nearest keyframe), scaled.
+    pub fn frame(input: &Path, out: &Path, at: f64, height: u32) -> Vec<String> {
+        let mut a = strings(&["-ss"]);
+        a.push(format!("{at:.3}"));
+        a.extend(strings(&["-protocol_whitelist", "file", "-i"]));
+        a.push(input.display().to_string());
+        a.extend(strings(&["-frames:v", "1", "-vf"]));
+        a.push(format!("scale=-2:{height}"));
+        a.extend(strings(&["-q:v", "3"]));
+        a.push(out.display().to_string());
+        a
+    }
+
+    /// The storyboard: only keyframes are decoded (`-skip_frame nokey`, about a hundred times
+    /// faster than decoding everything), one picked per interval, scaled, tiled into sheets.
+    pub fn storyboard(input: &Path, dir: &Path, interval: f64) -> Vec<String> {
+        let mut a = strings(&["-skip_frame", "nokey", "-protocol_whitelist", "file", "-i"]);
+        a.push(input.display().to_string());
+        a.extend(strings(&["-an", "-sn", "-vf"]));
+        a.push(format!(
+            "fps=1/{interval}:eof_action=pass,scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,\
+             pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,tile={SHEET_COLUMNS}x{SHEET_ROWS}"
+        ));
+        a.extend(strings(&[
+            "-fps_mode",
+            "vfr",
+            "-q:v",
+            "5",
+            "-start_number",
+            "0",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+        ]));
+        a.push(dir.join("sheet-%03d.jpg").display().to_string());
+        a
+    }
+
+    /// A browser-playable MP4: streams copied, or transcoded.
+    pub fn playable(input: &Path, out: &Path, plan: Playable) -> Vec<String> {
+        let mut a = strings(&["-protocol_whitelist", "file", "-i"]);
+        a.push(input.display().to_string());
+        match plan {
+            Playable::Remux | Playable::AsIs => {
+                a.extend(strings(&["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]))
+            }
+            Playable::Transcode => a.extend(strings(&[
+                "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast",
+                "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
+            ])),
+        }
+        a.extend(strings(&[
+            "-movflags",
+            "+faststart",
+            "-progress",
+            "pipe:1",
+            "-nostats",
+            "-f",
+            "mp4",
+        ]));
+        a.push(out.display().to_string());
+        a
+    }
+}
+
+/// Runs ffmpeg for a job, reporting progress (0..1) as it goes.
+pub async fn run_ffmpeg(
+    ffmpeg: &Path,
+    args: Vec<String>,
+    duration: f64,
+    timeout: Duration,
+    cancel: &CancellationToken,
+    mut progress: impl FnMut(f64) + Send,
+) -> Result<(), ProcessError> {
+    let mut full = vec![
+        "-v".to_owned(),
+        "error".to_owned(),
+        "-y".to_owned(),
+        "-nostdin".to_owned(),
+    ];
+    full.extend(args);
+    process::run_streaming(ffmpeg, full, timeout, cancel, |line| {
+        if let Some(p) = progress_from_line(line, duration) {
+            progress(p);
+        }
+    })
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines() {
+        assert_eq!(progress_from_line("out_time_us=5000000", 10.0), Some(0.5));
+        assert_eq!(progress_from_line("out_time_us=50000000", 10.0), Some(1.0));
+        assert_eq!(progress_from_line("progress=end", 10.0), Some(1.0));
+        assert_eq!(progress_from_line("progress=continue", 10.0), None);
+        assert_eq!(progress_from_line("out_time_us=N/A", 10.0), None);
+        assert_eq!(progress_from_line("frame=12", 10.0), None);
+    }
+
+    #[test]
+    fn storyboard_layout_and_vtt() {
+        assert_eq!(storyboard_interval(60.0), 2.0);
+        assert_eq!(storyboard_interval(600.0), 4.0);
+        assert_eq!(storyboard_interval(36_000.0), 10.0);
+        assert_eq!(storyboard_count(600.0, 4.0), 150);
+        let vtt = storyboard_vtt("/media/uploads/u/storyboard", 600.0, 4.0);
+        assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:04.000\n/media/uploads/u/storyboard/sheet-000.jpg#xywh=0,0,160,90\n"));
+        // Thumbnail 11 is on the second row; thumbnail 100 starts the second sheet.
+        assert!(vtt.contains("00:00:44.000 --> 00:00:48.000\n/media/uploads/u/storyboard/sheet-000.jpg#xywh=160,90,160,90"));
+        assert!(vtt.contains("00:06:40.000 --> 00:06:44.000\n/media/uploads/u/storyboard/sheet-001.jpg#xywh=0,0,160,90"));
+        assert_eq!(vtt.matches("-->").count(), 150);
+        // The last cue ends at the duration.
+        let short = storyboard_vtt("b", 5.0, 2.0);
+        assert!(short.contains("00:00:04.000 --> 00:00:05.000"));
+    }
+
+    #[test]
+    fn playable_plans() {
+        let info = |container: &str, video: &str, audio: Option<&str>| MediaInfo {
+            duration: 1.0,
+            width: 1,
+            height: 1,
+            video_codec: video.into(),
+            audio_codec: audio.map(Into::into),
+            container: container.into(),
+        };
+        assert_eq!(
+            playable_plan(&info("matroska,webm", "vp9", Some("opus"))),
+            Playable::AsIs
+        );
+        assert_eq!(
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", Some("aac"))),
+            Playable::Remux
+        );
+        assert_eq!(
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", None)),
+            Playable::Remux
+        );
+        assert_eq!(
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "hevc", Some("aac"))),
+            Playable::Transcode
+        );
+        assert_eq!(
+            playable_plan(&info("avi", "mpeg4", Some("mp3"))),
+            Playable::Transcode
+        );
+        assert_eq!(
+            playable_plan(&info("matroska,webm", "h264", Some("aac"))),
+            Playable::Transcode
+        );
+    }
+}

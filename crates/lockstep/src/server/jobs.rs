@@ -1,0 +1,218 @@
+//! `/api/jobs`: my media jobs, cancelling one, and their live progress as Server-Sent Events.
+//!
+//! `GET /api/jobs/events` streams every change of my jobs and uploads (`event: job` or `event:
+//! upload`, `data:` the job or upload as JSON); `GET /api/jobs/{id}/events` streams one job. Every
+//! event carries `id:`, a number that only grows. A browser that reconnects sends the last one
+//! it saw as `Last-Event-ID` and gets exactly the events after it (kept for a day), then live
+//! ones. Without `Last-Event-ID`, a stream starts with the current state of every job (and
+//! upload) and continues live.
+
+use super::extract::path_id;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::store::jobs::{MediaChange, MediaEvent};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use lockstep_core::ids::{JobId, UserId};
+use std::convert::Infallible;
+use tokio_stream::wrappers::BroadcastStream;
+
+/// Routes that answer at once (under the request timeout).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list))
+        .route("/jobs/{id}", get(read))
+        .route("/jobs/{id}/cancel", post(cancel))
+}
+
+/// The streams (long-lived: outside the request timeout).
+pub fn streams() -> Router<AppState> {
+    Router::new()
+        .route("/jobs/events", get(all_events))
+        .route("/jobs/{id}/events", get(job_events))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("job_not_found", "no such job")
+}
+
+async fn list(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let jobs = state.store.jobs_of(user.id).await?;
+    Ok(Json(serde_json::json!({ "jobs": jobs })))
+}
+
+async fn mine(
+    state: &AppState,
+    raw: &str,
+    user: UserId,
+) -> Result<crate::store::jobs::JobRow, ApiError> {
+    let id: JobId = path_id(raw, not_found)?;
+    let job = state.store.job(id).await?.ok_or_else(not_found)?;
+    if job.owner != user {
+        return Err(not_found());
+    }
+    Ok(job)
+}
+
+async fn read(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<crate::store::jobs::JobRow>, ApiError> {
+    Ok(Json(mine(&state, &id, user.id).await?))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<crate::store::jobs::JobRow>, ApiError> {
+    let job = mine(&state, &id, user.id).await?;
+    if !state.jobs.cancel(job.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "the job is already {}",
+            job.state.as_str()
+        )));
+    }
+    let job = state.store.job(job.id).await?.ok_or_else(not_found)?;
+    Ok(Json(job))
+}
+
+fn sse_event(event: &MediaEvent) -> Event {
+    let (name, data) = match &event.change {
+        MediaChange::Job(job) => ("job", serde_json::to_string(job)),
+        MediaChange::Upload(upload) => ("upload", serde_json::to_string(upload)),
+    };
+    Event::default()
+        .id(event.id.to_string())
+        .event(name)
+        .data(data.unwrap_or_default())
+}
+
+fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get("last-event-id")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The stream for `user`, about `job` alone if given.
+async fn stream_for(
+    state: &AppState,
+    user: UserId,
+    job: Option<JobId>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    // Subscribe first, then read the backlog: an event published in between is in one or both,
+    // and duplicates are dropped by number below.
+    let live = state.jobs.subscribe();
+    let subject = job.map(|j| j.to_string());
+    let backlog: Vec<MediaEvent> = match last_event_id(headers) {
+        Some(after) => {
+            state
+                .store
+                .media_events_after(user, subject.as_deref(), after)
+                .await?
+        }
+        None => {
+            // A fresh stream: the current state, numbered with the newest event id so that a
+            // reconnection resumes from here.
+            let id = state.store.last_job_event_id().await?;
+            let mut now = Vec::new();
+            match job {
+                Some(job) => {
+                    if let Some(row) = state.store.job(job).await? {
+                        now.push(MediaEvent {
+                            id,
+                            change: MediaChange::Job(row),
+                        });
+                    }
+                }
+                None => {
+                    for upload in state.store.uploads_of(user).await?.into_iter().rev() {
+                        now.push(MediaEvent {
+                            id,
+                            change: MediaChange::Upload(upload),
+                        });
+                    }
+                    for row in state.store.jobs_of(user).await?.into_iter().rev() {
+                        now.push(MediaEvent {
+                            id,
+                            change: MediaChange::Job(row),
+                        });
+                    }
+                }
+            }
+            now
+        }
+    };
+    let mut last = backlog.iter().map(|e| e.id).max().unwrap_or(0);
+    let first: Vec<Result<Event, Infallible>> = backlog.iter().map(|e| Ok(sse_event(e))).collect();
+    let shutdown = state.shutdown.clone();
+    let live = BroadcastStream::new(live)
+        // A lagging stream ends; the browser reconnects with Last-Event-ID and catches up from
+        // the store.
+        .take_while(|r| std::future::ready(r.is_ok()))
+        .filter_map(move |r| {
+            let keep = match &r {
+                Ok(e) => {
+                    let mine = e.change.owner() == user
+                        && subject.as_deref().is_none_or(|s| s == e.change.subject())
+                        && e.id > last;
+                    if mine {
+                        last = e.id;
+                    }
+                    mine
+                }
+                Err(_) => false,
+            };
+            std::future::ready(match r {
+                Ok(e) if keep => Some(Ok(sse_event(&e))),
+                _ => None,
+            })
+        })
+        .take_until(async move { shutdown.cancelled().await });
+    let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
+        Box::pin(stream::iter(first).chain(live));
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    // Proxies (nginx) must not buffer the stream.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+        .headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+async fn all_events(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    stream_for(&state, user.id, None, &headers).await
+}
+
+async fn job_events(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let job = mine(&state, &id, user.id).await?;
+    stream_for(&state, user.id, Some(job.id), &headers).await
+}

@@ -1,0 +1,124 @@
+//! `/media/uploads/{id}/...`: an upload's files, with Range requests (206), content types and
+//! caching headers, only for its owner and for members of rooms whose queue holds it.
+//!
+//! Paths are matched against the names the jobs produce (`video`, `poster.jpg`,
+//! `storyboard.vtt`, `storyboard/sheet-NNN.jpg`, `thumbs/<job id>.jpg`); anything else, a
+//! traversal attempt included, is 404, as is an upload the caller may not see (ids are not to be
+//! probed).
+
+use super::extract::path_id;
+use crate::auth::CurrentUser;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::HeaderValue;
+use axum::http::header::CACHE_CONTROL;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lockstep_core::ids::{JobId, UploadId};
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/media/uploads/{id}/{*path}", get(serve))
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such file")
+}
+
+/// Whether `name` is a storyboard sheet as the storyboard job names them.
+fn is_sheet(name: &str) -> bool {
+    name.strip_prefix("sheet-")
+        .and_then(|n| n.strip_suffix(".jpg"))
+        .is_some_and(|n| n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+async fn serve(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path((id, path)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let id: UploadId = path_id(&id, not_found)?;
+    let upload = state.store.upload(id).await?.ok_or_else(not_found)?;
+    if !state.store.upload_visible_to(&upload, user.id).await? {
+        return Err(not_found());
+    }
+    let files = state.jobs.files(id);
+    let (file, mime, max_age) = match path.as_str() {
+        "video" => {
+            if !upload.playable {
+                return Err(ApiError::not_found(
+                    "not_playable_yet",
+                    "this video is still being prepared",
+                ));
+            }
+            let copy = files.playable();
+            if tokio::fs::try_exists(&copy).await.unwrap_or(false) {
+                (copy, "video/mp4", 3600)
+            } else {
+                // Playable as uploaded (WebM).
+                (files.original(), "video/webm", 3600)
+            }
+        }
+        "poster.jpg" => (files.poster(), "image/jpeg", 300),
+        "storyboard.vtt" => (files.storyboard_vtt(), "text/vtt; charset=utf-8", 300),
+        other => {
+            let mut parts = other.splitn(2, '/');
+            match (parts.next(), parts.next()) {
+                (Some("storyboard"), Some(sheet)) if is_sheet(sheet) => {
+                    (files.storyboard_dir().join(sheet), "image/jpeg", 300)
+                }
+                (Some("thumbs"), Some(name)) => {
+                    let job: JobId = name
+                        .strip_suffix(".jpg")
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(not_found)?;
+                    (files.thumbnail(job), "image/jpeg", 3600)
+                }
+                _ => return Err(not_found()),
+            }
+        }
+    };
+    if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
+        return Err(not_found());
+    }
+    let mime = HeaderValue::from_static(mime);
+    let mut response = ServeFile::new_with_mime(
+        file,
+        &"application/octet-stream"
+            .parse()
+            .expect("a valid MIME type"),
+    )
+    .oneshot(request)
+    .await
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("serving a file: {e}")))?
+    .into_response();
+    let h = response.headers_mut();
+    h.insert("content-type", mime);
+    if let Ok(v) = HeaderValue::from_str(&format!("private, max-age={max_age}")) {
+        h.insert(CACHE_CONTROL, v);
+    }
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_sheet;
+
+    #[test]
+    fn only_sheet_names() {
+        assert!(is_sheet("sheet-000.jpg"));
+        assert!(is_sheet("sheet-123.jpg"));
+        assert!(!is_sheet("sheet-1.jpg"));
+        assert!(!is_sheet("../sheet-000.jpg"));
+        assert!(!is_sheet("sheet-000.jpg/.."));
+        assert!(!is_sheet("sheet-00a.jpg"));
+    }
+}

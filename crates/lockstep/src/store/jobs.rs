@@ -1,0 +1,394 @@
+//! Media jobs: rows taken atomically by workers, with their progress and their change events.
+
+use super::{Store, parse_id, parse_json, to_json};
+use lockstep_core::ids::{JobId, UploadId, UserId};
+use lockstep_core::time::ServerTime;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// What a job makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// One frame as the video's poster image.
+    Poster,
+    /// Thumbnails every few seconds tiled into sprite sheets, and a WebVTT track pointing into them.
+    Storyboard,
+    /// One frame at a time the user picked.
+    Thumbnail,
+    /// A copy browsers can play: remuxed to fast-start MP4, or transcoded.
+    Playable,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Poster => "poster",
+            JobKind::Storyboard => "storyboard",
+            JobKind::Thumbnail => "thumbnail",
+            JobKind::Playable => "playable",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+        Ok(match s {
+            "poster" => JobKind::Poster,
+            "storyboard" => JobKind::Storyboard,
+            "thumbnail" => JobKind::Thumbnail,
+            "playable" => JobKind::Playable,
+            other => return Err(sqlx::Error::Decode(format!("job kind {other:?}").into())),
+        })
+    }
+}
+
+/// Where a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+        Ok(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "failed" => JobState::Failed,
+            "cancelled" => JobState::Cancelled,
+            other => return Err(sqlx::Error::Decode(format!("job state {other:?}").into())),
+        })
+    }
+
+    /// Done, failed or cancelled: nothing more will happen.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
+    }
+}
+
+/// What a job needs beyond its upload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobPayload {
+    /// For thumbnails: the time of the frame, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<f64>,
+}
+
+/// A job as stored and as clients see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: JobId,
+    pub upload_id: UploadId,
+    pub owner: UserId,
+    pub kind: JobKind,
+    pub payload: JobPayload,
+    pub state: JobState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// 0 to 1.
+    pub progress: f64,
+    pub error: Option<String>,
+    /// What it made: URLs of its files.
+    pub result: Option<serde_json::Value>,
+    pub run_after: ServerTime,
+    pub created: ServerTime,
+    pub updated: ServerTime,
+}
+
+const COLUMNS: &str = "id, upload_id, owner_id, kind, payload, state, attempts, max_attempts, progress, \
+                       error, result, run_after_ms, created_ms, updated_ms";
+
+fn from_row(r: &AnyRow) -> Result<JobRow, sqlx::Error> {
+    Ok(JobRow {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        upload_id: parse_id(&r.try_get::<String, _>("upload_id")?)?,
+        owner: parse_id(&r.try_get::<String, _>("owner_id")?)?,
+        kind: JobKind::parse(&r.try_get::<String, _>("kind")?)?,
+        payload: parse_json(&r.try_get::<String, _>("payload")?)?,
+        state: JobState::parse(&r.try_get::<String, _>("state")?)?,
+        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(u32::MAX),
+        max_attempts: u32::try_from(r.try_get::<i64, _>("max_attempts")?).unwrap_or(1),
+        progress: r.try_get("progress")?,
+        error: r.try_get("error")?,
+        result: r
+            .try_get::<Option<String>, _>("result")?
+            .map(|s| parse_json(&s))
+            .transpose()?,
+        run_after: ServerTime::from_millis(r.try_get("run_after_ms")?),
+        created: ServerTime::from_millis(r.try_get("created_ms")?),
+        updated: ServerTime::from_millis(r.try_get("updated_ms")?),
+    })
+}
+
+/// What changed: a job, or an upload (uploads share the stream so a page sees both).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum MediaChange {
+    Job(JobRow),
+    Upload(super::uploads::UploadRow),
+}
+
+impl MediaChange {
+    pub fn owner(&self) -> UserId {
+        match self {
+            MediaChange::Job(j) => j.owner,
+            MediaChange::Upload(u) => u.owner,
+        }
+    }
+
+    /// The job or upload id the change is about.
+    pub fn subject(&self) -> String {
+        match self {
+            MediaChange::Job(j) => j.id.to_string(),
+            MediaChange::Upload(u) => u.id.to_string(),
+        }
+    }
+}
+
+/// A numbered change, for Server-Sent Events (`id:` is the number).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaEvent {
+    pub id: i64,
+    pub change: MediaChange,
+}
+
+impl Store {
+    pub async fn insert_job(&self, job: &JobRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO jobs (id, upload_id, owner_id, kind, payload, state, attempts, max_attempts, \
+             progress, run_after_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $8, $9, $9)",
+        )
+        .bind(job.id.to_string())
+        .bind(job.upload_id.to_string())
+        .bind(job.owner.to_string())
+        .bind(job.kind.as_str())
+        .bind(to_json(&job.payload)?)
+        .bind(job.state.as_str())
+        .bind(i64::from(job.max_attempts))
+        .bind(job.run_after.millis())
+        .bind(job.created.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Option<JobRow>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn jobs_of(&self, owner: UserId) -> Result<Vec<JobRow>, sqlx::Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM jobs WHERE owner_id = $1 ORDER BY created_ms DESC, id LIMIT 500"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner.to_string())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    pub async fn jobs_of_upload(&self, upload: UploadId) -> Result<Vec<JobRow>, sqlx::Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM jobs WHERE upload_id = $1 ORDER BY created_ms, id");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(upload.to_string())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Takes the oldest queued job that is due, marking it running, in one statement (so two
+    /// workers never take the same job).
+    pub async fn claim_job(&self, now: ServerTime) -> Result<Option<JobRow>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_ms = $1 \
+             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after_ms <= $1 \
+                         ORDER BY run_after_ms, created_ms LIMIT 1) \
+             AND state = 'queued' RETURNING {COLUMNS}"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now.millis())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Updates a running job's progress (ignored once the job is no longer running).
+    pub async fn set_job_progress(
+        &self,
+        id: JobId,
+        progress: f64,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE jobs SET progress = $1, updated_ms = $2 WHERE id = $3 AND state = 'running'",
+        )
+        .bind(progress)
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Records how a run ended: `state` done (with `result`), queued again (retry at
+    /// `run_after`), failed or cancelled (with `error`). Only a running job changes, so a job
+    /// cancelled meanwhile stays cancelled.
+    pub async fn end_job_run(
+        &self,
+        id: JobId,
+        state: JobState,
+        error: Option<&str>,
+        result: Option<&serde_json::Value>,
+        run_after: ServerTime,
+        now: ServerTime,
+    ) -> Result<bool, sqlx::Error> {
+        let progress = if state == JobState::Done { 1.0 } else { 0.0 };
+        let done = sqlx::query(
+            "UPDATE jobs SET state = $1, error = $2, result = $3, run_after_ms = $4, progress = $5, \
+             updated_ms = $6 WHERE id = $7 AND state = 'running'",
+        )
+        .bind(state.as_str())
+        .bind(error.map(str::to_owned))
+        .bind(result.map(to_json).transpose()?)
+        .bind(run_after.millis())
+        .bind(progress)
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Cancels a job that has not finished. Returns false when it had.
+    pub async fn cancel_job(&self, id: JobId, now: ServerTime) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', updated_ms = $1 WHERE id = $2 AND state IN ('queued', 'running')",
+        )
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Jobs that were running when the server stopped are queued again (their attempt counts).
+    pub async fn requeue_interrupted_jobs(
+        &self,
+        now: ServerTime,
+    ) -> Result<Vec<JobId>, sqlx::Error> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_after_ms = $1, progress = 0, updated_ms = $1 \
+             WHERE state = 'running' RETURNING id",
+        )
+        .bind(now.millis())
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| parse_id(&r.try_get::<String, _>("id")?))
+        .collect()
+    }
+
+    /// Stores a change as a numbered event, and returns the event.
+    pub async fn record_media_event(
+        &self,
+        change: MediaChange,
+        now: ServerTime,
+    ) -> Result<MediaEvent, sqlx::Error> {
+        let row = sqlx::query(
+            "INSERT INTO job_events (job_id, owner_id, data, at_ms) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(change.subject())
+        .bind(change.owner().to_string())
+        .bind(to_json(&change)?)
+        .bind(now.millis())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(MediaEvent {
+            id: row.try_get("id")?,
+            change,
+        })
+    }
+
+    /// The events of `owner` (about one job or upload, if given) after event `after`, oldest first.
+    pub async fn media_events_after(
+        &self,
+        owner: UserId,
+        subject: Option<&str>,
+        after: i64,
+    ) -> Result<Vec<MediaEvent>, sqlx::Error> {
+        let rows = match subject {
+            Some(subject) => {
+                sqlx::query("SELECT id, data FROM job_events WHERE job_id = $1 AND owner_id = $2 AND id > $3 ORDER BY id LIMIT 5000")
+                    .bind(subject.to_owned())
+                    .bind(owner.to_string())
+                    .bind(after)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT id, data FROM job_events WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT 5000")
+                    .bind(owner.to_string())
+                    .bind(after)
+                    .fetch_all(self.pool())
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(MediaEvent {
+                    id: r.try_get("id")?,
+                    change: parse_json(&r.try_get::<String, _>("data")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest event id (0 when none), where a fresh stream starts.
+    pub async fn last_job_event_id(&self) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM job_events")
+            .fetch_one(self.pool())
+            .await?;
+        row.try_get("id")
+    }
+
+    /// Forgets events older than `before` (a browser away that long gets a fresh list).
+    pub async fn prune_job_events(&self, before: ServerTime) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query("DELETE FROM job_events WHERE at_ms < $1")
+            .bind(before.millis())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,269 @@
+//! Uploads: a file being received (tus), probed, and then ready or rejected.
+
+use super::{Store, flag, get_flag, parse_id, parse_json, to_json};
+use lockstep_core::ids::{UploadId, UserId};
+use lockstep_core::time::ServerTime;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// Where an upload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UploadState {
+    /// Bytes are arriving (or the client went away and may resume).
+    Receiving,
+    /// Complete; ffprobe is checking it.
+    Probing,
+    /// A video: jobs make its poster, storyboard and, if needed, a playable copy.
+    Ready,
+    /// Not a video (or a broken one); the file was deleted.
+    Rejected,
+}
+
+impl UploadState {
+    fn as_str(self) -> &'static str {
+        match self {
+            UploadState::Receiving => "receiving",
+            UploadState::Probing => "probing",
+            UploadState::Ready => "ready",
+            UploadState::Rejected => "rejected",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, sqlx::Error> {
+        Ok(match s {
+            "receiving" => UploadState::Receiving,
+            "probing" => UploadState::Probing,
+            "ready" => UploadState::Ready,
+            "rejected" => UploadState::Rejected,
+            other => {
+                return Err(sqlx::Error::Decode(
+                    format!("upload state {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// What ffprobe found in an upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub duration: f64,
+    pub width: u32,
+    pub height: u32,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    /// ffprobe's format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
+    pub container: String,
+}
+
+/// An upload as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadRow {
+    pub id: UploadId,
+    pub owner: UserId,
+    pub file_name: String,
+    pub size: u64,
+    pub received: u64,
+    pub state: UploadState,
+    pub error: Option<String>,
+    pub media: Option<MediaInfo>,
+    pub playable: bool,
+    pub created: ServerTime,
+    pub updated: ServerTime,
+}
+
+const COLUMNS: &str = "id, owner_id, file_name, size, received, state, error, media, playable, created_ms, updated_ms";
+
+fn from_row(r: &AnyRow) -> Result<UploadRow, sqlx::Error> {
+    Ok(UploadRow {
+        id: parse_id(&r.try_get::<String, _>("id")?)?,
+        owner: parse_id(&r.try_get::<String, _>("owner_id")?)?,
+        file_name: r.try_get("file_name")?,
+        size: u64::try_from(r.try_get::<i64, _>("size")?).unwrap_or(0),
+        received: u64::try_from(r.try_get::<i64, _>("received")?).unwrap_or(0),
+        state: UploadState::parse(&r.try_get::<String, _>("state")?)?,
+        error: r.try_get("error")?,
+        media: r
+            .try_get::<Option<String>, _>("media")?
+            .map(|m| parse_json(&m))
+            .transpose()?,
+        playable: get_flag(r, "playable")?,
+        created: ServerTime::from_millis(r.try_get("created_ms")?),
+        updated: ServerTime::from_millis(r.try_get("updated_ms")?),
+    })
+}
+
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    pub async fn create_upload(&self, u: &UploadRow) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO uploads (id, owner_id, file_name, size, received, state, playable, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, 0, $5, 0, $6, $6)",
+        )
+        .bind(u.id.to_string())
+        .bind(u.owner.to_string())
+        .bind(u.file_name.as_str())
+        .bind(big(u.size))
+        .bind(u.state.as_str())
+        .bind(u.created.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn upload(&self, id: UploadId) -> Result<Option<UploadRow>, sqlx::Error> {
+        let sql = format!("SELECT {COLUMNS} FROM uploads WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn uploads_of(&self, owner: UserId) -> Result<Vec<UploadRow>, sqlx::Error> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM uploads WHERE owner_id = $1 ORDER BY created_ms DESC");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner.to_string())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Bytes `owner`'s uploads take or will take (unfinished ones count at their full size).
+    pub async fn upload_bytes_of(&self, owner: UserId) -> Result<u64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size), 0) AS total FROM uploads WHERE owner_id = $1 AND state <> 'rejected'",
+        )
+        .bind(owner.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("total")?).unwrap_or(0))
+    }
+
+    pub async fn set_upload_received(
+        &self,
+        id: UploadId,
+        received: u64,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE uploads SET received = $1, updated_ms = $2 WHERE id = $3")
+            .bind(big(received))
+            .bind(now.millis())
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_upload_state(
+        &self,
+        id: UploadId,
+        state: UploadState,
+        error: Option<&str>,
+        media: Option<&MediaInfo>,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE uploads SET state = $1, error = $2, media = $3, updated_ms = $4 WHERE id = $5",
+        )
+        .bind(state.as_str())
+        .bind(error.map(str::to_owned))
+        .bind(media.map(to_json).transpose()?)
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn set_upload_playable(
+        &self,
+        id: UploadId,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE uploads SET playable = $1, updated_ms = $2 WHERE id = $3")
+            .bind(flag(true))
+            .bind(now.millis())
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_upload(&self, id: UploadId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Uploads still receiving whose last byte came before `before`: abandoned.
+    pub async fn stale_uploads(&self, before: ServerTime) -> Result<Vec<UploadId>, sqlx::Error> {
+        sqlx::query("SELECT id FROM uploads WHERE state = 'receiving' AND updated_ms < $1")
+            .bind(before.millis())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| parse_id(&r.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// Uploads that were being probed when the server stopped.
+    pub async fn uploads_probing(&self) -> Result<Vec<UploadId>, sqlx::Error> {
+        sqlx::query("SELECT id FROM uploads WHERE state = 'probing'")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| parse_id(&r.try_get::<String, _>("id")?))
+            .collect()
+    }
+
+    /// Whether `user` may fetch the upload's files: its owner, or a member (not banned) of a room
+    /// whose queue holds it.
+    pub async fn upload_visible_to(
+        &self,
+        upload: &UploadRow,
+        user: UserId,
+    ) -> Result<bool, sqlx::Error> {
+        if upload.owner == user {
+            return Ok(true);
+        }
+        let row = sqlx::query(
+            "SELECT 1 AS ok FROM queue_items q JOIN rooms r ON r.id = q.room_id \
+             LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
+             WHERE q.upload_id = $1 AND (r.owner_id = $2 OR \
+               ((m.visited_ms IS NOT NULL OR m.admitted_ms IS NOT NULL) AND m.banned = 0)) \
+             LIMIT 1",
+        )
+        .bind(upload.id.to_string())
+        .bind(user.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Rooms whose queue holds the upload.
+    pub async fn rooms_with_upload(
+        &self,
+        upload: UploadId,
+    ) -> Result<Vec<lockstep_core::ids::RoomId>, sqlx::Error> {
+        sqlx::query("SELECT DISTINCT room_id FROM queue_items WHERE upload_id = $1")
+            .bind(upload.to_string())
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| parse_id(&r.try_get::<String, _>("room_id")?))
+            .collect()
+    }
+}

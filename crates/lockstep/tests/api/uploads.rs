@@ -1,0 +1,821 @@
+//! Own videos: tus uploads, checking, media jobs with progress over SSE, serving with access
+//! control, rooms told when an upload becomes playable.
+
+use crate::helpers::{TestApp, media, public_room, spawn_with};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use lockstep_client::Api;
+use lockstep_core::protocol::{ClientFrame, ServerFrame};
+use lockstep_core::queue::ItemStatus;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const TUS: (&str, &str) = ("tus-resumable", "1.0.0");
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// Creates an upload of `len` bytes named `name`; returns its id.
+async fn create(api: &Api, len: usize, name: &str) -> reqwest::Response {
+    api.raw(Method::POST, "/api/uploads")
+        .header(TUS.0, TUS.1)
+        .header("upload-length", len.to_string())
+        .header(
+            "upload-metadata",
+            format!("filename {},filetype {}", b64(name), b64("video/mp4")),
+        )
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn patch(
+    api: &Api,
+    id: &str,
+    offset: usize,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    api.raw(Method::PATCH, &format!("/api/uploads/{id}"))
+        .header(TUS.0, TUS.1)
+        .header("upload-offset", offset.to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn head_offset(api: &Api, id: &str) -> usize {
+    let r = api
+        .raw(Method::HEAD, &format!("/api/uploads/{id}"))
+        .header(TUS.0, TUS.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.headers()["upload-offset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Uploads `bytes` in one go; returns the upload id.
+pub(crate) async fn upload(api: &Api, bytes: Vec<u8>, name: &str) -> String {
+    let r = create(api, bytes.len(), name).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    if !bytes.is_empty() {
+        let r = patch(api, &id, 0, bytes.clone()).await;
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            r.headers()["upload-offset"].to_str().unwrap(),
+            bytes.len().to_string()
+        );
+    }
+    id
+}
+
+/// Waits until the upload is checked and every job has ended; returns the upload's view.
+pub(crate) async fn settled(app: &TestApp, api: &Api, id: &str) -> Value {
+    for _ in 0..300 {
+        app.state.jobs.run_pending_jobs().await.unwrap();
+        let v = api.get(&format!("/api/uploads/{id}")).await.unwrap().body;
+        let state = v["state"].as_str().unwrap_or_default();
+        let jobs_done = v["jobs"].as_array().is_some_and(|j| {
+            j.iter().all(|j| {
+                ["done", "failed", "cancelled"].contains(&j["state"].as_str().unwrap_or_default())
+            })
+        });
+        if state == "rejected"
+            || (state == "ready" && jobs_done && !v["jobs"].as_array().unwrap().is_empty())
+        {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("upload {id} did not settle");
+}
+
+pub(crate) fn clip() -> Vec<u8> {
+    std::fs::read(media().dir.join("clip2s.mp4")).unwrap()
+}
+
+/// An ffmpeg wrapper for tests: runs the real one, after `prelude` (shell) has had its say.
+fn fake_ffmpeg(dir: &std::path::Path, prelude: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("ffmpeg-wrapper.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{prelude}\nexec ffmpeg \"$@\"\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn an_interrupted_upload_resumes_then_is_checked_and_its_jobs_run() {
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let bytes = clip();
+    let r = create(&api, bytes.len(), "../../etc/Holiday\u{7} clip.mp4").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["tus-resumable"], "1.0.0");
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let created: Value = r.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/uploads/{id}"));
+    assert_eq!(
+        created["file_name"], "Holiday clip.mp4",
+        "path and control characters removed"
+    );
+
+    // The connection drops after the first half: the server keeps what arrived.
+    let half = bytes.len() / 2;
+    let first = Bytes::copy_from_slice(&bytes[..half]);
+    // The first half goes out; a moment later the network fails.
+    let broken = futures_util::stream::iter(vec![Ok::<Bytes, std::io::Error>(first)]).chain(
+        futures_util::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Err(std::io::Error::other("network gone"))
+        }),
+    );
+    let _ = api
+        .raw(Method::PATCH, &location)
+        .header(TUS.0, TUS.1)
+        .header("upload-offset", "0")
+        .header("content-type", "application/offset+octet-stream")
+        .body(reqwest::Body::wrap_stream(broken))
+        .send()
+        .await;
+    let mut offset = 0;
+    for _ in 0..50 {
+        offset = head_offset(&api, &id).await;
+        if offset == half {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(offset, half, "the first half was kept");
+    // Resuming from the wrong offset is refused; from the right one it completes.
+    assert_eq!(
+        patch(&api, &id, 0, bytes[half..].to_vec()).await.status(),
+        StatusCode::CONFLICT
+    );
+    let r = patch(&api, &id, half, bytes[half..].to_vec()).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    let v = settled(&app, &api, &id).await;
+    assert_eq!(v["state"], "ready", "{v}");
+    let m = &v["media"];
+    assert_eq!(
+        (m["width"].as_u64(), m["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(
+        (m["video_codec"].as_str(), m["audio_codec"].as_str()),
+        (Some("h264"), Some("aac"))
+    );
+    assert!((m["duration"].as_f64().unwrap() - 2.0).abs() < 0.1);
+    let mut kinds: Vec<&str> = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["kind"].as_str().unwrap())
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, ["playable", "poster", "storyboard"]);
+    assert!(
+        v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["state"] == "done" && j["progress"] == 1.0),
+        "{v}"
+    );
+    assert_eq!(v["playable"], true);
+
+    // What was made is served to the owner: the video with Range requests, images, the track.
+    let video = api
+        .raw(Method::GET, &format!("/media/uploads/{id}/video"))
+        .header("range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(video.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(video.headers()["content-type"], "video/mp4");
+    assert!(
+        video.headers()["content-range"]
+            .to_str()
+            .unwrap()
+            .starts_with("bytes 0-99/")
+    );
+    assert!(
+        video.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("private")
+    );
+    assert_eq!(video.bytes().await.unwrap().len(), 100);
+    let poster = api
+        .raw(Method::GET, v["poster"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            poster.status(),
+            poster.headers()["content-type"].to_str().unwrap()
+        ),
+        (StatusCode::OK, "image/jpeg")
+    );
+    let vtt = api
+        .raw(Method::GET, v["storyboard"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(vtt.starts_with("WEBVTT"));
+    let sheet = vtt
+        .lines()
+        .find(|l| l.contains("#xywh="))
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = api.raw(Method::GET, &sheet).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{sheet}");
+    assert!(
+        r.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]),
+        "a JPEG sprite sheet"
+    );
+
+    // A thumbnail at a chosen time; a time past the end is refused.
+    let r = api
+        .post(
+            &format!("/api/uploads/{id}/thumbnails"),
+            &json!({ "at": 1.5 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::ACCEPTED);
+    let r = api
+        .post(
+            &format!("/api/uploads/{id}/thumbnails"),
+            &json!({ "at": 5.0 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (422, Some("thumbnail_past_end"))
+    );
+    let v = settled(&app, &api, &id).await;
+    let thumb = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "thumbnail")
+        .unwrap();
+    assert_eq!(thumb["state"], "done");
+    let r = api
+        .raw(Method::GET, thumb["result"]["thumbnail"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn files_that_are_not_whole_videos_are_rejected_and_removed() {
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let png = {
+        let path = media().dir.join("still.png");
+        if !path.exists() {
+            let ok = std::process::Command::new("ffmpeg")
+                .args([
+                    "-hide_banner",
+                    "-loglevel",
+                    "error",
+                    "-y",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    "testsrc=size=320x240",
+                    "-frames:v",
+                    "1",
+                ])
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        std::fs::read(path).unwrap()
+    };
+    let full = clip();
+    let truncated = full[..full.len() * 2 / 3].to_vec();
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("notes.mp4", b"this is just text\n".to_vec(), "not a video"),
+        ("still.png", png, "still image"),
+        ("empty.mp4", Vec::new(), "empty"),
+        ("cut.mp4", truncated, "damaged or incomplete"),
+    ];
+    for (name, bytes, why) in cases {
+        let id = upload(&api, bytes, name).await;
+        let v = settled(&app, &api, &id).await;
+        assert_eq!(v["state"], "rejected", "{name}: {v}");
+        assert!(
+            v["error"].as_str().unwrap().contains(why),
+            "{name}: {}",
+            v["error"]
+        );
+        assert!(
+            !app.dir.path().join("uploads").join(&id).exists(),
+            "{name}: files removed"
+        );
+        // Nothing of it can be fetched.
+        let r = api
+            .raw(Method::GET, &format!("/media/uploads/{id}/video"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn limits_and_protocol_errors() {
+    let app = spawn_with(|c| {
+        c.upload_max_bytes = 1000;
+        c.upload_quota_bytes = 1500;
+    })
+    .await;
+    let api = app.api();
+    // Over the size limit: refused before a byte is sent.
+    let r = create(&api, 1001, "big.mp4").await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "upload_too_large"
+    );
+    // Declaring 1000 bytes and sending 50,000: stopped while streaming, deleted.
+    let r = create(&api, 1000, "liar.mp4").await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = patch(&api, &id, 0, vec![0u8; 50_000]).await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(!app.dir.path().join("uploads").join(&id).exists());
+    assert_eq!(
+        api.raw(Method::HEAD, &format!("/api/uploads/{id}"))
+            .header(TUS.0, TUS.1)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // The quota counts unfinished uploads at their full size.
+    assert_eq!(
+        create(&api, 1000, "a.mp4").await.status(),
+        StatusCode::CREATED
+    );
+    let r = create(&api, 600, "b.mp4").await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "quota_exceeded"
+    );
+
+    // Protocol: OPTIONS advertises, the version header is required, bodies are octet streams.
+    let r = api
+        .raw(Method::OPTIONS, "/api/uploads")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["tus-version"], "1.0.0");
+    assert_eq!(r.headers()["tus-max-size"], "1000");
+    let r = api
+        .raw(Method::POST, "/api/uploads")
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let r = create(&api, 100, "c.mp4").await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = api
+        .raw(Method::PATCH, &format!("/api/uploads/{id}"))
+        .header(TUS.0, TUS.1)
+        .header("upload-offset", "0")
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Someone else's upload does not exist for me; a cross-site PATCH is refused.
+    let other = app.api();
+    assert_eq!(
+        patch(&other, &id, 0, vec![1u8; 10]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = reqwest::Client::new()
+        .patch(format!("{}/api/uploads/{id}", app.base))
+        .header("origin", "https://evil.example")
+        .header("cookie", api.cookie_header().unwrap())
+        .header(TUS.0, TUS.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Terminating deletes.
+    let r = api
+        .raw(Method::DELETE, &format!("/api/uploads/{id}"))
+        .header(TUS.0, TUS.1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        api.get(&format!("/api/uploads/{id}")).await.unwrap().status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn an_upload_never_resumed_is_cleaned_up_after_the_expiry() {
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let r = create(&api, 10_000, "abandoned.mp4").await;
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        patch(&api, &id, 0, vec![7u8; 4000]).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let dir = app.dir.path().join("uploads").join(&id);
+    assert!(dir.exists());
+    // Not yet: it was touched just now.
+    let now = app.state.clock.now();
+    assert_eq!(
+        app.state
+            .jobs
+            .expire_stale_uploads(now - Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        0
+    );
+    // As if the expiry had passed.
+    assert_eq!(
+        app.state
+            .jobs
+            .expire_stale_uploads(now + Duration::from_secs(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(!dir.exists());
+    assert_eq!(
+        api.get(&format!("/api/uploads/{id}")).await.unwrap().status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error() {
+    let tools = tempfile::tempdir().unwrap();
+    // Checking the upload works; every job run (they report -progress) crashes with SIGSEGV.
+    let ffmpeg = fake_ffmpeg(
+        tools.path(),
+        "case \"$*\" in *-progress*|*poster.tmp*) echo 'Segmentation fault' >&2; kill -SEGV $$ ;; esac",
+    );
+    let app = spawn_with(move |c| {
+        c.ffmpeg = ffmpeg;
+        c.job_max_attempts = 2;
+        c.job_retry_base_ms = 0;
+    })
+    .await;
+    let api = app.api();
+    let id = upload(&api, clip(), "crash.mp4").await;
+    let v = settled(&app, &api, &id).await;
+    let jobs = v["jobs"].as_array().unwrap();
+    assert!(!jobs.is_empty());
+    for job in jobs {
+        assert_eq!(job["state"], "failed", "{job}");
+        assert_eq!(job["attempts"], 2, "retried once: {job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(
+            error.contains("signal") || error.contains("Segmentation"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_running_job_can_be_cancelled() {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = fake_ffmpeg(
+        tools.path(),
+        "case \"$*\" in *storyboard*) sleep 30 ;; esac",
+    );
+    let app = spawn_with(move |c| c.ffmpeg = ffmpeg).await;
+    let api = app.api();
+    let id = upload(&api, clip(), "slow.mp4").await;
+    // Wait for the storyboard job to run.
+    let mut job = Value::Null;
+    for _ in 0..200 {
+        let v = api.get(&format!("/api/uploads/{id}")).await.unwrap().body;
+        if let Some(j) = v["jobs"].as_array().and_then(|j| {
+            j.iter()
+                .find(|j| j["kind"] == "storyboard" && j["state"] == "running")
+        }) {
+            job = j.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job_id = job["id"]
+        .as_str()
+        .expect("the storyboard job runs")
+        .to_owned();
+    let r = api
+        .post(&format!("/api/jobs/{job_id}/cancel"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    // Cancelling twice: it has ended.
+    let r = api
+        .post(&format!("/api/jobs/{job_id}/cancel"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    // It stays cancelled (the killed ffmpeg does not turn it into a failure or a retry).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = api.get(&format!("/api/jobs/{job_id}")).await.unwrap();
+    assert_eq!(r.body["state"], "cancelled");
+}
+
+/// Reads Server-Sent Events from a response until `until` says stop.
+async fn read_events(
+    response: reqwest::Response,
+    mut until: impl FnMut(&[(i64, String, Value)]) -> bool,
+) -> Vec<(i64, String, Value)> {
+    let mut events = Vec::new();
+    let mut buf = String::new();
+    let mut stream = response.bytes_stream();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !until(&events) {
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("events in time")
+            .expect("the stream stays open")
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let (mut id, mut name, mut data) = (None, String::new(), String::new());
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim());
+                }
+            }
+            if let (Some(id), false) = (id, data.is_empty()) {
+                events.push((id, name, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test]
+async fn job_progress_streams_over_sse_and_a_reconnection_misses_nothing() {
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let stream = api
+        .raw(Method::GET, "/api/jobs/events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let id = upload(&api, clip(), "watched.mp4").await;
+    // Everything about the upload and its three jobs, until they are all done.
+    let events = read_events(stream, |ev| {
+        let done: std::collections::HashSet<&str> = ev
+            .iter()
+            .filter(|(_, name, v)| name == "job" && v["state"] == "done")
+            .filter_map(|(_, _, v)| v["kind"].as_str())
+            .collect();
+        done.len() == 3
+    })
+    .await;
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert!(
+        events.iter().any(|(_, name, v)| name == "upload"
+            && v["id"] == id.as_str()
+            && v["state"] == "ready")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, name, v)| name == "job" && v["state"] == "running")
+    );
+    // Progress went from 0 to 1 for some job along the way.
+    assert!(events.iter().any(
+        |(_, _, v)| v["progress"].as_f64().is_some_and(|p| p > 0.0 && p < 1.0)
+            || v["state"] == "done"
+    ));
+
+    // Reconnecting with Last-Event-ID gets exactly what came after.
+    let middle = events[events.len() / 2].0;
+    let expected: Vec<i64> = events.iter().map(|e| e.0).filter(|&i| i > middle).collect();
+    let again = api
+        .raw(Method::GET, "/api/jobs/events")
+        .header("last-event-id", middle.to_string())
+        .send()
+        .await
+        .unwrap();
+    let replay = read_events(again, |ev| ev.len() >= expected.len()).await;
+    assert_eq!(replay.iter().map(|e| e.0).collect::<Vec<_>>(), expected);
+
+    // One job's stream.
+    let job = &events
+        .iter()
+        .find(|(_, name, v)| name == "job" && v["kind"] == "poster")
+        .unwrap()
+        .2;
+    let one = api
+        .raw(
+            Method::GET,
+            &format!("/api/jobs/{}/events", job["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let first = read_events(one, |ev| !ev.is_empty()).await;
+    assert!(first.iter().all(|(_, _, v)| v["id"] == job["id"]));
+    // Other people cannot watch it.
+    let r = app
+        .api()
+        .get(&format!("/api/jobs/{}/events", job["id"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() {
+    let tools = tempfile::tempdir().unwrap();
+    // The playable copy takes a moment, so the upload can be queued before it is ready.
+    let ffmpeg = fake_ffmpeg(
+        tools.path(),
+        "case \"$*\" in *playable.tmp*) sleep 2 ;; esac",
+    );
+    let app = spawn_with(move |c| c.ffmpeg = ffmpeg).await;
+    let (owner, friend, stranger) = (app.api(), app.api(), app.api());
+    let id = upload(&owner, clip(), "home.mp4").await;
+    // Checked (ready) but not playable yet.
+    let mut ready = false;
+    for _ in 0..200 {
+        if owner.get(&format!("/api/uploads/{id}")).await.unwrap().body["state"] == "ready" {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(ready);
+    let room = public_room(&owner).await;
+    let (mut o, _) = owner.join(room).await.unwrap();
+    let (mut f, _) = friend.join(room).await.unwrap();
+    let upload_id = id.parse().unwrap();
+    // Only the owner may queue it.
+    assert_eq!(
+        f.refused(|cid| ClientFrame::QueueAddUpload { id: cid, upload_id })
+            .await
+            .unwrap(),
+        "upload_not_found"
+    );
+    o.ok(|cid| ClientFrame::QueueAddUpload { id: cid, upload_id })
+        .await
+        .unwrap();
+    let started = f
+        .wait_for(|fr| matches!(fr, ServerFrame::NowPlaying { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::NowPlaying {
+        item: Some(item), ..
+    } = started
+    else {
+        panic!()
+    };
+    assert_eq!(item.status, ItemStatus::Pending, "not playable yet");
+    assert_eq!(item.url, format!("/media/uploads/{id}/video"));
+    // The room holds until it is.
+    f.wait_for(|fr| {
+        matches!(
+            fr,
+            ServerFrame::Playback {
+                cause: lockstep_core::room::PlaybackCause::Buffering,
+                ..
+            }
+        )
+    })
+    .await
+    .unwrap();
+    // Then the room is told, and plays.
+    let updated = f
+        .wait_for(|fr| matches!(fr, ServerFrame::ItemUpdated { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::ItemUpdated { item, .. } = updated else {
+        unreachable!()
+    };
+    assert_eq!(item.status, ItemStatus::Ready);
+    f.wait_for(|fr| {
+        matches!(
+            fr,
+            ServerFrame::Playback {
+                cause: lockstep_core::room::PlaybackCause::Ready,
+                ..
+            }
+        )
+    })
+    .await
+    .unwrap();
+
+    // The friend (a member of the room) may fetch it; a stranger may not, nor a guessed id.
+    let video = format!("/media/uploads/{id}/video");
+    assert_eq!(
+        friend
+            .raw(Method::GET, &video)
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+    stranger.get("/api/me").await.unwrap();
+    assert_eq!(
+        stranger
+            .raw(Method::GET, &video)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    let guessed = format!("/media/uploads/{}/video", uuid::Uuid::now_v7());
+    assert_eq!(
+        owner
+            .raw(Method::GET, &guessed)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    for bad in [
+        "original",
+        "..%2f..%2fcookie.key",
+        "storyboard/..%2f..%2foriginal",
+        "thumbs/x.jpg",
+        "storyboard/sheet-1.jpg",
+    ] {
+        let r = owner
+            .raw(Method::GET, &format!("/media/uploads/{id}/{bad}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
+}
