@@ -2,7 +2,8 @@
 // keyboards and phones), remove, who added what.
 
 import { formatTime } from "./format.js";
-import { h, thumbnail, toast } from "./ui.js";
+import { saveItem } from "./mine.js";
+import { h, icon, thumbnail, toast } from "./ui.js";
 
 export class QueueView {
   constructor({ list, form, input, model, send, onCount }) {
@@ -41,11 +42,13 @@ export class QueueView {
         "div",
         {},
         h("div", { class: "title", text: item.title, title: item.url }),
-        h("div", { class: "sub", text: `added by ${item.added_by_name}${length}` }),
+        h("div", { class: "sub", text: `added by ${item.added_by_name}${length}${item.kind === "upload" && item.status === "pending" ? " · being prepared" : ""}` }),
       ),
       h(
         "div",
         { class: "ops" },
+        h("button", { class: "icon", title: "Save to my library", "aria-label": `Save ${item.title} to my library`, onclick: () => saveItem(item, "library") }, icon("star")),
+        h("button", { class: "icon", title: "Watch later", "aria-label": `Save ${item.title} to watch later`, onclick: () => saveItem(item, "watch_later") }, icon("clock")),
         mayQueue && index > 0
           ? h("button", { class: "icon", title: "Move up", "aria-label": `Move ${item.title} up`, text: "↑", onclick: () => this.command({ t: "queue_move", item_id: item.id, index: index - 1 }) })
           : null,

@@ -11,9 +11,11 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { formatTime } from "./format.js";
 import { MembersView } from "./members.js";
+import { openPicker, saveItem } from "./mine.js";
 import { RoomModel } from "./model.js";
 import { playerFor } from "./player/player.js";
 import { QueueView } from "./queue.js";
+import { SeekPreview } from "./seek-preview.js";
 import { setUpSettings } from "./settings.js";
 import { SYNC, SyncController, targetPosition } from "./sync.js";
 import { $, h, toast, typingInField } from "./ui.js";
@@ -26,6 +28,9 @@ const BUFFERING_REPORT_MS = 500;
 const ARROW_SEEK_S = 5;
 
 const localNow = () => performance.timeOrigin + performance.now();
+
+/** An upload whose playable copy is still being made: nothing to load yet. */
+const awaitsMedia = (item) => item?.kind === "upload" && item.status === "pending";
 
 function showMessage(title, text) {
   $("#room").hidden = true;
@@ -114,6 +119,7 @@ class RoomPage {
       dialog: $("#settings-dialog"), model: this.model, roomId: view.id,
       onInviteChanged: (key, link) => Object.assign(this.view, { invite_key: key, link }),
     });
+    this.seekPreview = new SeekPreview($("#seek"), () => this.model.current?.duration ?? this.player?.duration ?? 0);
     this.bindControls();
     $("#room-name").textContent = view.name;
     document.title = `${view.name} · Lockstep`;
@@ -179,6 +185,9 @@ class RoomPage {
     const m = this.model;
     const item = m.current;
     $("#empty").hidden = !!item;
+    $("#preparing").hidden = !awaitsMedia(item);
+    $("#save-current").hidden = !item;
+    $("#later-current").hidden = !item;
     $("#np-title").textContent = item ? item.title : "Nothing playing";
     $("#np-sub").textContent = item ? `added by ${item.added_by_name}` : "";
     const mayPlay = m.may("playback");
@@ -202,6 +211,13 @@ class RoomPage {
   async loadCurrent() {
     const item = this.model.current;
     if (!item) {
+      this.player?.pause();
+      this.loadedItemId = null;
+      return;
+    }
+    this.seekPreview.setItem(item);
+    if (awaitsMedia(item)) {
+      // Its video cannot be fetched yet; the room holds until it can (item_updated, then load).
       this.player?.pause();
       this.loadedItemId = null;
       return;
@@ -378,6 +394,9 @@ class RoomPage {
       if (!this.model.playback.paused) this.player?.play().catch(() => {});
     });
     $("#vote-skip").addEventListener("click", () => this.command({ t: "vote_skip" }));
+    $("#save-current").addEventListener("click", () => this.model.current && saveItem(this.model.current, "library"));
+    $("#later-current").addEventListener("click", () => this.model.current && saveItem(this.model.current, "watch_later"));
+    $("#open-picker").addEventListener("click", () => openPicker((frame) => this.conn.send(frame)));
     $("#skip").addEventListener("click", () => this.command({ t: "skip" }));
     $("#open-settings").addEventListener("click", () => this.settings.open());
     $("#invite").addEventListener("click", () => this.copyInvite());

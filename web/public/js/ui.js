@@ -50,3 +50,19 @@ export function thumbnail(src, placeholder) {
   img.addEventListener("error", () => img.replaceWith(fallback()), { once: true });
   return img;
 }
+
+const ICONS = {
+  star: '<polygon points="12 2 15.09 8.26 22 9.27 17 14.14 18.18 21.02 12 17.77 5.82 21.02 7 14.14 2 9.27 8.91 8.26 12 2"/>',
+  clock: '<circle cx="12" cy="12" r="10"/><polyline points="12 6 12 12 16 14"/>',
+};
+
+/** A line icon (the same style as the page's inline SVGs), hidden from screen readers. */
+export function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("class", "i");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  // Fixed markup from ICONS above, never user text.
+  svg.innerHTML = ICONS[name];
+  return svg;
+}

@@ -78,13 +78,14 @@ pub fn app(state: AppState) -> Router {
             same_origin_middleware,
         ))
         .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let site = pages::pages()
-        .layer(timeout)
-        .merge(media::router())
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            session_middleware,
-        ));
+    let site =
+        pages::pages()
+            .layer(timeout)
+            .merge(media::router())
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                session_middleware,
+            ));
     let assets = pages::assets()
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(timeout);

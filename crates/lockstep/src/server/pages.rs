@@ -31,6 +31,8 @@ pub fn pages() -> Router<AppState> {
         .route("/", get(lobby))
         .route("/r/{id}", get(room))
         .route("/i/{key}", get(room))
+        .route("/uploads", get(uploads))
+        .route("/library", get(library))
 }
 
 /// Static files (no session needed).
@@ -44,6 +46,14 @@ async fn lobby(State(state): State<AppState>, headers: HeaderMap) -> Response {
 
 async fn room(State(state): State<AppState>, headers: HeaderMap) -> Response {
     serve(&state, "room.html", &headers)
+}
+
+async fn uploads(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    serve(&state, "uploads.html", &headers)
+}
+
+async fn library(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    serve(&state, "library.html", &headers)
 }
 
 async fn asset(
@@ -62,6 +72,8 @@ pub async fn client_config(State(state): State<AppState>) -> impl IntoResponse {
         "youtube_iframe_api_url": c.youtube_iframe_api_url.as_str(),
         "hls_js_url": c.hls_js_url.as_str(),
         "hls_js_integrity": (!c.hls_js_integrity.is_empty()).then_some(c.hls_js_integrity.as_str()),
+        "upload_max_bytes": c.upload_max_bytes,
+        "upload_quota_bytes": c.upload_quota_bytes,
     }))
 }
 

@@ -1,0 +1,97 @@
+// What the uploads page knows: my uploads and their jobs, built from the Server-Sent Events of
+// /api/jobs/events (a fresh stream starts with the current state of everything; later events are
+// changes). Pure: no DOM, no network.
+
+const FINAL = new Set(["done", "failed", "cancelled"]);
+
+export const JOB_LABELS = {
+  poster: "Poster",
+  storyboard: "Seek previews",
+  thumbnail: "Thumbnail",
+  playable: "Make playable",
+};
+
+export class UploadsModel {
+  constructor() {
+    /** id → upload row (as the server sends it) */
+    this.uploads = new Map();
+    /** id → job row */
+    this.jobs = new Map();
+    /** ids deleted here; late events about them are ignored */
+    this.gone = new Set();
+  }
+
+  /** Applies one event (`upload` or `job`); returns the id of the upload it concerns. */
+  apply(name, data) {
+    if (name === "upload") {
+      if (this.gone.has(data.id)) return null;
+      const known = this.uploads.get(data.id);
+      // Events can arrive out of date (a snapshot after a live change): keep the newest.
+      if (!known || (data.updated ?? 0) >= (known.updated ?? 0)) this.uploads.set(data.id, data);
+      return data.id;
+    }
+    if (name === "job") {
+      if (this.gone.has(data.upload_id)) return null;
+      const known = this.jobs.get(data.id);
+      if (!known || (data.updated ?? 0) >= (known.updated ?? 0)) this.jobs.set(data.id, data);
+      return data.upload_id;
+    }
+    return null;
+  }
+
+  remove(uploadId) {
+    this.gone.add(uploadId);
+    this.uploads.delete(uploadId);
+    for (const [id, job] of this.jobs) if (job.upload_id === uploadId) this.jobs.delete(id);
+  }
+
+  /** Uploads, newest first. */
+  list() {
+    return [...this.uploads.values()].sort((a, b) => (b.created ?? 0) - (a.created ?? 0));
+  }
+
+  /** The jobs of an upload, oldest first. */
+  jobsOf(uploadId) {
+    return [...this.jobs.values()].filter((j) => j.upload_id === uploadId).sort((a, b) => (a.created ?? 0) - (b.created ?? 0));
+  }
+
+  /** What was made for an upload: poster URL, storyboard track, thumbnails (newest first). */
+  results(uploadId) {
+    const out = { poster: null, storyboard: null, thumbnails: [], video: null };
+    for (const job of this.jobsOf(uploadId)) {
+      if (job.state !== "done" || !job.result) continue;
+      if (job.kind === "poster") out.poster = job.result.poster;
+      if (job.kind === "storyboard") out.storyboard = job.result;
+      if (job.kind === "thumbnail") out.thumbnails.unshift({ url: job.result.thumbnail, at: job.result.at, job: job.id });
+    }
+    if (this.uploads.get(uploadId)?.playable) out.video = `/media/uploads/${uploadId}/video`;
+    return out;
+  }
+
+  /** Whether anything about the upload is still under way. */
+  busy(uploadId) {
+    const u = this.uploads.get(uploadId);
+    if (!u) return false;
+    return u.state === "receiving" || u.state === "probing" || this.jobsOf(uploadId).some((j) => !FINAL.has(j.state));
+  }
+}
+
+/** Bytes as people read them, in binary units (as the server's limits are set). */
+export function formatBytes(n) {
+  if (!Number.isFinite(n) || n < 0) return "?";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  const shown = i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0).replace(/\.0$/, "");
+  return `${shown} ${units[i]}`;
+}
+
+/** "1:30", "90", "1:02:03.5" → seconds, or NaN. */
+export function parseTime(text) {
+  const t = String(text).trim();
+  if (!/^\d+(:\d{1,2}){0,2}(\.\d+)?$/.test(t)) return NaN;
+  return t.split(":").reduce((acc, p) => acc * 60 + Number(p), 0);
+}

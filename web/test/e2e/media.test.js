@@ -1,0 +1,135 @@
+// Browser tests of own videos: uploading (with a dropped connection), the jobs page live over
+// Server-Sent Events, the library and playlists pages, and an upload played in a room with its
+// seek previews. Real Chromium, the real server, the real ffmpeg.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { artifacts, eventually, launchBrowser, newViewer, startFixtures, startServer, testVideo } from "./harness.js";
+
+let fixtures;
+let server;
+let browser;
+
+before(async () => {
+  fixtures = await startFixtures();
+  server = await startServer(fixtures, { LOCKSTEP_JOB_RETRY_BASE_MS: "200" });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await fixtures?.close();
+});
+
+const jobsDone = (page) => page.$$eval(".upload.card .job-done", (els) => els.map((e) => e.dataset.kind).sort());
+
+test("an upload survives a dropped connection, its jobs show live, and a room plays it with seek previews", async () => {
+  const { page } = await newViewer(browser);
+  await page.goto(`${server.base}/uploads`);
+  await page.waitForSelector("#stream[data-state=in-sync]");
+  assert.match(await page.textContent("#limits"), /per file/);
+
+  // The first PATCH is cut off: the page retries by itself from the server's offset.
+  let cut = 0;
+  await page.route("**/api/uploads/*", (route) => {
+    if (route.request().method() === "PATCH" && cut++ === 0) return route.abort("connectionreset");
+    return route.continue();
+  });
+  await page.setInputFiles("#file-input", testVideo());
+  await page.waitForSelector(".upload.card .state-probing, .upload.card .state-ready", { timeout: 30_000 });
+  assert.ok(cut >= 2, "the upload was retried after the cut");
+
+  // Its three jobs appear and finish while the page watches; a progress bar for each.
+  await eventually(async () => (await jobsDone(page)).join() === "playable,poster,storyboard" || null, { timeoutMs: 60_000, what: "the three jobs done" });
+  assert.equal(await page.textContent(".upload.card .state"), "Ready");
+  await page.waitForSelector(".upload.card .upload-thumb img.thumb");
+  assert.match(await page.textContent(".upload.card .upload-head .sub"), /2:00 · 480×270 · h264 \/ aac/);
+  assert.match(await page.textContent(".upload.card .upload-results"), /Seek previews: \d+ thumbnails/);
+
+  // A thumbnail at a time the user picks; a time past the end is refused with the server's words.
+  await page.fill(".thumb-form .time-input", "9:00");
+  await page.click(".thumb-form button");
+  await page.waitForSelector("#toasts .toast-error");
+  assert.match(await page.textContent("#toasts .toast-error"), /pick a time from 0 to 120/);
+  await page.fill(".thumb-form .time-input", "1:00");
+  await page.click(".thumb-form button");
+  await page.waitForSelector(".upload.card .thumbs img", { timeout: 30_000 });
+  assert.match(await page.getAttribute(".upload.card .thumbs a", "title"), /1:00/);
+  await page.screenshot({ path: path.join(artifacts(), "uploads.png"), fullPage: true });
+
+  const id = await page.getAttribute(".upload.card", "data-id");
+
+  // Save it, then make a playlist of it on the library page.
+  await page.click(".upload.card >> text=Save to library");
+  await page.waitForSelector("#toasts >> text=Saved to your library");
+  await page.goto(`${server.base}/library`);
+  await page.waitForSelector("#library .entry");
+  assert.match(await page.textContent("#library .entry"), /clip\.mp4.*My upload · 2:00/);
+  await page.fill("#save-url", "https://www.youtube.com/watch?v=aaaaaaaaaaa");
+  await page.selectOption("#save-list", "watch_later");
+  await page.click("#save-form button");
+  await page.waitForSelector("#watch-later .entry");
+  await page.fill("#playlist-name", "Movie night");
+  await page.click("#new-playlist button");
+  await page.waitForSelector(".playlist");
+  await page.selectOption("#library .entry select", { label: "Movie night" });
+  await page.waitForSelector(".playlist .entry");
+  await page.fill(".playlist input[type=url]", "https://youtu.be/bbbbbbbbbbb");
+  await page.click(".playlist .inline-form:last-child button");
+  await eventually(async () => (await page.$$(".playlist .entry")).length === 2 || null, { what: "two entries in the playlist" });
+  // Reorder: the link goes first.
+  await page.click(".playlist .entry:nth-child(2) button[title='Move up']");
+  await eventually(async () => /YouTube/.test(await page.textContent(".playlist .entry:first-child")) || null, { what: "reordered" });
+  await page.fill(".playlist .playlist-name", "Film night");
+  await page.click(".playlist .inline-form:first-child button");
+  await eventually(async () => (await page.inputValue(".playlist .playlist-name")) === "Film night" || null, { what: "renamed" });
+  await page.screenshot({ path: path.join(artifacts(), "library.png"), fullPage: true });
+
+  // In a room: add the upload from "Mine…"; it plays; hovering the seek bar shows its storyboard.
+  await page.goto(`${server.base}/`);
+  await page.fill("#room-name", "Home videos");
+  await page.click("text=Create room");
+  await page.waitForURL(/\/r\//);
+  await page.click("#tab-queue");
+  await page.click("#open-picker");
+  await page.waitForSelector("#picker .entry");
+  await page.click(`#picker .entry:has-text("clip.mp4") button`);
+  await page.click("#picker button[value=close]");
+  await eventually(async () => {
+    const t = await page.evaluate(() => window.lockstep?.player?.currentTime ?? 0);
+    return t > 0.3 || null;
+  }, { what: "the upload playing", timeoutMs: 20_000 });
+  assert.match(await page.textContent("#np-title"), /clip\.mp4/);
+  await eventually(async () => (await page.evaluate(() => window.lockstep.seekPreview.cues.length)) > 10 || null, { what: "the storyboard loaded" });
+  const bar = await page.locator("#seek").boundingBox();
+  await page.mouse.move(bar.x + bar.width * 0.75, bar.y + bar.height / 2);
+  await page.waitForSelector(".seek-preview:not([hidden])");
+  const preview = await page.$eval(".seek-preview", (el) => ({ sheet: el.dataset.sheet, xywh: el.dataset.xywh, at: el.textContent }));
+  assert.match(preview.sheet, new RegExp(`/media/uploads/${id}/storyboard/sheet-000\\.jpg$`));
+  assert.match(preview.at, /^1:3\d$/, "three quarters of 2:00");
+  const sheet = await page.evaluate(async (u) => (await fetch(u)).headers.get("content-type"), preview.sheet);
+  assert.equal(sheet, "image/jpeg");
+  await page.screenshot({ path: path.join(artifacts(), "room-seek-preview.png") });
+
+  // Save what plays to watch later from under the player.
+  await page.click("#later-current");
+  await page.waitForSelector("#toasts >> text=is in watch later");
+
+  // The whole playlist goes into the queue in its order.
+  await page.click("#open-picker");
+  await page.click(`#picker .entry:has-text("Film night") button`);
+  await page.click("#picker button[value=close]");
+  await eventually(async () => (await page.$$("#queue-list li[data-id]")).length === 2 || null, { what: "the playlist queued" });
+  assert.match(await page.textContent("#queue-list li:first-child"), /YouTube video bbbbbbbbbbb|bbbbbbbbbbb/);
+  await page.screenshot({ path: path.join(artifacts(), "room-queue.png") });
+});
+
+test("an upload that is not a video is rejected with a clear message", async () => {
+  const { page } = await newViewer(browser);
+  await page.goto(`${server.base}/uploads`);
+  await page.waitForSelector("#stream[data-state=in-sync]");
+  await page.setInputFiles("#file-input", { name: "notes.mp4", mimeType: "video/mp4", buffer: Buffer.from("this is not a video\n".repeat(100)) });
+  await page.waitForSelector(".upload.card .state-rejected", { timeout: 30_000 });
+  assert.match(await page.textContent(".upload.card .upload-live"), /not a video|no video/i);
+});

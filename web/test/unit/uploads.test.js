@@ -1,0 +1,167 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { TusUpload, UploadError, encodeMetadata, fingerprint } from "../../public/js/tus.js";
+import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboard.js";
+import { UploadsModel, formatBytes, parseTime } from "../../public/js/uploads-model.js";
+
+/** A tus server in memory, with a switch to drop the connection in the middle of a PATCH. */
+function fakeServer({ dropAt = null, limit = Infinity } = {}) {
+  const uploads = new Map();
+  let n = 0;
+  const state = { uploads, patches: 0, heads: 0, dropAt };
+  const headers = (h) => ({ get: (k) => h[k.toLowerCase()] ?? null });
+  state.fetch = async (url, init) => {
+    if (init.method === "POST") {
+      const size = Number(init.headers["Upload-Length"]);
+      if (size > limit) {
+        return { status: 413, ok: false, statusText: "too large", headers: headers({}), json: async () => ({ error: { code: "upload_too_large", message: "too large" } }) };
+      }
+      const id = `u${++n}`;
+      uploads.set(id, { size, data: [], metadata: init.headers["Upload-Metadata"] });
+      return { status: 201, ok: true, headers: headers({ location: `/api/uploads/${id}` }), json: async () => ({ id }) };
+    }
+    if (init.method === "HEAD") {
+      state.heads += 1;
+      const u = uploads.get(url.split("/").pop());
+      if (!u) return { status: 404, ok: false, statusText: "gone", headers: headers({}), json: async () => ({ error: { code: "upload_not_found", message: "no" } }) };
+      return { status: 200, ok: true, headers: headers({ "upload-offset": String(u.data.length) }) };
+    }
+    throw new Error(`unexpected ${init.method}`);
+  };
+  state.patch = async (url, offset, blob, onProgress) => {
+    state.patches += 1;
+    const u = uploads.get(url.split("/").pop());
+    if (offset !== u.data.length) throw new UploadError(409, "offset_mismatch", "wrong offset");
+    const bytes = [...blob.bytes];
+    if (state.dropAt !== null && offset + bytes.length > state.dropAt) {
+      // Half the chunk arrives, then the connection drops.
+      const kept = state.dropAt - offset;
+      u.data.push(...bytes.slice(0, kept));
+      onProgress(offset + kept);
+      state.dropAt = null;
+      throw new TypeError("network error");
+    }
+    u.data.push(...bytes);
+    return u.data.length;
+  };
+  return state;
+}
+
+function fakeFile(size, name = "holiday.mp4") {
+  const bytes = Array.from({ length: size }, (_, i) => i % 251);
+  const blob = (b) => ({ bytes: b, size: b.length, slice: (s, e) => blob(b.slice(s, e)) });
+  return { ...blob(bytes), name, type: "video/mp4", lastModified: 42 };
+}
+
+function memoryStorage() {
+  const m = new Map();
+  return { getItem: (k) => m.get(k) ?? null, setItem: (k, v) => m.set(k, v), removeItem: (k) => m.delete(k), m };
+}
+
+test("tus metadata is base64 of UTF-8", () => {
+  assert.equal(encodeMetadata({ filename: "a.mp4", filetype: "" }), "filename YS5tcDQ=");
+  assert.equal(encodeMetadata({ filename: "été.mp4" }), `filename ${Buffer.from("été.mp4").toString("base64")}`);
+});
+
+test("an upload goes in chunks and reports progress", async () => {
+  const server = fakeServer();
+  const file = fakeFile(100);
+  const seen = [];
+  const up = new TusUpload(file, { fetch: server.fetch, patch: server.patch, storage: memoryStorage(), chunkBytes: 30, onProgress: (s) => seen.push(s) });
+  const id = await up.start();
+  assert.equal(id, "u1");
+  assert.equal(server.patches, 4);
+  assert.deepEqual(server.uploads.get("u1").data, file.bytes);
+  assert.equal(seen.at(-1), 100);
+});
+
+test("a dropped connection is resumed from the server's offset", async () => {
+  const server = fakeServer({ dropAt: 45 });
+  const file = fakeFile(100);
+  const sleeps = [];
+  const up = new TusUpload(file, { fetch: server.fetch, patch: server.patch, storage: memoryStorage(), chunkBytes: 30, sleep: async (ms) => sleeps.push(ms) });
+  await up.start();
+  assert.deepEqual(server.uploads.get("u1").data, file.bytes, "every byte once, in order");
+  assert.equal(sleeps.length, 1);
+  assert.equal(server.heads, 1);
+});
+
+test("choosing the same file again after a reload resumes the same upload", async () => {
+  const server = fakeServer({ dropAt: 50 });
+  const storage = memoryStorage();
+  const file = fakeFile(100);
+  const first = new TusUpload(file, { fetch: server.fetch, patch: server.patch, storage, chunkBytes: 100, retryDelays: [] });
+  await assert.rejects(first.start(), /keeps failing/);
+  assert.equal(storage.getItem(fingerprint(file)), "/api/uploads/u1");
+  // A new page: the same file resumes at 50 rather than starting again.
+  const again = new TusUpload(file, { fetch: server.fetch, patch: server.patch, storage, chunkBytes: 100 });
+  assert.equal(await again.start(), "u1");
+  assert.ok(again.resumed);
+  assert.equal(server.uploads.size, 1);
+  assert.deepEqual(server.uploads.get("u1").data, file.bytes);
+  assert.equal(storage.getItem(fingerprint(file)), null, "forgotten once complete");
+});
+
+test("a remembered upload the server no longer has starts afresh", async () => {
+  const server = fakeServer();
+  const storage = memoryStorage();
+  const file = fakeFile(10);
+  storage.setItem(fingerprint(file), "/api/uploads/expired");
+  const up = new TusUpload(file, { fetch: server.fetch, patch: server.patch, storage });
+  assert.equal(await up.start(), "u1");
+  assert.ok(!up.resumed);
+});
+
+test("the server's refusal stops the upload with its code", async () => {
+  const server = fakeServer({ limit: 5 });
+  const up = new TusUpload(fakeFile(10), { fetch: server.fetch, patch: server.patch, storage: memoryStorage() });
+  await assert.rejects(up.start(), (err) => err.code === "upload_too_large" && err.status === 413);
+});
+
+test("storyboard tracks", () => {
+  const vtt = "WEBVTT\n\n00:00:00.000 --> 00:00:04.000\n/media/uploads/u/storyboard/sheet-000.jpg#xywh=0,0,160,90\n\n" +
+    "00:00:04.000 --> 00:00:08.000\n/media/uploads/u/storyboard/sheet-000.jpg#xywh=160,0,160,90\n\n" +
+    "01:06:40.000 --> 01:06:44.000\nsheet-001.jpg#xywh=0,0,160,90\n\nbroken --> cue\nx.jpg\n";
+  const cues = parseStoryboard(vtt, "http://h/media/uploads/u/storyboard.vtt");
+  assert.equal(cues.length, 3);
+  assert.deepEqual(cues[1], { start: 4, end: 8, url: "http://h/media/uploads/u/storyboard/sheet-000.jpg", x: 160, y: 0, w: 160, h: 90 });
+  assert.equal(cues[2].url, "http://h/media/uploads/u/sheet-001.jpg");
+  assert.equal(cueAt(cues, 5.5), cues[1]);
+  assert.equal(cueAt(cues, 0), cues[0]);
+  assert.equal(cueAt(cues, 99999), cues[2]);
+  assert.equal(cueAt(cues, -1), null);
+  assert.equal(cueAt([], 3), null);
+  assert.equal(parseTimestamp("01:02.5"), 62.5);
+  assert.ok(Number.isNaN(parseTimestamp("1:x")));
+});
+
+test("the uploads model follows the event stream", () => {
+  const m = new UploadsModel();
+  m.apply("upload", { id: "a", state: "probing", created: 1, updated: 1, playable: false });
+  m.apply("upload", { id: "b", state: "ready", created: 2, updated: 2, playable: true });
+  m.apply("job", { id: "j1", upload_id: "a", kind: "poster", state: "running", progress: 0.5, created: 3, updated: 3 });
+  m.apply("job", { id: "j1", upload_id: "a", kind: "poster", state: "done", progress: 1, result: { poster: "/p.jpg" }, created: 3, updated: 5 });
+  // A stale snapshot of the job does not undo the newer state.
+  m.apply("job", { id: "j1", upload_id: "a", kind: "poster", state: "running", progress: 0.5, created: 3, updated: 3 });
+  m.apply("job", { id: "j2", upload_id: "a", kind: "thumbnail", state: "done", result: { thumbnail: "/t.jpg", at: 1.5 }, created: 4, updated: 6 });
+  assert.deepEqual(m.list().map((u) => u.id), ["b", "a"]);
+  assert.equal(m.results("a").poster, "/p.jpg");
+  assert.deepEqual(m.results("a").thumbnails, [{ url: "/t.jpg", at: 1.5, job: "j2" }]);
+  assert.equal(m.results("b").video, "/media/uploads/b/video");
+  assert.ok(m.busy("a"), "still probing");
+  m.remove("a");
+  assert.equal(m.apply("job", { id: "j3", upload_id: "a", kind: "poster", state: "queued" }), null);
+  assert.deepEqual(m.list().map((u) => u.id), ["b"]);
+});
+
+test("bytes and times typed by people", () => {
+  assert.equal(formatBytes(999), "999 B");
+  assert.equal(formatBytes(1_500_000), "1.4 MiB");
+  assert.equal(formatBytes(4_294_967_296), "4 GiB");
+  assert.equal(formatBytes(21_474_836_480), "20 GiB");
+  assert.equal(parseTime("1:30"), 90);
+  assert.equal(parseTime("90"), 90);
+  assert.equal(parseTime("1:02:03.5"), 3723.5);
+  assert.ok(Number.isNaN(parseTime("abc")));
+  assert.ok(Number.isNaN(parseTime("-3")));
+});
