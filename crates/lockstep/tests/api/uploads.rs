@@ -819,3 +819,74 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn a_job_interrupted_by_a_stop_runs_again_on_start_up() {
+    let tools = tempfile::tempdir().unwrap();
+    // The storyboard hangs on the first server, so the stop finds it running.
+    let ffmpeg = fake_ffmpeg(
+        tools.path(),
+        "case \"$*\" in *storyboard.tmp*) exec sleep 60 ;; esac",
+    );
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = crate::helpers::spawn_in(dir.clone(), move |c| c.ffmpeg = ffmpeg).await;
+    let api = app.api();
+    let id = upload(&api, clip(), "long.mp4").await;
+    let mut running = false;
+    for _ in 0..400 {
+        let v = api.get(&format!("/api/uploads/{id}")).await.unwrap().body;
+        let jobs = v["jobs"].as_array().cloned().unwrap_or_default();
+        if jobs
+            .iter()
+            .any(|j| j["kind"] == "storyboard" && j["state"] == "running")
+        {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(running, "the storyboard job started");
+    let cookie = api.cookie_header().unwrap();
+    app.stop().await;
+
+    // A new server on the same data: the job is queued again and runs to the end.
+    let app = crate::helpers::spawn_in(dir, |_| {}).await;
+    let api = app.api();
+    let r = api
+        .raw(Method::GET, &format!("/api/uploads/{id}"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut done = None;
+    for _ in 0..300 {
+        let v: Value = api
+            .raw(Method::GET, &format!("/api/uploads/{id}"))
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let job = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["kind"] == "storyboard")
+            .cloned()
+            .unwrap();
+        if job["state"] == "done" {
+            done = Some(job);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job = done.expect("the interrupted job finished after the restart");
+    assert_eq!(
+        job["attempts"], 2,
+        "the interrupted run counts as an attempt: {job}"
+    );
+    assert_eq!(job["progress"], 1.0);
+}
