@@ -71,13 +71,13 @@ async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> std::io:
     }
 }
 
-/// Runs `program args...` and returns its stdout when it exits with success.
-pub async fn run<I, S>(program: &Path, args: I, timeout: Duration) -> Result<Vec<u8>, ProcessError>
+/// Starts `program args...` with piped output and no input; it is killed if dropped.
+fn spawn<I, S>(program: &Path, args: I) -> Result<tokio::process::Child, ProcessError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = Command::new(program)
+    Command::new(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -87,7 +87,16 @@ where
         .map_err(|source| ProcessError::Spawn {
             program: program.to_owned(),
             source,
-        })?;
+        })
+}
+
+/// Runs `program args...` and returns its stdout when it exits with success.
+pub async fn run<I, S>(program: &Path, args: I, timeout: Duration) -> Result<Vec<u8>, ProcessError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut child = spawn(program, args)?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
@@ -146,17 +155,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|source| ProcessError::Spawn {
-            program: program.to_owned(),
-            source,
-        })?;
+    let mut child = spawn(program, args)?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let io_error = |source| ProcessError::Io {
