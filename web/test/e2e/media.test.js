@@ -4,7 +4,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { artifacts, eventually, launchBrowser, newViewer, startFixtures, startServer, testVideo } from "./harness.js";
+import { readFileSync } from "node:fs";
+import { artifacts, eventually, launchBrowser, newViewer, startFixtures, startProxy, startServer, testVideo } from "./harness.js";
 
 let fixtures;
 let server;
@@ -132,4 +133,44 @@ test("an upload that is not a video is rejected with a clear message", async () 
   await page.setInputFiles("#file-input", { name: "notes.mp4", mimeType: "video/mp4", buffer: Buffer.from("this is not a video\n".repeat(100)) });
   await page.waitForSelector(".upload.card .state-rejected", { timeout: 30_000 });
   assert.match(await page.textContent(".upload.card .upload-live"), /not a video|no video/i);
+});
+
+test("the jobs page's event stream comes back with Last-Event-ID and misses nothing", async () => {
+  const proxy = await startProxy(server.port);
+  try {
+    const { page } = await newViewer(browser);
+    const streams = [];
+    page.on("request", async (r) => {
+      if (!r.url().endsWith("/api/jobs/events")) return;
+      const slot = streams.push(undefined) - 1;
+      streams[slot] = (await r.allHeaders())["last-event-id"] ?? null;
+    });
+    await page.goto(`${proxy.base}/uploads`);
+    await page.waitForSelector("#stream[data-state=in-sync]");
+    proxy.cut(1500);
+    await page.waitForSelector("#stream[data-state=reconnecting]");
+    // While the page is cut off, the same user uploads from elsewhere (cookies do not depend on
+    // the port): the page learns of it, and of its jobs, from what it missed.
+    const request = page.context().request;
+    const video = readFileSync(testVideo());
+    const headers = { "tus-resumable": "1.0.0", origin: server.base };
+    const created = await request.post(`${server.base}/api/uploads`, {
+      headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("while-away.mp4").toString("base64")}` },
+    });
+    assert.equal(created.status(), 201);
+    const { id } = await created.json();
+    const patched = await request.patch(`${server.base}/api/uploads/${id}`, {
+      headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+      data: video,
+    });
+    assert.equal(patched.status(), 204);
+    await page.waitForSelector(`.upload.card[data-id="${id}"] .state-ready`, { timeout: 30_000 });
+    await eventually(async () => (await page.$$(`.upload.card[data-id="${id}"] .job-done`)).length === 3 || null, { timeoutMs: 60_000, what: "its jobs done" });
+    await page.waitForSelector("#stream[data-state=in-sync]");
+    assert.equal(streams[0], null, "a fresh stream first");
+    assert.ok(streams.length >= 2, "the stream was opened again");
+    assert.match(streams.at(-1) ?? "", /^\d+$/, `and it said where it had got to: ${JSON.stringify(streams)}`);
+  } finally {
+    await proxy.close();
+  }
 });

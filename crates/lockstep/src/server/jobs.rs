@@ -119,6 +119,8 @@ async fn stream_for(
     // and duplicates are dropped by number below.
     let live = state.jobs.subscribe();
     let subject = job.map(|j| j.to_string());
+    // On a fresh stream, the event id the snapshot is as of.
+    let mut fresh_at = None;
     let backlog: Vec<MediaEvent> = match last_event_id(headers) {
         Some(after) => {
             state
@@ -130,6 +132,7 @@ async fn stream_for(
             // A fresh stream: the current state, numbered with the newest event id so that a
             // reconnection resumes from here.
             let id = state.store.last_job_event_id().await?;
+            fresh_at = Some(id);
             let mut now = Vec::new();
             match job {
                 Some(job) => {
@@ -158,8 +161,22 @@ async fn stream_for(
             now
         }
     };
-    let mut last = backlog.iter().map(|e| e.id).max().unwrap_or(0);
-    let first: Vec<Result<Event, Infallible>> = backlog.iter().map(|e| Ok(sse_event(e))).collect();
+    let mut last = backlog
+        .iter()
+        .map(|e| e.id)
+        .chain(fresh_at)
+        .max()
+        .unwrap_or(0);
+    let mut first: Vec<Result<Event, Infallible>> =
+        backlog.iter().map(|e| Ok(sse_event(e))).collect();
+    if let Some(id) = fresh_at {
+        // The end of the snapshot, with its id: even a user with nothing yet has a Last-Event-ID
+        // to come back with, so a reconnection replays rather than starts over.
+        first.push(Ok(Event::default()
+            .id(id.to_string())
+            .event("snapshot")
+            .data(serde_json::json!({ "last_event_id": id }).to_string())));
+    }
     let shutdown = state.shutdown.clone();
     let live = BroadcastStream::new(live)
         // A lagging stream ends; the browser reconnects with Last-Event-ID and catches up from

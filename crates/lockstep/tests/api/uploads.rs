@@ -638,6 +638,9 @@ async fn job_progress_streams_over_sse_and_a_reconnection_misses_nothing() {
         done.len() == 3
     })
     .await;
+    // A fresh stream starts with the snapshot (nothing yet) and its end, numbered.
+    assert_eq!(events[0].1, "snapshot", "{:?}", events[0]);
+    assert_eq!(events[0].2["last_event_id"].as_i64(), Some(events[0].0));
     assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
     assert!(
         events.iter().any(|(_, name, v)| name == "upload"
