@@ -18,9 +18,18 @@ let limits = { upload_max_bytes: null, upload_quota_bytes: null };
 const STATE_TEXT = {
   receiving: "Uploading",
   probing: "Checking",
+  preparing: "Preparing",
+  unplayable: "Cannot be played",
   ready: "Ready",
   rejected: "Rejected",
 };
+
+/** The upload's state as people see it: a checked upload is ready once it can be played. */
+function stateKey(u) {
+  if (u.state !== "ready" || u.playable) return u.state;
+  const playable = model.jobsOf(u.id).find((j) => j.kind === "playable");
+  return playable && (playable.state === "failed" || playable.state === "cancelled") ? "unplayable" : "preparing";
+}
 
 function progressBar(fraction, label) {
   const pct = Math.max(0, Math.min(1, fraction || 0)) * 100;
@@ -58,15 +67,17 @@ function jobRow(job) {
     progressBar(job.state === "done" ? 1 : job.progress, what),
     h("span", { class: "job-state", text: job.state === "running" ? `${Math.round(job.progress * 100)}%` : state }),
     running
-      ? h("button", { class: "icon danger", title: "Cancel", "aria-label": `Cancel ${what}`, text: "✕", onclick: () => cancelJob(job) })
-      : null,
+      ? h("button", { class: "icon danger", title: "Cancel", "aria-label": `Cancel ${what}`, text: "✕", onclick: () => jobCommand(job, "cancel") })
+      : job.state === "failed" || job.state === "cancelled"
+        ? h("button", { class: "icon", title: "Run it again", "aria-label": `Retry ${what}`, text: "↻", onclick: () => jobCommand(job, "retry") })
+        : null,
     job.error && job.state !== "done" ? h("p", { class: "error-text job-error", text: job.error }) : null,
   );
 }
 
-async function cancelJob(job) {
+async function jobCommand(job, what) {
   try {
-    await api.post(`/api/jobs/${job.id}/cancel`);
+    await api.post(`/api/jobs/${job.id}/${what}`);
   } catch (err) {
     toast(err.message, "error");
   }
@@ -153,7 +164,7 @@ function render(id) {
   }
   $(".upload-head", el).replaceChildren(
     h("div", { class: "title", text: u.file_name, title: u.file_name }),
-    h("div", { class: "sub" }, h("span", { class: `state state-${u.state}`, text: STATE_TEXT[u.state] ?? u.state }), ` ${mediaLine(u)}`),
+    h("div", { class: "sub" }, h("span", { class: `state state-${stateKey(u)}`, text: STATE_TEXT[stateKey(u)] ?? u.state }), ` ${mediaLine(u)}`),
   );
 
   const live = [];

@@ -38,7 +38,7 @@ test("an upload survives a dropped connection, its jobs show live, and a room pl
     return route.continue();
   });
   await page.setInputFiles("#file-input", testVideo());
-  await page.waitForSelector(".upload.card .state-probing, .upload.card .state-ready", { timeout: 30_000 });
+  await page.waitForSelector(".upload.card .state-probing, .upload.card .state-preparing, .upload.card .state-ready", { timeout: 30_000 });
   assert.ok(cut >= 2, "the upload was retried after the cut");
 
   // Its three jobs appear and finish while the page watches; a progress bar for each.

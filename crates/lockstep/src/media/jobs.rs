@@ -210,6 +210,21 @@ impl Jobs {
         Ok(cancelled)
     }
 
+    /// Runs a failed or cancelled job again, from its first attempt. Returns false if it was
+    /// neither.
+    pub async fn retry(&self, id: JobId) -> anyhow::Result<bool> {
+        let retried = self
+            .inner
+            .store
+            .retry_job(id, self.inner.clock.now())
+            .await?;
+        if retried {
+            self.publish_job(id).await;
+            self.inner.wake.notify_one();
+        }
+        Ok(retried)
+    }
+
     /// Starts the workers and the upkeep; first requeues jobs a stop interrupted and re-checks
     /// uploads that were being probed.
     pub async fn start(

@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/jobs", get(list))
         .route("/jobs/{id}", get(read))
         .route("/jobs/{id}/cancel", post(cancel))
+        .route("/jobs/{id}/retry", post(retry))
 }
 
 /// The streams (long-lived: outside the request timeout).
@@ -80,6 +81,22 @@ async fn cancel(
     if !state.jobs.cancel(job.id).await? {
         return Err(ApiError::Conflict(format!(
             "the job is already {}",
+            job.state.as_str()
+        )));
+    }
+    let job = state.store.job(job.id).await?.ok_or_else(not_found)?;
+    Ok(Json(job))
+}
+
+async fn retry(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Json<crate::store::jobs::JobRow>, ApiError> {
+    let job = mine(&state, &id, user.id).await?;
+    if !state.jobs.retry(job.id).await? {
+        return Err(ApiError::Conflict(format!(
+            "only failed or cancelled jobs can be retried; this one is {}",
             job.state.as_str()
         )));
     }

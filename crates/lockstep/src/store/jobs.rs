@@ -303,6 +303,19 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// A failed or cancelled job is queued again with all its attempts; false if it was neither.
+    pub async fn retry_job(&self, id: JobId, now: ServerTime) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, progress = 0, error = NULL, result = NULL, \
+             run_after_ms = $1, updated_ms = $1 WHERE id = $2 AND state IN ('failed', 'cancelled')",
+        )
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Jobs that were running when the server stopped are queued again (their attempt counts).
     pub async fn requeue_interrupted_jobs(
         &self,

@@ -502,9 +502,14 @@ async fn an_upload_never_resumed_is_cleaned_up_after_the_expiry() {
 async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error() {
     let tools = tempfile::tempdir().unwrap();
     // Checking the upload works; every job run (they report -progress) crashes with SIGSEGV.
+    let broken = tools.path().join("broken");
+    std::fs::write(&broken, "").unwrap();
     let ffmpeg = fake_ffmpeg(
         tools.path(),
-        "case \"$*\" in *-progress*|*poster.tmp*) echo 'Segmentation fault' >&2; kill -SEGV $$ ;; esac",
+        &format!(
+            "[ -e '{}' ] && case \"$*\" in *-progress*|*poster.tmp*) echo 'Segmentation fault' >&2; kill -SEGV $$ ;; esac",
+            broken.display()
+        ),
     );
     let app = spawn_with(move |c| {
         c.ffmpeg = ffmpeg;
@@ -526,6 +531,40 @@ async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error(
             "{error}"
         );
     }
+    // Mended (here: ffmpeg stops crashing), a failed job can be run again by its owner.
+    std::fs::remove_file(&broken).unwrap();
+    let poster = jobs.iter().find(|j| j["kind"] == "poster").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .api()
+        .post(&format!("/api/jobs/{poster}/retry"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "not someone else's");
+    let r = api
+        .post(&format!("/api/jobs/{poster}/retry"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Queued again from its first attempt (a worker may already have taken it).
+    assert!(r.body["attempts"].as_u64() <= Some(1), "{}", r.body);
+    let v = settled(&app, &api, &id).await;
+    let job = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["id"] == poster.as_str())
+        .unwrap();
+    assert_eq!(job["state"], "done", "{job}");
+    assert!(job["error"].is_null());
+    assert_eq!(v["poster"], format!("/media/uploads/{id}/poster.jpg"));
+    let r = api
+        .post(&format!("/api/jobs/{poster}/retry"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CONFLICT, "a done job is not retried");
 }
 
 #[tokio::test]
