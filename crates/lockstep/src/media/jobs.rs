@@ -559,13 +559,7 @@ impl Jobs {
             .await
             .unwrap_or(false)
             .then(|| files.poster_url());
-        UploadMedia {
-            upload_id: upload.id,
-            title: upload.file_name.clone(),
-            duration: upload.media.as_ref().map(|m| m.duration),
-            poster,
-            ready: upload.playable,
-        }
+        upload.room_media(poster)
     }
 
     /// The upload can be played now: mark it and tell the rooms that queue it.

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
-use lockstep_core::ids::{ItemId, RoomId, UserId};
+use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
 use lockstep_core::permissions::Action;
@@ -133,27 +133,7 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
     // while the room was not loaded are applied by its first message.
     for item in pending {
         match item.upload_id() {
-            Some(upload) => {
-                let row = env.store.upload(upload).await;
-                if let Ok(None) = row
-                    && let Some(me) = actor.me.upgrade()
-                {
-                    // Deleted while the room was not loaded.
-                    let _ = me.try_send(Msg::UploadGone { upload_id: upload });
-                } else if let Ok(Some(row)) = row
-                    && row.playable
-                    && let Some(me) = actor.me.upgrade()
-                {
-                    let media = lockstep_core::queue::UploadMedia {
-                        upload_id: upload,
-                        title: row.file_name.clone(),
-                        duration: row.media.as_ref().map(|m| m.duration),
-                        poster: None,
-                        ready: true,
-                    };
-                    let _ = me.try_send(Msg::UploadReady { media });
-                }
-            }
+            Some(upload) => actor.recheck_upload(upload).await,
             None => actor.spawn_lookup(item.id, &item.url),
         }
     }
@@ -366,7 +346,32 @@ impl Actor {
         if let Some(url) = lookup {
             self.spawn_lookup(id, &url);
         }
+        if let NewItem::Upload(upload) = &what
+            && !upload.ready
+        {
+            // It may have become playable since it was read, before this room held it.
+            self.recheck_upload(upload.upload_id).await;
+        }
         Ok(id)
+    }
+
+    /// Looks at a pending upload item's upload in the store and tells this room (by its own
+    /// inbox) if it became playable or was deleted meanwhile.
+    async fn recheck_upload(&self, upload: UploadId) {
+        let Some(me) = self.me.upgrade() else { return };
+        match self.env.store.upload(upload).await {
+            Ok(None) => {
+                let _ = me.try_send(Msg::UploadGone { upload_id: upload });
+            }
+            Ok(Some(row)) if row.playable => {
+                let media = row.room_media(None);
+                let _ = me.try_send(Msg::UploadReady { media });
+            }
+            Ok(Some(_)) => {}
+            Err(err) => {
+                tracing::warn!(room = %self.id, %upload, error = %err, "cannot read an upload")
+            }
+        }
     }
 
     async fn update_settings(

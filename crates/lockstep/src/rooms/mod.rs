@@ -157,21 +157,29 @@ impl Rooms {
         }
     }
 
-    /// Tells every live room that an upload is playable (rooms without it ignore this).
-    pub async fn upload_ready(&self, media: &UploadMedia) {
-        for handle in self.all_loaded() {
-            let _ = handle
-                .tx
-                .send(Msg::UploadReady {
-                    media: media.clone(),
-                })
-                .await;
+    /// The live rooms whose queue holds `upload` (all live rooms if the store cannot say).
+    async fn loaded_with_upload(&self, upload: UploadId) -> Vec<RoomHandle> {
+        match self.inner.env.store.rooms_with_upload(upload).await {
+            Ok(ids) => ids.into_iter().filter_map(|id| self.loaded(id)).collect(),
+            Err(err) => {
+                tracing::warn!(%upload, error = %err, "cannot read the rooms of an upload; telling every room");
+                self.all_loaded()
+            }
         }
     }
 
-    /// Tells every live room that an upload will never play (rooms without it ignore this).
+    /// Tells the live rooms that queue an upload that it is playable. (A room that queues it
+    /// while this runs checks the upload itself once the item is stored.)
+    pub async fn upload_ready(&self, media: &UploadMedia) {
+        for handle in self.loaded_with_upload(media.upload_id).await {
+            let media = media.clone();
+            let _ = handle.tx.send(Msg::UploadReady { media }).await;
+        }
+    }
+
+    /// Tells the live rooms that queue an upload that it will never play.
     pub async fn upload_gone(&self, upload_id: UploadId) {
-        for handle in self.all_loaded() {
+        for handle in self.loaded_with_upload(upload_id).await {
             let _ = handle.tx.send(Msg::UploadGone { upload_id }).await;
         }
     }

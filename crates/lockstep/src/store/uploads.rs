@@ -74,6 +74,19 @@ pub struct UploadRow {
     pub updated: ServerTime,
 }
 
+impl UploadRow {
+    /// What rooms show of this upload (`poster`: its URL, once made).
+    pub fn room_media(&self, poster: Option<String>) -> lockstep_core::queue::UploadMedia {
+        lockstep_core::queue::UploadMedia {
+            upload_id: self.id,
+            title: self.file_name.clone(),
+            duration: self.media.as_ref().map(|m| m.duration),
+            poster,
+            ready: self.playable,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, owner_id, file_name, size, received, state, error, media, playable, created_ms, updated_ms";
 
 fn from_row(r: &AnyRow) -> Result<UploadRow, sqlx::Error> {
