@@ -410,7 +410,7 @@ impl Jobs {
                     let tmp = files.dir.join("storyboard.tmp");
                     let _ = tokio::fs::remove_dir_all(&tmp).await;
                     tokio::fs::create_dir_all(&tmp).await.context("storyboard folder")?;
-                    self.ffmpeg(commands::storyboard(&input, &tmp, interval), duration, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration), duration, cancel, &progress_tx).await?;
                     let _ = tokio::fs::remove_dir_all(files.storyboard_dir()).await;
                     tokio::fs::rename(&tmp, files.storyboard_dir()).await.context("saving the storyboard")?;
                     let vtt = video::storyboard_vtt(&files.storyboard_base_url(), duration, interval);

@@ -283,12 +283,14 @@ pub mod commands {
 
     /// The storyboard: only keyframes are decoded (`-skip_frame nokey`, about a hundred times
     /// faster than decoding everything), one picked per interval, scaled, tiled into sheets.
-    pub fn storyboard(input: &Path, dir: &Path, interval: f64) -> Vec<String> {
+    /// The last keyframe is repeated to the end (`tpad`, then `trim` at `duration`), so that
+    /// there is a thumbnail for every cue of [`storyboard_vtt`], however sparse the keyframes.
+    pub fn storyboard(input: &Path, dir: &Path, interval: f64, duration: f64) -> Vec<String> {
         let mut a = strings(&["-skip_frame", "nokey", "-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
         a.extend(strings(&["-an", "-sn", "-vf"]));
         a.push(format!(
-            "fps=1/{interval}:eof_action=pass,scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,\
+            "tpad=stop_mode=clone:stop_duration={duration},fps=1/{interval},trim=end={duration},scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,\
              pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,tile={SHEET_COLUMNS}x{SHEET_ROWS}"
         ));
         a.extend(strings(&[
