@@ -82,6 +82,9 @@ struct Inner {
     events: broadcast::Sender<MediaEvent>,
     wake: Notify,
     running: Mutex<HashMap<JobId, CancellationToken>>,
+    /// Held from numbering an event to broadcasting it, so that streams see events in the order
+    /// of their ids (a stream drops what is not newer than what it last sent).
+    publishing: tokio::sync::Mutex<()>,
 }
 
 /// The delay before retry number `attempt` (1 for the first retry).
@@ -102,6 +105,7 @@ impl Jobs {
                 events,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
+                publishing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -129,6 +133,7 @@ impl Jobs {
 
     /// Stores and broadcasts a change.
     pub async fn publish(&self, change: MediaChange) -> anyhow::Result<MediaEvent> {
+        let _in_order = self.inner.publishing.lock().await;
         let event = self
             .inner
             .store
