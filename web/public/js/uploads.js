@@ -162,9 +162,10 @@ function render(id) {
     thumbBox.dataset.src = posterSrc ?? "";
     thumbBox.replaceChildren(thumbnail(posterSrc, u.state === "rejected" ? "✕" : "▶"));
   }
+  const shown = stateKey(u);
   $(".upload-head", el).replaceChildren(
     h("div", { class: "title", text: u.file_name, title: u.file_name }),
-    h("div", { class: "sub" }, h("span", { class: `state state-${stateKey(u)}`, text: STATE_TEXT[stateKey(u)] ?? u.state }), ` ${mediaLine(u)}`),
+    h("div", { class: "sub" }, h("span", { class: `state state-${shown}`, text: STATE_TEXT[shown] ?? u.state }), ` ${mediaLine(u)}`),
   );
 
   const live = [];

@@ -17,7 +17,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use rust_embed::RustEmbed;
 use url::Url;
 
@@ -28,11 +28,11 @@ struct Assets;
 /// Page routes (served through the session layer, so a first visit creates the user).
 pub fn pages() -> Router<AppState> {
     Router::new()
-        .route("/", get(lobby))
-        .route("/r/{id}", get(room))
-        .route("/i/{key}", get(room))
-        .route("/uploads", get(uploads))
-        .route("/library", get(library))
+        .route("/", page("lobby.html"))
+        .route("/r/{id}", page("room.html"))
+        .route("/i/{key}", page("room.html"))
+        .route("/uploads", page("uploads.html"))
+        .route("/library", page("library.html"))
 }
 
 /// Static files (no session needed).
@@ -40,20 +40,13 @@ pub fn assets() -> Router<AppState> {
     Router::new().route("/static/{*path}", get(asset))
 }
 
-async fn lobby(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    serve(&state, "lobby.html", &headers)
-}
-
-async fn room(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    serve(&state, "room.html", &headers)
-}
-
-async fn uploads(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    serve(&state, "uploads.html", &headers)
-}
-
-async fn library(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    serve(&state, "library.html", &headers)
+/// `GET` of one HTML page.
+fn page(file: &'static str) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, headers: HeaderMap| async move {
+            serve(&state, file, &headers)
+        },
+    )
 }
 
 async fn asset(
