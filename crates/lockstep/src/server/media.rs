@@ -1,5 +1,6 @@
 //! `/media/uploads/{id}/...`: an upload's files, with Range requests (206), content types and
-//! caching headers, only for its owner and for members of rooms whose queue holds it.
+//! caching headers, only for its owner and for members of rooms whose queue holds it (and its
+//! poster for anyone when a public room queues it, as the lobby shows that room's video).
 //!
 //! Paths are matched against the names the jobs produce (`video`, `poster.jpg`,
 //! `storyboard.vtt`, `storyboard/sheet-NNN.jpg`, `thumbs/<job id>.jpg`); anything else, a
@@ -43,7 +44,10 @@ async fn serve(
 ) -> Result<Response, ApiError> {
     let id: UploadId = path_id(&id, not_found)?;
     let upload = state.store.upload(id).await?.ok_or_else(not_found)?;
-    if !state.store.upload_visible_to(&upload, user.id).await? {
+    // The poster of a video queued in a public room is shown in the lobby, to anyone.
+    let public_poster =
+        path == "poster.jpg" && state.store.upload_in_public_room(upload.id).await?;
+    if !public_poster && !state.store.upload_visible_to(&upload, user.id).await? {
         return Err(not_found());
     }
     let files = state.jobs.files(id);

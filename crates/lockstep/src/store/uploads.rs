@@ -266,6 +266,19 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Whether a public room's queue holds the upload: the lobby shows such a room's current
+    /// video, poster included, to everyone.
+    pub async fn upload_in_public_room(&self, upload: UploadId) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT 1 AS ok FROM queue_items q JOIN rooms r ON r.id = q.room_id \
+             WHERE q.upload_id = $1 AND r.visibility = 'public' LIMIT 1",
+        )
+        .bind(upload.to_string())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Rooms whose queue holds the upload.
     pub async fn rooms_with_upload(
         &self,

@@ -860,6 +860,44 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
     }
+
+    // The lobby shows a public room's video with its poster: that one file is anyone's.
+    settled(&app, &owner, &id).await;
+    let poster = format!("/media/uploads/{id}/poster.jpg");
+    let r = stranger.raw(Method::GET, &poster).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for other in ["storyboard.vtt", "video"] {
+        let r = stranger
+            .raw(Method::GET, &format!("/media/uploads/{id}/{other}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{other}");
+    }
+    // Queued only in a private room, not even the poster.
+    let other = upload(&owner, clip(), "private.mp4").await;
+    assert_eq!(settled(&app, &owner, &other).await["state"], "ready");
+    let private = owner
+        .create_room(&json!({ "name": "Just us", "visibility": "private" }))
+        .await
+        .unwrap();
+    let (mut p, _) = owner.join(private).await.unwrap();
+    let upload_id = other.parse().unwrap();
+    p.ok(|cid| ClientFrame::QueueAddUpload { id: cid, upload_id })
+        .await
+        .unwrap();
+    let r = owner
+        .raw(Method::GET, &format!("/media/uploads/{other}/poster.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the owner sees it");
+    let r = stranger
+        .raw(Method::GET, &format!("/media/uploads/{other}/poster.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
