@@ -23,11 +23,12 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::users::User;
 use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::{SET_COOKIE, UPGRADE};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, PrivateCookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, CookieJar, Key, PrivateCookieJar, SameSite};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lockstep_core::ids::UserId;
@@ -75,19 +76,44 @@ fn hash_token(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a request's session cookie holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCookie {
+    /// No session cookie.
+    Absent,
+    /// A cookie by that name that does not decrypt with our key (tampered, or another key's).
+    Undecryptable,
+    /// The session token it carries.
+    Token(String),
+}
+
+/// Reads the session cookie from a request's `Cookie` headers. Any bytes at all may arrive
+/// here; this is one of the fuzzed entry points (`fuzz/fuzz_targets/session_cookie.rs`).
+pub fn read_session_cookie(headers: &HeaderMap, key: &Key) -> SessionCookie {
+    let jar = PrivateCookieJar::from_headers(headers, key.clone());
+    if let Some(cookie) = jar.get(SESSION_COOKIE) {
+        return SessionCookie::Token(cookie.value().to_owned());
+    }
+    if CookieJar::from_headers(headers)
+        .get(SESSION_COOKIE)
+        .is_some()
+    {
+        SessionCookie::Undecryptable
+    } else {
+        SessionCookie::Absent
+    }
+}
+
 /// Resolves the session middleware's user: from the cookie, or a new anonymous one.
 pub async fn session_middleware(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let jar = PrivateCookieJar::from_headers(request.headers(), state.cookie_key.clone());
+    let cookie = read_session_cookie(request.headers(), &state.cookie_key);
     // A Set-Cookie on a WebSocket handshake is not reliably honoured, so never rotate there.
     let may_rotate = !request.headers().contains_key(UPGRADE);
-    let plain_cookie_present = CookieJar::from_headers(request.headers())
-        .get(SESSION_COOKIE)
-        .is_some();
-    let resolved = match resolve(&state, &jar, plain_cookie_present, may_rotate).await {
+    let resolved = match resolve(&state, cookie, may_rotate).await {
         Ok(resolved) => resolved,
         Err(err) => return err.into_response(),
     };
@@ -108,7 +134,7 @@ pub async fn session_middleware(
             .max_age(time::Duration::seconds(
                 i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
             ));
-        let jar = jar.add(cookie);
+        let jar = PrivateCookieJar::new(state.cookie_key.clone()).add(cookie);
         let cookie_headers = jar.into_response();
         for value in cookie_headers.headers().get_all(SET_COOKIE) {
             response.headers_mut().append(SET_COOKIE, value.clone());
@@ -119,22 +145,23 @@ pub async fn session_middleware(
 
 async fn resolve(
     state: &AppState,
-    jar: &PrivateCookieJar,
-    plain_cookie_present: bool,
+    cookie: SessionCookie,
     may_rotate: bool,
 ) -> Result<Resolved, ApiError> {
     let now = state.clock.now();
     let config = &state.config;
     let ttl = Duration::from_secs(config.session_ttl_secs);
-    let Some(cookie) = jar.get(SESSION_COOKIE) else {
-        if plain_cookie_present {
+    let token = match cookie {
+        SessionCookie::Token(token) => token,
+        SessionCookie::Undecryptable => {
             tracing::warn!(
                 "session cookie failed to decrypt (tampered, or made with another key); starting a new anonymous user"
             );
+            return new_anonymous(state, now, ttl).await;
         }
-        return new_anonymous(state, now, ttl).await;
+        SessionCookie::Absent => return new_anonymous(state, now, ttl).await,
     };
-    let hash = hash_token(cookie.value());
+    let hash = hash_token(&token);
     let Some(session) = state.store.session(&hash).await? else {
         tracing::warn!("unknown session token; starting a new anonymous user");
         return new_anonymous(state, now, ttl).await;
@@ -206,5 +233,30 @@ mod tests {
         assert_ne!(a, new_token());
         assert_eq!(hash_token("x").len(), 64);
         assert_ne!(hash_token(&a), a);
+    }
+
+    #[test]
+    fn session_cookies_are_read_only_when_they_decrypt() {
+        let key = Key::generate();
+        let mut h = HeaderMap::new();
+        assert_eq!(read_session_cookie(&h, &key), SessionCookie::Absent);
+        h.insert(
+            "cookie",
+            "lockstep_session=forged; other=1".parse().unwrap(),
+        );
+        assert_eq!(read_session_cookie(&h, &key), SessionCookie::Undecryptable);
+        let jar = PrivateCookieJar::new(key.clone()).add(Cookie::new(SESSION_COOKIE, "tok"));
+        let set = jar.into_response();
+        let value = set.headers()[SET_COOKIE].to_str().unwrap();
+        let pair = value.split(';').next().unwrap();
+        h.insert("cookie", pair.parse().unwrap());
+        assert_eq!(
+            read_session_cookie(&h, &key),
+            SessionCookie::Token("tok".into())
+        );
+        assert_eq!(
+            read_session_cookie(&h, &Key::generate()),
+            SessionCookie::Undecryptable
+        );
     }
 }

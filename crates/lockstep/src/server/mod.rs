@@ -5,7 +5,7 @@
 //! - [`users`] serves `/api/me`.
 //! - [`ws`] serves `/api/rooms/{id}/ws`, protocol v1.
 //! - [`upgrade`] has the WebSocket handshake.
-//! - [`uploads`] serves `/api/uploads` (tus resumable uploads).
+//! - [`uploads`] serves `/api/uploads` (tus resumable uploads); [`tus`] parses its headers.
 //! - [`ops`] serves `/healthz` and `/metrics`.
 //! - [`jobs`] serves `/api/jobs` and their Server-Sent Events.
 //! - [`media`] serves an upload's files at `/media/uploads/...`.
@@ -22,6 +22,7 @@ pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod rooms;
+pub mod tus;
 pub mod upgrade;
 pub mod uploads;
 pub mod users;

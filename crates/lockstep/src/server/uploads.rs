@@ -17,6 +17,9 @@
 //! Every request but OPTIONS carries `Tus-Resumable: 1.0.0` (412 otherwise, on tus endpoints).
 
 use super::extract::{ApiJson, path_id};
+use super::tus::{
+    TUS_VERSION, clean_file_name, header_u64, metadata_file_name, require_tus, tus_headers,
+};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,15 +31,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use lockstep_core::ids::UploadId;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-const TUS_VERSION: &str = "1.0.0";
 /// How often the received offset is saved while streaming (and always at the end).
 const SAVE_EVERY: u64 = 8 * 1024 * 1024;
 
@@ -52,55 +52,6 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::disable()),
         )
         .route("/uploads/{id}/thumbnails", post(thumbnail))
-}
-
-fn tus_headers(headers: &mut HeaderMap) {
-    headers.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
-    headers.insert("cache-control", HeaderValue::from_static("no-store"));
-}
-
-fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
-        _ => Err(ApiError::PreconditionFailed(format!(
-            "send Tus-Resumable: {TUS_VERSION}"
-        ))),
-    }
-}
-
-fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| ApiError::BadRequest(format!("the {name} header must be a number of bytes")))
-}
-
-/// A file name fit to show: the last path component, no control characters, at most 200
-/// characters ("video" when nothing is left).
-pub fn clean_file_name(raw: &str) -> String {
-    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
-    let name: String = trimmed.chars().take(200).collect();
-    if name.is_empty() {
-        "video".to_owned()
-    } else {
-        name
-    }
-}
-
-/// The `filename` of `Upload-Metadata` (comma-separated `key base64value` pairs).
-fn metadata_file_name(headers: &HeaderMap) -> Option<String> {
-    let meta = headers.get("upload-metadata")?.to_str().ok()?;
-    meta.split(',').find_map(|pair| {
-        let mut it = pair.trim().splitn(2, ' ');
-        (it.next()? == "filename")
-            .then(|| it.next())
-            .flatten()
-            .and_then(|b64| STANDARD.decode(b64.trim()).ok())
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-    })
 }
 
 async fn options(State(state): State<AppState>) -> Response {
@@ -458,23 +409,4 @@ async fn thumbnail(
         )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(job)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_are_cleaned() {
-        assert_eq!(clean_file_name("../../etc/passwd"), "passwd");
-        assert_eq!(
-            clean_file_name("C:\\\\Users\\\\me\\\\holiday.mp4"),
-            "holiday.mp4"
-        );
-        assert_eq!(clean_file_name("a\u{0}b\nc.mp4"), "abc.mp4");
-        assert_eq!(clean_file_name("..."), "video");
-        assert_eq!(clean_file_name(""), "video");
-        assert_eq!(clean_file_name(".hidden.mp4"), "hidden.mp4");
-        assert_eq!(clean_file_name(&"x".repeat(300)).len(), 200);
-    }
 }
