@@ -31,5 +31,10 @@ pub const PRESENCE_LINES_MAX_MEMBERS: usize = 100;
 /// (about eleven days); anything longer is treated as bad input.
 pub const REPORTED_DURATION_MAX_SECS: f64 = 1_000_000.0;
 
-/// Longest media URL accepted, in bytes.
+/// Largest position, seek target or start offset (`t=`) accepted, in seconds: the same bound as a
+/// reported duration. Larger offsets in a pasted link are ignored; larger seeks are refused.
+pub const POSITION_MAX_SECS: f64 = REPORTED_DURATION_MAX_SECS;
+
+/// Longest media URL accepted, in bytes (as pasted, and once normalised: percent-encoding can
+/// make it longer, and the stored form must parse again).
 pub const MEDIA_URL_MAX_BYTES: usize = 2048;

@@ -6,7 +6,7 @@
 //! URL is a direct media URL whose format is guessed from its extension (MP4, WebM, HLS) and
 //! confirmed later by ffprobe.
 
-use crate::limits::MEDIA_URL_MAX_BYTES;
+use crate::limits::{MEDIA_URL_MAX_BYTES, POSITION_MAX_SECS};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
@@ -63,6 +63,10 @@ impl Media {
             return Err(MediaUrlError::TooLong);
         }
         let url = Url::parse(raw).map_err(|_| MediaUrlError::NotAUrl)?;
+        // Normalising percent-encodes: the stored form must stay within the limit too.
+        if url.as_str().len() > MEDIA_URL_MAX_BYTES {
+            return Err(MediaUrlError::TooLong);
+        }
         if !matches!(url.scheme(), "http" | "https") {
             return Err(MediaUrlError::NotHttp);
         }
@@ -205,14 +209,17 @@ fn fragment_start(url: &Url) -> Option<f64> {
     })
 }
 
-/// Parses `90`, `90s`, `90.5`, `1m30s`, `1h2m3s`, `2m`; `None` for anything else.
+/// Parses `90`, `90s`, `90.5`, `1m30s`, `1h2m3s`, `2m`; `None` for anything else, and for
+/// offsets beyond [`POSITION_MAX_SECS`] (a link with `t=99999999999999999999h` must not put the
+/// room 10^23 seconds in).
 pub fn parse_offset(raw: &str) -> Option<f64> {
     let raw = raw.trim();
     if raw.is_empty() {
         return None;
     }
+    let in_range = |secs: f64| secs.is_finite() && (0.0..=POSITION_MAX_SECS).contains(&secs);
     if let Ok(secs) = raw.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then_some(secs);
+        return in_range(secs).then_some(secs);
     }
     let mut total = 0.0;
     let mut number = String::new();
@@ -236,7 +243,7 @@ pub fn parse_offset(raw: &str) -> Option<f64> {
     if !number.is_empty() || !seen_unit {
         return None;
     }
-    total.is_finite().then_some(total)
+    in_range(total).then_some(total)
 }
 
 fn guess_format(path: &str) -> DirectFormat {
@@ -422,12 +429,34 @@ mod tests {
         assert_eq!(parse_offset("1m30"), None);
         assert_eq!(parse_offset(""), None);
         assert_eq!(parse_offset("inf"), None);
+        // Found by the outside test: the room landed 3.6e23 s in.
+        assert_eq!(parse_offset("99999999999999999999h"), None);
+        assert_eq!(parse_offset("1000001"), None);
+        assert_eq!(parse_offset("277h"), Some(997_200.0));
+        assert_eq!(
+            yt("https://youtu.be/dQw4w9WgXcQ?t=99999999999999999999h").1,
+            0.0
+        );
+    }
+
+    #[test]
+    fn the_normalised_url_stays_within_the_limit() {
+        // Found by fuzzing (fuzz/corpus/media_url/regression-*): control characters that
+        // percent-encode to more than the limit, so the stored URL no longer parsed.
+        let raw = format!("https://cdn.example.com/{}", "\u{7}x".repeat(700));
+        assert!(raw.len() < MEDIA_URL_MAX_BYTES);
+        assert_eq!(Media::parse(&raw), Err(MediaUrlError::TooLong));
+        let fine = format!("https://cdn.example.com/{}", "%07".repeat(600));
+        let media = Media::parse(&fine).unwrap();
+        assert!(Media::parse(&media.canonical_url()).is_ok());
     }
 
     proptest! {
         #[test]
         fn parse_never_panics(raw in any::<String>()) {
-            let _ = Media::parse(&raw);
+            if let Ok(media) = Media::parse(&raw) {
+                prop_assert!(Media::parse(&media.canonical_url()).is_ok());
+            }
         }
 
         #[test]

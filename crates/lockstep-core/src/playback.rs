@@ -5,7 +5,7 @@
 //! trusts a position from a client; everything is computed from the server clock, and every change
 //! first "rebases" the state to the instant of the change so the position is continuous.
 
-use crate::limits::{RATE_MAX, RATE_MIN};
+use crate::limits::{POSITION_MAX_SECS, RATE_MAX, RATE_MIN};
 use crate::time::ServerTime;
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +27,7 @@ pub struct PlaybackState {
 pub enum PlaybackError {
     #[error("the rate must be between {RATE_MIN} and {RATE_MAX}")]
     InvalidRate,
-    #[error("the position must be a finite number of seconds, zero or more")]
+    #[error("the position must be a number of seconds from 0 to {POSITION_MAX_SECS}")]
     InvalidPosition,
 }
 
@@ -42,7 +42,7 @@ pub fn validate_rate(rate: f64) -> Result<f64, PlaybackError> {
 
 /// Checks a position asked for by a client.
 pub fn validate_position(position: f64) -> Result<f64, PlaybackError> {
-    if position.is_finite() && position >= 0.0 {
+    if position.is_finite() && (0.0..=POSITION_MAX_SECS).contains(&position) {
         Ok(position)
     } else {
         Err(PlaybackError::InvalidPosition)

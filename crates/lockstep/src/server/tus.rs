@@ -40,7 +40,10 @@ pub fn header_u64(headers: &HeaderMap, name: &str) -> Result<u64, ApiError> {
 pub fn clean_file_name(raw: &str) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim();
+    // Leading dots and spaces in any mix (" . .x" would otherwise keep its dot).
+    let trimmed = cleaned
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
     let name: String = trimmed.chars().take(200).collect();
     if name.is_empty() {
         "video".to_owned()
@@ -78,6 +81,9 @@ mod tests {
         assert_eq!(clean_file_name(""), "video");
         assert_eq!(clean_file_name(".hidden.mp4"), "hidden.mp4");
         assert_eq!(clean_file_name(&"x".repeat(300)).len(), 200);
+        // Found by fuzzing (fuzz/corpus/tus_headers/regression-*): dots behind spaces.
+        assert_eq!(clean_file_name("\t . .\t02"), "02");
+        assert_eq!(clean_file_name(" . "), "video");
     }
 
     #[test]
