@@ -839,10 +839,14 @@ impl Room {
                 Ok(vec![self.standing_event(user_id)])
             }
             Command::Mute { user_id } | Command::Unmute { user_id } => {
+                let mute = matches!(command, Command::Mute { .. });
+                // Muting is for someone in the room; unmuting also works on the absent.
+                if mute && !self.members.contains_key(&user_id) {
+                    return Err(CommandError::UserNotFound);
+                }
                 may(Action::Moderate {
                     target: self.role_of(user_id),
                 })?;
-                let mute = matches!(command, Command::Mute { .. });
                 let changed = if mute {
                     self.muted.insert(user_id)
                 } else {

@@ -644,6 +644,18 @@ fn kick_ban_unban() {
             .code(),
         "user_not_found"
     );
+    // Muting is for members, as the protocol document says (it answered `ack` before).
+    assert_eq!(
+        r.apply(OWNER, Command::Mute { user_id: carol }, t(6.0))
+            .unwrap_err()
+            .code(),
+        "user_not_found"
+    );
+    assert!(
+        r.apply(OWNER, Command::Unmute { user_id: carol }, t(6.0))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -318,6 +318,21 @@ impl Actor {
         command: Command,
         now: ServerTime,
     ) -> Result<(), CommandError> {
+        // Banning someone absent writes their standing, which needs a real user: an unknown id
+        // is `user_not_found`, not a failed write that restarts the room (any moderator could
+        // repeat that to disconnect everyone).
+        if let Command::Ban { user_id } = &command
+            && !self.room.is_member(*user_id)
+        {
+            match self.env.store.user(*user_id).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(CommandError::UserNotFound),
+                Err(err) => {
+                    tracing::warn!(room = %self.id, error = %err, "cannot look up a user to ban");
+                    return Err(CommandError::Unavailable);
+                }
+            }
+        }
         let events = self.room.apply(by, command, now)?;
         if self.publish(events, now).await {
             Ok(())

@@ -343,3 +343,67 @@ async fn promoted_moderators_are_remembered() {
     let r = ann_api.get(&format!("/api/rooms/{room}")).await.unwrap();
     assert_eq!(r.body["role"], "moderator");
 }
+
+/// Found by the outside test: `ban` of an id that is no user failed a foreign key and restarted
+/// the room, disconnecting everyone (any moderator could repeat it); `mute` of a real user who
+/// is not in the room answered `ack` where the protocol says `user_not_found`.
+#[tokio::test]
+async fn moderating_unknown_or_absent_users_is_user_not_found_and_the_room_stays_up() {
+    let app = spawn_app().await;
+    let (owner_api, ann_api, bob_api) = (app.api(), app.api(), app.api());
+    let room = public_room(&owner_api).await;
+    let (mut owner, _) = owner_api.join(room).await.unwrap();
+    let (mut ann, _) = ann_api.join(room).await.unwrap();
+    let bob_id = bob_api.get("/api/me").await.unwrap().body["id"]
+        .as_str()
+        .unwrap()
+        .parse::<UserId>()
+        .unwrap();
+    let nobody = UserId(uuid::Uuid::now_v7());
+    for _ in 0..3 {
+        assert_eq!(
+            owner
+                .refused(|id| ClientFrame::Ban {
+                    id,
+                    user_id: nobody
+                })
+                .await
+                .unwrap(),
+            "user_not_found"
+        );
+    }
+    assert_eq!(
+        owner
+            .refused(|id| ClientFrame::Mute {
+                id,
+                user_id: bob_id
+            })
+            .await
+            .unwrap(),
+        "user_not_found"
+    );
+    // Nobody was disconnected: the room answers on the same connections.
+    ann.ok(|id| ClientFrame::Chat {
+        id,
+        text: "still here".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        !ann.drain_backlog()
+            .iter()
+            .chain(owner.drain_backlog().iter())
+            .any(|f| matches!(f, ServerFrame::Reconnect { .. })),
+        "no reconnect was sent"
+    );
+    // A real user who is absent can still be banned (and is refused at the door).
+    owner
+        .ok(|id| ClientFrame::Ban {
+            id,
+            user_id: bob_id,
+        })
+        .await
+        .unwrap();
+    let r = bob_api.get(&format!("/api/rooms/{room}")).await.unwrap();
+    assert_eq!(r.error_code(), Some("banned"));
+}
