@@ -298,6 +298,16 @@ impl Viewer {
         Ok(())
     }
 
+    /// Sends a text frame whose payload is any bytes, valid UTF-8 or not (for testing that the
+    /// server refuses malformed text as RFC 6455 says: close code 1007).
+    pub async fn send_text_bytes(&mut self, bytes: Vec<u8>) -> anyhow::Result<()> {
+        use tungstenite::protocol::frame::Frame;
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        self.socket.send(Message::Frame(frame)).await?;
+        Ok(())
+    }
+
     /// The next frame from the server (the backlog first), keeping `last_seq` and `epoch` current.
     pub async fn recv(&mut self) -> anyhow::Result<ServerFrame> {
         if let Some(frame) = self.backlog.pop_front() {

@@ -22,6 +22,8 @@ pub const MAX_CLIENT_FRAME_BYTES: usize = 64 * 1024;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code when the server restarts and the client should reconnect (RFC 6455 "service restart").
 pub const CLOSE_RESTART: u16 = 1012;
+/// Close code for a text frame that is not UTF-8 (RFC 6455 "invalid frame payload data").
+pub const CLOSE_BAD_DATA: u16 = 1007;
 /// Close code when the member was kicked or banned, or the room was deleted (policy violation).
 pub const CLOSE_POLICY: u16 = 1008;
 

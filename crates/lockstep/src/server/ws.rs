@@ -23,8 +23,8 @@ use lockstep_core::chat::{ChatText, ChatTextError};
 use lockstep_core::ids::RoomId;
 use lockstep_core::media::Media;
 use lockstep_core::protocol::{
-    CLOSE_POLICY, CLOSE_RESTART, CLOSE_TOO_BIG, ClientFrame, CommandId, MAX_CLIENT_FRAME_BYTES,
-    PROTOCOL_VERSION, ServerFrame, parse_client_frame,
+    CLOSE_BAD_DATA, CLOSE_POLICY, CLOSE_RESTART, CLOSE_TOO_BIG, ClientFrame, CommandId,
+    MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, parse_client_frame,
 };
 use lockstep_core::room::{Command, CommandError};
 use lockstep_core::time::ServerTime;
@@ -96,6 +96,8 @@ enum Incoming {
     /// Control frames (ping/pong) that tungstenite answers itself.
     Control,
     TooBig,
+    /// A text frame that is not UTF-8: tungstenite stops reading after it.
+    BadUtf8,
     Gone,
 }
 
@@ -146,6 +148,7 @@ fn classify(msg: Option<Result<Message, tungstenite::Error>>) -> Incoming {
         Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Incoming::Control,
         Some(Ok(Message::Close(_))) | None => Incoming::Gone,
         Some(Err(tungstenite::Error::Capacity(_))) => Incoming::TooBig,
+        Some(Err(tungstenite::Error::Utf8(_))) => Incoming::BadUtf8,
         Some(Err(_)) => Incoming::Gone,
     }
 }
@@ -274,11 +277,12 @@ impl Connection {
         )
         .await;
         // Linger until the client answers the close (or gives up), reading and discarding what
-        // it still sends. After an oversized frame the read side is dead (tungstenite ends the
-        // stream on its error), so just keep the socket open while the client reads our close.
+        // it still sends. After an oversized or non-UTF-8 frame the read side is dead
+        // (tungstenite ends the stream on its error), so just keep the socket open while the
+        // client reads our close.
         let linger = tokio::time::sleep(CLOSE_LINGER);
         tokio::pin!(linger);
-        if code == CLOSE_TOO_BIG {
+        if code == CLOSE_TOO_BIG || code == CLOSE_BAD_DATA {
             linger.await;
             return;
         }
@@ -314,6 +318,13 @@ impl Connection {
         )
     }
 
+    fn bad_utf8() -> End {
+        End::close(
+            ServerFrame::error(None, "bad_frame", "text frames must be UTF-8"),
+            CLOSE_BAD_DATA,
+        )
+    }
+
     /// Reads frames until `hello`; answers pings meanwhile.
     async fn await_hello(&mut self) -> Result<Option<Resume>, End> {
         let deadline = tokio::time::sleep(HELLO_TIMEOUT);
@@ -336,6 +347,7 @@ impl Connection {
                 }
                 Incoming::Control => continue,
                 Incoming::TooBig => return Err(Self::too_big()),
+                Incoming::BadUtf8 => return Err(Self::bad_utf8()),
                 Incoming::Gone => return Err(End::Gone),
             };
             self.state.metrics.frame_in();
@@ -472,6 +484,7 @@ impl Connection {
                         }
                         Incoming::Control => {}
                         Incoming::TooBig => return Self::too_big(),
+                        Incoming::BadUtf8 => return Self::bad_utf8(),
                         Incoming::Gone => return End::Gone,
                     }
                 }

@@ -101,6 +101,35 @@ async fn malformed_and_unknown_frames_get_error_frames_and_the_connection_stays_
     still_alive(&mut v).await;
 }
 
+/// Found by the outside test: invalid UTF-8 in a text frame dropped the TCP connection; RFC 6455
+/// asks for close code 1007, and the client deserves to know why.
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_closes_with_1007_before_and_after_hello() {
+    let app = spawn_app().await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let mut early = ann.viewer(room).await.unwrap();
+    early
+        .send_text_bytes(vec![b'{', 0xff, 0xfe, b'}'])
+        .await
+        .unwrap();
+    assert_eq!(early.closed().await.unwrap().code, 1007);
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.send_text_bytes(b"{\"t\":\"chat\",\"id\":1,\"text\":\"\xc3\x28\"}".to_vec())
+        .await
+        .unwrap();
+    let closed = v.closed().await.unwrap();
+    assert_eq!(closed.code, 1007);
+    assert!(
+        v.drain_backlog()
+            .iter()
+            .any(|f| error_code(f) == Some("bad_frame"))
+    );
+    // The room is fine.
+    let (mut again, _) = ann.join(room).await.unwrap();
+    still_alive(&mut again).await;
+}
+
 #[tokio::test]
 async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
     let app = spawn_app().await;
