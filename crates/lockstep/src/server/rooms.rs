@@ -293,11 +293,22 @@ async fn update(
     };
     let patch: SettingsPatch = serde_json::from_value(body)
         .map_err(|e| ApiError::invalid("invalid_settings", e.to_string()))?;
+    let going_private = room.settings.visibility == Visibility::Public
+        && patch.visibility == Some(Visibility::Private);
     live_room(&state, room.id)
         .await?
         .update_settings(user.id, patch, password_hash)
         .await
         .map_err(command_error)?;
+    if going_private {
+        // A public room shows its invite key to anyone who opens it; going private must not
+        // leave that key admitting strangers. Those already admitted stay admitted.
+        state
+            .store
+            .set_invite_key(room.id, &new_invite_key())
+            .await?;
+        tracing::info!(room = %room.id, "room made private: invite key replaced");
+    }
     let room = state
         .store
         .room(room.id)

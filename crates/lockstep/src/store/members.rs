@@ -95,15 +95,19 @@ impl Store {
         self.stamp_member(sql, room, user, now).await
     }
 
-    /// Records a visit, for "rooms I visited recently".
+    /// Records a visit, for "rooms I visited recently". Someone who came in passed the room's
+    /// gate as it was then, so a visit also admits: viewers of a public room keep their place
+    /// when it is made private.
     pub async fn record_visit(
         &self,
         room: RoomId,
         user: UserId,
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
-        let sql = "INSERT INTO room_members (room_id, user_id, visited_ms) VALUES ($1, $2, $3) \
-                   ON CONFLICT (room_id, user_id) DO UPDATE SET visited_ms = $3";
+        let sql = "INSERT INTO room_members (room_id, user_id, visited_ms, admitted_ms) \
+                   VALUES ($1, $2, $3, $3) ON CONFLICT (room_id, user_id) \
+                   DO UPDATE SET visited_ms = $3, \
+                   admitted_ms = COALESCE(room_members.admitted_ms, $3)";
         self.stamp_member(sql, room, user, now).await
     }
 

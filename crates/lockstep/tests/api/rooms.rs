@@ -188,6 +188,53 @@ async fn private_rooms_are_reachable_only_through_their_invite_and_regenerating_
     }
 }
 
+/// Found by the outside test: a public room's invite key, shown to anyone who opens the room,
+/// kept admitting people after the room was made private.
+#[tokio::test]
+async fn making_a_room_private_replaces_the_invite_key_anyone_could_see() {
+    let app = spawn_app().await;
+    let (owner, member, passer_by, stranger) = (app.api(), app.api(), app.api(), app.api());
+    let id = public_room(&owner).await;
+    member.join(id).await.unwrap();
+    let seen = passer_by.get(&format!("/api/rooms/{id}")).await.unwrap();
+    let old_key = seen.body["invite_key"].as_str().unwrap().to_owned();
+
+    let r = owner
+        .patch(
+            &format!("/api/rooms/{id}"),
+            &json!({ "visibility": "private" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200, "{:?}", r.body);
+    let new_key = r.body["invite_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, old_key);
+    assert_eq!(r.body["link"], format!("/i/{new_key}"));
+    for path in [
+        format!("/api/invites/{old_key}"),
+        format!("/api/invites/{old_key}/join"),
+    ] {
+        let r = if path.ends_with("join") {
+            stranger.post(&path, &json!({})).await.unwrap()
+        } else {
+            stranger.get(&path).await.unwrap()
+        };
+        assert_eq!(
+            (r.status.as_u16(), r.error_code()),
+            (404, Some("invite_not_found"))
+        );
+    }
+    let r = stranger.get(&format!("/api/rooms/{id}")).await.unwrap();
+    assert_eq!(r.status.as_u16(), 404);
+    // Who was in stays in; the new key admits.
+    member.join(id).await.unwrap();
+    let r = stranger
+        .post(&format!("/api/invites/{new_key}/join"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status.as_u16(), 200);
+}
+
 #[tokio::test]
 async fn passwords_gate_rooms() {
     let app = spawn_app().await;
