@@ -29,12 +29,15 @@ pub struct Api {
     http: reqwest::Client,
     jar: Arc<Jar>,
     base: Url,
+    /// Headers sent with every request and WebSocket handshake (as a proxy in front would add).
+    extra: Vec<(String, String)>,
 }
 
-/// An HTTP answer: status and JSON body (`Null` when empty).
+/// An HTTP answer: status, headers and JSON body (`Null` when empty).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: Value,
 }
 
@@ -53,11 +56,40 @@ impl Api {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let base = Url::parse(base).context("base URL")?;
         let jar = Arc::new(Jar::default());
-        let http = reqwest::Client::builder()
+        let http = Self::http(&jar, &[])?;
+        Ok(Api {
+            http,
+            jar,
+            base,
+            extra: Vec::new(),
+        })
+    }
+
+    fn http(jar: &Arc<Jar>, extra: &[(String, String)]) -> anyhow::Result<reqwest::Client> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in extra {
+            headers.insert(
+                reqwest::header::HeaderName::try_from(name.as_str())?,
+                value.parse()?,
+            );
+        }
+        Ok(reqwest::Client::builder()
             .cookie_provider(jar.clone())
+            .default_headers(headers)
             .timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(Api { http, jar, base })
+            .build()?)
+    }
+
+    /// The same browser, sending `name: value` with every request and handshake (a proxy's
+    /// `X-Forwarded-For`, say).
+    pub fn with_header(&self, name: &str, value: &str) -> Api {
+        let mut extra = self.extra.clone();
+        extra.push((name.to_owned(), value.to_owned()));
+        Api {
+            http: Self::http(&self.jar, &extra).expect("a valid header"),
+            extra,
+            ..self.clone()
+        }
     }
 
     /// The same browser (same cookies) talking to a server at another address, as after a
@@ -91,13 +123,18 @@ impl Api {
 
     async fn answer(response: reqwest::Response) -> anyhow::Result<Answer> {
         let status = response.status();
+        let headers = response.headers().clone();
         let text = response.text().await?;
         let body = if text.is_empty() {
             Value::Null
         } else {
             serde_json::from_str(&text).with_context(|| format!("{status}: not JSON: {text}"))?
         };
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 
     /// A GET whose body is text (like `/metrics`).
@@ -182,12 +219,12 @@ impl Api {
             // The first request of a browser creates its user.
             self.get("/api/me").await?;
         }
-        Viewer::connect(
-            &self.ws_url(room),
-            self.cookie_header().as_deref(),
-            Some(&self.origin()),
-        )
-        .await
+        let mut headers = self.extra.clone();
+        if let Some(cookie) = self.cookie_header() {
+            headers.push(("cookie".into(), cookie));
+        }
+        headers.push(("origin".into(), self.origin()));
+        Viewer::connect_with(&self.ws_url(room), headers).await
     }
 
     /// A viewer that has joined: the welcome is returned alongside.
@@ -211,8 +248,8 @@ pub struct Closed {
 pub struct Viewer {
     socket: Socket,
     url: String,
-    cookie: Option<String>,
-    origin: Option<String>,
+    /// The handshake's headers (cookie, origin...), sent again on resume.
+    headers: Vec<(String, String)>,
     next_id: CommandId,
     /// Frames received while waiting for something else.
     backlog: VecDeque<ServerFrame>,
@@ -228,12 +265,23 @@ impl Viewer {
         cookie: Option<&str>,
         origin: Option<&str>,
     ) -> anyhow::Result<Viewer> {
-        let socket = Self::open(url, cookie, origin).await?;
+        let mut headers = Vec::new();
+        if let Some(cookie) = cookie {
+            headers.push(("cookie".to_owned(), cookie.to_owned()));
+        }
+        if let Some(origin) = origin {
+            headers.push(("origin".to_owned(), origin.to_owned()));
+        }
+        Self::connect_with(url, headers).await
+    }
+
+    /// Opens the WebSocket with these handshake headers.
+    pub async fn connect_with(url: &str, headers: Vec<(String, String)>) -> anyhow::Result<Viewer> {
+        let socket = Self::open(url, &headers).await?;
         Ok(Viewer {
             socket,
             url: url.to_owned(),
-            cookie: cookie.map(str::to_owned),
-            origin: origin.map(str::to_owned),
+            headers,
             next_id: 1,
             backlog: VecDeque::new(),
             last_seq: 0,
@@ -241,13 +289,13 @@ impl Viewer {
         })
     }
 
-    async fn open(url: &str, cookie: Option<&str>, origin: Option<&str>) -> anyhow::Result<Socket> {
+    async fn open(url: &str, headers: &[(String, String)]) -> anyhow::Result<Socket> {
         let mut request = url.into_client_request()?;
-        if let Some(cookie) = cookie {
-            request.headers_mut().insert("cookie", cookie.parse()?);
-        }
-        if let Some(origin) = origin {
-            request.headers_mut().insert("origin", origin.parse()?);
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tungstenite::http::HeaderName::try_from(name.as_str())?,
+                value.parse()?,
+            );
         }
         let (socket, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(socket)
@@ -271,7 +319,7 @@ impl Viewer {
     /// with the same cookie, and sends `hello` with the last sequence number seen: returns the
     /// first frame (`resumed`, or `welcome` when the server could not resume).
     pub async fn resume(&mut self) -> anyhow::Result<ServerFrame> {
-        let fresh = Self::open(&self.url, self.cookie.as_deref(), self.origin.as_deref()).await?;
+        let fresh = Self::open(&self.url, &self.headers).await?;
         drop(std::mem::replace(&mut self.socket, fresh));
         self.backlog.clear();
         self.send(&ClientFrame::Hello {

@@ -1,7 +1,9 @@
 //! Configuration: every setting is a command-line flag and a `LOCKSTEP_*` environment variable
 //! (README.md has the table). Defaults run a complete single-node server with no other service.
 
+use crate::throttle::{Rate, Rates};
 use clap::{Parser, ValueEnum};
+use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -188,6 +190,45 @@ pub struct Config {
     )]
     pub log_format: LogFormat,
 
+    /// Proxies (addresses or networks, comma-separated) whose `X-Forwarded-For` is believed:
+    /// requests through them are counted by the address they forwarded for. Empty: the
+    /// connection's address is the client's (nothing in the request can change it).
+    #[arg(long, env = "LOCKSTEP_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Room password guesses per client address (`N/s`, `N/min`, `N/h`, `N/day`, or `off`).
+    #[arg(
+        long,
+        env = "LOCKSTEP_LIMIT_PASSWORD_GUESSES",
+        default_value = "10/min"
+    )]
+    pub limit_password_guesses: Rate,
+
+    /// Password guesses per room, from everyone together.
+    #[arg(
+        long,
+        env = "LOCKSTEP_LIMIT_PASSWORD_GUESSES_PER_ROOM",
+        default_value = "30/min"
+    )]
+    pub limit_password_guesses_per_room: Rate,
+
+    /// New (anonymous) users per client address.
+    #[arg(long, env = "LOCKSTEP_LIMIT_NEW_USERS", default_value = "100/h")]
+    pub limit_new_users: Rate,
+
+    /// Rooms created per client address.
+    #[arg(long, env = "LOCKSTEP_LIMIT_ROOMS", default_value = "30/h")]
+    pub limit_rooms: Rate,
+
+    /// Uploads started per client address.
+    #[arg(long, env = "LOCKSTEP_LIMIT_UPLOADS", default_value = "30/h")]
+    pub limit_uploads: Rate,
+
+    /// Chat lines per client address, all its users and rooms together (each user also has the
+    /// room's own limit, `--chat-rate-lines`).
+    #[arg(long, env = "LOCKSTEP_LIMIT_CHAT", default_value = "60/min")]
+    pub limit_chat: Rate,
+
     /// How long (seconds) a REST request may take.
     #[arg(long, env = "LOCKSTEP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -230,6 +271,18 @@ impl Config {
     /// Where uploads and what is made from them are kept.
     pub fn uploads_dir(&self) -> PathBuf {
         self.data_dir.join("uploads")
+    }
+
+    /// The rate limits, as configured.
+    pub fn rates(&self) -> Rates {
+        Rates {
+            password_guesses_per_address: self.limit_password_guesses,
+            password_guesses_per_room: self.limit_password_guesses_per_room,
+            new_users_per_address: self.limit_new_users,
+            rooms_per_address: self.limit_rooms,
+            uploads_per_address: self.limit_uploads,
+            chat_per_address: self.limit_chat,
+        }
     }
 
     /// Media jobs that run at once.

@@ -8,7 +8,8 @@
 //! matches on those errors.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -45,6 +46,16 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the server is shutting down; try again shortly")]
     ShuttingDown,
+    /// Too many of something from this client; try again after `retry_after`.
+    #[error("{message}; try again in {} s", retry_after.as_secs().max(1))]
+    RateLimited {
+        code: &'static str,
+        message: String,
+        retry_after: std::time::Duration,
+    },
+    /// The server has no capacity for this right now.
+    #[error("{0}")]
+    Busy(String),
     #[error("an internal error occurred")]
     Internal(#[source] anyhow::Error),
 }
@@ -83,7 +94,8 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,7 +104,9 @@ impl ApiError {
         match self {
             ApiError::NotFound { code, .. }
             | ApiError::Invalid { code, .. }
-            | ApiError::TooLarge { code, .. } => code,
+            | ApiError::TooLarge { code, .. }
+            | ApiError::RateLimited { code, .. } => code,
+            ApiError::Busy(_) => "busy",
             ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PasswordRequired => "password_required",
@@ -110,6 +124,17 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Too many `what` from this client (`code` names it for programs).
+    pub fn rate_limited(code: &'static str, what: &str, retry_after: std::time::Duration) -> Self {
+        ApiError::RateLimited {
+            code,
+            message: format!("too many {what} from your address"),
+            retry_after,
+        }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &err
@@ -118,6 +143,15 @@ impl From<sqlx::Error> for ApiError {
             return ApiError::Conflict("that conflicts with existing data".into());
         }
         ApiError::Internal(err.into())
+    }
+}
+
+impl From<crate::auth::password::HashError> for ApiError {
+    fn from(err: crate::auth::password::HashError) -> Self {
+        match err {
+            crate::auth::password::HashError::Busy => ApiError::Busy(err.to_string()),
+            crate::auth::password::HashError::Failed(e) => ApiError::Internal(e),
+        }
     }
 }
 
@@ -133,7 +167,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = ?err, "internal error");
         }
         let body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        (self.status_code(), Json(body)).into_response()
+        let mut response = (self.status_code(), Json(body)).into_response();
+        if let ApiError::RateLimited { retry_after, .. } = &self {
+            // Whole seconds, rounded up: a client that waits this long gets through.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`media`]: YouTube metadata, ffprobe, and the child-process wrapper.
 //! - [`clock`]: the server clock.
 //! - [`metrics`]: Prometheus metrics.
+//! - [`throttle`]: rate limits per client address (and per room).
 //! - [`error`]: the API's error type.
 //! - [`state`]: the state handlers share.
 
@@ -31,6 +32,7 @@ pub mod rooms;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod throttle;
 
 pub use config::Config;
 pub use server::app;
@@ -103,7 +105,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             config.uploads_dir().display()
         )
     })?;
+    let passwords = auth::password::Passwords::per_core()?;
+    let throttles = Arc::new(throttle::Throttles::new(config.rates()));
     Ok(AppState {
+        passwords,
+        throttles,
         config: Arc::new(config),
         store,
         clock,
@@ -196,6 +202,7 @@ fn spawn_maintenance(state: &AppState) {
                         Ok(n) => tracing::info!(sessions = n, "purged old sessions"),
                         Err(err) => tracing::warn!(error = %err, "purging sessions failed"),
                     }
+                    state.throttles.prune();
                     let expiry = Duration::from_secs(state.config.upload_expiry_secs);
                     if let Err(err) = state.jobs.expire_stale_uploads(now - expiry).await {
                         tracing::warn!(error = %err, "cleaning up abandoned uploads failed");

@@ -20,6 +20,7 @@ pub mod names;
 pub mod password;
 
 use crate::error::ApiError;
+use crate::server::client::ClientAddr;
 use crate::state::AppState;
 use crate::store::users::User;
 use axum::extract::{FromRequestParts, Request, State};
@@ -113,7 +114,8 @@ pub async fn session_middleware(
     let cookie = read_session_cookie(request.headers(), &state.cookie_key);
     // A Set-Cookie on a WebSocket handshake is not reliably honoured, so never rotate there.
     let may_rotate = !request.headers().contains_key(UPGRADE);
-    let resolved = match resolve(&state, cookie, may_rotate).await {
+    let client = request.extensions().get::<ClientAddr>().copied();
+    let resolved = match resolve(&state, cookie, may_rotate, client).await {
         Ok(resolved) => resolved,
         Err(err) => return err.into_response(),
     };
@@ -147,6 +149,7 @@ async fn resolve(
     state: &AppState,
     cookie: SessionCookie,
     may_rotate: bool,
+    client: Option<ClientAddr>,
 ) -> Result<Resolved, ApiError> {
     let now = state.clock.now();
     let config = &state.config;
@@ -157,18 +160,18 @@ async fn resolve(
             tracing::warn!(
                 "session cookie failed to decrypt (tampered, or made with another key); starting a new anonymous user"
             );
-            return new_anonymous(state, now, ttl).await;
+            return new_anonymous(state, now, ttl, client).await;
         }
-        SessionCookie::Absent => return new_anonymous(state, now, ttl).await,
+        SessionCookie::Absent => return new_anonymous(state, now, ttl, client).await,
     };
     let hash = hash_token(&token);
     let Some(session) = state.store.session(&hash).await? else {
         tracing::warn!("unknown session token; starting a new anonymous user");
-        return new_anonymous(state, now, ttl).await;
+        return new_anonymous(state, now, ttl, client).await;
     };
     if session.expires <= now {
         tracing::info!(user = %session.user.id, "session expired; starting a new anonymous user");
-        return new_anonymous(state, now, ttl).await;
+        return new_anonymous(state, now, ttl, client).await;
     }
     let grace = Duration::from_secs(config.session_grace_secs);
     match session.replaced {
@@ -178,7 +181,7 @@ async fn resolve(
         }),
         Some(_) => {
             tracing::warn!(user = %session.user.id, "replaced session token used after its grace; starting a new anonymous user");
-            new_anonymous(state, now, ttl).await
+            new_anonymous(state, now, ttl, client).await
         }
         None if may_rotate
             && now - session.created >= Duration::from_secs(config.session_rotate_secs) =>
@@ -200,11 +203,21 @@ async fn resolve(
     }
 }
 
+/// A new anonymous user and session: a stored row and a 30-day token, so new ones are
+/// rate-limited per client address (a cookieless request is all it takes).
 async fn new_anonymous(
     state: &AppState,
     now: ServerTime,
     ttl: Duration,
+    client: Option<ClientAddr>,
 ) -> Result<Resolved, ApiError> {
+    if let Some(client) = client {
+        state
+            .throttles
+            .new_users
+            .check(&client.key())
+            .map_err(|wait| ApiError::rate_limited("too_many_new_users", "new visitors", wait))?;
+    }
     let user = User {
         id: UserId(Uuid::now_v7()),
         name: names::random_name(&mut rand::rng()),

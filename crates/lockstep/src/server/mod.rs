@@ -12,8 +12,10 @@
 //! - [`library`] serves `/api/library` and `/api/playlists`.
 //! - [`pages`] serves the web client: pages and embedded static files.
 //! - [`extract`] has extractors that answer bad input with JSON errors.
+//! - [`client`] works out the client's address (through trusted proxies).
 //! - [`origin`] has the same-origin check (CSRF, cross-site WebSocket hijacking).
 
+pub mod client;
 pub mod extract;
 pub mod jobs;
 pub mod library;
@@ -96,6 +98,10 @@ pub fn app(state: AppState) -> Router {
         .merge(assets)
         .merge(ops::router().layer(timeout))
         .fallback(api_not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::client_middleware,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(on_panic))
         .with_state(state)

@@ -5,6 +5,7 @@
 //! through its invite key, and to everyone else it does not exist (404, never 403, so that ids
 //! cannot be probed).
 
+use super::client::ClientAddr;
 use super::extract::{ApiJson, ApiQuery, path_id};
 use crate::auth::{CurrentUser, password};
 use crate::error::ApiError;
@@ -225,13 +226,19 @@ fn public() -> Visibility {
 async fn create(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    client: ClientAddr,
     ApiJson(body): ApiJson<CreateRoom>,
 ) -> Result<impl IntoResponse, ApiError> {
+    state
+        .throttles
+        .rooms
+        .check(&client.key())
+        .map_err(|wait| ApiError::rate_limited("too_many_rooms", "new rooms", wait))?;
     let password_hash = match body.password {
         Some(p) => {
             password::validate(&p)
                 .map_err(|e| ApiError::invalid("invalid_password", e.to_string()))?;
-            Some(password::hash(p).await?)
+            Some(state.passwords.hash(p).await?)
         }
         None => None,
     };
@@ -282,7 +289,7 @@ async fn update(
         Some(serde_json::Value::String(p)) => {
             password::validate(&p)
                 .map_err(|e| ApiError::invalid("invalid_password", e.to_string()))?;
-            Some(Some(password::hash(p).await?))
+            Some(Some(state.passwords.hash(p).await?))
         }
         Some(_) => {
             return Err(ApiError::invalid(
@@ -346,20 +353,36 @@ struct JoinBody {
     password: Option<String>,
 }
 
-/// Admits `user` to `room`, checking the password when there is one.
+/// Admits `user` to `room`, checking the password when there is one. Every guess counts against
+/// the client's address and the room (both rate-limited) before argon2 runs.
 async fn admit(
     state: &AppState,
     room: &RoomRow,
     user: UserId,
     given: Option<String>,
+    client: ClientAddr,
 ) -> Result<(), ApiError> {
     if let Some(hash) = &room.password_hash
         && room.owner != user
         && !state.store.membership(room.id, user).await?.admitted
     {
         let given = given.ok_or(ApiError::PasswordRequired)?;
-        if !password::verify(hash.clone(), given).await? {
-            tracing::info!(room = %room.id, user = %user, "wrong room password");
+        let throttles = &state.throttles;
+        let limited = |wait| ApiError::rate_limited("too_many_guesses", "password guesses", wait);
+        throttles
+            .password_guesses_per_address
+            .check(&client.key())
+            .map_err(limited)?;
+        throttles
+            .password_guesses_per_room
+            .check(&room.id)
+            .map_err(|wait| ApiError::RateLimited {
+                code: "too_many_guesses",
+                message: "too many password guesses for this room".into(),
+                retry_after: wait,
+            })?;
+        if !state.passwords.verify(hash.clone(), given).await? {
+            tracing::info!(room = %room.id, user = %user, %client, "wrong room password");
             return Err(ApiError::WrongPassword);
         }
     }
@@ -370,11 +393,19 @@ async fn admit(
 async fn join(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    client: ClientAddr,
     Path(id): Path<String>,
     body: Option<ApiJson<JoinBody>>,
 ) -> Result<Json<RoomView>, ApiError> {
     let (room, _) = visible_room(&state, &id, user.id).await?;
-    admit(&state, &room, user.id, body.and_then(|b| b.0.password)).await?;
+    admit(
+        &state,
+        &room,
+        user.id,
+        body.and_then(|b| b.0.password),
+        client,
+    )
+    .await?;
     Ok(Json(
         room_view(&state, &room, user.id, Access::Granted).await?,
     ))
@@ -440,6 +471,7 @@ async fn invite(
 async fn invite_join(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    client: ClientAddr,
     Path(key): Path<String>,
     body: Option<ApiJson<JoinBody>>,
 ) -> Result<Json<RoomView>, ApiError> {
@@ -453,7 +485,14 @@ async fn invite_join(
     {
         return Err(ApiError::Banned);
     }
-    admit(&state, &room, user.id, body.and_then(|b| b.0.password)).await?;
+    admit(
+        &state,
+        &room,
+        user.id,
+        body.and_then(|b| b.0.password),
+        client,
+    )
+    .await?;
     Ok(Json(
         room_view(&state, &room, user.id, Access::Granted).await?,
     ))

@@ -7,9 +7,13 @@ use lockstep_client::Api;
 use lockstep_core::ids::RoomId;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
+use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -100,6 +104,67 @@ fn init_logs() {
             let _ = tracing_subscriber::fmt().with_test_writer().try_init();
         }
     });
+}
+
+/// Starts the real `lockstep` binary on a free port; returns it and its base URL.
+pub async fn start_binary(data_dir: &Path) -> (Child, String) {
+    start_binary_with(data_dir, &[]).await
+}
+
+/// [`start_binary`] with more arguments.
+pub async fn start_binary_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--leave-grace-ms",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args([
+            "--allow-private-media",
+            "--youtube-oembed-url",
+            "http://127.0.0.1:9/oembed",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the lockstep binary starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(addr) = v["fields"]["address"].as_str()
+            {
+                return addr.to_owned();
+            }
+        }
+        panic!("the server exited before listening");
+    })
+    .await
+    .expect("the server announces its address");
+    // Keep draining its logs so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+
+/// Peak and current resident memory of a process, in bytes, from `/proc/PID/status`.
+pub fn memory_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is there");
+    let kib = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+    };
+    (kib("VmHWM:") * 1024, kib("VmRSS:") * 1024)
 }
 
 /// Creates a public room as `api` and returns its id.

@@ -1,5 +1,6 @@
 //! Integration tests: the real server on 127.0.0.1:0, spoken to over real HTTP and WebSocket.
 
+mod abuse;
 mod bad_input;
 mod fuzz_corpus;
 mod helpers;

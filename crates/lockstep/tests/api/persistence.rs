@@ -1,56 +1,10 @@
 //! Nothing acknowledged is lost: across kill -9, graceful restarts and idle unloads. Plus the
 //! operations endpoints.
 
-use crate::helpers::{public_room, spawn_in, spawn_with};
+use crate::helpers::{public_room, spawn_in, spawn_with, start_binary};
 use lockstep_client::Api;
 use lockstep_core::protocol::{ClientFrame, ServerFrame};
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// Starts the real `lockstep` binary on a free port; returns it and its base URL.
-async fn start_binary(data_dir: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--leave-grace-ms",
-            "0",
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args([
-            "--allow-private-media",
-            "--youtube-oembed-url",
-            "http://127.0.0.1:9/oembed",
-        ])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the lockstep binary starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                && let Some(addr) = v["fields"]["address"].as_str()
-            {
-                return addr.to_owned();
-            }
-        }
-        panic!("the server exited before listening");
-    })
-    .await
-    .expect("the server announces its address");
-    // Keep draining its logs so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{address}"))
-}
 
 /// The position of the pause event (the seek before it was made while playing, so the pause lands
 /// a little after the seek target).
