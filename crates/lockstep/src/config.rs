@@ -229,6 +229,30 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_LIMIT_CHAT", default_value = "60/min")]
     pub limit_chat: Rate,
 
+    /// Open connections in total; 0 sizes it to the process's open-files limit (less a reserve
+    /// for the database, uploads and ffmpeg). Over the cap a connection gets 503.
+    #[arg(long, env = "LOCKSTEP_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Open connections from one client address (an IPv6 /64 counts as one); 0: no cap.
+    /// Trusted proxies are exempt.
+    #[arg(
+        long,
+        env = "LOCKSTEP_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// How long (seconds) a client may take to send a request's headers, and may stay silent
+    /// between requests on a kept-alive connection.
+    #[arg(long, env = "LOCKSTEP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+
+    /// How long (seconds) an upload body may send nothing, and a write to a client may make no
+    /// progress, before the connection is closed.
+    #[arg(long, env = "LOCKSTEP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
     /// How long (seconds) a REST request may take.
     #[arg(long, env = "LOCKSTEP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
     pub request_timeout_secs: u64,
@@ -262,6 +286,10 @@ impl Config {
 
     pub fn room_idle(&self) -> Duration {
         Duration::from_secs(self.room_idle_secs)
+    }
+
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs.max(1))
     }
 
     pub fn shutdown_grace(&self) -> Duration {

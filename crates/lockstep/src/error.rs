@@ -53,6 +53,9 @@ pub enum ApiError {
         message: String,
         retry_after: std::time::Duration,
     },
+    /// The client stopped sending.
+    #[error("{0}")]
+    Timeout(String),
     /// The server has no capacity for this right now.
     #[error("{0}")]
     Busy(String),
@@ -96,6 +99,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ShuttingDown | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +111,7 @@ impl ApiError {
             | ApiError::TooLarge { code, .. }
             | ApiError::RateLimited { code, .. } => code,
             ApiError::Busy(_) => "busy",
+            ApiError::Timeout(_) => "timeout",
             ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PasswordRequired => "password_required",

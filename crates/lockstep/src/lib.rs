@@ -39,13 +39,11 @@ pub use server::app;
 pub use state::AppState;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clock::ServerClock;
 use lockstep_core::room::RoomRules;
 use metrics::Metrics;
 use rooms::{RoomEnv, Rooms};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use store::Store;
@@ -155,23 +153,35 @@ pub async fn serve(
     );
     let token = state.shutdown.clone();
     let grace = state.config.shutdown_grace();
-    // Frames are small and latency-bound: never let Nagle's algorithm hold them back.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let file_limit = server::listen::raise_file_limit();
+    let limits = connection_limits(&state.config, file_limit);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        per_address = limits.max_per_address,
+        file_limit,
+        "connection limits"
+    );
+    let stop = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: telling clients to reconnect and saving rooms");
         token.cancel();
-    })
-    .await
-    .context("the HTTP server failed")?;
+    });
+    let serving = server::listen::serve(
+        listener,
+        app(state.clone()),
+        limits,
+        state.metrics.clone(),
+        state.shutdown.clone(),
+    );
+    // Connections get the shutdown grace to finish their requests once shutdown begins.
+    tokio::pin!(serving);
+    tokio::select! {
+        () = &mut serving => {}
+        () = async { state.shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "some HTTP connections did not finish in time");
+        }
+    }
+    stop.abort();
     // WebSocket connections and room actors run outside hyper's connection tracking; they watch
     // the token and finish on their own.
     state.tasks.close();
@@ -184,6 +194,31 @@ pub async fn serve(
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The connection caps and time limits from configuration; a cap above what the open-files
+/// limit allows is lowered to it (with a warning), since past it every request would fail.
+pub fn connection_limits(config: &Config, file_limit: u64) -> server::listen::ConnectionLimits {
+    let fits = server::listen::default_max_connections(file_limit);
+    let max_connections = match config.max_connections {
+        0 => fits,
+        n if n > fits => {
+            tracing::warn!(
+                configured = n,
+                file_limit,
+                "--max-connections is above what the open-files limit allows; using {fits}"
+            );
+            fits
+        }
+        n => n,
+    };
+    server::listen::ConnectionLimits {
+        max_connections,
+        max_per_address: config.max_connections_per_address,
+        header_timeout: Duration::from_secs(config.header_timeout_secs.max(1)),
+        write_stall: config.idle_timeout(),
+        trusted_proxies: config.trusted_proxies.clone(),
+    }
 }
 
 fn spawn_maintenance(state: &AppState) {

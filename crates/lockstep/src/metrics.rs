@@ -6,6 +6,7 @@
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
@@ -33,6 +34,14 @@ struct Inner {
     actor_busy: Histogram,
     /// Process resident memory, read at each scrape.
     resident_bytes: Gauge,
+    /// Open TCP connections (HTTP, and WebSockets upgraded from them).
+    tcp_connections: Gauge,
+    /// Connections refused over a cap, by `reason` (`total`, `per_address`).
+    connections_refused: Family<Vec<(String, String)>, Counter>,
+    /// Failed accepts (out of file descriptors, mostly).
+    accept_errors: Counter,
+    /// Requests refused by a rate limit, by `limit`.
+    rate_limited: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Metrics {
@@ -48,6 +57,30 @@ impl Metrics {
         let broadcast_latency = Histogram::new(latency_buckets.clone());
         let actor_busy = Histogram::new(latency_buckets);
         let resident_bytes = Gauge::default();
+        let tcp_connections = Gauge::default();
+        let connections_refused = Family::<Vec<(String, String)>, Counter>::default();
+        let accept_errors = Counter::default();
+        let rate_limited = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "tcp_connections",
+            "Open TCP connections, WebSockets included",
+            tcp_connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused over a cap, by reason",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts (out of file descriptors, mostly)",
+            accept_errors.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused by a rate limit, by limit",
+            rate_limited.clone(),
+        );
         registry.register(
             "ws_connections",
             "Open WebSocket connections",
@@ -89,6 +122,10 @@ impl Metrics {
                 broadcast_latency,
                 actor_busy,
                 resident_bytes,
+                tcp_connections,
+                connections_refused,
+                accept_errors,
+                rate_limited,
             }),
         }
     }
@@ -98,6 +135,27 @@ impl Metrics {
     }
     pub fn connection_closed(&self) {
         self.inner.connections.dec();
+    }
+    pub fn tcp_connection_opened(&self) {
+        self.inner.tcp_connections.inc();
+    }
+    pub fn tcp_connection_closed(&self) {
+        self.inner.tcp_connections.dec();
+    }
+    pub fn connection_refused(&self, reason: &str) {
+        self.inner
+            .connections_refused
+            .get_or_create(&vec![("reason".to_owned(), reason.to_owned())])
+            .inc();
+    }
+    pub fn accept_error(&self) {
+        self.inner.accept_errors.inc();
+    }
+    pub fn rate_limited(&self, limit: &str) {
+        self.inner
+            .rate_limited
+            .get_or_create(&vec![("limit".to_owned(), limit.to_owned())])
+            .inc();
     }
     pub fn room_loaded(&self) {
         self.inner.rooms_loaded.inc();

@@ -10,6 +10,7 @@
 //! - [`jobs`] serves `/api/jobs` and their Server-Sent Events.
 //! - [`media`] serves an upload's files at `/media/uploads/...`.
 //! - [`library`] serves `/api/library` and `/api/playlists`.
+//! - [`listen`] accepts connections: caps, header and write time limits, accept back-off.
 //! - [`pages`] serves the web client: pages and embedded static files.
 //! - [`extract`] has extractors that answer bad input with JSON errors.
 //! - [`client`] works out the client's address (through trusted proxies).
@@ -19,6 +20,7 @@ pub mod client;
 pub mod extract;
 pub mod jobs;
 pub mod library;
+pub mod listen;
 pub mod media;
 pub mod ops;
 pub mod origin;

@@ -437,10 +437,29 @@ impl Connection {
         mut events: broadcast::Receiver<Outbound>,
     ) -> End {
         let shutdown = self.state.shutdown.clone();
+        // Liveness: after half the idle time without a frame from the client, ping it (browsers
+        // answer WebSocket pings themselves); with nothing by the idle time, it is gone. Our
+        // web client pings the clock every few seconds, so only dead peers get here.
+        let half_idle = self.state.config.idle_timeout() / 2;
+        let silence = tokio::time::sleep(half_idle);
+        tokio::pin!(silence);
+        let mut pinged = false;
         loop {
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => return self.reconnect_frame("server_shutdown"),
+                () = &mut silence => {
+                    if pinged {
+                        tracing::debug!(user = %self.user.id, "connection silent; closing it");
+                        return End::Gone;
+                    }
+                    pinged = true;
+                    silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
+                    let ping = self.socket.send(Message::Ping(Bytes::new()));
+                    if !matches!(tokio::time::timeout(SEND_TIMEOUT, ping).await, Ok(Ok(()))) {
+                        return End::Gone;
+                    }
+                }
                 out = events.recv() => match out {
                     Ok(Outbound::Event { frame, published, .. }) => {
                         if let Err(end) = self.send_events(frame, published, &mut events).await {
@@ -471,6 +490,8 @@ impl Connection {
                 },
                 msg = self.socket.next() => {
                     let received = self.state.clock.now();
+                    pinged = false;
+                    silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
                     match classify(msg) {
                         Incoming::Text(text) => {
                             if !Box::pin(self.on_text(handle, &text, received)).await {

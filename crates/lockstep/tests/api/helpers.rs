@@ -113,7 +113,30 @@ pub async fn start_binary(data_dir: &Path) -> (Child, String) {
 
 /// [`start_binary`] with more arguments.
 pub async fn start_binary_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lockstep"))
+    start_binary_as(
+        Command::new(env!("CARGO_BIN_EXE_lockstep")),
+        data_dir,
+        extra,
+    )
+    .await
+}
+
+/// [`start_binary_with`] under a wrapper command (`prlimit --nofile=...`, say) that ends with
+/// the program to run; `lockstep` is appended to it.
+pub async fn start_binary_under(
+    wrapper: &[&str],
+    data_dir: &Path,
+    extra: &[&str],
+) -> (Child, String) {
+    let mut command = Command::new(wrapper[0]);
+    command
+        .args(&wrapper[1..])
+        .arg(env!("CARGO_BIN_EXE_lockstep"));
+    start_binary_as(command, data_dir, extra).await
+}
+
+async fn start_binary_as(mut command: Command, data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let mut child = command
         .args([
             "--listen",
             "127.0.0.1:0",

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod bad_input;
+mod connections;
 mod fuzz_corpus;
 mod helpers;
 mod library;
