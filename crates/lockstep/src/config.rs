@@ -152,6 +152,20 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_UPLOAD_QUOTA_BYTES", default_value_t = 20 * 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,
 
+    /// Total bytes of uploads started from one client address, whoever started them (so that
+    /// throwaway users cannot multiply the per-user quota; default 40 GiB).
+    #[arg(long, env = "LOCKSTEP_UPLOAD_QUOTA_PER_ADDRESS_BYTES", default_value_t = 40 * 1024 * 1024 * 1024)]
+    pub upload_quota_per_address_bytes: u64,
+
+    /// How long (seconds) a user must have existed before they may upload (a brand-new
+    /// anonymous user costs one request; this makes throwaway uploaders wait).
+    #[arg(
+        long,
+        env = "LOCKSTEP_UPLOAD_MIN_ACCOUNT_AGE_SECS",
+        default_value_t = 60
+    )]
+    pub upload_min_account_age_secs: u64,
+
     /// An upload left unfinished this long (seconds) is deleted.
     #[arg(long, env = "LOCKSTEP_UPLOAD_EXPIRY_SECS", default_value_t = 24 * 3600)]
     pub upload_expiry_secs: u64,
@@ -252,6 +266,17 @@ pub struct Config {
     /// progress, before the connection is closed.
     #[arg(long, env = "LOCKSTEP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
+
+    /// How long (seconds) a ban also bars the addresses the banned user came from (their
+    /// sessions' and live connections'), so that clearing cookies does not walk them back in;
+    /// 0: bans bind only the user.
+    #[arg(long, env = "LOCKSTEP_BAN_ADDRESS_SECS", default_value_t = 24 * 3600)]
+    pub ban_address_secs: u64,
+
+    /// Users made this long ago (seconds) who never did anything (no room, visit, upload, saved
+    /// video, playlist or chat line) and have not been back since are deleted.
+    #[arg(long, env = "LOCKSTEP_PURGE_IDLE_USERS_SECS", default_value_t = 24 * 3600)]
+    pub purge_idle_users_secs: u64,
 
     /// How long (seconds) a REST request may take.
     #[arg(long, env = "LOCKSTEP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]

@@ -20,12 +20,19 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
+    /// Forbidden, with a code of its own (the client may act on it).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("this room needs a password")]
     PasswordRequired,
     #[error("wrong password")]
     WrongPassword,
     #[error("you are banned from this room")]
     Banned,
+    #[error(
+        "someone at your network address was banned from this room; this lifts in about {hours} h"
+    )]
+    AddressBanned { hours: u64 },
     #[error("cross-site requests are not allowed")]
     CrossOrigin,
     #[error("{message}")]
@@ -86,9 +93,11 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_)
+            | ApiError::Refused { .. }
             | ApiError::PasswordRequired
             | ApiError::WrongPassword
             | ApiError::Banned
+            | ApiError::AddressBanned { .. }
             | ApiError::CrossOrigin => StatusCode::FORBIDDEN,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -109,14 +118,15 @@ impl ApiError {
             ApiError::NotFound { code, .. }
             | ApiError::Invalid { code, .. }
             | ApiError::TooLarge { code, .. }
-            | ApiError::RateLimited { code, .. } => code,
+            | ApiError::RateLimited { code, .. }
+            | ApiError::Refused { code, .. } => code,
             ApiError::Busy(_) => "busy",
             ApiError::Timeout(_) => "timeout",
             ApiError::PreconditionFailed(_) => "precondition_failed",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::PasswordRequired => "password_required",
             ApiError::WrongPassword => "wrong_password",
-            ApiError::Banned => "banned",
+            ApiError::Banned | ApiError::AddressBanned { .. } => "banned",
             ApiError::CrossOrigin => "cross_origin",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::UnsupportedMediaType => "unsupported_media_type",

@@ -51,8 +51,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How often expired sessions and abandoned uploads are cleaned up.
+/// How often expired sessions, abandoned uploads, idle users and old rate-limit state are
+/// cleaned up.
 const UPKEEP_EVERY: Duration = Duration::from_secs(600);
+/// Most idle users deleted per upkeep (one short transaction; more go next time).
+const PURGE_BATCH: i64 = 10_000;
 
 /// Opens the store and builds the shared state.
 pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
@@ -80,6 +83,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         },
         ring_size: config.event_ring,
         idle: config.room_idle(),
+        bar_addresses_for: Duration::from_secs(config.ban_address_secs),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
     });
@@ -238,6 +242,15 @@ fn spawn_maintenance(state: &AppState) {
                         Err(err) => tracing::warn!(error = %err, "purging sessions failed"),
                     }
                     state.throttles.prune();
+                    let idle_users = Duration::from_secs(state.config.purge_idle_users_secs);
+                    match state.store.purge_idle_users(now - idle_users, PURGE_BATCH).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(users = n, "purged users who never did anything"),
+                        Err(err) => tracing::warn!(error = %err, "purging idle users failed"),
+                    }
+                    if let Err(err) = state.store.purge_address_bars(now).await {
+                        tracing::warn!(error = %err, "purging expired address bars failed");
+                    }
                     let expiry = Duration::from_secs(state.config.upload_expiry_secs);
                     if let Err(err) = state.jobs.expire_stale_uploads(now - expiry).await {
                         tracing::warn!(error = %err, "cleaning up abandoned uploads failed");

@@ -148,6 +148,8 @@ export async function startServer(fixtures, env = {}) {
       LOCKSTEP_DATA_DIR: dataDir,
       LOCKSTEP_ALLOW_PRIVATE_MEDIA: "true",
       LOCKSTEP_LEAVE_GRACE_MS: "0",
+      // Pages upload right after their first visit (the wait is tested in the Rust suite).
+      LOCKSTEP_UPLOAD_MIN_ACCOUNT_AGE_SECS: "0",
       LOCKSTEP_YOUTUBE_OEMBED_URL: `${fixtures.base}/oembed`,
       LOCKSTEP_YOUTUBE_IFRAME_API_URL: `${fixtures.base}/yt/iframe_api.js?media=${encodeURIComponent(`${fixtures.base}/media`)}`,
       LOCKSTEP_HLS_JS_URL: `${fixtures.base}/hls.min.js`,

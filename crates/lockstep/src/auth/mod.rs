@@ -189,7 +189,14 @@ async fn resolve(
             let token = new_token();
             let rotated = state
                 .store
-                .rotate_session(&hash, &hash_token(&token), &session.user, now, now + ttl)
+                .rotate_session(
+                    &hash,
+                    &hash_token(&token),
+                    &session.user,
+                    now,
+                    now + ttl,
+                    client.map(|c| c.key().as_text()).as_deref(),
+                )
                 .await?;
             Ok(Resolved {
                 user: session.user,
@@ -226,7 +233,13 @@ async fn new_anonymous(
     let token = new_token();
     state
         .store
-        .create_session(&hash_token(&token), &user, now, now + ttl)
+        .create_session(
+            &hash_token(&token),
+            &user,
+            now,
+            now + ttl,
+            client.map(|c| c.key().as_text()).as_deref(),
+        )
         .await?;
     tracing::debug!(user = %user.id, "new anonymous user");
     Ok(Resolved {

@@ -333,11 +333,40 @@ impl Actor {
                 }
             }
         }
+        let bars = match &command {
+            Command::Ban { user_id } => Some((*user_id, true)),
+            Command::Unban { user_id } => Some((*user_id, false)),
+            _ => None,
+        };
         let events = self.room.apply(by, command, now)?;
-        if self.publish(events, now).await {
-            Ok(())
+        if !self.publish(events, now).await {
+            return Err(CommandError::Unavailable);
+        }
+        if let Some((user, banned)) = bars {
+            self.bar_addresses(user, banned, now).await;
+        }
+        Ok(())
+    }
+
+    /// A ban also bars the addresses the user's sessions came from, for a while (their live
+    /// connections bar their own addresses as they close); an unban lifts them. A failure here
+    /// is logged: the ban itself is stored.
+    async fn bar_addresses(&self, user: UserId, banned: bool, now: ServerTime) {
+        let store = &self.env.store;
+        let result = if !banned {
+            store.lift_address_bars(self.id, user).await
+        } else if self.env.bar_addresses_for.is_zero() {
+            return;
         } else {
-            Err(CommandError::Unavailable)
+            store
+                .bar_addresses(self.id, user, now + self.env.bar_addresses_for, &[])
+                .await
+                .map(
+                    |n| tracing::info!(room = %self.id, %user, addresses = n, "ban bars addresses"),
+                )
+        };
+        if let Err(err) = result {
+            tracing::error!(room = %self.id, %user, error = %err, "cannot update the address bars of a ban");
         }
     }
 
@@ -615,6 +644,7 @@ mod tests {
             },
             ring_size: 512,
             idle: Duration::from_secs(600),
+            bar_addresses_for: Duration::from_secs(3600),
             shutdown: Default::default(),
             tasks: Default::default(),
         });

@@ -48,6 +48,8 @@ pub struct RoomEnv {
     pub ring_size: usize,
     /// How long a room with no connection keeps running.
     pub idle: Duration,
+    /// How long a ban also bars the banned user's addresses (zero: not at all).
+    pub bar_addresses_for: Duration,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     /// Tracks actor tasks, so shutdown can wait for them to save.
@@ -130,6 +132,15 @@ impl Rooms {
         self.slots()
             .values()
             .filter_map(|slot| slot.get().cloned())
+            .collect()
+    }
+
+    /// Every live room that has viewers, with how many.
+    pub fn with_viewers(&self) -> Vec<(RoomId, usize)> {
+        self.slots()
+            .iter()
+            .filter_map(|(id, slot)| slot.get().map(|h| (*id, h.viewers())))
+            .filter(|(_, viewers)| *viewers > 0)
             .collect()
     }
 

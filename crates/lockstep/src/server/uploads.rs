@@ -16,6 +16,7 @@
 //!
 //! Every request but OPTIONS carries `Tus-Resumable: 1.0.0` (412 otherwise, on tus endpoints).
 
+use super::client::ClientAddr;
 use super::extract::{ApiJson, path_id};
 use super::tus::{
     TUS_VERSION, clean_file_name, header_u64, metadata_file_name, require_tus, tus_headers,
@@ -116,9 +117,30 @@ async fn mine(
 async fn create(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    client: ClientAddr,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_tus(&headers)?;
+    let addr = client.key().as_text();
+    state
+        .throttles
+        .uploads
+        .check(&client.key())
+        .map_err(|wait| ApiError::rate_limited("too_many_uploads", "new uploads", wait))?;
+    let now = state.clock.now();
+    let min_age = std::time::Duration::from_secs(state.config.upload_min_account_age_secs);
+    let created = state.store.user_created(user.id).await?.unwrap_or(now);
+    let age = now - created;
+    if age < min_age {
+        let wait = (min_age - age).as_secs().max(1);
+        return Err(ApiError::Refused {
+            code: "account_too_new",
+            message: format!(
+                "new visitors can upload {} s after their first visit; try again in {wait} s",
+                min_age.as_secs()
+            ),
+        });
+    }
     if headers.contains_key("upload-defer-length") {
         return Err(ApiError::BadRequest(
             "Upload-Defer-Length is not supported: send Upload-Length".into(),
@@ -143,7 +165,17 @@ async fn create(
             ),
         });
     }
-    let now = state.clock.now();
+    let from_here = state.store.upload_bytes_from(&addr).await?;
+    let address_quota = state.config.upload_quota_per_address_bytes;
+    if from_here.saturating_add(size) > address_quota {
+        return Err(ApiError::TooLarge {
+            code: "quota_exceeded",
+            message: format!(
+                "uploads from your address would take {} of its {address_quota} bytes",
+                from_here.saturating_add(size)
+            ),
+        });
+    }
     let upload = UploadRow {
         id: UploadId(Uuid::now_v7()),
         owner: user.id,
@@ -164,7 +196,7 @@ async fn create(
     tokio::fs::File::create(files.partial())
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
-    state.store.create_upload(&upload).await?;
+    state.store.create_upload(&upload, Some(&addr)).await?;
     tracing::info!(upload = %upload.id, size, "upload created");
     if size == 0 {
         finish(&state, &upload).await?;

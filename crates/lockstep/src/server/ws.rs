@@ -7,6 +7,7 @@
 //! that client's next frame. Clock pings are answered here, not by the room, so their timestamps
 //! are not delayed by the room's work.
 
+use super::client::ClientAddr;
 use super::rooms::{Access, access};
 use super::upgrade::{Socket, WsUpgrade};
 use crate::auth::CurrentUser;
@@ -20,7 +21,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lockstep_core::chat::{ChatText, ChatTextError};
-use lockstep_core::ids::RoomId;
+use lockstep_core::ids::{RoomId, UserId};
 use lockstep_core::media::Media;
 use lockstep_core::protocol::{
     CLOSE_BAD_DATA, CLOSE_POLICY, CLOSE_RESTART, CLOSE_TOO_BIG, ClientFrame, CommandId,
@@ -61,6 +62,7 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 pub async fn upgrade(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    client: ClientAddr,
     Path(id): Path<String>,
     ws: WsUpgrade,
 ) -> Result<Response, ApiError> {
@@ -73,7 +75,7 @@ pub async fn upgrade(
         .room(room_id)
         .await?
         .ok_or_else(ApiError::room_not_found)?;
-    if access(&state, &room, user.id).await? == Access::NeedsPassword {
+    if access(&state, &room, user.id, client).await? == Access::NeedsPassword {
         return Err(ApiError::PasswordRequired);
     }
     let tasks = state.tasks.clone();
@@ -85,7 +87,7 @@ pub async fn upgrade(
         .max_message_size(Some(MAX_CLIENT_FRAME_BYTES))
         .max_frame_size(Some(MAX_CLIENT_FRAME_BYTES));
     Ok(ws.respond(config, move |socket| {
-        tasks.track_future(run(socket, state, room_id, user))
+        tasks.track_future(run(socket, state, room_id, user, client))
     }))
 }
 
@@ -186,6 +188,8 @@ struct Connection {
     socket: Socket,
     state: AppState,
     user: User,
+    /// Where the client connects from (chat is limited per address; a ban bars it).
+    client: ClientAddr,
     limiter: DefaultDirectRateLimiter,
 }
 
@@ -198,7 +202,7 @@ impl Drop for Gauge {
     }
 }
 
-async fn run(socket: Socket, state: AppState, room_id: RoomId, user: User) {
+async fn run(socket: Socket, state: AppState, room_id: RoomId, user: User, client: ClientAddr) {
     state.metrics.connection_opened();
     let _gauge = Gauge(state.metrics.clone());
     let per_sec = NonZeroU32::new(state.config.ws_frames_per_sec).unwrap_or(NonZeroU32::MIN);
@@ -207,6 +211,7 @@ async fn run(socket: Socket, state: AppState, room_id: RoomId, user: User) {
         socket,
         state: state.clone(),
         user,
+        client,
         limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
     };
     // The one-time steps (hello, join, close) and the handling of a client frame are boxed, so
@@ -218,12 +223,35 @@ async fn run(socket: Socket, state: AppState, room_id: RoomId, user: User) {
             Ok((handle, events)) => {
                 let end = conn.serve(&handle, events).await;
                 handle.leave(conn.user.id).await;
+                if let End::Close(frame, _) = &end
+                    && matches!(**frame, ServerFrame::Kicked { banned: true, .. })
+                {
+                    bar_address(&state, room_id, conn.user.id, conn.client).await;
+                }
                 end
             }
         },
     };
     if let End::Close(frame, code) = end {
         Box::pin(conn.close(*frame, code)).await;
+    }
+}
+
+/// A connection's user was banned: its address is barred from the room for a while too (the
+/// room's actor bars the addresses of their sessions).
+async fn bar_address(state: &AppState, room: RoomId, user: UserId, client: ClientAddr) {
+    let bar = std::time::Duration::from_secs(state.config.ban_address_secs);
+    if bar.is_zero() {
+        return;
+    }
+    let until = state.clock.now() + bar;
+    let addr = client.key().as_text();
+    if let Err(err) = state
+        .store
+        .bar_addresses(room, user, until, std::slice::from_ref(&addr))
+        .await
+    {
+        tracing::error!(%room, error = %err, "cannot bar a banned connection's address");
     }
 }
 
@@ -701,7 +729,23 @@ impl Connection {
                 return self.add_playlist(handle, id, playlist_id).await;
             }
             ClientFrame::Chat { id, text } => match ChatText::parse(&text) {
-                Ok(text) => (id, handle.command(user, Command::Chat { text }).await),
+                Ok(text) => {
+                    // Many throwaway users from one address share one allowance (each user
+                    // also has the room's own limit).
+                    if let Err(wait) = self.state.throttles.chat.check(&self.client.key()) {
+                        return self
+                            .send(&ServerFrame::Error {
+                                id: Some(id),
+                                code: "rate_limited".into(),
+                                message: "too many chat lines from your address; slow down".into(),
+                                retry_after_ms: Some(
+                                    u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                                ),
+                            })
+                            .await;
+                    }
+                    (id, handle.command(user, Command::Chat { text }).await)
+                }
                 Err(e) => {
                     let code = match e {
                         ChatTextError::Empty => "chat_empty",

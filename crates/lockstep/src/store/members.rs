@@ -95,6 +95,85 @@ impl Store {
         self.stamp_member(sql, room, user, now).await
     }
 
+    /// Bars from `room`, until `until`, the addresses `user` made or rotated sessions from, and
+    /// `also` (the addresses of their live connections). Returns how many addresses.
+    pub async fn bar_addresses(
+        &self,
+        room: RoomId,
+        user: UserId,
+        until: ServerTime,
+        also: &[String],
+    ) -> Result<u64, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let mut barred = sqlx::query(
+            "INSERT INTO room_address_bans (room_id, addr, user_id, until_ms) \
+             SELECT DISTINCT $1, addr, $2, $3 FROM sessions WHERE user_id = $2 AND addr IS NOT NULL \
+             ON CONFLICT (room_id, addr, user_id) DO UPDATE SET until_ms = $3",
+        )
+        .bind(room.to_string())
+        .bind(user.to_string())
+        .bind(until.millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        for addr in also {
+            barred += sqlx::query(
+                "INSERT INTO room_address_bans (room_id, addr, user_id, until_ms) \
+                 VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (room_id, addr, user_id) DO UPDATE SET until_ms = $4",
+            )
+            .bind(room.to_string())
+            .bind(addr)
+            .bind(user.to_string())
+            .bind(until.millis())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(barred)
+    }
+
+    /// Lifts the address bars of `user`'s ban in `room` (they were unbanned).
+    pub async fn lift_address_bars(&self, room: RoomId, user: UserId) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM room_address_bans WHERE room_id = $1 AND user_id = $2")
+            .bind(room.to_string())
+            .bind(user.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Until when `addr` is barred from `room`, if it is now.
+    pub async fn address_barred(
+        &self,
+        room: RoomId,
+        addr: &str,
+        now: ServerTime,
+    ) -> Result<Option<ServerTime>, sqlx::Error> {
+        let until: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(until_ms) FROM room_address_bans \
+             WHERE room_id = $1 AND addr = $2 AND until_ms > $3",
+        )
+        .bind(room.to_string())
+        .bind(addr)
+        .bind(now.millis())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(until.map(ServerTime::from_millis))
+    }
+
+    /// Forgets address bars that have run out.
+    pub async fn purge_address_bars(&self, now: ServerTime) -> Result<u64, sqlx::Error> {
+        Ok(
+            sqlx::query("DELETE FROM room_address_bans WHERE until_ms <= $1")
+                .bind(now.millis())
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Records a visit, for "rooms I visited recently". Someone who came in passed the room's
     /// gate as it was then, so a visit also admits: viewers of a public room keep their place
     /// when it is made private.

@@ -226,6 +226,26 @@ impl Store {
         self.listed(query).await
     }
 
+    /// The public rooms among `ids` (any order). The lobby asks for the rooms that have
+    /// viewers right now, whatever their age, so a flood of new empty rooms cannot push them out.
+    pub async fn public_rooms_among(&self, ids: &[RoomId]) -> Result<Vec<ListedRoom>, sqlx::Error> {
+        let mut found = Vec::new();
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "{}WHERE r.visibility = 'public' AND r.id IN ({})",
+                listed_select!(),
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+            }
+            found.extend(self.listed(query).await?);
+        }
+        Ok(found)
+    }
+
     /// Rooms `user` owns, newest first.
     pub async fn owned_rooms(
         &self,

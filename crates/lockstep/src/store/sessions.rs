@@ -17,20 +17,24 @@ pub struct SessionRow {
 }
 
 impl Store {
+    /// A new session; `addr` is the client's address key, when known.
     pub async fn create_session(
         &self,
         token_hash: &str,
         user: &User,
         now: ServerTime,
         expires: ServerTime,
+        addr: Option<&str>,
     ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (token_hash, user_id, created_ms, expires_ms, addr) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(token_hash)
         .bind(user.id.to_string())
         .bind(now.millis())
         .bind(expires.millis())
+        .bind(addr)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -69,6 +73,7 @@ impl Store {
         user: &User,
         now: ServerTime,
         expires: ServerTime,
+        addr: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
         let marked = sqlx::query(
@@ -82,12 +87,14 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_ms, expires_ms) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO sessions (token_hash, user_id, created_ms, expires_ms, addr) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(new_hash)
         .bind(user.id.to_string())
         .bind(now.millis())
         .bind(expires.millis())
+        .bind(addr)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -128,11 +135,21 @@ mod tests {
         };
         s.create_user(&u, ServerTime(0)).await.unwrap();
         let exp = ServerTime::from_millis(10_000);
-        s.create_session("a", &u, ServerTime(0), exp).await.unwrap();
+        s.create_session("a", &u, ServerTime(0), exp, Some("192.0.2.1"))
+            .await
+            .unwrap();
         let now = ServerTime::from_millis(5);
-        assert!(s.rotate_session("a", "b", &u, now, exp).await.unwrap());
+        assert!(
+            s.rotate_session("a", "b", &u, now, exp, None)
+                .await
+                .unwrap()
+        );
         // A concurrent request that also tries to rotate "a" loses and writes nothing.
-        assert!(!s.rotate_session("a", "c", &u, now, exp).await.unwrap());
+        assert!(
+            !s.rotate_session("a", "c", &u, now, exp, None)
+                .await
+                .unwrap()
+        );
         assert!(s.session("c").await.unwrap().is_none());
         let a = s.session("a").await.unwrap().unwrap();
         assert_eq!((a.user.id, a.replaced), (u.id, Some(now)));

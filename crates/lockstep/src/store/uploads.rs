@@ -113,10 +113,15 @@ fn big(n: u64) -> i64 {
 }
 
 impl Store {
-    pub async fn create_upload(&self, u: &UploadRow) -> Result<(), sqlx::Error> {
+    /// A new upload, started from the client address key `client_addr`.
+    pub async fn create_upload(
+        &self,
+        u: &UploadRow,
+        client_addr: Option<&str>,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO uploads (id, owner_id, file_name, size, received, state, playable, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, 0, $5, 0, $6, $6)",
+            "INSERT INTO uploads (id, owner_id, file_name, size, received, state, playable, created_ms, updated_ms, client_addr) \
+             VALUES ($1, $2, $3, $4, 0, $5, 0, $6, $6, $7)",
         )
         .bind(u.id.to_string())
         .bind(u.owner.to_string())
@@ -124,6 +129,7 @@ impl Store {
         .bind(big(u.size))
         .bind(u.state.as_str())
         .bind(u.created.millis())
+        .bind(client_addr)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -153,14 +159,39 @@ impl Store {
     }
 
     /// Bytes `owner`'s uploads take or will take (unfinished ones count at their full size).
+    /// Bytes `owner`'s uploads take: each at its declared size (unfinished ones too) plus what
+    /// its jobs made.
     pub async fn upload_bytes_of(&self, owner: UserId) -> Result<u64, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(size), 0) AS total FROM uploads WHERE owner_id = $1 AND state <> 'rejected'",
+            "SELECT COALESCE(SUM(size + derived_bytes), 0) AS total FROM uploads \
+             WHERE owner_id = $1 AND state <> 'rejected'",
         )
         .bind(owner.to_string())
         .fetch_one(self.pool())
         .await?;
         Ok(u64::try_from(row.try_get::<i64, _>("total")?).unwrap_or(0))
+    }
+
+    /// Bytes the uploads started from the address key `addr` take, whoever started them.
+    pub async fn upload_bytes_from(&self, addr: &str) -> Result<u64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(size + derived_bytes), 0) AS total FROM uploads \
+             WHERE client_addr = $1 AND state <> 'rejected'",
+        )
+        .bind(addr)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("total")?).unwrap_or(0))
+    }
+
+    /// Records how many bytes the jobs made from an upload.
+    pub async fn set_derived_bytes(&self, id: UploadId, bytes: u64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE uploads SET derived_bytes = $1 WHERE id = $2")
+            .bind(big(bytes))
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn set_upload_received(

@@ -45,6 +45,43 @@ impl Store {
         .transpose()
     }
 
+    /// When `id` was created, if it exists.
+    pub async fn user_created(&self, id: UserId) -> Result<Option<ServerTime>, sqlx::Error> {
+        let created: Option<i64> = sqlx::query_scalar("SELECT created_ms FROM users WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(created.map(ServerTime::from_millis))
+    }
+
+    /// Deletes users made before `before` who never did anything: no session used since then (a
+    /// used session is rotated every few minutes, so a recent one means a recent visit), and no
+    /// room, membership, upload, saved video, playlist or chat line. A request without cookies
+    /// makes a user, so crawlers and throwaway clients leave many. Deletes at most `batch`;
+    /// returns how many went.
+    pub async fn purge_idle_users(
+        &self,
+        before: ServerTime,
+        batch: i64,
+    ) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM users WHERE id IN (SELECT u.id FROM users u WHERE u.created_ms < $1 \
+             AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_id = u.id AND s.created_ms >= $1) \
+             AND NOT EXISTS (SELECT 1 FROM rooms r WHERE r.owner_id = u.id) \
+             AND NOT EXISTS (SELECT 1 FROM room_members m WHERE m.user_id = u.id) \
+             AND NOT EXISTS (SELECT 1 FROM uploads up WHERE up.owner_id = u.id) \
+             AND NOT EXISTS (SELECT 1 FROM library_items l WHERE l.owner_id = u.id) \
+             AND NOT EXISTS (SELECT 1 FROM playlists p WHERE p.owner_id = u.id) \
+             AND NOT EXISTS (SELECT 1 FROM chat_lines c WHERE c.user_id = u.id) \
+             LIMIT $2)",
+        )
+        .bind(before.millis())
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn rename_user(&self, id: UserId, name: &DisplayName) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2")
             .bind(name.as_str())

@@ -2,7 +2,7 @@
 //! repeats an attack an outside tester made against a release (issue 9) and checks that it now
 //! fails politely (429/503 with a JSON error) while everyone else is still served.
 
-use crate::helpers::{memory_of, spawn_with, start_binary_with};
+use crate::helpers::{memory_of, spawn_app, spawn_with, start_binary_with};
 use lockstep_client::Api;
 use lockstep_core::ids::RoomId;
 use serde_json::json;
@@ -170,5 +170,269 @@ async fn password_guesses_are_limited_per_address_and_per_room() {
     assert_eq!(
         second.post(&join, &body).await.unwrap().status.as_u16(),
         429
+    );
+}
+
+/// A trusted proxy in front, so that each test browser can say which address it comes from.
+fn behind_proxy(c: &mut lockstep::Config) {
+    c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+}
+
+/// One cookieless request made a user and a 30-day session, 452 a second. New users, rooms and
+/// uploads are now limited per address; other addresses are not affected.
+#[tokio::test]
+async fn new_users_rooms_and_uploads_are_limited_per_address() {
+    let app = spawn_with(|c| {
+        behind_proxy(c);
+        c.limit_new_users = "3/h".parse().unwrap();
+        c.limit_rooms = "2/h".parse().unwrap();
+        c.limit_uploads = "1/h".parse().unwrap();
+    })
+    .await;
+    for _ in 0..3 {
+        let r = from(&app.base, "203.0.113.5").get("/api/me").await.unwrap();
+        assert_eq!(r.status.as_u16(), 200);
+    }
+    let r = from(&app.base, "203.0.113.5").get("/api/me").await.unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (429, Some("too_many_new_users"))
+    );
+    assert!(r.headers.contains_key("retry-after"));
+    let elsewhere = from(&app.base, "198.51.100.5");
+    assert_eq!(elsewhere.get("/api/me").await.unwrap().status.as_u16(), 200);
+    // A user who has a cookie is not a new user.
+    assert_eq!(elsewhere.get("/api/me").await.unwrap().status.as_u16(), 200);
+
+    for _ in 0..2 {
+        let r = elsewhere
+            .post("/api/rooms", &json!({ "name": "Mine" }))
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 201);
+    }
+    let r = elsewhere
+        .post("/api/rooms", &json!({ "name": "Spam" }))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (429, Some("too_many_rooms"))
+    );
+
+    let tus = |api: &Api| {
+        api.raw(reqwest::Method::POST, "/api/uploads")
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", "100")
+            .send()
+    };
+    assert_eq!(tus(&elsewhere).await.unwrap().status().as_u16(), 201);
+    assert_eq!(tus(&elsewhere).await.unwrap().status().as_u16(), 429);
+}
+
+/// 196 MB were accepted against a 10 MB quota by uploading as many throwaway users. The bytes
+/// started from one address are bounded too; and a brand-new user waits before uploading.
+#[tokio::test]
+async fn throwaway_users_cannot_multiply_the_upload_quota() {
+    let app = spawn_with(|c| {
+        behind_proxy(c);
+        c.upload_quota_bytes = 10_000_000;
+        c.upload_quota_per_address_bytes = 15_000_000;
+    })
+    .await;
+    let start = |api: Api, size: u64| async move {
+        let r = api
+            .raw(reqwest::Method::POST, "/api/uploads")
+            .header("tus-resumable", "1.0.0")
+            .header("upload-length", size.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_owned(),
+        )
+    };
+    let here = "203.0.113.9";
+    assert_eq!(start(from(&app.base, here), 6_000_000).await.0, 201);
+    assert_eq!(start(from(&app.base, here), 6_000_000).await.0, 201);
+    assert_eq!(
+        start(from(&app.base, here), 6_000_000).await,
+        (413, "quota_exceeded".into())
+    );
+    assert_eq!(
+        start(from(&app.base, "198.51.100.9"), 6_000_000).await.0,
+        201
+    );
+
+    let waiting = spawn_with(|c| c.upload_min_account_age_secs = 3600).await;
+    let (status, code) = start(waiting.api(), 100).await;
+    assert_eq!((status, code.as_str()), (403, "account_too_new"));
+}
+
+/// A banned user cleared cookies and walked back in, to a public room and to a private one
+/// with the old invite link. A ban now bars their address for a while too (moderators and the
+/// owner are exempt); unbanning lifts it; other addresses are not affected.
+#[tokio::test]
+async fn a_ban_bars_the_address_so_clearing_cookies_does_not_help() {
+    let app = spawn_with(behind_proxy).await;
+    let owner = from(&app.base, "192.0.2.1");
+    for visibility in ["public", "private"] {
+        let r = owner
+            .post(
+                "/api/rooms",
+                &json!({ "name": "Ours", "visibility": visibility }),
+            )
+            .await
+            .unwrap();
+        let room: RoomId = r.body["id"].as_str().unwrap().parse().unwrap();
+        let key = r.body["invite_key"].as_str().unwrap().to_owned();
+        let troll = from(&app.base, "203.0.113.13");
+        let r = troll
+            .post(&format!("/api/invites/{key}/join"), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 200);
+        let (mut troll_ws, welcome) = troll.join(room).await.unwrap();
+        let (mut owner_ws, _) = owner.join(room).await.unwrap();
+        owner_ws
+            .ok(|id| lockstep_core::protocol::ClientFrame::Ban {
+                id,
+                user_id: welcome.you.user_id,
+            })
+            .await
+            .unwrap();
+        assert_eq!(troll_ws.closed().await.unwrap().code, 1008);
+
+        // Cookies cleared: a new user from the same address.
+        let again = from(&app.base, "203.0.113.13");
+        let r = again
+            .post(&format!("/api/invites/{key}/join"), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status.as_u16(), r.error_code()),
+            (403, Some("banned")),
+            "{visibility}"
+        );
+        let r = again.get(&format!("/api/rooms/{room}")).await.unwrap();
+        assert_eq!(r.status.as_u16(), 403, "{visibility}");
+        assert!(again.viewer(room).await.is_err());
+        // Someone else is welcome.
+        let friend = from(&app.base, "198.51.100.13");
+        let r = friend
+            .post(&format!("/api/invites/{key}/join"), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 200);
+        // Unban lifts the bar.
+        owner_ws
+            .ok(|id| lockstep_core::protocol::ClientFrame::Unban {
+                id,
+                user_id: welcome.you.user_id,
+            })
+            .await
+            .unwrap();
+        let r = again
+            .post(&format!("/api/invites/{key}/join"), &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 200, "{visibility}: {:?}", r.body);
+    }
+}
+
+/// Many throwaway users from one address share one chat allowance.
+#[tokio::test]
+async fn chat_is_limited_per_address_across_users() {
+    let app = spawn_with(|c| {
+        behind_proxy(c);
+        c.limit_chat = "4/min".parse().unwrap();
+    })
+    .await;
+    let owner = from(&app.base, "192.0.2.1");
+    let room = crate::helpers::public_room(&owner).await;
+    let mut said = 0;
+    let mut refused = 0;
+    for _ in 0..3 {
+        let (mut v, _) = from(&app.base, "203.0.113.77").join(room).await.unwrap();
+        for _ in 0..2 {
+            match v
+                .command(|id| lockstep_core::protocol::ClientFrame::Chat {
+                    id,
+                    text: "spam".into(),
+                })
+                .await
+                .unwrap()
+            {
+                Ok(_) => said += 1,
+                Err(lockstep_core::protocol::ServerFrame::Error {
+                    code,
+                    retry_after_ms,
+                    ..
+                }) => {
+                    assert_eq!(code, "rate_limited");
+                    assert!(retry_after_ms.is_some());
+                    refused += 1;
+                }
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!((said, refused), (4, 2));
+    let (mut other, _) = from(&app.base, "198.51.100.77").join(room).await.unwrap();
+    other
+        .ok(|id| lockstep_core::protocol::ClientFrame::Chat {
+            id,
+            text: "hello".into(),
+        })
+        .await
+        .unwrap();
+}
+
+/// 520 rooms made in 0.4 s pushed a real public room out of the lobby. Rooms with viewers are
+/// listed first, busiest first, whatever their age and however many rooms are newer.
+#[tokio::test]
+async fn empty_rooms_cannot_push_a_busy_room_out_of_the_lobby() {
+    let app = spawn_with(|c| c.limit_rooms = lockstep::throttle::Rate::OFF).await;
+    let host = app.api();
+    let busy = crate::helpers::public_room(&host).await;
+    let (_viewer, _) = host.join(busy).await.unwrap();
+    let spammer = app.api();
+    for n in 0..520 {
+        let r = spammer
+            .post("/api/rooms", &json!({ "name": format!("spam {n}") }))
+            .await
+            .unwrap();
+        assert_eq!(r.status.as_u16(), 201);
+    }
+    let lobby = app.api().get("/api/rooms?limit=10").await.unwrap();
+    assert_eq!(lobby.body["rooms"][0]["id"], busy.to_string());
+    assert_eq!(lobby.body["rooms"][0]["viewers"], 1);
+}
+
+/// Users made by cookieless requests who never did anything are deleted; anyone who did
+/// something (made a room, visited one) is kept.
+#[tokio::test]
+async fn users_who_never_did_anything_are_purged() {
+    let app = spawn_app().await;
+    let idle: Vec<Api> = (0..5).map(|_| app.api()).collect();
+    for api in &idle {
+        api.get("/api/me").await.unwrap();
+    }
+    let host = app.api();
+    let room = crate::helpers::public_room(&host).await;
+    let visitor = app.api();
+    visitor.join(room).await.unwrap();
+    // Everyone above is "before" a cutoff a second from now.
+    let later = app.state.clock.now() + std::time::Duration::from_secs(1);
+    let purged = app.state.store.purge_idle_users(later, 1000).await.unwrap();
+    assert_eq!(purged, 5);
+    let me = idle[0].get("/api/me").await.unwrap();
+    assert_eq!(me.status.as_u16(), 200, "a purged user just gets a new one");
+    assert_eq!(
+        host.get(&format!("/api/rooms/{room}")).await.unwrap().body["role"],
+        "owner"
     );
 }

@@ -27,7 +27,8 @@ pub struct TestApp {
 }
 
 /// Test defaults: no leave grace (leaves are immediate and deterministic), local media allowed,
-/// and YouTube pointed at a closed local port so that nothing leaves the machine.
+/// no wait before a new user may upload, and YouTube pointed at a closed local port so that
+/// nothing leaves the machine.
 pub fn test_config(dir: &Path) -> Config {
     let mut config = Config::with_data_dir(dir);
     config.leave_grace_ms = 0;
@@ -35,6 +36,8 @@ pub fn test_config(dir: &Path) -> Config {
     config.youtube_oembed_url = "http://127.0.0.1:9/oembed".parse().unwrap();
     config.youtube_api_url = "http://127.0.0.1:9/youtube/v3/".parse().unwrap();
     config.shutdown_grace_secs = 5;
+    // Tests upload as soon as their user exists; the wait is tested on its own (abuse.rs).
+    config.upload_min_account_age_secs = 0;
     config
 }
 
@@ -151,6 +154,8 @@ async fn start_binary_as(mut command: Command, data_dir: &Path, extra: &[&str]) 
             "--allow-private-media",
             "--youtube-oembed-url",
             "http://127.0.0.1:9/oembed",
+            "--upload-min-account-age-secs",
+            "0",
         ])
         .args(extra)
         .env("RUST_LOG", "info")

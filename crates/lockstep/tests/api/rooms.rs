@@ -410,6 +410,7 @@ async fn chat_history_pages_backwards() {
         c.chat_rate_lines = 1000;
         c.ws_frames_per_sec = 1000;
         c.ws_frames_burst = 1000;
+        c.limit_chat = lockstep::throttle::Rate::OFF;
     })
     .await;
     let ann = app.api();
