@@ -441,7 +441,7 @@ mod tests {
 
     #[test]
     fn the_normalised_url_stays_within_the_limit() {
-        // Found by fuzzing (fuzz/corpus/media_url/regression-*): control characters that
+        // Found by fuzzing (fuzz/regressions/media_url): control characters that
         // percent-encode to more than the limit, so the stored URL no longer parsed.
         let raw = format!("https://cdn.example.com/{}", "\u{7}x".repeat(700));
         assert!(raw.len() < MEDIA_URL_MAX_BYTES);

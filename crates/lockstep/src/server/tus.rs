@@ -81,7 +81,7 @@ mod tests {
         assert_eq!(clean_file_name(""), "video");
         assert_eq!(clean_file_name(".hidden.mp4"), "hidden.mp4");
         assert_eq!(clean_file_name(&"x".repeat(300)).len(), 200);
-        // Found by fuzzing (fuzz/corpus/tus_headers/regression-*): dots behind spaces.
+        // Found by fuzzing (fuzz/regressions/tus_headers): dots behind spaces.
         assert_eq!(clean_file_name("\t . .\t02"), "02");
         assert_eq!(clean_file_name(" . "), "video");
     }
