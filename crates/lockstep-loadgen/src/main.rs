@@ -55,6 +55,9 @@ struct Args {
     /// Prefix of the RESULT names (e.g. `1k` gives `RESULT 1k_delivery_latency_p99 ...`).
     #[arg(long)]
     label: Option<String>,
+    /// The server's `--metrics-token`, to read its memory from `/metrics`.
+    #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: String,
 }
 
 /// The fields of a server frame the load generator looks at.
@@ -135,6 +138,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn server_rss(api: &Api) -> anyhow::Result<u64> {
     let text = api.get_text("/metrics").await;
+    // With a wrong or missing token the server answers 404 JSON, which the parse below reports.
     text.lines()
         .find_map(|l| l.strip_prefix("lockstep_process_resident_memory_bytes "))
         .and_then(|v| v.trim().parse().ok())
@@ -146,7 +150,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bail!("need at least one viewer per room");
     }
     let epoch = Instant::now();
-    let probe = Api::new(&args.url)?;
+    let probe = Api::new(&args.url)?
+        .with_header("authorization", &format!("Bearer {}", args.metrics_token));
     probe
         .get("/healthz")
         .await

@@ -39,6 +39,22 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_PUBLIC_URL")]
     pub public_url: Option<Url>,
 
+    /// Host names this server answers for, comma-separated (`*.example.com` for subdomains),
+    /// besides the public URL's host, `localhost` and IP addresses. A request for any other name
+    /// is refused (421): pages that rebind their own name to this server get nothing.
+    #[arg(long, env = "LOCKSTEP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// Serve `/metrics` on this separate address (say `127.0.0.1:9091`), without a token. By
+    /// default `/metrics` is not served at all, unless `--metrics-token` is set.
+    #[arg(long, env = "LOCKSTEP_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// A token that lets `/metrics` be read on the main address with `Authorization: Bearer
+    /// <token>`; without it `/metrics` there answers 404.
+    #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     /// Key that encrypts and signs session cookies: at least 64 bytes, base64. When absent, one
     /// is generated on first start and kept in `<data dir>/cookie.key`. All nodes of a cluster
     /// need the same key.

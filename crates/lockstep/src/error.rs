@@ -51,6 +51,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("this server does not answer for that host name (see --allowed-hosts)")]
+    UnknownHost,
     #[error("the server is shutting down; try again shortly")]
     ShuttingDown,
     /// Too many of something from this client; try again after `retry_after`.
@@ -106,6 +108,7 @@ impl ApiError {
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UnknownHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::ShuttingDown | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -133,6 +136,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::Conflict(_) => "conflict",
             ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::UnknownHost => "unknown_host",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal",
         }

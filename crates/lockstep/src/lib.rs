@@ -165,6 +165,9 @@ pub async fn serve(
         file_limit,
         "connection limits"
     );
+    if let Some(address) = state.config.metrics_listen {
+        serve_metrics(address, &state).await?;
+    }
     let stop = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: telling clients to reconnect and saving rooms");
@@ -197,6 +200,25 @@ pub async fn serve(
     }
     state.store.close().await;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves `/metrics` alone on its own address until shutdown.
+async fn serve_metrics(address: std::net::SocketAddr, state: &AppState) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen for metrics on {address}"))?;
+    tracing::info!(%address, "metrics on http://{address}/metrics");
+    let app = server::ops::metrics_router(state.clone());
+    let shutdown = state.shutdown.clone();
+    state.tasks.spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "the metrics listener failed");
+        }
+    });
     Ok(())
 }
 

@@ -15,9 +15,11 @@
 //! - [`extract`] has extractors that answer bad input with JSON errors.
 //! - [`client`] works out the client's address (through trusted proxies).
 //! - [`origin`] has the same-origin check (CSRF, cross-site WebSocket hijacking).
+//! - [`host`] refuses host names the server was not told about (DNS rebinding).
 
 pub mod client;
 pub mod extract;
+pub mod host;
 pub mod jobs;
 pub mod library;
 pub mod listen;
@@ -37,12 +39,14 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::header::X_CONTENT_TYPE_OPTIONS;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use origin::same_origin_middleware;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -103,6 +107,15 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             client::client_middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::host_middleware,
+        ))
+        // Browsers must never guess a type: an upload's name or a chat line is never a script.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         ))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(on_panic))

@@ -1,17 +1,56 @@
 //! Operations endpoints: `/healthz` and `/metrics`.
+//!
+//! `/metrics` tells how busy the server is, what it runs and how much memory it holds: not for
+//! strangers. On the main address it answers only with `Authorization: Bearer <--metrics-token>`
+//! (404 otherwise, as if it did not exist); `--metrics-listen` serves it on a separate address
+//! (loopback, say) for a scraper, without a token.
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use sha2::{Digest, Sha256};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_with_token))
+}
+
+/// The router of the separate metrics address.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
         .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`. Compared as SHA-256 digests, so the
+/// time taken says nothing about how much of the token was right.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    Sha256::digest(given.trim().as_bytes()) == Sha256::digest(token.as_bytes())
+}
+
+async fn metrics_with_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match state.config.metrics_token.as_deref() {
+        Some(token) if !token.is_empty() && bearer_matches(&headers, token) => {
+            Ok(metrics(State(state)).await.into_response())
+        }
+        _ => Err(ApiError::not_found("not_found", "no such endpoint")),
+    }
 }
 
 /// 200 while the server runs and its database answers; 503 once shutdown has begun.

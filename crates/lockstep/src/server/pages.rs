@@ -86,32 +86,58 @@ fn script_src(sources: &[&str]) -> String {
     format!("script-src {}", unique.join(" "))
 }
 
-/// The Content-Security-Policy of our pages.
-pub fn content_security_policy(config: &Config) -> String {
+/// The Content-Security-Policy of our pages. Only the room page plays media: it alone may load
+/// YouTube's player and hls.js (that one file, not its CDN), play media from anywhere and let
+/// hls.js fetch playlists and segments from anywhere (media URLs are whatever people paste).
+/// Every page may show YouTube's thumbnails (and those of the configured YouTube endpoints);
+/// the other pages talk only to this site.
+pub fn content_security_policy(config: &Config, room: bool) -> String {
     let youtube_api = origin(&config.youtube_iframe_api_url);
-    let hls = origin(&config.hls_js_url);
-    [
-        "default-src 'self'".to_owned(),
-        // The IFrame API script loads more scripts from YouTube's servers.
-        script_src(&[
-            "'self'",
-            &youtube_api,
-            &hls,
-            "https://www.youtube.com",
-            "https://s.ytimg.com",
-        ]),
-        "frame-src https://www.youtube.com https://www.youtube-nocookie.com".to_owned(),
-        // Media and thumbnails come from wherever people host them; hls.js fetches segments.
-        "img-src 'self' https: http: data:".to_owned(),
-        "media-src 'self' https: http: blob:".to_owned(),
-        "connect-src 'self' ws: wss: https: http:".to_owned(),
+    let mut images = vec![
+        "'self'".to_owned(),
+        "data:".to_owned(),
+        "https://i.ytimg.com".to_owned(),
+        "https://*.ytimg.com".to_owned(),
+    ];
+    for url in [&config.youtube_oembed_url, &config.youtube_api_url] {
+        let o = origin(url);
+        if !images.contains(&o) {
+            images.push(o);
+        }
+    }
+    let mut csp = vec!["default-src 'self'".to_owned()];
+    if room {
+        csp.extend([
+            // The IFrame API script loads more scripts from YouTube's servers.
+            script_src(&[
+                "'self'",
+                &youtube_api,
+                config.hls_js_url.as_str(),
+                "https://www.youtube.com",
+                "https://s.ytimg.com",
+            ]),
+            "frame-src https://www.youtube.com https://www.youtube-nocookie.com".to_owned(),
+            "media-src 'self' https: http: blob:".to_owned(),
+            // 'self' covers this site's WebSocket too (CSP 3).
+            "connect-src 'self' https: http:".to_owned(),
+        ]);
+    } else {
+        csp.extend([
+            "script-src 'self'".to_owned(),
+            "frame-src 'none'".to_owned(),
+            "media-src 'self' blob:".to_owned(),
+            "connect-src 'self'".to_owned(),
+        ]);
+    }
+    csp.extend([
+        format!("img-src {}", images.join(" ")),
         "style-src 'self'".to_owned(),
         "object-src 'none'".to_owned(),
         "base-uri 'none'".to_owned(),
         "frame-ancestors 'none'".to_owned(),
         "form-action 'self'".to_owned(),
-    ]
-    .join("; ")
+    ]);
+    csp.join("; ")
 }
 
 fn serve(state: &AppState, path: &str, headers: &HeaderMap) -> Response {
@@ -152,7 +178,8 @@ fn serve(state: &AppState, path: &str, headers: &HeaderMap) -> Response {
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if mime.starts_with("text/html")
-        && let Ok(v) = HeaderValue::from_str(&content_security_policy(&state.config))
+        && let Ok(v) =
+            HeaderValue::from_str(&content_security_policy(&state.config, path == "room.html"))
     {
         h.insert(CONTENT_SECURITY_POLICY, v);
     }
@@ -163,20 +190,42 @@ fn serve(state: &AppState, path: &str, headers: &HeaderMap) -> Response {
 mod tests {
     use super::*;
 
+    fn directive<'a>(csp: &'a str, name: &str) -> &'a str {
+        csp.split("; ")
+            .find(|d| d.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {csp}"))
+    }
+
     #[test]
     fn csp_names_each_script_source_once_and_allows_no_inline_script() {
-        let csp = content_security_policy(&Config::with_data_dir("/tmp/unused"));
-        let script = csp
-            .split("; ")
-            .find(|d| d.starts_with("script-src"))
-            .unwrap();
+        let config = Config::with_data_dir("/tmp/unused");
+        let csp = content_security_policy(&config, true);
+        let script = directive(&csp, "script-src");
         assert_eq!(
             script.matches("https://www.youtube.com").count(),
             1,
             "{script}"
         );
-        assert!(script.contains("https://cdn.jsdelivr.net"));
+        // The hls.js file itself, not all of the CDN.
+        assert!(script.contains(" https://cdn.jsdelivr.net/npm/hls.js@1.7.4/dist/hls.min.js"));
+        assert!(!script.contains("https://cdn.jsdelivr.net "), "{script}");
+        assert!(!script.ends_with("https://cdn.jsdelivr.net"), "{script}");
         assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
         assert!(csp.contains("frame-ancestors 'none'"));
+        assert!(!directive(&csp, "connect-src").contains("ws:"));
+        // Images: this site and YouTube's, not any host.
+        let img = directive(&csp, "img-src");
+        assert!(
+            !img.contains(" https: ") && !img.ends_with(" https:") && !img.contains("http:"),
+            "{img}"
+        );
+    }
+
+    #[test]
+    fn pages_other_than_the_room_talk_only_to_this_site() {
+        let csp = content_security_policy(&Config::with_data_dir("/tmp/unused"), false);
+        assert_eq!(directive(&csp, "script-src"), "script-src 'self'");
+        assert_eq!(directive(&csp, "connect-src"), "connect-src 'self'");
+        assert_eq!(directive(&csp, "frame-src"), "frame-src 'none'");
     }
 }

@@ -3,6 +3,7 @@
 mod abuse;
 mod bad_input;
 mod connections;
+mod exposure;
 mod fuzz_corpus;
 mod helpers;
 mod library;

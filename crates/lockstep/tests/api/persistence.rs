@@ -137,7 +137,11 @@ async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where
 
 #[tokio::test]
 async fn idle_rooms_unload_and_come_back_with_their_state() {
-    let app = spawn_with(|c| c.room_idle_secs = 1).await;
+    let app = spawn_with(|c| {
+        c.room_idle_secs = 1;
+        c.metrics_token = Some("scrape".into());
+    })
+    .await;
     let api = app.api();
     let room = public_room(&api).await;
     let (mut v, _) = api.join(room).await.unwrap();
@@ -179,7 +183,10 @@ async fn idle_rooms_unload_and_come_back_with_their_state() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(unloaded, "the idle room was unloaded");
-    let metrics = api.get_text("/metrics").await;
+    let metrics = api
+        .with_header("authorization", "Bearer scrape")
+        .get_text("/metrics")
+        .await;
     assert!(metrics.contains("lockstep_rooms_loaded 0"), "{metrics}");
     // And back on the next join.
     let (_v, welcome) = api.join(room).await.unwrap();
@@ -194,7 +201,7 @@ async fn idle_rooms_unload_and_come_back_with_their_state() {
 
 #[tokio::test]
 async fn healthz_and_metrics() {
-    let app = spawn_with(|_| {}).await;
+    let app = spawn_with(|c| c.metrics_token = Some("scrape".into())).await;
     let api = app.api();
     let r = api.get("/healthz").await.unwrap();
     assert_eq!(
@@ -209,7 +216,10 @@ async fn healthz_and_metrics() {
     })
     .await
     .unwrap();
-    let text = api.get_text("/metrics").await;
+    let text = api
+        .with_header("authorization", "Bearer scrape")
+        .get_text("/metrics")
+        .await;
     for needle in [
         "lockstep_ws_connections 1",
         "lockstep_rooms_loaded 1",
