@@ -186,7 +186,35 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_UPLOAD_EXPIRY_SECS", default_value_t = 24 * 3600)]
     pub upload_expiry_secs: u64,
 
-    /// Media jobs (ffmpeg) run at once; 0 means half the CPU cores (at least one).
+    /// Longest video accepted, in seconds (checked from ffprobe before any job runs).
+    #[arg(long, env = "LOCKSTEP_UPLOAD_MAX_DURATION_SECS", default_value_t = 12 * 3600)]
+    pub upload_max_duration_secs: u64,
+
+    /// Largest picture accepted, in pixels a frame (width times height; default 4096x2160).
+    #[arg(long, env = "LOCKSTEP_UPLOAD_MAX_PIXELS", default_value_t = 4096 * 2160)]
+    pub upload_max_pixels: u64,
+
+    /// Highest frame rate accepted, in frames a second.
+    #[arg(long, env = "LOCKSTEP_UPLOAD_MAX_FPS", default_value_t = 120)]
+    pub upload_max_fps: u32,
+
+    /// Most streams (video, audio, subtitles...) one file may hold.
+    #[arg(long, env = "LOCKSTEP_UPLOAD_MAX_STREAMS", default_value_t = 16)]
+    pub upload_max_streams: usize,
+
+    /// Address space one ffmpeg or ffprobe process may use, in bytes (default 3 GiB; a 4K
+    /// transcode needs about 1 GiB here). Applied with prlimit.
+    #[arg(long, env = "LOCKSTEP_JOB_MEMORY_BYTES", default_value_t = 3 * 1024 * 1024 * 1024)]
+    pub job_memory_bytes: u64,
+
+    /// Most CPU time one ffmpeg run may use, in seconds; each job gets less, by its kind and
+    /// the video's length (see docs/security.md).
+    #[arg(long, env = "LOCKSTEP_JOB_CPU_SECS", default_value_t = 12 * 3600)]
+    pub job_cpu_secs: u64,
+
+    /// Media jobs (ffmpeg) run at once; 0 means half the CPU cores (at least one). One more
+    /// worker runs only quick jobs (posters, thumbnails, storyboards), so a long transcode
+    /// never makes everyone else's posters wait.
     #[arg(long, env = "LOCKSTEP_JOB_CONCURRENCY", default_value_t = 0)]
     pub job_concurrency: usize,
 
@@ -351,6 +379,16 @@ impl Config {
             rooms_per_address: self.limit_rooms,
             uploads_per_address: self.limit_uploads,
             chat_per_address: self.limit_chat,
+        }
+    }
+
+    /// What an upload may be.
+    pub fn media_limits(&self) -> crate::media::video::MediaLimits {
+        crate::media::video::MediaLimits {
+            max_duration_secs: self.upload_max_duration_secs as f64,
+            max_pixels: self.upload_max_pixels,
+            max_fps: f64::from(self.upload_max_fps),
+            max_streams: self.upload_max_streams,
         }
     }
 

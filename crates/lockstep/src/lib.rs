@@ -99,6 +99,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             max_attempts: config.job_max_attempts,
             retry_base: Duration::from_millis(config.job_retry_base_ms),
             timeout: Duration::from_secs(config.job_timeout_secs),
+            media_limits: config.media_limits(),
+            memory_bytes: config.job_memory_bytes,
+            cpu_secs: config.job_cpu_secs,
+            quota_bytes: config.upload_quota_bytes,
         },
     );
     std::fs::create_dir_all(config.uploads_dir()).with_context(|| {

@@ -66,6 +66,44 @@ impl UploadFiles {
         format!("{}/thumbs/{job}.jpg", self.url_base())
     }
 
+    /// Bytes of everything made from the upload (all but the original), counted against its
+    /// owner's quota.
+    pub async fn derived_bytes(&self) -> u64 {
+        let mut total = 0;
+        let mut dirs = vec![self.dir.clone()];
+        while let Some(dir) = dirs.pop() {
+            let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+                continue;
+            };
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                let Ok(meta) = entry.metadata().await else {
+                    continue;
+                };
+                if meta.is_dir() {
+                    dirs.push(entry.path());
+                } else if entry.path() != self.original() && entry.path() != self.partial() {
+                    total += meta.len();
+                }
+            }
+        }
+        total
+    }
+
+    /// Deletes what an interrupted job left half-written (names with `.tmp`): a job writes
+    /// under a temporary name and renames when done.
+    pub async fn remove_temporaries(&self) {
+        for dir in [self.dir.clone(), self.dir.join("thumbs")] {
+            let Ok(mut entries) = tokio::fs::read_dir(&dir).await else {
+                continue;
+            };
+            while let Ok(Some(entry)) = entries.next_entry().await {
+                if entry.file_name().to_string_lossy().contains(".tmp") {
+                    remove_path(&entry.path()).await;
+                }
+            }
+        }
+    }
+
     /// Deletes every file of the upload.
     pub async fn remove(&self) {
         if let Err(err) = tokio::fs::remove_dir_all(&self.dir).await
@@ -73,5 +111,19 @@ impl UploadFiles {
         {
             tracing::warn!(dir = %self.dir.display(), error = %err, "cannot delete an upload's files");
         }
+    }
+}
+
+/// Deletes a file or a directory with what is in it; a missing one is fine.
+pub async fn remove_path(path: &Path) {
+    let removed = match tokio::fs::metadata(path).await {
+        Ok(meta) if meta.is_dir() => tokio::fs::remove_dir_all(path).await,
+        Ok(_) => tokio::fs::remove_file(path).await,
+        Err(_) => return,
+    };
+    if let Err(err) = removed
+        && err.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), error = %err, "cannot delete a temporary file");
     }
 }

@@ -1,8 +1,12 @@
 //! The media pipeline: uploads are checked, then jobs make their poster, storyboard,
 //! thumbnails and playable copy.
 //!
-//! Jobs are rows in the store. Workers (half the cores by default) take them atomically, run
-//! ffmpeg through [`super::process`], and report progress from `-progress pipe:1`. A failed run
+//! Jobs are rows in the store. Workers (half the cores by default, plus one that runs only quick
+//! jobs) take them atomically, the job of the owner who started one least recently first (so one
+//! user's many jobs cannot starve everyone else's), run ffmpeg through [`super::process`] under
+//! limits on memory, CPU time and output size, and report progress from `-progress pipe:1`.
+//! What a job makes counts against its owner's quota; what a failed, cancelled or timed-out job
+//! half-made is deleted. A failed run
 //! is retried with exponential backoff, then the job stays failed with ffmpeg's error. A running
 //! job can be cancelled (its ffmpeg is killed). Jobs that were running when the server stopped
 //! are queued again on start. Every change of a job or an upload is stored as a numbered event
@@ -40,6 +44,15 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Events kept in the store for resuming streams.
 const EVENTS_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// Largest poster or thumbnail file (a 720p JPEG is about 100 KB).
+const IMAGE_MAX_BYTES: u64 = 16 << 20;
+/// Largest storyboard sheet (1600x900 JPEG, about 300 KB); their number is bounded by the
+/// track's cues.
+const SHEET_MAX_BYTES: u64 = 4 << 20;
+/// CPU seconds the check of an upload may take (ffprobe, then decoding its last seconds).
+const CHECK_CPU_SECS: u64 = 60;
+/// CPU seconds every run gets, whatever the video (start-up, probing the input).
+const CPU_BASE_SECS: f64 = 60.0;
 
 /// What the pipeline needs from configuration.
 #[derive(Debug, Clone)]
@@ -54,6 +67,46 @@ pub struct JobsConfig {
     pub retry_base: Duration,
     /// Longest one ffmpeg run may take.
     pub timeout: Duration,
+    /// What an upload may be.
+    pub media_limits: super::video::MediaLimits,
+    /// Address space of one ffmpeg or ffprobe process.
+    pub memory_bytes: u64,
+    /// Most CPU time of one ffmpeg run.
+    pub cpu_secs: u64,
+    /// Bytes of uploads and what is made from them one user may keep.
+    pub quota_bytes: u64,
+}
+
+/// The limits of one job's ffmpeg: its output size (per file), CPU time and memory.
+pub fn job_limits(
+    config: &JobsConfig,
+    kind: JobKind,
+    plan: Option<Playable>,
+    duration: f64,
+    upload_size: u64,
+    quota_left: u64,
+) -> super::process::Limits {
+    let (file_bytes, cpu) = match kind {
+        JobKind::Poster | JobKind::Thumbnail => (IMAGE_MAX_BYTES, CPU_BASE_SECS),
+        // Keyframes only: about 0.003 CPU-s per second of 1080p here; a tenth leaves room.
+        JobKind::Storyboard => (SHEET_MAX_BYTES, CPU_BASE_SECS + duration / 10.0),
+        JobKind::Playable => {
+            // A copy is about the size of the original; a transcode of a very compressed file
+            // may be a few times larger. Either way it must fit what is left of the quota.
+            let cap = upload_size.saturating_mul(4).saturating_add(64 << 20);
+            let cpu = match plan {
+                // veryfast 4K on 2 cores: about 5 CPU-s per second of video.
+                Some(Playable::Transcode) => CPU_BASE_SECS + 8.0 * duration,
+                _ => CPU_BASE_SECS + duration / 10.0,
+            };
+            (cap.min(quota_left), cpu)
+        }
+    };
+    super::process::Limits {
+        memory_bytes: Some(config.memory_bytes),
+        cpu_secs: Some((cpu.ceil() as u64).min(config.cpu_secs).max(1)),
+        file_bytes: Some(file_bytes),
+    }
 }
 
 /// A job run's failure.
@@ -246,20 +299,41 @@ impl Jobs {
             let jobs = self.clone();
             tasks.spawn(async move { jobs.check_upload(id).await });
         }
+        self.remove_temporaries().await;
         for _ in 0..self.inner.config.workers.max(1) {
             let jobs = self.clone();
             let shutdown = shutdown.clone();
-            tasks.spawn(async move { jobs.worker(shutdown).await });
+            tasks.spawn(async move { jobs.worker(shutdown, false).await });
         }
+        let jobs = self.clone();
+        tasks.spawn(async move { jobs.worker(shutdown, true).await });
         Ok(())
     }
 
-    async fn worker(self, shutdown: CancellationToken) {
+    /// Deletes what jobs interrupted by the last stop half-wrote (no job runs yet).
+    async fn remove_temporaries(&self) {
+        let Ok(mut uploads) = tokio::fs::read_dir(&self.inner.config.root).await else {
+            return;
+        };
+        while let Ok(Some(entry)) = uploads.next_entry().await {
+            if let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                self.files(id).remove_temporaries().await;
+            }
+        }
+    }
+
+    /// A worker: takes due jobs (only quick ones if `quick_only`) and runs them.
+    async fn worker(self, shutdown: CancellationToken, quick_only: bool) {
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            match self.inner.store.claim_job(self.inner.clock.now()).await {
+            match self
+                .inner
+                .store
+                .claim_job(self.inner.clock.now(), quick_only)
+                .await
+            {
                 Ok(Some(job)) => {
                     tokio::select! {
                         () = self.run(job) => {}
@@ -286,7 +360,12 @@ impl Jobs {
     /// instead of waiting for the workers).
     pub async fn run_pending_jobs(&self) -> anyhow::Result<usize> {
         let mut ran = 0;
-        while let Some(job) = self.inner.store.claim_job(self.inner.clock.now()).await? {
+        while let Some(job) = self
+            .inner
+            .store
+            .claim_job(self.inner.clock.now(), false)
+            .await?
+        {
             self.run(job).await;
             ran += 1;
         }
@@ -328,6 +407,11 @@ impl Jobs {
         };
         if let Err(err) = ended {
             tracing::error!(job = %job.id, error = %err, "cannot record the end of a job");
+        }
+        // What the upload's jobs made counts against its owner's quota.
+        let made = self.files(job.upload_id).derived_bytes().await;
+        if let Err(err) = store.set_derived_bytes(job.upload_id, made).await {
+            tracing::warn!(upload = %job.upload_id, error = %err, "cannot record what jobs made");
         }
         self.publish_job(job.id).await;
         if job.kind == JobKind::Playable {
@@ -386,6 +470,30 @@ impl Jobs {
             .ok_or_else(|| RunError::Permanent("the upload has not been checked".into()))?;
         let files = self.files(upload.id);
         let input = files.original();
+        let cfg = &self.inner.config;
+        let plan = (job.kind == JobKind::Playable).then(|| video::playable_plan(&media));
+        let used = self
+            .inner
+            .store
+            .upload_bytes_of(upload.owner)
+            .await
+            .map_err(|e| RunError::Other(e.into()))?;
+        // The upload itself is in `used`, and so is what its earlier jobs made.
+        let quota_left = cfg.quota_bytes.saturating_sub(used);
+        if job.kind == JobKind::Playable && quota_left == 0 {
+            return Err(RunError::Permanent(
+                "no room left in your upload quota for a playable copy; delete something and retry"
+                    .into(),
+            ));
+        }
+        let limits = job_limits(cfg, job.kind, plan, media.duration, upload.size, quota_left);
+        // Where the job writes until it succeeds; deleted if it does not.
+        let tmp = match job.kind {
+            JobKind::Poster => files.dir.join("poster.tmp.jpg"),
+            JobKind::Thumbnail => files.thumbnail(job.id).with_extension("tmp.jpg"),
+            JobKind::Storyboard => files.dir.join("storyboard.tmp"),
+            JobKind::Playable => files.dir.join("playable.tmp.mp4"),
+        };
         let (progress_tx, progress_rx) = watch::channel(0.0f64);
         let reporter = tokio::spawn(self.clone().report_progress(job.id, progress_rx));
         let duration = media.duration;
@@ -393,8 +501,7 @@ impl Jobs {
             match job.kind {
                 JobKind::Poster => {
                     let at = (duration * 0.1).min(10.0);
-                    let tmp = files.dir.join("poster.tmp.jpg");
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 720), duration, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 720), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.poster()).await.context("saving the poster")?;
                     Ok(serde_json::json!({ "poster": files.poster_url() }))
                 }
@@ -405,17 +512,15 @@ impl Jobs {
                     }
                     let out = files.thumbnail(job.id);
                     tokio::fs::create_dir_all(out.parent().unwrap_or(&files.dir)).await.context("thumbnail folder")?;
-                    let tmp = out.with_extension("tmp.jpg");
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 360), duration, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 360), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, &out).await.context("saving the thumbnail")?;
                     Ok(serde_json::json!({ "thumbnail": files.thumbnail_url(job.id), "at": at }))
                 }
                 JobKind::Storyboard => {
                     let interval = video::storyboard_interval(duration);
-                    let tmp = files.dir.join("storyboard.tmp");
                     let _ = tokio::fs::remove_dir_all(&tmp).await;
                     tokio::fs::create_dir_all(&tmp).await.context("storyboard folder")?;
-                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration), duration, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration), duration, &limits, cancel, &progress_tx).await?;
                     let _ = tokio::fs::remove_dir_all(files.storyboard_dir()).await;
                     tokio::fs::rename(&tmp, files.storyboard_dir()).await.context("saving the storyboard")?;
                     let vtt = video::storyboard_vtt(&files.storyboard_base_url(), duration, interval);
@@ -427,9 +532,8 @@ impl Jobs {
                     }))
                 }
                 JobKind::Playable => {
-                    let plan = video::playable_plan(&media);
-                    let tmp = files.dir.join("playable.tmp.mp4");
-                    self.ffmpeg(commands::playable(&input, &tmp, plan), duration, cancel, &progress_tx).await?;
+                    let plan = plan.unwrap_or(Playable::Transcode);
+                    self.ffmpeg(commands::playable(&input, &tmp, plan), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.playable()).await.context("saving the playable copy")?;
                     let how = if plan == Playable::Transcode { "transcoded" } else { "remuxed" };
                     Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": how }))
@@ -438,6 +542,10 @@ impl Jobs {
         }
         .await;
         reporter.abort();
+        if result.is_err() {
+            // Cancelled, failed, timed out or over a limit: nothing half-written stays.
+            super::files::remove_path(&tmp).await;
+        }
         result
     }
 
@@ -445,16 +553,29 @@ impl Jobs {
         &self,
         args: Vec<String>,
         duration: f64,
+        limits: &super::process::Limits,
         cancel: &CancellationToken,
         progress: &watch::Sender<f64>,
     ) -> Result<(), RunError> {
         let cfg = &self.inner.config;
-        video::run_ffmpeg(&cfg.ffmpeg, args, duration, cfg.timeout, cancel, |p| {
-            let _ = progress.send(p);
-        })
+        video::run_ffmpeg(
+            &cfg.ffmpeg,
+            args,
+            duration,
+            cfg.timeout,
+            limits,
+            cancel,
+            |p| {
+                let _ = progress.send(p);
+            },
+        )
         .await
         .map_err(|e| match e {
             super::process::ProcessError::Cancelled { .. } => RunError::Cancelled,
+            // Running it again would hit the same limit.
+            e @ super::process::ProcessError::OverLimit { .. } => {
+                RunError::Permanent(e.to_string())
+            }
             other => RunError::Other(anyhow!(other)),
         })
     }
@@ -506,11 +627,18 @@ impl Jobs {
             .await?;
         self.publish_upload(id).await;
         let cfg = &self.inner.config;
+        let limits = super::process::Limits {
+            memory_bytes: Some(cfg.memory_bytes),
+            cpu_secs: Some(CHECK_CPU_SECS),
+            file_bytes: Some(0),
+        };
         match video::check_upload(
             &cfg.ffprobe,
             &cfg.ffmpeg,
             &files.original(),
             Duration::from_secs(60),
+            &cfg.media_limits,
+            &limits,
         )
         .await
         {

@@ -66,6 +66,11 @@ impl MediaResolver {
             prober: Prober {
                 program: config.ffprobe.clone(),
                 timeout: Duration::from_secs(config.probe_timeout_secs),
+                limits: process::Limits {
+                    memory_bytes: Some(config.job_memory_bytes),
+                    cpu_secs: Some(config.probe_timeout_secs.saturating_mul(2).max(1)),
+                    file_bytes: Some(0),
+                },
             },
             permits: Arc::new(Semaphore::new(CONCURRENT_LOOKUPS)),
         })

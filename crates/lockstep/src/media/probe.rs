@@ -17,11 +17,12 @@ pub struct ProbeResult {
     pub has_video: bool,
 }
 
-/// Runs ffprobe with a timeout.
+/// Runs ffprobe with a timeout and resource limits.
 #[derive(Debug, Clone)]
 pub struct Prober {
     pub program: PathBuf,
     pub timeout: Duration,
+    pub limits: process::Limits,
 }
 
 #[derive(Debug, Deserialize)]
@@ -84,7 +85,7 @@ impl Prober {
             "--",
             url,
         ];
-        let stdout = process::run(&self.program, args, self.timeout).await?;
+        let stdout = process::run(&self.program, args, self.timeout, &self.limits).await?;
         parse(&stdout)
     }
 }

@@ -1,9 +1,13 @@
-//! The one way Lockstep runs a child process (ffprobe today, ffmpeg next).
+//! The one way Lockstep runs a child process (ffprobe and ffmpeg).
 //!
 //! Every run has a timeout after which the child is killed, the child is killed too when the
 //! future is dropped (`kill_on_drop`), stdin is closed, and stdout and stderr are read
 //! concurrently with a cap so that a chatty child can neither deadlock on a full pipe nor make the
-//! server hold unbounded output. Failures come back as a [`ProcessError`] written for operators.
+//! server hold unbounded output. A run may carry [`Limits`] on the child's memory, CPU time and
+//! file size, set by `prlimit` (util-linux) before it execs the program: our crates forbid
+//! `unsafe`, which `setrlimit` between fork and exec would need, and a child that exceeds a limit
+//! is stopped by the kernel whatever it does. Failures come back as a [`ProcessError`] written
+//! for operators.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,42 @@ use tokio_util::sync::CancellationToken;
 pub const STDOUT_CAP: usize = 4 * 1024 * 1024;
 /// Most bytes kept of a child's stderr (its tail is what explains a failure).
 pub const STDERR_CAP: usize = 64 * 1024;
+
+/// The program that applies [`Limits`] to a child (util-linux, on every Debian system).
+pub const PRLIMIT: &str = "prlimit";
+
+/// Resource limits of one child process (`None`: the server's own limit applies).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Address space, bytes (`RLIMIT_AS`).
+    pub memory_bytes: Option<u64>,
+    /// CPU time, seconds (`RLIMIT_CPU`; the kernel sends SIGXCPU, then kills).
+    pub cpu_secs: Option<u64>,
+    /// Largest file it may write, bytes (`RLIMIT_FSIZE`; a larger write gets SIGXFSZ).
+    pub file_bytes: Option<u64>,
+}
+
+impl Limits {
+    fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// `prlimit`'s arguments for these limits, up to and including `--`.
+    fn prlimit_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(bytes) = self.memory_bytes {
+            args.push(format!("--as={bytes}"));
+        }
+        if let Some(secs) = self.cpu_secs {
+            args.push(format!("--cpu={}", secs.max(1)));
+        }
+        if let Some(bytes) = self.file_bytes {
+            args.push(format!("--fsize={bytes}"));
+        }
+        args.push("--".to_owned());
+        args
+    }
+}
 
 /// Why a child process did not deliver.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +83,11 @@ pub enum ProcessError {
     },
     #[error("{program} was stopped: the job was cancelled")]
     Cancelled { program: PathBuf },
+    #[error("{program} was stopped: {what}")]
+    OverLimit {
+        program: PathBuf,
+        what: &'static str,
+    },
 }
 
 /// The last lines of a child's stderr, joined: what explains a failure.
@@ -71,13 +116,27 @@ async fn read_capped(mut reader: impl AsyncRead + Unpin, cap: usize) -> std::io:
     }
 }
 
-/// Starts `program args...` with piped output and no input; it is killed if dropped.
-fn spawn<I, S>(program: &Path, args: I) -> Result<tokio::process::Child, ProcessError>
+/// Starts `program args...` (under `prlimit` when there are limits) with piped output and no
+/// input; it is killed if dropped.
+fn spawn<I, S>(
+    program: &Path,
+    args: I,
+    limits: &Limits,
+) -> Result<tokio::process::Child, ProcessError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(program)
+    let mut command = if limits.is_empty() {
+        Command::new(program)
+    } else {
+        // prlimit sets the limits on itself, then execs the program: same process, so
+        // kill_on_drop still kills the program.
+        let mut command = Command::new(PRLIMIT);
+        command.args(limits.prlimit_args()).arg(program);
+        command
+    };
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -85,18 +144,49 @@ where
         .kill_on_drop(true)
         .spawn()
         .map_err(|source| ProcessError::Spawn {
-            program: program.to_owned(),
+            program: if limits.is_empty() {
+                program.to_owned()
+            } else {
+                PathBuf::from(PRLIMIT)
+            },
             source,
         })
 }
 
+/// The error for a child that exited without success: a limit it hit, or its own failure.
+fn failure(program: &Path, status: std::process::ExitStatus, stderr: &[u8]) -> ProcessError {
+    use std::os::unix::process::ExitStatusExt;
+    // SIGXCPU (24) and SIGXFSZ (25) on Linux: the kernel enforcing a limit.
+    let what = match status.signal() {
+        Some(24) => Some("it used more than its CPU time limit"),
+        Some(25) => Some("its output grew past its size limit"),
+        _ => None,
+    };
+    match what {
+        Some(what) => ProcessError::OverLimit {
+            program: program.to_owned(),
+            what,
+        },
+        None => ProcessError::Failed {
+            program: program.to_owned(),
+            status,
+            stderr: stderr_tail(stderr),
+        },
+    }
+}
+
 /// Runs `program args...` and returns its stdout when it exits with success.
-pub async fn run<I, S>(program: &Path, args: I, timeout: Duration) -> Result<Vec<u8>, ProcessError>
+pub async fn run<I, S>(
+    program: &Path,
+    args: I,
+    timeout: Duration,
+    limits: &Limits,
+) -> Result<Vec<u8>, ProcessError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = spawn(program, args)?;
+    let mut child = spawn(program, args, limits)?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let work = async {
@@ -132,11 +222,7 @@ where
         Ok(Ok(done)) => done,
     };
     if !status.success() {
-        return Err(ProcessError::Failed {
-            program: program.to_owned(),
-            status,
-            stderr: stderr_tail(&stderr),
-        });
+        return Err(failure(program, status, &stderr));
     }
     Ok(stdout)
 }
@@ -148,6 +234,7 @@ pub async fn run_streaming<I, S>(
     program: &Path,
     args: I,
     timeout: Duration,
+    limits: &Limits,
     cancel: &CancellationToken,
     mut on_line: impl FnMut(&str) + Send,
 ) -> Result<String, ProcessError>
@@ -155,7 +242,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut child = spawn(program, args)?;
+    let mut child = spawn(program, args, limits)?;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
     let io_error = |source| ProcessError::Io {
@@ -196,15 +283,10 @@ where
         // Dropping `work` drops the child, which kills it.
         () = cancel.cancelled() => return Err(ProcessError::Cancelled { program: program.to_owned() }),
     };
-    let tail = stderr_tail(&stderr);
     if !status.success() {
-        return Err(ProcessError::Failed {
-            program: program.to_owned(),
-            status,
-            stderr: tail,
-        });
+        return Err(failure(program, status, &stderr));
     }
-    Ok(tail)
+    Ok(stderr_tail(&stderr))
 }
 
 #[cfg(test)]
@@ -217,6 +299,7 @@ mod tests {
             Path::new("sh"),
             ["-c", "echo hi; echo noise >&2"],
             Duration::from_secs(5),
+            &Limits::default(),
         )
         .await
         .unwrap();
@@ -225,6 +308,7 @@ mod tests {
             Path::new("sh"),
             ["-c", "echo boom >&2; exit 3"],
             Duration::from_secs(5),
+            &Limits::default(),
         )
         .await
         .unwrap_err();
@@ -236,6 +320,7 @@ mod tests {
             Path::new("/nonexistent/tool"),
             ["x"],
             Duration::from_secs(5),
+            &Limits::default(),
         )
         .await
         .unwrap_err();
@@ -250,6 +335,7 @@ mod tests {
             Path::new("sh"),
             ["-c", "echo a; echo b"],
             Duration::from_secs(5),
+            &Limits::default(),
             &cancel,
             |l| seen.push(l.to_owned()),
         )
@@ -265,6 +351,7 @@ mod tests {
             Path::new("sleep"),
             ["30"],
             Duration::from_secs(60),
+            &Limits::default(),
             &cancel,
             |_| {},
         )
@@ -276,9 +363,14 @@ mod tests {
     #[tokio::test]
     async fn kills_on_timeout() {
         let started = std::time::Instant::now();
-        let err = run(Path::new("sleep"), ["30"], Duration::from_millis(200))
-            .await
-            .unwrap_err();
+        let err = run(
+            Path::new("sleep"),
+            ["30"],
+            Duration::from_millis(200),
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, ProcessError::Timeout { .. }));
         assert!(started.elapsed() < Duration::from_secs(20));
     }
@@ -293,9 +385,65 @@ mod tests {
                 "head -c 10000000 /dev/zero >&2; head -c 10000000 /dev/zero",
             ],
             Duration::from_secs(20),
+            &Limits::default(),
         )
         .await
         .unwrap();
         assert_eq!(out.len(), STDOUT_CAP);
+    }
+
+    #[tokio::test]
+    async fn limits_stop_a_child_that_writes_too_much_or_takes_too_much_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("big");
+        let script = format!("head -c 10000000 /dev/zero > {}", out.display());
+        let err = run(
+            Path::new("sh"),
+            ["-c", script.as_str()],
+            Duration::from_secs(20),
+            &Limits {
+                file_bytes: Some(1_000_000),
+                ..Limits::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        // The shell reports the write failing (its own process got SIGXFSZ's default: it dies,
+        // or, with the signal handled, the write returns EFBIG).
+        assert!(
+            matches!(
+                err,
+                ProcessError::Failed { .. } | ProcessError::OverLimit { .. }
+            ),
+            "{err}"
+        );
+        assert!(std::fs::metadata(&out).map_or(0, |m| m.len()) <= 1_000_000);
+        // 64 MiB of address space is too little to allocate 200 MB.
+        let err = run(
+            Path::new("python3"),
+            ["-c", "b = bytearray(200_000_000)"],
+            Duration::from_secs(20),
+            &Limits {
+                memory_bytes: Some(64 << 20),
+                ..Limits::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProcessError::Failed { .. }), "{err}");
+        // Within its limits it runs as usual.
+        let fine = run(
+            Path::new("sh"),
+            ["-c", "echo ok"],
+            Duration::from_secs(20),
+            &Limits {
+                memory_bytes: Some(256 << 20),
+                cpu_secs: Some(10),
+                file_bytes: Some(1 << 20),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(fine, b"ok\n");
     }
 }

@@ -4,7 +4,7 @@
 //! (`-progress pipe:1`): `out_time_us=` lines (microseconds, despite the older `out_time_ms` name)
 //! and `progress=end` at the end.
 
-use super::process::{self, ProcessError};
+use super::process::{self, Limits, ProcessError};
 use crate::store::uploads::MediaInfo;
 use serde::Deserialize;
 use std::path::Path;
@@ -17,9 +17,31 @@ pub const THUMB_HEIGHT: u32 = 90;
 pub const SHEET_COLUMNS: u32 = 10;
 pub const SHEET_ROWS: u32 = 10;
 
+/// What an upload may be, checked from what ffprobe reads in its headers, before anything
+/// decodes it. A 1.3 KB file can claim ten million seconds or 16000x16000 frames; its jobs then
+/// write gigabytes or allocate them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MediaLimits {
+    pub max_duration_secs: f64,
+    /// Width times height of the largest video stream.
+    pub max_pixels: u64,
+    pub max_fps: f64,
+    pub max_streams: usize,
+}
+
 /// Why an upload is not accepted as a video. Shown to its owner.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Rejection {
+    #[error("the video is {duration:.0} s long; the most this server accepts is {max:.0} s")]
+    TooLong { duration: f64, max: f64 },
+    #[error(
+        "the picture is {width}x{height}; the most this server accepts is {max} pixels a frame"
+    )]
+    TooManyPixels { width: u64, height: u64, max: u64 },
+    #[error("the video has {fps:.0} frames a second; the most this server accepts is {max:.0}")]
+    TooManyFrames { fps: f64, max: f64 },
+    #[error("the file has {count} streams; the most this server accepts is {max}")]
+    TooManyStreams { count: usize, max: usize },
     #[error("the file is empty")]
     Empty,
     #[error("this is not a video file ({0})")]
@@ -47,6 +69,38 @@ struct ProbeStream {
     codec_name: String,
     width: Option<u32>,
     height: Option<u32>,
+    #[serde(default)]
+    avg_frame_rate: Option<String>,
+    #[serde(default)]
+    r_frame_rate: Option<String>,
+    #[serde(default)]
+    disposition: Option<Disposition>,
+}
+
+#[derive(Deserialize, Default)]
+struct Disposition {
+    #[serde(default)]
+    attached_pic: u8,
+}
+
+impl ProbeStream {
+    /// Cover art is a video stream of one picture, not the video.
+    fn is_picture(&self) -> bool {
+        self.disposition
+            .as_ref()
+            .is_some_and(|d| d.attached_pic != 0)
+    }
+
+    /// Frames a second: the average (frames over duration), or ffprobe's guess of the base rate
+    /// when there is no average (`0/0`).
+    fn fps(&self) -> Option<f64> {
+        let rate = |r: &Option<String>| {
+            let (n, d) = r.as_deref()?.split_once('/')?;
+            let (n, d): (f64, f64) = (n.parse().ok()?, d.parse().ok()?);
+            (d > 0.0 && n > 0.0).then_some(n / d)
+        };
+        rate(&self.avg_frame_rate).or_else(|| rate(&self.r_frame_rate))
+    }
 }
 
 #[derive(Deserialize)]
@@ -61,6 +115,7 @@ async fn ffprobe_json(
     ffprobe: &Path,
     file: &Path,
     timeout: Duration,
+    limits: &Limits,
 ) -> Result<Vec<u8>, ProcessError> {
     let mut args: Vec<std::ffi::OsString> = [
         "-v",
@@ -77,16 +132,19 @@ async fn ffprobe_json(
     .map(Into::into)
     .collect();
     args.push(file.as_os_str().to_owned());
-    process::run(ffprobe, args, timeout).await
+    process::run(ffprobe, args, timeout, limits).await
 }
 
-/// Checks that `file` is a whole video and says what it holds. A truncated file whose index is at
-/// the start probes fine, so the last seconds are decoded too: a missing end shows up there.
+/// Checks that `file` is a whole video within `media_limits` and says what it holds. A
+/// truncated file whose index is at the start probes fine, so the last seconds are decoded too
+/// (only once the limits passed): a missing end shows up there. The tools run under `limits`.
 pub async fn check_upload(
     ffprobe: &Path,
     ffmpeg: &Path,
     file: &Path,
     timeout: Duration,
+    media_limits: &MediaLimits,
+    limits: &Limits,
 ) -> Result<MediaInfo, Rejection> {
     let size = tokio::fs::metadata(file)
         .await
@@ -95,7 +153,7 @@ pub async fn check_upload(
     if size == 0 {
         return Err(Rejection::Empty);
     }
-    let json = match ffprobe_json(ffprobe, file, timeout).await {
+    let json = match ffprobe_json(ffprobe, file, timeout, limits).await {
         Ok(json) => json,
         Err(ProcessError::Failed { stderr, .. }) => {
             return Err(Rejection::NotVideo(short(&stderr)));
@@ -103,27 +161,7 @@ pub async fn check_upload(
         Err(other) => return Err(Rejection::Tool(other.to_string())),
     };
     let probe: Probe = serde_json::from_slice(&json).map_err(|e| Rejection::Tool(e.to_string()))?;
-    let format = probe
-        .format
-        .ok_or_else(|| Rejection::NotVideo("no container".into()))?;
-    let video = probe
-        .streams
-        .iter()
-        .find(|s| s.codec_type == "video")
-        .ok_or_else(|| Rejection::NotVideo("no video stream".into()))?;
-    let still = ["png", "mjpeg", "bmp", "gif", "webp", "tiff"].contains(&video.codec_name.as_str());
-    if format.format_name.contains("image2")
-        || format.format_name.ends_with("_pipe")
-        || (still && format.duration.is_none())
-    {
-        return Err(Rejection::Image);
-    }
-    let duration = format
-        .duration
-        .as_deref()
-        .and_then(|d| d.parse::<f64>().ok())
-        .filter(|d| d.is_finite() && *d > 0.0)
-        .ok_or_else(|| Rejection::NotVideo("no duration".into()))?;
+    let info = judge(probe, media_limits)?;
     // Decode the last two seconds; -xerror turns a damaged packet into a failure.
     let mut args: Vec<std::ffi::OsString> = [
         "-v",
@@ -140,10 +178,72 @@ pub async fn check_upload(
     .collect();
     args.push(file.as_os_str().to_owned());
     args.extend(["-f", "null", "-"].iter().map(Into::into));
-    match process::run(ffmpeg, args, timeout).await {
+    match process::run(ffmpeg, args, timeout, limits).await {
         Ok(_) => {}
         Err(ProcessError::Failed { stderr, .. }) => return Err(Rejection::Damaged(short(&stderr))),
         Err(other) => return Err(Rejection::Tool(other.to_string())),
+    }
+    Ok(info)
+}
+
+/// Decides from ffprobe's answer whether the file is a video within the limits.
+fn judge(probe: Probe, limits: &MediaLimits) -> Result<MediaInfo, Rejection> {
+    let format = probe
+        .format
+        .ok_or_else(|| Rejection::NotVideo("no container".into()))?;
+    let video = probe
+        .streams
+        .iter()
+        .find(|s| s.codec_type == "video" && !s.is_picture())
+        .or_else(|| probe.streams.iter().find(|s| s.codec_type == "video"))
+        .ok_or_else(|| Rejection::NotVideo("no video stream".into()))?;
+    let still = ["png", "mjpeg", "bmp", "gif", "webp", "tiff"].contains(&video.codec_name.as_str());
+    if format.format_name.contains("image2")
+        || format.format_name.ends_with("_pipe")
+        || (still && format.duration.is_none())
+    {
+        return Err(Rejection::Image);
+    }
+    let duration = format
+        .duration
+        .as_deref()
+        .and_then(|d| d.parse::<f64>().ok())
+        .filter(|d| d.is_finite() && *d > 0.0)
+        .ok_or_else(|| Rejection::NotVideo("no duration".into()))?;
+    if duration > limits.max_duration_secs {
+        return Err(Rejection::TooLong {
+            duration,
+            max: limits.max_duration_secs,
+        });
+    }
+    if probe.streams.len() > limits.max_streams {
+        return Err(Rejection::TooManyStreams {
+            count: probe.streams.len(),
+            max: limits.max_streams,
+        });
+    }
+    // Every picture stream counts, cover art included: each is decoded by some job.
+    for stream in probe.streams.iter().filter(|s| s.codec_type == "video") {
+        let (width, height) = (
+            u64::from(stream.width.unwrap_or(0)),
+            u64::from(stream.height.unwrap_or(0)),
+        );
+        if width * height > limits.max_pixels {
+            return Err(Rejection::TooManyPixels {
+                width,
+                height,
+                max: limits.max_pixels,
+            });
+        }
+        if !stream.is_picture()
+            && let Some(fps) = stream.fps()
+            && fps > limits.max_fps
+        {
+            return Err(Rejection::TooManyFrames {
+                fps,
+                max: limits.max_fps,
+            });
+        }
     }
     let audio = probe.streams.iter().find(|s| s.codec_type == "audio");
     Ok(MediaInfo {
@@ -188,6 +288,11 @@ pub fn storyboard_interval(duration: f64) -> f64 {
 /// How many thumbnails a storyboard of `duration` holds.
 pub fn storyboard_count(duration: f64, interval: f64) -> u32 {
     ((duration / interval).ceil() as u32).max(1)
+}
+
+/// How many sheets a storyboard of `duration` fills.
+pub fn storyboard_sheets(duration: f64, interval: f64) -> u32 {
+    storyboard_count(duration, interval).div_ceil(SHEET_COLUMNS * SHEET_ROWS)
 }
 
 /// The file name of storyboard sheet `n` (0-based, as ffmpeg numbers them with -start_number 0).
@@ -286,6 +391,8 @@ pub mod commands {
     /// The last keyframe is repeated to the end (`tpad`, then `trim` at `duration`), so that
     /// there is a thumbnail for every cue of [`storyboard_vtt`], however sparse the keyframes.
     pub fn storyboard(input: &Path, dir: &Path, interval: f64, duration: f64) -> Vec<String> {
+        // However the input's timestamps lie, no more sheets than the track has cues for.
+        let sheets = storyboard_sheets(duration, interval);
         let mut a = strings(&["-skip_frame", "nokey", "-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
         a.extend(strings(&["-an", "-sn", "-vf"]));
@@ -293,6 +400,8 @@ pub mod commands {
             "tpad=stop_mode=clone:stop_duration={duration},fps=1/{interval},trim=end={duration},scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,\
              pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,tile={SHEET_COLUMNS}x{SHEET_ROWS}"
         ));
+        a.extend(strings(&["-frames:v"]));
+        a.push(sheets.to_string());
         a.extend(strings(&[
             "-fps_mode",
             "vfr",
@@ -335,12 +444,13 @@ pub mod commands {
     }
 }
 
-/// Runs ffmpeg for a job, reporting progress (0..1) as it goes.
+/// Runs ffmpeg for a job under `limits`, reporting progress (0..1) as it goes.
 pub async fn run_ffmpeg(
     ffmpeg: &Path,
     args: Vec<String>,
     duration: f64,
     timeout: Duration,
+    limits: &Limits,
     cancel: &CancellationToken,
     mut progress: impl FnMut(f64) + Send,
 ) -> Result<(), ProcessError> {
@@ -351,7 +461,7 @@ pub async fn run_ffmpeg(
         "-nostdin".to_owned(),
     ];
     full.extend(args);
-    process::run_streaming(ffmpeg, full, timeout, cancel, |line| {
+    process::run_streaming(ffmpeg, full, timeout, limits, cancel, |line| {
         if let Some(p) = progress_from_line(line, duration) {
             progress(p);
         }
@@ -389,6 +499,69 @@ mod tests {
         // The last cue ends at the duration.
         let short = storyboard_vtt("b", 5.0, 2.0);
         assert!(short.contains("00:00:04.000 --> 00:00:05.000"));
+        // ffmpeg writes no more sheets than the cues need, whatever the input's timestamps say.
+        assert_eq!(storyboard_sheets(600.0, 4.0), 2);
+        assert_eq!(storyboard_sheets(43_200.0, 10.0), 44);
+        let args = commands::storyboard(Path::new("in"), Path::new("out"), 4.0, 600.0);
+        let at = args.iter().position(|a| a == "-frames:v").unwrap();
+        assert_eq!(args[at + 1], "2");
+    }
+
+    fn limits() -> MediaLimits {
+        MediaLimits {
+            max_duration_secs: 43_200.0,
+            max_pixels: 4096 * 2160,
+            max_fps: 120.0,
+            max_streams: 16,
+        }
+    }
+
+    fn judged(json: &str) -> Result<MediaInfo, Rejection> {
+        judge(serde_json::from_str(json).unwrap(), &limits())
+    }
+
+    #[test]
+    fn media_bombs_are_refused_from_their_headers() {
+        let ok = judged(
+            r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"avg_frame_rate":"30000/1001","r_frame_rate":"30000/1001"},{"codec_type":"audio","codec_name":"aac"}],"format":{"format_name":"mov,mp4","duration":"600.0"}}"#,
+        )
+        .unwrap();
+        assert_eq!((ok.width, ok.height, ok.duration), (1920, 1080, 600.0));
+        // Two frames ten million seconds apart (the outside test's 1.3 KB MKV).
+        assert!(matches!(
+            judged(
+                r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":64,"height":64,"avg_frame_rate":"1/5000000"}],"format":{"format_name":"matroska,webm","duration":"10000000.0"}}"#
+            ),
+            Err(Rejection::TooLong { .. })
+        ));
+        // 16000x16000 frames in 0.7 MB.
+        assert!(matches!(
+            judged(
+                r#"{"streams":[{"codec_type":"video","codec_name":"ffv1","width":16000,"height":16000,"avg_frame_rate":"1/1"}],"format":{"format_name":"matroska,webm","duration":"2.0"}}"#
+            ),
+            Err(Rejection::TooManyPixels {
+                width: 16000,
+                height: 16000,
+                ..
+            })
+        ));
+        assert!(matches!(
+            judged(
+                r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":64,"height":64,"avg_frame_rate":"0/0","r_frame_rate":"1000/1"}],"format":{"format_name":"matroska,webm","duration":"2.0"}}"#
+            ),
+            Err(Rejection::TooManyFrames { .. })
+        ));
+        let many = format!(
+            r#"{{"streams":[{{"codec_type":"video","codec_name":"h264","width":64,"height":64}}{}],"format":{{"format_name":"matroska,webm","duration":"2.0"}}}}"#,
+            r#",{"codec_type":"audio","codec_name":"opus"}"#.repeat(40)
+        );
+        assert!(matches!(
+            judged(&many),
+            Err(Rejection::TooManyStreams { count: 41, .. })
+        ));
+        // Cover art is not the video, and its rate does not count; its size does.
+        let art = judged(r#"{"streams":[{"codec_type":"video","codec_name":"mjpeg","width":500,"height":500,"r_frame_rate":"90000/1","disposition":{"attached_pic":1}},{"codec_type":"video","codec_name":"h264","width":640,"height":360,"avg_frame_rate":"25/1"}],"format":{"format_name":"mov,mp4","duration":"10.0"}}"#).unwrap();
+        assert_eq!((art.width, art.video_codec.as_str()), (640, "h264"));
     }
 
     #[test]

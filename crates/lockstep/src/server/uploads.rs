@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
+/// Thumbnail requests a user may have waiting or running at once (each is an ffmpeg run).
+const MAX_UNFINISHED_JOBS: u64 = 20;
 /// How often the received offset is saved while streaming (and always at the end).
 const SAVE_EVERY: u64 = 8 * 1024 * 1024;
 
@@ -442,6 +444,13 @@ async fn thumbnail(
     else {
         return Err(ApiError::Conflict("the upload is not ready yet".into()));
     };
+    if state.store.unfinished_jobs_of(user.id).await? >= MAX_UNFINISHED_JOBS {
+        return Err(ApiError::RateLimited {
+            code: "too_many_jobs",
+            message: format!("you have {MAX_UNFINISHED_JOBS} jobs waiting or running"),
+            retry_after: std::time::Duration::from_secs(10),
+        });
+    }
     if !(body.at.is_finite() && body.at >= 0.0 && body.at < media.duration) {
         return Err(ApiError::invalid(
             "thumbnail_past_end",

@@ -226,13 +226,28 @@ impl Store {
             .collect()
     }
 
-    /// Takes the oldest queued job that is due, marking it running, in one statement (so two
-    /// workers never take the same job).
-    pub async fn claim_job(&self, now: ServerTime) -> Result<Option<JobRow>, sqlx::Error> {
+    /// Takes a queued job that is due, marking it running, in one statement (so two workers
+    /// never take the same job). Fair share: the job of the owner with the fewest running, then
+    /// of the owner who started a run least recently, then the oldest: one user's hundred jobs
+    /// take turns with everyone else's instead of going first. `quick_only` takes only posters,
+    /// thumbnails and storyboards (a worker kept for them, so a long transcode starves nobody).
+    pub async fn claim_job(
+        &self,
+        now: ServerTime,
+        quick_only: bool,
+    ) -> Result<Option<JobRow>, sqlx::Error> {
+        let kinds = if quick_only {
+            "AND j.kind IN ('poster', 'thumbnail', 'storyboard')"
+        } else {
+            ""
+        };
         let sql = format!(
-            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_ms = $1 \
-             WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND run_after_ms <= $1 \
-                         ORDER BY run_after_ms, created_ms LIMIT 1) \
+            "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_ms = $1, \
+             started_ms = $1 \
+             WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after_ms <= $1 {kinds} \
+                         ORDER BY (SELECT COUNT(*) FROM jobs r WHERE r.owner_id = j.owner_id AND r.state = 'running'), \
+                                  (SELECT COALESCE(MAX(t.started_ms), 0) FROM jobs t WHERE t.owner_id = j.owner_id), \
+                                  j.run_after_ms, j.created_ms LIMIT 1) \
              AND state = 'queued' RETURNING {COLUMNS}"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -242,6 +257,17 @@ impl Store {
             .as_ref()
             .map(from_row)
             .transpose()
+    }
+
+    /// Jobs of `owner` not yet finished (queued or running).
+    pub async fn unfinished_jobs_of(&self, owner: UserId) -> Result<u64, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE owner_id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(owner.to_string())
+        .fetch_one(self.pool())
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Updates a running job's progress (ignored once the job is no longer running).
@@ -403,5 +429,88 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::store;
+    use crate::store::uploads::{UploadRow, UploadState};
+    use crate::store::users::User;
+    use lockstep_core::names::DisplayName;
+    use uuid::Uuid;
+
+    async fn user_with_upload(s: &Store, name: &str) -> (UserId, UploadId) {
+        let user = User {
+            id: UserId(Uuid::now_v7()),
+            name: DisplayName::parse(name).unwrap(),
+        };
+        s.create_user(&user, ServerTime(0)).await.unwrap();
+        let upload = UploadRow {
+            id: UploadId(Uuid::now_v7()),
+            owner: user.id,
+            file_name: "v.mp4".into(),
+            size: 1,
+            received: 1,
+            state: UploadState::Ready,
+            error: None,
+            media: None,
+            playable: true,
+            created: ServerTime(0),
+            updated: ServerTime(0),
+        };
+        s.create_upload(&upload, None).await.unwrap();
+        (user.id, upload.id)
+    }
+
+    async fn job(s: &Store, owner: UserId, upload: UploadId, kind: JobKind, at_ms: i64) -> JobId {
+        let at = ServerTime::from_millis(at_ms);
+        let row = JobRow {
+            id: JobId(Uuid::now_v7()),
+            upload_id: upload,
+            owner,
+            kind,
+            payload: JobPayload::default(),
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: 3,
+            progress: 0.0,
+            error: None,
+            result: None,
+            run_after: at,
+            created: at,
+            updated: at,
+        };
+        s.insert_job(&row).await.unwrap();
+        row.id
+    }
+
+    #[tokio::test]
+    async fn owners_take_turns_and_the_quick_lane_skips_transcodes() {
+        let (s, _dir) = store().await;
+        let (ann, ann_up) = user_with_upload(&s, "Ann").await;
+        let (bob, bob_up) = user_with_upload(&s, "Bob").await;
+        // Ann queued five thumbnails first; Bob one poster a moment later.
+        let mut anns = Vec::new();
+        for n in 0..5 {
+            anns.push(job(&s, ann, ann_up, JobKind::Thumbnail, n).await);
+        }
+        let bobs = job(&s, bob, bob_up, JobKind::Poster, 10).await;
+        let now = ServerTime::from_millis(100);
+        let first = s.claim_job(now, false).await.unwrap().unwrap();
+        assert_eq!(first.id, anns[0], "the oldest job first");
+        // Ann has one running: Bob's goes next, before Ann's four older ones.
+        let second = s.claim_job(now, false).await.unwrap().unwrap();
+        assert_eq!(second.id, bobs);
+        // Then Ann's, in order.
+        let third = s.claim_job(now, false).await.unwrap().unwrap();
+        assert_eq!(third.id, anns[1]);
+        // The quick lane takes no playable job.
+        let (carl, carl_up) = user_with_upload(&s, "Carl").await;
+        job(&s, carl, carl_up, JobKind::Playable, 20).await;
+        let quick = s.claim_job(now, true).await.unwrap().unwrap();
+        assert_eq!(quick.kind, JobKind::Thumbnail);
+        assert_eq!(s.unfinished_jobs_of(ann).await.unwrap(), 5);
     }
 }

@@ -2,6 +2,7 @@
 
 mod abuse;
 mod bad_input;
+mod bombs;
 mod connections;
 mod exposure;
 mod fuzz_corpus;

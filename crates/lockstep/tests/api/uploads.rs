@@ -109,7 +109,7 @@ pub(crate) fn clip() -> Vec<u8> {
 }
 
 /// An ffmpeg wrapper for tests: runs the real one, after `prelude` (shell) has had its say.
-fn fake_ffmpeg(dir: &std::path::Path, prelude: &str) -> PathBuf {
+pub(crate) fn fake_ffmpeg(dir: &std::path::Path, prelude: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("ffmpeg-wrapper.sh");
     std::fs::write(&path, format!("#!/bin/sh\n{prelude}\nexec ffmpeg \"$@\"\n")).unwrap();
@@ -570,9 +570,11 @@ async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error(
 #[tokio::test]
 async fn a_running_job_can_be_cancelled() {
     let tools = tempfile::tempdir().unwrap();
+    // The storyboard's ffmpeg writes a sheet into its temporary folder, then hangs.
     let ffmpeg = fake_ffmpeg(
         tools.path(),
-        "case \"$*\" in *storyboard*) sleep 30 ;; esac",
+        "case \"$*\" in *storyboard*) for a; do last=$a; done; \
+         head -c 1000000 /dev/zero > \"$(dirname \"$last\")/sheet-000.jpg\"; sleep 30 ;; esac",
     );
     let app = spawn_with(move |c| c.ffmpeg = ffmpeg).await;
     let api = app.api();
@@ -612,6 +614,21 @@ async fn a_running_job_can_be_cancelled() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = api.get(&format!("/api/jobs/{job_id}")).await.unwrap();
     assert_eq!(r.body["state"], "cancelled");
+    // What it half-wrote is gone (an outside test found 231 MB left behind by a cancel).
+    let dir = app.dir.path().join("uploads").join(&id);
+    let mut left = Vec::new();
+    for _ in 0..50 {
+        left = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "temporaries left: {left:?}");
 }
 
 /// Reads Server-Sent Events from a response until `until` says stop.
