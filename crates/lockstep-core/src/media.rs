@@ -9,7 +9,7 @@
 use crate::limits::{MEDIA_URL_MAX_BYTES, POSITION_MAX_SECS};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use url::{Host, Url};
+use url::Url;
 
 /// Why a pasted URL is not media the room can play. The protocol answers it with the error
 /// code `invalid_media_url` and this text as the message.
@@ -95,28 +95,11 @@ impl Media {
             MediaSource::Direct { url, .. } => url.to_string(),
         }
     }
-
-    /// True when the URL names this machine or a private network by address or as `localhost`.
-    /// The server refuses to probe such URLs unless configured otherwise, so that the queue
-    /// cannot be used to make it fetch from its own network. (A public name that resolves to a
-    /// private address is not caught here; that needs the resolver, at the edge.)
-    pub fn targets_private_host(&self) -> bool {
-        let MediaSource::Direct { url, .. } = &self.source else {
-            return false;
-        };
-        match url.host() {
-            Some(Host::Domain(d)) => {
-                let d = d.trim_end_matches('.').to_ascii_lowercase();
-                d == "localhost" || d.ends_with(".localhost")
-            }
-            Some(Host::Ipv4(ip)) => is_private_v4(ip),
-            Some(Host::Ipv6(ip)) => is_private_v6(ip),
-            None => true,
-        }
-    }
 }
 
-/// True for loopback, private, link-local, CGNAT, unspecified and broadcast addresses.
+/// True for loopback, private, link-local, CGNAT, unspecified and broadcast addresses. The
+/// server's media address policy (`media::policy`) builds on it, checking every address a name
+/// resolves to.
 pub fn is_private_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_private_v4(v4),
@@ -384,38 +367,6 @@ mod tests {
         );
         let long = format!("https://example.com/{}", "a".repeat(MEDIA_URL_MAX_BYTES));
         assert_eq!(Media::parse(&long), Err(MediaUrlError::TooLong));
-    }
-
-    #[test]
-    fn private_hosts_are_recognised() {
-        for raw in [
-            "http://localhost:8080/a.mp4",
-            "http://127.0.0.1/a.mp4",
-            "http://10.1.2.3/a.mp4",
-            "http://192.168.0.9/a.mp4",
-            "http://169.254.169.254/latest/meta-data",
-            "http://[::1]/a.mp4",
-            "http://[fd00::1]/a.mp4",
-            "http://[::ffff:127.0.0.1]/a.mp4",
-            "http://100.64.0.1/a.mp4",
-        ] {
-            assert!(Media::parse(raw).unwrap().targets_private_host(), "{raw}");
-        }
-        assert!(
-            !Media::parse("https://93.184.216.34/a.mp4")
-                .unwrap()
-                .targets_private_host()
-        );
-        assert!(
-            !Media::parse("https://example.com/a.mp4")
-                .unwrap()
-                .targets_private_host()
-        );
-        assert!(
-            !Media::parse("https://youtu.be/dQw4w9WgXcQ")
-                .unwrap()
-                .targets_private_host()
-        );
     }
 
     #[test]

@@ -239,6 +239,11 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_ALLOW_PRIVATE_MEDIA", default_value_t = false)]
     pub allow_private_media: bool,
 
+    /// Private networks media may be fetched from all the same (comma-separated, e.g. a LAN
+    /// media server at `192.168.1.0/24`), when `--allow-private-media` is off.
+    #[arg(long, env = "LOCKSTEP_MEDIA_ALLOW_NETWORKS", value_delimiter = ',')]
+    pub media_allow_networks: Vec<IpNet>,
+
     /// Log format.
     #[arg(
         long,

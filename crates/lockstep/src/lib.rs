@@ -71,11 +71,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let metrics = Metrics::new();
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
+    let media = Arc::new(media::MediaResolver::start(&config, shutdown.clone()).await?);
     let rooms = Rooms::new(RoomEnv {
         store: store.clone(),
         clock,
         metrics: metrics.clone(),
-        media: Arc::new(media::MediaResolver::new(&config)?),
+        media: media.clone(),
         rules: RoomRules {
             leave_grace: Duration::from_millis(config.leave_grace_ms),
             chat_lines: config.chat_rate_lines,
@@ -114,6 +115,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let passwords = auth::password::Passwords::per_core()?;
     let throttles = Arc::new(throttle::Throttles::new(config.rates()));
     Ok(AppState {
+        media,
         passwords,
         throttles,
         config: Arc::new(config),

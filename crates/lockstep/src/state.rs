@@ -32,6 +32,8 @@ pub struct AppState {
     pub tasks: TaskTracker,
     /// The media pipeline: checks uploads, runs their jobs, streams their progress.
     pub jobs: crate::media::jobs::Jobs,
+    /// Media lookups, and which addresses media may be fetched from.
+    pub media: Arc<crate::media::MediaResolver>,
     /// The threads that hash and check room passwords (bounded: argon2 takes 19 MiB a run).
     pub passwords: crate::auth::password::Passwords,
     /// Rate limits per client address and per room.

@@ -7,21 +7,28 @@
 //! - [`video`]: checking uploads, and what each media job runs.
 //! - [`jobs`]: the job queue and its workers.
 //! - [`files`]: where an upload's files are kept and served.
+//! - [`policy`]: which addresses media may be fetched from (SSRF).
+//! - [`proxy`]: the proxy every ffprobe connection goes through, applying that policy.
 
 pub mod files;
 pub mod jobs;
+pub mod policy;
 pub mod probe;
 pub mod process;
+pub mod proxy;
 pub mod video;
 pub mod youtube;
 
 use crate::config::Config;
 use lockstep_core::media::{Media, MediaSource};
 use lockstep_core::queue::ItemMetadata;
+use policy::MediaPolicy;
 use probe::Prober;
+use proxy::MediaProxy;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 use youtube::YouTube;
 
 /// Lookups (ffprobe processes, YouTube requests) running at once; more wait their turn, so a burst
@@ -45,10 +52,22 @@ pub struct MediaResolver {
     youtube: YouTube,
     prober: Prober,
     permits: Arc<Semaphore>,
+    policy: Arc<MediaPolicy>,
+    proxy: MediaProxy,
 }
 
 impl MediaResolver {
-    pub fn new(config: &Config) -> anyhow::Result<Self> {
+    /// The resolver, with its media proxy (which runs until `shutdown`).
+    pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        let policy = Arc::new(MediaPolicy::new(
+            config.allow_private_media,
+            config.media_allow_networks.clone(),
+        ));
+        let proxy = MediaProxy::start(policy.clone(), shutdown).await?;
+        Self::new(config, policy, proxy)
+    }
+
+    fn new(config: &Config, policy: Arc<MediaPolicy>, proxy: MediaProxy) -> anyhow::Result<Self> {
         // reqwest is built without a default TLS provider; use ring's. Installing it again (several
         // servers in one test process) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -73,7 +92,14 @@ impl MediaResolver {
                 },
             },
             permits: Arc::new(Semaphore::new(CONCURRENT_LOOKUPS)),
+            policy,
+            proxy,
         })
+    }
+
+    /// Which addresses media may be fetched from.
+    pub fn policy(&self) -> &MediaPolicy {
+        &self.policy
     }
 
     pub async fn resolve(&self, media: &Media) -> Resolution {
@@ -83,15 +109,27 @@ impl MediaResolver {
         };
         match &media.source {
             MediaSource::YouTube { video_id } => self.youtube.lookup(video_id).await,
-            MediaSource::Direct { url, .. } => match self.prober.probe(url.as_str()).await {
-                Ok(found) => Resolution::Found(ItemMetadata {
-                    title: found.title,
-                    duration: found.duration,
-                    thumbnail: None,
-                    format: Some(found.format),
-                }),
-                Err(err) => Resolution::Unknown(err.to_string()),
-            },
+            MediaSource::Direct { url, .. } => {
+                // Every connection ffprobe makes goes through the proxy, which applies the
+                // policy; one refused connection (a redirect, an HLS segment) and nothing it
+                // read counts.
+                let session = self.proxy.session();
+                let probed = self.prober.probe(url.as_str(), session.url()).await;
+                if let Some(refused) = session.refused() {
+                    return Resolution::Unavailable(format!(
+                        "it leads to a place the server may not fetch from: {refused}"
+                    ));
+                }
+                match probed {
+                    Ok(found) => Resolution::Found(ItemMetadata {
+                        title: found.title,
+                        duration: found.duration,
+                        thumbnail: None,
+                        format: Some(found.format),
+                    }),
+                    Err(err) => Resolution::Unknown(err.to_string()),
+                }
+            }
         }
     }
 }

@@ -67,14 +67,17 @@ pub enum ProbeError {
 }
 
 impl Prober {
-    /// Probes `url`, reading only over http(s) (and the protocols HLS needs), never local files.
-    pub async fn probe(&self, url: &str) -> Result<ProbeResult, ProbeError> {
+    /// Probes `url`, reading only over http(s) (and the protocols HLS needs), never local files,
+    /// and only through `proxy` (the media proxy, which checks every connection).
+    pub async fn probe(&self, url: &str, proxy: &str) -> Result<ProbeResult, ProbeError> {
         let args = [
             "-v",
             "error",
             "-hide_banner",
             "-protocol_whitelist",
-            "http,https,tcp,tls,crypto,hls",
+            "http,https,tcp,tls,crypto,hls,httpproxy",
+            "-http_proxy",
+            proxy,
             // Give up on a stalled connection before the overall timeout.
             "-rw_timeout",
             "8000000",

@@ -636,7 +636,11 @@ mod tests {
             store: store.clone(),
             clock: ServerClock::new(),
             metrics: Metrics::new(),
-            media: Arc::new(MediaResolver::new(&Config::with_data_dir(dir.path())).unwrap()),
+            media: Arc::new(
+                MediaResolver::start(&Config::with_data_dir(dir.path()), Default::default())
+                    .await
+                    .unwrap(),
+            ),
             rules: RoomRules {
                 leave_grace: Duration::ZERO,
                 chat_lines: 10_000,

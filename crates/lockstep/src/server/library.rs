@@ -120,14 +120,23 @@ pub async fn new_item(
     if let Some(upload_id) = item.upload_id {
         return upload_item(state, user, upload_id).await;
     }
-    let media = Media::parse(&item.url).map_err(|e| invalid("invalid_media_url", e.to_string()))?;
-    if media.targets_private_host() && !state.config.allow_private_media {
+    Ok(NewItem::Media(media_to_add(state, &item.url).await?))
+}
+
+/// A pasted link, parsed and checked against the media address policy: a direct URL whose host
+/// is, or resolves to, a private or local address (this machine's included) is refused here,
+/// with a clear message. The media proxy checks every connection again when it is fetched.
+pub async fn media_to_add(state: &AppState, raw: &str) -> Result<Media, ApiError> {
+    let media = Media::parse(raw).map_err(|e| invalid("invalid_media_url", e.to_string()))?;
+    if let MediaSource::Direct { url, .. } = &media.source
+        && let Err(refused) = state.media.policy().check_url(url).await
+    {
         return Err(invalid(
             "invalid_media_url",
-            "media on private or local addresses cannot be added",
+            format!("media on private or local addresses cannot be added: {refused}"),
         ));
     }
-    Ok(NewItem::Media(media))
+    Ok(media)
 }
 
 /// The queue item for one of `user`'s uploads.

@@ -22,7 +22,6 @@ use futures_util::{SinkExt, StreamExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lockstep_core::chat::{ChatText, ChatTextError};
 use lockstep_core::ids::{RoomId, UserId};
-use lockstep_core::media::Media;
 use lockstep_core::protocol::{
     CLOSE_BAD_DATA, CLOSE_POLICY, CLOSE_RESTART, CLOSE_TOO_BIG, ClientFrame, CommandId,
     MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, parse_client_frame,
@@ -677,23 +676,10 @@ impl Connection {
                     .await;
             }
             ClientFrame::QueueAdd { id, url } => {
-                let media = match Media::parse(&url) {
+                let media = match super::library::media_to_add(&self.state, &url).await {
                     Ok(media) => media,
-                    Err(e) => {
-                        return self
-                            .error(Some(id), "invalid_media_url", e.to_string())
-                            .await;
-                    }
+                    Err(e) => return self.error(Some(id), e.code(), e.to_string()).await,
                 };
-                if media.targets_private_host() && !self.state.config.allow_private_media {
-                    return self
-                        .error(
-                            Some(id),
-                            "invalid_media_url",
-                            "media on private or local addresses cannot be added",
-                        )
-                        .await;
-                }
                 match handle
                     .queue_add(user, crate::rooms::NewItem::Media(media))
                     .await

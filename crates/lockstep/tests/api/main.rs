@@ -14,6 +14,7 @@ mod persistence;
 mod protocol_doc;
 mod resume;
 mod rooms;
+mod ssrf;
 mod sync;
 mod uploads;
 mod users;
