@@ -4,6 +4,7 @@ mod abuse;
 mod bad_input;
 mod bombs;
 mod connections;
+mod crash;
 mod exposure;
 mod fuzz_corpus;
 mod helpers;
