@@ -113,7 +113,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         )
     })?;
     let passwords = auth::password::Passwords::per_core()?;
-    let throttles = Arc::new(throttle::Throttles::new(config.rates()));
+    let throttles = Arc::new(throttle::Throttles::new(config.rates(), &metrics));
     Ok(AppState {
         media,
         passwords,

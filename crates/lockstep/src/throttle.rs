@@ -6,6 +6,7 @@
 //! The per-user rules of the room (chat lines per user, slow mode) live in the core; these bound
 //! what many throwaway users from one address can do together.
 
+use crate::metrics::Metrics;
 use crate::server::client::ClientKey;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -90,13 +91,24 @@ impl fmt::Display for Rate {
 /// One keyed limit.
 pub struct Limit<K: Hash + Eq + Clone> {
     limiter: Option<DefaultKeyedRateLimiter<K>>,
+    /// Its name in the `rate_limited` metric.
+    name: &'static str,
+    metrics: Option<Metrics>,
 }
 
 impl<K: Hash + Eq + Clone> Limit<K> {
     pub fn new(rate: Rate) -> Self {
         Limit {
             limiter: rate.quota().map(RateLimiter::keyed),
+            name: "",
+            metrics: None,
         }
+    }
+
+    fn counted(mut self, name: &'static str, metrics: &Metrics) -> Self {
+        self.name = name;
+        self.metrics = Some(metrics.clone());
+        self
     }
 
     /// Takes one from `key`'s allowance, or says how long until there is one.
@@ -104,9 +116,12 @@ impl<K: Hash + Eq + Clone> Limit<K> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        limiter
-            .check_key(key)
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        limiter.check_key(key).map_err(|not_until| {
+            if let Some(metrics) = &self.metrics {
+                metrics.rate_limited(self.name);
+            }
+            not_until.wait_time_from(DefaultClock::default().now())
+        })
     }
 
     /// Forgets keys whose allowance is full again (their state says nothing any more).
@@ -140,14 +155,17 @@ pub struct Throttles {
 }
 
 impl Throttles {
-    pub fn new(rates: Rates) -> Self {
+    /// The limits; refusals are counted in `metrics` (`lockstep_rate_limited_total{limit}`).
+    pub fn new(rates: Rates, metrics: &Metrics) -> Self {
         Throttles {
-            password_guesses_per_address: Limit::new(rates.password_guesses_per_address),
-            password_guesses_per_room: Limit::new(rates.password_guesses_per_room),
-            new_users: Limit::new(rates.new_users_per_address),
-            rooms: Limit::new(rates.rooms_per_address),
-            uploads: Limit::new(rates.uploads_per_address),
-            chat: Limit::new(rates.chat_per_address),
+            password_guesses_per_address: Limit::new(rates.password_guesses_per_address)
+                .counted("password_guesses", metrics),
+            password_guesses_per_room: Limit::new(rates.password_guesses_per_room)
+                .counted("password_guesses_per_room", metrics),
+            new_users: Limit::new(rates.new_users_per_address).counted("new_users", metrics),
+            rooms: Limit::new(rates.rooms_per_address).counted("rooms", metrics),
+            uploads: Limit::new(rates.uploads_per_address).counted("uploads", metrics),
+            chat: Limit::new(rates.chat_per_address).counted("chat", metrics),
         }
     }
 

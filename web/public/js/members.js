@@ -10,10 +10,20 @@ export class MembersView {
     Object.assign(this, { list, model, send, onCount });
   }
 
-  act(frame, done) {
+  act(frame, done, ms) {
     this.send(frame)
-      .then(() => done && toast(done))
+      .then(() => done && toast(done, "info", ms))
       .catch((err) => toast(err.message, "error"));
+  }
+
+  /** What to say after a ban. The server bars the banned user's address for a while, but it
+   * never changes the invite link by itself: in a private room the owner is told how. */
+  bannedMessage(name) {
+    if (this.model.settings?.visibility !== "private") return `${name} was banned`;
+    const how = this.model.me?.role === "owner"
+      ? "make a new one with “New invite link” in Settings"
+      : "ask the owner to make a new one";
+    return `${name} was banned. They may still have the invite link: ${how}.`;
   }
 
   menu(member) {
@@ -38,7 +48,7 @@ export class MembersView {
           class: "danger",
           text: "Ban",
           onclick: () => {
-            if (confirm(`Ban ${member.name} from this room?`)) this.act({ t: "ban", user_id: id }, `${member.name} was banned`);
+            if (confirm(`Ban ${member.name} from this room?`)) this.act({ t: "ban", user_id: id }, this.bannedMessage(member.name), 12000);
           },
         }),
       );

@@ -455,7 +455,8 @@ async function main() {
     if (err instanceof ApiError && err.status === 404) {
       showMessage("No such room", "This room does not exist, or this link is no longer valid.");
     } else if (err instanceof ApiError && err.code === "banned") {
-      showMessage("You are banned", "You are banned from this room.");
+      // The server says whether it is you or your network address that is barred, and for how long.
+      showMessage("You are banned", err.message || "You are banned from this room.");
     } else {
       showMessage("Cannot open this room", err.message);
     }

@@ -24,8 +24,8 @@ export function h(tag, attrs = {}, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-/** A short message at the bottom of the screen. */
-export function toast(message, kind = "info") {
+/** A short message at the bottom of the screen, for `ms` milliseconds. */
+export function toast(message, kind = "info", ms = 4000) {
   let box = $("#toasts");
   if (!box) {
     box = h("div", { id: "toasts", role: "status", "aria-live": "polite" });
@@ -33,7 +33,7 @@ export function toast(message, kind = "info") {
   }
   const t = h("div", { class: `toast toast-${kind}`, text: message });
   box.append(t);
-  setTimeout(() => t.remove(), 4000);
+  setTimeout(() => t.remove(), ms);
 }
 
 /** Whether keyboard focus is in a field that takes text. */

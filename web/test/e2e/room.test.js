@@ -233,6 +233,39 @@ test("a private room with a password: invite link, password prompt, then in", as
   for (const v of [owner, guest, stranger]) await v.context.close();
 });
 
+test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
+  const owner = await newViewer(browser);
+  await owner.page.goto(`${server.base}/`);
+  await owner.page.fill("#room-name", "Book club");
+  await owner.page.check("input[value=private]");
+  await owner.page.click("text=Create room");
+  await owner.page.waitForURL(/\/i\//);
+  const invite = owner.page.url();
+  await owner.page.waitForSelector("#connection[data-state=in-sync]");
+  const troll = await newViewer(browser);
+  await troll.page.goto(invite);
+  await troll.page.waitForSelector("#connection[data-state=in-sync]");
+  const name = await troll.page.evaluate(() => window.lockstep.model.you.name);
+  // The owner bans from the people list.
+  await owner.page.click("#tab-people");
+  const row = owner.page.locator(`#member-list li:has(.name:text-is("${name}"))`);
+  await row.locator("summary").click();
+  owner.page.once("dialog", (d) => d.accept());
+  await row.locator("button.danger").click();
+  const told = await eventually(
+    () => owner.page.$$eval(".toast", (ts) => ts.map((t) => t.textContent).find((t) => t.includes("invite link")) ?? null),
+    { what: "the invite-link advice" },
+  );
+  assert.match(told, /New invite link/);
+  await troll.page.waitForSelector("#message:not([hidden])");
+  // Cookies cleared (a new browser context), same address, old link: still out, and told why.
+  const again = await newViewer(browser);
+  await again.page.goto(invite);
+  await again.page.waitForSelector("#message:not([hidden])");
+  assert.match(await again.page.$eval("#message", (e) => e.textContent), /network address was banned/);
+  for (const v of [owner, troll, again]) await v.context.close();
+});
+
 test("when the browser blocks autoplay, a banner explains it and one click joins playback", async () => {
   const a = await newViewer(browser);
   const url = await createRoom(a.page, "Autoplay");

@@ -201,6 +201,13 @@ async fn new_users_rooms_and_uploads_are_limited_per_address() {
     assert!(r.headers.contains_key("retry-after"));
     let elsewhere = from(&app.base, "198.51.100.5");
     assert_eq!(elsewhere.get("/api/me").await.unwrap().status.as_u16(), 200);
+    // Operators see refusals in the metrics.
+    assert!(
+        app.state
+            .metrics
+            .render()
+            .contains("lockstep_rate_limited_total{limit=\"new_users\"} 1")
+    );
     // A user who has a cookie is not a new user.
     assert_eq!(elsewhere.get("/api/me").await.unwrap().status.as_u16(), 200);
 
