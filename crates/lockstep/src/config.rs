@@ -422,6 +422,23 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_every_setting() {
+        use clap::CommandFactory;
+        let readme = include_str!("../../../README.md");
+        for arg in Config::command().get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if ["help", "version"].contains(&long) {
+                continue;
+            }
+            assert!(readme.contains(&format!("`--{long}`")), "--{long} is not in README.md");
+            if let Some(env) = arg.get_env() {
+                let env = env.to_string_lossy();
+                assert!(readme.contains(&format!("`{env}`")), "{env} is not in README.md");
+            }
+        }
+    }
+
+    #[test]
     fn flags_override() {
         let c = Config::parse_from([
             "lockstep",
