@@ -430,10 +430,16 @@ mod tests {
             if ["help", "version"].contains(&long) {
                 continue;
             }
-            assert!(readme.contains(&format!("`--{long}`")), "--{long} is not in README.md");
+            assert!(
+                readme.contains(&format!("`--{long}`")),
+                "--{long} is not in README.md"
+            );
             if let Some(env) = arg.get_env() {
                 let env = env.to_string_lossy();
-                assert!(readme.contains(&format!("`{env}`")), "{env} is not in README.md");
+                assert!(
+                    readme.contains(&format!("`{env}`")),
+                    "{env} is not in README.md"
+                );
             }
         }
     }

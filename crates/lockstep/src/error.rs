@@ -30,7 +30,7 @@ pub enum ApiError {
     #[error("you are banned from this room")]
     Banned,
     #[error(
-        "someone at your network address was banned from this room; this lifts in about {hours} h"
+        "Someone at your network address was banned from this room; this lifts in about {hours} h."
     )]
     AddressBanned { hours: u64 },
     #[error("cross-site requests are not allowed")]

@@ -359,7 +359,7 @@ impl Actor {
             return;
         } else {
             store
-                .bar_addresses(self.id, user, now + self.env.bar_addresses_for, &[])
+                .bar_session_addresses(self.id, user, now + self.env.bar_addresses_for)
                 .await
                 .map(
                     |n| tracing::info!(room = %self.id, %user, addresses = n, "ban bars addresses"),

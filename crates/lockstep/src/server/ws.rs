@@ -245,11 +245,7 @@ async fn bar_address(state: &AppState, room: RoomId, user: UserId, client: Clien
     }
     let until = state.clock.now() + bar;
     let addr = client.key().as_text();
-    if let Err(err) = state
-        .store
-        .bar_addresses(room, user, until, std::slice::from_ref(&addr))
-        .await
-    {
+    if let Err(err) = state.store.bar_address(room, user, &addr, until).await {
         tracing::error!(%room, error = %err, "cannot bar a banned connection's address");
     }
 }

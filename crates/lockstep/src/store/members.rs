@@ -95,17 +95,15 @@ impl Store {
         self.stamp_member(sql, room, user, now).await
     }
 
-    /// Bars from `room`, until `until`, the addresses `user` made or rotated sessions from, and
-    /// `also` (the addresses of their live connections). Returns how many addresses.
-    pub async fn bar_addresses(
+    /// Bars from `room`, until `until`, the addresses `user` made or rotated sessions from.
+    /// Returns how many addresses.
+    pub async fn bar_session_addresses(
         &self,
         room: RoomId,
         user: UserId,
         until: ServerTime,
-        also: &[String],
     ) -> Result<u64, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        let mut barred = sqlx::query(
+        let done = sqlx::query(
             "INSERT INTO room_address_bans (room_id, addr, user_id, until_ms) \
              SELECT DISTINCT $1, addr, $2, $3 FROM sessions WHERE user_id = $2 AND addr IS NOT NULL \
              ON CONFLICT (room_id, addr, user_id) DO UPDATE SET until_ms = $3",
@@ -113,25 +111,30 @@ impl Store {
         .bind(room.to_string())
         .bind(user.to_string())
         .bind(until.millis())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        for addr in also {
-            barred += sqlx::query(
-                "INSERT INTO room_address_bans (room_id, addr, user_id, until_ms) \
-                 VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (room_id, addr, user_id) DO UPDATE SET until_ms = $4",
-            )
-            .bind(room.to_string())
-            .bind(addr)
-            .bind(user.to_string())
-            .bind(until.millis())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(barred)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Bars `addr` (a client address key) from `room` until `until`, for `user`'s ban.
+    pub async fn bar_address(
+        &self,
+        room: RoomId,
+        user: UserId,
+        addr: &str,
+        until: ServerTime,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO room_address_bans (room_id, addr, user_id, until_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (room_id, addr, user_id) DO UPDATE SET until_ms = $4",
+        )
+        .bind(room.to_string())
+        .bind(addr)
+        .bind(user.to_string())
+        .bind(until.millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Lifts the address bars of `user`'s ban in `room` (they were unbanned).
