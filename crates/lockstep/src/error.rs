@@ -20,9 +20,6 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
-    /// Forbidden, with a code of its own (the client may act on it).
-    #[error("{message}")]
-    Refused { code: &'static str, message: String },
     #[error("this room needs a password")]
     PasswordRequired,
     #[error("wrong password")]
@@ -95,7 +92,6 @@ impl ApiError {
         match self {
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::Forbidden(_)
-            | ApiError::Refused { .. }
             | ApiError::PasswordRequired
             | ApiError::WrongPassword
             | ApiError::Banned
@@ -121,8 +117,7 @@ impl ApiError {
             ApiError::NotFound { code, .. }
             | ApiError::Invalid { code, .. }
             | ApiError::TooLarge { code, .. }
-            | ApiError::RateLimited { code, .. }
-            | ApiError::Refused { code, .. } => code,
+            | ApiError::RateLimited { code, .. } => code,
             ApiError::Busy(_) => "busy",
             ApiError::Timeout(_) => "timeout",
             ApiError::PreconditionFailed(_) => "precondition_failed",

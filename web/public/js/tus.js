@@ -11,6 +11,9 @@
 /** Bytes per PATCH request. */
 export const CHUNK_BYTES = 16 * 1024 * 1024;
 const RETRY_DELAYS_MS = [1000, 3000, 5000, 10000, 20000];
+/** A refusal to start that says "try again in N s" (429 with Retry-After: a rate limit, or a
+ * brand-new visitor's wait) is waited out when N is at most this, at most three times. */
+const CREATE_WAIT_MAX_S = 120;
 
 export class UploadError extends Error {
   constructor(status, code, message) {
@@ -82,7 +85,8 @@ export class TusUpload {
   /**
    * `file`: a File or Blob with `name`, `size`, `type`, `slice()`. Options: `endpoint`,
    * `chunkBytes`, `storage` (localStorage-like), `fetch`, `patch` (like xhrPatch), `sleep`,
-   * `onProgress(sent, total)`, `onCreated(id)`.
+   * `onProgress(sent, total)`, `onCreated(id)`, `onWaiting(seconds, why)` (the server asked to
+   * wait before the upload may start; it starts by itself after).
    */
   constructor(file, options = {}) {
     this.file = file;
@@ -94,6 +98,7 @@ export class TusUpload {
     this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
     this.onProgress = options.onProgress ?? (() => {});
     this.onCreated = options.onCreated ?? (() => {});
+    this.onWaiting = options.onWaiting ?? (() => {});
     this.retryDelays = options.retryDelays ?? RETRY_DELAYS_MS;
     this.controller = new AbortController();
     this.url = null;
@@ -160,18 +165,27 @@ export class TusUpload {
 
   async create(key) {
     let response;
-    try {
-      response = await this.fetch(this.endpoint, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: {
-          "Tus-Resumable": "1.0.0",
-          "Upload-Length": String(this.file.size),
-          "Upload-Metadata": encodeMetadata({ filename: this.file.name, filetype: this.file.type }),
-        },
-      });
-    } catch {
-      throw new UploadError(0, "network", "cannot reach the server");
+    for (let attempt = 0; ; attempt++) {
+      try {
+        response = await this.fetch(this.endpoint, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: {
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": String(this.file.size),
+            "Upload-Metadata": encodeMetadata({ filename: this.file.name, filetype: this.file.type }),
+          },
+        });
+      } catch {
+        throw new UploadError(0, "network", "cannot reach the server");
+      }
+      const wait = Number(response.headers.get("Retry-After"));
+      if (response.status !== 429 || attempt >= 3 || !(wait > 0 && wait <= CREATE_WAIT_MAX_S)) break;
+      const err = await errorFrom(response);
+      // The server's message ends with its own "try again in N s"; the page says when instead.
+      this.onWaiting(wait, err.message.replace(/; try again in \d+ s$/, ""));
+      await this.sleep(wait * 1000);
+      if (this.aborted) throw new DOMException("aborted", "AbortError");
     }
     if (response.status !== 201) throw await errorFrom(response);
     const body = await response.json();

@@ -275,6 +275,7 @@ async function send(file) {
       entry.sent = sent;
       schedule(entry.tus.id);
     },
+    onWaiting: (seconds, why) => toast(`“${file.name}” starts by itself in ${seconds} s: ${why}.`, "info", seconds * 1000),
   });
   try {
     await entry.tus.start();

@@ -5,12 +5,17 @@ import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboa
 import { UploadsModel, formatBytes, parseTime } from "../../public/js/uploads-model.js";
 
 /** A tus server in memory, with a switch to drop the connection in the middle of a PATCH. */
-function fakeServer({ dropAt = null, limit = Infinity } = {}) {
+function fakeServer({ dropAt = null, limit = Infinity, waits = 0 } = {}) {
   const uploads = new Map();
   let n = 0;
-  const state = { uploads, patches: 0, heads: 0, dropAt };
+  const state = { uploads, patches: 0, heads: 0, dropAt, waits };
   const headers = (h) => ({ get: (k) => h[k.toLowerCase()] ?? null });
   state.fetch = async (url, init) => {
+    if (init.method === "POST" && state.waits > 0) {
+      state.waits -= 1;
+      const error = { code: "account_too_new", message: "new visitors can upload 60 s after their first visit" };
+      return { status: 429, ok: false, statusText: "wait", headers: headers({ "retry-after": "7" }), json: async () => ({ error }) };
+    }
     if (init.method === "POST") {
       const size = Number(init.headers["Upload-Length"]);
       if (size > limit) {
@@ -73,6 +78,23 @@ test("an upload goes in chunks and reports progress", async () => {
   assert.equal(server.patches, 4);
   assert.deepEqual(server.uploads.get("u1").data, file.bytes);
   assert.equal(seen.at(-1), 100);
+});
+
+test("a refusal that says when to try again is waited out, then the upload starts", async () => {
+  const server = fakeServer({ waits: 1 });
+  const slept = [];
+  const told = [];
+  const up = new TusUpload(fakeFile(10), {
+    fetch: server.fetch, patch: server.patch, storage: memoryStorage(),
+    sleep: async (ms) => slept.push(ms), onWaiting: (s, why) => told.push([s, why]),
+  });
+  assert.equal(await up.start(), "u1");
+  assert.deepEqual(slept, [7000]);
+  assert.deepEqual(told, [[7, "new visitors can upload 60 s after their first visit"]]);
+  // Refused again and again: after three waits the error is the caller's.
+  const stubborn = fakeServer({ waits: 10 });
+  const again = new TusUpload(fakeFile(10), { fetch: stubborn.fetch, patch: stubborn.patch, storage: memoryStorage(), sleep: async () => {} });
+  await assert.rejects(again.start(), (err) => err instanceof UploadError && err.code === "account_too_new");
 });
 
 test("a dropped connection is resumed from the server's offset", async () => {

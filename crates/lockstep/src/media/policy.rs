@@ -23,10 +23,18 @@ const OWN_ADDRESSES_FOR: Duration = Duration::from_secs(60);
 /// Why an address or name is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    #[error("{host} is on a private or local network ({ip})")]
+    #[error("{}", private_text(host, ip))]
     Private { host: String, ip: IpAddr },
     #[error("{host} does not resolve")]
     Unresolved { host: String },
+}
+
+fn private_text(host: &str, ip: &IpAddr) -> String {
+    if host.parse::<IpAddr>().ok().as_ref() == Some(ip) {
+        format!("{ip} is a private or local address")
+    } else {
+        format!("{host} resolves to a private or local address ({ip})")
+    }
 }
 
 /// The media address policy.
@@ -197,10 +205,17 @@ mod tests {
             policy.resolve("localhost", 80).await,
             Err(Refused::Private { .. })
         ));
-        assert!(matches!(
-            policy.resolve("127.0.0.1", 80).await,
-            Err(Refused::Private { .. })
-        ));
+        let refused = policy.resolve("127.0.0.1", 80).await.unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "127.0.0.1 is a private or local address"
+        );
+        let refused = policy.resolve("localhost", 80).await.unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .starts_with("localhost resolves to a private or local address (")
+        );
         assert!(matches!(
             policy.resolve("no-such-host.invalid", 80).await,
             Err(Refused::Unresolved { .. })

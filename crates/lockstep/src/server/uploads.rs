@@ -135,12 +135,14 @@ async fn create(
     let age = now - created;
     if age < min_age {
         let wait = (min_age - age).as_secs().max(1);
-        return Err(ApiError::Refused {
+        // 429 with Retry-After: the uploads page waits it out and starts by itself.
+        return Err(ApiError::RateLimited {
             code: "account_too_new",
             message: format!(
-                "new visitors can upload {} s after their first visit; try again in {wait} s",
+                "new visitors can upload {} s after their first visit",
                 min_age.as_secs()
             ),
+            retry_after: std::time::Duration::from_secs(wait),
         });
     }
     if headers.contains_key("upload-defer-length") {

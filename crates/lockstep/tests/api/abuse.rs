@@ -276,7 +276,7 @@ async fn throwaway_users_cannot_multiply_the_upload_quota() {
 
     let waiting = spawn_with(|c| c.upload_min_account_age_secs = 3600).await;
     let (status, code) = start(waiting.api(), 100).await;
-    assert_eq!((status, code.as_str()), (403, "account_too_new"));
+    assert_eq!((status, code.as_str()), (429, "account_too_new"));
 }
 
 /// A banned user cleared cookies and walked back in, to a public room and to a private one
