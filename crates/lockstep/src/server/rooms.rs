@@ -11,6 +11,7 @@ use crate::auth::{CurrentUser, password};
 use crate::error::ApiError;
 use crate::rooms::RoomHandle;
 use crate::state::AppState;
+use crate::store::members::Membership;
 use crate::store::rooms::{ListedRoom, RoomRow};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -108,9 +109,7 @@ pub enum Access {
     NeedsPassword,
 }
 
-/// Decides a user's access to a room, or 404/403. A ban bars the user, and for a while the
-/// addresses they used: clearing cookies does not walk them back in (moderators are exempt,
-/// should they share an address with someone banned).
+/// Decides a user's access to a room, or 404/403.
 pub async fn access(
     state: &AppState,
     room: &RoomRow,
@@ -120,13 +119,7 @@ pub async fn access(
     if room.owner == user {
         return Ok(Access::Granted);
     }
-    let membership = state.store.membership(room.id, user).await?;
-    if membership.standing.banned {
-        return Err(ApiError::Banned);
-    }
-    if !membership.standing.moderator {
-        barred_address(state, room.id, client).await?;
-    }
+    let membership = at_the_door(state, room, user, client).await?;
     if membership.admitted {
         return Ok(Access::Granted);
     }
@@ -135,6 +128,25 @@ pub async fn access(
         (Visibility::Public, Some(_)) => Ok(Access::NeedsPassword),
         (Visibility::Public, None) => Ok(Access::Granted),
     }
+}
+
+/// `user`'s membership of `room`, unless they are banned (403), or a ban bars `client`'s address
+/// (403): clearing cookies does not walk a banned user back in. The owner and moderators are
+/// exempt from address bars, should they share an address with someone banned.
+async fn at_the_door(
+    state: &AppState,
+    room: &RoomRow,
+    user: UserId,
+    client: ClientAddr,
+) -> Result<Membership, ApiError> {
+    let membership = state.store.membership(room.id, user).await?;
+    if membership.standing.banned {
+        return Err(ApiError::Banned);
+    }
+    if room.owner != user && !membership.standing.moderator {
+        barred_address(state, room.id, client).await?;
+    }
+    Ok(membership)
 }
 
 /// 403 when a ban in `room` bars `client`'s address right now.
@@ -491,13 +503,7 @@ async fn invite(
     Path(key): Path<String>,
 ) -> Result<Json<InviteView>, ApiError> {
     let room = room_by_invite(&state, &key).await?;
-    let membership = state.store.membership(room.id, user.id).await?;
-    if membership.standing.banned {
-        return Err(ApiError::Banned);
-    }
-    if room.owner != user.id && !membership.standing.moderator {
-        barred_address(&state, room.id, client).await?;
-    }
+    let membership = at_the_door(&state, &room, user.id, client).await?;
     Ok(Json(InviteView {
         room_id: room.id,
         name: room.settings.name.to_string(),
@@ -514,13 +520,7 @@ async fn invite_join(
     body: Option<ApiJson<JoinBody>>,
 ) -> Result<Json<RoomView>, ApiError> {
     let room = room_by_invite(&state, &key).await?;
-    let membership = state.store.membership(room.id, user.id).await?;
-    if membership.standing.banned {
-        return Err(ApiError::Banned);
-    }
-    if room.owner != user.id && !membership.standing.moderator {
-        barred_address(&state, room.id, client).await?;
-    }
+    at_the_door(&state, &room, user.id, client).await?;
     admit(
         &state,
         &room,

@@ -227,14 +227,15 @@ async fn new_users_rooms_and_uploads_are_limited_per_address() {
         (429, Some("too_many_rooms"))
     );
 
-    let tus = |api: &Api| {
-        api.raw(reqwest::Method::POST, "/api/uploads")
-            .header("tus-resumable", "1.0.0")
-            .header("upload-length", "100")
-            .send()
-    };
-    assert_eq!(tus(&elsewhere).await.unwrap().status().as_u16(), 201);
-    assert_eq!(tus(&elsewhere).await.unwrap().status().as_u16(), 429);
+    use crate::uploads::create;
+    assert_eq!(
+        create(&elsewhere, 100, "a.mp4").await.status().as_u16(),
+        201
+    );
+    assert_eq!(
+        create(&elsewhere, 100, "b.mp4").await.status().as_u16(),
+        429
+    );
 }
 
 /// 196 MB were accepted against a 10 MB quota by uploading as many throwaway users. The bytes
@@ -247,14 +248,8 @@ async fn throwaway_users_cannot_multiply_the_upload_quota() {
         c.upload_quota_per_address_bytes = 15_000_000;
     })
     .await;
-    let start = |api: Api, size: u64| async move {
-        let r = api
-            .raw(reqwest::Method::POST, "/api/uploads")
-            .header("tus-resumable", "1.0.0")
-            .header("upload-length", size.to_string())
-            .send()
-            .await
-            .unwrap();
+    let start = |api: Api, size: usize| async move {
+        let r = crate::uploads::create(&api, size, "clip.mp4").await;
         let status = r.status().as_u16();
         let body: serde_json::Value = r.json().await.unwrap_or_default();
         (

@@ -3,7 +3,7 @@
 //! under memory and CPU limits, and cleaned up when they fail.
 
 use crate::helpers::{media, spawn_with};
-use crate::uploads::{clip, settled, upload};
+use crate::uploads::{clip, create, settled, upload};
 use serde_json::Value;
 
 /// A file made by ffmpeg in the shared test media folder (once).
@@ -90,13 +90,7 @@ async fn what_jobs_make_counts_against_the_quota() {
     let id = upload(&api, clip(), "clip.mp4").await;
     let v = settled(&app, &api, &id).await;
     assert_eq!(v["state"], "ready", "{v}");
-    let r = api
-        .raw(reqwest::Method::POST, "/api/uploads")
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", "1000")
-        .send()
-        .await
-        .unwrap();
+    let r = create(&api, 1000, "more.mp4").await;
     assert_eq!(r.status().as_u16(), 413);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "quota_exceeded");

@@ -135,13 +135,7 @@ async fn connections_over_the_caps_get_503_and_others_are_still_served() {
 async fn a_stalled_upload_body_is_ended_and_what_arrived_is_kept() {
     let app = spawn_with(|c| c.idle_timeout_secs = 1).await;
     let api = app.api();
-    let r = api
-        .raw(reqwest::Method::POST, "/api/uploads")
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", "1000")
-        .send()
-        .await
-        .unwrap();
+    let r = crate::uploads::create(&api, 1000, "stalled.mp4").await;
     assert_eq!(r.status().as_u16(), 201);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     let server = address(&app.base);

@@ -20,7 +20,7 @@ fn b64(s: &str) -> String {
 }
 
 /// Creates an upload of `len` bytes named `name`; returns its id.
-async fn create(api: &Api, len: usize, name: &str) -> reqwest::Response {
+pub(crate) async fn create(api: &Api, len: usize, name: &str) -> reqwest::Response {
     api.raw(Method::POST, "/api/uploads")
         .header(TUS.0, TUS.1)
         .header("upload-length", len.to_string())
