@@ -158,28 +158,12 @@ async fn create(
             message: format!("files may be at most {limit} bytes; this one is {size}"),
         });
     }
-    let used = state.store.upload_bytes_of(user.id).await?;
-    let quota = state.config.upload_quota_bytes;
-    if used.saturating_add(size) > quota {
-        return Err(ApiError::TooLarge {
-            code: "quota_exceeded",
-            message: format!(
-                "your uploads would take {} of your {quota} bytes",
-                used.saturating_add(size)
-            ),
-        });
-    }
+    // The user's quota, and the address's, which throwaway users share.
+    let mine = state.store.upload_bytes_of(user.id).await?;
+    within_quota(mine, size, state.config.upload_quota_bytes, "your uploads")?;
     let from_here = state.store.upload_bytes_from(&addr).await?;
     let address_quota = state.config.upload_quota_per_address_bytes;
-    if from_here.saturating_add(size) > address_quota {
-        return Err(ApiError::TooLarge {
-            code: "quota_exceeded",
-            message: format!(
-                "uploads from your address would take {} of its {address_quota} bytes",
-                from_here.saturating_add(size)
-            ),
-        });
-    }
+    within_quota(from_here, size, address_quota, "uploads from your address")?;
     let upload = UploadRow {
         id: UploadId(Uuid::now_v7()),
         owner: user.id,
@@ -217,6 +201,18 @@ async fn create(
     }
     h.insert("upload-offset", HeaderValue::from_static("0"));
     Ok(response)
+}
+
+/// 413 `quota_exceeded` when `size` more bytes would take `used` past `quota`.
+fn within_quota(used: u64, size: u64, quota: u64, whose: &str) -> Result<(), ApiError> {
+    let total = used.saturating_add(size);
+    if total > quota {
+        return Err(ApiError::TooLarge {
+            code: "quota_exceeded",
+            message: format!("{whose} would take {total} of {quota} bytes"),
+        });
+    }
+    Ok(())
 }
 
 async fn offset(
