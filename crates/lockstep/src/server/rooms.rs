@@ -435,6 +435,19 @@ async fn admit(
     Ok(())
 }
 
+/// Admits `user` (checking the password) and describes the room as they now see it: what both
+/// ways in (`/rooms/{id}/join`, `/invites/{key}/join`) answer.
+async fn enter(
+    state: &AppState,
+    room: &RoomRow,
+    user: UserId,
+    password: Option<String>,
+    client: ClientAddr,
+) -> Result<Json<RoomView>, ApiError> {
+    admit(state, room, user, password, client).await?;
+    Ok(Json(room_view(state, room, user, Access::Granted).await?))
+}
+
 async fn join(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -443,17 +456,14 @@ async fn join(
     body: Option<ApiJson<JoinBody>>,
 ) -> Result<Json<RoomView>, ApiError> {
     let (room, _) = visible_room(&state, &id, user.id, client).await?;
-    admit(
+    enter(
         &state,
         &room,
         user.id,
         body.and_then(|b| b.0.password),
         client,
     )
-    .await?;
-    Ok(Json(
-        room_view(&state, &room, user.id, Access::Granted).await?,
-    ))
+    .await
 }
 
 async fn regenerate_invite(
@@ -521,17 +531,14 @@ async fn invite_join(
 ) -> Result<Json<RoomView>, ApiError> {
     let room = room_by_invite(&state, &key).await?;
     at_the_door(&state, &room, user.id, client).await?;
-    admit(
+    enter(
         &state,
         &room,
         user.id,
         body.and_then(|b| b.0.password),
         client,
     )
-    .await?;
-    Ok(Json(
-        room_view(&state, &room, user.id, Access::Granted).await?,
-    ))
+    .await
 }
 
 #[derive(Debug, Deserialize)]
