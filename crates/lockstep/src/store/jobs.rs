@@ -1,6 +1,6 @@
 //! Media jobs: rows taken atomically by workers, with their progress and their change events.
 
-use super::{Store, parse_id, parse_json, to_json};
+use super::{Backend, Store, parse_id, parse_json, to_json};
 use lockstep_core::ids::{JobId, UploadId, UserId};
 use lockstep_core::time::ServerTime;
 use serde::{Deserialize, Serialize};
@@ -241,13 +241,21 @@ impl Store {
         } else {
             ""
         };
+        // On PostgreSQL, workers of several nodes claim at once: the chosen row is locked and
+        // rows another worker is taking are passed over, so each takes a different job at once
+        // rather than all waiting on the first one (and the losers finding it gone and coming
+        // back empty-handed). SQLite has one writer at a time, which serialises claims.
+        let lock = match self.backend() {
+            Backend::Postgres => "FOR UPDATE OF j SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
         let sql = format!(
             "UPDATE jobs SET state = 'running', attempts = attempts + 1, updated_ms = $1, \
              started_ms = $1 \
              WHERE id = (SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.run_after_ms <= $1 {kinds} \
                          ORDER BY (SELECT COUNT(*) FROM jobs r WHERE r.owner_id = j.owner_id AND r.state = 'running'), \
                                   (SELECT COALESCE(MAX(t.started_ms), 0) FROM jobs t WHERE t.owner_id = j.owner_id), \
-                                  j.run_after_ms, j.created_ms LIMIT 1) \
+                                  j.run_after_ms, j.created_ms LIMIT 1 {lock}) \
              AND state = 'queued' RETURNING {COLUMNS}"
         );
         sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -512,5 +520,73 @@ mod tests {
         let quick = s.claim_job(now, true).await.unwrap().unwrap();
         assert_eq!(quick.kind, JobKind::Thumbnail);
         assert_eq!(s.unfinished_jobs_of(ann).await.unwrap(), 5);
+    }
+
+    /// Workers of two nodes (two stores, eight workers) claiming at once take every job exactly
+    /// once: on PostgreSQL through `FOR UPDATE SKIP LOCKED`, on SQLite through its one writer.
+    #[tokio::test]
+    async fn workers_of_several_nodes_never_take_the_same_job() {
+        let (s, dir) = store().await;
+        let other = crate::store::testing::reopen(&dir).await;
+        let mut queued = std::collections::HashSet::new();
+        for n in 0..6 {
+            let (owner, upload) = user_with_upload(&s, &format!("User {n}")).await;
+            for k in 0..10 {
+                queued.insert(job(&s, owner, upload, JobKind::Thumbnail, k).await);
+            }
+        }
+        let now = ServerTime::from_millis(1_000);
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = if w % 2 == 0 { s.clone() } else { other.clone() };
+                tokio::spawn(async move {
+                    let mut taken = Vec::new();
+                    loop {
+                        match store.claim_job(now, false).await {
+                            Ok(Some(job)) => taken.push(job.id),
+                            Ok(None) => break taken,
+                            // SQLite may report a busy database under contention: retry.
+                            Err(e) if e.to_string().contains("locked") => {}
+                            Err(e) => panic!("claiming failed: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut taken = Vec::new();
+        for worker in workers {
+            taken.extend(worker.await.unwrap());
+        }
+        let distinct: std::collections::HashSet<_> = taken.iter().copied().collect();
+        assert_eq!(taken.len(), distinct.len(), "a job was taken twice");
+        assert_eq!(distinct, queued, "every job was taken");
+    }
+
+    /// On PostgreSQL a job another node is in the middle of taking (its row locked) is passed
+    /// over at once: the claim neither waits for that node nor comes back empty.
+    #[tokio::test]
+    async fn a_job_being_taken_elsewhere_is_passed_over_without_waiting() {
+        let (s, _dir) = store().await;
+        if s.backend() != Backend::Postgres {
+            return; // SQLite has no row locks: one writer at a time.
+        }
+        let (owner, upload) = user_with_upload(&s, "Ann").await;
+        let first = job(&s, owner, upload, JobKind::Thumbnail, 0).await;
+        let second = job(&s, owner, upload, JobKind::Thumbnail, 1).await;
+        let mut other_node = s.pool().begin().await.unwrap();
+        sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(first.to_string())
+            .fetch_one(&mut *other_node)
+            .await
+            .unwrap();
+        let claimed = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            s.claim_job(ServerTime::from_millis(100), false),
+        )
+        .await
+        .expect("the claim does not wait for the other node's lock")
+        .unwrap();
+        assert_eq!(claimed.map(|j| j.id), Some(second));
+        other_node.rollback().await.unwrap();
     }
 }

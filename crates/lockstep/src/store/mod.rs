@@ -36,6 +36,17 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    backend: Backend,
+}
+
+/// Which database a store talks to. Nearly every query is the same text for both; the few that
+/// differ (taking a job: `FOR UPDATE SKIP LOCKED`) ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file: one node.
+    Sqlite,
+    /// PostgreSQL: one node or several sharing it.
+    Postgres,
 }
 
 /// Per-connection SQLite settings. `synchronous = NORMAL` in WAL mode commits without an fsync
@@ -47,16 +58,27 @@ const SQLITE_PRAGMAS: &[&str] = &[
     "PRAGMA synchronous = NORMAL",
 ];
 
-/// Which SQL dialect a URL names.
-fn is_sqlite(url: &str) -> bool {
-    url.starts_with("sqlite:")
+impl Backend {
+    /// The database a URL names, or an error naming the schemes this build knows.
+    pub fn of_url(url: &str) -> anyhow::Result<Backend> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            anyhow::bail!(
+                "unsupported database URL {url:?}: use sqlite://PATH or postgres://USER@HOST/DB"
+            )
+        }
+    }
 }
 
 impl Store {
     /// Connects and brings the schema up to date.
     pub async fn connect(url: &str) -> anyhow::Result<Store> {
         sqlx::any::install_default_drivers();
-        let sqlite = is_sqlite(url);
+        let backend = Backend::of_url(url)?;
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time anyway; a few connections let reads proceed
             // alongside a write in WAL mode.
@@ -76,7 +98,7 @@ impl Store {
             })
             .connect(url)
             .await
-            .with_context(|| format!("cannot open the database at {url}"))?;
+            .with_context(|| format!("cannot open the database at {}", redact(url)))?;
         if sqlite {
             // Persistent in the file; set once.
             sqlx::query("PRAGMA journal_mode = WAL")
@@ -88,11 +110,17 @@ impl Store {
                 .await
                 .context("cannot migrate the SQLite database")?;
         } else {
-            anyhow::bail!(
-                "unsupported database URL {url:?}: this build supports sqlite: URLs only"
-            );
+            sqlx::migrate!("./migrations/postgres")
+                .run(&pool)
+                .await
+                .context("cannot migrate the PostgreSQL database")?;
         }
-        Ok(Store { pool })
+        Ok(Store { pool, backend })
+    }
+
+    /// The database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The connection pool, for queries in the submodules.
@@ -111,6 +139,17 @@ impl Store {
     /// Waits for queries in flight and closes every connection (SQLite then checkpoints its WAL).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A database URL fit for a log or an error message: without its password.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -144,11 +183,38 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, sqlx::Er
 #[cfg(test)]
 mod tests {
     use super::testing::store;
+    use super::{Backend, redact};
     use sqlx::Row;
+
+    #[test]
+    fn the_url_names_the_database() {
+        assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::of_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(Backend::of_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn errors_never_show_the_database_password() {
+        assert_eq!(
+            redact("postgres://lockstep:s3cret@db:5432/lockstep"),
+            "postgres://lockstep:***@db:5432/lockstep"
+        );
+        assert_eq!(redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
 
     #[tokio::test]
     async fn every_pooled_connection_has_the_pragmas() {
         let (s, _dir) = store().await;
+        if s.backend() != Backend::Sqlite {
+            return; // SQLite's settings; PostgreSQL has none of these.
+        }
         // Hold several connections at once so that more than one is opened.
         let mut conns = Vec::new();
         for _ in 0..3 {
@@ -179,11 +245,22 @@ mod tests {
 pub(crate) mod testing {
     use super::Store;
 
-    /// A store on a fresh SQLite file that lives as long as the returned directory.
+    /// A store on a fresh SQLite file that lives as long as the returned directory, or on a
+    /// fresh database of a throwaway PostgreSQL server when the tests run against PostgreSQL
+    /// (`LOCKSTEP_TEST_DATABASE=postgres`).
     pub async fn store() -> (Store, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-        let store = Store::connect(&url).await.expect("the test database opens");
+        let store = reopen(&dir).await;
         (store, dir)
+    }
+
+    /// Another store on the database of `dir` (as a second node would have).
+    pub async fn reopen(dir: &tempfile::TempDir) -> Store {
+        let url = if lockstep_testkit::use_postgres() {
+            lockstep_testkit::postgres::database_for(dir.path())
+        } else {
+            format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
+        };
+        Store::connect(&url).await.expect("the test database opens")
     }
 }

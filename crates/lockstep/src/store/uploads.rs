@@ -158,12 +158,12 @@ impl Store {
             .collect()
     }
 
-    /// Bytes `owner`'s uploads take or will take (unfinished ones count at their full size).
     /// Bytes `owner`'s uploads take: each at its declared size (unfinished ones too) plus what
     /// its jobs made.
+    /// (PostgreSQL sums BIGINTs into NUMERIC, which the Any driver cannot read: hence the cast.)
     pub async fn upload_bytes_of(&self, owner: UserId) -> Result<u64, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(size + derived_bytes), 0) AS total FROM uploads \
+            "SELECT CAST(COALESCE(SUM(size + derived_bytes), 0) AS BIGINT) AS total FROM uploads \
              WHERE owner_id = $1 AND state <> 'rejected'",
         )
         .bind(owner.to_string())
@@ -175,7 +175,7 @@ impl Store {
     /// Bytes the uploads started from the address key `addr` take, whoever started them.
     pub async fn upload_bytes_from(&self, addr: &str) -> Result<u64, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(size + derived_bytes), 0) AS total FROM uploads \
+            "SELECT CAST(COALESCE(SUM(size + derived_bytes), 0) AS BIGINT) AS total FROM uploads \
              WHERE client_addr = $1 AND state <> 'rejected'",
         )
         .bind(addr)

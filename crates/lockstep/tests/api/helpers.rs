@@ -38,7 +38,16 @@ pub fn test_config(dir: &Path) -> Config {
     config.shutdown_grace_secs = 5;
     // Tests upload as soon as their user exists; the wait is tested on its own (abuse.rs).
     config.upload_min_account_age_secs = 0;
+    config.database_url = test_database(dir);
     config
+}
+
+/// The database of a test that keeps its data in `dir`: `None` for the SQLite file in it (the
+/// default), or its own database on this process's throwaway PostgreSQL server when the suite
+/// runs with `LOCKSTEP_TEST_DATABASE=postgres` (the same one again for the same folder, so a
+/// test that restarts its server finds its data).
+pub fn test_database(dir: &Path) -> Option<String> {
+    lockstep_testkit::use_postgres().then(|| lockstep_testkit::postgres::database_for(dir))
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -150,6 +159,11 @@ async fn start_binary_as(mut command: Command, data_dir: &Path, extra: &[&str]) 
         ])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(
+            test_database(data_dir)
+                .map(|url| vec!["--database-url".to_owned(), url])
+                .unwrap_or_default(),
+        )
         .args([
             "--allow-private-media",
             "--youtube-oembed-url",
