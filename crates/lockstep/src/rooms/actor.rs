@@ -13,6 +13,7 @@ use super::{
 };
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
+use crate::store::rooms::RoomRow;
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
@@ -81,14 +82,7 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         .chat_lines(id, None, WELCOME_CHAT_LINES as i64)
         .await?;
     let now = env.clock.now();
-    // Resume from the saved position, not from the time the room was saved: nobody watched
-    // while it was unloaded.
-    let playback = PlaybackState {
-        paused: row.paused,
-        position: row.position,
-        at: now,
-        rate: row.rate,
-    };
+    let playback = resumed_playback(&row, now);
     let pending: Vec<QueueItem> = current
         .iter()
         .chain(items.iter())
@@ -569,8 +563,14 @@ impl Actor {
     async fn stop(mut self, why: Stop) {
         let now = self.env.clock.now();
         if why != Stop::Deleted && why != Stop::Failed {
-            // Save where playback is, so the room resumes from this moment.
-            let state = self.room.playback_to_store(now);
+            // Save where playback is. A room that nobody has watched for the idle time is saved
+            // paused: it resumes where its last viewer left it, not hours later or past its
+            // queue. A room stopped by a shutdown keeps playing, as it would after a crash: its
+            // next actor continues where the wall clock says.
+            let mut state = self.room.playback_to_store(now);
+            if why == Stop::Idle {
+                state = state.pause(now);
+            }
             let current = self.room.current().map(|i| i.id);
             if let Err(err) = self
                 .env
@@ -593,6 +593,21 @@ impl Actor {
         self.env.metrics.room_unloaded();
         tracing::debug!(room = %self.id, reason = ?why, "room stopped");
     }
+}
+
+/// The playback of a room loaded from the store: the saved state continued to `now`. The
+/// store holds a position at a server instant (`position` as of `active_ms`), so a playing room
+/// reloaded after a restart, a crash or a failover to another node goes on where the wall clock
+/// says and its viewers never jump back by the length of the outage. A position past the end of
+/// the item is left to the room: its deadline is then due, and it ends the item (autoplay).
+fn resumed_playback(row: &RoomRow, now: ServerTime) -> PlaybackState {
+    PlaybackState {
+        paused: row.paused,
+        position: row.position,
+        at: row.active,
+        rate: row.rate,
+    }
+    .rebased(now)
 }
 
 /// Serialises a frame. Our frames are plain data (no maps with non-string keys, no failing

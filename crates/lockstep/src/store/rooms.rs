@@ -20,7 +20,8 @@ pub struct RoomRow {
     pub password_hash: Option<String>,
     pub invite_key: InviteKey,
     pub current_item_id: Option<ItemId>,
-    /// Playback as of the last save; the room resumes from here (not from `at`).
+    /// Playback as of the last save: `position` at the instant `active` (every save of the
+    /// playback sets both), so a reloaded room that was playing continues by the wall clock.
     pub paused: bool,
     pub position: f64,
     pub rate: f64,

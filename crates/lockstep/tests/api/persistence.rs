@@ -103,6 +103,43 @@ async fn chat_queue_and_playback_survive_kill_9_and_restart_on_the_same_file() {
 }
 
 #[tokio::test]
+async fn a_playing_room_killed_with_sigkill_plays_on_where_the_wall_clock_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_binary(dir.path()).await;
+    let api = Api::new(&base).unwrap();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/long.mp4".into(),
+    })
+    .await
+    .unwrap();
+    let seek_sent = std::time::Instant::now();
+    v.ok(|id| ClientFrame::Seek { id, position: 30.0 })
+        .await
+        .unwrap();
+    let seek_acked = std::time::Instant::now();
+    server.kill().await.unwrap();
+    server.wait().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (_server, base) = start_binary(dir.path()).await;
+    let api = api.rebased(&base);
+    let join_sent = std::time::Instant::now();
+    let (_v, welcome) = api.join(room).await.unwrap();
+    let welcomed = std::time::Instant::now();
+    assert!(!welcome.playback.paused, "it was playing, it plays on");
+    let at_least = 30.0 + join_sent.duration_since(seek_acked).as_secs_f64() - 0.05;
+    let at_most = 30.0 + welcomed.duration_since(seek_sent).as_secs_f64() + 0.05;
+    let position = welcome.playback.position;
+    assert!(
+        (at_least..=at_most).contains(&position),
+        "{position} not in {at_least}..={at_most}: viewers would jump back by the outage"
+    );
+}
+
+#[tokio::test]
 async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where_it_was() {
     let app = spawn_with(|_| {}).await;
     let dir = app.dir.clone();
@@ -115,9 +152,11 @@ async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where
     })
     .await
     .unwrap();
+    let seek_sent = std::time::Instant::now();
     v.ok(|id| ClientFrame::Seek { id, position: 10.0 })
         .await
         .unwrap();
+    let seek_acked = std::time::Instant::now();
     app.stop().await;
     let told = v
         .wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
@@ -128,11 +167,23 @@ async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where
     );
     assert_eq!(v.closed().await.unwrap().code, 1012);
 
+    // An outage long enough to see: the room must not jump back by it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let app = spawn_in(dir, |_| {}).await;
     let api = api.rebased(&app.base);
+    let join_sent = std::time::Instant::now();
     let (_v, welcome) = api.join(room).await.unwrap();
+    let welcomed = std::time::Instant::now();
     assert!(!welcome.playback.paused, "it was playing, it plays on");
-    assert!(welcome.playback.position >= 10.0);
+    // Where the wall clock says: 10 s plus the time since the seek, outage included (bounded
+    // by what this side saw of it, with 50 ms for the clocks' reading).
+    let at_least = 10.0 + join_sent.duration_since(seek_acked).as_secs_f64() - 0.05;
+    let at_most = 10.0 + welcomed.duration_since(seek_sent).as_secs_f64() + 0.05;
+    let position = welcome.playback.position;
+    assert!(
+        (at_least..=at_most).contains(&position),
+        "{position} not in {at_least}..={at_most}"
+    );
 }
 
 #[tokio::test]
