@@ -9,9 +9,13 @@
 //!
 //! # Layout
 //! - [`actor`]: the room actor.
+//! - [`dispatch`]: a client's frames, whatever carries them: join, commands, answers.
+//! - [`items`]: what a person may put into a queue, checked.
 //! - [`ring`]: recent events for resuming clients.
 
 pub mod actor;
+pub mod dispatch;
+pub mod items;
 pub mod ring;
 
 use crate::bus::Outbound;
@@ -201,6 +205,19 @@ impl Rooms {
             handle.rename(user, name.clone()).await;
         }
     }
+}
+
+/// Validates and applies a new display name for `user`, everywhere they are.
+pub async fn set_name(
+    state: &crate::state::AppState,
+    user: UserId,
+    raw: &str,
+) -> Result<DisplayName, crate::error::ApiError> {
+    let name = DisplayName::parse(raw)
+        .map_err(|e| crate::error::ApiError::invalid("invalid_name", e.to_string()))?;
+    state.store.rename_user(user, &name).await?;
+    state.rooms.rename_everywhere(user, &name).await;
+    Ok(name)
 }
 
 /// Where a reconnecting client left off.

@@ -6,10 +6,8 @@
 use super::extract::{ApiJson, path_id};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
-use crate::rooms::NewItem;
 use crate::state::AppState;
 use crate::store::library::{LibraryList, ListEntry, MediaRef, Playlist};
-use crate::store::uploads::UploadState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post, put};
@@ -108,55 +106,6 @@ async fn media_ref(state: &AppState, user: UserId, item: SaveItem) -> Result<Med
         duration: item.duration.filter(|d| d.is_finite() && *d > 0.0),
         upload_id: None,
     })
-}
-
-/// The queue item a saved reference becomes, for `user` to add. Uploads must be theirs and
-/// checked; links are checked like pasted ones.
-pub async fn new_item(
-    state: &AppState,
-    user: UserId,
-    item: &MediaRef,
-) -> Result<NewItem, ApiError> {
-    if let Some(upload_id) = item.upload_id {
-        return upload_item(state, user, upload_id).await;
-    }
-    Ok(NewItem::Media(media_to_add(state, &item.url).await?))
-}
-
-/// A pasted link, parsed and checked against the media address policy: a direct URL whose host
-/// is, or resolves to, a private or local address (this machine's included) is refused here,
-/// with a clear message. The media proxy checks every connection again when it is fetched.
-pub async fn media_to_add(state: &AppState, raw: &str) -> Result<Media, ApiError> {
-    let media = Media::parse(raw).map_err(|e| invalid("invalid_media_url", e.to_string()))?;
-    if let MediaSource::Direct { url, .. } = &media.source
-        && let Err(refused) = state.media.policy().check_url(url).await
-    {
-        return Err(invalid(
-            "invalid_media_url",
-            format!("media on private or local addresses cannot be added: {refused}"),
-        ));
-    }
-    Ok(media)
-}
-
-/// The queue item for one of `user`'s uploads.
-pub async fn upload_item(
-    state: &AppState,
-    user: UserId,
-    upload_id: UploadId,
-) -> Result<NewItem, ApiError> {
-    let not_found = || ApiError::not_found("upload_not_found", "no such upload of yours");
-    let upload = state.store.upload(upload_id).await?.ok_or_else(not_found)?;
-    if upload.owner != user {
-        return Err(not_found());
-    }
-    if upload.state != UploadState::Ready {
-        return Err(invalid(
-            "upload_not_ready",
-            "this upload is still being received or checked, or was rejected",
-        ));
-    }
-    Ok(NewItem::Upload(state.jobs.upload_media(&upload).await))
 }
 
 #[derive(Debug, Deserialize)]

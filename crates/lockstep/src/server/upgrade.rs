@@ -4,7 +4,7 @@
 //! We need them: tungstenite's write buffer keeps the capacity of the largest frame it ever
 //! wrote, so a connection that received one big welcome (a busy room's members and chat) would
 //! hold that much memory for its whole life. Sending large messages as a series of small
-//! fragments (see `ws::send_fragmented`) caps that buffer. The handshake itself is small: check
+//! fragments (see `ws::transport`) caps that buffer. The handshake itself is small: check
 //! the request headers, answer 101 with the accept key, and take the upgraded connection from
 //! hyper.
 

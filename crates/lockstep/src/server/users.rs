@@ -37,21 +37,12 @@ struct Rename {
     name: String,
 }
 
-/// Validates and applies a new display name for `user`, everywhere they are.
-pub async fn set_name(state: &AppState, user: UserId, raw: &str) -> Result<DisplayName, ApiError> {
-    let name =
-        DisplayName::parse(raw).map_err(|e| ApiError::invalid("invalid_name", e.to_string()))?;
-    state.store.rename_user(user, &name).await?;
-    state.rooms.rename_everywhere(user, &name).await;
-    Ok(name)
-}
-
 async fn rename(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     ApiJson(body): ApiJson<Rename>,
 ) -> Result<Json<Me>, ApiError> {
-    let name = set_name(&state, user.id, &body.name).await?;
+    let name = crate::rooms::set_name(&state, user.id, &body.name).await?;
     Ok(Json(Me { id: user.id, name }))
 }
 

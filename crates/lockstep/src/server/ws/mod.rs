@@ -1,0 +1,390 @@
+//! One WebSocket connection to a room: protocol v1 (see `docs/protocol.md`).
+//!
+//! The connection waits for `hello`, joins the room (welcome or resume), then runs one task that
+//! `select!`s over the socket, the room's broadcast, and shutdown. It is one task rather than a
+//! send task and a receive task because an idle viewer then costs one future and one broadcast
+//! subscription, which is what lets a node hold many of them; a slow write simply delays reading
+//! that client's next frame. Clock pings are answered here, not by the room, so their timestamps
+//! are not delayed by the room's work.
+//!
+//! # Layout
+//! - this module: the session: the handshake (`hello`, resume), the connection's life, and how
+//!   it ends (which frame and close code).
+//! - [`transport`]: the socket: reading, fragments, batched writes, pings, a polite close.
+//! - what each frame does is [`crate::rooms::dispatch`]'s, shared with every other front door.
+
+mod transport;
+
+use super::client::ClientAddr;
+use super::rooms::{Access, access};
+use super::upgrade::WsUpgrade;
+use crate::auth::CurrentUser;
+use crate::bus::Outbound;
+use crate::error::ApiError;
+use crate::rooms::dispatch::{Dispatch, JoinRefusal};
+use crate::rooms::{Joined, Resume, RoomHandle};
+use crate::state::AppState;
+use crate::store::users::User;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use lockstep_core::ids::RoomId;
+use lockstep_core::protocol::{
+    CLOSE_BAD_DATA, CLOSE_POLICY, CLOSE_RESTART, CLOSE_TOO_BIG, ClientFrame,
+    MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, parse_client_frame,
+};
+use std::time::Duration;
+use tokio::sync::broadcast;
+use transport::{FRAGMENT, Incoming, MAX_WRITE_BUFFER, READ_BUFFER, Transport};
+use tungstenite::protocol::WebSocketConfig;
+
+/// How long a new connection may take to send `hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /api/rooms/{id}/ws`.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    ws: WsUpgrade,
+) -> Result<Response, ApiError> {
+    if state.shutdown.is_cancelled() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let room_id: RoomId = super::extract::path_id(&id, ApiError::room_not_found)?;
+    let room = state
+        .store
+        .room(room_id)
+        .await?
+        .ok_or_else(ApiError::room_not_found)?;
+    if access(&state, &room, user.id, client).await? == Access::NeedsPassword {
+        return Err(ApiError::PasswordRequired);
+    }
+    let tasks = state.tasks.clone();
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        // Frames gather up to one fragment before a write; `flush` sends the rest.
+        .write_buffer_size(FRAGMENT)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        .max_message_size(Some(MAX_CLIENT_FRAME_BYTES))
+        .max_frame_size(Some(MAX_CLIENT_FRAME_BYTES));
+    Ok(ws.respond(config, move |socket| {
+        tasks.track_future(run(socket, state, room_id, user, client))
+    }))
+}
+
+/// How a connection ends.
+enum End {
+    /// The client left or the socket failed; nothing more to send.
+    Gone,
+    /// Send this frame, then close with this code.
+    Close(Box<ServerFrame>, u16),
+}
+
+impl End {
+    fn close(frame: ServerFrame, code: u16) -> End {
+        End::Close(Box::new(frame), code)
+    }
+}
+
+/// The end of a connection whose user was kicked or banned.
+fn kicked(banned: bool) -> End {
+    let message = if banned {
+        "you were banned from this room"
+    } else {
+        "you were removed from this room"
+    };
+    End::close(
+        ServerFrame::Kicked {
+            banned,
+            message: message.into(),
+        },
+        CLOSE_POLICY,
+    )
+}
+
+/// The end of a connection to a room that was deleted.
+fn room_deleted() -> End {
+    End::close(
+        ServerFrame::Closed {
+            message: "the room was deleted".into(),
+        },
+        CLOSE_POLICY,
+    )
+}
+
+struct Connection {
+    transport: Transport,
+    state: AppState,
+    dispatch: Dispatch,
+}
+
+/// Keeps the connection gauge right however the connection ends.
+struct Gauge(crate::metrics::Metrics);
+
+impl Drop for Gauge {
+    fn drop(&mut self) {
+        self.0.connection_closed();
+    }
+}
+
+async fn run(
+    socket: super::upgrade::Socket,
+    state: AppState,
+    room_id: RoomId,
+    user: User,
+    client: ClientAddr,
+) {
+    state.metrics.connection_opened();
+    let _gauge = Gauge(state.metrics.clone());
+    let mut conn = Connection {
+        transport: Transport::new(socket, state.metrics.clone()),
+        dispatch: Dispatch::new(state.clone(), user, client),
+        state,
+    };
+    // The one-time steps (hello, join, close) and the handling of a client frame are boxed, so
+    // that the future an idle connection keeps alive is only the small `serve` loop.
+    let end = match Box::pin(conn.await_hello()).await {
+        Err(end) => end,
+        Ok(resume) => match Box::pin(conn.join(room_id, resume)).await {
+            Err(end) => end,
+            Ok((handle, events)) => {
+                let end = conn.serve(&handle, events).await;
+                handle.leave(conn.dispatch.user().id).await;
+                if let End::Close(frame, _) = &end
+                    && matches!(**frame, ServerFrame::Kicked { banned: true, .. })
+                {
+                    conn.dispatch.banned_from(room_id).await;
+                }
+                end
+            }
+        },
+    };
+    if let End::Close(frame, code) = end {
+        Box::pin(conn.transport.close(*frame, code)).await;
+    }
+}
+
+impl Connection {
+    fn reconnect_frame(&self, reason: &str) -> End {
+        End::close(
+            ServerFrame::Reconnect {
+                reason: reason.into(),
+                retry_after_ms: self.state.config.reconnect_after_ms,
+            },
+            CLOSE_RESTART,
+        )
+    }
+
+    fn too_big() -> End {
+        End::close(
+            ServerFrame::error(
+                None,
+                "frame_too_big",
+                format!("frames may be at most {MAX_CLIENT_FRAME_BYTES} bytes"),
+            ),
+            CLOSE_TOO_BIG,
+        )
+    }
+
+    fn bad_utf8() -> End {
+        End::close(
+            ServerFrame::error(None, "bad_frame", "text frames must be UTF-8"),
+            CLOSE_BAD_DATA,
+        )
+    }
+
+    /// Reads frames until `hello`; answers pings meanwhile.
+    async fn await_hello(&mut self) -> Result<Option<Resume>, End> {
+        let deadline = tokio::time::sleep(HELLO_TIMEOUT);
+        tokio::pin!(deadline);
+        let shutdown = self.state.shutdown.clone();
+        loop {
+            let incoming = tokio::select! {
+                () = &mut deadline => {
+                    return Err(End::close(ServerFrame::error(None, "hello_timeout", "send hello first"), CLOSE_POLICY));
+                }
+                () = shutdown.cancelled() => return Err(self.reconnect_frame("server_shutdown")),
+                incoming = self.transport.next() => incoming,
+            };
+            let received = self.state.clock.now();
+            let text = match incoming {
+                Incoming::Text(text) => text,
+                Incoming::Binary => {
+                    self.transport
+                        .send(&ServerFrame::error(
+                            None,
+                            "bad_frame",
+                            "frames are JSON text",
+                        ))
+                        .await;
+                    continue;
+                }
+                Incoming::Control => continue,
+                Incoming::TooBig => return Err(Self::too_big()),
+                Incoming::BadUtf8 => return Err(Self::bad_utf8()),
+                Incoming::Gone => return Err(End::Gone),
+            };
+            self.state.metrics.frame_in();
+            let answer = match parse_client_frame(&text) {
+                Ok(ClientFrame::Hello { v, last_seq, epoch }) => {
+                    if v != PROTOCOL_VERSION {
+                        return Err(End::close(
+                            ServerFrame::error(
+                                None,
+                                "unsupported_version",
+                                format!("this server speaks protocol v{PROTOCOL_VERSION}"),
+                            ),
+                            CLOSE_POLICY,
+                        ));
+                    }
+                    return Ok(match (epoch, last_seq) {
+                        (Some(epoch), Some(last_seq)) => Some(Resume { epoch, last_seq }),
+                        _ => None,
+                    });
+                }
+                Ok(ClientFrame::Ping { id, client_time }) => {
+                    self.dispatch.pong(id, client_time, received)
+                }
+                Ok(other) => ServerFrame::error(other.id(), "not_joined", "send hello first"),
+                Err(e) => ServerFrame::error(e.id, e.code, e.message),
+            };
+            self.transport.send(&answer).await;
+        }
+    }
+
+    /// Joins the room and sends the welcome or the missed events.
+    async fn join(
+        &mut self,
+        room_id: RoomId,
+        resume: Option<Resume>,
+    ) -> Result<(RoomHandle, broadcast::Receiver<Outbound>), End> {
+        match self.dispatch.join(room_id, resume).await {
+            Ok((handle, Joined { events, frames })) => {
+                for frame in frames {
+                    if !self.transport.send_text(frame).await {
+                        handle.leave(self.dispatch.user().id).await;
+                        return Err(End::Gone);
+                    }
+                }
+                Ok((handle, events))
+            }
+            Err(JoinRefusal::NoSuchRoom) => Err(End::close(
+                ServerFrame::Closed {
+                    message: "this room no longer exists".into(),
+                },
+                CLOSE_POLICY,
+            )),
+            Err(JoinRefusal::Banned) => Err(End::close(
+                ServerFrame::Kicked {
+                    banned: true,
+                    message: "you are banned from this room".into(),
+                },
+                CLOSE_POLICY,
+            )),
+            Err(JoinRefusal::Unavailable) => Err(self.reconnect_frame("room_unavailable")),
+        }
+    }
+
+    /// What a control message from the room means for this connection; `None` to go on.
+    fn on_control(&self, message: Outbound) -> Option<End> {
+        match message {
+            Outbound::Removed { user_id, banned } if user_id == self.dispatch.user().id => {
+                Some(kicked(banned))
+            }
+            Outbound::Removed { .. } | Outbound::Event { .. } => None,
+            Outbound::Closed => Some(room_deleted()),
+            Outbound::Reconnect => Some(self.reconnect_frame("room_restarting")),
+        }
+    }
+
+    async fn serve(
+        &mut self,
+        handle: &RoomHandle,
+        mut events: broadcast::Receiver<Outbound>,
+    ) -> End {
+        let shutdown = self.state.shutdown.clone();
+        // Liveness: after half the idle time without a frame from the client, ping it (browsers
+        // answer WebSocket pings themselves); with nothing by the idle time, it is gone. Our
+        // web client pings the clock every few seconds, so only dead peers get here.
+        let half_idle = self.state.config.idle_timeout() / 2;
+        let silence = tokio::time::sleep(half_idle);
+        tokio::pin!(silence);
+        let mut pinged = false;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return self.reconnect_frame("server_shutdown"),
+                () = &mut silence => {
+                    if pinged {
+                        tracing::debug!(user = %self.dispatch.user().id, "connection silent; closing it");
+                        return End::Gone;
+                    }
+                    pinged = true;
+                    silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
+                    if !self.transport.ping().await {
+                        return End::Gone;
+                    }
+                }
+                out = events.recv() => match out {
+                    Ok(Outbound::Event { frame, published, .. }) => {
+                        match self.transport.send_events(frame, published, &mut events).await {
+                            Err(()) => return End::Gone,
+                            Ok(Some(control)) => {
+                                if let Some(end) = self.on_control(control) {
+                                    return end;
+                                }
+                            }
+                            Ok(None) => {}
+                        }
+                    }
+                    Ok(control) => {
+                        if let Some(end) = self.on_control(control) {
+                            return end;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return self.reconnect_frame("room_restarting");
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        // Too far behind to catch up event by event: start over from a snapshot.
+                        let user = self.dispatch.user().id;
+                        tracing::debug!(%user, missed, "connection lagged; sending a fresh snapshot");
+                        let Some(Joined { events: fresh, frames }) = handle.resync(user).await else {
+                            return self.reconnect_frame("room_restarting");
+                        };
+                        events = fresh;
+                        for frame in frames {
+                            if !self.transport.send_text(frame).await {
+                                return End::Gone;
+                            }
+                        }
+                    }
+                },
+                incoming = self.transport.next() => {
+                    let received = self.state.clock.now();
+                    pinged = false;
+                    silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
+                    match incoming {
+                        Incoming::Text(text) => {
+                            let answer = Box::pin(self.dispatch.text(handle, &text, received)).await;
+                            if !self.transport.send(&answer).await {
+                                return End::Gone;
+                            }
+                        }
+                        Incoming::Binary => {
+                            let answer = ServerFrame::error(None, "bad_frame", "frames are JSON text");
+                            if !self.transport.send(&answer).await {
+                                return End::Gone;
+                            }
+                        }
+                        Incoming::Control => {}
+                        Incoming::TooBig => return Self::too_big(),
+                        Incoming::BadUtf8 => return Self::bad_utf8(),
+                        Incoming::Gone => return End::Gone,
+                    }
+                }
+            }
+        }
+    }
+}
