@@ -1,16 +1,18 @@
-//! Throwaway services for tests: a PostgreSQL server (and, later, Redis) started from the
-//! Debian binaries on a free loopback port, owned by the test process.
+//! Throwaway services for tests: a PostgreSQL server and Redis servers started from the Debian
+//! binaries on free loopback ports, owned by the test process.
 //!
 //! A user's fresh machine runs none of these services, and the ones this machine runs on their
 //! standard ports belong to someone else, so every test process starts its own. Each server is
 //! started once per test process and lives until the process ends: it runs under a small shell
 //! that waits for its standard input to close (which happens however the test process ends,
 //! panics and `exit` included) and then stops the server and removes its data. Tests get their
-//! own database on it ([`Postgres::create_database`]).
+//! own database on it ([`postgres::Postgres::create_database`]). A Redis server belongs to one
+//! test ([`redis::Redis`]), which may restart it.
 //!
 //! A missing binary is a failure with a message saying what to install, never a silent skip.
 
 pub mod postgres;
+pub mod redis;
 
 /// The environment variable that selects the database the integration tests run against:
 /// `postgres` for a throwaway PostgreSQL server, anything else (or unset) for SQLite files.

@@ -34,6 +34,16 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Redis, for several nodes behind one load balancer (`redis://HOST:PORT`): what every node
+    /// must hear (media job progress) goes through it. Unset: one node, everything in process.
+    #[arg(long, env = "LOCKSTEP_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Where uploads and what jobs make from them are kept. Defaults to `uploads` in the data
+    /// directory; with several nodes, a directory every node mounts (the same path on each).
+    #[arg(long, env = "LOCKSTEP_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
+
     /// The site's public URL (scheme://host[:port]), when behind a proxy or on another name than
     /// the Host header says. Used for the Origin check and to mark cookies Secure over https.
     #[arg(long, env = "LOCKSTEP_PUBLIC_URL")]
@@ -372,7 +382,9 @@ impl Config {
 
     /// Where uploads and what is made from them are kept.
     pub fn uploads_dir(&self) -> PathBuf {
-        self.data_dir.join("uploads")
+        self.media_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("uploads"))
     }
 
     /// The rate limits, as configured.

@@ -66,6 +66,13 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         )
     })?;
     let store = Store::connect(&config.database_url()).await?;
+    let backplane = match &config.redis_url {
+        Some(url) => bus::backplane::Backplane::redis(url).await?,
+        None => bus::backplane::Backplane::local(),
+    };
+    // Subscribed once, before anything is announced: each stream's own subscription is then
+    // live at once (on Redis, a subscription takes a round trip to confirm).
+    backplane.subscribe(media::jobs::MEDIA_TOPIC).await?;
     let cookie_key = auth::key::load_or_create(config.cookie_key.as_deref(), &config.data_dir)?;
     let clock = ServerClock::new();
     let metrics = Metrics::new();
@@ -92,6 +99,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         store.clone(),
         clock,
         rooms.clone(),
+        backplane.clone(),
         media::jobs::JobsConfig {
             ffmpeg: config.ffmpeg.clone(),
             ffprobe: config.ffprobe.clone(),
@@ -115,6 +123,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let passwords = auth::password::Passwords::per_core()?;
     let throttles = Arc::new(throttle::Throttles::new(config.rates(), &metrics));
     Ok(AppState {
+        backplane,
         media,
         passwords,
         throttles,

@@ -36,6 +36,8 @@ pub struct AppState {
     pub media: Arc<crate::media::MediaResolver>,
     /// The threads that hash and check room passwords (bounded: argon2 takes 19 MiB a run).
     pub passwords: crate::auth::password::Passwords,
+    /// What every node must hear (media job changes): in process, or through Redis.
+    pub backplane: crate::bus::backplane::Backplane,
     /// Rate limits per client address and per room.
     pub throttles: Arc<crate::throttle::Throttles>,
 }

@@ -10,12 +10,15 @@
 //! is retried with exponential backoff, then the job stays failed with ffmpeg's error. A running
 //! job can be cancelled (its ffmpeg is killed). Jobs that were running when the server stopped
 //! are queued again on start. Every change of a job or an upload is stored as a numbered event
-//! and broadcast: Server-Sent Events stream them, and a browser that reconnects with
-//! `Last-Event-ID` gets exactly what it missed. When an upload becomes playable, the rooms whose
+//! and announced on the backplane ([`MEDIA_TOPIC`], through Redis to every node when there are
+//! several): Server-Sent Events streams, on whichever node, read the owner's new events from the
+//! store when told, and a browser that reconnects with `Last-Event-ID` gets exactly what it
+//! missed. When an upload becomes playable, the rooms whose
 //! queue holds it are told.
 
 use super::files::UploadFiles;
 use super::video::{self, Playable, Rejection, commands};
+use crate::bus::backplane::Backplane;
 use crate::clock::ServerClock;
 use crate::rooms::Rooms;
 use crate::store::Store;
@@ -23,7 +26,7 @@ use crate::store::jobs::{JobKind, JobPayload, JobRow, JobState, MediaChange, Med
 use crate::store::uploads::{UploadRow, UploadState};
 use anyhow::{Context, anyhow};
 use futures_util::FutureExt;
-use lockstep_core::ids::{JobId, UploadId};
+use lockstep_core::ids::{JobId, UploadId, UserId};
 use lockstep_core::queue::UploadMedia;
 use lockstep_core::time::ServerTime;
 use std::collections::HashMap;
@@ -31,11 +34,29 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
+/// The backplane topic on which every stored media event is announced.
+pub const MEDIA_TOPIC: &str = "media";
+
+/// What the backplane carries about a media event: enough for a stream to know it concerns
+/// its user; the event itself is read from the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MediaNotice {
+    pub id: i64,
+    pub owner: UserId,
+    pub subject: String,
+}
+
+/// With several nodes: how often a node marks the jobs it runs as alive (and notices those
+/// cancelled on another node), and looks for jobs whose node died.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// With several nodes: a running job not marked alive for this long belongs to a node that died
+/// (or froze) and is queued again.
+const SILENT_JOB: Duration = Duration::from_secs(30);
 /// How often idle workers look for jobs whose retry is due.
 const POLL: Duration = Duration::from_secs(1);
 /// Progress is stored and sent at most this often per job.
@@ -132,12 +153,9 @@ struct Inner {
     clock: ServerClock,
     rooms: Rooms,
     config: JobsConfig,
-    events: broadcast::Sender<MediaEvent>,
+    backplane: Backplane,
     wake: Notify,
     running: Mutex<HashMap<JobId, CancellationToken>>,
-    /// Held from numbering an event to broadcasting it, so that streams see events in the order
-    /// of their ids (a stream drops what is not newer than what it last sent).
-    publishing: tokio::sync::Mutex<()>,
 }
 
 /// The delay before retry number `attempt` (1 for the first retry).
@@ -147,18 +165,22 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
 }
 
 impl Jobs {
-    pub fn new(store: Store, clock: ServerClock, rooms: Rooms, config: JobsConfig) -> Self {
-        let (events, _) = broadcast::channel(1024);
+    pub fn new(
+        store: Store,
+        clock: ServerClock,
+        rooms: Rooms,
+        backplane: Backplane,
+        config: JobsConfig,
+    ) -> Self {
         Jobs {
             inner: Arc::new(Inner {
                 store,
                 clock,
                 rooms,
                 config,
-                events,
+                backplane,
                 wake: Notify::new(),
                 running: Mutex::new(HashMap::new()),
-                publishing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -171,11 +193,6 @@ impl Jobs {
         UploadFiles::new(&self.inner.config.root, upload)
     }
 
-    /// Every change from now on (filter by owner before sending anywhere).
-    pub fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {
-        self.inner.events.subscribe()
-    }
-
     fn running(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {
         // The map is only inserted into and removed from; a poisoned lock leaves it usable.
         self.inner
@@ -184,16 +201,30 @@ impl Jobs {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Stores and broadcasts a change.
+    /// Stores a change and announces it to every node's streams.
     pub async fn publish(&self, change: MediaChange) -> anyhow::Result<MediaEvent> {
-        let _in_order = self.inner.publishing.lock().await;
         let event = self
             .inner
             .store
             .record_media_event(change, self.inner.clock.now())
             .await
             .context("storing a media event")?;
-        let _ = self.inner.events.send(event.clone());
+        let notice = MediaNotice {
+            id: event.id,
+            owner: event.change.owner(),
+            subject: event.change.subject(),
+        };
+        let payload = serde_json::to_vec(&notice).context("encoding a media notice")?;
+        if let Err(err) = self
+            .inner
+            .backplane
+            .publish(MEDIA_TOPIC, payload.into())
+            .await
+        {
+            // Stored all the same: streams catch up at the owner's next event, or when the
+            // browser reconnects with Last-Event-ID.
+            tracing::warn!(error = %err, "cannot announce a media event");
+        }
         Ok(event)
     }
 
@@ -291,15 +322,25 @@ impl Jobs {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let now = self.inner.clock.now();
-        for id in self.inner.store.requeue_interrupted_jobs(now).await? {
-            tracing::info!(job = %id, "resuming a job interrupted by the last stop");
-            self.publish_job(id).await;
-        }
-        for id in self.inner.store.uploads_probing().await? {
+        if self.inner.backplane.is_shared() {
+            // Other nodes are running jobs and checking uploads in the same media directory:
+            // only jobs whose node went silent are ours to resume, here and by the heartbeat.
+            self.requeue_silent_jobs().await;
             let jobs = self.clone();
-            tasks.spawn(async move { jobs.check_upload(id).await });
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move { jobs.heartbeat(shutdown).await });
+        } else {
+            let all = now + Duration::from_secs(1);
+            for id in self.inner.store.requeue_interrupted_jobs(now, all).await? {
+                tracing::info!(job = %id, "resuming a job interrupted by the last stop");
+                self.publish_job(id).await;
+            }
+            for id in self.inner.store.uploads_probing().await? {
+                let jobs = self.clone();
+                tasks.spawn(async move { jobs.check_upload(id).await });
+            }
+            self.remove_temporaries().await;
         }
-        self.remove_temporaries().await;
         for _ in 0..self.inner.config.workers.max(1) {
             let jobs = self.clone();
             let shutdown = shutdown.clone();
@@ -308,6 +349,57 @@ impl Jobs {
         let jobs = self.clone();
         tasks.spawn(async move { jobs.worker(shutdown, true).await });
         Ok(())
+    }
+
+    /// Queues again the jobs whose node has not marked them alive for [`SILENT_JOB`].
+    async fn requeue_silent_jobs(&self) {
+        let now = self.inner.clock.now();
+        match self
+            .inner
+            .store
+            .requeue_interrupted_jobs(now, now - SILENT_JOB)
+            .await
+        {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::warn!(job = %id, "resuming a job whose node went silent");
+                    self.publish_job(id).await;
+                }
+                self.inner.wake.notify_one();
+            }
+            Err(err) => tracing::error!(error = %err, "cannot look for silent jobs"),
+        }
+    }
+
+    /// With several nodes: marks the jobs this node runs as alive, stops those cancelled on
+    /// another node (their ffmpeg is killed), and resumes jobs whose node died.
+    async fn heartbeat(self, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(HEARTBEAT);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = shutdown.cancelled() => return,
+            }
+            let mine: Vec<JobId> = self.running().keys().copied().collect();
+            match self
+                .inner
+                .store
+                .touch_jobs(&mine, self.inner.clock.now())
+                .await
+            {
+                Ok(alive) => {
+                    for id in mine.iter().filter(|id| !alive.contains(id)) {
+                        if let Some(token) = self.running().get(id) {
+                            tracing::info!(job = %id, "the job was cancelled elsewhere; stopping it");
+                            token.cancel();
+                        }
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot mark running jobs alive"),
+            }
+            self.requeue_silent_jobs().await;
+        }
     }
 
     /// Deletes what jobs interrupted by the last stop half-wrote (no job runs yet).

@@ -9,7 +9,9 @@
 
 use super::extract::path_id;
 use crate::auth::CurrentUser;
+use crate::bus::backplane::Delivery;
 use crate::error::ApiError;
+use crate::media::jobs::{MEDIA_TOPIC, MediaNotice};
 use crate::state::AppState;
 use crate::store::jobs::{MediaChange, MediaEvent};
 use axum::extract::{Path, State};
@@ -21,7 +23,7 @@ use axum::{Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use lockstep_core::ids::{JobId, UserId};
 use std::convert::Infallible;
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast;
 
 /// Routes that answer at once (under the request timeout).
 pub fn router() -> Router<AppState> {
@@ -132,9 +134,13 @@ async fn stream_for(
     job: Option<JobId>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    // Subscribe first, then read the backlog: an event published in between is in one or both,
-    // and duplicates are dropped by number below.
-    let live = state.jobs.subscribe();
+    // Subscribe first, then read the backlog: an event stored in between is announced after
+    // the subscription, and is read then unless the backlog already had it.
+    let live = state
+        .backplane
+        .subscribe(MEDIA_TOPIC)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let subject = job.map(|j| j.to_string());
     // On a fresh stream, the event id the snapshot is as of.
     let mut fresh_at = None;
@@ -178,7 +184,7 @@ async fn stream_for(
             now
         }
     };
-    let mut last = backlog
+    let last = backlog
         .iter()
         .map(|e| e.id)
         .chain(fresh_at)
@@ -195,29 +201,41 @@ async fn stream_for(
             .data(serde_json::json!({ "last_event_id": id }).to_string())));
     }
     let shutdown = state.shutdown.clone();
-    let live = BroadcastStream::new(live)
-        // A lagging stream ends; the browser reconnects with Last-Event-ID and catches up from
-        // the store.
-        .take_while(|r| std::future::ready(r.is_ok()))
-        .filter_map(move |r| {
-            let keep = match &r {
-                Ok(e) => {
-                    let mine = e.change.owner() == user
-                        && subject.as_deref().is_none_or(|s| s == e.change.subject())
-                        && e.id > last;
-                    if mine {
-                        last = e.id;
-                    }
-                    mine
+    let store = state.store.clone();
+    // Live: each announcement that concerns this stream (or a gap in announcements) is a cue to
+    // read the user's events after the last one sent, from the store: announcements from several
+    // nodes may arrive out of order or not at all, the store's order is the truth.
+    let live = stream::unfold(
+        (live, last, store, subject),
+        move |(mut live, mut last, store, subject)| async move {
+            loop {
+                let cue = match live.recv().await {
+                    Ok(Delivery::Message(bytes)) => serde_json::from_slice::<MediaNotice>(&bytes)
+                        .is_ok_and(|n| {
+                            n.owner == user
+                                && n.id > last
+                                && subject.as_deref().is_none_or(|s| s == n.subject)
+                        }),
+                    Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                };
+                if !cue {
+                    continue;
                 }
-                Err(_) => false,
-            };
-            std::future::ready(match r {
-                Ok(e) if keep => Some(Ok(sse_event(&e))),
-                _ => None,
-            })
-        })
-        .take_until(async move { shutdown.cancelled().await });
+                // A failed read ends the stream; the browser reconnects with Last-Event-ID.
+                let events = store
+                    .media_events_after(user, subject.as_deref(), last)
+                    .await
+                    .ok()?;
+                if let Some(newest) = events.last() {
+                    last = newest.id;
+                    return Some((events, (live, last, store, subject)));
+                }
+            }
+        },
+    )
+    .flat_map(|events| stream::iter(events.iter().map(|e| Ok(sse_event(e))).collect::<Vec<_>>()))
+    .take_until(async move { shutdown.cancelled().await });
     let stream: std::pin::Pin<Box<dyn Stream<Item = Result<Event, Infallible>> + Send>> =
         Box::pin(stream::iter(first).chain(live));
     let mut response = Sse::new(stream)

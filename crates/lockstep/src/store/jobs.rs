@@ -350,21 +350,53 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Jobs that were running when the server stopped are queued again (their attempt counts).
+    /// Queues again the running jobs whose node stopped (their attempt counts): on one node all
+    /// of them (`silent_since` in the future), with several those whose node has not touched
+    /// them since `silent_since` (running nodes touch theirs every few seconds; see
+    /// [`Self::touch_jobs`]).
     pub async fn requeue_interrupted_jobs(
         &self,
         now: ServerTime,
+        silent_since: ServerTime,
     ) -> Result<Vec<JobId>, sqlx::Error> {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', run_after_ms = $1, progress = 0, updated_ms = $1 \
-             WHERE state = 'running' RETURNING id",
+             WHERE state = 'running' AND updated_ms < $2 RETURNING id",
         )
         .bind(now.millis())
+        .bind(silent_since.millis())
         .fetch_all(self.pool())
         .await?
         .iter()
         .map(|r| parse_id(&r.try_get::<String, _>("id")?))
         .collect()
+    }
+
+    /// Marks the jobs this node runs as alive (now), and returns those among them that are still
+    /// running: the others were cancelled, on this node or on another.
+    pub async fn touch_jobs(
+        &self,
+        ids: &[JobId],
+        now: ServerTime,
+    ) -> Result<Vec<JobId>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (0..ids.len()).map(|n| format!("${}", n + 2)).collect();
+        let sql = format!(
+            "UPDATE jobs SET updated_ms = $1 WHERE state = 'running' AND id IN ({}) RETURNING id",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now.millis());
+        for id in ids {
+            query = query.bind(id.to_string());
+        }
+        query
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| parse_id(&r.try_get::<String, _>("id")?))
+            .collect()
     }
 
     /// Stores a change as a numbered event, and returns the event.
@@ -373,6 +405,18 @@ impl Store {
         change: MediaChange,
         now: ServerTime,
     ) -> Result<MediaEvent, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        if self.backend() == Backend::Postgres {
+            // Streams read an owner's events by id (`media_events_after`), so for one owner the
+            // ids must become visible in their order. Numbers from an identity column do not
+            // (a transaction may commit after a later number's); taking the owner's row lock
+            // first makes one owner's events commit one after another, in number order, on
+            // every node. SQLite has one writer: already so.
+            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
+                .bind(change.owner().to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
         let row = sqlx::query(
             "INSERT INTO job_events (job_id, owner_id, data, at_ms) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -380,8 +424,9 @@ impl Store {
         .bind(change.owner().to_string())
         .bind(to_json(&change)?)
         .bind(now.millis())
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(MediaEvent {
             id: row.try_get("id")?,
             change,
@@ -560,6 +605,47 @@ mod tests {
         let distinct: std::collections::HashSet<_> = taken.iter().copied().collect();
         assert_eq!(taken.len(), distinct.len(), "a job was taken twice");
         assert_eq!(distinct, queued, "every job was taken");
+    }
+
+    /// With several nodes, only jobs nobody has marked alive recently are queued again; a job
+    /// cancelled meanwhile is not among those a node marks alive (it stops it).
+    #[tokio::test]
+    async fn only_jobs_left_silent_are_resumed_and_cancels_are_noticed() {
+        let (s, _dir) = store().await;
+        let (owner, upload) = user_with_upload(&s, "Ann").await;
+        let alive = job(&s, owner, upload, JobKind::Thumbnail, 0).await;
+        let silent = job(&s, owner, upload, JobKind::Thumbnail, 1).await;
+        let cancelled = job(&s, owner, upload, JobKind::Thumbnail, 2).await;
+        for _ in 0..3 {
+            s.claim_job(ServerTime::from_millis(10), false)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        s.cancel_job(cancelled, ServerTime::from_millis(20))
+            .await
+            .unwrap();
+        let still = s
+            .touch_jobs(&[alive, cancelled], ServerTime::from_millis(40_000))
+            .await
+            .unwrap();
+        assert_eq!(still, vec![alive]);
+        let resumed = s
+            .requeue_interrupted_jobs(
+                ServerTime::from_millis(45_000),
+                ServerTime::from_millis(15_000),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resumed, vec![silent]);
+        assert_eq!(
+            s.job(alive).await.unwrap().unwrap().state,
+            JobState::Running
+        );
+        assert_eq!(
+            s.job(silent).await.unwrap().unwrap().state,
+            JobState::Queued
+        );
     }
 
     /// On PostgreSQL a job another node is in the middle of taking (its row locked) is passed

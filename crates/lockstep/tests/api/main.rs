@@ -3,6 +3,7 @@
 mod abuse;
 mod bad_input;
 mod bombs;
+mod cluster;
 mod connections;
 mod crash;
 mod exposure;

@@ -632,7 +632,7 @@ async fn a_running_job_can_be_cancelled() {
 }
 
 /// Reads Server-Sent Events from a response until `until` says stop.
-async fn read_events(
+pub(crate) async fn read_events(
     response: reqwest::Response,
     mut until: impl FnMut(&[(i64, String, Value)]) -> bool,
 ) -> Vec<(i64, String, Value)> {

@@ -5,6 +5,13 @@
 //! A broadcast channel keeps one shared ring instead of a queue per connection, which is what
 //! keeps an idle viewer cheap. A connection that falls more than the channel's capacity behind
 //! gets `Lagged` and asks its room for a fresh snapshot instead of missing events silently.
+//!
+//! # Layout
+//! - this module: a room's fan-out to its connections ([`RoomBus`]).
+//! - [`backplane`]: messages every node must see (media job changes): in process on one node,
+//!   through Redis between several.
+
+pub mod backplane;
 
 use lockstep_core::ids::UserId;
 use std::time::Instant;

@@ -1,0 +1,238 @@
+//! Messages every node must see, by topic: in process when there is one node, through Redis
+//! pub/sub when there are several (`--redis-url`).
+//!
+//! A subscriber gets a [`Delivery`]: a message, or [`Delivery::Gap`] when messages may have been
+//! lost (the connection to Redis dropped: Redis pub/sub is at most once, and nothing published
+//! while a node is disconnected reaches it). Subscribers therefore treat messages as news that
+//! something changed and keep the truth elsewhere (the store), re-reading it after a gap.
+//!
+//! The Redis side uses one multiplexed RESP3 connection per node through redis-rs's
+//! `ConnectionManager`: it reconnects by itself and, with automatic resubscription, subscribes
+//! again to every channel after a reconnection (checked here by restarting redis-server).
+
+use bytes::Bytes;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, PushInfo, PushKind, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Messages a slow subscriber of a topic may fall behind by (it then sees `Lagged` and
+/// re-reads the truth, as after a gap).
+const TOPIC_CAPACITY: usize = 1024;
+/// Prefix of Lockstep's Redis channels, so that a Redis shared with other software is fine.
+const CHANNEL_PREFIX: &str = "lockstep:";
+
+/// What a subscriber receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Message(Bytes),
+    /// Messages may have been lost since the last delivery: re-read the truth.
+    Gap,
+}
+
+/// Why a message could not be published.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot publish to the other nodes: {0}")]
+pub struct PublishError(#[from] redis::RedisError);
+
+/// The node's backplane. Cheap to clone.
+#[derive(Clone)]
+pub struct Backplane {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    topics: Mutex<HashMap<String, broadcast::Sender<Delivery>>>,
+    /// Unset on a single node.
+    redis: OnceLock<ConnectionManager>,
+}
+
+impl Inner {
+    fn topics(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<Delivery>>> {
+        // Only single inserts and lookups happen under this lock: a poisoned map is consistent.
+        self.topics
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Hands a message to the local subscribers of `topic`, if any.
+    fn deliver(&self, topic: &str, delivery: Delivery) {
+        if let Some(tx) = self.topics().get(topic) {
+            let _ = tx.send(delivery);
+        }
+    }
+
+    /// Tells every local subscriber that messages may have been lost.
+    fn gap(&self) {
+        for tx in self.topics().values() {
+            let _ = tx.send(Delivery::Gap);
+        }
+    }
+
+    /// Routes a push from Redis: a message on one of our channels, or a lost connection.
+    fn on_push(&self, push: PushInfo) {
+        match push.kind {
+            PushKind::Message => {
+                if let [channel, payload] = push.data.as_slice()
+                    && let (Some(channel), Some(payload)) = (bulk(channel), bulk(payload))
+                    && let Some(topic) = channel.strip_prefix(CHANNEL_PREFIX.as_bytes())
+                    && let Ok(topic) = std::str::from_utf8(topic)
+                {
+                    self.deliver(topic, Delivery::Message(Bytes::copy_from_slice(payload)));
+                }
+            }
+            PushKind::Disconnection => {
+                tracing::warn!("lost the connection to Redis; reconnecting");
+                self.gap();
+            }
+            // Subscription confirmations, and after a reconnection the resubscriptions: what
+            // was published in between is lost, so tell the subscribers.
+            PushKind::Subscribe => self.gap(),
+            _ => {}
+        }
+    }
+}
+
+fn bulk(value: &Value) -> Option<&[u8]> {
+    match value {
+        Value::BulkString(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+impl Backplane {
+    /// A single node's backplane: messages go to this process's subscribers only.
+    pub fn local() -> Self {
+        Backplane {
+            inner: Arc::new(Inner {
+                topics: Mutex::new(HashMap::new()),
+                redis: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// A backplane through the Redis server at `url` (`redis://host:port`; RESP3 is asked for).
+    pub async fn redis(url: &str) -> anyhow::Result<Self> {
+        let url = with_resp3(url);
+        let client =
+            redis::Client::open(url.as_str()).map_err(|e| anyhow::anyhow!("bad Redis URL: {e}"))?;
+        let plane = Backplane::local();
+        let weak = Arc::downgrade(&plane.inner);
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            // Keep trying for as long as Redis is away, at most 2 s apart.
+            .set_number_of_retries(usize::MAX)
+            .set_max_delay(Duration::from_secs(2))
+            .set_automatic_resubscription()
+            .set_push_sender(move |push: PushInfo| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.on_push(push);
+                }
+                Ok::<(), std::convert::Infallible>(())
+            });
+        let manager = client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {url}: {e}"))?;
+        // The push sender holds a weak reference: the connection dies with the backplane.
+        let _ = plane.inner.redis.set(manager);
+        Ok(plane)
+    }
+
+    /// True when messages cross nodes (Redis).
+    pub fn is_shared(&self) -> bool {
+        self.inner.redis.get().is_some()
+    }
+
+    /// Publishes `payload` on `topic` to every node's subscribers, this node's included.
+    pub async fn publish(&self, topic: &str, payload: Bytes) -> Result<(), PublishError> {
+        match self.inner.redis.get() {
+            None => {
+                self.inner.deliver(topic, Delivery::Message(payload));
+                Ok(())
+            }
+            Some(redis) => {
+                let mut redis = redis.clone();
+                let _: i64 = redis
+                    .publish(format!("{CHANNEL_PREFIX}{topic}"), payload.as_ref())
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Subscribes to `topic`: everything published on it from now on (on Redis, from the moment
+    /// the subscription is confirmed).
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+    ) -> Result<broadcast::Receiver<Delivery>, PublishError> {
+        let (rx, first) = {
+            let mut topics = self.inner.topics();
+            match topics.get(topic) {
+                Some(tx) => (tx.subscribe(), false),
+                None => {
+                    let (tx, rx) = broadcast::channel(TOPIC_CAPACITY);
+                    topics.insert(topic.to_owned(), tx);
+                    (rx, true)
+                }
+            }
+        };
+        if first && let Some(redis) = self.inner.redis.get() {
+            let mut redis = redis.clone();
+            redis.subscribe(format!("{CHANNEL_PREFIX}{topic}")).await?;
+        }
+        Ok(rx)
+    }
+}
+
+/// Asks for RESP3 (pushes on the same connection) unless the URL already says a protocol.
+fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_local_backplane_delivers_to_this_process() {
+        let plane = Backplane::local();
+        let mut rx = plane.subscribe("media").await.unwrap();
+        plane
+            .publish("media", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        plane
+            .publish("other", Bytes::from_static(b"y"))
+            .await
+            .unwrap();
+        assert_eq!(
+            rx.recv().await.unwrap(),
+            Delivery::Message(Bytes::from_static(b"x"))
+        );
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn resp3_is_asked_for() {
+        assert_eq!(with_resp3("redis://h:1"), "redis://h:1?protocol=resp3");
+        assert_eq!(
+            with_resp3("redis://h:1/0?x=1"),
+            "redis://h:1/0?x=1&protocol=resp3"
+        );
+        assert_eq!(
+            with_resp3("redis://h?protocol=resp3"),
+            "redis://h?protocol=resp3"
+        );
+    }
+}

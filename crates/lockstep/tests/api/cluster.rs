@@ -1,0 +1,182 @@
+//! Several nodes on one PostgreSQL database, one Redis and one media directory: what each node
+//! must hear from the others reaches it, and no node takes over what another is doing.
+//!
+//! These tests always run on PostgreSQL (a cluster shares one database), on this process's
+//! throwaway server, and each starts its own redis-server.
+
+use crate::helpers::{TestApp, spawn_with};
+use crate::uploads::{clip, read_events, upload};
+use base64::Engine;
+use lockstep_testkit::redis::Redis;
+use reqwest::{Method, StatusCode};
+use std::time::Duration;
+use tempfile::TempDir;
+
+/// What the nodes of one cluster share.
+struct Shared {
+    database_url: String,
+    redis: Redis,
+    media: TempDir,
+    cookie_key: String,
+    _db_dir: TempDir,
+}
+
+impl Shared {
+    fn new() -> Shared {
+        let db_dir = tempfile::tempdir().unwrap();
+        Shared {
+            database_url: lockstep_testkit::postgres::database_for(db_dir.path()),
+            redis: Redis::start(),
+            media: tempfile::tempdir().unwrap(),
+            cookie_key: base64::engine::general_purpose::STANDARD.encode([7u8; 64]),
+            _db_dir: db_dir,
+        }
+    }
+
+    /// A node of the cluster, with its own data directory.
+    async fn node(&self) -> TestApp {
+        spawn_with(|c| {
+            c.database_url = Some(self.database_url.clone());
+            c.redis_url = Some(self.redis.url());
+            c.media_dir = Some(self.media.path().to_owned());
+            c.cookie_key = Some(self.cookie_key.clone());
+        })
+        .await
+    }
+}
+
+/// The kinds of the jobs seen done in a stream of events.
+fn jobs_done(events: &[(i64, String, serde_json::Value)]) -> usize {
+    events
+        .iter()
+        .filter(|(_, name, v)| name == "job" && v["state"] == "done")
+        .filter_map(|(_, _, v)| v["kind"].as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+#[tokio::test]
+async fn an_upload_on_one_node_streams_its_jobs_progress_to_the_owner_on_another() {
+    let shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let on_a = a.api();
+    // The same browser (one cookie jar, one session) through another node.
+    let on_b = on_a.rebased(&b.base);
+    let me_a = on_a.get("/api/me").await.unwrap().body;
+    let me_b = on_b.get("/api/me").await.unwrap().body;
+    assert_eq!(me_a["id"], me_b["id"], "a session is good on every node");
+
+    let stream = on_b
+        .raw(Method::GET, "/api/jobs/events")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    let id = upload(&on_a, clip(), "on-a.mp4").await;
+    // Jobs run on whichever node's workers take them; every change reaches node B's stream,
+    // in order, with nothing twice.
+    let events = read_events(stream, |ev| jobs_done(ev) == 3).await;
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+    assert!(
+        events.iter().any(|(_, name, v)| name == "upload"
+            && v["id"] == id.as_str()
+            && v["state"] == "ready")
+    );
+    // The made files are in the shared media directory: node B serves the poster.
+    let upload_b = on_b.get(&format!("/api/uploads/{id}")).await.unwrap().body;
+    let poster = upload_b["poster"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a poster: {upload_b}"));
+    let image = on_b.raw(Method::GET, poster).send().await.unwrap();
+    assert_eq!(image.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn after_a_redis_restart_the_nodes_resubscribe_by_themselves() {
+    let mut shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let on_a = a.api();
+    let on_b = on_a.rebased(&b.base);
+    on_a.get("/api/me").await.unwrap();
+
+    shared.redis.restart();
+    // Let the nodes notice and reconnect (they retry at most 2 s apart).
+    let stream = on_b
+        .raw(Method::GET, "/api/jobs/events")
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    upload(&on_a, clip(), "after-restart.mp4").await;
+    let events = read_events(stream, |ev| jobs_done(ev) == 3).await;
+    assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
+}
+
+#[tokio::test]
+async fn a_job_cancelled_through_another_node_stops_where_it_runs() {
+    let tools = tempfile::tempdir().unwrap();
+    // The storyboard's ffmpeg writes a sheet into its temporary folder, then hangs.
+    let ffmpeg = crate::uploads::fake_ffmpeg(
+        tools.path(),
+        "case \"$*\" in *storyboard*) for a; do last=$a; done; \
+         head -c 1000000 /dev/zero > \"$(dirname \"$last\")/sheet-000.jpg\"; sleep 30 ;; esac",
+    );
+    let shared = Shared::new();
+    let a = spawn_with(|c| {
+        c.database_url = Some(shared.database_url.clone());
+        c.redis_url = Some(shared.redis.url());
+        c.media_dir = Some(shared.media.path().to_owned());
+        c.cookie_key = Some(shared.cookie_key.clone());
+        c.ffmpeg = ffmpeg;
+    })
+    .await;
+    let on_a = a.api();
+    let id = upload(&on_a, clip(), "slow.mp4").await;
+    let mut job = serde_json::Value::Null;
+    for _ in 0..200 {
+        let v = on_a.get(&format!("/api/uploads/{id}")).await.unwrap().body;
+        if let Some(j) = v["jobs"].as_array().and_then(|j| {
+            j.iter()
+                .find(|j| j["kind"] == "storyboard" && j["state"] == "running")
+        }) {
+            job = j.clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let job_id = job["id"].as_str().expect("the storyboard job runs on A");
+    // Node B joins the cluster now (so the running job is A's) and the owner cancels there.
+    let b = shared.node().await;
+    let on_b = on_a.rebased(&b.base);
+    let r = on_b
+        .post(
+            &format!("/api/jobs/{job_id}/cancel"),
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.body["state"].as_str()),
+        (StatusCode::OK, Some("cancelled"))
+    );
+    // Node A notices at its next heartbeat (every 5 s), kills its ffmpeg (which would hang
+    // for 30 s) and deletes what it half-wrote.
+    let dir = shared.media.path().join(&id);
+    let mut left = Vec::new();
+    for _ in 0..100 {
+        left = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "still running on A: {left:?}");
+    let r = on_a.get(&format!("/api/jobs/{job_id}")).await.unwrap();
+    assert_eq!(r.body["state"], "cancelled");
+}
