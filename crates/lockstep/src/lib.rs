@@ -81,6 +81,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let media = Arc::new(media::MediaResolver::start(&config, shutdown.clone()).await?);
     let rooms = Rooms::new(RoomEnv {
         store: store.clone(),
+        backplane: backplane.clone(),
         clock,
         metrics: metrics.clone(),
         media: media.clone(),
@@ -120,6 +121,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             config.uploads_dir().display()
         )
     })?;
+    rooms.listen_to_other_nodes().await?;
     let passwords = auth::password::Passwords::per_core()?;
     let throttles = Arc::new(throttle::Throttles::new(config.rates(), &metrics));
     Ok(AppState {

@@ -44,6 +44,8 @@ pub struct Backplane {
 }
 
 struct Inner {
+    /// This node, so that it can tell its own messages from the others'.
+    node: uuid::Uuid,
     topics: Mutex<HashMap<String, broadcast::Sender<Delivery>>>,
     /// Unset on a single node.
     redis: OnceLock<ConnectionManager>,
@@ -107,6 +109,7 @@ impl Backplane {
     pub fn local() -> Self {
         Backplane {
             inner: Arc::new(Inner {
+                node: uuid::Uuid::now_v7(),
                 topics: Mutex::new(HashMap::new()),
                 redis: OnceLock::new(),
             }),
@@ -140,6 +143,11 @@ impl Backplane {
         // The push sender holds a weak reference: the connection dies with the backplane.
         let _ = plane.inner.redis.set(manager);
         Ok(plane)
+    }
+
+    /// This node's id, unique per process.
+    pub fn node(&self) -> uuid::Uuid {
+        self.inner.node
     }
 
     /// True when messages cross nodes (Redis).

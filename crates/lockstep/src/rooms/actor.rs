@@ -649,6 +649,7 @@ mod tests {
         store.create_room(&room).await.unwrap();
         let rooms = Rooms::new(RoomEnv {
             store: store.clone(),
+            backplane: crate::bus::backplane::Backplane::local(),
             clock: ServerClock::new(),
             metrics: Metrics::new(),
             media: Arc::new(

@@ -19,6 +19,7 @@ pub mod items;
 pub mod ring;
 
 use crate::bus::Outbound;
+use crate::bus::backplane::{Backplane, Delivery};
 use crate::clock::ServerClock;
 use crate::media::MediaResolver;
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ use tungstenite::Utf8Bytes;
 #[derive(Clone)]
 pub struct RoomEnv {
     pub store: Store,
+    /// What the other nodes' rooms must hear (renames, uploads), when there are several.
+    pub backplane: Backplane,
     pub clock: ServerClock,
     pub metrics: Metrics,
     pub media: Arc<MediaResolver>,
@@ -183,26 +186,163 @@ impl Rooms {
         }
     }
 
-    /// Tells the live rooms that queue an upload that it is playable. (A room that queues it
-    /// while this runs checks the upload itself once the item is stored.)
+    /// Tells the live rooms that queue an upload, on every node, that it is playable. (A room
+    /// that queues it while this runs checks the upload itself once the item is stored.)
     pub async fn upload_ready(&self, media: &UploadMedia) {
-        for handle in self.loaded_with_upload(media.upload_id).await {
-            let media = media.clone();
-            let _ = handle.tx.send(Msg::UploadReady { media }).await;
-        }
+        self.apply(RoomNotice::UploadReady {
+            media: media.into(),
+        })
+        .await;
     }
 
-    /// Tells the live rooms that queue an upload that it will never play.
+    /// Tells the live rooms that queue an upload, on every node, that it will never play.
     pub async fn upload_gone(&self, upload_id: UploadId) {
-        for handle in self.loaded_with_upload(upload_id).await {
-            let _ = handle.tx.send(Msg::UploadGone { upload_id }).await;
+        self.apply(RoomNotice::UploadGone { upload_id }).await;
+    }
+
+    /// Tells every live room, on every node, that `user` renamed themselves.
+    pub async fn rename_everywhere(&self, user: UserId, name: &DisplayName) {
+        self.apply(RoomNotice::Renamed {
+            user,
+            name: name.clone(),
+        })
+        .await;
+    }
+
+    /// Applies a notice to this node's rooms at once, then tells the other nodes.
+    async fn apply(&self, notice: RoomNotice) {
+        self.apply_here(&notice).await;
+        let backplane = &self.inner.env.backplane;
+        if !backplane.is_shared() {
+            return;
+        }
+        let envelope = NoticeEnvelope {
+            from: backplane.node(),
+            notice,
+        };
+        match serde_json::to_vec(&envelope) {
+            Ok(payload) => {
+                if let Err(err) = backplane.publish(ROOMS_TOPIC, payload.into()).await {
+                    tracing::warn!(error = %err, "cannot tell the other nodes' rooms");
+                }
+            }
+            Err(err) => tracing::error!(error = %err, "cannot encode a room notice"),
         }
     }
 
-    /// Tells every live room that `user` renamed themselves.
-    pub async fn rename_everywhere(&self, user: UserId, name: &DisplayName) {
-        for handle in self.all_loaded() {
-            handle.rename(user, name.clone()).await;
+    async fn apply_here(&self, notice: &RoomNotice) {
+        match notice {
+            RoomNotice::UploadReady { media } => {
+                let media = UploadMedia::from(media.clone());
+                for handle in self.loaded_with_upload(media.upload_id).await {
+                    let media = media.clone();
+                    let _ = handle.tx.send(Msg::UploadReady { media }).await;
+                }
+            }
+            RoomNotice::UploadGone { upload_id } => {
+                let upload_id = *upload_id;
+                for handle in self.loaded_with_upload(upload_id).await {
+                    let _ = handle.tx.send(Msg::UploadGone { upload_id }).await;
+                }
+            }
+            RoomNotice::Renamed { user, name } => {
+                for handle in self.all_loaded() {
+                    handle.rename(*user, name.clone()).await;
+                }
+            }
+        }
+    }
+
+    /// Applies to this node's rooms what other nodes announce, until shutdown. Subscribed
+    /// before it returns, so nothing announced after start-up is missed (but for a lost
+    /// connection to Redis: pub/sub keeps nothing).
+    pub async fn listen_to_other_nodes(&self) -> anyhow::Result<()> {
+        let backplane = self.inner.env.backplane.clone();
+        if !backplane.is_shared() {
+            return Ok(());
+        }
+        let mut notices = backplane.subscribe(ROOMS_TOPIC).await?;
+        let rooms = self.clone();
+        let shutdown = self.inner.env.shutdown.clone();
+        self.inner.env.tasks.spawn(async move {
+            loop {
+                let delivery = tokio::select! {
+                    d = notices.recv() => d,
+                    () = shutdown.cancelled() => return,
+                };
+                match delivery {
+                    Ok(Delivery::Message(bytes)) => {
+                        match serde_json::from_slice::<NoticeEnvelope>(&bytes) {
+                            Ok(envelope) if envelope.from != backplane.node() => {
+                                rooms.apply_here(&envelope.notice).await;
+                            }
+                            Ok(_) => {}
+                            Err(err) => {
+                                tracing::warn!(error = %err, "a room notice we cannot read")
+                            }
+                        }
+                    }
+                    Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        tracing::warn!("room notices from other nodes may have been lost");
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The backplane topic on which a node tells the other nodes' rooms what changed outside any
+/// room: an upload became playable or will never play, a user renamed themselves.
+pub const ROOMS_TOPIC: &str = "rooms";
+
+/// What changed outside the rooms that rooms must hear.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum RoomNotice {
+    UploadReady { media: UploadMediaWire },
+    UploadGone { upload_id: UploadId },
+    Renamed { user: UserId, name: DisplayName },
+}
+
+/// A notice and the node it comes from (a node has applied its own already).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct NoticeEnvelope {
+    from: uuid::Uuid,
+    notice: RoomNotice,
+}
+
+/// [`UploadMedia`] as it crosses nodes (the core type carries no serde: it is not protocol).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct UploadMediaWire {
+    upload_id: UploadId,
+    title: String,
+    duration: Option<f64>,
+    poster: Option<String>,
+    ready: bool,
+}
+
+impl From<&UploadMedia> for UploadMediaWire {
+    fn from(m: &UploadMedia) -> Self {
+        UploadMediaWire {
+            upload_id: m.upload_id,
+            title: m.title.clone(),
+            duration: m.duration,
+            poster: m.poster.clone(),
+            ready: m.ready,
+        }
+    }
+}
+
+impl From<UploadMediaWire> for UploadMedia {
+    fn from(m: UploadMediaWire) -> Self {
+        UploadMedia {
+            upload_id: m.upload_id,
+            title: m.title,
+            duration: m.duration,
+            poster: m.poster,
+            ready: m.ready,
         }
     }
 }

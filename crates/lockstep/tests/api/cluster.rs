@@ -180,3 +180,28 @@ async fn a_job_cancelled_through_another_node_stops_where_it_runs() {
     let r = on_a.get(&format!("/api/jobs/{job_id}")).await.unwrap();
     assert_eq!(r.body["state"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_rename_through_one_node_reaches_the_rooms_of_another() {
+    let shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let on_a = a.api();
+    let on_b = on_a.rebased(&b.base);
+    on_a.get("/api/me").await.unwrap();
+    let room = crate::helpers::public_room(&on_b).await;
+    // The room lives on node B, where its viewer is.
+    let (mut viewer, _) = on_b.join(room).await.unwrap();
+    let r = on_a
+        .patch("/api/me", &serde_json::json!({ "name": "Renamed On A" }))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    viewer
+        .wait_for(|f| {
+            matches!(f, lockstep_core::protocol::ServerFrame::MemberUpdated { member, .. }
+                if member.name.as_str() == "Renamed On A")
+        })
+        .await
+        .expect("node B's room hears of the rename");
+}
