@@ -150,6 +150,12 @@ impl Backplane {
         self.inner.node
     }
 
+    /// The connection to Redis, when there are several nodes (for what is kept there, not
+    /// sent: presence).
+    pub fn redis_connection(&self) -> Option<ConnectionManager> {
+        self.inner.redis.get().cloned()
+    }
+
     /// True when messages cross nodes (Redis).
     pub fn is_shared(&self) -> bool {
         self.inner.redis.get().is_some()

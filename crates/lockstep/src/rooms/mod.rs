@@ -11,11 +11,13 @@
 //! - [`actor`]: the room actor.
 //! - [`dispatch`]: a client's frames, whatever carries them: join, commands, answers.
 //! - [`items`]: what a person may put into a queue, checked.
+//! - [`presence`]: viewer counts across nodes.
 //! - [`ring`]: recent events for resuming clients.
 
 pub mod actor;
 pub mod dispatch;
 pub mod items;
+pub mod presence;
 pub mod ring;
 
 use crate::bus::Outbound;
@@ -73,6 +75,8 @@ pub struct Rooms {
 
 struct Registry {
     slots: Mutex<HashMap<RoomId, Slot>>,
+    /// Viewers of each room on the other nodes (several nodes only; see [`presence`]).
+    remote_viewers: Mutex<HashMap<RoomId, usize>>,
     env: RoomEnv,
 }
 
@@ -92,6 +96,7 @@ impl Rooms {
         Rooms {
             inner: Arc::new(Registry {
                 slots: Mutex::new(HashMap::new()),
+                remote_viewers: Mutex::new(HashMap::new()),
                 env,
             }),
         }
@@ -142,8 +147,24 @@ impl Rooms {
             .collect()
     }
 
-    /// Every live room that has viewers, with how many.
+    /// Every room that has viewers, on this node or (with several nodes) on others, with how
+    /// many.
     pub fn with_viewers(&self) -> Vec<(RoomId, usize)> {
+        let mut all: HashMap<RoomId, usize> = self.remote_viewers().clone();
+        for (id, n) in self.local_viewers() {
+            *all.entry(id).or_default() += n;
+        }
+        all.into_iter().filter(|(_, n)| *n > 0).collect()
+    }
+
+    /// Viewers present in the room right now, on every node.
+    pub fn viewers(&self, id: RoomId) -> usize {
+        let here = self.loaded(id).map_or(0, |h| h.viewers());
+        here + self.remote_viewers().get(&id).copied().unwrap_or(0)
+    }
+
+    /// This node's rooms that have viewers, with how many.
+    fn local_viewers(&self) -> Vec<(RoomId, usize)> {
         self.slots()
             .iter()
             .filter_map(|(id, slot)| slot.get().map(|h| (*id, h.viewers())))
@@ -151,9 +172,16 @@ impl Rooms {
             .collect()
     }
 
-    /// Viewers present in the room right now (0 when it is not loaded).
-    pub fn viewers(&self, id: RoomId) -> usize {
-        self.loaded(id).map_or(0, |h| h.viewers())
+    fn remote_viewers(&self) -> std::sync::MutexGuard<'_, HashMap<RoomId, usize>> {
+        // Replaced whole, never left half-written: a poisoned lock is safe to keep using.
+        self.inner
+            .remote_viewers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set_remote_viewers(&self, counts: HashMap<RoomId, usize>) {
+        *self.remote_viewers() = counts;
     }
 
     fn forget_slot(&self, id: RoomId, slot: &Slot) {
@@ -261,6 +289,7 @@ impl Rooms {
         if !backplane.is_shared() {
             return Ok(());
         }
+        self.start_presence();
         let mut notices = backplane.subscribe(ROOMS_TOPIC).await?;
         let rooms = self.clone();
         let shutdown = self.inner.env.shutdown.clone();

@@ -205,3 +205,45 @@ async fn a_rename_through_one_node_reaches_the_rooms_of_another() {
         .await
         .expect("node B's room hears of the rename");
 }
+
+/// The viewers node A's lobby counts for `room`.
+async fn lobby_viewers(api: &lockstep_client::Api, room: lockstep_core::ids::RoomId) -> i64 {
+    let lobby = api.get("/api/rooms").await.unwrap().body;
+    lobby["rooms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == room.to_string())
+        .and_then(|r| r["viewers"].as_i64())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn every_nodes_lobby_counts_the_viewers_of_every_node() {
+    let shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let on_a = a.api();
+    let on_b = b.api();
+    let room = crate::helpers::public_room(&on_b).await;
+    let (_viewer, _) = on_b.join(room).await.unwrap();
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = lobby_viewers(&on_a, room).await;
+        if seen == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 1, "node A's lobby counts node B's viewer");
+    // Node B stops: its viewers are no longer counted anywhere.
+    b.stop().await;
+    for _ in 0..100 {
+        seen = lobby_viewers(&on_a, room).await;
+        if seen == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 0, "node B's viewers left with it");
+}
