@@ -18,8 +18,23 @@ pub enum ChatTextError {
 /// The text of a chat line: trimmed, 1..=1000 characters, control characters other than line
 /// breaks and tabs removed (`\r\n` becomes `\n`). Always plain text: clients must insert it as
 /// text, never as HTML.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Deserialising checks it again ([`ChatText::parse`]), so no path makes an unchecked one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct ChatText(String);
+
+impl From<ChatText> for String {
+    fn from(text: ChatText) -> String {
+        text.0
+    }
+}
+
+impl TryFrom<String> for ChatText {
+    type Error = ChatTextError;
+    fn try_from(raw: String) -> Result<Self, ChatTextError> {
+        ChatText::parse(&raw)
+    }
+}
 
 impl ChatText {
     pub fn parse(raw: &str) -> Result<Self, ChatTextError> {

@@ -39,7 +39,7 @@ pub enum DirectFormat {
 }
 
 /// Where a media item's pictures and sound come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MediaSource {
     /// A YouTube video, by its 11-character id.
     YouTube { video_id: String },
@@ -47,8 +47,9 @@ pub enum MediaSource {
     Direct { url: Url, format: DirectFormat },
 }
 
-/// A parsed, playable media reference.
-#[derive(Debug, Clone, PartialEq)]
+/// A parsed, playable media reference (serialisable, for a queue addition forwarded from
+/// another node, which checked it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Media {
     pub source: MediaSource,
     /// Where playback starts, in seconds (from `t=`, `start=` or a `#t=` media fragment).

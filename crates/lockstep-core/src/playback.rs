@@ -23,7 +23,7 @@ pub struct PlaybackState {
 }
 
 /// A rate or position from a client that cannot be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PlaybackError {
     #[error("the rate must be between {RATE_MIN} and {RATE_MAX}")]
     InvalidRate,

@@ -214,7 +214,8 @@ impl Event {
 }
 
 /// Why a command was refused. [`CommandError::code`] is the stable protocol error code.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Serialisable, for a command forwarded from another node.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CommandError {
     #[error("you are not allowed to do that in this room")]
     Forbidden,
@@ -282,8 +283,8 @@ impl CommandError {
     }
 }
 
-/// A member's command.
-#[derive(Debug, Clone, PartialEq)]
+/// A member's command (serialisable, for a command forwarded from another node).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     Play,
     Pause,

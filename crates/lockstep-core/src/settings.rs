@@ -83,7 +83,7 @@ pub struct SettingsPatch {
 }
 
 /// A settings value out of range.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum SettingsError {
     #[error("vote_skip_ratio must be greater than 0 and at most 1")]
     VoteSkipRatio,

@@ -2,8 +2,8 @@
 //! pub/sub when there are several (`--redis-url`).
 //!
 //! A subscriber gets a [`Delivery`]: a message, or [`Delivery::Gap`] when messages may have been
-//! lost (the connection to Redis dropped: Redis pub/sub is at most once, and nothing published
-//! while a node is disconnected reaches it). Subscribers therefore treat messages as news that
+//! lost (the connection to Redis dropped and its topic is subscribed again: Redis pub/sub is at
+//! most once, and nothing published while a node is disconnected reaches it). Subscribers therefore treat messages as news that
 //! something changed and keep the truth elsewhere (the store), re-reading it after a gap.
 //!
 //! The Redis side uses one multiplexed RESP3 connection per node through redis-rs's
@@ -13,7 +13,7 @@
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, PushInfo, PushKind, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -47,6 +47,8 @@ struct Inner {
     /// This node, so that it can tell its own messages from the others'.
     node: uuid::Uuid,
     topics: Mutex<HashMap<String, broadcast::Sender<Delivery>>>,
+    /// Topics subscribed when the connection to Redis dropped, until they are subscribed again.
+    lost: Mutex<HashSet<String>>,
     /// Unset on a single node.
     redis: OnceLock<ConnectionManager>,
 }
@@ -66,11 +68,11 @@ impl Inner {
         }
     }
 
-    /// Tells every local subscriber that messages may have been lost.
-    fn gap(&self) {
-        for tx in self.topics().values() {
-            let _ = tx.send(Delivery::Gap);
-        }
+    fn lost(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // Single inserts and removals: a poisoned set is consistent.
+        self.lost
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Routes a push from Redis: a message on one of our channels, or a lost connection.
@@ -87,11 +89,21 @@ impl Inner {
             }
             PushKind::Disconnection => {
                 tracing::warn!("lost the connection to Redis; reconnecting");
-                self.gap();
+                let topics: Vec<String> = self.topics().keys().cloned().collect();
+                self.lost().extend(topics);
             }
-            // Subscription confirmations, and after a reconnection the resubscriptions: what
-            // was published in between is lost, so tell the subscribers.
-            PushKind::Subscribe => self.gap(),
+            // A subscription confirmed: after a reconnection, what was published to its topic
+            // while we were away is lost, so tell its subscribers (now, not at the
+            // disconnection: what they re-read then could be older than what they missed).
+            PushKind::Subscribe => {
+                if let Some(channel) = push.data.first().and_then(bulk)
+                    && let Some(topic) = channel.strip_prefix(CHANNEL_PREFIX.as_bytes())
+                    && let Ok(topic) = std::str::from_utf8(topic)
+                    && self.lost().remove(topic)
+                {
+                    self.deliver(topic, Delivery::Gap);
+                }
+            }
             _ => {}
         }
     }
@@ -111,6 +123,7 @@ impl Backplane {
             inner: Arc::new(Inner {
                 node: uuid::Uuid::now_v7(),
                 topics: Mutex::new(HashMap::new()),
+                lost: Mutex::new(HashSet::new()),
                 redis: OnceLock::new(),
             }),
         }
@@ -174,6 +187,17 @@ impl Backplane {
                     .publish(format!("{CHANNEL_PREFIX}{topic}"), payload.as_ref())
                     .await?;
                 Ok(())
+            }
+        }
+    }
+
+    /// Stops delivering `topic` to this node (its receivers see it closed).
+    pub async fn unsubscribe(&self, topic: &str) {
+        let removed = self.inner.topics().remove(topic).is_some();
+        if removed && let Some(redis) = self.inner.redis.get() {
+            let mut redis = redis.clone();
+            if let Err(err) = redis.unsubscribe(format!("{CHANNEL_PREFIX}{topic}")).await {
+                tracing::warn!(%topic, error = %err, "cannot unsubscribe");
             }
         }
     }

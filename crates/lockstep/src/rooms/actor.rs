@@ -32,9 +32,6 @@ use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
 use uuid::Uuid;
 
-/// Messages a room actor's inbox holds before senders wait.
-const INBOX: usize = 1024;
-
 /// Why an actor stops.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stop {
@@ -102,7 +99,7 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         },
         env.rules.clone(),
     );
-    let (tx, inbox) = mpsc::channel(INBOX);
+    let (tx, inbox) = mpsc::channel(super::INBOX);
     let epoch: u64 = rand::rng().random();
     let stats = Arc::new(RoomStats::default());
     let actor = Actor {
@@ -220,6 +217,7 @@ impl Actor {
                 let joined = Joined {
                     events: self.bus.subscribe(),
                     frames,
+                    after_seq: self.seq,
                 };
                 if reply.send(Ok(joined)).is_err() {
                     // The connection went away while we worked: undo the join.
@@ -230,9 +228,13 @@ impl Actor {
                 let _ = reply.send(Joined {
                     events: self.bus.subscribe(),
                     frames: vec![self.welcome(user, now)],
+                    after_seq: self.seq,
                 });
             }
             Msg::Leave { user } => self.leave(user, now).await,
+            Msg::Subscribe { reply } => {
+                let _ = reply.send(self.bus.subscribe());
+            }
             Msg::Command { by, command, reply } => {
                 let result = self.apply(by, command, now).await;
                 let _ = reply.send(result);

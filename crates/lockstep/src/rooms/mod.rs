@@ -9,12 +9,15 @@
 //!
 //! # Layout
 //! - [`actor`]: the room actor.
+//! - [`cluster`]: with several nodes, one actor per room on the node holding its lease, relays
+//!   elsewhere.
 //! - [`dispatch`]: a client's frames, whatever carries them: join, commands, answers.
 //! - [`items`]: what a person may put into a queue, checked.
 //! - [`presence`]: viewer counts across nodes.
 //! - [`ring`]: recent events for resuming clients.
 
 pub mod actor;
+pub mod cluster;
 pub mod dispatch;
 pub mod items;
 pub mod presence;
@@ -42,6 +45,9 @@ use tokio::sync::{OnceCell, broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tungstenite::Utf8Bytes;
+
+/// Messages a room's inbox holds before senders wait.
+pub(crate) const INBOX: usize = 1024;
 
 /// What every room actor needs from the server.
 #[derive(Clone)]
@@ -77,6 +83,8 @@ struct Registry {
     slots: Mutex<HashMap<RoomId, Slot>>,
     /// Viewers of each room on the other nodes (several nodes only; see [`presence`]).
     remote_viewers: Mutex<HashMap<RoomId, usize>>,
+    /// This node's part in a cluster (several nodes only; see [`cluster`]).
+    cluster: Option<cluster::Cluster>,
     env: RoomEnv,
 }
 
@@ -97,6 +105,7 @@ impl Rooms {
             inner: Arc::new(Registry {
                 slots: Mutex::new(HashMap::new()),
                 remote_viewers: Mutex::new(HashMap::new()),
+                cluster: cluster::Cluster::new(&env.backplane),
                 env,
             }),
         }
@@ -115,9 +124,7 @@ impl Rooms {
     pub async fn get(&self, id: RoomId) -> Result<RoomHandle, RoomError> {
         for _ in 0..5 {
             let slot = self.slots().entry(id).or_default().clone();
-            let loaded = slot
-                .get_or_try_init(|| actor::load(self.clone(), self.inner.env.clone(), id))
-                .await;
+            let loaded = slot.get_or_try_init(|| self.open_shared(id)).await;
             match loaded {
                 Ok(handle) if !handle.tx.is_closed() => return Ok(handle.clone()),
                 // An actor that is stopping: drop its slot and load afresh.
@@ -290,6 +297,7 @@ impl Rooms {
             return Ok(());
         }
         self.start_presence();
+        self.listen_for_replies().await?;
         let mut notices = backplane.subscribe(ROOMS_TOPIC).await?;
         let rooms = self.clone();
         let shutdown = self.inner.env.shutdown.clone();
@@ -403,6 +411,9 @@ pub struct Joined {
     pub events: broadcast::Receiver<Outbound>,
     /// Frames to send first: a welcome, or `resumed` and the missed events.
     pub frames: Vec<Utf8Bytes>,
+    /// The frames bring the client to this event; events up to it that `events` also carries
+    /// are to be skipped (a room on another node may relay some after its answer).
+    pub after_seq: u64,
 }
 
 /// Why joining failed.
@@ -465,6 +476,10 @@ pub(crate) enum Msg {
         by: UserId,
         reply: oneshot::Sender<Result<(), CommandError>>,
     },
+    /// Everything the room tells its connections from now on (the cluster's mirror).
+    Subscribe {
+        reply: oneshot::Sender<broadcast::Receiver<Outbound>>,
+    },
 }
 
 /// What is being added to a queue.
@@ -511,6 +526,11 @@ impl RoomHandle {
         })
         .await
         .unwrap_or(Err(JoinError::Gone))
+    }
+
+    /// Everything the room tells its connections from now on.
+    pub(crate) async fn subscribe(&self) -> Option<broadcast::Receiver<Outbound>> {
+        self.ask(|reply| Msg::Subscribe { reply }).await
     }
 
     /// A fresh snapshot and subscription, for a connection that fell behind.

@@ -247,3 +247,161 @@ async fn every_nodes_lobby_counts_the_viewers_of_every_node() {
     }
     assert_eq!(seen, 0, "node B's viewers left with it");
 }
+
+#[tokio::test]
+async fn viewers_of_one_room_on_two_nodes_share_one_room() {
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let ann = a.api();
+    let room = crate::helpers::public_room(&ann).await;
+    // Ann on node A loads the room there (A takes its lease); Bob joins through node B.
+    let (mut on_a, _) = ann.join(room).await.unwrap();
+    let bob = b.api();
+    let (mut on_b, welcome) = bob.join(room).await.unwrap();
+    assert_eq!(
+        welcome.members.len(),
+        2,
+        "Bob's welcome comes from the one room"
+    );
+    assert!(
+        a.state.rooms.loaded(room).is_some() && b.state.rooms.loaded(room).is_some(),
+        "A runs the room, B relays it"
+    );
+    // Bob's line, through B to the owner and back to both.
+    on_b.ok(|id| ClientFrame::Chat {
+        id,
+        text: "hello from B".into(),
+    })
+    .await
+    .unwrap();
+    for v in [&mut on_a, &mut on_b] {
+        v.wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.text == "hello from B"))
+            .await
+            .unwrap();
+    }
+    // Ann's queue addition and seek reach Bob.
+    on_a.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/film.mp4".into(),
+    })
+    .await
+    .unwrap();
+    on_a.ok(|id| ClientFrame::Seek { id, position: 42.0 })
+        .await
+        .unwrap();
+    let playback = on_b
+        .wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.position == 42.0))
+        .await
+        .unwrap();
+    assert!(matches!(playback, ServerFrame::Playback { .. }));
+    // And the other way: Bob pauses through B.
+    on_b.ok(|id| ClientFrame::Pause { id }).await.unwrap();
+    on_a.wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.paused))
+        .await
+        .unwrap();
+    // Refusals cross too: Bob may not kick the room's owner.
+    let ann_id: lockstep_core::ids::UserId =
+        serde_json::from_value(ann.get("/api/me").await.unwrap().body["id"].clone()).unwrap();
+    let code = on_b
+        .refused(|id| ClientFrame::Kick {
+            id,
+            user_id: ann_id,
+        })
+        .await
+        .unwrap();
+    assert_eq!(code, "forbidden");
+}
+
+#[tokio::test]
+async fn when_the_rooms_node_is_killed_another_takes_the_room_and_nothing_acknowledged_is_lost() {
+    use crate::helpers::start_binary_with;
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let redis_url = shared.redis.url();
+    let media = shared.media.path().to_str().unwrap().to_owned();
+    let args = [
+        "--database-url",
+        shared.database_url.as_str(),
+        "--redis-url",
+        redis_url.as_str(),
+        "--media-dir",
+        media.as_str(),
+        "--cookie-key",
+        shared.cookie_key.as_str(),
+        "--limit-chat",
+        "off",
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
+    let (_node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let ann = lockstep_client::Api::new(&base_a).unwrap();
+    let room = crate::helpers::public_room(&ann).await;
+    let (_ann_on_a, _) = ann.join(room).await.unwrap();
+    let bob = lockstep_client::Api::new(&base_b).unwrap();
+    let (mut bob_on_b, _) = bob.join(room).await.unwrap();
+    let mut acknowledged = Vec::new();
+    for n in 0..5 {
+        let text = format!("before the crash {n}");
+        bob_on_b
+            .ok(|id| ClientFrame::Chat {
+                id,
+                text: text.clone(),
+            })
+            .await
+            .unwrap();
+        acknowledged.push(text);
+    }
+    bob_on_b
+        .ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: "http://127.0.0.1:9/kept.mp4".into(),
+        })
+        .await
+        .unwrap();
+
+    // No warning: SIGKILL the room's node.
+    node_a.kill().await.unwrap();
+    let killed = std::time::Instant::now();
+    let told = bob_on_b
+        .wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
+        .await
+        .expect("Bob's node tells him to reconnect");
+    assert!(matches!(told, ServerFrame::Reconnect { .. }));
+    // Bob reconnects to his node, which now takes the room.
+    let mut rejoined = None;
+    for _ in 0..100 {
+        if let Ok(joined) = bob.join(room).await {
+            rejoined = Some(joined);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut bob_again, welcome) = rejoined.expect("the room comes back on node B");
+    let back_after = killed.elapsed();
+    let texts: Vec<&str> = welcome
+        .chat
+        .iter()
+        .filter(|l| l.system.is_none())
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(texts, acknowledged, "every acknowledged line, once");
+    let queued: Vec<&str> = welcome
+        .current
+        .iter()
+        .chain(welcome.queue.iter())
+        .map(|i| i.url.as_str())
+        .collect();
+    assert_eq!(queued, ["http://127.0.0.1:9/kept.mp4"]);
+    bob_again
+        .ok(|id| ClientFrame::Chat {
+            id,
+            text: "after the crash".into(),
+        })
+        .await
+        .unwrap();
+    // Expected within the lease (3 s) and the relay's check (1 s), plus the reconnection;
+    // printed, not asserted (no wall-clock assertions in tests).
+    eprintln!("room back on another node {back_after:?} after its node was killed");
+}

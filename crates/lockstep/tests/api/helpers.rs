@@ -161,6 +161,7 @@ async fn start_binary_as(mut command: Command, data_dir: &Path, extra: &[&str]) 
         .arg(data_dir)
         .args(
             test_database(data_dir)
+                .filter(|_| !extra.contains(&"--database-url"))
                 .map(|url| vec!["--database-url".to_owned(), url])
                 .unwrap_or_default(),
         )

@@ -117,6 +117,8 @@ struct Connection {
     transport: Transport,
     state: AppState,
     dispatch: Dispatch,
+    /// The last event the client has (from its welcome or replay); older ones are skipped.
+    sent_seq: u64,
 }
 
 /// Keeps the connection gauge right however the connection ends.
@@ -141,6 +143,7 @@ async fn run(
         transport: Transport::new(socket, state.metrics.clone()),
         dispatch: Dispatch::new(state.clone(), user, client),
         state,
+        sent_seq: 0,
     };
     // The one-time steps (hello, join, close) and the handling of a client frame are boxed, so
     // that the future an idle connection keeps alive is only the small `serve` loop.
@@ -260,13 +263,21 @@ impl Connection {
         resume: Option<Resume>,
     ) -> Result<(RoomHandle, broadcast::Receiver<Outbound>), End> {
         match self.dispatch.join(room_id, resume).await {
-            Ok((handle, Joined { events, frames })) => {
+            Ok((
+                handle,
+                Joined {
+                    events,
+                    frames,
+                    after_seq,
+                },
+            )) => {
                 for frame in frames {
                     if !self.transport.send_text(frame).await {
                         handle.leave(self.dispatch.user().id).await;
                         return Err(End::Gone);
                     }
                 }
+                self.sent_seq = after_seq;
                 Ok((handle, events))
             }
             Err(JoinRefusal::NoSuchRoom) => Err(End::close(
@@ -327,8 +338,9 @@ impl Connection {
                     }
                 }
                 out = events.recv() => match out {
+                    Ok(Outbound::Event { seq, .. }) if seq <= self.sent_seq => {}
                     Ok(Outbound::Event { frame, published, .. }) => {
-                        match self.transport.send_events(frame, published, &mut events).await {
+                        match self.transport.send_events(frame, published, &mut events, self.sent_seq).await {
                             Err(()) => return End::Gone,
                             Ok(Some(control)) => {
                                 if let Some(end) = self.on_control(control) {
@@ -350,10 +362,11 @@ impl Connection {
                         // Too far behind to catch up event by event: start over from a snapshot.
                         let user = self.dispatch.user().id;
                         tracing::debug!(%user, missed, "connection lagged; sending a fresh snapshot");
-                        let Some(Joined { events: fresh, frames }) = handle.resync(user).await else {
+                        let Some(Joined { events: fresh, frames, after_seq }) = handle.resync(user).await else {
                             return self.reconnect_frame("room_restarting");
                         };
                         events = fresh;
+                        self.sent_seq = after_seq;
                         for frame in frames {
                             if !self.transport.send_text(frame).await {
                                 return End::Gone;

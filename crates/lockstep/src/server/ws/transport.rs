@@ -130,7 +130,8 @@ impl Transport {
         matches!(tokio::time::timeout(SEND_TIMEOUT, ping).await, Ok(Ok(())))
     }
 
-    /// Writes `first` and the events already waiting behind it (up to [`BATCH`]) with a single
+    /// Writes `first` and the events already waiting behind it (up to [`BATCH`], skipping those
+    /// numbered up to `skip_through`, which the client has) with a single
     /// flush, so that a busy room costs one write per batch rather than one per event. A control
     /// message met while draining ends the batch and is returned for the caller to act on.
     /// `Err` when the socket is gone or stuck.
@@ -139,6 +140,7 @@ impl Transport {
         first: Utf8Bytes,
         published: std::time::Instant,
         events: &mut broadcast::Receiver<Outbound>,
+        skip_through: u64,
     ) -> Result<Option<Outbound>, ()> {
         let mut sent = vec![published];
         let mut pending = None;
@@ -146,6 +148,7 @@ impl Transport {
             feed_message(&mut self.socket, first).await?;
             while sent.len() < BATCH {
                 match events.try_recv() {
+                    Ok(Outbound::Event { seq, .. }) if seq <= skip_through => {}
                     Ok(Outbound::Event {
                         frame, published, ..
                     }) => {

@@ -1,0 +1,823 @@
+//! One writer per room across nodes (with `--redis-url`).
+//!
+//! A room's actor runs on the node that holds the room's lease in Redis: a key naming the node,
+//! with a short time to live that the owner renews every second. Any other node that needs the
+//! room runs a *relay* in its place, behind the same [`RoomHandle`], so connections and HTTP
+//! handlers cannot tell the difference:
+//! - the relay forwards what its viewers ask (join, commands, queue additions, settings...) to
+//!   the owner on the room's `requests` topic, and the owner's *door* answers on the asking
+//!   node's `replies` topic;
+//! - the owner's *mirror* publishes everything the actor tells its connections on the room's
+//!   `events` topic, and each relay hands it to its own viewers. A node subscribes only to the
+//!   rooms its viewers are in.
+//!
+//! When the owner dies its lease lapses within [`LEASE_TTL`]. Relays check the owner every
+//! second; when it is gone (or a message may have been lost) they tell their viewers to
+//! reconnect, and the first node asked for the room again takes the lease and loads it from
+//! the store, where everything acknowledged is; the room continues where the wall clock says.
+//!
+//! Not yet: a fencing token checked by every store write (an owner frozen past its lease could
+//! still write once), the resume history in Redis (a viewer resumes across a change of owner
+//! with a fresh welcome, not with exactly the events it missed), and members of a node that died
+//! are only removed when the owner's room unloads.
+
+use super::{JoinError, Joined, Msg, NewItem, Resume, RoomError, RoomHandle, RoomStats, Rooms};
+use crate::bus::backplane::{Backplane, Delivery};
+use crate::bus::{Outbound, RoomBus};
+use crate::store::users::User;
+use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
+use lockstep_core::media::Media;
+use lockstep_core::names::DisplayName;
+use lockstep_core::protocol::SettingsView;
+use lockstep_core::queue::UploadMedia;
+use lockstep_core::room::{Command, CommandError};
+use lockstep_core::settings::SettingsPatch;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// How long a room's lease lives without renewal: how long a room whose node died stays
+/// unavailable.
+pub const LEASE_TTL: Duration = Duration::from_secs(3);
+/// How often the owner renews its leases and relays check their owner.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long a relay waits for the owner's answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a relay with no viewers of its node stays.
+const RELAY_IDLE: Duration = Duration::from_secs(30);
+
+fn lease_key(room: RoomId) -> String {
+    format!("lockstep:room:{room}:owner")
+}
+fn events_topic(room: RoomId) -> String {
+    format!("room:{room}:events")
+}
+fn requests_topic(room: RoomId) -> String {
+    format!("room:{room}:requests")
+}
+fn replies_topic(node: uuid::Uuid) -> String {
+    format!("node:{node}:replies")
+}
+
+/// Takes the lease if nobody holds it; returns the holder (us, if taken).
+const ACQUIRE: &str = r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return ARGV[1] end
+return redis.call('GET', KEYS[1])";
+/// Extends the lease if we still hold it.
+const RENEW: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0";
+/// Gives the lease up if we still hold it.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+/// What a relay asks of a room's owner.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Request {
+    Join {
+        user: UserId,
+        name: DisplayName,
+        resume: Option<(String, u64)>,
+    },
+    Resync {
+        user: UserId,
+    },
+    Leave {
+        user: UserId,
+    },
+    Command {
+        by: UserId,
+        command: Command,
+    },
+    QueueAdd {
+        by: UserId,
+        what: NewItemWire,
+    },
+    Settings {
+        by: UserId,
+        patch: SettingsPatch,
+        password_hash: Option<Option<String>>,
+    },
+    Delete {
+        by: UserId,
+    },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RequestEnvelope {
+    from: uuid::Uuid,
+    req: u64,
+    request: Request,
+}
+
+/// The owner's answer.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Reply {
+    Joined {
+        frames: Vec<String>,
+        after_seq: u64,
+    },
+    Banned,
+    Done {
+        result: Result<(), CommandError>,
+    },
+    Added {
+        result: Result<ItemId, CommandError>,
+    },
+    Settings {
+        result: Result<SettingsView, CommandError>,
+    },
+    Unavailable,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ReplyEnvelope {
+    req: u64,
+    reply: Reply,
+}
+
+/// What the owner's connections are told, as it crosses to the relays.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireOut {
+    Event {
+        seq: u64,
+        frame: String,
+    },
+    Removed {
+        user_id: UserId,
+        banned: bool,
+    },
+    Closed,
+    Reconnect,
+    /// The owner's mirror fell behind: some events were not relayed.
+    Gap,
+}
+
+/// [`NewItem`] as it crosses nodes (the relay's node checked it, as for its own room).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum NewItemWire {
+    Media {
+        media: Media,
+    },
+    Upload {
+        upload_id: UploadId,
+        title: String,
+        duration: Option<f64>,
+        poster: Option<String>,
+        ready: bool,
+    },
+}
+
+impl NewItemWire {
+    fn of(item: &NewItem) -> Self {
+        match item {
+            NewItem::Media(media) => NewItemWire::Media {
+                media: media.clone(),
+            },
+            NewItem::Upload(m) => NewItemWire::Upload {
+                upload_id: m.upload_id,
+                title: m.title.clone(),
+                duration: m.duration,
+                poster: m.poster.clone(),
+                ready: m.ready,
+            },
+        }
+    }
+
+    fn into_item(self) -> NewItem {
+        match self {
+            NewItemWire::Media { media } => NewItem::Media(media),
+            NewItemWire::Upload {
+                upload_id,
+                title,
+                duration,
+                poster,
+                ready,
+            } => NewItem::Upload(UploadMedia {
+                upload_id,
+                title,
+                duration,
+                poster,
+                ready,
+            }),
+        }
+    }
+}
+
+/// Who holds a room's lease.
+enum Holder {
+    Us,
+    Node(String),
+}
+
+/// The node's part in the cluster.
+pub(super) struct Cluster {
+    redis: ConnectionManager,
+    backplane: Backplane,
+    next_req: AtomicU64,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
+}
+
+impl Cluster {
+    pub(super) fn new(backplane: &Backplane) -> Option<Cluster> {
+        Some(Cluster {
+            redis: backplane.redis_connection()?,
+            backplane: backplane.clone(),
+            next_req: AtomicU64::new(1),
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn node(&self) -> String {
+        self.backplane.node().to_string()
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<Reply>>> {
+        // Single inserts and removals only: a poisoned map is consistent.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn acquire(&self, room: RoomId) -> redis::RedisResult<Option<Holder>> {
+        let holder: Option<String> = redis::Script::new(ACQUIRE)
+            .key(lease_key(room))
+            .arg(self.node())
+            .arg(LEASE_TTL.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(holder.map(|h| {
+            if h == self.node() {
+                Holder::Us
+            } else {
+                Holder::Node(h)
+            }
+        }))
+    }
+
+    async fn renew(&self, room: RoomId) -> redis::RedisResult<bool> {
+        let renewed: i64 = redis::Script::new(RENEW)
+            .key(lease_key(room))
+            .arg(self.node())
+            .arg(LEASE_TTL.as_millis() as u64)
+            .invoke_async(&mut self.redis.clone())
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, room: RoomId) {
+        let released: redis::RedisResult<i64> = redis::Script::new(RELEASE)
+            .key(lease_key(room))
+            .arg(self.node())
+            .invoke_async(&mut self.redis.clone())
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(%room, error = %err, "cannot release a room's lease");
+        }
+    }
+
+    async fn holder(&self, room: RoomId) -> redis::RedisResult<Option<String>> {
+        redis::cmd("GET")
+            .arg(lease_key(room))
+            .query_async(&mut self.redis.clone())
+            .await
+    }
+
+    /// Sends a request to whoever owns `room` (only the owner listens on its requests topic);
+    /// the answer, if one is awaited, comes on the returned channel.
+    async fn send(
+        &self,
+        room: RoomId,
+        request: Request,
+        awaited: bool,
+    ) -> Option<oneshot::Receiver<Reply>> {
+        let req = self.next_req.fetch_add(1, Ordering::Relaxed);
+        let answer = awaited.then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.pending().insert(req, tx);
+            rx
+        });
+        let envelope = RequestEnvelope {
+            from: self.backplane.node(),
+            req,
+            request,
+        };
+        let sent = match serde_json::to_vec(&envelope) {
+            Ok(payload) => self
+                .backplane
+                .publish(&requests_topic(room), payload.into())
+                .await
+                .is_ok(),
+            Err(_) => false,
+        };
+        if !sent {
+            self.pending().remove(&req);
+            return None;
+        }
+        answer
+    }
+
+    /// Hands an answer from an owner to whoever waits for it.
+    fn answered(&self, envelope: ReplyEnvelope) {
+        if let Some(waiting) = self.pending().remove(&envelope.req) {
+            let _ = waiting.send(envelope.reply);
+        }
+    }
+}
+
+impl Rooms {
+    /// Starts listening for the answers of other nodes' rooms (several nodes only).
+    pub(super) async fn listen_for_replies(&self) -> anyhow::Result<()> {
+        let Some(cluster) = self.inner.cluster.as_ref() else {
+            return Ok(());
+        };
+        let mut replies = cluster
+            .backplane
+            .subscribe(&replies_topic(cluster.backplane.node()))
+            .await?;
+        let rooms = self.clone();
+        let shutdown = self.inner.env.shutdown.clone();
+        self.inner.env.tasks.spawn(async move {
+            loop {
+                let delivery = tokio::select! {
+                    d = replies.recv() => d,
+                    () = shutdown.cancelled() => return,
+                };
+                let Some(cluster) = rooms.inner.cluster.as_ref() else {
+                    return;
+                };
+                match delivery {
+                    Ok(Delivery::Message(bytes)) => {
+                        if let Ok(envelope) = serde_json::from_slice::<ReplyEnvelope>(&bytes) {
+                            cluster.answered(envelope);
+                        }
+                    }
+                    // A lost answer times out at the relay.
+                    Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// With several nodes: the room's actor if this node takes (or holds) its lease, else a
+    /// relay to the node that holds it.
+    pub(super) async fn open_shared(&self, id: RoomId) -> Result<RoomHandle, RoomError> {
+        let Some(cluster) = self.inner.cluster.as_ref() else {
+            return super::actor::load(self.clone(), self.inner.env.clone(), id).await;
+        };
+        // A relay for a room that does not exist would wait for an owner that never comes.
+        if self.inner.env.store.room(id).await?.is_none() {
+            return Err(RoomError::NotFound);
+        }
+        let holder = cluster.acquire(id).await.map_err(|e| {
+            tracing::warn!(room = %id, error = %e, "cannot reach Redis for a room's lease");
+            RoomError::Gone
+        })?;
+        match holder {
+            Some(Holder::Us) => {
+                // The actor stops when this node loses the lease.
+                let mut env = self.inner.env.clone();
+                let lost = env.shutdown.child_token();
+                env.shutdown = lost.clone();
+                let handle = match super::actor::load(self.clone(), env, id).await {
+                    Ok(handle) => handle,
+                    Err(err) => {
+                        cluster.release(id).await;
+                        return Err(err);
+                    }
+                };
+                self.start_owner(handle.clone(), lost).await?;
+                Ok(handle)
+            }
+            Some(Holder::Node(owner)) => Ok(self.start_relay(id, owner).await?),
+            // The lease lapsed between our two looks: the caller tries again.
+            None => Err(RoomError::Gone),
+        }
+    }
+
+    /// The owner's side: renews the lease, answers the relays, mirrors events to them.
+    async fn start_owner(
+        &self,
+        handle: RoomHandle,
+        lost: CancellationToken,
+    ) -> Result<(), RoomError> {
+        let Some(cluster) = self.inner.cluster.as_ref() else {
+            return Ok(());
+        };
+        let id = handle.id;
+        let unavailable = |e: crate::bus::backplane::PublishError| {
+            tracing::warn!(room = %id, error = %e, "cannot subscribe to a room's requests");
+            RoomError::Gone
+        };
+        let mut requests = cluster
+            .backplane
+            .subscribe(&requests_topic(id))
+            .await
+            .map_err(unavailable)?;
+        let Some(mut outbound) = handle.subscribe().await else {
+            return Err(RoomError::Gone);
+        };
+        let tasks = &self.inner.env.tasks;
+        // The mirror: everything the actor tells its connections, to the relays, in order.
+        let backplane = cluster.backplane.clone();
+        tasks.spawn(async move {
+            loop {
+                let wire = match outbound.recv().await {
+                    Ok(Outbound::Event { seq, frame, .. }) => WireOut::Event {
+                        seq,
+                        frame: frame.as_str().to_owned(),
+                    },
+                    Ok(Outbound::Removed { user_id, banned }) => {
+                        WireOut::Removed { user_id, banned }
+                    }
+                    Ok(Outbound::Closed) => WireOut::Closed,
+                    Ok(Outbound::Reconnect) => WireOut::Reconnect,
+                    Err(broadcast::error::RecvError::Lagged(_)) => WireOut::Gap,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                if let Ok(payload) = serde_json::to_vec(&wire)
+                    && let Err(err) = backplane.publish(&events_topic(id), payload.into()).await
+                {
+                    tracing::warn!(room = %id, error = %err, "cannot relay a room event");
+                }
+            }
+        });
+        // The door and the lease keeper.
+        let rooms = self.clone();
+        tasks.spawn(async move {
+            let Some(cluster) = rooms.inner.cluster.as_ref() else {
+                return;
+            };
+            let mut check = tokio::time::interval(CHECK_EVERY);
+            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = check.tick() => {
+                        if handle.tx.is_closed() {
+                            break;
+                        }
+                        match cluster.renew(id).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::warn!(room = %id, "lost the room's lease; stopping it here");
+                                lost.cancel();
+                                break;
+                            }
+                            // Redis away: keep running; if it stays away past the lease
+                            // another node may take the room, and the renewal then fails.
+                            Err(err) => tracing::warn!(room = %id, error = %err, "cannot renew a room's lease"),
+                        }
+                    }
+                    delivery = requests.recv() => match delivery {
+                        Ok(Delivery::Message(bytes)) => {
+                            if let Ok(envelope) = serde_json::from_slice::<RequestEnvelope>(&bytes) {
+                                answer(cluster, &handle, envelope).await;
+                            }
+                        }
+                        Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => break,
+                    },
+                }
+            }
+            cluster.backplane.unsubscribe(&requests_topic(id)).await;
+            cluster.release(id).await;
+        });
+        Ok(())
+    }
+
+    /// A relay to the room's owner on another node, behind a [`RoomHandle`].
+    async fn start_relay(&self, id: RoomId, owner: String) -> Result<RoomHandle, RoomError> {
+        let Some(cluster) = self.inner.cluster.as_ref() else {
+            return Err(RoomError::Gone);
+        };
+        let events = cluster
+            .backplane
+            .subscribe(&events_topic(id))
+            .await
+            .map_err(|e| {
+                tracing::warn!(room = %id, error = %e, "cannot subscribe to a room's events");
+                RoomError::Gone
+            })?;
+        let (tx, inbox) = mpsc::channel(super::INBOX);
+        let epoch: u64 = rand::random();
+        let handle = RoomHandle {
+            id,
+            epoch,
+            tx,
+            stats: Arc::new(RoomStats::default()),
+        };
+        let relay = Relay {
+            id,
+            epoch,
+            owner,
+            rooms: self.clone(),
+            bus: RoomBus::new(),
+            inbox,
+            events,
+            connections: 0,
+        };
+        self.inner.env.tasks.spawn(relay.run());
+        tracing::debug!(room = %id, "relaying the room to its owner");
+        Ok(handle)
+    }
+}
+
+/// Answers one relayed request with the local actor, on the asking node's replies topic.
+async fn answer(cluster: &Cluster, handle: &RoomHandle, envelope: RequestEnvelope) {
+    let from = envelope.from;
+    let reply = match envelope.request {
+        Request::Join { user, name, resume } => {
+            let resume = resume.map(|(epoch, last_seq)| Resume { epoch, last_seq });
+            match handle.join(User { id: user, name }, resume).await {
+                Ok(joined) => joined_reply(joined),
+                Err(JoinError::Banned) => Reply::Banned,
+                Err(JoinError::Gone | JoinError::Internal) => Reply::Unavailable,
+            }
+        }
+        Request::Resync { user } => match handle.resync(user).await {
+            Some(joined) => joined_reply(joined),
+            None => Reply::Unavailable,
+        },
+        Request::Leave { user } => {
+            handle.leave(user).await;
+            return;
+        }
+        Request::Command { by, command } => Reply::Done {
+            result: handle.command(by, command).await,
+        },
+        Request::QueueAdd { by, what } => Reply::Added {
+            result: handle.queue_add(by, what.into_item()).await,
+        },
+        Request::Settings {
+            by,
+            patch,
+            password_hash,
+        } => Reply::Settings {
+            result: handle.update_settings(by, patch, password_hash).await,
+        },
+        Request::Delete { by } => Reply::Done {
+            result: handle.delete(by).await,
+        },
+    };
+    let envelope = ReplyEnvelope {
+        req: envelope.req,
+        reply,
+    };
+    if let Ok(payload) = serde_json::to_vec(&envelope)
+        && let Err(err) = cluster
+            .backplane
+            .publish(&replies_topic(from), payload.into())
+            .await
+    {
+        tracing::warn!(error = %err, "cannot answer a relayed request");
+    }
+}
+
+fn joined_reply(joined: Joined) -> Reply {
+    Reply::Joined {
+        frames: joined
+            .frames
+            .iter()
+            .map(|f| f.as_str().to_owned())
+            .collect(),
+        after_seq: joined.after_seq,
+    }
+}
+
+/// What a relay does with the owner's answer (`None`: none came in time).
+type Respond = Box<dyn FnOnce(Option<Reply>) + Send>;
+
+/// A room on another node, as this node's connections see it.
+struct Relay {
+    id: RoomId,
+    epoch: u64,
+    owner: String,
+    rooms: Rooms,
+    /// This node's viewers of the room.
+    bus: RoomBus,
+    inbox: mpsc::Receiver<Msg>,
+    events: broadcast::Receiver<Delivery>,
+    connections: usize,
+}
+
+impl Relay {
+    async fn run(mut self) {
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut idle_since = Some(tokio::time::Instant::now());
+        let shutdown = self.rooms.inner.env.shutdown.clone();
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    self.bus.send(Outbound::Reconnect);
+                    break;
+                }
+                _ = check.tick() => {
+                    if idle_since.is_some_and(|t| t.elapsed() >= RELAY_IDLE) {
+                        break;
+                    }
+                    let Some(cluster) = self.rooms.inner.cluster.as_ref() else { break };
+                    match cluster.holder(self.id).await {
+                        Ok(Some(holder)) if holder == self.owner => {}
+                        // The owner is gone or another node took over: start again from a
+                        // fresh look (the viewers reconnect and resume).
+                        Ok(_) => {
+                            tracing::info!(room = %self.id, "the room's owner changed; reconnecting its viewers here");
+                            self.bus.send(Outbound::Reconnect);
+                            break;
+                        }
+                        Err(err) => tracing::warn!(room = %self.id, error = %err, "cannot check a room's owner"),
+                    }
+                }
+                delivery = self.events.recv() => match delivery {
+                    Ok(Delivery::Message(bytes)) => {
+                        match serde_json::from_slice::<WireOut>(&bytes) {
+                            Ok(WireOut::Event { seq, frame }) => self.bus.send(Outbound::Event {
+                                seq,
+                                frame: frame.into(),
+                                published: std::time::Instant::now(),
+                            }),
+                            Ok(WireOut::Removed { user_id, banned }) => {
+                                self.bus.send(Outbound::Removed { user_id, banned });
+                            }
+                            Ok(WireOut::Closed) => {
+                                self.bus.send(Outbound::Closed);
+                                break;
+                            }
+                            Ok(WireOut::Reconnect | WireOut::Gap) => {
+                                self.bus.send(Outbound::Reconnect);
+                                break;
+                            }
+                            Err(err) => tracing::warn!(room = %self.id, error = %err, "a relayed event we cannot read"),
+                        }
+                    }
+                    // Events may have been lost: the viewers reconnect and resume.
+                    Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.bus.send(Outbound::Reconnect);
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                msg = self.inbox.recv() => {
+                    let Some(msg) = msg else { break };
+                    match &msg {
+                        Msg::Join { .. } => {
+                            self.connections += 1;
+                            idle_since = None;
+                        }
+                        Msg::Leave { .. } => {
+                            self.connections = self.connections.saturating_sub(1);
+                            if self.connections == 0 {
+                                idle_since = Some(tokio::time::Instant::now());
+                            }
+                        }
+                        _ => {}
+                    }
+                    self.forward(msg).await;
+                }
+            }
+        }
+        self.rooms.forget_actor(self.id, self.epoch);
+        self.inbox.close();
+        if let Some(cluster) = self.rooms.inner.cluster.as_ref() {
+            cluster.backplane.unsubscribe(&events_topic(self.id)).await;
+        }
+    }
+
+    /// Sends one message on to the owner; the answer is awaited aside, so that events keep
+    /// flowing meanwhile (requests leave in the order they came).
+    async fn forward(&mut self, msg: Msg) {
+        let Some(cluster) = self.rooms.inner.cluster.as_ref() else {
+            return;
+        };
+        let (request, respond): (Request, Respond) = match msg {
+            Msg::Join {
+                user,
+                resume,
+                reply,
+            } => {
+                // Subscribed before asking: what happens after the welcome is not missed (what
+                // happened before it is skipped by number).
+                let events = self.bus.subscribe();
+                (
+                    Request::Join {
+                        user: user.id,
+                        name: user.name,
+                        resume: resume.map(|r| (r.epoch, r.last_seq)),
+                    },
+                    Box::new(move |answer| {
+                        let _ = reply.send(match answer {
+                            Some(Reply::Joined { frames, after_seq }) => Ok(Joined {
+                                events,
+                                frames: frames.into_iter().map(Into::into).collect(),
+                                after_seq,
+                            }),
+                            Some(Reply::Banned) => Err(JoinError::Banned),
+                            _ => Err(JoinError::Gone),
+                        });
+                    }),
+                )
+            }
+            Msg::Resync { user, reply } => {
+                let events = self.bus.subscribe();
+                (
+                    Request::Resync { user },
+                    Box::new(move |answer| {
+                        if let Some(Reply::Joined { frames, after_seq }) = answer {
+                            let _ = reply.send(Joined {
+                                events,
+                                frames: frames.into_iter().map(Into::into).collect(),
+                                after_seq,
+                            });
+                        }
+                    }),
+                )
+            }
+            Msg::Leave { user } => {
+                cluster.send(self.id, Request::Leave { user }, false).await;
+                return;
+            }
+            Msg::Command { by, command, reply } => (
+                Request::Command { by, command },
+                Box::new(move |answer| {
+                    let _ = reply.send(match answer {
+                        Some(Reply::Done { result }) => result,
+                        _ => Err(CommandError::Unavailable),
+                    });
+                }),
+            ),
+            Msg::QueueAdd { by, what, reply } => (
+                Request::QueueAdd {
+                    by,
+                    what: NewItemWire::of(&what),
+                },
+                Box::new(move |answer| {
+                    let _ = reply.send(match answer {
+                        Some(Reply::Added { result }) => result,
+                        _ => Err(CommandError::Unavailable),
+                    });
+                }),
+            ),
+            Msg::Settings {
+                by,
+                patch,
+                password_hash,
+                reply,
+            } => (
+                Request::Settings {
+                    by,
+                    patch,
+                    password_hash,
+                },
+                Box::new(move |answer| {
+                    let _ = reply.send(match answer {
+                        Some(Reply::Settings { result }) => result,
+                        _ => Err(CommandError::Unavailable),
+                    });
+                }),
+            ),
+            Msg::Delete { by, reply } => (
+                Request::Delete { by },
+                Box::new(move |answer| {
+                    let _ = reply.send(match answer {
+                        Some(Reply::Done { result }) => result,
+                        _ => Err(CommandError::Unavailable),
+                    });
+                }),
+            ),
+            Msg::Subscribe { reply } => {
+                let _ = reply.send(self.bus.subscribe());
+                return;
+            }
+            // Renames and uploads reach the owner's node on the backplane's rooms topic; media
+            // lookups run where the actor is.
+            Msg::Rename { .. }
+            | Msg::UploadReady { .. }
+            | Msg::UploadGone { .. }
+            | Msg::Resolved { .. } => return,
+        };
+        let answer = cluster.send(self.id, request, true).await;
+        tokio::spawn(async move {
+            let reply = match answer {
+                Some(rx) => tokio::time::timeout(REQUEST_TIMEOUT, rx)
+                    .await
+                    .ok()
+                    .and_then(Result::ok),
+                None => None,
+            };
+            respond(reply);
+        });
+    }
+}
