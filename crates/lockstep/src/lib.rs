@@ -95,6 +95,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         bar_addresses_for: Duration::from_secs(config.ban_address_secs),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
+        fence: None,
     });
     let jobs = media::jobs::Jobs::new(
         store.clone(),

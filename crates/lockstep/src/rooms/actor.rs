@@ -286,6 +286,10 @@ impl Actor {
                     let _ = reply.send(Err(CommandError::Forbidden));
                     return None;
                 }
+                if !self.still_ours().await {
+                    let _ = reply.send(Err(CommandError::Unavailable));
+                    return None;
+                }
                 if let Err(err) = self.env.store.delete_room(self.id).await {
                     tracing::error!(room = %self.id, error = %err, "deleting the room failed");
                     let _ = reply.send(Err(CommandError::Unavailable));
@@ -479,6 +483,9 @@ impl Actor {
     /// Stores, numbers, serialises and broadcasts `events`. Returns false (and marks the actor
     /// failed) when the store refused a write.
     async fn publish(&mut self, events: Vec<Event>, now: ServerTime) -> bool {
+        if !self.still_ours().await {
+            return false;
+        }
         for event in &events {
             let chat_id = match self.env.store.persist_event(self.id, event, now).await {
                 Ok(id) => id,
@@ -516,6 +523,29 @@ impl Actor {
             .viewers
             .store(self.room.member_count(), Ordering::Relaxed);
         true
+    }
+
+    /// With several nodes: whether the room is still ours to write (no node took its lease
+    /// since we did). When it is not, the actor stops without writing: its viewers reconnect
+    /// and reach the room through its new node. The check precedes the writes rather than
+    /// sharing their transaction: a node frozen past its lease notices at its next write.
+    async fn still_ours(&mut self) -> bool {
+        let Some(fence) = self.env.fence else {
+            return true;
+        };
+        match self.env.store.room_fence(self.id).await {
+            Ok(Some(current)) if current == fence => true,
+            Ok(_) => {
+                tracing::warn!(room = %self.id, "another node took the room; stopping it here");
+                self.failed = true;
+                false
+            }
+            Err(err) => {
+                tracing::error!(room = %self.id, error = %err, "cannot check the room's fence; the room will reload");
+                self.failed = true;
+                false
+            }
+        }
     }
 
     /// The frames that bring a client from `resume` to now, if the ring still has them.
@@ -564,7 +594,7 @@ impl Actor {
 
     async fn stop(mut self, why: Stop) {
         let now = self.env.clock.now();
-        if why != Stop::Deleted && why != Stop::Failed {
+        if why != Stop::Deleted && why != Stop::Failed && self.still_ours().await {
             // Save where playback is. A room that nobody has watched for the idle time is saved
             // paused: it resumes where its last viewer left it, not hours later or past its
             // queue. A room stopped by a shutdown keeps playing, as it would after a crash: its
@@ -669,6 +699,7 @@ mod tests {
             bar_addresses_for: Duration::from_secs(3600),
             shutdown: Default::default(),
             tasks: Default::default(),
+            fence: None,
         });
         let handle = rooms.get(room.id).await.unwrap();
         let mut slow = handle.join(owner.clone(), None).await.unwrap().events;

@@ -16,8 +16,12 @@
 //! reconnect, and the first node asked for the room again takes the lease and loads it from
 //! the store, where everything acknowledged is; the room continues where the wall clock says.
 //!
-//! Not yet: a fencing token checked by every store write (an owner frozen past its lease could
-//! still write once), the resume history in Redis (a viewer resumes across a change of owner
+//! Each lease comes with a fencing token (a counter in Redis); the owner records it in the
+//! room's row when it takes the room, and checks before every write that the row still has it,
+//! so an owner frozen past its lease stops at its next write instead of overwriting its
+//! successor's work.
+//!
+//! Not yet: the resume history in Redis (a viewer resumes across a change of owner
 //! with a fresh welcome, not with exactly the events it missed), and members of a node that died
 //! are only removed when the owner's room unloads.
 
@@ -54,6 +58,9 @@ const RELAY_IDLE: Duration = Duration::from_secs(30);
 fn lease_key(room: RoomId) -> String {
     format!("lockstep:room:{room}:owner")
 }
+fn fence_key(room: RoomId) -> String {
+    format!("lockstep:room:{room}:fence")
+}
 fn events_topic(room: RoomId) -> String {
     format!("room:{room}:events")
 }
@@ -64,10 +71,13 @@ fn replies_topic(node: uuid::Uuid) -> String {
     format!("node:{node}:replies")
 }
 
-/// Takes the lease if nobody holds it; returns the holder (us, if taken).
+/// Takes the lease if nobody holds it; returns the holder (us, if taken) and, when taken, a new
+/// fencing token (0 otherwise).
 const ACQUIRE: &str = r"
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return ARGV[1] end
-return redis.call('GET', KEYS[1])";
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {ARGV[1], redis.call('INCR', KEYS[2])}
+end
+return {redis.call('GET', KEYS[1]) or '', 0}";
 /// Extends the lease if we still hold it.
 const RENEW: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -216,7 +226,8 @@ impl NewItemWire {
 
 /// Who holds a room's lease.
 enum Holder {
-    Us,
+    /// This node, with the lease's fencing token.
+    Us(i64),
     Node(String),
 }
 
@@ -250,19 +261,23 @@ impl Cluster {
     }
 
     async fn acquire(&self, room: RoomId) -> redis::RedisResult<Option<Holder>> {
-        let holder: Option<String> = redis::Script::new(ACQUIRE)
+        let (holder, token): (String, i64) = redis::Script::new(ACQUIRE)
             .key(lease_key(room))
+            .key(fence_key(room))
             .arg(self.node())
             .arg(LEASE_TTL.as_millis() as u64)
             .invoke_async(&mut self.redis.clone())
             .await?;
-        Ok(holder.map(|h| {
-            if h == self.node() {
-                Holder::Us
-            } else {
-                Holder::Node(h)
-            }
-        }))
+        Ok(if holder.is_empty() {
+            None
+        } else if holder == self.node() && token > 0 {
+            Some(Holder::Us(token))
+        } else if holder == self.node() {
+            // Ours already (a second look while loading): no new token.
+            None
+        } else {
+            Some(Holder::Node(holder))
+        })
     }
 
     async fn renew(&self, room: RoomId) -> redis::RedisResult<bool> {
@@ -386,11 +401,18 @@ impl Rooms {
             RoomError::Gone
         })?;
         match holder {
-            Some(Holder::Us) => {
+            Some(Holder::Us(token)) => {
+                // Writes of a previous holder (frozen past its lease) are refused from now on.
+                let taken = self.inner.env.store.take_room_fence(id, token).await;
+                if !matches!(taken, Ok(true)) {
+                    cluster.release(id).await;
+                    return Err(RoomError::Gone);
+                }
                 // The actor stops when this node loses the lease.
                 let mut env = self.inner.env.clone();
                 let lost = env.shutdown.child_token();
                 env.shutdown = lost.clone();
+                env.fence = Some(token);
                 let handle = match super::actor::load(self.clone(), env, id).await {
                     Ok(handle) => handle,
                     Err(err) => {

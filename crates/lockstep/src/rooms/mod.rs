@@ -69,6 +69,9 @@ pub struct RoomEnv {
     pub shutdown: CancellationToken,
     /// Tracks actor tasks, so shutdown can wait for them to save.
     pub tasks: TaskTracker,
+    /// With several nodes, the fencing token of this actor's lease: every write of the room
+    /// first checks that it is still the room's (see [`cluster`]).
+    pub fence: Option<i64>,
 }
 
 type Slot = Arc<OnceCell<RoomHandle>>;

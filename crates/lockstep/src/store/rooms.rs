@@ -194,6 +194,25 @@ impl Store {
         Ok(())
     }
 
+    /// Records that the lease holder with fencing token `token` now writes the room; false when
+    /// a holder with a newer token already does.
+    pub async fn take_room_fence(&self, id: RoomId, token: i64) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE rooms SET fence = $1 WHERE id = $2 AND fence < $1")
+            .bind(token)
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The fencing token of the room's current writer (`None`: no such room).
+    pub async fn room_fence(&self, id: RoomId) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query_scalar("SELECT fence FROM rooms WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_optional(self.pool())
+            .await
+    }
+
     /// Saves what is playing and where, as of `now`.
     pub async fn save_playback(
         &self,

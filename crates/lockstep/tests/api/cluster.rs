@@ -405,3 +405,46 @@ async fn when_the_rooms_node_is_killed_another_takes_the_room_and_nothing_acknow
     // printed, not asserted (no wall-clock assertions in tests).
     eprintln!("room back on another node {back_after:?} after its node was killed");
 }
+
+#[tokio::test]
+async fn a_node_that_lost_the_room_to_another_writes_nothing_more() {
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let a = shared.node().await;
+    let ann = a.api();
+    let room = crate::helpers::public_room(&ann).await;
+    let (mut on_a, _) = ann.join(room).await.unwrap();
+    on_a.ok(|id| ClientFrame::Chat {
+        id,
+        text: "written by A".into(),
+    })
+    .await
+    .unwrap();
+    // As if node A froze past its lease and another node took the room: a newer fencing token
+    // is in the room's row.
+    assert!(
+        a.state
+            .store
+            .take_room_fence(room, 1_000_000)
+            .await
+            .unwrap()
+    );
+    let refused = on_a
+        .command(|id| ClientFrame::Chat {
+            id,
+            text: "written by a node that lost the room".into(),
+        })
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "not acknowledged: {refused:?}");
+    on_a.wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
+        .await
+        .expect("A's viewers are sent to the room's new node");
+    let lines = a.state.store.chat_lines(room, None, 50).await.unwrap();
+    let texts: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.system.is_none())
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(texts, ["written by A"]);
+}
