@@ -32,6 +32,10 @@ struct Args {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
+    /// Other nodes of the same cluster: each room's viewers are spread over `--url` and these
+    /// (the rooms are made, driven and measured through `--url`).
+    #[arg(long = "node-url")]
+    node_urls: Vec<String>,
     /// Viewers (WebSocket connections) in all.
     #[arg(long, default_value_t = 1000)]
     viewers: usize,
@@ -177,9 +181,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let gate = Arc::new(Semaphore::new(args.connect_concurrency));
     let connect_started = Instant::now();
     let mut viewers = Vec::with_capacity(args.viewers);
+    let nodes: Vec<&str> = std::iter::once(args.url.as_str())
+        .chain(args.node_urls.iter().map(String::as_str))
+        .collect();
     for v in 0..args.viewers {
         let (host, room) = &rooms[v % args.rooms];
-        let url = host.ws_url(*room);
+        // The room's viewers take turns between the nodes (its session is good on every node).
+        let node = nodes[(v / args.rooms) % nodes.len()];
+        let url = host.rebased(node).ws_url(*room);
         let (latencies, joined, failed, gate) = (
             latencies.clone(),
             joined.clone(),

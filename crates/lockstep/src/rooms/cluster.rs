@@ -21,9 +21,11 @@
 //! so an owner frozen past its lease stops at its next write instead of overwriting its
 //! successor's work.
 //!
-//! Not yet: the resume history in Redis (a viewer resumes across a change of owner
-//! with a fresh welcome, not with exactly the events it missed), and members of a node that died
-//! are only removed when the owner's room unloads.
+//! The owner counts the viewers each other node joined; when a node stops appearing in the
+//! presence exchange (it died), its viewers leave the room.
+//!
+//! Not yet: the resume history in Redis (a viewer resumes across a change of owner with a fresh
+//! welcome, not with exactly the events it missed).
 
 use super::{JoinError, Joined, Msg, NewItem, Resume, RoomError, RoomHandle, RoomStats, Rooms};
 use crate::bus::backplane::{Backplane, Delivery};
@@ -484,11 +486,15 @@ impl Rooms {
             };
             let mut check = tokio::time::interval(CHECK_EVERY);
             check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut remote = RemoteViewers::default();
             loop {
                 tokio::select! {
                     _ = check.tick() => {
                         if handle.tx.is_closed() {
                             break;
+                        }
+                        for user in remote.of_dead_nodes(&rooms) {
+                            handle.leave(user).await;
                         }
                         match cluster.renew(id).await {
                             Ok(true) => {}
@@ -505,7 +511,7 @@ impl Rooms {
                     delivery = requests.recv() => match delivery {
                         Ok(Delivery::Message(bytes)) => {
                             if let Ok(envelope) = serde_json::from_slice::<RequestEnvelope>(&bytes) {
-                                answer(cluster, &handle, envelope).await;
+                                answer(cluster, &handle, &mut remote, envelope).await;
                             }
                         }
                         Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -556,14 +562,74 @@ impl Rooms {
     }
 }
 
+/// The viewers each other node has joined to a room this node owns: when a node dies, its
+/// viewers never leave by themselves.
+#[derive(Default)]
+struct RemoteViewers {
+    by_node: HashMap<uuid::Uuid, (HashMap<UserId, usize>, std::time::Instant)>,
+}
+
+impl RemoteViewers {
+    fn joined(&mut self, node: uuid::Uuid, user: UserId) {
+        let (users, _) = self
+            .by_node
+            .entry(node)
+            .or_insert_with(|| (HashMap::new(), std::time::Instant::now()));
+        *users.entry(user).or_default() += 1;
+    }
+
+    fn left(&mut self, node: uuid::Uuid, user: UserId) {
+        if let Some((users, _)) = self.by_node.get_mut(&node)
+            && let Some(n) = users.get_mut(&user)
+        {
+            *n -= 1;
+            if *n == 0 {
+                users.remove(&user);
+            }
+        }
+    }
+
+    /// Takes out the connections of nodes that are no longer alive (a node is given the
+    /// presence entry's lifetime after its first join to show up).
+    fn of_dead_nodes(&mut self, rooms: &Rooms) -> Vec<UserId> {
+        let dead: Vec<uuid::Uuid> = self
+            .by_node
+            .iter()
+            .filter(|(node, (_, since))| {
+                since.elapsed() > super::presence::ENTRY_TTL
+                    && rooms.node_alive(**node) == Some(false)
+            })
+            .map(|(node, _)| *node)
+            .collect();
+        let mut users = Vec::new();
+        for node in dead {
+            if let Some((joined, _)) = self.by_node.remove(&node) {
+                tracing::warn!(%node, viewers = joined.len(), "a node died; its viewers leave the room");
+                for (user, n) in joined {
+                    users.extend(std::iter::repeat_n(user, n));
+                }
+            }
+        }
+        users
+    }
+}
+
 /// Answers one relayed request with the local actor, on the asking node's replies topic.
-async fn answer(cluster: &Cluster, handle: &RoomHandle, envelope: RequestEnvelope) {
+async fn answer(
+    cluster: &Cluster,
+    handle: &RoomHandle,
+    remote: &mut RemoteViewers,
+    envelope: RequestEnvelope,
+) {
     let from = envelope.from;
     let reply = match envelope.request {
         Request::Join { user, name, resume } => {
             let resume = resume.map(|(epoch, last_seq)| Resume { epoch, last_seq });
             match handle.join(User { id: user, name }, resume).await {
-                Ok(joined) => joined_reply(joined),
+                Ok(joined) => {
+                    remote.joined(from, user);
+                    joined_reply(joined)
+                }
                 Err(JoinError::Banned) => Reply::Banned,
                 Err(JoinError::Gone | JoinError::Internal) => Reply::Unavailable,
             }
@@ -573,6 +639,7 @@ async fn answer(cluster: &Cluster, handle: &RoomHandle, envelope: RequestEnvelop
             None => Reply::Unavailable,
         },
         Request::Leave { user } => {
+            remote.left(from, user);
             handle.leave(user).await;
             return;
         }

@@ -88,6 +88,11 @@ struct Registry {
     remote_viewers: Mutex<HashMap<RoomId, usize>>,
     /// This node's part in a cluster (several nodes only; see [`cluster`]).
     cluster: Option<cluster::Cluster>,
+    /// The nodes seen alive at the last presence exchange, and when (several nodes only).
+    live_nodes: Mutex<(
+        std::collections::HashSet<uuid::Uuid>,
+        Option<std::time::Instant>,
+    )>,
     env: RoomEnv,
 }
 
@@ -109,6 +114,7 @@ impl Rooms {
                 slots: Mutex::new(HashMap::new()),
                 remote_viewers: Mutex::new(HashMap::new()),
                 cluster: cluster::Cluster::new(&env.backplane),
+                live_nodes: Mutex::new((std::collections::HashSet::new(), None)),
                 env,
             }),
         }
@@ -192,6 +198,28 @@ impl Rooms {
 
     fn set_remote_viewers(&self, counts: HashMap<RoomId, usize>) {
         *self.remote_viewers() = counts;
+    }
+
+    fn set_live_nodes(&self, nodes: std::collections::HashSet<uuid::Uuid>) {
+        *self
+            .inner
+            .live_nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            (nodes, Some(std::time::Instant::now()));
+    }
+
+    /// Whether `node` was alive at the last presence exchange (`None`: no exchange yet, or the
+    /// last one is too old to say).
+    pub(super) fn node_alive(&self, node: uuid::Uuid) -> Option<bool> {
+        let guard = self
+            .inner
+            .live_nodes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (nodes, at) = &*guard;
+        at.filter(|t| t.elapsed() < presence::ENTRY_TTL)
+            .map(|_| nodes.contains(&node))
     }
 
     fn forget_slot(&self, id: RoomId, slot: &Slot) {

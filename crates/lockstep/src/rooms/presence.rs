@@ -3,6 +3,9 @@
 //! the other nodes' entries. A node that dies stops renewing, and its viewers drop out of every
 //! count within [`ENTRY_TTL`]. On a single node there is nothing to do: counts are local.
 //!
+//! The same exchange tells which nodes are alive: a room's owner removes the viewers that joined
+//! through a node that is no longer (see [`super::cluster`]).
+//!
 //! An entry per node rather than a counter per room: a counter would be left wrong forever by a
 //! node that dies between an increment and its decrement.
 
@@ -24,13 +27,21 @@ fn entry_key(node: uuid::Uuid) -> String {
     format!("lockstep:presence:{node}")
 }
 
+/// What a node learns from the others at each exchange.
+pub(super) struct Others {
+    /// Viewers of each room on the other live nodes.
+    pub viewers: HashMap<RoomId, usize>,
+    /// The live nodes (this one included).
+    pub nodes: std::collections::HashSet<uuid::Uuid>,
+}
+
 /// Publishes this node's counts, then returns the sum of the other live nodes' counts.
 pub(super) async fn exchange(
     redis: &mut ConnectionManager,
     node: uuid::Uuid,
     mine: &[(RoomId, usize)],
     now_ms: i64,
-) -> redis::RedisResult<HashMap<RoomId, usize>> {
+) -> redis::RedisResult<Others> {
     let entry: HashMap<String, usize> = mine.iter().map(|(r, n)| (r.to_string(), *n)).collect();
     let entry = serde_json::to_string(&entry).unwrap_or_else(|_| "{}".to_owned());
     let ttl = ENTRY_TTL.as_millis() as i64;
@@ -44,6 +55,7 @@ pub(super) async fn exchange(
         .query_async(redis)
         .await?;
     let nodes: Vec<String> = redis.zrangebyscore(NODES_KEY, now_ms - ttl, "+inf").await?;
+    let live = nodes.iter().filter_map(|n| n.parse().ok()).collect();
     let others: Vec<String> = nodes
         .into_iter()
         .filter(|n| *n != node.to_string())
@@ -51,7 +63,10 @@ pub(super) async fn exchange(
         .collect();
     let mut counts = HashMap::new();
     if others.is_empty() {
-        return Ok(counts);
+        return Ok(Others {
+            viewers: counts,
+            nodes: live,
+        });
     }
     let entries: Vec<Option<String>> = redis.mget(&others).await?;
     for entry in entries.into_iter().flatten() {
@@ -64,7 +79,10 @@ pub(super) async fn exchange(
             }
         }
     }
-    Ok(counts)
+    Ok(Others {
+        viewers: counts,
+        nodes: live,
+    })
 }
 
 impl Rooms {
@@ -89,7 +107,10 @@ impl Rooms {
                 }
                 let mine = rooms.local_viewers();
                 match exchange(&mut redis, node, &mine, clock.now().millis()).await {
-                    Ok(others) => rooms.set_remote_viewers(others),
+                    Ok(others) => {
+                        rooms.set_remote_viewers(others.viewers);
+                        rooms.set_live_nodes(others.nodes);
+                    }
                     // Keep the last counts: they expire with Redis' entries anyway.
                     Err(err) => tracing::warn!(error = %err, "cannot exchange viewer counts"),
                 }

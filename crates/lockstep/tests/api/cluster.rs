@@ -448,3 +448,60 @@ async fn a_node_that_lost_the_room_to_another_writes_nothing_more() {
         .collect();
     assert_eq!(texts, ["written by A"]);
 }
+
+#[tokio::test]
+async fn when_a_relaying_node_is_killed_the_room_goes_on_and_its_viewers_leave() {
+    use crate::helpers::start_binary_with;
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let redis_url = shared.redis.url();
+    let media = shared.media.path().to_str().unwrap().to_owned();
+    let args = [
+        "--database-url",
+        shared.database_url.as_str(),
+        "--redis-url",
+        redis_url.as_str(),
+        "--media-dir",
+        media.as_str(),
+        "--cookie-key",
+        shared.cookie_key.as_str(),
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
+    let (mut node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let ann = lockstep_client::Api::new(&base_a).unwrap();
+    let room = crate::helpers::public_room(&ann).await;
+    let (mut on_a, _) = ann.join(room).await.unwrap();
+    let bob = lockstep_client::Api::new(&base_b).unwrap();
+    let (_bob_on_b, welcome) = bob.join(room).await.unwrap();
+    let bob_id = welcome.you.user_id;
+    on_a.wait_for(
+        |f| matches!(f, ServerFrame::MemberJoined { member, .. } if member.user_id == bob_id),
+    )
+    .await
+    .unwrap();
+
+    node_b.kill().await.unwrap();
+    // Nothing else notices: Ann's room goes on.
+    on_a.ok(|id| ClientFrame::Chat {
+        id,
+        text: "still here".into(),
+    })
+    .await
+    .unwrap();
+    // Bob's node stops appearing in the presence exchange (10 s), and the room lets him go.
+    let mut left = false;
+    for _ in 0..3 {
+        if on_a
+            .wait_for(
+                |f| matches!(f, ServerFrame::MemberLeft { user_id, .. } if *user_id == bob_id),
+            )
+            .await
+            .is_ok()
+        {
+            left = true;
+            break;
+        }
+    }
+    assert!(left, "the dead node's viewer left the room");
+}
