@@ -12,8 +12,13 @@ use std::time::{Duration, Instant};
 pub struct Postgres {
     port: u16,
     bin: PathBuf,
-    /// The shell that owns the server; its standard input closing stops it.
-    _guard: Child,
+    /// Its data folder (the cluster is in `cluster/` inside).
+    data: PathBuf,
+    /// The shell that owns the server; its standard input closing stops it. `None` while an
+    /// own server is stopped.
+    guard: Option<Child>,
+    /// An own server ([`Postgres::start_own`]) keeps its data when stopped, until dropped.
+    own: bool,
 }
 
 /// The server of this test process, started on first use. A server that failed to start fails
@@ -81,7 +86,17 @@ fn as_owner(program: &Path) -> Command {
 }
 
 impl Postgres {
+    /// A server of the test's own, which it may stop and start again (on the same port, with
+    /// the same data); removed when dropped.
+    pub fn start_own() -> Postgres {
+        Postgres::start_with(true).unwrap_or_else(|e| panic!("{e}"))
+    }
+
     fn start() -> Result<Postgres, String> {
+        Postgres::start_with(false)
+    }
+
+    fn start_with(own: bool) -> Result<Postgres, String> {
         let bin = bin_dir()?;
         // Not a TempDir: the folder belongs to the server's user and the guard shell removes
         // it once the server has stopped.
@@ -122,54 +137,80 @@ impl Postgres {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let port = super::free_port();
+        let mut server = Postgres {
+            port: super::free_port(),
+            bin,
+            data,
+            guard: None,
+            own,
+        };
+        server.launch()?;
+        Ok(server)
+    }
+
+    /// Starts the server under its guard and waits until it accepts connections.
+    fn launch(&mut self) -> Result<(), String> {
         // The guard: start the server, wait for standard input to close (the test process
-        // ended), then stop it quickly and remove its data.
+        // ended, or an own server is stopped), then stop it quickly; the shared server's data
+        // goes with it.
         let script = r#"
             "$1/postgres" -D "$2/cluster" -p "$3" -k "$2" -c listen_addresses=127.0.0.1 \
                 -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
                 -c max_connections=1000 -c shared_buffers=64MB \
-                >"$2/log" 2>&1 &
+                >>"$2/log" 2>&1 &
             server=$!
             cat >/dev/null
             kill -INT "$server"
             wait "$server"
-            rm -rf "$2"
+            if [ "$4" = remove ]; then rm -rf "$2"; fi
         "#;
         let mut guard = as_owner(Path::new("/bin/sh"));
         guard
             .args(["-c", script, "pg-guard"])
-            .arg(&bin)
-            .arg(&data)
-            .arg(port.to_string())
+            .arg(&self.bin)
+            .arg(&self.data)
+            .arg(self.port.to_string())
+            .arg(if self.own { "keep" } else { "remove" })
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let guard = guard
-            .spawn()
-            .map_err(|e| format!("cannot start postgres: {e}"))?;
-        let server = Postgres {
-            port,
-            bin,
-            _guard: guard,
-        };
+        self.guard = Some(
+            guard
+                .spawn()
+                .map_err(|e| format!("cannot start postgres: {e}"))?,
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let ready = Command::new(server.bin.join("pg_isready"))
+            let ready = Command::new(self.bin.join("pg_isready"))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .args(["-h", "127.0.0.1", "-q", "-p"])
-                .arg(port.to_string())
+                .arg(self.port.to_string())
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
-                return Ok(server);
+                return Ok(());
             }
             if Instant::now() > deadline {
-                let log = std::fs::read_to_string(data.join("log")).unwrap_or_default();
+                let log = std::fs::read_to_string(self.data.join("log")).unwrap_or_default();
                 return Err(format!("PostgreSQL did not start within 60 s:\n{log}"));
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops an own server (fast shutdown) and waits until it has exited; its data stays.
+    pub fn stop(&mut self) {
+        if let Some(mut guard) = self.guard.take() {
+            drop(guard.stdin.take());
+            let _ = guard.wait();
+        }
+    }
+
+    /// Starts a stopped own server again, on the same port with the same data.
+    pub fn start_again(&mut self) {
+        if self.guard.is_none() {
+            self.launch().unwrap_or_else(|e| panic!("{e}"));
         }
     }
 
@@ -226,6 +267,16 @@ impl Postgres {
             "psql failed on {sql:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Only own servers are ever dropped (the shared one lives in a static).
+        self.stop();
+        if self.own {
+            let _ = Command::new("rm").arg("-rf").arg(&self.data).status();
+        }
     }
 }
 

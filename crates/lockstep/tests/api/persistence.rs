@@ -282,3 +282,59 @@ async fn healthz_and_metrics() {
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }
 }
+
+/// PostgreSQL stops for a few seconds under a live room: commands meanwhile are refused (never
+/// acknowledged and lost), and the room continues with everything acknowledged once it is back.
+#[tokio::test]
+async fn a_postgresql_outage_refuses_commands_and_the_room_continues_after() {
+    let mut pg = lockstep_testkit::postgres::Postgres::start_own();
+    let url = pg.create_database();
+    let app = spawn_with(|c| c.database_url = Some(url)).await;
+    let api = app.api();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "before the outage".into(),
+    })
+    .await
+    .unwrap();
+
+    pg.stop();
+    let answer = v
+        .command(|id| ClientFrame::Chat {
+            id,
+            text: "during the outage".into(),
+        })
+        .await;
+    assert!(
+        !matches!(answer, Ok(Ok(_))),
+        "nothing is acknowledged while the database is down: {answer:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    pg.start_again();
+
+    // The viewer comes back (its client retries) and the room goes on.
+    let mut back = None;
+    for _ in 0..100 {
+        if let Ok(joined) = api.join(room).await {
+            back = Some(joined);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (mut v, welcome) = back.expect("the room is back with the database");
+    let texts: Vec<&str> = welcome
+        .chat
+        .iter()
+        .filter(|l| l.system.is_none())
+        .map(|l| l.text.as_str())
+        .collect();
+    assert_eq!(texts, ["before the outage"]);
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "after the outage".into(),
+    })
+    .await
+    .unwrap();
+}
