@@ -100,15 +100,34 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         env.rules.clone(),
     );
     let (tx, inbox) = mpsc::channel(super::INBOX);
-    let epoch: u64 = rand::rng().random();
+    let mut epoch: u64 = rand::rng().random();
+    let mut seq = 0;
+    let mut ring = EventRing::new(env.ring_size);
+    // With several nodes the numbering continues where the room's last node left it.
+    if env.fence.is_some()
+        && let Some(cluster) = rooms.inner.cluster.as_ref()
+    {
+        match cluster.history(id, env.ring_size).await {
+            Ok((shared_epoch, history)) => {
+                epoch = shared_epoch;
+                for (n, frame) in history {
+                    ring.push(n, frame.into());
+                    seq = n;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(room = %id, error = %err, "cannot read the room's history; its viewers start afresh");
+            }
+        }
+    }
     let stats = Arc::new(RoomStats::default());
     let actor = Actor {
         id,
         epoch,
         epoch_text: format!("{epoch:016x}"),
         room,
-        seq: 0,
-        ring: EventRing::new(env.ring_size),
+        seq,
+        ring,
         recent_chat: chat.into(),
         bus: RoomBus::new(),
         connections: 0,
@@ -512,6 +531,15 @@ impl Actor {
                 self.recent_chat.push_back(line.clone());
             }
             let text = serialize(&frame);
+            if self.env.fence.is_some()
+                && let Some(cluster) = self.rooms.inner.cluster.as_ref()
+                && let Err(err) = cluster
+                    .record(self.id, self.seq, text.as_str(), self.env.ring_size)
+                    .await
+            {
+                // The relays notice the gap in numbers and send their viewers to resume.
+                tracing::warn!(room = %self.id, error = %err, "cannot record a room event in Redis");
+            }
             self.ring.push(self.seq, text.clone());
             self.bus.send(Outbound::Event {
                 seq: self.seq,

@@ -24,8 +24,12 @@
 //! The owner counts the viewers each other node joined; when a node stops appearing in the
 //! presence exchange (it died), its viewers leave the room.
 //!
-//! Not yet: the resume history in Redis (a viewer resumes across a change of owner with a fresh
-//! welcome, not with exactly the events it missed).
+//! Resuming across owners: the owner appends every event to the room's capped history stream in
+//! Redis and publishes it to the relays in one transaction, before its own connections see it;
+//! the room's epoch lives in Redis too. A node that takes the room continues the numbering from
+//! the history and fills its resume ring from it, so a viewer whose node died resumes on any
+//! node with exactly the events it missed. Only a Redis that lost its data (a restart) makes
+//! viewers start again from a fresh welcome.
 
 use super::{JoinError, Joined, Msg, NewItem, Resume, RoomError, RoomHandle, RoomStats, Rooms};
 use crate::bus::backplane::{Backplane, Delivery};
@@ -62,6 +66,12 @@ fn lease_key(room: RoomId) -> String {
 }
 fn fence_key(room: RoomId) -> String {
     format!("lockstep:room:{room}:fence")
+}
+fn epoch_key(room: RoomId) -> String {
+    format!("lockstep:room:{room}:epoch")
+}
+fn history_key(room: RoomId) -> String {
+    format!("lockstep:room:{room}:history")
 }
 fn events_topic(room: RoomId) -> String {
     format!("room:{room}:events")
@@ -303,6 +313,102 @@ impl Cluster {
         }
     }
 
+    /// The room's epoch and its last events (oldest first, at most `keep`), for an owner that
+    /// takes the room: numbering continues where the last owner left it. A room new to this
+    /// Redis (or a Redis that restarted) gets a new epoch and no history.
+    pub(super) async fn history(
+        &self,
+        room: RoomId,
+        keep: usize,
+    ) -> redis::RedisResult<(u64, Vec<(u64, String)>)> {
+        let mut redis = self.redis.clone();
+        let fresh: u64 = rand::random::<u64>() >> 1;
+        let _: bool = redis::cmd("SET")
+            .arg(epoch_key(room))
+            .arg(fresh)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut redis)
+            .await
+            .map(|r| r.is_some())?;
+        let epoch: u64 = redis::cmd("GET")
+            .arg(epoch_key(room))
+            .query_async(&mut redis)
+            .await?;
+        let entries: redis::Value = redis::cmd("XREVRANGE")
+            .arg(history_key(room))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(keep)
+            .query_async(&mut redis)
+            .await?;
+        let mut events = Vec::new();
+        if let redis::Value::Array(entries) = entries {
+            for entry in entries {
+                let redis::Value::Array(parts) = entry else {
+                    continue;
+                };
+                let Some(redis::Value::Array(fields)) = parts.get(1) else {
+                    continue;
+                };
+                let mut seq = None;
+                let mut frame = None;
+                for pair in fields.chunks(2) {
+                    if let [redis::Value::BulkString(k), redis::Value::BulkString(v)] = pair {
+                        match k.as_slice() {
+                            b"seq" => {
+                                seq = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok())
+                            }
+                            b"frame" => frame = String::from_utf8(v.clone()).ok(),
+                            _ => {}
+                        }
+                    }
+                }
+                if let (Some(seq), Some(frame)) = (seq, frame) {
+                    events.push((seq, frame));
+                }
+            }
+        }
+        events.reverse();
+        Ok((epoch, events))
+    }
+
+    /// Appends an event to the room's history (capped at `keep`) and sends it to the relays, in
+    /// one transaction: a viewer that resumes on any node finds in the history everything the
+    /// relays were sent.
+    pub(super) async fn record(
+        &self,
+        room: RoomId,
+        seq: u64,
+        frame: &str,
+        keep: usize,
+    ) -> redis::RedisResult<()> {
+        let wire = serde_json::to_string(&WireOut::Event {
+            seq,
+            frame: frame.to_owned(),
+        })
+        .unwrap_or_default();
+        redis::pipe()
+            .atomic()
+            .cmd("XADD")
+            .arg(history_key(room))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(keep)
+            .arg("*")
+            .arg("seq")
+            .arg(seq)
+            .arg("frame")
+            .arg(frame)
+            .ignore()
+            .cmd("PUBLISH")
+            .arg(format!("lockstep:{}", events_topic(room)))
+            .arg(wire)
+            .ignore()
+            .query_async::<()>(&mut self.redis.clone())
+            .await
+    }
+
     async fn holder(&self, room: RoomId) -> redis::RedisResult<Option<String>> {
         redis::cmd("GET")
             .arg(lease_key(room))
@@ -454,15 +560,14 @@ impl Rooms {
             return Err(RoomError::Gone);
         };
         let tasks = &self.inner.env.tasks;
-        // The mirror: everything the actor tells its connections, to the relays, in order.
+        // The mirror: what the actor tells its connections besides events (removals, the room
+        // closing or restarting), to the relays.
         let backplane = cluster.backplane.clone();
         tasks.spawn(async move {
             loop {
                 let wire = match outbound.recv().await {
-                    Ok(Outbound::Event { seq, frame, .. }) => WireOut::Event {
-                        seq,
-                        frame: frame.as_str().to_owned(),
-                    },
+                    // Recorded and sent by the actor itself, before its own connections see it.
+                    Ok(Outbound::Event { .. }) => continue,
                     Ok(Outbound::Removed { user_id, banned }) => {
                         WireOut::Removed { user_id, banned }
                     }
@@ -555,6 +660,7 @@ impl Rooms {
             inbox,
             events,
             connections: 0,
+            last_seq: None,
         };
         self.inner.env.tasks.spawn(relay.run());
         tracing::debug!(room = %id, "relaying the room to its owner");
@@ -699,6 +805,8 @@ struct Relay {
     inbox: mpsc::Receiver<Msg>,
     events: broadcast::Receiver<Delivery>,
     connections: usize,
+    /// The last event relayed: a jump means some were lost on the way.
+    last_seq: Option<u64>,
 }
 
 impl Relay {
@@ -733,11 +841,19 @@ impl Relay {
                 delivery = self.events.recv() => match delivery {
                     Ok(Delivery::Message(bytes)) => {
                         match serde_json::from_slice::<WireOut>(&bytes) {
-                            Ok(WireOut::Event { seq, frame }) => self.bus.send(Outbound::Event {
-                                seq,
-                                frame: frame.into(),
-                                published: std::time::Instant::now(),
-                            }),
+                            Ok(WireOut::Event { seq, frame }) => {
+                                if self.last_seq.is_some_and(|last| seq > last + 1) {
+                                    // Lost on the way: the viewers resume from the history.
+                                    self.bus.send(Outbound::Reconnect);
+                                    break;
+                                }
+                                self.last_seq = Some(seq);
+                                self.bus.send(Outbound::Event {
+                                    seq,
+                                    frame: frame.into(),
+                                    published: std::time::Instant::now(),
+                                });
+                            }
                             Ok(WireOut::Removed { user_id, banned }) => {
                                 self.bus.send(Outbound::Removed { user_id, banned });
                             }

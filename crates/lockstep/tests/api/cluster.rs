@@ -505,3 +505,69 @@ async fn when_a_relaying_node_is_killed_the_room_goes_on_and_its_viewers_leave()
     }
     assert!(left, "the dead node's viewer left the room");
 }
+
+#[tokio::test]
+async fn a_viewer_whose_rooms_node_died_resumes_on_another_without_a_fresh_welcome() {
+    use crate::helpers::start_binary_with;
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let redis_url = shared.redis.url();
+    let media = shared.media.path().to_str().unwrap().to_owned();
+    let args = [
+        "--database-url",
+        shared.database_url.as_str(),
+        "--redis-url",
+        redis_url.as_str(),
+        "--media-dir",
+        media.as_str(),
+        "--cookie-key",
+        shared.cookie_key.as_str(),
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
+    let (_node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let ann = lockstep_client::Api::new(&base_a).unwrap();
+    let room = crate::helpers::public_room(&ann).await;
+    let (mut on_a, welcome_a) = ann.join(room).await.unwrap();
+    let bob = lockstep_client::Api::new(&base_b).unwrap();
+    let (mut bob_on_b, welcome) = bob.join(room).await.unwrap();
+    assert_eq!(welcome.epoch, welcome_a.epoch, "one room, one numbering");
+    on_a.ok(|id| ClientFrame::Chat {
+        id,
+        text: "seen by Bob".into(),
+    })
+    .await
+    .unwrap();
+    bob_on_b
+        .wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.text == "seen by Bob"))
+        .await
+        .unwrap();
+
+    node_a.kill().await.unwrap();
+    bob_on_b
+        .wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
+        .await
+        .unwrap();
+    // Node B takes the room: Bob resumes where he was, in the same epoch.
+    let mut first = None;
+    for _ in 0..50 {
+        match bob_on_b.resume().await {
+            Ok(frame @ (ServerFrame::Resumed { .. } | ServerFrame::Welcome(_))) => {
+                first = Some(frame);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    match first.expect("Bob gets back in") {
+        ServerFrame::Resumed { epoch, .. } => assert_eq!(epoch, welcome.epoch),
+        other => panic!("a fresh start instead of a resume: {other:?}"),
+    }
+    bob_on_b
+        .ok(|id| ClientFrame::Chat {
+            id,
+            text: "after the change of node".into(),
+        })
+        .await
+        .unwrap();
+}
