@@ -571,3 +571,106 @@ async fn a_viewer_whose_rooms_node_died_resumes_on_another_without_a_fresh_welco
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn conflicting_commands_through_three_nodes_end_in_one_state_everywhere() {
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let nodes = [
+        shared.node().await,
+        shared.node().await,
+        shared.node().await,
+    ];
+    let owner = nodes[0].api();
+    let room = crate::helpers::public_room(&owner).await;
+    // Everyone may play, seek and queue (the defaults); the owner's node loads the room first.
+    let (mut owner_v, _) = owner.join(room).await.unwrap();
+    let mut viewers = Vec::new();
+    for node in &nodes {
+        let api = node.api();
+        let (v, _) = api.join(room).await.unwrap();
+        viewers.push(v);
+    }
+    // Every viewer fires a burst of conflicting commands at once.
+    let bursts = viewers.into_iter().enumerate().map(|(n, mut v)| {
+        tokio::spawn(async move {
+            let mut added = Vec::new();
+            for k in 0..12u32 {
+                let url = format!("http://127.0.0.1:9/n{n}-k{k}.mp4");
+                let queued = url.clone();
+                let frame = move |id| match k % 4 {
+                    0 => ClientFrame::Seek {
+                        id,
+                        position: f64::from(n as u32 * 100 + k),
+                    },
+                    1 => ClientFrame::Play { id },
+                    2 => ClientFrame::Pause { id },
+                    _ => ClientFrame::QueueAdd { id, url: queued },
+                };
+                if let Ok(Ok(_)) = v.command(frame).await
+                    && k % 4 == 3
+                {
+                    added.push(url);
+                }
+            }
+            (v, added)
+        })
+    });
+    let mut viewers = Vec::new();
+    let mut added = Vec::new();
+    for burst in bursts {
+        let (v, urls) = burst.await.unwrap();
+        viewers.push(v);
+        added.extend(urls);
+    }
+    assert!(!added.is_empty(), "some additions were acknowledged");
+    // A last acknowledged command marks the end; then every viewer's view is compared.
+    owner_v
+        .ok(|id| ClientFrame::Seek { id, position: 7.0 })
+        .await
+        .unwrap();
+    let final_state = |frames: &[ServerFrame]| {
+        frames.iter().rev().find_map(|f| match f {
+            ServerFrame::Playback { state, .. } => Some((state.paused, state.position, state.at)),
+            _ => None,
+        })
+    };
+    let mut seen = Vec::new();
+    for v in viewers.iter_mut() {
+        let last = v
+            .wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.position == 7.0))
+            .await
+            .unwrap();
+        seen.push(final_state(&[last]));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "one state: {seen:?}");
+    // A fresh look through every node, and the database, agree.
+    let mut queues = Vec::new();
+    for node in &nodes {
+        let (_v, w) = node.api().join(room).await.unwrap();
+        assert_eq!(
+            Some((w.playback.paused, w.playback.position, w.playback.at)),
+            seen[0]
+        );
+        queues.push(
+            w.current
+                .iter()
+                .chain(w.queue.iter())
+                .map(|i| i.url.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert!(
+        queues.windows(2).all(|w| w[0] == w[1]),
+        "one queue: {queues:?}"
+    );
+    let mut in_queue = queues[0].clone();
+    in_queue.sort();
+    added.sort();
+    assert_eq!(in_queue, added, "every acknowledged addition, once");
+    let row = nodes[0].state.store.room(room).await.unwrap().unwrap();
+    assert_eq!(
+        Some((row.paused, row.position)),
+        seen[0].map(|(p, pos, _)| (p, pos))
+    );
+}
