@@ -511,11 +511,13 @@ impl Rooms {
         match holder {
             Some(Holder::Us(token)) => {
                 // Writes of a previous holder (frozen past its lease) are refused from now on.
-                let taken = self.inner.env.store.take_room_fence(id, token).await;
-                if !matches!(taken, Ok(true)) {
-                    cluster.release(id).await;
-                    return Err(RoomError::Gone);
-                }
+                let token = match self.take_fence(cluster, id, token).await {
+                    Some(token) => token,
+                    None => {
+                        cluster.release(id).await;
+                        return Err(RoomError::Gone);
+                    }
+                };
                 // The actor stops when this node loses the lease.
                 let mut env = self.inner.env.clone();
                 let lost = env.shutdown.child_token();
@@ -535,6 +537,26 @@ impl Rooms {
             // The lease lapsed between our two looks: the caller tries again.
             None => Err(RoomError::Gone),
         }
+    }
+
+    /// Records this node's fencing token in the room's row. A Redis that lost its data counts
+    /// tokens from 1 again, below what the row holds: then the counter moves past the row's
+    /// token (we hold the lease, so nobody else takes one meanwhile) and that one is used.
+    async fn take_fence(&self, cluster: &Cluster, id: RoomId, token: i64) -> Option<i64> {
+        let store = &self.inner.env.store;
+        if store.take_room_fence(id, token).await.ok()? {
+            return Some(token);
+        }
+        let recorded = store.room_fence(id).await.ok()??;
+        let next = recorded + 1;
+        let _: () = redis::cmd("SET")
+            .arg(fence_key(id))
+            .arg(next)
+            .query_async(&mut cluster.redis.clone())
+            .await
+            .ok()?;
+        tracing::info!(room = %id, token = next, "fencing tokens start again above the room's last one");
+        store.take_room_fence(id, next).await.ok()?.then_some(next)
     }
 
     /// The owner's side: renews the lease, answers the relays, mirrors events to them.

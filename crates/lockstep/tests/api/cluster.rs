@@ -674,3 +674,52 @@ async fn conflicting_commands_through_three_nodes_end_in_one_state_everywhere() 
         seen[0].map(|(p, pos, _)| (p, pos))
     );
 }
+
+#[tokio::test]
+async fn after_a_redis_restart_rooms_come_back_on_their_own() {
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let mut shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let ann = a.api();
+    let room = crate::helpers::public_room(&ann).await;
+    let (mut on_a, _) = ann.join(room).await.unwrap();
+    let bob = b.api();
+    let (mut on_b, _) = bob.join(room).await.unwrap();
+    on_a.ok(|id| ClientFrame::Chat {
+        id,
+        text: "before".into(),
+    })
+    .await
+    .unwrap();
+
+    // Redis restarts empty: leases, fencing counters, histories, subscriptions are gone.
+    shared.redis.restart();
+    for v in [&mut on_a, &mut on_b] {
+        v.wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
+            .await
+            .expect("viewers are told to reconnect");
+    }
+    // They come back through their own nodes, to one room again.
+    let rejoin = |api: lockstep_client::Api| async move {
+        for _ in 0..100 {
+            if let Ok(joined) = api.join(room).await {
+                return joined;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the room did not come back");
+    };
+    let (mut on_a, welcome) = rejoin(ann.clone()).await;
+    assert!(welcome.chat.iter().any(|l| l.text == "before"));
+    let (mut on_b, _) = rejoin(bob.clone()).await;
+    on_b.ok(|id| ClientFrame::Chat {
+        id,
+        text: "after".into(),
+    })
+    .await
+    .unwrap();
+    on_a.wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.text == "after"))
+        .await
+        .expect("one room again across the two nodes");
+}
