@@ -723,3 +723,153 @@ async fn after_a_redis_restart_rooms_come_back_on_their_own() {
         .await
         .expect("one room again across the two nodes");
 }
+
+#[tokio::test]
+async fn a_driver_sending_through_another_node_while_the_rooms_node_is_killed_loses_nothing_acknowledged()
+ {
+    use crate::helpers::start_binary_with;
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let shared = Shared::new();
+    let redis_url = shared.redis.url();
+    let media = shared.media.path().to_str().unwrap().to_owned();
+    let args = [
+        "--database-url",
+        shared.database_url.as_str(),
+        "--redis-url",
+        redis_url.as_str(),
+        "--media-dir",
+        media.as_str(),
+        "--cookie-key",
+        shared.cookie_key.as_str(),
+        "--limit-chat",
+        "off",
+        "--chat-rate-lines",
+        "100000",
+        "--ws-frames-per-sec",
+        "10000",
+        "--ws-frames-burst",
+        "10000",
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (mut node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
+    let (_node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let ann = lockstep_client::Api::new(&base_a).unwrap();
+    let room = crate::helpers::public_room(&ann).await;
+    let (_ann_on_a, _) = ann.join(room).await.unwrap();
+    let bob = lockstep_client::Api::new(&base_b).unwrap();
+    let (bob_on_b, _) = bob.join(room).await.unwrap();
+
+    // Bob drives chat lines and queue additions through node B, across the kill.
+    let killed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let after_kill = killed.clone();
+    let driver = tokio::spawn(async move {
+        let mut viewer = bob_on_b;
+        let (mut lines, mut items) = (Vec::new(), Vec::new());
+        let mut n = 0;
+        let mut after_crash = 0;
+        while after_crash < 5 {
+            n += 1;
+            let answer = if n % 5 == 0 {
+                let url = format!("http://127.0.0.1:9/item{n}.mp4");
+                let sent = url.clone();
+                let a = viewer
+                    .command(move |id| ClientFrame::QueueAdd { id, url: sent })
+                    .await;
+                if let Ok(Ok(_)) = &a {
+                    items.push(url);
+                }
+                a
+            } else {
+                let text = format!("line {n}");
+                let sent = text.clone();
+                let a = viewer
+                    .command(move |id| ClientFrame::Chat { id, text: sent })
+                    .await;
+                if let Ok(Ok(_)) = &a {
+                    lines.push(text);
+                }
+                a
+            };
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            match answer {
+                Ok(Ok(_)) if after_kill.load(std::sync::atomic::Ordering::SeqCst) => {
+                    after_crash += 1
+                }
+                Ok(Ok(_)) => {}
+                // Refused, told to reconnect, or the connection dropped: come back through B.
+                Ok(Err(ServerFrame::Error { .. })) => {}
+                _ => {
+                    let mut back = None;
+                    for _ in 0..100 {
+                        if let Ok((v, _)) = bob.join(room).await {
+                            back = Some(v);
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    viewer = back.expect("the room comes back on node B");
+                }
+            }
+        }
+        (lines, items)
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    node_a.kill().await.unwrap();
+    killed.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (lines, items) = driver.await.unwrap();
+    assert!(lines.len() > 10, "the driver got going: {lines:?}");
+    eprintln!(
+        "acknowledged across the kill: {} lines, {} queue additions",
+        lines.len(),
+        items.len()
+    );
+
+    // In PostgreSQL: every acknowledged line and addition, exactly once.
+    let store = lockstep::store::Store::connect(&shared.database_url)
+        .await
+        .unwrap();
+    let stored: Vec<String> = store
+        .chat_lines(room, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.system.is_none())
+        .map(|l| l.text)
+        .collect();
+    for line in &lines {
+        assert_eq!(
+            stored.iter().filter(|s| *s == line).count(),
+            1,
+            "{line} once in {stored:?}"
+        );
+    }
+    let queued: Vec<String> = store
+        .queue_items(room)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.url)
+        .collect();
+    for item in &items {
+        assert_eq!(
+            queued.iter().filter(|q| *q == item).count(),
+            1,
+            "{item} once"
+        );
+    }
+    // And on a viewer: a fresh welcome through node B has the latest acknowledged lines.
+    let (_v, welcome) = bob_again(&base_b, room).await;
+    let seen: Vec<&str> = welcome.chat.iter().map(|l| l.text.as_str()).collect();
+    assert!(seen.contains(&lines.last().unwrap().as_str()));
+}
+
+async fn bob_again(
+    base: &str,
+    room: lockstep_core::ids::RoomId,
+) -> (lockstep_client::Viewer, lockstep_core::protocol::Welcome) {
+    lockstep_client::Api::new(base)
+        .unwrap()
+        .join(room)
+        .await
+        .unwrap()
+}
