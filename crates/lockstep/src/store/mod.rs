@@ -83,7 +83,10 @@ impl Store {
             // SQLite has one writer at a time anyway; a few connections let reads proceed
             // alongside a write in WAL mode.
             .max_connections(if sqlite { 4 } else { 16 })
-            .acquire_timeout(Duration::from_secs(10))
+            // SQLite waits out a busy writer (busy_timeout). PostgreSQL's pool retries a
+            // refused connection until this runs out: a database that is down must turn into
+            // an error frame for the user within seconds, not a command left unanswered.
+            .acquire_timeout(Duration::from_secs(if sqlite { 10 } else { 3 }))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if sqlite {
