@@ -598,17 +598,21 @@ async fn conflicting_commands_through_three_nodes_end_in_one_state_everywhere() 
             for k in 0..12u32 {
                 let url = format!("http://127.0.0.1:9/n{n}-k{k}.mp4");
                 let queued = url.clone();
-                let frame = move |id| match k % 4 {
+                let frame = move |id| match k % 5 {
                     0 => ClientFrame::Seek {
                         id,
                         position: f64::from(n as u32 * 100 + k),
                     },
                     1 => ClientFrame::Play { id },
                     2 => ClientFrame::Pause { id },
-                    _ => ClientFrame::QueueAdd { id, url: queued },
+                    3 => ClientFrame::QueueAdd { id, url: queued },
+                    _ => ClientFrame::Chat {
+                        id,
+                        text: format!("line {n}-{k}"),
+                    },
                 };
                 if let Ok(Ok(_)) = v.command(frame).await
-                    && k % 4 == 3
+                    && k % 5 == 3
                 {
                     added.push(url);
                 }
@@ -636,14 +640,29 @@ async fn conflicting_commands_through_three_nodes_end_in_one_state_everywhere() 
         })
     };
     let mut seen = Vec::new();
+    let mut chats = Vec::new();
     for v in viewers.iter_mut() {
-        let last = v
-            .wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.position == 7.0))
-            .await
-            .unwrap();
+        // Everything this viewer was sent, in order, up to the marker.
+        let mut lines = Vec::new();
+        let last = loop {
+            let frame = v.recv().await.unwrap();
+            match &frame {
+                ServerFrame::Chat { line, .. } if line.system.is_none() => {
+                    lines.push(line.text.clone());
+                }
+                ServerFrame::Playback { state, .. } if state.position == 7.0 => break frame,
+                _ => {}
+            }
+        };
         seen.push(final_state(&[last]));
+        chats.push(lines);
     }
     assert!(seen.windows(2).all(|w| w[0] == w[1]), "one state: {seen:?}");
+    assert!(!chats[0].is_empty());
+    assert!(
+        chats.windows(2).all(|w| w[0] == w[1]),
+        "one chat, one order: {chats:?}"
+    );
     // A fresh look through every node, and the database, agree.
     let mut queues = Vec::new();
     for node in &nodes {
