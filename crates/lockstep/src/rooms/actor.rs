@@ -13,6 +13,7 @@ use super::{
 };
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
+use crate::store::events::Fenced;
 use crate::store::rooms::RoomRow;
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
@@ -502,11 +503,27 @@ impl Actor {
     /// Stores, numbers, serialises and broadcasts `events`. Returns false (and marks the actor
     /// failed) when the store refused a write.
     async fn publish(&mut self, events: Vec<Event>, now: ServerTime) -> bool {
-        if !self.still_ours().await {
-            return false;
-        }
         for event in &events {
-            let chat_id = match self.env.store.persist_event(self.id, event, now).await {
+            let stored = match self.env.fence {
+                None => self.env.store.persist_event(self.id, event, now).await,
+                // Several nodes: the write and the check that the room is still ours are one
+                // transaction.
+                Some(fence) => match self
+                    .env
+                    .store
+                    .persist_event_fenced(self.id, fence, event, now)
+                    .await
+                {
+                    Ok(Ok(id)) => Ok(id),
+                    Ok(Err(Fenced)) => {
+                        tracing::warn!(room = %self.id, "another node took the room; stopping it here");
+                        self.failed = true;
+                        return false;
+                    }
+                    Err(err) => Err(err),
+                },
+            };
+            let chat_id = match stored {
                 Ok(id) => id,
                 Err(err) => {
                     tracing::error!(room = %self.id, error = %err, ?event, "storing a room event failed; the room will reload");
@@ -554,9 +571,10 @@ impl Actor {
     }
 
     /// With several nodes: whether the room is still ours to write (no node took its lease
-    /// since we did). When it is not, the actor stops without writing: its viewers reconnect
-    /// and reach the room through its new node. The check precedes the writes rather than
-    /// sharing their transaction: a node frozen past its lease notices at its next write.
+    /// since we did), checked before the writes that are not events (the playback saved when
+    /// the actor stops, deleting the room; events check in their own transaction). When it is
+    /// not, the actor stops without writing: its viewers reconnect and reach the room through
+    /// its new node.
     async fn still_ours(&mut self) -> bool {
         let Some(fence) = self.env.fence else {
             return true;

@@ -17,9 +17,9 @@
 //! the store, where everything acknowledged is; the room continues where the wall clock says.
 //!
 //! Each lease comes with a fencing token (a counter in Redis); the owner records it in the
-//! room's row when it takes the room, and checks before every write that the row still has it,
-//! so an owner frozen past its lease stops at its next write instead of overwriting its
-//! successor's work.
+//! room's row when it takes the room, and every write of an event checks, in its own
+//! transaction, that the row still has it, so an owner frozen past its lease stops at its next
+//! write instead of overwriting its successor's work.
 //!
 //! The owner counts the viewers each other node joined; when a node stops appearing in the
 //! presence exchange (it died), its viewers leave the room.

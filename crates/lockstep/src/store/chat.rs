@@ -32,6 +32,14 @@ impl Store {
         room: RoomId,
         line: &NewChatLine,
     ) -> Result<i64, sqlx::Error> {
+        Self::insert_chat_line_on(&mut *self.pool().acquire().await?, room, line).await
+    }
+
+    pub(crate) async fn insert_chat_line_on(
+        conn: &mut sqlx::AnyConnection,
+        room: RoomId,
+        line: &NewChatLine,
+    ) -> Result<i64, sqlx::Error> {
         let row = sqlx::query(
             "INSERT INTO chat_lines (room_id, user_id, name, text, system, at_us) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -42,7 +50,7 @@ impl Store {
         .bind(line.text.as_str())
         .bind(line.system.map(|s| to_json(&s)).transpose()?)
         .bind(line.at.micros())
-        .fetch_one(self.pool())
+        .fetch_one(conn)
         .await?;
         row.try_get("id")
     }

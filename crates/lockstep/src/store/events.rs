@@ -1,10 +1,16 @@
 //! Writes a room event to the tables it changes. The room actor calls this before it tells anyone
 //! about the event, so what a client has seen (and what was acknowledged) is in the store.
 
-use super::{Store, flag, to_json};
+use super::{Backend, Store, flag, to_json};
 use lockstep_core::ids::RoomId;
 use lockstep_core::room::Event;
 use lockstep_core::time::ServerTime;
+use sqlx::AnyConnection;
+
+/// The room has a newer writer than the one that tried to write (see
+/// [`Store::persist_event_fenced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fenced;
 
 impl Store {
     /// Persists `event` of `room`; returns the id of the chat line it stored, if any.
@@ -14,9 +20,46 @@ impl Store {
         event: &Event,
         now: ServerTime,
     ) -> Result<Option<i64>, sqlx::Error> {
+        Self::persist_on(&mut *self.pool().acquire().await?, room, event, now).await
+    }
+
+    /// [`Store::persist_event`] for a room written by the holder of fencing token `fence`
+    /// (several nodes): the check that the room's row still holds that token and the event's
+    /// writes are one transaction, and on PostgreSQL the row stays locked until it commits, so a
+    /// node that took the room meanwhile waits for it, and one that took it before is seen.
+    pub async fn persist_event_fenced(
+        &self,
+        room: RoomId,
+        fence: i64,
+        event: &Event,
+        now: ServerTime,
+    ) -> Result<Result<Option<i64>, Fenced>, sqlx::Error> {
+        let mut tx = self.pool().begin().await?;
+        let lock = match self.backend() {
+            Backend::Postgres => "SELECT fence FROM rooms WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT fence FROM rooms WHERE id = $1",
+        };
+        let current: Option<i64> = sqlx::query_scalar(lock)
+            .bind(room.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current != Some(fence) {
+            return Ok(Err(Fenced));
+        }
+        let chat_id = Self::persist_on(&mut tx, room, event, now).await?;
+        tx.commit().await?;
+        Ok(Ok(chat_id))
+    }
+
+    async fn persist_on(
+        conn: &mut AnyConnection,
+        room: RoomId,
+        event: &Event,
+        now: ServerTime,
+    ) -> Result<Option<i64>, sqlx::Error> {
         match event {
             Event::Playback { item_id, state, .. } => {
-                self.save_playback(room, *item_id, state, now).await?;
+                Self::save_playback_on(conn, room, *item_id, state, now).await?;
             }
             Event::NowPlaying {
                 item,
@@ -24,8 +67,9 @@ impl Store {
                 state,
                 ..
             } => {
-                // One transaction, so that a crash cannot leave the room pointing at a deleted item.
-                let mut tx = self.pool().begin().await?;
+                // One transaction (a savepoint within a caller's), so that a crash cannot leave
+                // the room pointing at a deleted item.
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 if let Some(previous) = previous {
                     sqlx::query("DELETE FROM queue_items WHERE id = $1")
                         .bind(previous.to_string())
@@ -59,17 +103,21 @@ impl Store {
                 tx.commit().await?;
             }
             Event::QueueAdded { item, .. } | Event::ItemUpdated { item } => {
-                self.upsert_item(room, item).await?;
+                Self::upsert_item_on(conn, room, item).await?;
             }
-            Event::QueueRemoved { item_id, .. } => self.delete_item(*item_id).await?,
-            Event::QueueMoved { order, .. } => self.reorder_queue(room, order).await?,
-            Event::Chat { line } => return self.insert_chat_line(room, line).await.map(Some),
-            Event::Settings { settings, .. } => self.save_settings(room, settings).await?,
+            Event::QueueRemoved { item_id, .. } => Self::delete_item_on(conn, *item_id).await?,
+            Event::QueueMoved { order, .. } => Self::reorder_queue_on(conn, room, order).await?,
+            Event::Chat { line } => {
+                return Self::insert_chat_line_on(conn, room, line).await.map(Some);
+            }
+            Event::Settings { settings, .. } => {
+                Self::save_settings_on(conn, room, settings).await?
+            }
             Event::StandingChanged { user_id, standing } => {
-                self.set_standing(room, *user_id, *standing).await?;
+                Self::set_standing_on(conn, room, *user_id, *standing).await?;
             }
             Event::MemberJoined { member } => {
-                self.record_visit(room, member.user_id, now).await?;
+                Self::record_visit_on(conn, room, member.user_id, now).await?;
             }
             // The user's name is written where the rename starts (it applies to every room).
             Event::Renamed { .. }
@@ -79,5 +127,61 @@ impl Store {
             | Event::Removed { .. } => {}
         }
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::rooms::tests::{room_row, user};
+    use crate::store::testing::store;
+    use lockstep_core::room::NewChatLine;
+    use lockstep_core::settings::Visibility;
+
+    fn chat(text: &str) -> Event {
+        Event::Chat {
+            line: NewChatLine {
+                user_id: None,
+                name: None,
+                text: text.into(),
+                system: None,
+                at: ServerTime(1),
+            },
+        }
+    }
+
+    /// A writer whose token is no longer the room's writes nothing, in the same transaction as
+    /// the check.
+    #[tokio::test]
+    async fn a_fenced_write_happens_only_with_the_rooms_current_token() {
+        let (s, _dir) = store().await;
+        let owner = user(&s).await;
+        let room = room_row(owner.id, Visibility::Public);
+        s.create_room(&room).await.unwrap();
+        assert!(s.take_room_fence(room.id, 1).await.unwrap());
+        let written = s
+            .persist_event_fenced(room.id, 1, &chat("by the owner"), ServerTime(1))
+            .await
+            .unwrap();
+        assert!(matches!(written, Ok(Some(_))));
+        // Another node takes the room.
+        assert!(s.take_room_fence(room.id, 2).await.unwrap());
+        assert!(
+            !s.take_room_fence(room.id, 2).await.unwrap(),
+            "only newer tokens"
+        );
+        let refused = s
+            .persist_event_fenced(room.id, 1, &chat("by a node that lost it"), ServerTime(2))
+            .await
+            .unwrap();
+        assert_eq!(refused, Err(Fenced));
+        let texts: Vec<String> = s
+            .chat_lines(room.id, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.text)
+            .collect();
+        assert_eq!(texts, ["by the owner"]);
     }
 }

@@ -68,6 +68,15 @@ impl Store {
         user: UserId,
         standing: Standing,
     ) -> Result<(), sqlx::Error> {
+        Self::set_standing_on(&mut *self.pool().acquire().await?, room, user, standing).await
+    }
+
+    pub(crate) async fn set_standing_on(
+        conn: &mut sqlx::AnyConnection,
+        room: RoomId,
+        user: UserId,
+        standing: Standing,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO room_members (room_id, user_id, moderator, muted, banned) \
              VALUES ($1, $2, $3, $4, $5) \
@@ -78,7 +87,7 @@ impl Store {
         .bind(flag(standing.moderator))
         .bind(flag(standing.muted))
         .bind(flag(standing.banned))
-        .execute(self.pool())
+        .execute(conn)
         .await?;
         Ok(())
     }
@@ -186,11 +195,26 @@ impl Store {
         user: UserId,
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
+        Self::record_visit_on(&mut *self.pool().acquire().await?, room, user, now).await
+    }
+
+    pub(crate) async fn record_visit_on(
+        conn: &mut sqlx::AnyConnection,
+        room: RoomId,
+        user: UserId,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
         let sql = "INSERT INTO room_members (room_id, user_id, visited_ms, admitted_ms) \
                    VALUES ($1, $2, $3, $3) ON CONFLICT (room_id, user_id) \
                    DO UPDATE SET visited_ms = $3, \
                    admitted_ms = COALESCE(room_members.admitted_ms, $3)";
-        self.stamp_member(sql, room, user, now).await
+        sqlx::query(sql)
+            .bind(room.to_string())
+            .bind(user.to_string())
+            .bind(now.millis())
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 
     /// Runs one of the upserts above, which set a time column of a member row.

@@ -4,6 +4,7 @@
 use super::{Store, parse_json, to_json};
 use lockstep_core::ids::{ItemId, RoomId};
 use lockstep_core::queue::QueueItem;
+use sqlx::AnyConnection;
 use sqlx::Row;
 
 impl Store {
@@ -21,6 +22,14 @@ impl Store {
     /// Adds an item after every other (or rewrites it when it exists, as when an item that was
     /// added straight to "now playing" is saved again).
     pub async fn upsert_item(&self, room: RoomId, item: &QueueItem) -> Result<(), sqlx::Error> {
+        Self::upsert_item_on(&mut *self.pool().acquire().await?, room, item).await
+    }
+
+    pub(crate) async fn upsert_item_on(
+        conn: &mut AnyConnection,
+        room: RoomId,
+        item: &QueueItem,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO queue_items (id, room_id, ord, data, upload_id) VALUES ($1, $2, \
              (SELECT COALESCE(MAX(ord), 0) + 1 FROM queue_items WHERE room_id = $2), $3, $4) \
@@ -30,22 +39,38 @@ impl Store {
         .bind(room.to_string())
         .bind(to_json(item)?)
         .bind(item.upload_id().map(|u| u.to_string()))
-        .execute(self.pool())
+        .execute(conn)
         .await?;
         Ok(())
     }
 
     pub async fn delete_item(&self, item: ItemId) -> Result<(), sqlx::Error> {
+        Self::delete_item_on(&mut *self.pool().acquire().await?, item).await
+    }
+
+    pub(crate) async fn delete_item_on(
+        conn: &mut AnyConnection,
+        item: ItemId,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM queue_items WHERE id = $1")
             .bind(item.to_string())
-            .execute(self.pool())
+            .execute(conn)
             .await?;
         Ok(())
     }
 
     /// Renumbers the upcoming items in the given order, in one transaction.
     pub async fn reorder_queue(&self, room: RoomId, order: &[ItemId]) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        Self::reorder_queue_on(&mut *self.pool().acquire().await?, room, order).await
+    }
+
+    pub(crate) async fn reorder_queue_on(
+        conn: &mut AnyConnection,
+        room: RoomId,
+        order: &[ItemId],
+    ) -> Result<(), sqlx::Error> {
+        // Within a caller's transaction this is a savepoint.
+        let mut tx = sqlx::Connection::begin(conn).await?;
         for (ord, id) in order.iter().enumerate() {
             sqlx::query("UPDATE queue_items SET ord = $1 WHERE id = $2 AND room_id = $3")
                 .bind(i64::try_from(ord).unwrap_or(i64::MAX))

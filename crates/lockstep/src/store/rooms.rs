@@ -153,12 +153,20 @@ impl Store {
         id: RoomId,
         settings: &RoomSettings,
     ) -> Result<(), sqlx::Error> {
+        Self::save_settings_on(&mut *self.pool().acquire().await?, id, settings).await
+    }
+
+    pub(crate) async fn save_settings_on(
+        conn: &mut sqlx::AnyConnection,
+        id: RoomId,
+        settings: &RoomSettings,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query("UPDATE rooms SET settings = $1, name = $2, visibility = $3 WHERE id = $4")
             .bind(to_json(settings)?)
             .bind(settings.name.as_str())
             .bind(visibility_str(settings.visibility))
             .bind(id.to_string())
-            .execute(self.pool())
+            .execute(conn)
             .await?;
         Ok(())
     }
@@ -221,6 +229,16 @@ impl Store {
         state: &PlaybackState,
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
+        Self::save_playback_on(&mut *self.pool().acquire().await?, id, current, state, now).await
+    }
+
+    pub(crate) async fn save_playback_on(
+        conn: &mut sqlx::AnyConnection,
+        id: RoomId,
+        current: Option<ItemId>,
+        state: &PlaybackState,
+        now: ServerTime,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "UPDATE rooms SET current_item_id = $1, paused = $2, position = $3, rate = $4, \
              active_ms = $5 WHERE id = $6",
@@ -231,7 +249,7 @@ impl Store {
         .bind(state.rate)
         .bind(now.millis())
         .bind(id.to_string())
-        .execute(self.pool())
+        .execute(conn)
         .await?;
         Ok(())
     }
