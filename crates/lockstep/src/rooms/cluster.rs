@@ -417,13 +417,14 @@ impl Cluster {
     }
 
     /// Sends a request to whoever owns `room` (only the owner listens on its requests topic);
-    /// the answer, if one is awaited, comes on the returned channel.
+    /// the answer, if one is awaited, comes on the returned channel, under the returned number
+    /// (see [`Cluster::forget`]).
     async fn send(
         &self,
         room: RoomId,
         request: Request,
         awaited: bool,
-    ) -> Option<oneshot::Receiver<Reply>> {
+    ) -> Option<(u64, oneshot::Receiver<Reply>)> {
         let req = self.next_req.fetch_add(1, Ordering::Relaxed);
         let answer = awaited.then(|| {
             let (tx, rx) = oneshot::channel();
@@ -447,7 +448,13 @@ impl Cluster {
             self.pending().remove(&req);
             return None;
         }
-        answer
+        answer.map(|rx| (req, rx))
+    }
+
+    /// Stops waiting for the answer to request `req` (it did not come in time): an owner that
+    /// died never answers, and its waiters must not stay in the map.
+    fn forget(&self, req: u64) {
+        self.pending().remove(&req);
     }
 
     /// Hands an answer from an owner to whoever waits for it.
@@ -1036,12 +1043,18 @@ impl Relay {
             | Msg::Resolved { .. } => return,
         };
         let answer = cluster.send(self.id, request, true).await;
+        let rooms = self.rooms.clone();
         tokio::spawn(async move {
             let reply = match answer {
-                Some(rx) => tokio::time::timeout(REQUEST_TIMEOUT, rx)
-                    .await
-                    .ok()
-                    .and_then(Result::ok),
+                Some((req, rx)) => match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+                    Ok(reply) => reply.ok(),
+                    Err(_) => {
+                        if let Some(cluster) = rooms.inner.cluster.as_ref() {
+                            cluster.forget(req);
+                        }
+                        None
+                    }
+                },
                 None => None,
             };
             respond(reply);
