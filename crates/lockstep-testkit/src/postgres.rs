@@ -214,16 +214,6 @@ impl Postgres {
         }
     }
 
-    /// The server's port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// A URL for the server's `postgres` database.
-    pub fn admin_url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
     /// Creates a new empty database and returns its URL.
     pub fn create_database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);

@@ -10,10 +10,6 @@ use crate::store::uploads::UploadState;
 use lockstep_core::ids::{UploadId, UserId};
 use lockstep_core::media::{Media, MediaSource};
 
-fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::invalid(code, message)
-}
-
 /// The queue item a saved reference becomes, for `user` to add. Uploads must be theirs and
 /// checked; links are checked like pasted ones.
 pub async fn new_item(
@@ -31,11 +27,12 @@ pub async fn new_item(
 /// is, or resolves to, a private or local address (this machine's included) is refused here,
 /// with a clear message. The media proxy checks every connection again when it is fetched.
 pub async fn media_to_add(state: &AppState, raw: &str) -> Result<Media, ApiError> {
-    let media = Media::parse(raw).map_err(|e| invalid("invalid_media_url", e.to_string()))?;
+    let media =
+        Media::parse(raw).map_err(|e| ApiError::invalid("invalid_media_url", e.to_string()))?;
     if let MediaSource::Direct { url, .. } = &media.source
         && let Err(refused) = state.media.policy().check_url(url).await
     {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "invalid_media_url",
             format!("media on private or local addresses cannot be added: {refused}"),
         ));
@@ -55,7 +52,7 @@ pub async fn upload_item(
         return Err(not_found());
     }
     if upload.state != UploadState::Ready {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "upload_not_ready",
             "this upload is still being received or checked, or was rejected",
         ));
