@@ -33,16 +33,57 @@ impl Shared {
         }
     }
 
+    /// A node of the cluster as the real binary (for kill -9), with its own data directory
+    /// (returned: it must outlive the node) and `extra` settings.
+    async fn binary_node(&self, extra: &[&str]) -> (tokio::process::Child, String, TempDir) {
+        let redis_url = self.redis.url();
+        let media = self.media.path().to_str().unwrap().to_owned();
+        let mut args = vec![
+            "--database-url",
+            self.database_url.as_str(),
+            "--redis-url",
+            redis_url.as_str(),
+            "--media-dir",
+            media.as_str(),
+            "--cookie-key",
+            self.cookie_key.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let dir = tempfile::tempdir().unwrap();
+        let (child, base) = crate::helpers::start_binary_with(dir.path(), &args).await;
+        (child, base, dir)
+    }
+
     /// A node of the cluster, with its own data directory.
     async fn node(&self) -> TestApp {
+        self.node_with(|_| {}).await
+    }
+
+    /// [`Shared::node`] with more settings.
+    async fn node_with(&self, tweak: impl FnOnce(&mut lockstep::Config)) -> TestApp {
         spawn_with(|c| {
             c.database_url = Some(self.database_url.clone());
             c.redis_url = Some(self.redis.url());
             c.media_dir = Some(self.media.path().to_owned());
             c.cookie_key = Some(self.cookie_key.clone());
+            tweak(c);
         })
         .await
     }
+}
+
+/// Joins `room` as `api`, trying again while the room is moving to another node.
+async fn rejoin(
+    api: &lockstep_client::Api,
+    room: lockstep_core::ids::RoomId,
+) -> (lockstep_client::Viewer, lockstep_core::protocol::Welcome) {
+    for _ in 0..100 {
+        if let Ok(joined) = api.join(room).await {
+            return joined;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the room did not come back");
 }
 
 /// The kinds of the jobs seen done in a stream of events.
@@ -124,14 +165,7 @@ async fn a_job_cancelled_through_another_node_stops_where_it_runs() {
          head -c 1000000 /dev/zero > \"$(dirname \"$last\")/sheet-000.jpg\"; sleep 30 ;; esac",
     );
     let shared = Shared::new();
-    let a = spawn_with(|c| {
-        c.database_url = Some(shared.database_url.clone());
-        c.redis_url = Some(shared.redis.url());
-        c.media_dir = Some(shared.media.path().to_owned());
-        c.cookie_key = Some(shared.cookie_key.clone());
-        c.ffmpeg = ffmpeg;
-    })
-    .await;
+    let a = shared.node_with(|c| c.ffmpeg = ffmpeg).await;
     let on_a = a.api();
     let id = upload(&on_a, clip(), "slow.mp4").await;
     let mut job = serde_json::Value::Null;
@@ -163,19 +197,7 @@ async fn a_job_cancelled_through_another_node_stops_where_it_runs() {
     );
     // Node A notices at its next heartbeat (every 5 s), kills its ffmpeg (which would hang
     // for 30 s) and deletes what it half-wrote.
-    let dir = shared.media.path().join(&id);
-    let mut left = Vec::new();
-    for _ in 0..100 {
-        left = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n.contains(".tmp"))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let left = crate::uploads::temporaries_after(&shared.media.path().join(&id), 100).await;
     assert!(left.is_empty(), "still running on A: {left:?}");
     let r = on_a.get(&format!("/api/jobs/{job_id}")).await.unwrap();
     assert_eq!(r.body["state"], "cancelled");
@@ -316,26 +338,10 @@ async fn viewers_of_one_room_on_two_nodes_share_one_room() {
 
 #[tokio::test]
 async fn when_the_rooms_node_is_killed_another_takes_the_room_and_nothing_acknowledged_is_lost() {
-    use crate::helpers::start_binary_with;
     use lockstep_core::protocol::{ClientFrame, ServerFrame};
     let shared = Shared::new();
-    let redis_url = shared.redis.url();
-    let media = shared.media.path().to_str().unwrap().to_owned();
-    let args = [
-        "--database-url",
-        shared.database_url.as_str(),
-        "--redis-url",
-        redis_url.as_str(),
-        "--media-dir",
-        media.as_str(),
-        "--cookie-key",
-        shared.cookie_key.as_str(),
-        "--limit-chat",
-        "off",
-    ];
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
-    let (_node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let (mut node_a, base_a, _dir_a) = shared.binary_node(&["--limit-chat", "off"]).await;
+    let (_node_b, base_b, _dir_b) = shared.binary_node(&["--limit-chat", "off"]).await;
     let ann = lockstep_client::Api::new(&base_a).unwrap();
     let room = crate::helpers::public_room(&ann).await;
     let (_ann_on_a, _) = ann.join(room).await.unwrap();
@@ -370,15 +376,7 @@ async fn when_the_rooms_node_is_killed_another_takes_the_room_and_nothing_acknow
         .expect("Bob's node tells him to reconnect");
     assert!(matches!(told, ServerFrame::Reconnect { .. }));
     // Bob reconnects to his node, which now takes the room.
-    let mut rejoined = None;
-    for _ in 0..100 {
-        if let Ok(joined) = bob.join(room).await {
-            rejoined = Some(joined);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (mut bob_again, welcome) = rejoined.expect("the room comes back on node B");
+    let (mut bob_again, welcome) = rejoin(&bob, room).await;
     let back_after = killed.elapsed();
     let texts: Vec<&str> = welcome
         .chat
@@ -451,24 +449,10 @@ async fn a_node_that_lost_the_room_to_another_writes_nothing_more() {
 
 #[tokio::test]
 async fn when_a_relaying_node_is_killed_the_room_goes_on_and_its_viewers_leave() {
-    use crate::helpers::start_binary_with;
     use lockstep_core::protocol::{ClientFrame, ServerFrame};
     let shared = Shared::new();
-    let redis_url = shared.redis.url();
-    let media = shared.media.path().to_str().unwrap().to_owned();
-    let args = [
-        "--database-url",
-        shared.database_url.as_str(),
-        "--redis-url",
-        redis_url.as_str(),
-        "--media-dir",
-        media.as_str(),
-        "--cookie-key",
-        shared.cookie_key.as_str(),
-    ];
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (_node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
-    let (mut node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let (_node_a, base_a, _dir_a) = shared.binary_node(&[]).await;
+    let (mut node_b, base_b, _dir_b) = shared.binary_node(&[]).await;
     let ann = lockstep_client::Api::new(&base_a).unwrap();
     let room = crate::helpers::public_room(&ann).await;
     let (mut on_a, _) = ann.join(room).await.unwrap();
@@ -508,24 +492,10 @@ async fn when_a_relaying_node_is_killed_the_room_goes_on_and_its_viewers_leave()
 
 #[tokio::test]
 async fn a_viewer_whose_rooms_node_died_resumes_on_another_without_a_fresh_welcome() {
-    use crate::helpers::start_binary_with;
     use lockstep_core::protocol::{ClientFrame, ServerFrame};
     let shared = Shared::new();
-    let redis_url = shared.redis.url();
-    let media = shared.media.path().to_str().unwrap().to_owned();
-    let args = [
-        "--database-url",
-        shared.database_url.as_str(),
-        "--redis-url",
-        redis_url.as_str(),
-        "--media-dir",
-        media.as_str(),
-        "--cookie-key",
-        shared.cookie_key.as_str(),
-    ];
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
-    let (_node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let (mut node_a, base_a, _dir_a) = shared.binary_node(&[]).await;
+    let (_node_b, base_b, _dir_b) = shared.binary_node(&[]).await;
     let ann = lockstep_client::Api::new(&base_a).unwrap();
     let room = crate::helpers::public_room(&ann).await;
     let (mut on_a, welcome_a) = ann.join(room).await.unwrap();
@@ -720,18 +690,9 @@ async fn after_a_redis_restart_rooms_come_back_on_their_own() {
             .expect("viewers are told to reconnect");
     }
     // They come back through their own nodes, to one room again.
-    let rejoin = |api: lockstep_client::Api| async move {
-        for _ in 0..100 {
-            if let Ok(joined) = api.join(room).await {
-                return joined;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the room did not come back");
-    };
-    let (mut on_a, welcome) = rejoin(ann.clone()).await;
+    let (mut on_a, welcome) = rejoin(&ann, room).await;
     assert!(welcome.chat.iter().any(|l| l.text == "before"));
-    let (mut on_b, _) = rejoin(bob.clone()).await;
+    let (mut on_b, _) = rejoin(&bob, room).await;
     on_b.ok(|id| ClientFrame::Chat {
         id,
         text: "after".into(),
@@ -746,20 +707,10 @@ async fn after_a_redis_restart_rooms_come_back_on_their_own() {
 #[tokio::test]
 async fn a_driver_sending_through_another_node_while_the_rooms_node_is_killed_loses_nothing_acknowledged()
  {
-    use crate::helpers::start_binary_with;
     use lockstep_core::protocol::{ClientFrame, ServerFrame};
     let shared = Shared::new();
-    let redis_url = shared.redis.url();
-    let media = shared.media.path().to_str().unwrap().to_owned();
-    let args = [
-        "--database-url",
-        shared.database_url.as_str(),
-        "--redis-url",
-        redis_url.as_str(),
-        "--media-dir",
-        media.as_str(),
-        "--cookie-key",
-        shared.cookie_key.as_str(),
+    // One driver sends as fast as it is answered: no chat or frame limit.
+    let unlimited = [
         "--limit-chat",
         "off",
         "--chat-rate-lines",
@@ -769,9 +720,8 @@ async fn a_driver_sending_through_another_node_while_the_rooms_node_is_killed_lo
         "--ws-frames-burst",
         "10000",
     ];
-    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let (mut node_a, base_a) = start_binary_with(dir_a.path(), &args).await;
-    let (_node_b, base_b) = start_binary_with(dir_b.path(), &args).await;
+    let (mut node_a, base_a, _dir_a) = shared.binary_node(&unlimited).await;
+    let (_node_b, base_b, _dir_b) = shared.binary_node(&unlimited).await;
     let ann = lockstep_client::Api::new(&base_a).unwrap();
     let room = crate::helpers::public_room(&ann).await;
     let (_ann_on_a, _) = ann.join(room).await.unwrap();
@@ -817,17 +767,7 @@ async fn a_driver_sending_through_another_node_while_the_rooms_node_is_killed_lo
                 Ok(Ok(_)) => {}
                 // Refused, told to reconnect, or the connection dropped: come back through B.
                 Ok(Err(ServerFrame::Error { .. })) => {}
-                _ => {
-                    let mut back = None;
-                    for _ in 0..100 {
-                        if let Ok((v, _)) = bob.join(room).await {
-                            back = Some(v);
-                            break;
-                        }
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    viewer = back.expect("the room comes back on node B");
-                }
+                _ => viewer = rejoin(&bob, room).await.0,
             }
         }
         (lines, items)
@@ -877,18 +817,7 @@ async fn a_driver_sending_through_another_node_while_the_rooms_node_is_killed_lo
         );
     }
     // And on a viewer: a fresh welcome through node B has the latest acknowledged lines.
-    let (_v, welcome) = bob_again(&base_b, room).await;
+    let (_v, welcome) = rejoin(&lockstep_client::Api::new(&base_b).unwrap(), room).await;
     let seen: Vec<&str> = welcome.chat.iter().map(|l| l.text.as_str()).collect();
     assert!(seen.contains(&lines.last().unwrap().as_str()));
-}
-
-async fn bob_again(
-    base: &str,
-    room: lockstep_core::ids::RoomId,
-) -> (lockstep_client::Viewer, lockstep_core::protocol::Welcome) {
-    lockstep_client::Api::new(base)
-        .unwrap()
-        .join(room)
-        .await
-        .unwrap()
 }

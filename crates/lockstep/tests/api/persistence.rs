@@ -126,17 +126,7 @@ async fn a_playing_room_killed_with_sigkill_plays_on_where_the_wall_clock_says()
 
     let (_server, base) = start_binary(dir.path()).await;
     let api = api.rebased(&base);
-    let join_sent = std::time::Instant::now();
-    let (_v, welcome) = api.join(room).await.unwrap();
-    let welcomed = std::time::Instant::now();
-    assert!(!welcome.playback.paused, "it was playing, it plays on");
-    let at_least = 30.0 + join_sent.duration_since(seek_acked).as_secs_f64() - 0.05;
-    let at_most = 30.0 + welcomed.duration_since(seek_sent).as_secs_f64() + 0.05;
-    let position = welcome.playback.position;
-    assert!(
-        (at_least..=at_most).contains(&position),
-        "{position} not in {at_least}..={at_most}: viewers would jump back by the outage"
-    );
+    plays_on_by_the_wall_clock(&api, room, 30.0, seek_sent, seek_acked).await;
 }
 
 #[tokio::test]
@@ -171,18 +161,29 @@ async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let app = spawn_in(dir, |_| {}).await;
     let api = api.rebased(&app.base);
+    plays_on_by_the_wall_clock(&api, room, 10.0, seek_sent, seek_acked).await;
+}
+
+/// Joins `room` and checks that it is playing where the wall clock says: `sought` seconds plus
+/// the time since the seek, outage included (bounded by what this side saw of it, with 50 ms for
+/// the clocks' reading), so viewers do not jump back by the outage.
+async fn plays_on_by_the_wall_clock(
+    api: &Api,
+    room: lockstep_core::ids::RoomId,
+    sought: f64,
+    seek_sent: std::time::Instant,
+    seek_acked: std::time::Instant,
+) {
     let join_sent = std::time::Instant::now();
     let (_v, welcome) = api.join(room).await.unwrap();
     let welcomed = std::time::Instant::now();
     assert!(!welcome.playback.paused, "it was playing, it plays on");
-    // Where the wall clock says: 10 s plus the time since the seek, outage included (bounded
-    // by what this side saw of it, with 50 ms for the clocks' reading).
-    let at_least = 10.0 + join_sent.duration_since(seek_acked).as_secs_f64() - 0.05;
-    let at_most = 10.0 + welcomed.duration_since(seek_sent).as_secs_f64() + 0.05;
+    let at_least = sought + join_sent.duration_since(seek_acked).as_secs_f64() - 0.05;
+    let at_most = sought + welcomed.duration_since(seek_sent).as_secs_f64() + 0.05;
     let position = welcome.playback.position;
     assert!(
         (at_least..=at_most).contains(&position),
-        "{position} not in {at_least}..={at_most}"
+        "{position} not in {at_least}..={at_most}: viewers would jump back by the outage"
     );
 }
 

@@ -615,10 +615,16 @@ async fn a_running_job_can_be_cancelled() {
     let r = api.get(&format!("/api/jobs/{job_id}")).await.unwrap();
     assert_eq!(r.body["state"], "cancelled");
     // What it half-wrote is gone (an outside test found 231 MB left behind by a cancel).
-    let dir = app.dir.path().join("uploads").join(&id);
+    let left = temporaries_after(&app.dir.path().join("uploads").join(&id), 50).await;
+    assert!(left.is_empty(), "temporaries left: {left:?}");
+}
+
+/// The half-written files (`.tmp`) left in an upload's folder once they are all gone or
+/// `tries` looks 100 ms apart have passed.
+pub(crate) async fn temporaries_after(dir: &std::path::Path, tries: usize) -> Vec<String> {
     let mut left = Vec::new();
-    for _ in 0..50 {
-        left = std::fs::read_dir(&dir)
+    for _ in 0..tries {
+        left = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .filter(|n| n.contains(".tmp"))
@@ -628,7 +634,7 @@ async fn a_running_job_can_be_cancelled() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(left.is_empty(), "temporaries left: {left:?}");
+    left
 }
 
 /// Reads Server-Sent Events from a response until `until` says stop.
