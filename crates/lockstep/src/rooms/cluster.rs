@@ -58,6 +58,10 @@ pub const LEASE_TTL: Duration = Duration::from_secs(3);
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How long a relay waits for the owner's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a room's epoch, history and fencing counter stay in Redis after its last event:
+/// Redis holds only what live rooms need, not every room ever loaded. (After that a room's
+/// viewers get a fresh welcome, and its fencing counter moves past the stored token again.)
+const KEPT_IN_REDIS_SECS: u64 = 24 * 3600;
 /// How long a relay with no viewers of its node stays.
 const RELAY_IDLE: Duration = Duration::from_secs(30);
 
@@ -87,7 +91,9 @@ fn replies_topic(node: uuid::Uuid) -> String {
 /// fencing token (0 otherwise).
 const ACQUIRE: &str = r"
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {ARGV[1], redis.call('INCR', KEYS[2])}
+  local token = redis.call('INCR', KEYS[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  return {ARGV[1], token}
 end
 return {redis.call('GET', KEYS[1]) or '', 0}";
 /// Extends the lease if we still hold it.
@@ -278,6 +284,7 @@ impl Cluster {
             .key(fence_key(room))
             .arg(self.node())
             .arg(LEASE_TTL.as_millis() as u64)
+            .arg(KEPT_IN_REDIS_SECS)
             .invoke_async(&mut self.redis.clone())
             .await?;
         Ok(if holder.is_empty() {
@@ -327,6 +334,8 @@ impl Cluster {
             .arg(epoch_key(room))
             .arg(fresh)
             .arg("NX")
+            .arg("EX")
+            .arg(KEPT_IN_REDIS_SECS)
             .query_async::<Option<String>>(&mut redis)
             .await
             .map(|r| r.is_some())?;
@@ -404,6 +413,10 @@ impl Cluster {
             .cmd("PUBLISH")
             .arg(format!("lockstep:{}", events_topic(room)))
             .arg(wire)
+            .ignore()
+            .expire(history_key(room), KEPT_IN_REDIS_SECS as i64)
+            .ignore()
+            .expire(epoch_key(room), KEPT_IN_REDIS_SECS as i64)
             .ignore()
             .query_async::<()>(&mut self.redis.clone())
             .await
