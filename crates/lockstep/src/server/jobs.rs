@@ -41,6 +41,10 @@ pub fn streams() -> Router<AppState> {
         .route("/jobs/{id}/events", get(job_events))
 }
 
+/// With several nodes, how long a stream waits for an announcement before it looks at the
+/// store anyway.
+const SHARED_STREAM_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn not_found() -> ApiError {
     ApiError::not_found("job_not_found", "no such job")
 }
@@ -205,11 +209,25 @@ async fn stream_for(
     // Live: each announcement that concerns this stream (or a gap in announcements) is a cue to
     // read the user's events after the last one sent, from the store: announcements from several
     // nodes may arrive out of order or not at all, the store's order is the truth.
+    // With several nodes an announcement can be lost without a gap (the announcing node could
+    // not reach Redis): the stream also looks at the store every few seconds, so a lost one
+    // delays an event and never loses it. One node announces in process: nothing to lose.
+    let look_every = state
+        .backplane
+        .is_shared()
+        .then_some(SHARED_STREAM_LOOK_EVERY);
     let live = stream::unfold(
         (live, last, store, subject),
         move |(mut live, mut last, store, subject)| async move {
             loop {
-                let cue = match live.recv().await {
+                let delivery = match look_every {
+                    None => live.recv().await,
+                    Some(every) => match tokio::time::timeout(every, live.recv()).await {
+                        Ok(delivery) => delivery,
+                        Err(_) => Ok(Delivery::Gap),
+                    },
+                };
+                let cue = match delivery {
                     Ok(Delivery::Message(bytes)) => serde_json::from_slice::<MediaNotice>(&bytes)
                         .is_ok_and(|n| {
                             n.owner == user
