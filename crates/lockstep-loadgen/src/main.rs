@@ -59,6 +59,10 @@ struct Args {
     /// Prefix of the RESULT names (e.g. `1k` gives `RESULT 1k_delivery_latency_p99 ...`).
     #[arg(long)]
     label: Option<String>,
+    /// The server's process id, to read its CPU time from `/proc/PID/stat` over the measured
+    /// window (same machine only); gives the server CPU per delivery.
+    #[arg(long)]
+    server_pid: Option<u32>,
     /// The server's `--metrics-token`, to read its memory from `/metrics`.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: String,
@@ -86,6 +90,72 @@ struct State {
     position: f64,
 }
 
+/// Acknowledgements the drivers received, and how long each took from the command's send.
+struct Acks {
+    latency: Mutex<Histogram<u64>>,
+    acked: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl Acks {
+    fn new() -> Self {
+        Acks {
+            latency: Mutex::new(
+                Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds"),
+            ),
+            acked: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        }
+    }
+}
+
+/// Frames any connection received while recording (events, acks, everything): the server's
+/// deliveries, for its CPU time per delivery.
+static FRAMES_RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// The answer to a driver's command.
+#[derive(Deserialize)]
+struct Reply<'a> {
+    t: &'a str,
+    #[serde(default)]
+    id: Option<u64>,
+}
+
+/// Send times kept per driver, by command id modulo this: far more than are ever in flight.
+const ACK_SLOTS: usize = 4096;
+
+/// The CPU time (user + system) process `pid` has used, in seconds, from `/proc/PID/stat`.
+fn server_cpu_secs(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| {
+        format!("cannot read /proc/{pid}/stat (is the server on this machine?)")
+    })?;
+    // Fields after the command name (which may hold spaces) start at the last ')'.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("unexpected /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks: f64 = fields
+        .get(11..13)
+        .context("unexpected /proc/PID/stat")?
+        .iter()
+        .map(|f| f.parse::<f64>().unwrap_or(0.0))
+        .sum();
+    Ok(ticks / clock_ticks_per_sec())
+}
+
+/// The kernel's clock ticks per second for `/proc` times (`getconf CLK_TCK`; 100 on Linux).
+fn clock_ticks_per_sec() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// Seek positions carry the send time modulo this many microseconds (1000 s).
 const SEEK_MODULO_US: u64 = 1_000_000_000;
 
@@ -94,6 +164,7 @@ struct Latencies {
     shards: Vec<Mutex<Histogram<u64>>>,
     recording: std::sync::atomic::AtomicBool,
     delivered: AtomicU64,
+    acks: Acks,
 }
 
 impl Latencies {
@@ -106,6 +177,7 @@ impl Latencies {
                 .collect(),
             recording: std::sync::atomic::AtomicBool::new(false),
             delivered: AtomicU64::new(0),
+            acks: Acks::new(),
         }
     }
 
@@ -118,6 +190,30 @@ impl Latencies {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _ = h.record(micros.max(1));
+    }
+
+    fn recording(&self) -> bool {
+        self.recording.load(Ordering::Relaxed)
+    }
+
+    fn ack(&self, micros: Option<u64>) {
+        if !self.recording() {
+            return;
+        }
+        match micros {
+            Some(us) => {
+                self.acks.acked.fetch_add(1, Ordering::Relaxed);
+                let mut h = self
+                    .acks
+                    .latency
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _ = h.record(us.max(1));
+            }
+            None => {
+                self.acks.refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     fn merged(&self) -> Histogram<u64> {
@@ -228,21 +324,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let sent = Arc::new(AtomicU64::new(0));
     let mut drivers = Vec::new();
     for (host, room) in &rooms {
-        let (host, room, sent) = (host.clone(), *room, sent.clone());
+        let (host, room, sent, latencies) = (host.clone(), *room, sent.clone(), latencies.clone());
         let rate = args.rate;
         drivers.push(tokio::spawn(async move {
-            if let Err(err) = drive(host, room, rate, epoch, &sent).await {
+            if let Err(err) = drive(host, room, rate, epoch, &sent, latencies).await {
                 eprintln!("driver of room {room}: {err:#}");
             }
         }));
     }
     // Let the drivers join and send their first item before recording.
     tokio::time::sleep(Duration::from_secs(1)).await;
+    let cpu_before = args.server_pid.map(server_cpu_secs).transpose()?;
     latencies.recording.store(true, Ordering::Relaxed);
     let measure_started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     latencies.recording.store(false, Ordering::Relaxed);
     let measured_secs = measure_started.elapsed().as_secs_f64();
+    let cpu_after = args.server_pid.map(server_cpu_secs).transpose()?;
     let rss_busy = server_rss(&probe).await?;
     for d in drivers {
         d.abort();
@@ -284,8 +382,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ms(h.max())
     );
     println!("commands sent: {sent}");
+    let acked = latencies.acks.acked.load(Ordering::Relaxed);
+    let refused = latencies.acks.refused.load(Ordering::Relaxed);
+    let acks = latencies
+        .acks
+        .latency
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    println!(
+        "commands acknowledged: {acked} in {measured_secs:.1} s ({:.0}/s), refused {refused}; \
+         ack latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        acked as f64 / measured_secs,
+        ms(acks.value_at_quantile(0.5)),
+        ms(acks.value_at_quantile(0.99)),
+        ms(acks.max())
+    );
+    let frames = FRAMES_RECEIVED.load(Ordering::Relaxed);
+    let cpu = cpu_before.zip(cpu_after).map(|(a, b)| b - a);
+    if let Some(cpu) = cpu {
+        println!(
+            "server CPU: {cpu:.2} s over {measured_secs:.1} s ({:.2} cores); {frames} frames \
+             received by all connections: {:.2} us per frame",
+            cpu / measured_secs,
+            cpu * 1e6 / frames.max(1) as f64
+        );
+    }
     let p = args.label.map(|l| format!("{l}_")).unwrap_or_default();
-    let results = [
+    let mut results = vec![
         ("viewers", connected as f64, "count", 0),
         (
             "delivery_latency_p50",
@@ -307,7 +431,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
             0,
         ),
         ("server_rss_per_connection", per_conn / 1024.0, "KiB", 1),
+        ("acked_per_sec", acked as f64 / measured_secs, "1/s", 0),
+        ("ack_latency_p50", ms(acks.value_at_quantile(0.5)), "ms", 2),
+        ("ack_latency_p99", ms(acks.value_at_quantile(0.99)), "ms", 2),
+        ("refused", refused as f64, "count", 0),
     ];
+    if let Some(cpu) = cpu {
+        results.push((
+            "server_cpu_per_delivery",
+            cpu * 1e6 / frames.max(1) as f64,
+            "us",
+            2,
+        ));
+        results.push(("server_cores", cpu / measured_secs, "cores", 2));
+    }
     for (name, value, unit, decimals) in results {
         println!("RESULT {p}{name} {value:.decimals$} {unit}");
     }
@@ -345,6 +482,9 @@ async fn viewer(
     joined.fetch_add(1, Ordering::Relaxed);
     while let Some(msg) = ws.next().await {
         let Message::Text(text) = msg? else { continue };
+        if latencies.recording() {
+            FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
+        }
         let now_us = epoch.elapsed().as_micros() as u64;
         let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
             continue;
@@ -378,6 +518,7 @@ async fn drive(
     rate: f64,
     epoch: Instant,
     sent: &AtomicU64,
+    latencies: Arc<Latencies>,
 ) -> anyhow::Result<()> {
     if host.cookie_header().is_none() {
         host.get("/api/me").await?;
@@ -388,8 +529,39 @@ async fn drive(
     }
     let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
     let (mut sink, mut stream) = ws.split();
-    // The driver receives every event too: read and drop them, or the server would find it stuck.
-    let reader = tokio::spawn(async move { while let Some(Ok(_)) = stream.next().await {} });
+    // When each command went out (microseconds since `epoch`), by id modulo the slots: the
+    // acknowledgement names the id.
+    let sent_at: Arc<Vec<AtomicU64>> =
+        Arc::new((0..ACK_SLOTS).map(|_| AtomicU64::new(0)).collect());
+    // The driver receives every event too: it reads them (or the server would find it stuck)
+    // and times the acknowledgements of its own commands.
+    let reader = {
+        let sent_at = sent_at.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(text) = msg else { continue };
+                if !latencies.recording() {
+                    continue;
+                }
+                FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
+                let Ok(reply) = serde_json::from_str::<Reply>(&text) else {
+                    continue;
+                };
+                let Some(id) = reply.id.filter(|&id| id > 0) else {
+                    continue;
+                };
+                match reply.t {
+                    "ack" => {
+                        let at = sent_at[(id % ACK_SLOTS as u64) as usize].load(Ordering::Relaxed);
+                        let now = epoch.elapsed().as_micros() as u64;
+                        latencies.ack((at > 0 && now >= at).then(|| now - at));
+                    }
+                    "error" => latencies.ack(None),
+                    _ => {}
+                }
+            }
+        })
+    };
     let send =
         |frame: &ClientFrame| Message::text(serde_json::to_string(frame).unwrap_or_default());
     sink.send(send(&ClientFrame::Hello {
@@ -417,6 +589,7 @@ async fn drive(
         every.tick().await;
         let now_us = epoch.elapsed().as_micros() as u64;
         let id = n + 1;
+        sent_at[(id % ACK_SLOTS as u64) as usize].store(now_us, Ordering::Relaxed);
         let frame = if n.is_multiple_of(2) {
             ClientFrame::Chat {
                 id,
