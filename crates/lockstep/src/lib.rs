@@ -96,6 +96,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
         fence: None,
+        writer: store::writer::EventWriter::start(store.clone(), metrics.clone()),
     });
     let jobs = media::jobs::Jobs::new(
         store.clone(),

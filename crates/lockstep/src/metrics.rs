@@ -32,6 +32,10 @@ struct Inner {
     broadcast_latency: Histogram,
     /// Seconds a room actor took to handle one message, store writes included.
     actor_busy: Histogram,
+    /// Seconds one group commit of room events took (see `store::writer`).
+    commit_seconds: Histogram,
+    /// Rooms written by one group commit.
+    commit_rooms: Histogram,
     /// Process resident memory, read at each scrape.
     resident_bytes: Gauge,
     /// Open TCP connections (HTTP, and WebSockets upgraded from them).
@@ -55,7 +59,12 @@ impl Metrics {
         let latency_buckets: Vec<f64> =
             prometheus_client::metrics::histogram::exponential_buckets(5e-5, 2.0, 16).collect();
         let broadcast_latency = Histogram::new(latency_buckets.clone());
-        let actor_busy = Histogram::new(latency_buckets);
+        let actor_busy = Histogram::new(latency_buckets.clone());
+        let commit_seconds = Histogram::new(latency_buckets);
+        // 1 .. 512 rooms, doubling.
+        let commit_rooms = Histogram::new(
+            prometheus_client::metrics::histogram::exponential_buckets(1.0, 2.0, 10),
+        );
         let resident_bytes = Gauge::default();
         let tcp_connections = Gauge::default();
         let connections_refused = Family::<Vec<(String, String)>, Counter>::default();
@@ -108,6 +117,16 @@ impl Metrics {
             actor_busy.clone(),
         );
         registry.register(
+            "store_commit_seconds",
+            "Time one group commit of room events took",
+            commit_seconds.clone(),
+        );
+        registry.register(
+            "store_commit_rooms",
+            "Rooms whose events one group commit wrote",
+            commit_rooms.clone(),
+        );
+        registry.register(
             "process_resident_memory_bytes",
             "Resident memory of the server process",
             resident_bytes.clone(),
@@ -121,6 +140,8 @@ impl Metrics {
                 frames_out,
                 broadcast_latency,
                 actor_busy,
+                commit_seconds,
+                commit_rooms,
                 resident_bytes,
                 tcp_connections,
                 connections_refused,
@@ -171,6 +192,10 @@ impl Metrics {
     }
     pub fn delivered(&self, latency_secs: f64) {
         self.inner.broadcast_latency.observe(latency_secs);
+    }
+    pub fn committed(&self, secs: f64, rooms: usize) {
+        self.inner.commit_seconds.observe(secs);
+        self.inner.commit_rooms.observe(rooms as f64);
     }
     pub fn actor_busy(&self, secs: f64) {
         self.inner.actor_busy.observe(secs);

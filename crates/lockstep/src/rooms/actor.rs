@@ -13,8 +13,8 @@ use super::{
 };
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
-use crate::store::events::Fenced;
 use crate::store::rooms::RoomRow;
+use crate::store::writer::WriteError;
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
@@ -501,36 +501,32 @@ impl Actor {
     }
 
     /// Stores, numbers, serialises and broadcasts `events`. Returns false (and marks the actor
-    /// failed) when the store refused a write.
+    /// failed) when the store refused a write. The events are written by the group commit
+    /// ([`EventWriter`](crate::store::writer::EventWriter)) with other rooms' and are heard of
+    /// only once committed.
     async fn publish(&mut self, events: Vec<Event>, now: ServerTime) -> bool {
-        for event in &events {
-            let stored = match self.env.fence {
-                None => self.env.store.persist_event(self.id, event, now).await,
-                // Several nodes: the write and the check that the room is still ours are one
-                // transaction.
-                Some(fence) => match self
-                    .env
-                    .store
-                    .persist_event_fenced(self.id, fence, event, now)
-                    .await
-                {
-                    Ok(Ok(id)) => Ok(id),
-                    Ok(Err(Fenced)) => {
-                        tracing::warn!(room = %self.id, "another node took the room; stopping it here");
-                        self.failed = true;
-                        return false;
-                    }
-                    Err(err) => Err(err),
-                },
-            };
-            let chat_id = match stored {
-                Ok(id) => id,
-                Err(err) => {
-                    tracing::error!(room = %self.id, error = %err, ?event, "storing a room event failed; the room will reload");
-                    self.failed = true;
-                    return false;
-                }
-            };
+        if events.is_empty() {
+            return true;
+        }
+        let (events, written) = self
+            .env
+            .writer
+            .write(self.id, self.env.fence, events, now)
+            .await;
+        let chat_ids = match written {
+            Ok(ids) => ids,
+            Err(WriteError::Fenced) => {
+                tracing::warn!(room = %self.id, "another node took the room; stopping it here");
+                self.failed = true;
+                return false;
+            }
+            Err(err) => {
+                tracing::error!(room = %self.id, error = %err, ?events, "storing room events failed; the room will reload");
+                self.failed = true;
+                return false;
+            }
+        };
+        for (event, chat_id) in events.iter().zip(chat_ids) {
             if let Event::Removed { user_id, banned } = event {
                 self.bus.send(Outbound::Removed {
                     user_id: *user_id,
@@ -746,6 +742,7 @@ mod tests {
             shutdown: Default::default(),
             tasks: Default::default(),
             fence: None,
+            writer: crate::store::writer::EventWriter::start(store.clone(), Metrics::new()),
         });
         let handle = rooms.get(room.id).await.unwrap();
         let mut slow = handle.join(owner.clone(), None).await.unwrap().events;

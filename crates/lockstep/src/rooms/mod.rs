@@ -30,6 +30,7 @@ use crate::media::MediaResolver;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::users::User;
+use crate::store::writer::EventWriter;
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::media::Media;
 use lockstep_core::names::DisplayName;
@@ -72,6 +73,8 @@ pub struct RoomEnv {
     /// With several nodes, the fencing token of this actor's lease: every write of the room
     /// first checks that it is still the room's (see [`cluster`]).
     pub fence: Option<i64>,
+    /// Writes room events, many rooms per transaction (group commit).
+    pub writer: EventWriter,
 }
 
 type Slot = Arc<OnceCell<RoomHandle>>;

@@ -55,6 +55,50 @@ impl Store {
         row.try_get("id")
     }
 
+    /// Stores several lines with one statement and returns their ids, in the order given.
+    ///
+    /// Ids come from one multi-row `INSERT ... RETURNING id`. Neither database promises the
+    /// order of RETURNING rows, but both number the rows of one statement in the order of its
+    /// VALUES (SQLite's rowid and PostgreSQL's identity are taken row by row, increasing), so
+    /// the ids sorted are the lines' ids in order.
+    pub(crate) async fn insert_chat_lines_on<'a>(
+        conn: &mut sqlx::AnyConnection,
+        backend: super::Backend,
+        lines: impl ExactSizeIterator<Item = (RoomId, &'a NewChatLine)>,
+    ) -> Result<Vec<i64>, sqlx::Error> {
+        let n = lines.len();
+        let mut sql = String::from(
+            "INSERT INTO chat_lines (room_id, user_id, name, text, system, at_us) VALUES ",
+        );
+        super::push_values(&mut sql, backend, n, 6);
+        sql.push_str(" RETURNING id");
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (room, line) in lines {
+            query = query
+                .bind(room.to_string())
+                .bind(line.user_id.map(|u| u.to_string()))
+                .bind(line.name.clone())
+                .bind(line.text.as_str())
+                .bind(line.system.map(|s| to_json(&s)).transpose()?)
+                .bind(line.at.micros());
+        }
+        let mut ids = query
+            .fetch_all(conn)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<i64, _>("id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if ids.len() != n {
+            return Err(sqlx::Error::Protocol(format!(
+                "inserted {n} chat lines, got {} ids back",
+                ids.len()
+            )));
+        }
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// Up to `limit` lines before line `before` (or the newest when `None`), oldest first.
     pub async fn chat_lines(
         &self,

@@ -35,15 +35,7 @@ impl Store {
         now: ServerTime,
     ) -> Result<Result<Option<i64>, Fenced>, sqlx::Error> {
         let mut tx = self.pool().begin().await?;
-        let lock = match self.backend() {
-            Backend::Postgres => "SELECT fence FROM rooms WHERE id = $1 FOR UPDATE",
-            Backend::Sqlite => "SELECT fence FROM rooms WHERE id = $1",
-        };
-        let current: Option<i64> = sqlx::query_scalar(lock)
-            .bind(room.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if current != Some(fence) {
+        if Self::room_fence_locked(&mut tx, self.backend(), room).await? != Some(fence) {
             return Ok(Err(Fenced));
         }
         let chat_id = Self::persist_on(&mut tx, room, event, now).await?;
@@ -51,7 +43,24 @@ impl Store {
         Ok(Ok(chat_id))
     }
 
-    async fn persist_on(
+    /// The room's fencing token, its row locked until the transaction `conn` is in ends (on
+    /// PostgreSQL; SQLite has one writer anyway).
+    pub(crate) async fn room_fence_locked(
+        conn: &mut AnyConnection,
+        backend: Backend,
+        room: RoomId,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let lock = match backend {
+            Backend::Postgres => "SELECT fence FROM rooms WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => "SELECT fence FROM rooms WHERE id = $1",
+        };
+        sqlx::query_scalar::<_, i64>(lock)
+            .bind(room.to_string())
+            .fetch_optional(conn)
+            .await
+    }
+
+    pub(crate) async fn persist_on(
         conn: &mut AnyConnection,
         room: RoomId,
         event: &Event,

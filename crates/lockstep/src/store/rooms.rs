@@ -254,6 +254,34 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::save_playback_on`] for several rooms with one statement (group commit).
+    pub(crate) async fn save_playbacks_on(
+        conn: &mut sqlx::AnyConnection,
+        backend: super::Backend,
+        rooms: &[(RoomId, Option<ItemId>, PlaybackState, ServerTime)],
+    ) -> Result<(), sqlx::Error> {
+        // VALUES columns are named column1.. on both databases.
+        let mut sql = String::from(
+            "UPDATE rooms SET current_item_id = v.column2, paused = v.column3, \
+             position = v.column4, rate = v.column5, active_ms = v.column6 FROM (VALUES ",
+        );
+        super::push_values(&mut sql, backend, rooms.len(), 6);
+        sql.push_str(") AS v WHERE rooms.id = v.column1");
+        // Only placeholders are generated; every value is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, current, state, now) in rooms {
+            query = query
+                .bind(id.to_string())
+                .bind(current.map(|i| i.to_string()))
+                .bind(flag(state.paused))
+                .bind(state.position_at(*now))
+                .bind(state.rate)
+                .bind(now.millis());
+        }
+        query.execute(conn).await?;
+        Ok(())
+    }
+
     /// Public rooms, most recently active first, with what they are playing.
     pub async fn public_rooms(&self, limit: i64) -> Result<Vec<ListedRoom>, sqlx::Error> {
         let query = sqlx::query(concat!(

@@ -381,8 +381,14 @@ impl Connection {
                     match incoming {
                         Incoming::Text(text) => {
                             let answer = Box::pin(self.dispatch.text(handle, &text, received)).await;
-                            if !self.transport.send(&answer).await {
-                                return End::Gone;
+                            match self.transport.send_answer(&answer, &mut events, self.sent_seq).await {
+                                Err(()) => return End::Gone,
+                                Ok(Some(control)) => {
+                                    if let Some(end) = self.on_control(control) {
+                                        return end;
+                                    }
+                                }
+                                Ok(None) => {}
                             }
                         }
                         Incoming::Binary => {

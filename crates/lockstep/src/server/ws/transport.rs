@@ -142,10 +142,44 @@ impl Transport {
         events: &mut broadcast::Receiver<Outbound>,
         skip_through: u64,
     ) -> Result<Option<Outbound>, ()> {
-        let mut sent = vec![published];
+        self.write_batch(None, Some((first, published)), events, skip_through)
+            .await
+    }
+
+    /// Sends the answer to a client's frame and, in the same write, the room's events already
+    /// waiting (a command's own event is usually among them: one write instead of two). As
+    /// [`Transport::send_events`] otherwise.
+    pub(super) async fn send_answer(
+        &mut self,
+        answer: &ServerFrame,
+        events: &mut broadcast::Receiver<Outbound>,
+        skip_through: u64,
+    ) -> Result<Option<Outbound>, ()> {
+        let Ok(text) = serde_json::to_string(answer) else {
+            return Err(());
+        };
+        self.write_batch(Some(text.into()), None, events, skip_through)
+            .await
+    }
+
+    async fn write_batch(
+        &mut self,
+        answer: Option<Utf8Bytes>,
+        first: Option<(Utf8Bytes, std::time::Instant)>,
+        events: &mut broadcast::Receiver<Outbound>,
+        skip_through: u64,
+    ) -> Result<Option<Outbound>, ()> {
+        let mut sent = Vec::new();
         let mut pending = None;
+        let answered = answer.is_some();
         let write = async {
-            feed_message(&mut self.socket, first).await?;
+            if let Some(answer) = answer {
+                feed_message(&mut self.socket, answer).await?;
+            }
+            if let Some((first, published)) = first {
+                feed_message(&mut self.socket, first).await?;
+                sent.push(published);
+            }
             while sent.len() < BATCH {
                 match events.try_recv() {
                     Ok(Outbound::Event { seq, .. }) if seq <= skip_through => {}
@@ -168,6 +202,9 @@ impl Transport {
         match tokio::time::timeout(SEND_TIMEOUT, write).await {
             Ok(Ok(())) => {}
             _ => return Err(()),
+        }
+        if answered {
+            self.metrics.frame_out();
         }
         for published in sent {
             self.metrics.frame_out();
