@@ -1,7 +1,8 @@
-//! Crash recovery under load: a room is flooded with chat, queue changes and uploads while the
+//! Crash recovery under load: rooms are flooded with chat, queue changes and uploads while the
 //! real server is killed with SIGKILL at random moments, 20 times, and restarted on the same data.
 //! Every acknowledged chat line and queue change, and every upload whose last byte was
-//! acknowledged, must be there afterwards, exactly once.
+//! acknowledged, must be there afterwards, exactly once. Several rooms are flooded at once, so
+//! that the group commit writes many rooms' events per transaction when the kill comes.
 
 use crate::helpers::start_binary_with;
 use crate::uploads::clip;
@@ -14,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const KILLS: usize = 20;
+
+/// Rooms flooded at once.
+const ROOMS: usize = 4;
 
 /// The server's limits lifted: the flood is one user, as fast as the server acknowledges.
 const UNLIMITED: &[&str] = &[
@@ -147,41 +151,64 @@ async fn nothing_acknowledged_is_lost_or_doubled_across_twenty_kill_9s_under_loa
     let dir = tempfile::tempdir().unwrap();
     let (mut server, base) = start_binary_with(dir.path(), UNLIMITED).await;
     let mut api = Api::new(&base).unwrap();
-    let room = crate::helpers::public_room(&api).await;
-    let acked = Arc::new(Mutex::new(Acked::default()));
+    let mut rooms = Vec::new();
+    for _ in 0..ROOMS {
+        rooms.push((
+            crate::helpers::public_room(&api).await,
+            Arc::new(Mutex::new(Acked::default())),
+        ));
+    }
+    let uploaded = Arc::new(Mutex::new(Acked::default()));
     let mut rng = rand::rng();
     for round in 0..KILLS {
-        let chat = tokio::spawn(flood(api.clone(), room, round, acked.clone()));
-        let files = tokio::spawn(upload(api.clone(), acked.clone()));
+        let floods: Vec<_> = rooms
+            .iter()
+            .map(|(room, acked)| tokio::spawn(flood(api.clone(), *room, round, acked.clone())))
+            .collect();
+        let files = tokio::spawn(upload(api.clone(), uploaded.clone()));
         // A random moment: anywhere from the first frames to well into the flood.
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..700))).await;
         server.kill().await.unwrap();
         server.wait().await.unwrap();
-        let _ = tokio::time::timeout(Duration::from_secs(20), chat).await;
+        for flood in floods {
+            let _ = tokio::time::timeout(Duration::from_secs(20), flood).await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(20), files).await;
         let (restarted, base) = start_binary_with(dir.path(), UNLIMITED).await;
         server = restarted;
         api = api.rebased(&base);
     }
-    let acked = Arc::try_unwrap(acked)
-        .ok()
-        .expect("the floods ended")
-        .into_inner()
-        .unwrap();
-    eprintln!(
-        "crash test: {} chat lines, {} queue additions, {} removals, {} uploads acknowledged across {KILLS} kills",
-        acked.chat.len(),
-        acked.added.len(),
-        acked.removed.len(),
-        acked.uploads.len()
-    );
-    assert!(
-        acked.chat.len() >= KILLS && acked.added.len() >= 2,
-        "the flood got going: {} lines, {} items",
-        acked.chat.len(),
-        acked.added.len()
-    );
+    for (room, acked) in &rooms {
+        let acked = std::mem::take(&mut *acked.lock().unwrap());
+        eprintln!(
+            "crash test, room {room}: {} chat lines, {} queue additions, {} removals acknowledged across {KILLS} kills",
+            acked.chat.len(),
+            acked.added.len(),
+            acked.removed.len(),
+        );
+        assert!(
+            acked.chat.len() >= KILLS && acked.added.len() >= 2,
+            "the flood got going: {} lines, {} items",
+            acked.chat.len(),
+            acked.added.len()
+        );
+        check_room(&api, *room, &acked).await;
+    }
+    let acked = std::mem::take(&mut *uploaded.lock().unwrap());
+    eprintln!("crash test: {} uploads acknowledged", acked.uploads.len());
 
+    // Uploads: every one whose last byte was acknowledged is there, once, and not receiving.
+    let listed = api.get("/api/uploads").await.unwrap().body;
+    let uploads = listed["uploads"].as_array().unwrap();
+    for id in &acked.uploads {
+        let found: Vec<_> = uploads.iter().filter(|u| u["id"] == id.as_str()).collect();
+        assert_eq!(found.len(), 1, "upload {id}");
+        assert_ne!(found[0]["state"], "receiving", "upload {id}: {}", found[0]);
+    }
+}
+
+/// Every acknowledged chat line and queue change of `room` is stored exactly once.
+async fn check_room(api: &Api, room: RoomId, acked: &Acked) {
     // Chat: every acknowledged line exactly once (and no line twice at all).
     let mut seen: HashMap<String, usize> = HashMap::new();
     let mut before: Option<i64> = None;
@@ -225,13 +252,4 @@ async fn nothing_acknowledged_is_lost_or_doubled_across_twenty_kill_9s_under_loa
         }
     }
     assert!(items.values().all(|n| *n == 1), "an item stored twice");
-
-    // Uploads: every one whose last byte was acknowledged is there, once, and not receiving.
-    let listed = api.get("/api/uploads").await.unwrap().body;
-    let uploads = listed["uploads"].as_array().unwrap();
-    for id in &acked.uploads {
-        let found: Vec<_> = uploads.iter().filter(|u| u["id"] == id.as_str()).collect();
-        assert_eq!(found.len(), 1, "upload {id}");
-        assert_ne!(found[0]["state"], "receiving", "upload {id}: {}", found[0]);
-    }
 }
