@@ -217,6 +217,7 @@ pub async fn serve(
     {
         tracing::warn!(?grace, "some connections or rooms did not finish in time");
     }
+    state.rooms.writer().stop().await;
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -150,6 +150,11 @@ impl Rooms {
         Err(RoomError::Gone)
     }
 
+    /// The event writer the rooms write through (the server stops it before closing the store).
+    pub fn writer(&self) -> &EventWriter {
+        &self.inner.env.writer
+    }
+
     /// The room if it is live; never loads.
     pub fn loaded(&self, id: RoomId) -> Option<RoomHandle> {
         self.slots()

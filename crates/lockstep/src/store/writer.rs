@@ -78,6 +78,10 @@ struct Request {
 #[derive(Clone)]
 pub struct EventWriter {
     tx: mpsc::Sender<Request>,
+    /// Tells the writer tasks to finish what is queued and let go of their connections.
+    stop: tokio_util::sync::CancellationToken,
+    /// Fires when the writer's thread is done.
+    stopped: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
 }
 
 impl EventWriter {
@@ -91,6 +95,9 @@ impl EventWriter {
     pub fn start(store: Store, metrics: Metrics) -> EventWriter {
         let (tx, rx) = mpsc::channel(QUEUE);
         let weak = tx.downgrade();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let (done, stopped) = oneshot::channel();
+        let stopping = stop.clone();
         let thread = std::thread::Builder::new()
             .name("lockstep-writer".into())
             .spawn(move || {
@@ -109,18 +116,39 @@ impl EventWriter {
                     let rx = Arc::new(Mutex::new(rx));
                     let mut tasks = tokio::task::JoinSet::new();
                     for _ in 0..writers(store.backend()) {
-                        tasks.spawn(run(store.clone(), metrics.clone(), rx.clone()));
+                        tasks.spawn(run(
+                            store.clone(),
+                            metrics.clone(),
+                            rx.clone(),
+                            stopping.clone(),
+                        ));
                     }
                     if store.backend() == Backend::Sqlite {
-                        tasks.spawn(checkpoints(store, weak));
+                        tasks.spawn(checkpoints(store, weak, stopping));
                     }
                     while tasks.join_next().await.is_some() {}
+                    let _ = done.send(());
                 });
             });
         if let Err(err) = thread {
             tracing::error!(error = %err, "cannot start the event writer's thread");
         }
-        EventWriter { tx }
+        EventWriter {
+            tx,
+            stop,
+            stopped: Arc::new(Mutex::new(Some(stopped))),
+        }
+    }
+
+    /// Writes what is already queued, then stops the writer and waits until it has let go of
+    /// its database connections (closing the store waits for every connection). Later writes
+    /// fail with [`WriteError::Stopped`].
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let stopped = self.stopped.lock().await.take();
+        if let Some(stopped) = stopped {
+            let _ = stopped.await;
+        }
     }
 
     /// Writes `events` of `room` (under fencing token `fence`, with several nodes) and waits
@@ -158,13 +186,21 @@ impl EventWriter {
 /// second; a passive checkpoint runs beside the writer instead of inside one of its commits.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// Checkpoints the SQLite WAL every [`CHECKPOINT_EVERY`] while the writer has handles.
-async fn checkpoints(store: Store, writer: mpsc::WeakSender<Request>) {
+/// Checkpoints the SQLite WAL every [`CHECKPOINT_EVERY`] while the writer has handles and has
+/// not been stopped.
+async fn checkpoints(
+    store: Store,
+    writer: mpsc::WeakSender<Request>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = every.tick() => {}
+            () = stop.cancelled() => return,
+        }
         if writer.upgrade().is_none() {
             return;
         }
@@ -174,10 +210,10 @@ async fn checkpoints(store: Store, writer: mpsc::WeakSender<Request>) {
     }
 }
 
-/// The connection a writer task keeps between commits. Each SQLite connection has its own page
-/// cache, which another connection's commit makes stale: with commits taking any of the pool's
-/// connections in turn, every commit read its pages again (`pread` was a sixth of the writer's
-/// time). A connection that failed is let go and the next commit takes a fresh one.
+/// The connection a writer task keeps between commits (SQLite only). Each SQLite connection has
+/// its own page cache, which another connection's commit makes stale: with commits taking any of
+/// the pool's connections in turn, every commit read its pages again (`pread` was a sixth of the
+/// writer's time). A connection that failed is let go and the next commit takes a fresh one.
 struct Held(Option<PoolConnection<Any>>);
 
 impl Held {
@@ -189,13 +225,29 @@ impl Held {
     }
 }
 
-async fn run(store: Store, metrics: Metrics, rx: Arc<Mutex<mpsc::Receiver<Request>>>) {
+async fn run(
+    store: Store,
+    metrics: Metrics,
+    rx: Arc<Mutex<mpsc::Receiver<Request>>>,
+    stop: tokio_util::sync::CancellationToken,
+) {
     let mut held = Held(None);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
         {
             let mut rx = rx.lock().await;
-            match rx.recv().await {
+            if stop.is_cancelled() {
+                // Nothing new is taken; what is queued is written, then the writer ends.
+                rx.close();
+            }
+            let next = tokio::select! {
+                next = rx.recv() => next,
+                () = stop.cancelled() => {
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            match next {
                 Some(first) => batch.push(first),
                 None => return,
             }
@@ -257,10 +309,18 @@ async fn write_together(
     requests: &[Request],
 ) -> Result<Vec<Result<Vec<Option<i64>>, WriteError>>, sqlx::Error> {
     let result = write_on(store, held.get(store).await?, requests).await;
-    if result.is_err()
-        && let Some(mut conn) = held.0.take()
-    {
-        conn.close_on_drop();
+    // PostgreSQL keeps its cache in the server, and a connection kept across a restart of the
+    // database would fail the first commit after it: each commit takes one from the pool
+    // (which checks it first).
+    match (&result, store.backend()) {
+        (Err(_), _) => {
+            if let Some(mut conn) = held.0.take() {
+                conn.close_on_drop();
+            }
+        }
+        // Back to the pool.
+        (Ok(_), Backend::Postgres) => held.0 = None,
+        (Ok(_), Backend::Sqlite) => {}
     }
     result
 }

@@ -350,3 +350,43 @@ async fn a_postgresql_outage_refuses_commands_and_the_room_continues_after() {
     .await
     .unwrap();
 }
+
+/// SIGTERM stops the real binary once its rooms have written through the group commit: the
+/// event writer lets go of its database connection, so closing the store does not wait forever
+/// (it did: a server that had written an event never exited).
+#[tokio::test]
+async fn the_binary_exits_on_sigterm_after_its_rooms_wrote_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_binary(dir.path()).await;
+    let api = Api::new(&base).unwrap();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "before the end".into(),
+    })
+    .await
+    .unwrap();
+    let pid = server.id().expect("the server runs");
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exited = tokio::time::timeout(Duration::from_secs(30), server.wait()).await;
+    assert!(exited.is_ok(), "the server still runs 30 s after SIGTERM");
+    let (_server, base) = start_binary(dir.path()).await;
+    let lines = api
+        .rebased(&base)
+        .get(&format!("/api/rooms/{room}/chat?limit=10"))
+        .await
+        .unwrap()
+        .body;
+    assert!(
+        lines["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["text"] == "before the end")
+    );
+}
