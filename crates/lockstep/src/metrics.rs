@@ -28,7 +28,8 @@ struct Inner {
     frames_in: Counter,
     /// WebSocket frames sent to clients.
     frames_out: Counter,
-    /// Seconds from a room event being published to it being written to a client's socket.
+    /// Seconds from a room event being published to it being written to a client's socket: one
+    /// sample per write, of the oldest event the write carried.
     broadcast_latency: Histogram,
     /// Seconds a room actor took to handle one message, store writes included.
     actor_busy: Histogram,
@@ -189,6 +190,11 @@ impl Metrics {
     }
     pub fn frame_out(&self) {
         self.inner.frames_out.inc();
+    }
+    pub fn frames_out(&self, n: u64) {
+        if n > 0 {
+            self.inner.frames_out.inc_by(n);
+        }
     }
     pub fn delivered(&self, latency_secs: f64) {
         self.inner.broadcast_latency.observe(latency_secs);
