@@ -431,6 +431,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             0,
         ),
         ("server_rss_per_connection", per_conn / 1024.0, "KiB", 1),
+        ("joins_per_sec", connected as f64 / connect_secs, "1/s", 0),
         ("acked_per_sec", acked as f64 / measured_secs, "1/s", 0),
         ("ack_latency_p50", ms(acks.value_at_quantile(0.5)), "ms", 2),
         ("ack_latency_p99", ms(acks.value_at_quantile(0.99)), "ms", 2),
