@@ -63,6 +63,10 @@ struct Args {
     /// window (same machine only); gives the server CPU per delivery.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Viewers join as users who already exist: each gets its session (one `GET /api/me`) before
+    /// the timed joins, so the joins measure what a returning user costs, not making a user.
+    #[arg(long)]
+    returning: bool,
     /// The server's `--metrics-token`, to read its memory from `/metrics`.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: String,
@@ -269,6 +273,27 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let rss_before = server_rss(&probe).await?;
 
+    // Sessions made ahead, for returning viewers.
+    let mut cookies: Vec<Option<String>> = vec![None; args.viewers];
+    if args.returning {
+        eprintln!("making {} users ahead of the joins", args.viewers);
+        let made: Vec<anyhow::Result<Option<String>>> = futures_util::stream::iter(0..args.viewers)
+            .map(|_| {
+                let url = args.url.clone();
+                async move {
+                    let api = Api::new(&url)?;
+                    api.get("/api/me").await?;
+                    Ok(api.cookie_header())
+                }
+            })
+            .buffered(args.connect_concurrency)
+            .collect()
+            .await;
+        for (slot, cookie) in cookies.iter_mut().zip(made) {
+            *slot = cookie?;
+        }
+    }
+
     // Viewers.
     eprintln!("connecting {} viewers", args.viewers);
     let latencies = Arc::new(Latencies::new());
@@ -285,6 +310,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         // The room's viewers take turns between the nodes (its session is good on every node).
         let node = nodes[(v / args.rooms) % nodes.len()];
         let url = host.rebased(node).ws_url(*room);
+        let cookie = cookies[v].take();
         let (latencies, joined, failed, gate) = (
             latencies.clone(),
             joined.clone(),
@@ -293,7 +319,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         viewers.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
-            match viewer(&url, v, epoch, latencies, joined.clone(), permit).await {
+            match viewer(&url, cookie, v, epoch, latencies, joined.clone(), permit).await {
                 Ok(()) => {}
                 Err(err) => {
                     if failed.fetch_add(1, Ordering::Relaxed) < 5 {
@@ -437,7 +463,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ("ack_latency_p99", ms(acks.value_at_quantile(0.99)), "ms", 2),
         ("refused", refused as f64, "count", 0),
     ];
-    if let Some(cpu) = cpu {
+    if let Some(cpu) = cpu.filter(|_| frames > 0) {
         results.push((
             "server_cpu_per_delivery",
             cpu * 1e6 / frames.max(1) as f64,
@@ -455,13 +481,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
 /// One viewer: joins, then measures every driven event it receives until aborted.
 async fn viewer(
     url: &str,
+    cookie: Option<String>,
     index: usize,
     epoch: Instant,
     latencies: Arc<Latencies>,
     joined: Arc<AtomicUsize>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> anyhow::Result<()> {
-    let request = url.into_client_request()?;
+    let mut request = url.into_client_request()?;
+    if let Some(cookie) = cookie {
+        request.headers_mut().insert("cookie", cookie.parse()?);
+    }
     // Small buffers: ten thousand of these live in this process too.
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = 4096;
