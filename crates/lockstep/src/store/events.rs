@@ -1,5 +1,6 @@
-//! Writes a room event to the tables it changes. The room actor calls this before it tells anyone
-//! about the event, so what a client has seen (and what was acknowledged) is in the store.
+//! Writes a room event to the tables it changes, inside a transaction of the event writer
+//! ([`super::writer`], group commit), before anyone hears of the event: what a client has seen
+//! (and what was acknowledged) is in the store.
 
 use super::{Backend, Store, flag, to_json};
 use lockstep_core::ids::RoomId;
@@ -7,42 +8,7 @@ use lockstep_core::room::Event;
 use lockstep_core::time::ServerTime;
 use sqlx::AnyConnection;
 
-/// The room has a newer writer than the one that tried to write (see
-/// [`Store::persist_event_fenced`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Fenced;
-
 impl Store {
-    /// Persists `event` of `room`; returns the id of the chat line it stored, if any.
-    pub async fn persist_event(
-        &self,
-        room: RoomId,
-        event: &Event,
-        now: ServerTime,
-    ) -> Result<Option<i64>, sqlx::Error> {
-        Self::persist_on(&mut *self.pool().acquire().await?, room, event, now).await
-    }
-
-    /// [`Store::persist_event`] for a room written by the holder of fencing token `fence`
-    /// (several nodes): the check that the room's row still holds that token and the event's
-    /// writes are one transaction, and on PostgreSQL the row stays locked until it commits, so a
-    /// node that took the room meanwhile waits for it, and one that took it before is seen.
-    pub async fn persist_event_fenced(
-        &self,
-        room: RoomId,
-        fence: i64,
-        event: &Event,
-        now: ServerTime,
-    ) -> Result<Result<Option<i64>, Fenced>, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
-        if Self::room_fence_locked(&mut tx, self.backend(), room).await? != Some(fence) {
-            return Ok(Err(Fenced));
-        }
-        let chat_id = Self::persist_on(&mut tx, room, event, now).await?;
-        tx.commit().await?;
-        Ok(Ok(chat_id))
-    }
-
     /// The room's fencing token, its row locked until the transaction `conn` is in ends (on
     /// PostgreSQL; SQLite has one writer anyway).
     pub(crate) async fn room_fence_locked(
@@ -60,6 +26,8 @@ impl Store {
             .await
     }
 
+    /// Writes `event` of `room` on `conn` (a transaction of the event writer); returns the id of
+    /// the chat line it stored, if any.
     pub(crate) async fn persist_on(
         conn: &mut AnyConnection,
         room: RoomId,
@@ -136,61 +104,5 @@ impl Store {
             | Event::Removed { .. } => {}
         }
         Ok(None)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::rooms::tests::{room_row, user};
-    use crate::store::testing::store;
-    use lockstep_core::room::NewChatLine;
-    use lockstep_core::settings::Visibility;
-
-    fn chat(text: &str) -> Event {
-        Event::Chat {
-            line: NewChatLine {
-                user_id: None,
-                name: None,
-                text: text.into(),
-                system: None,
-                at: ServerTime(1),
-            },
-        }
-    }
-
-    /// A writer whose token is no longer the room's writes nothing, in the same transaction as
-    /// the check.
-    #[tokio::test]
-    async fn a_fenced_write_happens_only_with_the_rooms_current_token() {
-        let (s, _dir) = store().await;
-        let owner = user(&s).await;
-        let room = room_row(owner.id, Visibility::Public);
-        s.create_room(&room).await.unwrap();
-        assert!(s.take_room_fence(room.id, 1).await.unwrap());
-        let written = s
-            .persist_event_fenced(room.id, 1, &chat("by the owner"), ServerTime(1))
-            .await
-            .unwrap();
-        assert!(matches!(written, Ok(Some(_))));
-        // Another node takes the room.
-        assert!(s.take_room_fence(room.id, 2).await.unwrap());
-        assert!(
-            !s.take_room_fence(room.id, 2).await.unwrap(),
-            "only newer tokens"
-        );
-        let refused = s
-            .persist_event_fenced(room.id, 1, &chat("by a node that lost it"), ServerTime(2))
-            .await
-            .unwrap();
-        assert_eq!(refused, Err(Fenced));
-        let texts: Vec<String> = s
-            .chat_lines(room.id, None, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|l| l.text)
-            .collect();
-        assert_eq!(texts, ["by the owner"]);
     }
 }

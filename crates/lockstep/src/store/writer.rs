@@ -14,7 +14,6 @@
 //! have the check in the same transaction, with their rows locked in room id order so that two
 //! nodes' writers cannot deadlock.
 
-use super::events::Fenced;
 use super::{Backend, Store};
 use crate::metrics::Metrics;
 use lockstep_core::ids::RoomId;
@@ -44,7 +43,8 @@ fn writers(backend: Backend) -> usize {
 /// Why a room's events were not written.
 #[derive(Debug, Clone)]
 pub enum WriteError {
-    /// The room has a newer writer (see [`Store::persist_event_fenced`]).
+    /// The room has a newer writer: its row holds a newer fencing token than the one written
+    /// under (checked in the same transaction).
     Fenced,
     /// The database refused or could not be reached.
     Store(Arc<sqlx::Error>),
@@ -417,12 +417,6 @@ async fn fenced_out(
     Ok(out)
 }
 
-impl From<Fenced> for WriteError {
-    fn from(_: Fenced) -> Self {
-        WriteError::Fenced
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +550,10 @@ mod tests {
             assert!(s.take_room_fence(room.id, 1).await.unwrap());
         }
         assert!(s.take_room_fence(lost.id, 2).await.unwrap());
+        assert!(
+            !s.take_room_fence(lost.id, 2).await.unwrap(),
+            "only newer tokens"
+        );
         let (a, b) = tokio::join!(
             writer.write(ours.id, Some(1), vec![chat("ours".into())], ServerTime(1)),
             writer.write(lost.id, Some(1), vec![chat("lost".into())], ServerTime(1)),
