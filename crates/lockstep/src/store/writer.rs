@@ -236,10 +236,7 @@ async fn run(
     loop {
         {
             let mut rx = rx.lock().await;
-            if stop.is_cancelled() {
-                // Nothing new is taken; what is queued is written, then the writer ends.
-                rx.close();
-            }
+            // Once stopped, nothing new is taken; what is queued is written, then the writer ends.
             let next = tokio::select! {
                 next = rx.recv() => next,
                 () = stop.cancelled() => {
@@ -331,14 +328,19 @@ async fn write_on(
     requests: &[Request],
 ) -> Result<Vec<Result<Vec<Option<i64>>, WriteError>>, sqlx::Error> {
     let mut tx = sqlx::Connection::begin(conn).await?;
-    let fenced = fenced_out(&mut tx, store.backend(), requests).await?;
     let mut outcomes: Vec<Result<Vec<Option<i64>>, WriteError>> =
         Vec::with_capacity(requests.len());
     // (request, event) of each chat line, and the playback each room ends the batch with.
     let mut lines = Vec::new();
     let mut playbacks = Vec::new();
     for (r, request) in requests.iter().enumerate() {
-        if fenced.contains(&r) {
+        // Several nodes: the room must still hold the token it is written under. Its row stays
+        // locked (PostgreSQL) until the commit; the batch is in room id order, so two nodes'
+        // writers lock rows in one order.
+        if let Some(fence) = request.fence
+            && Store::room_fence_locked(&mut tx, store.backend(), request.room).await?
+                != Some(fence)
+        {
             outcomes.push(Err(WriteError::Fenced));
             continue;
         }
@@ -395,26 +397,6 @@ async fn write_on(
 /// nine statement texts per kind instead of one per batch size.
 fn chunk_len(n: usize) -> usize {
     1 << n.min(256).ilog2()
-}
-
-/// The requests (by index) whose room no longer holds the fencing token they were written
-/// under. Locks the fenced rooms' rows (PostgreSQL), in id order, until the transaction ends.
-async fn fenced_out(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    requests: &[Request],
-) -> Result<Vec<usize>, sqlx::Error> {
-    let mut out = Vec::new();
-    // Few requests are fenced (only with several nodes), and those rooms are locked one by one
-    // in the batch's order, which is the rooms' id order.
-    for (r, request) in requests.iter().enumerate() {
-        if let Some(fence) = request.fence
-            && Store::room_fence_locked(tx, backend, request.room).await? != Some(fence)
-        {
-            out.push(r);
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
