@@ -91,8 +91,9 @@ impl Store {
         let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             // SQLite has one writer at a time anyway; a few connections let reads proceed
-            // alongside a write in WAL mode.
-            .max_connections(if sqlite { 4 } else { 16 })
+            // alongside a write in WAL mode. One more than that on SQLite: the event writer
+            // keeps one for itself (its page cache stays warm).
+            .max_connections(if sqlite { 5 } else { 16 })
             // SQLite waits out a busy writer (busy_timeout). PostgreSQL's pool retries a
             // refused connection until this runs out: a database that is down must turn into
             // an error frame for the user within seconds, not a command left unanswered.
