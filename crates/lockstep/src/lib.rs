@@ -126,7 +126,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     rooms.listen_to_other_nodes().await?;
     let passwords = auth::password::Passwords::per_core()?;
     let throttles = Arc::new(throttle::Throttles::new(config.rates(), &metrics));
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Shared {
         backplane,
         media,
         passwords,
@@ -140,7 +140,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         shutdown,
         tasks,
         jobs,
-    })
+    }))
 }
 
 /// Serves Lockstep on `listener` until `shutdown` completes, then shuts down gracefully: clients
