@@ -52,6 +52,11 @@ impl Dispatch {
     }
 
     /// The client's user, with the name they last chose.
+    /// The server's state, which the connection's own steps use too.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     pub fn user(&self) -> &User {
         &self.user
     }

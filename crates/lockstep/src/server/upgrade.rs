@@ -94,7 +94,10 @@ impl WsUpgrade {
                         Some(config),
                     )
                     .await;
-                    serve(socket).await;
+                    // A task of its own rather than awaited here: this block's captures (the
+                    // upgrade, the config, `serve` and what it holds) would otherwise stay
+                    // allocated beside the connection for its whole life.
+                    tokio::spawn(serve(socket));
                 }
                 Err(err) => tracing::debug!(error = %err, "WebSocket upgrade failed"),
             }

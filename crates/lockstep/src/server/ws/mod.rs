@@ -24,7 +24,6 @@ use crate::error::ApiError;
 use crate::rooms::dispatch::{Dispatch, JoinRefusal};
 use crate::rooms::{Joined, Resume, RoomHandle};
 use crate::state::AppState;
-use crate::store::users::User;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use lockstep_core::ids::RoomId;
@@ -69,7 +68,13 @@ pub async fn upgrade(
         .max_message_size(Some(MAX_CLIENT_FRAME_BYTES))
         .max_frame_size(Some(MAX_CLIENT_FRAME_BYTES));
     Ok(ws.respond(config, move |socket| {
-        tasks.track_future(run(socket, state, room_id, user, client))
+        let metrics = state.metrics.clone();
+        let conn = Connection {
+            transport: Transport::new(socket, metrics),
+            dispatch: Dispatch::new(state, user, client),
+            sent_seq: 0,
+        };
+        tasks.track_future(run(conn, room_id))
     }))
 }
 
@@ -115,7 +120,8 @@ fn room_deleted() -> End {
 
 struct Connection {
     transport: Transport,
-    state: AppState,
+    /// What the frames do; also holds the server's state, which this connection uses too (one
+    /// copy of it: an idle connection keeps all of this).
     dispatch: Dispatch,
     /// The last event the client has (from its welcome or replay); older ones are skipped.
     sent_seq: u64,
@@ -130,41 +136,40 @@ impl Drop for Gauge {
     }
 }
 
-async fn run(
-    socket: super::upgrade::Socket,
-    state: AppState,
-    room_id: RoomId,
-    user: User,
-    client: ClientAddr,
-) {
-    state.metrics.connection_opened();
-    let _gauge = Gauge(state.metrics.clone());
-    let mut conn = Connection {
-        transport: Transport::new(socket, state.metrics.clone()),
-        dispatch: Dispatch::new(state.clone(), user, client),
-        state,
-        sent_seq: 0,
-    };
-    // The one-time steps (hello, join, close) and the handling of a client frame are boxed, so
-    // that the future an idle connection keeps alive is only the small `serve` loop.
-    let end = match Box::pin(conn.await_hello()).await {
-        Err(end) => end,
-        Ok(resume) => match Box::pin(conn.join(room_id, resume)).await {
+/// A connection's life. Every idle viewer keeps this future, so it is kept small:
+/// - an `async` block rather than an `async fn`: the body of an `async fn` moves its arguments
+///   into locals, and the future then holds the connection twice;
+/// - every step but the `serve` loop is boxed, so that its state takes memory only while it
+///   runs, and the loop's own steps likewise (see [`Connection::serve`]).
+///
+/// The future was 5,136 bytes and is now 1,440 ([`tests::an_idle_connection_is_small`]).
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold the connection twice (see above)"
+)]
+fn run(mut conn: Connection, room_id: RoomId) -> impl Future<Output = ()> {
+    async move {
+        conn.dispatch.state().metrics.connection_opened();
+        let _gauge = Gauge(conn.dispatch.state().metrics.clone());
+        let end = match Box::pin(conn.await_hello()).await {
             Err(end) => end,
-            Ok((handle, events)) => {
-                let end = conn.serve(&handle, events).await;
-                handle.leave(conn.dispatch.user().id).await;
-                if let End::Close(frame, _) = &end
-                    && matches!(**frame, ServerFrame::Kicked { banned: true, .. })
-                {
-                    conn.dispatch.banned_from(room_id).await;
+            Ok(resume) => match Box::pin(conn.join(room_id, resume)).await {
+                Err(end) => end,
+                Ok((handle, events)) => {
+                    let end = conn.serve(&handle, events).await;
+                    Box::pin(handle.leave(conn.dispatch.user().id)).await;
+                    if let End::Close(frame, _) = &end
+                        && matches!(**frame, ServerFrame::Kicked { banned: true, .. })
+                    {
+                        Box::pin(conn.dispatch.banned_from(room_id)).await;
+                    }
+                    end
                 }
-                end
-            }
-        },
-    };
-    if let End::Close(frame, code) = end {
-        Box::pin(conn.transport.close(*frame, code)).await;
+            },
+        };
+        if let End::Close(frame, code) = end {
+            Box::pin(conn.transport.close(*frame, code)).await;
+        }
     }
 }
 
@@ -173,7 +178,7 @@ impl Connection {
         End::close(
             ServerFrame::Reconnect {
                 reason: reason.into(),
-                retry_after_ms: self.state.config.reconnect_after_ms,
+                retry_after_ms: self.dispatch.state().config.reconnect_after_ms,
             },
             CLOSE_RESTART,
         )
@@ -201,7 +206,7 @@ impl Connection {
     async fn await_hello(&mut self) -> Result<Option<Resume>, End> {
         let deadline = tokio::time::sleep(HELLO_TIMEOUT);
         tokio::pin!(deadline);
-        let shutdown = self.state.shutdown.clone();
+        let shutdown = self.dispatch.state().shutdown.clone();
         loop {
             let incoming = tokio::select! {
                 () = &mut deadline => {
@@ -210,7 +215,7 @@ impl Connection {
                 () = shutdown.cancelled() => return Err(self.reconnect_frame("server_shutdown")),
                 incoming = self.transport.next() => incoming,
             };
-            let received = self.state.clock.now();
+            let received = self.dispatch.state().clock.now();
             let text = match incoming {
                 Incoming::Text(text) => text,
                 Incoming::Binary => {
@@ -228,7 +233,7 @@ impl Connection {
                 Incoming::BadUtf8 => return Err(Self::bad_utf8()),
                 Incoming::Gone => return Err(End::Gone),
             };
-            self.state.metrics.frame_in();
+            self.dispatch.state().metrics.frame_in();
             let answer = match parse_client_frame(&text) {
                 Ok(ClientFrame::Hello { v, last_seq, epoch }) => {
                     if v != PROTOCOL_VERSION {
@@ -309,6 +314,31 @@ impl Connection {
         }
     }
 
+    /// Starts a connection that fell too far behind over from a fresh snapshot of the room.
+    async fn resync(
+        &mut self,
+        handle: &RoomHandle,
+        missed: u64,
+    ) -> Result<broadcast::Receiver<Outbound>, End> {
+        let user = self.dispatch.user().id;
+        tracing::debug!(%user, missed, "connection lagged; sending a fresh snapshot");
+        let Some(Joined {
+            events,
+            frames,
+            after_seq,
+        }) = handle.resync(user).await
+        else {
+            return Err(self.reconnect_frame("room_restarting"));
+        };
+        self.sent_seq = after_seq;
+        for frame in frames {
+            if !self.transport.send_text(frame).await {
+                return Err(End::Gone);
+            }
+        }
+        Ok(events)
+    }
+
     async fn serve(
         &mut self,
         handle: &RoomHandle,
@@ -316,12 +346,12 @@ impl Connection {
     ) -> End {
         // Made once: a `cancelled()` future made on every pass of the loop was 2.7% of the
         // server's CPU under fan-out.
-        let shutdown = self.state.shutdown.clone().cancelled_owned();
+        let shutdown = self.dispatch.state().shutdown.clone().cancelled_owned();
         tokio::pin!(shutdown);
         // Liveness: after half the idle time without a frame from the client, ping it (browsers
         // answer WebSocket pings themselves); with nothing by the idle time, it is gone. Our
         // web client pings the clock every few seconds, so only dead peers get here.
-        let half_idle = self.state.config.idle_timeout() / 2;
+        let half_idle = self.dispatch.state().config.idle_timeout() / 2;
         let silence = tokio::time::sleep(half_idle);
         tokio::pin!(silence);
         let mut pinged = false;
@@ -336,14 +366,17 @@ impl Connection {
                     }
                     pinged = true;
                     silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
-                    if !self.transport.ping().await {
+                    if !Box::pin(self.transport.ping()).await {
                         return End::Gone;
                     }
                 }
                 out = events.recv() => match out {
                     Ok(Outbound::Event { seq, .. }) if seq <= self.sent_seq => {}
                     Ok(Outbound::Event { frame, published, .. }) => {
-                        match self.transport.send_events(frame, published, &mut events, self.sent_seq).await {
+                        // Boxed, as every step below: the loop's own state is what an idle
+                        // connection keeps, and a write's (its timeout, its frames) is not needed
+                        // between writes.
+                        match Box::pin(self.transport.send_events(frame, published, &mut events, self.sent_seq)).await {
                             Err(()) => return End::Gone,
                             Ok(Some(control)) => {
                                 if let Some(end) = self.on_control(control) {
@@ -363,28 +396,20 @@ impl Connection {
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         // Too far behind to catch up event by event: start over from a snapshot.
-                        let user = self.dispatch.user().id;
-                        tracing::debug!(%user, missed, "connection lagged; sending a fresh snapshot");
-                        let Some(Joined { events: fresh, frames, after_seq }) = handle.resync(user).await else {
-                            return self.reconnect_frame("room_restarting");
-                        };
-                        events = fresh;
-                        self.sent_seq = after_seq;
-                        for frame in frames {
-                            if !self.transport.send_text(frame).await {
-                                return End::Gone;
-                            }
+                        match Box::pin(self.resync(handle, missed)).await {
+                            Ok(fresh) => events = fresh,
+                            Err(end) => return end,
                         }
                     }
                 },
                 incoming = self.transport.next() => {
-                    let received = self.state.clock.now();
+                    let received = self.dispatch.state().clock.now();
                     pinged = false;
                     silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
                     match incoming {
                         Incoming::Text(text) => {
                             let answer = Box::pin(self.dispatch.text(handle, &text, received)).await;
-                            match self.transport.send_answer(&answer, &mut events, self.sent_seq).await {
+                            match Box::pin(self.transport.send_answer(answer, &mut events, self.sent_seq)).await {
                                 Err(()) => return End::Gone,
                                 Ok(Some(control)) => {
                                     if let Some(end) = self.on_control(control) {
@@ -396,7 +421,9 @@ impl Connection {
                         }
                         Incoming::Binary => {
                             let answer = ServerFrame::error(None, "bad_frame", "frames are JSON text");
-                            if !self.transport.send(&answer).await {
+                            // Moved into the boxed write (not borrowed across it), so that the
+                            // loop does not keep room for a frame.
+                            if !Box::pin(self.transport.send_owned(answer)).await {
                                 return End::Gone;
                             }
                         }
@@ -408,5 +435,33 @@ impl Connection {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The size of the future that `f` returns, without making one.
+    fn output_size<A, B, F: Future>(_: impl FnOnce(A, B) -> F) -> usize {
+        size_of::<F>()
+    }
+
+    /// Every idle viewer keeps this future: a step that grows it past this (say an await of a
+    /// large future in `serve` that is not boxed) costs memory on every connection of the node.
+    #[test]
+    fn an_idle_connection_is_small() {
+        let size = output_size(super::run);
+        eprintln!("connection future: {size} bytes");
+        eprintln!(
+            "SZ frame={} sleep={} conn={} wfc={} recv={} transport={} dispatch={} incoming={}",
+            size_of::<lockstep_core::protocol::ServerFrame>(),
+            size_of::<tokio::time::Sleep>(),
+            size_of::<super::Connection>(),
+            size_of::<tokio_util::sync::WaitForCancellationFutureOwned>(),
+            0,
+            size_of::<super::Transport>(),
+            size_of::<super::Dispatch>(),
+            size_of::<super::Incoming>()
+        );
+        assert!(size <= 1600, "the connection future is {size} bytes");
     }
 }

@@ -16,17 +16,19 @@ use tungstenite::{Bytes, Message};
 
 /// How long one write to a client may take before the connection is dropped as dead.
 const SEND_TIMEOUT: Duration = Duration::from_secs(15);
-/// tungstenite's read buffer per connection. Its default, 128 KiB, is far too much: clients send
-/// frames of a few hundred bytes (a larger one grows the buffer as needed). Measured with
-/// lockstep-loadgen: 4 KiB read buffer and 4 KiB fragments cost 15.5 KiB per idle connection,
-/// 1 KiB and 2 KiB cost 10.9 KiB.
-pub(super) const READ_BUFFER: usize = 1024;
+/// tungstenite's read buffer per connection, which is also how much one read takes from the
+/// socket. Its default, 128 KiB, is far too much: clients send frames of a few hundred bytes (a
+/// larger one takes a few reads, or grows the buffer as needed). Measured with lockstep-loadgen:
+/// 4 KiB read buffer and 4 KiB fragments cost 15.5 KiB per idle connection, 1 KiB and 2 KiB cost
+/// 10.9 KiB; with the smaller connection future, 256 bytes and 1 KiB cost 5.6 KiB.
+pub(super) const READ_BUFFER: usize = 256;
 /// Outgoing bytes a connection may have queued before it counts as stuck.
 pub(super) const MAX_WRITE_BUFFER: usize = 1024 * 1024;
 /// Messages longer than this go out as fragments of this size. tungstenite's write buffer keeps
 /// the capacity of the largest frame it wrote, so this is what an idle connection keeps, instead
-/// of the size of its welcome.
-pub(super) const FRAGMENT: usize = 2 * 1024;
+/// of the size of its welcome. It is also the write buffer's size: a batch of events goes out in
+/// writes of about this much.
+pub(super) const FRAGMENT: usize = 1024;
 /// How long the server waits for the client's reply to its close frame before dropping the
 /// socket. Dropping a socket with unread input makes the kernel send a reset, which can destroy
 /// the close frame (and its code) before the client reads it, as with an oversized frame whose
@@ -124,6 +126,11 @@ impl Transport {
         }
     }
 
+    /// As [`Transport::send`], taking the frame.
+    pub(super) async fn send_owned(&mut self, frame: ServerFrame) -> bool {
+        self.send(&frame).await
+    }
+
     /// Sends a WebSocket ping (browsers answer it themselves); `false` when the socket is gone.
     pub(super) async fn ping(&mut self) -> bool {
         let ping = self.socket.send(Message::Ping(Bytes::new()));
@@ -151,11 +158,11 @@ impl Transport {
     /// [`Transport::send_events`] otherwise.
     pub(super) async fn send_answer(
         &mut self,
-        answer: &ServerFrame,
+        answer: ServerFrame,
         events: &mut broadcast::Receiver<Outbound>,
         skip_through: u64,
     ) -> Result<Option<Outbound>, ()> {
-        let Ok(text) = serde_json::to_string(answer) else {
+        let Ok(text) = serde_json::to_string(&answer) else {
             return Err(());
         };
         self.write_batch(Some(text.into()), None, events, skip_through)
