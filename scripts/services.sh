@@ -15,7 +15,8 @@ start_redis() {
   services+=($!)
 }
 
-# Sets pg_port. initdb refuses root, so the server runs as the postgres user then.
+# Sets pg_port. initdb refuses root, so the server runs as the postgres user then. Arguments go
+# to postgres (e.g. `-c max_connections=300`).
 start_postgres() {
   [ -x "$pgbin/postgres" ] || { echo "install postgresql (Debian package)" >&2; exit 1; }
   pg_port=$(free_port)
@@ -23,7 +24,7 @@ start_postgres() {
   if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); chown postgres "$work"; fi
   "${as_pg[@]}" "$pgbin/initdb" -D "$work/pg" --auth=trust --username=postgres --no-sync >/dev/null
   "${as_pg[@]}" "$pgbin/postgres" -D "$work/pg" -p "$pg_port" -k "$work" \
-    -c listen_addresses=127.0.0.1 >"$work/pg.log" 2>&1 &
+    -c listen_addresses=127.0.0.1 "$@" >"$work/pg.log" 2>&1 &
   services+=($!)
   until "$pgbin/pg_isready" -q -h 127.0.0.1 -U postgres -p "$pg_port"; do sleep 0.2; done
 }

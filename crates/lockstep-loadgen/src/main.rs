@@ -2,13 +2,20 @@
 //! drives chat and seeks in every room at a chosen rate, and reports how long events take to
 //! reach viewers (p50/p99/max) and how much server memory each connection costs.
 //!
-//! Latency is measured inside this one process, on one monotonic clock: each driven command
-//! carries its send time (in the chat text, or encoded in the seek position), and every viewer
-//! that receives the resulting event subtracts it from the time of receipt. Server memory comes
-//! from the server's own `/metrics` (`lockstep_process_resident_memory_bytes`), read before the
-//! viewers connect and after, while they sit idle.
+//! Latency is measured on the machine's monotonic clock (`CLOCK_MONOTONIC`, the same in every
+//! process): each driven command carries its send time (in the chat text, or encoded in the seek
+//! position), and every viewer that receives the resulting event subtracts it from the time of
+//! receipt. Server memory comes from each node's own `/metrics`
+//! (`lockstep_process_resident_memory_bytes`), read before the viewers connect and after, while
+//! they sit idle.
 //!
-//! Only talks to the given URL; use it against 127.0.0.1.
+//! One process may hold at most as many sockets as its open-file limit allows, so
+//! `--processes N` runs the viewers in N worker processes (this same binary with `--worker`; the
+//! rooms and their drivers stay in this one) and merges their figures; `--source-addresses N`
+//! spreads the viewers' connections over 127.0.0.1..N, as each source address has only about
+//! 28,000 ephemeral ports towards one server address.
+//!
+//! Only talks to the given URLs; use it against 127.0.0.1.
 
 use anyhow::{Context, bail};
 use clap::Parser;
@@ -18,9 +25,12 @@ use lockstep_client::Api;
 use lockstep_core::ids::RoomId;
 use lockstep_core::protocol::ClientFrame;
 use serde::Deserialize;
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,8 +42,9 @@ struct Args {
     /// The server's base URL.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
-    /// Other nodes of the same cluster: each room's viewers are spread over `--url` and these
-    /// (the rooms are made, driven and measured through `--url`).
+    /// Other nodes of the same cluster: each room's viewers are spread over `--url` and these,
+    /// and the rooms' drivers too (the rooms are made through `--url`); each node's memory is
+    /// read from its own `/metrics`.
     #[arg(long = "node-url")]
     node_urls: Vec<String>,
     /// Viewers (WebSocket connections) in all.
@@ -67,9 +78,58 @@ struct Args {
     /// the timed joins, so the joins measure what a returning user costs, not making a user.
     #[arg(long)]
     returning: bool,
+    /// Worker processes to run the viewers in (each holds viewers/N sockets, which must fit in
+    /// its open-file limit); 1 runs them in this process.
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// Loopback source addresses to spread the viewers' connections over (127.0.0.1 up to
+    /// 127.0.0.N); each has about 28,000 ephemeral ports towards one server address.
+    #[arg(long, default_value_t = 1)]
+    source_addresses: u8,
+    /// Runs as a worker of another load generator: viewers from standard input, figures to
+    /// standard output.
+    #[arg(long, hide = true)]
+    worker: bool,
     /// The server's `--metrics-token`, to read its memory from `/metrics`.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: String,
+}
+
+/// Microseconds on the machine's monotonic clock: comparable between processes.
+fn now_us() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    t.tv_sec as u64 * 1_000_000 + t.tv_nsec as u64 / 1000
+}
+
+/// One viewer to connect.
+#[derive(Serialize, Deserialize)]
+struct ViewerSpec {
+    url: String,
+    cookie: Option<String>,
+    /// Its number among all viewers: picks its source address and latency shard.
+    index: usize,
+}
+
+/// What a worker is told to do, as its first line of input.
+#[derive(Serialize, Deserialize)]
+struct WorkerPlan {
+    viewers: Vec<ViewerSpec>,
+    connect_concurrency: usize,
+    source_addresses: u8,
+}
+
+/// What a worker reports, one JSON line each.
+#[derive(Serialize, Deserialize)]
+enum WorkerReport {
+    /// Every viewer has joined or failed.
+    Ready { joined: usize, failed: usize },
+    /// The figures of the measured window.
+    Figures {
+        delivered: u64,
+        frames: u64,
+        /// The delivery latency histogram, in hdrhistogram's V2 serialisation.
+        latency: Vec<u8>,
+    },
 }
 
 /// The fields of a server frame the load generator looks at.
@@ -234,10 +294,14 @@ impl Latencies {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?
-        .block_on(run(args))
+        .build()?;
+    if args.worker {
+        runtime.block_on(worker())
+    } else {
+        runtime.block_on(run(args))
+    }
 }
 
 async fn server_rss(api: &Api) -> anyhow::Result<u64> {
@@ -253,7 +317,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.rooms == 0 || args.viewers < args.rooms {
         bail!("need at least one viewer per room");
     }
-    let epoch = Instant::now();
     let probe = Api::new(&args.url)?
         .with_header("authorization", &format!("Bearer {}", args.metrics_token));
     probe
@@ -271,7 +334,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
         rooms.push((host, room));
     }
-    let rss_before = server_rss(&probe).await?;
 
     // Sessions made ahead, for returning viewers.
     let mut cookies: Vec<Option<String>> = vec![None; args.viewers];
@@ -294,53 +356,68 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
 
-    // Viewers.
-    eprintln!("connecting {} viewers", args.viewers);
-    let latencies = Arc::new(Latencies::new());
-    let joined = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicUsize::new(0));
-    let gate = Arc::new(Semaphore::new(args.connect_concurrency));
-    let connect_started = Instant::now();
-    let mut viewers = Vec::with_capacity(args.viewers);
+    // Viewers, each room's taking turns between the nodes (its session is good on every node).
     let nodes: Vec<&str> = std::iter::once(args.url.as_str())
         .chain(args.node_urls.iter().map(String::as_str))
         .collect();
-    for v in 0..args.viewers {
-        let (host, room) = &rooms[v % args.rooms];
-        // The room's viewers take turns between the nodes (its session is good on every node).
-        let node = nodes[(v / args.rooms) % nodes.len()];
-        let url = host.rebased(node).ws_url(*room);
-        let cookie = cookies[v].take();
-        let (latencies, joined, failed, gate) = (
-            latencies.clone(),
-            joined.clone(),
-            failed.clone(),
-            gate.clone(),
-        );
-        viewers.push(tokio::spawn(async move {
-            let permit = gate.acquire_owned().await.ok();
-            match viewer(&url, cookie, v, epoch, latencies, joined.clone(), permit).await {
-                Ok(()) => {}
-                Err(err) => {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                        eprintln!("viewer {v}: {err:#}");
-                    }
-                }
+    let mut per_node = vec![0usize; nodes.len()];
+    let specs: Vec<ViewerSpec> = (0..args.viewers)
+        .map(|v| {
+            let (host, room) = &rooms[v % args.rooms];
+            let node = (v / args.rooms) % nodes.len();
+            per_node[node] += 1;
+            ViewerSpec {
+                url: host.rebased(nodes[node]).ws_url(*room),
+                cookie: cookies[v].take(),
+                index: v,
             }
-        }));
-    }
-    while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < args.viewers {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let connect_secs = connect_started.elapsed().as_secs_f64();
-    let connected = joined.load(Ordering::Relaxed);
+        })
+        .collect();
+    let rss_before = {
+        let mut rss = Vec::new();
+        for node in &nodes {
+            rss.push(server_rss(&probe.rebased(node)).await?);
+        }
+        rss
+    };
     eprintln!(
-        "{connected} joined, {} failed, in {connect_secs:.1} s; settling {} s",
-        failed.load(Ordering::Relaxed),
+        "connecting {} viewers from {} process(es)",
+        args.viewers, args.processes
+    );
+    let latencies = Arc::new(Latencies::new());
+    let connect_started = Instant::now();
+    let (mut viewers, (connected, failed)) = if args.processes <= 1 {
+        let (handles, joined, failed) = spawn_viewers(
+            specs,
+            args.connect_concurrency,
+            args.source_addresses,
+            latencies.clone(),
+        );
+        while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < args.viewers {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (
+            Viewers::Here(handles),
+            (
+                joined.load(Ordering::Relaxed),
+                failed.load(Ordering::Relaxed),
+            ),
+        )
+    } else {
+        let mut workers = Workers::start(&args, specs).await?;
+        let counts = workers.ready().await?;
+        (Viewers::Workers(workers), counts)
+    };
+    let connect_secs = connect_started.elapsed().as_secs_f64();
+    eprintln!(
+        "{connected} joined, {failed} failed, in {connect_secs:.1} s; settling {} s",
         args.settle
     );
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
-    let rss_idle = server_rss(&probe).await?;
+    let mut rss_idle = Vec::new();
+    for node in &nodes {
+        rss_idle.push(server_rss(&probe.rebased(node)).await?);
+    }
 
     // Drive every room and measure.
     eprintln!(
@@ -349,11 +426,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let sent = Arc::new(AtomicU64::new(0));
     let mut drivers = Vec::new();
-    for (host, room) in &rooms {
-        let (host, room, sent, latencies) = (host.clone(), *room, sent.clone(), latencies.clone());
+    for (r, (host, room)) in rooms.iter().enumerate() {
+        // The drivers take turns between the nodes too, so that no node holds them all.
+        let host = host.rebased(nodes[r % nodes.len()]);
+        let (room, sent, latencies) = (*room, sent.clone(), latencies.clone());
         let rate = args.rate;
         drivers.push(tokio::spawn(async move {
-            if let Err(err) = drive(host, room, rate, epoch, &sent, latencies).await {
+            if let Err(err) = drive(host, room, rate, &sent, latencies).await {
                 eprintln!("driver of room {room}: {err:#}");
             }
         }));
@@ -361,28 +440,54 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Let the drivers join and send their first item before recording.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let cpu_before = args.server_pid.map(server_cpu_secs).transpose()?;
+    viewers.record(true).await?;
     latencies.recording.store(true, Ordering::Relaxed);
     let measure_started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     latencies.recording.store(false, Ordering::Relaxed);
+    viewers.record(false).await?;
     let measured_secs = measure_started.elapsed().as_secs_f64();
     let cpu_after = args.server_pid.map(server_cpu_secs).transpose()?;
-    let rss_busy = server_rss(&probe).await?;
+    let mut rss_busy = 0;
+    for node in &nodes {
+        rss_busy += server_rss(&probe.rebased(node)).await?;
+    }
     for d in drivers {
         d.abort();
     }
     let sent = sent.load(Ordering::Relaxed);
-    for v in viewers {
-        v.abort();
+    let mut h = latencies.merged();
+    let mut delivered = latencies.delivered.load(Ordering::Relaxed);
+    let mut frames = FRAMES_RECEIVED.load(Ordering::Relaxed);
+    for (w_delivered, w_frames, w_latency) in viewers.finish().await? {
+        delivered += w_delivered;
+        frames += w_frames;
+        h.add(&w_latency).context("merging a worker's latencies")?;
     }
 
-    let h = latencies.merged();
-    let delivered = latencies.delivered.load(Ordering::Relaxed);
-    let per_conn = (rss_idle.saturating_sub(rss_before)) as f64 / connected.max(1) as f64;
+    // Memory per viewer, node by node (each node's own viewers), and in all.
+    let rss_grown: Vec<u64> = rss_idle
+        .iter()
+        .zip(&rss_before)
+        .map(|(idle, before)| idle.saturating_sub(*before))
+        .collect();
+    let per_conn = rss_grown.iter().sum::<u64>() as f64 / connected.max(1) as f64;
+    let rss_idle_total: u64 = rss_idle.iter().sum();
+    let rss_before_total: u64 = rss_before.iter().sum();
+    if nodes.len() > 1 {
+        for (n, node) in nodes.iter().enumerate() {
+            println!(
+                "node {n} ({node}): {} viewers, RSS {:.1} MiB before, {:.1} MiB idle: {:.2} KiB per viewer",
+                per_node[n],
+                rss_before[n] as f64 / 1048576.0,
+                rss_idle[n] as f64 / 1048576.0,
+                rss_grown[n] as f64 / 1024.0 / per_node[n].max(1) as f64
+            );
+        }
+    }
     let ms = |us: u64| us as f64 / 1000.0;
     println!(
-        "viewers {connected} (failed {}), rooms {}, {:.0} viewers per room",
-        failed.load(Ordering::Relaxed),
+        "viewers {connected} (failed {failed}), rooms {}, {:.0} viewers per room",
         args.rooms,
         args.viewers as f64 / args.rooms as f64
     );
@@ -392,8 +497,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!(
         "server RSS: {:.1} MiB before, {:.1} MiB with idle viewers, {:.1} MiB while driven",
-        rss_before as f64 / 1048576.0,
-        rss_idle as f64 / 1048576.0,
+        rss_before_total as f64 / 1048576.0,
+        rss_idle_total as f64 / 1048576.0,
         rss_busy as f64 / 1048576.0
     );
     println!(
@@ -424,7 +529,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ms(acks.value_at_quantile(0.99)),
         ms(acks.max())
     );
-    let frames = FRAMES_RECEIVED.load(Ordering::Relaxed);
     let cpu = cpu_before.zip(cpu_after).map(|(a, b)| b - a);
     if let Some(cpu) = cpu {
         println!(
@@ -472,33 +576,298 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ));
         results.push(("server_cores", cpu / measured_secs, "cores", 2));
     }
+    if nodes.len() > 1 {
+        let worst = rss_grown
+            .iter()
+            .zip(&per_node)
+            .map(|(grown, viewers)| *grown as f64 / 1024.0 / (*viewers).max(1) as f64)
+            .fold(0.0, f64::max);
+        results.push(("server_rss_per_connection_worst_node", worst, "KiB", 1));
+    }
     for (name, value, unit, decimals) in results {
         println!("RESULT {p}{name} {value:.decimals$} {unit}");
     }
     Ok(())
 }
 
+/// Starts the viewers, `concurrency` handshakes at a time; the counters say how many have joined
+/// and how many failed.
+fn spawn_viewers(
+    specs: Vec<ViewerSpec>,
+    concurrency: usize,
+    source_addresses: u8,
+    latencies: Arc<Latencies>,
+) -> (
+    Vec<tokio::task::JoinHandle<()>>,
+    Arc<AtomicUsize>,
+    Arc<AtomicUsize>,
+) {
+    let joined = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let handles = specs
+        .into_iter()
+        .map(|spec| {
+            // 127.0.0.1 up to 127.0.0.N, in turn; none given: the system picks.
+            let source = (source_addresses > 1).then(|| {
+                IpAddr::V4(Ipv4Addr::new(
+                    127,
+                    0,
+                    0,
+                    1 + (spec.index % usize::from(source_addresses)) as u8,
+                ))
+            });
+            let (latencies, joined, failed, gate) = (
+                latencies.clone(),
+                joined.clone(),
+                failed.clone(),
+                gate.clone(),
+            );
+            tokio::spawn(async move {
+                let permit = gate.acquire_owned().await.ok();
+                let v = spec.index;
+                if let Err(err) = viewer(spec, source, latencies, joined, permit).await
+                    && failed.fetch_add(1, Ordering::Relaxed) < 5
+                {
+                    eprintln!("viewer {v}: {err:#}");
+                }
+            })
+        })
+        .collect();
+    (handles, joined, failed)
+}
+
+/// Where the viewers run.
+enum Viewers {
+    Here(Vec<tokio::task::JoinHandle<()>>),
+    Workers(Workers),
+}
+
+impl Viewers {
+    /// Starts or stops the workers' recording (viewers here share this process's flag).
+    async fn record(&mut self, on: bool) -> anyhow::Result<()> {
+        match self {
+            Viewers::Here(_) => Ok(()),
+            Viewers::Workers(w) => w.tell(if on { "record" } else { "stop" }).await,
+        }
+    }
+
+    /// Ends the viewers; the workers' figures (deliveries, frames, latencies), if any.
+    async fn finish(self) -> anyhow::Result<Vec<(u64, u64, Histogram<u64>)>> {
+        match self {
+            Viewers::Here(handles) => {
+                for h in handles {
+                    h.abort();
+                }
+                Ok(Vec::new())
+            }
+            Viewers::Workers(w) => w.figures().await,
+        }
+    }
+}
+
+/// Worker processes, each running a share of the viewers.
+struct Workers {
+    children: Vec<Worker>,
+}
+
+struct Worker {
+    child: tokio::process::Child,
+    input: tokio::process::ChildStdin,
+    output: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Worker {
+    async fn report(&mut self) -> anyhow::Result<WorkerReport> {
+        let line = self
+            .output
+            .next_line()
+            .await?
+            .context("a worker ended without its figures")?;
+        serde_json::from_str(&line).context("a worker's report")
+    }
+}
+
+impl Workers {
+    /// Starts `args.processes` workers and gives each its share of `specs`.
+    async fn start(args: &Args, specs: Vec<ViewerSpec>) -> anyhow::Result<Workers> {
+        let exe = std::env::current_exe()?;
+        let share = specs.len().div_ceil(args.processes);
+        let mut specs = specs.into_iter().peekable();
+        let mut children = Vec::new();
+        while specs.peek().is_some() {
+            let mut child = tokio::process::Command::new(&exe)
+                .args(["--worker", "--url", &args.url])
+                .env("LOCKSTEP_METRICS_TOKEN", &args.metrics_token)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .context("starting a worker")?;
+            let mut input = child.stdin.take().context("a worker's input")?;
+            let output = BufReader::new(child.stdout.take().context("a worker's output")?).lines();
+            let plan = WorkerPlan {
+                viewers: specs.by_ref().take(share).collect(),
+                connect_concurrency: args.connect_concurrency.div_ceil(args.processes),
+                source_addresses: args.source_addresses,
+            };
+            let mut line = serde_json::to_vec(&plan)?;
+            line.push(b'\n');
+            input.write_all(&line).await?;
+            input.flush().await?;
+            children.push(Worker {
+                child,
+                input,
+                output,
+            });
+        }
+        Ok(Workers { children })
+    }
+
+    /// Waits until every worker's viewers have joined or failed: (joined, failed) in all.
+    async fn ready(&mut self) -> anyhow::Result<(usize, usize)> {
+        let (mut joined, mut failed) = (0, 0);
+        for w in &mut self.children {
+            match w.report().await? {
+                WorkerReport::Ready {
+                    joined: j,
+                    failed: f,
+                } => {
+                    joined += j;
+                    failed += f;
+                }
+                WorkerReport::Figures { .. } => bail!("a worker sent figures before it was ready"),
+            }
+        }
+        Ok((joined, failed))
+    }
+
+    async fn tell(&mut self, command: &str) -> anyhow::Result<()> {
+        for w in &mut self.children {
+            w.input.write_all(format!("{command}\n").as_bytes()).await?;
+            w.input.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Each worker's figures of the measured window; the workers end.
+    async fn figures(mut self) -> anyhow::Result<Vec<(u64, u64, Histogram<u64>)>> {
+        let mut all = Vec::new();
+        for w in &mut self.children {
+            match w.report().await? {
+                WorkerReport::Figures {
+                    delivered,
+                    frames,
+                    latency,
+                } => {
+                    let h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                        .deserialize(&mut latency.as_slice())
+                        .map_err(|e| anyhow::anyhow!("a worker's histogram: {e:?}"))?;
+                    all.push((delivered, frames, h));
+                }
+                WorkerReport::Ready { .. } => bail!("a worker was ready twice"),
+            }
+        }
+        for w in &mut self.children {
+            let _ = w.child.wait().await;
+        }
+        Ok(all)
+    }
+}
+
+/// A worker: connects the viewers of its plan (the first line of standard input), says when
+/// they are in, records between `record` and `stop`, then prints its figures and ends.
+async fn worker() -> anyhow::Result<()> {
+    use hdrhistogram::serialization::Serializer;
+    let mut input = BufReader::new(tokio::io::stdin()).lines();
+    let plan: WorkerPlan = serde_json::from_str(
+        &input
+            .next_line()
+            .await?
+            .context("a worker needs its plan on standard input")?,
+    )?;
+    let count = plan.viewers.len();
+    let latencies = Arc::new(Latencies::new());
+    let (handles, joined, failed) = spawn_viewers(
+        plan.viewers,
+        plan.connect_concurrency,
+        plan.source_addresses,
+        latencies.clone(),
+    );
+    while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < count {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let say = |report: &WorkerReport| -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer(&mut out, report)?;
+        out.write_all(b"\n")?;
+        out.flush()?;
+        Ok(())
+    };
+    say(&WorkerReport::Ready {
+        joined: joined.load(Ordering::Relaxed),
+        failed: failed.load(Ordering::Relaxed),
+    })?;
+    while let Some(line) = input.next_line().await? {
+        match line.trim() {
+            "record" => latencies.recording.store(true, Ordering::Relaxed),
+            "stop" => break,
+            other => bail!("a worker was told {other:?}"),
+        }
+    }
+    latencies.recording.store(false, Ordering::Relaxed);
+    for h in handles {
+        h.abort();
+    }
+    let mut latency = Vec::new();
+    hdrhistogram::serialization::V2Serializer::new()
+        .serialize(&latencies.merged(), &mut latency)
+        .map_err(|e| anyhow::anyhow!("serialising the histogram: {e:?}"))?;
+    say(&WorkerReport::Figures {
+        delivered: latencies.delivered.load(Ordering::Relaxed),
+        frames: FRAMES_RECEIVED.load(Ordering::Relaxed),
+        latency,
+    })
+}
+
 /// One viewer: joins, then measures every driven event it receives until aborted.
 async fn viewer(
-    url: &str,
-    cookie: Option<String>,
-    index: usize,
-    epoch: Instant,
+    spec: ViewerSpec,
+    source: Option<IpAddr>,
     latencies: Arc<Latencies>,
     joined: Arc<AtomicUsize>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> anyhow::Result<()> {
-    let mut request = url.into_client_request()?;
-    if let Some(cookie) = cookie {
+    let index = spec.index;
+    let mut request = spec.url.as_str().into_client_request()?;
+    if let Some(cookie) = spec.cookie {
         request.headers_mut().insert("cookie", cookie.parse()?);
     }
+    let host = request.uri().host().context("no host")?.to_owned();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let server = tokio::net::lookup_host((host.as_str(), port))
+        .await?
+        .next()
+        .context("the server's name has no address")?;
+    let socket = match server {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(source) = source {
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .with_context(|| format!("binding to {source}"))?;
+    }
+    let stream = socket.connect(server).await.context("connect")?;
+    stream.set_nodelay(true)?;
     // Small buffers: ten thousand of these live in this process too.
     let mut config = WebSocketConfig::default();
     config.read_buffer_size = 4096;
     config.write_buffer_size = 0;
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
-        .context("connect")?;
+        .context("WebSocket handshake")?;
     let hello = serde_json::to_string(&ClientFrame::Hello {
         v: 1,
         last_seq: None,
@@ -516,7 +885,7 @@ async fn viewer(
         if latencies.recording() {
             FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
         }
-        let now_us = epoch.elapsed().as_micros() as u64;
+        let now_us = now_us();
         let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
             continue;
         };
@@ -547,7 +916,6 @@ async fn drive(
     host: Api,
     room: RoomId,
     rate: f64,
-    epoch: Instant,
     sent: &AtomicU64,
     latencies: Arc<Latencies>,
 ) -> anyhow::Result<()> {
@@ -584,7 +952,7 @@ async fn drive(
                 match reply.t {
                     "ack" => {
                         let at = sent_at[(id % ACK_SLOTS as u64) as usize].load(Ordering::Relaxed);
-                        let now = epoch.elapsed().as_micros() as u64;
+                        let now = now_us();
                         latencies.ack((at > 0 && now >= at).then(|| now - at));
                     }
                     "error" => latencies.ack(None),
@@ -618,7 +986,7 @@ async fn drive(
     let mut n = 0u64;
     let result = loop {
         every.tick().await;
-        let now_us = epoch.elapsed().as_micros() as u64;
+        let now_us = now_us();
         let id = n + 1;
         sent_at[(id % ACK_SLOTS as u64) as usize].store(now_us, Ordering::Relaxed);
         let frame = if n.is_multiple_of(2) {
