@@ -20,7 +20,10 @@ use tungstenite::Utf8Bytes;
 
 /// Room events a connection may fall behind by before it must resynchronise. The channel
 /// allocates all its slots up front (about 100 bytes each), so this is also a fixed cost of every
-/// live room.
+/// live room. What the slots point to is bounded by bytes too: every event is bounded (a chat
+/// line by 1,000 characters, a queue item's URL by 2 KiB and its title by 300 characters, so a
+/// frame is at most a few KiB), its bytes are shared with the room's replay ring
+/// ([`crate::rooms::ring::RING_MAX_BYTES`]), and the channel holds at most this many of them.
 pub const ROOM_CHANNEL_CAPACITY: usize = 256;
 
 /// What a room tells its connections.

@@ -103,7 +103,7 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
     let (tx, inbox) = mpsc::channel(super::INBOX);
     let mut epoch: u64 = rand::rng().random();
     let mut seq = 0;
-    let mut ring = EventRing::new(env.ring_size);
+    let mut ring = EventRing::new(env.ring_size, super::ring::RING_MAX_BYTES);
     // With several nodes the numbering continues where the room's last node left it.
     if env.fence.is_some()
         && let Some(cluster) = rooms.inner.cluster.as_ref()
