@@ -58,6 +58,11 @@ struct Args {
     /// (LOCKSTEP_WS_FRAMES_PER_SEC) must allow it: the driver of a room is one user.
     #[arg(long, default_value_t = 1.0)]
     rate: f64,
+    /// Put all of a room's viewers and its driver on one node (room r on node r mod nodes), as a
+    /// load balancer that hashes the room's URL would; without it they take turns between the
+    /// nodes, as with round robin.
+    #[arg(long)]
+    room_affinity: bool,
     /// Seconds to drive and measure, after everyone has joined.
     #[arg(long, default_value_t = 30)]
     duration: u64,
@@ -364,7 +369,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let specs: Vec<ViewerSpec> = (0..args.viewers)
         .map(|v| {
             let (host, room) = &rooms[v % args.rooms];
-            let node = (v / args.rooms) % nodes.len();
+            let node = if args.room_affinity {
+                (v % args.rooms) % nodes.len()
+            } else {
+                (v / args.rooms) % nodes.len()
+            };
             per_node[node] += 1;
             ViewerSpec {
                 url: host.rebased(nodes[node]).ws_url(*room),
@@ -426,18 +435,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let sent = Arc::new(AtomicU64::new(0));
     let mut drivers = Vec::new();
+    // The drivers join as the viewers did, so many handshakes at a time, and each says when it
+    // has joined and sent its room's first item (or failed).
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let started = Arc::new(AtomicUsize::new(0));
     for (r, (host, room)) in rooms.iter().enumerate() {
-        // The drivers take turns between the nodes too, so that no node holds them all.
+        // The drivers take turns between the nodes too, so that no node holds them all (with
+        // --room-affinity this is their room's node).
         let host = host.rebased(nodes[r % nodes.len()]);
         let (room, sent, latencies) = (*room, sent.clone(), latencies.clone());
+        let (gate, started) = (gate.clone(), started.clone());
         let rate = args.rate;
         drivers.push(tokio::spawn(async move {
-            if let Err(err) = drive(host, room, rate, &sent, latencies).await {
+            let signalled = std::sync::atomic::AtomicBool::new(false);
+            let start = Start {
+                gate,
+                started: &started,
+                signalled: &signalled,
+            };
+            if let Err(err) = drive(host, room, rate, &sent, latencies, start).await {
+                if !signalled.swap(true, Ordering::Relaxed) {
+                    started.fetch_add(1, Ordering::Relaxed);
+                }
                 eprintln!("driver of room {room}: {err:#}");
             }
         }));
     }
-    // Let the drivers join and send their first item before recording.
+    while started.load(Ordering::Relaxed) < rooms.len() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the first items settle before recording.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let cpu_before = args.server_pid.map(server_cpu_secs).transpose()?;
     viewers.record(true).await?;
@@ -912,13 +939,23 @@ async fn viewer(
 
 /// Sends `rate` commands per second to `room`, alternating chat lines and seeks, each carrying
 /// its send time, until aborted; counts them in `sent`.
+/// How a driver joins: within the handshakes allowed at once, counting itself in `started` once
+/// it has sent its room's first item.
+struct Start<'a> {
+    gate: Arc<Semaphore>,
+    started: &'a AtomicUsize,
+    signalled: &'a std::sync::atomic::AtomicBool,
+}
+
 async fn drive(
     host: Api,
     room: RoomId,
     rate: f64,
     sent: &AtomicU64,
     latencies: Arc<Latencies>,
+    start: Start<'_>,
 ) -> anyhow::Result<()> {
+    let permit = start.gate.acquire().await.ok();
     if host.cookie_header().is_none() {
         host.get("/api/me").await?;
     }
@@ -976,6 +1013,10 @@ async fn drive(
         url: "https://www.youtube.com/watch?v=aqz-KE-bpKQ".into(),
     }))
     .await?;
+    drop(permit);
+    if !start.signalled.swap(true, Ordering::Relaxed) {
+        start.started.fetch_add(1, Ordering::Relaxed);
+    }
     // Rooms do not act in lockstep with each other: spread the drivers over the period (by a
     // phase taken from the room id), or every room's events would arrive as one burst.
     let period = Duration::from_secs_f64(1.0 / rate.max(0.001));
