@@ -309,6 +309,15 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// Each node's resident memory, in the order of `nodes`.
+async fn nodes_rss(probe: &Api, nodes: &[&str]) -> anyhow::Result<Vec<u64>> {
+    let mut rss = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        rss.push(server_rss(&probe.rebased(node)).await?);
+    }
+    Ok(rss)
+}
+
 async fn server_rss(api: &Api) -> anyhow::Result<u64> {
     let text = api.get_text("/metrics").await;
     // With a wrong or missing token the server answers 404 JSON, which the parse below reports.
@@ -382,13 +391,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         })
         .collect();
-    let rss_before = {
-        let mut rss = Vec::new();
-        for node in &nodes {
-            rss.push(server_rss(&probe.rebased(node)).await?);
-        }
-        rss
-    };
+    let rss_before = nodes_rss(&probe, &nodes).await?;
     eprintln!(
         "connecting {} viewers from {} process(es)",
         args.viewers, args.processes
@@ -396,22 +399,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let latencies = Arc::new(Latencies::new());
     let connect_started = Instant::now();
     let (mut viewers, (connected, failed)) = if args.processes <= 1 {
-        let (handles, joined, failed) = spawn_viewers(
+        let (handles, joined, failed) = connect_viewers(
             specs,
             args.connect_concurrency,
             args.source_addresses,
             latencies.clone(),
-        );
-        while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < args.viewers {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        (
-            Viewers::Here(handles),
-            (
-                joined.load(Ordering::Relaxed),
-                failed.load(Ordering::Relaxed),
-            ),
         )
+        .await;
+        (Viewers::Here(handles), (joined, failed))
     } else {
         let mut workers = Workers::start(&args, specs).await?;
         let counts = workers.ready().await?;
@@ -423,10 +418,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.settle
     );
     tokio::time::sleep(Duration::from_secs(args.settle)).await;
-    let mut rss_idle = Vec::new();
-    for node in &nodes {
-        rss_idle.push(server_rss(&probe.rebased(node)).await?);
-    }
+    let rss_idle = nodes_rss(&probe, &nodes).await?;
 
     // Drive every room and measure.
     eprintln!(
@@ -475,10 +467,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     viewers.record(false).await?;
     let measured_secs = measure_started.elapsed().as_secs_f64();
     let cpu_after = args.server_pid.map(server_cpu_secs).transpose()?;
-    let mut rss_busy = 0;
-    for node in &nodes {
-        rss_busy += server_rss(&probe.rebased(node)).await?;
-    }
+    let rss_busy: u64 = nodes_rss(&probe, &nodes).await?.iter().sum();
     for d in drivers {
         d.abort();
     }
@@ -617,18 +606,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the viewers, `concurrency` handshakes at a time; the counters say how many have joined
-/// and how many failed.
-fn spawn_viewers(
+/// Starts the viewers, `concurrency` handshakes at a time, and waits until each has joined or
+/// failed: their tasks, how many joined and how many failed.
+async fn connect_viewers(
     specs: Vec<ViewerSpec>,
     concurrency: usize,
     source_addresses: u8,
     latencies: Arc<Latencies>,
-) -> (
-    Vec<tokio::task::JoinHandle<()>>,
-    Arc<AtomicUsize>,
-    Arc<AtomicUsize>,
-) {
+) -> (Vec<tokio::task::JoinHandle<()>>, usize, usize) {
+    let count = specs.len();
     let joined = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -661,7 +647,14 @@ fn spawn_viewers(
             })
         })
         .collect();
-    (handles, joined, failed)
+    while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < count {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (
+        handles,
+        joined.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+    )
 }
 
 /// Where the viewers run.
@@ -813,17 +806,14 @@ async fn worker() -> anyhow::Result<()> {
             .await?
             .context("a worker needs its plan on standard input")?,
     )?;
-    let count = plan.viewers.len();
     let latencies = Arc::new(Latencies::new());
-    let (handles, joined, failed) = spawn_viewers(
+    let (handles, joined, failed) = connect_viewers(
         plan.viewers,
         plan.connect_concurrency,
         plan.source_addresses,
         latencies.clone(),
-    );
-    while joined.load(Ordering::Relaxed) + failed.load(Ordering::Relaxed) < count {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    )
+    .await;
     let say = |report: &WorkerReport| -> anyhow::Result<()> {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -832,10 +822,7 @@ async fn worker() -> anyhow::Result<()> {
         out.flush()?;
         Ok(())
     };
-    say(&WorkerReport::Ready {
-        joined: joined.load(Ordering::Relaxed),
-        failed: failed.load(Ordering::Relaxed),
-    })?;
+    say(&WorkerReport::Ready { joined, failed })?;
     while let Some(line) = input.next_line().await? {
         match line.trim() {
             "record" => latencies.recording.store(true, Ordering::Relaxed),

@@ -56,6 +56,13 @@ use tokio_util::sync::CancellationToken;
 pub const LEASE_TTL: Duration = Duration::from_secs(3);
 /// How often the owner renews its leases and relays check their owner.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// A ticker of [`CHECK_EVERY`] that does not catch up on ticks it missed.
+fn every_check() -> tokio::time::Interval {
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    check
+}
+
 /// How long a relay waits for the owner's answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a room's epoch, history and fencing counter stay in Redis after its last event:
@@ -638,8 +645,7 @@ impl Rooms {
                 let Some(cluster) = rooms.inner.cluster.as_ref() else {
                     return;
                 };
-                let mut check = tokio::time::interval(CHECK_EVERY);
-                check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut check = every_check();
                 loop {
                     check.tick().await;
                     if handle.tx.is_closed() {
@@ -670,8 +676,7 @@ impl Rooms {
             let Some(cluster) = rooms.inner.cluster.as_ref() else {
                 return;
             };
-            let mut check = tokio::time::interval(CHECK_EVERY);
-            check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut check = every_check();
             let mut remote = RemoteViewers::default();
             loop {
                 tokio::select! {
@@ -881,8 +886,7 @@ struct Relay {
 
 impl Relay {
     async fn run(mut self) {
-        let mut check = tokio::time::interval(CHECK_EVERY);
-        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut check = every_check();
         let mut idle_since = Some(tokio::time::Instant::now());
         let shutdown = self.rooms.inner.env.shutdown.clone();
         loop {
