@@ -211,9 +211,13 @@ test("a private room with a password: invite link, password prompt, then in", as
   await owner.page.fill("#room-name", "Secret club");
   await owner.page.check("input[value=private]");
   await owner.page.fill("#room-password", "hunter2");
+  // The invite is read from the navigation itself: once the page is in, it replaces its address
+  // with the room's own (/r/...), which a guest of a private room cannot open, so reading
+  // page.url() after the navigation raced with that.
+  const inviteNav = owner.page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
   await owner.page.click("text=Create room");
-  await owner.page.waitForURL(/\/i\//);
-  const invite = owner.page.url();
+  const invite = (await inviteNav).url();
+  await owner.page.waitForURL(/\/(i|r)\//);
   const guest = await newViewer(browser);
   await guest.page.goto(invite);
   await guest.page.waitForSelector("#password-dialog[open]");
@@ -238,9 +242,13 @@ test("a ban in a private room: the owner is told about the invite link; clearing
   await owner.page.goto(`${server.base}/`);
   await owner.page.fill("#room-name", "Book club");
   await owner.page.check("input[value=private]");
+  // The invite is read from the navigation itself: once the page is in, it replaces its address
+  // with the room's own (/r/...), which a guest of a private room cannot open, so reading
+  // page.url() after the navigation raced with that.
+  const inviteNav = owner.page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
   await owner.page.click("text=Create room");
-  await owner.page.waitForURL(/\/i\//);
-  const invite = owner.page.url();
+  const invite = (await inviteNav).url();
+  await owner.page.waitForURL(/\/(i|r)\//);
   await owner.page.waitForSelector("#connection[data-state=in-sync]");
   const troll = await newViewer(browser);
   await troll.page.goto(invite);
