@@ -435,8 +435,8 @@ impl Viewer {
         }
     }
 
-    /// Sends a command built with a fresh id and waits for its answer: `Ok(ack)` or
-    /// `Err(error frame)`.
+    /// Sends a command built with a fresh id and waits for its answer: `Ok(ack)` (or the
+    /// `members_page` that answers `members`) or `Err(error frame)`.
     pub async fn command(
         &mut self,
         make: impl FnOnce(CommandId) -> ClientFrame,
@@ -446,13 +446,13 @@ impl Viewer {
         self.send(&make(id)).await?;
         let answer = self
             .wait_for(|f| match f {
-                ServerFrame::Ack { id: a, .. } => *a == id,
+                ServerFrame::Ack { id: a, .. } | ServerFrame::MembersPage { id: a, .. } => *a == id,
                 ServerFrame::Error { id: Some(e), .. } => *e == id,
                 _ => false,
             })
             .await?;
         Ok(match answer {
-            ServerFrame::Ack { .. } => Ok(answer),
+            ServerFrame::Ack { .. } | ServerFrame::MembersPage { .. } => Ok(answer),
             other => Err(other),
         })
     }

@@ -27,6 +27,15 @@ pub const WELCOME_CHAT_LINES: usize = 100;
 /// members: in a big room they would drown the conversation (and cost one broadcast each).
 pub const PRESENCE_LINES_MAX_MEMBERS: usize = 100;
 
+/// Members every client keeps live: the first this many in list order (the owner, then
+/// moderators, then viewers, each by arrival). The welcome carries them and `presence` events keep
+/// them current; the rest of a bigger room is read a page at a time with `members`, so that a
+/// join into a room of thousands costs neither a list of thousands nor a frame to each of them.
+pub const MEMBER_WINDOW: usize = 100;
+
+/// Most members one `members` request returns.
+pub const MEMBER_PAGE_MAX: usize = 200;
+
 /// Longest duration a viewer may report for an item whose length the server could not learn
 /// (about eleven days); anything longer is treated as bad input.
 pub const REPORTED_DURATION_MAX_SECS: f64 = 1_000_000.0;

@@ -5,6 +5,8 @@
 //! every example in the document with them, so the three cannot drift apart.
 
 use crate::ids::{ItemId, ListId, RoomId, UploadId, UserId};
+#[cfg(doc)]
+use crate::limits::{MEMBER_PAGE_MAX, MEMBER_WINDOW};
 use crate::playback::PlaybackState;
 use crate::queue::QueueItem;
 use crate::room::{Event, ItemChangeCause, MemberView, PlaybackCause, SystemLine};
@@ -139,6 +141,14 @@ pub enum ClientFrame {
         id: CommandId,
         ready: bool,
     },
+    /// A page of the member list: at most `limit` members (up to [`MEMBER_PAGE_MAX`]) from
+    /// position `offset`. Answered with `members_page`.
+    Members {
+        id: CommandId,
+        #[serde(default)]
+        offset: usize,
+        limit: usize,
+    },
 }
 
 impl ClientFrame {
@@ -168,7 +178,8 @@ impl ClientFrame {
             | ClientFrame::Mute { id, .. }
             | ClientFrame::Unmute { id, .. }
             | ClientFrame::Duration { id, .. }
-            | ClientFrame::Ready { id, .. } => Some(*id),
+            | ClientFrame::Ready { id, .. }
+            | ClientFrame::Members { id, .. } => Some(*id),
         }
     }
 
@@ -198,6 +209,7 @@ impl ClientFrame {
         "unmute",
         "duration",
         "ready",
+        "members",
     ];
 }
 
@@ -296,7 +308,12 @@ pub struct Welcome {
     pub waiting: bool,
     pub queue: Vec<QueueItem>,
     pub votes: VoteCount,
+    /// The member window: the first [`MEMBER_WINDOW`] members in list order (owner, moderators,
+    /// viewers, each by arrival), as `presence` events keep it. Every member in a smaller room.
     pub members: Vec<MemberView>,
+    /// How many members are present.
+    #[serde(default)]
+    pub member_count: usize,
     /// The last chat lines, oldest first (at most 100).
     pub chat: Vec<ChatLine>,
 }
@@ -350,6 +367,14 @@ pub enum ServerFrame {
         reason: String,
         retry_after_ms: u64,
     },
+    /// The answer to `members`: the members from position `offset` of the list now, and how many
+    /// there are. A snapshot: only the member window is kept current by events.
+    MembersPage {
+        id: CommandId,
+        offset: usize,
+        count: usize,
+        members: Vec<MemberView>,
+    },
 
     // ---- Room events: each has the room's next sequence number. ----
     Playback {
@@ -396,13 +421,13 @@ pub enum ServerFrame {
         seq: u64,
         line: ChatLine,
     },
-    MemberJoined {
+    /// Who entered (`joined`) and left the member window since the last `presence`, and the
+    /// member count. At most one every 200 ms: joins and leaves in between come together.
+    Presence {
         seq: u64,
-        member: MemberView,
-    },
-    MemberLeft {
-        seq: u64,
-        user_id: UserId,
+        joined: Vec<MemberView>,
+        left: Vec<UserId>,
+        count: usize,
     },
     MemberUpdated {
         seq: u64,
@@ -425,6 +450,7 @@ impl ServerFrame {
         "kicked",
         "closed",
         "reconnect",
+        "members_page",
         "playback",
         "now_playing",
         "queue_added",
@@ -433,8 +459,7 @@ impl ServerFrame {
         "item_updated",
         "votes",
         "chat",
-        "member_joined",
-        "member_left",
+        "presence",
         "member_updated",
         "settings",
     ];
@@ -451,6 +476,7 @@ impl ServerFrame {
             ServerFrame::Kicked { .. } => "kicked",
             ServerFrame::Closed { .. } => "closed",
             ServerFrame::Reconnect { .. } => "reconnect",
+            ServerFrame::MembersPage { .. } => "members_page",
             ServerFrame::Playback { .. } => "playback",
             ServerFrame::NowPlaying { .. } => "now_playing",
             ServerFrame::QueueAdded { .. } => "queue_added",
@@ -459,8 +485,7 @@ impl ServerFrame {
             ServerFrame::ItemUpdated { .. } => "item_updated",
             ServerFrame::Votes { .. } => "votes",
             ServerFrame::Chat { .. } => "chat",
-            ServerFrame::MemberJoined { .. } => "member_joined",
-            ServerFrame::MemberLeft { .. } => "member_left",
+            ServerFrame::Presence { .. } => "presence",
             ServerFrame::MemberUpdated { .. } => "member_updated",
             ServerFrame::Settings { .. } => "settings",
         }
@@ -477,8 +502,7 @@ impl ServerFrame {
             | ServerFrame::ItemUpdated { seq, .. }
             | ServerFrame::Votes { seq, .. }
             | ServerFrame::Chat { seq, .. }
-            | ServerFrame::MemberJoined { seq, .. }
-            | ServerFrame::MemberLeft { seq, .. }
+            | ServerFrame::Presence { seq, .. }
             | ServerFrame::MemberUpdated { seq, .. }
             | ServerFrame::Settings { seq, .. } => Some(*seq),
             _ => None,
@@ -554,8 +578,16 @@ impl ServerFrame {
                     at: line.at,
                 },
             },
-            Event::MemberJoined { member } => ServerFrame::MemberJoined { seq, member },
-            Event::MemberLeft { user_id } => ServerFrame::MemberLeft { seq, user_id },
+            Event::Presence {
+                joined,
+                left,
+                count,
+            } => ServerFrame::Presence {
+                seq,
+                joined,
+                left,
+                count,
+            },
             Event::MemberUpdated { member } => ServerFrame::MemberUpdated { seq, member },
             Event::Settings {
                 settings,
@@ -567,7 +599,10 @@ impl ServerFrame {
                     has_password,
                 },
             },
-            Event::Renamed { .. } | Event::StandingChanged { .. } | Event::Removed { .. } => {
+            Event::Renamed { .. }
+            | Event::StandingChanged { .. }
+            | Event::Removed { .. }
+            | Event::Visited { .. } => {
                 return None;
             }
         })
@@ -666,6 +701,11 @@ mod tests {
             ClientFrame::Ready {
                 id: 1,
                 ready: false,
+            },
+            ClientFrame::Members {
+                id: 1,
+                offset: 0,
+                limit: 100,
             },
         ];
         assert_eq!(frames.len(), ClientFrame::TYPES.len());

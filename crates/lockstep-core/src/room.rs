@@ -11,7 +11,9 @@
 use crate::chat::{ChatLimiter, ChatText};
 use crate::ids::UploadId;
 use crate::ids::{ItemId, RoomId, UserId};
-use crate::limits::{PRESENCE_LINES_MAX_MEMBERS, QUEUE_MAX_ITEMS, REPORTED_DURATION_MAX_SECS};
+use crate::limits::{
+    MEMBER_WINDOW, PRESENCE_LINES_MAX_MEMBERS, QUEUE_MAX_ITEMS, REPORTED_DURATION_MAX_SECS,
+};
 use crate::names::DisplayName;
 use crate::permissions::{Action, Role, allowed};
 use crate::playback::{PlaybackError, PlaybackState, validate_position, validate_rate};
@@ -31,6 +33,11 @@ pub struct RoomRules {
     /// Chat rate limit: at most `chat_lines` per `chat_window` per user.
     pub chat_lines: usize,
     pub chat_window: Duration,
+    /// Joins and leaves are told in one `presence` event at most this often: the first change
+    /// after a quiet spell goes out at once, the ones after it wait for the rest of the window.
+    /// A room of 5,000 that 2,000 viewers join in a second then sends five frames to each
+    /// viewer, not 2,000.
+    pub presence_batch: Duration,
 }
 
 impl Default for RoomRules {
@@ -39,6 +46,7 @@ impl Default for RoomRules {
             leave_grace: Duration::from_secs(5),
             chat_lines: 5,
             chat_window: Duration::from_secs(5),
+            presence_batch: Duration::from_millis(200),
         }
     }
 }
@@ -171,10 +179,17 @@ pub enum Event {
     Chat {
         line: NewChatLine,
     },
-    MemberJoined {
-        member: MemberView,
+    /// Who joined and left the member window (the first [`MEMBER_WINDOW`] members in list order)
+    /// since the last `Presence`, and how many members there are now. Clients hold the window and
+    /// the count; in a room no bigger than the window that is every member.
+    Presence {
+        joined: Vec<MemberView>,
+        left: Vec<UserId>,
+        count: usize,
     },
-    MemberLeft {
+    /// A user came into the room who has not been recorded as visiting it lately (store only:
+    /// "rooms I visited", and admission should the room turn private).
+    Visited {
         user_id: UserId,
     },
     /// A present member's name, role or mute changed.
@@ -208,7 +223,23 @@ impl Event {
     pub fn is_broadcast(&self) -> bool {
         !matches!(
             self,
-            Event::Renamed { .. } | Event::StandingChanged { .. } | Event::Removed { .. }
+            Event::Renamed { .. }
+                | Event::StandingChanged { .. }
+                | Event::Removed { .. }
+                | Event::Visited { .. }
+        )
+    }
+
+    /// Whether the store writes something for this event. The others are only told, and need
+    /// not wait for a commit.
+    pub fn is_stored(&self) -> bool {
+        !matches!(
+            self,
+            Event::Renamed { .. }
+                | Event::Presence { .. }
+                | Event::MemberUpdated { .. }
+                | Event::Votes { .. }
+                | Event::Removed { .. }
         )
     }
 }
@@ -359,6 +390,8 @@ pub struct RoomInit {
 #[derive(Debug, Clone)]
 struct Presence {
     name: DisplayName,
+    /// Arrival number, for the member list's order.
+    arrival: u64,
     connections: u32,
     /// When the last connection closed; the member leaves when the grace runs out.
     leaving_since: Option<ServerTime>,
@@ -375,6 +408,16 @@ pub struct Room {
     muted: BTreeSet<UserId>,
     banned: BTreeSet<UserId>,
     members: BTreeMap<UserId, Presence>,
+    /// The member list's order: rank (owner, moderators, viewers), then arrival.
+    order: BTreeSet<ListKey>,
+    arrivals: u64,
+    /// The member window as clients hold it (the last `Presence` event and the updates since),
+    /// and the count told with it.
+    told: BTreeMap<UserId, MemberView>,
+    told_count: usize,
+    /// When the last `Presence` went out, and whether members changed since.
+    presence_at: Option<ServerTime>,
+    presence_pending: bool,
     current: Option<QueueItem>,
     playback: PlaybackState,
     queue: Vec<QueueItem>,
@@ -389,6 +432,17 @@ pub struct Room {
 }
 
 type Outcome = Result<Vec<Event>, CommandError>;
+
+/// A member's place in the list: rank (0 owner, 1 moderator, 2 viewer), arrival, id.
+type ListKey = (u8, u64, UserId);
+
+fn rank(role: Role) -> u8 {
+    match role {
+        Role::Owner => 0,
+        Role::Moderator => 1,
+        Role::Viewer => 2,
+    }
+}
 
 impl Room {
     /// A room as restored from the store, or freshly created (then with empty lists).
@@ -421,6 +475,12 @@ impl Room {
             muted,
             banned,
             members: BTreeMap::new(),
+            order: BTreeSet::new(),
+            arrivals: 0,
+            told: BTreeMap::new(),
+            told_count: 0,
+            presence_at: None,
+            presence_pending: false,
             current: init.current,
             playback,
             queue: init.queue,
@@ -481,12 +541,27 @@ impl Room {
         self.members.len()
     }
 
-    /// The member list, as in the welcome snapshot.
+    /// Every present member, in list order.
     pub fn members(&self) -> Vec<MemberView> {
-        self.members
+        self.member_page(0, usize::MAX)
+    }
+
+    /// At most `limit` members from position `offset` of the list (the owner, then moderators,
+    /// then viewers, each by arrival).
+    pub fn member_page(&self, offset: usize, limit: usize) -> Vec<MemberView> {
+        self.order
             .iter()
-            .map(|(&id, p)| self.view(id, &p.name))
+            .skip(offset)
+            .take(limit)
+            .filter_map(|&(_, _, id)| self.member(id))
             .collect()
+    }
+
+    /// The member window as clients hold it since the last `Presence` event (for the welcome:
+    /// the events after it change exactly this), and the member count now (which a `Presence`
+    /// replaces rather than changes).
+    pub fn member_window(&self) -> (Vec<MemberView>, usize) {
+        (self.told.values().cloned().collect(), self.members.len())
     }
 
     pub fn member(&self, user: UserId) -> Option<MemberView> {
@@ -531,10 +606,21 @@ impl Room {
             .filter_map(|p| p.leaving_since)
             .min()
             .map(|t| t + self.rules.leave_grace);
-        match (ending, leaving) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        [ending, leaving, self.presence_due()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// When the pending presence change may go out.
+    fn presence_due(&self) -> Option<ServerTime> {
+        if !self.presence_pending {
+            return None;
         }
+        Some(match self.presence_at {
+            Some(at) => at + self.rules.presence_batch,
+            None => ServerTime(0),
+        })
     }
 
     /// The playback state to store when the room goes to sleep: rebased to `now`, so that it
@@ -549,27 +635,41 @@ impl Room {
 
     // ---- Presence ------------------------------------------------------------------------
 
-    /// A connection of `user` joined. The first one makes them a member.
-    pub fn connect(&mut self, user: UserId, name: DisplayName, now: ServerTime) -> Outcome {
+    /// A connection of `user` joined. The first one makes them a member. `visit`: the store
+    /// has no recent visit of theirs to record (a [`Event::Visited`] is then among the events).
+    pub fn connect(
+        &mut self,
+        user: UserId,
+        name: DisplayName,
+        visit: bool,
+        now: ServerTime,
+    ) -> Outcome {
         if self.banned.contains(&user) {
             return Err(CommandError::Banned);
+        }
+        let mut events = Vec::new();
+        if visit {
+            events.push(Event::Visited { user_id: user });
         }
         if let Some(p) = self.members.get_mut(&user) {
             p.connections += 1;
             p.leaving_since = None;
-            return Ok(Vec::new());
+            return Ok(events);
         }
+        self.arrivals += 1;
+        let arrival = self.arrivals;
         self.members.insert(
             user,
             Presence {
                 name: name.clone(),
+                arrival,
                 connections: 1,
                 leaving_since: None,
             },
         );
-        let mut events = vec![Event::MemberJoined {
-            member: self.view(user, &name),
-        }];
+        self.order.insert((rank(self.role_of(user)), arrival, user));
+        self.presence_pending = true;
+        events.extend(self.presence(now));
         if self.members.len() <= PRESENCE_LINES_MAX_MEMBERS {
             events.push(system_line(
                 SystemLine::Joined,
@@ -603,12 +703,10 @@ impl Room {
     }
 
     fn leave(&mut self, user: UserId, now: ServerTime) -> Vec<Event> {
-        let Some(p) = self.members.remove(&user) else {
+        let Some(p) = self.forget(user) else {
             return Vec::new();
         };
-        self.votes.remove(&user);
-        self.not_ready.remove(&user);
-        let mut events = vec![Event::MemberLeft { user_id: user }];
+        let mut events: Vec<Event> = self.presence(now).into_iter().collect();
         if self.members.len() < PRESENCE_LINES_MAX_MEMBERS {
             events.push(system_line(
                 SystemLine::Left,
@@ -650,10 +748,72 @@ impl Room {
         {
             events.extend(self.advance(ItemChangeCause::Ended, None, now));
         }
+        events.extend(self.presence(now));
         self.chat_limiter.forget_idle(now);
         let slow = Duration::from_secs(u64::from(self.settings.chat_slow_mode_secs));
         self.last_line.retain(|_, t| *t + slow > now);
         events
+    }
+
+    /// Removes a member who left or was removed (with their vote and buffering state).
+    fn forget(&mut self, user: UserId) -> Option<Presence> {
+        let p = self.members.remove(&user)?;
+        self.order
+            .remove(&(rank(self.role_of(user)), p.arrival, user));
+        self.votes.remove(&user);
+        self.not_ready.remove(&user);
+        self.presence_pending = true;
+        Some(p)
+    }
+
+    /// Moves a present member to the place of their new role in the list (`was`: their old
+    /// role), which can change who is in the member window.
+    fn reorder(&mut self, user: UserId, was: Role) {
+        if let Some(arrival) = self.members.get(&user).map(|p| p.arrival) {
+            self.order.remove(&(rank(was), arrival, user));
+            self.order.insert((rank(self.role_of(user)), arrival, user));
+            self.presence_pending = true;
+        }
+    }
+
+    /// The `Presence` event, when members changed and the last one is at least
+    /// [`RoomRules::presence_batch`] old: who entered and left the member window since, and the
+    /// count. Nothing when the change cancelled out (someone joined and left in one window).
+    fn presence(&mut self, now: ServerTime) -> Option<Event> {
+        if self.presence_due().is_none_or(|due| due > now) {
+            return None;
+        }
+        self.presence_pending = false;
+        let window: BTreeMap<UserId, MemberView> = self
+            .order
+            .iter()
+            .take(MEMBER_WINDOW)
+            .filter_map(|&(_, _, id)| self.member(id).map(|view| (id, view)))
+            .collect();
+        let left: Vec<UserId> = self
+            .told
+            .keys()
+            .filter(|id| !window.contains_key(id))
+            .copied()
+            .collect();
+        // Newcomers to the window, and members who left and came back changed within one batch.
+        let joined: Vec<MemberView> = window
+            .values()
+            .filter(|view| self.told.get(&view.user_id) != Some(view))
+            .cloned()
+            .collect();
+        let count = self.members.len();
+        if joined.is_empty() && left.is_empty() && count == self.told_count {
+            return None;
+        }
+        self.told = window;
+        self.told_count = count;
+        self.presence_at = Some(now);
+        Some(Event::Presence {
+            joined,
+            left,
+            count,
+        })
     }
 
     // ---- Commands ------------------------------------------------------------------------
@@ -1238,9 +1398,14 @@ impl Room {
         }
     }
 
-    fn member_updated(&self, user: UserId) -> Option<Event> {
-        self.member(user)
-            .map(|member| Event::MemberUpdated { member })
+    /// Tells everyone that a present member's name, role, mute or readiness changed (clients
+    /// that do not hold the member ignore it).
+    fn member_updated(&mut self, user: UserId) -> Option<Event> {
+        let member = self.member(user)?;
+        if let Some(told) = self.told.get_mut(&user) {
+            *told = member.clone();
+        }
+        Some(Event::MemberUpdated { member })
     }
 
     fn set_moderator(&mut self, user: UserId, promote: bool, now: ServerTime) -> Outcome {
@@ -1250,6 +1415,7 @@ impl Room {
         if promote && !self.members.contains_key(&user) {
             return Err(CommandError::UserNotFound);
         }
+        let was = self.role_of(user);
         let changed = if promote {
             self.moderators.insert(user)
         } else {
@@ -1258,8 +1424,10 @@ impl Room {
         if !changed {
             return Ok(Vec::new());
         }
+        self.reorder(user, was);
         let mut events = vec![self.standing_event(user)];
         if let Some(member) = self.member(user) {
+            let updated = self.member_updated(user);
             let (kind, verb) = if promote {
                 (SystemLine::Promoted, "is now a moderator")
             } else {
@@ -1272,8 +1440,9 @@ impl Room {
                 format!("{} {verb}", member.name),
                 now,
             ));
-            events.push(Event::MemberUpdated { member });
+            events.extend(updated);
         }
+        events.extend(self.presence(now));
         Ok(events)
     }
 
@@ -1287,12 +1456,12 @@ impl Room {
         let mut events = Vec::new();
         if ban && self.banned.insert(user) {
             // A banned moderator loses the role with the access.
+            let was = self.role_of(user);
             self.moderators.remove(&user);
+            self.reorder(user, was);
             events.push(self.standing_event(user));
         }
-        if let Some(p) = self.members.remove(&user) {
-            self.votes.remove(&user);
-            self.not_ready.remove(&user);
+        if let Some(p) = self.forget(user) {
             let by_name = self
                 .members
                 .get(&by)
@@ -1307,7 +1476,7 @@ impl Room {
                 user_id: user,
                 banned: ban,
             });
-            events.push(Event::MemberLeft { user_id: user });
+            events.extend(self.presence(now));
             events.push(system_line(
                 kind,
                 Some(user),

@@ -89,6 +89,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             leave_grace: Duration::from_millis(config.leave_grace_ms),
             chat_lines: config.chat_rate_lines,
             chat_window: Duration::from_secs(config.chat_rate_window_secs),
+            ..RoomRules::default()
         },
         ring_size: config.event_ring,
         idle: config.room_idle(),

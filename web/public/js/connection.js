@@ -184,12 +184,13 @@ export class RoomConnection {
         this.clock.addPong(frame, this.now());
         return;
       case "ack":
+      case "members_page":
       case "error": {
         const p = frame.id != null && this.pending.get(frame.id);
         if (p) {
           clearTimeout(p.timer);
           this.pending.delete(frame.id);
-          if (frame.t === "ack") p.resolve(frame);
+          if (frame.t !== "error") p.resolve(frame);
           else p.reject(new CommandError(frame.code, frame.message, frame.retry_after_ms));
         }
         return;

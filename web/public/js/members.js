@@ -4,6 +4,8 @@
 import { h, toast } from "./ui.js";
 
 const RANK = { viewer: 0, moderator: 1, owner: 2 };
+/** Members read per "Show more". */
+const PAGE = 100;
 
 export class MembersView {
   constructor({ list, model, send, onCount }) {
@@ -57,10 +59,25 @@ export class MembersView {
     return h("details", { class: "menu" }, h("summary", { "aria-label": `Actions for ${member.name}`, text: "⋯" }), h("div", { class: "menu-items" }, items));
   }
 
+  /** Reads the next page of a room bigger than the window the server keeps us told of. */
+  more() {
+    const offset = this.model.knownMembers.length;
+    this.send({ t: "members", offset, limit: PAGE })
+      .then((page) => {
+        this.model.addMemberPage(page);
+        this.render();
+      })
+      .catch((err) => toast(err.message, "error"));
+  }
+
   render() {
-    const members = [...this.model.members.values()].sort(
+    const members = this.model.knownMembers.sort(
       (a, b) => (RANK[b.role] ?? 0) - (RANK[a.role] ?? 0) || a.name.localeCompare(b.name),
     );
+    const hidden = this.model.memberCount - members.length;
+    const more = hidden > 0
+      ? h("li", { class: "more" }, h("button", { text: `Show more (${hidden} not shown)`, onclick: () => this.more() }))
+      : null;
     this.list.replaceChildren(
       ...members.map((m) =>
         h(
@@ -73,7 +90,8 @@ export class MembersView {
           this.menu(m),
         ),
       ),
+      ...(more ? [more] : []),
     );
-    this.onCount?.(members.length);
+    this.onCount?.(Math.max(this.model.memberCount, members.length));
   }
 }

@@ -24,8 +24,15 @@ export class RoomModel {
     this.waiting = welcome?.waiting ?? false;
     this.queue = welcome?.queue ? [...welcome.queue] : [];
     this.votes = welcome?.votes ?? { votes: 0, needed: 1 };
-    /** @type {Map<string, object>} */
+    /** The member window (the first 100 in the server's list order), kept live by `presence`.
+     * @type {Map<string, object>} */
     this.members = new Map((welcome?.members ?? []).map((m) => [m.user_id, m]));
+    /** Members past the window, from `members` pages: a snapshot, which goes stale as people
+     * come and go (read again to refresh it).
+     * @type {Map<string, object>} */
+    this.paged = new Map();
+    /** How many members are present (the window may hold fewer). */
+    this.memberCount = welcome?.member_count ?? this.members.size;
     this.chat = welcome?.chat ? [...welcome.chat] : [];
   }
 
@@ -92,20 +99,39 @@ export class RoomModel {
         this.chat.push(frame.line);
         if (this.chat.length > CHAT_KEEP) this.chat.splice(0, this.chat.length - CHAT_KEEP);
         return ["chat"];
-      case "member_joined":
-      case "member_updated":
-        this.members.set(frame.member.user_id, frame.member);
-        if (this.you?.user_id === frame.member.user_id) this.you = frame.member;
+      case "presence":
+        for (const id of frame.left) this.members.delete(id);
+        for (const m of frame.joined) {
+          this.members.set(m.user_id, m);
+          this.paged.delete(m.user_id);
+        }
+        this.memberCount = frame.count;
         return ["members"];
-      case "member_left":
-        this.members.delete(frame.user_id);
+      case "member_updated": {
+        const id = frame.member.user_id;
+        // Members outside the window and the pages read are not held; I always am.
+        if (this.members.has(id)) this.members.set(id, frame.member);
+        if (this.paged.has(id)) this.paged.set(id, frame.member);
+        if (this.you?.user_id === id) this.you = frame.member;
         return ["members"];
+      }
       case "settings":
         this.settings = frame.settings;
         return ["settings"];
       default:
         return [];
     }
+  }
+
+  /** Every member known here: the window, then pages read past it. */
+  get knownMembers() {
+    return [...this.members.values(), ...[...this.paged.values()].filter((m) => !this.members.has(m.user_id))];
+  }
+
+  /** Adds a page of the member list (a `members_page` answer). */
+  addMemberPage(page) {
+    for (const m of page.members) if (!this.members.has(m.user_id)) this.paged.set(m.user_id, m);
+    this.memberCount = page.count;
   }
 
   /** Adds older chat lines (from the history endpoint) at the top. */

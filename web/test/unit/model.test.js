@@ -32,12 +32,34 @@ test("events update the model in order", () => {
   m.apply({ t: "member_updated", seq: 17, member: member("u2", "moderator") });
   assert.equal(m.me.role, "moderator");
   assert.ok(m.isModerator && m.may("playback"));
-  m.apply({ t: "member_left", seq: 18, user_id: "u1" });
+  m.apply({ t: "presence", seq: 18, joined: [], left: ["u1"], count: 1 });
   assert.equal(m.members.size, 1);
+  assert.equal(m.memberCount, 1);
   m.apply({ t: "chat", seq: 19, line: { id: 2, text: "yo", at: 1 } });
   m.apply({ t: "votes", seq: 20, item_id: "b", votes: 1, needed: 2 });
   assert.deepEqual(m.votes, { votes: 1, needed: 2 });
   assert.equal(m.seq, 20);
+});
+
+test("presence keeps the member window and the count; pages add the members past it", () => {
+  const m = new RoomModel();
+  m.reset({ ...welcome(), member_count: 150 });
+  assert.equal(m.memberCount, 150);
+  assert.deepEqual(m.apply({ t: "presence", seq: 11, joined: [member("u3")], left: ["u1"], count: 151 }), ["members"]);
+  assert.deepEqual([...m.members.keys()], ["u2", "u3"]);
+  assert.equal(m.memberCount, 151);
+  m.addMemberPage({ offset: 2, count: 152, members: [member("u3"), member("u9"), member("u10")] });
+  assert.deepEqual(m.knownMembers.map((x) => x.user_id), ["u2", "u3", "u9", "u10"], "no member twice");
+  assert.equal(m.memberCount, 152);
+  // An update of a paged member is kept; one of a member nobody holds is not.
+  m.apply({ t: "member_updated", seq: 12, member: member("u9", "moderator") });
+  m.apply({ t: "member_updated", seq: 13, member: member("u77") });
+  assert.equal(m.paged.get("u9").role, "moderator");
+  assert.equal(m.knownMembers.length, 4);
+  // A paged member who enters the window is held there only.
+  m.apply({ t: "presence", seq: 14, joined: [member("u9", "moderator")], left: [], count: 152 });
+  assert.equal(m.paged.has("u9"), false);
+  assert.equal(m.knownMembers.length, 4);
 });
 
 test("a missing event is a gap", () => {

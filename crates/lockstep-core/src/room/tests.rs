@@ -46,6 +46,7 @@ fn room_with(rules: RoomRules) -> Room {
 fn room() -> Room {
     room_with(RoomRules {
         leave_grace: Duration::ZERO,
+        presence_batch: Duration::ZERO,
         ..RoomRules::default()
     })
 }
@@ -65,7 +66,8 @@ fn item(n: u128, duration: Option<f64>, by: UserId) -> QueueItem {
 fn joined(users: &[UserId]) -> Room {
     let mut r = room();
     for (i, &u) in users.iter().enumerate() {
-        r.connect(u, name(&format!("user{i}")), t(0.0)).unwrap();
+        r.connect(u, name(&format!("user{i}")), false, t(0.0))
+            .unwrap();
     }
     r
 }
@@ -82,8 +84,8 @@ fn kinds(events: &[Event]) -> Vec<&'static str> {
             Event::ItemUpdated { .. } => "item_updated",
             Event::Votes { .. } => "votes",
             Event::Chat { .. } => "chat",
-            Event::MemberJoined { .. } => "member_joined",
-            Event::MemberLeft { .. } => "member_left",
+            Event::Presence { .. } => "presence",
+            Event::Visited { .. } => "visited",
             Event::MemberUpdated { .. } => "member_updated",
             Event::Settings { .. } => "settings",
             Event::Renamed { .. } => "renamed",
@@ -96,21 +98,145 @@ fn kinds(events: &[Event]) -> Vec<&'static str> {
 #[test]
 fn tabs_of_one_user_are_one_member_and_leave_waits_for_grace() {
     let mut r = room_with(RoomRules::default()); // 5 s grace
-    let ev = r.connect(ANN, name("Ann"), t(0.0)).unwrap();
-    assert_eq!(kinds(&ev), ["member_joined", "chat"]);
-    assert!(r.connect(ANN, name("Ann"), t(1.0)).unwrap().is_empty());
+    let ev = r.connect(ANN, name("Ann"), false, t(0.0)).unwrap();
+    assert_eq!(kinds(&ev), ["presence", "chat"]);
+    assert!(
+        r.connect(ANN, name("Ann"), false, t(1.0))
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(r.member_count(), 1);
     assert!(r.disconnect(ANN, t(2.0)).is_empty());
     assert!(r.disconnect(ANN, t(3.0)).is_empty());
     assert_eq!(r.next_deadline(), Some(t(8.0)));
     // Reconnecting within the grace cancels the leave.
-    assert!(r.connect(ANN, name("Ann"), t(4.0)).unwrap().is_empty());
+    assert!(
+        r.connect(ANN, name("Ann"), false, t(4.0))
+            .unwrap()
+            .is_empty()
+    );
     assert!(r.tick(t(9.0)).is_empty());
     assert_eq!(r.member_count(), 1);
     r.disconnect(ANN, t(10.0));
     assert!(r.tick(t(14.9)).is_empty());
-    assert_eq!(kinds(&r.tick(t(15.0))), ["member_left", "chat"]);
+    assert_eq!(kinds(&r.tick(t(15.0))), ["presence", "chat"]);
     assert_eq!(r.member_count(), 0);
+}
+
+fn viewer(n: u128) -> UserId {
+    UserId(Uuid::from_u128(10_000 + n))
+}
+
+fn presence_of(events: &[Event]) -> Option<(Vec<UserId>, Vec<UserId>, usize)> {
+    events.iter().find_map(|e| match e {
+        Event::Presence {
+            joined,
+            left,
+            count,
+        } => Some((
+            joined.iter().map(|m| m.user_id).collect(),
+            left.clone(),
+            *count,
+        )),
+        _ => None,
+    })
+}
+
+#[test]
+fn joins_within_a_batch_are_told_together_when_it_ends() {
+    let mut r = room_with(RoomRules {
+        leave_grace: Duration::ZERO,
+        ..RoomRules::default() // 200 ms batches
+    });
+    // The first change after a quiet spell goes out at once.
+    let ev = r.connect(viewer(1), name("One"), false, t(0.0)).unwrap();
+    assert_eq!(presence_of(&ev), Some((vec![viewer(1)], vec![], 1)));
+    // The next ones wait for the end of the batch...
+    for n in 2..=50 {
+        let ev = r
+            .connect(viewer(n), name("Some"), false, t(0.001 * n as f64))
+            .unwrap();
+        assert_eq!(presence_of(&ev), None, "join {n} waits");
+    }
+    r.disconnect(viewer(2), t(0.1));
+    assert_eq!(r.next_deadline(), Some(t(0.2)));
+    assert!(presence_of(&r.tick(t(0.19))).is_none());
+    // ...and go out together: viewer 2 came and went within it, so nobody hears of them.
+    let (joined, left, count) = presence_of(&r.tick(t(0.2))).unwrap();
+    assert_eq!(joined, (3..=50).map(viewer).collect::<Vec<_>>());
+    assert!(left.is_empty());
+    assert_eq!(count, 49);
+    assert_eq!(r.next_deadline(), None);
+    assert_eq!(r.member_window().0.len(), 49);
+}
+
+#[test]
+fn clients_hold_a_window_of_the_first_members_and_page_through_the_rest() {
+    let mut r = room();
+    r.connect(ANN, name("Ann"), false, t(0.0)).unwrap();
+    for n in 0..150 {
+        let ev = r.connect(viewer(n), name("Viewer"), false, t(1.0)).unwrap();
+        let (joined, _, count) = presence_of(&ev).unwrap();
+        // Past the window, a join only changes the count.
+        assert_eq!(
+            joined.is_empty(),
+            n >= MEMBER_WINDOW as u128 - 1,
+            "join {n}"
+        );
+        assert_eq!(count, n as usize + 2);
+    }
+    // The owner and moderators come first, whenever they arrive.
+    let ev = r.connect(MOD, name("Mod"), false, t(2.0)).unwrap();
+    let (joined, left, _) = presence_of(&ev).unwrap();
+    assert_eq!(joined, [MOD]);
+    assert_eq!(left, [viewer(98)], "the last of the window makes room");
+    let ev = r.connect(OWNER, name("Owner"), false, t(2.0)).unwrap();
+    assert_eq!(presence_of(&ev).unwrap().0, [OWNER]);
+    let page = r.member_page(0, 4);
+    let ids: Vec<UserId> = page.iter().map(|m| m.user_id).collect();
+    assert_eq!(ids, [OWNER, MOD, ANN, viewer(0)]);
+    assert_eq!(r.member_page(150, 10).len(), 3);
+    assert_eq!(r.members().len(), 153);
+    let (window, count) = r.member_window();
+    assert_eq!((window.len(), count), (MEMBER_WINDOW, 153));
+    // A member of the window who leaves lets the next one in.
+    let ev = r.disconnect(ANN, t(3.0));
+    let (joined, left, count) = presence_of(&ev).unwrap();
+    assert_eq!((joined, left, count), (vec![viewer(97)], vec![ANN], 152));
+    // Promoting a viewer from outside brings them into the window.
+    let ev = r
+        .apply(
+            OWNER,
+            Command::Promote {
+                user_id: viewer(140),
+            },
+            t(4.0),
+        )
+        .unwrap();
+    let (joined, left, _) = presence_of(&ev).unwrap();
+    assert_eq!((joined, left), (vec![viewer(140)], vec![viewer(97)]));
+}
+
+#[test]
+fn only_a_visit_not_yet_recorded_and_what_the_store_keeps_need_a_write() {
+    let mut r = room();
+    let ev = r.connect(ANN, name("Ann"), true, t(0.0)).unwrap();
+    assert_eq!(kinds(&ev), ["visited", "presence", "chat"]);
+    let stored: Vec<&str> = ev
+        .iter()
+        .filter(|e| e.is_stored())
+        .map(|e| kinds(std::slice::from_ref(e))[0])
+        .collect();
+    assert_eq!(stored, ["visited", "chat"]);
+    // A second tab of a returning member writes nothing at all.
+    let ev = r.connect(ANN, name("Ann"), false, t(1.0)).unwrap();
+    assert!(ev.is_empty());
+    // In a big room a returning member's join needs no write (no join line).
+    for n in 0..PRESENCE_LINES_MAX_MEMBERS as u128 {
+        r.connect(viewer(n), name("Viewer"), false, t(2.0)).unwrap();
+    }
+    let ev = r.connect(BOB, name("Bob"), false, t(3.0)).unwrap();
+    assert!(ev.iter().all(|e| !e.is_stored()), "{ev:?}");
 }
 
 #[test]
@@ -608,17 +734,19 @@ fn kick_ban_unban() {
     let ev = r
         .apply(OWNER, Command::Kick { user_id: ANN }, t(1.0))
         .unwrap();
-    assert_eq!(kinds(&ev), ["removed", "member_left", "chat"]);
+    assert_eq!(kinds(&ev), ["removed", "presence", "chat"]);
     assert!(!r.is_banned(ANN));
     // Ann's connections close afterwards; that is not a second leave.
     assert!(r.disconnect(ANN, t(1.0)).is_empty());
-    r.connect(ANN, name("Ann"), t(2.0)).unwrap();
+    r.connect(ANN, name("Ann"), false, t(2.0)).unwrap();
     let ev = r
         .apply(OWNER, Command::Ban { user_id: ANN }, t(3.0))
         .unwrap();
-    assert_eq!(kinds(&ev), ["standing", "removed", "member_left", "chat"]);
+    assert_eq!(kinds(&ev), ["standing", "removed", "presence", "chat"]);
     assert_eq!(
-        r.connect(ANN, name("Ann"), t(4.0)).unwrap_err().code(),
+        r.connect(ANN, name("Ann"), false, t(4.0))
+            .unwrap_err()
+            .code(),
         "banned"
     );
     // Banning an absent user works too, and unban lifts it.
@@ -637,7 +765,7 @@ fn kick_ban_unban() {
         ),
         ["standing"]
     );
-    r.connect(ANN, name("Ann"), t(6.0)).unwrap();
+    r.connect(ANN, name("Ann"), false, t(6.0)).unwrap();
     assert_eq!(
         r.apply(OWNER, Command::Kick { user_id: carol }, t(6.0))
             .unwrap_err()
@@ -917,7 +1045,12 @@ impl ClientModel {
             current: r.current().cloned(),
             playback: Some(*r.playback()),
             queue: r.queue().to_vec(),
-            members: r.members().into_iter().map(|m| (m.user_id, m)).collect(),
+            members: r
+                .member_window()
+                .0
+                .into_iter()
+                .map(|m| (m.user_id, m))
+                .collect(),
         }
     }
 
@@ -946,14 +1079,25 @@ impl ClientModel {
                     *q = item.clone();
                 }
             }
-            Event::MemberJoined { member } | Event::MemberUpdated { member } => {
-                self.members.insert(member.user_id, member.clone());
+            Event::Presence { joined, left, .. } => {
+                for id in left {
+                    self.members.remove(id);
+                }
+                for member in joined {
+                    self.members.insert(member.user_id, member.clone());
+                }
             }
-            Event::MemberLeft { user_id } => {
-                self.members.remove(user_id);
+            Event::MemberUpdated { member } => {
+                // Members outside the window are not held.
+                if let Some(held) = self.members.get_mut(&member.user_id) {
+                    *held = member.clone();
+                }
             }
             Event::Votes { .. } | Event::Chat { .. } | Event::Settings { .. } => {}
-            Event::Renamed { .. } | Event::StandingChanged { .. } | Event::Removed { .. } => {
+            Event::Renamed { .. }
+            | Event::StandingChanged { .. }
+            | Event::Removed { .. }
+            | Event::Visited { .. } => {
                 panic!("not broadcast: {e:?}")
             }
         }
@@ -1086,7 +1230,7 @@ proptest! {
         for (step, gap) in steps {
             now = ServerTime(now.0 + i64::from(gap));
             let events = match step {
-                Step::Connect(u) => match r.connect(users()[u], name(&format!("u{u}")), now) {
+                Step::Connect(u) => match r.connect(users()[u], name(&format!("u{u}")), false, now) {
                     Ok(ev) => { conns[u] += 1; ev }
                     Err(e) => { prop_assert_eq!(e.code(), "banned"); vec![] }
                 },
@@ -1124,6 +1268,25 @@ proptest! {
             }
             // Invariants.
             prop_assert_eq!(&client, &ClientModel::from_room(&r));
+            // Joins and leaves reach clients within one presence batch: once it is out, clients
+            // hold every member (five users: the window is all of them) as the room has them.
+            let mut settled = r.clone();
+            let mut told = client.clone();
+            let mut at = now;
+            for _ in 0..10 {
+                if !settled.presence_pending { break; }
+                // (A tick can make more changes, such as a leave whose grace ran out.)
+                let due = settled.presence_due().unwrap().max(at);
+                prop_assert!(due <= at + Duration::from_millis(200), "a presence change waits one batch at most");
+                for e in settled.tick(due) {
+                    if e.is_broadcast() { told.apply(&e); }
+                }
+                at = due;
+            }
+            prop_assert!(!settled.presence_pending);
+            let everyone: BTreeMap<UserId, MemberView> =
+                settled.members().into_iter().map(|m| (m.user_id, m)).collect();
+            prop_assert_eq!(&told.members, &everyone);
             let p = r.playback();
             prop_assert!(p.position >= 0.0 && p.rate >= 0.25 && p.rate <= 2.0);
             if r.current().is_none() { prop_assert!(p.paused); }

@@ -215,9 +215,10 @@ impl Actor {
             Msg::Join {
                 user,
                 resume,
+                visit,
                 reply,
             } => {
-                let events = match self.room.connect(user.id, user.name.clone(), now) {
+                let events = match self.room.connect(user.id, user.name.clone(), visit, now) {
                     Ok(events) => events,
                     Err(_) => {
                         let _ = reply.send(Err(JoinError::Banned));
@@ -252,6 +253,14 @@ impl Actor {
                 });
             }
             Msg::Leave { user } => self.leave(user, now).await,
+            Msg::Members {
+                offset,
+                limit,
+                reply,
+            } => {
+                let members = self.room.member_page(offset, limit);
+                let _ = reply.send((members, self.room.member_count()));
+            }
             Msg::Subscribe { reply } => {
                 let _ = reply.send(self.bus.subscribe());
             }
@@ -508,11 +517,17 @@ impl Actor {
         if events.is_empty() {
             return true;
         }
-        let (events, written) = self
-            .env
-            .writer
-            .write(self.id, self.env.fence, events, now)
-            .await;
+        // Events the store keeps nothing of (presence, votes, updates) need not wait for a
+        // commit: a returning viewer's join into a big room writes nothing.
+        let (events, written) = if events.iter().any(Event::is_stored) {
+            self.env
+                .writer
+                .write(self.id, self.env.fence, events, now)
+                .await
+        } else {
+            let none = vec![None; events.len()];
+            (events, Ok(none))
+        };
         let chat_ids = match written {
             Ok(ids) => ids,
             Err(WriteError::Fenced) => {
@@ -616,6 +631,7 @@ impl Actor {
             ready: true,
         });
         let (votes, needed) = self.room.votes();
+        let (members, member_count) = self.room.member_window();
         serialize(&ServerFrame::Welcome(Box::new(Welcome {
             epoch: self.epoch_text.clone(),
             seq: self.seq,
@@ -629,7 +645,8 @@ impl Actor {
             waiting: self.room.waiting(),
             queue: self.room.queue().to_vec(),
             votes: VoteCount { votes, needed },
-            members: self.room.members(),
+            members,
+            member_count,
             chat: self.recent_chat.iter().cloned().collect(),
         })))
     }
@@ -735,6 +752,7 @@ mod tests {
                 leave_grace: Duration::ZERO,
                 chat_lines: 10_000,
                 chat_window: Duration::from_secs(5),
+                presence_batch: Duration::ZERO,
             },
             ring_size: 512,
             idle: Duration::from_secs(600),
@@ -745,7 +763,7 @@ mod tests {
             writer: crate::store::writer::EventWriter::start(store.clone(), Metrics::new()),
         });
         let handle = rooms.get(room.id).await.unwrap();
-        let mut slow = handle.join(owner.clone(), None).await.unwrap().events;
+        let mut slow = handle.join(owner.clone(), None, true).await.unwrap().events;
         // More events than the broadcast channel holds, while `slow` reads nothing.
         let events = crate::bus::ROOM_CHANNEL_CAPACITY + 44;
         for n in 0..events {

@@ -40,7 +40,7 @@ use lockstep_core::media::Media;
 use lockstep_core::names::DisplayName;
 use lockstep_core::protocol::SettingsView;
 use lockstep_core::queue::UploadMedia;
-use lockstep_core::room::{Command, CommandError};
+use lockstep_core::room::{Command, CommandError, MemberView};
 use lockstep_core::settings::SettingsPatch;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
@@ -120,6 +120,13 @@ enum Request {
         user: UserId,
         name: DisplayName,
         resume: Option<(String, u64)>,
+        /// Absent from a node that predates it: record the visit, as it always did.
+        #[serde(default = "record_visit")]
+        visit: bool,
+    },
+    Members {
+        offset: usize,
+        limit: usize,
     },
     Resync {
         user: UserId,
@@ -170,7 +177,15 @@ enum Reply {
     Settings {
         result: Result<SettingsView, CommandError>,
     },
+    Members {
+        members: Vec<MemberView>,
+        count: usize,
+    },
     Unavailable,
+}
+
+fn record_visit() -> bool {
+    true
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -804,9 +819,14 @@ async fn answer(
 ) {
     let from = envelope.from;
     let reply = match envelope.request {
-        Request::Join { user, name, resume } => {
+        Request::Join {
+            user,
+            name,
+            resume,
+            visit,
+        } => {
             let resume = resume.map(|(epoch, last_seq)| Resume { epoch, last_seq });
-            match handle.join(User { id: user, name }, resume).await {
+            match handle.join(User { id: user, name }, resume, visit).await {
                 Ok(joined) => {
                     remote.joined(from, user);
                     joined_reply(joined)
@@ -815,6 +835,10 @@ async fn answer(
                 Err(JoinError::Gone | JoinError::Internal) => Reply::Unavailable,
             }
         }
+        Request::Members { offset, limit } => match handle.members(offset, limit).await {
+            Some((members, count)) => Reply::Members { members, count },
+            None => Reply::Unavailable,
+        },
         Request::Resync { user } => match handle.resync(user).await {
             Some(joined) => joined_reply(joined),
             None => Reply::Unavailable,
@@ -985,6 +1009,7 @@ impl Relay {
             Msg::Join {
                 user,
                 resume,
+                visit,
                 reply,
             } => {
                 // Subscribed before asking: what happens after the welcome is not missed (what
@@ -995,6 +1020,7 @@ impl Relay {
                         user: user.id,
                         name: user.name,
                         resume: resume.map(|r| (r.epoch, r.last_seq)),
+                        visit,
                     },
                     Box::new(move |answer| {
                         let _ = reply.send(match answer {
@@ -1009,6 +1035,18 @@ impl Relay {
                     }),
                 )
             }
+            Msg::Members {
+                offset,
+                limit,
+                reply,
+            } => (
+                Request::Members { offset, limit },
+                Box::new(move |answer| {
+                    if let Some(Reply::Members { members, count }) = answer {
+                        let _ = reply.send((members, count));
+                    }
+                }),
+            ),
             Msg::Resync { user, reply } => {
                 let events = self.bus.subscribe();
                 (

@@ -14,6 +14,7 @@ use crate::store::users::User;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use lockstep_core::chat::{ChatText, ChatTextError};
 use lockstep_core::ids::{ListId, RoomId, UserId};
+use lockstep_core::limits::MEMBER_PAGE_MAX;
 use lockstep_core::protocol::{ClientFrame, CommandId, ServerFrame, parse_client_frame};
 use lockstep_core::room::{Command, CommandError};
 use lockstep_core::time::ServerTime;
@@ -63,11 +64,13 @@ impl Dispatch {
 
     /// Joins the room: the handle, its events from now on, and the frames to send first (a
     /// welcome, or `resumed` and the missed events). An actor that is unloading answers "gone";
-    /// the next `get` loads a fresh one.
+    /// the next `get` loads a fresh one. `visit`: the store has no recent visit of this user
+    /// to the room, and the join records one.
     pub async fn join(
         &self,
         room_id: RoomId,
         resume: Option<Resume>,
+        visit: bool,
     ) -> Result<(RoomHandle, Joined), JoinRefusal> {
         for _ in 0..3 {
             let handle = match self.state.rooms.get(room_id).await {
@@ -78,7 +81,7 @@ impl Dispatch {
                     return Err(JoinRefusal::Unavailable);
                 }
             };
-            match handle.join(self.user.clone(), resume.clone()).await {
+            match handle.join(self.user.clone(), resume.clone(), visit).await {
                 Ok(joined) => return Ok((handle, joined)),
                 Err(JoinError::Banned) => return Err(JoinRefusal::Banned),
                 Err(JoinError::Gone) => continue,
@@ -263,6 +266,9 @@ impl Dispatch {
             ClientFrame::Ready { id, ready } => {
                 (id, room.command(user, Command::Ready { ready }).await)
             }
+            ClientFrame::Members { id, offset, limit } => {
+                return members_page(room, id, offset, limit).await;
+            }
         };
         match result {
             Ok(()) => ServerFrame::Ack { id, item_id: None },
@@ -307,6 +313,31 @@ impl Dispatch {
             }
         }
         ServerFrame::Ack { id, item_id: first }
+    }
+}
+
+/// The answer to `members`: a page of the list, read from the room (wherever it runs).
+async fn members_page(
+    room: &RoomHandle,
+    id: CommandId,
+    offset: usize,
+    limit: usize,
+) -> ServerFrame {
+    if !(1..=MEMBER_PAGE_MAX).contains(&limit) {
+        return ServerFrame::error(
+            Some(id),
+            "invalid_page",
+            format!("limit must be between 1 and {MEMBER_PAGE_MAX}"),
+        );
+    }
+    match room.members(offset, limit).await {
+        Some((members, count)) => ServerFrame::MembersPage {
+            id,
+            offset,
+            count,
+            members,
+        },
+        None => command_error_frame(id, &CommandError::Unavailable),
     }
 }
 

@@ -36,7 +36,7 @@ use lockstep_core::media::Media;
 use lockstep_core::names::DisplayName;
 use lockstep_core::protocol::SettingsView;
 use lockstep_core::queue::UploadMedia;
-use lockstep_core::room::{Command, CommandError, RoomRules};
+use lockstep_core::room::{Command, CommandError, MemberView, RoomRules};
 use lockstep_core::settings::SettingsPatch;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -471,7 +471,15 @@ pub(crate) enum Msg {
     Join {
         user: User,
         resume: Option<Resume>,
+        /// The store has no recent visit of this user to the room: record one.
+        visit: bool,
         reply: oneshot::Sender<Result<Joined, JoinError>>,
+    },
+    /// A page of the member list: `(members, count)`.
+    Members {
+        offset: usize,
+        limit: usize,
+        reply: oneshot::Sender<(Vec<MemberView>, usize)>,
     },
     Resync {
         user: UserId,
@@ -557,10 +565,17 @@ impl RoomHandle {
         answer.await.ok()
     }
 
-    pub async fn join(&self, user: User, resume: Option<Resume>) -> Result<Joined, JoinError> {
+    /// Joins `user`; `visit`: the store has no recent visit of theirs to this room.
+    pub async fn join(
+        &self,
+        user: User,
+        resume: Option<Resume>,
+        visit: bool,
+    ) -> Result<Joined, JoinError> {
         self.ask(|reply| Msg::Join {
             user,
             resume,
+            visit,
             reply,
         })
         .await
@@ -570,6 +585,16 @@ impl RoomHandle {
     /// Everything the room tells its connections from now on.
     pub(crate) async fn subscribe(&self) -> Option<broadcast::Receiver<Outbound>> {
         self.ask(|reply| Msg::Subscribe { reply }).await
+    }
+
+    /// At most `limit` members from position `offset` of the room's list, and the member count.
+    pub async fn members(&self, offset: usize, limit: usize) -> Option<(Vec<MemberView>, usize)> {
+        self.ask(|reply| Msg::Members {
+            offset,
+            limit,
+            reply,
+        })
+        .await
     }
 
     /// A fresh snapshot and subscription, for a connection that fell behind.

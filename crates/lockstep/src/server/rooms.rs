@@ -116,18 +116,37 @@ pub async fn access(
     user: UserId,
     client: ClientAddr,
 ) -> Result<Access, ApiError> {
+    Ok(entry(state, room, user, client).await?.0)
+}
+
+/// A visit recorded this recently is not written again when the user comes back (it orders
+/// "rooms I visited", where minutes do not matter): a reconnecting viewer's join writes nothing.
+pub const VISIT_REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// [`access`], and whether a join now should record a visit (none recorded lately).
+pub async fn entry(
+    state: &AppState,
+    room: &RoomRow,
+    user: UserId,
+    client: ClientAddr,
+) -> Result<(Access, bool), ApiError> {
     if room.owner == user {
-        return Ok(Access::Granted);
+        return Ok((Access::Granted, true));
     }
     let membership = at_the_door(state, room, user, client).await?;
+    let now = state.clock.now();
+    let visit = membership
+        .visited
+        .is_none_or(|at| at + VISIT_REFRESH <= now);
     if membership.admitted {
-        return Ok(Access::Granted);
+        return Ok((Access::Granted, visit));
     }
-    match (room.settings.visibility, &room.password_hash) {
-        (Visibility::Private, _) => Err(ApiError::room_not_found()),
-        (Visibility::Public, Some(_)) => Ok(Access::NeedsPassword),
-        (Visibility::Public, None) => Ok(Access::Granted),
-    }
+    let access = match (room.settings.visibility, &room.password_hash) {
+        (Visibility::Private, _) => return Err(ApiError::room_not_found()),
+        (Visibility::Public, Some(_)) => Access::NeedsPassword,
+        (Visibility::Public, None) => Access::Granted,
+    };
+    Ok((access, visit))
 }
 
 /// `user`'s membership of `room`, unless they are banned (403), or a ban bars `client`'s address

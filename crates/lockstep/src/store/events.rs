@@ -93,12 +93,12 @@ impl Store {
             Event::StandingChanged { user_id, standing } => {
                 Self::set_standing_on(conn, room, *user_id, *standing).await?;
             }
-            Event::MemberJoined { member } => {
-                Self::record_visit_on(conn, room, member.user_id, now).await?;
+            Event::Visited { user_id } => {
+                Self::record_visit_on(conn, room, *user_id, now).await?;
             }
             // The user's name is written where the rename starts (it applies to every room).
             Event::Renamed { .. }
-            | Event::MemberLeft { .. }
+            | Event::Presence { .. }
             | Event::MemberUpdated { .. }
             | Event::Votes { .. }
             | Event::Removed { .. } => {}

@@ -13,6 +13,8 @@ pub struct Membership {
     pub standing: Standing,
     /// Passed the invite link or the password.
     pub admitted: bool,
+    /// When a visit was last recorded.
+    pub visited: Option<ServerTime>,
 }
 
 impl Store {
@@ -41,7 +43,7 @@ impl Store {
 
     pub async fn membership(&self, room: RoomId, user: UserId) -> Result<Membership, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT moderator, muted, banned, admitted_ms FROM room_members \
+            "SELECT moderator, muted, banned, admitted_ms, visited_ms FROM room_members \
              WHERE room_id = $1 AND user_id = $2",
         )
         .bind(room.to_string())
@@ -56,6 +58,9 @@ impl Store {
                     banned: get_flag(&r, "banned")?,
                 },
                 admitted: r.try_get::<Option<i64>, _>("admitted_ms")?.is_some(),
+                visited: r
+                    .try_get::<Option<i64>, _>("visited_ms")?
+                    .map(ServerTime::from_millis),
             })
         })
         .transpose()

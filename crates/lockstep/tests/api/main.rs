@@ -11,6 +11,7 @@ mod fuzz_corpus;
 mod helpers;
 mod library;
 mod media;
+mod members;
 mod moderation;
 mod persistence;
 mod protocol_doc;

@@ -11,7 +11,7 @@ async fn resume_after_a_dropped_connection_delivers_each_missed_event_once() {
     let room = public_room(&ann).await;
     let (mut a, _) = ann.join(room).await.unwrap();
     let (mut b, _) = bob.join(room).await.unwrap();
-    a.wait_for(|f| matches!(f, ServerFrame::MemberJoined { .. }))
+    a.wait_for(|f| matches!(f, ServerFrame::Presence { count: 2, .. }))
         .await
         .unwrap();
     a.ok(|id| ClientFrame::Chat {
@@ -107,7 +107,7 @@ async fn too_old_or_foreign_positions_get_a_fresh_snapshot() {
     let room = public_room(&ann).await;
     let (mut a, _) = ann.join(room).await.unwrap();
     let (mut b, _) = bob.join(room).await.unwrap();
-    a.wait_for(|f| matches!(f, ServerFrame::MemberJoined { .. }))
+    a.wait_for(|f| matches!(f, ServerFrame::Presence { count: 2, .. }))
         .await
         .unwrap();
     for n in 0..10 {

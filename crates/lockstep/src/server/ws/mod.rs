@@ -16,7 +16,7 @@
 mod transport;
 
 use super::client::ClientAddr;
-use super::rooms::{Access, access};
+use super::rooms::{Access, entry};
 use super::upgrade::WsUpgrade;
 use crate::auth::CurrentUser;
 use crate::bus::Outbound;
@@ -56,7 +56,8 @@ pub async fn upgrade(
         .room(room_id)
         .await?
         .ok_or_else(ApiError::room_not_found)?;
-    if access(&state, &room, user.id, client).await? == Access::NeedsPassword {
+    let (access, visit) = entry(&state, &room, user.id, client).await?;
+    if access == Access::NeedsPassword {
         return Err(ApiError::PasswordRequired);
     }
     let tasks = state.tasks.clone();
@@ -73,6 +74,7 @@ pub async fn upgrade(
             transport: Transport::new(socket, metrics),
             dispatch: Dispatch::new(state, user, client),
             sent_seq: 0,
+            visit,
         };
         tasks.track_future(run(conn, room_id))
     }))
@@ -125,6 +127,8 @@ struct Connection {
     dispatch: Dispatch,
     /// The last event the client has (from its welcome or replay); older ones are skipped.
     sent_seq: u64,
+    /// The join records a visit (none recorded lately).
+    visit: bool,
 }
 
 /// Keeps the connection gauge right however the connection ends.
@@ -267,7 +271,7 @@ impl Connection {
         room_id: RoomId,
         resume: Option<Resume>,
     ) -> Result<(RoomHandle, broadcast::Receiver<Outbound>), End> {
-        match self.dispatch.join(room_id, resume).await {
+        match self.dispatch.join(room_id, resume, self.visit).await {
             Ok((
                 handle,
                 Joined {
