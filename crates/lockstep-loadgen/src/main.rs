@@ -83,6 +83,11 @@ struct Args {
     /// the timed joins, so the joins measure what a returning user costs, not making a user.
     #[arg(long)]
     returning: bool,
+    /// A reconnect storm: every viewer joins, all drop their connections together, and after
+    /// this many seconds (past the server's leave grace, so they are gone from their rooms) all
+    /// join again; the joins figure is the second wave's. Implies --returning; one process only.
+    #[arg(long)]
+    rejoin_after: Option<u64>,
     /// Worker processes to run the viewers in (each holds viewers/N sockets, which must fit in
     /// its open-file limit); 1 runs them in this process.
     #[arg(long, default_value_t = 1)]
@@ -107,7 +112,7 @@ fn now_us() -> u64 {
 }
 
 /// One viewer to connect.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct ViewerSpec {
     url: String,
     cookie: Option<String>,
@@ -331,6 +336,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if args.rooms == 0 || args.viewers < args.rooms {
         bail!("need at least one viewer per room");
     }
+    if args.rejoin_after.is_some() && args.processes > 1 {
+        bail!("--rejoin-after runs in one process");
+    }
+    let returning = args.returning || args.rejoin_after.is_some();
     let probe = Api::new(&args.url)?
         .with_header("authorization", &format!("Bearer {}", args.metrics_token));
     probe
@@ -351,7 +360,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // Sessions made ahead, for returning viewers.
     let mut cookies: Vec<Option<String>> = vec![None; args.viewers];
-    if args.returning {
+    if returning {
         eprintln!("making {} users ahead of the joins", args.viewers);
         let made: Vec<anyhow::Result<Option<String>>> = futures_util::stream::iter(0..args.viewers)
             .map(|_| {
@@ -397,15 +406,35 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.viewers, args.processes
     );
     let latencies = Arc::new(Latencies::new());
-    let connect_started = Instant::now();
+    let mut connect_started = Instant::now();
     let (mut viewers, (connected, failed)) = if args.processes <= 1 {
-        let (handles, joined, failed) = connect_viewers(
+        let again = args.rejoin_after.map(|after| (after, specs.clone()));
+        let (mut handles, mut joined, mut failed) = connect_viewers(
             specs,
             args.connect_concurrency,
             args.source_addresses,
             latencies.clone(),
         )
         .await;
+        if let Some((after, specs)) = again {
+            eprintln!(
+                "first wave: {joined} joined, {failed} failed, in {:.1} s ({:.0} joins/s); all leave, and rejoin in {after} s",
+                connect_started.elapsed().as_secs_f64(),
+                joined as f64 / connect_started.elapsed().as_secs_f64()
+            );
+            for handle in handles {
+                handle.abort();
+            }
+            tokio::time::sleep(Duration::from_secs(after)).await;
+            connect_started = Instant::now();
+            (handles, joined, failed) = connect_viewers(
+                specs,
+                args.connect_concurrency,
+                args.source_addresses,
+                latencies.clone(),
+            )
+            .await;
+        }
         (Viewers::Here(handles), (joined, failed))
     } else {
         let mut workers = Workers::start(&args, specs).await?;
