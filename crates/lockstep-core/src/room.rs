@@ -418,6 +418,8 @@ pub struct Room {
     /// When the last `Presence` went out, and whether members changed since.
     presence_at: Option<ServerTime>,
     presence_pending: bool,
+    /// Join and leave lines of the batch under way, told with its `Presence`.
+    presence_lines: Vec<Event>,
     current: Option<QueueItem>,
     playback: PlaybackState,
     queue: Vec<QueueItem>,
@@ -481,6 +483,7 @@ impl Room {
             told_count: 0,
             presence_at: None,
             presence_pending: false,
+            presence_lines: Vec::new(),
             current: init.current,
             playback,
             queue: init.queue,
@@ -669,9 +672,8 @@ impl Room {
         );
         self.order.insert((rank(self.role_of(user)), arrival, user));
         self.presence_pending = true;
-        events.extend(self.presence(now));
         if self.members.len() <= PRESENCE_LINES_MAX_MEMBERS {
-            events.push(system_line(
+            self.presence_lines.push(system_line(
                 SystemLine::Joined,
                 Some(user),
                 name.as_str(),
@@ -679,6 +681,7 @@ impl Room {
                 now,
             ));
         }
+        events.extend(self.presence(now));
         // A new member raises the bar for a pending vote; it can only fall on a leave.
         events.extend(self.votes_event());
         Ok(events)
@@ -706,9 +709,8 @@ impl Room {
         let Some(p) = self.forget(user) else {
             return Vec::new();
         };
-        let mut events: Vec<Event> = self.presence(now).into_iter().collect();
         if self.members.len() < PRESENCE_LINES_MAX_MEMBERS {
-            events.push(system_line(
+            self.presence_lines.push(system_line(
                 SystemLine::Left,
                 Some(user),
                 p.name.as_str(),
@@ -716,6 +718,7 @@ impl Room {
                 now,
             ));
         }
+        let mut events = self.presence(now);
         events.extend(self.recheck_votes(now));
         events.extend(self.recheck_hold(now));
         events
@@ -778,12 +781,20 @@ impl Room {
 
     /// The `Presence` event, when members changed and the last one is at least
     /// [`RoomRules::presence_batch`] old: who entered and left the member window since, and the
-    /// count. Nothing when the change cancelled out (someone joined and left in one window).
-    fn presence(&mut self, now: ServerTime) -> Option<Event> {
+    /// count (nothing when the change cancelled out: someone joined and left in one batch); then
+    /// the batch's join and leave lines. They go out together, so that each viewer is woken once
+    /// per batch rather than once per join for the line and once per batch for the presence.
+    fn presence(&mut self, now: ServerTime) -> Vec<Event> {
         if self.presence_due().is_none_or(|due| due > now) {
-            return None;
+            return Vec::new();
         }
         self.presence_pending = false;
+        let mut events: Vec<Event> = self.presence_change(now).into_iter().collect();
+        events.append(&mut self.presence_lines);
+        events
+    }
+
+    fn presence_change(&mut self, now: ServerTime) -> Option<Event> {
         let window: BTreeMap<UserId, MemberView> = self
             .order
             .iter()

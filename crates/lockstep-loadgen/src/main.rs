@@ -406,6 +406,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.viewers, args.processes
     );
     let latencies = Arc::new(Latencies::new());
+    let mut join_cpu_before = args.server_pid.map(server_cpu_secs).transpose()?;
     let mut connect_started = Instant::now();
     let (mut viewers, (connected, failed)) = if args.processes <= 1 {
         let again = args.rejoin_after.map(|after| (after, specs.clone()));
@@ -426,6 +427,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 handle.abort();
             }
             tokio::time::sleep(Duration::from_secs(after)).await;
+            join_cpu_before = args.server_pid.map(server_cpu_secs).transpose()?;
             connect_started = Instant::now();
             (handles, joined, failed) = connect_viewers(
                 specs,
@@ -442,6 +444,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (Viewers::Workers(workers), counts)
     };
     let connect_secs = connect_started.elapsed().as_secs_f64();
+    // The server's CPU per join over the joins (one node: the server's pid).
+    let join_cpu = join_cpu_before
+        .zip(args.server_pid.map(server_cpu_secs).transpose()?)
+        .map(|(before, after)| after - before);
     eprintln!(
         "{connected} joined, {failed} failed, in {connect_secs:.1} s; settling {} s",
         args.settle
@@ -612,6 +618,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ("ack_latency_p99", ms(acks.value_at_quantile(0.99)), "ms", 2),
         ("refused", refused as f64, "count", 0),
     ];
+    if let Some(cpu) = join_cpu.filter(|_| connected > 0) {
+        println!(
+            "server CPU while joining: {cpu:.2} s, {:.0} us per join",
+            cpu * 1e6 / connected as f64
+        );
+        results.push(("server_cpu_per_join", cpu * 1e6 / connected as f64, "us", 0));
+    }
     if let Some(cpu) = cpu.filter(|_| frames > 0) {
         results.push((
             "server_cpu_per_delivery",
