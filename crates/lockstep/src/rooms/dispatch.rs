@@ -48,7 +48,10 @@ impl Dispatch {
             state,
             user,
             client,
-            limiter: RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst)),
+            limiter: RateLimiter::direct_with_clock(
+                Quota::per_second(per_sec).allow_burst(burst),
+                crate::throttle::clock().clone(),
+            ),
         }
     }
 
@@ -135,9 +138,8 @@ impl Dispatch {
             Err(e) => return ServerFrame::error(e.id, e.code, e.message),
         };
         if let Err(not_until) = self.limiter.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
+            let wait =
+                not_until.wait_time_from(governor::clock::Clock::now(crate::throttle::clock()));
             return ServerFrame::Error {
                 id: frame.id(),
                 code: "rate_limited".into(),
