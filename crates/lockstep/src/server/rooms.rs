@@ -26,6 +26,7 @@ use lockstep_core::protocol::SettingsView;
 use lockstep_core::queue::QueueItem;
 use lockstep_core::room::CommandError;
 use lockstep_core::settings::{RoomSettings, SettingsPatch, Visibility};
+use lockstep_core::time::ServerTime;
 use rand::RngCore;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
@@ -134,7 +135,46 @@ pub async fn entry(
         return Ok((Access::Granted, true));
     }
     let membership = at_the_door(state, room, user, client).await?;
+    decide(room, &membership, state.clock.now())
+}
+
+/// [`entry`] from one read of the store (the room, the member row and the address bar
+/// together), for the WebSocket upgrade, which reads nothing else: the room, the access, and
+/// whether to record a visit.
+pub async fn door(
+    state: &AppState,
+    room: RoomId,
+    user: UserId,
+    client: ClientAddr,
+) -> Result<(RoomRow, Access, bool), ApiError> {
     let now = state.clock.now();
+    let (room, membership, barred) = state
+        .store
+        .room_door(room, user, &client.key().as_text(), now)
+        .await?
+        .ok_or_else(ApiError::room_not_found)?;
+    if room.owner == user {
+        return Ok((room, Access::Granted, true));
+    }
+    if membership.standing.banned {
+        return Err(ApiError::Banned);
+    }
+    if let Some(until) = barred.filter(|_| !membership.standing.moderator) {
+        return Err(ApiError::AddressBanned {
+            hours: (until - now).as_secs().div_ceil(3600),
+        });
+    }
+    let (access, visit) = decide(&room, &membership, now)?;
+    Ok((room, access, visit))
+}
+
+/// The access of a member who is not the owner and passed the door (no ban), and whether a
+/// visit is to be recorded.
+fn decide(
+    room: &RoomRow,
+    membership: &Membership,
+    now: ServerTime,
+) -> Result<(Access, bool), ApiError> {
     let visit = membership
         .visited
         .is_none_or(|at| at + VISIT_REFRESH <= now);

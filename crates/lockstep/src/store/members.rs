@@ -17,6 +17,21 @@ pub struct Membership {
     pub visited: Option<ServerTime>,
 }
 
+/// A member row's standing and times (the columns of [`Store::membership`]).
+pub(crate) fn membership_from_row(r: &sqlx::any::AnyRow) -> Result<Membership, sqlx::Error> {
+    Ok(Membership {
+        standing: Standing {
+            moderator: get_flag(r, "moderator")?,
+            muted: get_flag(r, "muted")?,
+            banned: get_flag(r, "banned")?,
+        },
+        admitted: r.try_get::<Option<i64>, _>("admitted_ms")?.is_some(),
+        visited: r
+            .try_get::<Option<i64>, _>("visited_ms")?
+            .map(ServerTime::from_millis),
+    })
+}
+
 impl Store {
     /// Every user with a moderator, mute or ban flag in the room.
     pub async fn standings(&self, room: RoomId) -> Result<Vec<(UserId, Standing)>, sqlx::Error> {
@@ -50,21 +65,10 @@ impl Store {
         .bind(user.to_string())
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(Membership {
-                standing: Standing {
-                    moderator: get_flag(&r, "moderator")?,
-                    muted: get_flag(&r, "muted")?,
-                    banned: get_flag(&r, "banned")?,
-                },
-                admitted: r.try_get::<Option<i64>, _>("admitted_ms")?.is_some(),
-                visited: r
-                    .try_get::<Option<i64>, _>("visited_ms")?
-                    .map(ServerTime::from_millis),
-            })
-        })
-        .transpose()
-        .map(Option::unwrap_or_default)
+        row.as_ref()
+            .map(membership_from_row)
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     pub async fn set_standing(

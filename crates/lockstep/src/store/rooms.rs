@@ -1,5 +1,6 @@
 //! Rooms: settings, access, playback, and the lobby listing.
 
+use super::members::Membership;
 use super::{Store, flag, get_flag, parse_id, parse_json, to_json};
 use lockstep_core::ids::{ItemId, RoomId, UserId};
 use lockstep_core::invite::InviteKey;
@@ -131,6 +132,43 @@ impl Store {
         .await?
         .as_ref()
         .map(room_from_row)
+        .transpose()
+    }
+
+    /// What the door of a room needs to let `user` from `addr` in, in one query (a join reads
+    /// nothing else): the room, the user's member row (default when none), and until when a ban
+    /// bars the address, if one does.
+    pub async fn room_door(
+        &self,
+        id: RoomId,
+        user: UserId,
+        addr: &str,
+        now: ServerTime,
+    ) -> Result<Option<(RoomRow, Membership, Option<ServerTime>)>, sqlx::Error> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            ", COALESCE(m.moderator, 0) AS moderator, COALESCE(m.muted, 0) AS muted, \
+             COALESCE(m.banned, 0) AS banned, m.admitted_ms, m.visited_ms, \
+             (SELECT MAX(until_ms) FROM room_address_bans b \
+              WHERE b.room_id = r.id AND b.addr = $3 AND b.until_ms > $4) AS barred_until \
+             FROM rooms r LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
+             WHERE r.id = $1"
+        ))
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .bind(addr)
+        .bind(now.millis())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok((
+                room_from_row(&r)?,
+                super::members::membership_from_row(&r)?,
+                r.try_get::<Option<i64>, _>("barred_until")?
+                    .map(ServerTime::from_millis),
+            ))
+        })
         .transpose()
     }
 

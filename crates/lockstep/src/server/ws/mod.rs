@@ -16,7 +16,7 @@
 mod transport;
 
 use super::client::ClientAddr;
-use super::rooms::{Access, entry};
+use super::rooms::{Access, door};
 use super::upgrade::WsUpgrade;
 use crate::auth::CurrentUser;
 use crate::bus::Outbound;
@@ -51,12 +51,7 @@ pub async fn upgrade(
         return Err(ApiError::ShuttingDown);
     }
     let room_id: RoomId = super::extract::path_id(&id, ApiError::room_not_found)?;
-    let room = state
-        .store
-        .room(room_id)
-        .await?
-        .ok_or_else(ApiError::room_not_found)?;
-    let (access, visit) = entry(&state, &room, user.id, client).await?;
+    let (_room, access, visit) = door(&state, room_id, user.id, client).await?;
     if access == Access::NeedsPassword {
         return Err(ApiError::PasswordRequired);
     }
