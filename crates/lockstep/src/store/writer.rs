@@ -182,6 +182,35 @@ impl EventWriter {
     }
 }
 
+impl EventWriter {
+    /// Hands `events` of `room` to the next commit without waiting for it: for writes nothing
+    /// else orders after (a visit), so that a room that many join at once does not wait for a
+    /// commit per join. Lost if the process dies before that commit (a few milliseconds).
+    pub async fn write_behind(
+        &self,
+        room: RoomId,
+        fence: Option<i64>,
+        events: Vec<Event>,
+        now: ServerTime,
+    ) {
+        if events.is_empty() {
+            return;
+        }
+        // Nobody waits for the answer: the writer's reply goes nowhere.
+        let (reply, _) = oneshot::channel();
+        let request = Request {
+            room,
+            fence,
+            events,
+            now,
+            reply,
+        };
+        if self.tx.send(request).await.is_err() {
+            tracing::warn!(%room, "the event writer has stopped; a visit is not recorded");
+        }
+    }
+}
+
 /// How often the SQLite WAL is checkpointed. At 20,000 events/s the WAL grows by a few MiB a
 /// second; a passive checkpoint runs beside the writer instead of inside one of its commits.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
