@@ -290,6 +290,20 @@ async fn viewers_of_one_room_on_two_nodes_share_one_room() {
         a.state.rooms.loaded(room).is_some() && b.state.rooms.loaded(room).is_some(),
         "A runs the room, B relays it"
     );
+    // A page of the member list is read from the owner through B.
+    let Ok(ServerFrame::MembersPage { count, members, .. }) = on_b
+        .command(|id| ClientFrame::Members {
+            id,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("a members page")
+    };
+    assert_eq!((count, members.len()), (2, 2));
+    assert_eq!(members[1].user_id, welcome.you.user_id, "Bob came second");
     // Bob's line, through B to the owner and back to both.
     on_b.ok(|id| ClientFrame::Chat {
         id,
