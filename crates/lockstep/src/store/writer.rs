@@ -163,17 +163,10 @@ impl EventWriter {
         if events.is_empty() {
             return (events, Ok(Vec::new()));
         }
-        let (reply, answer) = oneshot::channel();
-        let request = Request {
-            room,
-            fence,
-            events,
-            now,
-            reply,
+        let answer = match self.hand_in(room, fence, events, now).await {
+            Ok(answer) => answer,
+            Err(events) => return (events, Err(WriteError::Stopped)),
         };
-        if let Err(mpsc::error::SendError(request)) = self.tx.send(request).await {
-            return (request.events, Err(WriteError::Stopped));
-        }
         // The writer always answers unless it was dropped mid-batch (the runtime is stopping);
         // the events are lost with the answer then, and so is the process.
         answer
@@ -196,8 +189,21 @@ impl EventWriter {
         if events.is_empty() {
             return;
         }
-        // Nobody waits for the answer: the writer's reply goes nowhere.
-        let (reply, _) = oneshot::channel();
+        // Nobody waits for the answer: dropping it sends the writer's reply nowhere.
+        if self.hand_in(room, fence, events, now).await.is_err() {
+            tracing::warn!(%room, "the event writer has stopped; a visit is not recorded");
+        }
+    }
+
+    /// Queues a request; gives the answer to wait for, or the events back if the writer stopped.
+    async fn hand_in(
+        &self,
+        room: RoomId,
+        fence: Option<i64>,
+        events: Vec<Event>,
+        now: ServerTime,
+    ) -> Result<oneshot::Receiver<Written>, Vec<Event>> {
+        let (reply, answer) = oneshot::channel();
         let request = Request {
             room,
             fence,
@@ -205,8 +211,9 @@ impl EventWriter {
             now,
             reply,
         };
-        if self.tx.send(request).await.is_err() {
-            tracing::warn!(%room, "the event writer has stopped; a visit is not recorded");
+        match self.tx.send(request).await {
+            Ok(()) => Ok(answer),
+            Err(mpsc::error::SendError(request)) => Err(request.events),
         }
     }
 }
