@@ -149,7 +149,29 @@ async fn after_a_redis_restart_the_nodes_resubscribe_by_themselves() {
         .send()
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Wait until they have (rather than for a time, which a loaded machine overran): B hears
+    // what A publishes.
+    let mut back = false;
+    for attempt in 0..300 {
+        // A new topic each time: a subscription Redis refused is not retried by itself.
+        let topic = format!("test-probe-{attempt}");
+        if let Ok(mut probe) = b.state.backplane.subscribe(&topic).await {
+            let _ = a
+                .state
+                .backplane
+                .publish(&topic, bytes::Bytes::from_static(b"x"))
+                .await;
+            if tokio::time::timeout(Duration::from_millis(100), probe.recv())
+                .await
+                .is_ok()
+            {
+                back = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the nodes came back to Redis");
     upload(&on_a, clip(), "after-restart.mp4").await;
     let events = read_events(stream, |ev| jobs_done(ev) == 3).await;
     assert!(events.windows(2).all(|w| w[0].0 < w[1].0), "ids increase");
