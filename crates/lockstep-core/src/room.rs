@@ -1040,7 +1040,14 @@ impl Room {
                 if !changed {
                     return Ok(Vec::new());
                 }
-                let mut events: Vec<Event> = self.member_updated(by).into_iter().collect();
+                // Readiness flips often (everyone buffers when a video starts): it is told only
+                // of members in the window, the ones clients hold. A member who enters the
+                // window later comes with it in their `presence`.
+                let mut events: Vec<Event> = if self.told.contains_key(&by) {
+                    self.member_updated(by).into_iter().collect()
+                } else {
+                    Vec::new()
+                };
                 events.extend(self.recheck_hold(now));
                 Ok(events)
             }

@@ -204,6 +204,16 @@ fn clients_hold_a_window_of_the_first_members_and_page_through_the_rest() {
     assert_eq!(r.members().len(), 153);
     let (window, count) = r.member_window();
     assert_eq!((window.len(), count), (MEMBER_WINDOW, 153));
+    // Readiness is told only of members clients hold (it flips for everyone when a video
+    // starts); a member who enters the window later comes with theirs.
+    let ev = r
+        .apply(viewer(140), Command::Ready { ready: false }, t(2.5))
+        .unwrap();
+    assert!(kinds(&ev).iter().all(|k| *k != "member_updated"), "{ev:?}");
+    let ev = r
+        .apply(viewer(3), Command::Ready { ready: false }, t(2.5))
+        .unwrap();
+    assert_eq!(kinds(&ev), ["member_updated"]);
     // A member of the window who leaves lets the next one in.
     let ev = r.disconnect(ANN, t(3.0));
     let (joined, left, count) = presence_of(&ev).unwrap();
