@@ -517,17 +517,23 @@ impl Actor {
         if events.is_empty() {
             return true;
         }
-        // Visits order nothing after them: they go with the next commit, unwaited.
-        let (visits, events): (Vec<Event>, Vec<Event>) = events
-            .into_iter()
-            .partition(|e| matches!(e, Event::Visited { .. }));
-        self.env
-            .writer
-            .write_behind(self.id, self.env.fence, visits, now)
-            .await;
-        if events.is_empty() {
-            return true;
-        }
+        // Visits order nothing after them: they go with the next commit, unwaited (split off
+        // only when there is one: this is every event's path).
+        let events = if events.iter().any(|e| matches!(e, Event::Visited { .. })) {
+            let (visits, events): (Vec<Event>, Vec<Event>) = events
+                .into_iter()
+                .partition(|e| matches!(e, Event::Visited { .. }));
+            self.env
+                .writer
+                .write_behind(self.id, self.env.fence, visits, now)
+                .await;
+            if events.is_empty() {
+                return true;
+            }
+            events
+        } else {
+            events
+        };
         // Events the store keeps nothing of (presence, votes, updates) need not wait for a
         // commit: a returning viewer's join into a big room writes nothing.
         let (events, written) = if events.iter().any(Event::is_stored) {

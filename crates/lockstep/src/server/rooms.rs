@@ -117,36 +117,26 @@ pub async fn access(
     user: UserId,
     client: ClientAddr,
 ) -> Result<Access, ApiError> {
-    Ok(entry(state, room, user, client).await?.0)
+    if room.owner == user {
+        return Ok(Access::Granted);
+    }
+    let membership = at_the_door(state, room, user, client).await?;
+    decide(room, &membership)
 }
 
 /// A visit recorded this recently is not written again when the user comes back (it orders
 /// "rooms I visited", where minutes do not matter): a reconnecting viewer's join writes nothing.
 pub const VISIT_REFRESH: std::time::Duration = std::time::Duration::from_secs(600);
 
-/// [`access`], and whether a join now should record a visit (none recorded lately).
-pub async fn entry(
-    state: &AppState,
-    room: &RoomRow,
-    user: UserId,
-    client: ClientAddr,
-) -> Result<(Access, bool), ApiError> {
-    if room.owner == user {
-        return Ok((Access::Granted, true));
-    }
-    let membership = at_the_door(state, room, user, client).await?;
-    decide(room, &membership, state.clock.now())
-}
-
-/// [`entry`] from one read of the store (the room, the member row and the address bar
-/// together), for the WebSocket upgrade, which reads nothing else: the room, the access, and
-/// whether to record a visit.
+/// [`access`] from one read of the store (the room, the member row and the address bar
+/// together), for the WebSocket upgrade, which reads nothing else; and whether the join is to
+/// record a visit (none recorded lately).
 pub async fn door(
     state: &AppState,
     room: RoomId,
     user: UserId,
     client: ClientAddr,
-) -> Result<(RoomRow, Access, bool), ApiError> {
+) -> Result<(Access, bool), ApiError> {
     let now = state.clock.now();
     let (room, membership, barred) = state
         .store
@@ -154,39 +144,47 @@ pub async fn door(
         .await?
         .ok_or_else(ApiError::room_not_found)?;
     if room.owner == user {
-        return Ok((room, Access::Granted, true));
+        return Ok((Access::Granted, true));
     }
+    refuse(
+        &membership,
+        barred.filter(|_| !membership.standing.moderator),
+        now,
+    )?;
+    let visit = membership
+        .visited
+        .is_none_or(|at| at + VISIT_REFRESH <= now);
+    Ok((decide(&room, &membership)?, visit))
+}
+
+/// The access of a member who is not the owner and passed the door (no ban).
+fn decide(room: &RoomRow, membership: &Membership) -> Result<Access, ApiError> {
+    if membership.admitted {
+        return Ok(Access::Granted);
+    }
+    match (room.settings.visibility, &room.password_hash) {
+        (Visibility::Private, _) => Err(ApiError::room_not_found()),
+        (Visibility::Public, Some(_)) => Ok(Access::NeedsPassword),
+        (Visibility::Public, None) => Ok(Access::Granted),
+    }
+}
+
+/// 403 for a banned user, or when a ban bars the client's address until `barred` (owners and
+/// moderators are not asked about address bars).
+fn refuse(
+    membership: &Membership,
+    barred: Option<ServerTime>,
+    now: ServerTime,
+) -> Result<(), ApiError> {
     if membership.standing.banned {
         return Err(ApiError::Banned);
     }
-    if let Some(until) = barred.filter(|_| !membership.standing.moderator) {
+    if let Some(until) = barred {
         return Err(ApiError::AddressBanned {
             hours: (until - now).as_secs().div_ceil(3600),
         });
     }
-    let (access, visit) = decide(&room, &membership, now)?;
-    Ok((room, access, visit))
-}
-
-/// The access of a member who is not the owner and passed the door (no ban), and whether a
-/// visit is to be recorded.
-fn decide(
-    room: &RoomRow,
-    membership: &Membership,
-    now: ServerTime,
-) -> Result<(Access, bool), ApiError> {
-    let visit = membership
-        .visited
-        .is_none_or(|at| at + VISIT_REFRESH <= now);
-    if membership.admitted {
-        return Ok((Access::Granted, visit));
-    }
-    let access = match (room.settings.visibility, &room.password_hash) {
-        (Visibility::Private, _) => return Err(ApiError::room_not_found()),
-        (Visibility::Public, Some(_)) => Access::NeedsPassword,
-        (Visibility::Public, None) => Access::Granted,
-    };
-    Ok((access, visit))
+    Ok(())
 }
 
 /// `user`'s membership of `room`, unless they are banned (403), or a ban bars `client`'s address
@@ -198,33 +196,18 @@ async fn at_the_door(
     user: UserId,
     client: ClientAddr,
 ) -> Result<Membership, ApiError> {
-    let membership = state.store.membership(room.id, user).await?;
-    if membership.standing.banned {
-        return Err(ApiError::Banned);
-    }
-    if room.owner != user && !membership.standing.moderator {
-        barred_address(state, room.id, client).await?;
-    }
-    Ok(membership)
-}
-
-/// 403 when a ban in `room` bars `client`'s address right now.
-async fn barred_address(
-    state: &AppState,
-    room: RoomId,
-    client: ClientAddr,
-) -> Result<(), ApiError> {
     let now = state.clock.now();
-    if let Some(until) = state
-        .store
-        .address_barred(room, &client.key().as_text(), now)
-        .await?
-    {
-        return Err(ApiError::AddressBanned {
-            hours: (until - now).as_secs().div_ceil(3600),
-        });
-    }
-    Ok(())
+    let membership = state.store.membership(room.id, user).await?;
+    let barred = if room.owner != user && !membership.standing.moderator {
+        state
+            .store
+            .address_barred(room.id, &client.key().as_text(), now)
+            .await?
+    } else {
+        None
+    };
+    refuse(&membership, barred, now)?;
+    Ok(membership)
 }
 
 /// The room with this id, if it exists and `user` may see it.

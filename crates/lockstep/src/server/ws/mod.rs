@@ -51,7 +51,7 @@ pub async fn upgrade(
         return Err(ApiError::ShuttingDown);
     }
     let room_id: RoomId = super::extract::path_id(&id, ApiError::room_not_found)?;
-    let (_room, access, visit) = door(&state, room_id, user.id, client).await?;
+    let (access, visit) = door(&state, room_id, user.id, client).await?;
     if access == Access::NeedsPassword {
         return Err(ApiError::PasswordRequired);
     }
