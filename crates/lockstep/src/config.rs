@@ -93,6 +93,12 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_LEAVE_GRACE_MS", default_value_t = 5000)]
     pub leave_grace_ms: u64,
 
+    /// Fan-out window (milliseconds): a room's events that come within this time of its last
+    /// write to its viewers wait for the window's end and go out together, one write per viewer
+    /// (the first event after a quiet spell goes out at once). 0 writes every event at once.
+    #[arg(long, env = "LOCKSTEP_FANOUT_WINDOW_MS", default_value_t = 20)]
+    pub fanout_window_ms: u64,
+
     /// Events each room keeps in memory for reconnecting clients to resume from.
     #[arg(long, env = "LOCKSTEP_EVENT_RING", default_value_t = 512)]
     pub event_ring: usize,

@@ -92,6 +92,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             ..RoomRules::default()
         },
         ring_size: config.event_ring,
+        fanout_window: Duration::from_millis(config.fanout_window_ms),
         idle: config.room_idle(),
         bar_addresses_for: Duration::from_secs(config.ban_address_secs),
         shutdown: shutdown.clone(),

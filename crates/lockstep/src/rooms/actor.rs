@@ -55,6 +55,14 @@ struct Actor {
     ring: EventRing,
     recent_chat: VecDeque<ChatLine>,
     bus: RoomBus,
+    /// Events numbered and stored but not yet written to the viewers: they wait for the end
+    /// of the fan-out window (see [`Actor::broadcast`]).
+    outgoing: Vec<(u64, Utf8Bytes)>,
+    /// When the first of them was published.
+    waiting_since: Option<std::time::Instant>,
+    /// When the room last wrote to its viewers, and when it writes what waits.
+    last_write: Option<Instant>,
+    flush_at: Option<Instant>,
     connections: usize,
     idle_since: Option<Instant>,
     inbox: mpsc::Receiver<Msg>,
@@ -131,6 +139,10 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         ring,
         recent_chat: chat.into(),
         bus: RoomBus::new(),
+        outgoing: Vec::new(),
+        waiting_since: None,
+        last_write: None,
+        flush_at: None,
         connections: 0,
         idle_since: Some(Instant::now()),
         inbox,
@@ -175,6 +187,9 @@ impl Actor {
                     self.env.metrics.actor_busy(started.elapsed().as_secs_f64());
                 }
                 () = sleep_until(wake) => {
+                    if self.flush_at.is_some_and(|at| at <= Instant::now()) {
+                        self.flush();
+                    }
                     if self.idle_expired() {
                         break Stop::Idle;
                     }
@@ -195,17 +210,15 @@ impl Actor {
             .is_some_and(|since| since.elapsed() >= self.env.idle)
     }
 
-    /// The next instant something is due: a room deadline or the idle unload.
+    /// The next instant something is due: a room deadline, the end of the fan-out window, or
+    /// the idle unload.
     fn next_wake(&self) -> Option<Instant> {
         let deadline = self
             .room
             .next_deadline()
             .map(|t| self.env.clock.instant_at(t));
         let idle = self.idle_since.map(|since| since + self.env.idle);
-        match (deadline, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [deadline, idle, self.flush_at].into_iter().flatten().min()
     }
 
     /// Handles one message; returns `Some` when the actor must stop.
@@ -244,13 +257,6 @@ impl Actor {
                     // The connection went away while we worked: undo the join.
                     self.leave(user.id, now).await;
                 }
-            }
-            Msg::Resync { user, reply } => {
-                let _ = reply.send(Joined {
-                    events: self.bus.subscribe(),
-                    frames: vec![self.welcome(user, now)],
-                    after_seq: self.seq,
-                });
             }
             Msg::Leave { user } => self.leave(user, now).await,
             Msg::Members {
@@ -509,6 +515,51 @@ impl Actor {
         });
     }
 
+    /// Hands numbered events to the viewers, emptying `batch`. The first events after a quiet
+    /// spell are written at once; those that come within the fan-out window of the last write
+    /// wait for the window's end and go out together. Each write costs a `send` per viewer,
+    /// several microseconds of kernel time each, so a busy room (a chat storm) costs per window
+    /// rather than per event; a viewer gets them at most the window late.
+    fn broadcast(&mut self, batch: &mut Vec<(u64, Utf8Bytes)>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.waiting_since
+            .get_or_insert_with(std::time::Instant::now);
+        self.outgoing.append(batch);
+        if self.flush_at.is_some() {
+            return;
+        }
+        let window = self.env.fanout_window;
+        match self.last_write {
+            Some(last) if !window.is_zero() && last.elapsed() < window => {
+                self.flush_at = Some(last + window);
+            }
+            _ => self.flush(),
+        }
+    }
+
+    /// Writes the waiting events to every viewer (see [`RoomBus::send_events`]).
+    fn flush(&mut self) {
+        self.flush_at = None;
+        if self.outgoing.is_empty() {
+            return;
+        }
+        let published = self
+            .waiting_since
+            .take()
+            .unwrap_or_else(std::time::Instant::now);
+        self.last_write = Some(Instant::now());
+        let viewers = self.bus.send_events(&self.outgoing, published);
+        let metrics = &self.env.metrics;
+        metrics.frames_out((viewers * self.outgoing.len()) as u64);
+        if viewers > 0 {
+            // One sample per write: how long the oldest event waited for the last viewer.
+            metrics.delivered(published.elapsed().as_secs_f64());
+        }
+        self.outgoing.clear();
+    }
+
     /// Stores, numbers, serialises and broadcasts `events`. Returns false (and marks the actor
     /// failed) when the store refused a write. The events are written by the group commit
     /// ([`EventWriter`](crate::store::writer::EventWriter)) with other rooms' and are heard of
@@ -558,8 +609,12 @@ impl Actor {
                 return false;
             }
         };
+        // Written to the viewers together: one write per viewer for the lot.
+        let mut batch = Vec::with_capacity(events.len());
         for (event, chat_id) in events.iter().zip(chat_ids) {
             if let Event::Removed { user_id, banned } = event {
+                self.broadcast(&mut batch);
+                self.flush();
                 self.bus.send(Outbound::Removed {
                     user_id: *user_id,
                     banned: *banned,
@@ -586,12 +641,9 @@ impl Actor {
                 tracing::warn!(room = %self.id, error = %err, "cannot record a room event in Redis");
             }
             self.ring.push(self.seq, text.clone());
-            self.bus.send(Outbound::Event {
-                seq: self.seq,
-                frame: text,
-                published: std::time::Instant::now(),
-            });
+            batch.push((self.seq, text));
         }
+        self.broadcast(&mut batch);
         self.stats
             .viewers
             .store(self.room.member_count(), Ordering::Relaxed);
@@ -693,6 +745,7 @@ impl Actor {
         // which their senders see as "room unavailable" and retry.
         self.rooms.forget_actor(self.id, self.epoch);
         self.inbox.close();
+        self.flush();
         match why {
             Stop::Idle => {}
             Stop::Shutdown | Stop::Failed => self.bus.send(Outbound::Reconnect),
@@ -734,6 +787,7 @@ async fn sleep_until(at: Option<Instant>) {
 #[cfg(test)]
 mod tests {
     use crate::bus::Outbound;
+    use crate::bus::Recv;
     use crate::clock::ServerClock;
     use crate::config::Config;
     use crate::media::MediaResolver;
@@ -747,10 +801,9 @@ mod tests {
     use lockstep_core::settings::Visibility;
     use std::sync::Arc;
     use std::time::Duration;
-    use tokio::sync::broadcast::error::RecvError;
 
     #[tokio::test]
-    async fn a_lagging_subscriber_is_told_and_resynchronises_from_a_snapshot() {
+    async fn a_subscriber_that_falls_behind_is_told() {
         let (store, dir) = store().await;
         let owner = user(&store).await;
         let room = room_row(owner.id, Visibility::Public);
@@ -772,6 +825,7 @@ mod tests {
                 presence_batch: Duration::ZERO,
             },
             ring_size: 512,
+            fanout_window: Duration::ZERO,
             idle: Duration::from_secs(600),
             bar_addresses_for: Duration::from_secs(3600),
             shutdown: Default::default(),
@@ -781,7 +835,7 @@ mod tests {
         });
         let handle = rooms.get(room.id).await.unwrap();
         let mut slow = handle.join(owner.clone(), None, true).await.unwrap().events;
-        // More events than the broadcast channel holds, while `slow` reads nothing.
+        // More events than a queued subscription holds, while `slow` reads nothing.
         let events = crate::bus::ROOM_CHANNEL_CAPACITY + 44;
         for n in 0..events {
             let text = ChatText::parse(&format!("line {n}")).unwrap();
@@ -790,23 +844,10 @@ mod tests {
                 .await
                 .unwrap();
         }
-        assert!(matches!(slow.recv().await, Err(RecvError::Lagged(_))));
-
-        let fresh = handle.resync(owner.id).await.unwrap();
-        let [welcome] = fresh.frames.as_slice() else {
-            panic!("one welcome frame")
-        };
-        let ServerFrame::Welcome(w) = serde_json::from_str(welcome.as_str()).unwrap() else {
-            panic!("a welcome")
-        };
-        assert_eq!(
-            w.seq as usize,
-            events + 2,
-            "joined + join line + every chat line"
-        );
-        assert_eq!(w.chat.last().unwrap().text, format!("line {}", events - 1));
-        // Live events continue right after the snapshot.
-        let mut live = fresh.events;
+        assert!(matches!(slow.recv().await, Err(Recv::Lagged(_))));
+        // A connection that lagged before it attached starts over (it reconnects and resumes);
+        // the room goes on for everyone else.
+        let mut live = handle.subscribe().await.unwrap();
         handle
             .command(
                 owner.id,
@@ -816,9 +857,17 @@ mod tests {
             )
             .await
             .unwrap();
-        let Ok(Outbound::Event { seq, .. }) = live.recv().await else {
+        let Ok(Outbound::Event { seq, frame, .. }) = live.recv().await else {
             panic!("an event")
         };
-        assert_eq!(seq, w.seq + 1);
+        assert_eq!(
+            seq as usize,
+            events + 3,
+            "joined + join line + every chat line"
+        );
+        let ServerFrame::Chat { line, .. } = serde_json::from_str(frame.as_str()).unwrap() else {
+            panic!("a chat line")
+        };
+        assert_eq!(line.text, "after");
     }
 }

@@ -33,7 +33,7 @@
 
 use super::{JoinError, Joined, Msg, NewItem, Resume, RoomError, RoomHandle, RoomStats, Rooms};
 use crate::bus::backplane::{Backplane, Delivery};
-use crate::bus::{Outbound, RoomBus};
+use crate::bus::{Outbound, Recv, RoomBus};
 use crate::store::users::User;
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::media::Media;
@@ -127,9 +127,6 @@ enum Request {
     Members {
         offset: usize,
         limit: usize,
-    },
-    Resync {
-        user: UserId,
     },
     Leave {
         user: UserId,
@@ -637,8 +634,8 @@ impl Rooms {
                     }
                     Ok(Outbound::Closed) => WireOut::Closed,
                     Ok(Outbound::Reconnect) => WireOut::Reconnect,
-                    Err(broadcast::error::RecvError::Lagged(_)) => WireOut::Gap,
-                    Err(broadcast::error::RecvError::Closed) => return,
+                    Err(Recv::Lagged(_)) => WireOut::Gap,
+                    Err(Recv::Closed) => return,
                 };
                 if let Ok(payload) = serde_json::to_vec(&wire)
                     && let Err(err) = backplane.publish(&events_topic(id), payload.into()).await
@@ -837,10 +834,6 @@ async fn answer(
         }
         Request::Members { offset, limit } => match handle.members(offset, limit).await {
             Some((members, count)) => Reply::Members { members, count },
-            None => Reply::Unavailable,
-        },
-        Request::Resync { user } => match handle.resync(user).await {
-            Some(joined) => joined_reply(joined),
             None => Reply::Unavailable,
         },
         Request::Leave { user } => {
@@ -1047,21 +1040,6 @@ impl Relay {
                     }
                 }),
             ),
-            Msg::Resync { user, reply } => {
-                let events = self.bus.subscribe();
-                (
-                    Request::Resync { user },
-                    Box::new(move |answer| {
-                        if let Some(Reply::Joined { frames, after_seq }) = answer {
-                            let _ = reply.send(Joined {
-                                events,
-                                frames: frames.into_iter().map(Into::into).collect(),
-                                after_seq,
-                            });
-                        }
-                    }),
-                )
-            }
             Msg::Leave { user } => {
                 cluster.send(self.id, Request::Leave { user }, false).await;
                 return;

@@ -23,7 +23,7 @@ pub mod items;
 pub mod presence;
 pub mod ring;
 
-use crate::bus::Outbound;
+use crate::bus::Subscription;
 use crate::bus::backplane::{Backplane, Delivery};
 use crate::clock::ServerClock;
 use crate::media::MediaResolver;
@@ -62,6 +62,9 @@ pub struct RoomEnv {
     pub rules: RoomRules,
     /// Events kept for resuming clients.
     pub ring_size: usize,
+    /// Events within this time of a room's last write to its viewers go out together at the
+    /// window's end (see `actor`).
+    pub fanout_window: Duration,
     /// How long a room with no connection keeps running.
     pub idle: Duration,
     /// How long a ban also bars the banned user's addresses (zero: not at all).
@@ -446,8 +449,8 @@ pub struct Resume {
 /// What a connection gets when it joins.
 #[derive(Debug)]
 pub struct Joined {
-    /// The room's events from this point on.
-    pub events: broadcast::Receiver<Outbound>,
+    /// The room's events from this point on (queued until the connection attaches it).
+    pub events: Subscription,
     /// Frames to send first: a welcome, or `resumed` and the missed events.
     pub frames: Vec<Utf8Bytes>,
     /// The frames bring the client to this event; events up to it that `events` also carries
@@ -480,10 +483,6 @@ pub(crate) enum Msg {
         offset: usize,
         limit: usize,
         reply: oneshot::Sender<(Vec<MemberView>, usize)>,
-    },
-    Resync {
-        user: UserId,
-        reply: oneshot::Sender<Joined>,
     },
     Leave {
         user: UserId,
@@ -525,7 +524,7 @@ pub(crate) enum Msg {
     },
     /// Everything the room tells its connections from now on (the cluster's mirror).
     Subscribe {
-        reply: oneshot::Sender<broadcast::Receiver<Outbound>>,
+        reply: oneshot::Sender<Subscription>,
     },
 }
 
@@ -583,7 +582,7 @@ impl RoomHandle {
     }
 
     /// Everything the room tells its connections from now on.
-    pub(crate) async fn subscribe(&self) -> Option<broadcast::Receiver<Outbound>> {
+    pub(crate) async fn subscribe(&self) -> Option<Subscription> {
         self.ask(|reply| Msg::Subscribe { reply }).await
     }
 
@@ -595,11 +594,6 @@ impl RoomHandle {
             reply,
         })
         .await
-    }
-
-    /// A fresh snapshot and subscription, for a connection that fell behind.
-    pub async fn resync(&self, user: UserId) -> Option<Joined> {
-        self.ask(|reply| Msg::Resync { user, reply }).await
     }
 
     pub async fn leave(&self, user: UserId) {

@@ -131,7 +131,7 @@ impl Counts {
 }
 
 /// A connection's place in the counts, given back when the socket is dropped.
-struct Place {
+pub(crate) struct Place {
     counts: Arc<Counts>,
     key: Option<ClientKey>,
 }
@@ -154,7 +154,7 @@ impl Drop for Place {
 /// A client socket that holds its place in the counts and fails writes that stall. It is
 /// `Unpin` (hyper needs that to hand it to a WebSocket), so the stall timer is boxed; it exists
 /// only while a write is pending.
-struct Guarded {
+pub(crate) struct Guarded {
     stream: TcpStream,
     stall: Option<Pin<Box<tokio::time::Sleep>>>,
     write_stall: Duration,
@@ -169,6 +169,12 @@ impl Guarded {
             write_stall,
             _place: place,
         }
+    }
+
+    /// The socket, its place in the counts (to keep while the socket is open) and the longest a
+    /// write may stall: a WebSocket writes to the socket itself (see `server::ws::out`).
+    pub(crate) fn into_parts(self) -> (TcpStream, Place, Duration) {
+        (self.stream, self._place, self.write_stall)
     }
 
     /// Runs a write; a write that stays pending longer than `write_stall` fails with TimedOut.

@@ -1,13 +1,12 @@
-//! The WebSocket handshake (RFC 6455, HTTP/1.1), handing over tokio-tungstenite's stream itself.
+//! The WebSocket handshake (RFC 6455, HTTP/1.1), handing over the client's TCP socket itself.
 //!
-//! axum's `WebSocketUpgrade` hides the stream behind its own type, which cannot send raw frames.
-//! We need them: tungstenite's write buffer keeps the capacity of the largest frame it ever
-//! wrote, so a connection that received one big welcome (a busy room's members and chat) would
-//! hold that much memory for its whole life. Sending large messages as a series of small
-//! fragments (see `ws::transport`) caps that buffer. The handshake itself is small: check
-//! the request headers, answer 101 with the accept key, and take the upgraded connection from
-//! hyper.
+//! axum's `WebSocketUpgrade` hides the stream behind its own type (and hyper's behind a boxed
+//! one). We need the socket: a room writes its events straight into the sockets of its viewers
+//! (see `ws::out`), and tungstenite only reads. The handshake itself is small: check the request
+//! headers, answer 101 with the accept key, and take the upgraded connection back from hyper as
+//! the socket it was made of.
 
+use super::listen::{Guarded, Place};
 use crate::error::ApiError;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -17,14 +16,23 @@ use axum::http::header::{
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use hyper::upgrade::{OnUpgrade, Upgraded};
+use bytes::Bytes;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use std::future::Future;
-use tokio_tungstenite::WebSocketStream;
-use tungstenite::protocol::{Role, WebSocketConfig};
+use std::time::Duration;
+use tokio::net::TcpStream;
 
-/// A server-side WebSocket on an upgraded HTTP connection.
-pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
+/// The client's socket once upgraded.
+pub(crate) struct Socket {
+    pub(crate) stream: TcpStream,
+    /// What the server read past the upgrade request (the client's first frames, if it was quick).
+    pub(crate) read: Bytes,
+    /// The connection's place in the counts: kept as long as the socket.
+    pub(crate) place: Place,
+    /// How long a write may stall before the client counts as gone.
+    pub(crate) write_stall: Duration,
+}
 
 /// A request that asks to become a WebSocket.
 pub struct WsUpgrade {
@@ -79,26 +87,34 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
 impl WsUpgrade {
     /// Answers 101 and runs `serve` on the socket once the upgrade completes (in a new task, as
     /// the response must be sent first).
-    pub fn respond<F, Fut>(self, config: WebSocketConfig, serve: F) -> Response
+    pub(crate) fn respond<F, Fut>(self, serve: F) -> Response
     where
         F: FnOnce(Socket) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
+        Fut: Future<Output: Send + 'static> + Send + 'static,
     {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(upgraded) => {
-                    let socket = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
-                    // A task of its own rather than awaited here: this block's captures (the
-                    // upgrade, the config, `serve` and what it holds) would otherwise stay
-                    // allocated beside the connection for its whole life.
-                    tokio::spawn(serve(socket));
-                }
+                Ok(upgraded) => match upgraded.downcast::<TokioIo<Guarded>>() {
+                    Ok(parts) => {
+                        let (stream, place, write_stall) = parts.io.into_inner().into_parts();
+                        let socket = Socket {
+                            stream,
+                            read: parts.read_buf,
+                            place,
+                            write_stall,
+                        };
+                        // A task of its own rather than awaited here: this block's captures
+                        // (the upgrade, `serve` and what it holds) would otherwise stay
+                        // allocated beside the connection for its whole life.
+                        tokio::spawn(serve(socket));
+                    }
+                    Err(_) => {
+                        tracing::error!(
+                            "a WebSocket upgrade on a connection not accepted by `listen::serve`"
+                        );
+                    }
+                },
                 Err(err) => tracing::debug!(error = %err, "WebSocket upgrade failed"),
             }
         });

@@ -1,40 +1,48 @@
 //! One WebSocket connection to a room: protocol v1 (see `docs/protocol.md`).
 //!
 //! The connection waits for `hello`, joins the room (welcome or resume), then runs one task that
-//! `select!`s over the socket, the room's broadcast, and shutdown. It is one task rather than a
-//! send task and a receive task because an idle viewer then costs one future and one broadcast
-//! subscription, which is what lets a node hold many of them; a slow write simply delays reading
-//! that client's next frame. Clock pings are answered here, not by the room, so their timestamps
-//! are not delayed by the room's work.
+//! `select!`s over the socket, its outgoing side, and shutdown. The room writes its events into
+//! the socket itself ([`out`]); the connection's task runs only for what the client sends, for
+//! bytes the socket could not take at once, and for the room's other messages (kicks, closes).
+//! An idle viewer costs one small future, which is what lets a node hold many of them. Clock
+//! pings are answered here, not by the room, so their timestamps are not delayed by the room's
+//! work.
 //!
 //! # Layout
 //! - this module: the session: the handshake (`hello`, resume), the connection's life, and how
 //!   it ends (which frame and close code).
-//! - [`transport`]: the socket: reading, fragments, batched writes, pings, a polite close.
+//! - [`transport`]: the socket: reading, writing through [`out`], pings, a polite close.
+//! - [`out`]: the outgoing side that the room and the connection write to, bounded by bytes.
 //! - what each frame does is [`crate::rooms::dispatch`]'s, shared with every other front door.
 
+mod out;
 mod transport;
 
 use super::client::ClientAddr;
 use super::rooms::{Access, door};
 use super::upgrade::WsUpgrade;
 use crate::auth::CurrentUser;
-use crate::bus::Outbound;
+use crate::bus::{Outbound, Subscription};
 use crate::error::ApiError;
 use crate::rooms::dispatch::{Dispatch, JoinRefusal};
 use crate::rooms::{Joined, Resume, RoomHandle};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use lockstep_core::ids::RoomId;
 use lockstep_core::protocol::{
     CLOSE_BAD_DATA, CLOSE_POLICY, CLOSE_RESTART, CLOSE_TOO_BIG, ClientFrame,
     MAX_CLIENT_FRAME_BYTES, PROTOCOL_VERSION, ServerFrame, parse_client_frame,
 };
+use out::{Io, Out, Ready};
+use std::future::poll_fn;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
-use transport::{FRAGMENT, Incoming, MAX_WRITE_BUFFER, READ_BUFFER, Transport};
-use tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::WebSocketStream;
+use transport::{Incoming, READ_BUFFER, Transport};
+use tungstenite::protocol::{Role, WebSocketConfig};
 
 /// How long a new connection may take to send `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -58,20 +66,24 @@ pub async fn upgrade(
     let tasks = state.tasks.clone();
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
-        // Frames gather up to one fragment before a write; `flush` sends the rest.
-        .write_buffer_size(FRAGMENT)
-        .max_write_buffer_size(MAX_WRITE_BUFFER)
+        // tungstenite writes only pongs and the close frame, straight through to `Out`.
+        .write_buffer_size(0)
         .max_message_size(Some(MAX_CLIENT_FRAME_BYTES))
         .max_frame_size(Some(MAX_CLIENT_FRAME_BYTES));
-    Ok(ws.respond(config, move |socket| {
-        let metrics = state.metrics.clone();
-        let conn = Connection {
-            transport: Transport::new(socket, metrics),
+    Ok(ws.respond(move |socket| {
+        let write_stall = socket.write_stall;
+        let stream = Arc::new(socket.stream);
+        let out = Arc::new(Out::new(stream.clone()));
+        let io = Io::new(stream, socket.read, out.clone(), socket.place);
+        // Making the stream awaits nothing: it is async only in name.
+        let socket =
+            WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).now_or_never();
+        let conn = socket.map(|socket| Connection {
+            transport: Transport::new(socket, out, write_stall),
             dispatch: Dispatch::new(state, user, client),
-            sent_seq: 0,
             visit,
-        };
-        tasks.track_future(run(conn, room_id))
+        });
+        tasks.track_future(OptionFuture::from(conn.map(|conn| run(conn, room_id))))
     }))
 }
 
@@ -120,8 +132,6 @@ struct Connection {
     /// What the frames do; also holds the server's state, which this connection uses too (one
     /// copy of it: an idle connection keeps all of this).
     dispatch: Dispatch,
-    /// The last event the client has (from its welcome or replay); older ones are skipped.
-    sent_seq: u64,
     /// The join records a visit (none recorded lately).
     visit: bool,
 }
@@ -265,7 +275,7 @@ impl Connection {
         &mut self,
         room_id: RoomId,
         resume: Option<Resume>,
-    ) -> Result<(RoomHandle, broadcast::Receiver<Outbound>), End> {
+    ) -> Result<(RoomHandle, Subscription), End> {
         match self.dispatch.join(room_id, resume, self.visit).await {
             Ok((
                 handle,
@@ -275,13 +285,21 @@ impl Connection {
                     after_seq,
                 },
             )) => {
-                for frame in frames {
-                    if !self.transport.send_text(frame).await {
-                        handle.leave(self.dispatch.user().id).await;
-                        return Err(End::Gone);
-                    }
+                // The welcome goes first; the events that came meanwhile follow it, and from
+                // then on the room writes its events to the socket itself. The serving loop
+                // writes what the socket did not take at once.
+                if !self.transport.queue_texts(&frames) {
+                    handle.leave(self.dispatch.user().id).await;
+                    return Err(End::Gone);
                 }
-                self.sent_seq = after_seq;
+                if events
+                    .attach(self.transport.out().clone(), after_seq)
+                    .is_err()
+                {
+                    // More events came during the join than a subscription holds.
+                    handle.leave(self.dispatch.user().id).await;
+                    return Err(self.reconnect_frame("too_slow"));
+                }
                 Ok((handle, events))
             }
             Err(JoinRefusal::NoSuchRoom) => Err(End::close(
@@ -313,36 +331,9 @@ impl Connection {
         }
     }
 
-    /// Starts a connection that fell too far behind over from a fresh snapshot of the room.
-    async fn resync(
-        &mut self,
-        handle: &RoomHandle,
-        missed: u64,
-    ) -> Result<broadcast::Receiver<Outbound>, End> {
-        let user = self.dispatch.user().id;
-        tracing::debug!(%user, missed, "connection lagged; sending a fresh snapshot");
-        let Some(Joined {
-            events,
-            frames,
-            after_seq,
-        }) = handle.resync(user).await
-        else {
-            return Err(self.reconnect_frame("room_restarting"));
-        };
-        self.sent_seq = after_seq;
-        for frame in frames {
-            if !self.transport.send_text(frame).await {
-                return Err(End::Gone);
-            }
-        }
-        Ok(events)
-    }
-
-    async fn serve(
-        &mut self,
-        handle: &RoomHandle,
-        mut events: broadcast::Receiver<Outbound>,
-    ) -> End {
+    /// Serves a joined connection until it ends. `_events` is the room's subscription, attached
+    /// to the socket: the connection keeps it (dropping it leaves the room's fan-out).
+    async fn serve(&mut self, handle: &RoomHandle, _events: Subscription) -> End {
         // Made once: a `cancelled()` future made on every pass of the loop was 2.7% of the
         // server's CPU under fan-out.
         let shutdown = self.dispatch.state().shutdown.clone().cancelled_owned();
@@ -354,6 +345,7 @@ impl Connection {
         let silence = tokio::time::sleep(half_idle);
         tokio::pin!(silence);
         let mut pinged = false;
+        let out = self.transport.out().clone();
         loop {
             tokio::select! {
                 biased;
@@ -365,39 +357,25 @@ impl Connection {
                     }
                     pinged = true;
                     silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
-                    if !Box::pin(self.transport.ping()).await {
-                        return End::Gone;
-                    }
+                    self.transport.ping();
                 }
-                out = events.recv() => match out {
-                    Ok(Outbound::Event { seq, .. }) if seq <= self.sent_seq => {}
-                    Ok(Outbound::Event { frame, published, .. }) => {
-                        // Boxed, as every step below: the loop's own state is what an idle
-                        // connection keeps, and a write's (its timeout, its frames) is not needed
-                        // between writes.
-                        match Box::pin(self.transport.send_events(frame, published, &mut events, self.sent_seq)).await {
-                            Err(()) => return End::Gone,
-                            Ok(Some(control)) => {
-                                if let Some(end) = self.on_control(control) {
-                                    return end;
-                                }
-                            }
-                            Ok(None) => {}
-                        }
-                    }
-                    Ok(control) => {
+                ready = poll_fn(|cx| out.poll_ready(cx)) => match ready {
+                    Ready::Control(control) => {
                         if let Some(end) = self.on_control(control) {
                             return end;
                         }
                     }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        return self.reconnect_frame("room_restarting");
+                    Ready::Broken => return End::Gone,
+                    Ready::Overflow => {
+                        // Too far behind to be sent everything: it resumes from its last event.
+                        tracing::debug!(user = %self.dispatch.user().id, "connection too slow; asking it to reconnect");
+                        return self.reconnect_frame("too_slow");
                     }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        // Too far behind to catch up event by event: start over from a snapshot.
-                        match Box::pin(self.resync(handle, missed)).await {
-                            Ok(fresh) => events = fresh,
-                            Err(end) => return end,
+                    // Boxed, as every step below: the loop's own state is what an idle
+                    // connection keeps, and a write's is not needed between writes.
+                    Ready::Drain => {
+                        if !Box::pin(self.transport.drain()).await {
+                            return End::Gone;
                         }
                     }
                 },
@@ -408,23 +386,11 @@ impl Connection {
                     match incoming {
                         Incoming::Text(text) => {
                             let answer = Box::pin(self.dispatch.text(handle, &text, received)).await;
-                            match Box::pin(self.transport.send_answer(answer, &mut events, self.sent_seq)).await {
-                                Err(()) => return End::Gone,
-                                Ok(Some(control)) => {
-                                    if let Some(end) = self.on_control(control) {
-                                        return end;
-                                    }
-                                }
-                                Ok(None) => {}
-                            }
+                            // A connection that cannot take it is seen to next pass.
+                            self.transport.queue(&answer);
                         }
                         Incoming::Binary => {
-                            let answer = ServerFrame::error(None, "bad_frame", "frames are JSON text");
-                            // Moved into the boxed write (not borrowed across it), so that the
-                            // loop does not keep room for a frame.
-                            if !Box::pin(self.transport.send_owned(answer)).await {
-                                return End::Gone;
-                            }
+                            self.transport.queue(&ServerFrame::error(None, "bad_frame", "frames are JSON text"));
                         }
                         Incoming::Control => {}
                         Incoming::TooBig => return Self::too_big(),

@@ -1,0 +1,426 @@
+//! A WebSocket connection's outgoing side, which its room writes to as well as the connection.
+//!
+//! The room hands each attached connection its events already framed ([`crate::bus::wire`]);
+//! [`Out`] writes them straight into the socket with one non-blocking `write`, from the room's
+//! task. Only when the socket cannot take them all at once does the rest wait in a queue, and
+//! the connection's task is woken to write it when the socket is writable again. The queue is
+//! bounded by bytes ([`MAX_QUEUED`]): a viewer too slow to keep up is not given more memory but
+//! told to reconnect and resume from the room's replay ring, once what it is in the middle of
+//! receiving is finished (so the stream stays well-formed).
+//!
+//! Everything written goes through one lock, so messages from the room and from the
+//! connection (answers, pings, the welcome, tungstenite's pongs and close replies) never
+//! interleave within a frame.
+//!
+//! [`Io`] is what tungstenite reads the client from: the socket, after what hyper had already
+//! read past the HTTP upgrade. What tungstenite writes itself (pongs, close replies) goes
+//! through [`Out`] too.
+
+use crate::bus::{Deliver, Outbound};
+use crate::server::listen::Place;
+use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker, ready};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Bytes a connection may have waiting for its socket before it counts as too slow. The
+/// kernel's socket buffer comes first (several hundred KiB on loopback); this is what the
+/// server keeps beyond it, for a viewer whose network stalls for a moment.
+pub(super) const MAX_QUEUED: usize = 1024 * 1024;
+/// Control messages (kicks of anyone in the room, closes) a connection keeps until it reads
+/// them; it reads them as soon as it runs, so more than this means it is stuck.
+const MAX_CONTROLS: usize = 64;
+/// Pieces written in one vectored write when draining the queue.
+const MAX_SLICES: usize = 64;
+
+/// What the connection's task must do about its outgoing side.
+pub(super) enum Ready {
+    /// A message from the room that is not an event.
+    Control(Outbound),
+    /// The socket failed.
+    Broken,
+    /// The queue passed [`MAX_QUEUED`]: the client is too slow.
+    Overflow,
+    /// Bytes wait for the socket.
+    Drain,
+}
+
+/// A connection's outgoing side.
+pub(super) struct Out {
+    stream: Arc<TcpStream>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Bytes>,
+    queued: usize,
+    /// The queue's first piece is the rest of a message already partly written.
+    head_started: bool,
+    overflow: bool,
+    broken: bool,
+    /// The connection is closing: the room's messages are no longer taken.
+    closing: bool,
+    controls: VecDeque<Outbound>,
+    waker: Option<Waker>,
+}
+
+impl State {
+    fn wake(&mut self) {
+        if let Some(waker) = self.waker.take() {
+            waker.wake();
+        }
+    }
+
+    /// Forgets `n` written bytes from the front of the queue.
+    fn advance(&mut self, mut n: usize) {
+        self.queued -= n;
+        while n > 0 {
+            let Some(head) = self.queue.front_mut() else {
+                break;
+            };
+            if n < head.len() {
+                head.advance(n);
+                self.head_started = true;
+                return;
+            }
+            n -= head.len();
+            self.queue.pop_front();
+            self.head_started = false;
+        }
+    }
+}
+
+impl Out {
+    pub(super) fn new(stream: Arc<TcpStream>) -> Self {
+        Out {
+            stream,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing under this lock panics halfway through a change.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `wire` (whole messages) now if the socket takes it, else queues it behind what
+    /// waits. False when the connection takes nothing more.
+    pub(super) fn push(&self, wire: Bytes) -> bool {
+        let mut state = self.lock();
+        self.push_locked(&mut state, wire)
+    }
+
+    fn push_locked(&self, state: &mut State, wire: Bytes) -> bool {
+        if state.broken || state.overflow {
+            return false;
+        }
+        let len = wire.len();
+        if state.queue.is_empty() {
+            match self.stream.try_write(&wire) {
+                Ok(n) if n == len => return true,
+                Ok(n) => {
+                    state.head_started = n > 0;
+                    state.queue.push_back(wire.slice(n..));
+                    state.queued += len - n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    state.queue.push_back(wire);
+                    state.queued += len;
+                }
+                Err(_) => {
+                    state.broken = true;
+                    state.wake();
+                    return false;
+                }
+            }
+        } else {
+            state.queue.push_back(wire);
+            state.queued += len;
+        }
+        if state.queued > MAX_QUEUED {
+            state.overflow = true;
+        }
+        state.wake();
+        true
+    }
+
+    /// What the connection must do next; registers it to be woken otherwise.
+    pub(super) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Ready> {
+        let mut state = self.lock();
+        if let Some(control) = state.controls.pop_front() {
+            return Poll::Ready(Ready::Control(control));
+        }
+        if state.broken {
+            return Poll::Ready(Ready::Broken);
+        }
+        if state.overflow {
+            return Poll::Ready(Ready::Overflow);
+        }
+        if !state.queue.is_empty() {
+            return Poll::Ready(Ready::Drain);
+        }
+        match &state.waker {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            _ => state.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Writes what waits, as the socket takes it, until nothing does.
+    pub(super) async fn drain(&self) -> io::Result<()> {
+        loop {
+            {
+                let mut state = self.lock();
+                if state.broken {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+                if state.queue.is_empty() {
+                    return Ok(());
+                }
+                let slices: Vec<IoSlice<'_>> = state
+                    .queue
+                    .iter()
+                    .take(MAX_SLICES)
+                    .map(|piece| IoSlice::new(piece))
+                    .collect();
+                match self.stream.try_write_vectored(&slices) {
+                    Ok(n) => {
+                        drop(slices);
+                        state.advance(n);
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        drop(slices);
+                        state.broken = true;
+                        return Err(e);
+                    }
+                }
+            }
+            self.stream.writable().await?;
+        }
+    }
+
+    /// Takes the connection's last message (the frame that says why it closes; the close frame
+    /// follows): the room's messages are no longer taken, and when the queue overflowed, what
+    /// has not begun to be written is dropped first (the client resumes from its last event).
+    pub(super) fn finish(&self, last: Bytes) {
+        let mut state = self.lock();
+        state.closing = true;
+        if state.overflow {
+            let keep = usize::from(state.head_started);
+            state.queue.truncate(keep);
+            state.queued = state.queue.front().map_or(0, Bytes::len);
+            state.overflow = false;
+        }
+        self.push_locked(&mut state, last);
+    }
+}
+
+impl Deliver for Out {
+    fn events(&self, wire: &Bytes) -> bool {
+        let mut state = self.lock();
+        if state.closing {
+            return false;
+        }
+        self.push_locked(&mut state, wire.clone())
+    }
+
+    fn control(&self, message: Outbound) {
+        let mut state = self.lock();
+        if state.closing {
+            return;
+        }
+        if state.controls.len() < MAX_CONTROLS {
+            state.controls.push_back(message);
+        } else {
+            state.broken = true;
+        }
+        state.wake();
+    }
+}
+
+/// What tungstenite reads from and writes its own frames to.
+pub(super) struct Io {
+    stream: Arc<TcpStream>,
+    /// What hyper read past the upgrade request, read first.
+    prefix: Bytes,
+    out: Arc<Out>,
+    /// The connection's place in the counts, given back when the socket closes.
+    _place: Place,
+}
+
+impl Io {
+    pub(super) fn new(stream: Arc<TcpStream>, prefix: Bytes, out: Arc<Out>, place: Place) -> Self {
+        Io {
+            stream,
+            // Copied: the slice would keep hyper's whole read buffer alive.
+            prefix: Bytes::copy_from_slice(&prefix),
+            out,
+            _place: place,
+        }
+    }
+}
+
+impl AsyncRead for Io {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.prefix.is_empty() {
+            let n = buf.remaining().min(this.prefix.len());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            if this.prefix.is_empty() {
+                // An empty slice still keeps hyper's whole read buffer alive.
+                this.prefix = Bytes::new();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            ready!(this.stream.poll_read_ready(cx))?;
+            match this.stream.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Io {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.out.push(Bytes::copy_from_slice(buf)) {
+            Poll::Ready(Ok(buf.len()))
+        } else {
+            Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()))
+        }
+    }
+
+    /// The connection's task writes what is queued (see [`Out::drain`]).
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::wire;
+    use std::future::poll_fn;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpListener;
+
+    async fn pair() -> (Arc<TcpStream>, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (Arc::new(server), client)
+    }
+
+    /// Reads whole frames from `bytes`: their payloads, and whether the bytes ended on a frame's
+    /// end.
+    fn frames(bytes: &[u8]) -> (Vec<Vec<u8>>, bool) {
+        let mut cursor = std::io::Cursor::new(bytes);
+        let mut payloads = Vec::new();
+        while (cursor.position() as usize) < bytes.len() {
+            let Some((_, len)) =
+                tungstenite::protocol::frame::FrameHeader::parse(&mut cursor).unwrap()
+            else {
+                return (payloads, false);
+            };
+            let start = cursor.position() as usize;
+            let end = start + len as usize;
+            if end > bytes.len() {
+                return (payloads, false);
+            }
+            payloads.push(bytes[start..end].to_vec());
+            cursor.set_position(end as u64);
+        }
+        (payloads, true)
+    }
+
+    #[tokio::test]
+    async fn a_reader_gets_the_messages_in_order_when_the_socket_is_writable() {
+        let (server, mut client) = pair().await;
+        let out = Out::new(server);
+        for i in 0..100 {
+            assert!(out.events(&wire::text(&format!("event {i}"))));
+        }
+        out.drain().await.unwrap();
+        drop(out);
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).await.unwrap();
+        let (payloads, whole) = frames(&bytes);
+        assert!(whole);
+        let expected: Vec<Vec<u8>> = (0..100)
+            .map(|i| format!("event {i}").into_bytes())
+            .collect();
+        assert_eq!(payloads, expected);
+    }
+
+    /// A client that stops reading fills the socket, then the queue up to its bound; the
+    /// connection is then told, takes nothing more from the room, and its last frames follow
+    /// whole messages only.
+    #[tokio::test]
+    async fn a_client_that_stops_reading_overflows_the_bound_and_still_gets_whole_frames() {
+        let (server, mut client) = pair().await;
+        let out = Out::new(server);
+        let line = "x".repeat(10_000);
+        let message = wire::text(&line);
+        let mut pushed = 0usize;
+        while out.events(&message) {
+            pushed += 1;
+            assert!(pushed < 100_000, "the bound never applied");
+        }
+        let ready = poll_fn(|cx| Poll::Ready(out.poll_ready(cx))).await;
+        assert!(matches!(ready, Poll::Ready(Ready::Overflow)));
+        let queued = out.lock().queued;
+        assert!(
+            queued <= MAX_QUEUED + message.len(),
+            "{queued} bytes queued"
+        );
+        out.finish(wire::texts(["bye"]));
+        assert!(
+            !out.events(&message),
+            "a closing connection takes no events"
+        );
+        let reader = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            client.read_to_end(&mut bytes).await.unwrap();
+            bytes
+        });
+        out.drain().await.unwrap();
+        drop(out);
+        let bytes = reader.await.unwrap();
+        let (payloads, whole) = frames(&bytes);
+        assert!(whole, "the stream ends on a frame's end");
+        assert_eq!(payloads.last().unwrap(), b"bye");
+        assert!(
+            payloads[..payloads.len() - 1]
+                .iter()
+                .all(|p| *p == line.as_bytes())
+        );
+        assert!(payloads.len() < pushed, "unstarted messages were dropped");
+    }
+}
