@@ -385,9 +385,11 @@ impl Connection {
                     silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
                     match incoming {
                         Incoming::Text(text) => {
+                            // The command's own event (and any other) goes out with the answer.
+                            self.transport.cork();
                             let answer = Box::pin(self.dispatch.text(handle, &text, received)).await;
                             // A connection that cannot take it is seen to next pass.
-                            self.transport.queue(&answer);
+                            self.transport.answer(&answer);
                         }
                         Incoming::Binary => {
                             self.transport.queue(&ServerFrame::error(None, "bad_frame", "frames are JSON text"));

@@ -65,6 +65,9 @@ struct State {
     broken: bool,
     /// The connection is closing: the room's messages are no longer taken.
     closing: bool,
+    /// The connection is waiting for the answer to its client's frame: what comes meanwhile
+    /// waits, to go out with the answer in one write (see [`Out::cork`]).
+    corked: bool,
     controls: VecDeque<Outbound>,
     waker: Option<Waker>,
 }
@@ -120,6 +123,15 @@ impl Out {
             return false;
         }
         let len = wire.len();
+        if state.corked {
+            state.queue.push_back(wire);
+            state.queued += len;
+            if state.queued > MAX_QUEUED {
+                state.overflow = true;
+                state.wake();
+            }
+            return true;
+        }
         if state.queue.is_empty() {
             match self.stream.try_write(&wire) {
                 Ok(n) if n == len => return true,
@@ -149,6 +161,49 @@ impl Out {
         true
     }
 
+    /// Holds what is written until [`Out::uncork`]: while a client's command is with its room,
+    /// the room's events (the command's own among them) wait and go out in the same write as
+    /// the answer, one `send` instead of two.
+    pub(super) fn cork(&self) {
+        self.lock().corked = true;
+    }
+
+    /// Queues `answer` behind what waited and writes as much as the socket takes at once; the
+    /// connection's task writes the rest (it is woken for it).
+    pub(super) fn uncork(&self, answer: Bytes) {
+        let mut state = self.lock();
+        state.corked = false;
+        if state.broken || state.overflow {
+            return;
+        }
+        state.queued += answer.len();
+        state.queue.push_back(answer);
+        self.write_now(&mut state);
+        if !state.queue.is_empty() {
+            state.wake();
+        }
+    }
+
+    /// One vectored write of the queue, as much as the socket takes without waiting.
+    fn write_now(&self, state: &mut State) {
+        let slices: Vec<IoSlice<'_>> = state
+            .queue
+            .iter()
+            .take(MAX_SLICES)
+            .map(|piece| IoSlice::new(piece))
+            .collect();
+        let written = self.stream.try_write_vectored(&slices);
+        drop(slices);
+        match written {
+            Ok(n) => state.advance(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => {
+                state.broken = true;
+                state.wake();
+            }
+        }
+    }
+
     /// What the connection must do next; registers it to be woken otherwise.
     pub(super) fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<Ready> {
         let mut state = self.lock();
@@ -161,7 +216,7 @@ impl Out {
         if state.overflow {
             return Poll::Ready(Ready::Overflow);
         }
-        if !state.queue.is_empty() {
+        if !state.queue.is_empty() && !state.corked {
             return Poll::Ready(Ready::Drain);
         }
         match &state.waker {
@@ -182,24 +237,13 @@ impl Out {
                 if state.queue.is_empty() {
                     return Ok(());
                 }
-                let slices: Vec<IoSlice<'_>> = state
-                    .queue
-                    .iter()
-                    .take(MAX_SLICES)
-                    .map(|piece| IoSlice::new(piece))
-                    .collect();
-                match self.stream.try_write_vectored(&slices) {
-                    Ok(n) => {
-                        drop(slices);
-                        state.advance(n);
-                        continue;
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => {
-                        drop(slices);
-                        state.broken = true;
-                        return Err(e);
-                    }
+                let before = state.queued;
+                self.write_now(&mut state);
+                if state.broken {
+                    return Err(io::ErrorKind::BrokenPipe.into());
+                }
+                if state.queued < before {
+                    continue;
                 }
             }
             self.stream.writable().await?;
@@ -377,6 +421,26 @@ mod tests {
             .map(|i| format!("event {i}").into_bytes())
             .collect();
         assert_eq!(payloads, expected);
+    }
+
+    #[tokio::test]
+    async fn events_held_while_a_command_is_answered_go_out_with_the_answer() {
+        let (server, mut client) = pair().await;
+        let out = Out::new(server);
+        out.cork();
+        assert!(out.events(&wire::text("event")));
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            client.try_read(&mut byte).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock,
+            "nothing is written while corked"
+        );
+        out.uncork(wire::text("answer"));
+        assert!(out.lock().queue.is_empty(), "one write took both");
+        drop(out);
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).await.unwrap();
+        assert_eq!(frames(&bytes).0, [b"event".to_vec(), b"answer".to_vec()]);
     }
 
     /// A client that stops reading fills the socket, then the queue up to its bound; the

@@ -97,6 +97,20 @@ impl Transport {
             .push(wire::texts(texts.iter().map(Utf8Bytes::as_str)))
     }
 
+    /// Holds the room's events until [`Transport::answer`] (see [`Out::cork`]).
+    pub(super) fn cork(&self) {
+        self.out.cork();
+    }
+
+    /// Sends the answer to a client's frame together with the events held since
+    /// [`Transport::cork`].
+    pub(super) fn answer(&self, frame: &ServerFrame) {
+        let answer = serialize(frame)
+            .map(|text| wire::text(&text))
+            .unwrap_or_default();
+        self.out.uncork(answer);
+    }
+
     /// Queues a frame (as [`Transport::queue_texts`]).
     pub(super) fn queue(&self, frame: &ServerFrame) -> bool {
         match serialize(frame) {
