@@ -119,21 +119,18 @@ impl Out {
     }
 
     fn push_locked(&self, state: &mut State, wire: Bytes) -> bool {
+        self.push_shared(state, &wire)
+    }
+
+    /// As [`Out::push_locked`], taking the bytes by reference: the room's bytes, shared by
+    /// every viewer, are cloned (a reference count) only when they must wait.
+    fn push_shared(&self, state: &mut State, wire: &Bytes) -> bool {
         if state.broken || state.overflow {
             return false;
         }
         let len = wire.len();
-        if state.corked {
-            state.queue.push_back(wire);
-            state.queued += len;
-            if state.queued > MAX_QUEUED {
-                state.overflow = true;
-                state.wake();
-            }
-            return true;
-        }
-        if state.queue.is_empty() {
-            match self.stream.try_write(&wire) {
+        if state.queue.is_empty() && !state.corked {
+            match self.stream.try_write(wire) {
                 Ok(n) if n == len => return true,
                 Ok(n) => {
                     state.head_started = n > 0;
@@ -141,7 +138,7 @@ impl Out {
                     state.queued += len - n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    state.queue.push_back(wire);
+                    state.queue.push_back(wire.clone());
                     state.queued += len;
                 }
                 Err(_) => {
@@ -151,13 +148,15 @@ impl Out {
                 }
             }
         } else {
-            state.queue.push_back(wire);
+            state.queue.push_back(wire.clone());
             state.queued += len;
         }
         if state.queued > MAX_QUEUED {
             state.overflow = true;
         }
-        state.wake();
+        if !state.corked || state.overflow {
+            state.wake();
+        }
         true
     }
 
@@ -272,7 +271,7 @@ impl Deliver for Out {
         if state.closing {
             return false;
         }
-        self.push_locked(&mut state, wire.clone())
+        self.push_shared(&mut state, wire)
     }
 
     fn control(&self, message: Outbound) {
