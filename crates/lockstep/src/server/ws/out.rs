@@ -129,6 +129,10 @@ impl Out {
             return false;
         }
         let len = wire.len();
+        if len == 0 {
+            // Never queued: an empty piece would never be written away.
+            return true;
+        }
         if state.queue.is_empty() && !state.corked {
             match self.stream.try_write(wire) {
                 Ok(n) if n == len => return true,
@@ -175,8 +179,18 @@ impl Out {
         if state.broken || state.overflow {
             return;
         }
-        state.queued += answer.len();
-        state.queue.push_back(answer);
+        if !answer.is_empty() {
+            state.queued += answer.len();
+            state.queue.push_back(answer);
+            if state.queued > MAX_QUEUED {
+                state.overflow = true;
+                state.wake();
+                return;
+            }
+        }
+        if state.queue.is_empty() {
+            return;
+        }
         self.write_now(&mut state);
         if !state.queue.is_empty() {
             state.wake();
@@ -440,6 +454,18 @@ mod tests {
         let mut bytes = Vec::new();
         client.read_to_end(&mut bytes).await.unwrap();
         assert_eq!(frames(&bytes).0, [b"event".to_vec(), b"answer".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn nothing_empty_is_ever_queued() {
+        let (server, _client) = pair().await;
+        let out = Out::new(server);
+        out.cork();
+        assert!(out.push(Bytes::new()));
+        out.uncork(Bytes::new());
+        assert!(out.lock().queue.is_empty());
+        // An empty piece in the queue would make the connection drain forever.
+        out.drain().await.unwrap();
     }
 
     /// A client that stops reading fills the socket, then the queue up to its bound; the
