@@ -138,3 +138,79 @@ async fn too_old_or_foreign_positions_get_a_fresh_snapshot() {
     let first = a.resume().await.unwrap();
     assert!(matches!(first, ServerFrame::Welcome(_)), "{first:?}");
 }
+
+/// A viewer that stops reading fills its socket and then what the server keeps for it (1 MiB);
+/// the room does not wait for it: it is told to reconnect (`too_slow`) after whole events only,
+/// and resumes like after any other `reconnect`.
+#[tokio::test]
+async fn a_viewer_too_slow_for_its_room_is_told_to_reconnect_and_resumes() {
+    let app = spawn_with(|c| {
+        c.chat_rate_lines = 100_000;
+        c.ws_frames_per_sec = 100_000;
+        c.ws_frames_burst = 100_000;
+        c.limit_chat = "off".parse().unwrap();
+    })
+    .await;
+    let (ann, bob) = (app.api(), app.api());
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut b, _) = bob.join(room).await.unwrap();
+    a.wait_for(|f| matches!(f, ServerFrame::Presence { count: 2, .. }))
+        .await
+        .unwrap();
+    let from = b.last_seq;
+
+    // Bob reads nothing while Ann chats, until the room no longer counts him: the kernel's
+    // buffers on loopback (several MB here) and the server's 1 MiB for him are full.
+    let line = "x".repeat(980);
+    let mut sent = 0;
+    let mut gone = false;
+    while !gone {
+        assert!(sent < 30_000, "Bob was never cut off");
+        a.ok(|id| ClientFrame::Chat {
+            id,
+            text: format!("{sent:05}{line}"),
+        })
+        .await
+        .unwrap();
+        sent += 1;
+        gone = a
+            .drain_backlog()
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Presence { count: 1, .. }));
+    }
+
+    let closed = b.closed().await.unwrap();
+    assert_eq!(closed.code, 1012, "reconnect and resume");
+    let frames = b.drain_backlog();
+    let Some(ServerFrame::Reconnect { reason, .. }) = frames.last() else {
+        panic!("the last frame is reconnect, got {:?}", frames.last());
+    };
+    assert_eq!(reason, "too_slow");
+    // Everything before it is whole events, in order, from where Bob was.
+    let seqs: Vec<u64> = frames.iter().filter_map(ServerFrame::seq).collect();
+    assert!(!seqs.is_empty(), "Bob got the first events");
+    let expected: Vec<u64> = (from + 1..=from + seqs.len() as u64).collect();
+    assert_eq!(seqs, expected, "consecutive, from where he was");
+    assert!(
+        seqs.len() < sent,
+        "he was cut off before the end ({} of {sent} events)",
+        seqs.len()
+    );
+
+    // He resumes: too far behind for the ring, so a fresh snapshot, then live events.
+    let first = b.resume().await.unwrap();
+    assert!(
+        matches!(first, ServerFrame::Welcome(_) | ServerFrame::Resumed { .. }),
+        "got {first:?}"
+    );
+    a.ok(|id| ClientFrame::Chat {
+        id,
+        text: "after".into(),
+    })
+    .await
+    .unwrap();
+    b.wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.text == "after"))
+        .await
+        .unwrap();
+}

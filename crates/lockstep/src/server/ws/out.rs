@@ -20,6 +20,7 @@ use crate::bus::{Deliver, Outbound};
 use crate::server::listen::Place;
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
+use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -239,7 +240,9 @@ impl Out {
         Poll::Pending
     }
 
-    /// Writes what waits, as the socket takes it, until nothing does.
+    /// Writes what waits, as the socket takes it, until nothing does, or until the connection
+    /// has something more pressing to do (the queue overflowed, or a control message came):
+    /// the serving loop then sees it at once instead of after the socket drains.
     pub(super) async fn drain(&self) -> io::Result<()> {
         loop {
             {
@@ -247,7 +250,7 @@ impl Out {
                 if state.broken {
                     return Err(io::ErrorKind::BrokenPipe.into());
                 }
-                if state.queue.is_empty() {
+                if state.queue.is_empty() || state.overflow || !state.controls.is_empty() {
                     return Ok(());
                 }
                 let before = state.queued;
@@ -259,7 +262,18 @@ impl Out {
                     continue;
                 }
             }
-            self.stream.writable().await?;
+            // Until the socket is writable, or the room has news for the connection.
+            poll_fn(|cx| {
+                {
+                    let mut state = self.lock();
+                    if state.overflow || state.broken || !state.controls.is_empty() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    state.waker = Some(cx.waker().clone());
+                }
+                self.stream.poll_write_ready(cx)
+            })
+            .await?;
         }
     }
 
@@ -382,7 +396,6 @@ impl AsyncWrite for Io {
 mod tests {
     use super::*;
     use crate::bus::wire;
-    use std::future::poll_fn;
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpListener;
 
