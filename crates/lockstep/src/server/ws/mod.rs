@@ -78,8 +78,9 @@ pub async fn upgrade(
         // Making the stream awaits nothing: it is async only in name.
         let socket =
             WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).now_or_never();
+        let metrics = state.metrics.clone();
         let conn = socket.map(|socket| Connection {
-            transport: Transport::new(socket, out, write_stall),
+            transport: Transport::new(socket, out, write_stall, metrics),
             dispatch: Dispatch::new(state, user, client),
             visit,
         });

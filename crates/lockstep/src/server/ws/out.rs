@@ -32,6 +32,9 @@ use tokio::net::TcpStream;
 /// kernel's socket buffer comes first (several hundred KiB on loopback); this is what the
 /// server keeps beyond it, for a viewer whose network stalls for a moment.
 pub(super) const MAX_QUEUED: usize = 1024 * 1024;
+/// Pieces (batches of messages) a connection may have waiting, whatever their bytes: each costs a
+/// slot and a handle besides its shared bytes, so a queue of tiny events is bounded too.
+const MAX_PIECES: usize = 4096;
 /// Control messages (kicks of anyone in the room, closes) a connection keeps until it reads
 /// them; it reads them as soon as it runs, so more than this means it is stuck.
 const MAX_CONTROLS: usize = 64;
@@ -74,6 +77,11 @@ struct State {
 }
 
 impl State {
+    /// The queue holds more than a connection may keep.
+    fn over_bound(&self) -> bool {
+        self.queued > MAX_QUEUED || self.queue.len() > MAX_PIECES
+    }
+
     fn wake(&mut self) {
         if let Some(waker) = self.waker.take() {
             waker.wake();
@@ -116,15 +124,11 @@ impl Out {
     /// waits. False when the connection takes nothing more.
     pub(super) fn push(&self, wire: Bytes) -> bool {
         let mut state = self.lock();
-        self.push_locked(&mut state, wire)
+        self.push_shared(&mut state, &wire)
     }
 
-    fn push_locked(&self, state: &mut State, wire: Bytes) -> bool {
-        self.push_shared(state, &wire)
-    }
-
-    /// As [`Out::push_locked`], taking the bytes by reference: the room's bytes, shared by
-    /// every viewer, are cloned (a reference count) only when they must wait.
+    /// As [`Out::push`], taking the bytes by reference: the room's bytes, shared by every
+    /// viewer, are cloned (a reference count) only when they must wait.
     fn push_shared(&self, state: &mut State, wire: &Bytes) -> bool {
         if state.broken || state.overflow {
             return false;
@@ -156,7 +160,7 @@ impl Out {
             state.queue.push_back(wire.clone());
             state.queued += len;
         }
-        if state.queued > MAX_QUEUED {
+        if state.over_bound() {
             state.overflow = true;
         }
         if !state.corked || state.overflow {
@@ -183,7 +187,7 @@ impl Out {
         if !answer.is_empty() {
             state.queued += answer.len();
             state.queue.push_back(answer);
-            if state.queued > MAX_QUEUED {
+            if state.over_bound() {
                 state.overflow = true;
                 state.wake();
                 return;
@@ -289,7 +293,7 @@ impl Out {
             state.queued = state.queue.front().map_or(0, Bytes::len);
             state.overflow = false;
         }
-        self.push_locked(&mut state, last);
+        self.push_shared(&mut state, &last);
     }
 }
 

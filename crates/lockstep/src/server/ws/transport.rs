@@ -5,6 +5,7 @@
 
 use super::out::{Io, Out};
 use crate::bus::wire;
+use crate::metrics::Metrics;
 use futures_util::{SinkExt, StreamExt};
 use lockstep_core::protocol::{CLOSE_BAD_DATA, CLOSE_TOO_BIG, ServerFrame};
 use std::sync::Arc;
@@ -61,14 +62,22 @@ pub(super) struct Transport {
     out: Arc<Out>,
     /// How long queued bytes may wait for the socket before the client counts as gone.
     write_stall: Duration,
+    /// Counts the frames this connection writes itself (the room counts its events).
+    metrics: Metrics,
 }
 
 impl Transport {
-    pub(super) fn new(socket: WebSocketStream<Io>, out: Arc<Out>, write_stall: Duration) -> Self {
+    pub(super) fn new(
+        socket: WebSocketStream<Io>,
+        out: Arc<Out>,
+        write_stall: Duration,
+        metrics: Metrics,
+    ) -> Self {
         Transport {
             socket,
             out,
             write_stall,
+            metrics,
         }
     }
 
@@ -93,6 +102,7 @@ impl Transport {
     /// Queues text messages, in one write when the socket takes it; `false` when the
     /// connection takes nothing more. The serving loop writes what waits.
     pub(super) fn queue_texts(&self, texts: &[Utf8Bytes]) -> bool {
+        self.metrics.frames_out(texts.len() as u64);
         self.out
             .push(wire::texts(texts.iter().map(Utf8Bytes::as_str)))
     }
@@ -108,13 +118,17 @@ impl Transport {
         let answer = serialize(frame)
             .map(|text| wire::text(&text))
             .unwrap_or_default();
+        self.metrics.frame_out();
         self.out.uncork(answer);
     }
 
     /// Queues a frame (as [`Transport::queue_texts`]).
     pub(super) fn queue(&self, frame: &ServerFrame) -> bool {
         match serialize(frame) {
-            Some(text) => self.out.push(wire::text(&text)),
+            Some(text) => {
+                self.metrics.frame_out();
+                self.out.push(wire::text(&text))
+            }
             None => false,
         }
     }
@@ -141,6 +155,7 @@ impl Transport {
             _ => String::new(),
         };
         if let Some(text) = serialize(&frame) {
+            self.metrics.frame_out();
             self.out.finish(wire::text(&text));
         }
         // Through tungstenite, which then knows that the server began the close.
