@@ -78,6 +78,22 @@ pub struct ItemMetadata {
     pub format: Option<DirectFormat>,
 }
 
+/// A file name without its extension (`My Film.mp4` -> `My Film`), for a title: only a short
+/// alphanumeric extension after a non-empty stem counts (`.mp4`, `.m3u8`; not `v1.0-final`).
+fn without_extension(name: &str) -> &str {
+    match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.trim().is_empty()
+                && (1..=5).contains(&ext.len())
+                && ext.chars().all(|c| c.is_ascii_alphanumeric())
+                && ext.chars().any(|c| c.is_ascii_alphabetic()) =>
+        {
+            stem
+        }
+        _ => name,
+    }
+}
+
 impl QueueItem {
     /// A new item for `media`, before any lookup: titled after its URL.
     pub fn new(
@@ -99,7 +115,9 @@ impl QueueItem {
                     .path_segments()
                     .and_then(|mut s| s.next_back())
                     .filter(|s| !s.is_empty())
-                    .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned());
+                    .map(|s| {
+                        without_extension(&percent_decode_str(s).decode_utf8_lossy()).to_owned()
+                    });
                 let title = file.unwrap_or_else(|| url.host_str().unwrap_or("video").to_owned());
                 (ItemSource::Url { format: *format }, title)
             }
@@ -197,10 +215,11 @@ mod tests {
 
     #[test]
     fn placeholder_titles_and_wire_form() {
-        assert_eq!(
-            item("https://x.test/films/My%20Film.mp4").title,
-            "My Film.mp4"
-        );
+        assert_eq!(item("https://x.test/films/My%20Film.mp4").title, "My Film");
+        assert_eq!(item("https://x.test/live/index.m3u8").title, "index");
+        assert_eq!(item("https://x.test/v/part.2").title, "part.2");
+        assert_eq!(item("https://x.test/v/.mp4").title, ".mp4");
+        assert_eq!(item("https://x.test/v/film").title, "film");
         assert_eq!(item("https://x.test/").title, "x.test");
         assert_eq!(item("https://x.test/a%").title, "a%");
         let yt = item("https://youtu.be/dQw4w9WgXcQ?t=5");
@@ -222,7 +241,7 @@ mod tests {
             thumbnail: None,
             format: Some(DirectFormat::Webm),
         });
-        assert_eq!(it.title, "a.mp4");
+        assert_eq!(it.title, "a");
         assert_eq!(it.duration, None);
         assert_eq!(
             it.source,

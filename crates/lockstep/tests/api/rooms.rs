@@ -384,7 +384,7 @@ async fn the_lobby_lists_public_rooms_with_live_viewers_and_what_plays() {
         "the busy room comes first"
     );
     assert_eq!(rooms[0]["viewers"], 2);
-    assert_eq!(rooms[0]["now_playing"]["title"], "Cat video.mp4");
+    assert_eq!(rooms[0]["now_playing"]["title"], "Cat video");
     assert_eq!(rooms[1]["id"], quiet.to_string());
     assert_eq!(rooms[1]["viewers"], 0);
     assert!(rooms[1]["now_playing"].is_null());
