@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`process`]: the single wrapper for child processes (timeout, kill on drop, capped output).
 //! - [`probe`]: ffprobe on a direct media URL.
+//! - [`poster`]: a poster frame of a direct media URL, cached on disk.
 //! - [`youtube`]: oEmbed and Data API client.
 //! - [`video`]: checking uploads, and what each media job runs.
 //! - [`jobs`]: the job queue and its workers.
@@ -13,6 +14,7 @@
 pub mod files;
 pub mod jobs;
 pub mod policy;
+pub mod poster;
 pub mod probe;
 pub mod process;
 pub mod proxy;
@@ -23,6 +25,7 @@ use crate::config::Config;
 use lockstep_core::media::{Media, MediaSource};
 use lockstep_core::queue::ItemMetadata;
 use policy::MediaPolicy;
+use poster::Posters;
 use probe::Prober;
 use proxy::MediaProxy;
 use std::sync::Arc;
@@ -51,6 +54,7 @@ pub enum Resolution {
 pub struct MediaResolver {
     youtube: YouTube,
     prober: Prober,
+    posters: Posters,
     permits: Arc<Semaphore>,
     policy: Arc<MediaPolicy>,
     proxy: MediaProxy,
@@ -91,10 +95,25 @@ impl MediaResolver {
                     file_bytes: Some(0),
                 },
             },
+            posters: Posters {
+                program: config.ffmpeg.clone(),
+                dir: config.data_dir.join("posters"),
+                timeout: Duration::from_secs(config.probe_timeout_secs.clamp(1, 10)),
+                limits: process::Limits {
+                    memory_bytes: Some(config.job_memory_bytes),
+                    cpu_secs: Some(10),
+                    file_bytes: Some(0),
+                },
+            },
             permits: Arc::new(Semaphore::new(CONCURRENT_LOOKUPS)),
             policy,
             proxy,
         })
+    }
+
+    /// Where posters of direct links are cached.
+    pub fn posters(&self) -> &Posters {
+        &self.posters
     }
 
     /// Which addresses media may be fetched from.
@@ -121,12 +140,25 @@ impl MediaResolver {
                     ));
                 }
                 match probed {
-                    Ok(found) => Resolution::Found(ItemMetadata {
-                        title: found.title,
-                        duration: found.duration,
-                        thumbnail: None,
-                        format: Some(found.format),
-                    }),
+                    Ok(found) => {
+                        // A frame for the queue and the lobby, read the same guarded way.
+                        let thumbnail = match found.has_video {
+                            true => {
+                                let poster = self
+                                    .posters
+                                    .poster(url.as_str(), session.url(), found.duration)
+                                    .await;
+                                poster.filter(|_| session.refused().is_none())
+                            }
+                            false => None,
+                        };
+                        Resolution::Found(ItemMetadata {
+                            title: found.title,
+                            duration: found.duration,
+                            thumbnail,
+                            format: Some(found.format),
+                        })
+                    }
                     Err(err) => Resolution::Unknown(err.to_string()),
                 }
             }

@@ -1,3 +1,6 @@
+//! `/media/posters/{hash}.jpg`: the cached poster frame of a direct link (anyone may see it: it
+//! is a frame of a public URL, named by a hash of that URL).
+//!
 //! `/media/uploads/{id}/...`: an upload's files, with Range requests (206), content types and
 //! caching headers, only for its owner and for members of rooms whose queue holds it (and its
 //! poster for anyone when a public room queues it, as the lobby shows that room's video).
@@ -10,6 +13,7 @@
 use super::extract::path_id;
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
+use crate::media::poster;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -22,7 +26,9 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/media/uploads/{id}/{*path}", get(serve))
+    Router::new()
+        .route("/media/uploads/{id}/{*path}", get(serve))
+        .route("/media/posters/{name}", get(serve_poster))
 }
 
 fn not_found() -> ApiError {
@@ -34,6 +40,22 @@ fn is_sheet(name: &str) -> bool {
     name.strip_prefix("sheet-")
         .and_then(|n| n.strip_suffix(".jpg"))
         .is_some_and(|n| n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+async fn serve_poster(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !poster::is_file_name(&name) {
+        return Err(not_found());
+    }
+    let file = state.media.posters().path(&name);
+    if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
+        return Err(not_found());
+    }
+    // A poster never changes for its URL: a day of caching, shared caches included.
+    send_file(file, "image/jpeg", "public, max-age=86400", request).await
 }
 
 async fn serve(
@@ -89,6 +111,16 @@ async fn serve(
     if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
         return Err(not_found());
     }
+    send_file(file, mime, &format!("private, max-age={max_age}"), request).await
+}
+
+/// Serves `file` (Range requests, conditional requests) as `mime`, with `cache`.
+async fn send_file(
+    file: std::path::PathBuf,
+    mime: &'static str,
+    cache: &str,
+    request: Request,
+) -> Result<Response, ApiError> {
     let mime = HeaderValue::from_static(mime);
     let mut response = ServeFile::new_with_mime(
         file,
@@ -102,7 +134,7 @@ async fn serve(
     .into_response();
     let h = response.headers_mut();
     h.insert("content-type", mime);
-    if let Ok(v) = HeaderValue::from_str(&format!("private, max-age={max_age}")) {
+    if let Ok(v) = HeaderValue::from_str(cache) {
         h.insert(CACHE_CONTROL, v);
     }
     h.insert(

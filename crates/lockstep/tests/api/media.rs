@@ -257,9 +257,11 @@ async fn direct_urls_are_probed_with_ffprobe() {
     let (mut v, _) = ann.join(room).await.unwrap();
     let cases = [
         ("clip2s.mp4", DirectFormat::Mp4, 2.0, "Test Pattern"),
-        ("clip3s.webm", DirectFormat::Webm, 3.0, "clip3s.webm"),
-        ("hls/clip.m3u8", DirectFormat::Hls, 2.0, "clip.m3u8"),
+        // Without a title tag: the file's name without its extension.
+        ("clip3s.webm", DirectFormat::Webm, 3.0, "clip3s"),
+        ("hls/clip.m3u8", DirectFormat::Hls, 2.0, "clip"),
     ];
+    let mut posters = Vec::new();
     for (file, format, duration, title) in cases {
         v.ok(|id| ClientFrame::QueueAdd {
             id,
@@ -275,6 +277,39 @@ async fn direct_urls_are_probed_with_ffprobe() {
             item.duration
         );
         assert_eq!(item.title, title);
+        // A poster frame, taken by ffmpeg through the proxy and served by the server.
+        let poster = item.thumbnail.clone().expect("a poster frame");
+        assert!(poster.starts_with("/media/posters/"), "{poster}");
+        let answer = ann.raw(reqwest::Method::GET, &poster).send().await.unwrap();
+        assert_eq!(answer.status(), 200, "{file}");
+        assert_eq!(answer.headers()["content-type"], "image/jpeg");
+        let jpeg = answer.bytes().await.unwrap();
+        assert!(jpeg.starts_with(&[0xFF, 0xD8]), "{file}: not a JPEG");
+        posters.push(poster);
+    }
+    posters.dedup();
+    assert_eq!(posters.len(), 3, "one poster per link");
+    // The same link again: the cached poster, the same name.
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{files}/clip2s.mp4"),
+    })
+    .await
+    .unwrap();
+    assert_eq!(updated(&mut v).await.thumbnail.as_ref(), Some(&posters[0]));
+    // Only names the cache gives are served.
+    for bad in [
+        "nothere.jpg",
+        "..%2F..%2Fetc%2Fpasswd",
+        "0123456789abcdef0123456789abcdef.jpg",
+    ] {
+        let code = ann
+            .raw(reqwest::Method::GET, &format!("/media/posters/{bad}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(code, 404, "{bad}");
     }
     // Not a video: still playable, duration unknown, the first player's report is taken.
     v.ok(|id| ClientFrame::QueueAdd {
@@ -285,6 +320,7 @@ async fn direct_urls_are_probed_with_ffprobe() {
     .unwrap();
     let item = updated(&mut v).await;
     assert_eq!((item.status, item.duration), (ItemStatus::Ready, None));
+    assert_eq!(item.thumbnail, None);
     v.ok(|id| ClientFrame::Duration {
         id,
         item_id: item.id,
