@@ -46,6 +46,8 @@ export class RoomConnection {
     this.pingTimer = null;
     this.pongTimer = null;
     this.reconnectTimer = null;
+    /** When the next attempt starts (ms, this.now()), while one waits; else null. */
+    this.retryAt = null;
   }
 
   start() {
@@ -66,6 +68,7 @@ export class RoomConnection {
 
   open() {
     clearTimeout(this.reconnectTimer);
+    this.retryAt = null;
     this.setState(this.attempt === 0 && !this.model.epoch ? "connecting" : "reconnecting");
     const socket = new this.WebSocketImpl(this.url);
     this.socket = socket;
@@ -123,8 +126,15 @@ export class RoomConnection {
     const delay = reconnectDelay(this.attempt, { retryAfterMs: this.retryAfterMs, random: this.random });
     this.attempt += 1;
     this.retryAfterMs = 0;
+    this.retryAt = this.now() + delay;
     this.setState("reconnecting", { inMs: delay });
     this.reconnectTimer = setTimeout(() => this.open(), delay);
+  }
+
+  /** Tries at once instead of waiting out the backoff (the user's "Retry now"). */
+  retryNow() {
+    if (this.finished || this.retryAt === null) return;
+    this.open();
   }
 
   /** Reconnects at once (a gap in events, a dead connection). */

@@ -34,7 +34,7 @@ async function refresh() {
     const lobby = await api.get("/api/rooms?limit=60");
     const list = $("#public-rooms");
     list.replaceChildren(...lobby.rooms.map(roomCard));
-    $("#public-count").textContent = lobby.total ? `${lobby.total} public rooms` : "";
+    $("#public-count").textContent = lobby.total ? `${lobby.total} public room${lobby.total === 1 ? "" : "s"}` : "";
     if (lobby.rooms.length === 0) list.append(h("li", { class: "empty-note", text: "No public rooms yet. Start one!" }));
     const mine = await api.get("/api/me/rooms");
     for (const [key, section, list] of [["owned", "#mine-section", "#my-rooms"], ["recent", "#recent-section", "#recent-rooms"]]) {

@@ -33,7 +33,7 @@ export class QueueView {
     const mayRemove = this.model.isModerator || (mayQueue && item.added_by === me);
     const last = this.model.queue.length - 1;
     const thumb = thumbnail(item.thumbnail, "▶");
-    const length = item.duration ? ` · ${formatTime(item.duration)}` : "";
+    const length = item.duration ? `\u00a0· ${formatTime(item.duration)}` : "";
     const li = h(
       "li",
       { draggable: mayQueue ? "true" : null, dataset: { id: item.id } },
@@ -42,7 +42,14 @@ export class QueueView {
         "div",
         {},
         h("div", { class: "title", text: item.title, title: item.url }),
-        h("div", { class: "sub", text: `added by ${item.added_by_name}${length}${item.kind === "upload" && item.status === "pending" ? " · being prepared" : ""}` }),
+        h(
+          "div",
+          { class: "sub" },
+          h("span", { class: "by", text: `added by ${item.added_by_name}` }),
+          // The length never gives way to a long name.
+          length ? h("span", { class: "len", text: length }) : null,
+          item.kind === "upload" && item.status === "pending" ? h("span", { class: "len", text: " · being prepared" }) : null,
+        ),
       ),
       h(
         "div",

@@ -11,6 +11,7 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { formatTime } from "./format.js";
 import { MembersView } from "./members.js";
+import { setUpMenus } from "./menus.js";
 import { openPicker, saveItem } from "./mine.js";
 import { RoomModel } from "./model.js";
 import { playerFor } from "./player/player.js";
@@ -18,7 +19,7 @@ import { QueueView } from "./queue.js";
 import { SeekPreview } from "./seek-preview.js";
 import { setUpSettings } from "./settings.js";
 import { SYNC, SyncController, targetPosition } from "./sync.js";
-import { $, h, toast, typingInField } from "./ui.js";
+import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
@@ -26,6 +27,12 @@ const TICK_MS = 100;
 const BUFFERING_REPORT_MS = 500;
 /** Arrow keys seek by this much. */
 const ARROW_SEEK_S = 5;
+/** Page Up / Page Down on the seek bar seek by this much. */
+const PAGE_SEEK_S = 30;
+/** The panels, in tab order. */
+const TABS = ["chat", "queue", "people"];
+/** Why the playback controls are off while the connection is down. */
+const OFFLINE_REASON = "Not connected: playback controls come back when the connection does";
 
 const localNow = () => performance.timeOrigin + performance.now();
 
@@ -93,10 +100,15 @@ class RoomPage {
     this.reportedReady = true;
     this.notReadySince = null;
     this.durationReported = new Set();
+    /** Chat lines from others that arrived while the chat was not in view. */
+    this.unread = 0;
+    this.tab = "chat";
     this.prefs = {
       volume: Number(localStorage.getItem("lockstep.volume") ?? 1),
       muted: localStorage.getItem("lockstep.muted") === "1",
       tolerance: Number(localStorage.getItem("lockstep.tolerance") ?? 1) || 1,
+      presenceLines: localStorage.getItem("lockstep.presenceLines") !== "0",
+      notifyMentions: localStorage.getItem("lockstep.notifyMentions") === "1",
     };
 
     const wsUrl = new URL(`/api/rooms/${view.id}/ws`, location.href);
@@ -109,7 +121,10 @@ class RoomPage {
       onState: (state, detail) => this.connectionState(state, detail),
     });
     const send = (frame) => this.conn.send(frame);
-    this.chat = new ChatView({ log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"), model: this.model, roomId: view.id, send });
+    this.chat = new ChatView({
+      log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"), note: $("#chat-note"), model: this.model, roomId: view.id, send,
+      online: () => this.conn.state === "open",
+    });
     this.queue = new QueueView({
       list: $("#queue-list"), form: $("#queue-form"), input: $("#queue-input"), model: this.model, send,
       onCount: (n) => ($("#queue-count").textContent = n ? ` ${n}` : ""),
@@ -121,8 +136,9 @@ class RoomPage {
     });
     this.seekPreview = new SeekPreview($("#seek"), () => this.model.current?.duration ?? this.player?.duration ?? 0);
     this.bindControls();
+    setUpMenus();
     $("#room-name").textContent = view.name;
-    document.title = `${view.name} · Lockstep`;
+    this.renderTitle();
     $("#room").hidden = false;
     this.conn.start();
     setInterval(() => this.tick(), TICK_MS);
@@ -138,15 +154,59 @@ class RoomPage {
     const all = changes.includes("all");
     if (all || changes.includes("settings")) {
       $("#room-name").textContent = this.model.settings.name;
-      document.title = `${this.model.settings.name} · Lockstep`;
+      this.renderTitle();
     }
     if (all) this.chat.renderAll();
-    else if (changes.includes("chat")) this.chat.renderNew();
+    else if (changes.includes("chat")) this.newChat(this.chat.renderNew());
     if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue.render();
     if (all || changes.includes("members") || changes.includes("settings")) this.members.render();
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
   }
+
+  // ---- Chat: unread lines and mentions ------------------------------------------------------
+
+  /** Whether the chat is where the user can read it now. */
+  chatInView() {
+    return this.tab === "chat" && document.visibilityState === "visible";
+  }
+
+  newChat(lines) {
+    const mine = this.model.you?.user_id;
+    for (const line of lines) {
+      if (line.system || line.user_id === mine) continue;
+      if (!this.chatInView()) this.unread += 1;
+      if (this.chat.mentionsMe(line) && document.visibilityState === "hidden") this.notifyMention(line);
+    }
+    this.renderUnread();
+  }
+
+  notifyMention(line) {
+    if (!this.prefs.notifyMentions || typeof Notification === "undefined" || Notification.permission !== "granted") return;
+    const note = new Notification(`${line.name ?? "Someone"} mentioned you in ${this.model.settings?.name ?? this.view.name}`, {
+      body: line.text.slice(0, 200),
+      tag: `lockstep-mention-${this.view.id}`,
+    });
+    note.onclick = () => {
+      window.focus();
+      this.showTab("chat");
+      note.close();
+    };
+  }
+
+  renderUnread() {
+    if (this.chatInView()) this.unread = 0;
+    $("#chat-unread").textContent = this.unread ? ` ${this.unread > 99 ? "99+" : this.unread}` : "";
+    $("#tab-chat").setAttribute("aria-label", this.unread ? `Chat, ${this.unread} unread` : "Chat");
+    this.renderTitle();
+  }
+
+  renderTitle() {
+    const name = this.model.settings?.name ?? this.view.name;
+    document.title = `${this.unread ? `(${this.unread}) ` : ""}${name} · Lockstep`;
+  }
+
+  // ---- Connection --------------------------------------------------------------------------
 
   connectionState(state, detail) {
     if (state === "closed" && detail?.t === "kicked") {
@@ -156,7 +216,9 @@ class RoomPage {
       showMessage("This room was deleted", detail.message);
       this.player?.pause();
     }
+    if (state === "open") this.chat.flushUnsent();
     this.renderConnection();
+    this.renderStatic();
   }
 
   renderConnection() {
@@ -168,16 +230,16 @@ class RoomPage {
       const off = !this.clock.ready || (playing && Math.abs(this.lastDrift) > SYNC.IN_SYNC);
       [key, label] = off ? ["catching-up", "Catching up"] : ["in-sync", "In sync"];
     } else if (this.conn.state === "reconnecting") {
-      [key, label] = ["reconnecting", "Reconnecting…"];
+      const wait = this.conn.retryAt === null ? 0 : Math.ceil((this.conn.retryAt - localNow()) / 1000);
+      [key, label] = ["reconnecting", wait > 0 ? `Reconnecting in ${wait} s` : "Reconnecting…"];
     } else if (this.conn.state === "closed") {
       [key, label] = ["closed", "Disconnected"];
     } else {
       [key, label] = ["connecting", "Connecting…"];
     }
-    if (pill.dataset.state !== key) {
-      pill.dataset.state = key;
-      pill.textContent = label;
-    }
+    if (pill.dataset.state !== key) pill.dataset.state = key;
+    if (pill.textContent !== label) pill.textContent = label;
+    $("#retry").hidden = !(this.conn.state === "reconnecting" && this.conn.retryAt !== null);
   }
 
   /** Parts of the page that follow the model but not the clock. */
@@ -191,12 +253,25 @@ class RoomPage {
     $("#np-title").textContent = item ? item.title : "Nothing playing";
     $("#np-sub").textContent = item ? `added by ${item.added_by_name}` : "";
     const mayPlay = m.may("playback");
-    for (const id of ["#play", "#seek", "#rate"]) $(id).disabled = !item || !mayPlay;
+    const online = this.conn.state === "open";
+    // Offline, a press would be lost: the controls say why they are off instead.
+    for (const id of ["#play", "#seek", "#rate"]) {
+      const el = $(id);
+      el.disabled = !item || !mayPlay || !online;
+      if (!online && item) el.title = OFFLINE_REASON;
+      else el.removeAttribute("title");
+    }
+    $("#play").title = online || !item ? "Play / pause (space)" : OFFLINE_REASON;
     $("#rate").value = String(m.playback.rate);
     const voteSkip = $("#vote-skip");
-    voteSkip.hidden = !item;
+    const voting = !!m.settings?.skip_requires_vote;
+    const maySkip = m.isModerator || (mayPlay && !voting);
+    // Voting is offered only when the room votes, and not to those who may skip outright.
+    voteSkip.hidden = !item || !voting || maySkip;
+    voteSkip.disabled = !online;
     voteSkip.textContent = `Vote to skip (${m.votes.votes}/${m.votes.needed})`;
-    $("#skip").hidden = !item || !(m.isModerator || (mayPlay && !m.settings?.skip_requires_vote));
+    $("#skip").hidden = !item || !maySkip;
+    $("#skip").disabled = !online;
     $("#open-settings").hidden = !m.isModerator;
     const waiting = m.waiting;
     $("#waiting").hidden = !waiting;
@@ -326,9 +401,23 @@ class RoomPage {
     this.command({ t: this.model.playback.paused ? "play" : "pause" });
   }
 
+  /** Seeks `delta` seconds from where the room is now (the player may still be on its way). */
   seekBy(delta) {
-    if (!this.model.current || !this.player) return;
-    this.command({ t: "seek", position: Math.max(0, this.player.currentTime + delta) });
+    const item = this.model.current;
+    if (!item) return;
+    const at = targetPosition(this.model.playback, this.clock.serverNow(localNow()), item.duration ?? Infinity);
+    this.seekToPosition(at + delta);
+  }
+
+  seekToPosition(position) {
+    if (!this.model.current || !this.player || !this.model.may("playback")) return;
+    if (this.conn.state !== "open") {
+      toast(OFFLINE_REASON, "error");
+      return;
+    }
+    const duration = this.model.current.duration ?? this.player.duration;
+    const end = Number.isFinite(duration) ? duration : Infinity;
+    this.command({ t: "seek", position: Math.min(Math.max(0, position), end) });
   }
 
   fullscreen() {
@@ -344,6 +433,16 @@ class RoomPage {
     seek.addEventListener("change", () => {
       this.seekDragging = false;
       this.command({ t: "seek", position: Number(seek.value) });
+    });
+    // The slider's own keys would step by 0.1 s and send a seek per press: 5 s with the arrows,
+    // 30 s with Page Up / Down, and the ends with Home / End instead.
+    seek.addEventListener("keydown", (e) => {
+      const steps = { ArrowLeft: -ARROW_SEEK_S, ArrowDown: -ARROW_SEEK_S, ArrowRight: ARROW_SEEK_S, ArrowUp: ARROW_SEEK_S, PageDown: -PAGE_SEEK_S, PageUp: PAGE_SEEK_S };
+      if (e.key in steps) this.seekBy(steps[e.key]);
+      else if (e.key === "Home") this.seekToPosition(0);
+      else if (e.key === "End") this.seekToPosition(Number(seek.max) - 1);
+      else return;
+      e.preventDefault();
     });
     $("#rate").addEventListener("change", (e) => this.command({ t: "rate", rate: Number(e.target.value) }));
     const volume = $("#volume");
@@ -401,9 +500,47 @@ class RoomPage {
     $("#open-settings").addEventListener("click", () => this.settings.open());
     $("#invite").addEventListener("click", () => this.copyInvite());
 
-    for (const name of ["chat", "queue", "people"]) {
-      $(`#tab-${name}`).addEventListener("click", () => this.showTab(name));
+    $("#retry").addEventListener("click", () => this.conn.retryNow());
+
+    const presence = $("#show-presence-lines");
+    presence.checked = this.prefs.presenceLines;
+    const applyPresence = () => $("#chat-log").classList.toggle("hide-presence", !this.prefs.presenceLines);
+    presence.addEventListener("change", () => {
+      this.prefs.presenceLines = presence.checked;
+      localStorage.setItem("lockstep.presenceLines", presence.checked ? "1" : "0");
+      applyPresence();
+    });
+    applyPresence();
+    const notify = $("#notify-mentions");
+    notify.checked = this.prefs.notifyMentions && typeof Notification !== "undefined" && Notification.permission === "granted";
+    notify.disabled = typeof Notification === "undefined";
+    notify.addEventListener("change", async () => {
+      let on = notify.checked;
+      if (on && Notification.permission !== "granted") {
+        on = (await Notification.requestPermission()) === "granted";
+        if (!on) toast("Your browser does not allow notifications from this site.", "error");
+      }
+      notify.checked = on;
+      this.prefs.notifyMentions = on;
+      localStorage.setItem("lockstep.notifyMentions", on ? "1" : "0");
+    });
+    document.addEventListener("visibilitychange", () => this.renderUnread());
+
+    for (const name of TABS) {
+      const tab = $(`#tab-${name}`);
+      tab.addEventListener("click", () => this.showTab(name));
+      // WAI-ARIA tabs: arrows move between the tabs (and show them), Home and End go to the ends.
+      tab.addEventListener("keydown", (e) => {
+        const i = TABS.indexOf(name);
+        const to = { ArrowLeft: i - 1, ArrowRight: i + 1, Home: 0, End: TABS.length - 1 }[e.key];
+        if (to === undefined) return;
+        e.preventDefault();
+        const next = TABS[(to + TABS.length) % TABS.length];
+        this.showTab(next);
+        $(`#tab-${next}`).focus();
+      });
     }
+    const playerWrap = $("#player-wrap");
     document.addEventListener("keydown", (e) => {
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       if (e.key === "/" && !typingInField()) {
@@ -412,8 +549,12 @@ class RoomPage {
         $("#chat-input").focus();
         return;
       }
-      if (typingInField() || document.querySelector("dialog[open]")) return;
-      if (e.key === " ") {
+      if (e.key === "Escape" && typingInField() && !document.querySelector("dialog[open]")) {
+        document.activeElement.blur();
+        return;
+      }
+      if (!shortcutsAllowed(playerWrap) || document.querySelector("dialog[open]")) return;
+      if (e.key === " " || e.key === "k") {
         e.preventDefault();
         this.togglePlay();
       } else if (e.key === "ArrowLeft") {
@@ -429,10 +570,14 @@ class RoomPage {
   }
 
   showTab(name) {
-    for (const n of ["chat", "queue", "people"]) {
-      $(`#tab-${n}`).setAttribute("aria-selected", String(n === name));
+    this.tab = name;
+    for (const n of TABS) {
+      const tab = $(`#tab-${n}`);
+      tab.setAttribute("aria-selected", String(n === name));
+      tab.tabIndex = n === name ? 0 : -1;
       $(`#panel-${n}`).hidden = n !== name;
     }
+    if (name === "chat") this.renderUnread();
   }
 
   async copyInvite() {

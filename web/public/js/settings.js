@@ -18,6 +18,7 @@ export function setUpSettings({ dialog, model, roomId, onInviteChanged }) {
     $("#set-ratio").value = Math.round(s.vote_skip_ratio * 100);
     $("#set-slow").value = s.chat_slow_mode_secs;
     $("#set-wait").checked = s.wait_for_everyone;
+    applyVoting();
     $("#set-password").value = "";
     $("#set-clear-password").checked = false;
     $("#set-clear-password").disabled = !s.has_password;
@@ -28,12 +29,18 @@ export function setUpSettings({ dialog, model, roomId, onInviteChanged }) {
     error.textContent = "";
   }
 
+  /** The share of votes applies only when skipping needs a vote. */
+  function applyVoting() {
+    $("#set-ratio").disabled = !$("#set-vote").checked;
+  }
+
   function open() {
     fill();
     dialog.showModal();
   }
 
   $("#settings-cancel").addEventListener("click", () => dialog.close());
+  $("#set-vote").addEventListener("change", applyVoting);
 
   form.addEventListener("submit", async (e) => {
     e.preventDefault();

@@ -24,22 +24,42 @@ export function h(tag, attrs = {}, ...children) {
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
-/** A short message at the bottom of the screen, for `ms` milliseconds. */
+/** Toasts shown at once; older ones go when a new one would make the stack taller. */
+const MAX_TOASTS = 3;
+
+/**
+ * A short message at the top of the screen, for `ms` milliseconds (errors stay twice as long), with a
+ * button that dismisses it. The stack sits over the top bar, away from the player's controls.
+ */
 export function toast(message, kind = "info", ms = 4000) {
   let box = $("#toasts");
   if (!box) {
     box = h("div", { id: "toasts", role: "status", "aria-live": "polite" });
     document.body.append(box);
   }
-  const t = h("div", { class: `toast toast-${kind}`, text: message });
+  const t = h("div", { class: `toast toast-${kind}` }, h("span", { class: "toast-text", text: message }));
+  const close = () => t.remove();
+  t.append(h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", title: "Dismiss", text: "✕", onclick: close }));
   box.append(t);
-  setTimeout(() => t.remove(), ms);
+  while (box.children.length > MAX_TOASTS) box.firstElementChild.remove();
+  setTimeout(close, kind === "error" ? ms * 2 : ms);
 }
 
 /** Whether keyboard focus is in a field that takes text. */
 export function typingInField() {
   const el = document.activeElement;
   return !!el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName));
+}
+
+/**
+ * Whether a page-wide shortcut key may act: focus is on the page itself (nothing focused) or
+ * inside `area` (the player). A focused button, tab, link or field keeps its own keys: Space on
+ * a button presses that button, it never plays or pauses the room.
+ */
+export function shortcutsAllowed(area) {
+  const el = document.activeElement;
+  if (!el || el === document.body || el === document.documentElement) return true;
+  return !!area && area.contains(el) && !["INPUT", "TEXTAREA", "SELECT", "BUTTON", "A"].includes(el.tagName);
 }
 
 /** A thumbnail image, or `placeholder` text when there is none or it fails to load. */

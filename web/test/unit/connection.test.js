@@ -136,3 +136,35 @@ test("commands while disconnected fail at once", async (t) => {
   const { conn } = connection(t);
   await assert.rejects(conn.send({ t: "play" }), (e) => e.code === "offline");
 });
+
+test("while it waits to reconnect, it says when the next try is, and Retry now tries at once", (t) => {
+  const { conn, socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(1));
+  assert.equal(conn.retryAt, null);
+  socket().dropConnection();
+  assert.equal(conn.state, "reconnecting");
+  // random() = 0.5 of the first ceiling (500 ms), from now() = 1000.
+  assert.equal(conn.retryAt, 1250);
+  const before = FakeSocket.all.length;
+  conn.retryNow();
+  assert.equal(FakeSocket.all.length, before + 1, "a new socket at once");
+  assert.equal(conn.retryAt, null, "no try is waiting any more");
+  // The backoff's timer does not open a second socket later.
+  t.mock.timers.tick(1000);
+  assert.equal(FakeSocket.all.length, before + 1);
+  // Nothing to retry while a connection is being made or open.
+  conn.retryNow();
+  assert.equal(FakeSocket.all.length, before + 1);
+});
+
+test("Retry now does nothing once the connection has ended for good", (t) => {
+  const { conn, socket } = connection(t);
+  socket().accept();
+  socket().receive(welcome(1));
+  socket().receive({ t: "kicked", message: "bye" });
+  const before = FakeSocket.all.length;
+  conn.retryNow();
+  assert.equal(FakeSocket.all.length, before);
+  assert.equal(conn.state, "closed");
+});

@@ -35,9 +35,16 @@ pub fn pages() -> Router<AppState> {
         .route("/library", page("library.html"))
 }
 
-/// Static files (no session needed).
+/// Static files (no session needed), and the icon browsers ask for at the root.
 pub fn assets() -> Router<AppState> {
-    Router::new().route("/static/{*path}", get(asset))
+    Router::new().route("/static/{*path}", get(asset)).route(
+        "/favicon.ico",
+        get(
+            |State(state): State<AppState>, headers: HeaderMap| async move {
+                serve(&state, "favicon.svg", &headers)
+            },
+        ),
+    )
 }
 
 /// `GET` of one HTML page.

@@ -1,0 +1,404 @@
+// Browser tests of the web client for everyone: keyboard, reconnects, unread counts and mentions,
+// toasts, phone layouts, settings, themes and axe-core's accessibility rules. Real Chromium, the
+// real server. Run by ./scripts/test.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { artifacts, eventually, launchBrowser, newViewer, probe, repo, startFixtures, startProxy, startServer } from "./harness.js";
+
+let fixtures;
+let server;
+let browser;
+
+before(async () => {
+  fixtures = await startFixtures();
+  server = await startServer(fixtures, { LOCKSTEP_CHAT_RATE_LINES: "1000", LOCKSTEP_WS_FRAMES_BURST: "1000", LOCKSTEP_LIMIT_CHAT: "off" });
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+  await fixtures?.close();
+});
+
+async function createRoom(page, name, base = server.base) {
+  await page.goto(`${base}/`);
+  await page.fill("#room-name", name);
+  await page.click("text=Create room");
+  await page.waitForURL(/\/r\//);
+  await page.waitForSelector("#connection[data-state=in-sync]");
+  return page.url();
+}
+
+async function join(page, url) {
+  await page.goto(url);
+  await page.waitForSelector("#connection[data-state=in-sync]");
+}
+
+async function addToQueue(page, url) {
+  await page.click("#tab-queue");
+  await page.fill("#queue-input", url);
+  await page.click("#queue-form button[type=submit]");
+}
+
+async function playing(page) {
+  return eventually(async () => {
+    const p = await probe(page);
+    return p && !p.roomPaused && !p.paused && p.position > 0.2 && p;
+  }, { what: "playing" });
+}
+
+const roomPaused = (page) => page.evaluate(() => window.lockstep.model.playback.paused);
+const roomPosition = (page) => page.evaluate(() => {
+  const pb = window.lockstep.model.playback;
+  const now = window.lockstep.clock.serverNow(performance.timeOrigin + performance.now());
+  return pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
+});
+const box = (page, selector) => page.locator(selector).first().boundingBox();
+const overlaps = (a, b) => !!a && !!b && a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
+const inside = (b, { width, height }) => !!b && b.x >= 0 && b.y >= 0 && b.x + b.width <= width + 0.5 && b.y + b.height <= height + 0.5;
+
+test("keys: Space on a focused control presses it and never pauses the room; shortcuts on the page and the player; tabs, seek bar and Escape", async () => {
+  const a = await newViewer(browser);
+  await createRoom(a.page, "Keys");
+  await addToQueue(a.page, fixtures.mediaUrl("keys"));
+  await a.page.click("#tab-chat");
+  await playing(a.page);
+
+  // Space on buttons, a tab and a field: each does its own thing, the room keeps playing.
+  for (const id of ["#mute", "#later-current", "#tab-queue", "#rate"]) {
+    await a.page.focus(id);
+    await a.page.keyboard.press("Space");
+    await a.page.keyboard.press("Escape");
+    await a.page.waitForTimeout(300);
+    assert.equal(await roomPaused(a.page), false, `Space on ${id} paused the room`);
+  }
+  // Space on Mute did press Mute (each press toggles it).
+  const muted = () => a.page.evaluate(() => window.lockstep.prefs.muted);
+  const was = await muted();
+  await a.page.focus("#mute");
+  await a.page.keyboard.press("Space");
+  assert.equal(await muted(), !was);
+  await a.page.keyboard.press("Space");
+  assert.equal(await muted(), was);
+
+  // On the page (nothing focused) and on the player, Space plays and pauses.
+  await a.page.evaluate(() => document.activeElement?.blur());
+  await a.page.keyboard.press("Space");
+  await eventually(() => roomPaused(a.page), { what: "paused by Space on the page" });
+  await a.page.focus("#player-wrap");
+  await a.page.keyboard.press("Space");
+  await eventually(async () => !(await roomPaused(a.page)), { what: "played by Space on the player" });
+  await a.page.keyboard.press("Space");
+  await eventually(() => roomPaused(a.page), { what: "paused by Space on the player" });
+
+  // The seek bar: arrows step 5 s, Page Up 30 s, Home to the start.
+  const start = await roomPosition(a.page);
+  await a.page.focus("#seek");
+  await a.page.keyboard.press("ArrowRight");
+  await eventually(async () => Math.abs((await roomPosition(a.page)) - (start + 5)) < 0.5, { what: "+5 s from the arrow" });
+  await a.page.keyboard.press("PageUp");
+  await eventually(async () => Math.abs((await roomPosition(a.page)) - (start + 35)) < 0.5, { what: "+30 s from Page Up" });
+  await a.page.keyboard.press("PageDown");
+  await eventually(async () => Math.abs((await roomPosition(a.page)) - (start + 5)) < 0.5, { what: "-30 s from Page Down" });
+  await a.page.keyboard.press("Home");
+  await eventually(async () => (await roomPosition(a.page)) < 0.5, { what: "the start from Home" });
+
+  // Tabs: arrow keys move between them and show their panel.
+  await a.page.focus("#tab-chat");
+  await a.page.keyboard.press("ArrowRight");
+  assert.equal(await a.page.evaluate(() => document.activeElement.id), "tab-queue");
+  assert.equal(await a.page.isVisible("#panel-queue"), true);
+  await a.page.keyboard.press("End");
+  assert.equal(await a.page.evaluate(() => document.activeElement.id), "tab-people");
+  await a.page.keyboard.press("ArrowRight");
+  assert.equal(await a.page.evaluate(() => document.activeElement.id), "tab-chat");
+  assert.deepEqual(
+    await a.page.$$eval("[role=tab]", (tabs) => tabs.map((t) => t.tabIndex)),
+    [0, -1, -1],
+    "only the selected tab is in the tab order",
+  );
+
+  // The chat log takes focus (it scrolls by keyboard); Escape leaves the chat field.
+  assert.equal(await a.page.$eval("#chat-log", (el) => el.tabIndex), 0);
+  await a.page.press("body", "/");
+  assert.equal(await a.page.evaluate(() => document.activeElement.id), "chat-input");
+  await a.page.keyboard.press("Escape");
+  assert.equal(await a.page.evaluate(() => document.activeElement === document.body), true);
+  await a.context.close();
+});
+
+test("reconnects: the pill counts down with Retry now, controls say why they are off, a line typed offline is sent once back", async () => {
+  const proxy = await startProxy(server.port);
+  try {
+    const a = await newViewer(browser);
+    const url = await createRoom(a.page, "Outage", proxy.base);
+    await addToQueue(a.page, fixtures.mediaUrl("outage"));
+    await a.page.click("#tab-chat");
+    await playing(a.page);
+
+    proxy.cut(2_500);
+    await eventually(() => a.page.isVisible("#retry"), { what: "Retry now shown" });
+    const pill = await a.page.textContent("#connection");
+    assert.match(pill, /^Reconnecting( in \d+ s|…)$/);
+    assert.equal(await a.page.isDisabled("#play"), true);
+    assert.match(await a.page.getAttribute("#play", "title"), /Not connected/);
+
+    // Typed while offline: kept in the box and marked, not lost.
+    await a.page.fill("#chat-input", "typed while offline");
+    await a.page.press("#chat-input", "Enter");
+    assert.equal(await a.page.inputValue("#chat-input"), "typed while offline");
+    assert.match(await a.page.textContent("#chat-note"), /Not sent yet/);
+    await a.page.screenshot({ path: path.join(artifacts(), "reconnecting.png") });
+
+    // Once the network is back, Retry now connects without waiting out the backoff.
+    await new Promise((r) => setTimeout(r, 2_700));
+    if (await a.page.isVisible("#retry")) await a.page.click("#retry").catch(() => {});
+    await a.page.waitForSelector("#connection[data-state=in-sync]", { timeout: 15_000 });
+    await eventually(() => a.page.$$eval("#chat-log .line .text", (els) => els.some((e) => e.textContent === "typed while offline")), { what: "the offline line sent" });
+    assert.equal(await a.page.inputValue("#chat-input"), "");
+    assert.equal(await a.page.isVisible("#chat-note"), false);
+    assert.equal(await a.page.isDisabled("#play"), false);
+    // Sent once, not twice.
+    const copies = await a.page.$$eval("#chat-log .line .text", (els) => els.filter((e) => e.textContent === "typed while offline").length);
+    assert.equal(copies, 1);
+    assert.ok(url.startsWith(proxy.base));
+    await a.context.close();
+  } finally {
+    await proxy.close();
+  }
+});
+
+test("chat: unread count on the tab and in the title, mentions highlighted and notified when hidden, join and leave lines can be hidden", async () => {
+  const a = await newViewer(browser);
+  const b = await newViewer(browser);
+  const url = await createRoom(a.page, "Chatty");
+  await join(b.page, url);
+  const aName = await a.page.evaluate(() => window.lockstep.model.me.name);
+  // A stands in for the browser's Notification (no desktop here) and says it is allowed.
+  await a.page.evaluate(() => {
+    window.shown = [];
+    window.Notification = class {
+      static permission = "granted";
+      static requestPermission = async () => "granted";
+      constructor(title, options) { window.shown.push({ title, body: options.body }); }
+      close() {}
+    };
+  });
+  await a.page.click("#tab-people");
+  await a.page.check("#notify-mentions");
+
+  await b.page.fill("#chat-input", "first");
+  await b.page.press("#chat-input", "Enter");
+  await b.page.fill("#chat-input", "second");
+  await b.page.press("#chat-input", "Enter");
+  await eventually(async () => (await a.page.textContent("#chat-unread")).trim() === "2", { what: "2 unread" });
+  assert.match(await a.page.title(), /^\(2\) Chatty/);
+  await a.page.click("#tab-chat");
+  assert.equal((await a.page.textContent("#chat-unread")).trim(), "");
+  assert.match(await a.page.title(), /^Chatty/);
+
+  // A mention of A while A's tab is hidden: highlighted, and a notification.
+  await a.page.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "hidden" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await b.page.fill("#chat-input", `@${aName} look at this`);
+  await b.page.press("#chat-input", "Enter");
+  await eventually(() => a.page.$("#chat-log .line.mention"), { what: "the mention highlighted" });
+  const shown = await eventually(async () => (await a.page.evaluate(() => window.shown)).at(0), { what: "a notification" });
+  assert.match(shown.title, /mentioned you in Chatty/);
+  assert.equal(shown.body, `@${aName} look at this`);
+  // Counted as unread while hidden, cleared when visible again.
+  assert.equal((await a.page.textContent("#chat-unread")).trim(), "1");
+  await a.page.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { configurable: true, get: () => "visible" });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  assert.equal((await a.page.textContent("#chat-unread")).trim(), "");
+
+  // Join and leave lines: shown by default, hidden by the toggle (remembered).
+  await eventually(() => a.page.isVisible("#chat-log .line.presence"), { what: "B's join line" });
+  await a.page.click("#tab-people");
+  await a.page.uncheck("#show-presence-lines");
+  await a.page.click("#tab-chat");
+  assert.equal(await a.page.isVisible("#chat-log .line.presence"), false);
+  await a.page.reload();
+  await a.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.equal(await a.page.isVisible("#chat-log .line.presence"), false);
+  assert.ok(await a.page.$("#chat-log .line.presence"), "hidden, not gone");
+  await a.context.close();
+  await b.context.close();
+});
+
+test("skip buttons follow the room's rules; toasts stay clear of the controls and go when dismissed", async () => {
+  const owner = await newViewer(browser, { width: 1366, height: 768 });
+  const viewer = await newViewer(browser, { width: 1366, height: 768 });
+  const url = await createRoom(owner.page, "Skipping");
+  await join(viewer.page, url);
+  await addToQueue(owner.page, fixtures.mediaUrl("skip1"));
+  await addToQueue(owner.page, fixtures.mediaUrl("skip2"));
+  await playing(viewer.page);
+  const shown = async (page) => ({ skip: await page.isVisible("#skip"), vote: await page.isVisible("#vote-skip") });
+
+  // Voting off, everyone controls playback: everyone may skip, nobody votes.
+  assert.deepEqual(await shown(owner.page), { skip: true, vote: false });
+  assert.deepEqual(await shown(viewer.page), { skip: true, vote: false });
+  // Voting on: the owner still skips, the viewer votes.
+  await owner.page.evaluate((id) => fetch(`/api/rooms/${id}`, { method: "PATCH", headers: { "content-type": "application/json" }, body: JSON.stringify({ skip_requires_vote: true }) }), url.split("/").pop());
+  await eventually(async () => (await shown(viewer.page)).vote, { what: "the vote offered" });
+  assert.deepEqual(await shown(viewer.page), { skip: false, vote: true });
+  assert.deepEqual(await shown(owner.page), { skip: true, vote: false });
+
+  // Toasts: not over the player controls, the buttons under the player, the tabs or the chat box;
+  // dismissible.
+  await owner.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("A rather long message to check where toasts go on the screen", "error")));
+  // Three at once (two "Added to the queue" may still be up): the tallest stack there is.
+  await owner.page.evaluate(() => import("/static/js/ui.js").then((ui) => { ui.toast("One more message that is long enough to wrap onto a second line"); ui.toast("And another"); }));
+  await owner.page.screenshot({ path: path.join(artifacts(), "toasts.png") });
+  for (const t of await owner.page.$$(".toast")) {
+    const b = await t.boundingBox();
+    for (const sel of [".controls", "#save-current", "#later-current", "#skip", "[role=tablist]", "#chat-form"]) {
+      assert.equal(overlaps(b, await box(owner.page, sel)), false, `a toast covers ${sel}`);
+    }
+  }
+  const toast = await owner.page.waitForSelector(".toast-error");
+  const t = await toast.boundingBox();
+  for (const sel of [".controls", "#save-current", "#later-current", "#skip", "[role=tablist]", "#chat-form"]) {
+    assert.equal(overlaps(t, await box(owner.page, sel)), false, `a toast covers ${sel}`);
+  }
+  await owner.page.click(".toast-error .toast-close");
+  assert.equal(await owner.page.$(".toast-error"), null);
+  await owner.context.close();
+  await viewer.context.close();
+});
+
+test("phones: the room at 390x844 and with a keyboard open (390x450), menus and settings inside the viewport", async () => {
+  const phone = { width: 390, height: 844 };
+  const a = await newViewer(browser, phone);
+  const b = await newViewer(browser, phone);
+  const url = await createRoom(a.page, "A room on a phone with quite a long name");
+  await join(b.page, url);
+  await addToQueue(a.page, fixtures.mediaUrl("a_video_with_a_rather_long_file_name"));
+  await a.page.click("#tab-chat");
+  await playing(a.page);
+  await a.page.fill("#chat-input", "hello from a phone");
+  await a.page.press("#chat-input", "Enter");
+  await a.page.screenshot({ path: path.join(artifacts(), "phone-room.png") });
+
+  // The title is readable, the controls one row, the chat box on screen without scrolling.
+  assert.ok((await box(a.page, "#np-title")).width > 200, "the title has room");
+  const controls = await box(a.page, ".controls");
+  assert.ok(controls.height < 60, `controls take ${controls.height} px`);
+  assert.ok(inside(await box(a.page, "#chat-input"), phone), "chat box on screen");
+  assert.ok((await box(a.page, "#chat-log")).height > 250, "the chat has room");
+  assert.equal(await a.page.evaluate(() => document.scrollingElement.scrollHeight <= innerHeight + 1), true, "the page does not scroll");
+
+  // With the keyboard open: chat still usable.
+  const keyboard = { width: 390, height: 450 };
+  await a.page.setViewportSize(keyboard);
+  await a.page.focus("#chat-input");
+  await a.page.screenshot({ path: path.join(artifacts(), "phone-keyboard.png") });
+  assert.ok(inside(await box(a.page, "#chat-input"), keyboard), "chat box on screen with the keyboard open");
+  assert.ok((await box(a.page, "#chat-log")).height > 100, "the chat keeps room with the keyboard open");
+  await a.page.setViewportSize(phone);
+
+  // The member menu opens inside the viewport, closes on Escape and gives focus back.
+  await a.page.click("#tab-people");
+  await a.page.click("#member-list summary");
+  const menu = await box(a.page, "details.menu[open] .menu-items");
+  assert.ok(inside(menu, phone), `menu at ${JSON.stringify(menu)}`);
+  await a.page.keyboard.press("Escape");
+  assert.equal(await a.page.$("details.menu[open]"), null);
+  assert.equal(await a.page.evaluate(() => document.activeElement.tagName), "SUMMARY");
+  await a.page.click("#member-list summary");
+  await a.page.click("#np-title");
+  assert.equal(await a.page.$("details.menu[open]"), null, "an outside click closes the menu");
+
+  // Settings: Save and Cancel in view at both sizes; the vote share only with voting on.
+  for (const size of [phone, { width: 1366, height: 768 }]) {
+    await a.page.setViewportSize(size);
+    await a.page.click("#open-settings");
+    await a.page.waitForSelector("#settings-dialog[open]");
+    await a.page.screenshot({ path: path.join(artifacts(), `settings-${size.width}.png`) });
+    assert.ok(inside(await box(a.page, "#settings-form button[type=submit]"), size), `Save in view at ${size.width}`);
+    assert.ok(inside(await box(a.page, "#settings-cancel"), size), `Cancel in view at ${size.width}`);
+    assert.equal(await a.page.isDisabled("#set-ratio"), true);
+    await a.page.check("#set-vote");
+    assert.equal(await a.page.isDisabled("#set-ratio"), false);
+    await a.page.click("#settings-cancel");
+  }
+  await a.context.close();
+  await b.context.close();
+});
+
+test("pages: favicon, a remembered theme, and no serious or critical axe-core violation in light and dark", async () => {
+  assert.equal((await fetch(`${server.base}/favicon.ico`)).status, 200);
+  // axe is injected into the page, so the test context may run it despite the page's CSP.
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 }, bypassCSP: true });
+  const page = await context.newPage();
+  const axe = path.join(repo, "web/node_modules/axe-core/axe.min.js");
+  const failures = [];
+  async function check(what) {
+    if (!(await page.evaluate(() => !!window.axe))) await page.addScriptTag({ path: axe });
+    const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+    for (const v of result.violations) {
+      if (v.impact === "serious" || v.impact === "critical") {
+        failures.push(`${what}: ${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+      }
+    }
+  }
+  async function theme(t) {
+    await page.evaluate((x) => {
+      localStorage.setItem("lockstep.theme", x);
+      document.documentElement.dataset.theme = x;
+    }, t);
+  }
+
+  // The theme switch is remembered.
+  await page.goto(`${server.base}/`);
+  await page.waitForSelector("#theme-toggle");
+  const first = await page.evaluate(() => document.documentElement.dataset.theme);
+  await page.click("#theme-toggle");
+  const second = await page.evaluate(() => document.documentElement.dataset.theme);
+  assert.notEqual(first, second);
+  await page.reload();
+  assert.equal(await page.evaluate(() => document.documentElement.dataset.theme), second);
+
+  const url = await createRoom(page, "Accessible");
+  for (const t of ["light", "dark"]) {
+    await theme(t);
+    for (const p of ["/", "/library", "/uploads"]) {
+      await page.goto(`${server.base}${p}`);
+      await page.waitForTimeout(300);
+      await check(`${p} ${t}`);
+    }
+    await page.goto(url);
+    await page.waitForSelector("#connection[data-state=in-sync]");
+    await check(`empty room ${t}`);
+  }
+  const other = await newViewer(browser);
+  await join(other.page, url);
+  await addToQueue(page, fixtures.mediaUrl("axe"));
+  await playing(page);
+  for (const t of ["light", "dark"]) {
+    await theme(t);
+    await page.click("#tab-chat");
+    await check(`playing room ${t}`);
+    await page.click("#tab-queue");
+    await check(`queue ${t}`);
+    await page.click("#tab-people");
+    await page.click("#member-list summary");
+    await check(`member menu ${t}`);
+    await page.keyboard.press("Escape");
+    await page.click("#open-settings");
+    await check(`settings ${t}`);
+    await page.click("#settings-cancel");
+    await page.evaluate(() => import("/static/js/ui.js").then((ui) => { ui.toast("Saved"); ui.toast("Refused", "error"); }));
+    await check(`toasts ${t}`);
+  }
+  await other.context.close();
+  await context.close();
+  assert.deepEqual(failures, []);
+});
