@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { artifacts, eventually, launchBrowser, newViewer, probe, repo, startFixtures, startProxy, startServer } from "./harness.js";
+import { addToQueue, artifacts, createRoom as createRoomAt, eventually, launchBrowser, newViewer, probe, repo, startFixtures, startProxy, startServer } from "./harness.js";
 
 let fixtures;
 let server;
@@ -22,24 +22,11 @@ after(async () => {
   await fixtures?.close();
 });
 
-async function createRoom(page, name, base = server.base) {
-  await page.goto(`${base}/`);
-  await page.fill("#room-name", name);
-  await page.click("text=Create room");
-  await page.waitForURL(/\/r\//);
-  await page.waitForSelector("#connection[data-state=in-sync]");
-  return page.url();
-}
+const createRoom = (page, name, base = server.base) => createRoomAt(page, base, name);
 
 async function join(page, url) {
   await page.goto(url);
   await page.waitForSelector("#connection[data-state=in-sync]");
-}
-
-async function addToQueue(page, url) {
-  await page.click("#tab-queue");
-  await page.fill("#queue-input", url);
-  await page.click("#queue-form button[type=submit]");
 }
 
 async function playing(page) {

@@ -291,3 +291,20 @@ export async function eventually(fn, { timeoutMs = 15_000, intervalMs = 100, wha
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Creates a room from the lobby at `base` and waits until the page is in it; returns its URL. */
+export async function createRoom(page, base, name) {
+  await page.goto(`${base}/`);
+  await page.fill("#room-name", name);
+  await page.click("text=Create room");
+  await page.waitForURL(/\/r\//);
+  await page.waitForSelector("#connection[data-state=in-sync]");
+  return page.url();
+}
+
+/** Adds `url` to the room's queue as a user would (the Queue tab, the field, Add). */
+export async function addToQueue(page, url) {
+  await page.click("#tab-queue");
+  await page.fill("#queue-input", url);
+  await page.click("#queue-form button[type=submit]");
+}

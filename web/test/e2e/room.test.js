@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { artifacts, eventually, launchBrowser, newViewer, probe, startFixtures, startProxy, startServer } from "./harness.js";
+import { addToQueue, artifacts, createRoom as createRoomAt, eventually, launchBrowser, newViewer, probe, startFixtures, startProxy, startServer } from "./harness.js";
 
 /** How far apart viewers may be and still count as together in these tests (the sync benchmark
  * measures the real figure; this only has to fail when sync is broken). */
@@ -50,20 +50,7 @@ async function seekTo(page, seconds) {
   }, seconds);
 }
 
-async function createRoom(page, name) {
-  await page.goto(`${server.base}/`);
-  await page.fill("#room-name", name);
-  await page.click("text=Create room");
-  await page.waitForURL(/\/r\//);
-  await page.waitForSelector("#connection[data-state=in-sync]");
-  return page.url();
-}
-
-async function addToQueue(page, url) {
-  await page.click("#tab-queue");
-  await page.fill("#queue-input", url);
-  await page.click("#queue-form button[type=submit]");
-}
+const createRoom = (page, name) => createRoomAt(page, server.base, name);
 
 test("three viewers follow pause, seek and rate; a late joiner starts at the right place", async () => {
   const [a, b, c] = [await newViewer(browser), await newViewer(browser), await newViewer(browser)];

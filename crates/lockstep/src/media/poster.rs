@@ -6,6 +6,7 @@
 //! JPEG to its stdout (it may not create files: its file-size limit is 0), and only a complete,
 //! bounded picture is written, through a temporary file and a rename.
 
+use super::probe::NETWORK_PROTOCOLS;
 use super::process::{self, Limits};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -103,7 +104,7 @@ impl Posters {
             "-nostdin",
             "-hide_banner",
             "-protocol_whitelist",
-            "http,https,tcp,tls,crypto,hls,httpproxy",
+            NETWORK_PROTOCOLS,
             "-http_proxy",
             proxy,
             "-rw_timeout",

@@ -17,6 +17,10 @@ pub struct ProbeResult {
     pub has_video: bool,
 }
 
+/// What ffprobe and ffmpeg may read a media URL with: http(s) and what HLS needs, never local
+/// files.
+pub const NETWORK_PROTOCOLS: &str = "http,https,tcp,tls,crypto,hls,httpproxy";
+
 /// Runs ffprobe with a timeout and resource limits.
 #[derive(Debug, Clone)]
 pub struct Prober {
@@ -75,7 +79,7 @@ impl Prober {
             "error",
             "-hide_banner",
             "-protocol_whitelist",
-            "http,https,tcp,tls,crypto,hls,httpproxy",
+            NETWORK_PROTOCOLS,
             "-http_proxy",
             proxy,
             // Give up on a stalled connection before the overall timeout.
