@@ -647,6 +647,30 @@ impl Room {
         visit: bool,
         now: ServerTime,
     ) -> Outcome {
+        self.connect_with(user, name, visit, true, now)
+    }
+
+    /// A connection of `user` that was in this room when it was last running elsewhere (before a
+    /// restart or a failover to this node): they are a member again like after [`Room::connect`],
+    /// but with no join line, since the others never saw them leave.
+    pub fn reconnect(
+        &mut self,
+        user: UserId,
+        name: DisplayName,
+        visit: bool,
+        now: ServerTime,
+    ) -> Outcome {
+        self.connect_with(user, name, visit, false, now)
+    }
+
+    fn connect_with(
+        &mut self,
+        user: UserId,
+        name: DisplayName,
+        visit: bool,
+        announce: bool,
+        now: ServerTime,
+    ) -> Outcome {
         if self.banned.contains(&user) {
             return Err(CommandError::Banned);
         }
@@ -672,7 +696,7 @@ impl Room {
         );
         self.order.insert((rank(self.role_of(user)), arrival, user));
         self.presence_pending = true;
-        if self.members.len() <= PRESENCE_LINES_MAX_MEMBERS {
+        if announce && self.members.len() <= PRESENCE_LINES_MAX_MEMBERS {
             self.presence_lines.push(system_line(
                 SystemLine::Joined,
                 Some(user),

@@ -123,6 +123,17 @@ fn tabs_of_one_user_are_one_member_and_leave_waits_for_grace() {
     assert_eq!(r.member_count(), 0);
 }
 
+#[test]
+fn a_member_back_after_a_restart_is_present_again_without_a_join_line() {
+    let mut r = room_with(RoomRules::default());
+    let ev = r.reconnect(ANN, name("Ann"), false, t(0.0)).unwrap();
+    assert_eq!(kinds(&ev), ["presence"]);
+    assert_eq!(r.member_count(), 1);
+    // Leaving later is announced as usual.
+    r.disconnect(ANN, t(1.0));
+    assert_eq!(kinds(&r.tick(t(6.0))), ["presence", "chat"]);
+}
+
 fn viewer(n: u128) -> UserId {
     UserId(Uuid::from_u128(10_000 + n))
 }

@@ -28,6 +28,7 @@ use rand::Rng;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
@@ -45,6 +46,11 @@ enum Stop {
     /// The store failed; reload from it.
     Failed,
 }
+
+/// How long after a room is loaded a resuming connection counts as one that was in it before
+/// (a restart or a failover): clients come back within their backoff (at most 15 s) after the
+/// server's requested delay (1 s).
+const RETURNING_WINDOW: Duration = Duration::from_secs(30);
 
 struct Actor {
     id: RoomId,
@@ -65,6 +71,8 @@ struct Actor {
     flush_at: Option<Instant>,
     connections: usize,
     idle_since: Option<Instant>,
+    /// When this actor loaded the room (see [`RETURNING_WINDOW`]).
+    loaded_at: Instant,
     inbox: mpsc::Receiver<Msg>,
     /// For lookups that report back when done.
     me: mpsc::WeakSender<Msg>,
@@ -145,6 +153,7 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         flush_at: None,
         connections: 0,
         idle_since: Some(Instant::now()),
+        loaded_at: Instant::now(),
         inbox,
         me: tx.downgrade(),
         stats: stats.clone(),
@@ -231,7 +240,15 @@ impl Actor {
                 visit,
                 reply,
             } => {
-                let events = match self.room.connect(user.id, user.name.clone(), visit, now) {
+                // A resuming connection soon after the room was loaded was in it before a
+                // restart or a failover: nobody saw it leave, so it comes back unannounced.
+                let returning = resume.is_some() && self.loaded_at.elapsed() < RETURNING_WINDOW;
+                let name = user.name.clone();
+                let joined = match returning {
+                    true => self.room.reconnect(user.id, name, visit, now),
+                    false => self.room.connect(user.id, name, visit, now),
+                };
+                let events = match joined {
                     Ok(events) => events,
                     Err(_) => {
                         let _ = reply.send(Err(JoinError::Banned));

@@ -164,6 +164,61 @@ async fn graceful_shutdown_tells_clients_to_reconnect_and_the_room_resumes_where
     plays_on_by_the_wall_clock(&api, room, 10.0, seek_sent, seek_acked).await;
 }
 
+#[tokio::test]
+async fn viewers_back_after_a_restart_are_not_announced_as_joining_again() {
+    let app = spawn_with(|_| {}).await;
+    let dir = app.dir.clone();
+    let api = app.api();
+    let room = public_room(&api).await;
+    let (mut v, _) = api.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "before".into(),
+    })
+    .await
+    .unwrap();
+    app.stop().await;
+    v.wait_for(|f| matches!(f, ServerFrame::Reconnect { .. }))
+        .await
+        .unwrap();
+
+    let app = spawn_in(dir, |_| {}).await;
+    let api = api.rebased(&app.base);
+    // The page reconnects as the web client does: a hello with the epoch and sequence it had.
+    let mut back = api.viewer(room).await.unwrap();
+    back.epoch = v.epoch.clone();
+    back.last_seq = v.last_seq;
+    let first = back.resume().await.unwrap();
+    let ServerFrame::Welcome(welcome) = first else {
+        unreachable!()
+    };
+    assert_eq!(welcome.member_count, 1, "a member again");
+    // A line of its own: a join line would have been stored before it.
+    back.ok(|id| ClientFrame::Chat {
+        id,
+        text: "after".into(),
+    })
+    .await
+    .unwrap();
+    let lines = api
+        .get(&format!("/api/rooms/{room}/chat?limit=50"))
+        .await
+        .unwrap()
+        .body;
+    let texts: Vec<&str> = lines["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap())
+        .collect();
+    let joins = texts.iter().filter(|t| t.ends_with(" joined")).count();
+    assert_eq!(
+        joins, 1,
+        "one join line, from before the restart: {texts:?}"
+    );
+    assert_eq!(texts.last(), Some(&"after"), "{texts:?}");
+}
+
 /// Joins `room` and checks that it is playing where the wall clock says: `sought` seconds plus
 /// the time since the seek, outage included (bounded by what this side saw of it, with 50 ms for
 /// the clocks' reading), so viewers do not jump back by the outage.
