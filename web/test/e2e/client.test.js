@@ -303,6 +303,35 @@ test("phones: the room at 390x844 and with a keyboard open (390x450), menus and 
   await a.page.click("#np-title");
   assert.equal(await a.page.$("details.menu[open]"), null, "an outside click closes the menu");
 
+  // The queue on a phone: a long name never hides an item's length, its buttons stay on one row.
+  await addToQueue(a.page, fixtures.mediaUrl("queued_next_with_an_even_longer_file_name_than_before"));
+  const item = await eventually(() => a.page.evaluate(() => {
+    const li = document.querySelector("#queue-list li");
+    const len = li?.querySelector(".len");
+    if (!len) return null;
+    const sub = li.querySelector(".sub").getBoundingClientRect();
+    const at = len.getBoundingClientRect();
+    const tops = new Set([...li.querySelectorAll(".ops button")].map((b) => Math.round(b.getBoundingClientRect().top)));
+    return { text: len.textContent, inside: at.right <= sub.right + 0.5 && at.width > 0, rows: tops.size };
+  }), { what: "the queued item's length", timeoutMs: 20_000 });
+  assert.match(item.text, /2:00/);
+  assert.ok(item.inside, "the length is not cut off");
+  assert.equal(item.rows, 1, "the item's buttons on one row");
+  // Its poster frame, from the server.
+  await eventually(() => a.page.$("#queue-list li img.thumb[src^='/media/posters/']"), { what: "a poster frame in the queue", timeoutMs: 20_000 });
+
+  // The lobby on a phone shows the rooms being watched without scrolling; the uploads page fits.
+  const lobby = await newViewer(browser, phone);
+  await lobby.page.goto(`${server.base}/`);
+  const card = await lobby.page.waitForSelector(".room-card");
+  assert.ok(inside(await card.boundingBox(), phone), "a room card on the first screen");
+  await lobby.page.screenshot({ path: path.join(artifacts(), "phone-lobby.png") });
+  await lobby.page.goto(`${server.base}/uploads`);
+  await lobby.page.waitForSelector("#drop");
+  assert.ok(inside(await box(lobby.page, "#drop"), phone), "the drop area fits");
+  assert.equal(await lobby.page.evaluate(() => document.scrollingElement.scrollWidth <= innerWidth), true, "nothing sticks out sideways");
+  await lobby.context.close();
+
   // Settings: Save and Cancel in view at both sizes; the vote share only with voting on.
   for (const size of [phone, { width: 1366, height: 768 }]) {
     await a.page.setViewportSize(size);
