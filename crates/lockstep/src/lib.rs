@@ -78,7 +78,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let metrics = Metrics::new();
     let shutdown = CancellationToken::new();
     let tasks = TaskTracker::new();
-    let media = Arc::new(media::MediaResolver::start(&config, shutdown.clone()).await?);
+    let media = Arc::new(
+        media::MediaResolver::start(&config, store.clone(), clock, shutdown.clone()).await?,
+    );
     let rooms = Rooms::new(RoomEnv {
         store: store.clone(),
         backplane: backplane.clone(),

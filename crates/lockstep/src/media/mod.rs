@@ -21,7 +21,9 @@ pub mod proxy;
 pub mod video;
 pub mod youtube;
 
+use crate::clock::ServerClock;
 use crate::config::Config;
+use crate::store::Store;
 use lockstep_core::media::{Media, MediaSource};
 use lockstep_core::queue::ItemMetadata;
 use policy::MediaPolicy;
@@ -62,16 +64,27 @@ pub struct MediaResolver {
 
 impl MediaResolver {
     /// The resolver, with its media proxy (which runs until `shutdown`).
-    pub async fn start(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn start(
+        config: &Config,
+        store: Store,
+        clock: ServerClock,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let policy = Arc::new(MediaPolicy::new(
             config.allow_private_media,
             config.media_allow_networks.clone(),
         ));
         let proxy = MediaProxy::start(policy.clone(), shutdown).await?;
-        Self::new(config, policy, proxy)
+        Self::new(config, store, clock, policy, proxy)
     }
 
-    fn new(config: &Config, policy: Arc<MediaPolicy>, proxy: MediaProxy) -> anyhow::Result<Self> {
+    fn new(
+        config: &Config,
+        store: Store,
+        clock: ServerClock,
+        policy: Arc<MediaPolicy>,
+        proxy: MediaProxy,
+    ) -> anyhow::Result<Self> {
         // reqwest is built without a default TLS provider; use ring's. Installing it again (several
         // servers in one test process) is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -97,7 +110,8 @@ impl MediaResolver {
             },
             posters: Posters {
                 program: config.ffmpeg.clone(),
-                dir: config.data_dir.join("posters"),
+                store,
+                clock,
                 timeout: Duration::from_secs(config.probe_timeout_secs.clamp(1, 10)),
                 limits: process::Limits {
                     memory_bytes: Some(config.job_memory_bytes),
@@ -109,11 +123,6 @@ impl MediaResolver {
             policy,
             proxy,
         })
-    }
-
-    /// Where posters of direct links are cached.
-    pub fn posters(&self) -> &Posters {
-        &self.posters
     }
 
     /// Which addresses media may be fetched from.

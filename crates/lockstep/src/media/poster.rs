@@ -1,19 +1,18 @@
 //! Poster frames for direct links: one frame that ffmpeg reads from the URL (through the media
-//! proxy, like ffprobe), scaled down to a JPEG and cached on disk under a hash of the URL, so the
-//! queue and the lobby show a picture of the video rather than a black square.
+//! proxy, like ffprobe), scaled down to a JPEG and kept in the store under a hash of the URL, so
+//! the queue and the lobby show a picture of the video rather than a black square, from any node.
 //!
-//! The cache is bounded by count: past [`CACHE_FILES`] the oldest quarter goes. ffmpeg writes the
-//! JPEG to its stdout (it may not create files: its file-size limit is 0), and only a complete,
-//! bounded picture is written, through a temporary file and a rename.
+//! ffmpeg writes the JPEG to its stdout (it may not create files: its file-size limit is 0), and
+//! only a complete, bounded picture is kept; the store keeps the newest few thousand.
 
 use super::probe::NETWORK_PROTOCOLS;
 use super::process::{self, Limits};
+use crate::clock::ServerClock;
+use crate::store::Store;
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Posters kept on disk (about 15 KB each at 320 px wide).
-pub const CACHE_FILES: usize = 4_000;
 /// Largest poster accepted from ffmpeg.
 const MAX_BYTES: usize = 512 * 1024;
 /// Width of a poster in pixels (the queue shows 80-96 px, the lobby's cards about 300).
@@ -26,7 +25,8 @@ const MAX_AT_SECS: f64 = 10.0;
 #[derive(Debug, Clone)]
 pub struct Posters {
     pub program: PathBuf,
-    pub dir: PathBuf,
+    pub store: Store,
+    pub clock: ServerClock,
     pub timeout: Duration,
     pub limits: Limits,
 }
@@ -67,29 +67,29 @@ fn is_jpeg(bytes: &[u8]) -> bool {
 }
 
 impl Posters {
-    /// The path of a cached poster.
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// The poster of `url` (its URL path), from the cache or made now by ffmpeg reading through
+    /// The poster of `url` (its URL path), from the store or made now by ffmpeg reading through
     /// `proxy`; `None` when no frame could be had in time.
     pub async fn poster(&self, url: &str, proxy: &str, duration: Option<f64>) -> Option<String> {
         let name = file_name(url);
-        let path = self.path(&name);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Some(url_path(&name));
+        match self.store.has_poster(&name).await {
+            Ok(true) => return Some(url_path(&name)),
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look up a poster frame");
+                return None;
+            }
         }
-        match self.make(url, proxy, frame_at(duration)).await {
-            Ok(jpeg) => match self.store(&name, &jpeg).await {
-                Ok(()) => Some(url_path(&name)),
-                Err(err) => {
-                    tracing::warn!(error = %err, "could not keep a poster frame");
-                    None
-                }
-            },
+        let jpeg = match self.make(url, proxy, frame_at(duration)).await {
+            Ok(jpeg) => jpeg,
             Err(err) => {
                 tracing::debug!(error = %err, "no poster frame");
+                return None;
+            }
+        };
+        match self.store.save_poster(&name, &jpeg, self.clock.now()).await {
+            Ok(()) => Some(url_path(&name)),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not keep a poster frame");
                 None
             }
         }
@@ -137,35 +137,6 @@ impl Posters {
         );
         Ok(jpeg)
     }
-
-    async fn store(&self, name: &str, jpeg: &[u8]) -> std::io::Result<()> {
-        tokio::fs::create_dir_all(&self.dir).await?;
-        prune(&self.dir, CACHE_FILES).await;
-        let tmp = self.dir.join(format!("{name}.{}.tmp", std::process::id()));
-        tokio::fs::write(&tmp, jpeg).await?;
-        tokio::fs::rename(&tmp, self.path(name)).await
-    }
-}
-
-/// Keeps at most `max` - 1 posters in `dir` (room for the next): the oldest quarter goes when
-/// it is full.
-async fn prune(dir: &Path, max: usize) {
-    let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
-        return;
-    };
-    let mut files = Vec::new();
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        if let Ok(meta) = entry.metadata().await {
-            files.push((meta.modified().ok(), entry.path()));
-        }
-    }
-    if files.len() < max {
-        return;
-    }
-    files.sort();
-    for (_, path) in files.iter().take(max / 4 + files.len() + 1 - max) {
-        let _ = tokio::fs::remove_file(path).await;
-    }
 }
 
 #[cfg(test)]
@@ -196,30 +167,5 @@ mod tests {
         assert_eq!(frame_at(Some(f64::NAN)), 0.0);
         assert_eq!(frame_at(Some(20.0)), 2.0);
         assert_eq!(frame_at(Some(7200.0)), MAX_AT_SECS);
-    }
-
-    #[tokio::test]
-    async fn the_cache_drops_its_oldest_quarter_when_full() {
-        let dir = tempfile::tempdir().unwrap();
-        for i in 0..8 {
-            let path = dir.path().join(format!("{i}.jpg"));
-            std::fs::write(&path, b"x").unwrap();
-            let at = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000 + i);
-            std::fs::File::options()
-                .write(true)
-                .open(&path)
-                .unwrap()
-                .set_modified(at)
-                .unwrap();
-        }
-        prune(dir.path(), 8).await;
-        let mut left: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        left.sort();
-        assert_eq!(left, ["3.jpg", "4.jpg", "5.jpg", "6.jpg", "7.jpg"]);
-        prune(dir.path(), 8).await;
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
     }
 }

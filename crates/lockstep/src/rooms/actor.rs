@@ -831,9 +831,14 @@ mod tests {
             clock: ServerClock::new(),
             metrics: Metrics::new(),
             media: Arc::new(
-                MediaResolver::start(&Config::with_data_dir(dir.path()), Default::default())
-                    .await
-                    .unwrap(),
+                MediaResolver::start(
+                    &Config::with_data_dir(dir.path()),
+                    store.clone(),
+                    ServerClock::new(),
+                    Default::default(),
+                )
+                .await
+                .unwrap(),
             ),
             rules: RoomRules {
                 leave_grace: Duration::ZERO,

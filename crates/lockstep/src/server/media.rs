@@ -18,7 +18,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::HeaderValue;
-use axum::http::header::CACHE_CONTROL;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lockstep_core::ids::{JobId, UploadId};
@@ -45,17 +45,24 @@ fn is_sheet(name: &str) -> bool {
 async fn serve_poster(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    request: Request,
 ) -> Result<Response, ApiError> {
     if !poster::is_file_name(&name) {
         return Err(not_found());
     }
-    let file = state.media.posters().path(&name);
-    if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
-        return Err(not_found());
-    }
+    let jpeg = state.store.poster(&name).await?.ok_or_else(not_found)?;
     // A poster never changes for its URL: a day of caching, shared caches included.
-    send_file(file, "image/jpeg", "public, max-age=86400", request).await
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            ),
+            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        jpeg,
+    )
+        .into_response())
 }
 
 async fn serve(
@@ -111,16 +118,6 @@ async fn serve(
     if !tokio::fs::try_exists(&file).await.unwrap_or(false) {
         return Err(not_found());
     }
-    send_file(file, mime, &format!("private, max-age={max_age}"), request).await
-}
-
-/// Serves `file` (Range requests, conditional requests) as `mime`, with `cache`.
-async fn send_file(
-    file: std::path::PathBuf,
-    mime: &'static str,
-    cache: &str,
-    request: Request,
-) -> Result<Response, ApiError> {
     let mime = HeaderValue::from_static(mime);
     let mut response = ServeFile::new_with_mime(
         file,
@@ -134,7 +131,7 @@ async fn send_file(
     .into_response();
     let h = response.headers_mut();
     h.insert("content-type", mime);
-    if let Ok(v) = HeaderValue::from_str(cache) {
+    if let Ok(v) = HeaderValue::from_str(&format!("private, max-age={max_age}")) {
         h.insert(CACHE_CONTROL, v);
     }
     h.insert(

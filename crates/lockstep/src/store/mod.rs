@@ -14,6 +14,7 @@
 //! - [`chat`]: chat lines and history pages.
 //! - [`uploads`] and [`jobs`]: uploaded videos and the media jobs made from them.
 //! - [`library`]: the personal library and playlists.
+//! - [`posters`]: poster frames of direct links.
 //! - [`events`]: writing a room [`Event`](lockstep_core::room::Event) to the tables it touches.
 //! - [`writer`]: group commit, the task that writes every room's events, many per transaction.
 
@@ -22,6 +23,7 @@ pub mod events;
 pub mod jobs;
 pub mod library;
 pub mod members;
+pub mod posters;
 pub mod queue;
 pub mod rooms;
 pub mod sessions;

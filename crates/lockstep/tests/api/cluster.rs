@@ -854,3 +854,38 @@ async fn a_driver_sending_through_another_node_while_the_rooms_node_is_killed_lo
     let seen: Vec<&str> = welcome.chat.iter().map(|l| l.text.as_str()).collect();
     assert!(seen.contains(&lines.last().unwrap().as_str()));
 }
+
+#[tokio::test]
+async fn a_direct_links_poster_made_on_one_node_is_served_by_another() {
+    use lockstep_core::protocol::{ClientFrame, ServerFrame};
+    let files = crate::helpers::serve_dir(&crate::helpers::media().dir).await;
+    let shared = Shared::new();
+    let a = shared.node().await;
+    let b = shared.node().await;
+    let ann = a.api();
+    let room = crate::helpers::public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{files}/clip2s.mp4"),
+    })
+    .await
+    .unwrap();
+    let ServerFrame::ItemUpdated { item, .. } = v
+        .wait_for(|f| matches!(f, ServerFrame::ItemUpdated { .. }))
+        .await
+        .unwrap()
+    else {
+        unreachable!()
+    };
+    let poster = item.thumbnail.expect("a poster frame");
+    // Node A made it; node B, behind the same load balancer, serves it from the store.
+    let answer = b
+        .api()
+        .raw(reqwest::Method::GET, &poster)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(answer.bytes().await.unwrap().starts_with(&[0xFF, 0xD8]));
+}
