@@ -17,6 +17,7 @@
 //! - [`queue`]: queue items.
 //! - [`room`]: the room state machine: commands in, events out.
 //! - [`protocol`]: the JSON frames of WebSocket protocol v1 (see `docs/protocol.md`).
+//! - [`syncplay`]: Syncplay's protocol, for desktop players joining a room.
 //! - [`limits`]: tuning constants that several modules share.
 
 pub mod chat;
@@ -31,4 +32,5 @@ pub mod protocol;
 pub mod queue;
 pub mod room;
 pub mod settings;
+pub mod syncplay;
 pub mod time;

@@ -60,6 +60,11 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
+    /// Listen for Syncplay clients (desktop players) on this address, say `0.0.0.0:8999`. Off by
+    /// default. The Syncplay room name is a Lockstep room's invite key (docs/syncplay.md).
+    #[arg(long, env = "LOCKSTEP_SYNCPLAY_LISTEN")]
+    pub syncplay_listen: Option<SocketAddr>,
+
     /// A token that lets `/metrics` be read on the main address with `Authorization: Bearer
     /// <token>`; without it `/metrics` there answers 404.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]

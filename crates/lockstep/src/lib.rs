@@ -191,6 +191,9 @@ pub async fn serve(
     if let Some(address) = state.config.metrics_listen {
         serve_metrics(address, &state).await?;
     }
+    if let Some(address) = state.config.syncplay_listen {
+        server::syncplay::listen(address, &state).await?;
+    }
     let stop = tokio::spawn(async move {
         shutdown.await;
         tracing::info!("shutting down: telling clients to reconnect and saving rooms");

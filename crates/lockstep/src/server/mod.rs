@@ -28,6 +28,7 @@ pub mod ops;
 pub mod origin;
 pub mod pages;
 pub mod rooms;
+pub mod syncplay;
 pub mod tus;
 pub mod upgrade;
 pub mod uploads;

@@ -190,7 +190,7 @@ fn refuse(
 /// `user`'s membership of `room`, unless they are banned (403), or a ban bars `client`'s address
 /// (403): clearing cookies does not walk a banned user back in. The owner and moderators are
 /// exempt from address bars, should they share an address with someone banned.
-async fn at_the_door(
+pub(crate) async fn at_the_door(
     state: &AppState,
     room: &RoomRow,
     user: UserId,
@@ -442,7 +442,7 @@ struct JoinBody {
 
 /// Admits `user` to `room`, checking the password when there is one. Every guess counts against
 /// the client's address and the room (both rate-limited) before argon2 runs.
-async fn admit(
+pub(crate) async fn admit(
     state: &AppState,
     room: &RoomRow,
     user: UserId,

@@ -19,5 +19,6 @@ mod resume;
 mod rooms;
 mod ssrf;
 mod sync;
+mod syncplay;
 mod uploads;
 mod users;

@@ -1,0 +1,588 @@
+//! Syncplay's protocol, as its desktop clients (1.6 and later) speak it: one JSON object per line,
+//! each naming its messages (`Hello`, `State`, `Chat`, `Set`, `List`, `TLS`, `Error`). This module
+//! reads those lines into typed messages, writes the server's, and keeps one client's side of the
+//! conversation: the ping fields Syncplay uses to estimate delays, and the "ignoring on the fly"
+//! handshake by which each side skips the other's states until a forced change has been seen.
+//!
+//! What a client's state means for the room is decided here too ([`Session::on_state`]): a pause
+//! or play that differs from the room, or a seek (`doSeek`), becomes a room command; everything
+//! else is a position report. No I/O: times are passed in as seconds.
+
+use serde_json::{Map, Value, json};
+
+/// Longest line accepted from a client (a `Set` with a long file name is about 1 KiB).
+pub const MAX_LINE: usize = 16 * 1024;
+/// How often the server sends its state to each client (Syncplay's own server: 1 s).
+pub const STATE_INTERVAL_SECS: f64 = 1.0;
+/// A client that sends no state for this long is gone (Syncplay's own server: 12.5 s).
+pub const SILENT_SECS: f64 = 12.5;
+/// The weight of the old average in the round-trip estimate (Syncplay's own: 0.85).
+const RTT_AVERAGE_WEIGHT: f64 = 0.85;
+/// The version this server says it speaks.
+pub const SERVER_VERSION: &str = "1.7.0";
+
+/// Why a line cannot be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LineError {
+    #[error("the line is not JSON: {0}")]
+    NotJson(String),
+    #[error("a line must be a JSON object of messages")]
+    NotAnObject,
+    #[error("unknown message {0}")]
+    Unknown(String),
+    #[error("malformed {0} message")]
+    Malformed(&'static str),
+}
+
+/// The `Hello` a client opens with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hello {
+    pub username: String,
+    pub password: Option<String>,
+    pub room: String,
+    pub version: String,
+}
+
+/// Where a client's player is, as it says.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayState {
+    pub position: f64,
+    pub paused: Option<bool>,
+    pub do_seek: bool,
+}
+
+/// A client's `State` message.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ClientState {
+    pub play: Option<PlayState>,
+    /// Our `latencyCalculation` echoed back (the server time we sent, in seconds).
+    pub echoed: Option<f64>,
+    /// The client's own timestamp, which we echo back as `clientLatencyCalculation`.
+    pub client_stamp: Option<f64>,
+    /// The client's round-trip estimate.
+    pub client_rtt: f64,
+    /// `ignoringOnTheFly.server`: the count of our forced states it has seen.
+    pub ignoring_server: Option<u64>,
+    /// `ignoringOnTheFly.client`: the count of its own forced changes.
+    pub ignoring_client: Option<u64>,
+}
+
+/// A `Set` item the bridge acts on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    /// `ready`: the user's ready state.
+    Ready(bool),
+    /// `file`: what the user's player has open.
+    File {
+        name: String,
+        duration: Option<f64>,
+        size: Option<u64>,
+    },
+    /// `room`: the user asks to move to another room.
+    Room(String),
+    /// Anything else (`features`, playlists, controller auth): read and ignored.
+    Other,
+}
+
+/// One message from a client.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientMessage {
+    Hello(Hello),
+    State(ClientState),
+    Chat(String),
+    Set(Vec<Setting>),
+    List,
+    /// A `TLS` inquiry (`startTLS: send`).
+    Tls,
+    Error(String),
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(|s| s.trim().to_owned())
+}
+
+fn parse_hello(v: &Value) -> Result<Hello, LineError> {
+    let bad = LineError::Malformed("Hello");
+    let username = v.get("username").and_then(text).ok_or(bad.clone())?;
+    let room = v
+        .get("room")
+        .and_then(|r| r.get("name"))
+        .and_then(text)
+        .ok_or(bad.clone())?;
+    let version = v
+        .get("realversion")
+        .or_else(|| v.get("version"))
+        .and_then(text)
+        .ok_or(bad.clone())?;
+    if username.is_empty() || room.is_empty() || version.is_empty() {
+        return Err(bad);
+    }
+    let password = v
+        .get("password")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned);
+    Ok(Hello {
+        username,
+        password,
+        room,
+        version,
+    })
+}
+
+fn finite(v: Option<&Value>) -> Option<f64> {
+    v.and_then(Value::as_f64).filter(|x| x.is_finite())
+}
+
+fn parse_state(v: &Value) -> Result<ClientState, LineError> {
+    if !v.is_object() {
+        return Err(LineError::Malformed("State"));
+    }
+    let play = v.get("playstate").map(|p| PlayState {
+        position: finite(p.get("position")).unwrap_or(0.0).max(0.0),
+        paused: p.get("paused").and_then(Value::as_bool),
+        do_seek: p.get("doSeek").and_then(Value::as_bool).unwrap_or(false),
+    });
+    let ping = v.get("ping");
+    let ignoring = v.get("ignoringOnTheFly");
+    Ok(ClientState {
+        play,
+        echoed: finite(ping.and_then(|p| p.get("latencyCalculation"))),
+        client_stamp: finite(ping.and_then(|p| p.get("clientLatencyCalculation"))),
+        client_rtt: finite(ping.and_then(|p| p.get("clientRtt"))).unwrap_or(0.0),
+        ignoring_server: ignoring
+            .and_then(|i| i.get("server"))
+            .and_then(Value::as_u64),
+        ignoring_client: ignoring
+            .and_then(|i| i.get("client"))
+            .and_then(Value::as_u64),
+    })
+}
+
+fn parse_set(v: &Value) -> Result<Vec<Setting>, LineError> {
+    let map = v.as_object().ok_or(LineError::Malformed("Set"))?;
+    Ok(map
+        .iter()
+        .map(|(key, value)| match key.as_str() {
+            "ready" => value
+                .get("isReady")
+                .and_then(Value::as_bool)
+                .map_or(Setting::Other, Setting::Ready),
+            "file" => match value.get("name").and_then(text) {
+                Some(name) => Setting::File {
+                    name,
+                    duration: finite(value.get("duration")).filter(|d| *d >= 0.0),
+                    size: value.get("size").and_then(Value::as_u64),
+                },
+                None => Setting::Other,
+            },
+            "room" => value
+                .get("name")
+                .and_then(text)
+                .map_or(Setting::Other, Setting::Room),
+            _ => Setting::Other,
+        })
+        .collect())
+}
+
+/// Reads one line (without its newline). An empty line holds no message.
+pub fn parse_line(line: &str) -> Result<Vec<ClientMessage>, LineError> {
+    let line = line.trim();
+    if line.is_empty() {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_str(line).map_err(|e| LineError::NotJson(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(LineError::NotAnObject);
+    };
+    map.iter()
+        .map(|(name, v)| {
+            Ok(match name.as_str() {
+                "Hello" => ClientMessage::Hello(parse_hello(v)?),
+                "State" => ClientMessage::State(parse_state(v)?),
+                "Chat" => ClientMessage::Chat(
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or(LineError::Malformed("Chat"))?,
+                ),
+                "Set" => ClientMessage::Set(parse_set(v)?),
+                "List" => ClientMessage::List,
+                "TLS" => ClientMessage::Tls,
+                "Error" => ClientMessage::Error(
+                    v.get("message")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                other => return Err(LineError::Unknown(other.chars().take(40).collect())),
+            })
+        })
+        .collect()
+}
+
+/// Writes a server message as one line, ended the way Syncplay's clients (Twisted's
+/// `LineReceiver`) expect: `\r\n`. A bare `\n` never completes a line for them.
+pub fn line(message: &Value) -> String {
+    let mut s = message.to_string();
+    s.push_str("\r\n");
+    s
+}
+
+/// The server's `Hello` in answer to `hello`, for a client now in `room`.
+pub fn hello_answer(hello: &Hello, username: &str, room: &str, motd: &str) -> Value {
+    json!({"Hello": {
+        "username": username,
+        "room": {"name": room},
+        "version": hello.version,
+        "realversion": SERVER_VERSION,
+        "motd": motd,
+        "features": {
+            "isolateRooms": true,
+            "readiness": true,
+            "managedRooms": false,
+            "chat": true,
+            "maxChatMessageLength": crate::limits::CHAT_MAX_CHARS,
+            "maxUsernameLength": crate::limits::DISPLAY_NAME_MAX,
+            "maxRoomNameLength": 64,
+            "maxFilenameLength": 250,
+        },
+    }})
+}
+
+/// An `Error` message.
+pub fn error(message: &str) -> Value {
+    json!({"Error": {"message": message}})
+}
+
+/// A `Chat` message from `username`.
+pub fn chat(username: &str, message: &str) -> Value {
+    json!({"Chat": {"username": username, "message": message}})
+}
+
+/// A `TLS` answer: this server does not upgrade to TLS (a TLS terminator in front can).
+pub fn tls_refused() -> Value {
+    json!({"TLS": {"startTLS": "false"}})
+}
+
+/// What a client's state asks of the room.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Intent {
+    Pause,
+    Play,
+    Seek(f64),
+}
+
+/// The room's playback as a Syncplay client is told it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoomPlay {
+    pub paused: bool,
+    /// Where the room is now, in seconds.
+    pub position: f64,
+}
+
+/// One client's side of the conversation.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// Forced states we sent that the client has not acknowledged: its states are stale until
+    /// it has.
+    server_ignoring: u64,
+    /// The client's own count of forced changes, echoed back once.
+    client_ignoring: u64,
+    /// The client's last timestamp and when it arrived (seconds), echoed back with the time
+    /// it waited here.
+    client_stamp: Option<(f64, f64)>,
+    rtt: f64,
+    average_rtt: f64,
+    forward_delay: f64,
+    /// When the client last sent a state.
+    pub last_heard: f64,
+}
+
+impl Session {
+    pub fn new(now: f64) -> Self {
+        Session {
+            last_heard: now,
+            ..Session::default()
+        }
+    }
+
+    /// The one-way delay from the client to us, as Syncplay estimates it (seconds).
+    pub fn forward_delay(&self) -> f64 {
+        self.forward_delay
+    }
+
+    /// The round trip of the last ping (seconds).
+    pub fn rtt(&self) -> f64 {
+        self.rtt
+    }
+
+    fn ping(&mut self, echoed: f64, client_rtt: f64, now: f64) {
+        let rtt = now - echoed;
+        if !(0.0..60.0).contains(&rtt) || client_rtt < 0.0 {
+            return;
+        }
+        self.rtt = rtt;
+        self.average_rtt = if self.average_rtt == 0.0 {
+            rtt
+        } else {
+            self.average_rtt * RTT_AVERAGE_WEIGHT + rtt * (1.0 - RTT_AVERAGE_WEIGHT)
+        };
+        self.forward_delay = if client_rtt < rtt {
+            self.average_rtt / 2.0 + (rtt - client_rtt)
+        } else {
+            self.average_rtt / 2.0
+        };
+    }
+
+    /// A state from the client, received at `now` (seconds), while the room is at `room`:
+    /// what it asks of the room, if anything.
+    pub fn on_state(&mut self, state: &ClientState, room: RoomPlay, now: f64) -> Option<Intent> {
+        self.last_heard = now;
+        if let Some(seen) = state.ignoring_server
+            && seen == self.server_ignoring
+        {
+            self.server_ignoring = 0;
+        }
+        if let Some(count) = state.ignoring_client {
+            self.client_ignoring = count;
+        }
+        if let Some(stamp) = state.client_stamp {
+            self.client_stamp = Some((stamp, now));
+        }
+        if let Some(echoed) = state.echoed {
+            self.ping(echoed, state.client_rtt, now);
+        }
+        if self.server_ignoring > 0 {
+            return None; // from before our last forced state reached it
+        }
+        let play = state.play?;
+        let position = match play.paused {
+            // A playing player was ahead by the time the state took to arrive.
+            Some(false) => play.position + self.forward_delay,
+            _ => play.position,
+        };
+        match play.paused {
+            Some(true) if !room.paused => Some(Intent::Pause),
+            Some(false) if room.paused => Some(Intent::Play),
+            _ if play.do_seek => Some(Intent::Seek(position)),
+            _ => None,
+        }
+    }
+
+    /// The `State` to send at `now`: the room's playback, `do_seek` when the client must jump
+    /// to it, `forced` for a change the client must follow (its states are ignored until it
+    /// acknowledges), `set_by` who made the change.
+    pub fn state(
+        &mut self,
+        room: RoomPlay,
+        do_seek: bool,
+        forced: bool,
+        set_by: Option<&str>,
+        now: f64,
+    ) -> Value {
+        let mut ping = Map::new();
+        ping.insert("latencyCalculation".into(), json!(now));
+        ping.insert("serverRtt".into(), json!(self.rtt));
+        if let Some((stamp, arrived)) = self.client_stamp.take() {
+            ping.insert(
+                "clientLatencyCalculation".into(),
+                json!(stamp + (now - arrived)),
+            );
+        }
+        if forced {
+            self.server_ignoring += 1;
+        }
+        let mut state = json!({
+            "ping": ping,
+            "playstate": {
+                "position": room.position.max(0.0),
+                "paused": room.paused,
+                "doSeek": do_seek,
+                "setBy": set_by,
+            },
+        });
+        if self.server_ignoring > 0 || self.client_ignoring > 0 {
+            let mut ignoring = Map::new();
+            if self.server_ignoring > 0 {
+                ignoring.insert("server".into(), json!(self.server_ignoring));
+            }
+            if self.client_ignoring > 0 {
+                ignoring.insert("client".into(), json!(self.client_ignoring));
+                self.client_ignoring = 0;
+            }
+            state["ignoringOnTheFly"] = Value::Object(ignoring);
+        }
+        json!({ "State": state })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hello_as_syncplay_1_6_sends_it() {
+        let line = r#"{"Hello": {"username": "ann", "password": "pw", "room": {"name": "abc"}, "version": "1.2.255", "realversion": "1.6.9", "features": {"sharedPlaylists": true}}}"#;
+        assert_eq!(
+            parse_line(line).unwrap(),
+            vec![ClientMessage::Hello(Hello {
+                username: "ann".into(),
+                password: Some("pw".into()),
+                room: "abc".into(),
+                version: "1.6.9".into(),
+            })]
+        );
+        for bad in [
+            r#"{"Hello": {"room": {"name": "abc"}, "version": "1.6.9"}}"#,
+            r#"{"Hello": {"username": " ", "room": {"name": "abc"}, "version": "1.6.9"}}"#,
+            r#"{"Hello": {"username": "ann", "version": "1.6.9"}}"#,
+            r#"{"Hello": "hi"}"#,
+        ] {
+            assert_eq!(parse_line(bad), Err(LineError::Malformed("Hello")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_errors_not_panics() {
+        assert!(matches!(parse_line("{"), Err(LineError::NotJson(_))));
+        assert_eq!(parse_line("[1]"), Err(LineError::NotAnObject));
+        assert_eq!(
+            parse_line(r#"{"Launch": {}}"#),
+            Err(LineError::Unknown("Launch".into()))
+        );
+        assert_eq!(
+            parse_line(r#"{"Chat": 5}"#),
+            Err(LineError::Malformed("Chat"))
+        );
+        assert_eq!(parse_line("   "), Ok(vec![]));
+        // Nonsense numbers are read as nothing, not as positions.
+        let ClientMessage::State(s) = &parse_line(
+            r#"{"State": {"playstate": {"position": "x", "paused": 3}, "ping": {"latencyCalculation": "soon"}}}"#,
+        )
+        .unwrap()[0] else {
+            panic!()
+        };
+        assert_eq!(s.play.unwrap().position, 0.0);
+        assert_eq!(s.play.unwrap().paused, None);
+    }
+
+    #[test]
+    fn settings_that_matter_are_read() {
+        let line = r#"{"Set": {"ready": {"isReady": true, "manuallyInitiated": true}, "file": {"name": "film.mkv", "duration": 5400.5, "size": 123}, "features": {"x": 1}}}"#;
+        let [ClientMessage::Set(items)] = &parse_line(line).unwrap()[..] else {
+            panic!()
+        };
+        assert!(items.contains(&Setting::Ready(true)));
+        assert!(items.contains(&Setting::File {
+            name: "film.mkv".into(),
+            duration: Some(5400.5),
+            size: Some(123)
+        }));
+        assert!(items.contains(&Setting::Other));
+    }
+
+    fn client_state(position: f64, paused: bool, do_seek: bool) -> ClientState {
+        ClientState {
+            play: Some(PlayState {
+                position,
+                paused: Some(paused),
+                do_seek,
+            }),
+            ..ClientState::default()
+        }
+    }
+
+    const PLAYING: RoomPlay = RoomPlay {
+        paused: false,
+        position: 10.0,
+    };
+
+    #[test]
+    fn a_client_that_pauses_plays_or_seeks_asks_the_room_otherwise_it_reports() {
+        let mut s = Session::new(0.0);
+        assert_eq!(
+            s.on_state(&client_state(10.0, false, false), PLAYING, 1.0),
+            None
+        );
+        assert_eq!(
+            s.on_state(&client_state(10.0, true, false), PLAYING, 1.0),
+            Some(Intent::Pause)
+        );
+        let paused = RoomPlay {
+            paused: true,
+            ..PLAYING
+        };
+        assert_eq!(
+            s.on_state(&client_state(10.0, false, false), paused, 1.0),
+            Some(Intent::Play)
+        );
+        assert_eq!(
+            s.on_state(&client_state(42.0, true, true), paused, 1.0),
+            Some(Intent::Seek(42.0))
+        );
+    }
+
+    #[test]
+    fn after_a_forced_state_the_clients_states_count_once_it_has_seen_it() {
+        let mut s = Session::new(0.0);
+        let sent = s.state(PLAYING, true, true, Some("bob"), 5.0);
+        assert_eq!(sent["State"]["ignoringOnTheFly"]["server"], 1);
+        assert_eq!(sent["State"]["playstate"]["doSeek"], true);
+        // A state from before it arrived: stale, ignored.
+        let mut stale = client_state(3.0, false, true);
+        assert_eq!(s.on_state(&stale, PLAYING, 5.1), None);
+        // It acknowledges: from now on its states count.
+        stale.ignoring_server = Some(1);
+        assert_eq!(s.on_state(&stale, PLAYING, 5.2), Some(Intent::Seek(3.0)));
+        let next = s.state(PLAYING, false, false, None, 6.0);
+        assert!(next["State"].get("ignoringOnTheFly").is_none());
+    }
+
+    #[test]
+    fn the_clients_own_change_count_is_echoed_once() {
+        let mut s = Session::new(0.0);
+        let mut st = client_state(10.0, true, false);
+        st.ignoring_client = Some(2);
+        s.on_state(&st, PLAYING, 1.0);
+        let sent = s.state(PLAYING, false, false, None, 1.5);
+        assert_eq!(sent["State"]["ignoringOnTheFly"]["client"], 2);
+        let again = s.state(PLAYING, false, false, None, 2.5);
+        assert!(again["State"].get("ignoringOnTheFly").is_none());
+    }
+
+    #[test]
+    fn pings_give_the_round_trip_and_a_playing_clients_seek_lands_ahead_by_the_delay() {
+        let mut s = Session::new(0.0);
+        let sent = s.state(PLAYING, false, false, None, 100.0);
+        assert_eq!(sent["State"]["ping"]["latencyCalculation"], 100.0);
+        let st = ClientState {
+            echoed: Some(100.0),
+            client_stamp: Some(7.0),
+            client_rtt: 0.2,
+            play: Some(PlayState {
+                position: 50.0,
+                paused: Some(false),
+                do_seek: true,
+            }),
+            ..ClientState::default()
+        };
+        let intent = s.on_state(&st, PLAYING, 100.2);
+        assert!((s.rtt() - 0.2).abs() < 1e-9);
+        assert!((s.forward_delay() - 0.1).abs() < 1e-9);
+        let Some(Intent::Seek(at)) = intent else {
+            panic!("{intent:?}")
+        };
+        assert!((at - 50.1).abs() < 1e-9);
+        // Its timestamp comes back with the time it waited here.
+        let back = s.state(PLAYING, false, false, None, 100.5);
+        let echoed = back["State"]["ping"]["clientLatencyCalculation"]
+            .as_f64()
+            .unwrap();
+        assert!((echoed - 7.3).abs() < 1e-9);
+        // Clock nonsense is ignored.
+        let mut odd = st;
+        odd.echoed = Some(1e12);
+        s.on_state(&odd, PLAYING, 101.0);
+        assert!((s.rtt() - 0.2).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,241 @@
+//! The Syncplay front door, spoken to the way Syncplay 1.6's client speaks (JSON lines over TCP),
+//! beside a WebSocket viewer in the same room.
+
+use crate::helpers::spawn_with;
+use lockstep_client::Api;
+use lockstep_core::protocol::{ClientFrame, ServerFrame};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// A free loopback port (bound, then released for the server to take).
+fn free_port() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+struct Desktop {
+    read: BufReader<OwnedReadHalf>,
+    write: OwnedWriteHalf,
+}
+
+impl Desktop {
+    async fn connect(address: std::net::SocketAddr) -> Desktop {
+        let stream = TcpStream::connect(address).await.unwrap();
+        let (read, write) = stream.into_split();
+        Desktop {
+            read: BufReader::new(read),
+            write,
+        }
+    }
+
+    async fn send(&mut self, message: Value) {
+        let mut line = message.to_string();
+        line.push_str("\r\n");
+        self.write.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    /// The next message, or `None` when the server closed the connection.
+    async fn next(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), self.read.read_line(&mut line))
+            .await
+            .expect("a line within 10 s")
+            .unwrap();
+        (n > 0).then(|| serde_json::from_str(&line).unwrap())
+    }
+
+    /// Reads until a message named `name` that passes `pred`.
+    async fn wait(&mut self, name: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        loop {
+            let m = self.next().await.expect("the connection is open");
+            if let Some(v) = m.get(name)
+                && pred(v)
+            {
+                return v.clone();
+            }
+        }
+    }
+
+    async fn hello(&mut self, user: &str, room: &str, password: Option<&str>) {
+        let mut hello = json!({"username": user, "room": {"name": room}, "version": "1.2.255", "realversion": "1.6.9", "features": {"chat": true, "readiness": true}});
+        if let Some(p) = password {
+            hello["password"] = json!(p);
+        }
+        self.send(json!({ "Hello": hello })).await;
+    }
+}
+
+async fn room_with_key(api: &Api, body: Value) -> (lockstep_core::ids::RoomId, String) {
+    let r = api.post("/api/rooms", &body).await.unwrap();
+    let id = serde_json::from_value(r.body["id"].clone()).unwrap();
+    (id, r.body["invite_key"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
+    let address = free_port();
+    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let ann = app.api();
+    let (room, key) = room_with_key(&ann, json!({"name": "Desktop night"})).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/film.mp4".into(),
+    })
+    .await
+    .unwrap();
+
+    let mut mpv = Desktop::connect(address).await;
+    mpv.hello("mpv user", &key, None).await;
+    let hello = mpv.wait("Hello", |_| true).await;
+    assert_eq!(hello["room"]["name"], key.as_str());
+    assert_eq!(hello["username"], "mpv user");
+    // A member like any other: the browser sees them arrive.
+    v.wait_for(|f| matches!(f, ServerFrame::Presence { joined, .. } if joined.iter().any(|m| m.name.as_str() == "mpv user")))
+        .await
+        .unwrap();
+
+    // The browser seeks: the desktop is told to jump there, by whom.
+    v.ok(|id| ClientFrame::Seek { id, position: 42.0 })
+        .await
+        .unwrap();
+    let state = mpv
+        .wait("State", |s| {
+            s["playstate"]["doSeek"] == true && s["playstate"]["position"].as_f64().unwrap() >= 42.0
+        })
+        .await;
+    assert!(state["playstate"]["position"].as_f64().unwrap() < 43.0);
+    assert!(state["playstate"]["setBy"].is_string());
+    let forced = state["ignoringOnTheFly"]["server"].as_u64().unwrap();
+
+    // The desktop pauses (acknowledging the forced state): the browser's room pauses.
+    mpv.send(json!({"State": {
+        "playstate": {"position": 42.5, "paused": true, "doSeek": false},
+        "ping": {"latencyCalculation": state["ping"]["latencyCalculation"], "clientLatencyCalculation": 1.0, "clientRtt": 0.0},
+        "ignoringOnTheFly": {"server": forced},
+    }}))
+    .await;
+    v.wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.paused))
+        .await
+        .unwrap();
+    // The pause comes back to it too, forced, set by itself (the client leaves its player be);
+    // it acknowledges in its next state, as Syncplay's client does.
+    let paused = mpv
+        .wait("State", |s| {
+            s["playstate"]["paused"] == true && s.get("ignoringOnTheFly").is_some()
+        })
+        .await;
+    assert_eq!(paused["playstate"]["setBy"], "mpv user");
+    assert_eq!(paused["playstate"]["doSeek"], false);
+    let forced = paused["ignoringOnTheFly"]["server"].as_u64().unwrap();
+    // And seeks: the room follows.
+    mpv.send(json!({"State": {
+        "playstate": {"position": 100.0, "paused": true, "doSeek": true},
+        "ping": {"clientRtt": 0.0},
+        "ignoringOnTheFly": {"server": forced},
+    }}))
+    .await;
+    v.wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.position == 100.0))
+        .await
+        .unwrap();
+
+    // Chat both ways.
+    mpv.send(json!({"Chat": "hello from mpv"})).await;
+    v.wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.text == "hello from mpv" && line.name.as_deref() == Some("mpv user")))
+        .await
+        .unwrap();
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "hello from the browser".into(),
+    })
+    .await
+    .unwrap();
+    let chat = mpv
+        .wait("Chat", |c| c["message"] == "hello from the browser")
+        .await;
+    assert!(chat["username"].is_string());
+
+    // Its readiness holds the room like a browser's.
+    mpv.send(json!({"Set": {"ready": {"isReady": false, "manuallyInitiated": true}}}))
+        .await;
+    v.wait_for(|f| {
+        matches!(
+            f,
+            ServerFrame::MemberUpdated { .. } | ServerFrame::Presence { .. }
+        )
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn bad_syncplay_input_gets_an_error_and_a_closed_socket() {
+    let address = free_port();
+    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let ann = app.api();
+    let (_room, key) =
+        room_with_key(&ann, json!({"name": "Locked", "password": "open sesame"})).await;
+
+    let refused = async |lines: Vec<Value>, raw: Option<Vec<u8>>| {
+        let mut d = Desktop::connect(address).await;
+        for l in lines {
+            d.send(l).await;
+        }
+        if let Some(raw) = raw {
+            d.write.write_all(&raw).await.unwrap();
+        }
+        let error = d.wait("Error", |_| true).await;
+        assert!(d.next().await.is_none(), "closed after the error");
+        error["message"].as_str().unwrap().to_owned()
+    };
+    // Not JSON, an unknown message, something before Hello, a line too long.
+    assert!(
+        refused(vec![], Some(b"{nope\n".to_vec()))
+            .await
+            .contains("not JSON")
+    );
+    assert!(
+        refused(vec![json!({"Launch": {}})], None)
+            .await
+            .contains("unknown")
+    );
+    assert!(
+        refused(vec![json!({"Chat": "hi"})], None)
+            .await
+            .contains("Hello")
+    );
+    let mut long = vec![b'x'; 20_000];
+    long.push(b'\n');
+    assert!(refused(vec![], Some(long)).await.contains("too long"));
+    // No such room; a room with a password, without it and with a wrong one.
+    let hello = |room: &str, password: Option<&str>| {
+        let mut h = json!({"username": "u", "room": {"name": room}, "version": "1.6.9"});
+        if let Some(p) = password {
+            h["password"] = json!(p);
+        }
+        json!({ "Hello": h })
+    };
+    assert!(
+        refused(vec![hello("nosuchroom", None)], None)
+            .await
+            .contains("no such room")
+    );
+    assert!(
+        refused(vec![hello(&key, None)], None)
+            .await
+            .contains("password")
+    );
+    assert!(
+        refused(vec![hello(&key, Some("guess"))], None)
+            .await
+            .contains("wrong password")
+    );
+    // The right password lets it in.
+    let mut d = Desktop::connect(address).await;
+    d.send(hello(&key, Some("open sesame"))).await;
+    d.wait("Hello", |_| true).await;
+    d.wait("State", |_| true).await;
+}
