@@ -249,6 +249,16 @@ pub fn hello_answer(hello: &Hello, username: &str, room: &str, motd: &str) -> Va
     }})
 }
 
+/// The room's shared playlist as Syncplay's own server sends it on joining: empty, no index.
+/// A client with shared playlists on (the default) opens its own file only once it has seen a
+/// `playlistIndex`; without these it never loads the file it was given.
+pub fn empty_playlist(room: &str) -> [Value; 2] {
+    [
+        json!({"Set": {"playlistChange": {"user": room, "files": []}}}),
+        json!({"Set": {"playlistIndex": {"user": room, "index": null}}}),
+    ]
+}
+
 /// An `Error` message.
 pub fn error(message: &str) -> Value {
     json!({"Error": {"message": message}})

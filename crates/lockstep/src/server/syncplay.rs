@@ -229,6 +229,9 @@ async fn bridge(
         &syncplay::hello_answer(hello, user.name.as_str(), &room_name, "Lockstep"),
     )
     .await?;
+    for set in syncplay::empty_playlist(&room_name) {
+        send(lines, &set).await?;
+    }
     let play = |p: &PlaybackState| RoomPlay {
         paused: p.paused,
         position: p.position_at(state.clock.now()),
@@ -239,6 +242,9 @@ async fn bridge(
     )
     .await?;
     let mut next_id = 1u64;
+    // Who made the last change: every state names them, as Syncplay's own server does (its
+    // clients print "<setBy> paused" from whichever state shows the change first).
+    let mut set_by: Option<String> = None;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(syncplay::STATE_INTERVAL_SECS));
     loop {
         tokio::select! {
@@ -250,7 +256,7 @@ async fn bridge(
                 if now - session.last_heard > syncplay::SILENT_SECS {
                     return refuse(lines, "no state from your client for too long").await;
                 }
-                send(lines, &session.state(play(&playback), false, false, None, now)).await?;
+                send(lines, &session.state(play(&playback), false, false, set_by.as_deref(), now)).await?;
             }
             line = lines.next() => {
                 let line = match line {
@@ -321,13 +327,13 @@ async fn bridge(
                                 playback = p;
                                 // A pause or play keeps the players where they are; a seek moves them.
                                 let jump = matches!(cause, PlaybackCause::Seek);
-                                let by_name = names.of(by).map(str::to_owned);
-                                send(lines, &session.state(play(&playback), jump, true, by_name.as_deref(), seconds(state))).await?;
+                                set_by = Some(names.of(by).unwrap_or("Lockstep").to_owned());
+                                send(lines, &session.state(play(&playback), jump, true, set_by.as_deref(), seconds(state))).await?;
                             }
                             ServerFrame::NowPlaying { state: p, by, .. } => {
                                 playback = p;
-                                let by_name = names.of(by).map(str::to_owned);
-                                send(lines, &session.state(play(&playback), true, true, by_name.as_deref(), seconds(state))).await?;
+                                set_by = Some(names.of(by).unwrap_or("Lockstep").to_owned());
+                                send(lines, &session.state(play(&playback), true, true, set_by.as_deref(), seconds(state))).await?;
                             }
                             // Others' lines (its own it has shown already; system lines are the room's).
                             ServerFrame::Chat { line, .. }

@@ -239,3 +239,163 @@ async fn bad_syncplay_input_gets_an_error_and_a_closed_socket() {
     d.wait("Hello", |_| true).await;
     d.wait("State", |_| true).await;
 }
+
+/// `program` on PATH, or a clear failure: ./scripts/test installs it.
+fn installed(program: &str, package: &str) -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(program))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            panic!("{program} is missing: install Debian's {package} package (./scripts/test does)")
+        })
+}
+
+#[tokio::test]
+async fn debians_syncplay_client_driving_mpv_follows_the_room_and_reads_its_chat() {
+    let syncplay = installed("syncplay", "syncplay");
+    let mpv = installed("mpv", "mpv");
+    let address = free_port();
+    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let ann = app.api();
+    let (room, key) = room_with_key(&ann, json!({"name": "Desktop and browser"})).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/film.mp4".into(),
+    })
+    .await
+    .unwrap();
+
+    // The desktop viewer's own copy: 30 s made with the real ffmpeg.
+    let dir = tempfile::tempdir().unwrap();
+    let film = dir.path().join("film.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc=duration=30:size=160x90:rate=10")
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "10"])
+        .arg(&film)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // Debian's Syncplay client, no GUI, driving mpv with no video or audio output; `-d` prints
+    // every protocol line it sends and receives.
+    let mut client = tokio::process::Command::new(syncplay)
+        .args(["-d", "--no-gui", "--no-store", "-a"])
+        .arg(address.to_string())
+        .args(["-n", "desk", "-r", &key, "--player-path"])
+        .arg(mpv)
+        .arg(&film)
+        .args(["--", "--vo=null", "--ao=null"])
+        .env("HOME", dir.path())
+        // Python buffers a pipe: each line as it is printed.
+        .env("PYTHONUNBUFFERED", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    // It prints its messages on stdout and its debug lines (the protocol) on stderr.
+    tokio::spawn(forward(client.stdout.take().unwrap(), tx.clone()));
+    tokio::spawn(forward(client.stderr.take().unwrap(), tx));
+    // Waits for a line of the client's output that passes `pred`.
+    let mut seen: Vec<String> = Vec::new();
+    let mut expect = async |what: &str, pred: &dyn Fn(&str) -> bool| {
+        let found = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = rx.recv().await {
+                seen.push(line.clone());
+                if pred(&line) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(line)) => line,
+            _ => {
+                let tail = seen[seen.len().saturating_sub(25)..].join("\n");
+                panic!("the Syncplay client never showed {what}; its last lines:\n{tail}")
+            }
+        }
+    };
+    // The desktop's reported play state, from a `client/server >> {"State": ...}` line.
+    fn reported(line: &str) -> Option<(f64, bool)> {
+        let json = line.split_once("client/server >> ")?.1;
+        let v: Value = serde_json::from_str(json).ok()?;
+        let play = v.get("State")?.get("playstate")?;
+        Some((
+            play.get("position")?.as_f64()?,
+            play.get("paused")?.as_bool()?,
+        ))
+    }
+
+    expect("its connection", &|l| {
+        l.contains("Successfully connected to server")
+    })
+    .await;
+    v.wait_for(|f| matches!(f, ServerFrame::Presence { joined, .. } if joined.iter().any(|m| m.name.as_str() == "desk")))
+        .await
+        .unwrap();
+
+    // mpv has opened the desktop's own file (Syncplay waits for the room's playlist first);
+    // from here on the positions it reports are mpv's, not its own estimate.
+    expect("mpv with its file loaded", &|l| l.contains("File update")).await;
+
+    // The browser seeks and plays: mpv goes there and plays, and is told by whom.
+    let me = ann.get("/api/me").await.unwrap().body["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    v.ok(|id| ClientFrame::Seek { id, position: 12.0 })
+        .await
+        .unwrap();
+    v.ok(|id| ClientFrame::Play { id }).await.unwrap();
+    expect("who unpaused", &|l| l.contains(&format!("{me} unpaused"))).await;
+    let line = expect("mpv playing from 12 s", &|l| {
+        reported(l).is_some_and(|(at, paused)| !paused && (12.0..20.0).contains(&at))
+    })
+    .await;
+    let (at, _) = reported(&line).unwrap();
+    assert!(at >= 12.0, "{line}");
+    // The browser pauses: mpv pauses.
+    v.ok(|id| ClientFrame::Pause { id }).await.unwrap();
+    expect("mpv paused", &|l| {
+        reported(l).is_some_and(|(_, paused)| paused)
+    })
+    .await;
+    // The browser's chat reaches the desktop.
+    v.ok(|id| ClientFrame::Chat {
+        id,
+        text: "hello desk".into(),
+    })
+    .await
+    .unwrap();
+    expect("the browser's chat line", &|l| l.contains("hello desk")).await;
+    let _ = client.kill().await;
+}
+
+/// Sends each line `from` prints to `to`.
+async fn forward(
+    from: impl tokio::io::AsyncRead + Unpin,
+    to: tokio::sync::mpsc::UnboundedSender<String>,
+) {
+    let mut lines = BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if to.send(line).is_err() {
+            break;
+        }
+    }
+}
