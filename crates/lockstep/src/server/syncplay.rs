@@ -324,6 +324,15 @@ async fn bridge(
                         let Ok(frame) = serde_json::from_str::<ServerFrame>(frame.as_str()) else { continue };
                         match frame {
                             ServerFrame::Playback { state: p, by, cause, .. } => {
+                                if cause == PlaybackCause::Rate && p.rate != playback.rate {
+                                    // Syncplay has no playback rate: say so rather than let the
+                                    // player drift and jump without a word.
+                                    let note = format!(
+                                        "The room now plays at {}x. Syncplay players have no speed setting: yours plays at 1x and jumps to keep up.",
+                                        p.rate
+                                    );
+                                    send(lines, &syncplay::chat("Lockstep", &note)).await?;
+                                }
                                 playback = p;
                                 // A pause or play keeps the players where they are; a seek moves them.
                                 let jump = matches!(cause, PlaybackCause::Seek);

@@ -169,6 +169,40 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     })
     .await
     .unwrap();
+
+    // A rate change cannot cross (Syncplay has no rate): the desktop is told in the chat.
+    v.ok(|id| ClientFrame::Rate { id, rate: 1.5 })
+        .await
+        .unwrap();
+    let note = mpv.wait("Chat", |c| c["username"] == "Lockstep").await;
+    assert!(note["message"].as_str().unwrap().contains("1.5x"), "{note}");
+
+    // The owner kicks the desktop member: Syncplay's Error says so, and the socket closes.
+    let page = v
+        .command(|id| ClientFrame::Members {
+            id,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let Ok(ServerFrame::MembersPage { members, .. }) = page else {
+        panic!("{page:?}")
+    };
+    let desk = members
+        .into_iter()
+        .find(|m| m.name.as_str() == "mpv user")
+        .expect("the desktop member is listed")
+        .user_id;
+    v.ok(|id| ClientFrame::Kick { id, user_id: desk })
+        .await
+        .unwrap();
+    let error = mpv.wait("Error", |_| true).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("removed"),
+        "{error}"
+    );
+    assert!(mpv.next().await.is_none(), "closed after the kick");
 }
 
 #[tokio::test]
