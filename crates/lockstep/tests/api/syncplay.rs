@@ -288,7 +288,7 @@ fn installed(program: &str, package: &str) -> std::path::PathBuf {
 }
 
 #[tokio::test]
-async fn debians_syncplay_client_driving_mpv_follows_the_room_and_reads_its_chat() {
+async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_other() {
     let syncplay = installed("syncplay", "syncplay");
     let mpv = installed("mpv", "mpv");
     let address = free_port();
@@ -306,6 +306,7 @@ async fn debians_syncplay_client_driving_mpv_follows_the_room_and_reads_its_chat
     // The desktop viewer's own copy: 30 s made with the real ffmpeg.
     let dir = tempfile::tempdir().unwrap();
     let film = dir.path().join("film.mp4");
+    let ipc = dir.path().join("mpv.sock");
     let made = std::process::Command::new("ffmpeg")
         .args([
             "-hide_banner",
@@ -331,6 +332,9 @@ async fn debians_syncplay_client_driving_mpv_follows_the_room_and_reads_its_chat
         .arg(mpv)
         .arg(&film)
         .args(["--", "--vo=null", "--ao=null"])
+        // Syncplay talks to mpv on this socket; the test opens a second connection to it to
+        // work mpv as a user would.
+        .arg(format!("--input-ipc-server={}", ipc.display()))
         .env("HOME", dir.path())
         // Python buffers a pipe: each line as it is printed.
         .env("PYTHONUNBUFFERED", "1")
@@ -418,6 +422,25 @@ async fn debians_syncplay_client_driving_mpv_follows_the_room_and_reads_its_chat
     .await
     .unwrap();
     expect("the browser's chat line", &|l| l.contains("hello desk")).await;
+
+    // The other way: the desktop user seeks and plays in mpv; the browser's room follows.
+    let mut mpv_ipc = tokio::net::UnixStream::connect(&ipc).await.unwrap();
+    mpv_ipc
+        .write_all(b"{\"command\": [\"seek\", 25, \"absolute\"]}\n")
+        .await
+        .unwrap();
+    v.wait_for(|f| {
+        matches!(f, ServerFrame::Playback { state, .. } if (24.5..27.0).contains(&state.position))
+    })
+    .await
+    .unwrap();
+    mpv_ipc
+        .write_all(b"{\"command\": [\"set_property\", \"pause\", false]}\n")
+        .await
+        .unwrap();
+    v.wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if !state.paused))
+        .await
+        .unwrap();
     let _ = client.kill().await;
 }
 
