@@ -1,0 +1,224 @@
+// Syncplay benchmark: how closely two mpv players follow each other through Debian's
+// syncplay-server, and through Lockstep's Syncplay door; and an mpv player against a browser
+// viewer in the same Lockstep room. Each mpv is driven by Debian's Syncplay client (no GUI,
+// `--vo=null --ao=null`) on the generated test video; the bench reads each mpv's `time-pos` over
+// its JSON IPC (a second connection beside Syncplay's own) and the browser's `video.currentTime`,
+// each stamped with the machine's clock, and compares them at the same instant.
+//
+//   node web/bench/syncplay.mjs        (scripts/bench-syncplay builds the release server first)
+//   DEBUG=1 keeps each Syncplay client's debug output in /tmp/bench-syncplay-<name>-<port>.log.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import {
+  addToQueue, createRoom, eventually, freePort, launchBrowser, newViewer, startFixtures, startServer, testVideo,
+} from "../test/e2e/harness.js";
+
+const DURATION = Number(process.env.DURATION ?? 30);
+const SAMPLE_MS = 100;
+/** Samples in the first seconds after playback starts are not steady state. */
+const WARMUP_S = 5;
+
+const now = () => performance.timeOrigin + performance.now();
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/** A connection to one mpv's JSON IPC. */
+class MpvIpc {
+  static async connect(socket) {
+    const conn = await eventually(
+      () => new Promise((resolve) => {
+        const c = net.connect(socket);
+        c.once("connect", () => resolve(c));
+        c.once("error", () => resolve(null));
+      }),
+      { what: `mpv's IPC at ${socket}`, timeoutMs: 30_000, intervalMs: 200 },
+    );
+    return new MpvIpc(conn);
+  }
+
+  constructor(conn) {
+    this.conn = conn;
+    this.next = 1;
+    this.waiting = new Map();
+    let buffer = "";
+    conn.on("data", (chunk) => {
+      buffer += chunk;
+      let i;
+      while ((i = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, i);
+        buffer = buffer.slice(i + 1);
+        let msg;
+        try {
+          msg = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        const w = msg.request_id && this.waiting.get(msg.request_id);
+        if (w) {
+          this.waiting.delete(msg.request_id);
+          w(msg);
+        }
+      }
+    });
+  }
+
+  command(...command) {
+    const request_id = this.next++;
+    return new Promise((resolve) => {
+      this.waiting.set(request_id, resolve);
+      this.conn.write(`${JSON.stringify({ command, request_id })}\n`);
+    });
+  }
+
+  /** `time-pos`, stamped with the middle of the request's round trip. */
+  async position() {
+    const sent = now();
+    const r = await this.command("get_property", "time-pos");
+    const back = now();
+    return r.error === "success" && typeof r.data === "number" ? { at: (sent + back) / 2, pos: r.data } : null;
+  }
+
+  close() {
+    this.conn.destroy();
+  }
+}
+
+/** Debian's Syncplay client driving mpv on `file`, in `room` of the server at `address`. */
+function desktop({ address, name, room, file, dir }) {
+  const socket = path.join(dir, `${name}-${address.split(":")[1]}.sock`);
+  const child = spawn("syncplay", [
+    ...(process.env.DEBUG ? ["-d"] : []),
+    "--no-gui", "--no-store", "-a", address, "-n", name, "-r", room, "--player-path", "/usr/bin/mpv", file,
+    "--", "--vo=null", "--ao=null", `--input-ipc-server=${socket}`,
+  ], {
+    // Its own process group, so that ending it ends the mpv it started too.
+    detached: true,
+    env: { ...process.env, HOME: dir, PYTHONUNBUFFERED: "1" },
+    stdio: ["ignore", "ignore", process.env.DEBUG ? openSync(`/tmp/bench-syncplay-${name}-${address.split(":")[1]}.log`, "w") : "ignore"],
+  });
+  return { child, socket, stop: () => stopGroup(child) };
+}
+
+function stopGroup(child) {
+  try {
+    process.kill(-child.pid, "SIGTERM");
+  } catch {
+    // already gone
+  }
+}
+
+async function loaded(ipc, what) {
+  await eventually(async () => (await ipc.command("get_property", "duration")).error === "success", {
+    what: `${what} with its file open`, timeoutMs: 30_000, intervalMs: 200,
+  });
+}
+
+/** |a - b| with b moved to a's instant (both play at 1x), in ms. */
+const spreadMs = (a, b) => Math.abs(a.pos - (b.pos + (a.at - b.at) / 1000)) * 1000;
+
+/** Samples `sources` (each an async () => {at, pos}) every SAMPLE_MS for DURATION s after a warm-up;
+ * returns, for each pair [0, i], the spreads in ms. */
+async function sample(sources) {
+  await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+  const spreads = sources.slice(1).map(() => []);
+  const until = now() + DURATION * 1000;
+  while (now() < until) {
+    const got = [];
+    for (const s of sources) got.push(await s());
+    if (got.every(Boolean)) got.slice(1).forEach((g, i) => spreads[i].push(spreadMs(got[0], g)));
+    await new Promise((r) => setTimeout(r, SAMPLE_MS));
+  }
+  return spreads.map((s) => s.sort((a, b) => a - b));
+}
+
+function summary(label, sorted) {
+  const f = (q) => quantile(sorted, q).toFixed(1);
+  console.log(`${label}: ${sorted.length} samples, spread p50 ${f(0.5)} ms, p95 ${f(0.95)} ms, max ${sorted.at(-1).toFixed(1)} ms`);
+  return { p50: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted.at(-1) };
+}
+
+const file = testVideo();
+const dir = mkdtempSync(path.join(tmpdir(), "lockstep-bench-syncplay-"));
+// Both clients start ready and unpause whoever else is ready (Syncplay's default waits for the
+// others to say they are ready, which no one does here).
+const settings = "[client_settings]\nreadyAtStart = True\nunpauseAction = Always\n";
+writeFileSync(path.join(dir, ".syncplay"), settings);
+mkdirSync(path.join(dir, ".config"), { recursive: true });
+writeFileSync(path.join(dir, ".config", "syncplay.ini"), settings);
+const children = [];
+const results = {};
+try {
+  // 1. Two mpv clients through Debian's syncplay-server.
+  {
+    const port = await freePort();
+    const server = spawn("syncplay-server", ["--port", String(port)], { stdio: "ignore" });
+    children.push(server);
+    await new Promise((r) => setTimeout(r, 1500));
+    const a = desktop({ address: `127.0.0.1:${port}`, name: "a", room: "bench", file, dir });
+    const b = desktop({ address: `127.0.0.1:${port}`, name: "b", room: "bench", file, dir });
+    children.push(a.child, b.child);
+    const [ia, ib] = [await MpvIpc.connect(a.socket), await MpvIpc.connect(b.socket)];
+    await loaded(ia, "mpv a");
+    await loaded(ib, "mpv b");
+    await new Promise((r) => setTimeout(r, 2000));
+    await ia.command("set_property", "pause", false);
+    const [ab] = await sample([() => ia.position(), () => ib.position()]);
+    results.server = summary("mpv and mpv through syncplay-server", ab);
+    ia.close();
+    ib.close();
+    a.stop();
+    b.stop();
+    server.kill();
+  }
+
+  // 2. Two mpv clients and a browser viewer in one Lockstep room.
+  {
+    const port = await freePort();
+    const fixtures = await startFixtures();
+    const server = await startServer(fixtures, { LOCKSTEP_SYNCPLAY_LISTEN: `127.0.0.1:${port}` });
+    const browser = await launchBrowser();
+    try {
+      const viewer = await newViewer(browser);
+      await createRoom(viewer.page, server.base, "Syncplay bench");
+      await addToQueue(viewer.page, fixtures.mediaUrl("bench"));
+      const key = await viewer.page.evaluate(() => window.lockstep.view.invite_key ?? window.lockstep.view.link?.split("/").pop());
+      const a = desktop({ address: `127.0.0.1:${port}`, name: "a", room: key, file, dir });
+      const b = desktop({ address: `127.0.0.1:${port}`, name: "b", room: key, file, dir });
+      children.push(a.child, b.child);
+      const [ia, ib] = [await MpvIpc.connect(a.socket), await MpvIpc.connect(b.socket)];
+      await loaded(ia, "mpv a");
+      await loaded(ib, "mpv b");
+      await new Promise((r) => setTimeout(r, 2000));
+      // Adding to an empty room starts it playing; otherwise play it.
+      if (await viewer.page.evaluate(() => window.lockstep.model.playback.paused)) await viewer.page.click("#play");
+      const page = () => viewer.page.evaluate(() => {
+        const v = document.querySelector("video");
+        return v && !v.paused ? { at: performance.timeOrigin + performance.now(), pos: v.currentTime } : null;
+      });
+      const [ab, aw] = await sample([() => ia.position(), () => ib.position(), page]);
+      results.lockstep = summary("mpv and mpv through Lockstep", ab);
+      results.browser = summary("mpv and a browser viewer in a Lockstep room", aw);
+      ia.close();
+      ib.close();
+      a.stop();
+      b.stop();
+    } finally {
+      await browser.close();
+      await server.stop();
+      await fixtures.close();
+    }
+  }
+} finally {
+  for (const c of children) stopGroup(c);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+console.log(`RESULT syncplay_server_spread_p50 ${results.server.p50.toFixed(1)} ms`);
+console.log(`RESULT syncplay_server_spread_p95 ${results.server.p95.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_spread_p50 ${results.lockstep.p50.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_spread_p95 ${results.lockstep.p95.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_browser_spread_p50 ${results.browser.p50.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_browser_spread_p95 ${results.browser.p95.toFixed(1)} ms`);
