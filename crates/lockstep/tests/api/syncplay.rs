@@ -456,3 +456,33 @@ async fn forward(
         }
     }
 }
+
+#[tokio::test]
+async fn a_desktop_viewer_that_reconnects_is_put_back_where_the_room_is() {
+    let address = free_port();
+    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let ann = app.api();
+    let (room, key) = room_with_key(&ann, json!({"name": "Flaky wifi"})).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/film.mp4".into(),
+    })
+    .await
+    .unwrap();
+    let mut mpv = Desktop::connect(address).await;
+    mpv.hello("desk", &key, None).await;
+    mpv.wait("State", |_| true).await;
+    // The connection drops; meanwhile the room moves on.
+    drop(mpv);
+    v.ok(|id| ClientFrame::Seek { id, position: 80.0 })
+        .await
+        .unwrap();
+    // Back: its first state tells it to jump to where the room is now.
+    let mut mpv = Desktop::connect(address).await;
+    mpv.hello("desk", &key, None).await;
+    let state = mpv.wait("State", |_| true).await;
+    assert_eq!(state["playstate"]["doSeek"], true, "{state}");
+    let at = state["playstate"]["position"].as_f64().unwrap();
+    assert!((80.0..85.0).contains(&at), "{state}");
+}
