@@ -74,12 +74,22 @@ async fn room_with_key(api: &Api, body: Value) -> (lockstep_core::ids::RoomId, S
     (id, r.body["invite_key"].as_str().unwrap().to_owned())
 }
 
-#[tokio::test]
-async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
+/// A server with its Syncplay door open, a room named `name` with something queued (so it plays),
+/// and its owner watching through a WebSocket.
+struct Setup {
+    /// The server: it stops when this is dropped, so tests keep it bound.
+    _app: crate::helpers::TestApp,
+    address: std::net::SocketAddr,
+    ann: Api,
+    key: String,
+    v: lockstep_client::Viewer,
+}
+
+async fn setup(name: &str) -> Setup {
     let address = free_port();
     let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
     let ann = app.api();
-    let (room, key) = room_with_key(&ann, json!({"name": "Desktop night"})).await;
+    let (room, key) = room_with_key(&ann, json!({ "name": name })).await;
     let (mut v, _) = ann.join(room).await.unwrap();
     v.ok(|id| ClientFrame::QueueAdd {
         id,
@@ -87,6 +97,24 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     })
     .await
     .unwrap();
+    Setup {
+        _app: app,
+        address,
+        ann,
+        key,
+        v,
+    }
+}
+
+#[tokio::test]
+async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
+    let Setup {
+        _app,
+        address,
+        key,
+        mut v,
+        ..
+    } = setup("Desktop night").await;
 
     let mut mpv = Desktop::connect(address).await;
     mpv.hello("mpv user", &key, None).await;
@@ -291,17 +319,13 @@ fn installed(program: &str, package: &str) -> std::path::PathBuf {
 async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_other() {
     let syncplay = installed("syncplay", "syncplay");
     let mpv = installed("mpv", "mpv");
-    let address = free_port();
-    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
-    let ann = app.api();
-    let (room, key) = room_with_key(&ann, json!({"name": "Desktop and browser"})).await;
-    let (mut v, _) = ann.join(room).await.unwrap();
-    v.ok(|id| ClientFrame::QueueAdd {
-        id,
-        url: "http://127.0.0.1:9/film.mp4".into(),
-    })
-    .await
-    .unwrap();
+    let Setup {
+        _app,
+        address,
+        ann,
+        key,
+        mut v,
+    } = setup("Desktop and browser").await;
 
     // The desktop viewer's own copy: 30 s made with the real ffmpeg.
     let dir = tempfile::tempdir().unwrap();
@@ -459,17 +483,13 @@ async fn forward(
 
 #[tokio::test]
 async fn a_desktop_viewer_that_reconnects_is_put_back_where_the_room_is() {
-    let address = free_port();
-    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
-    let ann = app.api();
-    let (room, key) = room_with_key(&ann, json!({"name": "Flaky wifi"})).await;
-    let (mut v, _) = ann.join(room).await.unwrap();
-    v.ok(|id| ClientFrame::QueueAdd {
-        id,
-        url: "http://127.0.0.1:9/film.mp4".into(),
-    })
-    .await
-    .unwrap();
+    let Setup {
+        _app,
+        address,
+        key,
+        mut v,
+        ..
+    } = setup("Flaky wifi").await;
     let mut mpv = Desktop::connect(address).await;
     mpv.hello("desk", &key, None).await;
     mpv.wait("State", |_| true).await;
