@@ -9,12 +9,13 @@
 //! messages. The protocol itself (parsing, pings, the "ignoring on the fly" handshake) is pure, in
 //! `lockstep_core::syncplay`.
 //!
-//! Bounded like every other door: lines of at most 16 KiB, a `Hello` within 10 s, a client silent
-//! for 12.5 s is dropped, new users are rate-limited per address, and every frame goes through
-//! the connection's frame limit.
+//! Bounded like every other door: at most 1,024 connections, 8 from one address; lines of at most
+//! 16 KiB, a `Hello` within 10 s, a client silent for 12.5 s is dropped, new users are
+//! rate-limited per address, every frame goes through the connection's frame limit, and a ban
+//! bars the connection's address as it does a browser's.
 
 use crate::rooms::dispatch::{Dispatch, JoinRefusal};
-use crate::server::client::ClientAddr;
+use crate::server::client::{ClientAddr, ClientKey};
 use crate::state::AppState;
 use crate::store::users::User;
 use futures_util::{SinkExt, StreamExt};
@@ -30,13 +31,56 @@ use lockstep_core::syncplay::{
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::codec::{Framed, LinesCodec};
 use uuid::Uuid;
 
 /// How long a client has to say `Hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Syncplay connections at once, in all (each holds a socket, a task and a room member).
+const MAX_CONNECTIONS: usize = 1024;
+/// Syncplay connections at once from one client address.
+const MAX_PER_ADDRESS: usize = 8;
+
+/// Counts the open connections of each client address; a connection gives its place back when
+/// dropped.
+#[derive(Clone, Default)]
+struct PerAddress(Arc<Mutex<HashMap<ClientKey, usize>>>);
+
+struct Place {
+    counts: PerAddress,
+    key: ClientKey,
+}
+
+impl PerAddress {
+    fn take(&self, key: ClientKey) -> Option<Place> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(key).or_default();
+        if *n >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(Place {
+            counts: self.clone(),
+            key,
+        })
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
 
 /// Listens for Syncplay clients on `address` until shutdown.
 pub async fn listen(address: SocketAddr, state: &AppState) -> anyhow::Result<()> {
@@ -46,6 +90,8 @@ pub async fn listen(address: SocketAddr, state: &AppState) -> anyhow::Result<()>
     tracing::info!(%address, "Syncplay clients on {address}");
     let state = state.clone();
     let tasks = state.tasks.clone();
+    let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = PerAddress::default();
     tasks.spawn(async move {
         loop {
             let accepted = tokio::select! {
@@ -54,8 +100,18 @@ pub async fn listen(address: SocketAddr, state: &AppState) -> anyhow::Result<()>
             };
             match accepted {
                 Ok((stream, peer)) => {
+                    // Over either cap the connection is closed at once, before anything is read.
+                    let Ok(permit) = open.clone().try_acquire_owned() else {
+                        tracing::warn!(%peer, "too many Syncplay connections; refused");
+                        continue;
+                    };
+                    let Some(place) = per_address.take(ClientAddr(peer.ip()).key()) else {
+                        tracing::info!(%peer, "too many Syncplay connections from one address; refused");
+                        continue;
+                    };
                     let state = state.clone();
                     state.tasks.clone().spawn(async move {
+                        let _held = (permit, place);
                         if let Err(err) = serve(state, stream, peer).await {
                             tracing::debug!(%peer, error = %err, "Syncplay connection ended");
                         }
@@ -363,6 +419,11 @@ async fn bridge(
                         }
                     }
                     Ok(Outbound::Removed { user_id, banned }) if user_id == user.id => {
+                        if banned {
+                            // Its address is barred for a while too, as a banned browser's is:
+                            // a Syncplay connection is a new user each time.
+                            dispatch.banned_from(handle.id).await;
+                        }
                         let why = if banned { "you were banned from this room" } else { "you were removed from this room" };
                         return refuse(lines, why).await;
                     }

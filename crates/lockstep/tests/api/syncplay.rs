@@ -506,3 +506,65 @@ async fn a_desktop_viewer_that_reconnects_is_put_back_where_the_room_is() {
     let at = state["playstate"]["position"].as_f64().unwrap();
     assert!((80.0..85.0).contains(&at), "{state}");
 }
+
+#[tokio::test]
+async fn syncplay_connections_are_capped_per_address_and_a_ban_bars_the_address() {
+    let Setup {
+        _app,
+        address,
+        key,
+        mut v,
+        ..
+    } = setup("Bounded").await;
+    // Eight silent connections from this address are held; the ninth is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(Desktop::connect(address).await);
+    }
+    let mut ninth = Desktop::connect(address).await;
+    assert!(ninth.next().await.is_none(), "the ninth is closed");
+    // One goes: there is room again.
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut desk = Desktop::connect(address).await;
+    desk.hello("desk", &key, None).await;
+    desk.wait("Hello", |_| true).await;
+    drop(held);
+
+    // The owner bans the desktop member: it is told, and its address may not come back as a
+    // new Syncplay user (each connection is one).
+    let page = v
+        .command(|id| ClientFrame::Members {
+            id,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let Ok(ServerFrame::MembersPage { members, .. }) = page else {
+        panic!("{page:?}")
+    };
+    let id = members
+        .into_iter()
+        .find(|m| m.name.as_str() == "desk")
+        .expect("the desktop member is listed")
+        .user_id;
+    v.ok(|cid| ClientFrame::Ban {
+        id: cid,
+        user_id: id,
+    })
+    .await
+    .unwrap();
+    let error = desk.wait("Error", |_| true).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("banned"),
+        "{error}"
+    );
+    let mut again = Desktop::connect(address).await;
+    again.hello("desk again", &key, None).await;
+    let error = again.wait("Error", |_| true).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("banned"),
+        "{error}"
+    );
+}
