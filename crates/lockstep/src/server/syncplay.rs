@@ -202,7 +202,14 @@ async fn serve(state: AppState, stream: TcpStream, peer: SocketAddr) -> anyhow::
         )
         .await;
     }
-    let name = DisplayName::parse(&hello.username)
+    // Too long a name is cut to fit (the client takes the name the Hello answer gives it);
+    // one that cannot be a display name at all gets a random one.
+    let cut: String = hello
+        .username
+        .chars()
+        .take(lockstep_core::limits::DISPLAY_NAME_MAX)
+        .collect();
+    let name = DisplayName::parse(cut.trim())
         .unwrap_or_else(|_| crate::auth::names::random_name(&mut rand::rng()));
     let user = User {
         id: UserId(Uuid::now_v7()),

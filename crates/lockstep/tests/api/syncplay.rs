@@ -295,10 +295,14 @@ async fn bad_syncplay_input_gets_an_error_and_a_closed_socket() {
             .await
             .contains("wrong password")
     );
-    // The right password lets it in.
+    // The right password lets it in; a name too long for a display name is cut to fit, and the
+    // answer tells the client the name it has.
     let mut d = Desktop::connect(address).await;
-    d.send(hello(&key, Some("open sesame"))).await;
-    d.wait("Hello", |_| true).await;
+    let mut long = hello(&key, Some("open sesame"));
+    long["Hello"]["username"] = json!("x".repeat(100));
+    d.send(long).await;
+    let answer = d.wait("Hello", |_| true).await;
+    assert_eq!(answer["username"], "x".repeat(32));
     d.wait("State", |_| true).await;
 }
 
