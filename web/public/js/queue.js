@@ -74,7 +74,12 @@ export class QueueView {
         e.dataTransfer.effectAllowed = "move";
         e.dataTransfer.setData("text/plain", item.id);
       });
-      li.addEventListener("dragend", () => li.classList.remove("dragging"));
+      li.addEventListener("dragend", () => {
+        li.classList.remove("dragging");
+        this.dragged = null;
+        // Changes that came during the drag are shown now.
+        if (this.renderPending) this.render();
+      });
       li.addEventListener("dragover", (e) => {
         e.preventDefault();
         li.classList.add("drop-before");
@@ -95,6 +100,9 @@ export class QueueView {
   }
 
   render() {
+    // Rebuilding the list under a drag would drop it (its elements go): wait for the drag's end.
+    this.renderPending = this.dragged !== null;
+    if (this.renderPending) return;
     const items = this.model.queue.map((item, i) => this.itemEl(item, i));
     if (items.length === 0) items.push(h("li", { class: "empty-note", text: "The queue is empty." }));
     this.list.replaceChildren(...items);

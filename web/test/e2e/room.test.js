@@ -128,6 +128,8 @@ test("chat and queue changes appear for everyone; HTML in chat stays text", asyn
   await b.page.click("#tab-queue");
   const titles = () => b.page.$$eval("#queue-list .title", (els) => els.map((e) => e.textContent));
   await eventually(async () => (await titles()).length === 2, { what: "queue on B" });
+  // Both looked up (length and poster frame known), so the list is not rebuilt under the drag.
+  await eventually(async () => (await b.page.$$("#queue-list li .len")).length === 2, { what: "both items looked up" });
   assert.deepEqual(await titles(), ["second", "third"]);
   const aName = await a.page.evaluate(() => window.lockstep.model.me.name);
   assert.match(await b.page.$eval("#queue-list .sub", (e) => e.textContent), new RegExp(`added by ${aName}`));
