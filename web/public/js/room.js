@@ -255,13 +255,11 @@ class RoomPage {
     const mayPlay = m.may("playback");
     const online = this.conn.state === "open";
     // Offline, a press would be lost: the controls say why they are off instead.
-    for (const id of ["#play", "#seek", "#rate"]) {
+    for (const [id, usual] of [["#play", "Play / pause (space)"], ["#seek", ""], ["#rate", "Speed"]]) {
       const el = $(id);
       el.disabled = !item || !mayPlay || !online;
-      if (!online && item) el.title = OFFLINE_REASON;
-      else el.removeAttribute("title");
+      el.title = !online && item ? OFFLINE_REASON : usual;
     }
-    $("#play").title = online || !item ? "Play / pause (space)" : OFFLINE_REASON;
     $("#rate").value = String(m.playback.rate);
     const voteSkip = $("#vote-skip");
     const voting = !!m.settings?.skip_requires_vote;

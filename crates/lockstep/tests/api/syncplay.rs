@@ -68,6 +68,26 @@ impl Desktop {
     }
 }
 
+/// The id of the member called `name`, from a page of the member list.
+async fn member_named(v: &mut lockstep_client::Viewer, name: &str) -> lockstep_core::ids::UserId {
+    let page = v
+        .command(|id| ClientFrame::Members {
+            id,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    let Ok(ServerFrame::MembersPage { members, .. }) = page else {
+        panic!("{page:?}")
+    };
+    members
+        .into_iter()
+        .find(|m| m.name.as_str() == name)
+        .expect("the desktop member is listed")
+        .user_id
+}
+
 async fn room_with_key(api: &Api, body: Value) -> (lockstep_core::ids::RoomId, String) {
     let r = api.post("/api/rooms", &body).await.unwrap();
     let id = serde_json::from_value(r.body["id"].clone()).unwrap();
@@ -206,22 +226,7 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     assert!(note["message"].as_str().unwrap().contains("1.5x"), "{note}");
 
     // The owner kicks the desktop member: Syncplay's Error says so, and the socket closes.
-    let page = v
-        .command(|id| ClientFrame::Members {
-            id,
-            offset: 0,
-            limit: 10,
-        })
-        .await
-        .unwrap();
-    let Ok(ServerFrame::MembersPage { members, .. }) = page else {
-        panic!("{page:?}")
-    };
-    let desk = members
-        .into_iter()
-        .find(|m| m.name.as_str() == "mpv user")
-        .expect("the desktop member is listed")
-        .user_id;
+    let desk = member_named(&mut v, "mpv user").await;
     v.ok(|id| ClientFrame::Kick { id, user_id: desk })
         .await
         .unwrap();
@@ -537,22 +542,7 @@ async fn syncplay_connections_are_capped_per_address_and_a_ban_bars_the_address(
 
     // The owner bans the desktop member: it is told, and its address may not come back as a
     // new Syncplay user (each connection is one).
-    let page = v
-        .command(|id| ClientFrame::Members {
-            id,
-            offset: 0,
-            limit: 10,
-        })
-        .await
-        .unwrap();
-    let Ok(ServerFrame::MembersPage { members, .. }) = page else {
-        panic!("{page:?}")
-    };
-    let id = members
-        .into_iter()
-        .find(|m| m.name.as_str() == "desk")
-        .expect("the desktop member is listed")
-        .user_id;
+    let id = member_named(&mut v, "desk").await;
     v.ok(|cid| ClientFrame::Ban {
         id: cid,
         user_id: id,
