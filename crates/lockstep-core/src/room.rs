@@ -52,7 +52,7 @@ impl Default for RoomRules {
 }
 
 /// A member as everyone in the room sees them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberView {
     pub user_id: UserId,
     pub name: DisplayName,
@@ -61,6 +61,76 @@ pub struct MemberView {
     /// False while the member's player reports that it is buffering.
     #[serde(default = "ready_by_default")]
     pub ready: bool,
+    /// Set for a member who watches in a desktop player (through the Syncplay door).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desktop: Option<Desktop>,
+}
+
+/// A desktop player in the room (joined through the Syncplay door) and the file it has open:
+/// desktop viewers play their own copy, which may not be the room's item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Desktop {
+    /// The client as it names itself, such as "Syncplay 1.6.9".
+    pub client: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<DesktopFile>,
+}
+
+/// The file a desktop player has open, as its client reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesktopFile {
+    pub name: String,
+    /// Seconds, when the player knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<f64>,
+    /// Bytes, when the client tells it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// The longest client name kept for a desktop player.
+pub const DESKTOP_CLIENT_MAX_CHARS: usize = 64;
+/// The longest file name kept for a desktop player (Syncplay's own server keeps 250).
+pub const DESKTOP_FILE_NAME_MAX_CHARS: usize = 250;
+/// A desktop file whose duration differs from the room item's by more than this is another file.
+pub const DESKTOP_MISMATCH_SECS: f64 = 1.0;
+
+fn cut(text: &str, max: usize) -> String {
+    text.trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(max)
+        .collect()
+}
+
+impl Desktop {
+    /// What a client reported, made fit to show: names cut to their limits and stripped of
+    /// control characters, a duration that is not a plausible length dropped.
+    pub fn sanitized(self) -> Desktop {
+        Desktop {
+            client: cut(&self.client, DESKTOP_CLIENT_MAX_CHARS),
+            file: self.file.and_then(|f| {
+                let name = cut(&f.name, DESKTOP_FILE_NAME_MAX_CHARS);
+                (!name.is_empty()).then(|| DesktopFile {
+                    name,
+                    duration: f
+                        .duration
+                        .filter(|d| d.is_finite() && *d > 0.0 && *d <= REPORTED_DURATION_MAX_SECS),
+                    size: f.size,
+                })
+            }),
+        }
+    }
+
+    /// Whether the desktop's file is not the room's item: both durations are known and differ
+    /// by more than [`DESKTOP_MISMATCH_SECS`]. An unknown duration on either side is no
+    /// evidence either way.
+    pub fn mismatch(&self, item_duration: Option<f64>) -> bool {
+        match (self.file.as_ref().and_then(|f| f.duration), item_duration) {
+            (Some(mine), Some(room)) => (mine - room).abs() > DESKTOP_MISMATCH_SECS,
+            _ => false,
+        }
+    }
 }
 
 fn ready_by_default() -> bool {
@@ -371,6 +441,11 @@ pub enum Command {
     Ready {
         ready: bool,
     },
+    /// The member watches in a desktop player, with this file open. Only the Syncplay door
+    /// sends it: it is no frame of the WebSocket protocol.
+    Desktop {
+        desktop: Desktop,
+    },
 }
 
 /// Everything needed to bring a room back from the store.
@@ -426,6 +501,8 @@ pub struct Room {
     votes: BTreeSet<UserId>,
     /// Members whose player reported that it is buffering.
     not_ready: BTreeSet<UserId>,
+    /// Members who watch in a desktop player.
+    desktops: BTreeMap<UserId, Desktop>,
     /// Paused only because of "wait for everyone": resumes when everyone is ready.
     held: bool,
     chat_limiter: ChatLimiter,
@@ -489,6 +566,7 @@ impl Room {
             queue: init.queue,
             votes: BTreeSet::new(),
             not_ready: BTreeSet::new(),
+            desktops: BTreeMap::new(),
             held: false,
             chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
             last_line: HashMap::new(),
@@ -578,6 +656,7 @@ impl Room {
             role: self.role_of(user_id),
             muted: self.muted.contains(&user_id),
             ready: !self.not_ready.contains(&user_id),
+            desktop: self.desktops.get(&user_id).cloned(),
         }
     }
 
@@ -789,6 +868,7 @@ impl Room {
             .remove(&(rank(self.role_of(user)), p.arrival, user));
         self.votes.remove(&user);
         self.not_ready.remove(&user);
+        self.desktops.remove(&user);
         self.presence_pending = true;
         Some(p)
     }
@@ -1074,6 +1154,20 @@ impl Room {
                 };
                 events.extend(self.recheck_hold(now));
                 Ok(events)
+            }
+            Command::Desktop { desktop } => {
+                let desktop = desktop.sanitized();
+                if self.desktops.get(&by) == Some(&desktop) {
+                    return Ok(Vec::new());
+                }
+                self.desktops.insert(by, desktop);
+                // Told like readiness: to clients holding the member; others see it when the
+                // member enters their window.
+                Ok(if self.told.contains_key(&by) {
+                    self.member_updated(by).into_iter().collect()
+                } else {
+                    Vec::new()
+                })
             }
             Command::ReportDuration { item_id, duration } => {
                 let item = self.item_mut(item_id)?;

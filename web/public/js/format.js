@@ -32,3 +32,34 @@ export function clockTime(micros) {
   const d = new Date(micros / 1000);
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
+
+/** How far a desktop viewer's file may be from the room's item before it is another file
+ * (seconds; the server's `DESKTOP_MISMATCH_SECS`). */
+export const DESKTOP_MISMATCH_SECS = 1;
+
+/** What the member list says of a desktop viewer (`member.desktop`, from the Syncplay door)
+ * against the room's `current` item: `null` for a browser viewer, else `{ label, file,
+ * mismatch }`. Both durations must be known to call it a mismatch. */
+export function desktopNote(desktop, current) {
+  if (!desktop) return null;
+  const file = desktop.file ?? null;
+  const mine = file?.duration;
+  const room = current?.duration;
+  const mismatch = Number.isFinite(mine) && Number.isFinite(room) && Math.abs(mine - room) > DESKTOP_MISMATCH_SECS;
+  let text = file ? file.name : "no file open";
+  if (file && Number.isFinite(mine)) text += ` (${formatTime(mine)})`;
+  if (file && Number.isFinite(file.size)) text += `, ${formatBytes(file.size)}`;
+  return { label: desktop.client || "Desktop player", file: text, mismatch };
+}
+
+/** A byte count for people: "734 MB". */
+export function formatBytes(n) {
+  if (!Number.isFinite(n) || n < 0) return "";
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i += 1;
+  }
+  return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}

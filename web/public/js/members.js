@@ -2,6 +2,7 @@
 // and moderators (only the actions the server would allow are offered).
 
 import { h, toast } from "./ui.js";
+import { desktopNote } from "./format.js";
 
 const RANK = { viewer: 0, moderator: 1, owner: 2 };
 /** Members read per "Show more". */
@@ -70,6 +71,21 @@ export class MembersView {
       .catch((err) => toast(err.message, "error"));
   }
 
+  /** A desktop viewer's marker: their player and, on hover and for screen readers, the file
+   * they have open; marked when it is not the room's item. */
+  desktop(member) {
+    const note = desktopNote(member.desktop, this.model.current);
+    if (!note) return null;
+    const title = note.mismatch
+      ? `Watching in ${note.label}: ${note.file}. Its length differs from the room's video: it may be another file.`
+      : `Watching in ${note.label}: ${note.file}`;
+    return [
+      h("span", { class: "badge desktop", title, text: "desktop" }),
+      note.mismatch ? h("span", { class: "badge mismatch", title, text: "other file" }) : null,
+      h("span", { class: "desktop-file", title, text: `${note.label} · ${note.file}` }),
+    ];
+  }
+
   render() {
     const members = this.model.knownMembers.sort(
       (a, b) => (RANK[b.role] ?? 0) - (RANK[a.role] ?? 0) || a.name.localeCompare(b.name),
@@ -84,6 +100,7 @@ export class MembersView {
           "li",
           { dataset: { user: m.user_id } },
           h("span", { class: "name", text: m.user_id === this.model.you?.user_id ? `${m.name} (you)` : m.name }),
+          this.desktop(m),
           m.ready === false ? h("span", { class: "badge buffering", text: "buffering" }) : null,
           m.muted ? h("span", { class: "badge", text: "muted" }) : null,
           m.role !== "viewer" ? h("span", { class: `badge ${m.role}`, text: m.role }) : null,

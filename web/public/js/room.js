@@ -159,7 +159,7 @@ class RoomPage {
     if (all) this.chat.renderAll();
     else if (changes.includes("chat")) this.newChat(this.chat.renderNew());
     if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue.render();
-    if (all || changes.includes("members") || changes.includes("settings")) this.members.render();
+    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue")) this.members.render();
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
   }

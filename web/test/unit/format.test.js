@@ -26,3 +26,23 @@ test("backoff grows, is capped, jittered, and honours the server's delay", () =>
   assert.equal(reconnectDelay(5, { random: () => 0 }), 0);
   assert.equal(reconnectDelay(0, { random: () => 0, retryAfterMs: 1000 }), 1000);
 });
+
+test("desktop viewers: their file, and a mismatch only on two durations more than 1 s apart", async () => {
+  const { desktopNote, formatBytes } = await import("../../public/js/format.js");
+  assert.equal(desktopNote(undefined, { duration: 10 }), null);
+  const d = (duration, size) => ({ client: "Syncplay 1.6.9", file: { name: "film.mkv", duration, size } });
+  assert.deepEqual(desktopNote(d(100, 734_000_000), { duration: 100.5 }), {
+    label: "Syncplay 1.6.9",
+    file: "film.mkv (1:40), 734 MB",
+    mismatch: false,
+  });
+  assert.equal(desktopNote(d(100), { duration: 101.5 }).mismatch, true);
+  assert.equal(desktopNote(d(100), { duration: 98 }).mismatch, true);
+  assert.equal(desktopNote(d(undefined), { duration: 98 }).mismatch, false);
+  assert.equal(desktopNote(d(100), { duration: null }).mismatch, false);
+  assert.equal(desktopNote(d(100), null).mismatch, false);
+  assert.equal(desktopNote({ client: "" }, null).file, "no file open");
+  assert.equal(desktopNote({ client: "" }, null).label, "Desktop player");
+  assert.equal(formatBytes(512), "512 B");
+  assert.equal(formatBytes(1_500_000), "1.5 MB");
+});

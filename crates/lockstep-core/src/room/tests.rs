@@ -1145,7 +1145,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..5usize).prop_map(Step::Connect),
         (0..5usize).prop_map(Step::Disconnect),
-        (0..5usize, 0u8..26, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
+        (0..5usize, 0u8..27, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
         Just(Step::Tick),
         any::<bool>().prop_map(Step::WaitForEveryone),
         (0..3u128).prop_map(Step::UploadReady),
@@ -1205,6 +1205,16 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
         17 => Command::Unban { user_id: pick_user },
         18 => Command::Mute { user_id: pick_user },
         20 => Command::Ready { ready: x > 25.0 },
+        26 => Command::Desktop {
+            desktop: Desktop {
+                client: "Syncplay".into(),
+                file: Some(DesktopFile {
+                    name: "film.mkv".into(),
+                    duration: Some(x),
+                    size: None,
+                }),
+            },
+        },
         24 => {
             *next_item += 1;
             let upload = UploadMedia {
@@ -1356,4 +1366,72 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn a_desktop_player_and_its_file_are_on_the_member_and_go_with_them() {
+    let mut r = joined(&[OWNER, ANN]);
+    let desktop = |name: &str, duration: f64| Command::Desktop {
+        desktop: Desktop {
+            client: "  Syncplay 1.6.9\u{7}".into(),
+            file: Some(DesktopFile {
+                name: name.into(),
+                duration: Some(duration),
+                size: Some(1234),
+            }),
+        },
+    };
+    let ev = r.apply(ANN, desktop("film.mkv", 100.0), t(1.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated"]);
+    let seen = r.member(ANN).unwrap().desktop.unwrap();
+    assert_eq!(
+        seen.client, "Syncplay 1.6.9",
+        "trimmed, control characters dropped"
+    );
+    assert_eq!(seen.file.as_ref().unwrap().duration, Some(100.0));
+    // The same report again is no news.
+    assert!(
+        r.apply(ANN, desktop("film.mkv", 100.0), t(2.0))
+            .unwrap()
+            .is_empty()
+    );
+    // A long name is cut; a duration that is no length is dropped, not refused.
+    r.apply(ANN, desktop(&"x".repeat(1000), f64::NAN), t(3.0))
+        .unwrap();
+    let file = r.member(ANN).unwrap().desktop.unwrap().file.unwrap();
+    assert_eq!(file.name.chars().count(), DESKTOP_FILE_NAME_MAX_CHARS);
+    assert_eq!(file.duration, None);
+    // Browser members have none; a member who leaves takes theirs along.
+    assert!(r.member(OWNER).unwrap().desktop.is_none());
+    r.disconnect(ANN, t(4.0));
+    r.connect(ANN, name("ann"), false, t(5.0)).unwrap();
+    assert!(r.member(ANN).unwrap().desktop.is_none());
+    // Only members may say it.
+    assert_eq!(
+        r.apply(BOB, desktop("a", 1.0), t(6.0)),
+        Err(CommandError::NotAMember)
+    );
+}
+
+#[test]
+fn a_desktop_file_mismatches_only_on_two_known_durations_a_second_apart() {
+    let with = |duration: Option<f64>| Desktop {
+        client: "Syncplay".into(),
+        file: Some(DesktopFile {
+            name: "f".into(),
+            duration,
+            size: None,
+        }),
+    };
+    assert!(!with(Some(100.0)).mismatch(Some(100.9)));
+    assert!(!with(Some(100.0)).mismatch(Some(101.0)));
+    assert!(with(Some(100.0)).mismatch(Some(101.5)));
+    assert!(with(Some(100.0)).mismatch(Some(98.0)));
+    assert!(!with(None).mismatch(Some(98.0)));
+    assert!(!with(Some(100.0)).mismatch(None));
+    let no_file = Desktop {
+        client: "Syncplay".into(),
+        file: None,
+    };
+    assert!(!no_file.mismatch(Some(5.0)));
 }

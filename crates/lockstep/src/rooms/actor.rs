@@ -715,6 +715,7 @@ impl Actor {
             role: self.room.role_of(user),
             muted: false,
             ready: true,
+            desktop: None,
         });
         let (votes, needed) = self.room.votes();
         let (members, member_count) = self.room.member_window();

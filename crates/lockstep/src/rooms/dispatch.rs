@@ -109,6 +109,23 @@ impl Dispatch {
         }
     }
 
+    /// Tells the room that this member watches in a desktop player, with this file open. Only
+    /// the Syncplay door calls it (it is no WebSocket frame); it counts against the same frame
+    /// limit.
+    pub async fn desktop(
+        &self,
+        room: &RoomHandle,
+        desktop: lockstep_core::room::Desktop,
+    ) -> Result<(), CommandError> {
+        if let Err(not_until) = self.limiter.check() {
+            let wait =
+                not_until.wait_time_from(governor::clock::Clock::now(crate::throttle::clock()));
+            return Err(CommandError::RateLimited { retry_after: wait });
+        }
+        room.command(self.user.id, Command::Desktop { desktop })
+            .await
+    }
+
     /// The answer to a clock ping received at `received`.
     pub fn pong(
         &self,
