@@ -91,7 +91,7 @@ function desktop({ address, name, room, file, dir }) {
   const socket = path.join(dir, `${name}-${address.split(":")[1]}.sock`);
   const child = spawn("syncplay", [
     ...(process.env.DEBUG ? ["-d"] : []),
-    "--no-gui", "--no-store", "-a", address, "-n", name, "-r", room, "--player-path", "/usr/bin/mpv", file,
+    "--no-gui", "--no-store", "-a", address, "-n", name, `--room=${room}`, "--player-path", "/usr/bin/mpv", file,
     "--", "--vo=null", "--ao=null", `--input-ipc-server=${socket}`,
   ], {
     // Its own process group, so that ending it ends the mpv it started too.

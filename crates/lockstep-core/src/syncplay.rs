@@ -8,6 +8,8 @@
 //! or play that differs from the room, or a seek (`doSeek`), becomes a room command; everything
 //! else is a position report. No I/O: times are passed in as seconds.
 
+use crate::queue::{ItemSource, QueueItem};
+use crate::room::{Desktop, DesktopFile};
 use serde_json::{Map, Value, json};
 
 /// Longest line accepted from a client (a `Set` with a long file name is about 1 KiB).
@@ -269,9 +271,157 @@ pub fn chat(username: &str, message: &str) -> Value {
     json!({"Chat": {"username": username, "message": message}})
 }
 
-/// A `TLS` answer: this server does not upgrade to TLS (a TLS terminator in front can).
+/// A `TLS` answer: this server has no TLS (no certificate configured); the client goes on in
+/// the clear.
 pub fn tls_refused() -> Value {
     json!({"TLS": {"startTLS": "false"}})
+}
+
+/// A `TLS` answer: yes. The TLS handshake follows at once, then the client's `Hello`.
+pub fn tls_accepted() -> Value {
+    json!({"TLS": {"startTLS": "true"}})
+}
+
+/// Shortest and longest short Syncplay name a room's owner may choose.
+pub const SHORT_NAME_MIN: usize = 3;
+pub const SHORT_NAME_MAX: usize = 32;
+
+/// A room's short Syncplay name, which desktop users type as the Syncplay room instead of the
+/// invite key: 3-32 lowercase letters, digits, `-` and `_`, starting with a letter or digit, and
+/// never the shape of an invite key (24 characters), so the two can never be confused. Names are
+/// case-insensitive (kept lowercase), as people type them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(transparent)]
+pub struct ShortName(String);
+
+/// Why a short name is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "a Syncplay name is 3-32 letters (a-z), digits, '-' or '_', starts with a letter or digit, and is not 24 characters long"
+)]
+pub struct ShortNameError;
+
+impl ShortName {
+    pub fn parse(raw: &str) -> Result<Self, ShortNameError> {
+        let name = raw.trim().to_ascii_lowercase();
+        let len = name.len();
+        let fits = (SHORT_NAME_MIN..=SHORT_NAME_MAX).contains(&len)
+            && len != crate::invite::INVITE_KEY_CHARS
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            && name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphanumeric());
+        if fits {
+            Ok(ShortName(name))
+        } else {
+            Err(ShortNameError)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `m:ss` or `h:mm:ss`, as Syncplay prints durations.
+pub fn clock(seconds: f64) -> String {
+    let s = if seconds.is_finite() && seconds > 0.0 {
+        seconds as u64
+    } else {
+        0
+    };
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{sec:02}")
+    } else {
+        format!("{m}:{sec:02}")
+    }
+}
+
+/// A link a desktop player can open for `item`: the URL of a direct link or a YouTube video
+/// (mpv opens both, the latter through yt-dlp). An upload has none: it is served only to the
+/// room's members signed in through a browser.
+pub fn openable_url(item: &QueueItem) -> Option<&str> {
+    match item.source {
+        ItemSource::Upload { .. } => None,
+        ItemSource::Url { .. } | ItemSource::Youtube { .. } => Some(item.url.as_str())
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+    }
+}
+
+/// What a desktop viewer is told of the room's item (on joining and whenever it changes): its
+/// title, its length and a link to open, since desktop viewers play their own copy.
+pub fn now_playing(item: Option<&QueueItem>) -> String {
+    let Some(item) = item else {
+        return "Nothing is playing in the room yet.".into();
+    };
+    let mut text = format!("Now playing in the room: {}", item.title);
+    if let Some(d) = item.duration {
+        text.push_str(&format!(" ({})", clock(d)));
+    }
+    match openable_url(item) {
+        Some(url) => text.push_str(&format!(". Open it: {url}")),
+        None => text.push_str(". Open the same file in your player."),
+    }
+    text
+}
+
+/// What a desktop viewer is told when the file it opened is not as long as the room's item
+/// (more than [`DESKTOP_MISMATCH_SECS`] apart), or `None` when it matches or either length is
+/// unknown.
+pub fn mismatch_note(desktop: &Desktop, item: Option<&QueueItem>) -> Option<String> {
+    let item = item?;
+    if !desktop.mismatch(item.duration) {
+        return None;
+    }
+    let file = desktop.file.as_ref()?;
+    Some(format!(
+        "Your file {} is {} long but the room's video {} is {}: it may be another file.",
+        file.name,
+        clock(file.duration.unwrap_or_default()),
+        item.title,
+        clock(item.duration.unwrap_or_default()),
+    ))
+}
+
+/// What a client's `Hello` and `Set file` say of its player, as the room shows it.
+pub fn desktop(hello: &Hello, file: Option<DesktopFile>) -> Desktop {
+    Desktop {
+        client: format!("Syncplay {}", hello.version),
+        file,
+    }
+    .sanitized()
+}
+
+/// A `Set user` telling that `name` joined (`true`) or left the room.
+pub fn user_event(room: &str, name: &str, joined: bool) -> Value {
+    let event = if joined {
+        json!({"joined": true})
+    } else {
+        json!({"left": true})
+    };
+    json!({"Set": {"user": {name: {"room": {"name": room}, "event": event}}}})
+}
+
+/// A member in Syncplay's terms: the file a desktop viewer has open (browser viewers have none,
+/// so Syncplay compares files only between desktop viewers, as its own server does).
+pub fn file_of(desktop: Option<&Desktop>) -> Value {
+    match desktop.and_then(|d| d.file.as_ref()) {
+        Some(f) => json!({
+            "name": f.name,
+            "duration": f.duration.unwrap_or(0.0),
+            "size": f.size.unwrap_or(0),
+        }),
+        None => json!({}),
+    }
+}
+
+/// A `Set user` telling that `name` now has `desktop`'s file open.
+pub fn user_file(room: &str, name: &str, desktop: Option<&Desktop>) -> Value {
+    json!({"Set": {"user": {name: {"room": {"name": room}, "file": file_of(desktop)}}}})
 }
 
 /// What a client's state asks of the room.
@@ -429,6 +579,106 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(url: &str, duration: Option<f64>) -> QueueItem {
+        let media = crate::media::Media::parse(url).unwrap();
+        let mut it = QueueItem::new(
+            crate::ids::ItemId(uuid::Uuid::from_u128(1)),
+            &media,
+            crate::ids::UserId(uuid::Uuid::from_u128(2)),
+            &crate::names::DisplayName::parse("ann").unwrap(),
+            crate::time::ServerTime(0),
+        );
+        it.title = "Big Buck Bunny".into();
+        it.duration = duration;
+        it
+    }
+
+    #[test]
+    fn short_names_are_plain_lowercase_and_never_an_invite_keys_shape() {
+        assert_eq!(
+            ShortName::parse(" Movie-Night_2 ").unwrap().as_str(),
+            "movie-night_2"
+        );
+        for bad in [
+            "ab",
+            "-abc",
+            "_abc",
+            "movie night",
+            "café",
+            "a/b",
+            "",
+            &"a".repeat(33),
+            &"a".repeat(24),
+        ] {
+            assert_eq!(ShortName::parse(bad), Err(ShortNameError), "{bad:?}");
+        }
+        assert!(ShortName::parse(&"a".repeat(32)).is_ok());
+        assert!(ShortName::parse(&"a".repeat(23)).is_ok());
+    }
+
+    #[test]
+    fn the_rooms_item_is_told_with_its_length_and_a_link_a_player_can_open() {
+        assert_eq!(
+            now_playing(Some(&item("https://cdn.test/bbb.mp4", Some(596.5)))),
+            "Now playing in the room: Big Buck Bunny (9:56). Open it: https://cdn.test/bbb.mp4"
+        );
+        let yt = item("https://youtu.be/dQw4w9WgXcQ", Some(3723.0));
+        assert!(
+            now_playing(Some(&yt))
+                .contains("(1:02:03). Open it: https://www.youtube.com/watch?v=dQw4w9WgXcQ"),
+            "{}",
+            now_playing(Some(&yt))
+        );
+        let mut upload = item("https://cdn.test/x.mp4", None);
+        upload.source = ItemSource::Upload {
+            upload_id: crate::ids::UploadId(uuid::Uuid::from_u128(3)),
+        };
+        upload.url = crate::queue::upload_video_url(crate::ids::UploadId(uuid::Uuid::from_u128(3)));
+        assert_eq!(openable_url(&upload), None);
+        assert_eq!(
+            now_playing(Some(&upload)),
+            "Now playing in the room: Big Buck Bunny. Open the same file in your player."
+        );
+        assert_eq!(now_playing(None), "Nothing is playing in the room yet.");
+    }
+
+    #[test]
+    fn a_desktop_file_of_another_length_is_pointed_out() {
+        let hello = Hello {
+            username: "ann".into(),
+            password: None,
+            room: "r".into(),
+            version: "1.6.9".into(),
+        };
+        let file = |d: Option<f64>| DesktopFile {
+            name: "film.mkv".into(),
+            duration: d,
+            size: Some(5),
+        };
+        let d = desktop(&hello, Some(file(Some(590.0))));
+        assert_eq!(d.client, "Syncplay 1.6.9");
+        let it = item("https://cdn.test/bbb.mp4", Some(596.5));
+        assert_eq!(
+            mismatch_note(&d, Some(&it)).unwrap(),
+            "Your file film.mkv is 9:50 long but the room's video Big Buck Bunny is 9:56: it may be another file."
+        );
+        assert_eq!(
+            mismatch_note(&desktop(&hello, Some(file(Some(596.0)))), Some(&it)),
+            None
+        );
+        assert_eq!(
+            mismatch_note(&desktop(&hello, Some(file(None))), Some(&it)),
+            None
+        );
+        assert_eq!(mismatch_note(&d, None), None);
+        assert_eq!(file_of(Some(&d))["duration"], 590.0);
+        assert_eq!(file_of(None), json!({}));
+        assert_eq!(
+            user_event("r", "bob", true),
+            json!({"Set": {"user": {"bob": {"room": {"name": "r"}, "event": {"joined": true}}}}})
+        );
+    }
 
     #[test]
     fn a_hello_as_syncplay_1_6_sends_it() {

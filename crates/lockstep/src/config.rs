@@ -65,6 +65,23 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_SYNCPLAY_LISTEN")]
     pub syncplay_listen: Option<SocketAddr>,
 
+    /// A PEM certificate chain for Syncplay's TLS upgrade (with `--syncplay-tls-key`). Without
+    /// it Syncplay clients are told the server has no TLS and go on in the clear.
+    #[arg(
+        long,
+        env = "LOCKSTEP_SYNCPLAY_TLS_CERT",
+        requires = "syncplay_tls_key"
+    )]
+    pub syncplay_tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of `--syncplay-tls-cert`.
+    #[arg(
+        long,
+        env = "LOCKSTEP_SYNCPLAY_TLS_KEY",
+        requires = "syncplay_tls_cert"
+    )]
+    pub syncplay_tls_key: Option<PathBuf>,
+
     /// A token that lets `/metrics` be read on the main address with `Authorization: Bearer
     /// <token>`; without it `/metrics` there answers 404.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]

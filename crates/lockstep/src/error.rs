@@ -46,6 +46,9 @@ pub enum ApiError {
     PreconditionFailed(String),
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with a code of its own (409).
+    #[error("{message}")]
+    Clash { code: &'static str, message: String },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("this server does not answer for that host name (see --allowed-hosts)")]
@@ -102,7 +105,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge | ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Clash { .. } => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UnknownHost => StatusCode::MISDIRECTED_REQUEST,
             ApiError::ShuttingDown | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -117,6 +120,7 @@ impl ApiError {
             ApiError::NotFound { code, .. }
             | ApiError::Invalid { code, .. }
             | ApiError::TooLarge { code, .. }
+            | ApiError::Clash { code, .. }
             | ApiError::RateLimited { code, .. } => code,
             ApiError::Busy(_) => "busy",
             ApiError::Timeout(_) => "timeout",

@@ -26,6 +26,7 @@ use lockstep_core::protocol::SettingsView;
 use lockstep_core::queue::QueueItem;
 use lockstep_core::room::CommandError;
 use lockstep_core::settings::{RoomSettings, SettingsPatch, Visibility};
+use lockstep_core::syncplay::ShortName;
 use lockstep_core::time::ServerTime;
 use rand::RngCore;
 use rand::seq::IndexedRandom;
@@ -39,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/rooms/{id}", get(read).patch(update).delete(delete))
         .route("/rooms/{id}/join", post(join))
         .route("/rooms/{id}/invite", post(regenerate_invite))
+        .route("/rooms/{id}/syncplay", get(syncplay).put(set_syncplay_name))
         .route("/rooms/{id}/chat", get(chat_history))
         .route("/rooms/{id}/ws", get(super::ws::upgrade))
         .route("/invites/{key}", get(invite))
@@ -527,6 +529,96 @@ async fn regenerate_invite(
         "invite_key": key.as_str(),
         "link": format!("/i/{}", key.as_str()),
     })))
+}
+
+/// How desktop players join a room through the Syncplay door, as `GET /api/rooms/{id}/syncplay`
+/// tells its admitted members.
+#[derive(Debug, Serialize)]
+struct SyncplayView {
+    /// Whether this server listens for Syncplay clients at all (`--syncplay-listen`).
+    enabled: bool,
+    /// The port it listens on; the host is the site's.
+    port: Option<u16>,
+    /// The Syncplay room name that always works: the room's invite key.
+    room: String,
+    /// The room's short Syncplay name, if the owner chose one.
+    short_name: Option<ShortName>,
+}
+
+async fn syncplay_view(state: &AppState, room: &RoomRow) -> Result<SyncplayView, ApiError> {
+    Ok(SyncplayView {
+        enabled: state.config.syncplay_listen.is_some(),
+        port: state.config.syncplay_listen.map(|a| a.port()),
+        room: room.invite_key.as_str().to_owned(),
+        short_name: state.store.syncplay_name(room.id).await?,
+    })
+}
+
+/// `GET /api/rooms/{id}/syncplay`: for members who got in (it tells the invite key).
+async fn syncplay(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    client: ClientAddr,
+    Path(id): Path<String>,
+) -> Result<Json<SyncplayView>, ApiError> {
+    let (room, access) = visible_room(&state, &id, user.id, client).await?;
+    if access != Access::Granted {
+        return Err(ApiError::Forbidden("give the room's password first".into()));
+    }
+    Ok(Json(syncplay_view(&state, &room).await?))
+}
+
+/// `PUT /api/rooms/{id}/syncplay` with `{"short_name": "movienight"}` (or `null` to give it
+/// up): the owner's short Syncplay name for the room. A private room's name is guessable where
+/// its invite key is not, so a private room needs a password first (the door asks Syncplay
+/// users for it).
+async fn set_syncplay_name(
+    State(state): State<AppState>,
+    CurrentUser(user): CurrentUser,
+    client: ClientAddr,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<Json<SyncplayView>, ApiError> {
+    let (room, _) = visible_room(&state, &id, user.id, client).await?;
+    if room.owner != user.id {
+        return Err(ApiError::Forbidden(
+            "only the owner may choose the room's Syncplay name".into(),
+        ));
+    }
+    let name = match body.get("short_name") {
+        Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(raw)) => Some(
+            ShortName::parse(raw)
+                .map_err(|e| ApiError::invalid("invalid_syncplay_name", e.to_string()))?,
+        ),
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_input",
+                "expected {\"short_name\": a name or null}",
+            ));
+        }
+    };
+    if name.is_some()
+        && room.settings.visibility == Visibility::Private
+        && room.password_hash.is_none()
+    {
+        return Err(ApiError::Clash {
+            code: "password_required",
+            message: "a private room needs a password before it gets a short Syncplay name: the name can be guessed, the invite key cannot".into(),
+        });
+    }
+    if !state
+        .store
+        .set_syncplay_name(room.id, name.as_ref())
+        .await?
+    {
+        return Err(ApiError::Clash {
+            code: "syncplay_name_taken",
+            message: "another room has that Syncplay name".into(),
+        });
+    }
+    tracing::info!(room = %room.id, name = ?name.as_ref().map(ShortName::as_str), "Syncplay name set");
+    Ok(Json(syncplay_view(&state, &room).await?))
 }
 
 async fn room_by_invite(state: &AppState, raw: &str) -> Result<RoomRow, ApiError> {

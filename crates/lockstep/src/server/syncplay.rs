@@ -1,16 +1,20 @@
 //! The Syncplay front door (`--syncplay-listen`): desktop players (mpv, VLC, MPC-HC through the
 //! Syncplay client) join a Lockstep room as members like any browser viewer.
 //!
-//! A client opens with Syncplay's `Hello`; its room name is the Lockstep room's invite key and its
-//! server password the room's password, if it has one. The connection then gets a user of its
+//! A client opens with Syncplay's `Hello` (after upgrading to TLS when it asks and the server has
+//! a certificate: `--syncplay-tls-cert`); its room name is the Lockstep room's invite key or the
+//! short Syncplay name its owner chose, and its server password the room's password, if it has
+//! one. The connection then gets a user of its
 //! own, named after the Syncplay user name, and joins through the same [`Dispatch`] as a
 //! WebSocket: its pauses, plays, seeks, chat and readiness become protocol v1 frames under the
 //! same rules and rate limits; the room's playback and chat go back as Syncplay `State` and `Chat`
-//! messages. The protocol itself (parsing, pings, the "ignoring on the fly" handshake) is pure, in
-//! `lockstep_core::syncplay`.
+//! messages. The member list shows it as a desktop player with the file it has open; it is told
+//! the room's item (title, length, a link it can open) and warned when its file is not as long.
+//! The protocol itself (parsing, pings, the "ignoring on the fly" handshake, these texts) is pure,
+//! in `lockstep_core::syncplay`.
 //!
 //! Bounded like every other door: at most 1,024 connections, 8 from one address; lines of at most
-//! 16 KiB, a `Hello` within 10 s, a client silent for 12.5 s is dropped, new users are
+//! 16 KiB, a `Hello` (TLS handshake included) within 10 s, a client silent for 12.5 s is dropped, new users are
 //! rate-limited per address, every frame goes through the connection's frame limit, and a ban
 //! bars the connection's address as it does a browser's.
 
@@ -24,17 +28,21 @@ use lockstep_core::invite::InviteKey;
 use lockstep_core::names::DisplayName;
 use lockstep_core::playback::PlaybackState;
 use lockstep_core::protocol::ServerFrame;
-use lockstep_core::room::PlaybackCause;
+use lockstep_core::queue::QueueItem;
+use lockstep_core::room::{DesktopFile, MemberView, PlaybackCause};
+use lockstep_core::settings::Visibility;
 use lockstep_core::syncplay::{
-    self, ClientMessage, Hello, Intent, MAX_LINE, RoomPlay, Session, Setting,
+    self, ClientMessage, Hello, Intent, MAX_LINE, RoomPlay, Session, Setting, ShortName,
 };
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::codec::{Framed, LinesCodec};
 use uuid::Uuid;
 
@@ -84,10 +92,17 @@ impl Drop for Place {
 
 /// Listens for Syncplay clients on `address` until shutdown.
 pub async fn listen(address: SocketAddr, state: &AppState) -> anyhow::Result<()> {
+    let tls = match (
+        &state.config.syncplay_tls_cert,
+        &state.config.syncplay_tls_key,
+    ) {
+        (Some(cert), Some(key)) => Some(acceptor(cert, key)?),
+        _ => None,
+    };
     let listener = TcpListener::bind(address)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for Syncplay clients on {address}: {e}"))?;
-    tracing::info!(%address, "Syncplay clients on {address}");
+    tracing::info!(%address, tls = tls.is_some(), "Syncplay clients on {address}");
     let state = state.clone();
     let tasks = state.tasks.clone();
     let open = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -110,9 +125,10 @@ pub async fn listen(address: SocketAddr, state: &AppState) -> anyhow::Result<()>
                         continue;
                     };
                     let state = state.clone();
+                    let tls = tls.clone();
                     state.tasks.clone().spawn(async move {
                         let _held = (permit, place);
-                        if let Err(err) = serve(state, stream, peer).await {
+                        if let Err(err) = serve(state, stream, peer, tls).await {
                             tracing::debug!(%peer, error = %err, "Syncplay connection ended");
                         }
                     });
@@ -127,9 +143,44 @@ pub async fn listen(address: SocketAddr, state: &AppState) -> anyhow::Result<()>
     Ok(())
 }
 
-type Lines = Framed<TcpStream, LinesCodec>;
+/// Reads the certificate chain and key of Syncplay's TLS upgrade (PEM files).
+fn acceptor(cert: &std::path::Path, key: &std::path::Path) -> anyhow::Result<TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot read the Syncplay TLS certificate {}: {e}",
+                cert.display()
+            )
+        })?;
+    if chain.is_empty() {
+        anyhow::bail!("no certificate in {}", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow::anyhow!("cannot read the Syncplay TLS key {}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .map_err(|e| anyhow::anyhow!("the Syncplay TLS certificate and key do not fit: {e}"))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
 
-async fn send(lines: &mut Lines, message: &Value) -> anyhow::Result<()> {
+/// A connection's lines, in the clear or, after Syncplay's TLS upgrade, encrypted.
+type Lines<S> = Framed<S, LinesCodec>;
+
+fn lines_of<S: AsyncRead + AsyncWrite>(io: S) -> Lines<S> {
+    Framed::new(io, LinesCodec::new_with_max_length(MAX_LINE))
+}
+
+async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut Lines<S>,
+    message: &Value,
+) -> anyhow::Result<()> {
     let mut text = syncplay::line(message);
     text.pop(); // the codec adds the "\n" of "\r\n"
     lines.send(text).await?;
@@ -137,7 +188,10 @@ async fn send(lines: &mut Lines, message: &Value) -> anyhow::Result<()> {
 }
 
 /// Sends Syncplay's `Error`; the connection ends with the error this returns.
-async fn refuse<T>(lines: &mut Lines, message: &str) -> anyhow::Result<T> {
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin, T>(
+    lines: &mut Lines<S>,
+    message: &str,
+) -> anyhow::Result<T> {
     send(lines, &syncplay::error(message)).await?;
     anyhow::bail!("refused: {message}")
 }
@@ -147,8 +201,19 @@ fn seconds(state: &AppState) -> f64 {
     state.clock.now().0 as f64 / 1e6
 }
 
-/// Waits for the client's `Hello`, answering a TLS inquiry on the way.
-async fn hello(lines: &mut Lines) -> anyhow::Result<Hello> {
+/// How a client opens.
+enum Opening {
+    Hello(Hello),
+    /// It asks for TLS and this server has it.
+    StartTls,
+}
+
+/// Waits for the client's `Hello`, answering a TLS inquiry on the way: with "true" (the
+/// caller then upgrades) when `tls` is offered, else "false" (the client goes on in the clear).
+async fn opening<S: AsyncRead + AsyncWrite + Unpin>(
+    lines: &mut Lines<S>,
+    tls: bool,
+) -> anyhow::Result<Opening> {
     loop {
         let Some(line) = lines.next().await else {
             anyhow::bail!("closed before Hello");
@@ -162,7 +227,11 @@ async fn hello(lines: &mut Lines) -> anyhow::Result<Hello> {
         };
         for message in messages {
             match message {
-                ClientMessage::Hello(hello) => return Ok(hello),
+                ClientMessage::Hello(hello) => return Ok(Opening::Hello(hello)),
+                ClientMessage::Tls if tls => {
+                    send(lines, &syncplay::tls_accepted()).await?;
+                    return Ok(Opening::StartTls);
+                }
                 ClientMessage::Tls => send(lines, &syncplay::tls_refused()).await?,
                 _ => return refuse(lines, "say Hello first").await,
             }
@@ -170,29 +239,83 @@ async fn hello(lines: &mut Lines) -> anyhow::Result<Hello> {
     }
 }
 
-/// One Syncplay connection, from `Hello` to the end.
-async fn serve(state: AppState, stream: TcpStream, peer: SocketAddr) -> anyhow::Result<()> {
-    let client = ClientAddr(peer.ip());
-    let mut lines = Framed::new(stream, LinesCodec::new_with_max_length(MAX_LINE));
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, hello(&mut lines)).await {
-        Ok(hello) => hello?,
+/// One Syncplay connection: its opening (with TLS when asked and configured), then the room.
+/// The opening, TLS handshake included, must be done within [`HELLO_TIMEOUT`].
+async fn serve(
+    state: AppState,
+    stream: TcpStream,
+    peer: SocketAddr,
+    tls: Option<TlsAcceptor>,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+    let mut lines = lines_of(stream);
+    let opened = tokio::time::timeout_at(deadline, opening(&mut lines, tls.is_some())).await;
+    let hello = match opened {
         Err(_) => return refuse(&mut lines, "no Hello in time").await,
+        Ok(opened) => match opened? {
+            Opening::Hello(hello) => hello,
+            Opening::StartTls => {
+                let Some(tls) = tls else {
+                    anyhow::bail!("TLS without an acceptor");
+                };
+                let parts = lines.into_parts();
+                if !parts.read_buf.is_empty() {
+                    // Bytes sent after the inquiry but before the handshake: not a client.
+                    anyhow::bail!("data before the TLS handshake");
+                }
+                let stream = tokio::time::timeout_at(deadline, tls.accept(parts.io))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("TLS handshake timed out"))??;
+                let mut lines = lines_of(stream);
+                let opened = tokio::time::timeout_at(deadline, opening(&mut lines, false)).await;
+                let hello = match opened {
+                    Err(_) => return refuse(&mut lines, "no Hello in time").await,
+                    Ok(opened) => match opened? {
+                        Opening::Hello(hello) => hello,
+                        // Never offered twice; said for completeness.
+                        Opening::StartTls => {
+                            return refuse(&mut lines, "TLS was already started").await;
+                        }
+                    },
+                };
+                return enter(state, lines, peer, hello).await;
+            }
+        },
     };
+    enter(state, lines, peer, hello).await
+}
 
-    // The room: its invite key is the Syncplay room name.
-    let Ok(key) = InviteKey::parse(&hello.room) else {
-        return refuse(
-            &mut lines,
-            "no such room: use the room's invite key as the room name",
-        )
-        .await;
+/// Takes a client that said `Hello` into its room, and relays until either side ends.
+async fn enter<S: AsyncRead + AsyncWrite + Unpin>(
+    state: AppState,
+    mut lines: Lines<S>,
+    peer: SocketAddr,
+    hello: Hello,
+) -> anyhow::Result<()> {
+    let client = ClientAddr(peer.ip());
+    // The room: the Syncplay room name is its invite key, or the short name its owner chose.
+    let no_room =
+        "no such room: use the room's invite key (or its short Syncplay name) as the room name";
+    let room = if let Ok(key) = InviteKey::parse(&hello.room) {
+        state.store.room_by_invite(&key).await?
+    } else if let Ok(short) = ShortName::parse(&hello.room) {
+        match state.store.room_by_syncplay_name(&short).await? {
+            // A short name can be guessed where an invite key cannot: a private room is
+            // reached by it only behind its password (the owner is asked for one when
+            // choosing the name; this holds if the password was removed since).
+            Some(room)
+                if room.settings.visibility == Visibility::Private
+                    && room.password_hash.is_none() =>
+            {
+                None
+            }
+            found => found,
+        }
+    } else {
+        None
     };
-    let Some(room) = state.store.room_by_invite(&key).await? else {
-        return refuse(
-            &mut lines,
-            "no such room: use the room's invite key as the room name",
-        )
-        .await;
+    let Some(room) = room else {
+        return refuse(&mut lines, no_room).await;
     };
     // A user of its own, named after the Syncplay user (new users are limited per address).
     if state.throttles.new_users.check(&client.key()).is_err() {
@@ -250,23 +373,23 @@ async fn serve(state: AppState, stream: TcpStream, peer: SocketAddr) -> anyhow::
     result
 }
 
-/// Who is who in the room, for `setBy` and chat names.
+/// Who is who in the room, for `setBy`, chat names and Syncplay's user list.
 #[derive(Default)]
-struct Names(HashMap<UserId, String>);
+struct Names(HashMap<UserId, MemberView>);
 
 impl Names {
     fn of(&self, id: Option<UserId>) -> Option<&str> {
-        id.and_then(|id| self.0.get(&id)).map(String::as_str)
+        id.and_then(|id| self.0.get(&id)).map(|m| m.name.as_str())
     }
 }
 
 /// Relays between the joined room and the Syncplay client until either side ends.
-async fn bridge(
+async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
     state: &AppState,
     dispatch: &mut Dispatch,
     handle: &crate::rooms::RoomHandle,
     joined: &mut crate::rooms::Joined,
-    lines: &mut Lines,
+    lines: &mut Lines<S>,
     hello: &Hello,
     user: &User,
 ) -> anyhow::Result<()> {
@@ -277,14 +400,19 @@ async fn bridge(
         rate: 1.0,
     };
     let mut names = Names::default();
+    let mut current: Option<QueueItem> = None;
     for frame in &joined.frames {
         if let Ok(ServerFrame::Welcome(w)) = serde_json::from_str::<ServerFrame>(frame.as_str()) {
             playback = w.playback;
-            for m in &w.members {
-                names.0.insert(m.user_id, m.name.as_str().to_owned());
+            current = w.current;
+            for m in w.members {
+                names.0.insert(m.user_id, m);
             }
         }
     }
+    // The member list shows it as a desktop player; its file follows once the client says.
+    let mut mine = syncplay::desktop(hello, None);
+    let _ = dispatch.desktop(handle, mine.clone()).await;
     let mut session = Session::new(seconds(state));
     let room_name = hello.room.clone();
     send(
@@ -295,6 +423,13 @@ async fn bridge(
     for set in syncplay::empty_playlist(&room_name) {
         send(lines, &set).await?;
     }
+    let mut chats = Chats::new(seconds(state) + CHAT_GATE_SECS);
+    chats
+        .send(
+            lines,
+            syncplay::chat("Lockstep", &syncplay::now_playing(current.as_ref())),
+        )
+        .await?;
     let play = |p: &PlaybackState| RoomPlay {
         paused: p.paused,
         position: p.position_at(state.clock.now()),
@@ -316,6 +451,9 @@ async fn bridge(
             }
             _ = ticker.tick() => {
                 let now = seconds(state);
+                if now >= chats.opens_at {
+                    chats.open(lines).await?;
+                }
                 if now - session.last_heard > syncplay::SILENT_SECS {
                     return refuse(lines, "no state from your client for too long").await;
                 }
@@ -347,6 +485,21 @@ async fn bridge(
                             for item in items {
                                 match item {
                                     Setting::Ready(r) => ready = Some(r),
+                                    Setting::File { name, duration, size } => {
+                                        // Its player is up: chat can be shown now.
+                                        chats.open(lines).await?;
+                                        let file = DesktopFile { name, duration, size };
+                                        let now = syncplay::desktop(hello, Some(file));
+                                        if now != mine {
+                                            mine = now;
+                                            if let Err(e) = dispatch.desktop(handle, mine.clone()).await {
+                                                chats.send(lines, syncplay::chat("Lockstep", &e.to_string())).await?;
+                                            }
+                                            if let Some(note) = syncplay::mismatch_note(&mine, current.as_ref()) {
+                                                chats.send(lines, syncplay::chat("Lockstep", &note)).await?;
+                                            }
+                                        }
+                                    }
                                     Setting::Room(other) if other != room_name => {
                                         return refuse(lines, "this connection stays in its room; reconnect to change rooms").await;
                                     }
@@ -372,7 +525,7 @@ async fn bridge(
                         let answer = dispatch.text(handle, &frame.to_string(), state.clock.now()).await;
                         if let ServerFrame::Error { message, .. } = answer {
                             // Syncplay has no per-command refusal: say it in the chat.
-                            send(lines, &syncplay::chat("Lockstep", &message)).await?;
+                            chats.send(lines, syncplay::chat("Lockstep", &message)).await?;
                             // Put the client back where the room is.
                             send(lines, &session.state(play(&playback), true, true, None, seconds(state))).await?;
                         }
@@ -394,7 +547,7 @@ async fn bridge(
                                         "The room now plays at {}x. Syncplay players have no speed setting: yours plays at 1x and jumps to keep up.",
                                         p.rate
                                     );
-                                    send(lines, &syncplay::chat("Lockstep", &note)).await?;
+                                    chats.send(lines, syncplay::chat("Lockstep", &note)).await?;
                                 }
                                 playback = p;
                                 // A pause or play keeps the players where they are; a seek moves them.
@@ -402,25 +555,61 @@ async fn bridge(
                                 set_by = Some(names.of(by).unwrap_or("Lockstep").to_owned());
                                 send(lines, &session.state(play(&playback), jump, true, set_by.as_deref(), seconds(state))).await?;
                             }
-                            ServerFrame::NowPlaying { state: p, by, .. } => {
+                            ServerFrame::NowPlaying { state: p, by, item, .. } => {
                                 playback = p;
                                 set_by = Some(names.of(by).unwrap_or("Lockstep").to_owned());
+                                let changed = item.as_ref().map(|i| i.id) != current.as_ref().map(|i| i.id);
+                                current = item;
+                                if changed {
+                                    chats.send(lines, syncplay::chat("Lockstep", &syncplay::now_playing(current.as_ref()))).await?;
+                                    if let Some(note) = syncplay::mismatch_note(&mine, current.as_ref()) {
+                                        chats.send(lines, syncplay::chat("Lockstep", &note)).await?;
+                                    }
+                                }
                                 send(lines, &session.state(play(&playback), true, true, set_by.as_deref(), seconds(state))).await?;
+                            }
+                            ServerFrame::ItemUpdated { item, .. } if current.as_ref().is_some_and(|c| c.id == item.id) => {
+                                // The room's item got its length: the desktop's file may now
+                                // be seen not to match.
+                                let learnt = current.as_ref().is_some_and(|c| c.duration.is_none()) && item.duration.is_some();
+                                current = Some(item);
+                                if learnt && let Some(note) = syncplay::mismatch_note(&mine, current.as_ref()) {
+                                    chats.send(lines, syncplay::chat("Lockstep", &note)).await?;
+                                }
                             }
                             // Others' lines (its own it has shown already; system lines are the room's).
                             ServerFrame::Chat { line, .. }
                                 if line.system.is_none() && line.user_id != Some(user.id) =>
                             {
                                 let who = line.name.as_deref().unwrap_or("?");
-                                send(lines, &syncplay::chat(who, &line.text)).await?;
+                                chats.send(lines, syncplay::chat(who, &line.text)).await?;
                             }
                             ServerFrame::Presence { joined: came, left, .. } => {
+                                // Told as Syncplay's own server tells them, so the player
+                                // says who came and went.
                                 for m in came {
-                                    names.0.insert(m.user_id, m.name.as_str().to_owned());
+                                    if m.user_id != user.id && !names.0.contains_key(&m.user_id) {
+                                        send(lines, &syncplay::user_event(&room_name, m.name.as_str(), true)).await?;
+                                        if m.desktop.as_ref().is_some_and(|d| d.file.is_some()) {
+                                            send(lines, &syncplay::user_file(&room_name, m.name.as_str(), m.desktop.as_ref())).await?;
+                                        }
+                                    }
+                                    names.0.insert(m.user_id, m);
                                 }
                                 for id in left {
-                                    names.0.remove(&id);
+                                    if let Some(m) = names.0.remove(&id) && id != user.id {
+                                        send(lines, &syncplay::user_event(&room_name, m.name.as_str(), false)).await?;
+                                    }
                                 }
+                            }
+                            ServerFrame::MemberUpdated { member, .. } => {
+                                let file_changed = names.0.get(&member.user_id).is_some_and(|old| {
+                                    old.desktop.as_ref().map(|d| &d.file) != member.desktop.as_ref().map(|d| &d.file)
+                                });
+                                if file_changed && member.user_id != user.id {
+                                    send(lines, &syncplay::user_file(&room_name, member.name.as_str(), member.desktop.as_ref())).await?;
+                                }
+                                names.0.insert(member.user_id, member);
                             }
                             _ => {}
                         }
@@ -449,15 +638,75 @@ async fn bridge(
     }
 }
 
-/// Syncplay's `List`: who is in the room.
+/// How long after joining chat is held for a client whose player has opened no file yet.
+const CHAT_GATE_SECS: f64 = 10.0;
+/// Chat messages held at most, meanwhile (the oldest go first).
+const CHAT_HELD_MAX: usize = 20;
+
+/// Chat for the client, held until its player is up. Syncplay 1.6's client shows a chat message
+/// on its player and fails (dropping the connection) on one that arrives before it has a
+/// player. Its player is up once it reports a file; a client that opens none gets chat after
+/// [`CHAT_GATE_SECS`].
+struct Chats {
+    opens_at: f64,
+    open: bool,
+    held: std::collections::VecDeque<Value>,
+}
+
+impl Chats {
+    fn new(opens_at: f64) -> Self {
+        Chats {
+            opens_at,
+            open: false,
+            held: std::collections::VecDeque::new(),
+        }
+    }
+
+    async fn send<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        lines: &mut Lines<S>,
+        message: Value,
+    ) -> anyhow::Result<()> {
+        if self.open {
+            return send(lines, &message).await;
+        }
+        if self.held.len() == CHAT_HELD_MAX {
+            self.held.pop_front();
+        }
+        self.held.push_back(message);
+        Ok(())
+    }
+
+    async fn open<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        lines: &mut Lines<S>,
+    ) -> anyhow::Result<()> {
+        if !self.open {
+            self.open = true;
+            while let Some(message) = self.held.pop_front() {
+                send(lines, &message).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Syncplay's `List`: who is in the room, with desktop viewers' files (browser viewers have
+/// none) and readiness.
 fn list(room: &str, names: &Names) -> Value {
     let users: serde_json::Map<String, Value> = names
         .0
         .values()
-        .map(|name| {
+        .map(|m| {
             (
-                name.clone(),
-                json!({"position": 0, "file": {}, "controller": false, "isReady": true, "features": {}}),
+                m.name.as_str().to_owned(),
+                json!({
+                    "position": 0,
+                    "file": syncplay::file_of(m.desktop.as_ref()),
+                    "controller": false,
+                    "isReady": m.ready,
+                    "features": {},
+                }),
             )
         })
         .collect();

@@ -7,6 +7,7 @@ use lockstep_core::invite::InviteKey;
 use lockstep_core::playback::PlaybackState;
 use lockstep_core::queue::QueueItem;
 use lockstep_core::settings::{RoomSettings, Visibility};
+use lockstep_core::syncplay::ShortName;
 use lockstep_core::time::ServerTime;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -220,6 +221,53 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(())
+    }
+
+    /// The room with this short Syncplay name, if any.
+    pub async fn room_by_syncplay_name(
+        &self,
+        name: &ShortName,
+    ) -> Result<Option<RoomRow>, sqlx::Error> {
+        sqlx::query(concat!(
+            "SELECT ",
+            room_columns!(),
+            " FROM rooms WHERE syncplay_name = $1"
+        ))
+        .bind(name.as_str())
+        .fetch_optional(self.pool())
+        .await?
+        .as_ref()
+        .map(room_from_row)
+        .transpose()
+    }
+
+    /// The room's short Syncplay name, if it has one.
+    pub async fn syncplay_name(&self, id: RoomId) -> Result<Option<ShortName>, sqlx::Error> {
+        let name: Option<Option<String>> =
+            sqlx::query_scalar("SELECT syncplay_name FROM rooms WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(name.flatten().and_then(|n| ShortName::parse(&n).ok()))
+    }
+
+    /// Gives the room a short Syncplay name (`None` takes it away). False when another room has
+    /// that name.
+    pub async fn set_syncplay_name(
+        &self,
+        id: RoomId,
+        name: Option<&ShortName>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE rooms SET syncplay_name = $1 WHERE id = $2")
+            .bind(name.map(|n| n.as_str().to_owned()))
+            .bind(id.to_string())
+            .execute(self.pool())
+            .await;
+        match done {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn set_invite_key(&self, id: RoomId, key: &InviteKey) -> Result<(), sqlx::Error> {
@@ -462,5 +510,33 @@ pub(crate) mod tests {
         assert_eq!((back.paused, back.position), (false, 2.0));
         s.delete_room(room.id).await.unwrap();
         assert_eq!(s.room(room.id).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_short_syncplay_name_belongs_to_one_room_at_a_time() {
+        let (s, _dir) = store().await;
+        let owner = user(&s).await;
+        let a = room_row(owner.id, Visibility::Public);
+        let b = room_row(owner.id, Visibility::Private);
+        s.create_room(&a).await.unwrap();
+        s.create_room(&b).await.unwrap();
+        let name = ShortName::parse("movienight").unwrap();
+        assert_eq!(s.syncplay_name(a.id).await.unwrap(), None);
+        assert!(s.set_syncplay_name(a.id, Some(&name)).await.unwrap());
+        assert!(
+            !s.set_syncplay_name(b.id, Some(&name)).await.unwrap(),
+            "taken"
+        );
+        assert_eq!(s.syncplay_name(a.id).await.unwrap(), Some(name.clone()));
+        let found = s.room_by_syncplay_name(&name).await.unwrap().unwrap();
+        assert_eq!(found.id, a.id);
+        // Given up, it is free for another room; rooms without one do not clash.
+        assert!(s.set_syncplay_name(a.id, None).await.unwrap());
+        assert!(s.set_syncplay_name(b.id, Some(&name)).await.unwrap());
+        assert_eq!(
+            s.room_by_syncplay_name(&name).await.unwrap().unwrap().id,
+            b.id
+        );
+        assert_eq!(s.syncplay_name(a.id).await.unwrap(), None);
     }
 }

@@ -6,9 +6,14 @@ use lockstep_client::Api;
 use lockstep_core::protocol::{ClientFrame, ServerFrame};
 use serde_json::{Value, json};
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf,
+};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+/// A connection in the clear or over TLS.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// A free loopback port (bound, then released for the server to take).
 fn free_port() -> std::net::SocketAddr {
@@ -16,19 +21,76 @@ fn free_port() -> std::net::SocketAddr {
     l.local_addr().unwrap()
 }
 
+/// A connection to the Syncplay door, which opens a moment after the server's HTTP side.
+async fn tcp(address: std::net::SocketAddr) -> TcpStream {
+    for _ in 0..100 {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return stream,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("cannot connect to the Syncplay door: {e}"),
+        }
+    }
+    panic!("the Syncplay door never opened on {address}")
+}
+
 struct Desktop {
-    read: BufReader<OwnedReadHalf>,
-    write: OwnedWriteHalf,
+    read: BufReader<ReadHalf<Box<dyn Io>>>,
+    write: WriteHalf<Box<dyn Io>>,
 }
 
 impl Desktop {
     async fn connect(address: std::net::SocketAddr) -> Desktop {
-        let stream = TcpStream::connect(address).await.unwrap();
-        let (read, write) = stream.into_split();
+        Desktop::over(Box::new(tcp(address).await))
+    }
+
+    fn over(io: Box<dyn Io>) -> Desktop {
+        let (read, write) = tokio::io::split(io);
         Desktop {
             read: BufReader::new(read),
             write,
         }
+    }
+
+    /// Asks for TLS as Syncplay's client does and, when the server says yes, upgrades trusting
+    /// the test CA. `None` when the server said no (the connection goes on in the clear).
+    async fn connect_tls(address: std::net::SocketAddr) -> Result<Desktop, Desktop> {
+        use tokio::io::AsyncReadExt;
+        let mut tcp = tcp(address).await;
+        tcp.write_all(b"{\"TLS\": {\"startTLS\": \"send\"}}\r\n")
+            .await
+            .unwrap();
+        // The answer, byte by byte: nothing past its line may be read before the handshake.
+        let mut answer = Vec::new();
+        while answer.last() != Some(&b'\n') {
+            let mut byte = [0u8];
+            tcp.read_exact(&mut byte).await.unwrap();
+            answer.push(byte[0]);
+        }
+        let answer: Value = serde_json::from_slice(&answer).unwrap();
+        if answer["TLS"]["startTLS"] != "true" {
+            assert_eq!(answer["TLS"]["startTLS"], "false", "{answer}");
+            return Err(Desktop::over(Box::new(tcp)));
+        }
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in
+            rustls::pki_types::CertificateDer::pem_file_iter(fixtures().join("ca.pem")).unwrap()
+        {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = connector.connect(name, tcp).await.expect("a TLS handshake");
+        Ok(Desktop::over(Box::new(tls)))
     }
 
     async fn send(&mut self, message: Value) {
@@ -106,8 +168,21 @@ struct Setup {
 }
 
 async fn setup(name: &str) -> Setup {
+    setup_with(name, |_| {}).await
+}
+
+/// The test CA's certificate for `localhost`, and its key.
+fn fixtures() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls")
+}
+
+async fn setup_with(name: &str, tweak: impl FnOnce(&mut lockstep::Config)) -> Setup {
     let address = free_port();
-    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let app = spawn_with(|c| {
+        c.syncplay_listen = Some(address);
+        tweak(c);
+    })
+    .await;
     let ann = app.api();
     let (room, key) = room_with_key(&ann, json!({ "name": name })).await;
     let (mut v, _) = ann.join(room).await.unwrap();
@@ -141,6 +216,9 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     let hello = mpv.wait("Hello", |_| true).await;
     assert_eq!(hello["room"]["name"], key.as_str());
     assert_eq!(hello["username"], "mpv user");
+    // Its player opened a file (Syncplay holds back chat until then).
+    mpv.send(json!({"Set": {"file": {"name": "film.mkv", "duration": 0.0, "size": 0}}}))
+        .await;
     // A member like any other: the browser sees them arrive.
     v.wait_for(|f| matches!(f, ServerFrame::Presence { joined, .. } if joined.iter().any(|m| m.name.as_str() == "mpv user")))
         .await
@@ -222,8 +300,15 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     v.ok(|id| ClientFrame::Rate { id, rate: 1.5 })
         .await
         .unwrap();
-    let note = mpv.wait("Chat", |c| c["username"] == "Lockstep").await;
-    assert!(note["message"].as_str().unwrap().contains("1.5x"), "{note}");
+    let note = mpv
+        .wait("Chat", |c| {
+            c["username"] == "Lockstep" && c["message"].as_str().unwrap().contains("1.5x")
+        })
+        .await;
+    assert!(
+        note["message"].as_str().unwrap().contains("speed"),
+        "{note}"
+    );
 
     // The owner kicks the desktop member: Syncplay's Error says so, and the socket closes.
     let desk = member_named(&mut v, "mpv user").await;
@@ -328,13 +413,18 @@ fn installed(program: &str, package: &str) -> std::path::PathBuf {
 async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_other() {
     let syncplay = installed("syncplay", "syncplay");
     let mpv = installed("mpv", "mpv");
+    // Over TLS, as Syncplay's client asks first: the server has the test CA's certificate.
     let Setup {
         _app,
         address,
         ann,
         key,
         mut v,
-    } = setup("Desktop and browser").await;
+    } = setup_with("Desktop and browser", |c| {
+        c.syncplay_tls_cert = Some(fixtures().join("cert.pem"));
+        c.syncplay_tls_key = Some(fixtures().join("key.pem"));
+    })
+    .await;
 
     // The desktop viewer's own copy: 30 s made with the real ffmpeg.
     let dir = tempfile::tempdir().unwrap();
@@ -356,12 +446,26 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         .status()
         .unwrap();
     assert!(made.success());
+    // The client trusts what `certifi.where()` names (Debian's: the system's CAs). A stand-in
+    // `certifi` first on its path names the test CA instead, leaving the system as it is.
+    let shim = dir.path().join("shim/certifi");
+    std::fs::create_dir_all(&shim).unwrap();
+    std::fs::write(
+        shim.join("__init__.py"),
+        format!(
+            "def where():\n    return {:?}\n",
+            fixtures().join("ca.pem").display().to_string()
+        ),
+    )
+    .unwrap();
     // Debian's Syncplay client, no GUI, driving mpv with no video or audio output; `-d` prints
     // every protocol line it sends and receives.
     let mut client = tokio::process::Command::new(syncplay)
         .args(["-d", "--no-gui", "--no-store", "-a"])
-        .arg(address.to_string())
-        .args(["-n", "desk", "-r", &key, "--player-path"])
+        // By name: the certificate is for localhost.
+        .arg(format!("localhost:{}", address.port()))
+        // `--room=`: an invite key may start with '-', which argparse would take for an option.
+        .args(["-n", "desk", &format!("--room={key}"), "--player-path"])
         .arg(mpv)
         .arg(&film)
         .args(["--", "--vo=null", "--ao=null"])
@@ -369,6 +473,7 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         // work mpv as a user would.
         .arg(format!("--input-ipc-server={}", ipc.display()))
         .env("HOME", dir.path())
+        .env("PYTHONPATH", dir.path().join("shim"))
         // Python buffers a pipe: each line as it is printed.
         .env("PYTHONUNBUFFERED", "1")
         .stdin(std::process::Stdio::null())
@@ -397,6 +502,7 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         match found {
             Ok(Some(line)) => line,
             _ => {
+                let _ = std::fs::write("/tmp/syncplay-client.log", seen.join("\n"));
                 let tail = seen[seen.len().saturating_sub(25)..].join("\n");
                 panic!("the Syncplay client never showed {what}; its last lines:\n{tail}")
             }
@@ -413,6 +519,10 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         ))
     }
 
+    expect("a secure connection", &|l| {
+        l.contains("Secure connection established")
+    })
+    .await;
     expect("its connection", &|l| {
         l.contains("Successfully connected to server")
     })
@@ -561,4 +671,281 @@ async fn syncplay_connections_are_capped_per_address_and_a_ban_bars_the_address(
         error["message"].as_str().unwrap().contains("banned"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_desktop_viewer_is_marked_with_its_file_and_told_the_rooms_item() {
+    let address = free_port();
+    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let ann = app.api();
+    let (room, key) = room_with_key(&ann, json!({ "name": "Files" })).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    let added = v
+        .command(|id| ClientFrame::QueueAdd {
+            id,
+            url: "http://127.0.0.1:9/film.mp4".into(),
+        })
+        .await
+        .unwrap();
+    let Ok(ServerFrame::Ack {
+        item_id: Some(item),
+        ..
+    }) = added
+    else {
+        panic!("{added:?}")
+    };
+
+    let mut mpv = Desktop::connect(address).await;
+    mpv.hello("mpv user", &key, None).await;
+    // The member list marks it as a desktop player.
+    v.wait_for(|f| match f {
+        ServerFrame::Presence { joined, .. } => joined.iter().any(|m| {
+            m.desktop
+                .as_ref()
+                .is_some_and(|d| d.client == "Syncplay 1.6.9")
+        }),
+        _ => false,
+    })
+    .await
+    .unwrap();
+    // Its file follows once its player has one open.
+    mpv.send(json!({"Set": {"file": {"name": "film.mkv", "duration": 50.0, "size": 1000}}}))
+        .await;
+    // Then (chat waits for its player) it is told what the room plays, with a link its player
+    // can open.
+    let note = mpv.wait("Chat", |c| c["username"] == "Lockstep").await;
+    assert!(
+        note["message"]
+            .as_str()
+            .unwrap()
+            .contains("Open it: http://127.0.0.1:9/film.mp4"),
+        "{note}"
+    );
+    v.wait_for(|f| match f {
+        ServerFrame::MemberUpdated { member, .. } => member
+            .desktop
+            .as_ref()
+            .and_then(|d| d.file.as_ref())
+            .is_some_and(|file| file.name == "film.mkv" && file.duration == Some(50.0)),
+        _ => false,
+    })
+    .await
+    .unwrap();
+    // The room's item turns out to be 100 s long: the desktop is told its file is not the same.
+    v.ok(|id| ClientFrame::Duration {
+        id,
+        item_id: item,
+        duration: 100.0,
+    })
+    .await
+    .unwrap();
+    let warned = mpv
+        .wait("Chat", |c| {
+            c["username"] == "Lockstep" && c["message"].as_str().unwrap().contains("another file")
+        })
+        .await;
+    assert!(
+        warned["message"].as_str().unwrap().contains("0:50"),
+        "{warned}"
+    );
+
+    // Another desktop viewer: the first one's player hears of it, and both are listed with
+    // their files, as Syncplay's own server lists them.
+    let mut vlc = Desktop::connect(address).await;
+    vlc.hello("vlc user", &key, None).await;
+    mpv.wait("Set", |s| s["user"]["vlc user"]["event"]["joined"] == true)
+        .await;
+    vlc.send(json!({"List": null})).await;
+    let list = vlc.wait("List", |_| true).await;
+    let users = &list[key.as_str()];
+    assert_eq!(users["mpv user"]["file"]["name"], "film.mkv");
+    assert_eq!(users["mpv user"]["file"]["duration"], 50.0);
+    assert_eq!(users["vlc user"]["file"], json!({}));
+    drop(vlc);
+    mpv.wait("Set", |s| s["user"]["vlc user"]["event"]["left"] == true)
+        .await;
+}
+
+#[tokio::test]
+async fn a_room_can_have_a_short_syncplay_name_which_only_its_owner_chooses() {
+    let address = free_port();
+    let app = spawn_with(|c| c.syncplay_listen = Some(address)).await;
+    let ann = app.api();
+    let bob = app.api();
+    let (room, key) = room_with_key(&ann, json!({ "name": "Movie night" })).await;
+    let path = format!("/api/rooms/{room}/syncplay");
+    let put = async |api: &Api, body: Value| {
+        api.send(reqwest::Method::PUT, &path, Some(&body))
+            .await
+            .unwrap()
+    };
+
+    // How to join, for members: the port, the invite key, no short name yet.
+    let view = ann.get(&path).await.unwrap();
+    assert_eq!(view.status, 200);
+    assert_eq!(view.body["enabled"], true);
+    assert_eq!(view.body["port"], address.port());
+    assert_eq!(view.body["room"], key.as_str());
+    assert_eq!(view.body["short_name"], Value::Null);
+
+    // Bad names, and anyone but the owner, are refused with a clear error.
+    for bad in [
+        json!({"short_name": "a b"}),
+        json!({"short_name": "x"}),
+        json!({"name": "movies"}),
+        json!({"short_name": 5}),
+    ] {
+        let r = put(&ann, bad.clone()).await;
+        assert_eq!(r.status, 422, "{bad} {}", r.body);
+    }
+    assert_eq!(
+        put(&ann, json!({"short_name": "a b"})).await.error_code(),
+        Some("invalid_syncplay_name")
+    );
+    bob.post(&format!("/api/rooms/{room}/join"), &json!({}))
+        .await
+        .unwrap();
+    let r = put(&bob, json!({"short_name": "bobs"})).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // The owner names it; the name is one room's only; it is case-insensitive.
+    let r = put(&ann, json!({"short_name": "MovieNight"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["short_name"], "movienight");
+    let (other, _) = room_with_key(&bob, json!({ "name": "Other" })).await;
+    let r = bob
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/rooms/{other}/syncplay"),
+            Some(&json!({"short_name": "movienight"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (409, Some("syncplay_name_taken"))
+    );
+
+    // A Syncplay client joins by it, as it would by the invite key.
+    let (mut v, _) = ann.join(room).await.unwrap();
+    let mut mpv = Desktop::connect(address).await;
+    mpv.hello("mpv user", "movienight", None).await;
+    let hello = mpv.wait("Hello", |_| true).await;
+    assert_eq!(hello["room"]["name"], "movienight");
+    v.wait_for(|f| matches!(f, ServerFrame::Presence { joined, .. } if joined.iter().any(|m| m.name.as_str() == "mpv user")))
+        .await
+        .unwrap();
+
+    // A private room's name could be guessed: it needs a password first, and without one (the
+    // password removed later) the name leads nowhere.
+    let (private, _) =
+        room_with_key(&bob, json!({ "name": "Secret", "visibility": "private" })).await;
+    let private_path = format!("/api/rooms/{private}/syncplay");
+    let r = bob
+        .send(
+            reqwest::Method::PUT,
+            &private_path,
+            Some(&json!({"short_name": "secret"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status.as_u16(), r.error_code()),
+        (409, Some("password_required"))
+    );
+    bob.patch(
+        &format!("/api/rooms/{private}"),
+        &json!({"password": "hunter22"}),
+    )
+    .await
+    .unwrap();
+    let r = bob
+        .send(
+            reqwest::Method::PUT,
+            &private_path,
+            Some(&json!({"short_name": "secret"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let refused = async |room: &str, password: Option<&str>| {
+        let mut d = Desktop::connect(address).await;
+        d.hello("guesser", room, password).await;
+        let first = d.next().await.unwrap();
+        first
+            .get("Error")
+            .map(|e| e["message"].as_str().unwrap().to_owned())
+    };
+    assert!(refused("secret", None).await.unwrap().contains("password"));
+    assert_eq!(
+        refused("secret", Some("hunter22")).await,
+        None,
+        "let in with the password"
+    );
+    bob.patch(&format!("/api/rooms/{private}"), &json!({"password": null}))
+        .await
+        .unwrap();
+    assert!(
+        refused("secret", Some("hunter22"))
+            .await
+            .unwrap()
+            .contains("no such room")
+    );
+
+    // Given up, the name is free again.
+    let r = put(&ann, json!({"short_name": null})).await;
+    assert_eq!(
+        (r.status.as_u16(), r.body["short_name"].clone()),
+        (200, Value::Null)
+    );
+    assert!(
+        refused("movienight", None)
+            .await
+            .unwrap()
+            .contains("no such room")
+    );
+}
+
+#[tokio::test]
+async fn syncplay_clients_that_ask_for_tls_get_it_when_the_server_has_a_certificate() {
+    let address = free_port();
+    let app = spawn_with(|c| {
+        c.syncplay_listen = Some(address);
+        c.syncplay_tls_cert = Some(fixtures().join("cert.pem"));
+        c.syncplay_tls_key = Some(fixtures().join("key.pem"));
+    })
+    .await;
+    let ann = app.api();
+    let (room, key) = room_with_key(&ann, json!({ "name": "Encrypted" })).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    let Ok(mut mpv) = Desktop::connect_tls(address).await else {
+        panic!("the server has a certificate: it upgrades")
+    };
+    mpv.hello("mpv user", &key, None).await;
+    mpv.wait("Hello", |_| true).await;
+    mpv.send(json!({"Chat": "over TLS"})).await;
+    v.wait_for(|f| matches!(f, ServerFrame::Chat { line, .. } if line.text == "over TLS"))
+        .await
+        .unwrap();
+    // Garbage instead of a TLS handshake ends the connection, and the server goes on.
+    let mut raw = TcpStream::connect(address).await.unwrap();
+    raw.write_all(b"{\"TLS\": {\"startTLS\": \"send\"}}\r\nnot a handshake\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    use tokio::io::AsyncReadExt;
+    let _ = tokio::time::timeout(Duration::from_secs(10), raw.read_to_end(&mut rest))
+        .await
+        .expect("closed");
+    assert!(Desktop::connect_tls(address).await.is_ok(), "still serving");
+
+    // A server without a certificate says no, and the client goes on in the clear.
+    let plain = free_port();
+    let _app2 = spawn_with(|c| c.syncplay_listen = Some(plain)).await;
+    let Err(mut clear) = Desktop::connect_tls(plain).await else {
+        panic!("no certificate: no TLS")
+    };
+    clear.hello("mpv user", "nosuchroom", None).await;
+    let error = clear.wait("Error", |_| true).await;
+    assert!(error["message"].as_str().unwrap().contains("no such room"));
 }
