@@ -9,13 +9,13 @@
 //   DEBUG=1 keeps each Syncplay client's debug output in /tmp/bench-syncplay-<name>-<port>.log.
 
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
-  addToQueue, createRoom, eventually, freePort, launchBrowser, newViewer, startFixtures, startServer, testVideo,
+  addToQueue, createRoom, freePort, launchBrowser, newViewer, startFixtures, startServer, testVideo,
 } from "../test/e2e/harness.js";
+import { MpvIpc, desktop, loaded, readyAtStart, stopGroup } from "../test/e2e/desktop.js";
 
 const DURATION = Number(process.env.DURATION ?? 30);
 const SAMPLE_MS = 100;
@@ -24,97 +24,6 @@ const WARMUP_S = 5;
 
 const now = () => performance.timeOrigin + performance.now();
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-
-/** A connection to one mpv's JSON IPC. */
-class MpvIpc {
-  static async connect(socket) {
-    const conn = await eventually(
-      () => new Promise((resolve) => {
-        const c = net.connect(socket);
-        c.once("connect", () => resolve(c));
-        c.once("error", () => resolve(null));
-      }),
-      { what: `mpv's IPC at ${socket}`, timeoutMs: 30_000, intervalMs: 200 },
-    );
-    return new MpvIpc(conn);
-  }
-
-  constructor(conn) {
-    this.conn = conn;
-    this.next = 1;
-    this.waiting = new Map();
-    let buffer = "";
-    conn.on("data", (chunk) => {
-      buffer += chunk;
-      let i;
-      while ((i = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, i);
-        buffer = buffer.slice(i + 1);
-        let msg;
-        try {
-          msg = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        const w = msg.request_id && this.waiting.get(msg.request_id);
-        if (w) {
-          this.waiting.delete(msg.request_id);
-          w(msg);
-        }
-      }
-    });
-  }
-
-  command(...command) {
-    const request_id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(request_id, resolve);
-      this.conn.write(`${JSON.stringify({ command, request_id })}\n`);
-    });
-  }
-
-  /** `time-pos`, stamped with the middle of the request's round trip. */
-  async position() {
-    const sent = now();
-    const r = await this.command("get_property", "time-pos");
-    const back = now();
-    return r.error === "success" && typeof r.data === "number" ? { at: (sent + back) / 2, pos: r.data } : null;
-  }
-
-  close() {
-    this.conn.destroy();
-  }
-}
-
-/** Debian's Syncplay client driving mpv on `file`, in `room` of the server at `address`. */
-function desktop({ address, name, room, file, dir }) {
-  const socket = path.join(dir, `${name}-${address.split(":")[1]}.sock`);
-  const child = spawn("syncplay", [
-    ...(process.env.DEBUG ? ["-d"] : []),
-    "--no-gui", "--no-store", "-a", address, "-n", name, `--room=${room}`, "--player-path", "/usr/bin/mpv", file,
-    "--", "--vo=null", "--ao=null", `--input-ipc-server=${socket}`,
-  ], {
-    // Its own process group, so that ending it ends the mpv it started too.
-    detached: true,
-    env: { ...process.env, HOME: dir, PYTHONUNBUFFERED: "1" },
-    stdio: ["ignore", "ignore", process.env.DEBUG ? openSync(`/tmp/bench-syncplay-${name}-${address.split(":")[1]}.log`, "w") : "ignore"],
-  });
-  return { child, socket, stop: () => stopGroup(child) };
-}
-
-function stopGroup(child) {
-  try {
-    process.kill(-child.pid, "SIGTERM");
-  } catch {
-    // already gone
-  }
-}
-
-async function loaded(ipc, what) {
-  await eventually(async () => (await ipc.command("get_property", "duration")).error === "success", {
-    what: `${what} with its file open`, timeoutMs: 30_000, intervalMs: 200,
-  });
-}
 
 /** |a - b| with b moved to a's instant (both play at 1x), in ms. */
 const spreadMs = (a, b) => Math.abs(a.pos - (b.pos + (a.at - b.at) / 1000)) * 1000;
@@ -142,12 +51,7 @@ function summary(label, sorted) {
 
 const file = testVideo();
 const dir = mkdtempSync(path.join(tmpdir(), "lockstep-bench-syncplay-"));
-// Both clients start ready and unpause whoever else is ready (Syncplay's default waits for the
-// others to say they are ready, which no one does here).
-const settings = "[client_settings]\nreadyAtStart = True\nunpauseAction = Always\n";
-writeFileSync(path.join(dir, ".syncplay"), settings);
-mkdirSync(path.join(dir, ".config"), { recursive: true });
-writeFileSync(path.join(dir, ".config", "syncplay.ini"), settings);
+readyAtStart(dir);
 const children = [];
 const results = {};
 try {

@@ -430,7 +430,23 @@ pub enum Intent {
     Pause,
     Play,
     Seek(f64),
+    /// Nothing of the room: the client's player is not where the room is and must be put back
+    /// (a forced jump to the room's position).
+    Resync,
 }
+
+/// After a client opens a file, Syncplay's client rewinds it to 0 and, ignoring the server's
+/// position for a second, reports the rewind as a seek. A seek to the start this soon after a
+/// file was opened is that rewind, not its user's: the room stays, the client is put back.
+const REWIND_WINDOW_SECS: f64 = 5.0;
+/// How near the start a seek must land to be taken for that rewind.
+const REWIND_NEAR_START_SECS: f64 = 1.0;
+/// Syncplay's client corrects itself only when it is ahead of the room while playing (it
+/// rewinds from 4 s ahead), never when behind (unless its user turned fast-forwarding on) nor
+/// while paused. A client that reports a position this far from the room's, this many times
+/// running, in the same play state, is put back by a forced jump.
+const DRIFT_SECS: f64 = 1.5;
+const DRIFT_REPORTS: u32 = 2;
 
 /// The room's playback as a Syncplay client is told it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -456,6 +472,10 @@ pub struct Session {
     forward_delay: f64,
     /// When the client last sent a state.
     pub last_heard: f64,
+    /// When the client last opened a file (see [`REWIND_WINDOW_SECS`]).
+    opened_file: Option<f64>,
+    /// Reports in a row away from the room (see [`DRIFT_SECS`]).
+    drift: u32,
 }
 
 impl Session {
@@ -464,6 +484,11 @@ impl Session {
             last_heard: now,
             ..Session::default()
         }
+    }
+
+    /// The client's player opened a file at `now` (its `Set file`).
+    pub fn file_opened(&mut self, now: f64) {
+        self.opened_file = Some(now);
     }
 
     /// The one-way delay from the client to us, as Syncplay estimates it (seconds).
@@ -521,7 +546,22 @@ impl Session {
             Some(false) => play.position + self.forward_delay,
             _ => play.position,
         };
+        let rewinding = play.do_seek
+            && play.position < REWIND_NEAR_START_SECS
+            && room.position >= REWIND_NEAR_START_SECS
+            && self
+                .opened_file
+                .is_some_and(|at| (0.0..REWIND_WINDOW_SECS).contains(&(now - at)));
+        let drifted = play.paused == Some(room.paused)
+            && !play.do_seek
+            && (position - room.position).abs() > DRIFT_SECS;
+        self.drift = if drifted { self.drift + 1 } else { 0 };
+        if self.drift >= DRIFT_REPORTS {
+            self.drift = 0;
+            return Some(Intent::Resync);
+        }
         match play.paused {
+            _ if rewinding => Some(Intent::Resync),
             Some(true) if !room.paused => Some(Intent::Pause),
             Some(false) if room.paused => Some(Intent::Play),
             _ if play.do_seek => Some(Intent::Seek(position)),
@@ -779,6 +819,85 @@ mod tests {
         assert_eq!(
             s.on_state(&client_state(42.0, true, true), paused, 1.0),
             Some(Intent::Seek(42.0))
+        );
+    }
+
+    #[test]
+    fn a_client_left_elsewhere_than_the_room_is_put_back() {
+        let mut s = Session::new(0.0);
+        let paused_room = RoomPlay {
+            paused: true,
+            position: 45.0,
+        };
+        // Near enough, or once: nothing.
+        assert_eq!(
+            s.on_state(&client_state(45.5, true, false), paused_room, 1.0),
+            None
+        );
+        assert_eq!(
+            s.on_state(&client_state(30.0, true, false), paused_room, 2.0),
+            None
+        );
+        assert_eq!(
+            s.on_state(&client_state(45.0, true, false), paused_room, 3.0),
+            None
+        );
+        assert_eq!(
+            s.on_state(&client_state(30.0, true, false), paused_room, 4.0),
+            None
+        );
+        // Twice running: put back.
+        assert_eq!(
+            s.on_state(&client_state(30.0, true, false), paused_room, 5.0),
+            Some(Intent::Resync)
+        );
+        // Playing, likewise: behind (Syncplay's client never catches up by itself) or ahead.
+        assert_eq!(
+            s.on_state(&client_state(5.0, false, false), PLAYING, 6.0),
+            None
+        );
+        assert_eq!(
+            s.on_state(&client_state(5.0, false, false), PLAYING, 7.0),
+            Some(Intent::Resync)
+        );
+        assert_eq!(
+            s.on_state(&client_state(10.5, false, false), PLAYING, 8.0),
+            None
+        );
+        assert_eq!(
+            s.on_state(&client_state(10.5, false, false), PLAYING, 9.0),
+            None
+        );
+    }
+
+    #[test]
+    fn the_rewind_of_a_file_just_opened_does_not_move_the_room() {
+        let mut s = Session::new(0.0);
+        s.file_opened(10.0);
+        // Syncplay's client rewinds a file it opens and reports it as a seek: the client is put
+        // back where the room is, whatever its pause state says.
+        assert_eq!(
+            s.on_state(&client_state(0.0, true, true), PLAYING, 11.0),
+            Some(Intent::Resync)
+        );
+        // A seek elsewhere is its user's.
+        assert_eq!(
+            s.on_state(&client_state(30.0, false, true), PLAYING, 11.5),
+            Some(Intent::Seek(30.0))
+        );
+        // So is a seek to the start once the window has passed, or when the room is there.
+        assert_eq!(
+            s.on_state(&client_state(0.0, false, true), PLAYING, 16.0),
+            Some(Intent::Seek(0.0))
+        );
+        s.file_opened(20.0);
+        let at_start = RoomPlay {
+            paused: false,
+            position: 0.5,
+        };
+        assert_eq!(
+            s.on_state(&client_state(0.0, false, true), at_start, 21.0),
+            Some(Intent::Seek(0.0))
         );
     }
 

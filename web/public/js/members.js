@@ -101,7 +101,8 @@ export class MembersView {
           { dataset: { user: m.user_id } },
           h("span", { class: "name", text: m.user_id === this.model.you?.user_id ? `${m.name} (you)` : m.name }),
           this.desktop(m),
-          m.ready === false ? h("span", { class: "badge buffering", text: "buffering" }) : null,
+          // Syncplay's readiness is a choice of its user, not buffering.
+          m.ready === false ? h("span", { class: "badge buffering", text: m.desktop ? "not ready" : "buffering" }) : null,
           m.muted ? h("span", { class: "badge", text: "muted" }) : null,
           m.role !== "viewer" ? h("span", { class: `badge ${m.role}`, text: m.role }) : null,
           this.menu(m),

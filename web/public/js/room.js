@@ -11,6 +11,7 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { formatTime } from "./format.js";
 import { MembersView } from "./members.js";
+import { setUpShortName } from "./syncplay.js";
 import { setUpMenus } from "./menus.js";
 import { openPicker, saveItem } from "./mine.js";
 import { RoomModel } from "./model.js";
@@ -130,9 +131,17 @@ class RoomPage {
       onCount: (n) => ($("#queue-count").textContent = n ? ` ${n}` : ""),
     });
     this.members = new MembersView({ list: $("#member-list"), model: this.model, send, onCount: (n) => ($("#people-count").textContent = ` ${n}`) });
+    this.shortName = setUpShortName({
+      input: $("#set-syncplay-name"), row: $("#set-syncplay-row"), roomId: view.id, box: $("#syncplay-box"),
+      hasPassword: () => Boolean(this.model.settings?.has_password),
+    });
     this.settings = setUpSettings({
       dialog: $("#settings-dialog"), model: this.model, roomId: view.id,
-      onInviteChanged: (key, link) => Object.assign(this.view, { invite_key: key, link }),
+      onInviteChanged: (key, link) => {
+        Object.assign(this.view, { invite_key: key, link });
+        this.shortName.load();
+      },
+      saveMore: () => this.shortName.save(),
     });
     this.seekPreview = new SeekPreview($("#seek"), () => this.model.current?.duration ?? this.player?.duration ?? 0);
     this.bindControls();
@@ -155,6 +164,8 @@ class RoomPage {
     if (all || changes.includes("settings")) {
       $("#room-name").textContent = this.model.settings.name;
       this.renderTitle();
+      // The Syncplay box tells whether a password is needed; the short name may have changed.
+      this.shortName.load().catch(() => {});
     }
     if (all) this.chat.renderAll();
     else if (changes.includes("chat")) this.newChat(this.chat.renderNew());

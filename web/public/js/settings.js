@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { $, toast } from "./ui.js";
 
-export function setUpSettings({ dialog, model, roomId, onInviteChanged }) {
+export function setUpSettings({ dialog, model, roomId, onInviteChanged, saveMore }) {
   const form = $("#settings-form", dialog);
   const error = $("#settings-error", dialog);
 
@@ -61,6 +61,7 @@ export function setUpSettings({ dialog, model, roomId, onInviteChanged }) {
     }
     try {
       await api.patch(`/api/rooms/${roomId}`, body);
+      if (owner) await saveMore?.();
       dialog.close();
       toast("Settings saved");
     } catch (err) {

@@ -46,3 +46,12 @@ test("desktop viewers: their file, and a mismatch only on two durations more tha
   assert.equal(formatBytes(512), "512 B");
   assert.equal(formatBytes(1_500_000), "1.5 MB");
 });
+
+test("Syncplay: the server as host:port, the short room name before the key", async () => {
+  const { syncplayServer, syncplayRoom } = await import("../../public/js/syncplay.js");
+  assert.equal(syncplayServer("watch.example", 8999), "watch.example:8999");
+  assert.equal(syncplayServer("::1", 8999), "[::1]:8999");
+  assert.equal(syncplayServer("[::1]", 8999), "[::1]:8999");
+  assert.equal(syncplayRoom({ room: "KEY", short_name: "movies" }), "movies");
+  assert.equal(syncplayRoom({ room: "KEY", short_name: null }), "KEY");
+});

@@ -476,6 +476,10 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                                 Some(Intent::Pause) => Some(json!({"t": "pause"})),
                                 Some(Intent::Play) => Some(json!({"t": "play"})),
                                 Some(Intent::Seek(position)) => Some(json!({"t": "seek", "position": position})),
+                                Some(Intent::Resync) => {
+                                    send(lines, &session.state(play(&playback), true, true, set_by.as_deref(), seconds(state))).await?;
+                                    None
+                                }
                                 None => None,
                             }
                         }
@@ -488,6 +492,7 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                                     Setting::File { name, duration, size } => {
                                         // Its player is up: chat can be shown now.
                                         chats.open(lines).await?;
+                                        session.file_opened(seconds(state));
                                         let file = DesktopFile { name, duration, size };
                                         let now = syncplay::desktop(hello, Some(file));
                                         if now != mine {
