@@ -3,7 +3,9 @@
 // viewer in the same Lockstep room. Each mpv is driven by Debian's Syncplay client (no GUI,
 // `--vo=null --ao=null`) on the generated test video; the bench reads each mpv's `time-pos` over
 // its JSON IPC (a second connection beside Syncplay's own) and the browser's `video.currentTime`,
-// each stamped with the machine's clock, and compares them at the same instant.
+// each stamped with the machine's clock, and compares them at the same instant. Then it times how
+// long a pause or a play made on one side takes to reach the other (mpv to mpv through either
+// server, mpv to the browser's video, the browser to mpv).
 //
 //   node web/bench/syncplay.mjs        (scripts/bench-syncplay builds the release server first)
 //   DEBUG=1 keeps each Syncplay client's debug output in /tmp/bench-syncplay-<name>-<port>.log.
@@ -13,7 +15,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import {
-  addToQueue, createRoom, freePort, launchBrowser, newViewer, startFixtures, startServer, testVideo,
+  addToQueue, createRoom, eventually, freePort, launchBrowser, newViewer, startFixtures, startServer, testVideo,
 } from "../test/e2e/harness.js";
 import { MpvIpc, desktop, loaded, readyAtStart, stopGroup } from "../test/e2e/desktop.js";
 
@@ -43,6 +45,30 @@ async function sample(sources) {
   return spreads.map((s) => s.sort((a, b) => a - b));
 }
 
+const TRIALS = Number(process.env.TRIALS ?? 10);
+
+/** How long a pause or a play made on one side takes to show on the other, in ms: `act(paused)`
+ * makes it, `seen()` reads the other side's pause state (polled every 5 ms). Alternates pause and
+ * play from a playing start, with 1.5 s between trials (Syncplay ignores a client's states until
+ * it has seen the server's last change). */
+async function latency(label, act, seen) {
+  const out = [];
+  for (let i = 0; i < TRIALS; i++) {
+    const paused = i % 2 === 0;
+    const t0 = now();
+    await act(paused);
+    await eventually(async () => (await seen()) === paused, { what: `${label}: ${paused ? "pause" : "play"} seen`, timeoutMs: 10_000, intervalMs: 5 });
+    out.push(now() - t0);
+    await new Promise((r) => setTimeout(r, 1500));
+  }
+  out.sort((a, b) => a - b);
+  console.log(`${label}: ${out.length} trials, p50 ${quantile(out, 0.5).toFixed(1)} ms, max ${out.at(-1).toFixed(1)} ms`);
+  return { p50: quantile(out, 0.5), max: out.at(-1) };
+}
+
+const mpvPaused = async (ipc) => (await ipc.command("get_property", "pause")).data;
+const mpvPause = (ipc) => (paused) => ipc.command("set_property", "pause", paused);
+
 function summary(label, sorted) {
   const f = (q) => quantile(sorted, q).toFixed(1);
   console.log(`${label}: ${sorted.length} samples, spread p50 ${f(0.5)} ms, p95 ${f(0.95)} ms, max ${sorted.at(-1).toFixed(1)} ms`);
@@ -71,6 +97,7 @@ try {
     await ia.command("set_property", "pause", false);
     const [ab] = await sample([() => ia.position(), () => ib.position()]);
     results.server = summary("mpv and mpv through syncplay-server", ab);
+    results.serverLatency = await latency("a pause or play in mpv reaching the other mpv through syncplay-server", mpvPause(ia), () => mpvPaused(ib));
     ia.close();
     ib.close();
     a.stop();
@@ -105,6 +132,14 @@ try {
       const [ab, aw] = await sample([() => ia.position(), () => ib.position(), page]);
       results.lockstep = summary("mpv and mpv through Lockstep", ab);
       results.browser = summary("mpv and a browser viewer in a Lockstep room", aw);
+      results.lockstepLatency = await latency("a pause or play in mpv reaching the other mpv through Lockstep", mpvPause(ia), () => mpvPaused(ib));
+      const videoPaused = () => viewer.page.evaluate(() => document.querySelector("video").paused);
+      results.toBrowser = await latency("a pause or play in mpv reaching the browser's video", mpvPause(ia), videoPaused);
+      results.fromBrowser = await latency(
+        "a pause or play in the browser reaching mpv",
+        (paused) => viewer.page.evaluate((p) => window.lockstep.conn.send({ t: p ? "pause" : "play" }), paused),
+        () => mpvPaused(ia),
+      );
       ia.close();
       ib.close();
       a.stop();
@@ -126,3 +161,11 @@ console.log(`RESULT lockstep_mpv_spread_p50 ${results.lockstep.p50.toFixed(1)} m
 console.log(`RESULT lockstep_mpv_spread_p95 ${results.lockstep.p95.toFixed(1)} ms`);
 console.log(`RESULT lockstep_mpv_browser_spread_p50 ${results.browser.p50.toFixed(1)} ms`);
 console.log(`RESULT lockstep_mpv_browser_spread_p95 ${results.browser.p95.toFixed(1)} ms`);
+console.log(`RESULT syncplay_server_pause_latency_p50 ${results.serverLatency.p50.toFixed(1)} ms`);
+console.log(`RESULT syncplay_server_pause_latency_max ${results.serverLatency.max.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_pause_latency_p50 ${results.lockstepLatency.p50.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_pause_latency_max ${results.lockstepLatency.max.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_to_browser_latency_p50 ${results.toBrowser.p50.toFixed(1)} ms`);
+console.log(`RESULT lockstep_mpv_to_browser_latency_max ${results.toBrowser.max.toFixed(1)} ms`);
+console.log(`RESULT lockstep_browser_to_mpv_latency_p50 ${results.fromBrowser.p50.toFixed(1)} ms`);
+console.log(`RESULT lockstep_browser_to_mpv_latency_max ${results.fromBrowser.max.toFixed(1)} ms`);

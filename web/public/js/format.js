@@ -52,14 +52,15 @@ export function desktopNote(desktop, current) {
   return { label: desktop.client || "Desktop player", file: text, mismatch };
 }
 
-/** A byte count for people: "734 MB". */
+/** Bytes as people read them, in binary units (as the server's limits are set). */
 export function formatBytes(n) {
-  if (!Number.isFinite(n) || n < 0) return "";
-  const units = ["B", "kB", "MB", "GB", "TB"];
+  if (!Number.isFinite(n) || n < 0) return "?";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
     i += 1;
   }
-  return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+  const shown = i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0).replace(/\.0$/, "");
+  return `${shown} ${units[i]}`;
 }

@@ -76,18 +76,8 @@ export class UploadsModel {
   }
 }
 
-/** Bytes as people read them, in binary units (as the server's limits are set). */
-export function formatBytes(n) {
-  if (!Number.isFinite(n) || n < 0) return "?";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i += 1;
-  }
-  const shown = i === 0 ? String(n) : n.toFixed(n < 10 ? 1 : 0).replace(/\.0$/, "");
-  return `${shown} ${units[i]}`;
-}
+// Kept here too for the uploads page, which has always imported it from this module.
+export { formatBytes } from "./format.js";
 
 /** "1:30", "90", "1:02:03.5" → seconds, or NaN. */
 export function parseTime(text) {
