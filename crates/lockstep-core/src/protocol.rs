@@ -9,7 +9,7 @@ use crate::ids::{ItemId, ListId, RoomId, UploadId, UserId};
 use crate::limits::{MEMBER_PAGE_MAX, MEMBER_WINDOW};
 use crate::playback::PlaybackState;
 use crate::queue::QueueItem;
-use crate::room::{Event, ItemChangeCause, MemberView, PlaybackCause, SystemLine};
+use crate::room::{Event, ItemChangeCause, MemberSync, MemberView, PlaybackCause, SystemLine};
 use crate::settings::RoomSettings;
 use crate::time::ServerTime;
 use serde::{Deserialize, Serialize};
@@ -141,6 +141,13 @@ pub enum ClientFrame {
         id: CommandId,
         ready: bool,
     },
+    /// How far this viewer's player was from the room's position over the last few seconds:
+    /// the median and the 95th percentile of |position - target|, in ms.
+    SyncReport {
+        id: CommandId,
+        p50_ms: f64,
+        p95_ms: f64,
+    },
     /// A page of the member list: at most `limit` members (up to [`MEMBER_PAGE_MAX`]) from
     /// position `offset`. Answered with `members_page`.
     Members {
@@ -179,6 +186,7 @@ impl ClientFrame {
             | ClientFrame::Unmute { id, .. }
             | ClientFrame::Duration { id, .. }
             | ClientFrame::Ready { id, .. }
+            | ClientFrame::SyncReport { id, .. }
             | ClientFrame::Members { id, .. } => Some(*id),
         }
     }
@@ -209,6 +217,7 @@ impl ClientFrame {
         "unmute",
         "duration",
         "ready",
+        "sync_report",
         "members",
     ];
 }
@@ -437,6 +446,11 @@ pub enum ServerFrame {
         seq: u64,
         settings: SettingsView,
     },
+    SyncQuality {
+        seq: u64,
+        members: Vec<MemberSync>,
+        worst_p95_ms: Option<f64>,
+    },
 }
 
 impl ServerFrame {
@@ -462,6 +476,7 @@ impl ServerFrame {
         "presence",
         "member_updated",
         "settings",
+        "sync_quality",
     ];
 
     /// The frame's `"t"`. Exhaustive on purpose: a new frame type does not compile until it is
@@ -488,6 +503,7 @@ impl ServerFrame {
             ServerFrame::Presence { .. } => "presence",
             ServerFrame::MemberUpdated { .. } => "member_updated",
             ServerFrame::Settings { .. } => "settings",
+            ServerFrame::SyncQuality { .. } => "sync_quality",
         }
     }
 
@@ -504,7 +520,8 @@ impl ServerFrame {
             | ServerFrame::Chat { seq, .. }
             | ServerFrame::Presence { seq, .. }
             | ServerFrame::MemberUpdated { seq, .. }
-            | ServerFrame::Settings { seq, .. } => Some(*seq),
+            | ServerFrame::Settings { seq, .. }
+            | ServerFrame::SyncQuality { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -598,6 +615,14 @@ impl ServerFrame {
                     settings,
                     has_password,
                 },
+            },
+            Event::SyncQuality {
+                members,
+                worst_p95_ms,
+            } => ServerFrame::SyncQuality {
+                seq,
+                members,
+                worst_p95_ms,
             },
             Event::Renamed { .. }
             | Event::StandingChanged { .. }
@@ -701,6 +726,11 @@ mod tests {
             ClientFrame::Ready {
                 id: 1,
                 ready: false,
+            },
+            ClientFrame::SyncReport {
+                id: 1,
+                p50_ms: 3.0,
+                p95_ms: 9.0,
             },
             ClientFrame::Members {
                 id: 1,

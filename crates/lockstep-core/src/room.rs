@@ -88,6 +88,23 @@ pub struct DesktopFile {
     pub size: Option<u64>,
 }
 
+/// A member's last sync report: how far their player was from the room's position.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MemberSync {
+    pub user_id: UserId,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+}
+
+/// Least time between two sync reports of one member; reports are due every 5 s.
+pub const SYNC_REPORT_MIN_INTERVAL: Duration = Duration::from_secs(2);
+/// Least time between two `sync_quality` events of a room.
+pub const SYNC_QUALITY_INTERVAL: Duration = Duration::from_secs(2);
+/// A report older than this no longer counts (a viewer that stopped reporting: paused, left).
+pub const SYNC_REPORT_FRESH: Duration = Duration::from_secs(15);
+/// Largest error a report may state (ms): past this a player is simply not in sync.
+pub const SYNC_REPORT_MAX_MS: f64 = 600_000.0;
+
 /// The longest client name kept for a desktop player.
 pub const DESKTOP_CLIENT_MAX_CHARS: usize = 64;
 /// The longest file name kept for a desktop player (Syncplay's own server keeps 250).
@@ -285,6 +302,12 @@ pub enum Event {
         user_id: UserId,
         banned: bool,
     },
+    /// How well the room keeps in sync: the fresh reports of the members in the window, and the
+    /// worst p95 among all fresh reports.
+    SyncQuality {
+        members: Vec<MemberSync>,
+        worst_p95_ms: Option<f64>,
+    },
 }
 
 impl Event {
@@ -310,6 +333,7 @@ impl Event {
                 | Event::MemberUpdated { .. }
                 | Event::Votes { .. }
                 | Event::Removed { .. }
+                | Event::SyncQuality { .. }
         )
     }
 }
@@ -346,6 +370,8 @@ pub enum CommandError {
     DurationKnown,
     #[error("the duration must be a positive number of seconds")]
     InvalidDuration,
+    #[error("a sync report needs 0 <= p50_ms <= p95_ms <= 600000")]
+    InvalidSyncReport,
     #[error("the room is restarting; try again")]
     Unavailable,
 }
@@ -369,6 +395,7 @@ impl CommandError {
             CommandError::Settings(_) => "invalid_settings",
             CommandError::DurationKnown => "duration_known",
             CommandError::InvalidDuration => "invalid_duration",
+            CommandError::InvalidSyncReport => "invalid_sync_report",
             CommandError::Unavailable => "room_unavailable",
         }
     }
@@ -446,6 +473,11 @@ pub enum Command {
     Desktop {
         desktop: Desktop,
     },
+    /// How far the member's player was from the room's position lately (ms).
+    SyncReport {
+        p50_ms: f64,
+        p95_ms: f64,
+    },
 }
 
 /// Everything needed to bring a room back from the store.
@@ -503,6 +535,10 @@ pub struct Room {
     not_ready: BTreeSet<UserId>,
     /// Members who watch in a desktop player.
     desktops: BTreeMap<UserId, Desktop>,
+    /// Members' last sync reports: `(p50, p95, when)`.
+    sync: BTreeMap<UserId, (f64, f64, ServerTime)>,
+    /// When the last `SyncQuality` went out.
+    sync_told_at: Option<ServerTime>,
     /// Paused only because of "wait for everyone": resumes when everyone is ready.
     held: bool,
     chat_limiter: ChatLimiter,
@@ -567,6 +603,8 @@ impl Room {
             votes: BTreeSet::new(),
             not_ready: BTreeSet::new(),
             desktops: BTreeMap::new(),
+            sync: BTreeMap::new(),
+            sync_told_at: None,
             held: false,
             chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
             last_line: HashMap::new(),
@@ -869,6 +907,7 @@ impl Room {
         self.votes.remove(&user);
         self.not_ready.remove(&user);
         self.desktops.remove(&user);
+        self.sync.remove(&user);
         self.presence_pending = true;
         Some(p)
     }
@@ -1168,6 +1207,25 @@ impl Room {
                 } else {
                     Vec::new()
                 })
+            }
+            Command::SyncReport { p50_ms, p95_ms } => {
+                if !(p50_ms.is_finite()
+                    && p95_ms.is_finite()
+                    && 0.0 <= p50_ms
+                    && p50_ms <= p95_ms
+                    && p95_ms <= SYNC_REPORT_MAX_MS)
+                {
+                    return Err(CommandError::InvalidSyncReport);
+                }
+                if let Some(&(_, _, at)) = self.sync.get(&by)
+                    && now < at + SYNC_REPORT_MIN_INTERVAL
+                {
+                    return Err(CommandError::RateLimited {
+                        retry_after: (at + SYNC_REPORT_MIN_INTERVAL) - now,
+                    });
+                }
+                self.sync.insert(by, (p50_ms, p95_ms, now));
+                Ok(self.sync_quality(now).into_iter().collect())
             }
             Command::ReportDuration { item_id, duration } => {
                 let item = self.item_mut(item_id)?;
@@ -1532,6 +1590,39 @@ impl Room {
                 banned: self.banned.contains(&user_id),
             },
         }
+    }
+
+    /// The room's sync quality, unless one went out less than [`SYNC_QUALITY_INTERVAL`] ago
+    /// (reports come every few seconds from each viewer: a big room's would otherwise be a
+    /// flood). The members in the window with fresh reports, and the worst fresh p95 of all.
+    fn sync_quality(&mut self, now: ServerTime) -> Option<Event> {
+        if self
+            .sync_told_at
+            .is_some_and(|at| now < at + SYNC_QUALITY_INTERVAL)
+        {
+            return None;
+        }
+        let fresh = |at: ServerTime| now < at + SYNC_REPORT_FRESH;
+        self.sync.retain(|_, (_, _, at)| fresh(*at));
+        let worst_p95_ms = self.sync.values().map(|(_, p95, _)| *p95).reduce(f64::max);
+        let members = self
+            .told
+            .keys()
+            .filter_map(|user_id| {
+                self.sync
+                    .get(user_id)
+                    .map(|&(p50_ms, p95_ms, _)| MemberSync {
+                        user_id: *user_id,
+                        p50_ms,
+                        p95_ms,
+                    })
+            })
+            .collect();
+        self.sync_told_at = Some(now);
+        Some(Event::SyncQuality {
+            members,
+            worst_p95_ms,
+        })
     }
 
     /// Tells everyone that a present member's name, role, mute or readiness changed (clients

@@ -476,6 +476,9 @@ pub struct Session {
     opened_file: Option<f64>,
     /// Reports in a row away from the room (see [`DRIFT_SECS`]).
     drift: u32,
+    /// |position - room| of the steady reports (playing, no seek) since [`Session::take_errors`],
+    /// in ms: the desktop viewer's sync quality, which the door reports for it.
+    errors: Vec<f64>,
 }
 
 impl Session {
@@ -484,6 +487,18 @@ impl Session {
             last_heard: now,
             ..Session::default()
         }
+    }
+
+    /// The desktop viewer's sync error since the last call: `(p50, p95)` in ms over its steady
+    /// reports (one a second while playing), or `None` with fewer than 3.
+    pub fn take_errors(&mut self) -> Option<(f64, f64)> {
+        let mut errors = std::mem::take(&mut self.errors);
+        if errors.len() < 3 {
+            return None;
+        }
+        errors.sort_by(f64::total_cmp);
+        let at = |q: f64| errors[((q * errors.len() as f64) as usize).min(errors.len() - 1)];
+        Some((at(0.5), at(0.95)))
     }
 
     /// The client's player opened a file at `now` (its `Set file`).
@@ -552,6 +567,9 @@ impl Session {
             && self
                 .opened_file
                 .is_some_and(|at| (0.0..REWIND_WINDOW_SECS).contains(&(now - at)));
+        if play.paused == Some(false) && !room.paused && !play.do_seek && self.errors.len() < 64 {
+            self.errors.push((position - room.position).abs() * 1000.0);
+        }
         let drifted = play.paused == Some(room.paused)
             && !play.do_seek
             && (position - room.position).abs() > DRIFT_SECS;
@@ -868,6 +886,22 @@ mod tests {
             s.on_state(&client_state(10.5, false, false), PLAYING, 9.0),
             None
         );
+    }
+
+    #[test]
+    fn a_desktop_viewers_sync_error_comes_from_its_steady_reports() {
+        let mut s = Session::new(0.0);
+        assert_eq!(s.take_errors(), None);
+        for (i, at) in [10.01, 9.98, 10.2, 10.0].into_iter().enumerate() {
+            s.on_state(&client_state(at, false, false), PLAYING, i as f64);
+        }
+        // Seeks and paused reports are not steady.
+        s.on_state(&client_state(50.0, false, true), PLAYING, 5.0);
+        s.on_state(&client_state(3.0, true, false), PLAYING, 6.0);
+        let (p50, p95) = s.take_errors().unwrap();
+        assert!((p50 - 20.0).abs() < 1e-6, "{p50}");
+        assert!((p95 - 200.0).abs() < 1e-6, "{p95}");
+        assert_eq!(s.take_errors(), None, "taken");
     }
 
     #[test]

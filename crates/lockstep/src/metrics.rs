@@ -47,6 +47,9 @@ struct Inner {
     accept_errors: Counter,
     /// Requests refused by a rate limit, by `limit`.
     rate_limited: Family<Vec<(String, String)>, Counter>,
+    /// Viewers' sync error as they report it every few seconds (ms), by `quantile` of their
+    /// window (`p50`, `p95`): the sync quality real viewers get.
+    viewer_sync_error: Family<Vec<(String, String)>, Histogram>,
 }
 
 impl Metrics {
@@ -71,6 +74,18 @@ impl Metrics {
         let connections_refused = Family::<Vec<(String, String)>, Counter>::default();
         let accept_errors = Counter::default();
         let rate_limited = Family::<Vec<(String, String)>, Counter>::default();
+        // 1 ms .. ~16 s, doubling.
+        let viewer_sync_error =
+            Family::<Vec<(String, String)>, Histogram>::new_with_constructor(|| {
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    1.0, 2.0, 15,
+                ))
+            });
+        registry.register(
+            "viewer_sync_error_ms",
+            "Viewers' distance from the room's position as they report it (ms), by quantile of each report's window",
+            viewer_sync_error.clone(),
+        );
         registry.register(
             "tcp_connections",
             "Open TCP connections, WebSockets included",
@@ -148,6 +163,7 @@ impl Metrics {
                 connections_refused,
                 accept_errors,
                 rate_limited,
+                viewer_sync_error,
             }),
         }
     }
@@ -208,6 +224,16 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition of every metric.
+    /// A viewer's sync report (ms).
+    pub fn sync_report(&self, p50_ms: f64, p95_ms: f64) {
+        for (quantile, value) in [("p50", p50_ms), ("p95", p95_ms)] {
+            self.inner
+                .viewer_sync_error
+                .get_or_create(&vec![("quantile".to_owned(), quantile.to_owned())])
+                .observe(value);
+        }
+    }
+
     pub fn render(&self) -> String {
         if let Some(rss) = resident_bytes() {
             self.inner

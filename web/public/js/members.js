@@ -71,6 +71,19 @@ export class MembersView {
       .catch((err) => toast(err.message, "error"));
   }
 
+  /** How far the member's player was from the room lately, as they reported it. */
+  syncBadge(member) {
+    const sync = this.model.sync.get(member.user_id);
+    if (!sync) return null;
+    const off = Math.round(sync.p50_ms);
+    const level = sync.p95_ms <= 20 ? "good" : sync.p95_ms <= 100 ? "warn" : "bad";
+    return h("span", {
+      class: `badge sync ${level}`,
+      title: `${member.name}'s player was ${off} ms from the room (median of the last 5 s; 95% within ${Math.round(sync.p95_ms)} ms)`,
+      text: `±${off} ms`,
+    });
+  }
+
   /** A desktop viewer's marker: their player and, on hover and for screen readers, the file
    * they have open; marked when it is not the room's item. */
   desktop(member) {
@@ -100,6 +113,7 @@ export class MembersView {
           "li",
           { dataset: { user: m.user_id } },
           h("span", { class: "name", text: m.user_id === this.model.you?.user_id ? `${m.name} (you)` : m.name }),
+          this.syncBadge(m),
           this.desktop(m),
           // Syncplay's readiness is a choice of its user, not buffering.
           m.ready === false ? h("span", { class: "badge buffering", text: m.desktop ? "not ready" : "buffering" }) : null,

@@ -34,6 +34,11 @@ export class RoomModel {
     /** How many members are present (the window may hold fewer). */
     this.memberCount = welcome?.member_count ?? this.members.size;
     this.chat = welcome?.chat ? [...welcome.chat] : [];
+    /** The last `sync_quality`: each window member's reported error (ms), and the room's worst
+     * p95. Empty until one arrives (within a few seconds of playing).
+     * @type {Map<string, {p50_ms: number, p95_ms: number}>} */
+    this.sync = new Map();
+    this.syncWorst = null;
   }
 
   /** The member record of this viewer (kept current by member events). */
@@ -118,6 +123,10 @@ export class RoomModel {
       case "settings":
         this.settings = frame.settings;
         return ["settings"];
+      case "sync_quality":
+        this.sync = new Map(frame.members.map((m) => [m.user_id, { p50_ms: m.p50_ms, p95_ms: m.p95_ms }]));
+        this.syncWorst = frame.worst_p95_ms ?? null;
+        return ["sync"];
       default:
         return [];
     }

@@ -19,7 +19,7 @@ import { playerFor } from "./player/player.js";
 import { QueueView } from "./queue.js";
 import { SeekPreview } from "./seek-preview.js";
 import { setUpSettings } from "./settings.js";
-import { SYNC, SyncController, targetPosition } from "./sync.js";
+import { SYNC, SyncController, SyncStats, targetPosition } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** How often the sync loop runs. */
@@ -91,6 +91,8 @@ class RoomPage {
     this.model = new RoomModel();
     this.clock = new ClockEstimator();
     this.controller = new SyncController();
+    /** This viewer's sync error, reported to the room every few seconds. */
+    this.syncStats = new SyncStats(localNow());
     this.player = null;
     this.loadedItemId = null;
     this.loading = false;
@@ -170,7 +172,8 @@ class RoomPage {
     if (all) this.chat.renderAll();
     else if (changes.includes("chat")) this.newChat(this.chat.renderNew());
     if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue.render();
-    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue")) this.members.render();
+    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue") || changes.includes("sync")) this.members.render();
+    if (all || changes.includes("sync")) this.renderSpread();
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
   }
@@ -230,6 +233,22 @@ class RoomPage {
     if (state === "open") this.chat.flushUnsent();
     this.renderConnection();
     this.renderStatic();
+  }
+
+  /** The room's spread as its viewers report it: the worst p95 of their distance from the room. */
+  renderSpread() {
+    const worst = this.model.syncWorst;
+    const known = Number.isFinite(worst);
+    const text = known ? `Room ±${Math.round(worst)} ms` : "";
+    const title = known
+      ? `Every viewer who reported was within ${Math.round(worst)} ms of the room 95% of the time over their last 5 s`
+      : "";
+    for (const el of [$("#room-spread"), $("#people-spread")]) {
+      el.hidden = !known;
+      el.title = title;
+    }
+    $("#room-spread").textContent = text;
+    $("#people-spread").textContent = known ? `Everyone within ${Math.round(worst)} ms of the room, 95% of the time` : "";
   }
 
   renderConnection() {
@@ -357,6 +376,10 @@ class RoomPage {
       buffering: !p.canPlay && !m.playback.paused,
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
+    // Steady samples only (not while seeking or buffering), while the room and the player play.
+    if (d.action !== "wait" && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
+    const report = this.syncStats.take(now);
+    if (report) this.conn.send({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms }).catch(() => {});
     if (d.seekTo !== null) p.seek(d.seekTo);
     p.rate = d.rate;
     if (d.play && p.paused && !this.autoplayBlocked && !this.playPending) {

@@ -142,3 +142,39 @@ export class SyncController {
     this.seekLatency += SYNC.LATENCY_SMOOTHING * (measured - this.seekLatency);
   }
 }
+
+/** How often a viewer tells the room how well it keeps in sync (ms), and the least number of
+ * samples a report needs. */
+export const SYNC_REPORT = Object.freeze({ INTERVAL_MS: 5000, MIN_SAMPLES: 10, MAX_SAMPLES: 2000 });
+
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+
+/**
+ * This viewer's sync error over a window: |position - target| of each steady sample (playing, not
+ * seeking or buffering), summarised every SYNC_REPORT.INTERVAL_MS as p50 and p95 in ms for the
+ * room (`sync_report`). No DOM.
+ */
+export class SyncStats {
+  constructor(startMs = 0) {
+    this.samples = [];
+    this.since = startMs;
+  }
+
+  /** One steady sample: the drift in seconds. */
+  add(drift) {
+    if (!Number.isFinite(drift)) return;
+    if (this.samples.length < SYNC_REPORT.MAX_SAMPLES) this.samples.push(Math.abs(drift) * 1000);
+  }
+
+  /** The report due at `nowMs` (and a fresh window), or null when none is due or there are too
+   * few samples (a paused room reports nothing). */
+  take(nowMs) {
+    if (nowMs - this.since < SYNC_REPORT.INTERVAL_MS) return null;
+    const sorted = this.samples.sort((a, b) => a - b);
+    this.samples = [];
+    this.since = nowMs;
+    if (sorted.length < SYNC_REPORT.MIN_SAMPLES) return null;
+    const round = (x) => Math.round(x * 10) / 10;
+    return { p50_ms: round(quantile(sorted, 0.5)), p95_ms: round(quantile(sorted, 0.95)), samples: sorted.length };
+  }
+}

@@ -418,3 +418,22 @@ test("pages: favicon, a remembered theme, and no serious or critical axe-core vi
   await context.close();
   assert.deepEqual(failures, []);
 });
+
+test("sync quality: each viewer's distance from the room in the People tab, the room's spread in the bar", async () => {
+  const a = await newViewer(browser, { width: 1366, height: 768 });
+  await createRoom(a.page, "Sync quality");
+  await addToQueue(a.page, fixtures.mediaUrl("sync-quality"));
+  const b = await newViewer(browser);
+  await join(b.page, a.page.url());
+  await a.page.click("#tab-people");
+  // Reports come every 5 s from each playing viewer; the room tells everyone.
+  await eventually(async () => (await a.page.locator("#member-list .badge.sync").count()) === 2, {
+    what: "both viewers' sync figures", timeoutMs: 20_000,
+  });
+  assert.match(await a.page.locator("#member-list .badge.sync").first().textContent(), /^±\d+ ms$/);
+  assert.match(await a.page.locator("#room-spread").textContent(), /^Room ±\d+ ms$/);
+  assert.match(await a.page.locator("#people-spread").textContent(), /^Everyone within \d+ ms of the room, 95% of the time$/);
+  await a.page.screenshot({ path: path.join(artifacts(), "sync-quality-1366.png") });
+  await a.context.close();
+  await b.context.close();
+});

@@ -144,6 +144,8 @@ test("a Syncplay client driving mpv and browser viewers follow each other; the P
       return typeof mine === "number" && Math.abs(mine - room) < 1 && (await mpvProperty(ipc, "pause")) === false;
     }, { what: "mpv back in step with the room", timeoutMs: 30_000 });
     assert.ok((await roomPosition(owner.page)) > before, "the room went on; the returning desktop did not pull it back");
+    // Its sync quality, measured by the door from its own reports, shows like a browser's.
+    await owner.page.locator("#member-list li", { hasText: "desk" }).locator(".badge.sync").waitFor({ timeout: 20_000 });
     ipc.close();
     await phone.context?.close?.();
   } finally {

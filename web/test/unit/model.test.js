@@ -82,3 +82,16 @@ test("older history goes on top, without duplicates", () => {
   m.prependChat([{ id: 0, text: "old" }, { id: 1, text: "hi" }]);
   assert.deepEqual(m.chat.map((l) => l.id), [0, 1]);
 });
+
+test("sync quality replaces the members' figures and the room's worst p95", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  assert.equal(m.sync.size, 0);
+  assert.equal(m.syncWorst, null);
+  assert.deepEqual(m.apply({ t: "sync_quality", seq: 11, members: [{ user_id: "u1", p50_ms: 2, p95_ms: 7 }], worst_p95_ms: 12 }), ["sync"]);
+  assert.deepEqual(m.sync.get("u1"), { p50_ms: 2, p95_ms: 7 });
+  assert.equal(m.syncWorst, 12);
+  m.apply({ t: "sync_quality", seq: 12, members: [], worst_p95_ms: null });
+  assert.equal(m.sync.size, 0);
+  assert.equal(m.syncWorst, null);
+});

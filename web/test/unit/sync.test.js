@@ -161,3 +161,18 @@ test("a relaxed tolerance widens every band", () => {
   assert.equal(d(0.5).action, "nudge", "no seek below 4 x 300 ms");
   assert.equal(d(1.3).action, "seek");
 });
+
+test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few samples", async () => {
+  const { SyncStats, SYNC_REPORT } = await import("../../public/js/sync.js");
+  const s = new SyncStats(0);
+  for (let i = 1; i <= 100; i++) s.add((i % 2 ? 1 : -1) * i / 10000); // 0.1 .. 10 ms, both signs
+  assert.equal(s.take(SYNC_REPORT.INTERVAL_MS - 1), null, "not due yet");
+  assert.deepEqual(s.take(SYNC_REPORT.INTERVAL_MS), { p50_ms: 5.1, p95_ms: 9.6, samples: 100 });
+  // A fresh window: a few samples (a paused room, a seek) make no report.
+  s.add(0.002);
+  s.add(NaN);
+  assert.equal(s.take(2 * SYNC_REPORT.INTERVAL_MS), null);
+  // Samples are bounded.
+  for (let i = 0; i < 10 * SYNC_REPORT.MAX_SAMPLES; i++) s.add(0.001);
+  assert.equal(s.take(3 * SYNC_REPORT.INTERVAL_MS).samples, SYNC_REPORT.MAX_SAMPLES);
+});

@@ -91,6 +91,7 @@ fn kinds(events: &[Event]) -> Vec<&'static str> {
             Event::Renamed { .. } => "renamed",
             Event::StandingChanged { .. } => "standing",
             Event::Removed { .. } => "removed",
+            Event::SyncQuality { .. } => "sync_quality",
         })
         .collect()
 }
@@ -1119,7 +1120,10 @@ impl ClientModel {
                     *held = member.clone();
                 }
             }
-            Event::Votes { .. } | Event::Chat { .. } | Event::Settings { .. } => {}
+            Event::Votes { .. }
+            | Event::Chat { .. }
+            | Event::Settings { .. }
+            | Event::SyncQuality { .. } => {}
             Event::Renamed { .. }
             | Event::StandingChanged { .. }
             | Event::Removed { .. }
@@ -1145,7 +1149,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         (0..5usize).prop_map(Step::Connect),
         (0..5usize).prop_map(Step::Disconnect),
-        (0..5usize, 0u8..27, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
+        (0..5usize, 0u8..28, 0.0..50.0f64).prop_map(|(u, c, x)| Step::Cmd(u, c, x)),
         Just(Step::Tick),
         any::<bool>().prop_map(Step::WaitForEveryone),
         (0..3u128).prop_map(Step::UploadReady),
@@ -1205,6 +1209,10 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
         17 => Command::Unban { user_id: pick_user },
         18 => Command::Mute { user_id: pick_user },
         20 => Command::Ready { ready: x > 25.0 },
+        27 => Command::SyncReport {
+            p50_ms: x,
+            p95_ms: x * 2.0,
+        },
         26 => Command::Desktop {
             desktop: Desktop {
                 client: "Syncplay".into(),
@@ -1434,4 +1442,79 @@ fn a_desktop_file_mismatches_only_on_two_known_durations_a_second_apart() {
         file: None,
     };
     assert!(!no_file.mismatch(Some(5.0)));
+}
+
+#[test]
+fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
+    let mut r = joined(&[OWNER, ANN, BOB]);
+    let report = |p50: f64, p95: f64| Command::SyncReport {
+        p50_ms: p50,
+        p95_ms: p95,
+    };
+    // Nonsense is refused.
+    for (p50, p95) in [
+        (-1.0, 2.0),
+        (5.0, 2.0),
+        (f64::NAN, 1.0),
+        (1.0, f64::INFINITY),
+        (1.0, 1e9),
+    ] {
+        assert_eq!(
+            r.apply(ANN, report(p50, p95), t(1.0)),
+            Err(CommandError::InvalidSyncReport),
+            "{p50} {p95}"
+        );
+    }
+    // The first report goes out at once, with the worst p95.
+    let ev = r.apply(ANN, report(3.0, 9.0), t(1.0)).unwrap();
+    let [
+        Event::SyncQuality {
+            members,
+            worst_p95_ms,
+        },
+    ] = &ev[..]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(members.len(), 1);
+    assert_eq!((members[0].user_id, members[0].p95_ms), (ANN, 9.0));
+    assert_eq!(*worst_p95_ms, Some(9.0));
+    // Another member's, within 2 s of it: kept, told with the next.
+    assert!(r.apply(BOB, report(1.0, 20.0), t(1.5)).unwrap().is_empty());
+    // One member may not report more often than every 2 s.
+    assert!(matches!(
+        r.apply(ANN, report(1.0, 2.0), t(2.0)),
+        Err(CommandError::RateLimited { .. })
+    ));
+    let ev = r.apply(OWNER, report(2.0, 4.0), t(3.1)).unwrap();
+    let [
+        Event::SyncQuality {
+            members,
+            worst_p95_ms,
+        },
+    ] = &ev[..]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(members.len(), 3);
+    assert_eq!(*worst_p95_ms, Some(20.0));
+    // Stale reports (15 s) and members who left no longer count.
+    r.disconnect(BOB, t(4.0));
+    let ev = r.apply(ANN, report(1.0, 2.0), t(19.0)).unwrap();
+    let [
+        Event::SyncQuality {
+            members,
+            worst_p95_ms,
+        },
+    ] = &ev[..]
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(
+        members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        vec![ANN]
+    );
+    assert_eq!(*worst_p95_ms, Some(2.0));
+    // Told, not stored.
+    assert!(ev.iter().all(|e| e.is_broadcast() && !e.is_stored()));
 }

@@ -285,6 +285,16 @@ impl Dispatch {
             ClientFrame::Ready { id, ready } => {
                 (id, room.command(user, Command::Ready { ready }).await)
             }
+            ClientFrame::SyncReport { id, p50_ms, p95_ms } => {
+                let result = room
+                    .command(user, Command::SyncReport { p50_ms, p95_ms })
+                    .await;
+                if result.is_ok() {
+                    // Only reports the room took count: checked, one per member per 2 s.
+                    self.state.metrics.sync_report(p50_ms, p95_ms);
+                }
+                (id, result)
+            }
             ClientFrame::Members { id, offset, limit } => {
                 return members_page(room, id, offset, limit).await;
             }

@@ -440,6 +440,7 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
     )
     .await?;
     let mut next_id = 1u64;
+    let mut report_at = seconds(state) + SYNC_REPORT_SECS;
     // Who made the last change: every state names them, as Syncplay's own server does (its
     // clients print "<setBy> paused" from whichever state shows the change first).
     let mut set_by: Option<String> = None;
@@ -453,6 +454,16 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                 let now = seconds(state);
                 if now >= chats.opens_at {
                     chats.open(lines).await?;
+                }
+                // Its sync quality, from its own reports, as a browser viewer's page sends it.
+                if now >= report_at {
+                    report_at = now + SYNC_REPORT_SECS;
+                    if let Some((p50, p95)) = session.take_errors() {
+                        let round = |ms: f64| (ms * 10.0).round() / 10.0;
+                        let frame = json!({"t": "sync_report", "id": next_id, "p50_ms": round(p50), "p95_ms": round(p95)});
+                        next_id += 1;
+                        let _ = dispatch.text(handle, &frame.to_string(), state.clock.now()).await;
+                    }
                 }
                 if now - session.last_heard > syncplay::SILENT_SECS {
                     return refuse(lines, "no state from your client for too long").await;
@@ -643,6 +654,8 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// How often the door reports a desktop viewer's sync quality for it (as browser pages do).
+const SYNC_REPORT_SECS: f64 = 5.0;
 /// How long after joining chat is held for a client whose player has opened no file yet.
 const CHAT_GATE_SECS: f64 = 10.0;
 /// Chat messages held at most, meanwhile (the oldest go first).

@@ -101,7 +101,8 @@ impl Store {
             | Event::Presence { .. }
             | Event::MemberUpdated { .. }
             | Event::Votes { .. }
-            | Event::Removed { .. } => {}
+            | Event::Removed { .. }
+            | Event::SyncQuality { .. } => {}
         }
         Ok(None)
     }

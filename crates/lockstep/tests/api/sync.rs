@@ -456,3 +456,59 @@ async fn wait_for_everyone_pauses_for_a_buffering_viewer_and_resumes_when_all_ar
     assert!(!resumed.paused);
     assert_eq!(resumed.position, held.position);
 }
+
+/// Viewers report how far they are from the room; everyone is told, and `/metrics` counts it.
+#[tokio::test]
+async fn sync_reports_reach_every_viewer_and_the_metrics() {
+    let app = crate::helpers::spawn_with(|c| c.metrics_token = Some("scrape".into())).await;
+    let ann = app.api();
+    let bob = app.api();
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut b, _) = bob.join(room).await.unwrap();
+    let report =
+        |p50_ms: f64, p95_ms: f64| move |id| ClientFrame::SyncReport { id, p50_ms, p95_ms };
+
+    // Nonsense is refused with its own code; a second report within 2 s is rate limited.
+    assert_eq!(
+        a.refused(report(9.0, 3.0)).await.unwrap(),
+        "invalid_sync_report"
+    );
+    assert_eq!(
+        a.refused(report(-1.0, 3.0)).await.unwrap(),
+        "invalid_sync_report"
+    );
+    a.ok(report(3.0, 8.5)).await.unwrap();
+    assert_eq!(a.refused(report(3.0, 8.5)).await.unwrap(), "rate_limited");
+
+    // The other viewer is told: Ann's figures and the room's worst p95.
+    let told = b
+        .wait_for(|f| matches!(f, ServerFrame::SyncQuality { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::SyncQuality {
+        members,
+        worst_p95_ms,
+        ..
+    } = told
+    else {
+        unreachable!()
+    };
+    assert_eq!(members.len(), 1);
+    assert_eq!((members[0].p50_ms, members[0].p95_ms), (3.0, 8.5));
+    assert_eq!(worst_p95_ms, Some(8.5));
+
+    // The node's histogram holds the accepted report only (p50 and p95).
+    let metrics = ann
+        .with_header("authorization", "Bearer scrape")
+        .get_text("/metrics")
+        .await;
+    assert!(
+        metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p95"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p50"} 1"#),
+        "{metrics}"
+    );
+}
