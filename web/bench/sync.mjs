@@ -17,6 +17,10 @@ const SAMPLE_MS = 50;
 const SETTLE_S = 3;
 /** Viewers within this of each other and of the room count as converged after a seek. */
 const CONVERGED = 0.05;
+/** The tighter band: within this of the room, every viewer, after a seek and for a late joiner. */
+const TIGHT = 0.02;
+/** The first second after a seek or a rate change may use large rate corrections. */
+const NUDGE_GRACE_S = 1;
 /** When a late viewer opens the room (seconds from the start of the measurement). */
 const LATE_JOIN_AT = 50;
 
@@ -55,7 +59,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
-      window.__samples.push({ now, error: p.currentTime - target, seeks: window.__seeks });
+      window.__samples.push({ now, error: p.currentTime - target, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1 });
     }, sampleMs);
   }, SAMPLE_MS);
 }
@@ -102,19 +106,22 @@ async function main() {
     const late = await newViewer(browser);
     const opened = Date.now();
     await late.page.goto(`${server.base}/r/${room.id}`);
-    let lateJoin = Infinity;
-    let within = null;
-    while (Date.now() - opened < 15_000) {
+    // Within 50 ms, and within 20 ms (TIGHT), each held for half a second.
+    const reached = { [CONVERGED]: Infinity, [TIGHT]: Infinity };
+    const within = { [CONVERGED]: null, [TIGHT]: null };
+    while (Date.now() - opened < 15_000 && !Number.isFinite(reached[TIGHT])) {
       const p = await probe(late.page).catch(() => null);
-      const ok = p && !p.paused && Math.abs(p.position - p.trueTarget) <= CONVERGED;
-      if (ok && within === null) within = Date.now();
-      if (!ok) within = null;
-      if (within !== null && Date.now() - within >= 500) {
-        lateJoin = (within - opened) / 1000;
-        break;
+      for (const band of [CONVERGED, TIGHT]) {
+        if (Number.isFinite(reached[band])) continue;
+        const ok = p && !p.paused && Math.abs(p.position - p.trueTarget) <= band;
+        if (ok && within[band] === null) within[band] = Date.now();
+        if (!ok) within[band] = null;
+        if (within[band] !== null && Date.now() - within[band] >= 500) reached[band] = (within[band] - opened) / 1000;
       }
       await new Promise((r) => setTimeout(r, 25));
     }
+    const lateJoin = reached[CONVERGED];
+    const lateJoinTight = reached[TIGHT];
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
 
@@ -128,6 +135,7 @@ async function main() {
         buckets.get(b).set(viewer, s);
       }
     });
+    const eventTimes = events.map((e) => e.sentAt);
     const rows = [...buckets.entries()]
       .filter(([, m]) => m.size === VIEWERS)
       .map(([b, m]) => {
@@ -135,7 +143,6 @@ async function main() {
         return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), worst: Math.max(...errors.map(Math.abs)) };
       })
       .sort((a, b) => a.t - b.t);
-    const eventTimes = events.map((e) => e.sentAt);
     // A bucket is steady when its whole window [now, now + SAMPLE_MS) lies outside every settling
     // period [event, event + SETTLE_S).
     const steady = rows.filter(
@@ -146,13 +153,29 @@ async function main() {
 
     // Each seek: from sending it until every viewer is within CONVERGED of the room (and so of
     // each other) and stays there for half a second.
-    const convergence = events
+    const convergeWithin = (band) => events
       .filter((e) => e.seek !== undefined)
       .map((e) => {
         const after = rows.filter((r) => r.now >= e.sentAt);
-        const i = after.findIndex((r, k) => after.slice(k, k + 10).every((x) => x.worst <= CONVERGED));
+        const i = after.findIndex((r, k) => after.slice(k, k + 10).every((x) => x.worst <= band));
         return i < 0 ? Infinity : (after[i].now - e.sentAt) / 1000;
       });
+    const convergence = convergeWithin(CONVERGED);
+    const convergenceTight = convergeWithin(TIGHT);
+    // The correction seen as a rate: how far from the room's rate, outside the first second after
+    // each seek or rate change, and how often each viewer's correction changes direction.
+    const graced = (now) => eventTimes.some((t) => now >= t && now < t + NUDGE_GRACE_S * 1000);
+    const nudgeMax = Math.max(...samples.flat().filter((x) => !graced(x.now)).map((x) => Math.abs(x.nudge)));
+    const reversals = samples.map((list) => {
+      let n = 0;
+      let last = 0;
+      for (const x of list) {
+        const sign = Math.abs(x.nudge) < 1e-6 ? 0 : Math.sign(x.nudge);
+        if (sign !== 0 && last !== 0 && sign !== last) n += 1;
+        if (sign !== 0) last = sign;
+      }
+      return n;
+    });
     // Seeks the players made beyond the one each user seek requires.
     const playerSeeks = samples.map((list) => list.at(-1).seeks);
     const extraSeeks = playerSeeks.map((n) => Math.max(0, n - events.filter((e) => e.seek !== undefined).length));
@@ -162,7 +185,9 @@ async function main() {
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
-    console.log(`late joiner: within ${CONVERGED * 1000} ms of the room ${lateJoin.toFixed(2)} s after opening the page`);
+    console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
+    console.log(`late joiner: within ${CONVERGED * 1000} ms of the room ${lateJoin.toFixed(2)} s after opening the page, within ${TIGHT * 1000} ms ${lateJoinTight.toFixed(2)} s`);
+    console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
     console.log(`RESULT sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
@@ -171,6 +196,10 @@ async function main() {
     console.log(`RESULT seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
     console.log(`RESULT extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
     console.log(`RESULT late_join_converge ${lateJoin.toFixed(2)} s`);
+    console.log(`RESULT seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
+    console.log(`RESULT late_join_converge20 ${lateJoinTight.toFixed(2)} s`);
+    console.log(`RESULT rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
+    console.log(`RESULT rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {
     await browser.close();
     await server.stop();

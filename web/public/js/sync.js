@@ -3,9 +3,9 @@
 // The room's playback is {paused, position, at, rate}: exact at server time `at` (µs), advancing by
 // `rate` while playing. With the estimated server time we know where the video should be; the
 // controller compares that with where the player is (the drift) and decides:
-//   - below DEAD_BAND: nothing (the rate goes back to the room's rate);
-//   - moderate drift: nudge playbackRate proportionally, at most MAX_NUDGE, released smoothly as
-//     the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
+//   - below DEAD_BAND (4 ms): nothing (the rate goes back to the room's rate);
+//   - moderate drift: nudge playbackRate proportionally, at most STEADY_MAX_NUDGE (2%; MAX_NUDGE
+//     in the first second after a seek), released smoothly as the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
 //     Syncplay #24, CyTube #482);
 //   - beyond SEEK_THRESHOLD: seek, ahead by the seek latency measured on earlier seeks, at most once
 //     per SEEK_COOLDOWN, so one drift never causes two seeks.
@@ -15,15 +15,22 @@
 /** Tuning constants, in one place. Seconds unless named otherwise. */
 export const SYNC = Object.freeze({
   /** Drift below this is left alone. */
-  DEAD_BAND: 0.012,
+  DEAD_BAND: 0.004,
   /** Once correcting, keep correcting until the drift is below this (hysteresis). */
-  RELEASE_BAND: 0.005,
-  /** Rate change per second of drift: 40 ms of drift plays 4% faster or slower. */
+  RELEASE_BAND: 0.0015,
+  /** Rate change per second of drift: 10 ms of drift plays 1% faster or slower. */
   GAIN: 1.0,
-  /** Largest rate change: ±10%. */
+  /** Weight of a new sample in the smoothed drift the nudge follows (a player's reported
+   * position jitters by a few ms from one tick to the next; a band of a few ms would chase it). */
+  DRIFT_SMOOTHING: 0.25,
+  /** Largest rate change in the first SEEK_GRACE after a seek: ±10%. */
   MAX_NUDGE: 0.1,
+  /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
+  STEADY_MAX_NUDGE: 0.02,
+  /** After a seek, the larger nudge may close what the landing missed. */
+  SEEK_GRACE: 1.0,
   /** Drift beyond this is fixed by seeking. */
-  SEEK_THRESHOLD: 0.3,
+  SEEK_THRESHOLD: 0.15,
   /** Least time between two seeks. */
   SEEK_COOLDOWN: 2.0,
   /** When the room is paused, a player further off than this seeks to the position. */
@@ -38,7 +45,7 @@ export const SYNC = Object.freeze({
   COARSE_DEAD_BAND: 0.25,
   COARSE_SEEK_THRESHOLD: 0.25,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
-  RATE_STEP: 0.002,
+  RATE_STEP: 0.001,
   /** Drift at which the viewer counts as "in sync" for display. */
   IN_SYNC: 0.05,
 });
@@ -73,6 +80,8 @@ export class SyncController {
     /** The seek in flight: when it was issued and the latency it assumed. */
     this.pendingSeek = null;
     this.currentRate = 1;
+    /** The smoothed drift (s), or null right after a seek or a wait. */
+    this.smoothed = null;
   }
 
   /**
@@ -95,12 +104,14 @@ export class SyncController {
     };
     if (seeking || buffering) {
       // Measuring now would be wrong: the position is moving under us.
+      this.smoothed = null;
       return result("wait", baseRate);
     }
     // The first clean measurement after a seek tells how long seeks really take.
     if (this.pendingSeek && !roomPaused) this.seekLanded(drift, baseRate);
     if (roomPaused) {
       this.correcting = false;
+      this.smoothed = null;
       if (Math.abs(drift) > SYNC.PAUSED_TOLERANCE * this.tolerance) return this.seek(target, now, result, 0, baseRate);
       return result("none", baseRate);
     }
@@ -110,12 +121,17 @@ export class SyncController {
     const size = Math.abs(drift);
     if (size > seekAt && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
       this.correcting = false;
+      this.smoothed = null;
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
-    this.correcting = size > deadBand || (this.correcting && size > k * SYNC.RELEASE_BAND);
+    // Small drifts are steered by their smoothed value; a large one (as after a seek) at once.
+    this.smoothed = this.smoothed === null || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
+    const steer = Math.abs(this.smoothed);
+    this.correcting = steer > deadBand || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
-    const nudge = clamp(-SYNC.GAIN * drift, -SYNC.MAX_NUDGE, SYNC.MAX_NUDGE);
+    const cap = now - this.lastSeekAt < SYNC.SEEK_GRACE ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
+    const nudge = clamp(-SYNC.GAIN * this.smoothed, -cap, cap);
     let rate = baseRate * (1 + nudge);
     if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP) rate = this.currentRate;
     return result("nudge", rate);

@@ -13,39 +13,62 @@ test("target position follows the server clock", () => {
   assert.equal(targetPosition({ ...pb, position: -1, paused: true }, 0), 0);
 });
 
-test("each threshold: dead band, nudge, max nudge, seek", () => {
-  const c = new SyncController();
-  const d = (drift, now = 100) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
-  assert.deepEqual([d(0.005).action, d(0.005).rate], ["none", 1]);
+test("each threshold: dead band, nudge, steady cap, seek", () => {
+  // A fresh controller for each reading: the nudge follows a smoothed drift.
+  const d = (drift, now = 100, c = new SyncController()) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  assert.deepEqual([d(0.003).action, d(0.003).rate], ["none", 1]);
   assert.deepEqual([d(-SYNC.DEAD_BAND * 0.9).action], ["none"]);
-  // Ahead by 40 ms: play 4% slower.
-  const ahead = d(0.04);
+  // Ahead by 10 ms: play 1% slower.
+  const ahead = d(0.01);
   assert.equal(ahead.action, "nudge");
-  assert.ok(Math.abs(ahead.rate - 0.96) < 1e-9);
-  // Behind by 40 ms: 4% faster.
-  assert.ok(Math.abs(d(-0.04).rate - 1.04) < 1e-9);
-  // Bounded at ±10%.
-  assert.ok(Math.abs(d(-0.25).rate - (1 + SYNC.MAX_NUDGE)) < 1e-9);
+  assert.ok(Math.abs(ahead.rate - 0.99) < 1e-9);
+  // Behind by 10 ms: 1% faster.
+  assert.ok(Math.abs(d(-0.01).rate - 1.01) < 1e-9);
+  // Bounded at ±2% in steady state.
+  assert.ok(Math.abs(d(-0.1).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
   // Beyond the seek threshold: seek, ahead of the target by the assumed latency.
-  const seek = d(-0.5);
+  const c = new SyncController();
+  const seek = d(-0.5, 100, c);
   assert.equal(seek.action, "seek");
   assert.ok(Math.abs(seek.seekTo - (50 + SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
   assert.equal(seek.rate, 1, "a seek resets the nudge");
+  // In the first second after it, the nudge may reach ±10% to close what the landing missed.
+  assert.ok(Math.abs(d(-0.1, 100.5, c).rate - (1 + SYNC.MAX_NUDGE)) < 1e-9);
+  assert.ok(Math.abs(d(-0.1, 101.5, c).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
 });
 
 test("hysteresis: once correcting, it continues down to the release band", () => {
   const c = new SyncController();
-  const d = (drift) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now: 100 });
-  assert.equal(d(0.02).action, "nudge");
-  assert.equal(d(0.008).action, "nudge", "still above the release band");
-  assert.equal(d(0.004).action, "none");
-  assert.equal(d(0.008).action, "none", "not restarted below the dead band");
+  // Each drift held for a second (10 ticks), so the smoothed drift has reached it.
+  const hold = (drift) => {
+    let r;
+    for (let i = 0; i < 10; i++) r = c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now: 100 });
+    return r.action;
+  };
+  assert.equal(hold(0.01), "nudge");
+  assert.equal(hold(0.003), "nudge", "still above the release band");
+  assert.equal(hold(0.001), "none");
+  assert.equal(hold(0.003), "none", "not restarted below the dead band");
+});
+
+test("jitter of a few ms around the room is not chased", () => {
+  const c = new SyncController();
+  let reversals = 0;
+  let last = 0;
+  for (let i = 0; i < 600; i++) {
+    const jitter = (i % 2 ? 1 : -1) * 0.006; // ±6 ms, every tick
+    const r = c.decide({ target: 50, actual: 50 + jitter, roomPaused: false, baseRate: 1, now: 100 + i / 10 });
+    const sign = Math.sign(r.rate - 1);
+    if (sign && last && sign !== last) reversals += 1;
+    if (sign) last = sign;
+  }
+  assert.equal(reversals, 0, "the smoothed drift stays inside the dead band");
 });
 
 test("the nudge scales with the room's rate", () => {
   const c = new SyncController();
-  const r = c.decide({ target: 50, actual: 49.96, roomPaused: false, baseRate: 1.5, now: 1 });
-  assert.ok(Math.abs(r.rate - 1.5 * 1.04) < 1e-9);
+  const r = c.decide({ target: 50, actual: 49.99, roomPaused: false, baseRate: 1.5, now: 1 });
+  assert.ok(Math.abs(r.rate - 1.5 * 1.01) < 1e-9);
 });
 
 test("at most one seek per cooldown; meanwhile the largest nudge", () => {
@@ -54,7 +77,7 @@ test("at most one seek per cooldown; meanwhile the largest nudge", () => {
   assert.equal(d(10).action, "seek");
   const again = d(10 + SYNC.SEEK_COOLDOWN / 2);
   assert.equal(again.action, "nudge");
-  assert.ok(Math.abs(again.rate - (1 + SYNC.MAX_NUDGE)) < 1e-9);
+  assert.ok(Math.abs(again.rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
   assert.equal(d(10 + SYNC.SEEK_COOLDOWN).action, "seek");
 });
 
@@ -145,7 +168,7 @@ test("after a large jump: one seek, within 50 ms in at most 1.5 s (measured late
 });
 
 test("a moderate drift is absorbed by nudging, with no seek", () => {
-  const { trace, seeks } = simulate({ start: 100.2, seekLatency: 0.2, seconds: 8 });
+  const { trace, seeks } = simulate({ start: 100.1, seekLatency: 0.2, seconds: 12 });
   assert.equal(seeks, 0);
   const end = trace.at(-1).drift;
   assert.ok(Math.abs(end) <= SYNC.DEAD_BAND, `still ${end}`);
@@ -156,10 +179,10 @@ test("a moderate drift is absorbed by nudging, with no seek", () => {
 test("a relaxed tolerance widens every band", () => {
   const c = new SyncController({ tolerance: 4 });
   const d = (drift, now = 100) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
-  assert.equal(d(0.04).action, "none", "40 ms is inside a 4x dead band");
-  assert.equal(d(0.06).action, "nudge");
-  assert.equal(d(0.5).action, "nudge", "no seek below 4 x 300 ms");
-  assert.equal(d(1.3).action, "seek");
+  assert.equal(d(0.015).action, "none", "15 ms is inside a 4x dead band");
+  assert.equal(d(0.02).action, "nudge");
+  assert.equal(d(0.5).action, "nudge", "no seek below 4 x 150 ms");
+  assert.equal(d(0.7).action, "seek");
 });
 
 test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few samples", async () => {
