@@ -3,10 +3,11 @@
 // The room's playback is {paused, position, at, rate}: exact at server time `at` (µs), advancing by
 // `rate` while playing. With the estimated server time we know where the video should be; the
 // controller compares that with where the player is (the drift) and decides:
-//   - below DEAD_BAND (4 ms): nothing (the rate goes back to the room's rate);
-//   - moderate drift: nudge playbackRate proportionally, at most STEADY_MAX_NUDGE (2%; MAX_NUDGE
-//     in the first second after a seek), released smoothly as the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
-//     Syncplay #24, CyTube #482);
+//   - below DEAD_BAND (4 ms) of smoothed drift: nothing (the rate goes back to the room's rate);
+//   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
+//     STEADY_MAX_NUDGE (2%; MAX_NUDGE in the first second after a seek), released as the drift
+//     shrinks (peers that seek for every small drift stutter: jellyfin-web #1640, Syncplay #24,
+//     CyTube #482); the smoothing keeps a few ms of position jitter from being chased;
 //   - beyond SEEK_THRESHOLD: seek, ahead by the seek latency measured on earlier seeks, at most once
 //     per SEEK_COOLDOWN, so one drift never causes two seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
