@@ -6,9 +6,56 @@
 // time each seek takes until all viewers are within 50 ms, how long a late joiner takes to get
 // there from opening the page, and RESULT lines.
 //
+// It runs each of SCENARIOS in turn (default "loopback delay throttle"): plain loopback; every viewer
+// behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on loopback); one viewer
+// with its CPU slowed 4x through Chromium's CDP. RESULT names carry the scenario (`delay_...`,
+// `throttle_...`; loopback's have none).
+//
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
-import { eventually, launchBrowser, newViewer, probe, startFixtures, startServer } from "../test/e2e/harness.js";
+import net from "node:net";
+import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer } from "../test/e2e/harness.js";
+
+/** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
+ * 10/40/80/150 ms one-way delay and ±20% jitter; one viewer's CPU slowed 4x (Chromium's CDP). */
+const SCENARIOS = (process.env.SCENARIOS ?? "loopback delay throttle").split(/[\s,]+/).filter(Boolean);
+const DELAYS_MS = [10, 40, 80, 150];
+const JITTER = 0.2;
+
+/** A TCP proxy on loopback that holds each chunk, each way, for `oneWayMs` ±20% (in order, as a
+ * real link keeps TCP's order). */
+async function startDelayProxy(targetPort, oneWayMs) {
+  const port = await freePort();
+  const sockets = new Set();
+  const delayed = (from, to) => {
+    let last = 0;
+    from.on("data", (chunk) => {
+      const at = Math.max(last, Date.now() + oneWayMs * (1 - JITTER + 2 * JITTER * Math.random()));
+      last = at;
+      setTimeout(() => to.destroyed || to.write(chunk), at - Date.now());
+    });
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    delayed(client, upstream);
+    delayed(upstream, client);
+    client.on("error", close).on("close", () => setTimeout(close, 2 * oneWayMs));
+    upstream.on("error", close).on("close", () => setTimeout(close, 2 * oneWayMs));
+  });
+  server.listen(port, "127.0.0.1");
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const x of sockets) x.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
 
 const VIEWERS = Number(process.env.VIEWERS ?? 4);
 const DURATION = Number(process.env.DURATION ?? 60);
@@ -64,20 +111,38 @@ function installSampler(page) {
   }, SAMPLE_MS);
 }
 
-async function main() {
+async function run(scenario) {
   const fixtures = await startFixtures();
   const server = await startServer(fixtures);
   const browser = await launchBrowser();
+  const proxies = [];
+  const prefix = scenario === "loopback" ? "" : `${scenario}_`;
   try {
+    // Where each viewer (and the late joiner, the last) reaches the server.
+    const bases = [];
+    for (let i = 0; i <= VIEWERS; i++) {
+      if (scenario === "delay") {
+        const proxy = await startDelayProxy(server.port, DELAYS_MS[i % DELAYS_MS.length]);
+        proxies.push(proxy);
+        bases.push(proxy.base);
+      } else {
+        bases.push(server.base);
+      }
+    }
     const viewers = [];
     for (let i = 0; i < VIEWERS; i++) viewers.push(await newViewer(browser));
+    if (scenario === "throttle") {
+      const cdp = await viewers[VIEWERS - 1].context.newCDPSession(viewers[VIEWERS - 1].page);
+      await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
+    }
+    console.log(`scenario ${scenario}: ${scenario === "delay" ? `one-way delays ${bases.slice(0, VIEWERS).map((_, i) => DELAYS_MS[i % DELAYS_MS.length]).join("/")} ms ±${JITTER * 100}%` : scenario === "throttle" ? "one viewer's CPU 4x slower" : "loopback"}`);
     const host = viewers[0].page;
-    await host.goto(`${server.base}/`);
+    await host.goto(`${bases[0]}/`);
     const room = await host.evaluate(async () => {
       const r = await fetch("/api/rooms", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "Sync bench" }) });
       return r.json();
     });
-    for (const v of viewers) await v.page.goto(`${server.base}/r/${room.id}`);
+    for (const [i, v] of viewers.entries()) await v.page.goto(`${bases[i]}/r/${room.id}`);
     await host.waitForSelector("#connection[data-state=in-sync]");
     await host.evaluate((url) => window.lockstep.conn.send({ t: "queue_add", url }), fixtures.mediaUrl("bench"));
     for (const v of viewers) {
@@ -105,7 +170,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, lateAt - Date.now()));
     const late = await newViewer(browser);
     const opened = Date.now();
-    await late.page.goto(`${server.base}/r/${room.id}`);
+    await late.page.goto(`${bases[VIEWERS]}/r/${room.id}`);
     // Within 50 ms, and within 20 ms (TIGHT), each held for half a second.
     const reached = { [CONVERGED]: Infinity, [TIGHT]: Infinity };
     const within = { [CONVERGED]: null, [TIGHT]: null };
@@ -188,23 +253,28 @@ async function main() {
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`late joiner: within ${CONVERGED * 1000} ms of the room ${lateJoin.toFixed(2)} s after opening the page, within ${TIGHT * 1000} ms ${lateJoinTight.toFixed(2)} s`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
-    console.log(`RESULT sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
-    console.log(`RESULT sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
-    console.log(`RESULT sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
-    console.log(`RESULT sync_spread_max ${ms(spreads.at(-1))} ms`);
-    console.log(`RESULT sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
-    console.log(`RESULT seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
-    console.log(`RESULT extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
-    console.log(`RESULT late_join_converge ${lateJoin.toFixed(2)} s`);
-    console.log(`RESULT seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
-    console.log(`RESULT late_join_converge20 ${lateJoinTight.toFixed(2)} s`);
-    console.log(`RESULT rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
-    console.log(`RESULT rate_reversals_max ${Math.max(...reversals)} count`);
+    console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
+    console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
+    console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
+    console.log(`RESULT ${prefix}sync_spread_max ${ms(spreads.at(-1))} ms`);
+    console.log(`RESULT ${prefix}sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
+    console.log(`RESULT ${prefix}seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
+    console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
+    console.log(`RESULT ${prefix}late_join_converge ${lateJoin.toFixed(2)} s`);
+    console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
+    console.log(`RESULT ${prefix}late_join_converge20 ${lateJoinTight.toFixed(2)} s`);
+    console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
+    console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {
     await browser.close();
+    for (const proxy of proxies) await proxy.close();
     await server.stop();
     await fixtures.close();
   }
+}
+
+async function main() {
+  for (const scenario of SCENARIOS) await run(scenario);
 }
 
 main().catch((err) => {
