@@ -1444,6 +1444,19 @@ fn a_desktop_file_mismatches_only_on_two_known_durations_a_second_apart() {
     assert!(!no_file.mismatch(Some(5.0)));
 }
 
+/// The one `SyncQuality` of `ev`: its members and worst p95.
+fn quality(ev: &[Event]) -> (&[MemberSync], Option<f64>) {
+    match ev {
+        [
+            Event::SyncQuality {
+                members,
+                worst_p95_ms,
+            },
+        ] => (members, *worst_p95_ms),
+        _ => panic!("{ev:?}"),
+    }
+}
+
 #[test]
 fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     let mut r = joined(&[OWNER, ANN, BOB]);
@@ -1467,18 +1480,10 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     }
     // The first report goes out at once, with the worst p95.
     let ev = r.apply(ANN, report(3.0, 9.0), t(1.0)).unwrap();
-    let [
-        Event::SyncQuality {
-            members,
-            worst_p95_ms,
-        },
-    ] = &ev[..]
-    else {
-        panic!("{ev:?}")
-    };
+    let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(members.len(), 1);
     assert_eq!((members[0].user_id, members[0].p95_ms), (ANN, 9.0));
-    assert_eq!(*worst_p95_ms, Some(9.0));
+    assert_eq!(worst_p95_ms, Some(9.0));
     // Another member's, within 2 s of it: kept, told with the next.
     assert!(r.apply(BOB, report(1.0, 20.0), t(1.5)).unwrap().is_empty());
     // One member may not report more often than every 2 s.
@@ -1487,34 +1492,18 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
         Err(CommandError::RateLimited { .. })
     ));
     let ev = r.apply(OWNER, report(2.0, 4.0), t(3.1)).unwrap();
-    let [
-        Event::SyncQuality {
-            members,
-            worst_p95_ms,
-        },
-    ] = &ev[..]
-    else {
-        panic!("{ev:?}")
-    };
+    let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(members.len(), 3);
-    assert_eq!(*worst_p95_ms, Some(20.0));
+    assert_eq!(worst_p95_ms, Some(20.0));
     // Stale reports (15 s) and members who left no longer count.
     r.disconnect(BOB, t(4.0));
     let ev = r.apply(ANN, report(1.0, 2.0), t(19.0)).unwrap();
-    let [
-        Event::SyncQuality {
-            members,
-            worst_p95_ms,
-        },
-    ] = &ev[..]
-    else {
-        panic!("{ev:?}")
-    };
+    let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(
         members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
         vec![ANN]
     );
-    assert_eq!(*worst_p95_ms, Some(2.0));
+    assert_eq!(worst_p95_ms, Some(2.0));
     // Told, not stored.
     assert!(ev.iter().all(|e| e.is_broadcast() && !e.is_stored()));
 }

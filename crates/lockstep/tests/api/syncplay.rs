@@ -121,6 +121,16 @@ impl Desktop {
         }
     }
 
+    /// The next chat message from "Lockstep" (the door's own notes) containing `text`.
+    async fn note(&mut self, text: &str) -> String {
+        let chat = self
+            .wait("Chat", |c| {
+                c["username"] == "Lockstep" && c["message"].as_str().unwrap().contains(text)
+            })
+            .await;
+        chat["message"].as_str().unwrap().to_owned()
+    }
+
     async fn hello(&mut self, user: &str, room: &str, password: Option<&str>) {
         let mut hello = json!({"username": user, "room": {"name": room}, "version": "1.2.255", "realversion": "1.6.9", "features": {"chat": true, "readiness": true}});
         if let Some(p) = password {
@@ -300,15 +310,8 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     v.ok(|id| ClientFrame::Rate { id, rate: 1.5 })
         .await
         .unwrap();
-    let note = mpv
-        .wait("Chat", |c| {
-            c["username"] == "Lockstep" && c["message"].as_str().unwrap().contains("1.5x")
-        })
-        .await;
-    assert!(
-        note["message"].as_str().unwrap().contains("speed"),
-        "{note}"
-    );
+    let note = mpv.note("1.5x").await;
+    assert!(note.contains("speed"), "{note}");
 
     // The owner kicks the desktop member: Syncplay's Error says so, and the socket closes.
     let desk = member_named(&mut v, "mpv user").await;
@@ -739,15 +742,8 @@ async fn a_desktop_viewer_is_marked_with_its_file_and_told_the_rooms_item() {
     })
     .await
     .unwrap();
-    let warned = mpv
-        .wait("Chat", |c| {
-            c["username"] == "Lockstep" && c["message"].as_str().unwrap().contains("another file")
-        })
-        .await;
-    assert!(
-        warned["message"].as_str().unwrap().contains("0:50"),
-        "{warned}"
-    );
+    let warned = mpv.note("another file").await;
+    assert!(warned.contains("0:50"), "{warned}");
 
     // Another desktop viewer: the first one's player hears of it, and both are listed with
     // their files, as Syncplay's own server lists them.
