@@ -53,8 +53,12 @@ function render(box, info, hasPassword) {
  * function that saves a changed name (called on Save) and refreshes the People tab's box. */
 export function setUpShortName({ input, row, roomId, box, hasPassword }) {
   let current = null;
+  // Whether the server has the door is its configuration: once told it has none, never ask again.
+  let closed = false;
   const load = async () => {
+    if (closed) return;
     const info = await showSyncplay({ box, roomId, hasPassword: hasPassword() });
+    closed = info?.enabled === false;
     row.hidden = !info?.enabled;
     current = info?.short_name ?? null;
     input.value = current ?? "";

@@ -76,9 +76,6 @@ export class UploadsModel {
   }
 }
 
-// Kept here too for the uploads page, which has always imported it from this module.
-export { formatBytes } from "./format.js";
-
 /** "1:30", "90", "1:02:03.5" → seconds, or NaN. */
 export function parseTime(text) {
   const t = String(text).trim();

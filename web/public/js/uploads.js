@@ -6,7 +6,8 @@ import { api } from "./api.js";
 import { formatTime } from "./format.js";
 import { TusUpload } from "./tus.js";
 import { $, h, thumbnail, toast } from "./ui.js";
-import { JOB_LABELS, UploadsModel, formatBytes, parseTime } from "./uploads-model.js";
+import { JOB_LABELS, UploadsModel, parseTime } from "./uploads-model.js";
+import { formatBytes } from "./format.js";
 
 const model = new UploadsModel();
 /** upload id (or a temporary key before the server gave one) → the upload running in this tab */

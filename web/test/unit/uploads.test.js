@@ -2,7 +2,8 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { TusUpload, UploadError, encodeMetadata, fingerprint } from "../../public/js/tus.js";
 import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboard.js";
-import { UploadsModel, formatBytes, parseTime } from "../../public/js/uploads-model.js";
+import { UploadsModel, parseTime } from "../../public/js/uploads-model.js";
+import { formatBytes } from "../../public/js/format.js";
 
 /** A tus server in memory, with a switch to drop the connection in the middle of a PATCH. */
 function fakeServer({ dropAt = null, limit = Infinity, waits = 0 } = {}) {
