@@ -4,10 +4,18 @@
 // send times (t1, t2); its arrival is t3. Then
 //   offset = ((t1 - t0) + (t2 - t3)) / 2      (server = local + offset)
 //   rtt    = (t3 - t0) - (t2 - t1)
-// The offset is exact when the network delay is the same both ways; a sample's error is at most
-// rtt / 2, so the samples with the lowest round trip are the most trustworthy. We keep a window of
-// recent samples and use the median offset of the few with the lowest rtt. Samples age out so that
-// the estimate follows the two clocks drifting apart (a few ms per minute at 50 ppm).
+// The offset is exact when the network delay is the same both ways. Each exchange also proves
+// that the offset lies within offset ± rtt / 2 (neither leg took less than nothing), so the offset
+// lies in the intersection of the recent samples' intervals: with jitter, that intersection is set by
+// the fastest request and the fastest reply of the window even when no single exchange was fast both
+// ways, and a reply handled late by a busy page only widens its own interval. The estimate is its
+// middle (Cristian's and Marzullo's idea, as NTP's clock filter). The two clocks also run at slightly
+// different speeds (a few ms per minute at 50 ppm): a least-squares slope of offset over time through
+// the better half of the samples (by rtt) carries each interval to now, once the samples span
+// SKEW_MIN_SPAN_MS and only when the fit is clear (SKEW_SIGNIFICANCE standard errors from none: on
+// jittery links a fitted slope is mostly noise, and following it is worse than assuming none).
+// Samples age out, and an interval with nothing in common with the newer ones (a stepped clock)
+// ends the intersection, so the estimate follows the clocks as they move.
 // No DOM: this module is tested with `node --test`.
 
 /** Tuning constants, in one place. */
@@ -21,10 +29,15 @@ export const CLOCK = Object.freeze({
   MAX_AGE_MS: 60_000,
   /** Samples kept at most. */
   WINDOW: 32,
-  /** How many lowest-rtt samples the estimate is the median of. */
-  BEST: 5,
   /** Samples needed before the estimate is used. */
   MIN_SAMPLES: 3,
+  /** The skew is fitted only once the samples used span this long (ms), and from this many. */
+  SKEW_MIN_SPAN_MS: 20_000,
+  SKEW_MIN_SAMPLES: 6,
+  /** A fitted skew is used only when it is this many standard errors from none. */
+  SKEW_SIGNIFICANCE: 4,
+  /** Largest skew believed: 500 ppm (quartz is within 100; more is a clock being stepped). */
+  MAX_SKEW: 5e-4,
 });
 
 export class ClockEstimator {
@@ -58,29 +71,77 @@ export class ClockEstimator {
     return this.samples.length >= CLOCK.MIN_SAMPLES;
   }
 
-  /** The best samples: lowest round trip first. */
-  best() {
-    return [...this.samples].sort((a, b) => a.rtt - b.rtt).slice(0, CLOCK.BEST);
+  /**
+   * How fast the server's clock gains on ours (ms per ms; 1e-4 is 100 ppm), 0 until the samples
+   * span SKEW_MIN_SPAN_MS. A least-squares line through the better half of the samples by rtt.
+   */
+  get skew() {
+    const fit = [...this.samples].sort((a, b) => a.rtt - b.rtt).slice(0, Math.ceil(this.samples.length / 2));
+    if (fit.length < CLOCK.SKEW_MIN_SAMPLES) return 0;
+    const ats = fit.map((s) => s.at);
+    if (Math.max(...ats) - Math.min(...ats) < CLOCK.SKEW_MIN_SPAN_MS) return 0;
+    const meanAt = ats.reduce((a, b) => a + b, 0) / fit.length;
+    const meanOffset = fit.reduce((a, s) => a + s.offset, 0) / fit.length;
+    let num = 0;
+    let den = 0;
+    for (const s of fit) {
+      num += (s.at - meanAt) * (s.offset - meanOffset);
+      den += (s.at - meanAt) ** 2;
+    }
+    const skew = num / den;
+    // Only a slope the samples clearly show: from a few noisy samples a fitted slope is mostly
+    // noise, and carrying offsets along it would make the estimate worse than none.
+    const residuals = fit.reduce((a, s) => a + (s.offset - meanOffset - skew * (s.at - meanAt)) ** 2, 0);
+    const standardError = Math.sqrt(residuals / (fit.length - 2) / den);
+    if (Math.abs(skew) < CLOCK.SKEW_SIGNIFICANCE * standardError) return 0;
+    return Math.min(CLOCK.MAX_SKEW, Math.max(-CLOCK.MAX_SKEW, skew));
   }
 
-  /** Server time minus local time, in ms (0 until there is a sample). */
+  /**
+   * Where the offset can be at local time `localNow` (ms): each exchange proves it lies within
+   * its offset ± rtt / 2 (the request and the reply each took no less than nothing), so it lies in
+   * the intersection of those intervals, newest first, each carried along the skew. An interval that
+   * leaves nothing in common with the newer ones (a clock was stepped) ends the walk.
+   * @returns {{lo: number, hi: number}|null}
+   */
+  bounds(localNow) {
+    if (this.samples.length === 0) return null;
+    const skew = this.skew;
+    let lo = -Infinity;
+    let hi = Infinity;
+    for (let i = this.samples.length - 1; i >= 0; i--) {
+      const s = this.samples[i];
+      const carried = s.offset + skew * (localNow - s.at);
+      const l = Math.max(lo, carried - s.rtt / 2);
+      const h = Math.min(hi, carried + s.rtt / 2);
+      if (l > h) break;
+      lo = l;
+      hi = h;
+    }
+    return { lo, hi };
+  }
+
+  /** Server time minus local time at local time `localNow` (ms), in ms (0 until there is a sample):
+   * the middle of `bounds`, exact when the fastest request and the fastest reply took as long. */
+  offsetAt(localNow) {
+    const b = this.bounds(localNow);
+    return b ? (b.lo + b.hi) / 2 : 0;
+  }
+
+  /** Server time minus local time, in ms, as of the newest sample (0 until there is a sample). */
   get offset() {
-    const best = this.best();
-    if (best.length === 0) return 0;
-    const offsets = best.map((s) => s.offset).sort((a, b) => a - b);
-    const mid = offsets.length >> 1;
-    return offsets.length % 2 ? offsets[mid] : (offsets[mid - 1] + offsets[mid]) / 2;
+    return this.samples.length ? this.offsetAt(this.samples.at(-1).at) : 0;
   }
 
-  /** Bound on the estimate's error, in ms: half the best round trip. */
+  /** Bound on the estimate's error, in ms: half the width of `bounds` (Infinity with no sample). */
   get uncertainty() {
-    const best = this.best();
-    return best.length ? best[0].rtt / 2 : Infinity;
+    const b = this.samples.length ? this.bounds(this.samples.at(-1).at) : null;
+    return b ? (b.hi - b.lo) / 2 : Infinity;
   }
 
   /** The server's time (ms since the epoch) at local time `localNow` (ms). */
   serverNow(localNow) {
-    return localNow + this.offset;
+    return localNow + this.offsetAt(localNow);
   }
 
   /** How long to wait before the next ping (ms); counts the ping as sent. */

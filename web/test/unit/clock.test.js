@@ -14,6 +14,9 @@ function rng(seed) {
   };
 }
 
+/** The estimate before the intervals: the median offset of the five lowest-rtt samples. */
+const lowestRttMedian = (est) => [...est.samples].sort((a, b) => a.rtt - b.rtt).slice(0, 5).map((s) => s.offset).sort((a, b) => a - b)[2];
+
 /**
  * Simulates one ping: the server's clock is `offset` ms ahead of ours; the request takes `up` ms,
  * the server spends `work` ms, the reply takes `down` ms.
@@ -86,4 +89,117 @@ test("a burst of pings, then steady sampling", () => {
   const delays = Array.from({ length: CLOCK.BURST + 2 }, () => est.nextPingDelay());
   assert.deepEqual(delays.slice(0, CLOCK.BURST), Array(CLOCK.BURST).fill(CLOCK.BURST_INTERVAL_MS));
   assert.equal(delays[CLOCK.BURST], CLOCK.STEADY_INTERVAL_MS);
+});
+
+/** One ping against a server whose clock reads `offset + local * (1 + skew)` (ms). */
+function skewedExchange(est, localSend, offset, skew, up, down, work = 0.05) {
+  const server = (local) => offset + local * (1 + skew);
+  const t0 = localSend;
+  const t1 = server(t0 + up);
+  const t2 = t1 + work;
+  const t3 = (t2 - offset) / (1 + skew) + down;
+  est.addSample(t0, t1, t2, t3);
+  return { t3, server };
+}
+
+test("skew: a server clock 300 ppm fast is followed, not lagged behind", () => {
+  const random = rng(11);
+  const est = new ClockEstimator();
+  const naive = [];
+  let now = 0;
+  let server = null;
+  // Three minutes of steady pings with jittery links (3-13 ms each way).
+  for (let i = 0; i < 72; i++) {
+    const r = skewedExchange(est, now + 2500, 7000, 3e-4, 3 + random() * 10, 3 + random() * 10);
+    now = r.t3;
+    server = r.server;
+    naive.push(r);
+  }
+  assert.ok(Math.abs(est.skew - 3e-4) < 5e-5, `skew ${est.skew}`);
+  // Right now, and 2.5 s on (the next ping), the estimate is within a millisecond and a half.
+  for (const later of [0, 2500]) {
+    const error = est.serverNow(now + later) - server(now + later);
+    assert.ok(Math.abs(error) < 1.5, `off by ${error} ms at +${later} ms`);
+  }
+  // Without the slope (the median of the best samples over the last minute) it would be off by
+  // up to 300 ppm of the samples' age: several ms.
+  const flat = lowestRttMedian(est);
+  assert.ok(Math.abs(now + flat - server(now)) > 2, "the test's skew is large enough to matter");
+});
+
+test("skew: none is assumed from too short a span, and it is bounded", () => {
+  const est = new ClockEstimator();
+  let now = 0;
+  for (let i = 0; i < 10; i++) now = skewedExchange(est, now + 100, 0, 3e-4, 2, 2).t3;
+  assert.equal(est.skew, 0, "one second of samples says nothing of the skew");
+  const stepped = new ClockEstimator();
+  now = 0;
+  // A clock being stepped by 50 ms every ten seconds is not a 5000 ppm skew.
+  for (let i = 0; i < 24; i++) now = exchange(stepped, now + 2500, 50 * Math.floor(i / 4), 2, 2);
+  assert.ok(Math.abs(stepped.skew) <= CLOCK.MAX_SKEW);
+});
+
+test("skew: with none, jitter seldom invents one", () => {
+  const random = rng(3);
+  let invented = 0;
+  let worse = 0;
+  for (let run = 0; run < 100; run++) {
+    const est = new ClockEstimator();
+    let now = 0;
+    for (let i = 0; i < 40; i++) now = exchange(est, now + 2500, 100, 2 + random() * 20, 2 + random() * 20);
+    if (est.skew !== 0) invented += 1;
+    // Against the same samples' flat median (no skew at all).
+    const flat = lowestRttMedian(est);
+    const later = now + 2500;
+    if (Math.abs(est.serverNow(later) - (later + 100)) > Math.abs(flat - 100) + 0.5) worse += 1;
+  }
+  assert.ok(invented <= 3, `a skew was seen in ${invented} of 100 runs without one`);
+  assert.ok(worse <= 3, `worse than no skew at all in ${worse} of 100 runs`);
+});
+
+test("intervals: a fast request and a fast reply from different exchanges pin the offset", () => {
+  const est = new ClockEstimator();
+  let now = 0;
+  // No exchange is fast both ways: 10 ms up and 60 down, then 60 up and 10 down.
+  now = exchange(est, now + 100, 250, 10, 60);
+  now = exchange(est, now + 100, 250, 60, 10);
+  now = exchange(est, now + 100, 250, 40, 40);
+  // Each alone is off by up to 25 ms; together they say exactly where the offset is.
+  assert.ok(Math.abs(est.offset - 250) < 0.1, `off by ${est.offset - 250}`);
+  assert.ok(est.uncertainty <= 10.1);
+});
+
+test("intervals: a reply the page handles late does not move the estimate", () => {
+  const est = new ClockEstimator();
+  let now = 0;
+  for (let i = 0; i < 6; i++) now = exchange(est, now + 100, -40, 3, 3);
+  const before = est.offset;
+  // A busy main thread reads the pong 80 ms after it arrived: its interval only widens.
+  now = exchange(est, now + 100, -40, 3, 83);
+  assert.ok(Math.abs(est.offset - before) < 1e-9);
+});
+
+test("intervals: a stepped clock is followed at the next exchange", () => {
+  const est = new ClockEstimator();
+  let now = 0;
+  for (let i = 0; i < 10; i++) now = exchange(est, now + 100, 0, 2, 2);
+  // The server's clock is set 500 ms forward: older intervals no longer agree and are left out.
+  now = exchange(est, now + 100, 500, 2, 2);
+  assert.ok(Math.abs(est.offset - 500) < 1e-6, `off by ${est.offset - 500}`);
+});
+
+test("intervals beat the median of the lowest round trips on jittery links", () => {
+  const random = rng(21);
+  const errors = { intervals: [], lowest: [] };
+  for (let run = 0; run < 200; run++) {
+    const est = new ClockEstimator();
+    let now = 0;
+    // 120-180 ms each way, as bench-sync's slowest proxy; a minute of steady pings.
+    for (let i = 0; i < 24; i++) now = exchange(est, now + 2500, 0, 120 + random() * 60, 120 + random() * 60);
+    errors.intervals.push(Math.abs(est.offset));
+    errors.lowest.push(Math.abs(lowestRttMedian(est)));
+  }
+  const p95 = (xs) => xs.sort((a, b) => a - b)[Math.floor(0.95 * xs.length)];
+  assert.ok(p95(errors.intervals) < p95(errors.lowest) / 2, `p95 ${p95(errors.intervals)} ms against ${p95(errors.lowest)} ms`);
+  assert.ok(p95(errors.intervals) < 5, `p95 ${p95(errors.intervals)} ms`);
 });
