@@ -176,6 +176,8 @@ class RoomPage {
     if (all || changes.includes("sync")) this.renderSpread();
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
+    // A play, pause or seek is followed at once, not at the next tick (up to TICK_MS later).
+    if (!all && changes.includes("playback")) this.tick();
   }
 
   // ---- Chat: unread lines and mentions ------------------------------------------------------
@@ -332,7 +334,8 @@ class RoomPage {
       this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail));
       this.player.volume = this.prefs.volume;
       this.player.muted = this.prefs.muted;
-      this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance });
+      clearTimeout(this.startTimer);
+      this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
       this.loadedItemId = id;
     } catch (err) {
       toast(`Cannot play “${item.title}”: ${err.message}`, "error");
@@ -352,6 +355,9 @@ class RoomPage {
       this.conn.send({ t: "duration", item_id: item.id, duration: detail }).catch(() => {});
     } else if (name === "error") {
       toast(`Player: ${detail}`, "error");
+    } else if (name === "seeked") {
+      // A landing times its start from the moment its seek completed.
+      this.tick();
     }
   }
 
@@ -380,21 +386,36 @@ class RoomPage {
     if (d.action !== "wait" && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
     const report = this.syncStats.take(now);
     if (report) this.conn.send({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms }).catch(() => {});
+    // A landing holds the player paused while it seeks and until its moment (startIn).
+    if (d.action !== "armed") {
+      clearTimeout(this.startTimer);
+      this.startTimer = null;
+    }
+    if (!d.play && !p.paused) p.pause();
     if (d.seekTo !== null) p.seek(d.seekTo);
     p.rate = d.rate;
-    if (d.play && p.paused && !this.autoplayBlocked && !this.playPending) {
-      this.playPending = true;
-      p.play()
-        .catch((err) => {
-          if (err?.name === "NotAllowedError") {
-            this.autoplayBlocked = true;
-            $("#autoplay").hidden = false;
-          }
-        })
-        .finally(() => (this.playPending = false));
-    } else if (!d.play && !p.paused) {
-      p.pause();
+    if (d.startIn !== null) {
+      this.startTimer = setTimeout(() => {
+        this.startTimer = null;
+        this.startPlayer(p);
+      }, d.startIn * 1000);
+    } else if (d.play && p.paused) {
+      this.startPlayer(p);
     }
+  }
+
+  /** Starts the player, unless the browser blocks autoplay (then the page asks for a click). */
+  startPlayer(p) {
+    if (p !== this.player || !p.paused || this.autoplayBlocked || this.playPending) return;
+    this.playPending = true;
+    p.play()
+      .catch((err) => {
+        if (err?.name === "NotAllowedError") {
+          this.autoplayBlocked = true;
+          $("#autoplay").hidden = false;
+        }
+      })
+      .finally(() => (this.playPending = false));
   }
 
   /** Tells the room when this player cannot play (debounced) and when it can again. */
@@ -506,12 +527,11 @@ class RoomPage {
       // A per-viewer choice: only this screen follows the room more loosely.
       this.prefs.tolerance = Number(tolerance.value);
       localStorage.setItem("lockstep.tolerance", tolerance.value);
-      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance });
+      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
     });
     $("#resync").addEventListener("click", () => {
       // A manual resync: allow an immediate seek to wherever the room is.
-      this.controller.lastSeekAt = -Infinity;
-      this.controller.correcting = false;
+      this.controller.resync();
       if (this.player && this.model.current) {
         const target = targetPosition(this.model.playback, this.clock.serverNow(localNow()), this.model.current.duration ?? Infinity);
         this.player.seek(target + (this.model.playback.paused ? 0 : this.controller.seekLatency));

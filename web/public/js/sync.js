@@ -3,13 +3,22 @@
 // The room's playback is {paused, position, at, rate}: exact at server time `at` (µs), advancing by
 // `rate` while playing. With the estimated server time we know where the video should be; the
 // controller compares that with where the player is (the drift) and decides:
-//   - below DEAD_BAND (4 ms) of smoothed drift: nothing (the rate goes back to the room's rate);
+//   - below DEAD_BAND (4 ms) of smoothed drift: nothing (the rate goes back to the room's rate).
+//     Chromium sets a player's position back by about 20 ms each time its rate leaves exactly
+//     the room's (bench-sync's traces; time stretching starts), so every correction started
+//     costs that much: the band is not made smaller;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
-//     STEADY_MAX_NUDGE (2%; MAX_NUDGE in the first second after a seek), released as the drift
-//     shrinks (peers that seek for every small drift stutter: jellyfin-web #1640, Syncplay #24,
-//     CyTube #482); the smoothing keeps a few ms of position jitter from being chased;
-//   - beyond SEEK_THRESHOLD: seek, ahead by the seek latency measured on earlier seeks, at most once
-//     per SEEK_COOLDOWN, so one drift never causes two seeks.
+//     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek), released
+//     as the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
+//     Syncplay #24, CyTube #482); the smoothing keeps a few ms of position jitter from being chased;
+//   - beyond SEEK_THRESHOLD: land, at most once per SEEK_COOLDOWN, so one drift never causes two
+//     seeks. Landing: pause, seek to where the room will be a little later (LANDING_LEAD plus the
+//     seek time measured on earlier landings), and once the seek is done, start playing at the
+//     moment the room reaches that frame (less the start latency measured on earlier starts). A seek
+//     while playing lands wherever the decoder is ready, tens of ms off; a start at a chosen moment
+//     is off by a timer's precision, and the rate closes the rest within the first second.
+//     Players that cannot be started precisely (`landing: false`) seek while playing, ahead by the
+//     seek latency measured on earlier seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
 // No DOM: this module is tested with `node --test`.
 
@@ -24,6 +33,9 @@ export const SYNC = Object.freeze({
   /** Weight of a new sample in the smoothed drift the nudge follows (a player's reported
    * position jitters by a few ms from one tick to the next; a band of a few ms would chase it). */
   DRIFT_SMOOTHING: 0.25,
+  /** The gain in the first SEEK_GRACE after a seek: 10 ms of drift plays 4% faster or slower,
+   * closing 40% of the drift each 100 ms tick (below 1 per tick, so it never overshoots). */
+  GRACE_GAIN: 4.0,
   /** Largest rate change in the first SEEK_GRACE after a seek: ±10%. */
   MAX_NUDGE: 0.1,
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
@@ -45,6 +57,22 @@ export const SYNC = Object.freeze({
   /** Players without fine rate control: their dead band and seek threshold. */
   COARSE_DEAD_BAND: 0.25,
   COARSE_SEEK_THRESHOLD: 0.25,
+  /** A landing seeks this far ahead of the room, plus LANDING_LATENCY_FACTOR times the seek time
+   * measured so far, at most MAX_LANDING_LEAD ahead. */
+  LANDING_LEAD: 0.08,
+  LANDING_LATENCY_FACTOR: 1.5,
+  MAX_LANDING_LEAD: 1.5,
+  /** Time from play() to the position moving, assumed until one has been measured (bench-sync
+   * saw 40-50 ms in headless Chromium). */
+  INITIAL_START_LATENCY: 0.045,
+  /** Largest start latency believed. */
+  MAX_START_LATENCY: 0.3,
+  /** A start is measured on the first clean reading at least this long after it (Chromium's
+   * currentTime runs on for a couple of hundred ms after play() before the audio clock takes
+   * over and sets it back by the real start latency). */
+  START_SETTLE: 0.3,
+  /** A landing that would wait less than this starts at once. */
+  MIN_WAIT: 0.004,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
   /** Drift at which the viewer counts as "in sync" for display. */
@@ -69,18 +97,25 @@ const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
 export class SyncController {
   /**
-   * @param {{fineRate?: boolean, tolerance?: number}} options `tolerance` widens every band by that
-   *   factor: a viewer on a slow device trades tightness for fewer corrections.
+   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean}} options `tolerance` widens
+   *   every band by that factor: a viewer on a slow device trades tightness for fewer corrections.
+   *   `landing` (players with fine rate control) pauses, seeks ahead and starts on time.
    */
-  constructor({ fineRate = true, tolerance = 1 } = {}) {
+  constructor({ fineRate = true, tolerance = 1, landing = fineRate } = {}) {
     this.fineRate = fineRate;
+    this.landingOn = landing && fineRate;
+    /** The landing in progress: {phase: "seeking", issuedAt} until the seek is done, then
+     * {phase: "armed", startAt} until the player is started, then {phase: "started", at, assumed}
+     * until the start latency is measured; null otherwise. */
+    this.landing = null;
+    this.startLatency = SYNC.INITIAL_START_LATENCY;
     this.tolerance = Math.max(1, tolerance);
-    this.correcting = false;
     this.lastSeekAt = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
     /** The seek in flight: when it was issued and the latency it assumed. */
     this.pendingSeek = null;
     this.currentRate = 1;
+    this.correcting = false;
     /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
   }
@@ -95,14 +130,20 @@ export class SyncController {
    * @param {number} s.now         local time (s)
    * @param {boolean} [s.seeking]  the player is still seeking
    * @param {boolean} [s.buffering] the player is waiting for data
-   * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string}}
+   * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
+   *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
   decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false }) {
     const drift = actual - target;
-    const result = (action, rate, seekTo = null) => {
+    const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
-      return { play: !roomPaused, rate, seekTo, drift, action };
+      return { play: !roomPaused && !this.holding(), rate, seekTo, drift, action, startIn };
     };
+    if (roomPaused) this.landing = null;
+    if (this.landing) {
+      const landed = this.land({ target, actual, baseRate, now, seeking, buffering, result });
+      if (landed) return landed;
+    }
     if (seeking || buffering) {
       // Measuring now would be wrong: the position is moving under us.
       this.smoothed = null;
@@ -123,19 +164,96 @@ export class SyncController {
     if (size > seekAt && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
       this.correcting = false;
       this.smoothed = null;
+      if (this.landingOn) {
+        this.lastSeekAt = now;
+        this.landing = { phase: "seeking", issuedAt: now };
+        const lead = Math.min(SYNC.MAX_LANDING_LEAD, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency);
+        return result("land", baseRate, target + lead * baseRate);
+      }
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
-    // Small drifts are steered by their smoothed value; a large one (as after a seek) at once.
-    this.smoothed = this.smoothed === null || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
+    // Small drifts are steered by their smoothed value; a large one, or any in the first second
+    // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
+    // at once.
+    const grace = now - this.lastSeekAt < SYNC.SEEK_GRACE;
+    this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
     this.correcting = steer > deadBand || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
-    const cap = now - this.lastSeekAt < SYNC.SEEK_GRACE ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
-    const nudge = clamp(-SYNC.GAIN * this.smoothed, -cap, cap);
+    const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
+    const nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
     let rate = baseRate * (1 + nudge);
     if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP) rate = this.currentRate;
     return result("nudge", rate);
+  }
+
+  /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */
+  resync() {
+    this.lastSeekAt = -Infinity;
+    this.correcting = false;
+    this.smoothed = null;
+    this.landing = null;
+  }
+
+  /** Keeps what `other` learnt of this browser's seek and start latencies (same kind of player);
+   * returns this. */
+  learntFrom(other) {
+    if (other && other.fineRate === this.fineRate) {
+      this.seekLatency = other.seekLatency;
+      this.startLatency = other.startLatency;
+    }
+    return this;
+  }
+
+  /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment). */
+  holding() {
+    return this.landing !== null && this.landing.phase !== "started";
+  }
+
+  /**
+   * The landing's next step, or null to decide as usual. While seeking: hold. Once the seek is
+   * done: learn how long it took, and arm the start for the moment the room reaches the frame
+   * (`startIn`, s: the caller starts the player then), or start now when that moment has passed.
+   * Armed: hold until then. Started: learn the start latency from the first clean reading.
+   */
+  land({ target, actual, baseRate, now, seeking, buffering, result }) {
+    const l = this.landing;
+    if (l.phase === "seeking") {
+      // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
+      if (seeking || (buffering && now - l.issuedAt < SYNC.MAX_SEEK_LATENCY)) return result("wait", baseRate);
+      const took = clamp(now - l.issuedAt, 0, SYNC.MAX_SEEK_LATENCY);
+      this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
+      const wait = (actual - target) / baseRate - this.startLatency;
+      if (wait >= SYNC.MIN_WAIT) {
+        this.landing = { phase: "armed", startAt: now + wait };
+        return result("arm", baseRate, null, wait);
+      }
+      // The seek took longer than the lead: start now; the rate (or, far behind, one more
+      // landing after the cooldown) closes the rest.
+      this.landing = { phase: "started", at: now, assumed: this.startLatency };
+      return null;
+    }
+    if (l.phase === "armed") {
+      // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
+      const expected = (l.startAt - now + this.startLatency) * baseRate;
+      if (Math.abs(actual - target - expected) > SYNC.SEEK_THRESHOLD / 3) {
+        this.landing = null;
+        this.lastSeekAt = -Infinity;
+        return null;
+      }
+      if (now < l.startAt) return result("armed", baseRate);
+      this.landing = { phase: "started", at: l.startAt, assumed: this.startLatency };
+      return result("start", baseRate);
+    }
+    // Started: the first clean reading after it says how late the position began to move; until
+    // then the room's rate, so that the reading is of the start alone.
+    if (seeking || buffering) return null;
+    if (now - l.at < SYNC.START_SETTLE) return result("start", baseRate);
+    this.landing = null;
+    const measured = clamp(l.assumed - (actual - target) / baseRate, 0, SYNC.MAX_START_LATENCY);
+    this.startLatency += SYNC.LATENCY_SMOOTHING * (measured - this.startLatency);
+    return null;
   }
 
   /** Issues a seek to `target + lead`, resetting any nudge to the room's rate. */

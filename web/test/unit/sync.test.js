@@ -15,7 +15,7 @@ test("target position follows the server clock", () => {
 
 test("each threshold: dead band, nudge, steady cap, seek", () => {
   // A fresh controller for each reading: the nudge follows a smoothed drift.
-  const d = (drift, now = 100, c = new SyncController()) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  const d = (drift, now = 100, c = new SyncController({ landing: false })) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
   assert.deepEqual([d(0.003).action, d(0.003).rate], ["none", 1]);
   assert.deepEqual([d(-SYNC.DEAD_BAND * 0.9).action], ["none"]);
   // Ahead by 10 ms: play 1% slower.
@@ -27,7 +27,7 @@ test("each threshold: dead band, nudge, steady cap, seek", () => {
   // Bounded at ±2% in steady state.
   assert.ok(Math.abs(d(-0.1).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
   // Beyond the seek threshold: seek, ahead of the target by the assumed latency.
-  const c = new SyncController();
+  const c = new SyncController({ landing: false });
   const seek = d(-0.5, 100, c);
   assert.equal(seek.action, "seek");
   assert.ok(Math.abs(seek.seekTo - (50 + SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
@@ -72,7 +72,7 @@ test("the nudge scales with the room's rate", () => {
 });
 
 test("at most one seek per cooldown; meanwhile the largest nudge", () => {
-  const c = new SyncController();
+  const c = new SyncController({ landing: false });
   const d = (now) => c.decide({ target: 50, actual: 49, roomPaused: false, baseRate: 1, now });
   assert.equal(d(10).action, "seek");
   const again = d(10 + SYNC.SEEK_COOLDOWN / 2);
@@ -109,7 +109,7 @@ test("coarse players (fixed rates) only seek, with a wider band", () => {
 });
 
 test("the seek latency is learnt from where seeks land", () => {
-  const c = new SyncController();
+  const c = new SyncController({ landing: false });
   // Seeks really take 0.4 s: each lands behind until the estimate catches up.
   const real = 0.4;
   let now = 0;
@@ -128,7 +128,7 @@ test("the seek latency is learnt from where seeks land", () => {
  * A simulated player: it plays at the rate it is told, seeks take `seekLatency` seconds during
  * which it does not advance, then it lands where it was sent.
  */
-function simulate({ start, seekLatency, seconds, tick = 0.1, controller = new SyncController(), warmLatency }) {
+function simulate({ start, seekLatency, seconds, tick = 0.1, controller = new SyncController({ landing: false }), warmLatency }) {
   if (warmLatency !== undefined) controller.seekLatency = warmLatency;
   let t = 0;
   let actual = start;
@@ -177,7 +177,7 @@ test("a moderate drift is absorbed by nudging, with no seek", () => {
 });
 
 test("a relaxed tolerance widens every band", () => {
-  const c = new SyncController({ tolerance: 4 });
+  const c = new SyncController({ tolerance: 4, landing: false });
   const d = (drift, now = 100) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
   assert.equal(d(0.015).action, "none", "15 ms is inside a 4x dead band");
   assert.equal(d(0.02).action, "nudge");
@@ -198,4 +198,122 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
   // Samples are bounded.
   for (let i = 0; i < 10 * SYNC_REPORT.MAX_SAMPLES; i++) s.add(0.001);
   assert.equal(s.take(3 * SYNC_REPORT.INTERVAL_MS).samples, SYNC_REPORT.MAX_SAMPLES);
+});
+
+/**
+ * A simulated <video> for landings, in 1 ms steps: seeks take `seekLatency` (the position shows
+ * the new place at once, as currentTime does), a play() moves the position only `startLatency`
+ * later, the controller runs every 100 ms and at once when a seek completes (room.js does so on
+ * `seeked`), and a start it asks for (`startIn`) comes `timerLate` late, as a timer may.
+ */
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController() }) {
+  const step = 0.001;
+  let actual = start;
+  let paused = true;
+  let rate = 1;
+  let seekDoneAt = null;
+  let movesAt = null;
+  let startAt = null;
+  let nextTick = 0;
+  let seeks = 0;
+  const trace = [];
+  for (let i = 0; i <= seconds / step; i++) {
+    const t = i * step;
+    let decideNow = t >= nextTick - 1e-9;
+    if (seekDoneAt !== null && t >= seekDoneAt) {
+      seekDoneAt = null;
+      decideNow = true;
+    }
+    if (startAt !== null && t >= startAt) {
+      startAt = null;
+      paused = false;
+      movesAt = t + startLatency;
+    }
+    if (decideNow) {
+      if (t >= nextTick - 1e-9) nextTick += 0.1;
+      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null });
+      rate = r.rate;
+      if (r.seekTo !== null) {
+        seeks += 1;
+        actual = r.seekTo;
+        seekDoneAt = t + seekLatency;
+      }
+      if (r.startIn !== null) startAt = t + r.startIn + timerLate;
+      else if (r.play && paused) {
+        paused = false;
+        movesAt = t + startLatency;
+      } else if (!r.play && !paused) {
+        paused = true;
+        startAt = null;
+      }
+      trace.push({ t, drift: actual - room(t), rate, action: r.action });
+    }
+    if (!paused && seekDoneAt === null && t >= movesAt) actual += rate * step;
+  }
+  return { trace, seeks, controller };
+}
+
+/** When the drift got within `band` and stayed there to the end (s), or Infinity. */
+const settledAt = (trace, band) => {
+  const i = trace.findIndex((_, k) => trace.slice(k).every((x) => Math.abs(x.drift) <= band));
+  return i < 0 ? Infinity : trace[i].t;
+};
+
+test("landing: one seek, a start on time, within 20 ms in well under a second", () => {
+  // A late joiner at 0 while the room is at 100 s; nothing measured yet.
+  const { trace, seeks } = simulateLanding({ start: 0, seekLatency: 0.12, startLatency: 0.03, timerLate: 0.004 });
+  assert.equal(seeks, 1);
+  assert.ok(settledAt(trace, 0.02) <= 0.6, `within 20 ms at ${settledAt(trace, 0.02)} s`);
+  assert.ok(trace.some((x) => x.action === "arm"), "the start was armed");
+  // Outside the first second the rate keeps within ±2% of the room's.
+  assert.ok(trace.filter((x) => x.t >= 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+});
+
+test("landing: the seek time and the start latency are learnt, and later landings are exact", () => {
+  const controller = new SyncController();
+  for (let i = 0; i < 5; i++) {
+    controller.lastSeekAt = -Infinity;
+    simulateLanding({ start: 0, seconds: 1, seekLatency: 0.2, startLatency: 0.04, controller });
+  }
+  assert.ok(Math.abs(controller.startLatency - 0.04) < 0.005, `start latency ${controller.startLatency}`);
+  assert.ok(controller.seekLatency > 0.19 && controller.seekLatency < 0.31, `seek latency ${controller.seekLatency}`);
+  controller.lastSeekAt = -Infinity;
+  const { trace } = simulateLanding({ start: 0, seconds: 1, seekLatency: 0.2, startLatency: 0.04, controller });
+  const landed = trace.find((x) => x.t > 0.5);
+  assert.ok(Math.abs(landed.drift) < 0.005, `landed ${landed.drift * 1000} ms off`);
+});
+
+test("landing: a seek slower than the lead starts at once; the rate closes the gap, no second seek", () => {
+  const { trace, seeks } = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.35, startLatency: 0.02 });
+  assert.equal(seeks, 1);
+  assert.ok(!trace.some((x) => x.action === "arm"));
+  assert.ok(settledAt(trace, 0.02) < 4, "it converges");
+});
+
+test("landing: a room that moves while armed, or pauses, ends the landing", () => {
+  const c = new SyncController();
+  const d = (target, actual, now, extra = {}) => c.decide({ target, actual, roomPaused: false, baseRate: 1, now, ...extra });
+  assert.equal(d(100, 0, 0).action, "land");
+  const armed = d(100.1, c.landing ? 100 + 0.08 + 1.5 * SYNC.INITIAL_SEEK_LATENCY : 0, 0.1);
+  assert.equal(armed.action, "arm");
+  assert.equal(armed.play, false);
+  // Someone seeks to 30 s: the armed start is for the wrong place; a new landing at once.
+  const moved = d(30, armed.drift + 100.1, 0.15);
+  assert.equal(moved.action, "land");
+  assert.ok(Math.abs(moved.seekTo - 30) < 1);
+  // The room pauses: no landing, the player stays paused where the room is.
+  const paused = c.decide({ target: 30, actual: 30.01, roomPaused: true, baseRate: 1, now: 0.2 });
+  assert.equal(c.landing, null);
+  assert.equal(paused.play, false);
+  assert.equal(paused.startIn, null);
+});
+
+test("a new controller (next item, new tolerance) keeps the latencies learnt", () => {
+  const old = new SyncController();
+  old.seekLatency = 0.3;
+  old.startLatency = 0.05;
+  const next = new SyncController({ tolerance: 2 }).learntFrom(old);
+  assert.deepEqual([next.seekLatency, next.startLatency], [0.3, 0.05]);
+  const coarse = new SyncController({ fineRate: false }).learntFrom(old);
+  assert.equal(coarse.seekLatency, SYNC.INITIAL_SEEK_LATENCY, "a YouTube player's seeks are another matter");
 });

@@ -32,6 +32,8 @@ export class Html5Player {
     video.className = "video";
     video.addEventListener("durationchange", () => onEvent("durationchange", video.duration));
     video.addEventListener("ended", () => onEvent("ended"));
+    // The sync loop acts at once when a seek completes, not at its next tick.
+    video.addEventListener("seeked", () => onEvent("seeked"));
     video.addEventListener("error", () => onEvent("error", video.error?.message ?? "cannot play this video"));
     container.append(video);
     this.video = video;

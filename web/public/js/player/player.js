@@ -9,7 +9,7 @@
 //   volume (0..1, settable), muted (settable)
 //   element             the element to make fullscreen
 //   destroy()
-// and calls `onEvent(name, detail)` for "durationchange", "error", "ended".
+// and calls `onEvent(name, detail)` for "durationchange", "error", "ended", and (HTML5) "seeked".
 
 import { Html5Player } from "./html5.js";
 import { YouTubePlayer } from "./youtube.js";
