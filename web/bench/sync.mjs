@@ -6,10 +6,13 @@
 // time each seek takes until all viewers are within 50 ms, how long a late joiner takes to get
 // there from opening the page, and RESULT lines.
 //
-// It runs each of SCENARIOS in turn (default "loopback delay throttle"): plain loopback; every viewer
-// behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on loopback); one viewer
-// with its CPU slowed 4x through Chromium's CDP. RESULT names carry the scenario (`delay_...`,
-// `throttle_...`; loopback's have none).
+// It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
+// every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
+// loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
+// IFrame API stand-in. RESULT names carry the scenario (`delay_...`, `throttle_...`,
+// `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
+// rate, clock estimate, learnt latencies, the frame requestVideoFrameCallback last presented) to
+// <prefix>-<scenario>.json.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
