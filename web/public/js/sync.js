@@ -40,8 +40,10 @@ export const SYNC = Object.freeze({
   MAX_NUDGE: 0.1,
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
   STEADY_MAX_NUDGE: 0.02,
-  /** After a seek, the larger nudge may close what the landing missed. */
-  SEEK_GRACE: 1.0,
+  /** After a seek, the larger nudge may close what the landing missed: for this long from the
+   * player's seek, which comes up to a link's delay after the user's, so that the whole grace
+   * lies within the first second after the user's seek. */
+  SEEK_GRACE: 0.85,
   /** Drift beyond this is fixed by seeking. */
   SEEK_THRESHOLD: 0.15,
   /** Least time between two seeks. */
@@ -63,8 +65,8 @@ export const SYNC = Object.freeze({
   LANDING_LATENCY_FACTOR: 1.5,
   MAX_LANDING_LEAD: 1.5,
   /** Time from play() to the position moving, assumed until one has been measured (bench-sync
-   * saw 40-50 ms in headless Chromium). */
-  INITIAL_START_LATENCY: 0.045,
+   * learnt 80-92 ms in headless Chromium). */
+  INITIAL_START_LATENCY: 0.085,
   /** Largest start latency believed. */
   MAX_START_LATENCY: 0.3,
   /** A start is measured on the first clean reading at least this long after it (Chromium's
@@ -235,6 +237,10 @@ export class SyncController {
       return null;
     }
     if (l.phase === "armed") {
+      if (now >= l.startAt) {
+        this.landing = { phase: "started", at: l.startAt, assumed: this.startLatency };
+        return result("start", baseRate);
+      }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
       const expected = (l.startAt - now + this.startLatency) * baseRate;
       if (Math.abs(actual - target - expected) > SYNC.SEEK_THRESHOLD / 3) {
@@ -242,9 +248,7 @@ export class SyncController {
         this.lastSeekAt = -Infinity;
         return null;
       }
-      if (now < l.startAt) return result("armed", baseRate);
-      this.landing = { phase: "started", at: l.startAt, assumed: this.startLatency };
-      return result("start", baseRate);
+      return result("armed", baseRate);
     }
     // Started: the first clean reading after it says how late the position began to move; until
     // then the room's rate, so that the reading is of the start alone.

@@ -84,11 +84,14 @@ test("nonsense samples are refused; pongs are read in microseconds", () => {
   assert.ok(Math.abs(est.offset - (1_000_050 - 100 + 1_000_050.1 - 110) / 2) < 1e-6);
 });
 
-test("a burst of pings, then steady sampling", () => {
+test("a burst of pings, a warm-up, then steady sampling", () => {
   const est = new ClockEstimator();
-  const delays = Array.from({ length: CLOCK.BURST + 2 }, () => est.nextPingDelay());
+  const delays = Array.from({ length: CLOCK.BURST + CLOCK.WARMUP + 2 }, () => est.nextPingDelay());
   assert.deepEqual(delays.slice(0, CLOCK.BURST), Array(CLOCK.BURST).fill(CLOCK.BURST_INTERVAL_MS));
-  assert.equal(delays[CLOCK.BURST], CLOCK.STEADY_INTERVAL_MS);
+  assert.deepEqual(delays.slice(CLOCK.BURST, CLOCK.BURST + CLOCK.WARMUP), Array(CLOCK.WARMUP).fill(CLOCK.WARMUP_INTERVAL_MS));
+  assert.equal(delays[CLOCK.BURST + CLOCK.WARMUP], CLOCK.STEADY_INTERVAL_MS);
+  // Well inside the server's 20 frames a second.
+  assert.ok(1000 / CLOCK.BURST_INTERVAL_MS < 10);
 });
 
 /** One ping against a server whose clock reads `offset + local * (1 + skew)` (ms). */
