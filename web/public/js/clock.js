@@ -34,8 +34,10 @@ export const CLOCK = Object.freeze({
   MAX_AGE_MS: 60_000,
   /** Samples kept at most. */
   WINDOW: 32,
-  /** Samples needed before the estimate is used. */
+  /** Samples needed before the estimate is used... */
   MIN_SAMPLES: 3,
+  /** ...unless fewer already bound its error to this (ms). */
+  READY_UNCERTAINTY_MS: 3,
   /** The skew is fitted only once the samples used span this long (ms), and from this many. */
   SKEW_MIN_SPAN_MS: 20_000,
   SKEW_MIN_SAMPLES: 6,
@@ -71,9 +73,10 @@ export class ClockEstimator {
     return this.addSample(pong.client_time, pong.server_recv / 1000, pong.server_send / 1000, t3);
   }
 
-  /** Whether there are enough samples to trust the estimate. */
+  /** Whether the estimate can be used: MIN_SAMPLES, or fewer that already pin it within
+   * READY_UNCERTAINTY_MS (one exchange on a fast link does). */
   get ready() {
-    return this.samples.length >= CLOCK.MIN_SAMPLES;
+    return this.samples.length >= CLOCK.MIN_SAMPLES || (this.samples.length > 0 && this.uncertainty <= CLOCK.READY_UNCERTAINTY_MS);
   }
 
   /**

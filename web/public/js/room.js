@@ -337,6 +337,8 @@ class RoomPage {
       clearTimeout(this.startTimer);
       this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
       this.loadedItemId = id;
+      // Land at once rather than at the next tick.
+      queueMicrotask(() => this.tick());
     } catch (err) {
       toast(`Cannot play “${item.title}”: ${err.message}`, "error");
       this.loadedItemId = id;
@@ -532,10 +534,7 @@ class RoomPage {
     $("#resync").addEventListener("click", () => {
       // A manual resync: allow an immediate seek to wherever the room is.
       this.controller.resync();
-      if (this.player && this.model.current) {
-        const target = targetPosition(this.model.playback, this.clock.serverNow(localNow()), this.model.current.duration ?? Infinity);
-        this.player.seek(target + (this.model.playback.paused ? 0 : this.controller.seekLatency));
-      }
+      this.tick();
       toast("Resynced");
     });
     $("#join-playback").addEventListener("click", () => {

@@ -3,10 +3,11 @@
 // The room's playback is {paused, position, at, rate}: exact at server time `at` (µs), advancing by
 // `rate` while playing. With the estimated server time we know where the video should be; the
 // controller compares that with where the player is (the drift) and decides:
-//   - below DEAD_BAND (4 ms) of smoothed drift: nothing (the rate goes back to the room's rate).
+//   - below DEAD_BAND (10 ms) of smoothed drift: nothing (the rate stays the room's rate).
 //     Chromium sets a player's position back by about 20 ms each time its rate leaves exactly
 //     the room's (bench-sync's traces; time stretching starts), so every correction started
-//     costs that much: the band is not made smaller;
+//     costs that much; going back to the room's rate costs nothing. After a landing and its
+//     grace the player rests within RELEASE_BAND, and at the room's rate it stays there;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
 //     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek), released
 //     as the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
@@ -24,8 +25,13 @@
 
 /** Tuning constants, in one place. Seconds unless named otherwise. */
 export const SYNC = Object.freeze({
-  /** Drift below this is left alone. */
-  DEAD_BAND: 0.004,
+  /** Drift below this is left alone: in Chromium every correction started from the room's rate
+   * first sets the position back about 20 ms (time stretching starts), so a smaller drift costs
+   * more to correct than to keep (bench-sync: a 4 ms band turned 4 ms ahead into 37 ms behind). */
+  DEAD_BAND: 0.01,
+  /** In the first SEEK_GRACE after a seek, drift beyond this is corrected (not DEAD_BAND): a
+   * player left where its landing put it stays there, up to DEAD_BAND off, for good. */
+  GRACE_BAND: 0.003,
   /** Once correcting, keep correcting until the drift is below this (hysteresis). */
   RELEASE_BAND: 0.0015,
   /** Rate change per second of drift: 10 ms of drift plays 1% faster or slower. */
@@ -110,6 +116,8 @@ export class SyncController {
      * {phase: "armed", startAt} until the player is started, then {phase: "started", at, assumed}
      * until the start latency is measured; null otherwise. */
     this.landing = null;
+    /** The user asked to resync: seek (land) at the next decision whatever the drift. */
+    this.forced = false;
     this.startLatency = SYNC.INITIAL_START_LATENCY;
     this.tolerance = Math.max(1, tolerance);
     this.lastSeekAt = -Infinity;
@@ -156,14 +164,18 @@ export class SyncController {
     if (roomPaused) {
       this.correcting = false;
       this.smoothed = null;
-      if (Math.abs(drift) > SYNC.PAUSED_TOLERANCE * this.tolerance) return this.seek(target, now, result, 0, baseRate);
+      if (this.forced || Math.abs(drift) > SYNC.PAUSED_TOLERANCE * this.tolerance) {
+        this.forced = false;
+        return this.seek(target, now, result, 0, baseRate);
+      }
       return result("none", baseRate);
     }
     const k = this.tolerance;
     const deadBand = k * (this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND);
     const seekAt = k * (this.fineRate ? SYNC.SEEK_THRESHOLD : SYNC.COARSE_SEEK_THRESHOLD);
     const size = Math.abs(drift);
-    if (size > seekAt && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
+    if ((size > seekAt || this.forced) && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
+      this.forced = false;
       this.correcting = false;
       this.smoothed = null;
       if (this.landingOn) {
@@ -181,7 +193,10 @@ export class SyncController {
     const grace = now - this.lastSeekAt < SYNC.SEEK_GRACE;
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
-    this.correcting = steer > deadBand || (this.correcting && steer > k * SYNC.RELEASE_BAND);
+    // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
+    // within the grace anyway, and once the rate is off the room's, going on costs nothing.
+    const band = grace ? k * SYNC.GRACE_BAND : deadBand;
+    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
     const nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
@@ -196,6 +211,7 @@ export class SyncController {
     this.correcting = false;
     this.smoothed = null;
     this.landing = null;
+    this.forced = true;
   }
 
   /** Keeps what `other` learnt of this browser's seek and start latencies (same kind of player);

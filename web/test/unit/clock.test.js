@@ -206,3 +206,16 @@ test("intervals beat the median of the lowest round trips on jittery links", () 
   assert.ok(p95(errors.intervals) < p95(errors.lowest) / 2, `p95 ${p95(errors.intervals)} ms against ${p95(errors.lowest)} ms`);
   assert.ok(p95(errors.intervals) < 5, `p95 ${p95(errors.intervals)} ms`);
 });
+
+test("ready after one exchange on a fast link, after three on a slow one", () => {
+  const fast = new ClockEstimator();
+  exchange(fast, 0, 500, 1, 1);
+  assert.ok(fast.ready, "one 2 ms round trip pins the offset within 1 ms");
+  const slow = new ClockEstimator();
+  let now = exchange(slow, 0, 500, 40, 40);
+  assert.ok(!slow.ready);
+  now = exchange(slow, now + 100, 500, 40, 40);
+  assert.ok(!slow.ready);
+  exchange(slow, now + 100, 500, 40, 40);
+  assert.ok(slow.ready);
+});
