@@ -376,7 +376,6 @@ class RoomPage {
     if (!this.clock.ready || this.conn.state !== "open") return;
     const d = this.controller.decide({
       target,
-      sinceChange: (this.clock.serverNow(now) - m.playback.at / 1000) / 1000,
       actual: p.currentTime,
       roomPaused: m.playback.paused,
       baseRate: m.playback.rate,

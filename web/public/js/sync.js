@@ -47,12 +47,9 @@ export const SYNC = Object.freeze({
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
   STEADY_MAX_NUDGE: 0.02,
   /** After a seek, the larger nudge may close what the landing missed: for this long from the
-   * player's own seek (a join, a drift)... */
+   * player's seek, which comes up to a link's delay after the user's, so that the whole grace
+   * lies within the first second after the user's seek. */
   SEEK_GRACE: 0.85,
-  /** ...or, when the seek follows the room's (a user's seek, play or rate change), until this long
-   * after the room's change by the room's clock, however late it reached this viewer (the rate
-   * set at the last tick of the grace holds up to a tick longer: 0.85 + 0.1 s < 1 s). */
-  GRACE_AFTER_CHANGE: 0.85,
   /** Drift beyond this is fixed by seeking. */
   SEEK_THRESHOLD: 0.15,
   /** Least time between two seeks. */
@@ -131,18 +128,6 @@ export class SyncController {
     this.correcting = false;
     /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
-    /** The post-seek grace lasts until this local time (s). */
-    this.graceUntil = -Infinity;
-    /** What the last seek missed is still to be closed down to GRACE_BAND. */
-    this.closing = false;
-  }
-
-  /** Starts the post-seek grace at `now`; `sinceChange` is how long ago the room's playback last
-   * changed (s), when known. */
-  startGrace(now, sinceChange) {
-    this.closing = true;
-    const afterChange = Number.isFinite(sinceChange) && sinceChange >= 0 && sinceChange < SYNC.GRACE_AFTER_CHANGE;
-    this.graceUntil = now + (afterChange ? Math.min(SYNC.SEEK_GRACE, SYNC.GRACE_AFTER_CHANGE - sinceChange) : SYNC.SEEK_GRACE);
   }
 
   /**
@@ -153,13 +138,12 @@ export class SyncController {
    * @param {boolean} s.roomPaused whether the room is paused
    * @param {number} s.baseRate    the room's rate
    * @param {number} s.now         local time (s)
-   * @param {number} [s.sinceChange] how long ago the room's playback last changed (s)
    * @param {boolean} [s.seeking]  the player is still seeking
    * @param {boolean} [s.buffering] the player is waiting for data
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
-  decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange }) {
+  decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false }) {
     const drift = actual - target;
     const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
@@ -196,27 +180,23 @@ export class SyncController {
       this.smoothed = null;
       if (this.landingOn) {
         this.lastSeekAt = now;
-        this.startGrace(now, sinceChange);
         this.landing = { phase: "seeking", issuedAt: now };
         const lead = Math.min(SYNC.MAX_LANDING_LEAD, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency);
         return result("land", baseRate, target + lead * baseRate);
       }
-      this.startGrace(now, sinceChange);
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
     // Small drifts are steered by their smoothed value; a large one, or any in the first second
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
     // at once.
-    const grace = now < this.graceUntil;
+    const grace = now - this.lastSeekAt < SYNC.SEEK_GRACE;
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
-    // After a seek, what the landing missed is closed down to GRACE_BAND, at ±10% in the grace and
-    // at the steady ±2% after it (a grace that ends before the landing's start is measured, as on
-    // a slow link, must not leave the player where it landed, up to DEAD_BAND off for good).
-    const band = this.closing ? k * SYNC.GRACE_BAND : deadBand;
+    // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
+    // within the grace anyway, and once the rate is off the room's, going on costs nothing.
+    const band = grace ? k * SYNC.GRACE_BAND : deadBand;
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
-    if (!this.correcting) this.closing = false;
     if (!this.correcting) return result("none", baseRate);
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
     const nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
