@@ -52,6 +52,8 @@ export class ClockEstimator {
     /** @type {{offset: number, rtt: number, at: number}[]} */
     this.samples = [];
     this.sent = 0;
+    /** The fitted skew (see `fitSkew`), 0 until the samples show one. */
+    this.skew = 0;
   }
 
   /**
@@ -65,6 +67,7 @@ export class ClockEstimator {
     this.samples.push({ offset, rtt, at: t3 });
     this.samples = this.samples.filter((s) => t3 - s.at <= CLOCK.MAX_AGE_MS);
     if (this.samples.length > CLOCK.WINDOW) this.samples.splice(0, this.samples.length - CLOCK.WINDOW);
+    this.skew = this.fitSkew();
     return true;
   }
 
@@ -81,9 +84,10 @@ export class ClockEstimator {
 
   /**
    * How fast the server's clock gains on ours (ms per ms; 1e-4 is 100 ppm), 0 until the samples
-   * span SKEW_MIN_SPAN_MS. A least-squares line through the better half of the samples by rtt.
+   * span SKEW_MIN_SPAN_MS. A least-squares line through the better half of the samples by rtt,
+   * fitted once per sample (`this.skew`), not on every reading of the clock.
    */
-  get skew() {
+  fitSkew() {
     const fit = [...this.samples].sort((a, b) => a.rtt - b.rtt).slice(0, Math.ceil(this.samples.length / 2));
     if (fit.length < CLOCK.SKEW_MIN_SAMPLES) return 0;
     const ats = fit.map((s) => s.at);

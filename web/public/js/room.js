@@ -177,6 +177,7 @@ class RoomPage {
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
     // A play, pause or seek is followed at once, not at the next tick (up to TICK_MS later).
+    if (all || changes.includes("playback")) this.controller.roomChanged();
     if (!all && changes.includes("playback")) this.tick();
   }
 

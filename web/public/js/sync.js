@@ -205,6 +205,20 @@ export class SyncController {
     return result("nudge", rate);
   }
 
+  /**
+   * The room's playback changed (a seek, play, pause or rate change): a new target, so the seek
+   * cooldown (one seek per drift) starts over, and a landing or seek in flight measures nothing
+   * (the target moved under it). Without this a user's seek within SEEK_COOLDOWN of a viewer's
+   * own landing (say, right after joining) was followed only by nudges until the cooldown ended.
+   */
+  roomChanged() {
+    this.lastSeekAt = -Infinity;
+    this.landing = null;
+    this.pendingSeek = null;
+    this.correcting = false;
+    this.smoothed = null;
+  }
+
   /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */
   resync() {
     this.lastSeekAt = -Infinity;

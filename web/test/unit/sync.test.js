@@ -349,3 +349,17 @@ test("landing: what it missed is closed down to the release band, not left withi
   const { trace } = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.1, startLatency: 0.09, controller });
   assert.ok(Math.abs(trace.at(-1).drift) <= SYNC.RELEASE_BAND + 0.001, `rests ${trace.at(-1).drift * 1000} ms off`);
 });
+
+test("a room's seek right after a viewer's own landing is landed at once, and teaches no latency", () => {
+  const c = new SyncController();
+  const d = (target, actual, now, extra = {}) => c.decide({ target, actual, roomPaused: false, baseRate: 1, now, ...extra });
+  assert.equal(d(100, 0, 0).action, "land", "the join");
+  const start = c.startLatency;
+  d(100.3, 100.3, 0.3); // armed and started
+  // 0.5 s later someone seeks to 40 s: a new target, not the same drift.
+  c.roomChanged();
+  const r = d(40, 100.5, 0.5);
+  assert.equal(r.action, "land");
+  assert.ok(Math.abs(r.seekTo - 40) < 1);
+  assert.equal(c.startLatency, start, "nothing measured across the room's change");
+});
