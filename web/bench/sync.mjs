@@ -73,8 +73,11 @@ const CONVERGED = 0.05;
 const TIGHT = 0.02;
 /** The first second after a seek or a rate change may use large rate corrections. */
 const NUDGE_GRACE_S = 1;
-/** When a late viewer opens the room (seconds from the start of the measurement). */
-const LATE_JOIN_AT = 50;
+/** When a late viewer opens the room (seconds from the start of the measurement; LATE_JOIN_AT=5
+ * DURATION=10 measures little more than a late join, with the events before it left out). */
+const LATE_JOIN_AT = Number(process.env.LATE_JOIN_AT ?? 50);
+/** How many late viewers open the room, one after another (each closes before the next opens). */
+const LATE_JOINERS = Number(process.env.LATE_JOINERS ?? 3);
 
 /** What happens when, in seconds from the start of the measurement. */
 const SCHEDULE = [
@@ -128,6 +131,70 @@ function installSampler(page) {
   }, SAMPLE_MS);
 }
 
+/** A late joiner: opens `url` in a fresh context and measures until it is within TIGHT of the room
+ * for half a second (page load, connection, clock burst and video load included). Returns the
+ * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
+ * second), and the first moment each step of the way was seen. */
+async function lateJoin(browser, url) {
+  const late = await newViewer(browser);
+  // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
+  // every 4 ms (a poll from here costs a CDP round trip per look).
+  await late.page.addInitScript(() => {
+    const steps = (window.__steps = {});
+    const seen = (name, yes) => {
+      if (yes && !(name in steps)) steps[name] = performance.timeOrigin + performance.now();
+    };
+    // When the welcome frame arrives, before the page handles it.
+    const Socket = window.WebSocket;
+    window.WebSocket = class extends Socket {
+      constructor(...args) {
+        super(...args);
+        this.addEventListener("message", (e) => seen("welcome", String(e.data).startsWith('{"t":"welcome"')));
+      }
+    };
+    const poll = setInterval(() => {
+      const app = window.lockstep;
+      seen("page", document.readyState !== "loading");
+      seen("app", Boolean(app));
+      seen("socket", app?.conn?.socket?.readyState === 1);
+      seen("connected", app?.conn?.state === "open");
+      seen("clock", Boolean(app?.clock?.ready));
+      seen("loaded", Boolean(app?.player && app.loadedItemId && !app.loading));
+      seen("landing", Number.isFinite(app?.controller?.lastSeekAt));
+      seen("seeked", app?.controller?.landing?.phase === "armed");
+      seen("playing", app?.player ? !app.player.paused : false);
+      if (steps.playing && performance.now() > 20_000) clearInterval(poll);
+    }, 4);
+  });
+  const opened = Date.now();
+  await late.page.goto(url);
+  // Within 50 ms, and within 20 ms (TIGHT), each held for half a second.
+  const reached = { [CONVERGED]: Infinity, [TIGHT]: Infinity };
+  const within = { [CONVERGED]: null, [TIGHT]: null };
+  const trace = [];
+  while (Date.now() - opened < 15_000 && !Number.isFinite(reached[TIGHT])) {
+    const p = await probe(late.page).catch(() => null);
+    if (p) trace.push([(Date.now() - opened) / 1000, Math.round((p.position - p.trueTarget) * 1000), Math.round((p.estimatedTarget - p.trueTarget) * 1000), p.paused ? "P" : p.rate.toFixed(3)]);
+    for (const band of [CONVERGED, TIGHT]) {
+      if (Number.isFinite(reached[band])) continue;
+      const ok = p && !p.paused && Math.abs(p.position - p.trueTarget) <= band;
+      if (ok && within[band] === null) within[band] = Date.now();
+      if (!ok) within[band] = null;
+      if (within[band] !== null && Date.now() - within[band] >= 500) reached[band] = (within[band] - opened) / 1000;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  // Each step in seconds from opening the page, and the fetches the page made before connecting.
+  const { seen: seenAt, fetches } = await late.page.evaluate(() => ({
+    seen: window.__steps,
+    fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
+  }));
+  const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));
+  await late.context.close();
+  if (process.env.LATE_TRACE) console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
+  return { converged: reached[CONVERGED], tight: reached[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
+}
+
 async function run(scenario) {
   const fixtures = await startFixtures();
   const server = await startServer(fixtures);
@@ -173,7 +240,7 @@ async function run(scenario) {
     await Promise.all(viewers.map((v) => installSampler(v.page)));
     const start = Date.now();
     const events = [];
-    for (const step of SCHEDULE) {
+    for (const step of SCHEDULE.filter((x) => x.at < LATE_JOIN_AT)) {
       await new Promise((r) => setTimeout(r, start + step.at * 1000 - Date.now()));
       const frame = step.seek !== undefined ? { t: "seek", position: step.seek } : { t: "rate", rate: step.rate };
       const sentAt = await host.evaluate((f) => {
@@ -183,43 +250,12 @@ async function run(scenario) {
       }, frame);
       events.push({ ...step, sentAt });
     }
-    // A late joiner: from opening the room's page until it is within CONVERGED of the room, and
-    // stays so for half a second (page load, connection, clock burst and video load included).
+    // Late joiners, one after another (LATE_JOINERS, 3 by default): from opening the room's page
+    // until within CONVERGED, and within TIGHT, of the room.
     const lateAt = start + LATE_JOIN_AT * 1000;
     await new Promise((r) => setTimeout(r, lateAt - Date.now()));
-    const late = await newViewer(browser);
-    const opened = Date.now();
-    await late.page.goto(`${bases[VIEWERS]}/r/${room.id}`);
-    // Within 50 ms, and within 20 ms (TIGHT), each held for half a second.
-    const reached = { [CONVERGED]: Infinity, [TIGHT]: Infinity };
-    const within = { [CONVERGED]: null, [TIGHT]: null };
-    // Where the late joiner's time goes: the first moment each step was seen, from opening.
-    const steps = {};
-    const stepsSeen = () => late.page.evaluate(() => {
-      const app = window.lockstep;
-      return {
-        connected: app?.conn?.state === "open",
-        clock: Boolean(app?.clock?.ready),
-        loaded: Boolean(app?.player && app.loadedItemId && !app.loading),
-        landing: Number.isFinite(app?.controller?.lastSeekAt),
-        playing: app?.player ? !app.player.paused : false,
-      };
-    });
-    while (Date.now() - opened < 15_000 && !Number.isFinite(reached[TIGHT])) {
-      const seen = await stepsSeen().catch(() => ({}));
-      for (const [name, yes] of Object.entries(seen)) if (yes && steps[name] === undefined) steps[name] = (Date.now() - opened) / 1000;
-      const p = await probe(late.page).catch(() => null);
-      for (const band of [CONVERGED, TIGHT]) {
-        if (Number.isFinite(reached[band])) continue;
-        const ok = p && !p.paused && Math.abs(p.position - p.trueTarget) <= band;
-        if (ok && within[band] === null) within[band] = Date.now();
-        if (!ok) within[band] = null;
-        if (within[band] !== null && Date.now() - within[band] >= 500) reached[band] = (within[band] - opened) / 1000;
-      }
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    const lateJoin = reached[CONVERGED];
-    const lateJoinTight = reached[TIGHT];
+    const joins = [];
+    for (let i = 0; i < LATE_JOINERS; i++) joins.push(await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`));
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     if (process.env.SYNC_DUMP) {
@@ -290,8 +326,14 @@ async function run(scenario) {
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
-    console.log(`late joiner: within ${CONVERGED * 1000} ms of the room ${lateJoin.toFixed(2)} s after opening the page, within ${TIGHT * 1000} ms ${lateJoinTight.toFixed(2)} s`);
-    console.log(`late joiner's steps, s from opening the page: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+    const fromLoad = joins.map((j) => j.tight - (j.steps.loaded ?? NaN));
+    const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
+    console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s`);
+    const stepNames = [...new Set(joins.flatMap((j) => Object.keys(j.steps)))];
+    const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
+    console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
+    console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
@@ -300,10 +342,11 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`RESULT ${prefix}seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
     console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
-    console.log(`RESULT ${prefix}late_join_converge ${lateJoin.toFixed(2)} s`);
+    console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
     console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
-    console.log(`RESULT ${prefix}late_join_converge20 ${lateJoinTight.toFixed(2)} s`);
-    console.log(`RESULT ${prefix}late_join_converge20_from_load ${(lateJoinTight - (steps.loaded ?? NaN)).toFixed(2)} s`);
+    console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
+    console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
+    console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {
