@@ -74,11 +74,14 @@ export class RoomConnection {
     this.socket = socket;
     socket.onopen = () => {
       if (socket !== this.socket) return;
+      // The first clock ping goes before hello (the server answers pings before it): its pong
+      // then comes ahead of the welcome, not behind it, and is read before the page spends tens
+      // of ms on the welcome, which would count as round trip and leave the clock unsure.
+      this.clock.sent = 0; // a fresh burst of clock samples on every connection
+      this.ping();
       const hello = { t: "hello", v: 1 };
       if (this.model.epoch) Object.assign(hello, { epoch: this.model.epoch, last_seq: this.model.seq });
       this.sendRaw(hello);
-      this.clock.sent = 0; // a fresh burst of clock samples on every connection
-      this.schedulePing(0);
     };
     socket.onmessage = (e) => {
       if (socket !== this.socket) return;
@@ -143,15 +146,18 @@ export class RoomConnection {
     if (!this.finished) this.open();
   }
 
+  /** Sends a clock ping now and schedules the next. */
+  ping() {
+    if (!this.socket) return;
+    this.sendRaw({ t: "ping", client_time: this.now() });
+    // The deadline runs from the oldest unanswered ping; later pings must not push it back.
+    this.pongTimer ??= setTimeout(() => this.lost(), PONG_TIMEOUT_MS);
+    this.schedulePing(this.clock.nextPingDelay());
+  }
+
   schedulePing(delay) {
     clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => {
-      if (!this.socket) return;
-      this.sendRaw({ t: "ping", client_time: this.now() });
-      // The deadline runs from the oldest unanswered ping; later pings must not push it back.
-      this.pongTimer ??= setTimeout(() => this.lost(), PONG_TIMEOUT_MS);
-      this.schedulePing(this.clock.nextPingDelay());
-    }, delay);
+    this.pingTimer = setTimeout(() => this.ping(), delay);
   }
 
   sendRaw(frame) {

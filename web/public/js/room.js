@@ -645,6 +645,9 @@ class RoomPage {
 }
 
 async function main() {
+  // The client config does not depend on the room: fetched alongside entering it, not after.
+  const config = api.get("/api/client-config");
+  config.catch(() => {}); // awaited below, unless entering fails first
   let view;
   try {
     view = await enter();
@@ -659,8 +662,7 @@ async function main() {
     }
     return;
   }
-  const config = await api.get("/api/client-config");
-  window.lockstep = new RoomPage(view, config);
+  window.lockstep = new RoomPage(view, await config);
 }
 
 main();
