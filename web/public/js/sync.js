@@ -78,24 +78,9 @@ export const SYNC = Object.freeze({
   /** A start is measured on the first clean reading at least this long after it (Chromium's
    * currentTime runs on for a couple of hundred ms after play() before the audio clock takes
    * over and sets it back by the real start latency). */
-  START_SETTLE: 0.15,
+  START_SETTLE: 0.3,
   /** A landing that would wait less than this starts at once. */
   MIN_WAIT: 0.004,
-  /** Leaving the room's rate sets Chromium's position back by this much, about 0.1 s later (time
-   * stretching starts: bench-sync's traces, 20-22 ms in headless Chromium), assumed until one has
-   * been measured; each correction that leaves the room's rate measures it again (another browser
-   * may have none). */
-  INITIAL_SETBACK: 0.02,
-  /** A setback below this is not waited for (the player has none to speak of). */
-  MIN_SETBACK: 0.001,
-  /** Largest setback believed. */
-  MAX_SETBACK: 0.05,
-  /** A setback shows within this after the rate left the room's; what has shown by then is the
-   * measurement. */
-  SETBACK_WINDOW: 0.3,
-  /** A correction from the room's rate leaves it by at least this much: the setback it pays for
-   * comes at once, not whenever the rate first moves (a drift that the setback alone closes). */
-  MIN_STRETCH: 0.003,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
   /** Drift at which the viewer counts as "in sync" for display. */
@@ -141,14 +126,8 @@ export class SyncController {
     this.pendingSeek = null;
     this.currentRate = 1;
     this.correcting = false;
-    /** The smoothed drift (s), or null right after a seek or a wait, and when it was (local s). */
+    /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
-    this.smoothedAt = 0;
-    /** How far back leaving the room's rate sets the position (s, learnt). */
-    this.setback = SYNC.INITIAL_SETBACK;
-    /** The correction that left the room's rate, until its setback has shown: when (local s), the
-     * drift then, and how far its rate has moved the player since (s). */
-    this.stretch = null;
   }
 
   /**
@@ -167,7 +146,6 @@ export class SyncController {
   decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false }) {
     const drift = actual - target;
     const result = (action, rate, seekTo = null, startIn = null) => {
-      if (rate === 1) this.stretch = null;
       this.currentRate = rate;
       return { play: !roomPaused && !this.holding(), rate, seekTo, drift, action, startIn };
     };
@@ -211,60 +189,20 @@ export class SyncController {
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
     // Small drifts are steered by their smoothed value; a large one, or any in the first second
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
-    // or one that just showed its setback, at once.
+    // at once.
     const grace = now - this.lastSeekAt < SYNC.SEEK_GRACE;
-    // Leaving rate 1 sets the player back by `setback` (time stretching starts; at any other room
-    // rate it runs already, and corrections cost nothing): from rest, and until all of it
-    // has shown (it comes over some 0.1 s), the correction steers on the drift it will leave (a
-    // player 14 ms ahead is 6 ms behind once the correction starts: it must speed up, not slow
-    // down).
-    const resting = this.currentRate === 1;
-    const watching = this.stretch !== null;
-    const toCome = resting ? this.setback : this.watchSetback(drift, now, baseRate);
-    // The smoothed drift moves as the rate set last time moves it, and readings pull it by
-    // DRIFT_SMOOTHING: while the player stretches time its reading steps ±5 ms around the line
-    // (Chromium), and a filter that follows the rate does not lag the correction it steers. A
-    // setback on its way, a large drift, or the first reading: the reading as it is.
-    const predicted = this.smoothed === null ? drift : this.smoothed + (this.currentRate - baseRate) * (now - this.smoothedAt);
-    this.smoothed = this.smoothed === null || watching || size > 4 * deadBand ? drift : predicted + SYNC.DRIFT_SMOOTHING * (drift - predicted);
-    this.smoothedAt = now;
-    const expected = this.smoothed - toCome;
+    this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
+    const steer = Math.abs(this.smoothed);
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
-    // within the grace anyway, and once the rate is off the room's, going on costs nothing: so in
-    // the grace a correction holds on (off the room's rate) rather than pay the setback twice.
+    // within the grace anyway, and once the rate is off the room's, going on costs nothing.
     const band = grace ? k * SYNC.GRACE_BAND : deadBand;
-    this.correcting = this.correcting
-      ? grace || this.stretch !== null || Math.abs(expected) > k * SYNC.RELEASE_BAND
-      : Math.abs(this.smoothed) > band;
+    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
-    let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * expected, -cap, cap);
-    if (resting) {
-      // The setback is paid now: leave the room's rate for real.
-      if (Math.abs(nudge) < SYNC.MIN_STRETCH) nudge = expected > 0 ? -SYNC.MIN_STRETCH : SYNC.MIN_STRETCH;
-      if (this.setback > SYNC.MIN_SETBACK) this.stretch = { at: now, drift, moved: 0, last: now };
-      return result("nudge", baseRate * (1 + nudge));
-    }
+    const nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
     let rate = baseRate * (1 + nudge);
-    if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP || (grace && rate === baseRate)) rate = this.currentRate;
+    if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP) rate = this.currentRate;
     return result("nudge", rate);
-  }
-
-  /**
-   * How much of the setback of the correction under way is still to come (s): what is expected
-   * less what fell since it began, beyond what its rate did. Once all of it has shown, or its
-   * window has passed, what fell is learnt as the setback, and none is to come.
-   */
-  watchSetback(drift, now, baseRate) {
-    const s = this.stretch;
-    if (!s) return 0;
-    s.moved += (this.currentRate - baseRate) * (now - s.last);
-    s.last = now;
-    const fell = s.drift + s.moved - drift;
-    if (fell < this.setback && this.setback > SYNC.MIN_SETBACK && now - s.at < SYNC.SETBACK_WINDOW) return this.setback - Math.max(0, fell);
-    this.setback += SYNC.LATENCY_SMOOTHING * (clamp(fell, 0, SYNC.MAX_SETBACK) - this.setback);
-    this.stretch = null;
-    return 0;
   }
 
   /**
@@ -274,7 +212,6 @@ export class SyncController {
    * own landing (say, right after joining) was followed only by nudges until the cooldown ended.
    */
   roomChanged() {
-    this.stretch = null;
     this.lastSeekAt = -Infinity;
     this.landing = null;
     this.pendingSeek = null;
@@ -284,7 +221,6 @@ export class SyncController {
 
   /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */
   resync() {
-    this.stretch = null;
     this.lastSeekAt = -Infinity;
     this.correcting = false;
     this.smoothed = null;
@@ -298,7 +234,6 @@ export class SyncController {
     if (other && other.fineRate === this.fineRate) {
       this.seekLatency = other.seekLatency;
       this.startLatency = other.startLatency;
-      this.setback = other.setback;
     }
     return this;
   }
@@ -321,26 +256,23 @@ export class SyncController {
       if (seeking || (buffering && now - l.issuedAt < SYNC.MAX_SEEK_LATENCY)) return result("wait", baseRate);
       const took = clamp(now - l.issuedAt, 0, SYNC.MAX_SEEK_LATENCY);
       this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
-      // At rate 1 it starts half a setback ahead: the correction of what it misses then pays the
-      // setback and ends as far behind as it began ahead, instead of a setback further behind.
-      const aim = baseRate === 1 ? this.setback / 2 : 0;
-      const wait = (actual - target - aim) / baseRate - this.startLatency;
+      const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, aim };
+        this.landing = { phase: "armed", startAt: now + wait };
         return result("arm", baseRate, null, wait);
       }
       // The seek took longer than the lead: start now; the rate (or, far behind, one more
       // landing after the cooldown) closes the rest.
-      this.landing = { phase: "started", at: now, assumed: this.startLatency, aim: 0 };
+      this.landing = { phase: "started", at: now, assumed: this.startLatency };
       return null;
     }
     if (l.phase === "armed") {
       if (now >= l.startAt) {
-        this.landing = { phase: "started", at: l.startAt, assumed: this.startLatency, aim: l.aim };
+        this.landing = { phase: "started", at: l.startAt, assumed: this.startLatency };
         return result("start", baseRate);
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
-      const expected = (l.startAt - now + this.startLatency) * baseRate + l.aim;
+      const expected = (l.startAt - now + this.startLatency) * baseRate;
       if (Math.abs(actual - target - expected) > SYNC.SEEK_THRESHOLD / 3) {
         this.landing = null;
         this.lastSeekAt = -Infinity;
@@ -353,7 +285,7 @@ export class SyncController {
     if (seeking || buffering) return null;
     if (now - l.at < SYNC.START_SETTLE) return result("start", baseRate);
     this.landing = null;
-    const measured = clamp(l.assumed - (actual - target - l.aim) / baseRate, 0, SYNC.MAX_START_LATENCY);
+    const measured = clamp(l.assumed - (actual - target) / baseRate, 0, SYNC.MAX_START_LATENCY);
     this.startLatency += SYNC.LATENCY_SMOOTHING * (measured - this.startLatency);
     return null;
   }

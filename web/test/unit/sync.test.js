@@ -15,9 +15,7 @@ test("target position follows the server clock", () => {
 
 test("each threshold: dead band, nudge, steady cap, seek", () => {
   // A fresh controller for each reading: the nudge follows a smoothed drift.
-  // A player whose position does not step back when its rate changes (see the setback tests).
-  const noSetback = () => Object.assign(new SyncController({ landing: false }), { setback: 0 });
-  const d = (drift, now = 100, c = noSetback()) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  const d = (drift, now = 100, c = new SyncController({ landing: false })) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
   assert.deepEqual([d(0.008).action, d(0.008).rate], ["none", 1]);
   assert.deepEqual([d(-SYNC.DEAD_BAND * 0.9).action], ["none"]);
   // Ahead by 15 ms: play 1.5% slower.
@@ -29,7 +27,7 @@ test("each threshold: dead band, nudge, steady cap, seek", () => {
   // Bounded at ±2% in steady state.
   assert.ok(Math.abs(d(-0.1).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
   // Beyond the seek threshold: seek, ahead of the target by the assumed latency.
-  const c = noSetback();
+  const c = new SyncController({ landing: false });
   const seek = d(-0.5, 100, c);
   assert.equal(seek.action, "seek");
   assert.ok(Math.abs(seek.seekTo - (50 + SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
@@ -40,7 +38,7 @@ test("each threshold: dead band, nudge, steady cap, seek", () => {
 });
 
 test("hysteresis: once correcting, it continues down to the release band", () => {
-  const c = Object.assign(new SyncController(), { setback: 0 });
+  const c = new SyncController();
   // Each drift held for a second (10 ticks), so the smoothed drift has reached it.
   const hold = (drift) => {
     let r;
@@ -54,7 +52,7 @@ test("hysteresis: once correcting, it continues down to the release band", () =>
 });
 
 test("jitter of a few ms around the room is not chased", () => {
-  const c = Object.assign(new SyncController(), { setback: 0 });
+  const c = new SyncController();
   let reversals = 0;
   let last = 0;
   for (let i = 0; i < 600; i++) {
@@ -68,7 +66,7 @@ test("jitter of a few ms around the room is not chased", () => {
 });
 
 test("the nudge scales with the room's rate", () => {
-  const c = Object.assign(new SyncController(), { setback: 0 });
+  const c = new SyncController();
   const r = c.decide({ target: 50, actual: 49.985, roomPaused: false, baseRate: 1.5, now: 1 });
   assert.ok(Math.abs(r.rate - 1.5 * 1.015) < 1e-9);
 });
@@ -208,7 +206,7 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
  * later, the controller runs every 100 ms and at once when a seek completes (room.js does so on
  * `seeked`), and a start it asks for (`startIn`) comes `timerLate` late, as a timer may.
  */
-function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, setback = 0, noise = () => 0, controller = new SyncController() }) {
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController() }) {
   const step = 0.001;
   let actual = start;
   let paused = true;
@@ -218,7 +216,6 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   let startAt = null;
   let nextTick = 0;
   let seeks = 0;
-  let setBackAt = null;
   const trace = [];
   for (let i = 0; i <= seconds / step; i++) {
     const t = i * step;
@@ -234,11 +231,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
     }
     if (decideNow) {
       if (t >= nextTick - 1e-9) nextTick += 0.1;
-      // Chromium's reading steps around the line while the player stretches time (rate not 1).
-      const read = actual + (rate !== 1 ? noise() : 0);
-      const r = controller.decide({ target: room(t), actual: read, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null });
-      // Chromium: 0.1 s after the rate leaves exactly the room's, the position steps back.
-      if (rate === 1 && r.rate !== 1 && setback > 0) setBackAt = t + 0.1;
+      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null });
       rate = r.rate;
       if (r.seekTo !== null) {
         seeks += 1;
@@ -254,10 +247,6 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
         startAt = null;
       }
       trace.push({ t, drift: actual - room(t), rate, action: r.action });
-    }
-    if (setBackAt !== null && t >= setBackAt) {
-      setBackAt = null;
-      actual -= setback;
     }
     if (!paused && seekDoneAt === null && t >= movesAt) actual += rate * step;
   }
@@ -373,74 +362,4 @@ test("a room's seek right after a viewer's own landing is landed at once, and te
   assert.equal(r.action, "land");
   assert.ok(Math.abs(r.seekTo - 40) < 1);
   assert.equal(c.startLatency, start, "nothing measured across the room's change");
-});
-
-test("setback: a correction from the room's rate steers on the drift it will leave", () => {
-  // Leaving the room's rate sets the position back by `setback` (20 ms assumed).
-  const d = (drift) => new SyncController({ landing: false }).decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now: 100 });
-  assert.equal(d(0.008).action, "none", "inside the dead band");
-  // 14 ms ahead is 6 ms behind once the correction starts: speed up, not slow down.
-  assert.ok(d(0.014).rate > 1);
-  // 20 ms ahead: the setback alone closes it; the rate leaves the room's just enough.
-  assert.ok(Math.abs(d(0.02).rate - (1 - SYNC.MIN_STRETCH)) < 1e-9);
-  assert.ok(d(0.03).rate < 1);
-  assert.ok(d(-0.015).rate > 1.02 - 1e-9, "behind: the setback adds to it");
-});
-
-test("setback: it is not let go before it shows, and what shows is learnt", () => {
-  const c = new SyncController({ landing: false });
-  const at = (drift, now) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
-  const first = at(0.021, 100);
-  assert.equal(first.action, "nudge");
-  // Before the setback shows, the drift still reads 21 ms: kept correcting.
-  assert.equal(at(0.021, 100.1).action, "nudge");
-  // It shows: 26 ms fell, and is what the next correction expects.
-  at(-0.005, 100.2);
-  assert.ok(Math.abs(c.setback - (SYNC.INITIAL_SETBACK + 0.026) / 2) < 0.001, `setback ${c.setback}`);
-  // A browser without a setback: after the window, nothing fell, and the setback shrinks.
-  const other = new SyncController({ landing: false });
-  const on = (drift, now) => other.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
-  for (let i = 0; i < 4; i++) {
-    const t = 200 + i;
-    other.roomChanged(); // a fresh drift each time, not smoothed into the last
-    const { rate } = on(0.03, t);
-    // Only the rate moved it.
-    on(0.03 + (rate - 1) * SYNC.SETBACK_WINDOW, t + SYNC.SETBACK_WINDOW);
-    let back;
-    for (let k = 1; k <= 20; k++) back = on(0, t + SYNC.SETBACK_WINDOW + k * 0.02);
-    assert.equal(back.rate, 1, "closed: back to the room's rate");
-  }
-  assert.ok(other.setback < 0.002, `setback ${other.setback}`);
-});
-
-test("setback: a landing in a player that steps back is within 20 ms at once and rests within the release band", () => {
-  // Chromium's case: a start 8 ms later than learnt, and a 20 ms setback on the first correction.
-  for (const startLatency of [0.077, 0.085, 0.093]) {
-    const controller = new SyncController();
-    const { trace, seeks } = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.1, startLatency, setback: 0.02, controller });
-    assert.equal(seeks, 1);
-    const started = trace.find((x) => x.rate !== 1 || (x.t > 0.3 && Math.abs(x.drift) < 0.05));
-    const after = trace.filter((x) => x.t >= started.t + 0.1);
-    assert.ok(after.every((x) => Math.abs(x.drift) <= 0.02), `${startLatency}: worst ${Math.max(...after.map((x) => Math.abs(x.drift))) * 1000} ms`);
-    assert.ok(Math.abs(trace.at(-1).drift) <= SYNC.RELEASE_BAND + 0.001, `${startLatency}: rests ${trace.at(-1).drift * 1000} ms off`);
-  }
-});
-
-test("setback: none is expected at a room rate other than 1 (the player stretches time already)", () => {
-  const c = new SyncController({ landing: false });
-  c.currentRate = 1.25;
-  const r = c.decide({ target: 50, actual: 50.015, roomPaused: false, baseRate: 1.25, now: 100 });
-  assert.ok(Math.abs(r.rate - 1.25 * 0.985) < 1e-9, `rate ${r.rate}`);
-  assert.equal(c.stretch, null);
-});
-
-test("setback: with readings that step ±5 ms while the player stretches time, it still rests near the room", () => {
-  let seed = 7;
-  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-  const ends = [];
-  for (const startLatency of [0.06, 0.07, 0.1, 0.11]) {
-    const { trace } = simulateLanding({ start: 0, seconds: 6, seekLatency: 0.1, startLatency, setback: 0.02, noise: () => (random() - 0.5) * 0.01 });
-    ends.push(trace.at(-1).drift);
-  }
-  assert.ok(ends.every((x) => Math.abs(x) <= 0.003), `rests ${ends.map((x) => (x * 1000).toFixed(1)).join(", ")} ms off`);
 });
