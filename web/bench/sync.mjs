@@ -326,7 +326,7 @@ async function run(scenario) {
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+    const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const fromLoad = joins.map((j) => j.tight - (j.steps.loaded ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
     console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s`);

@@ -221,10 +221,7 @@ export class SyncController {
 
   /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */
   resync() {
-    this.lastSeekAt = -Infinity;
-    this.correcting = false;
-    this.smoothed = null;
-    this.landing = null;
+    this.roomChanged();
     this.forced = true;
   }
 
