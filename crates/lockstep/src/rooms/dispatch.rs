@@ -141,6 +141,19 @@ impl Dispatch {
         }
     }
 
+    /// The `rate_limited` answer to a frame (`id`) beyond the connection's frame rate, or `None`
+    /// to go on. Every frame counts, those before `hello` too.
+    pub fn over_rate(&self, id: Option<CommandId>) -> Option<ServerFrame> {
+        let not_until = self.limiter.check().err()?;
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(crate::throttle::clock()));
+        Some(ServerFrame::Error {
+            id,
+            code: "rate_limited".into(),
+            message: "too many frames; slow down".into(),
+            retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
+        })
+    }
+
     /// Handles one frame's text, received at `received`, from a client in `room`; returns the
     /// frame that answers it.
     pub async fn text(
@@ -154,15 +167,8 @@ impl Dispatch {
             Ok(frame) => frame,
             Err(e) => return ServerFrame::error(e.id, e.code, e.message),
         };
-        if let Err(not_until) = self.limiter.check() {
-            let wait =
-                not_until.wait_time_from(governor::clock::Clock::now(crate::throttle::clock()));
-            return ServerFrame::Error {
-                id: frame.id(),
-                code: "rate_limited".into(),
-                message: "too many frames; slow down".into(),
-                retry_after_ms: Some(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)),
-            };
+        if let Some(refused) = self.over_rate(frame.id()) {
+            return refused;
         }
         let user = self.user.id;
         let (id, result) = match frame {

@@ -389,6 +389,38 @@ async fn flooding_frames_is_rate_limited_per_connection() {
 }
 
 #[tokio::test]
+async fn pings_before_hello_are_rate_limited_too_and_hello_still_joins() {
+    let app = spawn_with(|c| {
+        c.ws_frames_per_sec = 2;
+        c.ws_frames_burst = 5;
+    })
+    .await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let mut v = ann.viewer(room).await.unwrap();
+    for _ in 0..20 {
+        v.send_raw(r#"{"t":"ping","client_time":1.0}"#)
+            .await
+            .unwrap();
+    }
+    let limited = v
+        .wait_for(|f| matches!(f, ServerFrame::Error { code, .. } if code == "rate_limited"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        limited,
+        ServerFrame::Error {
+            retry_after_ms: Some(_),
+            ..
+        }
+    ));
+    v.send_raw(r#"{"t":"hello","v":1}"#).await.unwrap();
+    v.wait_for(|f| matches!(f, ServerFrame::Welcome(_)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn an_unsupported_protocol_version_is_refused() {
     let app = spawn_app().await;
     let ann = app.api();

@@ -244,7 +244,17 @@ impl Connection {
                 Incoming::Gone => return Err(End::Gone),
             };
             self.dispatch.state().metrics.frame_in();
-            let answer = match parse_client_frame(&text) {
+            let parsed = parse_client_frame(&text);
+            // Frames before hello (pings, mostly) count against the connection's frame rate
+            // like the rest; hello itself is let through.
+            if let Ok(frame) = &parsed
+                && !matches!(frame, ClientFrame::Hello { .. })
+                && let Some(refused) = self.dispatch.over_rate(frame.id())
+            {
+                self.transport.send(&refused).await;
+                continue;
+            }
+            let answer = match parsed {
                 Ok(ClientFrame::Hello { v, last_seq, epoch }) => {
                     if v != PROTOCOL_VERSION {
                         return Err(End::close(
