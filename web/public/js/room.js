@@ -377,7 +377,7 @@ class RoomPage {
     if (!this.clock.ready || this.conn.state !== "open") return;
     const d = this.controller.decide({
       target,
-      actual: p.currentTime,
+      actual: p.position,
       roomPaused: m.playback.paused,
       baseRate: m.playback.rate,
       now: now / 1000,

@@ -80,6 +80,10 @@ export class Html5Player {
   get currentTime() {
     return this.video.currentTime;
   }
+  /** Where the video is now (s). */
+  get position() {
+    return this.video.currentTime;
+  }
   get duration() {
     return this.video.duration;
   }

@@ -5,6 +5,7 @@
 //   play()              Promise, rejects with a NotAllowedError when the browser blocks autoplay
 //   pause(), seek(seconds)
 //   currentTime, duration (NaN until known), paused, seeking, canPlay (enough data to play)
+//   position            where the video really is (currentTime, or better where it moves in steps)
 //   rate (settable), fineRate (whether any rate works, or only a few fixed ones)
 //   volume (0..1, settable), muted (settable)
 //   element             the element to make fullscreen

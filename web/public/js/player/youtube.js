@@ -107,6 +107,9 @@ export class YouTubePlayer {
   get currentTime() {
     return this.player?.getCurrentTime?.() ?? 0;
   }
+  get position() {
+    return this.currentTime;
+  }
   get duration() {
     const d = this.player?.getDuration?.();
     return d > 0 ? d : NaN;
