@@ -18,12 +18,19 @@
 
 import net from "node:net";
 import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer } from "../test/e2e/harness.js";
+import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
 
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
  * 10/40/80/150 ms one-way delay and ±20% jitter; one viewer's CPU slowed 4x (Chromium's CDP); a
  * YouTube item on loopback, played through the local stand-in of the IFrame API (YouTube's player
  * has only fixed rates, so Lockstep keeps it in step by seeks alone, with a wider band). */
 const SCENARIOS = (process.env.SCENARIOS ?? "loopback delay throttle youtube").split(/[\s,]+/).filter(Boolean);
+/** Which browser the viewers use: "chromium" (Playwright, CDP) or "firefox" (Debian's Firefox ESR
+ * through WebDriver BiDi, test/e2e/firefox.js). Firefox's RESULT names start with `firefox_`. */
+const BROWSER = process.env.BROWSER ?? "chromium";
+const firefox = BROWSER === "firefox";
+if (!["chromium", "firefox"].includes(BROWSER)) throw new Error(`BROWSER=${BROWSER}: chromium or firefox`);
+const openViewer = firefox ? newFirefoxViewer : newViewer;
 const DELAYS_MS = [10, 40, 80, 150];
 const JITTER = 0.2;
 
@@ -90,6 +97,48 @@ const SCHEDULE = [
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const ms = (s) => (s * 1000).toFixed(1);
 
+/** Firefox's currentTime moves in ~40 ms steps (public/js/position.js): a reading between two
+ * steps is up to a step behind. Firefox viewers are measured at the steps: every 4 ms the page
+ * looks at currentTime, and when it has moved, its error then (within 4 ms of the step: readings
+ * lag by 2 ms on average) is kept as `window.__edge`. Runs in the page; installed on every Firefox
+ * viewer before the room opens. */
+function watchEdges() {
+  let last = null;
+  setInterval(() => {
+    const app = window.lockstep;
+    const p = app?.player;
+    const m = app?.model;
+    if (!p || !m?.current) return;
+    const value = p.currentTime;
+    if (value === last) return;
+    last = value;
+    const now = performance.timeOrigin + performance.now();
+    const pb = m.playback;
+    const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
+    window.__edge = { error: value - target, at: now };
+  }, 4);
+}
+
+/** What `probe` says, with Firefox's position taken from its last step (`watchEdges`). */
+async function probeViewer(page) {
+  if (!firefox) return probe(page);
+  return page.evaluate(() => {
+    const app = window.lockstep;
+    const p = app?.player;
+    const m = app?.model;
+    if (!p || !m?.current) return null;
+    const now = performance.timeOrigin + performance.now();
+    const pb = m.playback;
+    const trueTarget = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
+    const estimatedServer = app.clock.serverNow(now);
+    const estimatedTarget = pb.paused ? pb.position : pb.position + Math.max(0, estimatedServer / 1000 - pb.at / 1e6) * pb.rate;
+    const edge = window.__edge;
+    const fresh = edge && !p.paused && now - edge.at < 100;
+    const position = fresh ? trueTarget + edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime;
+    return { now, position, paused: p.paused, rate: p.rate, trueTarget, estimatedTarget };
+  });
+}
+
 function installSampler(page) {
   return page.evaluate((sampleMs) => {
     window.__samples = [];
@@ -126,7 +175,10 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
-      window.__samples.push({ now, error: p.currentTime - target, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency], frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      // Firefox: the error at its last step (watchEdges), carried at the rates since.
+      const edge = window.__edge;
+      const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
+      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency], frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, SAMPLE_MS);
 }
@@ -136,7 +188,8 @@ function installSampler(page) {
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
  * second), and the first moment each step of the way was seen. */
 async function lateJoin(browser, url) {
-  const late = await newViewer(browser);
+  const late = await openViewer(browser);
+  if (firefox) await late.page.addInitScript(watchEdges);
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
   // every 4 ms (a poll from here costs a CDP round trip per look).
   await late.page.addInitScript(() => {
@@ -173,7 +226,7 @@ async function lateJoin(browser, url) {
   const within = { [CONVERGED]: null, [TIGHT]: null };
   const trace = [];
   while (Date.now() - opened < 15_000 && !Number.isFinite(reached[TIGHT])) {
-    const p = await probe(late.page).catch(() => null);
+    const p = await probeViewer(late.page).catch(() => null);
     if (p) trace.push([(Date.now() - opened) / 1000, Math.round((p.position - p.trueTarget) * 1000), Math.round((p.estimatedTarget - p.trueTarget) * 1000), p.paused ? "P" : p.rate.toFixed(3)]);
     for (const band of [CONVERGED, TIGHT]) {
       if (Number.isFinite(reached[band])) continue;
@@ -198,9 +251,10 @@ async function lateJoin(browser, url) {
 async function run(scenario) {
   const fixtures = await startFixtures();
   const server = await startServer(fixtures);
-  const browser = await launchBrowser();
+  if (firefox && scenario === "throttle") throw new Error("the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=firefox");
+  const browser = firefox ? await launchFirefox() : await launchBrowser();
   const proxies = [];
-  const prefix = scenario === "loopback" ? "" : `${scenario}_`;
+  const prefix = `${firefox ? "firefox_" : ""}${scenario === "loopback" ? "" : `${scenario}_`}`;
   try {
     // Where each viewer (and the late joiner, the last) reaches the server.
     const bases = [];
@@ -214,13 +268,14 @@ async function run(scenario) {
       }
     }
     const viewers = [];
-    for (let i = 0; i < VIEWERS; i++) viewers.push(await newViewer(browser));
+    for (let i = 0; i < VIEWERS; i++) viewers.push(await openViewer(browser));
+    if (firefox) for (const v of viewers) await v.page.addInitScript(watchEdges);
     if (scenario === "throttle") {
       const cdp = await viewers[VIEWERS - 1].context.newCDPSession(viewers[VIEWERS - 1].page);
       await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
     }
     const what = { delay: `one-way delays ${DELAYS_MS.join("/")} ms ±${JITTER * 100}%`, throttle: "one viewer's CPU 4x slower", youtube: "a YouTube item (the IFrame API stand-in), loopback" };
-    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}`);
+    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${firefox ? "Firefox ESR (WebDriver BiDi)" : "Chromium"}`);
     const host = viewers[0].page;
     await host.goto(`${bases[0]}/`);
     const room = await host.evaluate(async () => {
@@ -233,7 +288,7 @@ async function run(scenario) {
     await host.evaluate((url) => window.lockstep.conn.send({ t: "queue_add", url }), item);
     for (const v of viewers) {
       await eventually(async () => {
-        const p = await probe(v.page);
+        const p = await probeViewer(v.page);
         return p && !p.paused && Math.abs(p.position - p.trueTarget) < (scenario === "youtube" ? 0.3 : 0.1);
       }, { what: "viewer playing in sync", timeoutMs: 30_000 });
     }
@@ -260,7 +315,7 @@ async function run(scenario) {
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     if (process.env.SYNC_DUMP) {
       const { writeFileSync } = await import("node:fs");
-      writeFileSync(`${process.env.SYNC_DUMP}-${scenario}.json`, JSON.stringify({ events, samples }));
+      writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples }));
     }
 
     // Align the viewers' samples in SAMPLE_MS buckets of the shared clock.
