@@ -1,0 +1,130 @@
+// Where a player really is, from readings of its currentTime.
+//
+// Chromium's currentTime moves with every reading. Firefox's moves in steps: it holds one value
+// and then jumps by about 40 ms every 40 ms (Firefox ESR 153, polled without pause: at each jump
+// it lies on a straight line within ±0.5 ms). A reading there is up to a step behind; the sync
+// controller, which reads ten times a second, steered on that sawtooth and kept Firefox viewers
+// about 20 ms ahead of the room, changing direction 9-18 times a minute (bench-sync).
+//
+// The reader is fed readings every 12-18 ms while the video plays (a random delay, so that they
+// fall at every phase of the steps), and at each sync tick. A value that held across readings and
+// then jumped by more than the time since the reading before is a step; after three, the player is
+// taken as stepped. (A clock that has not started yet, or stalls, holds too, as Chromium's does
+// for ~85 ms after play(), but then moves on from where it held.) Then each jump bounds the
+// position at the reading that saw it: at least the new value, at most the new value plus the time
+// since the reading before (the jump happened in between). The bounds of successive jumps are
+// carried forward at the playing rate and intersected, as the clock intersects its exchanges; the
+// readings fall at random phases of the jumps, so a few jumps pin the position within a few ms.
+// The estimate is the middle of the intersection, carried to the moment asked. A player that is
+// not stepped is read as it is. No DOM: tested with `node --test`.
+
+/** Tuning constants. Seconds. */
+export const POSITION = Object.freeze({
+  /** A held value that then jumps by more than this many times the time since the reading before
+   * is a step. */
+  STEP_OVER_GAP: 1.5,
+  /** How many steps make a player count as stepped. */
+  STEPS_TO_STEPPED: 3,
+  /** A jump larger than this, or backwards, is not a step: the player seeked or stalled. */
+  MAX_STEP: 0.25,
+  /** Bounds older than this are dropped: the reading falls back to currentTime. */
+  MAX_AGE: 0.5,
+  /** Readings between sync ticks, while playing: this long apart (s), plus up to POLL_JITTER. */
+  POLL_EVERY: 0.012,
+  POLL_JITTER: 0.006,
+  /** A player not found stepped after this many readings moves with every reading: it is no
+   * longer read between ticks. */
+  CONTINUOUS_AFTER: 300,
+  /** Carried bounds widen by this fraction of the time carried (rates are applied late). */
+  CARRY_SLACK: 0.005,
+  /** A change of rate widens carried bounds as if applied up to this late. */
+  RATE_LAG: 0.05,
+});
+
+/** The delay before the next reading between ticks (ms): random, so that readings fall at every
+ * phase of a stepped player's jumps. */
+export function pollDelayMs(random = Math.random) {
+  return (POSITION.POLL_EVERY + random() * POSITION.POLL_JITTER) * 1000;
+}
+
+export class PositionReader {
+  constructor() {
+    this.stepped = false;
+    /** Steps seen: a value held, then a jump larger than the time since the reading before. */
+    this.steps = 0;
+    /** Readings while moving. */
+    this.readings = 0;
+    this.reset();
+  }
+
+  /** Forgets the bounds (a seek, a pause, a stall); whether the player is stepped is kept. */
+  reset() {
+    /** The last reading: {value, at, held} (`held`: the value was read before too). */
+    this.last = null;
+    /** Where the player was at `ref`: within [lo, hi], moving at `rate`. */
+    this.bounds = null;
+  }
+
+  /**
+   * One reading: currentTime `value` at local time `at` (s), the player playing at `rate` if
+   * `moving` (not paused, seeking or waiting for data). Returns where the player is at `at`: the
+   * middle of the bounds when they are known, otherwise `value`.
+   */
+  read(value, at, rate, moving) {
+    if (!moving || !Number.isFinite(value) || !Number.isFinite(at)) {
+      this.reset();
+      return value;
+    }
+    const last = this.last;
+    this.last = { value, at, held: last !== null && value === last.value };
+    this.readings += 1;
+    if (last && at > last.at && value !== last.value) {
+      const jump = value - last.value;
+      const gap = at - last.at;
+      if (jump < 0 || jump > POSITION.MAX_STEP) {
+        this.bounds = null;
+      } else {
+        if (last.held && jump > POSITION.STEP_OVER_GAP * gap * rate && !this.stepped) {
+          this.steps += 1;
+          this.stepped = this.steps >= POSITION.STEPS_TO_STEPPED;
+        }
+        this.jumped(value, at, gap, rate);
+      }
+    }
+    return this.estimate(value, at);
+  }
+
+  /** Whether readings between sync ticks still help: until the player is known to move
+   * with every reading, and for good once it is known to be stepped. */
+  worthPolling() {
+    return this.stepped || this.readings < POSITION.CONTINUOUS_AFTER;
+  }
+
+  /** A jump to `value`, seen at `at`, `gap` after the reading before. */
+  jumped(value, at, gap, rate) {
+    let lo = value;
+    let hi = value + gap * rate;
+    const b = this.bounds;
+    if (b && at - b.ref <= POSITION.MAX_AGE) {
+      const carried = (at - b.ref) * b.rate;
+      const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
+      const carriedLo = b.lo + carried - slack;
+      const carriedHi = b.hi + carried + slack;
+      // Disjoint bounds mean the player moved other than at its rate: start again from this jump.
+      if (carriedLo <= hi && carriedHi >= lo) {
+        lo = Math.max(lo, carriedLo);
+        hi = Math.min(hi, carriedHi);
+      }
+    }
+    this.bounds = { ref: at, lo, hi, rate };
+  }
+
+  /** Where the player is at `at`, given the reading `value` then. */
+  estimate(value, at) {
+    const b = this.bounds;
+    if (!this.stepped || !b || at - b.ref > POSITION.MAX_AGE) return value;
+    const position = (b.lo + b.hi) / 2 + (at - b.ref) * b.rate;
+    // A stepped reading is never ahead of the player, and never a whole step behind.
+    return position < value || position - value > POSITION.MAX_STEP ? value : position;
+  }
+}

@@ -1,0 +1,114 @@
+// Browser tests in Firefox: Debian's Firefox ESR (driven through WebDriver BiDi, firefox.js) and
+// Chromium in one room, the real server, generated video. Run by ./scripts/test.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { addToQueue, artifacts, createRoom, eventually, launchBrowser, newViewer, probe, startFixtures, startServer } from "./harness.js";
+import { launchFirefox, newFirefoxViewer } from "./firefox.js";
+
+/** How far apart viewers may be and still count as together here (bench-sync measures the real
+ * figure; this only has to fail when sync is broken). */
+const TOGETHER = 0.15;
+
+let fixtures;
+let server;
+let chromium;
+let firefox;
+
+before(async () => {
+  fixtures = await startFixtures();
+  server = await startServer(fixtures);
+  chromium = await launchBrowser();
+  firefox = await launchFirefox();
+});
+
+after(async () => {
+  await firefox?.close();
+  await chromium?.close();
+  await server?.stop();
+  await fixtures?.close();
+});
+
+/** Waits until the page's player is within TOGETHER of the room (by the true clock), and with
+ * `playing` until both play, or with `paused` until both are paused. */
+function together(page, what, { playing = false, paused = false } = {}) {
+  return eventually(
+    async () => {
+      const p = await probe(page);
+      const state = (!playing || (!p?.roomPaused && !p?.paused)) && (!paused || (p?.roomPaused && p?.paused));
+      return p && state && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
+    },
+    { what: `${what} together with the room` },
+  );
+}
+
+test("a Firefox viewer watches with a Chromium viewer: it follows and sends play, pause and seek, and its stepped currentTime is read at its steps", async () => {
+  const host = await newViewer(chromium);
+  const url = await createRoom(host.page, server.base, "Two browsers");
+  const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
+  await fx.page.goto(url);
+  await fx.page.waitForSelector("#connection[data-state=in-sync]");
+  await addToQueue(host.page, fixtures.mediaUrl("firefox"));
+  await together(host.page, "Chromium", { playing: true });
+  await together(fx.page, "Firefox", { playing: true });
+
+  // Firefox's currentTime moves in ~40 ms steps (position.js): the player finds that out, and
+  // its estimate, which the controller steers on, foretells each step where currentTime alone,
+  // up to a step behind, does not.
+  const steps = await eventually(
+    () => fx.page.evaluate(() => new Promise((resolve) => {
+      const p = window.lockstep.player;
+      if (!p.reader.stepped) return resolve(null);
+      // Every 2 ms for 0.5 s: at each step, the new value against what the reading before
+      // foretold from the estimate and from currentTime, carried at the rate to now.
+      let before = null;
+      const seen = [];
+      const timer = setInterval(() => {
+        const at = performance.now() / 1000;
+        const now = { at, value: p.currentTime, estimate: p.position, rate: p.rate };
+        if (before && now.value !== before.value) {
+          const carried = (at - before.at) * before.rate;
+          seen.push({ estimate: Math.abs(now.value - (before.estimate + carried)), raw: Math.abs(now.value - (before.value + carried)) });
+        }
+        before = now;
+      }, 2);
+      setTimeout(() => {
+        clearInterval(timer);
+        resolve(seen.length >= 6 ? seen : null);
+      }, 500);
+    })),
+    { what: "Firefox's reader stepped, with steps seen" },
+  );
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const [byEstimate, byReading] = [median(steps.map((x) => x.estimate)), median(steps.map((x) => x.raw))];
+  assert.ok(byEstimate < 0.01, `the estimate foretells the steps within 10 ms (median ${(byEstimate * 1000).toFixed(1)} ms of ${steps.length})`);
+  assert.ok(byEstimate < byReading, `and better than currentTime does (${(byEstimate * 1000).toFixed(1)} against ${(byReading * 1000).toFixed(1)} ms)`);
+
+  // Firefox pauses, seeks (the seek bar, as a user drags it) and plays: Chromium follows.
+  await fx.page.evaluate(() => document.querySelector("#play").click());
+  await together(host.page, "Chromium after Firefox's pause", { paused: true });
+  await fx.page.evaluate(() => {
+    const seek = document.querySelector("#seek");
+    seek.value = "40";
+    seek.dispatchEvent(new Event("input"));
+    seek.dispatchEvent(new Event("change"));
+  });
+  await eventually(async () => {
+    const p = await probe(host.page);
+    return p && Math.abs(p.position - 40) < 0.05 && p.paused;
+  }, { what: "Chromium at Firefox's seek" });
+  await fx.page.evaluate(() => document.querySelector("#play").click());
+  await together(host.page, "Chromium after Firefox's play", { playing: true });
+  await together(fx.page, "Firefox after its own play", { playing: true });
+
+  // Chromium changes the rate: Firefox follows it.
+  await host.page.selectOption("#rate", "1.25");
+  const fast = await together(fx.page, "Firefox at 1.25x", { playing: true });
+  assert.equal(fast.roomRate, 1.25);
+
+  await fx.page.screenshot({ path: path.join(artifacts(), "room-firefox.png") });
+  await fx.page.setViewportSize({ width: 390, height: 844 });
+  await fx.page.screenshot({ path: path.join(artifacts(), "room-firefox-phone.png"), fullPage: true });
+  await fx.context.close();
+  await host.context.close();
+});

@@ -1,0 +1,141 @@
+import test from "node:test";
+import assert from "node:assert/strict";
+import { POSITION, PositionReader, pollDelayMs } from "../../public/js/position.js";
+
+/**
+ * A player whose currentTime moves in steps, as Firefox's does: every `step` s it jumps to where
+ * the video really is then. `truth(t)` is where the video really is at time t.
+ */
+function steppedPlayer({ step = 0.04, phase = 0.013 } = {}) {
+  const segments = [{ from: 0, position: 100, rate: 1 }];
+  const truth = (t) => {
+    const s = segments.findLast((x) => x.from <= t);
+    return s.position + (t - s.from) * s.rate;
+  };
+  return {
+    truth,
+    rateAt: (t) => segments.findLast((x) => x.from <= t).rate,
+    /** currentTime at `t`: the truth at the last step moment. */
+    reading: (t) => truth(Math.floor((t - phase) / step) * step + phase),
+    setRate(t, rate) {
+      segments.push({ from: t, position: truth(t), rate });
+    },
+  };
+}
+
+/** A repeatable stand-in for Math.random. */
+function seeded(seed = 1) {
+  let x = seed;
+  return () => {
+    x = (x * 16807) % 2147483647;
+    return x / 2147483647;
+  };
+}
+
+/** Readings as the player takes them (pollDelayMs apart), from `from` to `to`; the worst error of
+ * the estimate and of the raw reading after `settle` s. */
+function readAlong(reader, player, from, to, settle = 0.3) {
+  let worst = 0;
+  let worstRaw = 0;
+  const random = seeded(Math.round(from * 1000));
+  for (let t = from; t < to; t += pollDelayMs(random) / 1000) {
+    const value = player.reading(t);
+    const estimate = reader.read(value, t, player.rateAt(t), true);
+    if (t - from >= settle) {
+      worst = Math.max(worst, Math.abs(estimate - player.truth(t)));
+      worstRaw = Math.max(worstRaw, Math.abs(value - player.truth(t)));
+    }
+  }
+  return { worst, worstRaw };
+}
+
+test("a stepped currentTime is read within a few ms of where the video is", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  const { worst, worstRaw } = readAlong(reader, player, 10, 12);
+  assert.ok(reader.stepped, "the held values show the player is stepped");
+  assert.ok(worstRaw > 0.03, `the raw reading is up to a step behind (${worstRaw})`);
+  assert.ok(worst < 0.004, `the estimate is within 4 ms (${worst})`);
+  assert.ok(reader.worthPolling(), "a stepped player is read at every frame");
+});
+
+test("the estimate follows changes of rate", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  player.setRate(11, 1.1);
+  const fast = readAlong(reader, player, 11, 12, 0.1);
+  assert.ok(fast.worst < 0.006, `at 1.1x within 6 ms from 0.1 s after the change (${fast.worst})`);
+  player.setRate(12, 0.98);
+  const slow = readAlong(reader, player, 12, 13, 0.1);
+  assert.ok(slow.worst < 0.006, `at 0.98x within 6 ms (${slow.worst})`);
+});
+
+test("readings between ticks are 12-18 ms apart", () => {
+  assert.ok(Math.abs(pollDelayMs(() => 0) - 12) < 1e-9);
+  assert.ok(Math.abs(pollDelayMs(() => 1) - 18) < 1e-9);
+});
+
+test("a clock that starts late or stalls, then moves on from where it held, is not stepped", () => {
+  const reader = new PositionReader();
+  const random = seeded(7);
+  let t = 1;
+  let position = 20;
+  for (let k = 0; k < 40; k++) {
+    // Held for 85 ms (a start, or a stall), then moving with every reading for 0.5 s.
+    const restart = t + 0.085;
+    for (; t < restart + 0.5; t += pollDelayMs(random) / 1000) {
+      const value = t < restart ? position : position + (t - restart);
+      assert.equal(reader.read(value, t, 1, true), value);
+    }
+    position += 0.5;
+  }
+  assert.equal(reader.stepped, false);
+});
+
+test("a continuous currentTime is taken as it is, and no longer polled", () => {
+  const reader = new PositionReader();
+  let t = 5;
+  for (let i = 0; i < POSITION.CONTINUOUS_AFTER; i++) {
+    t += 0.0167;
+    const value = 42 + t + 0.002 * Math.sin(i); // a little noise, as Chromium's readout has
+    assert.equal(reader.read(value, t, 1, true), value);
+  }
+  assert.equal(reader.stepped, false);
+  assert.equal(reader.worthPolling(), false);
+});
+
+test("a seek, a pause or a stall falls back to the reading until new steps are seen", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  // Paused: the reading is the position, and the bounds are forgotten.
+  assert.equal(reader.read(123.456, 11.01, 1, false), 123.456);
+  assert.equal(reader.bounds, null);
+  // A jump backwards (a seek we did not hear of) is not a step.
+  reader.read(50, 11.02, 1, true);
+  reader.read(50, 11.04, 1, true);
+  assert.equal(reader.read(49, 11.06, 1, true), 49);
+  assert.equal(reader.bounds, null);
+  // Bounds older than MAX_AGE are not used: the player may have stalled since.
+  const stale = new PositionReader();
+  readAlong(stale, player, 10, 11);
+  const t = 11 + POSITION.MAX_AGE + 0.1;
+  assert.equal(stale.read(77, t, 1, true), 77);
+});
+
+test("a stepped estimate is never behind the reading, nor more than a step ahead", () => {
+  const reader = new PositionReader();
+  reader.stepped = true;
+  reader.read(10, 1, 1, true);
+  reader.read(10.04, 1.01, 1, true);
+  // The video cannot be behind what it last showed.
+  assert.ok(reader.read(10.2, 1.02, 1, true) >= 10.2);
+  assert.ok(reader.read(10.2, 1.5, 1, true) - 10.2 <= POSITION.MAX_STEP);
+});
+
+test("non-finite readings are passed through", () => {
+  const reader = new PositionReader();
+  assert.ok(Number.isNaN(reader.read(NaN, 1, 1, true)));
+  assert.equal(reader.read(3, NaN, 1, true), 3);
+});
