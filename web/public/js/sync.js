@@ -17,7 +17,8 @@
 //     seek time measured on earlier landings), and once the seek is done, start playing at the
 //     moment the room reaches that frame (less the start latency measured on earlier starts). A seek
 //     while playing lands wherever the decoder is ready, tens of ms off; a start at a chosen moment
-//     is off by a timer's precision, and the rate closes the rest within the first second.
+//     is off by a timer's precision, and the rate closes the rest within the first second. A
+//     start that came out well ahead (the browser starts sooner than assumed) is held once more.
 //     Players that cannot be started precisely (`landing: false`) seek while playing, ahead by the
 //     seek latency measured on earlier seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
@@ -79,6 +80,9 @@ export const SYNC = Object.freeze({
    * currentTime runs on for a couple of hundred ms after play() before the audio clock takes
    * over and sets it back by the real start latency). */
   START_SETTLE: 0.3,
+  /** A landing's start that came out further ahead than this (the browser starts sooner than
+   * assumed: Firefox moves ~10 ms after play(), Chromium ~90 ms) is held once more. */
+  HOLD_AHEAD: 0.02,
   /** A landing that would wait less than this starts at once. */
   MIN_WAIT: 0.004,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
@@ -113,8 +117,9 @@ export class SyncController {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt} until the seek is done, then
-     * {phase: "armed", startAt} until the player is started, then {phase: "started", at, assumed}
-     * until the start latency is measured; null otherwise. */
+     * {phase: "armed", startAt, assumed} until the player is started, then {phase: "started", at,
+     * assumed} until the start latency is measured (`assumed`: the start latency the start was
+     * timed with; `again`: the start is a hold's, HOLD_AHEAD); null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
@@ -255,7 +260,7 @@ export class SyncController {
       this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
       const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency };
         return result("arm", baseRate, null, wait);
       }
       // The seek took longer than the lead: start now; the rate (or, far behind, one more
@@ -265,11 +270,11 @@ export class SyncController {
     }
     if (l.phase === "armed") {
       if (now >= l.startAt) {
-        this.landing = { phase: "started", at: l.startAt, assumed: this.startLatency };
+        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again };
         return result("start", baseRate);
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
-      const expected = (l.startAt - now + this.startLatency) * baseRate;
+      const expected = (l.startAt - now + l.assumed) * baseRate;
       if (Math.abs(actual - target - expected) > SYNC.SEEK_THRESHOLD / 3) {
         this.landing = null;
         this.lastSeekAt = -Infinity;
@@ -282,8 +287,19 @@ export class SyncController {
     if (seeking || buffering) return null;
     if (now - l.at < SYNC.START_SETTLE) return result("start", baseRate);
     this.landing = null;
-    const measured = clamp(l.assumed - (actual - target) / baseRate, 0, SYNC.MAX_START_LATENCY);
+    const drift = actual - target;
+    const measured = clamp(l.assumed - drift / baseRate, 0, SYNC.MAX_START_LATENCY);
     this.startLatency += SYNC.LATENCY_SMOOTHING * (measured - this.startLatency);
+    // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
+    // measured). Paused, the player is held once more until the room reaches it, and started
+    // with the latency just measured; a player behind cannot be held, and the rate closes that.
+    if (!l.again && drift > SYNC.HOLD_AHEAD * this.tolerance) {
+      const wait = drift / baseRate - measured;
+      if (wait >= SYNC.MIN_WAIT) {
+        this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true };
+        return result("arm", baseRate, null, wait);
+      }
+    }
     return null;
   }
 

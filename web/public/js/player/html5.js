@@ -42,8 +42,7 @@ export class Html5Player {
     // Where the video really is (position.js): Firefox's currentTime moves in ~40 ms steps, so
     // while it plays it is read every 12-18 ms (a random delay, so that the readings fall at
     // every phase of the steps), and the steps' moments pin it down. A timer, not animation
-    // frames: with those, under bench-sync, a joining Firefox page took 0.86 s instead of 0.2-0.3 s
-    // to load and the playing viewers stalled by up to 136 ms.
+    // frames: a pending frame callback asks the browser for a rendering update every frame.
     this.reader = new PositionReader();
     this.timer = null;
     const poll = () => {
