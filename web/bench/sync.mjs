@@ -121,22 +121,10 @@ function watchEdges() {
 
 /** What `probe` says, with Firefox's position taken from its last step (`watchEdges`). */
 async function probeViewer(page) {
-  if (!firefox) return probe(page);
-  return page.evaluate(() => {
-    const app = window.lockstep;
-    const p = app?.player;
-    const m = app?.model;
-    if (!p || !m?.current) return null;
-    const now = performance.timeOrigin + performance.now();
-    const pb = m.playback;
-    const trueTarget = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
-    const estimatedServer = app.clock.serverNow(now);
-    const estimatedTarget = pb.paused ? pb.position : pb.position + Math.max(0, estimatedServer / 1000 - pb.at / 1e6) * pb.rate;
-    const edge = window.__edge;
-    const fresh = edge && !p.paused && now - edge.at < 100;
-    const position = fresh ? trueTarget + edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime;
-    return { now, position, paused: p.paused, rate: p.rate, trueTarget, estimatedTarget };
-  });
+  const p = await probe(page);
+  const edge = p?.edge;
+  if (!firefox || !edge || p.paused || p.now - edge.at >= 100) return p;
+  return { ...p, position: p.trueTarget + edge.error + ((p.now - edge.at) / 1000) * (p.rate - p.roomRate) };
 }
 
 function installSampler(page) {

@@ -272,6 +272,8 @@ export function probe(page) {
       estimatedTarget: at(app.clock.serverNow(now)),
       trueTarget: at(now),
       connection: document.querySelector("#connection")?.dataset.state,
+      // bench-sync's Firefox viewers: the error at the player's last step, if watched.
+      edge: window.__edge ?? null,
     };
   });
 }
