@@ -85,6 +85,10 @@ const NUDGE_GRACE_S = 1;
 const LATE_JOIN_AT = Number(process.env.LATE_JOIN_AT ?? 50);
 /** How many late viewers open the room, one after another (each closes before the next opens). */
 const LATE_JOINERS = Number(process.env.LATE_JOINERS ?? 3);
+/** LATE_RETURNING=1: the late joiners are one returning viewer, each a new page in the same
+ * browser context (cookies and localStorage kept), so that from the second on they start with the
+ * latencies the first learnt. */
+const LATE_RETURNING = process.env.LATE_RETURNING === "1";
 
 /** What happens when, in seconds from the start of the measurement. */
 const SCHEDULE = [
@@ -175,8 +179,8 @@ function installSampler(page) {
  * for half a second (page load, connection, clock burst and video load included). Returns the
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
  * second), and the first moment each step of the way was seen. */
-async function lateJoin(browser, url) {
-  const late = await openViewer(browser);
+async function lateJoin(browser, url, returning = null) {
+  const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openViewer(browser);
   if (firefox) await late.page.addInitScript(watchEdges);
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
   // every 4 ms (a poll from here costs a CDP round trip per look).
@@ -231,7 +235,8 @@ async function lateJoin(browser, url) {
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
   }));
   const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));
-  await late.context.close();
+  if (returning) await late.page.close();
+  else await late.context.close();
   if (process.env.LATE_TRACE) console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
   return { converged: reached[CONVERGED], tight: reached[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
@@ -298,7 +303,9 @@ async function run(scenario) {
     const lateAt = start + LATE_JOIN_AT * 1000;
     await new Promise((r) => setTimeout(r, lateAt - Date.now()));
     const joins = [];
-    for (let i = 0; i < LATE_JOINERS; i++) joins.push(await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`));
+    const returning = LATE_RETURNING ? await openViewer(browser) : null;
+    for (let i = 0; i < LATE_JOINERS; i++) joins.push(await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`, returning));
+    await returning?.context.close();
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     if (process.env.SYNC_DUMP) {

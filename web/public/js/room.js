@@ -19,13 +19,15 @@ import { playerFor } from "./player/player.js";
 import { QueueView } from "./queue.js";
 import { SeekPreview } from "./seek-preview.js";
 import { setUpSettings } from "./settings.js";
-import { SYNC, SyncController, SyncStats, targetPosition } from "./sync.js";
+import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies, targetPosition } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
+/** Where the seek and start latencies learnt on this browser are kept between pages. */
+const LATENCIES_KEY = "lockstep.latencies";
 /** Arrow keys seek by this much. */
 const ARROW_SEEK_S = 5;
 /** Page Up / Page Down on the seek bar seek by this much. */
@@ -90,7 +92,9 @@ class RoomPage {
     this.config = config;
     this.model = new RoomModel();
     this.clock = new ClockEstimator();
-    this.controller = new SyncController();
+    // What this browser's players were learnt to need on earlier pages (seek and start latencies).
+    this.controller = new SyncController().learntFrom(latenciesFrom(localStorage.getItem(LATENCIES_KEY)));
+    this.latenciesKept = null;
     /** This viewer's sync error, reported to the room every few seconds. */
     this.syncStats = new SyncStats(localNow());
     this.player = null;
@@ -385,6 +389,11 @@ class RoomPage {
       buffering: !p.canPlay && !m.playback.paused,
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
+    const learnt = storedLatencies(this.controller);
+    if (learnt !== null && learnt !== this.latenciesKept) {
+      this.latenciesKept = learnt;
+      localStorage.setItem(LATENCIES_KEY, learnt);
+    }
     // Steady samples only (not while seeking or buffering), while the room and the player play.
     if (d.action !== "wait" && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
     const report = this.syncStats.take(now);

@@ -325,6 +325,34 @@ export class SyncController {
   }
 }
 
+/**
+ * What a controller learnt of this browser's seek and start latencies, to keep across pages
+ * (room.js stores it in localStorage): a returning viewer's first landing is timed with them, not
+ * with what is assumed for a browser never measured. JSON, or null for players without fine rate
+ * control (they never land).
+ */
+export function storedLatencies(controller) {
+  if (!controller.fineRate) return null;
+  const ms = (s) => Math.round(s * 10_000) / 10;
+  return JSON.stringify({ seek_ms: ms(controller.seekLatency), start_ms: ms(controller.startLatency) });
+}
+
+/** The latencies `storedLatencies` kept, for `SyncController.learntFrom`; null when `text` is not
+ * such a record (absent, from another version, tampered with, out of the believable range). */
+export function latenciesFrom(text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const seek = v?.seek_ms / 1000;
+  const start = v?.start_ms / 1000;
+  const fine = (x, max) => Number.isFinite(x) && x >= 0 && x <= max;
+  if (!fine(seek, SYNC.MAX_SEEK_LATENCY) || !fine(start, SYNC.MAX_START_LATENCY)) return null;
+  return { fineRate: true, seekLatency: seek, startLatency: start };
+}
+
 /** How often a viewer tells the room how well it keeps in sync (ms), and the least number of
  * samples a report needs. */
 export const SYNC_REPORT = Object.freeze({ INTERVAL_MS: 5000, MIN_SAMPLES: 10, MAX_SAMPLES: 2000 });

@@ -9,7 +9,8 @@
 // evaluated and captured, init scripts as BiDi preload scripts. The objects it returns have the
 // shape of the Playwright ones that the harness's `probe`, the tests and bench-sync use
 // (`page.goto`, `page.evaluate(fn, arg)`, `page.waitForSelector`, `page.addInitScript`,
-// `page.screenshot`, `page.url`, `context.close`, `browser.close`); nothing else is offered.
+// `page.screenshot`, `page.url`, `page.close`, `context.newPage`, `context.close`,
+// `browser.close`); nothing else is offered.
 
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -82,13 +83,35 @@ export async function launchFirefox() {
   };
 }
 
-/** A viewer: a user context of its own (its own cookies) and a window showing one page. */
+/** A viewer: a user context of its own (its own cookies and storage) and a window showing one
+ * page; `context.newPage()` opens another window in the same user context. */
 export async function newFirefoxViewer(browser, { width = 1280, height = 800 } = {}) {
   const { session } = browser;
   const { userContext } = await session.send("browser.createUserContext", {});
+  const pages = new Set();
+  const context = {
+    async newPage() {
+      const page = await openPage(browser, userContext, { width, height });
+      pages.add(page);
+      return page;
+    },
+    async close() {
+      for (const page of pages) await page.close();
+      await session.send("browser.removeUserContext", { userContext }).catch(() => {});
+    },
+  };
+  return { page: await context.newPage(), context };
+}
+
+/** A window in `userContext`, with the page operations of Playwright's that the tests use. */
+async function openPage(browser, userContext, { width, height }) {
+  const { session } = browser;
   const { context } = await session.send("browsingContext.create", { type: "window", userContext });
   await session.send("browsingContext.setViewport", { context, viewport: { width, height } });
   const page = {
+    async close() {
+      await session.send("browsingContext.close", { context }).catch(() => {});
+    },
     async goto(url) {
       await session.send("browsingContext.navigate", { context, url, wait: "complete" });
     },
@@ -124,15 +147,7 @@ export async function newFirefoxViewer(browser, { width = 1280, height = 800 } =
       await session.send("script.addPreloadScript", { functionDeclaration: `() => { (${fn})(); }`, contexts: [context] });
     },
   };
-  return {
-    page,
-    context: {
-      async close() {
-        await session.send("browsingContext.close", { context }).catch(() => {});
-        await session.send("browser.removeUserContext", { userContext }).catch(() => {});
-      },
-    },
-  };
+  return page;
 }
 
 /** One WebDriver BiDi connection: commands matched to their answers by id. */

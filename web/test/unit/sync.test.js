@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { SyncController, SYNC, targetPosition } from "../../public/js/sync.js";
+import { SyncController, SYNC, latenciesFrom, storedLatencies, targetPosition } from "../../public/js/sync.js";
 
 const playing = { paused: false, rate: 1 };
 
@@ -377,4 +377,27 @@ test("a room's seek right after a viewer's own landing is landed at once, and te
   assert.equal(r.action, "land");
   assert.ok(Math.abs(r.seekTo - 40) < 1);
   assert.equal(c.startLatency, start, "nothing measured across the room's change");
+});
+
+test("learnt latencies are kept across pages, and a returning viewer's first landing uses them", () => {
+  // A Firefox-like browser: its position moves 10 ms after play().
+  const first = new SyncController();
+  simulateLanding({ start: 0, seconds: 2, seekLatency: 0.05, startLatency: 0.01, controller: first });
+  const stored = storedLatencies(first);
+  const back = new SyncController().learntFrom(latenciesFrom(stored));
+  assert.ok(Math.abs(back.startLatency - first.startLatency) < 1e-4 && Math.abs(back.seekLatency - first.seekLatency) < 1e-4, stored);
+  // The next page lands with no hold: it is armed once, after its seek.
+  const { trace } = simulateLanding({ start: 0, seconds: 2, seekLatency: 0.05, startLatency: 0.01, controller: back });
+  assert.equal(trace.filter((x) => x.action === "arm").length, 1);
+  // YouTube-like players keep nothing.
+  assert.equal(storedLatencies(new SyncController({ fineRate: false })), null);
+});
+
+test("stored latencies that are absent, malformed or out of range are ignored", () => {
+  for (const text of [null, "", "{", "[]", "null", '{"seek_ms":"x","start_ms":10}', '{"seek_ms":-1,"start_ms":10}', '{"seek_ms":100,"start_ms":301}', '{"seek_ms":1e309,"start_ms":10}', '{"seek_ms":100}']) {
+    assert.equal(latenciesFrom(text), null, String(text));
+    const c = new SyncController().learntFrom(latenciesFrom(text));
+    assert.equal(c.startLatency, SYNC.INITIAL_START_LATENCY);
+  }
+  assert.deepEqual(latenciesFrom('{"seek_ms":120.5,"start_ms":9.5}'), { fineRate: true, seekLatency: 0.1205, startLatency: 0.0095 });
 });
