@@ -394,8 +394,11 @@ class RoomPage {
       this.latenciesKept = learnt;
       localStorage.setItem(LATENCIES_KEY, learnt);
     }
-    // Steady samples only (not while seeking or buffering), while the room and the player play.
-    if (d.action !== "wait" && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
+    // Steady samples only, while the room and the player play: not while seeking or buffering,
+    // nor while landing (the seek and the timed start after a join or the room's jump, and a
+    // Firefox start held once more, are the room moving, not this viewer keeping up with it).
+    const steady = d.action === "none" || d.action === "nudge";
+    if (steady && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
     const report = this.syncStats.take(now);
     if (report) this.conn.send({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms }).catch(() => {});
     // A landing holds the player paused while it seeks and until its moment (startIn).
