@@ -103,8 +103,10 @@ test("a Firefox viewer watches with a Chromium viewer: it follows and sends play
 
   // Chromium changes the rate: Firefox follows it.
   await host.page.selectOption("#rate", "1.25");
-  const fast = await together(fx.page, "Firefox at 1.25x", { playing: true });
-  assert.equal(fast.roomRate, 1.25);
+  await eventually(async () => {
+    const p = await probe(fx.page);
+    return p?.roomRate === 1.25 && !p.paused && Math.abs(p.rate - 1.25) <= 0.125 + 1e-9 && Math.abs(p.position - p.trueTarget) < TOGETHER;
+  }, { what: "Firefox at 1.25x, together with the room" });
 
   await fx.page.screenshot({ path: path.join(artifacts(), "room-firefox.png") });
   await fx.page.setViewportSize({ width: 390, height: 844 });
