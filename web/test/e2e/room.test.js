@@ -110,7 +110,8 @@ test("chat and queue changes appear for everyone; HTML in chat stays text", asyn
   const evil = `<img src=x onerror="document.body.dataset.pwned=1"><b>bold</b>`;
   await a.page.fill("#chat-input", evil);
   await a.page.press("#chat-input", "Enter");
-  const shown = await eventually(() => b.page.$eval("#chat-log", (el) => el.lastElementChild?.querySelector(".text")?.textContent), { what: "chat line" });
+  // The last line that is not a system line (a presence line may come in after it).
+  const shown = await eventually(() => b.page.$eval("#chat-log", (el) => [...el.children].filter((li) => !li.classList.contains("system")).at(-1)?.querySelector(".text")?.textContent), { what: "chat line" });
   assert.equal(shown, evil, "shown exactly as typed");
   assert.equal(await b.page.$$eval("#chat-log img, #chat-log b", (els) => els.length), 0, "no element was created");
   assert.equal(await b.page.evaluate(() => document.body.dataset.pwned ?? null), null);
@@ -119,7 +120,7 @@ test("chat and queue changes appear for everyone; HTML in chat stays text", asyn
   const bName = await b.page.evaluate(() => window.lockstep.model.me.name);
   await a.page.fill("#chat-input", `hey ${bName}, look`);
   await a.page.press("#chat-input", "Enter");
-  await eventually(() => b.page.$eval("#chat-log", (el) => el.lastElementChild?.classList.contains("mention")), { what: "mention" });
+  await eventually(() => b.page.$eval("#chat-log", (el) => el.querySelector(":scope > .mention") !== null), { what: "mention" });
 
   // Queue: A adds two, B sees both with their titles and who added them; A reorders, B removes.
   await addToQueue(a.page, fixtures.mediaUrl("first"));
