@@ -360,6 +360,21 @@ async fn chat_over_the_rate_limit_gets_an_error_frame_not_a_disconnect() {
     still_alive(&mut v).await;
 }
 
+/// Waits for a `rate_limited` error frame and checks that it says when to retry.
+async fn expect_rate_limited(v: &mut Viewer) {
+    let limited = v
+        .wait_for(|f| matches!(f, ServerFrame::Error { code, .. } if code == "rate_limited"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        limited,
+        ServerFrame::Error {
+            retry_after_ms: Some(_),
+            ..
+        }
+    ));
+}
+
 #[tokio::test]
 async fn flooding_frames_is_rate_limited_per_connection() {
     let app = spawn_with(|c| {
@@ -375,17 +390,7 @@ async fn flooding_frames_is_rate_limited_per_connection() {
             .await
             .unwrap();
     }
-    let limited = v
-        .wait_for(|f| matches!(f, ServerFrame::Error { code, .. } if code == "rate_limited"))
-        .await
-        .unwrap();
-    assert!(matches!(
-        limited,
-        ServerFrame::Error {
-            retry_after_ms: Some(_),
-            ..
-        }
-    ));
+    expect_rate_limited(&mut v).await;
 }
 
 #[tokio::test]
@@ -403,17 +408,7 @@ async fn pings_before_hello_are_rate_limited_too_and_hello_still_joins() {
             .await
             .unwrap();
     }
-    let limited = v
-        .wait_for(|f| matches!(f, ServerFrame::Error { code, .. } if code == "rate_limited"))
-        .await
-        .unwrap();
-    assert!(matches!(
-        limited,
-        ServerFrame::Error {
-            retry_after_ms: Some(_),
-            ..
-        }
-    ));
+    expect_rate_limited(&mut v).await;
     v.send_raw(r#"{"t":"hello","v":1}"#).await.unwrap();
     v.wait_for(|f| matches!(f, ServerFrame::Welcome(_)))
         .await
