@@ -405,7 +405,7 @@ impl Store {
         change: MediaChange,
         now: ServerTime,
     ) -> Result<MediaEvent, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         if self.backend() == Backend::Postgres {
             // Streams read an owner's events by id (`media_events_after`), so for one owner the
             // ids must become visible in their order. Numbers from an identity column do not
@@ -659,7 +659,7 @@ mod tests {
         let (owner, upload) = user_with_upload(&s, "Ann").await;
         let first = job(&s, owner, upload, JobKind::Thumbnail, 0).await;
         let second = job(&s, owner, upload, JobKind::Thumbnail, 1).await;
-        let mut other_node = s.pool().begin().await.unwrap();
+        let mut other_node = s.begin().await.unwrap();
         sqlx::query("SELECT id FROM jobs WHERE id = $1 FOR UPDATE")
             .bind(first.to_string())
             .fetch_one(&mut *other_node)

@@ -263,7 +263,7 @@ impl Store {
         order: &[ListId],
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         for (ord, id) in order.iter().enumerate() {
             sqlx::query("UPDATE playlist_items SET ord = $1 WHERE id = $2 AND playlist_id = $3")
                 .bind(i64::try_from(ord).unwrap_or(i64::MAX))

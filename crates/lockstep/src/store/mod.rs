@@ -144,6 +144,29 @@ impl Store {
         &self.pool
     }
 
+    /// Begins a transaction on a connection of the pool, whatever becomes of the caller.
+    ///
+    /// sqlx 0.9's `Pool::begin` is not cancel-safe on PostgreSQL (transact-rs/sqlx#4393, fixed
+    /// upstream after 0.9.0). Suppose a caller is dropped while `BEGIN` is in flight. Then the
+    /// session stays inside a transaction that nothing rolls back, and the pool hands that
+    /// connection on. Every later statement on it runs inside that transaction and holds its
+    /// locks. Here, the end of a media job waited 30 s behind a progress report aborted in its
+    /// `BEGIN`.
+    ///
+    /// Begun in a task of its own, the `BEGIN` always completes. If the caller has gone, the
+    /// transaction is dropped in that task and rolled back.
+    pub(crate) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        let pool = self.pool.clone();
+        #[allow(
+            clippy::disallowed_methods,
+            reason = "the one use, made cancel-safe by its own task"
+        )]
+        let begun = tokio::spawn(async move { pool.begin().await });
+        begun
+            .await
+            .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+    }
+
     /// Copies what the SQLite WAL holds into the database file, without waiting for readers or
     /// writers (a passive checkpoint); nothing on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<(), sqlx::Error> {
@@ -299,6 +322,62 @@ mod tests {
             assert_eq!((sync, fk, mode.as_str()), (1, 1, "wal"));
         }
     }
+
+    /// A caller dropped in the middle of `begin` leaves no session inside a transaction: the
+    /// pool would hand it on, and every later statement on it would run inside that
+    /// transaction, hold its locks and never be committed (sqlx 0.9's `Pool::begin` did, on
+    /// PostgreSQL: a job's end then waited behind an aborted progress report).
+    #[tokio::test]
+    async fn a_begin_cut_short_leaves_no_transaction_open() {
+        let (other, dir) = store().await;
+        // One connection, so that every statement goes where the cut-short `BEGIN` went; the
+        // other store sees only what is committed.
+        let s = super::Store {
+            pool: sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&super::testing::url(&dir))
+                .await
+                .unwrap(),
+            backend: other.backend(),
+        };
+        sqlx::query("CREATE TABLE begin_probe (n BIGINT NOT NULL)")
+            .execute(s.pool())
+            .await
+            .unwrap();
+        for round in 0..40_i64 {
+            // Dropped after one to four polls a moment apart (taking a connection, which is
+            // pinged first, then `BEGIN`): at some of them `BEGIN` is on its way and its answer
+            // not read yet.
+            {
+                let mut begin = std::pin::pin!(s.begin());
+                for _ in 0..=round % 4 {
+                    let done = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(begin.as_mut().poll(cx).is_ready())
+                    })
+                    .await;
+                    if done {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+            }
+            // A statement through the pool, as the rest of the server makes them, is committed.
+            sqlx::query("INSERT INTO begin_probe (n) VALUES ($1)")
+                .bind(round)
+                .execute(s.pool())
+                .await
+                .unwrap();
+            let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM begin_probe")
+                .fetch_one(other.pool())
+                .await
+                .unwrap();
+            assert_eq!(
+                seen,
+                round + 1,
+                "a write after round {round} is not committed"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -316,11 +395,17 @@ pub(crate) mod testing {
 
     /// Another store on the database of `dir` (as a second node would have).
     pub async fn reopen(dir: &tempfile::TempDir) -> Store {
-        let url = if lockstep_testkit::use_postgres() {
+        Store::connect(&url(dir))
+            .await
+            .expect("the test database opens")
+    }
+
+    /// The URL of the test database of `dir`.
+    pub fn url(dir: &tempfile::TempDir) -> String {
+        if lockstep_testkit::use_postgres() {
             lockstep_testkit::postgres::database_for(dir.path())
         } else {
             format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
-        };
-        Store::connect(&url).await.expect("the test database opens")
+        }
     }
 }

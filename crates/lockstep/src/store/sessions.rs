@@ -75,7 +75,7 @@ impl Store {
         expires: ServerTime,
         addr: Option<&str>,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.begin().await?;
         let marked = sqlx::query(
             "UPDATE sessions SET replaced_ms = $1 WHERE token_hash = $2 AND replaced_ms IS NULL",
         )

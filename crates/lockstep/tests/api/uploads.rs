@@ -839,16 +839,16 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
 
     // The friend (a member of the room) may fetch it; a stranger may not, nor a guessed id.
     let video = format!("/media/uploads/{id}/video");
-    assert_eq!(
-        friend
-            .raw(Method::GET, &video)
-            .header("range", "bytes=0-9")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::PARTIAL_CONTENT
-    );
+    let fetched = friend
+        .raw(Method::GET, &video)
+        .header("range", "bytes=0-9")
+        .send()
+        .await
+        .unwrap();
+    let status = fetched.status();
+    // The body says why, if refused (`not_found`, `not_playable_yet`).
+    let body = fetched.text().await.unwrap_or_default();
+    assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{body}");
     stranger.get("/api/me").await.unwrap();
     assert_eq!(
         stranger
