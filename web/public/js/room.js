@@ -375,7 +375,8 @@ class RoomPage {
     if (!p || !m.current || this.loading || m.current.id !== this.loadedItemId) return;
     const duration = m.current.duration ?? (Number.isFinite(p.duration) ? p.duration : Infinity);
     const now = localNow();
-    const target = targetPosition(m.playback, this.clock.serverNow(now), duration);
+    const serverNow = this.clock.serverNow(now);
+    const target = targetPosition(m.playback, serverNow, duration);
     this.renderTime(this.seekDragging ? Number($("#seek").value) : p.currentTime, duration);
     this.reportReadiness(p.canPlay, now);
     if (!this.clock.ready || this.conn.state !== "open") return;
@@ -387,6 +388,8 @@ class RoomPage {
       now: now / 1000,
       seeking: p.seeking,
       buffering: !p.canPlay && !m.playback.paused,
+      // A seek that follows the room's change ends its grace within a second of that change.
+      sinceChange: serverNow / 1000 - m.playback.at / 1e6,
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
     const learnt = storedLatencies(this.controller);

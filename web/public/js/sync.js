@@ -48,8 +48,11 @@ export const SYNC = Object.freeze({
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
   STEADY_MAX_NUDGE: 0.02,
   /** After a seek, the larger nudge may close what the landing missed: for this long from the
-   * player's seek, which comes up to a link's delay after the user's, so that the whole grace
-   * lies within the first second after the user's seek. */
+   * player's seek, or, when the seek follows the room's change (a user's seek), from that change
+   * by the server's clock. A viewer behind a slow link hears of the change up to its delay late,
+   * and its grace, counted from its own seek, ran past the first second after the user's seek
+   * (bench-sync, 150 ms link: 6.8-10% at 1.00-1.10 s). So the whole grace, and the 100 ms tick
+   * that ends it, lie within that second. */
   SEEK_GRACE: 0.85,
   /** Drift beyond this is fixed by seeking. */
   SEEK_THRESHOLD: 0.15,
@@ -126,6 +129,8 @@ export class SyncController {
     this.startLatency = SYNC.INITIAL_START_LATENCY;
     this.tolerance = Math.max(1, tolerance);
     this.lastSeekAt = -Infinity;
+    /** Until when (local time, s) the larger nudge may close what a seek missed (SEEK_GRACE). */
+    this.graceEnds = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
     /** The seek in flight: when it was issued and the latency it assumed. */
     this.pendingSeek = null;
@@ -145,10 +150,12 @@ export class SyncController {
    * @param {number} s.now         local time (s)
    * @param {boolean} [s.seeking]  the player is still seeking
    * @param {boolean} [s.buffering] the player is waiting for data
+   * @param {number} [s.sinceChange] how long ago the room's playback last changed (s, by the
+   *   server's clock), if known
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
-  decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false }) {
+  decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity }) {
     const drift = actual - target;
     const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
@@ -185,17 +192,19 @@ export class SyncController {
       this.smoothed = null;
       if (this.landingOn) {
         this.lastSeekAt = now;
+        this.startGrace(now, sinceChange);
         this.landing = { phase: "seeking", issuedAt: now };
         const lead = Math.min(SYNC.MAX_LANDING_LEAD, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency);
         return result("land", baseRate, target + lead * baseRate);
       }
+      this.startGrace(now, sinceChange);
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
     // Small drifts are steered by their smoothed value; a large one, or any in the first second
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
     // at once.
-    const grace = now - this.lastSeekAt < SYNC.SEEK_GRACE;
+    const grace = now < this.graceEnds;
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
@@ -218,6 +227,7 @@ export class SyncController {
    */
   roomChanged() {
     this.lastSeekAt = -Infinity;
+    this.graceEnds = -Infinity;
     this.landing = null;
     this.pendingSeek = null;
     this.correcting = false;
@@ -278,6 +288,7 @@ export class SyncController {
       if (Math.abs(actual - target - expected) > SYNC.SEEK_THRESHOLD / 3) {
         this.landing = null;
         this.lastSeekAt = -Infinity;
+        this.graceEnds = -Infinity;
         return null;
       }
       return result("armed", baseRate);
@@ -301,6 +312,14 @@ export class SyncController {
       }
     }
     return null;
+  }
+
+  /** The grace of a seek issued at `now`: SEEK_GRACE from it, or from the room's change when the
+   * seek follows one (`sinceChange` < SEEK_GRACE), so that it ends within the first second after
+   * the user's seek however late this viewer heard of it. */
+  startGrace(now, sinceChange) {
+    const late = Number.isFinite(sinceChange) && sinceChange < SYNC.SEEK_GRACE ? Math.max(0, sinceChange) : 0;
+    this.graceEnds = now + SYNC.SEEK_GRACE - late;
   }
 
   /** Issues a seek to `target + lead`, resetting any nudge to the room's rate. */

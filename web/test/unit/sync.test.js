@@ -206,7 +206,7 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
  * later, the controller runs every 100 ms and at once when a seek completes (room.js does so on
  * `seeked`), and a start it asks for (`startIn`) comes `timerLate` late, as a timer may.
  */
-function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController() }) {
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity }) {
   const step = 0.001;
   let actual = start;
   let paused = true;
@@ -231,7 +231,9 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
     }
     if (decideNow) {
       if (t >= nextTick - 1e-9) nextTick += 0.1;
-      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null });
+      // `heardLate`: the room changed that long before this viewer heard of it (s, its link's
+      // delay), or long ago (a join).
+      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t });
       rate = r.rate;
       if (r.seekTo !== null) {
         seeks += 1;
@@ -268,6 +270,21 @@ test("landing: one seek, a start on time, within 20 ms in well under a second", 
   assert.ok(trace.some((x) => x.action === "arm"), "the start was armed");
   // Outside the first second the rate keeps within ±2% of the room's.
   assert.ok(trace.filter((x) => x.t >= 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+});
+
+test("landing after the room's seek heard late: the larger nudge ends within a second of the seek", () => {
+  // A viewer behind a 150 ms link (180 ms with jitter) hears of the user's seek late, then lands;
+  // its start comes 115 ms later than assumed, more than the grace's ±10% closes.
+  const heardLate = 0.18;
+  const { trace } = simulateLanding({ start: 0, seconds: 3, seekLatency: 0.1, startLatency: 0.2, heardLate });
+  assert.ok(trace.some((x) => x.t < SYNC.SEEK_GRACE - heardLate && Math.abs(x.rate - 1) > SYNC.STEADY_MAX_NUDGE), "the grace's larger nudge was used");
+  // A rate set at a tick holds until the next (100 ms): from a tick before the first second after
+  // the user's seek ends, within ±2%.
+  const late = trace.filter((x) => x.t + heardLate + 0.1 > 1);
+  assert.ok(late.every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9), JSON.stringify(late.slice(0, 3)));
+  // A join (the room's change long ago) has the whole grace from its own seek.
+  const joined = simulateLanding({ start: 0, seconds: 3, seekLatency: 0.1, startLatency: 0.2 });
+  assert.ok(joined.trace.some((x) => x.t + heardLate + 0.1 > 1 && x.t < SYNC.SEEK_GRACE && Math.abs(x.rate - 1) > SYNC.STEADY_MAX_NUDGE));
 });
 
 test("landing: a start later than assumed is closed by the rate, and learnt", () => {
