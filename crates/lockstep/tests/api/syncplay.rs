@@ -483,8 +483,12 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
+        // Its own process group, so that mpv, which it starts, goes with it (killing the
+        // client alone left an mpv behind after every run).
+        .process_group(0)
         .spawn()
         .unwrap();
+    let _group = ProcessGroup(client.id().expect("the client is running"));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     // It prints its messages on stdout and its debug lines (the protocol) on stderr.
     tokio::spawn(forward(client.stdout.take().unwrap(), tx.clone()));
@@ -588,6 +592,19 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         .await
         .unwrap();
     let _ = client.kill().await;
+}
+
+/// Kills a process group when dropped, the test passed or not.
+struct ProcessGroup(u32);
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        // Gone already is fine: nothing to report from a drop.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.0)])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
 }
 
 /// Sends each line `from` prints to `to`.
