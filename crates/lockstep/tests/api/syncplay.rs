@@ -547,6 +547,9 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         .as_str()
         .unwrap()
         .to_owned();
+    // Paused first: on a loaded machine the room may already be playing by now (it stops
+    // waiting for its viewers' readiness), and a play would then change nothing to show.
+    v.ok(|id| ClientFrame::Pause { id }).await.unwrap();
     v.ok(|id| ClientFrame::Seek { id, position: 12.0 })
         .await
         .unwrap();
