@@ -450,15 +450,16 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         .unwrap();
     assert!(made.success());
     // The client trusts what `certifi.where()` names (Debian's: the system's CAs). A stand-in
-    // `certifi` first on its path names the test CA instead, leaving the system as it is.
+    // `certifi` first on its path names a copy of the test CA instead, leaving the system as it
+    // is. A copy: a machine whose tooling adds its own CA to the bundle certifi names wrote it
+    // into the repository's fixture.
+    let ca = dir.path().join("ca.pem");
+    std::fs::copy(fixtures().join("ca.pem"), &ca).unwrap();
     let shim = dir.path().join("shim/certifi");
     std::fs::create_dir_all(&shim).unwrap();
     std::fs::write(
         shim.join("__init__.py"),
-        format!(
-            "def where():\n    return {:?}\n",
-            fixtures().join("ca.pem").display().to_string()
-        ),
+        format!("def where():\n    return {:?}\n", ca.display().to_string()),
     )
     .unwrap();
     // Debian's Syncplay client, no GUI, driving mpv with no video or audio output; `-d` prints
