@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { addToQueue, artifacts, createRoom, eventually, freePort, launchBrowser, newViewer, repo, startFixtures, startServer } from "./harness.js";
@@ -27,10 +27,13 @@ before(async () => {
     LOCKSTEP_SYNCPLAY_TLS_KEY: path.join(tls, "key.pem"),
   });
   browser = await launchBrowser();
-  // The client trusts what `certifi.where()` names: a stand-in first on its path names the
-  // test CA, leaving the system's CAs as they are.
+  // The client trusts what `certifi.where()` names: a stand-in first on its path names a copy of
+  // the test CA, leaving the system's CAs as they are. A copy: a machine whose tooling adds its
+  // own CA to the bundle certifi names wrote it into the repository's fixture.
+  const ca = path.join(dir, "ca.pem");
+  copyFileSync(path.join(tls, "ca.pem"), ca);
   mkdirSync(path.join(dir, "shim/certifi"), { recursive: true });
-  writeFileSync(path.join(dir, "shim/certifi/__init__.py"), `def where():\n    return ${JSON.stringify(path.join(tls, "ca.pem"))}\n`);
+  writeFileSync(path.join(dir, "shim/certifi/__init__.py"), `def where():\n    return ${JSON.stringify(ca)}\n`);
   process.env.PYTHONPATH = path.join(dir, "shim");
   readyAtStart(dir);
 });
