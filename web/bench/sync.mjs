@@ -72,6 +72,8 @@ async function startDelayProxy(targetPort, oneWayMs) {
 const VIEWERS = Number(process.env.VIEWERS ?? 4);
 const DURATION = Number(process.env.DURATION ?? 60);
 const SAMPLE_MS = 50;
+/** A viewer's line at a sample: its errors averaged over this many samples either side. */
+const LINE_SAMPLES = 5;
 /** Samples this soon after a seek, a rate change or the start are not steady state. */
 const SETTLE_S = 3;
 /** Viewers within this of each other and of the room count as converged after a seek. */
@@ -170,7 +172,7 @@ function installSampler(page) {
       // Firefox: the error at its last step (watchEdges), carried at the rates since.
       const edge = window.__edge;
       const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
-      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency], frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency], frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, SAMPLE_MS);
 }
@@ -324,19 +326,41 @@ async function run(scenario) {
       }
     });
     const eventTimes = events.map((e) => e.sentAt);
+    // Each viewer's error averaged over the samples within LINE_S either side (its line): at room
+    // rates other than 1 Chromium's readings jitter by about ±5 ms around where the player is
+    // (web/bench/rate.mjs), so the spread of single readings there is partly that jitter.
+    const line = (viewer, b) => {
+      const xs = [];
+      for (let k = b - LINE_SAMPLES; k <= b + LINE_SAMPLES; k++) {
+        const s = buckets.get(k)?.get(viewer);
+        if (s) xs.push(s.error);
+      }
+      return xs.length === 2 * LINE_SAMPLES + 1 ? xs.reduce((x, y) => x + y) / xs.length : null;
+    };
     const rows = [...buckets.entries()]
       .filter(([, m]) => m.size === VIEWERS)
       .map(([b, m]) => {
         const errors = [...m.values()].map((s) => s.error);
-        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), worst: Math.max(...errors.map(Math.abs)) };
+        const lines = [...m.keys()].map((v) => line(v, b));
+        const lineSpread = lines.every((x) => x !== null) ? Math.max(...lines) - Math.min(...lines) : null;
+        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), lineSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
       })
       .sort((a, b) => a.t - b.t);
     // A bucket is steady when its whole window [now, now + SAMPLE_MS) lies outside every settling
     // period [event, event + SETTLE_S).
-    const steady = rows.filter(
-      (r) => r.t >= SETTLE_S && !eventTimes.some((t) => r.now + SAMPLE_MS > t && r.now < t + SETTLE_S * 1000),
-    );
+    const settled = (from, to) => from >= t0 + SETTLE_S * 1000 && !eventTimes.some((t) => to > t && from < t + SETTLE_S * 1000);
+    const steady = rows.filter((r) => settled(r.now, r.now + SAMPLE_MS));
     const spreads = steady.map((r) => r.spread).sort((a, b) => a - b);
+    // The lines' spread: only where the whole averaging window is steady.
+    const lineSpreads = rows
+      .filter((r) => r.lineSpread !== null && settled(r.now - LINE_SAMPLES * SAMPLE_MS, r.now + (LINE_SAMPLES + 1) * SAMPLE_MS))
+      .map((r) => r.lineSpread)
+      .sort((a, b) => a - b);
+    const rates = [...new Set(steady.map((r) => r.roomRate))].sort((a, b) => a - b);
+    const byRate = rates.map((rate) => {
+      const xs = steady.filter((r) => r.roomRate === rate).map((r) => r.spread).sort((a, b) => a - b);
+      return { rate, n: xs.length, p95: quantile(xs, 0.95) };
+    });
     const errors = steady.map((r) => r.worst).sort((a, b) => a - b);
 
     // Each seek: from sending it until every viewer is within CONVERGED of the room (and so of
@@ -372,6 +396,8 @@ async function run(scenario) {
 
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
+    console.log(`spread by the room's rate (steady): ${byRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} samples)`).join("; ")}`);
+    console.log(`spread between the viewers' lines (each viewer's error averaged over ±${LINE_SAMPLES * SAMPLE_MS} ms, steady): p50 ${ms(quantile(lineSpreads, 0.5))} ms, p95 ${ms(quantile(lineSpreads, 0.95))} ms, p99 ${ms(quantile(lineSpreads, 0.99))} ms`);
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
@@ -389,6 +415,8 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
     console.log(`RESULT ${prefix}sync_spread_max ${ms(spreads.at(-1))} ms`);
+    for (const x of byRate) console.log(`RESULT ${prefix}sync_spread_p95_at_rate_${x.rate} ${ms(x.p95)} ms`);
+    console.log(`RESULT ${prefix}sync_line_spread_p95 ${ms(quantile(lineSpreads, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`RESULT ${prefix}seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
     console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
