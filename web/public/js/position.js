@@ -15,8 +15,14 @@
 // since the reading before (the jump happened in between). The bounds of successive jumps are
 // carried forward at the playing rate and intersected, as the clock intersects its exchanges; the
 // readings fall at random phases of the jumps, so a few jumps pin the position within a few ms.
-// The estimate is the middle of the intersection, carried to the moment asked. A player that is
-// not stepped is read as it is. No DOM: tested with `node --test`.
+// The estimate is the middle of the intersection, carried to the moment asked.
+//
+// Chromium's currentTime moves with every reading, and at rate 1 it lies on a straight line within
+// 0.1 ms. At any other rate (time stretching) its readings scatter around their line by up to
+// ±5-6 ms (web/bench/rate.mjs: p95 4.7-6.0 ms at 0.98, 1.02 and 1.25), which the sync controller
+// would chase. There the reader averages the readings of the last STRETCH_WINDOW at the rate now,
+// each carried to the present at that rate. A player that is neither is read as it is. No DOM:
+// tested with `node --test`.
 
 /** Tuning constants. Seconds. */
 export const POSITION = Object.freeze({
@@ -39,6 +45,11 @@ export const POSITION = Object.freeze({
   CARRY_SLACK: 0.005,
   /** A change of rate widens carried bounds as if applied up to this late. */
   RATE_LAG: 0.05,
+  /** At rates other than 1, a player that is not stepped is read as the mean of its readings of
+   * this long, each carried to the present (about ten readings at POLL_EVERY). */
+  STRETCH_WINDOW: 0.15,
+  /** A reading further than this from that mean is a seek or a stall: the mean starts again. */
+  STRETCH_JUMP: 0.05,
 });
 
 /** The delay before the next reading between ticks (ms): random, so that readings fall at every
@@ -61,6 +72,9 @@ export class PositionReader {
   reset() {
     /** The last reading: {value, at, held} (`held`: the value was read before too). */
     this.last = null;
+    /** Readings at the rate `stretchRate` (not 1), for their mean: [{value, at}]. */
+    this.recent = [];
+    this.stretchRate = null;
     /** Where the player was at `ref`: within [lo, hi], moving at `rate`. */
     this.bounds = null;
   }
@@ -91,13 +105,33 @@ export class PositionReader {
         this.jumped(value, at, gap, rate);
       }
     }
+    if (!this.stepped && rate !== 1) return this.stretched(value, at, rate);
+    this.recent = [];
     return this.estimate(value, at);
   }
 
+  /** A reading of a player that is stretching time: the mean of the recent readings at this
+   * rate, each carried to `at`. */
+  stretched(value, at, rate) {
+    if (rate !== this.stretchRate) {
+      this.recent = [];
+      this.stretchRate = rate;
+    }
+    const carried = (r) => r.value + (at - r.at) * rate;
+    this.recent = this.recent.filter((r) => at - r.at <= POSITION.STRETCH_WINDOW && r.at <= at);
+    if (this.recent.length) {
+      const mean = this.recent.reduce((sum, r) => sum + carried(r), 0) / this.recent.length;
+      if (Math.abs(value - mean) > POSITION.STRETCH_JUMP) this.recent = [];
+    }
+    this.recent.push({ value, at });
+    return this.recent.reduce((sum, r) => sum + carried(r), 0) / this.recent.length;
+  }
+
   /** Whether readings between sync ticks still help: until the player is known to move
-   * with every reading, and for good once it is known to be stepped. */
-  worthPolling() {
-    return this.stepped || this.readings < POSITION.CONTINUOUS_AFTER;
+   * with every reading, for good once it is known to be stepped, and while it plays at a rate
+   * other than 1 (`rate`: its readings scatter then, and are averaged). */
+  worthPolling(rate = 1) {
+    return this.stepped || this.readings < POSITION.CONTINUOUS_AFTER || rate !== 1;
   }
 
   /** A jump to `value`, seen at `at`, `gap` after the reading before. */

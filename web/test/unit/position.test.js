@@ -139,3 +139,33 @@ test("non-finite readings are passed through", () => {
   assert.ok(Number.isNaN(reader.read(NaN, 1, 1, true)));
   assert.equal(reader.read(3, NaN, 1, true), 3);
 });
+
+test("at rates other than 1, readings that scatter around the position are averaged", () => {
+  // Chromium while stretching time: each reading within ±5 ms of where the video really is.
+  const random = seeded(7);
+  const truth = (t, rate) => 100 + t * rate;
+  const reader = new PositionReader();
+  const run = (from, to, rate) => {
+    const errors = [];
+    const raws = [];
+    for (let t = from; t < to; t += pollDelayMs(random) / 1000) {
+      const raw = truth(t, rate) + (random() - 0.5) * 0.01;
+      const read = reader.read(raw, t, rate, true);
+      if (t - from > POSITION.STRETCH_WINDOW) {
+        errors.push(Math.abs(read - truth(t, rate)));
+        raws.push(Math.abs(raw - truth(t, rate)));
+      }
+    }
+    const p95 = (xs) => xs.sort((a, b) => a - b)[Math.floor(0.95 * xs.length)];
+    return { read: p95(errors), raw: p95(raws) };
+  };
+  const stretched = run(0, 5, 1.25);
+  assert.ok(stretched.raw > 0.004, `raw ${stretched.raw}`);
+  assert.ok(stretched.read < 0.0025, `averaged ${stretched.read}`);
+  // At rate 1 a reading is taken as it is.
+  const t = 10;
+  assert.equal(reader.read(200.0042, t, 1, true), 200.0042);
+  // A seek at a stretched rate: the mean starts again from the new place.
+  reader.read(300, 20, 1.25, true);
+  assert.equal(reader.read(300.5, 20.01, 1.25, true), 300.5);
+});

@@ -41,7 +41,8 @@ export class Html5Player {
     this.video = video;
     // Where the video really is (position.js): Firefox's currentTime moves in ~40 ms steps, so
     // while it plays it is read every 12-18 ms (a random delay, so that the readings fall at
-    // every phase of the steps), and the steps' moments pin it down. A timer, not animation
+    // every phase of the steps), and the steps' moments pin it down; Chromium's readings scatter
+    // by a few ms at rates other than 1, and are averaged. A timer, not animation
     // frames: a pending frame callback asks the browser for a rendering update every frame.
     this.reader = new PositionReader();
     this.timer = null;
@@ -51,7 +52,7 @@ export class Html5Player {
       this.poll();
     };
     this.poll = () => {
-      if (this.timer === null && !video.paused && this.reader.worthPolling()) this.timer = setTimeout(poll, pollDelayMs());
+      if (this.timer === null && !video.paused && this.reader.worthPolling(video.playbackRate)) this.timer = setTimeout(poll, pollDelayMs());
     };
     video.addEventListener("playing", this.poll);
   }
@@ -124,7 +125,10 @@ export class Html5Player {
     return this.video.playbackRate;
   }
   set rate(r) {
-    if (this.video.playbackRate !== r) this.video.playbackRate = r;
+    if (this.video.playbackRate === r) return;
+    this.video.playbackRate = r;
+    // Readings at rates other than 1 are averaged (position.js): read between ticks again.
+    this.poll();
   }
   get volume() {
     return this.video.volume;
