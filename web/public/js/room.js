@@ -26,8 +26,9 @@ import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 const TICK_MS = 100;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
-/** Where the seek and start latencies learnt on this browser are kept between pages. */
-const LATENCIES_KEY = "lockstep.latencies";
+/** Where the seek and start latencies learnt on this browser are kept between pages (".2": starts
+ * are stretched since START_STRETCH, so a start latency learnt before is ~20 ms short). */
+const LATENCIES_KEY = "lockstep.latencies.2";
 /** Arrow keys seek by this much. */
 const ARROW_SEEK_S = 5;
 /** Page Up / Page Down on the seek bar seek by this much. */

@@ -4,10 +4,12 @@
 // `rate` while playing. With the estimated server time we know where the video should be; the
 // controller compares that with where the player is (the drift) and decides:
 //   - below DEAD_BAND (10 ms) of smoothed drift: nothing (the rate stays the room's rate).
-//     Chromium sets a player's position back by about 20 ms each time its rate leaves exactly
-//     the room's (bench-sync's traces; time stretching starts), so every correction started
-//     costs that much; going back to the room's rate costs nothing. After a landing and its
-//     grace the player rests within RELEASE_BAND, and at the room's rate it stays there;
+//     Chromium sets a player's position back by about 20 ms each time its rate leaves exactly 1
+//     (time stretching starts; rates within 0.1% of 1 are played as 1), so every correction
+//     started at rate 1 costs that much; going back to 1 costs nothing, and moving between two
+//     rates other than 1 costs nothing either. After a landing and its grace the player rests
+//     within RELEASE_BAND, and at the room's rate it stays there. When the room's rate is not 1,
+//     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
 //     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek), released
 //     as the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
@@ -15,7 +17,8 @@
 //   - beyond SEEK_THRESHOLD: land, at most once per SEEK_COOLDOWN, so one drift never causes two
 //     seeks. Landing: pause, seek to where the room will be a little later (LANDING_LEAD plus the
 //     seek time measured on earlier landings), and once the seek is done, start playing at the
-//     moment the room reaches that frame (less the start latency measured on earlier starts). A seek
+//     moment the room reaches that frame (less the start latency measured on earlier starts), at a
+//     rate just off 1 (START_STRETCH), so that Chromium's setback falls within the start. A seek
 //     while playing lands wherever the decoder is ready, tens of ms off; a start at a chosen moment
 //     is off by a timer's precision, and the rate closes the rest within the first second. A
 //     start that came out well ahead (the browser starts sooner than assumed) is held once more.
@@ -30,8 +33,9 @@ export const SYNC = Object.freeze({
    * first sets the position back about 20 ms (time stretching starts), so a smaller drift costs
    * more to correct than to keep (bench-sync: a 4 ms band turned 4 ms ahead into 37 ms behind). */
   DEAD_BAND: 0.01,
-  /** In the first SEEK_GRACE after a seek, drift beyond this is corrected (not DEAD_BAND): a
-   * player left where its landing put it stays there, up to DEAD_BAND off, for good. */
+  /** In the first SEEK_GRACE after a seek, and at any time when the room's rate is not 1 (the
+   * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
+   * DEAD_BAND): a player left where its landing put it stays there, up to DEAD_BAND off, for good. */
   GRACE_BAND: 0.003,
   /** Once correcting, keep correcting until the drift is below this (hysteresis). */
   RELEASE_BAND: 0.0015,
@@ -75,7 +79,10 @@ export const SYNC = Object.freeze({
   LANDING_LATENCY_FACTOR: 1.5,
   MAX_LANDING_LEAD: 1.5,
   /** Time from play() to the position moving, assumed until one has been measured (bench-sync
-   * learnt 80-92 ms in headless Chromium). */
+   * learnt 80-92 ms in headless Chromium at rate 1). A start at START_STRETCH also pays the ~20 ms
+   * setback (web/bench/rate.mjs's player: 74-91 ms at 1, 98-111 ms at 1.02), so a fresh Chromium
+   * page starts about that much late; the grace closes it with no setback. Assuming more would
+   * hold a Firefox page (which starts ~10 ms after play()) once more on its second landing too. */
   INITIAL_START_LATENCY: 0.085,
   /** Largest start latency believed. */
   MAX_START_LATENCY: 0.3,
@@ -83,6 +90,16 @@ export const SYNC = Object.freeze({
    * currentTime runs on for a couple of hundred ms after play() before the audio clock takes
    * over and sets it back by the real start latency). */
   START_SETTLE: 0.3,
+  /** A landing starts the player at this much off the room's rate of 1 (above the 0.1% Chromium
+   * plays as 1), held until the start is measured: Chromium's time-stretching setback (~20 ms)
+   * then falls within the start, where the start latency learnt includes it, instead of 0.1 s into
+   * the correction of what the landing missed. From there, moving between rates other than 1 and
+   * back to 1 costs nothing (web/bench/rate.mjs). 0.3% for 0.3 s is under 1 ms, and is allowed for. */
+  START_STRETCH: 0.003,
+  /** Rates within this of 1 Chromium plays as 1, with no time stretching (1.001 was, 1.002 was
+   * not: web/bench/rate.mjs). While a correction from rate 1 runs, its rate stays START_STRETCH
+   * off 1 at least, so that it never drops back to 1 and pays the setback again. */
+  SNAP: 0.002,
   /** A landing's start that came out further ahead than this (the browser starts sooner than
    * assumed: Firefox moves ~10 ms after play(), Chromium ~90 ms) is held once more. */
   HOLD_AHEAD: 0.02,
@@ -110,6 +127,13 @@ export function targetPosition(playback, serverNowMs, duration = Infinity) {
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
+/** Whether a player at `rate` stretches time (in Chromium: pays the setback to get there). */
+const stretches = (rate) => Math.abs(rate - 1) > SYNC.SNAP;
+
+/** The rate a landing starts the player at: a room's rate other than 1 stretches time already;
+ * at 1, START_STRETCH off it. */
+const startRate = (baseRate) => (stretches(baseRate) ? baseRate : baseRate + SYNC.START_STRETCH);
+
 export class SyncController {
   /**
    * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean}} options `tolerance` widens
@@ -122,7 +146,8 @@ export class SyncController {
     /** The landing in progress: {phase: "seeking", issuedAt} until the seek is done, then
      * {phase: "armed", startAt, assumed} until the player is started, then {phase: "started", at,
      * assumed} until the start latency is measured (`assumed`: the start latency the start was
-     * timed with; `again`: the start is a hold's, HOLD_AHEAD); null otherwise. */
+     * timed with; `again`: the start is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek
+     * having outlasted the lead); null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
@@ -208,12 +233,21 @@ export class SyncController {
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
-    // within the grace anyway, and once the rate is off the room's, going on costs nothing.
-    const band = grace ? k * SYNC.GRACE_BAND : deadBand;
+    // within the grace anyway, and once the rate is off the room's, going on costs nothing. At a
+    // room's rate other than 1 the player is stretching time already (Chromium: no setback when
+    // its rate moves between two rates other than 1), so the small band holds throughout.
+    // Once a correction from rate 1 has let go (or a landing's start came out within the band),
+    // the player is back at 1, and starting again would cost the setback: the dead band then,
+    // grace or not (a 3 ms miss left after a release became 23 ms: bench-sync).
+    const backAtOne = !stretches(baseRate) && !stretches(this.currentRate);
+    const band = stretches(baseRate) || (grace && !backAtOne) ? k * SYNC.GRACE_BAND : deadBand;
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
-    const nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
+    let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
+    // From rate 1, never so little that Chromium plays it as 1 (and pays the setback once more
+    // when the nudge grows again).
+    if (!stretches(baseRate) && Math.abs(nudge) < SYNC.START_STRETCH) nudge = Math.sign(nudge || 1) * SYNC.START_STRETCH;
     let rate = baseRate * (1 + nudge);
     if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP) rate = this.currentRate;
     return result("nudge", rate);
@@ -271,17 +305,18 @@ export class SyncController {
       const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
         this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency };
-        return result("arm", baseRate, null, wait);
+        return result("arm", startRate(baseRate), null, wait);
       }
-      // The seek took longer than the lead: start now; the rate (or, far behind, one more
-      // landing after the cooldown) closes the rest.
-      this.landing = { phase: "started", at: now, assumed: this.startLatency };
-      return null;
+      // The seek took longer than the lead: start now (stretched, as a timed start is); the rate
+      // (or, far behind, one more landing after the cooldown) closes the rest. The start was not
+      // timed, so it teaches no start latency.
+      this.landing = { phase: "started", at: now, assumed: this.startLatency, untimed: true };
+      return result("start", startRate(baseRate));
     }
     if (l.phase === "armed") {
       if (now >= l.startAt) {
         this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again };
-        return result("start", baseRate);
+        return result("start", startRate(baseRate));
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
       const expected = (l.startAt - now + l.assumed) * baseRate;
@@ -291,15 +326,19 @@ export class SyncController {
         this.graceEnds = -Infinity;
         return null;
       }
-      return result("armed", baseRate);
+      return result("armed", startRate(baseRate));
     }
     // Started: the first clean reading after it says how late the position began to move; until
     // then the room's rate, so that the reading is of the start alone.
     if (seeking || buffering) return null;
-    if (now - l.at < SYNC.START_SETTLE) return result("start", baseRate);
+    if (now - l.at < SYNC.START_SETTLE) return result("start", startRate(baseRate));
     this.landing = null;
+    if (l.untimed) return null;
     const drift = actual - target;
-    const measured = clamp(l.assumed - drift / baseRate, 0, SYNC.MAX_START_LATENCY);
+    // What the start's stretched rate added since the position began to move (assumed: at the
+    // latency the start was timed with).
+    const stretched = (startRate(baseRate) - baseRate) * Math.max(0, now - l.at - l.assumed);
+    const measured = clamp(l.assumed - (drift - stretched) / baseRate, 0, SYNC.MAX_START_LATENCY);
     this.startLatency += SYNC.LATENCY_SMOOTHING * (measured - this.startLatency);
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
@@ -308,7 +347,7 @@ export class SyncController {
       const wait = drift / baseRate - measured;
       if (wait >= SYNC.MIN_WAIT) {
         this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true };
-        return result("arm", baseRate, null, wait);
+        return result("arm", startRate(baseRate), null, wait);
       }
     }
     return null;

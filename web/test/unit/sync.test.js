@@ -46,7 +46,9 @@ test("hysteresis: once correcting, it continues down to the release band", () =>
     return r.action;
   };
   assert.equal(hold(0.015), "nudge");
-  assert.equal(hold(0.003), "nudge", "still above the release band");
+  for (let i = 0; i < 3; i++) assert.equal(hold(0.002), "nudge", "still above the release band");
+  // 2 ms asks 0.2% slower, which Chromium would play as 1: the rate stays START_STRETCH off 1.
+  assert.ok(c.currentRate <= 1 - SYNC.START_STRETCH + 1e-12, `rate ${c.currentRate}`);
   assert.equal(hold(0.001), "none");
   assert.equal(hold(0.008), "none", "not restarted below the dead band");
 });
@@ -205,8 +207,11 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
  * the new place at once, as currentTime does), a play() moves the position only `startLatency`
  * later, the controller runs every 100 ms and at once when a seek completes (room.js does so on
  * `seeked`), and a start it asks for (`startIn`) comes `timerLate` late, as a timer may.
+ * `setback`: as Chromium, rates within 0.1% of 1 play as 1, and the position falls back that much
+ * each time time stretching starts: when the rate leaves 1 while playing, or when the player
+ * starts to move at a rate other than 1 (web/bench/rate.mjs).
  */
-function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity }) {
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0 }) {
   const step = 0.001;
   let actual = start;
   let paused = true;
@@ -216,7 +221,10 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   let startAt = null;
   let nextTick = 0;
   let seeks = 0;
+  let stretching = false;
+  let starting = false;
   const trace = [];
+  const played = (r) => (setback && Math.abs(r - 1) <= 0.001 ? 1 : r);
   for (let i = 0; i <= seconds / step; i++) {
     const t = i * step;
     let decideNow = t >= nextTick - 1e-9;
@@ -228,13 +236,16 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       startAt = null;
       paused = false;
       movesAt = t + startLatency;
+      starting = true;
     }
     if (decideNow) {
       if (t >= nextTick - 1e-9) nextTick += 0.1;
       // `heardLate`: the room changed that long before this viewer heard of it (s, its link's
       // delay), or long ago (a join).
       const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t });
-      rate = r.rate;
+      rate = played(r.rate);
+      if (rate !== 1 && !stretching && !paused && !starting) actual -= setback;
+      stretching = rate !== 1;
       if (r.seekTo !== null) {
         seeks += 1;
         actual = r.seekTo;
@@ -247,10 +258,15 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       else if (r.play && paused) {
         paused = false;
         movesAt = t + startLatency;
+        starting = true;
       }
       trace.push({ t, drift: actual - room(t), rate, action: r.action });
     }
-    if (!paused && seekDoneAt === null && t >= movesAt) actual += rate * step;
+    if (!paused && seekDoneAt === null && t >= movesAt) {
+      if (starting && stretching) actual -= setback;
+      starting = false;
+      actual += rate * step;
+    }
   }
   return { trace, seeks, controller };
 }
@@ -417,4 +433,59 @@ test("stored latencies that are absent, malformed or out of range are ignored", 
     assert.equal(c.startLatency, SYNC.INITIAL_START_LATENCY);
   }
   assert.deepEqual(latenciesFrom('{"seek_ms":120.5,"start_ms":9.5}'), { fineRate: true, seekLatency: 0.1205, startLatency: 0.0095 });
+});
+
+test("at a room's rate other than 1, drift beyond the small band is corrected at any time", () => {
+  // Each drift held for a second (10 ticks), long after any seek.
+  const hold = (baseRate, drift) => {
+    const c = new SyncController();
+    let r;
+    for (let i = 0; i < 10; i++) r = c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate, now: 100 + i / 10 });
+    return r;
+  };
+  assert.equal(hold(1, 0.005).action, "none", "at rate 1 a correction costs Chromium's setback: the dead band");
+  const r = hold(1.25, 0.005);
+  assert.equal(r.action, "nudge");
+  assert.ok(r.rate < 1.25 && r.rate > 1.25 * (1 - SYNC.STEADY_MAX_NUDGE));
+  assert.equal(hold(1.25, SYNC.GRACE_BAND * 0.8).action, "none");
+  // Chromium's readings jitter by ±5 ms around the position at rates other than 1: once the
+  // smoothed drift has settled (the first reading seeds it as it is), not chased.
+  const c = new SyncController();
+  let corrections = 0;
+  for (let i = 0; i < 600; i++) {
+    const jitter = (i % 2 ? 1 : -1) * 0.005;
+    const r = c.decide({ target: 50, actual: 50 + jitter, roomPaused: false, baseRate: 1.25, now: 100 + i / 10 });
+    if (i >= 10 && r.action !== "none") corrections += 1;
+  }
+  assert.equal(corrections, 0);
+});
+
+test("Chromium's setback: a landing starts stretched, so closing what it missed costs none", () => {
+  // A start 20 ms later than assumed, and a 20 ms setback whenever time stretching starts.
+  const controller = new SyncController();
+  const startLatency = SYNC.INITIAL_START_LATENCY + 0.02;
+  const { trace, seeks } = simulateLanding({ start: 0, seconds: 3, seekLatency: 0.12, startLatency, timerLate: 0.004, setback: 0.02, controller });
+  assert.equal(seeks, 1);
+  assert.ok(trace.some((x) => x.action === "start" && x.rate === 1 + SYNC.START_STRETCH), "started off rate 1");
+  // From the start's last tick on, the correction only closes: the drift never grows again.
+  const lastStart = trace.findLastIndex((x) => x.action === "start");
+  const after = trace.slice(lastStart);
+  assert.ok(after.every((x, k) => k === 0 || Math.abs(x.drift) <= Math.abs(after[k - 1].drift) + 0.002), JSON.stringify(after.slice(0, 4)));
+  assert.ok(settledAt(trace, 0.02) <= 1, `within 20 ms at ${settledAt(trace, 0.02)} s`);
+  // The setback paid within the start is learnt as start latency, so the next landing is on time.
+  const full = startLatency + 0.02;
+  assert.ok(Math.abs(controller.startLatency - full) <= Math.abs(SYNC.INITIAL_START_LATENCY - full) / 2 + 0.005, `learnt ${controller.startLatency}`);
+});
+
+test("in the grace, a player back at rate 1 is not corrected again for a few ms (it would pay the setback)", () => {
+  const decide = (currentRate) => {
+    const c = new SyncController();
+    c.graceEnds = 101;
+    c.currentRate = currentRate;
+    return c.decide({ target: 50, actual: 50.005, roomPaused: false, baseRate: 1, now: 100.5 });
+  };
+  // Still stretching (a landing's start, a correction under way): closed down to the small band.
+  assert.equal(decide(1 + SYNC.START_STRETCH).action, "nudge");
+  // Let go, at 1: left inside the dead band.
+  assert.equal(decide(1).action, "none");
 });
