@@ -1,6 +1,6 @@
 // Sync accuracy benchmark: N headless Chromium viewers in one room, playing the generated video
-// for DURATION seconds with a seek every 15 s and one rate change. Every 50 ms each page records
-// its player's position and where the room is by the machine's real clock (the browsers and the
+// for DURATION seconds with a pause and a play, a seek every 15 s and one rate change. Every 50 ms
+// each page records its player's position and where the room is by the machine's real clock (the browsers and the
 // server run on the same machine, so they share it; the page's own clock estimate is what is being
 // tested, not what is used to measure). Prints the spread between viewers in steady state, the
 // time each seek takes until all viewers are within 50 ms, how long a late joiner takes to get
@@ -94,6 +94,8 @@ const LATE_RETURNING = process.env.LATE_RETURNING === "1";
 
 /** What happens when, in seconds from the start of the measurement. */
 const SCHEDULE = [
+  { at: 6, pause: true },
+  { at: 8, play: true },
   { at: 15, seek: 10 },
   { at: 30, seek: 60 },
   { at: 37.5, rate: 1.25 },
@@ -292,7 +294,7 @@ async function run(scenario) {
     const events = [];
     for (const step of SCHEDULE.filter((x) => x.at < LATE_JOIN_AT)) {
       await new Promise((r) => setTimeout(r, start + step.at * 1000 - Date.now()));
-      const frame = step.seek !== undefined ? { t: "seek", position: step.seek } : { t: "rate", rate: step.rate };
+      const frame = step.seek !== undefined ? { t: "seek", position: step.seek } : step.rate !== undefined ? { t: "rate", rate: step.rate } : { t: step.pause ? "pause" : "play" };
       const sentAt = await host.evaluate((f) => {
         const t = performance.timeOrigin + performance.now();
         window.lockstep.conn.send(f);
@@ -365,8 +367,8 @@ async function run(scenario) {
 
     // Each seek: from sending it until every viewer is within CONVERGED of the room (and so of
     // each other) and stays there for half a second.
-    const convergeWithin = (band) => events
-      .filter((e) => e.seek !== undefined)
+    const convergeWithin = (band, kind = "seek") => events
+      .filter((e) => e[kind] !== undefined)
       .map((e) => {
         const after = rows.filter((r) => r.now >= e.sentAt);
         const i = after.findIndex((r, k) => after.slice(k, k + 10).every((x) => x.worst <= band));
@@ -374,6 +376,8 @@ async function run(scenario) {
       });
     const convergence = convergeWithin(CONVERGED);
     const convergenceTight = convergeWithin(TIGHT);
+    // Each play after a pause: from sending it until every viewer is within TIGHT of the room.
+    const playTight = convergeWithin(TIGHT, "play");
     // The correction seen as a rate: how far from the room's rate, outside the first second after
     // each seek or rate change, and how often each viewer's correction changes direction.
     // The viewers' own first landings count as seeks too: the first SETTLE_S of the measurement
@@ -392,7 +396,10 @@ async function run(scenario) {
     });
     // Seeks the players made beyond the one each user seek requires.
     const playerSeeks = samples.map((list) => list.at(-1).seeks);
-    const extraSeeks = playerSeeks.map((n) => Math.max(0, n - events.filter((e) => e.seek !== undefined).length));
+    // A play lands too (the players are paused where the room is, and seek ahead to start on time),
+    // and a viewer that heard of the pause late (behind a slow link: it played on past where the
+    // room paused) seeks back to it: one seek per seek, play and pause at most.
+    const extraSeeks = playerSeeks.map((n) => Math.max(0, n - events.filter((e) => e.rate === undefined).length));
 
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
@@ -400,8 +407,9 @@ async function run(scenario) {
     console.log(`spread between the viewers' lines (each viewer's error averaged over ±${LINE_SAMPLES * SAMPLE_MS} ms, steady): p50 ${ms(quantile(lineSpreads, 0.5))} ms, p95 ${ms(quantile(lineSpreads, 0.95))} ms, p99 ${ms(quantile(lineSpreads, 0.99))} ms`);
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
-    console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per user seek: ${extraSeeks.join(", ")})`);
+    console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per seek, play and pause: ${extraSeeks.join(", ")})`);
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
+    console.log(`play after a pause until all within ${TIGHT * 1000} ms: ${playTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const fromLoad = joins.map((j) => j.tight - (j.steps.loaded ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
@@ -422,6 +430,7 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
     console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
     console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
+    console.log(`RESULT ${prefix}play_converge20_max ${Math.max(...playTight).toFixed(2)} s`);
     console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
     console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
