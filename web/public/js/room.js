@@ -183,6 +183,10 @@ class RoomPage {
     this.renderStatic();
     // A play, pause or seek is followed at once, not at the next tick (up to TICK_MS later).
     if (all || changes.includes("playback")) this.controller.roomChanged();
+    // A play while this player waits paused where the room was: it lands, as after a seek (not
+    // when the browser blocks autoplay: the player cannot start until the user clicks).
+    const p = this.player;
+    if (!all && changes.includes("playback") && !this.model.playback.paused && p?.paused && !this.autoplayBlocked) this.controller.roomStarted();
     if (!all && changes.includes("playback")) this.tick();
   }
 

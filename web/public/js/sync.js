@@ -146,8 +146,8 @@ export class SyncController {
     /** The landing in progress: {phase: "seeking", issuedAt} until the seek is done, then
      * {phase: "armed", startAt, assumed} until the player is started, then {phase: "started", at,
      * assumed} until the start latency is measured (`assumed`: the start latency the start was
-     * timed with; `again`: the start is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek
-     * having outlasted the lead); null otherwise. */
+     * timed with; `again`: the start is a hold's, HOLD_AHEAD; `untimed`: started at once from `from`,
+     * the seek having outlasted the lead); null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
@@ -260,12 +260,22 @@ export class SyncController {
    * own landing (say, right after joining) was followed only by nudges until the cooldown ended.
    */
   roomChanged() {
+    this.forced = false;
     this.lastSeekAt = -Infinity;
     this.graceEnds = -Infinity;
     this.landing = null;
     this.pendingSeek = null;
     this.correcting = false;
     this.smoothed = null;
+  }
+
+  /** The room started playing while this player was paused where the room is (a play after a
+   * pause, an item's start): land, that is, seek ahead and start on time. Started at once, the
+   * player would be behind by how late it heard of the play plus its start latency (100-250 ms on
+   * bench-sync's links), and the steady ±2% takes seconds to close that. Players that cannot land
+   * start at once, as before. Call after `roomChanged`. */
+  roomStarted() {
+    if (this.landingOn) this.forced = true;
   }
 
   /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */
@@ -308,9 +318,9 @@ export class SyncController {
         return result("arm", startRate(baseRate), null, wait);
       }
       // The seek took longer than the lead: start now (stretched, as a timed start is); the rate
-      // (or, far behind, one more landing after the cooldown) closes the rest. The start was not
-      // timed, so it teaches no start latency.
-      this.landing = { phase: "started", at: now, assumed: this.startLatency, untimed: true };
+      // (or, far behind, one more landing after the cooldown) closes the rest, and a start well
+      // ahead (a browser that starts sooner than assumed) is held once more.
+      this.landing = { phase: "started", at: now, assumed: this.startLatency, untimed: true, from: actual };
       return result("start", startRate(baseRate));
     }
     if (l.phase === "armed") {
@@ -333,12 +343,14 @@ export class SyncController {
     if (seeking || buffering) return null;
     if (now - l.at < SYNC.START_SETTLE) return result("start", startRate(baseRate));
     this.landing = null;
-    if (l.untimed) return null;
     const drift = actual - target;
-    // What the start's stretched rate added since the position began to move (assumed: at the
-    // latency the start was timed with).
-    const stretched = (startRate(baseRate) - baseRate) * Math.max(0, now - l.at - l.assumed);
-    const measured = clamp(l.assumed - (drift - stretched) / baseRate, 0, SYNC.MAX_START_LATENCY);
+    const rate = startRate(baseRate);
+    // A timed start: how far off it came out, given the latency it was timed with (less what the
+    // stretched rate added since the position began to move). An untimed one: how far the
+    // position moved since the start, from where the player waited paused.
+    const stretched = (rate - baseRate) * Math.max(0, now - l.at - l.assumed);
+    const late = l.untimed ? now - l.at - (actual - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
+    const measured = clamp(late, 0, SYNC.MAX_START_LATENCY);
     this.startLatency += SYNC.LATENCY_SMOOTHING * (measured - this.startLatency);
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started

@@ -489,3 +489,41 @@ test("in the grace, a player back at rate 1 is not corrected again for a few ms 
   // Let go, at 1: left inside the dead band.
   assert.equal(decide(1).action, "none");
 });
+
+test("a play while the player waits paused where the room was: it lands, and is within 20 ms in well under a second", () => {
+  // The room plays from 100 s; this viewer heard of it 60 ms late, its player paused at 100 s.
+  const controller = new SyncController();
+  controller.roomChanged();
+  controller.roomStarted();
+  const first = controller.decide({ target: 100.06, actual: 100, roomPaused: false, baseRate: 1, now: 0 });
+  assert.equal(first.action, "land");
+  assert.equal(first.play, false, "held paused while it seeks ahead");
+  // The whole landing, with a start latency as Chromium's and its setback, both learnt on the
+  // viewer's first landing (its join).
+  const landed = new SyncController();
+  landed.startLatency = 0.125;
+  landed.roomStarted();
+  const { trace, seeks } = simulateLanding({ start: 99.94, seconds: 2, seekLatency: 0.1, startLatency: 0.105, setback: 0.02, controller: landed });
+  assert.equal(seeks, 1);
+  assert.ok(settledAt(trace, 0.02) <= 0.8, `within 20 ms at ${settledAt(trace, 0.02)} s`);
+  // A player that cannot land starts at once; a later change of the room forgets the wish.
+  const coarse = new SyncController({ fineRate: false });
+  coarse.roomStarted();
+  assert.equal(coarse.decide({ target: 100.06, actual: 100, roomPaused: false, baseRate: 1, now: 0 }).action, "none");
+  const paused = new SyncController();
+  paused.roomStarted();
+  paused.roomChanged();
+  assert.equal(paused.decide({ target: 100, actual: 100.001, roomPaused: true, baseRate: 1, now: 0 }).action, "none");
+});
+
+test("a start at once (the seek outlasted its lead) that comes out well ahead is held once more, and its latency learnt", () => {
+  // Firefox moves ~10 ms after play(); a seek of 250 ms leaves the player 55 ms ahead, too little
+  // to wait for the 85 ms assumed, so it starts at once and comes out ~45 ms ahead.
+  const controller = new SyncController();
+  const { trace, seeks } = simulateLanding({ start: 0, seconds: 2, seekLatency: 0.25, startLatency: 0.01, controller });
+  assert.equal(seeks, 1);
+  const started = trace.findIndex((x) => x.action === "start");
+  assert.ok(started >= 0 && trace.slice(started).some((x) => x.action === "arm"), "held once more after the start");
+  assert.ok(settledAt(trace, 0.005) <= 1.2, `within 5 ms at ${settledAt(trace, 0.005)} s`);
+  assert.ok(controller.startLatency < SYNC.INITIAL_START_LATENCY - 0.03, `learnt ${controller.startLatency}`);
+});
