@@ -31,10 +31,11 @@ export class RoomConnection {
    * @param {import("./clock.js").ClockEstimator} o.clock
    * @param {(changes: string[], frame: object) => void} [o.onChange] after an event or welcome
    * @param {(state: string, detail?: object) => void} [o.onState] connecting | open | reconnecting | closed
+   * @param {() => void} [o.onClockReady] when the clock estimate becomes usable (the page can land)
    * @param {(frame: object) => void} [o.onFrame] every frame, after it was handled
    */
-  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random }) {
-    Object.assign(this, { url, model, clock, onChange, onState, onFrame, WebSocketImpl, now, random });
+  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random }) {
+    Object.assign(this, { url, model, clock, onChange, onState, onFrame, onClockReady, WebSocketImpl, now, random });
     this.state = "idle";
     this.socket = null;
     this.nextId = 1;
@@ -197,7 +198,11 @@ export class RoomConnection {
       case "pong":
         clearTimeout(this.pongTimer);
         this.pongTimer = null;
-        this.clock.addPong(frame, this.now());
+        {
+          const wasReady = this.clock.ready;
+          this.clock.addPong(frame, this.now());
+          if (!wasReady && this.clock.ready) this.onClockReady();
+        }
         return;
       case "ack":
       case "members_page":

@@ -127,6 +127,8 @@ class RoomPage {
       clock: this.clock,
       onChange: (changes) => this.changed(changes),
       onState: (state, detail) => this.connectionState(state, detail),
+      // A late joiner lands as soon as the clock allows, not at the next tick.
+      onClockReady: () => this.tick(),
     });
     const send = (frame) => this.conn.send(frame);
     this.chat = new ChatView({

@@ -168,3 +168,23 @@ test("Retry now does nothing once the connection has ended for good", (t) => {
   assert.equal(FakeSocket.all.length, before);
   assert.equal(conn.state, "closed");
 });
+
+test("the page is told once when the clock estimate becomes usable", (t) => {
+  FakeSocket.all = [];
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let ready = 0;
+  const clock = new ClockEstimator();
+  const conn = new RoomConnection({
+    url: "ws://x/api/rooms/r/ws", model: new RoomModel(), clock, WebSocketImpl: FakeSocket,
+    onClockReady: () => (ready += 1), now: () => 1000, random: () => 0.5,
+  });
+  conn.start();
+  const socket = FakeSocket.all.at(-1);
+  socket.accept();
+  // Pongs on a slow link (200 ms round trip): the estimate needs three.
+  for (let i = 0; i < 5; i++) {
+    socket.receive({ t: "pong", client_time: 800, server_recv: 900_000 + i, server_send: 900_010 + i });
+    assert.equal(ready, clock.ready ? 1 : 0);
+  }
+  assert.equal(ready, 1);
+});
