@@ -78,12 +78,12 @@ export const SYNC = Object.freeze({
   LANDING_LEAD: 0.08,
   LANDING_LATENCY_FACTOR: 1.5,
   MAX_LANDING_LEAD: 1.5,
-  /** Time from play() to the position moving, assumed until one has been measured (bench-sync
-   * learnt 80-92 ms in headless Chromium at rate 1). A start at START_STRETCH also pays the ~20 ms
-   * setback (web/bench/rate.mjs's player: 74-91 ms at 1, 98-111 ms at 1.02), so a fresh Chromium
-   * page starts about that much late; the grace closes it with no setback. Assuming more would
-   * hold a Firefox page (which starts ~10 ms after play()) once more on its second landing too. */
-  INITIAL_START_LATENCY: 0.085,
+  /** Time from play() to the position moving, assumed until one has been measured: what
+   * bench-sync's Chromium viewers learnt for a start at START_STRETCH (94-112 ms; 80-92 ms at rate
+   * 1, before starts were stretched: the setback is paid within the start). Firefox moves 3-7 ms
+   * after play(): its first start comes out ahead and is held once more, and the first
+   * measurement replaces this assumption. */
+  INITIAL_START_LATENCY: 0.1,
   /** Largest start latency believed. */
   MAX_START_LATENCY: 0.3,
   /** A start is measured on the first clean reading at least this long after it (Chromium's
@@ -152,6 +152,8 @@ export class SyncController {
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
     this.startLatency = SYNC.INITIAL_START_LATENCY;
+    /** Whether startLatency was measured (here or on an earlier page), not assumed. */
+    this.startMeasured = false;
     this.tolerance = Math.max(1, tolerance);
     this.lastSeekAt = -Infinity;
     /** Until when (local time, s) the larger nudge may close what a seek missed (SEEK_GRACE). */
@@ -290,6 +292,8 @@ export class SyncController {
     if (other && other.fineRate === this.fineRate) {
       this.seekLatency = other.seekLatency;
       this.startLatency = other.startLatency;
+      // A record kept from an earlier page is a measurement.
+      this.startMeasured = other.startMeasured ?? true;
     }
     return this;
   }
@@ -351,7 +355,9 @@ export class SyncController {
     const stretched = (rate - baseRate) * Math.max(0, now - l.at - l.assumed);
     const late = l.untimed ? now - l.at - (actual - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
     const measured = clamp(late, 0, SYNC.MAX_START_LATENCY);
-    this.startLatency += SYNC.LATENCY_SMOOTHING * (measured - this.startLatency);
+    // The first measurement replaces the assumption; later ones are smoothed.
+    this.startLatency = this.startMeasured ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
+    this.startMeasured = true;
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
     // with the latency just measured; a player behind cannot be held, and the rate closes that.

@@ -527,3 +527,16 @@ test("a start at once (the seek outlasted its lead) that comes out well ahead is
   assert.ok(settledAt(trace, 0.005) <= 1.2, `within 5 ms at ${settledAt(trace, 0.005)} s`);
   assert.ok(controller.startLatency < SYNC.INITIAL_START_LATENCY - 0.03, `learnt ${controller.startLatency}`);
 });
+
+test("the first start measured replaces the assumed latency; later ones are smoothed", () => {
+  const controller = new SyncController();
+  simulateLanding({ start: 0, seconds: 1.5, seekLatency: 0.05, startLatency: 0.03, controller });
+  assert.ok(Math.abs(controller.startLatency - 0.03) < 0.005, `after one start: ${controller.startLatency}`);
+  controller.lastSeekAt = -Infinity;
+  simulateLanding({ start: 0, seconds: 1.5, seekLatency: 0.05, startLatency: 0.07, controller });
+  assert.ok(Math.abs(controller.startLatency - 0.05) < 0.005, `after a second: ${controller.startLatency}`);
+  // Latencies kept from an earlier page count as measured.
+  const back = new SyncController().learntFrom(latenciesFrom(storedLatencies(controller)));
+  assert.equal(back.startMeasured, true);
+  assert.equal(new SyncController().startMeasured, false);
+});
