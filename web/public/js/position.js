@@ -117,6 +117,9 @@ export class PositionReader {
       this.recent = [];
       this.stretchRate = rate;
     }
+    // A value read before too: the player holds still (just after play(), or stalled), so older
+    // readings carried at the rate would put it ahead.
+    if (this.last?.held) this.recent = [];
     const carried = (r) => r.value + (at - r.at) * rate;
     this.recent = this.recent.filter((r) => at - r.at <= POSITION.STRETCH_WINDOW && r.at <= at);
     if (this.recent.length) {

@@ -86,10 +86,10 @@ export const SYNC = Object.freeze({
   INITIAL_START_LATENCY: 0.1,
   /** Largest start latency believed. */
   MAX_START_LATENCY: 0.3,
-  /** A start is measured on the first clean reading at least this long after it (Chromium's
-   * currentTime runs on for a couple of hundred ms after play() before the audio clock takes
-   * over and sets it back by the real start latency). */
-  START_SETTLE: 0.3,
+  /** A start is measured on the first clean reading at least this long after it: Chromium 156
+   * holds its position for 100-150 ms after play() and then moves (an earlier Chromium ran on for
+   * a couple of hundred ms and then set it back). */
+  START_SETTLE: 0.2,
   /** A landing starts the player at this much off the room's rate of 1 (above the 0.1% Chromium
    * plays as 1), held until the start is measured: Chromium's time-stretching setback (~20 ms)
    * then falls within the start, where the start latency learnt includes it, instead of 0.1 s into

@@ -169,3 +169,14 @@ test("at rates other than 1, readings that scatter around the position are avera
   reader.read(300, 20, 1.25, true);
   assert.equal(reader.read(300.5, 20.01, 1.25, true), 300.5);
 });
+
+test("at rates other than 1, readings held still (a start, a stall) are not carried into the mean", () => {
+  // Chromium just after play() at 1.003: the position holds at 50 for 120 ms, then moves.
+  const reader = new PositionReader();
+  const rate = 1.003;
+  for (let t = 0; t < 0.12; t += 0.015) reader.read(50, t, rate, true);
+  let read;
+  for (let t = 0.12; t < 0.2; t += 0.015) read = reader.read(50 + (t - 0.12) * rate, t, rate, true);
+  const truth = 50 + (0.195 - 0.12) * rate;
+  assert.ok(Math.abs(read - truth) < 0.001, `read ${read}, truly ${truth}`);
+});
