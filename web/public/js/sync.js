@@ -94,7 +94,7 @@ export const SYNC = Object.freeze({
    * plays as 1), held until the start is measured: Chromium's time-stretching setback (~20 ms)
    * then falls within the start, where the start latency learnt includes it, instead of 0.1 s into
    * the correction of what the landing missed. From there, moving between rates other than 1 and
-   * back to 1 costs nothing (web/bench/rate.mjs). 0.3% for 0.3 s is under 1 ms, and is allowed for. */
+   * back to 1 costs nothing (web/bench/rate.mjs). 0.3% for 0.2 s is under 1 ms, and is allowed for. */
   START_STRETCH: 0.003,
   /** Rates within this of 1 Chromium plays as 1, with no time stretching (1.001 was, 1.002 was
    * not: web/bench/rate.mjs). While a correction from rate 1 runs, its rate stays START_STRETCH
