@@ -117,12 +117,17 @@ export function desktop({ address, name, room, file, dir, onOutput }) {
   return { child, socket, stop: () => stopGroup(child) };
 }
 
+/** Ends the client and the mpv it started: SIGKILL to the whole group. Debian's Syncplay client
+ * once went on running after SIGTERM (its mpv gone), and its open stdout pipe kept the test file's
+ * process, and so the whole browser suite, from ending. A kill is a dropped connection to the
+ * server, which is what the tests that stop a client mean. */
 export function stopGroup(child) {
   try {
-    process.kill(-child.pid, "SIGTERM");
+    process.kill(-child.pid, "SIGKILL");
   } catch {
     // already gone
   }
+  child.stdout?.destroy();
 }
 
 export async function loaded(ipc, what) {
