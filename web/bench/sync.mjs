@@ -1,10 +1,10 @@
 // Sync accuracy benchmark: N headless Chromium viewers in one room, playing the generated video
 // for DURATION seconds with a pause and a play, a seek every 15 s and one rate change. Every 50 ms
-// each page records its player's position and where the room is by the machine's real clock (the browsers and the
-// server run on the same machine, so they share it; the page's own clock estimate is what is being
-// tested, not what is used to measure). Prints the spread between viewers in steady state, the
-// time each seek takes until all viewers are within 50 ms, how long a late joiner takes to get
-// there from opening the page, and RESULT lines.
+// each page records its player's position and where the room is by the machine's real clock (the
+// browsers and the server run on the same machine, so they share it; the page's own clock estimate
+// is what is being tested, not what is used to measure). Prints the spread between viewers in
+// steady state, the time each seek and the play take until all viewers are within 50 and 20 ms,
+// how long a late joiner takes to get there from opening the page, and RESULT lines.
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -328,7 +328,7 @@ async function run(scenario) {
       }
     });
     const eventTimes = events.map((e) => e.sentAt);
-    // Each viewer's error averaged over the samples within LINE_S either side (its line): at room
+    // Each viewer's error averaged over LINE_SAMPLES samples either side (its line): at room
     // rates other than 1 Chromium's readings jitter by about ±5 ms around where the player is
     // (web/bench/rate.mjs), so the spread of single readings there is partly that jitter.
     const line = (viewer, b) => {
@@ -394,7 +394,7 @@ async function run(scenario) {
       }
       return n;
     });
-    // Seeks the players made beyond the one each user seek requires.
+    // Seeks the players made, and how many beyond what the events call for.
     const playerSeeks = samples.map((list) => list.at(-1).seeks);
     // A play lands too (the players are paused where the room is, and seek ahead to start on time),
     // and a viewer that heard of the pause late (behind a slow link: it played on past where the

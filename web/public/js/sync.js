@@ -238,11 +238,10 @@ export class SyncController {
     // within the grace anyway, and once the rate is off the room's, going on costs nothing. At a
     // room's rate other than 1 the player is stretching time already (Chromium: no setback when
     // its rate moves between two rates other than 1), so the small band holds throughout.
-    // Once a correction from rate 1 has let go (or a landing's start came out within the band),
-    // the player is back at 1, and starting again would cost the setback: the dead band then,
-    // grace or not (a 3 ms miss left after a release became 23 ms: bench-sync).
-    const backAtOne = !stretches(baseRate) && !stretches(this.currentRate);
-    const band = stretches(baseRate) || (grace && !backAtOne) ? k * SYNC.GRACE_BAND : deadBand;
+    // At a room's rate of 1, the grace's small band holds only while the player still stretches
+    // (a landing's start, a correction under way): once back at 1, starting again would cost the
+    // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
+    const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     if (!this.correcting) return result("none", baseRate);
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
