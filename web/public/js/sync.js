@@ -162,6 +162,8 @@ export class SyncController {
     /** The seek in flight: when it was issued and the latency it assumed. */
     this.pendingSeek = null;
     this.currentRate = 1;
+    /** The room's rate at the last decision while playing (null before the first). */
+    this.lastBaseRate = null;
     this.correcting = false;
     /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
@@ -228,6 +230,12 @@ export class SyncController {
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
     if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
+    // The room's rate changed: Chromium's player falls back as it starts stretching time (38.5 ms
+    // entering 1.25) and moves on leaving it (web/bench/rate.mjs), and a viewer behind a slow link
+    // played at the old rate for as long as it took to hear of the change. A grace closes that
+    // within the first second, as after a seek; the steady ±2% took 1.6 s for the setback alone.
+    if (this.lastBaseRate !== null && baseRate !== this.lastBaseRate) this.startGrace(now, sinceChange);
+    this.lastBaseRate = baseRate;
     // Small drifts are steered by their smoothed value; a large one, or any in the first second
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
     // at once.
@@ -243,7 +251,14 @@ export class SyncController {
     // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
     const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
-    if (!this.correcting) return result("none", baseRate);
+    if (!this.correcting) {
+      // Straight from a rate far off 1 (the room's was 1.25) to 1, Chromium's position jumps
+      // (+26.7 ms from 1.25); from just off 1 it moves a few ms (web/bench/rate.mjs). So one
+      // decision just off 1 on the same side first.
+      const far = Math.abs(this.currentRate - baseRate) > SYNC.STEADY_MAX_NUDGE * baseRate;
+      if (!stretches(baseRate) && far) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
+      return result("none", baseRate);
+    }
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
     let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
     // From rate 1, never so little that Chromium plays it as 1 (and pays the setback once more

@@ -540,3 +540,37 @@ test("the first start measured replaces the assumed latency; later ones are smoo
   assert.equal(back.startMeasured, true);
   assert.equal(new SyncController().startMeasured, false);
 });
+
+test("a change of the room's rate is closed within its first second, as a seek's miss is", () => {
+  const c = new SyncController();
+  // Steady at 1, long after any seek.
+  for (let i = 0; i < 10; i++) c.decide({ target: 50 + i / 10, actual: 50 + i / 10, roomPaused: false, baseRate: 1, now: 100 + i / 10 });
+  // The room goes to 1.25; entering time stretching, Chromium's player fell back 38.5 ms.
+  let actual = 51 - 0.0385;
+  let target = 51;
+  const rates = [];
+  for (let i = 0; i < 30; i++) {
+    const now = 101 + i / 10;
+    const r = c.decide({ target, actual, roomPaused: false, baseRate: 1.25, now, sinceChange: 0.05 + i / 10 });
+    rates.push({ now, rate: r.rate, drift: actual - target });
+    actual += (r.rate * 1) / 10;
+    target += 1.25 / 10;
+  }
+  assert.ok(rates[0].rate > 1.25 * (1 + SYNC.STEADY_MAX_NUDGE), `the grace's larger nudge first: ${rates[0].rate}`);
+  const late = rates.filter((x) => x.now - 101 + 0.05 >= 1);
+  assert.ok(late.every((x) => Math.abs(x.rate / 1.25 - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9), JSON.stringify(late.slice(0, 3)));
+  assert.ok(Math.abs(rates.find((x) => x.now >= 102).drift) <= 0.005, JSON.stringify(rates.slice(0, 12)));
+});
+
+test("from a room's rate far off 1 back to 1: one decision just off 1 first (Chromium's jump is smaller from there)", () => {
+  const c = new SyncController();
+  c.decide({ target: 50, actual: 50, roomPaused: false, baseRate: 1.25, now: 100 });
+  const first = c.decide({ target: 50.1, actual: 50.1, roomPaused: false, baseRate: 1, now: 100.1, sinceChange: 0.02 });
+  assert.equal(first.rate, 1 + SYNC.START_STRETCH);
+  const second = c.decide({ target: 50.2, actual: 50.2, roomPaused: false, baseRate: 1, now: 100.2, sinceChange: 0.12 });
+  assert.equal(second.rate, 1);
+  // Down from 0.5: just below 1 first.
+  const slow = new SyncController();
+  slow.decide({ target: 50, actual: 50, roomPaused: false, baseRate: 0.5, now: 100 });
+  assert.equal(slow.decide({ target: 50.1, actual: 50.1, roomPaused: false, baseRate: 1, now: 100.1, sinceChange: 0.02 }).rate, 1 - SYNC.START_STRETCH);
+});
