@@ -11,7 +11,7 @@
 // loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
 // IFrame API stand-in. RESULT names carry the scenario (`delay_...`, `throttle_...`,
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
-// rate, clock estimate, learnt latencies, the frame requestVideoFrameCallback last presented) to
+// rate, clock estimate, learnt latencies and release jump, the frame requestVideoFrameCallback last presented) to
 // <prefix>-<scenario>.json.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
@@ -174,7 +174,7 @@ function installSampler(page) {
       // Firefox: the error at its last step (watchEdges), carried at the rates since.
       const edge = window.__edge;
       const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
-      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency], frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(), app.controller.releaseJumps?.length], frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, SAMPLE_MS);
 }

@@ -344,6 +344,8 @@ class RoomPage {
     const id = item.id;
     try {
       this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail));
+      // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
+      this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
       this.player.muted = this.prefs.muted;
       clearTimeout(this.startTimer);
@@ -390,6 +392,8 @@ class RoomPage {
     const d = this.controller.decide({
       target,
       actual: p.position,
+      // Read just now by `position`.
+      raw: p.rawPosition,
       roomPaused: m.playback.paused,
       baseRate: m.playback.rate,
       now: now / 1000,
@@ -427,6 +431,20 @@ class RoomPage {
     } else if (d.play && p.paused) {
       this.startPlayer(p);
     }
+  }
+
+  /** Between ticks, on a reading of the player (`position`, `raw`: html5.js): lets go of a
+   * correction's rate now if the controller finds the moment good (SyncController.releaseNow). */
+  releaseCheck(position, raw) {
+    const m = this.model;
+    const p = this.player;
+    if (!p || !m.current || this.loading || m.current.id !== this.loadedItemId || m.playback.paused || !this.clock.ready) return;
+    if (!this.controller.releasing(m.playback.rate)) return;
+    const duration = m.current.duration ?? (Number.isFinite(p.duration) ? p.duration : Infinity);
+    const now = localNow();
+    const target = targetPosition(m.playback, this.clock.serverNow(now), duration);
+    const rate = this.controller.releaseNow({ target, actual: position, raw, baseRate: m.playback.rate, now: now / 1000 });
+    if (rate !== null) p.rate = rate;
   }
 
   /** Starts the player, unless the browser blocks autoplay (then the page asks for a click). */

@@ -11,9 +11,13 @@
 //     within RELEASE_BAND, and at the room's rate it stays there. When the room's rate is not 1,
 //     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
-//     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek), released
-//     as the drift shrinks (peers that seek for every small drift stutter: jellyfin-web #1640,
-//     Syncplay #24, CyTube #482); the smoothing keeps a few ms of position jitter from being chased;
+//     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek or a change
+//     of the room's rate), released as the drift shrinks (peers that seek for every small drift
+//     stutter: jellyfin-web #1640, Syncplay #24, CyTube #482); the smoothing keeps a few ms of
+//     position jitter from being chased. Where a Chromium player rests once let go back to 1
+//     follows its reading at that moment (±5 ms around its line while stretching), not its line:
+//     the correction lets go at a reading whose rest, by what this player's own releases taught,
+//     falls on the room (RELEASE_AIM), looked for at every reading between ticks (`releaseNow`);
 //   - beyond SEEK_THRESHOLD: land, at most once per SEEK_COOLDOWN, so one drift never causes two
 //     seeks. Landing: pause, seek to where the room will be a little later (LANDING_LEAD plus the
 //     seek time measured on earlier landings), and once the seek is done, start playing at the
@@ -100,6 +104,25 @@ export const SYNC = Object.freeze({
    * not: web/bench/rate.mjs). While a correction from rate 1 runs, its rate stays START_STRETCH
    * off 1 at least, so that it never drops back to 1 and pays the setback again. */
   SNAP: 0.002,
+  /** Where a Chromium player rests after going back to rate 1 is fixed by its reading at that
+   * moment, not by its line: its readings scatter ±5 ms around the line while it stretches, and it
+   * rests at the last one plus a constant (about -3 ms from 1.003 and 0.997), or about 10 ms
+   * further when that reading lay below the line (web/bench/release.mjs: 29 of 30 releases from a
+   * reading at or above the line within 1 ms of that; against the line, sd 2.4-2.6 ms). So a
+   * correction lets go at a reading at or above its line whose rest, by the constant learnt from
+   * this player's own releases, falls within this of the room... */
+  RELEASE_AIM: 0.001,
+  /** ...while its line is within GRACE_BAND, holding its rate meanwhile for at most this long
+   * (then it lets go as before, within RELEASE_BAND). */
+  RELEASE_WAIT: 1.0,
+  /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
+   * to RELEASE_MEASURED_BY; the median of the last RELEASE_SAMPLES is the constant, once there are
+   * RELEASE_MIN_SAMPLES. Jumps beyond RELEASE_MAX_JUMP (a stall, a hiccup) are not learnt. */
+  RELEASE_MEASURE_AFTER: 0.08,
+  RELEASE_MEASURED_BY: 0.6,
+  RELEASE_SAMPLES: 9,
+  RELEASE_MIN_SAMPLES: 1,
+  RELEASE_MAX_JUMP: 0.015,
   /** A landing's start that came out further ahead than this (the browser starts sooner than
    * assumed: Firefox moves ~10 ms after play(), Chromium ~90 ms) is held once more. */
   HOLD_AHEAD: 0.02,
@@ -165,6 +188,13 @@ export class SyncController {
     /** The room's rate at the last decision while playing (null before the first). */
     this.lastBaseRate = null;
     this.correcting = false;
+    /** The last release from a stretched rate to the room's 1, until its rest is measured:
+     * {at, raw} (raw: the drift of the reading it let go at). */
+    this.released = null;
+    /** Jumps of recent releases (rest minus that reading, s), newest last. */
+    this.releaseJumps = [];
+    /** Since when a release waits for a good reading (local s), or null. */
+    this.holdSince = null;
     /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
   }
@@ -184,8 +214,9 @@ export class SyncController {
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
-  decide({ target, actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity }) {
+  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity }) {
     const drift = actual - target;
+    const rawDrift = Number.isFinite(raw) ? raw - target : drift;
     const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
       return { play: !roomPaused && !this.holding(), rate, seekTo, drift, action, startIn };
@@ -200,6 +231,7 @@ export class SyncController {
       this.smoothed = null;
       return result("wait", baseRate);
     }
+    this.learnRelease(drift, baseRate, now);
     // The first clean measurement after a seek tells how long seeks really take.
     if (this.pendingSeek && !roomPaused) this.seekLanded(drift, baseRate);
     if (roomPaused) {
@@ -251,12 +283,24 @@ export class SyncController {
     // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
     const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
+    // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
+    if (this.releasing(baseRate)) {
+      if (this.goodRelease(drift, rawDrift)) return this.release(baseRate, drift, rawDrift, now, result);
+      if (!this.correcting) {
+        this.holdSince ??= now;
+        // No good reading yet: hold the rate a while (the line moves on slowly, and the readings
+        // scatter around it), then let go within RELEASE_BAND as before, or correct back (and
+        // then let go as before: the wait runs once per release).
+        if (now - this.holdSince < SYNC.RELEASE_WAIT && Math.abs(drift) <= k * SYNC.GRACE_BAND) return result("nudge", this.currentRate);
+        if (steer > k * SYNC.RELEASE_BAND) this.correcting = true;
+        else return this.release(baseRate, drift, rawDrift, now, result);
+      }
+    }
     if (!this.correcting) {
       // Straight from a rate far off 1 (the room's was 1.25) to 1, Chromium's position jumps
       // (+26.7 ms from 1.25); from just off 1 it moves a few ms (web/bench/rate.mjs). So one
       // decision just off 1 on the same side first.
-      const far = Math.abs(this.currentRate - baseRate) > SYNC.STEADY_MAX_NUDGE * baseRate;
-      if (!stretches(baseRate) && far) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
+      if (!stretches(baseRate) && this.farFrom(baseRate)) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
       return result("none", baseRate);
     }
     const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
@@ -269,6 +313,70 @@ export class SyncController {
     return result("nudge", rate);
   }
 
+  /** Whether the player's rate is further from the room's than a correction sets it (the room's
+   * rate just changed). */
+  farFrom(baseRate) {
+    return Math.abs(this.currentRate - baseRate) > SYNC.STEADY_MAX_NUDGE * baseRate;
+  }
+
+  /** Whether the player is stretching time near the room's rate of 1, to be let go of at a good
+   * reading (a correction, or a landing's start once measured). */
+  releasing(baseRate) {
+    return !this.landing && !stretches(baseRate) && stretches(this.currentRate) && !this.farFrom(baseRate);
+  }
+
+  /** Whether letting go now rests the player on the room: a reading at or above its line (below
+   * it, Chromium rests 10 ms further), whose rest is within RELEASE_AIM, the line within
+   * GRACE_BAND. */
+  goodRelease(drift, rawDrift) {
+    const k = this.tolerance;
+    return rawDrift >= drift && Math.abs(rawDrift + this.releaseJump()) <= k * SYNC.RELEASE_AIM && Math.abs(drift) <= k * SYNC.GRACE_BAND;
+  }
+
+  /**
+   * Between decisions, on each reading of a stretching player (html5.js reads it every 12-18 ms,
+   * the decisions come every 100 ms): the room's rate to set now if this is a good moment to let
+   * go (`goodRelease`), otherwise null. Same arguments as `decide`.
+   */
+  releaseNow({ target, actual, raw = actual, baseRate, now }) {
+    if (!this.releasing(baseRate)) return null;
+    const drift = actual - target;
+    const rawDrift = Number.isFinite(raw) ? raw - target : drift;
+    if (!this.goodRelease(drift, rawDrift)) return null;
+    this.release(baseRate, drift, rawDrift, now, () => {});
+    this.currentRate = baseRate;
+    return baseRate;
+  }
+
+  /** Lets go of a stretched rate for the room's (1), at a reading `rawDrift` off the room (its
+   * line `drift` off). */
+  release(baseRate, drift, rawDrift, now, result) {
+    this.correcting = false;
+    this.holdSince = null;
+    // Only a release at or above the line teaches the jump (below it, Chromium adds 10 ms).
+    this.released = { at: now, raw: rawDrift, upper: rawDrift >= drift };
+    return result("none", baseRate);
+  }
+
+  /** What a release adds to the reading it let go at (s): the median of the recent ones, 0
+   * until RELEASE_MIN_SAMPLES were measured. */
+  releaseJump() {
+    const xs = [...this.releaseJumps].sort((a, b) => a - b);
+    return xs.length >= SYNC.RELEASE_MIN_SAMPLES ? xs[Math.floor(xs.length / 2)] : 0;
+  }
+
+  /** The rest of the last release, read on a clean decision at the room's rate of 1 (`drift`). */
+  learnRelease(drift, baseRate, now) {
+    const r = this.released;
+    if (!r || now - r.at < SYNC.RELEASE_MEASURE_AFTER) return;
+    this.released = null;
+    if (!r.upper || now - r.at > SYNC.RELEASE_MEASURED_BY || stretches(baseRate) || this.currentRate !== baseRate) return;
+    const jump = drift - r.raw;
+    if (Math.abs(jump) > SYNC.RELEASE_MAX_JUMP) return;
+    this.releaseJumps.push(jump);
+    if (this.releaseJumps.length > SYNC.RELEASE_SAMPLES) this.releaseJumps.shift();
+  }
+
   /**
    * The room's playback changed (a seek, play, pause or rate change): a new target, so the seek
    * cooldown (one seek per drift) starts over, and a landing or seek in flight measures nothing
@@ -277,6 +385,8 @@ export class SyncController {
    */
   roomChanged() {
     this.forced = false;
+    this.released = null;
+    this.holdSince = null;
     this.lastSeekAt = -Infinity;
     this.graceEnds = -Infinity;
     this.landing = null;
@@ -306,6 +416,7 @@ export class SyncController {
     if (other && other.fineRate === this.fineRate) {
       this.seekLatency = other.seekLatency;
       this.startLatency = other.startLatency;
+      this.releaseJumps = [...(other.releaseJumps ?? [])];
       // A record kept from an earlier page is a measurement.
       this.startMeasured = other.startMeasured ?? true;
     }
@@ -424,7 +535,10 @@ export class SyncController {
 export function storedLatencies(controller) {
   if (!controller.fineRate) return null;
   const ms = (s) => Math.round(s * 10_000) / 10;
-  return JSON.stringify({ seek_ms: ms(controller.seekLatency), start_ms: ms(controller.startLatency) });
+  const record = { seek_ms: ms(controller.seekLatency), start_ms: ms(controller.startLatency) };
+  // The release jump, once one was measured (its first release then aims with it).
+  if (controller.releaseJumps.length) record.release_ms = ms(controller.releaseJump());
+  return JSON.stringify(record);
 }
 
 /** The latencies `storedLatencies` kept, for `SyncController.learntFrom`; null when `text` is not
@@ -440,7 +554,11 @@ export function latenciesFrom(text) {
   const start = v?.start_ms / 1000;
   const fine = (x, max) => Number.isFinite(x) && x >= 0 && x <= max;
   if (!fine(seek, SYNC.MAX_SEEK_LATENCY) || !fine(start, SYNC.MAX_START_LATENCY)) return null;
-  return { fineRate: true, seekLatency: seek, startLatency: start };
+  const learnt = { fineRate: true, seekLatency: seek, startLatency: start };
+  // Optional (records from before it have none); one out of range is left out, not the record.
+  const release = typeof v.release_ms === "number" ? v.release_ms / 1000 : NaN;
+  if (Number.isFinite(release) && Math.abs(release) <= SYNC.RELEASE_MAX_JUMP) learnt.releaseJumps = [release];
+  return learnt;
 }
 
 /** How often a viewer tells the room how well it keeps in sync (ms), and the least number of

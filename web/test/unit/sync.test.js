@@ -433,6 +433,13 @@ test("stored latencies that are absent, malformed or out of range are ignored", 
     assert.equal(c.startLatency, SYNC.INITIAL_START_LATENCY);
   }
   assert.deepEqual(latenciesFrom('{"seek_ms":120.5,"start_ms":9.5}'), { fineRate: true, seekLatency: 0.1205, startLatency: 0.0095 });
+  // The release jump: kept when believable, left out (the rest kept) when not.
+  assert.deepEqual(latenciesFrom('{"seek_ms":120.5,"start_ms":9.5,"release_ms":-2.7}').releaseJumps, [-0.0027]);
+  for (const bad of ['"x"', "99", "null", "1e309"]) assert.equal(latenciesFrom(`{"seek_ms":120.5,"start_ms":9.5,"release_ms":${bad}}`).releaseJumps, undefined, bad);
+  const c = new SyncController();
+  c.releaseJumps = [-0.002, -0.003, -0.0027];
+  const back = new SyncController().learntFrom(latenciesFrom(storedLatencies(c)));
+  assert.deepEqual(back.releaseJumps, [-0.0027]);
 });
 
 test("at a room's rate other than 1, drift beyond the small band is corrected at any time", () => {
@@ -573,4 +580,111 @@ test("from a room's rate far off 1 back to 1: one decision just off 1 first (Chr
   const slow = new SyncController();
   slow.decide({ target: 50, actual: 50, roomPaused: false, baseRate: 0.5, now: 100 });
   assert.equal(slow.decide({ target: 50.1, actual: 50.1, roomPaused: false, baseRate: 1, now: 100.1, sinceChange: 0.02 }).rate, 1 - SYNC.START_STRETCH);
+});
+
+/**
+ * A Chromium player letting go of a stretched rate, as web/bench/release.mjs measured it: while
+ * it stretches, its readings scatter around its line in a sawtooth (here -5..+5 ms, in 3 ms steps
+ * of 10 ms each); once back at 1 it rests at the reading it let go at plus `jump`, or 10 ms further
+ * when that reading lay below its line. Starts stretched at `rate` with its line `line` off the
+ * room, in a seek's grace; returns where it rests (s) after 3 s, and the controller.
+ */
+function releaseOnce({ line, rate = 1 + SYNC.START_STRETCH, phase, jump = -0.0027, controller = new SyncController() }) {
+  const c = controller;
+  c.currentRate = rate;
+  c.correcting = true;
+  c.graceEnds = 0.85;
+  let off = line;
+  let r = rate;
+  let stretching = true;
+  for (let t = 0; t < 3; t += 0.1) {
+    const saw = stretching ? (Math.floor((t * 1000 + phase) / 10) % 3) * 0.005 - 0.005 : 0;
+    const raw = off + saw;
+    const d = c.decide({ target: 100 + t, actual: 100 + t + off, raw: 100 + t + raw, roomPaused: false, baseRate: 1, now: t });
+    if (stretching && d.rate === 1) {
+      off = raw + jump + (saw < 0 ? 0.01 : 0);
+      stretching = false;
+    } else if (!stretching && d.rate !== 1) {
+      off -= 0.02; // the setback, entering time stretching again
+      stretching = true;
+    }
+    r = d.rate;
+    off += (r - 1) * 0.1;
+  }
+  return { rest: off, controller: c };
+}
+
+test("a correction lets go at a reading whose rest falls on the room: Chromium's players rest within 1.5 ms, not ±5", () => {
+  let random = 1;
+  const rand = () => ((random = (random * 16807) % 2147483647) / 2147483647);
+  const controller = new SyncController();
+  const rests = [];
+  for (let i = 0; i < 60; i++) {
+    const { rest } = releaseOnce({ line: (rand() - 0.5) * 0.004, rate: rand() < 0.5 ? 1.003 : 0.997, phase: rand() * 30, controller });
+    controller.roomChanged();
+    rests.push(rest);
+  }
+  // The first releases teach the jump (rests then ~3 ms off); after them:
+  const learnt = rests.slice(5).map((x) => Math.abs(x) * 1000).sort((a, b) => a - b);
+  assert.ok(Math.abs(controller.releaseJump() + 0.0027) < 0.0005, `learnt ${controller.releaseJump()}`);
+  assert.ok(learnt[Math.floor(0.9 * learnt.length)] <= 1.5, `rests (ms): ${learnt.map((x) => x.toFixed(1)).join(" ")}`);
+  // Letting go on the line alone (no reading of its own): the rests scatter with the sawtooth.
+  const blind = [];
+  for (let i = 0; i < 60; i++) {
+    const c = new SyncController();
+    const saw = (phase) => (Math.floor(phase / 10) % 3) * 0.005 - 0.005;
+    const phase = rand() * 30;
+    // raw = actual: the controller cannot see the reading.
+    c.currentRate = 1.003;
+    c.correcting = true;
+    c.graceEnds = 0.85;
+    const d = c.decide({ target: 100, actual: 100.0005, roomPaused: false, baseRate: 1, now: 0 });
+    if (d.rate === 1) blind.push(Math.abs(0.0005 + saw(phase) - 0.0027 + (saw(phase) < 0 ? 0.01 : 0)) * 1000);
+  }
+  blind.sort((a, b) => a - b);
+  assert.ok(blind[Math.floor(0.9 * blind.length)] > 2, `blind rests (ms): ${blind.map((x) => x.toFixed(1)).join(" ")}`);
+});
+
+test("a release with no good reading holds its rate a while, then lets go as before", () => {
+  const c = new SyncController();
+  c.currentRate = 1.003;
+  c.correcting = true;
+  // The reading always below the line: never a good one.
+  let actual = 99.9995;
+  let r;
+  const rates = [];
+  for (let t = 0; t <= 2; t += 0.1) {
+    r = c.decide({ target: 100 + t, actual: actual + t, raw: actual + t - 0.004, roomPaused: false, baseRate: 1, now: 10 + t });
+    rates.push(r.rate);
+    actual += (r.rate - 1) * 0.1;
+    if (r.rate === 1) break;
+  }
+  assert.equal(r.rate, 1, `let go in the end: ${rates.join(" ")}`);
+  // Held for RELEASE_WAIT, past the room by then: corrected back, and let go within RELEASE_BAND.
+  assert.ok(rates.length <= SYNC.RELEASE_WAIT / 0.1 + 8, rates.join(" "));
+});
+
+test("between decisions, a stretching player is let go of at the first good reading, and only then", () => {
+  const c = new SyncController();
+  c.releaseJumps = [-0.0027];
+  c.currentRate = 1.003;
+  c.correcting = true;
+  const at = (line, saw, now) => c.releaseNow({ target: 100, actual: 100 + line, raw: 100 + line + saw, baseRate: 1, now });
+  assert.equal(at(0.002, -0.004, 10), null, "a reading below its line");
+  assert.equal(at(0.002, 0.004, 10.015), null, "its rest would be 3.3 ms ahead");
+  assert.equal(at(0.0045, 0, 10.03), null, "its line is beyond the small band");
+  assert.equal(at(0.001, 0.0015, 10.045), 1, "rest at -0.2 ms");
+  assert.equal(c.currentRate, 1);
+  assert.equal(at(0.001, 0.0015, 10.06), null, "let go already");
+  // The next decision reads where it rests, and learns the jump.
+  c.decide({ target: 100, actual: 100 - 0.0003, roomPaused: false, baseRate: 1, now: 10.15 });
+  assert.ok(Math.abs(c.releaseJumps.at(-1) - -0.0028) < 1e-9, String(c.releaseJumps));
+  // Not during a landing, nor at a room's rate other than 1.
+  const landing = new SyncController();
+  landing.currentRate = 1.003;
+  landing.landing = { phase: "started", at: 0, assumed: 0.1 };
+  assert.equal(landing.releaseNow({ target: 100, actual: 100, raw: 100.0027, baseRate: 1, now: 0.05 }), null);
+  const fast = new SyncController();
+  fast.currentRate = 1.26;
+  assert.equal(fast.releaseNow({ target: 100, actual: 100, raw: 100.0027, baseRate: 1.25, now: 0 }), null);
 });

@@ -45,10 +45,16 @@ export class Html5Player {
     // by a few ms at rates other than 1, and are averaged. A timer, not animation
     // frames: a pending frame callback asks the browser for a rendering update every frame.
     this.reader = new PositionReader();
+    this.lastRaw = NaN;
     this.timer = null;
+    /** Called with `position` and `rawPosition` after each reading between ticks (room.js: a
+     * correction lets go at a good one). Not read again: Chromium may give one currentTime per task,
+     * and a second reading, equal, would look to the reader like a player holding still. */
+    this.onReading = () => {};
     const poll = () => {
       this.timer = null;
-      this.read();
+      const position = this.read();
+      this.onReading(position, this.lastRaw);
       this.poll();
     };
     this.poll = () => {
@@ -106,7 +112,15 @@ export class Html5Player {
   read() {
     const v = this.video;
     const moving = !v.paused && !v.seeking && v.readyState >= 3;
-    return this.reader.read(v.currentTime, performance.now() / 1000, v.playbackRate, moving);
+    const value = v.currentTime;
+    const position = this.reader.read(value, performance.now() / 1000, v.playbackRate, moving);
+    this.lastRaw = this.reader.stepped ? position : value;
+    return position;
+  }
+  /** The reading behind the last `position` as it was, not averaged (where a stepped player's
+   * steps put it): where a Chromium player rests after going back to rate 1 follows it. */
+  get rawPosition() {
+    return this.lastRaw;
   }
   get duration() {
     return this.video.duration;
