@@ -117,12 +117,18 @@ export const SYNC = Object.freeze({
   RELEASE_WAIT: 1.0,
   /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
    * to RELEASE_MEASURED_BY; the median of the last RELEASE_SAMPLES is the constant, once there are
-   * RELEASE_MIN_SAMPLES. Jumps beyond RELEASE_MAX_JUMP (a stall, a hiccup) are not learnt. */
+   * RELEASE_MIN_SAMPLES. Jumps beyond RELEASE_MAX_JUMP (a reading below its line after all, a
+   * stall, a hiccup) are not learnt. */
   RELEASE_MEASURE_AFTER: 0.08,
   RELEASE_MEASURED_BY: 0.6,
   RELEASE_SAMPLES: 9,
   RELEASE_MIN_SAMPLES: 1,
-  RELEASE_MAX_JUMP: 0.015,
+  RELEASE_MAX_JUMP: 0.006,
+  /** A reading counts as above its line from this much above it: the line is the mean of the
+   * last 150 ms of readings, a millisecond or so off, and a reading just below it rests 10 ms
+   * further (bench-sync: two first releases learnt +6.9 and +6.5 ms, and their viewers then rested
+   * 7 ms off the room). */
+  RELEASE_ABOVE: 0.001,
   /** A landing's start that came out further ahead than this (the browser starts sooner than
    * assumed: Firefox moves ~10 ms after play(), Chromium ~90 ms) is held once more. */
   HOLD_AHEAD: 0.02,
@@ -152,6 +158,10 @@ const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
 /** Whether a player at `rate` stretches time (in Chromium: pays the setback to get there). */
 const stretches = (rate) => Math.abs(rate - 1) > SYNC.SNAP;
+
+/** Whether a reading `rawDrift` lies above the line `drift` (by RELEASE_ABOVE); a reading that is
+ * the line (a player read as it is: Firefox's steps, or no readings to average yet) counts. */
+const above = (drift, rawDrift) => rawDrift === drift || rawDrift >= drift + SYNC.RELEASE_ABOVE;
 
 /** The rate a landing starts the player at: a room's rate other than 1 stretches time already;
  * at 1, START_STRETCH off it. */
@@ -325,12 +335,12 @@ export class SyncController {
     return !this.landing && !stretches(baseRate) && stretches(this.currentRate) && !this.farFrom(baseRate);
   }
 
-  /** Whether letting go now rests the player on the room: a reading at or above its line (below
-   * it, Chromium rests 10 ms further), whose rest is within RELEASE_AIM, the line within
-   * GRACE_BAND. */
+  /** Whether letting go now rests the player on the room: a reading above its line (by
+   * RELEASE_ABOVE: below it, Chromium rests 10 ms further), whose rest is within RELEASE_AIM, the
+   * line within GRACE_BAND. */
   goodRelease(drift, rawDrift) {
     const k = this.tolerance;
-    return rawDrift >= drift && Math.abs(rawDrift + this.releaseJump()) <= k * SYNC.RELEASE_AIM && Math.abs(drift) <= k * SYNC.GRACE_BAND;
+    return above(drift, rawDrift) && Math.abs(rawDrift + this.releaseJump()) <= k * SYNC.RELEASE_AIM && Math.abs(drift) <= k * SYNC.GRACE_BAND;
   }
 
   /**
@@ -354,15 +364,17 @@ export class SyncController {
     this.correcting = false;
     this.holdSince = null;
     // Only a release at or above the line teaches the jump (below it, Chromium adds 10 ms).
-    this.released = { at: now, raw: rawDrift, upper: rawDrift >= drift };
+    this.released = { at: now, raw: rawDrift, upper: above(drift, rawDrift) };
     return result("none", baseRate);
   }
 
-  /** What a release adds to the reading it let go at (s): the median of the recent ones, 0
-   * until RELEASE_MIN_SAMPLES were measured. */
+  /** What a release adds to the reading it let go at (s): the median of the recent ones (of
+   * two, their mean), 0 until RELEASE_MIN_SAMPLES were measured. */
   releaseJump() {
     const xs = [...this.releaseJumps].sort((a, b) => a - b);
-    return xs.length >= SYNC.RELEASE_MIN_SAMPLES ? xs[Math.floor(xs.length / 2)] : 0;
+    if (xs.length < Math.max(1, SYNC.RELEASE_MIN_SAMPLES)) return 0;
+    const mid = xs.length / 2;
+    return xs.length % 2 ? xs[Math.floor(mid)] : (xs[mid - 1] + xs[mid]) / 2;
   }
 
   /** The rest of the last release, read on a clean decision at the room's rate of 1 (`drift`). */

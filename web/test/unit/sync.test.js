@@ -688,3 +688,19 @@ test("between decisions, a stretching player is let go of at the first good read
   fast.currentRate = 1.26;
   assert.equal(fast.releaseNow({ target: 100, actual: 100, raw: 100.0027, baseRate: 1.25, now: 0 }), null);
 });
+
+test("the release constant: beyond 6 ms a jump is not learnt (a reading below its line after all); of two, their mean", () => {
+  const c = new SyncController();
+  const learn = (raw, rest, at) => {
+    c.currentRate = 1.003;
+    c.released = { at, raw, upper: true };
+    c.currentRate = 1;
+    c.decide({ target: 100, actual: 100 + rest, roomPaused: false, baseRate: 1, now: at + 0.1 });
+  };
+  learn(0.0005, 0.0074, 10);
+  assert.deepEqual(c.releaseJumps, []);
+  assert.equal(c.releaseJump(), 0);
+  learn(0.0005, -0.0015, 20);
+  learn(0.001, -0.002, 30);
+  assert.ok(Math.abs(c.releaseJump() - -0.0025) < 1e-9, String(c.releaseJump()));
+});
