@@ -105,6 +105,8 @@ class RoomPage {
     this.playPending = false;
     this.seekDragging = false;
     this.lastDrift = 0;
+    /** When this page heard of the room's last playback change (server ms), null if unknown. */
+    this.playbackHeardAt = null;
     this.reportedReady = true;
     this.notReadySince = null;
     this.durationReported = new Set();
@@ -184,7 +186,11 @@ class RoomPage {
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
     // A play, pause or seek is followed at once, not at the next tick (up to TICK_MS later).
-    if (all || changes.includes("playback")) this.controller.roomChanged();
+    if (all || changes.includes("playback")) {
+      this.controller.roomChanged();
+      // When this page heard of it, by the server's clock (a grace counts from it).
+      this.playbackHeardAt = this.clock.ready ? this.clock.serverNow(localNow()) : null;
+    }
     // A play while this player waits paused where the room was: it lands, as after a seek (not
     // when the browser blocks autoplay: the player cannot start until the user clicks).
     const p = this.player;
@@ -350,6 +356,11 @@ class RoomPage {
       this.player.muted = this.prefs.muted;
       clearTimeout(this.startTimer);
       this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
+      // The room plays already (an item that just started, a late join): the player lands, held
+      // paused meanwhile. Started as soon as it could play, it was 20-120 ms late (the time to
+      // buffer and its start latency), under the 150 ms that lands, and the steady 2% took
+      // seconds to close that (bench-sync, at an item's start).
+      if (!this.model.playback.paused) this.controller.roomStarted();
       this.loadedItemId = id;
       // Land at once rather than at the next tick.
       queueMicrotask(() => this.tick());
@@ -399,8 +410,11 @@ class RoomPage {
       now: now / 1000,
       seeking: p.seeking,
       buffering: !p.canPlay && !m.playback.paused,
-      // A seek that follows the room's change ends its grace within a second of that change.
-      sinceChange: serverNow / 1000 - m.playback.at / 1e6,
+      // A seek that follows the room's change ends its grace within a second of that change: it
+      // is shortened by how late this page heard of the change (not by how long ago the change
+      // was: a player that first had to load its video got almost none, and closed what its
+      // landing missed at 2% over seconds).
+      sinceChange: (this.playbackHeardAt ?? serverNow) / 1000 - m.playback.at / 1e6,
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
     const learnt = storedLatencies(this.controller);

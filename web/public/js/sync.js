@@ -226,8 +226,8 @@ export class SyncController {
    * @param {number} s.now         local time (s)
    * @param {boolean} [s.seeking]  the player is still seeking
    * @param {boolean} [s.buffering] the player is waiting for data
-   * @param {number} [s.sinceChange] how long ago the room's playback last changed (s, by the
-   *   server's clock), if known
+   * @param {number} [s.sinceChange] how long after the room's playback last changed this page
+   *   heard of it (s, by the server's clock), if known
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
@@ -444,9 +444,10 @@ export class SyncController {
     return this;
   }
 
-  /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment). */
+  /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
+   * is due (`forced`: a player waiting for data is not started before it lands). */
   holding() {
-    return this.landing !== null && this.landing.phase !== "started";
+    return (this.landing !== null && this.landing.phase !== "started") || (this.forced && this.landingOn);
   }
 
   /**
@@ -517,9 +518,10 @@ export class SyncController {
     return null;
   }
 
-  /** The grace of a seek issued at `now`: SEEK_GRACE from it, or from the room's change when the
-   * seek follows one (`sinceChange` < SEEK_GRACE), so that it ends within the first second after
-   * the user's seek however late this viewer heard of it. */
+  /** The grace of a seek issued at `now`: SEEK_GRACE from it, less how late this viewer heard of
+   * the room's change (`sinceChange`, when under SEEK_GRACE), so that a seek that follows the
+   * user's at once ends its grace within the first second after it however late this viewer
+   * heard of it. */
   startGrace(now, sinceChange) {
     const late = Number.isFinite(sinceChange) && sinceChange < SYNC.SEEK_GRACE ? Math.max(0, sinceChange) : 0;
     this.graceEnds = now + SYNC.SEEK_GRACE - late;

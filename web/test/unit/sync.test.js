@@ -705,3 +705,18 @@ test("the release constant: beyond 6 ms a jump is not learnt (a reading below it
   learn(0.001, -0.002, 30);
   assert.ok(Math.abs(c.releaseJump() - -0.0025) < 1e-9, String(c.releaseJump()));
 });
+
+test("a player loaded while the room plays is held paused while it waits for data, then lands even when near the room", () => {
+  const c = new SyncController();
+  c.roomStarted();
+  const waiting = c.decide({ target: 0.1, actual: 0, roomPaused: false, baseRate: 1, now: 0, buffering: true });
+  assert.equal(waiting.action, "wait");
+  assert.equal(waiting.play, false, "not started from where it was loaded");
+  const ready = c.decide({ target: 0.18, actual: 0, roomPaused: false, baseRate: 1, now: 0.08 });
+  assert.equal(ready.action, "land");
+  assert.equal(ready.play, false);
+  // A player that cannot land (YouTube) starts as soon as it can, as before.
+  const coarse = new SyncController({ fineRate: false });
+  coarse.roomStarted();
+  assert.equal(coarse.decide({ target: 0.1, actual: 0, roomPaused: false, baseRate: 1, now: 0, buffering: true }).play, true);
+});
