@@ -43,13 +43,6 @@ export const SYNC = Object.freeze({
   GRACE_BAND: 0.003,
   /** Once correcting, keep correcting until the drift is below this (hysteresis). */
   RELEASE_BAND: 0.0015,
-  /** At a room's rate other than 1, outside a grace: drift beyond this is corrected, down to
-   * STRETCHED_RELEASE. The player stretches time anyway, and moving between two stretched rates
-   * puts it where its line was (sd 0.6 ms at 1.25: web/bench/release.mjs BASE=1.25), so its line
-   * can be held closer than GRACE_BAND; its single readings scatter ±5-6 ms around it, which the
-   * 150 ms mean (position.js) and the smoothing leave at about a millisecond. */
-  STRETCHED_BAND: 0.0015,
-  STRETCHED_RELEASE: 0.0005,
   /** Rate change per second of drift: 10 ms of drift plays 1% faster or slower. */
   GAIN: 1.0,
   /** Weight of a new sample in the smoothed drift the nudge follows (a player's reported
@@ -294,14 +287,12 @@ export class SyncController {
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
     // within the grace anyway, and once the rate is off the room's, going on costs nothing. At a
     // room's rate other than 1 the player is stretching time already (Chromium: no setback when
-    // its rate moves between two rates other than 1), so the small band holds throughout, and
-    // outside a grace a smaller one (STRETCHED_BAND).
+    // its rate moves between two rates other than 1), so the small band holds throughout.
     // At a room's rate of 1, the grace's small band holds only while the player still stretches
     // (a landing's start, a correction under way): once back at 1, starting again would cost the
     // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
-    const stretchedRoom = stretches(baseRate) && !grace;
-    const band = stretchedRoom ? k * SYNC.STRETCHED_BAND : stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
-    this.correcting = steer > band || (this.correcting && steer > k * (stretchedRoom ? SYNC.STRETCHED_RELEASE : SYNC.RELEASE_BAND));
+    const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
+    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
       if (this.goodRelease(drift, rawDrift)) return this.release(baseRate, drift, rawDrift, now, result);
