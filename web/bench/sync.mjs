@@ -11,8 +11,8 @@
 // loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
 // IFrame API stand-in. RESULT names carry the scenario (`delay_...`, `throttle_...`,
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
-// rate, clock estimate, learnt latencies and release jump, the frame requestVideoFrameCallback last presented) to
-// <prefix>-<scenario>.json.
+// rate, clock estimate, learnt latencies and release jump, the frame requestVideoFrameCallback
+// last presented) to <prefix>-<scenario>.json.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 

@@ -117,18 +117,19 @@ export const SYNC = Object.freeze({
   RELEASE_WAIT: 1.0,
   /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
    * to RELEASE_MEASURED_BY; the median of the last RELEASE_SAMPLES is the constant, once there are
-   * RELEASE_MIN_SAMPLES. Jumps beyond RELEASE_MAX_JUMP (a reading below its line after all, a
+   * RELEASE_MIN_SAMPLES (one alone, or two, let an odd release steer the next ones: bench-sync
+   * learnt +5.3 ms once, and that viewer then rested 5 ms off). Jumps beyond RELEASE_MAX_JUMP (a reading below its line after all, a
    * stall, a hiccup) are not learnt. */
   RELEASE_MEASURE_AFTER: 0.08,
   RELEASE_MEASURED_BY: 0.6,
   RELEASE_SAMPLES: 9,
-  RELEASE_MIN_SAMPLES: 1,
+  RELEASE_MIN_SAMPLES: 3,
   RELEASE_MAX_JUMP: 0.006,
   /** A reading counts as above its line from this much above it: the line is the mean of the
    * last 150 ms of readings, a millisecond or so off, and a reading just below it rests 10 ms
    * further (bench-sync: two first releases learnt +6.9 and +6.5 ms, and their viewers then rested
    * 7 ms off the room). */
-  RELEASE_ABOVE: 0.001,
+  RELEASE_ABOVE: 0.002,
   /** A landing's start that came out further ahead than this (the browser starts sooner than
    * assumed: Firefox moves ~10 ms after play(), Chromium ~90 ms) is held once more. */
   HOLD_AHEAD: 0.02,
@@ -203,6 +204,8 @@ export class SyncController {
     this.released = null;
     /** Jumps of recent releases (rest minus that reading, s), newest last. */
     this.releaseJumps = [];
+    /** The release constant an earlier page learnt (s), or null. */
+    this.releasePrior = null;
     /** Since when a release waits for a good reading (local s), or null. */
     this.holdSince = null;
     /** The smoothed drift (s), or null right after a seek or a wait. */
@@ -368,13 +371,19 @@ export class SyncController {
     return result("none", baseRate);
   }
 
-  /** What a release adds to the reading it let go at (s): the median of the recent ones (of
-   * two, their mean), 0 until RELEASE_MIN_SAMPLES were measured. */
+  /** What a release adds to the reading it let go at (s): the median of the recent ones (of an
+   * even number, the mean of the middle two) once RELEASE_MIN_SAMPLES were measured; until then
+   * what an earlier page learnt (`releasePrior`), or 0. */
   releaseJump() {
     const xs = [...this.releaseJumps].sort((a, b) => a - b);
-    if (xs.length < Math.max(1, SYNC.RELEASE_MIN_SAMPLES)) return 0;
+    if (xs.length < Math.max(1, SYNC.RELEASE_MIN_SAMPLES)) return this.releasePrior ?? 0;
     const mid = xs.length / 2;
     return xs.length % 2 ? xs[Math.floor(mid)] : (xs[mid - 1] + xs[mid]) / 2;
+  }
+
+  /** Whether the release constant is known (measured here, or kept from an earlier page). */
+  releaseKnown() {
+    return this.releaseJumps.length >= SYNC.RELEASE_MIN_SAMPLES || this.releasePrior != null;
   }
 
   /** The rest of the last release, read on a clean decision at the room's rate of 1 (`drift`). */
@@ -429,6 +438,7 @@ export class SyncController {
       this.seekLatency = other.seekLatency;
       this.startLatency = other.startLatency;
       this.releaseJumps = [...(other.releaseJumps ?? [])];
+      this.releasePrior = other.releasePrior ?? null;
       // A record kept from an earlier page is a measurement.
       this.startMeasured = other.startMeasured ?? true;
     }
@@ -551,7 +561,7 @@ export function storedLatencies(controller) {
   const ms = (s) => Math.round(s * 10_000) / 10;
   const record = { seek_ms: ms(controller.seekLatency), start_ms: ms(controller.startLatency) };
   // The release jump, once one was measured (its first release then aims with it).
-  if (controller.releaseJumps.length) record.release_ms = ms(controller.releaseJump());
+  if (controller.releaseKnown()) record.release_ms = ms(controller.releaseJump());
   return JSON.stringify(record);
 }
 
@@ -571,7 +581,7 @@ export function latenciesFrom(text) {
   const learnt = { fineRate: true, seekLatency: seek, startLatency: start };
   // Optional (records from before it have none); one out of range is left out, not the record.
   const release = typeof v.release_ms === "number" ? v.release_ms / 1000 : NaN;
-  if (Number.isFinite(release) && Math.abs(release) <= SYNC.RELEASE_MAX_JUMP) learnt.releaseJumps = [release];
+  if (Number.isFinite(release) && Math.abs(release) <= SYNC.RELEASE_MAX_JUMP) learnt.releasePrior = release;
   return learnt;
 }
 
