@@ -125,11 +125,17 @@ export const SYNC = Object.freeze({
   RELEASE_SAMPLES: 9,
   RELEASE_MIN_SAMPLES: 3,
   RELEASE_MAX_JUMP: 0.006,
+  /** The constant assumed for a player whose readings scatter around its line while it stretches
+   * (Chromium: -2.9 and -3.0 ms in bench/release.mjs), until its own releases or an earlier page's
+   * say otherwise; a player read as its line (Firefox's steps) assumes 0. With 0 for all, a
+   * Chromium player let go at readings within 1 ms of the room rested ~3 ms behind it, and found
+   * such readings seldom (bench-sync). */
+  RELEASE_JUMP_SCATTERED: -0.003,
   /** A reading counts as above its line from this much above it: the line is the mean of the
-   * last 150 ms of readings, a millisecond or so off, and a reading just below it rests 10 ms
-   * further (bench-sync: two first releases learnt +6.9 and +6.5 ms, and their viewers then rested
-   * 7 ms off the room). */
-  RELEASE_ABOVE: 0.002,
+   * last 150 ms of readings, a millisecond or two off, and a reading below the true line rests
+   * 10 ms further (bench-sync: at 1 ms above, a quarter of the rests were 4-7 ms off the room; at
+   * 2.5 ms, most within 2 ms). */
+  RELEASE_ABOVE: 0.0025,
   /** A landing's start that came out further ahead than this (the browser starts sooner than
    * assumed: Firefox moves ~10 ms after play(), Chromium ~90 ms) is held once more. */
   HOLD_AHEAD: 0.02,
@@ -343,7 +349,7 @@ export class SyncController {
    * line within GRACE_BAND. */
   goodRelease(drift, rawDrift) {
     const k = this.tolerance;
-    return above(drift, rawDrift) && Math.abs(rawDrift + this.releaseJump()) <= k * SYNC.RELEASE_AIM && Math.abs(drift) <= k * SYNC.GRACE_BAND;
+    return above(drift, rawDrift) && Math.abs(rawDrift + this.releaseJump(rawDrift !== drift)) <= k * SYNC.RELEASE_AIM && Math.abs(drift) <= k * SYNC.GRACE_BAND;
   }
 
   /**
@@ -373,10 +379,11 @@ export class SyncController {
 
   /** What a release adds to the reading it let go at (s): the median of the recent ones (of an
    * even number, the mean of the middle two) once RELEASE_MIN_SAMPLES were measured; until then
-   * what an earlier page learnt (`releasePrior`), or 0. */
-  releaseJump() {
+   * what an earlier page learnt (`releasePrior`), or RELEASE_JUMP_SCATTERED for a player whose
+   * readings scatter around its line (`scattered`), or 0. */
+  releaseJump(scattered = false) {
     const xs = [...this.releaseJumps].sort((a, b) => a - b);
-    if (xs.length < Math.max(1, SYNC.RELEASE_MIN_SAMPLES)) return this.releasePrior ?? 0;
+    if (xs.length < Math.max(1, SYNC.RELEASE_MIN_SAMPLES)) return this.releasePrior ?? (scattered ? SYNC.RELEASE_JUMP_SCATTERED : 0);
     const mid = xs.length / 2;
     return xs.length % 2 ? xs[Math.floor(mid)] : (xs[mid - 1] + xs[mid]) / 2;
   }
