@@ -360,7 +360,8 @@ class RoomPage {
       // paused meanwhile. Started as soon as it could play, it was 20-120 ms late (the time to
       // buffer and its start latency), under the 150 ms that lands, and the steady 2% took
       // seconds to close that (bench-sync, at an item's start).
-      if (!this.model.playback.paused) this.controller.roomStarted();
+      // Not when the browser blocks autoplay, as in `changed`.
+      if (!this.model.playback.paused && !this.autoplayBlocked) this.controller.roomStarted();
       this.loadedItemId = id;
       // Land at once rather than at the next tick.
       queueMicrotask(() => this.tick());
@@ -388,12 +389,24 @@ class RoomPage {
     }
   }
 
+  /** Whether the player holds the room's current item, loaded. */
+  playerCurrent() {
+    const m = this.model;
+    return Boolean(this.player && m.current && !this.loading && m.current.id === this.loadedItemId);
+  }
+
+  /** The current item's duration (s): the server's, else the player's, else Infinity. */
+  duration() {
+    const p = this.player;
+    return this.model.current.duration ?? (Number.isFinite(p.duration) ? p.duration : Infinity);
+  }
+
   tick() {
     this.renderConnection();
     const m = this.model;
     const p = this.player;
-    if (!p || !m.current || this.loading || m.current.id !== this.loadedItemId) return;
-    const duration = m.current.duration ?? (Number.isFinite(p.duration) ? p.duration : Infinity);
+    if (!this.playerCurrent()) return;
+    const duration = this.duration();
     const now = localNow();
     const serverNow = this.clock.serverNow(now);
     const target = targetPosition(m.playback, serverNow, duration);
@@ -452,11 +465,9 @@ class RoomPage {
   releaseCheck(position, raw) {
     const m = this.model;
     const p = this.player;
-    if (!p || !m.current || this.loading || m.current.id !== this.loadedItemId || m.playback.paused || !this.clock.ready) return;
-    if (!this.controller.releasing(m.playback.rate)) return;
-    const duration = m.current.duration ?? (Number.isFinite(p.duration) ? p.duration : Infinity);
+    if (!this.playerCurrent() || m.playback.paused || !this.clock.ready || !this.controller.releasing(m.playback.rate)) return;
     const now = localNow();
-    const target = targetPosition(m.playback, this.clock.serverNow(now), duration);
+    const target = targetPosition(m.playback, this.clock.serverNow(now), this.duration());
     const rate = this.controller.releaseNow({ target, actual: position, raw, baseRate: m.playback.rate, now: now / 1000 });
     if (rate !== null) p.rate = rate;
   }
@@ -525,9 +536,7 @@ class RoomPage {
       toast(OFFLINE_REASON, "error");
       return;
     }
-    const duration = this.model.current.duration ?? this.player.duration;
-    const end = Number.isFinite(duration) ? duration : Infinity;
-    this.command({ t: "seek", position: Math.min(Math.max(0, position), end) });
+    this.command({ t: "seek", position: Math.min(Math.max(0, position), this.duration()) });
   }
 
   fullscreen() {

@@ -109,8 +109,8 @@ export const SYNC = Object.freeze({
    * rests at the last one plus a constant (about -3 ms from 1.003 and 0.997), or about 10 ms
    * further when that reading lay below the line (web/bench/release.mjs: 29 of 30 releases from a
    * reading at or above the line within 1 ms of that; against the line, sd 2.4-2.6 ms). So a
-   * correction lets go at a reading at or above its line whose rest, by the constant learnt from
-   * this player's own releases, falls within this of the room... */
+   * correction lets go at a reading RELEASE_ABOVE above its line whose rest, by the constant
+   * learnt from this player's own releases, falls within this of the room... */
   RELEASE_AIM: 0.001,
   /** ...while its line is within GRACE_BAND, holding its rate meanwhile for at most this long
    * (then it lets go as before, within RELEASE_BAND). */
@@ -118,8 +118,8 @@ export const SYNC = Object.freeze({
   /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
    * to RELEASE_MEASURED_BY; the median of the last RELEASE_SAMPLES is the constant, once there are
    * RELEASE_MIN_SAMPLES (one alone, or two, let an odd release steer the next ones: bench-sync
-   * learnt +5.3 ms once, and that viewer then rested 5 ms off). Jumps beyond RELEASE_MAX_JUMP (a reading below its line after all, a
-   * stall, a hiccup) are not learnt. */
+   * learnt +5.3 ms once, and that viewer then rested 5 ms off). Jumps beyond RELEASE_MAX_JUMP (a
+   * reading below its line after all, a stall, a hiccup) are not learnt. */
   RELEASE_MEASURE_AFTER: 0.08,
   RELEASE_MEASURED_BY: 0.6,
   RELEASE_SAMPLES: 9,
@@ -169,6 +169,9 @@ const stretches = (rate) => Math.abs(rate - 1) > SYNC.SNAP;
 /** Whether a reading `rawDrift` lies above the line `drift` (by RELEASE_ABOVE); a reading that is
  * the line (a player read as it is: Firefox's steps, or no readings to average yet) counts. */
 const above = (drift, rawDrift) => rawDrift === drift || rawDrift >= drift + SYNC.RELEASE_ABOVE;
+
+/** The drift of the reading `raw` behind a position (the position's own drift when there is none). */
+const rawDriftOf = (raw, target, drift) => (Number.isFinite(raw) ? raw - target : drift);
 
 /** The rate a landing starts the player at: a room's rate other than 1 stretches time already;
  * at 1, START_STRETCH off it. */
@@ -235,7 +238,7 @@ export class SyncController {
    */
   decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity }) {
     const drift = actual - target;
-    const rawDrift = Number.isFinite(raw) ? raw - target : drift;
+    const rawDrift = rawDriftOf(raw, target, drift);
     const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
       return { play: !roomPaused && !this.holding(), rate, seekTo, drift, action, startIn };
@@ -304,15 +307,22 @@ export class SyncController {
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
-      if (this.goodRelease(drift, rawDrift)) return this.release(baseRate, drift, rawDrift, now, result);
+      if (this.goodRelease(drift, rawDrift)) {
+        this.release(drift, rawDrift, now);
+        return result("none", baseRate);
+      }
       if (!this.correcting) {
         this.holdSince ??= now;
         // No good reading yet: hold the rate a while (the line moves on slowly, and the readings
         // scatter around it), then let go within RELEASE_BAND as before, or correct back (and
         // then let go as before: the wait runs once per release).
         if (now - this.holdSince < SYNC.RELEASE_WAIT && Math.abs(drift) <= k * SYNC.GRACE_BAND) return result("nudge", this.currentRate);
-        if (steer > k * SYNC.RELEASE_BAND) this.correcting = true;
-        else return this.release(baseRate, drift, rawDrift, now, result);
+        if (steer > k * SYNC.RELEASE_BAND) {
+          this.correcting = true;
+        } else {
+          this.release(drift, rawDrift, now);
+          return result("none", baseRate);
+        }
       }
     }
     if (!this.correcting) {
@@ -360,21 +370,20 @@ export class SyncController {
   releaseNow({ target, actual, raw = actual, baseRate, now }) {
     if (!this.releasing(baseRate)) return null;
     const drift = actual - target;
-    const rawDrift = Number.isFinite(raw) ? raw - target : drift;
+    const rawDrift = rawDriftOf(raw, target, drift);
     if (!this.goodRelease(drift, rawDrift)) return null;
-    this.release(baseRate, drift, rawDrift, now, () => {});
+    this.release(drift, rawDrift, now);
     this.currentRate = baseRate;
     return baseRate;
   }
 
-  /** Lets go of a stretched rate for the room's (1), at a reading `rawDrift` off the room (its
-   * line `drift` off). */
-  release(baseRate, drift, rawDrift, now, result) {
+  /** Lets go of a stretched rate (the caller sets the room's, 1), at a reading `rawDrift` off the
+   * room (its line `drift` off). */
+  release(drift, rawDrift, now) {
     this.correcting = false;
     this.holdSince = null;
-    // Only a release at or above the line teaches the jump (below it, Chromium adds 10 ms).
+    // Only a release above the line teaches the jump (below it, Chromium adds 10 ms).
     this.released = { at: now, raw: rawDrift, upper: above(drift, rawDrift) };
-    return result("none", baseRate);
   }
 
   /** What a release adds to the reading it let go at (s): the median of the recent ones (of an
