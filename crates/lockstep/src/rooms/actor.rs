@@ -13,13 +13,11 @@ use super::{
 };
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
-use crate::store::rooms::RoomRow;
 use crate::store::writer::WriteError;
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
 use lockstep_core::permissions::Action;
-use lockstep_core::playback::PlaybackState;
 use lockstep_core::protocol::{ChatLine, ServerFrame, SettingsView, VoteCount, Welcome};
 use lockstep_core::queue::{ItemMetadata, ItemStatus, QueueItem};
 use lockstep_core::room::{Command, CommandError, Event, MemberView, Room, RoomInit};
@@ -96,7 +94,9 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         .chat_lines(id, None, WELCOME_CHAT_LINES as i64)
         .await?;
     let now = env.clock.now();
-    let playback = resumed_playback(&row, now);
+    // A position past the end of the item is left to the room: its deadline is then due, and it
+    // ends the item (autoplay).
+    let playback = row.playback_at(now);
     let pending: Vec<QueueItem> = current
         .iter()
         .chain(items.iter())
@@ -772,21 +772,6 @@ impl Actor {
         self.env.metrics.room_unloaded();
         tracing::debug!(room = %self.id, reason = ?why, "room stopped");
     }
-}
-
-/// The playback of a room loaded from the store: the saved state continued to `now`. The
-/// store holds a position at a server instant (`position` as of `active_ms`), so a playing room
-/// reloaded after a restart, a crash or a failover to another node goes on where the wall clock
-/// says and its viewers never jump back by the length of the outage. A position past the end of
-/// the item is left to the room: its deadline is then due, and it ends the item (autoplay).
-fn resumed_playback(row: &RoomRow, now: ServerTime) -> PlaybackState {
-    PlaybackState {
-        paused: row.paused,
-        position: row.position,
-        at: row.active,
-        rate: row.rate,
-    }
-    .rebased(now)
 }
 
 /// Serialises a frame. Our frames are plain data (no maps with non-string keys, no failing

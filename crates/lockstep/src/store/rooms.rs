@@ -31,6 +31,22 @@ pub struct RoomRow {
     pub active: ServerTime,
 }
 
+impl RoomRow {
+    /// The playback as saved, continued to `now`. The store holds a position at a server
+    /// instant (`position` as of `active`), so a playing room reloaded after a restart, a crash
+    /// or a failover to another node goes on where the wall clock says and its viewers never
+    /// jump back by the length of the outage.
+    pub fn playback_at(&self, now: ServerTime) -> PlaybackState {
+        PlaybackState {
+            paused: self.paused,
+            position: self.position,
+            at: self.active,
+            rate: self.rate,
+        }
+        .rebased(now)
+    }
+}
+
 /// A room as the lobby lists it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ListedRoom {
