@@ -22,6 +22,7 @@ use lockstep_core::ids::{RoomId, UserId};
 use lockstep_core::invite::{INVITE_KEY_BYTES, InviteKey};
 use lockstep_core::names::RoomName;
 use lockstep_core::permissions::Role;
+use lockstep_core::playback::PlaybackState;
 use lockstep_core::protocol::SettingsView;
 use lockstep_core::queue::QueueItem;
 use lockstep_core::room::CommandError;
@@ -103,6 +104,11 @@ pub struct RoomView {
     pub invite_key: Option<String>,
     /// Link to share: `/r/{id}` for public rooms, `/i/{invite_key}` for private ones.
     pub link: Option<String>,
+    /// What plays, and where, for members who got in (absent otherwise): the page starts loading
+    /// the video while its connection opens, and the welcome then says exactly where the room is.
+    /// As last saved (the event writer saves each playback change within milliseconds).
+    pub current: Option<QueueItem>,
+    pub playback: Option<PlaybackState>,
 }
 
 /// Whether a user may connect to a room.
@@ -249,6 +255,10 @@ async fn room_view(
         Role::Viewer
     };
     let admitted = access == Access::Granted;
+    let current = match room.current_item_id {
+        Some(item) if admitted => state.store.queue_item(room.id, item).await?,
+        _ => None,
+    };
     let link = match room.settings.visibility {
         Visibility::Public => Some(format!("/r/{}", room.id)),
         Visibility::Private => admitted.then(|| format!("/i/{}", room.invite_key.as_str())),
@@ -266,6 +276,8 @@ async fn room_view(
         admitted,
         invite_key: admitted.then(|| room.invite_key.as_str().to_owned()),
         link,
+        playback: admitted.then(|| room.playback_at(state.clock.now())),
+        current,
     })
 }
 

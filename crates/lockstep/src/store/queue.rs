@@ -19,6 +19,21 @@ impl Store {
             .collect()
     }
 
+    /// One of the room's items (the room's current one, say), if it is there.
+    pub async fn queue_item(
+        &self,
+        room: RoomId,
+        item: ItemId,
+    ) -> Result<Option<QueueItem>, sqlx::Error> {
+        sqlx::query("SELECT data FROM queue_items WHERE id = $1 AND room_id = $2")
+            .bind(item.to_string())
+            .bind(room.to_string())
+            .fetch_optional(self.pool())
+            .await?
+            .map(|r| parse_json(&r.try_get::<String, _>("data")?))
+            .transpose()
+    }
+
     /// Adds an item after every other (or rewrites it when it exists, as when an item that was
     /// added straight to "now playing" is saved again).
     pub async fn upsert_item(&self, room: RoomId, item: &QueueItem) -> Result<(), sqlx::Error> {

@@ -472,3 +472,65 @@ async fn chat_history_pages_backwards() {
         (422, Some("invalid_query"))
     );
 }
+
+#[tokio::test]
+async fn a_rooms_view_tells_what_plays_only_to_those_let_in() {
+    let app = spawn_app().await;
+    let (owner, guest) = (app.api(), app.api());
+    let r = owner
+        .post("/api/rooms", &json!({ "name": "Films", "password": "pw" }))
+        .await
+        .unwrap();
+    let id: lockstep_core::ids::RoomId = r.body["id"].as_str().unwrap().parse().unwrap();
+    assert!(
+        r.body["current"].is_null(),
+        "nothing plays yet: {:?}",
+        r.body
+    );
+    let (mut v, _) = owner.join(id).await.unwrap();
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: "http://127.0.0.1:9/Cat%20video.mp4".into(),
+    })
+    .await
+    .unwrap();
+    v.ok(|id| ClientFrame::Seek { id, position: 42.0 })
+        .await
+        .unwrap();
+
+    // The page loads the video while it connects: the owner's view names it and where it is
+    // (as the event writer saved it, within moments).
+    let path = format!("/api/rooms/{id}");
+    let mut view = serde_json::Value::Null;
+    for _ in 0..100 {
+        view = owner.get(&path).await.unwrap().body;
+        if view["playback"]["position"].as_f64() >= Some(42.0) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(view["current"]["title"], "Cat video", "{view:?}");
+    assert_eq!(
+        view["current"]["url"], "http://127.0.0.1:9/Cat%20video.mp4",
+        "{view:?}"
+    );
+    assert!(view["current"]["id"].is_string(), "{view:?}");
+    let position = view["playback"]["position"].as_f64().unwrap();
+    assert!((42.0..43.0).contains(&position), "{view:?}");
+    assert!(view["playback"]["at"].is_number() && view["playback"]["rate"] == 1.0);
+
+    // Not to someone who has not given the password: neither what plays nor where.
+    let r = guest.get(&path).await.unwrap();
+    assert_eq!(r.body["admitted"], false);
+    assert!(
+        r.body["current"].is_null() && r.body["playback"].is_null(),
+        "{:?}",
+        r.body
+    );
+    guest
+        .post(&format!("{path}/join"), &json!({ "password": "pw" }))
+        .await
+        .unwrap();
+    let r = guest.get(&path).await.unwrap();
+    assert_eq!(r.body["current"]["title"], "Cat video", "{:?}", r.body);
+}
