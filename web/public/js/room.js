@@ -24,6 +24,9 @@ import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
+/** While a landing's start waits to be measured, the loop runs this often (sync.js: a start is
+ * measured once the position moves, rather than at the first tick 0.2 s after it). */
+const START_TICK_MS = 20;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
 /** Where the seek and start latencies learnt on this browser are kept between pages (".2": starts
@@ -470,10 +473,18 @@ class RoomPage {
     if (!d.play && !p.paused) p.pause();
     if (d.seekTo !== null) p.seek(d.seekTo);
     p.rate = d.rate;
+    if (this.controller.starting() && this.startTick === undefined) {
+      this.startTick = setTimeout(() => {
+        this.startTick = undefined;
+        this.tick();
+      }, START_TICK_MS);
+    }
     if (d.startIn !== null) {
       this.startTimer = setTimeout(() => {
         this.startTimer = null;
         this.startPlayer(p);
+        // The start is measured from now on (every START_TICK_MS).
+        this.tick();
       }, d.startIn * 1000);
     } else if (d.play && p.paused) {
       this.startPlayer(p);

@@ -94,6 +94,11 @@ export const SYNC = Object.freeze({
    * holds its position for 100-150 ms after play() and then moves (an earlier Chromium ran on for
    * a couple of hundred ms and then set it back). */
   START_SETTLE: 0.2,
+  /** ...or sooner, once the position has moved this far past where the player waited, at about
+   * its rate since the reading before (within START_RATE_SLACK): it moves, and where it moves is
+   * the start's outcome. room.js decides every START_TICK_MS meanwhile, not every 100 ms. */
+  START_MOVED: 0.03,
+  START_RATE_SLACK: 0.2,
   /** A landing starts the player at this much off the room's rate of 1 (above the 0.1% Chromium
    * plays as 1), held until the start is measured: Chromium's time-stretching setback (~20 ms)
    * then falls within the start, where the start latency learnt includes it, instead of 0.1 s into
@@ -187,10 +192,11 @@ export class SyncController {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt} until the seek is done, then
-     * {phase: "armed", startAt, assumed} until the player is started, then {phase: "started", at,
-     * assumed} until the start latency is measured (`assumed`: the start latency the start was
-     * timed with; `again`: the start is a hold's, HOLD_AHEAD; `untimed`: started at once from `from`,
-     * the seek having outlasted the lead); null otherwise. */
+     * {phase: "armed", startAt, assumed, from} until the player is started, then {phase:
+     * "started", at, assumed, from} until the start latency is measured (`assumed`: the start
+     * latency the start was timed with; `from`: where the player waited paused; `again`: the start
+     * is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek having outlasted the lead);
+     * null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
@@ -461,6 +467,11 @@ export class SyncController {
     return this;
   }
 
+  /** Whether a landing's start waits to be measured (room.js decides more often meanwhile). */
+  starting() {
+    return this.landing?.phase === "started";
+  }
+
   /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
    * is due (`forced`: a player waiting for data is not started before it lands). */
   holding() {
@@ -482,7 +493,7 @@ export class SyncController {
       this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
       const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual };
         return result("arm", startRate(baseRate), null, wait);
       }
       // The seek took longer than the lead: start now (stretched, as a timed start is); the rate
@@ -493,7 +504,7 @@ export class SyncController {
     }
     if (l.phase === "armed") {
       if (now >= l.startAt) {
-        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again };
+        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again, from: l.from };
         return result("start", startRate(baseRate));
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
@@ -506,13 +517,21 @@ export class SyncController {
       }
       return result("armed", startRate(baseRate));
     }
-    // Started: the first clean reading after it says how late the position began to move; until
-    // then the room's rate, so that the reading is of the start alone.
+    // Started: the first clean reading once it moves (or after START_SETTLE) says how late the
+    // position began to move; until then the start's rate, so that the reading is of the start
+    // alone.
     if (seeking || buffering) return null;
-    if (now - l.at < SYNC.START_SETTLE) return result("start", startRate(baseRate));
+    const rate = startRate(baseRate);
+    const before = l.reading;
+    l.reading = { now, actual };
+    const moving =
+      before !== undefined &&
+      now - before.now > 0 &&
+      actual - l.from >= SYNC.START_MOVED &&
+      Math.abs((actual - before.actual) / (now - before.now) - rate) <= SYNC.START_RATE_SLACK * rate;
+    if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
     const drift = actual - target;
-    const rate = startRate(baseRate);
     // A timed start: how far off it came out, given the latency it was timed with (less what the
     // stretched rate added since the position began to move). An untimed one: how far the
     // position moved since the start, from where the player waited paused.
@@ -528,7 +547,7 @@ export class SyncController {
     if (!l.again && drift > SYNC.HOLD_AHEAD * this.tolerance) {
       const wait = drift / baseRate - measured;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true, from: actual };
         return result("arm", startRate(baseRate), null, wait);
       }
     }
