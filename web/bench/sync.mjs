@@ -328,24 +328,28 @@ async function run(scenario) {
       }
     });
     const eventTimes = events.map((e) => e.sentAt);
-    // Each viewer's error averaged over LINE_SAMPLES samples either side (its line): at room
-    // rates other than 1 Chromium's readings jitter by about ±5 ms around where the player is
-    // (web/bench/rate.mjs), so the spread of single readings there is partly that jitter.
-    const line = (viewer, b) => {
-      const xs = [];
-      for (let k = b - LINE_SAMPLES; k <= b + LINE_SAMPLES; k++) {
-        const s = buckets.get(k)?.get(viewer);
-        if (s) xs.push(s.error);
-      }
-      return xs.length === 2 * LINE_SAMPLES + 1 ? xs.reduce((x, y) => x + y) / xs.length : null;
+    // Each viewer's error averaged over its samples within LINE_SAMPLES sample periods either
+    // side (its line; at least 2/3 of them there): at room rates other than 1 Chromium's readings
+    // jitter by about ±5 ms around where the player is (web/bench/rate.mjs), so the spread of
+    // single readings there is partly that jitter. (Its samples by time, not by bucket: a
+    // sampler's timer jitters, and a line that needed every bucket was seldom had.)
+    const line = (viewer, now) => {
+      const xs = samples[viewer].filter((s) => Math.abs(s.now - now) <= LINE_SAMPLES * SAMPLE_MS).map((s) => s.error);
+      return xs.length >= (2 * (2 * LINE_SAMPLES + 1)) / 3 ? xs.reduce((x, y) => x + y) / xs.length : null;
     };
     const rows = [...buckets.entries()]
       .filter(([, m]) => m.size === VIEWERS)
       .map(([b, m]) => {
         const errors = [...m.values()].map((s) => s.error);
-        const lines = [...m.keys()].map((v) => line(v, b));
-        const lineSpread = lines.every((x) => x !== null) ? Math.max(...lines) - Math.min(...lines) : null;
-        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), lineSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
+        const lines = [...m.entries()].map(([v, s]) => line(v, s.now));
+        const known = lines.every((x) => x !== null);
+        const lineSpread = known ? Math.max(...lines) - Math.min(...lines) : null;
+        // The spread of the readings' own scatter: each reading less its viewer's line, so as if
+        // every line were the same (what single readings would show with the viewers exactly
+        // together).
+        const residuals = known ? errors.map((e, k) => e - lines[k]) : null;
+        const noiseSpread = known ? Math.max(...residuals) - Math.min(...residuals) : null;
+        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), lineSpread, noiseSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
       })
       .sort((a, b) => a.t - b.t);
     // A bucket is steady when its whole window [now, now + SAMPLE_MS) lies outside every settling
@@ -361,7 +365,9 @@ async function run(scenario) {
     const rates = [...new Set(steady.map((r) => r.roomRate))].sort((a, b) => a - b);
     const byRate = rates.map((rate) => {
       const xs = steady.filter((r) => r.roomRate === rate).map((r) => r.spread).sort((a, b) => a - b);
-      return { rate, n: xs.length, p95: quantile(xs, 0.95) };
+      const lined = rows.filter((r) => r.roomRate === rate && r.lineSpread !== null && settled(r.now - LINE_SAMPLES * SAMPLE_MS, r.now + (LINE_SAMPLES + 1) * SAMPLE_MS));
+      const sorted = (key) => lined.map((r) => r[key]).sort((a, b) => a - b);
+      return { rate, n: xs.length, p95: quantile(xs, 0.95), lined: lined.length, lineP95: quantile(sorted("lineSpread"), 0.95), noiseP95: quantile(sorted("noiseSpread"), 0.95) };
     });
     const errors = steady.map((r) => r.worst).sort((a, b) => a - b);
 
@@ -404,7 +410,8 @@ async function run(scenario) {
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
     console.log(`spread by the room's rate (steady): ${byRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} samples)`).join("; ")}`);
-    console.log(`spread between the viewers' lines (each viewer's error averaged over ±${LINE_SAMPLES * SAMPLE_MS} ms, steady): p50 ${ms(quantile(lineSpreads, 0.5))} ms, p95 ${ms(quantile(lineSpreads, 0.95))} ms, p99 ${ms(quantile(lineSpreads, 0.99))} ms`);
+    console.log(`spread between the viewers' lines (each viewer's error averaged over ±${LINE_SAMPLES * SAMPLE_MS} ms, steady): p50 ${ms(quantile(lineSpreads, 0.5))} ms, p95 ${ms(quantile(lineSpreads, 0.95))} ms, p99 ${ms(quantile(lineSpreads, 0.99))} ms (${lineSpreads.length} samples)`);
+    console.log(`by the room's rate, p95 of the lines' spread and of the readings' own scatter (each less its line): ${byRate.map((x) => `at ${x.rate}: ${ms(x.lineP95)} and ${ms(x.noiseP95)} ms (${x.lined} samples)`).join("; ")}`);
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per seek, play and pause: ${extraSeeks.join(", ")})`);
@@ -417,7 +424,7 @@ async function run(scenario) {
     const stepNames = [...new Set(joins.flatMap((j) => Object.keys(j.steps)))];
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
     console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
-    console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
+    if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
@@ -426,15 +433,19 @@ async function run(scenario) {
     for (const x of byRate) console.log(`RESULT ${prefix}sync_spread_p95_at_rate_${x.rate} ${ms(x.p95)} ms`);
     // A viewer whose page was too busy to sample for a whole window has no line there.
     if (lineSpreads.length) console.log(`RESULT ${prefix}sync_line_spread_p95 ${ms(quantile(lineSpreads, 0.95))} ms`);
+    for (const x of byRate.filter((x) => x.lined)) {
+      console.log(`RESULT ${prefix}sync_line_spread_p95_at_rate_${x.rate} ${ms(x.lineP95)} ms`);
+      console.log(`RESULT ${prefix}sync_reading_scatter_spread_p95_at_rate_${x.rate} ${ms(x.noiseP95)} ms`);
+    }
     console.log(`RESULT ${prefix}sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
-    console.log(`RESULT ${prefix}seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
+    if (convergence.length) console.log(`RESULT ${prefix}seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
     console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
-    console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
-    console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
-    console.log(`RESULT ${prefix}play_converge20_max ${Math.max(...playTight).toFixed(2)} s`);
-    console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
-    console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
-    console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
+    if (convergenceTight.length) console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
+    if (playTight.length) console.log(`RESULT ${prefix}play_converge20_max ${Math.max(...playTight).toFixed(2)} s`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {

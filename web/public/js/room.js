@@ -473,6 +473,14 @@ class RoomPage {
     if (!d.play && !p.paused) p.pause();
     if (d.seekTo !== null) p.seek(d.seekTo);
     p.rate = d.rate;
+    // The grace's larger nudge ends on time, not at the next tick (SyncController.graceLeft).
+    const graceLeft = this.controller.graceLeft(now / 1000);
+    if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE && this.graceTick === undefined) {
+      this.graceTick = setTimeout(() => {
+        this.graceTick = undefined;
+        this.tick();
+      }, graceLeft * 1000 + 1);
+    }
     if (this.controller.starting() && this.startTick === undefined) {
       this.startTick = setTimeout(() => {
         this.startTick = undefined;

@@ -467,6 +467,14 @@ export class SyncController {
     return this;
   }
 
+  /** How long the larger nudge may still be set (s from `now`; 0 when not): room.js decides again
+   * then, so that a rate set by the last tick of the grace is not held until the next tick, which
+   * on a page whose CPU is slowed 4x came late enough to keep -3.65% past the first second after
+   * the user's seek (bench-sync). */
+  graceLeft(now) {
+    return Math.max(0, this.graceEnds - now);
+  }
+
   /** Whether a landing's start waits to be measured (room.js decides more often meanwhile). */
   starting() {
     return this.landing?.phase === "started";
