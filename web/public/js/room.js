@@ -108,6 +108,8 @@ class RoomPage {
     this.playPending = false;
     this.seekDragging = false;
     this.lastDrift = 0;
+    /** A run of the sync loop asked for between its ticks ({at, timer}: tickIn), if any. */
+    this.extraTick = null;
     /** When this page heard of the room's last playback change (server ms), null if unknown. */
     this.playbackHeardAt = null;
     this.reportedReady = true;
@@ -389,10 +391,8 @@ class RoomPage {
   }
 
   playerEvent(name, detail) {
-    const item = this.model.current;
-    if (name === "durationchange") {
-      this.reportDuration();
-    } else if (name === "error") {
+    // "durationchange": the tick reports a duration the server did not know (reportDuration).
+    if (name === "error") {
       toast(`Player: ${detail}`, "error");
     } else if (name === "seeked") {
       // A landing times its start from the moment its seek completed.
@@ -473,20 +473,11 @@ class RoomPage {
     if (!d.play && !p.paused) p.pause();
     if (d.seekTo !== null) p.seek(d.seekTo);
     p.rate = d.rate;
-    // The grace's larger nudge ends on time, not at the next tick (SyncController.graceLeft).
+    // Decide again before the next tick: when the grace's larger nudge ends (it ends on time:
+    // SyncController.graceLeft), and while a start waits to be measured.
     const graceLeft = this.controller.graceLeft(now / 1000);
-    if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE && this.graceTick === undefined) {
-      this.graceTick = setTimeout(() => {
-        this.graceTick = undefined;
-        this.tick();
-      }, graceLeft * 1000 + 1);
-    }
-    if (this.controller.starting() && this.startTick === undefined) {
-      this.startTick = setTimeout(() => {
-        this.startTick = undefined;
-        this.tick();
-      }, START_TICK_MS);
-    }
+    if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE) this.tickIn(graceLeft * 1000 + 1);
+    if (this.controller.starting()) this.tickIn(START_TICK_MS);
     if (d.startIn !== null) {
       this.startTimer = setTimeout(() => {
         this.startTimer = null;
@@ -497,6 +488,19 @@ class RoomPage {
     } else if (d.play && p.paused) {
       this.startPlayer(p);
     }
+  }
+
+  /** Runs the loop once more in `ms`, between its ticks. One such run is pending at a time, the
+   * earliest asked for: each run asks again for what it still needs. */
+  tickIn(ms) {
+    const at = performance.now() + ms;
+    if (this.extraTick && this.extraTick.at <= at) return;
+    clearTimeout(this.extraTick?.timer);
+    const timer = setTimeout(() => {
+      this.extraTick = null;
+      this.tick();
+    }, ms);
+    this.extraTick = { at, timer };
   }
 
   /** Between ticks, on a reading of the player (`position`, `raw`: html5.js): lets go of a
