@@ -20,7 +20,8 @@
 //     falls on the room (RELEASE_AIM), looked for at every reading between ticks (`releaseNow`);
 //   - beyond SEEK_THRESHOLD: land, at most once per SEEK_COOLDOWN, so one drift never causes two
 //     seeks. Landing: pause, seek to where the room will be a little later (LANDING_LEAD plus the
-//     seek time measured on earlier landings), and once the seek is done, start playing at the
+//     seek time measured on earlier landings; less when that point is buffered, and the seek
+//     fetches nothing), and once the seek is done, start playing at the
 //     moment the room reaches that frame (less the start latency measured on earlier starts), at a
 //     rate just off 1 (START_STRETCH), so that Chromium's setback falls within the start. A seek
 //     while playing lands wherever the decoder is ready, tens of ms off; a start at a chosen moment
@@ -82,6 +83,14 @@ export const SYNC = Object.freeze({
   LANDING_LEAD: 0.08,
   LANDING_LATENCY_FACTOR: 1.5,
   MAX_LANDING_LEAD: 1.5,
+  /** A landing whose point is buffered (with BUFFERED_AHEAD beyond it) seeks without fetching:
+   * ahead by the start latency, plus BUFFERED_LANDING_LEAD, plus LANDING_LATENCY_FACTOR times the
+   * seek time measured for such seeks (INITIAL_BUFFERED_SEEK_LATENCY until one was). A late
+   * joiner's video, loaded from the room's view, seeked within its buffer in ~10 ms and then
+   * waited ~0.19 s for its moment with the lead of a seek that fetches (bench-sync). */
+  BUFFERED_LANDING_LEAD: 0.03,
+  INITIAL_BUFFERED_SEEK_LATENCY: 0.03,
+  BUFFERED_AHEAD: 0.5,
   /** Time from play() to the position moving, assumed until one has been measured: what
    * bench-sync's Chromium viewers learnt for a start at START_STRETCH (94-112 ms; 80-92 ms at rate
    * 1, before starts were stretched: the setback is paid within the start). Firefox moves 3-7 ms
@@ -191,7 +200,7 @@ export class SyncController {
   constructor({ fineRate = true, tolerance = 1, landing = fineRate } = {}) {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
-    /** The landing in progress: {phase: "seeking", issuedAt} until the seek is done, then
+    /** The landing in progress: {phase: "seeking", issuedAt, buffered} until the seek is done, then
      * {phase: "armed", startAt, assumed, from} until the player is started, then {phase:
      * "started", at, assumed, from} until the start latency is measured (`assumed`: the start
      * latency the start was timed with; `from`: where the player waited paused; `again`: the start
@@ -208,6 +217,8 @@ export class SyncController {
     /** Until when (local time, s) the larger nudge may close what a seek missed (SEEK_GRACE). */
     this.graceEnds = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
+    /** How long a landing's seek within the player's buffer takes (s). */
+    this.bufferedSeekLatency = SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
     /** The seek in flight: when it was issued and the latency it assumed. */
     this.pendingSeek = null;
     this.currentRate = 1;
@@ -242,7 +253,7 @@ export class SyncController {
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
-  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity }) {
+  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     const result = (action, rate, seekTo = null, startIn = null) => {
@@ -282,9 +293,9 @@ export class SyncController {
       if (this.landingOn) {
         this.lastSeekAt = now;
         this.startGrace(now, sinceChange);
-        this.landing = { phase: "seeking", issuedAt: now };
-        const lead = Math.min(SYNC.MAX_LANDING_LEAD, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency);
-        return result("land", baseRate, target + lead * baseRate);
+        const lead = this.landingLead(target, baseRate, bufferedTo);
+        this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered };
+        return result("land", baseRate, target + lead.seconds * baseRate);
       }
       this.startGrace(now, sinceChange);
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
@@ -458,6 +469,7 @@ export class SyncController {
   learntFrom(other) {
     if (other && other.fineRate === this.fineRate) {
       this.seekLatency = other.seekLatency;
+      this.bufferedSeekLatency = other.bufferedSeekLatency ?? SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
       this.startLatency = other.startLatency;
       this.releaseJumps = [...(other.releaseJumps ?? [])];
       this.releasePrior = other.releasePrior ?? null;
@@ -498,7 +510,8 @@ export class SyncController {
       // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
       if (seeking || (buffering && now - l.issuedAt < SYNC.MAX_SEEK_LATENCY)) return result("wait", baseRate);
       const took = clamp(now - l.issuedAt, 0, SYNC.MAX_SEEK_LATENCY);
-      this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
+      if (l.buffered) this.bufferedSeekLatency += SYNC.LATENCY_SMOOTHING * (took - this.bufferedSeekLatency);
+      else this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
       const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
         this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual };
@@ -560,6 +573,16 @@ export class SyncController {
       }
     }
     return null;
+  }
+
+  /** How far ahead of the room (s of the room's time) a landing seeks, and whether that point is
+   * buffered (`bufferedTo`: the end of the player's buffered stretch holding `target`, or null). */
+  landingLead(target, baseRate, bufferedTo) {
+    const bufferedLead = this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency;
+    if (bufferedTo !== null && bufferedTo >= target + (bufferedLead + SYNC.BUFFERED_AHEAD) * baseRate) {
+      return { seconds: Math.min(SYNC.MAX_LANDING_LEAD, bufferedLead), buffered: true };
+    }
+    return { seconds: Math.min(SYNC.MAX_LANDING_LEAD, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency), buffered: false };
   }
 
   /** The grace of a seek issued at `now`: SEEK_GRACE from it, less how late this viewer heard of

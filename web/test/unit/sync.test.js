@@ -212,7 +212,7 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
  * each time time stretching starts: when the rate leaves 1 while playing, or when the player
  * starts to move at a rate other than 1 (web/bench/rate.mjs).
  */
-function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0 }) {
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0, buffered = false }) {
   const step = 0.001;
   let actual = start;
   let paused = true;
@@ -249,7 +249,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       if (t >= nextTick - 1e-9) nextTick += 0.1;
       // `heardLate`: the room changed that long before this viewer heard of it (s, its link's
       // delay), or long ago (a join).
-      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t });
+      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t, bufferedTo: buffered ? room(t) + 10 : null });
       rate = played(r.rate);
       if (rate !== 1 && !stretching && !paused && !starting) actual -= setback;
       stretching = rate !== 1;
@@ -362,6 +362,26 @@ test("landing: the seek time and the start latency are learnt, and later landing
   const { trace } = simulateLanding({ start: 0, seconds: 1, seekLatency: 0.2, startLatency: 0.04, controller });
   const landed = trace.find((x) => x.t > 0.5);
   assert.ok(Math.abs(landed.drift) < 0.005, `landed ${landed.drift * 1000} ms off`);
+});
+
+test("landing within the buffer (a late joiner's preloaded video): a shorter lead, its own seek time learnt", () => {
+  // A late joiner whose video loaded where the room was 0.4 s ago: its seek fetches nothing (10 ms).
+  const run = (buffered, controller = new SyncController()) => simulateLanding({ start: 99.6, seekLatency: 0.01, startLatency: 0.1, buffered, controller });
+  const fetching = run(false);
+  const within = run(true);
+  assert.equal(within.seeks, 1);
+  assert.ok(within.trace.some((x) => x.action === "arm"), "the start was armed");
+  const [t0, t1] = [settledAt(within.trace, 0.02), settledAt(fetching.trace, 0.02)];
+  assert.ok(t0 <= t1 - 0.1, `within 20 ms at ${t0} s, ${t1} s with a fetching seek's lead`);
+  assert.ok(t0 <= 0.35, `within 20 ms at ${t0} s`);
+  // What it learnt of seeks within the buffer is kept apart from seeks that fetch.
+  assert.ok(Math.abs(within.controller.bufferedSeekLatency - 0.02) < 0.011, `buffered ${within.controller.bufferedSeekLatency}`);
+  assert.equal(within.controller.seekLatency, SYNC.INITIAL_SEEK_LATENCY);
+  // The point must be buffered with room to play on: a buffer ending right there does not count.
+  const edge = new SyncController();
+  const d = edge.decide({ target: 100, actual: 0, roomPaused: false, baseRate: 1, now: 0, bufferedTo: 100.3 });
+  assert.equal(d.action, "land");
+  assert.ok(d.seekTo - 100 > 0.25, `lead ${d.seekTo - 100}`);
 });
 
 test("landing: a seek slower than the lead starts at once; the rate closes the gap, no second seek", () => {

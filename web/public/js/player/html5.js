@@ -131,6 +131,15 @@ export class Html5Player {
   get seeking() {
     return this.video.seeking;
   }
+  /** The end of the buffered stretch that holds `seconds` (s), or null when it is not buffered:
+   * a seek there completes without fetching (sync.js times such a landing shorter). */
+  bufferedEnd(seconds) {
+    const b = this.video.buffered;
+    for (let i = 0; i < b.length; i++) {
+      if (b.start(i) <= seconds && seconds < b.end(i)) return b.end(i);
+    }
+    return null;
+  }
   /** Enough data to play from here (HAVE_FUTURE_DATA). */
   get canPlay() {
     return this.video.readyState >= 3 && !this.video.seeking;

@@ -9,6 +9,7 @@
 //   rate (settable), fineRate (whether any rate works, or only a few fixed ones)
 //   volume (0..1, settable), muted (settable)
 //   element             the element to make fullscreen
+//   bufferedEnd(t)      (optional) the end of the buffered stretch holding t, or null
 //   destroy()
 // and calls `onEvent(name, detail)` for "durationchange", "error", "ended", and (HTML5) "seeked".
 
