@@ -5,6 +5,11 @@
 // to commands, and reconnects with exponential backoff and jitter when the connection drops. A
 // pong that does not come back in time counts as a dead connection: a dropped network can leave
 // a TCP connection silent for minutes. No DOM; the WebSocket class and the clock are injectable.
+//
+// A connection may be opened before its page exists (`provisional`, then `adopt`): the room page
+// opens it while it fetches the room's view, so that the hello, the welcome and the clock's first
+// pings overlap that fetch. Until adopted it keeps what it hears in the model and the clock, and a
+// loss ends it instead of retrying (a room with a password refuses it until the page has asked).
 
 import { GapError } from "./model.js";
 import { reconnectDelay } from "./backoff.js";
@@ -33,10 +38,15 @@ export class RoomConnection {
    * @param {(state: string, detail?: object) => void} [o.onState] connecting | open | reconnecting | closed
    * @param {() => void} [o.onClockReady] when the clock estimate becomes usable (the page can land)
    * @param {(frame: object) => void} [o.onFrame] every frame, after it was handled
+   * @param {boolean} [o.provisional] opened ahead of its page: see `adopt`
    */
-  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random }) {
-    Object.assign(this, { url, model, clock, onChange, onState, onFrame, onClockReady, WebSocketImpl, now, random });
+  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random, provisional = false }) {
+    Object.assign(this, { url, model, clock, onChange, onState, onFrame, onClockReady, WebSocketImpl, now, random, provisional });
     this.state = "idle";
+    /** The detail of the last state (what `adopt` replays). */
+    this.stateDetail = undefined;
+    /** A provisional connection that was lost before it was adopted. */
+    this.failed = false;
     this.socket = null;
     this.nextId = 1;
     /** @type {Map<number, {resolve: Function, reject: Function, timer: any}>} */
@@ -64,7 +74,27 @@ export class RoomConnection {
 
   setState(state, detail) {
     this.state = state;
+    this.stateDetail = detail;
     this.onState(state, detail);
+  }
+
+  /**
+   * Takes over a provisional connection with the page's handlers: tells them what it already
+   * heard (its state; everything, once welcomed; the clock, once ready), or, if it was lost
+   * meanwhile, opens anew as `start` does.
+   * @param {{onChange?: Function, onState?: Function, onFrame?: Function, onClockReady?: Function}} handlers
+   */
+  adopt(handlers) {
+    Object.assign(this, handlers);
+    this.provisional = false;
+    if (this.failed) {
+      this.failed = false;
+      this.open();
+      return;
+    }
+    this.onState(this.state, this.stateDetail);
+    if (this.state === "open") this.onChange(["all"], null);
+    if (this.clock.ready) this.onClockReady();
   }
 
   open() {
@@ -127,6 +157,10 @@ export class RoomConnection {
   lost() {
     this.drop();
     if (this.finished) return;
+    if (this.provisional) {
+      this.failed = true;
+      return;
+    }
     const delay = reconnectDelay(this.attempt, { retryAfterMs: this.retryAfterMs, random: this.random });
     this.attempt += 1;
     this.retryAfterMs = 0;

@@ -188,3 +188,45 @@ test("the page is told once when the clock estimate becomes usable", (t) => {
   }
   assert.equal(ready, 1);
 });
+
+test("opened ahead of its page: hello and pings go at once, and adopting it tells the page what it heard", (t) => {
+  FakeSocket.all = [];
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const model = new RoomModel();
+  const clock = new ClockEstimator();
+  const conn = new RoomConnection({ url: "ws://x/api/rooms/r/ws", model, clock, WebSocketImpl: FakeSocket, now: () => 1000, random: () => 0.5, provisional: true });
+  conn.start();
+  const socket = FakeSocket.all.at(-1);
+  socket.accept();
+  assert.deepEqual(socket.sent.slice(0, 2), [{ t: "ping", client_time: 1000 }, { t: "hello", v: 1 }]);
+  socket.receive(welcome(5));
+  for (let i = 0; i < 3; i++) socket.receive({ t: "pong", client_time: 1000, server_recv: 1_005_000, server_send: 1_005_000 });
+  assert.equal(model.seq, 5);
+  assert.ok(clock.ready);
+  // The page takes it over: it hears the state, everything, and that the clock is ready.
+  const heard = [];
+  conn.adopt({ onState: (s) => heard.push(`state ${s}`), onChange: (c) => heard.push(`changes ${c}`), onClockReady: () => heard.push("clock") });
+  assert.deepEqual(heard, ["state open", "changes all", "clock"]);
+  socket.receive({ t: "chat", seq: 6, line: { id: 1, text: "hi" } });
+  assert.deepEqual(heard.at(-1), "changes chat");
+  assert.equal(FakeSocket.all.length, 1, "no second socket");
+});
+
+test("opened ahead of its page and refused (a room with a password): no retry until adopted, then a fresh one", (t) => {
+  FakeSocket.all = [];
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const conn = new RoomConnection({ url: "ws://x/api/rooms/r/ws", model: new RoomModel(), clock: new ClockEstimator(), WebSocketImpl: FakeSocket, now: () => 1000, random: () => 0.5, provisional: true });
+  conn.start();
+  FakeSocket.all.at(-1).dropConnection();
+  t.mock.timers.tick(60_000);
+  assert.equal(FakeSocket.all.length, 1, "not retried while nobody owns it");
+  const states = [];
+  conn.adopt({ onState: (s) => states.push(s) });
+  assert.equal(FakeSocket.all.length, 2);
+  assert.deepEqual(states, ["connecting"]);
+  FakeSocket.all.at(-1).accept();
+  assert.deepEqual(FakeSocket.all.at(-1).sent[1], { t: "hello", v: 1 });
+  // Adopted, a loss is retried as usual.
+  FakeSocket.all.at(-1).dropConnection();
+  assert.deepEqual(states.at(-1), "reconnecting");
+});
