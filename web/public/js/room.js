@@ -9,6 +9,7 @@ import { api, ApiError } from "./api.js";
 import { ChatView } from "./chat.js";
 import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
+import { early, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
 import { MembersView } from "./members.js";
 import { setUpShortName } from "./syncplay.js";
@@ -74,16 +75,16 @@ function askPassword(name, join) {
 
 /** Gets into the room named by the URL; returns the room's REST view. */
 async function enter() {
-  const [, kind, token] = location.pathname.split("/");
+  const { kind, token } = early;
   if (kind === "i") {
-    const invite = await api.get(`/api/invites/${token}`);
+    const invite = await early.first;
     const join = (password) => api.post(`/api/invites/${token}/join`, password ? { password } : {});
     const view = invite.has_password && !invite.admitted ? await askPassword(invite.name, join) : await join();
     // The room's own address works from now on (we are admitted); the invite stays shareable.
     history.replaceState(null, "", `/r/${view.id}`);
     return view;
   }
-  let view = await api.get(`/api/rooms/${token}`);
+  let view = await early.first;
   if (!view.admitted) {
     view = await askPassword(view.name, (password) => api.post(`/api/rooms/${token}/join`, { password }));
   }
@@ -91,11 +92,16 @@ async function enter() {
 }
 
 class RoomPage {
-  constructor(view, config) {
+  /** `opened`: the connection early.js opened, if any (taken over when it is this room's). */
+  constructor(view, config, opened = null) {
+    if (opened && opened.id !== view.id) {
+      opened.conn.stop();
+      opened = null;
+    }
     this.view = view;
     this.config = config;
-    this.model = new RoomModel();
-    this.clock = new ClockEstimator();
+    this.model = opened?.model ?? new RoomModel();
+    this.clock = opened?.clock ?? new ClockEstimator();
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
     this.controller = new SyncController().learntFrom(latenciesFrom(localStorage.getItem(LATENCIES_KEY)));
     this.latenciesKept = null;
@@ -126,17 +132,13 @@ class RoomPage {
       notifyMentions: localStorage.getItem("lockstep.notifyMentions") === "1",
     };
 
-    const wsUrl = new URL(`/api/rooms/${view.id}/ws`, location.href);
-    wsUrl.protocol = location.protocol === "https:" ? "wss:" : "ws:";
-    this.conn = new RoomConnection({
-      url: wsUrl.href,
-      model: this.model,
-      clock: this.clock,
+    const handlers = {
       onChange: (changes) => this.changed(changes),
       onState: (state, detail) => this.connectionState(state, detail),
       // A late joiner lands as soon as the clock allows, not at the next tick.
       onClockReady: () => this.tick(),
-    });
+    };
+    this.conn = opened?.conn ?? new RoomConnection({ url: socketUrl(view.id), model: this.model, clock: this.clock, ...handlers });
     const send = (frame) => this.conn.send(frame);
     this.chat = new ChatView({
       log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"), note: $("#chat-note"), model: this.model, roomId: view.id, send,
@@ -167,13 +169,15 @@ class RoomPage {
     $("#room").hidden = false;
     // What plays, from the room's view: its video loads while the connection opens, and the
     // welcome then says exactly where the room is (it replaces both). A late joiner's video was
-    // loaded ~0.3 s sooner than when it waited for the welcome (bench-sync).
-    if (view.current && view.playback) {
+    // loaded ~0.3 s sooner than when it waited for the welcome (bench-sync). A welcome heard
+    // already says it better (adopting the connection renders it).
+    if (view.current && view.playback && !this.model.epoch) {
       this.model.current = view.current;
       this.model.playback = view.playback;
       this.loadCurrent();
     }
-    this.conn.start();
+    if (opened) this.conn.adopt(handlers);
+    else this.conn.start();
     setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -753,13 +757,12 @@ class RoomPage {
 }
 
 async function main() {
-  // The client config does not depend on the room: fetched alongside entering it, not after.
-  const config = api.get("/api/client-config");
-  config.catch(() => {}); // awaited below, unless entering fails first
+  // The room's view and the client config were asked for by early.js, and the connection opened.
   let view;
   try {
     view = await enter();
   } catch (err) {
+    early.connection?.conn.stop();
     if (err instanceof ApiError && err.status === 404) {
       showMessage("No such room", "This room does not exist, or this link is no longer valid.");
     } else if (err instanceof ApiError && err.code === "banned") {
@@ -770,7 +773,7 @@ async function main() {
     }
     return;
   }
-  window.lockstep = new RoomPage(view, await config);
+  window.lockstep = new RoomPage(view, await early.config, early.connection);
 }
 
 main();

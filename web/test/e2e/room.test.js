@@ -227,6 +227,26 @@ test("a private room with a password: invite link, password prompt, then in", as
   for (const v of [owner, guest, stranger]) await v.context.close();
 });
 
+test("a public room with a password, opened by its own address: the page asks, then connects", async () => {
+  // The page opens the room's socket before it knows the room needs a password (early.js); the
+  // server refuses it, and once the password is given the page connects anew.
+  const owner = await newViewer(browser);
+  await owner.page.goto(`${server.base}/`);
+  await owner.page.fill("#room-name", "Open door");
+  await owner.page.fill("#room-password", "swordfish");
+  await owner.page.click("text=Create room");
+  await owner.page.waitForURL(/\/r\//);
+  await owner.page.waitForSelector("#connection[data-state=in-sync]");
+  const guest = await newViewer(browser);
+  await guest.page.goto(owner.page.url());
+  await guest.page.waitForSelector("#password-dialog[open]");
+  await guest.page.fill("#password-input", "swordfish");
+  await guest.page.click("#password-form button[type=submit]");
+  await guest.page.waitForSelector("#connection[data-state=in-sync]");
+  await eventually(() => owner.page.$$eval("#member-list li", (xs) => xs.length === 2), { what: "the guest among the people" });
+  for (const v of [owner, guest]) await v.context.close();
+});
+
 test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
   const owner = await newViewer(browser);
   await owner.page.goto(`${server.base}/`);
