@@ -368,7 +368,7 @@ class RoomPage {
     this.loading = true;
     const id = item.id;
     try {
-      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail));
+      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition());
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
@@ -392,6 +392,15 @@ class RoomPage {
     }
     // The current item may have changed while this one loaded.
     if (this.model.current?.id !== this.loadedItemId) this.loadCurrent();
+  }
+
+  /** Where a player loading the current item starts: where the room is, once the clock is known,
+   * else where the room last said it was (a late joiner's view arrives before its clock). */
+  loadPosition() {
+    const { current, playback } = this.model;
+    if (!playback) return 0;
+    if (playback.paused || !this.clock.ready) return playback.position;
+    return targetPosition(playback, this.clock.serverNow(localNow()), current?.duration ?? Infinity);
   }
 
   playerEvent(name, detail) {

@@ -67,18 +67,24 @@ export class Html5Player {
     return this.video;
   }
 
-  async load(item) {
+  /** Loads `item` to start at `from` (s): the browser fetches from there, not from the start
+   * (a late joiner to a long video fetched its first seconds, then seeked and fetched again). */
+  async load(item, from = 0) {
     this.hls?.destroy();
     this.hls = null;
     const v = this.video;
     const isHls = item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
+    this.reader.reset();
     if (isHls && !v.canPlayType("application/vnd.apple.mpegurl")) {
       const Hls = await loadHlsJs(this.config.hls_js_url, this.config.hls_js_integrity);
-      this.hls = new Hls();
+      this.hls = new Hls({ startPosition: from > 0 ? from : -1 });
       this.hls.loadSource(item.url);
       this.hls.attachMedia(v);
     } else {
       v.src = item.url;
+      // Set before any data is known, this is where playback starts once it is (the default
+      // playback start position).
+      if (from > 0) v.currentTime = from;
     }
     await new Promise((resolve) => {
       if (v.readyState >= 1) return resolve();

@@ -1,7 +1,8 @@
 // Players: one interface, two implementations.
 //
 // Every adapter has:
-//   load(item)          Promise, resolves when the item can be controlled
+//   load(item, from)    Promise, resolves when the item can be controlled; `from`: where to
+//                       start (s; HTML5 fetches from there), the item's own start if absent
 //   play()              Promise, rejects with a NotAllowedError when the browser blocks autoplay
 //   pause(), seek(seconds)
 //   currentTime, duration (NaN until known), paused, seeking, canPlay (enough data to play)
@@ -23,9 +24,9 @@ export function adapterFor(item) {
 
 /**
  * The player for `item`: `current` if it is of the right kind (it loads the new item), or a new
- * one in `container` (the old one destroyed).
+ * one in `container` (the old one destroyed), loaded to start at `from` (s).
  */
-export async function playerFor(item, current, container, config, onEvent) {
+export async function playerFor(item, current, container, config, onEvent, from = 0) {
   const Kind = adapterFor(item);
   let player = current;
   if (!(player instanceof Kind)) {
@@ -33,6 +34,6 @@ export async function playerFor(item, current, container, config, onEvent) {
     container.replaceChildren();
     player = new Kind(container, config, onEvent);
   }
-  await player.load(item);
+  await player.load(item, from);
   return player;
 }
