@@ -195,19 +195,23 @@ async function lateJoin(browser, url, returning = null) {
     const seen = (name, yes) => {
       if (yes && !(name in steps)) steps[name] = performance.timeOrigin + performance.now();
     };
-    // When the welcome frame arrives, before the page handles it.
+    // When the socket opens, and when the welcome and the first pong arrive, before the page
+    // handles them (the page may open its socket before it exists).
     const Socket = window.WebSocket;
     window.WebSocket = class extends Socket {
       constructor(...args) {
         super(...args);
-        this.addEventListener("message", (e) => seen("welcome", String(e.data).startsWith('{"t":"welcome"')));
+        this.addEventListener("open", () => seen("socket", true));
+        this.addEventListener("message", (e) => {
+          seen("welcome", String(e.data).startsWith('{"t":"welcome"'));
+          seen("pong", String(e.data).startsWith('{"t":"pong"'));
+        });
       }
     };
     const poll = setInterval(() => {
       const app = window.lockstep;
       seen("page", document.readyState !== "loading");
       seen("app", Boolean(app));
-      seen("socket", app?.conn?.socket?.readyState === 1);
       seen("connected", app?.conn?.state === "open");
       seen("clock", Boolean(app?.clock?.ready));
       seen("loaded", Boolean(app?.player && app.loadedItemId && !app.loading));
