@@ -32,7 +32,7 @@ test("each threshold: dead band, nudge, steady cap, seek", () => {
   assert.equal(seek.action, "seek");
   assert.ok(Math.abs(seek.seekTo - (50 + SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
   assert.equal(seek.rate, 1, "a seek resets the nudge");
-  // In the first second after it, the nudge may reach ±10% to close what the landing missed.
+  // In the first second after it, the nudge may reach ±25% to close what the landing missed.
   assert.ok(Math.abs(d(-0.1, 100.5, c).rate - (1 + SYNC.MAX_NUDGE)) < 1e-9);
   assert.ok(Math.abs(d(-0.1, 101.5, c).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
 });
@@ -382,6 +382,17 @@ test("landing within the buffer (a late joiner's preloaded video): a shorter lea
   const d = edge.decide({ target: 100, actual: 0, roomPaused: false, baseRate: 1, now: 0, bufferedTo: 100.3 });
   assert.equal(d.action, "land");
   assert.ok(d.seekTo - 100 > 0.25, `lead ${d.seekTo - 100}`);
+});
+
+test("landing: a start that stalls (a page short of CPU) is closed within the first second, by the rate alone", () => {
+  // A browser measured to start in 0.1 s whose start takes 0.18 s (bench-sync, four viewers on
+  // two cores: 75-90 ms later than their others, after a seek to an unbuffered place).
+  const controller = new SyncController().learntFrom({ fineRate: true, seekLatency: 0.12, startLatency: 0.1 });
+  const { trace, seeks } = simulateLanding({ start: 0, seekLatency: 0.12, startLatency: 0.18, controller });
+  assert.equal(seeks, 1);
+  assert.ok(trace.some((x) => x.drift < -0.06), "it started well behind");
+  assert.ok(settledAt(trace, 0.02) <= 0.85, `within 20 ms at ${settledAt(trace, 0.02)} s`);
+  assert.ok(trace.filter((x) => x.t >= 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
 });
 
 test("landing: a seek slower than the lead starts at once; the rate closes the gap, no second seek", () => {
