@@ -94,9 +94,13 @@ export class RoomModel {
         return ["queue"];
       }
       case "item_updated":
+        // What an item is (its duration learnt, its media ready) changed, not where the room is:
+        // reported as a playback change, it ended every viewer's landing and grace when the first
+        // player of a new item reported its duration, 0.1-0.3 s into the item's start (their
+        // starts then rested 10-25 ms off, or closed that at 2% over seconds).
         if (this.current?.id === frame.item.id) this.current = frame.item;
         this.queue = this.queue.map((i) => (i.id === frame.item.id ? frame.item : i));
-        return ["queue", "playback"];
+        return ["queue"];
       case "votes":
         this.votes = { votes: frame.votes, needed: frame.needed };
         return ["votes"];
