@@ -13,9 +13,10 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { RoomModel } from "./model.js";
 
-/** The room's WebSocket address. */
+/** The room's WebSocket address (`roomId` as it stands in a path: the address's own segment, or
+ * a view's id). */
 export function socketUrl(roomId) {
-  const url = new URL(`/api/rooms/${encodeURIComponent(roomId)}/ws`, location.href);
+  const url = new URL(`/api/rooms/${roomId}/ws`, location.href);
   url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
   return url.href;
 }

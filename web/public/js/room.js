@@ -768,8 +768,10 @@ class RoomPage {
 async function main() {
   // The room's view and the client config were asked for by early.js, and the connection opened.
   let view;
+  let config;
   try {
     view = await enter();
+    config = await early.config;
   } catch (err) {
     early.connection?.conn.stop();
     if (err instanceof ApiError && err.status === 404) {
@@ -782,7 +784,7 @@ async function main() {
     }
     return;
   }
-  window.lockstep = new RoomPage(view, await early.config, early.connection);
+  window.lockstep = new RoomPage(view, config, early.connection);
 }
 
 main();
