@@ -7,6 +7,8 @@
 //   (`/r/{id}`): an invite's room is known only from its answer. A room with a password refuses
 //   the socket until the page has asked for the password; the page then opens its own.
 // A late joiner behind an 80 ms round trip was within 20 ms of the room ~0.3 s sooner (bench-sync).
+// The view and the config wait behind the module downloads (HTTP/1.1: six connections), the
+// socket does not: a page that hears the welcome first enters the room with it (room.js).
 
 import { api } from "./api.js";
 import { ClockEstimator } from "./clock.js";
@@ -30,9 +32,15 @@ function asked(promise) {
 function connect(roomId) {
   const model = new RoomModel();
   const clock = new ClockEstimator();
-  const conn = new RoomConnection({ url: socketUrl(roomId), model, clock, provisional: true });
+  let heard;
+  const welcomed = new Promise((resolve) => (heard = resolve));
+  // Until the page adopts the connection (it then has its own handlers).
+  const onChange = (changes) => {
+    if (changes.includes("all")) heard(model.welcomeView());
+  };
+  const conn = new RoomConnection({ url: socketUrl(roomId), model, clock, provisional: true, onChange });
   conn.start();
-  return { id: roomId, model, clock, conn };
+  return { id: roomId, model, clock, conn, welcomed };
 }
 
 const [, kind, token] = location.pathname.split("/");
@@ -44,6 +52,7 @@ export const early = {
   config: asked(api.get("/api/client-config")),
   /** `GET /api/rooms/{id}` or `GET /api/invites/{key}`, as the address says. */
   first: kind === "r" ? asked(api.get(`/api/rooms/${token}`)) : asked(api.get(`/api/invites/${token}`)),
-  /** `{id, model, clock, conn}` (a provisional RoomConnection), or null. */
+  /** `{id, model, clock, conn, welcomed}` (a provisional RoomConnection; `welcomed`: the room's
+   * view as its welcome tells it, once heard: `RoomModel.welcomeView`), or null. */
   connection: kind === "r" && token ? connect(token) : null,
 };

@@ -41,6 +41,20 @@ export class RoomModel {
     this.syncWorst = null;
   }
 
+  /** The room as its REST view (`GET /api/rooms/{id}`) describes it, as far as the welcome tells:
+   * a page that hears the welcome first starts with this (a welcome means it was let in). Only a
+   * public room's link is known from it; a private one's (its invite) comes with the view. */
+  welcomeView() {
+    const id = this.roomId;
+    return {
+      id,
+      name: this.settings?.name ?? "",
+      admitted: true,
+      link: this.settings?.visibility === "public" ? `/r/${id}` : undefined,
+      fromWelcome: true,
+    };
+  }
+
   /** The member record of this viewer (kept current by member events). */
   get me() {
     return (this.you && this.members.get(this.you.user_id)) ?? this.you;

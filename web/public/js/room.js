@@ -84,7 +84,10 @@ async function enter() {
     history.replaceState(null, "", `/r/${view.id}`);
     return view;
   }
-  let view = await early.first;
+  // The welcome on early.js's socket often comes before the view, which waits behind the module
+  // downloads: a welcome means this user was let in, and tells the page all it needs to start
+  // (the view adds a private room's invite link when it comes: RoomPage.viewArrived).
+  let view = await (early.connection ? Promise.race([early.first, early.connection.welcomed]) : early.first);
   if (!view.admitted) {
     view = await askPassword(view.name, (password) => api.post(`/api/rooms/${token}/join`, { password }));
   }
@@ -92,7 +95,9 @@ async function enter() {
 }
 
 class RoomPage {
-  /** `opened`: the connection early.js opened, if any (taken over when it is this room's). */
+  /** `view`: the room's REST view, or what its welcome tells (`fromWelcome`: `viewArrived` then
+   * completes it); `config`: the client config, a promise (only a player needs it); `opened`: the
+   * connection early.js opened, if any (taken over when it is this room's). */
   constructor(view, config, opened = null) {
     if (opened && opened.id !== view.id) {
       opened.conn.stop();
@@ -368,7 +373,7 @@ class RoomPage {
     this.loading = true;
     const id = item.id;
     try {
-      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition());
+      this.player = await playerFor(item, this.player, $("#player"), await this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition());
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
@@ -753,7 +758,17 @@ class RoomPage {
     if (name === "chat") this.renderUnread();
   }
 
+  /** The room's REST view, for a page that entered on the welcome: what the welcome does not
+   * tell (a private room's invite key and link). */
+  viewArrived(view) {
+    if (view.id !== this.view.id) return;
+    this.view.link ??= view.link;
+    this.view.invite_key ??= view.invite_key;
+  }
+
   async copyInvite() {
+    // A private room's link comes with its view (a page that entered on the welcome may wait).
+    if (this.view.link === undefined) await early.first.then((v) => this.viewArrived(v), () => {});
     const link = new URL(this.view.link ?? `/r/${this.view.id}`, location.origin).href;
     try {
       await navigator.clipboard.writeText(link);
@@ -768,10 +783,8 @@ class RoomPage {
 async function main() {
   // The room's view and the client config were asked for by early.js, and the connection opened.
   let view;
-  let config;
   try {
     view = await enter();
-    config = await early.config;
   } catch (err) {
     early.connection?.conn.stop();
     if (err instanceof ApiError && err.status === 404) {
@@ -784,7 +797,14 @@ async function main() {
     }
     return;
   }
-  window.lockstep = new RoomPage(view, config, early.connection);
+  const page = new RoomPage(view, early.config, early.connection);
+  window.lockstep = page;
+  if (view.fromWelcome) early.first.then((v) => page.viewArrived(v), () => {});
+  early.config.catch((err) => {
+    page.conn.stop();
+    page.player?.pause();
+    showMessage("Cannot open this room", err.message);
+  });
 }
 
 main();

@@ -249,6 +249,37 @@ test("a public room with a password, opened by its own address: the page asks, t
   for (const v of [owner, guest]) await v.context.close();
 });
 
+test("a page that hears the welcome before the room's view enters with it; a private room's invite link comes with the view", async () => {
+  const owner = await newViewer(browser);
+  await owner.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.base });
+  await owner.page.goto(`${server.base}/`);
+  await owner.page.fill("#room-name", "Slow view");
+  await owner.page.check("input[value=private]");
+  await owner.page.click("text=Create room");
+  await owner.page.waitForURL(/\/r\//);
+  await owner.page.waitForSelector("#connection[data-state=in-sync]");
+  const id = new URL(owner.page.url()).pathname.split("/")[2];
+  // The room's view is held back until released: the page enters on its socket's welcome.
+  let release;
+  const held = new Promise((r) => (release = r));
+  await owner.page.route(`**/api/rooms/${id}`, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await owner.page.reload();
+  await owner.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.equal(await owner.page.$eval("#room-name", (e) => e.textContent), "Slow view");
+  // The invite of a private room is not in the welcome: copying it waits for the view.
+  await owner.page.click("#invite");
+  release();
+  const copied = await eventually(async () => {
+    const text = await owner.page.evaluate(() => navigator.clipboard.readText());
+    return /\/i\//.test(text) && text;
+  }, { what: "the invite link copied" });
+  assert.match(copied, new RegExp(`^${server.base}/i/`));
+  await owner.context.close();
+});
+
 test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
   const owner = await newViewer(browser);
   await owner.page.goto(`${server.base}/`);

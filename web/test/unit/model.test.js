@@ -96,3 +96,13 @@ test("sync quality replaces the members' figures and the room's worst p95", () =
   assert.equal(m.sync.size, 0);
   assert.equal(m.syncWorst, null);
 });
+
+test("a welcome tells the room's view as far as it can: a public room's link, not a private one's", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  assert.deepEqual(m.welcomeView(), { id: "r", name: "R", admitted: true, link: "/r/r", fromWelcome: true });
+  const w = welcome();
+  m.reset({ ...w, settings: { ...w.settings, visibility: "private" } });
+  // A private room's link is its invite, which only the room's view tells.
+  assert.equal(m.welcomeView().link, undefined);
+});
