@@ -1,7 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { formatTime, mentions } from "../../public/js/format.js";
-import { reconnectDelay, BACKOFF } from "../../public/js/backoff.js";
+import { reconnectDelay, BACKOFF } from "../../public/js/connection.js";
 
 test("times", () => {
   assert.equal(formatTime(0), "0:00");
