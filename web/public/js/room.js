@@ -6,22 +6,32 @@
 // never the user's click directly, so every viewer (including this one) moves together.
 
 import { api, ApiError } from "./api.js";
-import { ChatView } from "./chat.js";
 import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { early, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
-import { MembersView } from "./members.js";
-import { setUpShortName } from "./syncplay.js";
-import { setUpMenus } from "./menus.js";
-import { openPicker, saveItem } from "./mine.js";
 import { RoomModel } from "./model.js";
 import { playerFor } from "./player/player.js";
-import { QueueView } from "./queue.js";
-import { SeekPreview } from "./seek-preview.js";
-import { setUpSettings } from "./settings.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies, targetPosition } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
+
+/** The panels and dialogs (chat, queue, people, settings, the seek bar's preview, the menus, the
+ * library picker): not needed to play in sync, so imported after the modules that are, which
+ * room.html preloads first (a late joiner's modules come over HTTP/1.1's six connections, six at a
+ * time: it was playing ~0.1 s sooner behind an 80 ms round trip, bench-sync). The page sets them
+ * up when they come (`RoomPage.setUpPanels`). */
+const panels = Promise.all([
+  import("./chat.js"),
+  import("./queue.js"),
+  import("./members.js"),
+  import("./syncplay.js"),
+  import("./settings.js"),
+  import("./seek-preview.js"),
+  import("./menus.js"),
+  import("./mine.js"),
+]).then((modules) => Object.assign({}, ...modules));
+// A failure is told by the page that waits for them.
+panels.catch(() => {});
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
@@ -144,31 +154,18 @@ class RoomPage {
       onClockReady: () => this.tick(),
     };
     this.conn = opened?.conn ?? new RoomConnection({ url: socketUrl(view.id), model: this.model, clock: this.clock, ...handlers });
-    const send = (frame) => this.conn.send(frame);
-    this.chat = new ChatView({
-      log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"), note: $("#chat-note"), model: this.model, roomId: view.id, send,
-      online: () => this.conn.state === "open",
-    });
-    this.queue = new QueueView({
-      list: $("#queue-list"), form: $("#queue-form"), input: $("#queue-input"), model: this.model, send,
-      onCount: (n) => ($("#queue-count").textContent = n ? ` ${n}` : ""),
-    });
-    this.members = new MembersView({ list: $("#member-list"), model: this.model, send, onCount: (n) => ($("#people-count").textContent = ` ${n}`) });
-    this.shortName = setUpShortName({
-      input: $("#set-syncplay-name"), row: $("#set-syncplay-row"), roomId: view.id, box: $("#syncplay-box"),
-      hasPassword: () => Boolean(this.model.settings?.has_password),
-    });
-    this.settings = setUpSettings({
-      dialog: $("#settings-dialog"), model: this.model, roomId: view.id,
-      onInviteChanged: (key, link) => {
-        Object.assign(this.view, { invite_key: key, link });
-        this.shortName.load();
-      },
-      saveMore: () => this.shortName.save(),
-    });
-    this.seekPreview = new SeekPreview($("#seek"), () => this.model.current?.duration ?? this.player?.duration ?? 0);
+    // The panels, once their modules are here (null until then).
+    this.chat = null;
+    this.queue = null;
+    this.members = null;
+    this.shortName = null;
+    this.settings = null;
+    this.seekPreview = null;
+    panels.then(
+      (p) => this.setUpPanels(p),
+      (err) => toast(`Part of this page did not load (${err.message}): reload it to chat and see the queue.`, "error"),
+    );
     this.bindControls();
-    setUpMenus();
     $("#room-name").textContent = view.name;
     this.renderTitle();
     $("#room").hidden = false;
@@ -186,6 +183,44 @@ class RoomPage {
     setInterval(() => this.tick(), TICK_MS);
   }
 
+  /** Sets up the panels and dialogs (`panels`), and shows them what the page knows already. */
+  setUpPanels(p) {
+    const view = this.view;
+    const send = (frame) => this.conn.send(frame);
+    this.chat = new p.ChatView({
+      log: $("#chat-log"), form: $("#chat-form"), input: $("#chat-input"), note: $("#chat-note"), model: this.model, roomId: view.id, send,
+      online: () => this.conn.state === "open",
+    });
+    this.queue = new p.QueueView({
+      list: $("#queue-list"), form: $("#queue-form"), input: $("#queue-input"), model: this.model, send,
+      onCount: (n) => ($("#queue-count").textContent = n ? ` ${n}` : ""),
+    });
+    this.members = new p.MembersView({ list: $("#member-list"), model: this.model, send, onCount: (n) => ($("#people-count").textContent = ` ${n}`) });
+    this.shortName = p.setUpShortName({
+      input: $("#set-syncplay-name"), row: $("#set-syncplay-row"), roomId: view.id, box: $("#syncplay-box"),
+      hasPassword: () => Boolean(this.model.settings?.has_password),
+    });
+    this.settings = p.setUpSettings({
+      dialog: $("#settings-dialog"), model: this.model, roomId: view.id,
+      onInviteChanged: (key, link) => {
+        Object.assign(this.view, { invite_key: key, link });
+        this.shortName.load();
+      },
+      saveMore: () => this.shortName.save(),
+    });
+    this.seekPreview = new p.SeekPreview($("#seek"), () => this.model.current?.duration ?? this.player?.duration ?? 0);
+    p.setUpMenus();
+    // What the page heard before they came.
+    if (this.model.epoch) {
+      this.chat.renderAll();
+      this.queue.render();
+      this.members.render();
+      this.shortName.load().catch(() => {});
+    }
+    if (this.model.current) this.seekPreview.setItem(this.model.current);
+    if (this.conn.state === "open") this.chat.flushUnsent();
+  }
+
   command(frame) {
     this.conn.send(frame).catch((err) => toast(err.message, "error"));
   }
@@ -198,12 +233,13 @@ class RoomPage {
       $("#room-name").textContent = this.model.settings.name;
       this.renderTitle();
       // The Syncplay box tells whether a password is needed; the short name may have changed.
-      this.shortName.load().catch(() => {});
+      this.shortName?.load().catch(() => {});
     }
-    if (all) this.chat.renderAll();
-    else if (changes.includes("chat")) this.newChat(this.chat.renderNew());
-    if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue.render();
-    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue") || changes.includes("sync")) this.members.render();
+    // The panels, once set up (`setUpPanels` renders what came before).
+    if (all) this.chat?.renderAll();
+    else if (changes.includes("chat") && this.chat) this.newChat(this.chat.renderNew());
+    if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue?.render();
+    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue") || changes.includes("sync")) this.members?.render();
     if (all || changes.includes("sync")) this.renderSpread();
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
@@ -274,7 +310,7 @@ class RoomPage {
       showMessage("This room was deleted", detail.message);
       this.player?.pause();
     }
-    if (state === "open") this.chat.flushUnsent();
+    if (state === "open") this.chat?.flushUnsent();
     this.renderConnection();
     this.renderStatic();
   }
@@ -362,7 +398,7 @@ class RoomPage {
       this.loadedItemId = null;
       return;
     }
-    this.seekPreview.setItem(item);
+    this.seekPreview?.setItem(item);
     if (awaitsMedia(item)) {
       // Its video cannot be fetched yet; the room holds until it can (item_updated, then load).
       this.player?.pause();
@@ -671,11 +707,20 @@ class RoomPage {
       if (!this.model.playback.paused) this.player?.play().catch(() => {});
     });
     $("#vote-skip").addEventListener("click", () => this.command({ t: "vote_skip" }));
-    $("#save-current").addEventListener("click", () => this.model.current && saveItem(this.model.current, "library"));
-    $("#later-current").addEventListener("click", () => this.model.current && saveItem(this.model.current, "watch_later"));
-    $("#open-picker").addEventListener("click", () => openPicker((frame) => this.conn.send(frame)));
+    // Until the panels are set up, their forms do nothing (not the browser's own submission,
+    // which would reload the page); what was typed stays in them.
+    for (const id of ["#chat-form", "#queue-form"]) {
+      $(id).addEventListener("submit", (e) => {
+        if (!this.chat) e.preventDefault();
+      });
+    }
+    // These wait for their modules (`panels`) if pressed before.
+    const save = (list) => this.model.current && panels.then((p) => p.saveItem(this.model.current, list));
+    $("#save-current").addEventListener("click", () => save("library"));
+    $("#later-current").addEventListener("click", () => save("watch_later"));
+    $("#open-picker").addEventListener("click", () => panels.then((p) => p.openPicker((frame) => this.conn.send(frame))));
     $("#skip").addEventListener("click", () => this.command({ t: "skip" }));
-    $("#open-settings").addEventListener("click", () => this.settings.open());
+    $("#open-settings").addEventListener("click", () => panels.then(() => this.settings.open()));
     $("#invite").addEventListener("click", () => this.copyInvite());
 
     $("#retry").addEventListener("click", () => this.conn.retryNow());
