@@ -82,6 +82,9 @@ const CONVERGED = 0.05;
 const TIGHT = 0.02;
 /** How long the start waits for every viewer to settle on the room (ms). */
 const GATE_MS = 15_000;
+/** A viewer resting further than this from the room at rate 1 (its median error over a steady
+ * stretch) is counted: the dead band lets rests up to 10 ms stand. */
+const REST_OFF = 0.005;
 /** The first second after a seek or a rate change may use large rate corrections. */
 const NUDGE_GRACE_S = 1;
 /** When a late viewer opens the room (seconds from the start of the measurement; LATE_JOIN_AT=5
@@ -421,6 +424,20 @@ async function run(scenario) {
       }
       return n;
     });
+    // Where each viewer rests at the room's rate of 1: its median error over each steady stretch
+    // (from SETTLE_S after the start or a change of the room's playback, to the next; not while
+    // the room is paused). The spread at rate 1 is mostly such rests.
+    const rests = [];
+    const bounds = [{ at: t0 }, ...events.map((e) => ({ at: e.sentAt, paused: Boolean(e.pause) })), { at: Infinity }];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      if (bounds[i].paused) continue;
+      const from = bounds[i].at + SETTLE_S * 1000;
+      samples.forEach((list, viewer) => {
+        const xs = list.filter((x) => x.now >= from && x.now < bounds[i + 1].at && x.roomRate === 1).map((x) => x.error).sort((a, b) => a - b);
+        if (xs.length >= 20) rests.push({ viewer, at: (from - t0) / 1000, error: quantile(xs, 0.5) });
+      });
+    }
+    const offRests = rests.filter((r) => Math.abs(r.error) > REST_OFF);
     // Seeks the players made, and how many beyond what the events call for.
     const playerSeeks = samples.map((list) => list.at(-1).seeks);
     // A play lands too (the players are paused where the room is, and seek ahead to start on time),
@@ -446,6 +463,7 @@ async function run(scenario) {
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
     console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
+    console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
@@ -467,6 +485,7 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
+    if (rests.length) console.log(`RESULT ${prefix}sync_rests_off_5ms ${offRests.length} count`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {
