@@ -11,8 +11,9 @@
 // loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
 // IFrame API stand-in. RESULT names carry the scenario (`delay_...`, `throttle_...`,
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
-// rate, clock estimate, learnt latencies and release jump, the frame requestVideoFrameCallback
-// last presented) to <prefix>-<scenario>.json.
+// rate, clock estimate, learnt latencies and release jump, the last release's reading while it
+// is being measured, the frame requestVideoFrameCallback last presented) to
+// <prefix>-<scenario>.json.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
@@ -179,7 +180,7 @@ function installSampler(page) {
       // Firefox: the error at its last step (watchEdges), carried at the rates since.
       const edge = window.__edge;
       const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
-      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, SAMPLE_MS);
 }

@@ -50,6 +50,9 @@ export const POSITION = Object.freeze({
   STRETCH_WINDOW: 0.15,
   /** A reading further than this from that mean is a seek or a stall: the mean starts again. */
   STRETCH_JUMP: 0.05,
+  /** A mean of fewer readings than this does not place a reading against its line (`placed`):
+   * the mean starts again at each change of rate, and a lone reading is its own mean. */
+  STRETCH_PLACED: 4,
 });
 
 /** The delay before the next reading between ticks (ms): random, so that readings fall at every
@@ -61,6 +64,10 @@ export function pollDelayMs(random = Math.random) {
 export class PositionReader {
   constructor() {
     this.stepped = false;
+    /** Whether the last reading can be told from the line it scatters around: false while a
+     * stretching player's mean holds fewer than STRETCH_PLACED readings (where a Chromium player
+     * rests once let go back to 1 follows its reading, and 10 ms further below its line). */
+    this.placed = true;
     /** Steps seen: a value held, then a jump larger than the time since the reading before. */
     this.steps = 0;
     /** Readings while moving. */
@@ -85,6 +92,7 @@ export class PositionReader {
    * middle of the bounds when they are known, otherwise `value`.
    */
   read(value, at, rate, moving) {
+    this.placed = true;
     if (!moving || !Number.isFinite(value) || !Number.isFinite(at)) {
       this.reset();
       return value;
@@ -127,6 +135,7 @@ export class PositionReader {
       if (Math.abs(value - mean) > POSITION.STRETCH_JUMP) this.recent = [];
     }
     this.recent.push({ value, at });
+    this.placed = this.recent.length >= POSITION.STRETCH_PLACED;
     return this.recent.reduce((sum, r) => sum + carried(r), 0) / this.recent.length;
   }
 

@@ -187,7 +187,9 @@ const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 const stretches = (rate) => Math.abs(rate - 1) > SYNC.SNAP;
 
 /** Whether a reading `rawDrift` lies above the line `drift` (by RELEASE_ABOVE); a reading that is
- * the line (a player read as it is: Firefox's steps, or no readings to average yet) counts. */
+ * the line (a player read as it is: Firefox's steps) counts. (A Chromium reading with too few
+ * others at its rate to tell its line, which once let go rested 4-8 ms ahead, comes as null and
+ * is never let go at: `decide`, `releaseNow`.) */
 const above = (drift, rawDrift) => rawDrift === drift || rawDrift >= drift + SYNC.RELEASE_ABOVE;
 
 /** The drift of the reading `raw` behind a position (the position's own drift when there is none). */
@@ -262,6 +264,8 @@ export class SyncController {
   decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
+    // A reading that cannot be told from its line yet (null) is no moment to let go at.
+    const placed = raw !== null;
     const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
       return { play: !roomPaused && !this.holding(), rate, seekTo, drift, action, startIn };
@@ -330,7 +334,7 @@ export class SyncController {
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
-      if (this.goodRelease(drift, rawDrift)) {
+      if (placed && this.goodRelease(drift, rawDrift)) {
         this.release(drift, rawDrift, now);
         return result("none", baseRate);
       }
@@ -343,7 +347,7 @@ export class SyncController {
         if (steer > k * SYNC.RELEASE_BAND) {
           this.correcting = true;
         } else {
-          this.release(drift, rawDrift, now);
+          this.release(drift, rawDrift, now, placed);
           return result("none", baseRate);
         }
       }
@@ -391,7 +395,7 @@ export class SyncController {
    * go (`goodRelease`), otherwise null. Same arguments as `decide`.
    */
   releaseNow({ target, actual, raw = actual, baseRate, now }) {
-    if (!this.releasing(baseRate)) return null;
+    if (!this.releasing(baseRate) || raw === null) return null;
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     if (!this.goodRelease(drift, rawDrift)) return null;
@@ -401,12 +405,12 @@ export class SyncController {
   }
 
   /** Lets go of a stretched rate (the caller sets the room's, 1), at a reading `rawDrift` off the
-   * room (its line `drift` off). */
-  release(drift, rawDrift, now) {
+   * room (its line `drift` off; `placed`: false when the reading could not be told from it). */
+  release(drift, rawDrift, now, placed = true) {
     this.correcting = false;
     this.holdSince = null;
     // Only a release above the line teaches the jump (below it, Chromium adds 10 ms).
-    this.released = { at: now, raw: rawDrift, upper: above(drift, rawDrift) };
+    this.released = { at: now, raw: rawDrift, upper: placed && above(drift, rawDrift) };
   }
 
   /** What a release adds to the reading it let go at (s): the median of the recent ones (of an

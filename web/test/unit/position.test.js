@@ -180,3 +180,24 @@ test("at rates other than 1, readings held still (a start, a stall) are not carr
   const truth = 50 + (0.195 - 0.12) * rate;
   assert.ok(Math.abs(read - truth) < 0.001, `read ${read}, truly ${truth}`);
 });
+
+test("a stretching player's reading is placed against its line only once its mean holds enough readings", () => {
+  const reader = new PositionReader();
+  // At rate 1 every reading is placed.
+  reader.read(10, 0, 1, true);
+  assert.equal(reader.placed, true);
+  // At a new rate the mean starts again: the first readings are their own mean, and not placed.
+  const rate = 1.003;
+  const placed = [];
+  for (let k = 0; k < POSITION.STRETCH_PLACED + 1; k++) {
+    reader.read(10.02 + k * 0.015 * rate, 0.02 + k * 0.015, rate, true);
+    placed.push(reader.placed);
+  }
+  assert.deepEqual(placed, [...Array(POSITION.STRETCH_PLACED - 1).fill(false), true, true]);
+  // Again at the next change of rate.
+  reader.read(10.1, 0.1, 1.01, true);
+  assert.equal(reader.placed, false);
+  // A paused player is read as it is.
+  reader.read(10.1, 0.2, 1.01, false);
+  assert.equal(reader.placed, true);
+});

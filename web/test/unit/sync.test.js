@@ -735,6 +735,14 @@ test("between decisions, a stretching player is let go of at the first good read
   // The next decision reads where it rests, and learns the jump.
   c.decide({ target: 100, actual: 100 - 0.0003, roomPaused: false, baseRate: 1, now: 10.15 });
   assert.ok(Math.abs(c.releaseJumps.at(-1) - -0.003) < 1e-9, String(c.releaseJumps));
+  // Nor at a reading that cannot be told from its line yet (html5.js: null), at a tick either.
+  const unplaced = new SyncController();
+  unplaced.releaseJumps = [-0.0027, -0.0027, -0.0027];
+  unplaced.currentRate = 1.003;
+  unplaced.correcting = true;
+  assert.equal(unplaced.releaseNow({ target: 100, actual: 100, raw: null, baseRate: 1, now: 10 }), null);
+  assert.notEqual(unplaced.decide({ target: 100, actual: 100, raw: null, roomPaused: false, baseRate: 1, now: 10.1 }).rate, 1);
+  assert.equal(unplaced.releaseNow({ target: 100, actual: 100, raw: 100.0027, baseRate: 1, now: 10.12 }), 1, "then at a placed one");
   // Not during a landing, nor at a room's rate other than 1.
   const landing = new SyncController();
   landing.currentRate = 1.003;

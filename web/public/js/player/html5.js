@@ -120,11 +120,13 @@ export class Html5Player {
     const moving = !v.paused && !v.seeking && v.readyState >= 3;
     const value = v.currentTime;
     const position = this.reader.read(value, performance.now() / 1000, v.playbackRate, moving);
-    this.lastRaw = this.reader.stepped ? position : value;
+    // null: a reading that cannot be told from its line yet (position.js, `placed`).
+    this.lastRaw = this.reader.stepped ? position : this.reader.placed ? value : null;
     return position;
   }
   /** The reading behind the last `position` as it was, not averaged (where a stepped player's
-   * steps put it): where a Chromium player rests after going back to rate 1 follows it. */
+   * steps put it): where a Chromium player rests after going back to rate 1 follows it. null when
+   * it cannot be told from its line yet (a stretching player's first readings at a new rate). */
   get rawPosition() {
     return this.lastRaw;
   }
