@@ -17,7 +17,8 @@
 //     position jitter from being chased. Where a Chromium player rests once let go back to 1
 //     follows its reading at that moment (±5 ms around its line while stretching), not its line:
 //     the correction lets go at a reading whose rest, by what this player's own releases taught,
-//     falls on the room (RELEASE_AIM), looked for at every reading between ticks (`releaseNow`);
+//     falls on the room (RELEASE_AIM), looked for at every reading between ticks (`releaseNow`),
+//     and only at one its reader can place against its line (null otherwise: position.js);
 //   - beyond SEEK_THRESHOLD: land, at most once per SEEK_COOLDOWN, so one drift never causes two
 //     seeks. Landing: pause, seek to where the room will be a little later (LANDING_LEAD plus the
 //     seek time measured on earlier landings; less when that point is buffered, and the seek
