@@ -714,13 +714,14 @@ class RoomPage {
         if (!this.chat) e.preventDefault();
       });
     }
-    // These wait for their modules (`panels`) if pressed before.
-    const save = (list) => this.model.current && panels.then((p) => p.saveItem(this.model.current, list));
+    // These wait for their modules (`panels`) if pressed before; a failure to load them was told.
+    const withPanels = (fn) => panels.then(fn, () => {});
+    const save = (list) => this.model.current && withPanels((p) => p.saveItem(this.model.current, list));
     $("#save-current").addEventListener("click", () => save("library"));
     $("#later-current").addEventListener("click", () => save("watch_later"));
-    $("#open-picker").addEventListener("click", () => panels.then((p) => p.openPicker((frame) => this.conn.send(frame))));
+    $("#open-picker").addEventListener("click", () => withPanels((p) => p.openPicker((frame) => this.conn.send(frame))));
     $("#skip").addEventListener("click", () => this.command({ t: "skip" }));
-    $("#open-settings").addEventListener("click", () => panels.then(() => this.settings.open()));
+    $("#open-settings").addEventListener("click", () => withPanels(() => this.settings.open()));
     $("#invite").addEventListener("click", () => this.copyInvite());
 
     $("#retry").addEventListener("click", () => this.conn.retryNow());

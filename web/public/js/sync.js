@@ -98,11 +98,10 @@ export const SYNC = Object.freeze({
   BUFFERED_AHEAD: 0.5,
   /** Time from play() to the position moving, assumed until one has been measured: what
    * bench-sync's Chromium late joiners measured for their page's first start, at START_STRETCH
-   * (94-120 ms, median 108 ms, 18 joiners; 0.1 s left them 10-20 ms behind, close to the 20 ms
+   * (94-128 ms, median 108 ms, 26 joiners; 0.1 s left them 10-28 ms behind, close to the 20 ms
    * line; 80-92 ms at rate 1, before starts were stretched: the setback is paid within the
-   * start). Firefox moves 3-7 ms
-   * after play(): its first start comes out ahead and is held once more, and the first
-   * measurement replaces this assumption. */
+   * start). Firefox moves 3-7 ms after play(): its first start comes out ahead and is held once
+   * more, and the first measurement replaces this assumption. */
   INITIAL_START_LATENCY: 0.11,
   /** Largest start latency believed. */
   MAX_START_LATENCY: 0.3,
