@@ -135,11 +135,19 @@ export const SYNC = Object.freeze({
   /** ...while its line is within GRACE_BAND, holding its rate meanwhile for at most this long
    * (then it lets go as before, within RELEASE_BAND). */
   RELEASE_WAIT: 1.0,
+  /** A release that waited RELEASE_WAIT lets go at a placed reading not below its line (or, between
+   * decisions, one whose rest falls within RELEASE_BAND), at any reading only once it has waited
+   * this long. (Letting go at any reading, one in six releases in bench-sync, rested 2-5 ms off
+   * where the others rest within 1-2 ms, or 10 ms further when the reading lay below its line.) */
+  RELEASE_GIVE_UP: 2.0,
   /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
    * to RELEASE_MEASURED_BY; the median of the last RELEASE_SAMPLES is the constant, once there are
    * RELEASE_MIN_SAMPLES (one alone, or two, let an odd release steer the next ones: bench-sync
    * learnt +5.3 ms once, and that viewer then rested 5 ms off). Jumps beyond RELEASE_MAX_JUMP (a
-   * reading below its line after all, a stall, a hiccup) are not learnt. */
+   * reading below its line after all, a stall, a hiccup) are not learnt. Each direction (a
+   * correction that sped the player up, or slowed it) has its own constant once it has
+   * RELEASE_MIN_SAMPLES, the two together until then: Chromium's differ (bench-sync, 16 each:
+   * -2.3 ms after speeding up, sd 0.4; -3.5 ms after slowing down, sd 1.2). */
   RELEASE_MEASURE_AFTER: 0.08,
   RELEASE_MEASURED_BY: 0.6,
   RELEASE_SAMPLES: 9,
@@ -234,9 +242,11 @@ export class SyncController {
     this.lastBaseRate = null;
     this.correcting = false;
     /** The last release from a stretched rate to the room's 1, until its rest is measured:
-     * {at, raw} (raw: the drift of the reading it let go at). */
+     * {at, raw, upper, dir} (raw: the drift of the reading it let go at; dir: the direction of the
+     * stretch let go of). */
     this.released = null;
-    /** Jumps of recent releases (rest minus that reading, s), newest last. */
+    /** Jumps of recent releases, newest last: {jump, dir} (the rest minus that reading, s; the
+     * direction of the stretch let go of, +1 or -1). */
     this.releaseJumps = [];
     /** The release constant an earlier page learnt (s), or null. */
     this.releasePrior = null;
@@ -334,21 +344,26 @@ export class SyncController {
     this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
-      if (placed && this.goodRelease(drift, rawDrift)) {
+      if (placed && this.goodRelease(drift, rawDrift, now)) {
         this.release(drift, rawDrift, now);
         return result("none", baseRate);
       }
       if (!this.correcting) {
         this.holdSince ??= now;
         // No good reading yet: hold the rate a while (the line moves on slowly, and the readings
-        // scatter around it), then let go within RELEASE_BAND as before, or correct back (and
-        // then let go as before: the wait runs once per release).
-        if (now - this.holdSince < SYNC.RELEASE_WAIT && Math.abs(drift) <= k * SYNC.GRACE_BAND) return result("nudge", this.currentRate);
+        // scatter around it), then let go within RELEASE_BAND as before, at a reading not below
+        // its line (or one whose rest falls within RELEASE_BAND, between decisions:
+        // `goodRelease`), or correct back (and then let go as before: the wait runs once per
+        // release). At any reading only at RELEASE_GIVE_UP.
+        const held = now - this.holdSince;
+        if (held < SYNC.RELEASE_WAIT && Math.abs(drift) <= k * SYNC.GRACE_BAND) return result("nudge", this.currentRate);
         if (steer > k * SYNC.RELEASE_BAND) {
           this.correcting = true;
-        } else {
+        } else if ((placed && above(drift, rawDrift)) || held >= SYNC.RELEASE_GIVE_UP) {
           this.release(drift, rawDrift, now, placed);
           return result("none", baseRate);
+        } else {
+          return result("nudge", this.currentRate);
         }
       }
     }
@@ -381,12 +396,20 @@ export class SyncController {
     return !this.landing && !stretches(baseRate) && stretches(this.currentRate) && !this.farFrom(baseRate);
   }
 
-  /** Whether letting go now rests the player on the room: a reading above its line (by
-   * RELEASE_ABOVE: below it, Chromium rests 10 ms further), whose rest is within RELEASE_AIM, the
-   * line within GRACE_BAND. */
-  goodRelease(drift, rawDrift) {
+  /** Whether letting go now (local time `now`, s) rests the player on the room: a reading above
+   * its line (by RELEASE_ABOVE: below it, Chromium rests 10 ms further), whose rest is within
+   * RELEASE_AIM (RELEASE_BAND once the release has waited RELEASE_WAIT), the line within
+   * GRACE_BAND. */
+  goodRelease(drift, rawDrift, now) {
     const k = this.tolerance;
-    return above(drift, rawDrift) && Math.abs(rawDrift + this.releaseJump(rawDrift !== drift)) <= k * SYNC.RELEASE_AIM && Math.abs(drift) <= k * SYNC.GRACE_BAND;
+    const waited = this.holdSince !== null && now - this.holdSince >= SYNC.RELEASE_WAIT;
+    const rest = rawDrift + this.releaseJump(rawDrift !== drift, this.stretchDirection());
+    return above(drift, rawDrift) && Math.abs(rest) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift) <= k * SYNC.GRACE_BAND;
+  }
+
+  /** Which way the player stretches time from the room's rate of 1: +1 faster, -1 slower. */
+  stretchDirection() {
+    return Math.sign(this.currentRate - 1);
   }
 
   /**
@@ -398,7 +421,7 @@ export class SyncController {
     if (!this.releasing(baseRate) || raw === null) return null;
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
-    if (!this.goodRelease(drift, rawDrift)) return null;
+    if (!this.goodRelease(drift, rawDrift, now)) return null;
     this.release(drift, rawDrift, now);
     this.currentRate = baseRate;
     return baseRate;
@@ -410,16 +433,20 @@ export class SyncController {
     this.correcting = false;
     this.holdSince = null;
     // Only a release above the line teaches the jump (below it, Chromium adds 10 ms).
-    this.released = { at: now, raw: rawDrift, upper: placed && above(drift, rawDrift) };
+    this.released = { at: now, raw: rawDrift, upper: placed && above(drift, rawDrift), dir: this.stretchDirection() };
   }
 
-  /** What a release adds to the reading it let go at (s): the median of the recent ones (of an
-   * even number, the mean of the middle two) once RELEASE_MIN_SAMPLES were measured; until then
-   * what an earlier page learnt (`releasePrior`), or RELEASE_JUMP_SCATTERED for a player whose
-   * readings scatter around its line (`scattered`), or 0. */
-  releaseJump(scattered = false) {
-    const xs = [...this.releaseJumps].sort((a, b) => a - b);
-    if (xs.length < Math.max(1, SYNC.RELEASE_MIN_SAMPLES)) return this.releasePrior ?? (scattered ? SYNC.RELEASE_JUMP_SCATTERED : 0);
+  /** What a release from a stretch in direction `dir` (+1, -1; 0: either) adds to the reading it
+   * let go at (s): the median of the recent ones in that direction (of an even number, the mean of
+   * the middle two) once RELEASE_MIN_SAMPLES were measured, else of the recent ones in either
+   * direction; until there are that many, what an earlier page learnt (`releasePrior`), or
+   * RELEASE_JUMP_SCATTERED for a player whose readings scatter around its line (`scattered`),
+   * or 0. */
+  releaseJump(scattered = false, dir = 0) {
+    const min = Math.max(1, SYNC.RELEASE_MIN_SAMPLES);
+    const same = this.releaseJumps.filter((r) => r.dir === dir);
+    const xs = (same.length >= min ? same : this.releaseJumps).map((r) => r.jump).sort((a, b) => a - b);
+    if (xs.length < min) return this.releasePrior ?? (scattered ? SYNC.RELEASE_JUMP_SCATTERED : 0);
     const mid = xs.length / 2;
     return xs.length % 2 ? xs[Math.floor(mid)] : (xs[mid - 1] + xs[mid]) / 2;
   }
@@ -437,8 +464,11 @@ export class SyncController {
     if (!r.upper || now - r.at > SYNC.RELEASE_MEASURED_BY || stretches(baseRate) || this.currentRate !== baseRate) return;
     const jump = drift - r.raw;
     if (Math.abs(jump) > SYNC.RELEASE_MAX_JUMP) return;
-    this.releaseJumps.push(jump);
-    if (this.releaseJumps.length > SYNC.RELEASE_SAMPLES) this.releaseJumps.shift();
+    this.releaseJumps.push({ jump, dir: r.dir });
+    // The last RELEASE_SAMPLES of each direction.
+    if (this.releaseJumps.filter((x) => x.dir === r.dir).length > SYNC.RELEASE_SAMPLES) {
+      this.releaseJumps.splice(this.releaseJumps.findIndex((x) => x.dir === r.dir), 1);
+    }
   }
 
   /**

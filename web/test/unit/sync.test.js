@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { SyncController, SYNC, latenciesFrom, storedLatencies, targetPosition } from "../../public/js/sync.js";
 
 const playing = { paused: false, rate: 1 };
+/** Learnt release jumps (s), all after stretches in direction `dir` (+1 faster, -1 slower). */
+const jumps = (dir, ...xs) => xs.map((jump) => ({ jump, dir }));
 
 test("target position follows the server clock", () => {
   const pb = { paused: false, position: 10, at: 1_000_000_000, rate: 2 };
@@ -490,10 +492,10 @@ test("stored latencies that are absent, malformed or out of range are ignored", 
   for (const bad of ['"x"', "99", "null", "1e309"]) assert.equal(latenciesFrom(`{"seek_ms":120.5,"start_ms":9.5,"release_ms":${bad}}`).releasePrior, undefined, bad);
   const c = new SyncController();
   assert.equal(JSON.parse(storedLatencies(c)).release_ms, undefined, "none measured: none kept");
-  c.releaseJumps = [-0.002, -0.003, -0.0027];
+  c.releaseJumps = jumps(1, -0.002, -0.003, -0.0027);
   const back = new SyncController().learntFrom(latenciesFrom(storedLatencies(c)));
   assert.equal(back.releaseJump(), -0.0027, "the kept constant is used from the first release");
-  back.releaseJumps = [-0.001, -0.001, -0.001];
+  back.releaseJumps = jumps(-1, -0.001, -0.001, -0.001);
   assert.equal(back.releaseJump(), -0.001, "and this page's own, once it has measured enough");
 });
 
@@ -708,20 +710,69 @@ test("a release with no good reading holds its rate a while, then lets go as bef
   let actual = 99.9995;
   let r;
   const rates = [];
-  for (let t = 0; t <= 2; t += 0.1) {
+  for (let t = 0; t <= 3; t += 0.1) {
     r = c.decide({ target: 100 + t, actual: actual + t, raw: actual + t - 0.004, roomPaused: false, baseRate: 1, now: 10 + t });
     rates.push(r.rate);
     actual += (r.rate - 1) * 0.1;
     if (r.rate === 1) break;
   }
   assert.equal(r.rate, 1, `let go in the end: ${rates.join(" ")}`);
-  // Held for RELEASE_WAIT, past the room by then: corrected back, and let go within RELEASE_BAND.
-  assert.ok(rates.length <= SYNC.RELEASE_WAIT / 0.1 + 8, rates.join(" "));
+  // Held for RELEASE_WAIT, past the room by then: corrected back, held within RELEASE_BAND, and
+  // let go at RELEASE_GIVE_UP.
+  assert.ok(rates.length >= SYNC.RELEASE_GIVE_UP / 0.1 && rates.length <= SYNC.RELEASE_GIVE_UP / 0.1 + 2, rates.join(" "));
+  assert.ok(Math.abs(actual - 100) <= SYNC.RELEASE_BAND + 0.0005, `its line ${((actual - 100) * 1000).toFixed(1)} ms off`);
+});
+
+test("a release that waited lets go at a placed reading above its line whose rest is within RELEASE_BAND, not at one below it", () => {
+  const c = new SyncController();
+  c.releaseJumps = jumps(1, -0.003, -0.003, -0.003);
+  c.currentRate = 1.003;
+  c.correcting = false;
+  c.holdSince = 10;
+  const at = (line, saw, now) => c.releaseNow({ target: 100, actual: 100 + line, raw: 100 + line + saw, baseRate: 1, now });
+  assert.equal(at(0, 0.0042, 10.5), null, "a rest 1.2 ms ahead: not before the wait");
+  assert.equal(at(-0.001, -0.002, 11.1), null, "a reading below its line, after it");
+  assert.equal(at(0.001, 0.004, 11.12), null, "a rest 2 ms ahead");
+  assert.equal(at(0, 0.0042, 11.14), 1, "a rest 1.2 ms ahead");
+  // At a decision, a reading not below its line will do.
+  const d = new SyncController();
+  d.releaseJumps = jumps(1, -0.003, -0.003, -0.003);
+  d.currentRate = 1.003;
+  d.holdSince = 10;
+  const decide = (line, saw, now) => d.decide({ target: 100, actual: 100 + line, raw: 100 + line + saw, roomPaused: false, baseRate: 1, now }).rate;
+  assert.equal(decide(0.001, -0.003, 11.1), 1.003, "below its line: held");
+  assert.equal(decide(0.001, 0.004, 11.2), 1, "above it");
+});
+
+test("each direction of a stretch lets go with its own learnt jump once it has three, with both together until then", () => {
+  const c = new SyncController();
+  c.releaseJumps = [...jumps(1, -0.002, -0.0022, -0.0024), ...jumps(-1, -0.0036, -0.0038)];
+  assert.equal(c.releaseJump(true, 1), -0.0022);
+  assert.equal(c.releaseJump(true, -1), -0.0024, "two slowing releases: both directions' median");
+  c.releaseJumps.push(...jumps(-1, -0.004));
+  assert.equal(c.releaseJump(true, -1), -0.0038);
+  assert.ok(Math.abs(c.releaseJump() - -0.003) < 1e-12, "either (what a later page keeps)");
+  // Each direction keeps its last RELEASE_SAMPLES.
+  const learn = (dir, jump, at) => {
+    c.currentRate = 1 + dir * 0.003;
+    c.released = { at, raw: 0, upper: true, dir };
+    c.currentRate = 1;
+    c.decide({ target: 100, actual: 100 + jump, roomPaused: false, baseRate: 1, now: at + 0.1 });
+  };
+  for (let i = 0; i < SYNC.RELEASE_SAMPLES; i++) learn(1, -0.001, 10 + i);
+  assert.equal(c.releaseJumps.filter((r) => r.dir === 1).length, SYNC.RELEASE_SAMPLES);
+  assert.ok(Math.abs(c.releaseJump(true, 1) - -0.001) < 1e-12);
+  assert.equal(c.releaseJump(true, -1), -0.0038, "the other direction's are kept");
+  // A release aims with its own direction's: slowing down, a reading 3.8 ms ahead rests on the room.
+  c.currentRate = 0.997;
+  c.correcting = true;
+  assert.equal(c.releaseNow({ target: 100, actual: 100, raw: 100.0038, baseRate: 1, now: 30 }), 1);
+  assert.equal(c.released.dir, -1);
 });
 
 test("between decisions, a stretching player is let go of at the first good reading, and only then", () => {
   const c = new SyncController();
-  c.releaseJumps = [-0.0027, -0.0027, -0.0027];
+  c.releaseJumps = jumps(1, -0.0027, -0.0027, -0.0027);
   c.currentRate = 1.003;
   c.correcting = true;
   const at = (line, saw, now) => c.releaseNow({ target: 100, actual: 100 + line, raw: 100 + line + saw, baseRate: 1, now });
@@ -734,10 +785,11 @@ test("between decisions, a stretching player is let go of at the first good read
   assert.equal(at(0, 0.0027, 10.06), null, "let go already");
   // The next decision reads where it rests, and learns the jump.
   c.decide({ target: 100, actual: 100 - 0.0003, roomPaused: false, baseRate: 1, now: 10.15 });
-  assert.ok(Math.abs(c.releaseJumps.at(-1) - -0.003) < 1e-9, String(c.releaseJumps));
+  const last = c.releaseJumps.at(-1);
+  assert.ok(Math.abs(last.jump - -0.003) < 1e-9 && last.dir === 1, JSON.stringify(last));
   // Nor at a reading that cannot be told from its line yet (html5.js: null), at a tick either.
   const unplaced = new SyncController();
-  unplaced.releaseJumps = [-0.0027, -0.0027, -0.0027];
+  unplaced.releaseJumps = jumps(1, -0.0027, -0.0027, -0.0027);
   unplaced.currentRate = 1.003;
   unplaced.correcting = true;
   assert.equal(unplaced.releaseNow({ target: 100, actual: 100, raw: null, baseRate: 1, now: 10 }), null);
@@ -757,7 +809,7 @@ test("the release constant: beyond 6 ms a jump is not learnt (a reading below it
   const c = new SyncController();
   const learn = (raw, rest, at) => {
     c.currentRate = 1.003;
-    c.released = { at, raw, upper: true };
+    c.released = { at, raw, upper: true, dir: 1 };
     c.currentRate = 1;
     c.decide({ target: 100, actual: 100 + rest, roomPaused: false, baseRate: 1, now: at + 0.1 });
   };
