@@ -439,6 +439,22 @@ async function run(scenario) {
       });
     }
     const offRests = rests.filter((r) => Math.abs(r.error) > REST_OFF);
+    // Each release of a stretched rate for the room's 1 (the controller's `released`, kept in the
+    // samples until its rest is measured): where the player rests (its median error 0.3-1 s
+    // after, when nothing moved it meanwhile), and whether it let go at a reading above its line.
+    const releases = [];
+    for (const list of samples) {
+      const seen = new Set();
+      list.forEach((x, i) => {
+        const r = x.released;
+        if (!r || seen.has(r.at)) return;
+        seen.add(r.at);
+        const after = list.slice(i).filter((y) => y.now >= x.now + 300 && y.now <= x.now + 1000);
+        if (!after.length || after.some((y) => Math.abs(y.nudge) > 1e-9 || y.roomRate !== 1)) return;
+        releases.push({ upper: r.upper, rest: quantile(after.map((y) => y.error).sort((a, b) => a - b), 0.5) });
+      });
+    }
+    const releaseRests = releases.map((r) => Math.abs(r.rest)).sort((a, b) => a - b);
     // Seeks the players made, and how many beyond what the events call for.
     const playerSeeks = samples.map((list) => list.at(-1).seeks);
     // A play lands too (the players are paused where the room is, and seek ahead to start on time),
@@ -464,6 +480,7 @@ async function run(scenario) {
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
     console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
+    if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
@@ -487,6 +504,7 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     if (rests.length) console.log(`RESULT ${prefix}sync_rests_off_5ms ${offRests.length} count`);
+    if (releases.length) console.log(`RESULT ${prefix}sync_release_rest_p90 ${ms(quantile(releaseRests, 0.9))} ms`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {
