@@ -110,6 +110,8 @@ const SCHEDULE = [
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const ms = (s) => (s * 1000).toFixed(1);
+/** A stall: a playing viewer this much further behind from one sample to the next (s). */
+const STALL = 0.015;
 
 /** Firefox's currentTime moves in ~40 ms steps (public/js/position.js): a reading between two
  * steps is up to a step behind. Firefox viewers are measured at the steps: every 4 ms the page
@@ -455,6 +457,15 @@ async function run(scenario) {
       });
     }
     const releaseRests = releases.map((r) => Math.abs(r.rest)).sort((a, b) => a - b);
+    // Stalls: a playing viewer's position falling STALL or more behind the room from one sample to
+    // the next while nothing moved it (no correction, landing or change of the room's rate, not in
+    // the first second after an event). The
+    // machine does this, not the controller (on a host short of CPU, all four at once): a run
+    // with many is not comparable with one with few.
+    const stalls = samples.map((list) => list.slice(1).filter((x, i) => {
+      const a = list[i];
+      return !graced(x.now) && a.nudge === 0 && a.phase === null && x.phase === null && x.roomRate === a.roomRate && Math.abs(a.error) < 0.05 && x.error - a.error <= -STALL;
+    }).length);
     // Seeks the players made, and how many beyond what the events call for.
     const playerSeeks = samples.map((list) => list.at(-1).seeks);
     // A play lands too (the players are paused where the room is, and seek ahead to start on time),
@@ -480,6 +491,7 @@ async function run(scenario) {
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
     console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
+    console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
@@ -504,6 +516,7 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     if (rests.length) console.log(`RESULT ${prefix}sync_rests_off_5ms ${offRests.length} count`);
+    console.log(`RESULT ${prefix}sync_stalls ${stalls.reduce((a, b) => a + b, 0)} count`);
     if (releases.length) console.log(`RESULT ${prefix}sync_release_rest_p90 ${ms(quantile(releaseRests, 0.9))} ms`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
