@@ -278,6 +278,9 @@ test("phones: the room at 390x844 and with a keyboard open (390x450), menus and 
   assert.ok((await box(a.page, "#np-title")).width > 200, "the title has room");
   const controls = await box(a.page, ".controls");
   assert.ok(controls.height < 60, `controls take ${controls.height} px`);
+  // Resync is there on a phone too, with the seek bar keeping room beside it.
+  assert.ok(inside(await box(a.page, "#resync"), phone), "Resync on screen");
+  assert.ok((await box(a.page, ".controls .seek")).width >= 60, "the seek bar has room");
   assert.ok(inside(await box(a.page, "#chat-input"), phone), "chat box on screen");
   assert.ok((await box(a.page, "#chat-log")).height > 250, "the chat has room");
   assert.equal(await a.page.evaluate(() => document.scrollingElement.scrollHeight <= innerHeight + 1), true, "the page does not scroll");

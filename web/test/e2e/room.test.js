@@ -390,6 +390,9 @@ test("chat history: the last lines on joining, older ones when scrolling up", as
   const first = await texts();
   assert.ok(first.includes("line 129"));
   assert.ok(!first.includes("line 0"), "only the last lines come with the welcome");
+  // Scrolled to the newest line (at the frame after the welcome), with nothing older fetched.
+  await eventually(() => b.page.$eval("#chat-log", (el) => el.scrollTop > 0 && el.scrollHeight - el.scrollTop - el.clientHeight < 2) || null, { what: "the log at its newest line" });
+  assert.deepEqual(await texts(), first, "nothing older loaded by itself");
   await b.page.$eval("#chat-log", (el) => (el.scrollTop = 0));
   await eventually(async () => (await texts()).includes("line 0"), { what: "older lines" });
   const all = await texts();
