@@ -137,7 +137,7 @@ export const SYNC = Object.freeze({
   RELEASE_WAIT: 1.0,
   /** A release that waited RELEASE_WAIT lets go at a placed reading not below its line (or, between
    * decisions, one whose rest falls within RELEASE_BAND), at any reading only once it has waited
-   * this long. (Letting go at any reading, one in six releases in bench-sync, rested 2-5 ms off
+   * this long. (Letting go at any reading, one in five releases in bench-sync, rested 2-5 ms off
    * where the others rest within 1-2 ms, or 10 ms further when the reading lay below its line.) */
   RELEASE_GIVE_UP: 2.0,
   /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
