@@ -137,8 +137,9 @@ export const SYNC = Object.freeze({
   RELEASE_WAIT: 1.0,
   /** A release that waited RELEASE_WAIT lets go at a placed reading not below its line (or, between
    * decisions, one whose rest falls within RELEASE_BAND), at any reading only once it has waited
-   * this long. (Letting go at any reading, one in five releases in bench-sync, rested 2-5 ms off
-   * where the others rest within 1-2 ms, or 10 ms further when the reading lay below its line.) */
+   * this long. (bench-sync, four runs: one release in five had let go at any reading, 10 ms
+   * further when it lay below its line; with this, 1 of 177, and nine rests in ten within 1.8-2.3
+   * ms of the room, not 2.5-4.2.) */
   RELEASE_GIVE_UP: 2.0,
   /** A release's jump (rest minus the reading it let go at) is measured this long after it, up
    * to RELEASE_MEASURED_BY; the median of the last RELEASE_SAMPLES is the constant, once there are
