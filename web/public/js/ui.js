@@ -32,17 +32,30 @@ const MAX_TOASTS = 3;
  * button that dismisses it. The stack sits over the top bar, away from the player's controls.
  */
 export function toast(message, kind = "info", ms = 4000) {
-  let box = $("#toasts");
-  if (!box) {
-    box = h("div", { id: "toasts", role: "status", "aria-live": "polite" });
-    document.body.append(box);
-  }
+  const box = toastBox();
   const t = h("div", { class: `toast toast-${kind}` }, h("span", { class: "toast-text", text: message }));
   const close = () => t.remove();
   t.append(h("button", { class: "toast-close", type: "button", "aria-label": "Dismiss", title: "Dismiss", text: "✕", onclick: close }));
   box.append(t);
   while (box.children.length > MAX_TOASTS) box.firstElementChild.remove();
   setTimeout(close, kind === "error" ? ms * 2 : ms);
+}
+
+/**
+ * The toasts' stack, inside the open modal dialog if there is one (back in the page once it
+ * closes): outside it the page is inert and drawn under the dialog's backdrop, so a toast said
+ * there (the settings' "New invite link made", an error in the library picker) was neither seen,
+ * nor read out, nor dismissible.
+ */
+function toastBox() {
+  const box = $("#toasts") ?? h("div", { id: "toasts", role: "status", "aria-live": "polite" });
+  const modal = [...document.querySelectorAll("dialog[open]")].filter((d) => d.matches(":modal")).at(-1);
+  const home = modal ?? document.body;
+  if (box.parentElement !== home) {
+    home.append(box);
+    modal?.addEventListener("close", () => document.body.append(box), { once: true });
+  }
+  return box;
 }
 
 /** Whether keyboard focus is in a field that takes text. */

@@ -257,6 +257,24 @@ test("skip buttons follow the room's rules; toasts stay clear of the controls an
   }
   await owner.page.click(".toast-error .toast-close");
   assert.equal(await owner.page.$(".toast-error"), null);
+
+  // A toast said while a modal dialog is open shows over it, and is dismissed there (outside the
+  // dialog the page is inert, under its backdrop); once it closes, toasts are the page's again.
+  await owner.page.click("#open-settings");
+  owner.page.once("dialog", (d) => d.accept());
+  await owner.page.click("#new-invite");
+  const said = await owner.page.waitForSelector("dialog[open] .toast:has-text('New invite link made')");
+  const onTop = await said.evaluate((el) => {
+    const b = el.getBoundingClientRect();
+    return el.contains(document.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2));
+  });
+  assert.equal(onTop, true, "the toast is drawn over the dialog");
+  await owner.page.screenshot({ path: path.join(artifacts(), "toast-over-dialog.png") });
+  await (await said.$(".toast-close")).click();
+  assert.equal(await owner.page.$(".toast:has-text('New invite link made')"), null, "dismissed");
+  await owner.page.keyboard.press("Escape");
+  await owner.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("After the dialog")));
+  assert.equal(await owner.page.evaluate(() => document.querySelector("#toasts").parentElement === document.body), true);
   await owner.context.close();
   await viewer.context.close();
 });
