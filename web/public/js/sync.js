@@ -133,7 +133,7 @@ export const SYNC = Object.freeze({
    * learnt from this player's own releases, falls within this of the room... */
   RELEASE_AIM: 0.001,
   /** ...while its line is within GRACE_BAND, holding its rate meanwhile for at most this long
-   * (then it lets go as before, within RELEASE_BAND). */
+   * (then as RELEASE_GIVE_UP says). */
   RELEASE_WAIT: 1.0,
   /** A release that waited RELEASE_WAIT lets go at a placed reading not below its line (or, between
    * decisions, one whose rest falls within RELEASE_BAND), at any reading only once it has waited
