@@ -49,7 +49,7 @@ export function toast(message, kind = "info", ms = 4000) {
  */
 function toastBox() {
   const box = $("#toasts") ?? h("div", { id: "toasts", role: "status", "aria-live": "polite" });
-  const modal = [...document.querySelectorAll("dialog[open]")].filter((d) => d.matches(":modal")).at(-1);
+  const modal = [...document.querySelectorAll("dialog:modal")].at(-1);
   const home = modal ?? document.body;
   if (box.parentElement !== home) {
     home.append(box);
