@@ -259,8 +259,16 @@ impl Jobs {
         kind: JobKind,
         payload: JobPayload,
     ) -> anyhow::Result<JobRow> {
+        let job = self.new_job(upload, kind, payload);
+        self.inner.store.insert_job(&job).await?;
+        self.queued(&job).await?;
+        Ok(job)
+    }
+
+    /// A job for `upload`, queued to run now, not stored yet.
+    fn new_job(&self, upload: &UploadRow, kind: JobKind, payload: JobPayload) -> JobRow {
         let now = self.inner.clock.now();
-        let job = JobRow {
+        JobRow {
             id: JobId(Uuid::now_v7()),
             upload_id: upload.id,
             owner: upload.owner,
@@ -275,12 +283,15 @@ impl Jobs {
             run_after: now,
             created: now,
             updated: now,
-        };
-        self.inner.store.insert_job(&job).await?;
+        }
+    }
+
+    /// A stored new job: tells its owner's streams and wakes a worker.
+    async fn queued(&self, job: &JobRow) -> anyhow::Result<()> {
         self.publish(MediaChange::Job(job.clone())).await?;
         self.inner.wake.notify_waiters();
         self.inner.wake.notify_one();
-        Ok(job)
+        Ok(())
     }
 
     /// Cancels a job; a running one has its ffmpeg killed. Returns false if it had finished.
@@ -475,6 +486,12 @@ impl Jobs {
         let now = self.inner.clock.now();
         let store = &self.inner.store;
         let ended = match outcome {
+            // The upload becomes playable with the job's end, in the same transaction.
+            Ok(Ok(result)) if job.kind == JobKind::Playable => {
+                store
+                    .end_playable_job(job.id, job.upload_id, &result, now)
+                    .await
+            }
             Ok(Ok(result)) => {
                 store
                     .end_job_run(job.id, JobState::Done, None, Some(&result), now, now)
@@ -511,7 +528,7 @@ impl Jobs {
                 Ok(Some(JobRow {
                     state: JobState::Done,
                     ..
-                })) => self.now_playable(job.upload_id).await,
+                })) => self.announce_playable(job.upload_id).await,
                 // It will never play: rooms waiting for it move on.
                 Ok(Some(JobRow {
                     state: JobState::Failed | JobState::Cancelled,
@@ -753,24 +770,25 @@ impl Jobs {
                 self.publish_upload(id).await;
             }
             Ok(media) => {
-                let now = self.inner.clock.now();
-                store
-                    .set_upload_state(id, UploadState::Ready, None, Some(&media), now)
-                    .await?;
-                let upload = store.upload(id).await?.unwrap_or(upload);
-                if video::playable_plan(&media) == Playable::AsIs {
-                    store.set_upload_playable(id, now).await?;
-                } else {
-                    self.enqueue(&upload, JobKind::Playable, JobPayload::default())
-                        .await?;
+                let as_is = video::playable_plan(&media) == Playable::AsIs;
+                let mut kinds = vec![JobKind::Poster, JobKind::Storyboard];
+                if !as_is {
+                    kinds.insert(0, JobKind::Playable);
                 }
-                self.publish_upload(id).await;
-                self.enqueue(&upload, JobKind::Poster, JobPayload::default())
+                let jobs: Vec<JobRow> = kinds
+                    .into_iter()
+                    .map(|kind| self.new_job(&upload, kind, JobPayload::default()))
+                    .collect();
+                store
+                    .upload_checked(id, &media, as_is, &jobs, self.inner.clock.now())
                     .await?;
-                self.enqueue(&upload, JobKind::Storyboard, JobPayload::default())
-                    .await?;
-                if video::playable_plan(&media) == Playable::AsIs {
-                    self.now_playable(id).await;
+                if as_is {
+                    self.announce_playable(id).await;
+                } else {
+                    self.publish_upload(id).await;
+                }
+                for job in &jobs {
+                    self.queued(job).await?;
                 }
             }
         }
@@ -787,13 +805,9 @@ impl Jobs {
         upload.room_media(poster)
     }
 
-    /// The upload can be played now: mark it and tell the rooms that queue it.
-    async fn now_playable(&self, id: UploadId) {
+    /// The upload was marked playable: tell its owner's streams and the rooms that queue it.
+    async fn announce_playable(&self, id: UploadId) {
         let store = &self.inner.store;
-        if let Err(err) = store.set_upload_playable(id, self.inner.clock.now()).await {
-            tracing::error!(upload = %id, error = %err, "cannot mark an upload playable");
-            return;
-        }
         self.publish_upload(id).await;
         let Ok(Some(upload)) = store.upload(id).await else {
             return;

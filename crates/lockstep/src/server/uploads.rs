@@ -83,13 +83,16 @@ pub struct UploadView {
     pub jobs: Vec<JobRow>,
 }
 
-async fn view(state: &AppState, upload: UploadRow) -> Result<UploadView, ApiError> {
+async fn view(state: &AppState, mut upload: UploadRow) -> Result<UploadView, ApiError> {
     let files = state.jobs.files(upload.id);
     let jobs = state.store.jobs_of_upload(upload.id).await?;
     let done = |kind: JobKind| {
         jobs.iter()
             .any(|j| j.kind == kind && j.state == crate::store::jobs::JobState::Done)
     };
+    // The playable copy's job ends in the transaction that marks the upload playable; the upload
+    // was read before its jobs, so a job read done means playable even if the row said not yet.
+    upload.playable |= done(JobKind::Playable);
     Ok(UploadView {
         video: upload
             .playable

@@ -1,6 +1,6 @@
 //! Media jobs: rows taken atomically by workers, with their progress and their change events.
 
-use super::{Backend, Store, parse_id, parse_json, to_json};
+use super::{Backend, Store, flag, parse_id, parse_json, to_json};
 use lockstep_core::ids::{JobId, UploadId, UserId};
 use lockstep_core::time::ServerTime;
 use serde::{Deserialize, Serialize};
@@ -172,6 +172,14 @@ pub struct MediaEvent {
 
 impl Store {
     pub async fn insert_job(&self, job: &JobRow) -> Result<(), sqlx::Error> {
+        Self::insert_job_on(&mut *self.pool().acquire().await?, job).await
+    }
+
+    /// Stores a new job on `conn` (the pool, or a transaction the job is part of).
+    pub(crate) async fn insert_job_on(
+        conn: &mut sqlx::AnyConnection,
+        job: &JobRow,
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO jobs (id, upload_id, owner_id, kind, payload, state, attempts, max_attempts, \
              progress, run_after_ms, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 0, $8, $9, $9)",
@@ -185,7 +193,7 @@ impl Store {
         .bind(i64::from(job.max_attempts))
         .bind(job.run_after.millis())
         .bind(job.created.millis())
-        .execute(self.pool())
+        .execute(conn)
         .await?;
         Ok(())
     }
@@ -323,6 +331,40 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Records a make-playable job's success and marks its upload playable, in one transaction:
+    /// a stop between two writes would leave the job done and the upload never playable, since
+    /// nothing runs a done job again. False (and nothing written) if the job was no longer
+    /// running.
+    pub async fn end_playable_job(
+        &self,
+        id: JobId,
+        upload: UploadId,
+        result: &serde_json::Value,
+        now: ServerTime,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query(
+            "UPDATE jobs SET state = 'done', error = NULL, result = $1, run_after_ms = $2, progress = 1, \
+             updated_ms = $2 WHERE id = $3 AND state = 'running'",
+        )
+        .bind(to_json(result)?)
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE uploads SET playable = $1, updated_ms = $2 WHERE id = $3")
+            .bind(flag(true))
+            .bind(now.millis())
+            .bind(upload.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Cancels a job that has not finished. Returns false when it had.
@@ -674,5 +716,170 @@ mod tests {
         .unwrap();
         assert_eq!(claimed.map(|j| j.id), Some(second));
         other_node.rollback().await.unwrap();
+    }
+
+    /// An upload still being checked, not playable, with its owner.
+    async fn user_with_unchecked_upload(s: &Store, name: &str) -> (UserId, UploadId) {
+        let (owner, upload) = user_with_upload(s, name).await;
+        sqlx::query("UPDATE uploads SET state = 'probing', playable = $1 WHERE id = $2")
+            .bind(flag(false))
+            .bind(upload.to_string())
+            .execute(s.pool())
+            .await
+            .unwrap();
+        (owner, upload)
+    }
+
+    fn media() -> crate::store::uploads::MediaInfo {
+        crate::store::uploads::MediaInfo {
+            duration: 2.0,
+            width: 320,
+            height: 240,
+            video_codec: "hevc".into(),
+            audio_codec: None,
+            container: "matroska,webm".into(),
+        }
+    }
+
+    /// A make-playable job's end marks its upload playable in the same write, and only a
+    /// running job's end does: a job cancelled meanwhile leaves the upload as it was.
+    #[tokio::test]
+    async fn a_playable_job_ends_with_its_upload_marked_playable() {
+        let (s, _dir) = store().await;
+        let (owner, upload) = user_with_unchecked_upload(&s, "Ann").await;
+        let cancelled = job(&s, owner, upload, JobKind::Playable, 0).await;
+        s.claim_job(ServerTime::from_millis(10), false)
+            .await
+            .unwrap()
+            .unwrap();
+        s.cancel_job(cancelled, ServerTime::from_millis(20))
+            .await
+            .unwrap();
+        let made = serde_json::json!({ "video": "/media/x/video" });
+        let now = ServerTime::from_millis(30);
+        assert!(
+            !s.end_playable_job(cancelled, upload, &made, now)
+                .await
+                .unwrap()
+        );
+        assert!(!s.upload(upload).await.unwrap().unwrap().playable);
+        assert_eq!(
+            s.job(cancelled).await.unwrap().unwrap().state,
+            JobState::Cancelled
+        );
+
+        let running = job(&s, owner, upload, JobKind::Playable, 40).await;
+        s.claim_job(ServerTime::from_millis(50), false)
+            .await
+            .unwrap()
+            .unwrap();
+        let now = ServerTime::from_millis(60);
+        assert!(
+            s.end_playable_job(running, upload, &made, now)
+                .await
+                .unwrap()
+        );
+        let ended = s.job(running).await.unwrap().unwrap();
+        assert_eq!(ended.state, JobState::Done);
+        assert_eq!(ended.result, Some(made));
+        assert!((ended.progress - 1.0).abs() < f64::EPSILON);
+        let marked = s.upload(upload).await.unwrap().unwrap();
+        assert!(marked.playable);
+        assert_eq!(marked.updated, now);
+    }
+
+    /// A checked upload turns ready together with its jobs, or not at all: a job that cannot
+    /// be stored leaves the upload being checked (it is checked again on the next start).
+    #[tokio::test]
+    async fn a_checked_upload_is_ready_with_all_its_jobs_or_still_being_checked() {
+        let (s, _dir) = store().await;
+        let (owner, upload) = user_with_unchecked_upload(&s, "Ann").await;
+        let new = |kind| JobRow {
+            id: JobId(Uuid::now_v7()),
+            upload_id: upload,
+            owner,
+            kind,
+            payload: JobPayload::default(),
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: 3,
+            progress: 0.0,
+            error: None,
+            result: None,
+            run_after: ServerTime(0),
+            created: ServerTime(0),
+            updated: ServerTime(0),
+        };
+        let poster = new(JobKind::Poster);
+        // The same job twice: the second insert breaks its primary key.
+        let broken = [new(JobKind::Playable), poster.clone(), poster];
+        let now = ServerTime::from_millis(10);
+        assert!(
+            s.upload_checked(upload, &media(), false, &broken, now)
+                .await
+                .is_err()
+        );
+        let row = s.upload(upload).await.unwrap().unwrap();
+        assert_eq!(row.state, UploadState::Probing);
+        assert_eq!(row.media, None);
+        assert!(s.jobs_of_upload(upload).await.unwrap().is_empty());
+
+        let jobs = [
+            new(JobKind::Playable),
+            new(JobKind::Poster),
+            new(JobKind::Storyboard),
+        ];
+        s.upload_checked(upload, &media(), false, &jobs, now)
+            .await
+            .unwrap();
+        let row = s.upload(upload).await.unwrap().unwrap();
+        assert_eq!(row.state, UploadState::Ready);
+        assert_eq!(row.media, Some(media()));
+        assert!(!row.playable);
+        let mut stored: Vec<JobKind> = s
+            .jobs_of_upload(upload)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.kind)
+            .collect();
+        stored.sort_by_key(|k| k.as_str());
+        assert_eq!(
+            stored,
+            [JobKind::Playable, JobKind::Poster, JobKind::Storyboard]
+        );
+    }
+
+    /// The repair migration marks playable the uploads an old version left with their playable
+    /// copy made but unmarked, and no other.
+    #[tokio::test]
+    async fn the_repair_marks_uploads_whose_playable_copy_was_made() {
+        let (s, _dir) = store().await;
+        let (owner, made) = user_with_unchecked_upload(&s, "Ann").await;
+        let (_, making) = user_with_unchecked_upload(&s, "Bob").await;
+        for (upload, state) in [(made, "done"), (making, "running")] {
+            job(&s, owner, upload, JobKind::Playable, 0).await;
+            sqlx::query("UPDATE jobs SET state = $1 WHERE upload_id = $2")
+                .bind(state)
+                .bind(upload.to_string())
+                .execute(s.pool())
+                .await
+                .unwrap();
+            sqlx::query("UPDATE uploads SET state = 'ready' WHERE id = $1")
+                .bind(upload.to_string())
+                .execute(s.pool())
+                .await
+                .unwrap();
+        }
+        let repair = match s.backend() {
+            Backend::Sqlite => include_str!("../../migrations/sqlite/0007_playable_repair.sql"),
+            Backend::Postgres => include_str!("../../migrations/postgres/0007_playable_repair.sql"),
+        };
+        sqlx::raw_sql(sqlx::AssertSqlSafe(repair))
+            .execute(s.pool())
+            .await
+            .unwrap();
+        assert!(s.upload(made).await.unwrap().unwrap().playable);
+        assert!(!s.upload(making).await.unwrap().unwrap().playable);
     }
 }

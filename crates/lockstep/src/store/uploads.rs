@@ -230,18 +230,33 @@ impl Store {
         Ok(())
     }
 
-    pub async fn set_upload_playable(
+    /// An upload passed its check: ready with its media info, playable as uploaded or not, and
+    /// the jobs that make what it needs, all in one transaction. A stop between separate writes
+    /// could leave it ready without the jobs, which nothing would queue again.
+    pub async fn upload_checked(
         &self,
         id: UploadId,
+        media: &MediaInfo,
+        playable: bool,
+        jobs: &[super::jobs::JobRow],
         now: ServerTime,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE uploads SET playable = $1, updated_ms = $2 WHERE id = $3")
-            .bind(flag(true))
-            .bind(now.millis())
-            .bind(id.to_string())
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE uploads SET state = $1, error = NULL, media = $2, playable = $3, updated_ms = $4 \
+             WHERE id = $5",
+        )
+        .bind(UploadState::Ready.as_str())
+        .bind(to_json(media)?)
+        .bind(flag(playable))
+        .bind(now.millis())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        for job in jobs {
+            Self::insert_job_on(&mut tx, job).await?;
+        }
+        tx.commit().await
     }
 
     pub async fn delete_upload(&self, id: UploadId) -> Result<(), sqlx::Error> {

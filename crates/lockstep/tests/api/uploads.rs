@@ -94,17 +94,18 @@ pub(crate) async fn settled(app: &TestApp, api: &Api, id: &str) -> Value {
                 ["done", "failed", "cancelled"].contains(&j["state"].as_str().unwrap_or_default())
             })
         });
-        // A playable copy's job is recorded done a moment before the upload is marked playable
-        // (`now_playable`, after the job's end): settled once both are.
-        let playable_pending = v["jobs"].as_array().is_some_and(|j| {
+        // A playable copy's job ends in the transaction that marks the upload playable: never
+        // one without the other.
+        let playable_done = v["jobs"].as_array().is_some_and(|j| {
             j.iter()
                 .any(|j| j["kind"] == "playable" && j["state"] == "done")
-        }) && v["playable"] != true;
+        });
+        assert!(
+            !playable_done || v["playable"] == true,
+            "the playable job is done but the upload is not playable: {v}"
+        );
         if state == "rejected"
-            || (state == "ready"
-                && jobs_done
-                && !playable_pending
-                && !v["jobs"].as_array().unwrap().is_empty())
+            || (state == "ready" && jobs_done && !v["jobs"].as_array().unwrap().is_empty())
         {
             return v;
         }
