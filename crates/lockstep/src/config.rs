@@ -330,6 +330,11 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_LIMIT_CHAT", default_value = "60/min")]
     pub limit_chat: Rate,
 
+    /// API and media requests per client address (a page's first load makes about ten; a
+    /// WebSocket counts once, when it connects).
+    #[arg(long, env = "LOCKSTEP_LIMIT_REQUESTS", default_value = "1200/min")]
+    pub limit_requests: Rate,
+
     /// Open connections in total; 0 sizes it to the process's open-files limit (less a reserve
     /// for the database, uploads and ffmpeg). Over the cap a connection gets 503.
     #[arg(long, env = "LOCKSTEP_MAX_CONNECTIONS", default_value_t = 0)]
@@ -424,6 +429,7 @@ impl Config {
             rooms_per_address: self.limit_rooms,
             uploads_per_address: self.limit_uploads,
             chat_per_address: self.limit_chat,
+            requests_per_address: self.limit_requests,
         }
     }
 

@@ -153,6 +153,7 @@ pub struct Rates {
     pub rooms_per_address: Rate,
     pub uploads_per_address: Rate,
     pub chat_per_address: Rate,
+    pub requests_per_address: Rate,
 }
 
 /// Every rate limit of the server.
@@ -163,6 +164,8 @@ pub struct Throttles {
     pub rooms: Limit<ClientKey>,
     pub uploads: Limit<ClientKey>,
     pub chat: Limit<ClientKey>,
+    /// Every API and media request.
+    pub requests: Limit<ClientKey>,
 }
 
 impl Throttles {
@@ -177,6 +180,7 @@ impl Throttles {
             rooms: Limit::new(rates.rooms_per_address).counted("rooms", metrics),
             uploads: Limit::new(rates.uploads_per_address).counted("uploads", metrics),
             chat: Limit::new(rates.chat_per_address).counted("chat", metrics),
+            requests: Limit::new(rates.requests_per_address).counted("requests", metrics),
         }
     }
 
@@ -189,6 +193,7 @@ impl Throttles {
         self.rooms.prune();
         self.uploads.prune();
         self.chat.prune();
+        self.requests.prune();
     }
 }
 

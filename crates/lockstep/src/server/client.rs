@@ -133,6 +133,23 @@ pub async fn client_middleware(
     next.run(request).await
 }
 
+/// Counts an API or media request against its client address's rate (`--limit-requests`). Each
+/// is a session lookup and often a database read, so one address sending as fast as it can is
+/// refused here, before either.
+pub async fn request_rate_middleware(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    state
+        .throttles
+        .requests
+        .check(&client.key())
+        .map_err(|wait| ApiError::rate_limited("too_many_requests", "requests", wait))?;
+    Ok(next.run(request).await)
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 

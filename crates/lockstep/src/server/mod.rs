@@ -77,8 +77,8 @@ pub fn app(state: AppState) -> Router {
         .merge(long)
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Layers run outside-in from the last added: the origin check first (a refused request
-        // creates no user), then the session.
+        // Layers run outside-in from the last added: the address's request rate first, then
+        // the origin check (a refused request creates no user), then the session.
         .layer(middleware::from_fn_with_state(
             state.clone(),
             session_middleware,
@@ -87,15 +87,24 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             same_origin_middleware,
         ))
-        .layer(DefaultBodyLimit::max(API_BODY_LIMIT));
-    let site =
-        pages::pages()
-            .layer(timeout)
-            .merge(media::router())
-            .layer(middleware::from_fn_with_state(
-                state.clone(),
-                session_middleware,
-            ));
+        .layer(DefaultBodyLimit::max(API_BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::request_rate_middleware,
+        ));
+    // Pages and media count against the address's request rate (each looks up a session);
+    // static assets, served from memory without one, do not.
+    let site = pages::pages()
+        .layer(timeout)
+        .merge(media::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            session_middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::request_rate_middleware,
+        ));
     let assets = pages::assets()
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(timeout);

@@ -393,6 +393,64 @@ async fn chat_is_limited_per_address_across_users() {
         .unwrap();
 }
 
+/// One address could read the API as fast as it could send: the lobby, pages of chat history,
+/// posters, each a session lookup and a database read. Every API, page and media request now
+/// counts against its address's request rate; other addresses are served meanwhile, and static
+/// assets are not counted.
+#[tokio::test]
+async fn api_page_and_media_requests_are_limited_per_address() {
+    let app = spawn_with(|c| {
+        behind_proxy(c);
+        c.limit_requests = "6/h".parse().unwrap();
+    })
+    .await;
+    let flood = from(&app.base, "203.0.113.9");
+    let get = |path: &'static str| {
+        let request = flood.raw(reqwest::Method::GET, path);
+        async move { request.send().await.unwrap() }
+    };
+    let mut answered = Vec::new();
+    for path in [
+        "/api/rooms",
+        "/api/me",
+        "/",
+        "/media/posters/nothing.jpg",
+        "/api/rooms/nothing/chat",
+        "/api/no-such-endpoint",
+    ] {
+        answered.push(get(path).await.status().as_u16());
+    }
+    assert!(
+        !answered.contains(&429),
+        "within the allowance: {answered:?}"
+    );
+    for path in ["/api/rooms", "/", "/media/posters/nothing.jpg"] {
+        let r = get(path).await;
+        assert_eq!(r.status().as_u16(), 429, "{path}");
+        assert!(r.headers().contains_key("retry-after"), "{path}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "too_many_requests", "{path}");
+    }
+    // A write is refused the same way, and makes nothing.
+    let refused = flood
+        .post("/api/rooms", &json!({ "name": "Refused" }))
+        .await
+        .unwrap();
+    assert_eq!(refused.status.as_u16(), 429);
+    // The page's scripts and styles are not counted.
+    assert_eq!(get("/static/style.css").await.status().as_u16(), 200);
+    let elsewhere = from(&app.base, "198.51.100.9");
+    let lobby = elsewhere.get("/api/rooms").await.unwrap();
+    assert_eq!(lobby.status.as_u16(), 200);
+    assert_eq!(lobby.body["rooms"], json!([]));
+    assert!(
+        app.state
+            .metrics
+            .render()
+            .contains("lockstep_rate_limited_total{limit=\"requests\"} 4")
+    );
+}
+
 /// 520 rooms made in 0.4 s pushed a real public room out of the lobby. Rooms with viewers are
 /// listed first, busiest first, whatever their age and however many rooms are newer.
 #[tokio::test]

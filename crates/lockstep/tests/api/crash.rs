@@ -31,6 +31,8 @@ const UNLIMITED: &[&str] = &[
     "100000",
     "--limit-uploads",
     "off",
+    "--limit-requests",
+    "off",
 ];
 
 /// What the server acknowledged.
