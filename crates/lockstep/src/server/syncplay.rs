@@ -15,7 +15,8 @@
 //!
 //! Bounded like every other door: at most 1,024 connections, 8 from one address; lines of at most
 //! 16 KiB, a `Hello` (TLS handshake included) within 10 s, a client silent for 12.5 s is dropped, new users are
-//! rate-limited per address, every frame goes through the connection's frame limit, and a ban
+//! rate-limited per address, each `Hello` counts against the address's request rate, every
+//! frame goes through the connection's frame limit, and a ban
 //! bars the connection's address as it does a browser's.
 
 use crate::rooms::dispatch::{Dispatch, JoinRefusal};
@@ -293,6 +294,15 @@ async fn enter<S: AsyncRead + AsyncWrite + Unpin>(
     hello: Hello,
 ) -> anyhow::Result<()> {
     let client = ClientAddr(peer.ip());
+    // A Hello is a request like a WebSocket's upgrade: it counts against the address's request
+    // rate before the room is looked up, which also bounds how fast short names can be tried.
+    if state.throttles.requests.check(&client.key()).is_err() {
+        return refuse(
+            &mut lines,
+            "too many requests from your address; try again later",
+        )
+        .await;
+    }
     // The room: the Syncplay room name is its invite key, or the short name its owner chose.
     let no_room =
         "no such room: use the room's invite key (or its short Syncplay name) as the room name";

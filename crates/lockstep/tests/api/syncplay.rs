@@ -45,6 +45,16 @@ impl Desktop {
         Desktop::over(Box::new(tcp(address).await))
     }
 
+    /// A connection from another loopback address than 127.0.0.1, as a second client would.
+    async fn connect_from(address: std::net::SocketAddr, from: [u8; 4]) -> Desktop {
+        tcp(address).await; // the door is open
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind((std::net::Ipv4Addr::from(from), 0).into())
+            .unwrap();
+        Desktop::over(Box::new(socket.connect(address).await.unwrap()))
+    }
+
     fn over(io: Box<dyn Io>) -> Desktop {
         let (read, write) = tokio::io::split(io);
         Desktop {
@@ -648,6 +658,38 @@ async fn a_desktop_viewer_that_reconnects_is_put_back_where_the_room_is() {
     assert_eq!(state["playstate"]["doSeek"], true, "{state}");
     let at = state["playstate"]["position"].as_f64().unwrap();
     assert!((80.0..85.0).contains(&at), "{state}");
+}
+
+/// A short Syncplay name can be tried where an invite key cannot. Each Hello counts against the
+/// address's request rate before the room is looked up: past it, even the right name is refused,
+/// so further tries tell nothing; another address is let in.
+#[tokio::test]
+async fn syncplay_hellos_count_against_the_address_request_rate() {
+    let Setup {
+        _app, address, key, ..
+    } = setup_with("Probed", |c| c.limit_requests = "3/h".parse().unwrap()).await;
+    let prober = [127, 0, 0, 2];
+    for guess in ["movies", "friday", "films"] {
+        let mut d = Desktop::connect_from(address, prober).await;
+        d.hello("prober", guess, None).await;
+        let error = d.wait("Error", |_| true).await;
+        assert!(
+            error["message"].as_str().unwrap().contains("no such room"),
+            "{error}"
+        );
+    }
+    let mut d = Desktop::connect_from(address, prober).await;
+    d.hello("prober", &key, None).await;
+    let answer = d.next().await.expect("an answer");
+    assert!(
+        answer["Error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too many requests")),
+        "{answer}"
+    );
+    let mut other = Desktop::connect_from(address, [127, 0, 0, 3]).await;
+    other.hello("friend", &key, None).await;
+    other.wait("Hello", |_| true).await;
 }
 
 #[tokio::test]
