@@ -47,6 +47,10 @@ struct Inner {
     /// This node, so that it can tell its own messages from the others'.
     node: uuid::Uuid,
     topics: Mutex<HashMap<String, broadcast::Sender<Delivery>>>,
+    /// Held across a topic's first subscription or last unsubscription and its Redis command,
+    /// so that Redis hears them in the order the map changed (an UNSUBSCRIBE overtaking the
+    /// SUBSCRIBE after it would leave a subscribed topic silent).
+    changes: tokio::sync::Mutex<()>,
     /// Topics subscribed when the connection to Redis dropped, until they are subscribed again.
     lost: Mutex<HashSet<String>>,
     /// Unset on a single node.
@@ -59,6 +63,17 @@ impl Inner {
         self.topics
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Removes `topic` if no receiver of it is left; true if it did.
+    fn forget_if_unused(&self, topic: &str) -> bool {
+        let mut topics = self.topics();
+        if topics.get(topic).is_some_and(|tx| tx.receiver_count() == 0) {
+            topics.remove(topic);
+            true
+        } else {
+            false
+        }
     }
 
     /// Hands a message to the local subscribers of `topic`, if any.
@@ -123,6 +138,7 @@ impl Backplane {
             inner: Arc::new(Inner {
                 node: uuid::Uuid::now_v7(),
                 topics: Mutex::new(HashMap::new()),
+                changes: tokio::sync::Mutex::new(()),
                 lost: Mutex::new(HashSet::new()),
                 redis: OnceLock::new(),
             }),
@@ -191,10 +207,19 @@ impl Backplane {
         }
     }
 
-    /// Stops delivering `topic` to this node (its receivers see it closed).
-    pub async fn unsubscribe(&self, topic: &str) {
-        let removed = self.inner.topics().remove(topic).is_some();
-        if removed && let Some(redis) = self.inner.redis.get() {
+    /// Lets go of `rx`, one subscription to `topic`. The last one stops delivering the topic to
+    /// this node; until then the others keep theirs (a room that started again on this node
+    /// while its last run here was still stopping subscribes to the same topic).
+    pub async fn unsubscribe(&self, topic: &str, rx: broadcast::Receiver<Delivery>) {
+        drop(rx);
+        let _in_order = self.inner.changes.lock().await;
+        if self.inner.forget_if_unused(topic) {
+            self.unsubscribe_redis(topic).await;
+        }
+    }
+
+    async fn unsubscribe_redis(&self, topic: &str) {
+        if let Some(redis) = self.inner.redis.get() {
             let mut redis = redis.clone();
             if let Err(err) = redis.unsubscribe(format!("{CHANNEL_PREFIX}{topic}")).await {
                 tracing::warn!(%topic, error = %err, "cannot unsubscribe");
@@ -208,6 +233,7 @@ impl Backplane {
         &self,
         topic: &str,
     ) -> Result<broadcast::Receiver<Delivery>, PublishError> {
+        let _in_order = self.inner.changes.lock().await;
         let (rx, first) = {
             let mut topics = self.inner.topics();
             match topics.get(topic) {
@@ -221,7 +247,12 @@ impl Backplane {
         };
         if first && let Some(redis) = self.inner.redis.get() {
             let mut redis = redis.clone();
-            redis.subscribe(format!("{CHANNEL_PREFIX}{topic}")).await?;
+            if let Err(err) = redis.subscribe(format!("{CHANNEL_PREFIX}{topic}")).await {
+                // Not left in the map: the next subscriber would take it for subscribed.
+                drop(rx);
+                self.inner.forget_if_unused(topic);
+                return Err(err.into());
+            }
         }
         Ok(rx)
     }
@@ -259,6 +290,26 @@ mod tests {
             Delivery::Message(Bytes::from_static(b"x"))
         );
         assert!(rx.try_recv().is_err());
+    }
+
+    /// Two subscriptions to one topic on one node: letting go of one leaves the other
+    /// receiving; letting go of the last removes the topic.
+    #[tokio::test]
+    async fn unsubscribing_one_subscription_leaves_the_others() {
+        let plane = Backplane::local();
+        let stopping = plane.subscribe("room").await.unwrap();
+        let mut started = plane.subscribe("room").await.unwrap();
+        plane.unsubscribe("room", stopping).await;
+        plane
+            .publish("room", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            started.recv().await.unwrap(),
+            Delivery::Message(Bytes::from_static(b"x"))
+        );
+        plane.unsubscribe("room", started).await;
+        assert!(plane.inner.topics().is_empty());
     }
 
     #[test]

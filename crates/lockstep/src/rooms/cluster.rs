@@ -681,8 +681,8 @@ impl Rooms {
             });
         }
         // The door: answers the relays' requests, and lets go of the viewers of dead nodes. It
-        // stops at once when the lease is lost, before the room can start again here and
-        // subscribe to the same topic (which its unsubscribe would then remove).
+        // stops at once when the lease is lost (a room started again here meanwhile subscribes
+        // to the same topic, and keeps it: unsubscribing lets go of this door's receiver only).
         let rooms = self.clone();
         tasks.spawn(async move {
             let Some(cluster) = rooms.inner.cluster.as_ref() else {
@@ -712,7 +712,10 @@ impl Rooms {
                     },
                 }
             }
-            cluster.backplane.unsubscribe(&requests_topic(id)).await;
+            cluster
+                .backplane
+                .unsubscribe(&requests_topic(id), requests)
+                .await;
         });
         Ok(())
     }
@@ -988,7 +991,10 @@ impl Relay {
         self.rooms.forget_actor(self.id, self.epoch);
         self.inbox.close();
         if let Some(cluster) = self.rooms.inner.cluster.as_ref() {
-            cluster.backplane.unsubscribe(&events_topic(self.id)).await;
+            cluster
+                .backplane
+                .unsubscribe(&events_topic(self.id), self.events)
+                .await;
         }
     }
 
