@@ -703,8 +703,16 @@ impl Rooms {
                     }
                     delivery = requests.recv() => match delivery {
                         Ok(Delivery::Message(bytes)) => {
-                            if let Ok(envelope) = serde_json::from_slice::<RequestEnvelope>(&bytes) {
-                                answer(cluster, &handle, &mut remote, envelope).await;
+                            match serde_json::from_slice::<RequestEnvelope>(&bytes) {
+                                Ok(envelope) => {
+                                    answer(cluster, &handle, &mut remote, envelope).await;
+                                }
+                                Err(err) => {
+                                    if let Some((from, envelope)) = unreadable(&bytes) {
+                                        tracing::warn!(room = %id, error = %err, "a relayed request this node cannot read (a newer node's?): answered as unavailable");
+                                        reply_to(cluster, from, &envelope).await;
+                                    }
+                                }
                             }
                         }
                         Ok(Delivery::Gap) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -865,7 +873,12 @@ async fn answer(
         req: envelope.req,
         reply,
     };
-    if let Ok(payload) = serde_json::to_vec(&envelope)
+    reply_to(cluster, from, &envelope).await;
+}
+
+/// Publishes an answer on the asking node's replies topic.
+async fn reply_to(cluster: &Cluster, from: uuid::Uuid, envelope: &ReplyEnvelope) {
+    if let Ok(payload) = serde_json::to_vec(envelope)
         && let Err(err) = cluster
             .backplane
             .publish(&replies_topic(from), payload.into())
@@ -873,6 +886,26 @@ async fn answer(
     {
         tracing::warn!(error = %err, "cannot answer a relayed request");
     }
+}
+
+/// The answer to a request this node cannot read but can tell who asked: one from a newer
+/// node during a rolling upgrade (a command or request kind added since). It is told at once
+/// that the room cannot do that here (`room_unavailable`), instead of waiting out its 5 s and
+/// sending its viewer to reconnect.
+fn unreadable(bytes: &[u8]) -> Option<(uuid::Uuid, ReplyEnvelope)> {
+    #[derive(Deserialize)]
+    struct Asker {
+        from: uuid::Uuid,
+        req: u64,
+    }
+    let asker: Asker = serde_json::from_slice(bytes).ok()?;
+    Some((
+        asker.from,
+        ReplyEnvelope {
+            req: asker.req,
+            reply: Reply::Unavailable,
+        },
+    ))
 }
 
 fn joined_reply(joined: Joined) -> Reply {
@@ -1126,5 +1159,41 @@ impl Relay {
             };
             respond(reply);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A newer node's command this node does not know is answered as unavailable, to the node
+    /// and request that asked; the asking relay turns that into `room_unavailable` at once.
+    #[test]
+    fn a_request_this_node_cannot_read_is_answered_as_unavailable() {
+        let from = uuid::Uuid::now_v7();
+        let by = UserId(uuid::Uuid::now_v7());
+        let known = serde_json::to_value(RequestEnvelope {
+            from,
+            req: 7,
+            request: Request::Command {
+                by,
+                command: Command::Play,
+            },
+        })
+        .unwrap();
+        let mut newer = known.clone();
+        newer["request"]["command"] = serde_json::json!({ "Teleport": { "to": 12.5 } });
+        let bytes = serde_json::to_vec(&newer).unwrap();
+        assert!(serde_json::from_slice::<RequestEnvelope>(&bytes).is_err());
+        let (to, envelope) = unreadable(&bytes).expect("who asked is known");
+        assert_eq!((to, envelope.req), (from, 7));
+        assert!(matches!(envelope.reply, Reply::Unavailable));
+        // What the asking node reads back.
+        let read: ReplyEnvelope =
+            serde_json::from_slice(&serde_json::to_vec(&envelope).unwrap()).unwrap();
+        assert!(matches!(read.reply, Reply::Unavailable));
+        // Not even who asked: nothing to answer.
+        assert!(unreadable(b"{\"req\": 1}").is_none());
+        assert!(unreadable(b"not json").is_none());
     }
 }
