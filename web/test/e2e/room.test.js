@@ -280,6 +280,33 @@ test("a page that hears the welcome before the room's view enters with it; a pri
   await owner.context.close();
 });
 
+test("until the panels' modules arrive the panels say they are loading; then they show the room", async () => {
+  const owner = await newViewer(browser);
+  const url = await createRoom(owner.page, "Slow panels");
+  await owner.page.fill("#chat-input", "said before the reload");
+  await owner.page.press("#chat-input", "Enter");
+  await eventually(() => owner.page.$$eval("#chat-log .line .text", (els) => els.some((e) => e.textContent === "said before the reload")), { what: "the line said" });
+  // The chat's module is held back: the page enters and syncs without it.
+  let release;
+  const held = new Promise((r) => (release = r));
+  await owner.page.route("**/static/js/chat.js", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await owner.page.goto(url);
+  await owner.page.waitForSelector("#connection[data-state=in-sync]");
+  const notes = () => owner.page.evaluate(() => ["#chat-log", "#queue-list", "#member-list"].map((s) => document.querySelector(s).textContent.trim()));
+  assert.deepEqual(await notes(), ["Loading the chat…", "Loading the queue…", "Loading who is here…"]);
+  assert.ok(await owner.page.isVisible("#chat-log .empty-note"), "shown where the chat will be");
+  release();
+  await eventually(() => owner.page.$$eval("#chat-log .line .text", (els) => els.some((e) => e.textContent === "said before the reload")), { what: "the chat shown" });
+  const [chat, queue, people] = await notes();
+  assert.doesNotMatch(chat, /Loading/);
+  assert.equal(queue, "The queue is empty.");
+  assert.match(people, /\(you\)/);
+  await owner.context.close();
+});
+
 test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
   const owner = await newViewer(browser);
   await owner.page.goto(`${server.base}/`);
