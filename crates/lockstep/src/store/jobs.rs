@@ -559,9 +559,10 @@ mod tests {
         (user.id, upload.id)
     }
 
-    async fn job(s: &Store, owner: UserId, upload: UploadId, kind: JobKind, at_ms: i64) -> JobId {
+    /// A job queued at `at_ms`, not stored.
+    fn queued(owner: UserId, upload: UploadId, kind: JobKind, at_ms: i64) -> JobRow {
         let at = ServerTime::from_millis(at_ms);
-        let row = JobRow {
+        JobRow {
             id: JobId(Uuid::now_v7()),
             upload_id: upload,
             owner,
@@ -576,7 +577,11 @@ mod tests {
             run_after: at,
             created: at,
             updated: at,
-        };
+        }
+    }
+
+    async fn job(s: &Store, owner: UserId, upload: UploadId, kind: JobKind, at_ms: i64) -> JobId {
+        let row = queued(owner, upload, kind, at_ms);
         s.insert_job(&row).await.unwrap();
         row.id
     }
@@ -794,22 +799,7 @@ mod tests {
     async fn a_checked_upload_is_ready_with_all_its_jobs_or_still_being_checked() {
         let (s, _dir) = store().await;
         let (owner, upload) = user_with_unchecked_upload(&s, "Ann").await;
-        let new = |kind| JobRow {
-            id: JobId(Uuid::now_v7()),
-            upload_id: upload,
-            owner,
-            kind,
-            payload: JobPayload::default(),
-            state: JobState::Queued,
-            attempts: 0,
-            max_attempts: 3,
-            progress: 0.0,
-            error: None,
-            result: None,
-            run_after: ServerTime(0),
-            created: ServerTime(0),
-            updated: ServerTime(0),
-        };
+        let new = |kind| queued(owner, upload, kind, 0);
         let poster = new(JobKind::Poster);
         // The same job twice: the second insert breaks its primary key.
         let broken = [new(JobKind::Playable), poster.clone(), poster];
