@@ -330,8 +330,8 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_LIMIT_CHAT", default_value = "60/min")]
     pub limit_chat: Rate,
 
-    /// API and media requests per client address (a page's first load makes about ten; a
-    /// WebSocket counts once, when it connects).
+    /// API, page and media requests per client address (a room page's first load makes about
+    /// ten; a WebSocket counts once, when it connects; static files are not counted).
     #[arg(long, env = "LOCKSTEP_LIMIT_REQUESTS", default_value = "1200/min")]
     pub limit_requests: Rate,
 

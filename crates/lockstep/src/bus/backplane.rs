@@ -47,10 +47,6 @@ struct Inner {
     /// This node, so that it can tell its own messages from the others'.
     node: uuid::Uuid,
     topics: Mutex<HashMap<String, broadcast::Sender<Delivery>>>,
-    /// Held across a topic's first subscription or last unsubscription and its Redis command,
-    /// so that Redis hears them in the order the map changed (an UNSUBSCRIBE overtaking the
-    /// SUBSCRIBE after it would leave a subscribed topic silent).
-    changes: tokio::sync::Mutex<()>,
     /// Topics subscribed when the connection to Redis dropped, until they are subscribed again.
     lost: Mutex<HashSet<String>>,
     /// Unset on a single node.
@@ -138,7 +134,6 @@ impl Backplane {
             inner: Arc::new(Inner {
                 node: uuid::Uuid::now_v7(),
                 topics: Mutex::new(HashMap::new()),
-                changes: tokio::sync::Mutex::new(()),
                 lost: Mutex::new(HashSet::new()),
                 redis: OnceLock::new(),
             }),
@@ -212,18 +207,25 @@ impl Backplane {
     /// while its last run here was still stopping subscribes to the same topic).
     pub async fn unsubscribe(&self, topic: &str, rx: broadcast::Receiver<Delivery>) {
         drop(rx);
-        let _in_order = self.inner.changes.lock().await;
-        if self.inner.forget_if_unused(topic) {
-            self.unsubscribe_redis(topic).await;
+        if !self.inner.forget_if_unused(topic) {
+            return;
         }
-    }
-
-    async fn unsubscribe_redis(&self, topic: &str) {
-        if let Some(redis) = self.inner.redis.get() {
-            let mut redis = redis.clone();
-            if let Err(err) = redis.unsubscribe(format!("{CHANNEL_PREFIX}{topic}")).await {
-                tracing::warn!(%topic, error = %err, "cannot unsubscribe");
+        let Some(redis) = self.inner.redis.get() else {
+            return;
+        };
+        let mut redis = redis.clone();
+        let channel = format!("{CHANNEL_PREFIX}{topic}");
+        if let Err(err) = redis.unsubscribe(&channel).await {
+            tracing::warn!(%topic, error = %err, "cannot unsubscribe");
+        }
+        // Subscribed again meanwhile: that SUBSCRIBE may have reached Redis before this
+        // UNSUBSCRIBE, which then silenced it. Subscribe once more (it is idempotent) and tell
+        // the new subscribers that messages may have been lost, as after a reconnection.
+        if self.inner.topics().contains_key(topic) {
+            if let Err(err) = redis.subscribe(&channel).await {
+                tracing::warn!(%topic, error = %err, "cannot subscribe again");
             }
+            self.inner.deliver(topic, Delivery::Gap);
         }
     }
 
@@ -233,7 +235,6 @@ impl Backplane {
         &self,
         topic: &str,
     ) -> Result<broadcast::Receiver<Delivery>, PublishError> {
-        let _in_order = self.inner.changes.lock().await;
         let (rx, first) = {
             let mut topics = self.inner.topics();
             match topics.get(topic) {

@@ -771,13 +771,14 @@ impl Jobs {
             }
             Ok(media) => {
                 let as_is = video::playable_plan(&media) == Playable::AsIs;
-                let mut kinds = vec![JobKind::Poster, JobKind::Storyboard];
-                if !as_is {
-                    kinds.insert(0, JobKind::Playable);
-                }
+                let kinds: &[JobKind] = if as_is {
+                    &[JobKind::Poster, JobKind::Storyboard]
+                } else {
+                    &[JobKind::Playable, JobKind::Poster, JobKind::Storyboard]
+                };
                 let jobs: Vec<JobRow> = kinds
-                    .into_iter()
-                    .map(|kind| self.new_job(&upload, kind, JobPayload::default()))
+                    .iter()
+                    .map(|&kind| self.new_job(&upload, kind, JobPayload::default()))
                     .collect();
                 store
                     .upload_checked(id, &media, as_is, &jobs, self.inner.clock.now())
