@@ -168,6 +168,20 @@ export class RoomModel {
   }
 }
 
+/**
+ * Where the video should be at server time `serverNowMs` (ms), in seconds, within [0, duration].
+ * @param {{paused: boolean, position: number, at: number, rate: number}} playback
+ */
+export function targetPosition(playback, serverNowMs, duration = Infinity) {
+  let position = playback.position;
+  if (!playback.paused) {
+    const elapsed = Math.max(0, serverNowMs / 1000 - playback.at / 1e6);
+    position += elapsed * playback.rate;
+  }
+  const end = Number.isFinite(duration) && duration > 0 ? duration : Infinity;
+  return Math.min(Math.max(position, 0), end);
+}
+
 /** An event arrived out of order: some were missed. */
 export class GapError extends Error {
   constructor(have, got) {

@@ -10,9 +10,9 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { early, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
-import { RoomModel } from "./model.js";
+import { RoomModel, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
-import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies, targetPosition } from "./sync.js";
+import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** The panels and dialogs (chat, queue, people, settings, the seek bar's preview, the menus, the

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { RoomModel, GapError } from "../../public/js/model.js";
+import { RoomModel, GapError, targetPosition } from "../../public/js/model.js";
 
 const item = (id, extra = {}) => ({ id, kind: "url", format: "mp4", url: `https://x.test/${id}.mp4`, title: id, duration: 10, thumbnail: null, start: 0, added_by: "u1", added_by_name: "Ann", added_at: 0, status: "ready", ...extra });
 const member = (id, role = "viewer", extra = {}) => ({ user_id: id, name: id, role, muted: false, ready: true, ...extra });
@@ -105,4 +105,13 @@ test("a welcome tells the room's view as far as it can: a public room's link, no
   m.reset({ ...w, settings: { ...w.settings, visibility: "private" } });
   // A private room's link is its invite, which only the room's view tells.
   assert.equal(m.welcomeView().link, undefined);
+});
+
+test("target position follows the server clock", () => {
+  const pb = { paused: false, position: 10, at: 1_000_000_000, rate: 2 };
+  assert.equal(targetPosition(pb, 1_000_000 + 1500), 13);
+  assert.equal(targetPosition({ ...pb, paused: true }, 9e12), 10);
+  assert.equal(targetPosition(pb, 2e12, 20), 20, "clamped to the duration");
+  assert.equal(targetPosition(pb, 0), 10, "never before `at`");
+  assert.equal(targetPosition({ ...pb, position: -1, paused: true }, 0), 0);
 });

@@ -1,19 +1,10 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { SyncController, SYNC, latenciesFrom, storedLatencies, targetPosition } from "../../public/js/sync.js";
+import { SyncController, SYNC, latenciesFrom, storedLatencies } from "../../public/js/sync.js";
 
 const playing = { paused: false, rate: 1 };
 /** Learnt release jumps (s), all after stretches in direction `dir` (+1 faster, -1 slower). */
 const jumps = (dir, ...xs) => xs.map((jump) => ({ jump, dir }));
-
-test("target position follows the server clock", () => {
-  const pb = { paused: false, position: 10, at: 1_000_000_000, rate: 2 };
-  assert.equal(targetPosition(pb, 1_000_000 + 1500), 13);
-  assert.equal(targetPosition({ ...pb, paused: true }, 9e12), 10);
-  assert.equal(targetPosition(pb, 2e12, 20), 20, "clamped to the duration");
-  assert.equal(targetPosition(pb, 0), 10, "never before `at`");
-  assert.equal(targetPosition({ ...pb, position: -1, paused: true }, 0), 0);
-});
 
 test("each threshold: dead band, nudge, steady cap, seek", () => {
   // A fresh controller for each reading: the nudge follows a smoothed drift.
