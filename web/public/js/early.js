@@ -6,6 +6,9 @@
 //   over (`RoomConnection.adopt`) once it knows the room. Only when the address names the room
 //   (`/r/{id}`): an invite's room is known only from its answer. A room with a password refuses
 //   the socket until the page has asked for the password; the page then opens its own.
+// - the room's video, once the view or the welcome says what plays: a <video> set fetching from
+//   where the room is, which the player adopts (`early.takeVideo`), so that the fetch and the
+//   start of the browser's media pipeline overlap the player's modules instead of following them.
 // A late joiner behind an 80 ms round trip was within 20 ms of the room ~0.3 s sooner (bench-sync).
 // The view and the config wait behind the module downloads (HTTP/1.1: six connections), the
 // socket does not: a page that hears the welcome first enters the room with it (room.js).
@@ -13,7 +16,8 @@
 import { api } from "./api.js";
 import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
-import { RoomModel } from "./model.js";
+import { RoomModel, awaitsMedia, startPosition } from "./model.js";
+import { isHls, videoElement } from "./player/video.js";
 
 /** The room's WebSocket address (`roomId` as it stands in a path: the address's own segment, or
  * a view's id). */
@@ -29,6 +33,35 @@ function asked(promise) {
   return promise;
 }
 
+/** The room's video fetched early: `{item, video}`, until the page takes it. */
+let fetched = null;
+let taken = false;
+
+/** Sets a <video> fetching `current` from where the room is (by `clock` once it is ready). Only a
+ * plain video file: a YouTube item, an HLS stream (hls.js attaches itself) and an upload still
+ * being prepared are left to the player. */
+function prefetch(current, playback, clock) {
+  if (taken || fetched || !current || !playback || current.kind === "youtube" || isHls(current) || awaitsMedia(current)) return;
+  const video = videoElement();
+  video.src = current.url;
+  const from = startPosition(playback, clock, performance.timeOrigin + performance.now(), current.duration ?? Infinity);
+  if (from > 0) video.currentTime = from;
+  fetched = { item: current, video };
+}
+
+/** The <video> fetched early if it is `item`'s (the same item at the same address), else null.
+ * Either way the page has it from now on: an early fetch of anything else is stopped. */
+function takeVideo(item) {
+  taken = true;
+  const f = fetched;
+  fetched = null;
+  if (!f) return null;
+  if (item && f.item.id === item.id && f.item.url === item.url) return f.video;
+  f.video.removeAttribute("src");
+  f.video.load();
+  return null;
+}
+
 function connect(roomId) {
   const model = new RoomModel();
   const clock = new ClockEstimator();
@@ -40,6 +73,7 @@ function connect(roomId) {
   };
   const conn = new RoomConnection({ url: socketUrl(roomId), model, clock, provisional: true, onChange });
   conn.start();
+  welcomed.then(() => prefetch(model.current, model.playback, clock));
   return { id: roomId, model, clock, conn, welcomed };
 }
 
@@ -55,4 +89,8 @@ export const early = {
   /** `{id, model, clock, conn, welcomed}` (a provisional RoomConnection; `welcomed`: the room's
    * view as its welcome tells it, once heard: `RoomModel.welcomeView`), or null. */
   connection: kind === "r" && token ? connect(token) : null,
+  takeVideo,
 };
+
+// The view may come before the welcome (or without one: the socket of a room with a password).
+if (early.connection) early.first.then((view) => view.admitted && prefetch(view.current, view.playback, early.connection.clock), () => {});

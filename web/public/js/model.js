@@ -182,6 +182,19 @@ export function targetPosition(playback, serverNowMs, duration = Infinity) {
   return Math.min(Math.max(position, 0), end);
 }
 
+/** Whether `item` is an upload whose playable copy is still being made: nothing to load yet. */
+export const awaitsMedia = (item) => item?.kind === "upload" && item.status === "pending";
+
+/**
+ * Where a player loading the room's current item starts (s), so that the browser fetches from
+ * there: where the room is at local time `localNow` (ms) by `clock` once it is ready, else by this
+ * machine's own clock (off by the two clocks' difference, against minutes for where the room last
+ * said it was). The player's landing then seeks to the exact place.
+ */
+export function startPosition(playback, clock, localNow, duration = Infinity) {
+  return targetPosition(playback, clock.ready ? clock.serverNow(localNow) : localNow, duration);
+}
+
 /** An event arrived out of order: some were missed. */
 export class GapError extends Error {
   constructor(have, got) {

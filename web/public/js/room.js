@@ -10,7 +10,7 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { early, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
-import { RoomModel, targetPosition } from "./model.js";
+import { RoomModel, awaitsMedia, startPosition, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
@@ -53,9 +53,6 @@ const TABS = ["chat", "queue", "people"];
 const OFFLINE_REASON = "Not connected: playback controls come back when the connection does";
 
 const localNow = () => performance.timeOrigin + performance.now();
-
-/** An upload whose playable copy is still being made: nothing to load yet. */
-const awaitsMedia = (item) => item?.kind === "upload" && item.status === "pending";
 
 function showMessage(title, text) {
   $("#room").hidden = true;
@@ -393,6 +390,8 @@ class RoomPage {
 
   async loadCurrent() {
     const item = this.model.current;
+    // The first load takes the <video> early.js set fetching, when it is this item's.
+    const fetched = early.takeVideo(item);
     if (!item) {
       this.player?.pause();
       this.loadedItemId = null;
@@ -409,7 +408,7 @@ class RoomPage {
     this.loading = true;
     const id = item.id;
     try {
-      this.player = await playerFor(item, this.player, $("#player"), await this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition());
+      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition(), fetched);
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
@@ -435,13 +434,10 @@ class RoomPage {
     if (this.model.current?.id !== this.loadedItemId) this.loadCurrent();
   }
 
-  /** Where a player loading the current item starts: where the room is, once the clock is known,
-   * else where the room last said it was (a late joiner's view arrives before its clock). */
+  /** Where a player loading the current item starts (`startPosition`). */
   loadPosition() {
     const { current, playback } = this.model;
-    if (!playback) return 0;
-    if (playback.paused || !this.clock.ready) return playback.position;
-    return targetPosition(playback, this.clock.serverNow(localNow()), current?.duration ?? Infinity);
+    return playback ? startPosition(playback, this.clock, localNow(), current?.duration ?? Infinity) : 0;
   }
 
   playerEvent(name, detail) {

@@ -307,6 +307,40 @@ test("until the panels' modules arrive the panels say they are loading; then the
   await owner.context.close();
 });
 
+test("a late joiner's video is fetched before the player's modules run, and the player takes that <video> as its own", async () => {
+  const owner = await newViewer(browser);
+  const url = await createRoom(owner.page, "Early video");
+  await addToQueue(owner.page, fixtures.mediaUrl("early"));
+  await inSync(owner.page, "owner", { playing: true });
+  const guest = await newViewer(browser);
+  // Every <video> the page makes, and the room's video fetched while room.js (which makes the
+  // player) is held back.
+  await guest.page.addInitScript(() => {
+    const make = document.createElement.bind(document);
+    window.__videos = [];
+    document.createElement = (name, ...rest) => {
+      const e = make(name, ...rest);
+      if (String(name).toLowerCase() === "video") window.__videos.push(e);
+      return e;
+    };
+  });
+  let release;
+  const held = new Promise((r) => (release = r));
+  await guest.page.route("**/static/js/room.js", async (route) => {
+    await held;
+    await route.continue();
+  });
+  const fetched = guest.page.waitForRequest((r) => r.url().endsWith("/media/early.mp4"));
+  await guest.page.goto(url, { waitUntil: "commit" });
+  await fetched;
+  assert.equal(await guest.page.evaluate(() => window.lockstep), undefined, "fetched before the page's own module ran");
+  release();
+  await inSync(guest.page, "guest", { playing: true });
+  const adopted = await guest.page.evaluate(() => window.__videos.length === 1 && window.__videos[0] === window.lockstep.player.element && window.__videos[0].isConnected);
+  assert.ok(adopted, "one <video>, made early, is the player's and in the page");
+  for (const v of [owner, guest]) await v.context.close();
+});
+
 test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
   const owner = await newViewer(browser);
   await owner.page.goto(`${server.base}/`);

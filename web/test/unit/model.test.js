@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { RoomModel, GapError, targetPosition } from "../../public/js/model.js";
+import { RoomModel, GapError, startPosition, targetPosition } from "../../public/js/model.js";
 
 const item = (id, extra = {}) => ({ id, kind: "url", format: "mp4", url: `https://x.test/${id}.mp4`, title: id, duration: 10, thumbnail: null, start: 0, added_by: "u1", added_by_name: "Ann", added_at: 0, status: "ready", ...extra });
 const member = (id, role = "viewer", extra = {}) => ({ user_id: id, name: id, role, muted: false, ready: true, ...extra });
@@ -114,4 +114,13 @@ test("target position follows the server clock", () => {
   assert.equal(targetPosition(pb, 2e12, 20), 20, "clamped to the duration");
   assert.equal(targetPosition(pb, 0), 10, "never before `at`");
   assert.equal(targetPosition({ ...pb, position: -1, paused: true }, 0), 0);
+});
+
+test("a player starts where the room is by the clock once it is ready, else by this machine's clock", () => {
+  const pb = { paused: false, position: 10, at: 1_000_000_000, rate: 1 };
+  const clock = (ready, offset) => ({ ready, serverNow: (local) => local + offset });
+  assert.equal(startPosition(pb, clock(true, 500), 1_000_000 + 1500), 12, "by the server's time");
+  assert.equal(startPosition(pb, clock(false, 500), 1_000_000 + 1500), 11.5, "by this machine's");
+  assert.equal(startPosition({ ...pb, paused: true }, clock(false, 0), 9e12), 10, "paused: where it is");
+  assert.equal(startPosition(pb, clock(false, 0), 9e12, 60), 60, "within the item");
 });

@@ -3,6 +3,7 @@
 // Subresource Integrity hash).
 
 import { PositionReader, pollDelayMs } from "../position.js";
+import { isHls, videoElement } from "./video.js";
 
 let hlsScript = null;
 
@@ -22,16 +23,15 @@ function loadHlsJs(url, integrity) {
 }
 
 export class Html5Player {
-  constructor(container, config, onEvent = () => {}) {
+  /** `adopted`: a <video> already fetching its item (early.js), taken as this player's own; its
+   * first `load` of that item keeps what it fetched. */
+  constructor(container, config, onEvent = () => {}, adopted = null) {
     this.config = config;
     this.onEvent = onEvent;
     this.fineRate = true;
     this.hls = null;
-    const video = document.createElement("video");
-    video.playsInline = true;
-    video.preload = "auto";
-    video.preservesPitch = true;
-    video.className = "video";
+    const video = adopted ?? videoElement();
+    this.adopted = Boolean(adopted);
     video.addEventListener("durationchange", () => onEvent("durationchange", video.duration));
     video.addEventListener("ended", () => onEvent("ended"));
     // The sync loop acts at once when a seek completes, not at its next tick.
@@ -73,10 +73,15 @@ export class Html5Player {
     this.hls?.destroy();
     this.hls = null;
     const v = this.video;
-    const isHls = item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
+    // (One that failed before it was adopted fetches again, its error then reported.)
+    const fetching = this.adopted && !v.error && v.src === new URL(item.url, location.href).href;
+    this.adopted = false;
     this.reader.reset();
-    if (isHls && !v.canPlayType("application/vnd.apple.mpegurl")) {
-      const Hls = await loadHlsJs(this.config.hls_js_url, this.config.hls_js_integrity);
+    if (fetching) {
+      // Adopted with this item already on its way, from where the room was (early.js).
+    } else if (isHls(item) && !v.canPlayType("application/vnd.apple.mpegurl")) {
+      const config = await this.config;
+      const Hls = await loadHlsJs(config.hls_js_url, config.hls_js_integrity);
       this.hls = new Hls({ startPosition: from > 0 ? from : -1 });
       this.hls.loadSource(item.url);
       this.hls.attachMedia(v);

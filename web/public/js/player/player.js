@@ -1,4 +1,5 @@
-// Players: one interface, two implementations.
+// Players: one interface, two implementations. Each is made with the client config, a promise:
+// only hls.js and YouTube's API need it, and a plain video does not wait for it.
 //
 // Every adapter has:
 //   load(item, from)    Promise, resolves when the item can be controlled; `from`: where to
@@ -24,15 +25,16 @@ export function adapterFor(item) {
 
 /**
  * The player for `item`: `current` if it is of the right kind (it loads the new item), or a new
- * one in `container` (the old one destroyed), loaded to start at `from` (s).
+ * one in `container` (the old one destroyed), loaded to start at `from` (s). `early`: a <video>
+ * already fetching `item` (early.js), which a new HTML5 player takes as its own.
  */
-export async function playerFor(item, current, container, config, onEvent, from = 0) {
+export async function playerFor(item, current, container, config, onEvent, from = 0, early = null) {
   const Kind = adapterFor(item);
   let player = current;
   if (!(player instanceof Kind)) {
     player?.destroy();
     container.replaceChildren();
-    player = new Kind(container, config, onEvent);
+    player = Kind === Html5Player ? new Html5Player(container, config, onEvent, early) : new Kind(container, config, onEvent);
   }
   await player.load(item, from);
   return player;

@@ -45,7 +45,7 @@ export class YouTubePlayer {
   }
 
   async load(item) {
-    const YT = await loadApi(this.config.youtube_iframe_api_url);
+    const YT = await loadApi((await this.config).youtube_iframe_api_url);
     const start = Math.floor(item.start || 0);
     if (this.player) {
       this.player.cueVideoById({ videoId: item.video_id, startSeconds: start });

@@ -1,0 +1,18 @@
+// The HTML5 player's <video> element, made in one place: early.js makes one to start fetching the
+// room's video while the player's own modules load, and html5.js adopts it (or makes its own).
+// No imports: early.js stays small, to open the room's socket as soon as it can.
+
+/** A <video> element set up as the player wants it: inline, fetching ahead, pitch kept. */
+export function videoElement() {
+  const video = document.createElement("video");
+  video.playsInline = true;
+  video.preload = "auto";
+  video.preservesPitch = true;
+  video.className = "video";
+  return video;
+}
+
+/** Whether `item` is an HLS stream (played natively where the browser can, else by hls.js). */
+export function isHls(item) {
+  return item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
+}
