@@ -27,6 +27,17 @@ after(async () => {
   await fixtures?.close();
 });
 
+/** Holds back `page`'s requests to `pattern` until the returned function is called. */
+async function holdBack(page, pattern) {
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route(pattern, async (route) => {
+    await held;
+    await route.continue();
+  });
+  return release;
+}
+
 /**
  * Waits until the page's player is within TOGETHER of where the room is (by the true clock),
  * and, with `playing`, until the room and the player are playing.
@@ -260,12 +271,7 @@ test("a page that hears the welcome before the room's view enters with it; a pri
   await owner.page.waitForSelector("#connection[data-state=in-sync]");
   const id = new URL(owner.page.url()).pathname.split("/")[2];
   // The room's view is held back until released: the page enters on its socket's welcome.
-  let release;
-  const held = new Promise((r) => (release = r));
-  await owner.page.route(`**/api/rooms/${id}`, async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdBack(owner.page, `**/api/rooms/${id}`);
   await owner.page.reload();
   await owner.page.waitForSelector("#connection[data-state=in-sync]");
   assert.equal(await owner.page.$eval("#room-name", (e) => e.textContent), "Slow view");
@@ -287,12 +293,7 @@ test("until the panels' modules arrive the panels say they are loading; then the
   await owner.page.press("#chat-input", "Enter");
   await eventually(() => owner.page.$$eval("#chat-log .line .text", (els) => els.some((e) => e.textContent === "said before the reload")), { what: "the line said" });
   // The chat's module is held back: the page enters and syncs without it.
-  let release;
-  const held = new Promise((r) => (release = r));
-  await owner.page.route("**/static/js/chat.js", async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdBack(owner.page, "**/static/js/chat.js");
   await owner.page.goto(url);
   await owner.page.waitForSelector("#connection[data-state=in-sync]");
   const notes = () => owner.page.evaluate(() => ["#chat-log", "#queue-list", "#member-list"].map((s) => document.querySelector(s).textContent.trim()));
@@ -324,12 +325,7 @@ test("a late joiner's video is fetched before the player's modules run, and the 
       return e;
     };
   });
-  let release;
-  const held = new Promise((r) => (release = r));
-  await guest.page.route("**/static/js/room.js", async (route) => {
-    await held;
-    await route.continue();
-  });
+  const release = await holdBack(guest.page, "**/static/js/room.js");
   const fetched = guest.page.waitForRequest((r) => r.url().endsWith("/media/early.mp4"));
   await guest.page.goto(url, { waitUntil: "commit" });
   await fetched;
