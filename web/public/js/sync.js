@@ -68,6 +68,11 @@ export const SYNC = Object.freeze({
    * (bench-sync, 150 ms link: 6.8-10% at 1.00-1.10 s). So the whole grace, and the 100 ms tick
    * that ends it, lie within that second. */
   SEEK_GRACE: 0.85,
+  /** A start of the viewer's own (a join, not following the room's change) this much later than
+   * its assumed latency keeps the grace's nudge until within the dead band, for at most
+   * STALL_GRACE from when its start was measured. */
+  START_STALL: 0.05,
+  STALL_GRACE: 1.5,
   /** Drift beyond this is fixed by seeking. */
   SEEK_THRESHOLD: 0.15,
   /** Least time between two seeks. */
@@ -219,6 +224,8 @@ export class SyncController {
     this.lastSeekAt = -Infinity;
     /** Until when (local time, s) the larger nudge may close what a seek missed (SEEK_GRACE). */
     this.graceEnds = -Infinity;
+    /** Until when at most a start of this viewer's own that stalled keeps that nudge (START_STALL). */
+    this.stallGraceEnds = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
     /** How long a landing's seek within the player's buffer takes (s). */
     this.bufferedSeekLatency = SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
@@ -301,7 +308,10 @@ export class SyncController {
         this.lastSeekAt = now;
         this.startGrace(now, sinceChange);
         const lead = this.landingLead(target, baseRate, bufferedTo);
-        this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered };
+        // A landing of this viewer's own (a join, a reconnection, a video loaded late), not one
+        // that follows the room's change: its grace may run from its start (`land`).
+        const own = !(Number.isFinite(sinceChange) && sinceChange < SYNC.SEEK_GRACE);
+        this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, own };
         return result("land", baseRate, target + lead.seconds * baseRate);
       }
       this.startGrace(now, sinceChange);
@@ -317,7 +327,9 @@ export class SyncController {
     // Small drifts are steered by their smoothed value; a large one, or any in the first second
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
     // at once.
-    const grace = now < this.graceEnds;
+    // A stalled start's nudge ends for good once what it missed is within the dead band.
+    if (now >= this.stallGraceEnds || size <= deadBand) this.stallGraceEnds = -Infinity;
+    const grace = now < this.graceEnds || now < this.stallGraceEnds;
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
@@ -470,6 +482,7 @@ export class SyncController {
     this.holdSince = null;
     this.lastSeekAt = -Infinity;
     this.graceEnds = -Infinity;
+    this.stallGraceEnds = -Infinity;
     this.landing = null;
     this.pendingSeek = null;
     this.correcting = false;
@@ -541,18 +554,18 @@ export class SyncController {
       else this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
       const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual, own: l.own };
         return result("arm", startRate(baseRate), null, wait);
       }
       // The seek took longer than the lead: start now (stretched, as a timed start is); the rate
       // (or, far behind, one more landing after the cooldown) closes the rest, and a start well
       // ahead (a browser that starts sooner than assumed) is held once more.
-      this.landing = { phase: "started", at: now, assumed: this.startLatency, untimed: true, from: actual };
+      this.landing = { phase: "started", at: now, assumed: this.startLatency, untimed: true, from: actual, own: l.own };
       return result("start", startRate(baseRate));
     }
     if (l.phase === "armed") {
       if (now >= l.startAt) {
-        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again, from: l.from };
+        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again, from: l.from, own: l.own };
         return result("start", startRate(baseRate));
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
@@ -589,13 +602,19 @@ export class SyncController {
     // The first measurement replaces the assumption; later ones are smoothed.
     this.startLatency = this.startMeasured ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
     this.startMeasured = true;
+    // A start of this viewer's own that stalled well past its latency (a page short of CPU): the
+    // grace, counted from the seek, ended with much of the stall still to close, and the steady
+    // 2% then took seconds (bench-sync: 75 ms in 2.4 s). Its larger nudge goes on until what the
+    // start missed is within the dead band, for at most STALL_GRACE. After the room's change it
+    // still ends within that change's first second (the graceEnds above).
+    if (l.own && late - l.assumed > SYNC.START_STALL) this.stallGraceEnds = now + SYNC.STALL_GRACE;
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
     // with the latency just measured; a player behind cannot be held, and the rate closes that.
     if (!l.again && drift > SYNC.HOLD_AHEAD * this.tolerance) {
       const wait = drift / baseRate - measured;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true, from: actual };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true, from: actual, own: l.own };
         return result("arm", startRate(baseRate), null, wait);
       }
     }

@@ -388,6 +388,26 @@ test("landing: a start that stalls (a page short of CPU) is closed within the fi
   assert.ok(trace.filter((x) => x.t >= 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
 });
 
+test("landing: a join's start that stalls well past its latency keeps the larger nudge for a grace from when it moved", () => {
+  // bench-sync, four viewers on two cores: a late joiner's start did not move for ~0.2 s more
+  // than its latency; the grace, counted from its seek, ended with 75 ms still to close, and the
+  // steady 2% took 2.4 s for that.
+  const learnt = () => new SyncController().learntFrom({ fineRate: true, seekLatency: 0.12, startLatency: 0.1 });
+  const joined = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.12, startLatency: 0.35, controller: learnt() });
+  assert.equal(joined.seeks, 1);
+  assert.ok(joined.trace.some((x) => x.drift < -0.2), "it started well behind");
+  assert.ok(settledAt(joined.trace, 0.02) <= 1.6, `within 20 ms at ${settledAt(joined.trace, 0.02)} s (3 s before)`);
+  // Once within the dead band, and in any case STALL_GRACE after its start was measured, ±2%.
+  const measured = joined.trace.find((x) => x.t > 0.2 && x.action !== "start").t;
+  const closed = joined.trace.find((x) => x.t > measured && Math.abs(x.drift) <= SYNC.DEAD_BAND).t;
+  const steady = joined.trace.filter((x) => x.t >= Math.min(closed, measured + SYNC.STALL_GRACE + 0.1));
+  assert.ok(steady.every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9), JSON.stringify(steady.slice(0, 3)));
+  // The same stall after the room's own seek (heard at once): its grace still ends within the
+  // first second after the seek.
+  const followed = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.12, startLatency: 0.35, controller: learnt(), heardLate: 0 });
+  assert.ok(followed.trace.filter((x) => x.t + 0.1 > 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+});
+
 test("landing: a seek slower than the lead starts at once; the rate closes the gap, no second seek", () => {
   const { trace, seeks } = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.35, startLatency: 0.02 });
   assert.equal(seeks, 1);
