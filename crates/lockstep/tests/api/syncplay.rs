@@ -593,18 +593,34 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         .write_all(b"{\"command\": [\"seek\", 25, \"absolute\"]}\n")
         .await
         .unwrap();
-    v.wait_for(|f| {
-        matches!(f, ServerFrame::Playback { state, .. } if (24.5..27.0).contains(&state.position))
-    })
-    .await
-    .unwrap();
+    // A failure shows the client's lines (the protocol both ways), which a room that never
+    // followed mpv needs to be read.
+    let mut client_lines = async |what: &str, err: anyhow::Error| -> ! {
+        while let Ok(line) = rx.try_recv() {
+            seen.push(line);
+        }
+        let _ = std::fs::write("/tmp/syncplay-client.log", seen.join("\n"));
+        let tail = seen[seen.len().saturating_sub(40)..].join("\n");
+        panic!("the room never showed {what} ({err:#}); the client's last lines:\n{tail}")
+    };
+    if let Err(err) = v
+        .wait_for(|f| {
+            matches!(f, ServerFrame::Playback { state, .. } if (24.5..27.0).contains(&state.position))
+        })
+        .await
+    {
+        client_lines("mpv's seek", err).await;
+    }
     mpv_ipc
         .write_all(b"{\"command\": [\"set_property\", \"pause\", false]}\n")
         .await
         .unwrap();
-    v.wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if !state.paused))
+    if let Err(err) = v
+        .wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if !state.paused))
         .await
-        .unwrap();
+    {
+        client_lines("mpv's play", err).await;
+    }
     let _ = client.kill().await;
 }
 
