@@ -1368,7 +1368,7 @@ impl Room {
             .collect();
         items
             .into_iter()
-            .flat_map(|id| self.item_unavailable(id, now))
+            .flat_map(|id| self.item_unavailable(id, None, now))
             .collect()
     }
 
@@ -1382,7 +1382,14 @@ impl Room {
     }
 
     /// The source says `item_id` cannot be played: it leaves the queue (or gives way if current).
-    pub fn item_unavailable(&mut self, item_id: ItemId, now: ServerTime) -> Vec<Event> {
+    /// `why`, when given, ends the room's chat line: it is shown to everyone in the room, so it must
+    /// say nothing the server learnt that the room should not (an address a name resolved to).
+    pub fn item_unavailable(
+        &mut self,
+        item_id: ItemId,
+        why: Option<&str>,
+        now: ServerTime,
+    ) -> Vec<Event> {
         let (title, was_current) = match &self.current {
             Some(c) if c.id == item_id => (c.title.clone(), true),
             _ => match self.index_of(item_id) {
@@ -1394,7 +1401,10 @@ impl Room {
             SystemLine::Unavailable,
             None,
             &title,
-            format!("{title} is unavailable and was removed"),
+            match why {
+                Some(why) => format!("{title} is unavailable and was removed: {why}"),
+                None => format!("{title} is unavailable and was removed"),
+            },
             now,
         )];
         if was_current {

@@ -840,12 +840,25 @@ fn unavailable_items_leave_the_queue() {
         t(0.0),
     )
     .unwrap();
-    let ev = r.item_unavailable(ItemId(Uuid::from_u128(1003)), t(1.0));
+    let ev = r.item_unavailable(ItemId(Uuid::from_u128(1003)), None, t(1.0));
     assert_eq!(kinds(&ev), ["chat", "queue_removed"]);
-    let ev = r.item_unavailable(ItemId(Uuid::from_u128(1001)), t(1.0));
+    let ev = r.item_unavailable(
+        ItemId(Uuid::from_u128(1001)),
+        Some("the video cannot be embedded"),
+        t(1.0),
+    );
+    let Event::Chat { line } = &ev[0] else {
+        panic!("{ev:?}")
+    };
+    assert!(
+        line.text
+            .ends_with("is unavailable and was removed: the video cannot be embedded"),
+        "{}",
+        line.text
+    );
     assert_eq!(kinds(&ev), ["chat", "now_playing", "chat"]);
     assert!(
-        r.item_unavailable(ItemId(Uuid::from_u128(1001)), t(1.0))
+        r.item_unavailable(ItemId(Uuid::from_u128(1001)), None, t(1.0))
             .is_empty()
     );
     let ev = r.item_resolved(

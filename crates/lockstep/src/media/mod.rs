@@ -10,6 +10,7 @@
 //! - [`files`]: where an upload's files are kept and served.
 //! - [`policy`]: which addresses media may be fetched from (SSRF).
 //! - [`proxy`]: the proxy every ffprobe connection goes through, applying that policy.
+//! - [`ranges`]: whether a file's host lets a browser seek in it.
 
 pub mod files;
 pub mod jobs;
@@ -18,18 +19,20 @@ pub mod poster;
 pub mod probe;
 pub mod process;
 pub mod proxy;
+pub mod ranges;
 pub mod video;
 pub mod youtube;
 
 use crate::clock::ServerClock;
 use crate::config::Config;
 use crate::store::Store;
-use lockstep_core::media::{Media, MediaSource};
+use lockstep_core::media::{DirectFormat, Media, MediaSource};
 use lockstep_core::queue::ItemMetadata;
 use policy::MediaPolicy;
 use poster::Posters;
 use probe::Prober;
 use proxy::MediaProxy;
+use ranges::Ranges;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -45,7 +48,8 @@ const CONCURRENT_LOOKUPS: usize = 4;
 pub enum Resolution {
     /// Metadata found (some fields may still be unknown).
     Found(ItemMetadata),
-    /// The source says it cannot be played: the item leaves the queue.
+    /// The source says it cannot be played: the item leaves the queue, and the room's chat line
+    /// says why with this (so it holds nothing the room should not learn).
     Unavailable(String),
     /// The lookup failed; the item stays playable, its duration unknown until a viewer reports it.
     Unknown(String),
@@ -143,12 +147,28 @@ impl MediaResolver {
                 // read counts.
                 let session = self.proxy.session();
                 let probed = self.prober.probe(url.as_str(), session.url()).await;
+                // A file (not a playlist, whose segments are whole requests) must be seekable,
+                // or no one can join it late (see `ranges`).
+                let ranges = match &probed {
+                    Ok(found) if found.format != DirectFormat::Hls => {
+                        ranges::check(url.as_str(), session.url()).await
+                    }
+                    _ => Ranges::Unknown,
+                };
                 if let Some(refused) = session.refused() {
-                    return Resolution::Unavailable(format!(
-                        "it leads to a place the server may not fetch from: {refused}"
-                    ));
+                    // Where it led stays in the log: in the room's chat it would tell anyone
+                    // what an internal name resolves to.
+                    tracing::info!(%url, %refused, "a media lookup was refused by the policy");
+                    return Resolution::Unavailable(
+                        "it leads to a place the server may not fetch from".into(),
+                    );
                 }
                 match probed {
+                    Ok(_) if ranges == Ranges::Refused => Resolution::Unavailable(
+                        "its host does not answer range requests, so no one could seek in it or \
+                         join it late (upload the file instead, or serve it from a host that does)"
+                            .into(),
+                    ),
                     Ok(found) => {
                         // A frame for the queue and the lobby, read the same guarded way.
                         let thumbnail = match found.has_video {

@@ -324,7 +324,7 @@ impl Actor {
                     Resolution::Found(meta) => self.room.item_resolved(item_id, meta),
                     Resolution::Unavailable(reason) => {
                         tracing::info!(room = %self.id, item = %item_id, %reason, "media unavailable");
-                        self.room.item_unavailable(item_id, now)
+                        self.room.item_unavailable(item_id, Some(&reason), now)
                     }
                     Resolution::Unknown(reason) => {
                         tracing::info!(room = %self.id, item = %item_id, %reason, "media lookup failed; the item stays playable");

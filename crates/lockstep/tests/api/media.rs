@@ -206,7 +206,7 @@ async fn with_an_api_key_the_data_api_gives_the_duration_and_failures_fall_back_
     let item = updated(&mut v).await;
     assert_eq!((item.title.as_str(), item.duration), ("From oEmbed", None));
 
-    // An unavailable video leaves the queue with a line in the chat.
+    // An unavailable video leaves the queue with a line in the chat that says why.
     v.ok(|id| ClientFrame::QueueAdd {
         id,
         url: "https://www.youtube.com/embed/bbbbbbbbbbb".into(),
@@ -222,7 +222,104 @@ async fn with_an_api_key_the_data_api_gives_the_duration_and_failures_fall_back_
         )
         .await
         .unwrap();
-    assert!(matches!(line, ServerFrame::Chat { .. }));
+    let ServerFrame::Chat { line, .. } = line else {
+        unreachable!()
+    };
+    assert!(
+        line.text
+            .ends_with("is unavailable and was removed: the video does not exist or is private"),
+        "{}",
+        line.text
+    );
+}
+
+/// Serves `file` as a host that ignores Range does: the whole file, `200 OK`, every time (the
+/// default of `python3 -m http.server`, and of many small servers). With `advertise`, it still
+/// sends the whole file but says `Accept-Ranges: bytes`, which Chromium takes as seekable.
+async fn serve_without_ranges(file: std::path::PathBuf, advertise: bool) -> String {
+    use axum::http::header;
+    let app = axum::Router::new().fallback(move || {
+        let file = file.clone();
+        async move {
+            let body = tokio::fs::read(&file).await.unwrap();
+            let mut headers = vec![(header::CONTENT_TYPE, "video/mp4")];
+            if advertise {
+                headers.push((header::ACCEPT_RANGES, "bytes"));
+            }
+            (
+                axum::http::StatusCode::OK,
+                axum::http::HeaderMap::from_iter(
+                    headers
+                        .into_iter()
+                        .map(|(k, v)| (k, header::HeaderValue::from_static(v))),
+                ),
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    base
+}
+
+#[tokio::test]
+async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() {
+    let media = media();
+    let ignores = serve_without_ranges(media.dir.join("clip2s.mp4"), false).await;
+    let advertises = serve_without_ranges(media.dir.join("clip2s.mp4"), true).await;
+    let app = spawn_with(|_| {}).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    // ffprobe reads it without a word; a browser could not seek in it: it leaves the queue.
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{ignores}/clip.mp4"),
+    })
+    .await
+    .unwrap();
+    let line = v
+        .wait_for(
+            |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("unavailable")),
+        )
+        .await
+        .unwrap();
+    let ServerFrame::Chat { line, .. } = line else {
+        unreachable!()
+    };
+    assert!(
+        line.text
+            .contains("its host does not answer range requests"),
+        "{}",
+        line.text
+    );
+    let welcome = ann.join(room).await.unwrap().1;
+    assert!(
+        welcome.current.is_none() && welcome.queue.is_empty(),
+        "{welcome:?}"
+    );
+    // A host that says it takes ranges is believed, as Chromium does: the item plays.
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{advertises}/clip.mp4"),
+    })
+    .await
+    .unwrap();
+    let item = updated(&mut v).await;
+    assert_eq!(
+        item.source,
+        ItemSource::Url {
+            format: DirectFormat::Mp4
+        }
+    );
+    assert!(
+        (item.duration.unwrap() - 2.0).abs() < 0.15,
+        "{:?}",
+        item.duration
+    );
 }
 
 #[tokio::test]

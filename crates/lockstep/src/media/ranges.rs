@@ -1,0 +1,104 @@
+//! Whether a media host lets a browser seek: a file is seeked by asking for the bytes at that
+//! place (an HTTP range request). When its host neither answers a range request with
+//! `206 Partial Content` nor says `Accept-Ranges: bytes`, Chromium plays the file from its start
+//! and cannot seek in it at all (`video.seekable` is empty), even within what it has loaded: a late
+//! joiner, a reconnecting viewer and every seek of the room land back at the start, and the sync
+//! corrects it again every two seconds, for as long as the item plays. Such an item is refused
+//! when it is added, with the reason in the room's chat, rather than played broken.
+//!
+//! One `GET` with `Range: bytes=0-0` through the media proxy (so the policy applies to it and to
+//! every redirect, as to ffprobe's connections), read to its head only. ffprobe cannot tell: it
+//! reads a file whose host ignores ranges from its start without a word.
+
+use std::time::Duration;
+
+/// What a host's answer to a range request says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranges {
+    /// It answered with the part asked for, or says it can.
+    Supported,
+    /// It answered with the whole file and does not say it can answer ranges.
+    Refused,
+    /// No telling (an error status, no answer): the item gets the benefit of the doubt.
+    Unknown,
+}
+
+/// How long the check may take, redirects included.
+const TIMEOUT: Duration = Duration::from_secs(8);
+/// Redirects followed (each through the proxy): as many as a CDN's signed links take.
+const MAX_REDIRECTS: usize = 5;
+
+/// What the answer to `Range: bytes=0-0` says: its status and its `Accept-Ranges` header.
+pub fn verdict(status: u16, accept_ranges: Option<&str>) -> Ranges {
+    match status {
+        206 => Ranges::Supported,
+        // A host that says it takes ranges but sent the whole file this once (some do for a
+        // request of one byte) is seekable in Chromium: it asks again with a range.
+        200 if accept_ranges.is_some_and(|v| {
+            v.split(',')
+                .any(|unit| unit.trim().eq_ignore_ascii_case("bytes"))
+        }) =>
+        {
+            Ranges::Supported
+        }
+        200 => Ranges::Refused,
+        _ => Ranges::Unknown,
+    }
+}
+
+/// Asks `url`'s host for its first byte through `proxy` (a media proxy session's URL).
+pub async fn check(url: &str, proxy: &str) -> Ranges {
+    let client = reqwest::Proxy::all(proxy).and_then(|proxy| {
+        reqwest::Client::builder()
+            .proxy(proxy)
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .user_agent(concat!("lockstep/", env!("CARGO_PKG_VERSION")))
+            .build()
+    });
+    let client = match client {
+        Ok(client) => client,
+        Err(err) => {
+            tracing::warn!(error = %err, "the range check's HTTP client could not be built");
+            return Ranges::Unknown;
+        }
+    };
+    // The answer's head is all that is read: dropping it closes the connection mid-body.
+    match client
+        .get(url)
+        .header(reqwest::header::RANGE, "bytes=0-0")
+        .send()
+        .await
+    {
+        Ok(answer) => verdict(
+            answer.status().as_u16(),
+            answer
+                .headers()
+                .get(reqwest::header::ACCEPT_RANGES)
+                .and_then(|v| v.to_str().ok()),
+        ),
+        Err(err) => {
+            tracing::debug!(%url, error = %err, "the range check got no answer");
+            Ranges::Unknown
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_host_is_seekable_when_it_answers_a_range_or_says_it_can() {
+        assert_eq!(verdict(206, None), Ranges::Supported);
+        assert_eq!(verdict(206, Some("none")), Ranges::Supported);
+        assert_eq!(verdict(200, Some("bytes")), Ranges::Supported);
+        assert_eq!(verdict(200, Some(" Bytes ")), Ranges::Supported);
+        assert_eq!(verdict(200, Some("none")), Ranges::Refused);
+        assert_eq!(verdict(200, Some("bytesx")), Ranges::Refused);
+        assert_eq!(verdict(200, None), Ranges::Refused);
+        for status in [301, 403, 404, 405, 416, 500, 503] {
+            assert_eq!(verdict(status, None), Ranges::Unknown, "{status}");
+        }
+    }
+}
