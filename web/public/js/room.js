@@ -368,6 +368,9 @@ class RoomPage {
       el.title = !online && item ? OFFLINE_REASON : usual;
     }
     $("#rate").value = String(m.playback.rate);
+    // With nothing playing the seek bar and the time would keep the last item's (the ticks that
+    // render them stop with the player).
+    if (!item) this.renderTime(0, NaN);
     const voteSkip = $("#vote-skip");
     const voting = !!m.settings?.skip_requires_vote;
     const maySkip = m.isModerator || (mayPlay && !voting);
@@ -605,7 +608,7 @@ class RoomPage {
     if (!this.seekDragging) seek.value = String(position);
     $("#time").textContent = `${formatTime(position)} / ${known ? formatTime(duration) : "--:--"}`;
     const play = $("#play");
-    const paused = this.model.playback.paused;
+    const paused = this.model.playback.paused || !this.model.current;
     play.textContent = paused ? "▶" : "❚❚";
     play.setAttribute("aria-label", paused ? "Play" : "Pause");
   }

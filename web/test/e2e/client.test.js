@@ -279,6 +279,28 @@ test("skip buttons follow the room's rules; toasts stay clear of the controls an
   await viewer.context.close();
 });
 
+test("a link whose host ignores range requests leaves the queue with the reason in the chat; with nothing left, the controls show nothing", async () => {
+  const owner = await newViewer(browser, { width: 1366, height: 768 });
+  await createRoom(owner.page, "Whole files");
+  await addToQueue(owner.page, fixtures.mediaUrl("first"));
+  await playing(owner.page);
+  // Queued behind the first: ffprobe reads it, but no browser could seek in it.
+  await addToQueue(owner.page, fixtures.wholeUrl("holiday"));
+  await owner.page.click("#tab-chat");
+  const said = await owner.page.waitForSelector("#chat-log :text('holiday is unavailable and was removed: its host does not answer range requests')");
+  assert.match(await said.textContent(), /no one could seek in it or join it late/);
+  assert.deepEqual(await owner.page.evaluate(() => window.lockstep.model.queue.length), 0);
+  // The first is skipped: nothing plays, and the seek bar and the time no longer show its own.
+  await eventually(async () => (await owner.page.textContent("#time")) !== "0:00 / --:--", { what: "the first item's time shown" });
+  await owner.page.click("#skip");
+  await owner.page.waitForSelector("#empty:not([hidden])");
+  await eventually(async () => (await owner.page.textContent("#time")) === "0:00 / --:--", { what: "the time reset" });
+  assert.equal(await owner.page.textContent("#play"), "▶");
+  assert.equal(await owner.page.isDisabled("#play"), true);
+  assert.equal(await owner.page.$eval("#seek", (el) => Number(el.value)), 0);
+  await owner.context.close();
+});
+
 test("phones: the room at 390x844 and with a keyboard open (390x450), menus and settings inside the viewport", async () => {
   const phone = { width: 390, height: 844 };
   const a = await newViewer(browser, phone);

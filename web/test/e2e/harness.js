@@ -90,7 +90,8 @@ function serveFile(req, res, file, type) {
 }
 
 /**
- * The fixture server: `/media/<name>.mp4` (the test video under any name), `/hls/index.m3u8`
+ * The fixture server: `/media/<name>.mp4` (the test video under any name), `/whole/<name>.mp4`
+ * (the same from a host that ignores Range: `wholeUrl`), `/hls/index.m3u8`
  * (an HLS rendition of it), `/hls.min.js`
  * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
  * oEmbed format for any video id).
@@ -103,6 +104,11 @@ export async function startFixtures() {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, base);
     if (url.pathname.startsWith("/media/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, video, "video/mp4");
+    // A host that ignores Range, as `python3 -m http.server` does: the whole file every time.
+    if (url.pathname.startsWith("/whole/") && url.pathname.endsWith(".mp4")) {
+      res.writeHead(200, { "content-type": "video/mp4", "content-length": statSync(video).size, "access-control-allow-origin": "*" });
+      return createReadStream(video).pipe(res);
+    }
     if (url.pathname.startsWith("/hls/")) {
       const name = path.basename(url.pathname);
       const file = path.join(hls, name);
@@ -124,7 +130,7 @@ export async function startFixtures() {
     res.writeHead(404).end();
   });
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
-  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, hlsUrl: `${base}/hls/index.m3u8`, close: () => new Promise((r) => server.close(r)) };
+  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, wholeUrl: (name = "clip") => `${base}/whole/${name}.mp4`, hlsUrl: `${base}/hls/index.m3u8`, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** The lockstep binary: $LOCKSTEP_BIN, or the debug build `cargo test` made. */
