@@ -38,6 +38,8 @@ export const CLOCK = Object.freeze({
   MAX_AGE_MS: 60_000,
   /** Samples kept at most. */
   WINDOW: 32,
+  /** Samples taken over HTTP when a room page starts (`sampleOverHttp`), one after another. */
+  HTTP_SAMPLES: 3,
   /** Samples needed before the estimate is used... */
   MIN_SAMPLES: 3,
   /** ...unless fewer already bound its error to this (ms). */
@@ -68,8 +70,13 @@ export class ClockEstimator {
     const rtt = t3 - t0 - (t2 - t1);
     if (!(rtt >= 0) || !Number.isFinite(rtt)) return false;
     const offset = (t1 - t0 + (t2 - t3)) / 2;
-    this.samples.push({ offset, rtt, at: t3 });
-    this.samples = this.samples.filter((s) => t3 - s.at <= CLOCK.MAX_AGE_MS);
+    // In order of arrival: a sample over HTTP (`sampleOverHttp`) can be added after a pong that
+    // arrived later than it did.
+    let i = this.samples.length;
+    while (i > 0 && this.samples[i - 1].at > t3) i--;
+    this.samples.splice(i, 0, { offset, rtt, at: t3 });
+    const newest = this.samples.at(-1).at;
+    this.samples = this.samples.filter((s) => newest - s.at <= CLOCK.MAX_AGE_MS);
     if (this.samples.length > CLOCK.WINDOW) this.samples.splice(0, this.samples.length - CLOCK.WINDOW);
     this.skew = this.fitSkew();
     return true;
@@ -167,4 +174,38 @@ export class ClockEstimator {
     if (this.sent <= CLOCK.BURST) return CLOCK.BURST_INTERVAL_MS;
     return this.sent <= CLOCK.BURST + CLOCK.WARMUP ? CLOCK.WARMUP_INTERVAL_MS : CLOCK.STEADY_INTERVAL_MS;
   }
+}
+
+/**
+ * Takes clock samples over HTTP (`GET url`, the server's `/api/clock`), one after another, timed
+ * by the browser's network stack: Resource Timing's `requestStart` and `responseStart` are when
+ * the request went out and the answer came in, however busy the page's main thread was. A pong
+ * is timed when the page reads it, and a page that is loading reads it late: a joining page's
+ * first pongs waited up to 440 ms (bench/RESULTS.md), which counts as round trip, so the estimate
+ * was unsure (ready late) or off (36 ms, once). Without timings (a browser that gives none) no
+ * sample is taken and the pings do it all. Calls `onReady` if a sample makes the estimate usable.
+ * Returns how many samples were added. `fetch` and `performance` are parameters for the tests.
+ */
+export async function sampleOverHttp(clock, url, { count = CLOCK.HTTP_SAMPLES, onReady = () => {}, fetch = globalThis.fetch, performance = globalThis.performance } = {}) {
+  let added = 0;
+  for (let i = 0; i < count; i++) {
+    // Each its own address, so that its timing entry is its own.
+    const href = `${url}?n=${i}&r=${Math.random().toString(36).slice(2)}`;
+    let answer;
+    try {
+      const r = await fetch(href, { cache: "no-store", credentials: "omit" });
+      if (!r.ok) return added;
+      answer = await r.json();
+    } catch {
+      return added;
+    }
+    const timing = performance.getEntriesByName?.(href, "resource").at(-1);
+    if (!timing || !(timing.requestStart > 0) || !(timing.responseStart >= timing.requestStart)) return added;
+    const t0 = performance.timeOrigin + timing.requestStart;
+    const t3 = performance.timeOrigin + timing.responseStart;
+    const wasReady = clock.ready;
+    if (clock.addSample(t0, answer.server_recv / 1000, answer.server_send / 1000, t3)) added += 1;
+    if (!wasReady && clock.ready) onReady();
+  }
+  return added;
 }

@@ -2,7 +2,8 @@
 // this module on its own (`async`) ahead of the rest, so these overlap the download of the other
 // modules instead of following it:
 // - the room's view (or the invite's) and the client config;
-// - the room's connection: its hello, the welcome and the clock's first pings. room.js takes it
+// - the room's connection: its hello, the welcome and the clock's first pings (and samples over
+//   HTTP, timed by the browser's network stack, not by this busy page). room.js takes it
 //   over (`RoomConnection.adopt`) once it knows the room. Only when the address names the room
 //   (`/r/{id}`): an invite's room is known only from its answer. A room with a password refuses
 //   the socket until the page has asked for the password; the page then opens its own.
@@ -14,7 +15,7 @@
 // socket does not: a page that hears the welcome first enters the room with it (room.js).
 
 import { api } from "./api.js";
-import { ClockEstimator } from "./clock.js";
+import { ClockEstimator, sampleOverHttp } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { RoomModel, awaitsMedia, startPosition } from "./model.js";
 import { isHls, videoElement } from "./player/video.js";
@@ -73,6 +74,10 @@ function connect(roomId) {
   };
   const conn = new RoomConnection({ url: socketUrl(roomId), model, clock, provisional: true, onChange });
   conn.start();
+  // Alongside the pings: samples the page's own business does not blur (see `sampleOverHttp`).
+  // Ready by them, the page lands at once as it does on a pong (`onClockReady` is the page's
+  // once it has adopted the connection; until then `adopt` looks).
+  sampleOverHttp(clock, new URL("/api/clock", location.href).href, { onReady: () => conn.onClockReady() });
   welcomed.then(() => prefetch(model.current, model.playback, clock));
   return { id: roomId, model, clock, conn, welcomed };
 }

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { ClockEstimator, CLOCK } from "../../public/js/clock.js";
+import { ClockEstimator, CLOCK, sampleOverHttp } from "../../public/js/clock.js";
 
 /** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
 function rng(seed) {
@@ -223,4 +223,67 @@ test("ready after one exchange on a fast link, after three on a slow one", () =>
   assert.ok(!slow.ready);
   exchange(slow, now + 100, 500, 40, 40);
   assert.ok(slow.ready);
+});
+
+/**
+ * A server `offset` ms ahead of this page, reached over HTTP in `up` / `down` ms, and the page's
+ * Resource Timing of each request; `local` is the page's clock (performance.now(), ms).
+ */
+function httpServer(offset, { up = 0.4, down = 0.4, timings = true, status = 200 } = {}) {
+  const state = { local: 5000, entries: new Map(), asked: [] };
+  const performance = {
+    timeOrigin: 1_700_000_000_000,
+    getEntriesByName: (name) => (timings && state.entries.has(name) ? [state.entries.get(name)] : []),
+  };
+  const fetch = async (href, options) => {
+    state.asked.push({ href, options });
+    const requestStart = state.local;
+    const recv = performance.timeOrigin + requestStart + up + offset;
+    const send = recv + 0.05;
+    const responseStart = send - offset + down - performance.timeOrigin;
+    // The page is busy: it reads the answer 300 ms after it came.
+    state.local = responseStart + 300;
+    state.entries.set(href, { requestStart, responseStart });
+    return { ok: status === 200, json: async () => ({ server_recv: recv * 1000, server_send: send * 1000 }) };
+  };
+  return { state, fetch, performance };
+}
+
+test("over HTTP: samples timed by the network stack pin the clock however late the page reads them", async () => {
+  const server = httpServer(1234.5, { up: 0.3, down: 0.5 });
+  const est = new ClockEstimator();
+  let readyCalls = 0;
+  const added = await sampleOverHttp(est, "http://x/api/clock", { ...server, onReady: () => (readyCalls += 1) });
+  assert.equal(added, CLOCK.HTTP_SAMPLES);
+  // Ready at the first sample (its interval is within ±3 ms), told once.
+  assert.equal(readyCalls, 1);
+  assert.ok(est.ready);
+  // Within half the 0.85 ms round trip, not the 300 ms the page took to read each answer.
+  assert.ok(Math.abs(est.offset - 1234.5) <= 0.45, `offset ${est.offset}`);
+  assert.ok(est.uncertainty <= 0.45, `uncertainty ${est.uncertainty}`);
+  // Each request its own address (its own timing entry), never cached, no cookie.
+  assert.equal(new Set(server.state.asked.map((a) => a.href)).size, CLOCK.HTTP_SAMPLES);
+  assert.ok(server.state.asked.every((a) => a.options.cache === "no-store" && a.options.credentials === "omit"));
+});
+
+test("over HTTP: without timings, or with an error, no sample is taken and the pings do it all", async () => {
+  for (const options of [{ timings: false }, { status: 429 }]) {
+    const est = new ClockEstimator();
+    assert.equal(await sampleOverHttp(est, "http://x/api/clock", httpServer(10, options)), 0);
+    assert.equal(est.samples.length, 0);
+  }
+  const est = new ClockEstimator();
+  const failing = { fetch: async () => { throw new TypeError("network"); }, performance: httpServer(0).performance };
+  assert.equal(await sampleOverHttp(est, "http://x/api/clock", failing), 0);
+});
+
+test("over HTTP: a sample added after a pong that arrived later keeps the samples in order of arrival", () => {
+  const est = new ClockEstimator();
+  // A pong read late (a 300 ms round trip), then an HTTP sample that came in before it did.
+  exchange(est, 1000, 50, 1, 299);
+  exchange(est, 1100, 50, 0.4, 0.4);
+  const at = est.samples.map((s) => s.at);
+  assert.deepEqual(at, [...at].sort((a, b) => a - b));
+  // Both intervals agree; the narrow one sets the estimate.
+  assert.ok(Math.abs(est.offset - 50) <= 0.4, `offset ${est.offset}`);
 });

@@ -105,12 +105,22 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             client::request_rate_middleware,
         ));
+    // The clock's samples: counted, but with no session (a page's first may come before it has
+    // one, and a sample must not wait for the database).
+    let clock = Router::new()
+        .route("/api/clock", axum::routing::get(ops::clock))
+        .layer(timeout)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client::request_rate_middleware,
+        ));
     let assets = pages::assets()
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(timeout);
     Router::new()
         .nest("/api", api)
         .merge(site)
+        .merge(clock)
         .merge(assets)
         .merge(ops::router().layer(timeout))
         .fallback(api_not_found)

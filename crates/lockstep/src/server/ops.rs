@@ -1,4 +1,5 @@
-//! Operations endpoints: `/healthz` and `/metrics`.
+//! Operations endpoints: `/healthz` and `/metrics`; and `/api/clock`, the server's clock read over
+//! HTTP (see [`clock`]).
 //!
 //! `/metrics` tells how busy the server is, what it runs and how much memory it holds: not for
 //! strangers. On the main address it answers only with `Authorization: Bearer <--metrics-token>`
@@ -9,7 +10,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -51,6 +52,21 @@ async fn metrics_with_token(
         }
         _ => Err(ApiError::not_found("not_found", "no such endpoint")),
     }
+}
+
+/// `GET /api/clock`: when the server read the request and when it answered, on the clock the
+/// room's playback is stamped with, as a pong gives them (microseconds since the Unix epoch).
+///
+/// A room page takes its first clock samples here as well as by pinging over its socket, because
+/// the browser's network stack times an HTTP request (Resource Timing's `requestStart` and
+/// `responseStart`) without waiting for the page's main thread. A pong is timed when the page
+/// gets round to reading it: a joining page is busy loading, and its first pongs were read up to
+/// 440 ms late (bench/RESULTS.md), so the clock was unsure, or ready late, or 36 ms off.
+/// No session and no database: it is counted against the address's request rate only.
+pub async fn clock(State(state): State<AppState>) -> Response {
+    let server_recv = state.clock.now();
+    let body = serde_json::json!({ "server_recv": server_recv, "server_send": state.clock.now() });
+    ([(CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 /// 200 while the server runs and its database answers; 503 once shutdown has begun.

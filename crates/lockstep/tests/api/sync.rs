@@ -512,3 +512,50 @@ async fn sync_reports_reach_every_viewer_and_the_metrics() {
         "{metrics}"
     );
 }
+
+/// The pong's two times from a ping sent now.
+async fn pong_times(v: &mut lockstep_client::Viewer) -> (ServerTime, ServerTime) {
+    v.send(&ClientFrame::Ping {
+        id: None,
+        client_time: 0.0,
+    })
+    .await
+    .unwrap();
+    match v
+        .wait_for(|f| matches!(f, ServerFrame::Pong { .. }))
+        .await
+        .unwrap()
+    {
+        ServerFrame::Pong {
+            server_recv,
+            server_send,
+            ..
+        } => (server_recv, server_send),
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn the_clock_over_http_reads_the_clock_pongs_read_never_cached_and_without_a_session() {
+    let app = spawn_app().await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let mut v = ann.viewer(room).await.unwrap();
+    let (_, before) = pong_times(&mut v).await;
+    // No cookie: a page's first sample may go before it has a session, and makes none.
+    let answer = reqwest::get(format!("{}/api/clock", app.base))
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    assert!(answer.headers().get("set-cookie").is_none());
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let recv = ServerTime(body["server_recv"].as_i64().expect("server_recv"));
+    let send = ServerTime(body["server_send"].as_i64().expect("server_send"));
+    let (after, _) = pong_times(&mut v).await;
+    // The same clock as the pongs', in the order things happened.
+    assert!(
+        before <= recv && recv <= send && send <= after,
+        "{before:?} {recv:?} {send:?} {after:?}"
+    );
+}
