@@ -6,7 +6,7 @@
 // never the user's click directly, so every viewer (including this one) moves together.
 
 import { api, ApiError } from "./api.js";
-import { ClockEstimator } from "./clock.js";
+import { ClockEstimator, sampleOverHttp } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { early, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
@@ -176,7 +176,11 @@ class RoomPage {
       this.loadCurrent();
     }
     if (opened) this.conn.adopt(handlers);
-    else this.conn.start();
+    else {
+      this.conn.start();
+      // As early.js does for a room it opened (an invite's room, or one with a password, opens here).
+      sampleOverHttp(this.clock, new URL("/api/clock", location.href).href, { onReady: () => this.conn.onClockReady() });
+    }
     setInterval(() => this.tick(), TICK_MS);
   }
 
