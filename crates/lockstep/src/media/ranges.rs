@@ -48,11 +48,14 @@ pub fn verdict(status: u16, accept_ranges: Option<&str>) -> Ranges {
 
 /// Asks `url`'s host for its first byte through `proxy` (a media proxy session's URL).
 pub async fn check(url: &str, proxy: &str) -> Ranges {
+    // Redirects are followed here, not by reqwest: it drops `Proxy-Authorization` from a request
+    // redirected to another host (a sensitive header), and the proxy then refuses it (407), so a
+    // link that redirects (a CDN's signed address) could never be checked.
     let client = reqwest::Proxy::all(proxy).and_then(|proxy| {
         reqwest::Client::builder()
             .proxy(proxy)
             .timeout(TIMEOUT)
-            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lockstep/", env!("CARGO_PKG_VERSION")))
             .build()
     });
@@ -63,24 +66,46 @@ pub async fn check(url: &str, proxy: &str) -> Ranges {
             return Ranges::Unknown;
         }
     };
-    // The answer's head is all that is read: dropping it closes the connection mid-body.
-    match client
-        .get(url)
-        .header(reqwest::header::RANGE, "bytes=0-0")
-        .send()
-        .await
-    {
-        Ok(answer) => verdict(
-            answer.status().as_u16(),
-            answer
-                .headers()
-                .get(reqwest::header::ACCEPT_RANGES)
-                .and_then(|v| v.to_str().ok()),
-        ),
-        Err(err) => {
+    let Ok(mut at) = reqwest::Url::parse(url) else {
+        return Ranges::Unknown;
+    };
+    let asked = async {
+        for _ in 0..=MAX_REDIRECTS {
+            // The answer's head is all that is read: dropping it closes the connection mid-body.
+            let answer = client
+                .get(at.clone())
+                .header(reqwest::header::RANGE, "bytes=0-0")
+                .send()
+                .await?;
+            if answer.status().is_redirection()
+                && let Some(next) = answer
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|to| at.join(to).ok())
+                    .filter(|next| matches!(next.scheme(), "http" | "https"))
+            {
+                at = next;
+                continue;
+            }
+            return Ok(verdict(
+                answer.status().as_u16(),
+                answer
+                    .headers()
+                    .get(reqwest::header::ACCEPT_RANGES)
+                    .and_then(|v| v.to_str().ok()),
+            ));
+        }
+        Ok(Ranges::Unknown)
+    };
+    // One deadline for the whole chain, as for a single request.
+    match tokio::time::timeout(TIMEOUT, asked).await {
+        Ok(Ok(ranges)) => ranges,
+        Ok(Err::<_, reqwest::Error>(err)) => {
             tracing::debug!(%url, error = %err, "the range check got no answer");
             Ranges::Unknown
         }
+        Err(_) => Ranges::Unknown,
     }
 }
 

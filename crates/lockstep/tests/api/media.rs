@@ -301,6 +301,28 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
         welcome.current.is_none() && welcome.queue.is_empty(),
         "{welcome:?}"
     );
+    // The same behind a redirect from another host (a CDN's signed link): followed and checked.
+    let to = format!("{ignores}/clip.mp4");
+    let redirect = axum::Router::new().fallback(move || {
+        let to = to.clone();
+        async move { axum::response::Redirect::temporary(&to) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let moved = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, redirect).await;
+    });
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{moved}/film.mp4"),
+    })
+    .await
+    .unwrap();
+    v.wait_for(
+        |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("range requests")),
+    )
+    .await
+    .unwrap();
     // A host that says it takes ranges is believed, as Chromium does: the item plays.
     v.ok(|id| ClientFrame::QueueAdd {
         id,

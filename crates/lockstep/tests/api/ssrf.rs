@@ -54,6 +54,7 @@ async fn front_server(internal: String) -> String {
         assert!(ok);
     }
     let to = internal.clone();
+    let ranged_to = internal.clone();
     let playlist = format!(
         "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-PLAYLIST-TYPE:VOD\n\
          #EXTINF:2.0,\n{internal}/clip-segment.ts\n#EXT-X-ENDLIST\n"
@@ -69,6 +70,32 @@ async fn front_server(internal: String) -> String {
                         [(header::LOCATION, format!("{to}/clip2s.mp4"))],
                     )
                         .into_response()
+                }
+            }),
+        )
+        // The file itself for ffprobe, a redirect to the internal address for the range check's
+        // request of one byte.
+        .route(
+            "/ranged.mp4",
+            axum::routing::get(move |request: axum::extract::Request| {
+                let to = ranged_to.clone();
+                async move {
+                    if request
+                        .headers()
+                        .get(header::RANGE)
+                        .is_some_and(|r| r == "bytes=0-0")
+                    {
+                        return (
+                            StatusCode::FOUND,
+                            [(header::LOCATION, format!("{to}/clip2s.mp4"))],
+                        )
+                            .into_response();
+                    }
+                    let file = tower_http::services::ServeFile::new(media().dir.join("clip2s.mp4"));
+                    match tower::ServiceExt::oneshot(file, request).await {
+                        Ok(answer) => answer.into_response(),
+                        Err(never) => match never {},
+                    }
                 }
             }),
         )
@@ -146,9 +173,10 @@ async fn the_server_reads_nothing_on_its_own_network_for_a_pasted_link() {
     assert_eq!(title, "Test Pattern");
     assert!((duration.unwrap() - 2.0).abs() < 0.15);
 
-    // A redirect to the internal address, and an HLS playlist whose segments are there: the
-    // items leave the queue as unavailable, and nothing internal was read.
-    for path in ["redirect.mp4", "list.m3u8"] {
+    // A redirect to the internal address, an HLS playlist whose segments are there, and a file
+    // whose range check is redirected there: the items leave the queue as unavailable, and
+    // nothing internal was read.
+    for path in ["redirect.mp4", "list.m3u8", "ranged.mp4"] {
         add(&mut v, &format!("{front}/{path}")).await.unwrap();
         assert_eq!(looked_up(&mut v).await, Err(()), "{path}");
     }
