@@ -23,6 +23,26 @@ async fn updated(v: &mut Viewer) -> QueueItem {
     }
 }
 
+/// Adds `url`; returns the chat line that says it is unavailable and was removed.
+async fn added_unavailable(v: &mut Viewer, url: &str) -> String {
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: url.to_owned(),
+    })
+    .await
+    .unwrap();
+    match v
+        .wait_for(
+            |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("unavailable")),
+        )
+        .await
+        .unwrap()
+    {
+        ServerFrame::Chat { line, .. } => line.text,
+        _ => unreachable!(),
+    }
+}
+
 #[tokio::test]
 async fn youtube_links_get_title_and_thumbnail_from_oembed_and_duration_from_the_first_player() {
     let yt = MockServer::start().await;
@@ -207,30 +227,14 @@ async fn with_an_api_key_the_data_api_gives_the_duration_and_failures_fall_back_
     assert_eq!((item.title.as_str(), item.duration), ("From oEmbed", None));
 
     // An unavailable video leaves the queue with a line in the chat that says why.
-    v.ok(|id| ClientFrame::QueueAdd {
-        id,
-        url: "https://www.youtube.com/embed/bbbbbbbbbbb".into(),
-    })
-    .await
-    .unwrap();
+    let line = added_unavailable(&mut v, "https://www.youtube.com/embed/bbbbbbbbbbb").await;
+    assert!(
+        line.ends_with("is unavailable and was removed: the video does not exist or is private"),
+        "{line}"
+    );
     v.wait_for(|f| matches!(f, ServerFrame::QueueRemoved { by: None, .. }))
         .await
         .unwrap();
-    let line = v
-        .wait_for(
-            |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("unavailable")),
-        )
-        .await
-        .unwrap();
-    let ServerFrame::Chat { line, .. } = line else {
-        unreachable!()
-    };
-    assert!(
-        line.text
-            .ends_with("is unavailable and was removed: the video does not exist or is private"),
-        "{}",
-        line.text
-    );
 }
 
 /// Serves `file` as a host that ignores Range does: the whole file, `200 OK`, every time (the
@@ -275,26 +279,10 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
     let room = public_room(&ann).await;
     let (mut v, _) = ann.join(room).await.unwrap();
     // ffprobe reads it without a word; a browser could not seek in it: it leaves the queue.
-    v.ok(|id| ClientFrame::QueueAdd {
-        id,
-        url: format!("{ignores}/clip.mp4"),
-    })
-    .await
-    .unwrap();
-    let line = v
-        .wait_for(
-            |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("unavailable")),
-        )
-        .await
-        .unwrap();
-    let ServerFrame::Chat { line, .. } = line else {
-        unreachable!()
-    };
+    let line = added_unavailable(&mut v, &format!("{ignores}/clip.mp4")).await;
     assert!(
-        line.text
-            .contains("its host does not answer range requests"),
-        "{}",
-        line.text
+        line.contains("its host does not answer range requests"),
+        "{line}"
     );
     let welcome = ann.join(room).await.unwrap().1;
     assert!(
@@ -312,17 +300,11 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
     tokio::spawn(async move {
         let _ = axum::serve(listener, redirect).await;
     });
-    v.ok(|id| ClientFrame::QueueAdd {
-        id,
-        url: format!("{moved}/film.mp4"),
-    })
-    .await
-    .unwrap();
-    v.wait_for(
-        |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("range requests")),
-    )
-    .await
-    .unwrap();
+    let line = added_unavailable(&mut v, &format!("{moved}/film.mp4")).await;
+    assert!(
+        line.contains("its host does not answer range requests"),
+        "{line}"
+    );
     // A host that says it takes ranges is believed, as Chromium does: the item plays.
     v.ok(|id| ClientFrame::QueueAdd {
         id,
