@@ -240,6 +240,37 @@ test("a private room with a password: invite link, password prompt, then in", as
   for (const v of [owner, guest, stranger]) await v.context.close();
 });
 
+/** The page's clock samples taken over HTTP: `/api/clock` requests with the network stack's
+ * timings (`timed`), and how many of those the clock holds (`used`). */
+const httpClockSamples = (page) =>
+  page.evaluate(() => {
+    const timed = performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname === "/api/clock" && e.requestStart > 0 && e.responseStart >= e.requestStart);
+    const ats = new Set(window.lockstep.clock.samples.map((s) => s.at));
+    return { timed: timed.length, used: timed.filter((e) => ats.has(performance.timeOrigin + e.responseStart)).length };
+  });
+
+test("the clock's first samples come over HTTP, timed by the browser, on a room's own address and through an invite", async () => {
+  const owner = await newViewer(browser);
+  await owner.page.goto(`${server.base}/`);
+  await owner.page.fill("#room-name", "Clocks");
+  await owner.page.check("input[value=private]");
+  const inviteNav = owner.page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
+  await owner.page.click("text=Create room");
+  const invite = (await inviteNav).url();
+  await owner.page.waitForSelector("#connection[data-state=in-sync]");
+  // Through the invite: the page opens its connection itself (room.js), not early.js.
+  const guest = await newViewer(browser);
+  await guest.page.goto(invite);
+  await guest.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.deepEqual(await httpClockSamples(guest.page), { timed: 3, used: 3 });
+  // By the room's own address (early.js), a reload of the same guest's page.
+  await guest.page.goto(guest.page.url());
+  await guest.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.match(guest.page.url(), /\/r\//);
+  assert.deepEqual(await httpClockSamples(guest.page), { timed: 3, used: 3 });
+  for (const v of [owner, guest]) await v.context.close();
+});
+
 test("a public room with a password, opened by its own address: the page asks, then connects", async () => {
   // The page opens the room's socket before it knows the room needs a password (early.js); the
   // server refuses it, and once the password is given the page connects anew.
