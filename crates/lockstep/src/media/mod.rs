@@ -148,9 +148,10 @@ impl MediaResolver {
                 let session = self.proxy.session();
                 let probed = self.prober.probe(url.as_str(), session.url()).await;
                 // A file (not a playlist, whose segments are whole requests) must be seekable,
-                // or no one can join it late (see `ranges`).
+                // or no one can join it late (see `ranges`). Not a stream without an end (a
+                // radio's): it cannot be seeked anywhere, and everyone plays it live.
                 let ranges = match &probed {
-                    Ok(found) if found.format != DirectFormat::Hls => {
+                    Ok(found) if found.format != DirectFormat::Hls && found.duration.is_some() => {
                         ranges::check(url.as_str(), session.url()).await
                     }
                     _ => Ranges::Unknown,

@@ -305,6 +305,47 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
         line.contains("its host does not answer range requests"),
         "{line}"
     );
+    // A stream without an end (a radio's, an MPEG-TS feed) cannot be seeked by anyone and is
+    // played live: not checked, it stays.
+    let ts = media.dir.join("clip-live.ts");
+    if !ts.exists() {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(media.dir.join("clip2s.mp4"))
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&ts)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    let chunk = bytes::Bytes::from(std::fs::read(&ts).unwrap());
+    let live = axum::Router::new().fallback(move || {
+        let chunk = chunk.clone();
+        async move {
+            // The same two seconds over and over, with no length: as a live feed comes.
+            let feed = futures_util::stream::repeat_with(move || {
+                Ok::<_, std::convert::Infallible>(chunk.clone())
+            });
+            (
+                [(axum::http::header::CONTENT_TYPE, "video/mp2t")],
+                axum::body::Body::from_stream(feed),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let feed = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, live).await;
+    });
+    v.ok(|id| ClientFrame::QueueAdd {
+        id,
+        url: format!("{feed}/live.ts"),
+    })
+    .await
+    .unwrap();
+    let item = updated(&mut v).await;
+    assert_eq!((item.status, item.duration), (ItemStatus::Ready, None));
     // A host that says it takes ranges is believed, as Chromium does: the item plays.
     v.ok(|id| ClientFrame::QueueAdd {
         id,
