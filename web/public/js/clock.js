@@ -40,6 +40,10 @@ export const CLOCK = Object.freeze({
   WINDOW: 32,
   /** Samples taken over HTTP when a room page starts (`sampleOverHttp`), one after another. */
   HTTP_SAMPLES: 3,
+  /** How coarse a browser's Resource Timing may be (ms): Chromium gives 0.1 ms, Firefox and Safari
+   * 1 ms. A sample over HTTP is widened by it on both sides, or a fast exchange read as taking no
+   * time at all would come out shorter than the server's own part and be refused. */
+  TIMING_RESOLUTION_MS: 1,
   /** Samples needed before the estimate is used... */
   MIN_SAMPLES: 3,
   /** ...unless fewer already bound its error to this (ms). */
@@ -201,8 +205,8 @@ export async function sampleOverHttp(clock, url, { count = CLOCK.HTTP_SAMPLES, o
     }
     const timing = performance.getEntriesByName?.(href, "resource").at(-1);
     if (!timing || !(timing.requestStart > 0) || !(timing.responseStart >= timing.requestStart)) return added;
-    const t0 = performance.timeOrigin + timing.requestStart;
-    const t3 = performance.timeOrigin + timing.responseStart;
+    const t0 = performance.timeOrigin + timing.requestStart - CLOCK.TIMING_RESOLUTION_MS;
+    const t3 = performance.timeOrigin + timing.responseStart + CLOCK.TIMING_RESOLUTION_MS;
     const wasReady = clock.ready;
     if (clock.addSample(t0, answer.server_recv / 1000, answer.server_send / 1000, t3)) added += 1;
     if (!wasReady && clock.ready) onReady();

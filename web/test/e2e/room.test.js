@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { addToQueue, artifacts, createRoom as createRoomAt, eventually, launchBrowser, newViewer, probe, startFixtures, startProxy, startServer } from "./harness.js";
 import { SYNC } from "../../public/js/sync.js";
+import { CLOCK } from "../../public/js/clock.js";
 
 /** How far apart viewers may be and still count as together in these tests (the sync benchmark
  * measures the real figure; this only has to fail when sync is broken). */
@@ -240,14 +241,21 @@ test("a private room with a password: invite link, password prompt, then in", as
   for (const v of [owner, guest, stranger]) await v.context.close();
 });
 
-/** The page's clock samples taken over HTTP: `/api/clock` requests with the network stack's
- * timings (`timed`), and how many of those the clock holds (`used`). */
+/** Waits until the page's clock holds its three samples taken over HTTP: `/api/clock` requests
+ * with the network stack's timings (`timed`), and how many of those the clock holds (`used`; an
+ * answer's timing entry is there a moment before the page has read it). */
 const httpClockSamples = (page) =>
-  page.evaluate(() => {
-    const timed = performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname === "/api/clock" && e.requestStart > 0 && e.responseStart >= e.requestStart);
-    const ats = new Set(window.lockstep.clock.samples.map((s) => s.at));
-    return { timed: timed.length, used: timed.filter((e) => ats.has(performance.timeOrigin + e.responseStart)).length };
-  });
+  eventually(
+    async () => {
+      const found = await page.evaluate((resolution) => {
+        const timed = performance.getEntriesByType("resource").filter((e) => new URL(e.name).pathname === "/api/clock" && e.requestStart > 0 && e.responseStart >= e.requestStart);
+        const ats = new Set(window.lockstep.clock.samples.map((s) => s.at));
+        return { timed: timed.length, used: timed.filter((e) => ats.has(performance.timeOrigin + e.responseStart + resolution)).length };
+      }, CLOCK.TIMING_RESOLUTION_MS);
+      return found.used === 3 ? found : Promise.reject(new Error(JSON.stringify(found)));
+    },
+    { what: "the clock's three samples over HTTP", timeoutMs: 5000 },
+  );
 
 test("the clock's first samples come over HTTP, timed by the browser, on a room's own address and through an invite", async () => {
   const owner = await newViewer(browser);
