@@ -70,7 +70,8 @@ export const SYNC = Object.freeze({
   SEEK_GRACE: 0.85,
   /** A start of the viewer's own (a join, not following the room's change) this much later than
    * its assumed latency keeps the grace's nudge until within the dead band, for at most
-   * STALL_GRACE from when its start was measured. */
+   * STALL_GRACE from when its start was measured; so does a stall that leaves it this far behind
+   * within STALL_GRACE of that start (its video ran short of data once started). */
   START_STALL: 0.05,
   STALL_GRACE: 1.5,
   /** Drift beyond this is fixed by seeking. */
@@ -226,6 +227,8 @@ export class SyncController {
     this.graceEnds = -Infinity;
     /** Until when at most a start of this viewer's own that stalled keeps that nudge (START_STALL). */
     this.stallGraceEnds = -Infinity;
+    /** Until when a stall after a start of this viewer's own gets that nudge too (START_STALL). */
+    this.ownStartEnds = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
     /** How long a landing's seek within the player's buffer takes (s). */
     this.bufferedSeekLatency = SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
@@ -328,6 +331,9 @@ export class SyncController {
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
     // at once.
     // A stalled start's nudge ends for good once what it missed is within the dead band.
+    // So does one that stalls once started, soon after (bench-sync: a joiner 90 ms behind at its
+    // start stalled to 188 ms; the seek's grace ended with 79 ms left, and the 2% took 3 s).
+    if (now < this.ownStartEnds && size > SYNC.START_STALL) this.stallGraceEnds = Math.max(this.stallGraceEnds, this.ownStartEnds);
     if (now >= this.stallGraceEnds || size <= deadBand) this.stallGraceEnds = -Infinity;
     const grace = now < this.graceEnds || now < this.stallGraceEnds;
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
@@ -483,6 +489,7 @@ export class SyncController {
     this.lastSeekAt = -Infinity;
     this.graceEnds = -Infinity;
     this.stallGraceEnds = -Infinity;
+    this.ownStartEnds = -Infinity;
     this.landing = null;
     this.pendingSeek = null;
     this.correcting = false;
@@ -608,6 +615,7 @@ export class SyncController {
     // start missed is within the dead band, for at most STALL_GRACE. After the room's change it
     // still ends within that change's first second (the graceEnds above).
     if (l.own && late - l.assumed > SYNC.START_STALL) this.stallGraceEnds = now + SYNC.STALL_GRACE;
+    if (l.own) this.ownStartEnds = now + SYNC.STALL_GRACE;
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
     // with the latency just measured; a player behind cannot be held, and the rate closes that.

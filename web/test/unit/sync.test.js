@@ -205,7 +205,7 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
  * each time time stretching starts: when the rate leaves 1 while playing, or when the player
  * starts to move at a rate other than 1 (web/bench/rate.mjs).
  */
-function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0, buffered = false }) {
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0, buffered = false, stall = null }) {
   const step = 0.001;
   let actual = start;
   let paused = true;
@@ -218,6 +218,8 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   let seeks = 0;
   let stretching = false;
   let starting = false;
+  // `stall`: {after, lasts} (s): once it first moved, the video stops `after` in, for `lasts`.
+  let movedAt = null;
   const trace = [];
   const played = (r) => (setback && Math.abs(r - 1) <= 0.001 ? 1 : r);
   for (let i = 0; i <= seconds / step; i++) {
@@ -266,7 +268,9 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
     if (!paused && seekDoneAt === null && t >= movesAt) {
       if (starting && stretching) actual -= setback;
       starting = false;
-      actual += rate * step;
+      movedAt ??= t;
+      const stalled = stall && t >= movedAt + stall.after && t < movedAt + stall.after + stall.lasts;
+      if (!stalled) actual += rate * step;
     }
   }
   return { trace, seeks, controller };
@@ -405,6 +409,26 @@ test("landing: a join's start that stalls well past its latency keeps the larger
   // The same stall after the room's own seek (heard at once): its grace still ends within the
   // first second after the seek.
   const followed = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.12, startLatency: 0.35, controller: learnt(), heardLate: 0 });
+  assert.ok(followed.trace.filter((x) => x.t + 0.1 > 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+});
+
+test("landing: a join that stalls once started, soon after, gets the larger nudge too", () => {
+  // bench-sync, four viewers on two cores: a joiner started 90 ms behind and its video stopped
+  // for another ~0.1 s (188 ms behind); the seek's grace ended with 79 ms left, and the steady
+  // 2% took 3 s for that.
+  const learnt = () => new SyncController().learntFrom({ fineRate: true, seekLatency: 0.12, startLatency: 0.1 });
+  const stall = { after: 0.3, lasts: 0.15 };
+  const joined = simulateLanding({ start: 0, seconds: 5, seekLatency: 0.12, startLatency: 0.1, controller: learnt(), stall });
+  assert.equal(joined.seeks, 1);
+  assert.ok(joined.trace.some((x) => x.drift < -0.12), "it stalled well behind");
+  const at = settledAt(joined.trace, 0.02);
+  assert.ok(at <= 1.6, `within 20 ms at ${at} s`);
+  // Once within the dead band, ±2% again.
+  const closed = joined.trace.find((x) => x.t > 0.6 && Math.abs(x.drift) <= SYNC.DEAD_BAND).t;
+  assert.ok(joined.trace.filter((x) => x.t > closed).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+  // The same stall after the room's own seek (heard at once): its grace still ends within the
+  // first second after the seek, and the 2% closes the rest.
+  const followed = simulateLanding({ start: 0, seconds: 5, seekLatency: 0.12, startLatency: 0.1, controller: learnt(), heardLate: 0, stall });
   assert.ok(followed.trace.filter((x) => x.t + 0.1 > 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
 });
 
