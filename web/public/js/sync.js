@@ -68,10 +68,10 @@ export const SYNC = Object.freeze({
    * (bench-sync, 150 ms link: 6.8-10% at 1.00-1.10 s). So the whole grace, and the 100 ms tick
    * that ends it, lie within that second. */
   SEEK_GRACE: 0.85,
-  /** A start of the viewer's own (a join, not following the room's change) this much later than
-   * its assumed latency keeps the grace's nudge until within the dead band, for at most
-   * STALL_GRACE from when its start was measured; so does a stall that leaves it this far behind
-   * within STALL_GRACE of that start (its video ran short of data once started). */
+  /** After a start of the viewer's own (a join, not following the room's change), a drift beyond
+   * this (a start later than assumed, or a stall once started: a page short of CPU, a video short
+   * of data) keeps the grace's nudge until within the dead band, for at most STALL_GRACE from
+   * when its start was measured. */
   START_STALL: 0.05,
   STALL_GRACE: 1.5,
   /** Drift beyond this is fixed by seeking. */
@@ -227,7 +227,7 @@ export class SyncController {
     this.graceEnds = -Infinity;
     /** Until when at most a start of this viewer's own that stalled keeps that nudge (START_STALL). */
     this.stallGraceEnds = -Infinity;
-    /** Until when a stall after a start of this viewer's own gets that nudge too (START_STALL). */
+    /** Until when a drift beyond START_STALL, after a start of this viewer's own, arms that. */
     this.ownStartEnds = -Infinity;
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
     /** How long a landing's seek within the player's buffer takes (s). */
@@ -330,9 +330,10 @@ export class SyncController {
     // Small drifts are steered by their smoothed value; a large one, or any in the first second
     // after a seek (what the landing missed is a clean offset, and smoothing it would overshoot),
     // at once.
-    // A stalled start's nudge ends for good once what it missed is within the dead band.
-    // So does one that stalls once started, soon after (bench-sync: a joiner 90 ms behind at its
-    // start stalled to 188 ms; the seek's grace ended with 79 ms left, and the 2% took 3 s).
+    // Soon after a start of this viewer's own, a drift beyond START_STALL (a start that stalled,
+    // or one that stalls once started: a joiner 90 ms behind at its start stalled to 188 ms, the
+    // seek's grace ended with 79 ms left, and the 2% took 3 s) keeps the larger nudge; it ends for
+    // good once within the dead band.
     if (now < this.ownStartEnds && size > SYNC.START_STALL) this.stallGraceEnds = Math.max(this.stallGraceEnds, this.ownStartEnds);
     if (now >= this.stallGraceEnds || size <= deadBand) this.stallGraceEnds = -Infinity;
     const grace = now < this.graceEnds || now < this.stallGraceEnds;
@@ -609,12 +610,12 @@ export class SyncController {
     // The first measurement replaces the assumption; later ones are smoothed.
     this.startLatency = this.startMeasured ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
     this.startMeasured = true;
-    // A start of this viewer's own that stalled well past its latency (a page short of CPU): the
-    // grace, counted from the seek, ended with much of the stall still to close, and the steady
-    // 2% then took seconds (bench-sync: 75 ms in 2.4 s). Its larger nudge goes on until what the
-    // start missed is within the dead band, for at most STALL_GRACE. After the room's change it
-    // still ends within that change's first second (the graceEnds above).
-    if (l.own && late - l.assumed > SYNC.START_STALL) this.stallGraceEnds = now + SYNC.STALL_GRACE;
+    // A start of this viewer's own that stalled well past its latency (a page short of CPU), or
+    // that stalls soon after: the grace, counted from the seek, ended with much of the stall still
+    // to close, and the steady 2% then took seconds (bench-sync: 75 ms in 2.4 s). For STALL_GRACE
+    // from here, a drift beyond START_STALL keeps the larger nudge until within the dead band
+    // (`decide`). After the room's change it still ends within that change's first second (the
+    // graceEnds above).
     if (l.own) this.ownStartEnds = now + SYNC.STALL_GRACE;
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
