@@ -63,6 +63,14 @@ function takeVideo(item) {
   return null;
 }
 
+/** Takes the clock's samples over HTTP for a connection opened now, alongside its pings: samples the
+ * page's own business does not blur (see `sampleOverHttp`). Ready by them, the page lands at once
+ * as it does on a pong (`onClockReady` is the page's once it has adopted the connection; until
+ * then `adopt` looks). */
+export function sampleClock(clock, conn) {
+  sampleOverHttp(clock, new URL("/api/clock", location.href).href, { onReady: () => conn.onClockReady() });
+}
+
 function connect(roomId) {
   const model = new RoomModel();
   const clock = new ClockEstimator();
@@ -74,10 +82,7 @@ function connect(roomId) {
   };
   const conn = new RoomConnection({ url: socketUrl(roomId), model, clock, provisional: true, onChange });
   conn.start();
-  // Alongside the pings: samples the page's own business does not blur (see `sampleOverHttp`).
-  // Ready by them, the page lands at once as it does on a pong (`onClockReady` is the page's
-  // once it has adopted the connection; until then `adopt` looks).
-  sampleOverHttp(clock, new URL("/api/clock", location.href).href, { onReady: () => conn.onClockReady() });
+  sampleClock(clock, conn);
   welcomed.then(() => prefetch(model.current, model.playback, clock));
   return { id: roomId, model, clock, conn, welcomed };
 }

@@ -6,9 +6,9 @@
 // never the user's click directly, so every viewer (including this one) moves together.
 
 import { api, ApiError } from "./api.js";
-import { ClockEstimator, sampleOverHttp } from "./clock.js";
+import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
-import { early, socketUrl } from "./early.js";
+import { early, sampleClock, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, startPosition, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
@@ -179,7 +179,7 @@ class RoomPage {
     else {
       this.conn.start();
       // As early.js does for a room it opened (an invite's room, or one with a password, opens here).
-      sampleOverHttp(this.clock, new URL("/api/clock", location.href).href, { onReady: () => this.conn.onClockReady() });
+      sampleClock(this.clock, this.conn);
     }
     setInterval(() => this.tick(), TICK_MS);
   }

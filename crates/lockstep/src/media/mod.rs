@@ -149,9 +149,14 @@ impl MediaResolver {
                 let probed = self.prober.probe(url.as_str(), session.url()).await;
                 // A file (not a playlist, whose segments are whole requests) must be seekable,
                 // or no one can join it late (see `ranges`). Not a stream without an end (a
-                // radio's): it cannot be seeked anywhere, and everyone plays it live.
+                // radio's): it cannot be seeked anywhere, and everyone plays it live. Not once
+                // the proxy has refused the link: nothing more is asked of it.
                 let ranges = match &probed {
-                    Ok(found) if found.format != DirectFormat::Hls && found.duration.is_some() => {
+                    Ok(found)
+                        if found.format != DirectFormat::Hls
+                            && found.duration.is_some()
+                            && session.refused().is_none() =>
+                    {
                         ranges::check(url.as_str(), session.url()).await
                     }
                     _ => Ranges::Unknown,
