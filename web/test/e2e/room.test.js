@@ -209,19 +209,25 @@ test("a YouTube item plays through the IFrame API and is kept in sync by seeking
   for (const v of [a, b]) await v.context.close();
 });
 
+/** Creates a private room from the lobby (with `password`, if given); returns its invite link.
+ * The invite is read from the navigation itself: once the page is in, it replaces its address
+ * with the room's own (/r/...), which a guest of a private room cannot open, so reading
+ * page.url() after the navigation raced with that. */
+async function createPrivateRoom(page, name, { password = null } = {}) {
+  await page.goto(`${server.base}/`);
+  await page.fill("#room-name", name);
+  await page.check("input[value=private]");
+  if (password !== null) await page.fill("#room-password", password);
+  const inviteNav = page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
+  await page.click("text=Create room");
+  const invite = (await inviteNav).url();
+  await page.waitForURL(/\/(i|r)\//);
+  return invite;
+}
+
 test("a private room with a password: invite link, password prompt, then in", async () => {
   const owner = await newViewer(browser);
-  await owner.page.goto(`${server.base}/`);
-  await owner.page.fill("#room-name", "Secret club");
-  await owner.page.check("input[value=private]");
-  await owner.page.fill("#room-password", "hunter2");
-  // The invite is read from the navigation itself: once the page is in, it replaces its address
-  // with the room's own (/r/...), which a guest of a private room cannot open, so reading
-  // page.url() after the navigation raced with that.
-  const inviteNav = owner.page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
-  await owner.page.click("text=Create room");
-  const invite = (await inviteNav).url();
-  await owner.page.waitForURL(/\/(i|r)\//);
+  const invite = await createPrivateRoom(owner.page, "Secret club", { password: "hunter2" });
   const guest = await newViewer(browser);
   await guest.page.goto(invite);
   await guest.page.waitForSelector("#password-dialog[open]");
@@ -259,12 +265,7 @@ const httpClockSamples = (page) =>
 
 test("the clock's first samples come over HTTP, timed by the browser, on a room's own address and through an invite", async () => {
   const owner = await newViewer(browser);
-  await owner.page.goto(`${server.base}/`);
-  await owner.page.fill("#room-name", "Clocks");
-  await owner.page.check("input[value=private]");
-  const inviteNav = owner.page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
-  await owner.page.click("text=Create room");
-  const invite = (await inviteNav).url();
+  const invite = await createPrivateRoom(owner.page, "Clocks");
   await owner.page.waitForSelector("#connection[data-state=in-sync]");
   // Through the invite: the page opens its connection itself (room.js), not early.js.
   const guest = await newViewer(browser);
@@ -378,16 +379,7 @@ test("a late joiner's video is fetched before the player's modules run, and the 
 
 test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
   const owner = await newViewer(browser);
-  await owner.page.goto(`${server.base}/`);
-  await owner.page.fill("#room-name", "Book club");
-  await owner.page.check("input[value=private]");
-  // The invite is read from the navigation itself: once the page is in, it replaces its address
-  // with the room's own (/r/...), which a guest of a private room cannot open, so reading
-  // page.url() after the navigation raced with that.
-  const inviteNav = owner.page.waitForRequest((r) => r.isNavigationRequest() && /\/i\//.test(r.url()));
-  await owner.page.click("text=Create room");
-  const invite = (await inviteNav).url();
-  await owner.page.waitForURL(/\/(i|r)\//);
+  const invite = await createPrivateRoom(owner.page, "Book club");
   await owner.page.waitForSelector("#connection[data-state=in-sync]");
   const troll = await newViewer(browser);
   await troll.page.goto(invite);

@@ -284,15 +284,41 @@ pub fn media() -> &'static Media {
     })
 }
 
-/// Serves `dir` over HTTP on a free local port (with Range support, as a CDN would).
-pub async fn serve_dir(dir: &Path) -> String {
-    let app = Router::new().fallback_service(tower_http::services::ServeDir::new(dir));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+/// Serves `app` over HTTP on a free port of `ip`; returns its base URL.
+pub async fn serve_on(ip: &str, app: Router) -> String {
+    let listener = TcpListener::bind(format!("{ip}:0")).await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
     base
+}
+
+/// Serves `app` over HTTP on a free port of 127.0.0.1; returns its base URL.
+pub async fn serve(app: Router) -> String {
+    serve_on("127.0.0.1", app).await
+}
+
+/// Serves `dir` over HTTP on a free local port (with Range support, as a CDN would).
+pub async fn serve_dir(dir: &Path) -> String {
+    serve(Router::new().fallback_service(tower_http::services::ServeDir::new(dir))).await
+}
+
+/// The test clip as MPEG-TS (an HLS segment, or a live feed served over and over), made once.
+pub fn clip_ts() -> PathBuf {
+    let ts = media().dir.join("clip-segment.ts");
+    if !ts.exists() {
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+            .arg(media().dir.join("clip2s.mp4"))
+            .args(["-c", "copy", "-f", "mpegts"])
+            .arg(&ts)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+    ts
 }
 
 /// YouTube's oEmbed answer for a video, as YouTube sends it.

@@ -1,7 +1,9 @@
 //! Media metadata: YouTube through a local stand-in that answers in YouTube's format, direct
 //! URLs through the real ffprobe.
 
-use crate::helpers::{media, oembed_body, public_room, serve_dir, spawn_with, videos_list_body};
+use crate::helpers::{
+    clip_ts, media, oembed_body, public_room, serve, serve_dir, spawn_with, videos_list_body,
+};
 use lockstep_client::Viewer;
 use lockstep_core::media::DirectFormat;
 use lockstep_core::protocol::{ClientFrame, ServerFrame};
@@ -261,12 +263,7 @@ async fn serve_without_ranges(file: std::path::PathBuf, advertise: bool) -> Stri
             )
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    base
+    serve(app).await
 }
 
 #[tokio::test]
@@ -295,11 +292,7 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
         let to = to.clone();
         async move { axum::response::Redirect::temporary(&to) }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let moved = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, redirect).await;
-    });
+    let moved = serve(redirect).await;
     let line = added_unavailable(&mut v, &format!("{moved}/film.mp4")).await;
     assert!(
         line.contains("its host does not answer range requests"),
@@ -307,19 +300,7 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
     );
     // A stream without an end (a radio's, an MPEG-TS feed) cannot be seeked by anyone and is
     // played live: not checked, it stays.
-    let ts = media.dir.join("clip-live.ts");
-    if !ts.exists() {
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-            .arg(media.dir.join("clip2s.mp4"))
-            .args(["-c", "copy", "-f", "mpegts"])
-            .arg(&ts)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-    let chunk = bytes::Bytes::from(std::fs::read(&ts).unwrap());
+    let chunk = bytes::Bytes::from(std::fs::read(clip_ts()).unwrap());
     let live = axum::Router::new().fallback(move || {
         let chunk = chunk.clone();
         async move {
@@ -333,11 +314,7 @@ async fn a_file_whose_host_ignores_range_requests_leaves_the_queue_saying_why() 
             )
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let feed = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, live).await;
-    });
+    let feed = serve(live).await;
     v.ok(|id| ClientFrame::QueueAdd {
         id,
         url: format!("{feed}/live.ts"),

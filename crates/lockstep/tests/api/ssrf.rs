@@ -6,7 +6,7 @@
 //! Here the "internet" is 127.0.0.1 (allowed with `--media-allow-networks 127.0.0.1/32`) and the
 //! "internal network" is 127.0.0.2, which is loopback like the rest of 127.0.0.0/8 and so refused.
 
-use crate::helpers::{media, public_room, spawn_with};
+use crate::helpers::{clip_ts, media, public_room, serve, serve_on, spawn_with};
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -14,7 +14,6 @@ use lockstep_client::Viewer;
 use lockstep_core::protocol::{ClientFrame, ServerFrame};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::net::TcpListener;
 
 /// Serves the test media on `ip`, counting requests; returns its base URL and the count.
 async fn internal_server(ip: &str) -> (String, Arc<AtomicUsize>) {
@@ -31,28 +30,12 @@ async fn internal_server(ip: &str) -> (String, Arc<AtomicUsize>) {
                 }
             },
         ));
-    let listener = TcpListener::bind(format!("{ip}:0")).await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (base, hits)
+    (serve_on(ip, app).await, hits)
 }
 
 /// An allowed server that redirects to, and lists HLS segments on, `internal`.
 async fn front_server(internal: String) -> String {
-    let segment = media().dir.join("clip-segment.ts");
-    if !segment.exists() {
-        let ok = std::process::Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-            .arg(media().dir.join("clip2s.mp4"))
-            .args(["-c", "copy", "-f", "mpegts"])
-            .arg(&segment)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
+    clip_ts();
     let to = internal.clone();
     let ranged_to = internal.clone();
     let playlist = format!(
@@ -112,12 +95,7 @@ async fn front_server(internal: String) -> String {
             }),
         )
         .fallback_service(tower_http::services::ServeDir::new(&media().dir));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    base
+    serve(app).await
 }
 
 /// Adds `url`; returns the error code if refused at once.
