@@ -10,6 +10,8 @@
 // opens it while it fetches the room's view, so that the hello, the welcome and the clock's first
 // pings overlap that fetch. Until adopted it keeps what it hears in the model and the clock, and a
 // loss ends it instead of retrying (a room with a password refuses it until the page has asked).
+// Its first socket may be older still (`first`): room.html opens one as it is parsed, says the
+// opening ping and hello on it and keeps what it hears, with when (see `take`).
 
 import { GapError } from "./model.js";
 
@@ -56,9 +58,12 @@ export class RoomConnection {
    * @param {() => void} [o.onClockReady] when the clock estimate becomes usable (the page can land)
    * @param {(frame: object) => void} [o.onFrame] every frame, after it was handled
    * @param {boolean} [o.provisional] opened ahead of its page: see `adopt`
+   * @param {{socket: WebSocket, heard: {data: string, at: number}[], pinged: number | null}} [o.first]
+   *   a socket already opened to `url` (room.html's): its first ping (sent at `pinged`) and hello
+   *   are said once it is open, and what it heard is kept with when. `start` takes it over.
    */
-  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random, provisional = false }) {
-    Object.assign(this, { url, model, clock, onChange, onState, onFrame, onClockReady, WebSocketImpl, now, random, provisional });
+  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random, provisional = false, first = null }) {
+    Object.assign(this, { url, model, clock, onChange, onState, onFrame, onClockReady, WebSocketImpl, now, random, provisional, first });
     this.state = "idle";
     /** The detail of the last state (what `adopt` replays). */
     this.stateDetail = undefined;
@@ -79,7 +84,10 @@ export class RoomConnection {
   }
 
   start() {
-    this.open();
+    const first = this.first;
+    this.first = null;
+    if (first) this.take(first);
+    else this.open();
   }
 
   /** Closes for good. */
@@ -115,10 +123,36 @@ export class RoomConnection {
   }
 
   open() {
+    this.attach(new this.WebSocketImpl(this.url));
+  }
+
+  /**
+   * Takes over a socket opened before this connection (see `first`): hears what it heard, at the
+   * times it heard it (a pong's time is its arrival, not now), then goes on as if it had opened
+   * it. Said already once it is open: the first ping (its pong is awaited from when it went) and
+   * hello.
+   */
+  take({ socket, heard, pinged }) {
+    this.attach(socket);
+    if (pinged !== null) {
+      socket.onopen = null;
+      this.clock.sent = 0;
+      this.pongTimer = setTimeout(() => this.lost(), Math.max(0, PONG_TIMEOUT_MS - (this.now() - pinged)));
+      this.schedulePing(this.clock.nextPingDelay());
+    }
+    for (const { data, at } of heard) {
+      if (socket !== this.socket) return;
+      this.receive(data, at);
+    }
+    // Closed before it was taken over (refused: a room with a password): as if closed now.
+    if (socket === this.socket && socket.readyState >= 2) this.lost();
+  }
+
+  /** Listens to a new socket, which says the first ping and hello once it opens. */
+  attach(socket) {
     clearTimeout(this.reconnectTimer);
     this.retryAt = null;
     this.setState(this.attempt === 0 && !this.model.epoch ? "connecting" : "reconnecting");
-    const socket = new this.WebSocketImpl(this.url);
     this.socket = socket;
     socket.onopen = () => {
       if (socket !== this.socket) return;
@@ -132,20 +166,24 @@ export class RoomConnection {
       this.sendRaw(hello);
     };
     socket.onmessage = (e) => {
-      if (socket !== this.socket) return;
-      let frame;
-      try {
-        frame = JSON.parse(e.data);
-      } catch {
-        return;
-      }
-      this.handle(frame);
-      this.onFrame(frame);
+      if (socket === this.socket) this.receive(e.data, this.now());
     };
     socket.onclose = () => {
       if (socket === this.socket) this.lost();
     };
     socket.onerror = () => {};
+  }
+
+  /** One frame's text, heard at local time `at` (ms). */
+  receive(data, at) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    this.handle(frame, at);
+    this.onFrame(frame);
   }
 
   /** Forgets the current socket (its late events are ignored) and closes it. */
@@ -234,7 +272,8 @@ export class RoomConnection {
     });
   }
 
-  handle(frame) {
+  /** One frame, heard at local time `at` (ms). */
+  handle(frame, at = this.now()) {
     switch (frame.t) {
       case "welcome":
         this.model.reset(frame);
@@ -251,7 +290,7 @@ export class RoomConnection {
         this.pongTimer = null;
         {
           const wasReady = this.clock.ready;
-          this.clock.addPong(frame, this.now());
+          this.clock.addPong(frame, at);
           if (!wasReady && this.clock.ready) this.onClockReady();
         }
         return;

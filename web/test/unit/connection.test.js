@@ -230,3 +230,71 @@ test("opened ahead of its page and refused (a room with a password): no retry un
   FakeSocket.all.at(-1).dropConnection();
   assert.deepEqual(states.at(-1), "reconnecting");
 });
+
+/** A socket opened by the page as it was parsed (room.html's script): said the ping at `pinged`
+ * and hello once open, and kept what it heard, with when. */
+function firstSocket({ open = true, pinged = open ? 900 : null, heard = [] } = {}) {
+  FakeSocket.all = [];
+  const socket = new FakeSocket("ws://x/api/rooms/r/ws");
+  socket.readyState = open ? 1 : 0;
+  return { socket, pinged, heard: heard.map(([frame, at]) => ({ data: JSON.stringify(frame), at })) };
+}
+
+function takingOver(t, first, o = {}) {
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  const model = new RoomModel();
+  const clock = new ClockEstimator();
+  const states = [];
+  const conn = new RoomConnection({
+    url: "ws://x/api/rooms/r/ws", model, clock, WebSocketImpl: FakeSocket, onState: (s) => states.push(s),
+    now: () => 1000, random: () => 0.5, provisional: true, first, ...o,
+  });
+  conn.start();
+  return { conn, model, clock, states };
+}
+
+test("a socket the page opened as it was parsed is taken over: what it heard is handled as of when it was heard, and nothing is said twice", (t) => {
+  const pong = { t: "pong", client_time: 900, server_recv: 4_940_000, server_send: 4_940_000 };
+  const first = firstSocket({ heard: [[pong, 980], [welcome(5), 985]] });
+  const { model, clock, states } = takingOver(t, first);
+  assert.equal(FakeSocket.all.length, 1, "no second socket");
+  assert.deepEqual(first.socket.sent, [], "its ping and hello were said already");
+  assert.equal(model.seq, 5);
+  assert.deepEqual(states, ["connecting", "open"]);
+  // The pong counts as heard at 980, not when it was taken over (1000): 80 ms round trip, 4 s ahead.
+  assert.deepEqual(clock.samples.map((s) => [s.rtt, s.offset, s.at]), [[80, 4000, 980]]);
+  // Then the clock's burst goes on, and the socket is heard as its own.
+  t.mock.timers.tick(40);
+  assert.deepEqual(first.socket.sent, [{ t: "ping", client_time: 1000 }]);
+  first.socket.receive({ t: "chat", seq: 6, line: { id: 1, text: "hi" } });
+  assert.equal(model.seq, 6);
+});
+
+test("a socket taken over before it opened says the ping and hello itself once it does", (t) => {
+  const first = firstSocket({ open: false });
+  const { states } = takingOver(t, first);
+  assert.deepEqual(states, ["connecting"]);
+  first.socket.accept();
+  assert.deepEqual(first.socket.sent, [{ t: "ping", client_time: 1000 }, { t: "hello", v: 1 }]);
+  assert.equal(FakeSocket.all.length, 1);
+});
+
+test("the pong of the ping the page said is awaited from when it was said", (t) => {
+  const first = firstSocket({ pinged: 1000 - 3_000 });
+  const { conn } = takingOver(t, first, { provisional: false });
+  t.mock.timers.tick(PONG_TIMEOUT_MS - 3_000 - 1);
+  assert.equal(conn.state, "connecting");
+  t.mock.timers.tick(1);
+  assert.equal(conn.state, "reconnecting", "no pong in 4 s: a dead connection");
+});
+
+test("a socket refused before it was taken over (a room with a password) ends the provisional connection: a fresh one once adopted", (t) => {
+  const first = firstSocket({ open: false });
+  first.socket.readyState = 3;
+  const { conn } = takingOver(t, first);
+  assert.ok(conn.failed);
+  t.mock.timers.tick(60_000);
+  assert.equal(FakeSocket.all.length, 1, "not retried while nobody owns it");
+  conn.adopt({});
+  assert.equal(FakeSocket.all.length, 2);
+});
