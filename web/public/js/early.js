@@ -3,7 +3,8 @@
 // modules instead of following it:
 // - the room's view (or the invite's) and the client config;
 // - the room's connection: its hello, the welcome and the clock's first pings (and samples over
-//   HTTP, timed by the browser's network stack, not by this busy page). room.js takes it
+//   HTTP, timed by the browser's network stack, not by this busy page), on the socket room.html
+//   opened as it was parsed, before this module and its imports had come. room.js takes it
 //   over (`RoomConnection.adopt`) once it knows the room. Only when the address names the room
 //   (`/r/{id}`): an invite's room is known only from its answer. A room with a password refuses
 //   the socket until the page has asked for the password; the page then opens its own.
@@ -71,6 +72,13 @@ export function sampleClock(clock, conn) {
   sampleOverHttp(clock, new URL("/api/clock", location.href).href, { onReady: () => conn.onClockReady() });
 }
 
+/** The socket room.html opened to `url` as it was parsed (see there), once: or null. */
+function firstSocket(url) {
+  const first = globalThis.lockstepFirstSocket;
+  delete globalThis.lockstepFirstSocket;
+  return first?.socket.url === url ? first : null;
+}
+
 function connect(roomId) {
   const model = new RoomModel();
   const clock = new ClockEstimator();
@@ -80,7 +88,8 @@ function connect(roomId) {
   const onChange = (changes) => {
     if (changes.includes("all")) heard(model.welcomeView());
   };
-  const conn = new RoomConnection({ url: socketUrl(roomId), model, clock, provisional: true, onChange });
+  const url = socketUrl(roomId);
+  const conn = new RoomConnection({ url, model, clock, provisional: true, onChange, first: firstSocket(url) });
   conn.start();
   sampleClock(clock, conn);
   welcomed.then(() => prefetch(model.current, model.playback, clock));

@@ -377,6 +377,33 @@ test("a late joiner's video is fetched before the player's modules run, and the 
   for (const v of [owner, guest]) await v.context.close();
 });
 
+test("the room's socket opens as the page is parsed: the welcome comes before any module, and the page goes on with that socket", async () => {
+  const owner = await newViewer(browser);
+  const url = await createRoom(owner.page, "First socket");
+  await addToQueue(owner.page, fixtures.mediaUrl("first"));
+  await inSync(owner.page, "owner", { playing: true });
+  const guest = await newViewer(browser);
+  const sockets = [];
+  const welcomed = new Promise((resolve) => {
+    guest.page.on("websocket", (ws) => {
+      sockets.push(ws.url());
+      ws.on("framereceived", (f) => String(f.payload).startsWith('{"t":"welcome"') && resolve());
+    });
+  });
+  // A script the CSP refused would be reported here.
+  const refused = [];
+  guest.page.on("console", (m) => /Content Security Policy/i.test(m.text()) && refused.push(m.text()));
+  const release = await holdBack(guest.page, "**/static/js/early.js");
+  await guest.page.goto(url, { waitUntil: "commit" });
+  const timedOut = new Promise((resolve) => setTimeout(() => resolve("timed out"), 10_000).unref());
+  assert.equal(await Promise.race([welcomed.then(() => "welcomed"), timedOut]), "welcomed", "the welcome came while early.js was held back");
+  release();
+  await inSync(guest.page, "guest", { playing: true });
+  assert.deepEqual(sockets, [url.replace(/^http/, "ws").replace("/r/", "/api/rooms/") + "/ws"], "one socket, the page's first");
+  assert.deepEqual(refused, []);
+  for (const v of [owner, guest]) await v.context.close();
+});
+
 test("a ban in a private room: the owner is told about the invite link; clearing cookies does not get back in", async () => {
   const owner = await newViewer(browser);
   const invite = await createPrivateRoom(owner.page, "Book club");

@@ -3,6 +3,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { RoomConnection } from "../../public/js/connection.js";
+import { ClockEstimator } from "../../public/js/clock.js";
+import { RoomModel } from "../../public/js/model.js";
 
 const PUBLIC = resolve(dirname(fileURLToPath(import.meta.url)), "../../public");
 
@@ -46,4 +49,65 @@ test("the room page preloads every module room.js imports, and nothing else: wha
   assert.deepEqual([...preloaded.slice(0, graph.length - 1), ...early].sort(), graph);
   assert.deepEqual(preloaded.slice(graph.length - 1).sort(), panels);
   assert.deepEqual(links.filter((l) => l.low).map((l) => l.file).sort(), panels);
+});
+
+/** Runs room.html's inline script (it opens the room's socket as the page is parsed) at `href`,
+ * with a WebSocket that opens when told. Returns the socket it made, if any, and what it left. */
+function runFirstScript(href, now = 1234.5) {
+  const html = readFileSync(resolve(PUBLIC, "room.html"), "utf8");
+  const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+  assert.equal(scripts.length, 1, "one inline script");
+  // Before any other script: nothing the page loads may come ahead of it.
+  assert.ok(html.indexOf("<script>") < html.indexOf("<script "), "the inline script comes first");
+  const made = [];
+  class Socket {
+    constructor(url) {
+      this.url = url;
+      this.sent = [];
+      made.push(this);
+    }
+    send(text) {
+      this.sent.push(JSON.parse(text));
+    }
+  }
+  const window = {};
+  const location = new URL(href);
+  const performance = { timeOrigin: 1000, now: () => now - 1000 };
+  new Function("window", "location", "performance", "WebSocket", scripts[0])(window, location, performance, Socket);
+  return { socket: made[0], left: window.lockstepFirstSocket, count: made.length };
+}
+
+test("room.html opens the room's socket as it is parsed and says on it what a connection says on opening", (t) => {
+  const { socket, left, count } = runFirstScript("https://watch.example/r/0192-abc");
+  assert.equal(count, 1);
+  assert.equal(socket.url, "wss://watch.example/api/rooms/0192-abc/ws");
+  assert.equal(left.socket, socket);
+  socket.onopen();
+  socket.onmessage({ data: '{"t":"pong"}' });
+  assert.deepEqual(left.heard, [{ data: '{"t":"pong"}', at: 1234.5 }]);
+  assert.equal(left.pinged, 1234.5);
+  // What RoomConnection itself says when a socket it opened opens: the same frames.
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let own;
+  const conn = new RoomConnection({
+    url: socket.url, model: new RoomModel(), clock: new ClockEstimator(), now: () => 1234.5,
+    WebSocketImpl: class {
+      constructor() {
+        own = this;
+        this.readyState = 1;
+        this.sent = [];
+      }
+      send(text) {
+        this.sent.push(JSON.parse(text));
+      }
+    },
+  });
+  conn.start();
+  own.onopen();
+  assert.deepEqual(socket.sent, own.sent);
+});
+
+test("room.html opens no socket for an invite's address: its room is known only from the invite", () => {
+  assert.equal(runFirstScript("http://127.0.0.1:8080/i/key123").count, 0);
+  assert.equal(runFirstScript("http://127.0.0.1:8080/r/").count, 0);
 });
