@@ -46,8 +46,23 @@ test("a Firefox viewer watches with a Chromium viewer: it follows and sends play
   const host = await newViewer(chromium);
   const url = await createRoom(host.page, server.base, "Two browsers");
   const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
+  // The sockets the page makes, and any script the CSP refuses: room.html's inline script, which
+  // opens the room's socket as the page is parsed, runs by its hash in the CSP.
+  await fx.page.addInitScript(() => {
+    window.__sockets = [];
+    window.__refused = [];
+    const Socket = window.WebSocket;
+    window.WebSocket = class extends Socket {
+      constructor(...args) {
+        super(...args);
+        window.__sockets.push(document.readyState);
+      }
+    };
+    document.addEventListener("securitypolicyviolation", (e) => window.__refused.push(`${e.violatedDirective} ${e.blockedURI}`));
+  });
   await fx.page.goto(url);
   await fx.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.deepEqual(await fx.page.evaluate(() => ({ sockets: window.__sockets, refused: window.__refused })), { sockets: ["loading"], refused: [] }, "one socket, opened by the inline script as the page was parsed");
   await addToQueue(host.page, fixtures.mediaUrl("firefox"));
   await together(host.page, "Chromium", { playing: true });
   await together(fx.page, "Firefox", { playing: true });
