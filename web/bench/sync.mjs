@@ -40,12 +40,25 @@ const JITTER = 0.2;
 async function startDelayProxy(targetPort, oneWayMs) {
   const port = await freePort();
   const sockets = new Set();
+  // One timer per direction at a time, for the chunk at the head of its queue: a timer per chunk
+  // let two chunks due in the same millisecond swap (Node counts a timer from the event loop's
+  // cached time, not from Date.now()), which broke a TLS stream at once and could break a
+  // WebSocket frame or a module.
   const delayed = (from, to) => {
-    let last = 0;
+    const queue = [];
+    let timer = null;
+    const flush = () => {
+      timer = null;
+      while (queue.length && queue[0].at <= Date.now()) {
+        const { chunk } = queue.shift();
+        if (!to.destroyed) to.write(chunk);
+      }
+      if (queue.length) timer = setTimeout(flush, queue[0].at - Date.now());
+    };
     from.on("data", (chunk) => {
-      const at = Math.max(last, Date.now() + oneWayMs * (1 - JITTER + 2 * JITTER * Math.random()));
-      last = at;
-      setTimeout(() => to.destroyed || to.write(chunk), at - Date.now());
+      const at = Math.max(queue.at(-1)?.at ?? 0, Date.now() + oneWayMs * (1 - JITTER + 2 * JITTER * Math.random()));
+      queue.push({ chunk, at });
+      timer ??= setTimeout(flush, at - Date.now());
     });
   };
   const server = net.createServer((client) => {
