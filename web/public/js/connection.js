@@ -273,7 +273,7 @@ export class RoomConnection {
   }
 
   /** One frame, heard at local time `at` (ms). */
-  handle(frame, at = this.now()) {
+  handle(frame, at) {
     switch (frame.t) {
       case "welcome":
         this.model.reset(frame);

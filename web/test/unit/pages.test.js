@@ -69,12 +69,17 @@ function runFirstScript(href, now = 1234.5) {
     send(text) {
       this.sent.push(JSON.parse(text));
     }
+    close() {
+      this.closed = true;
+    }
   }
   const window = {};
   const location = new URL(href);
   const performance = { timeOrigin: 1000, now: () => now - 1000 };
-  new Function("window", "location", "performance", "WebSocket", scripts[0])(window, location, performance, Socket);
-  return { socket: made[0], left: window.lockstepFirstSocket, count: made.length };
+  const timers = [];
+  const setTimeout = (fn, ms) => timers.push({ fn, ms });
+  new Function("window", "location", "performance", "WebSocket", "setTimeout", scripts[0])(window, location, performance, Socket, setTimeout);
+  return { socket: made[0], left: window.lockstepFirstSocket, count: made.length, window, timers };
 }
 
 test("room.html opens the room's socket as it is parsed and says on it what a connection says on opening", (t) => {
@@ -105,6 +110,19 @@ test("room.html opens the room's socket as it is parsed and says on it what a co
   conn.start();
   own.onopen();
   assert.deepEqual(socket.sent, own.sent);
+});
+
+test("room.html's socket, if nobody takes it over in 20 s (the page's modules did not come), is closed and forgotten", () => {
+  const waited = runFirstScript("https://watch.example/r/0192-abc");
+  assert.deepEqual(waited.timers.map((t) => t.ms), [20_000]);
+  waited.timers[0].fn();
+  assert.ok(waited.socket.closed);
+  assert.equal(waited.window.lockstepFirstSocket, undefined, "early.js, if it comes, opens its own");
+  // Taken over in time (early.js deletes it as it takes it): left alone.
+  const taken = runFirstScript("https://watch.example/r/0192-abc");
+  delete taken.window.lockstepFirstSocket;
+  taken.timers[0].fn();
+  assert.equal(taken.socket.closed, undefined);
 });
 
 test("room.html opens no socket for an invite's address: its room is known only from the invite", () => {
