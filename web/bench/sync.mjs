@@ -227,10 +227,23 @@ async function lateJoin(browser, url, returning = null) {
         });
       }
     };
+    // When the page sets its video fetching (early.js, or the player), and when that video
+    // first knows its metadata and can play.
+    const src = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "src");
+    Object.defineProperty(HTMLMediaElement.prototype, "src", {
+      ...src,
+      set(value) {
+        seen("fetching", true);
+        this.addEventListener("loadedmetadata", () => seen("metadata", true), { once: true });
+        this.addEventListener("canplay", () => seen("canplay", true), { once: true });
+        src.set.call(this, value);
+      },
+    });
     const poll = setInterval(() => {
       const app = window.lockstep;
       seen("page", document.readyState !== "loading");
       seen("app", Boolean(app));
+      seen("panels", Boolean(app?.chat));
       seen("connected", app?.conn?.state === "open");
       seen("clock", Boolean(app?.clock?.ready));
       seen("loaded", Boolean(app?.player && app.loadedItemId && !app.loading));
@@ -266,7 +279,10 @@ async function lateJoin(browser, url, returning = null) {
   const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));
   if (returning) await late.page.close();
   else await late.context.close();
-  if (process.env.LATE_TRACE) console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
+  if (process.env.LATE_TRACE) {
+    console.log(`late joiner's steps, s from opening the page: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
+    console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
+  }
   return { converged: reached[CONVERGED], tight: reached[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
