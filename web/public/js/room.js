@@ -33,6 +33,13 @@ const panels = Promise.all([
 // A failure is told by the page that waits for them.
 panels.catch(() => {});
 
+/** The panels are set up once the page has landed (`RoomPage.landed`), or this long (ms) after
+ * the room's page was made if it has not: their setup is one long task (57 ms in a trace of a
+ * joiner with four viewers playing on two cores), and set up as their modules came it fell right
+ * as the joiner's video was ready, delaying its metadata, its landing and its start, which each
+ * wait for the page's main thread. */
+const PANELS_WAIT_MS = 1000;
+
 /** How often the sync loop runs. */
 const TICK_MS = 100;
 /** While a landing's start waits to be measured, the loop runs this often (sync.js: a start is
@@ -158,8 +165,12 @@ class RoomPage {
     this.shortName = null;
     this.settings = null;
     this.seekPreview = null;
-    panels.then(
-      (p) => this.setUpPanels(p),
+    // Set up once this page plays in step with the room, or after PANELS_WAIT_MS (see there).
+    this.landedThen = null;
+    const landed = new Promise((resolve) => (this.landedThen = resolve));
+    setTimeout(() => this.showPanels(), PANELS_WAIT_MS);
+    Promise.all([panels, landed]).then(
+      ([p]) => this.setUpPanels(p),
       (err) => toast(`Part of this page did not load (${err.message}): reload it to chat and see the queue.`, "error"),
     );
     this.bindControls();
@@ -182,6 +193,23 @@ class RoomPage {
       sampleClock(this.clock, this.conn);
     }
     setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** Lets the panels be set up (once their modules are here). */
+  showPanels() {
+    this.landedThen?.();
+    this.landedThen = null;
+  }
+
+  /** Whether this page is done with its first landing: the room plays nothing (or is paused) and
+   * its item is loaded, or the player plays and its start was measured, or it cannot play. */
+  landed() {
+    const m = this.model;
+    if (!m.epoch) return false;
+    if (!m.current || awaitsMedia(m.current)) return true;
+    if (this.loading || this.loadedItemId !== m.current.id) return false;
+    if (!this.player || m.playback.paused || this.autoplayBlocked) return true;
+    return !this.player.paused && !this.controller.holding() && !this.controller.starting();
   }
 
   /** Sets up the panels and dialogs (`panels`), and shows them what the page knows already. */
@@ -481,6 +509,7 @@ class RoomPage {
   }
 
   tick() {
+    if (this.landedThen && this.landed()) this.showPanels();
     this.renderConnection();
     const m = this.model;
     const p = this.player;

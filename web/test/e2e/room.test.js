@@ -348,6 +348,54 @@ test("until the panels' modules arrive the panels say they are loading; then the
   await owner.context.close();
 });
 
+test("a late joiner sets up its panels once it plays in step with the room, or after a second if its video does not come", async () => {
+  const owner = await newViewer(browser);
+  const url = await createRoom(owner.page, "Panels after the landing");
+  await addToQueue(owner.page, fixtures.mediaUrl("panels"));
+  await inSync(owner.page, "owner", { playing: true });
+  // When the page's module made the room's page, and, looked at every 4 ms, when its chat was
+  // set up and where its player and its landing were then.
+  const watch = () => {
+    window.__seen = null;
+    Object.defineProperty(window, "lockstep", {
+      configurable: true,
+      get: () => window.__page,
+      set: (page) => {
+        window.__page = page;
+        window.__appAt = performance.now();
+      },
+    });
+    const poll = setInterval(() => {
+      const app = window.lockstep;
+      if (!app?.chat) return;
+      clearInterval(poll);
+      window.__seen = {
+        waited: performance.now() - window.__appAt,
+        playing: Boolean(app.player && !app.player.paused),
+        landing: app.controller.holding() || app.controller.starting(),
+      };
+    }, 4);
+  };
+  const guest = await newViewer(browser);
+  await guest.page.addInitScript(watch);
+  await guest.page.goto(url);
+  const seen = await eventually(() => guest.page.evaluate(() => window.__seen), { what: "the guest's chat set up" });
+  // Unless the page took over a second from its module to its start (a slow machine).
+  assert.ok((seen.playing && !seen.landing) || seen.waited >= 900, `the chat was set up while the player landed: ${JSON.stringify(seen)}`);
+  await inSync(guest.page, "guest", { playing: true });
+  // A joiner whose video does not come still gets its panels.
+  const stuck = await newViewer(browser);
+  await stuck.page.addInitScript(watch);
+  const release = await holdBack(stuck.page, "**/media/panels.mp4");
+  await stuck.page.goto(url);
+  const late = await eventually(() => stuck.page.evaluate(() => window.__seen), { what: "the stuck joiner's chat set up" });
+  assert.equal(late.playing, false, "set up while its video had not come");
+  assert.ok(late.waited >= 500, `after the wait (PANELS_WAIT_MS), not at once: ${JSON.stringify(late)}`);
+  release();
+  await inSync(stuck.page, "stuck joiner", { playing: true });
+  for (const v of [owner, guest, stuck]) await v.context.close();
+});
+
 test("a late joiner's video is fetched before the player's modules run, and the player takes that <video> as its own", async () => {
   const owner = await newViewer(browser);
   const url = await createRoom(owner.page, "Early video");
