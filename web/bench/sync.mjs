@@ -239,8 +239,33 @@ async function lateJoin(browser, url, returning = null) {
         src.set.call(this, value);
       },
     });
+    // Its error from the room, read in the page every 4 ms (as `probeViewer` reads it: Firefox's
+    // at its last step): [epoch ms, error s, paused]. Probes over CDP can wait hundreds of ms for
+    // their turn on a loaded machine, and time a reading by when its answer came back.
+    const samples = (window.__joinSamples = []);
+    const error = (app, now) => {
+      const p = app.player;
+      const pb = app.model.playback;
+      const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
+      const edge = window.__edge;
+      return edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
+    };
+    // When the joiner was first within `band` (s) of the room for half a second on end, or null.
+    window.__heldSince = (band) => {
+      let from = null;
+      for (const [at, err, paused] of samples) {
+        if (paused || Math.abs(err) > band) from = null;
+        else if (from === null) from = at;
+        else if (at - from >= 500) return from;
+      }
+      return null;
+    };
     const poll = setInterval(() => {
       const app = window.lockstep;
+      if (app?.player && app.model?.current && samples.length < 6000) {
+        const now = performance.timeOrigin + performance.now();
+        samples.push([now, error(app, now), app.player.paused]);
+      }
       seen("page", document.readyState !== "loading");
       seen("app", Boolean(app));
       seen("panels", Boolean(app?.chat));
@@ -255,19 +280,26 @@ async function lateJoin(browser, url, returning = null) {
   });
   const opened = Date.now();
   await late.page.goto(url);
-  // Within 50 ms, and within 20 ms (TIGHT), each held for half a second.
+  // Within 50 ms, and within 20 ms (TIGHT), each held for half a second: by the readings in the
+  // page (`reached`), and, as before the fourteenth session, by probes over CDP every ~25 ms timed
+  // by when their answers came (`probed`; LATE_TRACE prints those).
   const reached = { [CONVERGED]: Infinity, [TIGHT]: Infinity };
+  const probed = { [CONVERGED]: Infinity, [TIGHT]: Infinity };
   const within = { [CONVERGED]: null, [TIGHT]: null };
   const trace = [];
-  while (Date.now() - opened < 15_000 && !Number.isFinite(reached[TIGHT])) {
+  while (Date.now() - opened < 15_000 && !(Number.isFinite(reached[TIGHT]) && Number.isFinite(probed[TIGHT]))) {
     const p = await probeViewer(late.page).catch(() => null);
     if (p) trace.push([(Date.now() - opened) / 1000, Math.round((p.position - p.trueTarget) * 1000), Math.round((p.estimatedTarget - p.trueTarget) * 1000), p.paused ? "P" : p.rate.toFixed(3)]);
     for (const band of [CONVERGED, TIGHT]) {
-      if (Number.isFinite(reached[band])) continue;
+      if (Number.isFinite(probed[band])) continue;
       const ok = p && !p.paused && Math.abs(p.position - p.trueTarget) <= band;
       if (ok && within[band] === null) within[band] = Date.now();
       if (!ok) within[band] = null;
-      if (within[band] !== null && Date.now() - within[band] >= 500) reached[band] = (within[band] - opened) / 1000;
+      if (within[band] !== null && Date.now() - within[band] >= 500) probed[band] = (within[band] - opened) / 1000;
+    }
+    if (!Number.isFinite(reached[TIGHT])) {
+      const held = await late.page.evaluate((bands) => bands.map((b) => window.__heldSince?.(b) ?? null), [CONVERGED, TIGHT]).catch(() => [null, null]);
+      for (const [i, band] of [CONVERGED, TIGHT].entries()) if (held[i] !== null) reached[band] = (held[i] - opened) / 1000;
     }
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -283,7 +315,7 @@ async function lateJoin(browser, url, returning = null) {
     console.log(`late joiner's steps, s from opening the page: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
   }
-  return { converged: reached[CONVERGED], tight: reached[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
+  return { converged: reached[CONVERGED], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
 async function run(scenario) {
@@ -523,6 +555,7 @@ async function run(scenario) {
     const fromApp = joins.map((j) => j.tight - (j.steps.app ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
     console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s, from their welcome ${fmt(fromWelcome)} s, from their page's module running ${fmt(fromApp)} s`);
+    console.log(`late joiners within ${TIGHT * 1000} ms by probes over CDP (timed by their answers, as before the fourteenth session): ${fmt(joins.map((j) => j.probedTight))} s`);
     const stepNames = [...new Set(joins.flatMap((j) => Object.keys(j.steps)))];
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
     console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
