@@ -169,10 +169,9 @@ class RoomPage {
     this.landedThen = null;
     const landed = new Promise((resolve) => (this.landedThen = resolve));
     setTimeout(() => this.showPanels(), PANELS_WAIT_MS);
-    Promise.all([panels, landed]).then(
-      ([p]) => this.setUpPanels(p),
-      (err) => toast(`Part of this page did not load (${err.message}): reload it to chat and see the queue.`, "error"),
-    );
+    /** Once the panels are set up (rejected if their modules did not load: told once, here). */
+    this.panelsReady = Promise.all([panels, landed]).then(([p]) => this.setUpPanels(p));
+    this.panelsReady.catch((err) => toast(`Part of this page did not load (${err.message}): reload it to chat and see the queue.`, "error"));
     this.bindControls();
     $("#room-name").textContent = view.name;
     this.renderTitle();
@@ -258,6 +257,8 @@ class RoomPage {
 
   changed(changes) {
     const all = changes.includes("all");
+    // A welcome to a room with nothing to land in sets the panels up now, not at the next tick.
+    if (all && this.landedThen && this.landed()) this.showPanels();
     if (all || changes.includes("settings")) {
       $("#room-name").textContent = this.model.settings.name;
       this.renderTitle();
@@ -739,11 +740,21 @@ class RoomPage {
       if (!this.model.playback.paused) this.player?.play().catch(() => {});
     });
     $("#vote-skip").addEventListener("click", () => this.command({ t: "vote_skip" }));
-    // Until the panels are set up, their forms do nothing (not the browser's own submission,
-    // which would reload the page); what was typed stays in them.
+    // Until the panels are set up, their forms are not submitted (the browser's own submission
+    // would reload the page): a submission sets them up now, not once the page has landed, and
+    // is made again once they are (what was typed stays in the form meanwhile).
     for (const id of ["#chat-form", "#queue-form"]) {
-      $(id).addEventListener("submit", (e) => {
-        if (!this.chat) e.preventDefault();
+      const form = $(id);
+      let again = false;
+      form.addEventListener("submit", (e) => {
+        if (this.chat) return;
+        e.preventDefault();
+        this.showPanels();
+        if (again) return;
+        again = true;
+        // In a task of its own: the panels may be set up before this submission's dispatch ends,
+        // and a form does not submit again while it is submitting.
+        this.panelsReady.then(() => setTimeout(() => form.requestSubmit()), () => {});
       });
     }
     // These wait for their modules (`panels`) if pressed before; a failure to load them was told.

@@ -348,7 +348,7 @@ test("until the panels' modules arrive the panels say they are loading; then the
   await owner.context.close();
 });
 
-test("a late joiner sets up its panels once it plays in step with the room, or after a second if its video does not come", async () => {
+test("a late joiner sets up its panels once it plays in step with the room, or after a second if its video does not come, or at once when a line is sent", async () => {
   const owner = await newViewer(browser);
   const url = await createRoom(owner.page, "Panels after the landing");
   await addToQueue(owner.page, fixtures.mediaUrl("panels"));
@@ -393,7 +393,20 @@ test("a late joiner sets up its panels once it plays in step with the room, or a
   assert.ok(late.waited >= 500, `after the wait (PANELS_WAIT_MS), not at once: ${JSON.stringify(late)}`);
   release();
   await inSync(stuck.page, "stuck joiner", { playing: true });
-  for (const v of [owner, guest, stuck]) await v.context.close();
+  // A line sent before the panels are set up sets them up at once, and goes out.
+  const eager = await newViewer(browser);
+  await eager.page.addInitScript(watch);
+  const releaseEager = await holdBack(eager.page, "**/media/panels.mp4");
+  // (Not waiting for the page's load event: a <video> still loading holds it back.)
+  await eager.page.goto(url, { waitUntil: "commit" });
+  await eager.page.waitForFunction(() => window.lockstep && !window.lockstep.chat);
+  await eager.page.fill("#chat-input", "said before the panels");
+  await eager.page.press("#chat-input", "Enter");
+  await eventually(() => owner.page.$$eval("#chat-log .line .text", (els) => els.some((e) => e.textContent === "said before the panels")), { what: "the early line at the owner's" });
+  assert.equal((await eager.page.evaluate(() => window.__seen)).playing, false, "set up before its video came");
+  assert.equal(await eager.page.inputValue("#chat-input"), "");
+  releaseEager();
+  for (const v of [owner, guest, stuck, eager]) await v.context.close();
 });
 
 test("a late joiner's video is fetched before the player's modules run, and the player takes that <video> as its own", async () => {
