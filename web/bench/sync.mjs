@@ -148,6 +148,21 @@ function watchEdges() {
   }, 4);
 }
 
+/** Defines `window.__roomError(app, now)`: where the room is at `now` (epoch ms) by this machine's
+ * clock (`target`, s), and the player's error from there (`error`, s; Firefox's at its last step,
+ * `watchEdges`, carried at the rates since). Runs in the page; installed on every viewer before
+ * the room opens. */
+function defineRoomError() {
+  window.__roomError = (app, now) => {
+    const p = app.player;
+    const pb = app.model.playback;
+    const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
+    const edge = window.__edge;
+    const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
+    return { target, error };
+  };
+}
+
 /** What `probe` says, with Firefox's position taken from its last step (`watchEdges`). */
 async function probeViewer(page) {
   const p = await probe(page);
@@ -191,10 +206,7 @@ function installSampler(page) {
       if (!p || !m.current) return;
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
-      const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
-      // Firefox: the error at its last step (watchEdges), carried at the rates since.
-      const edge = window.__edge;
-      const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
+      const { target, error } = window.__roomError(app, now);
       window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, SAMPLE_MS);
@@ -207,6 +219,7 @@ function installSampler(page) {
 async function lateJoin(browser, url, returning = null) {
   const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openViewer(browser);
   if (firefox) await late.page.addInitScript(watchEdges);
+  await late.page.addInitScript(defineRoomError);
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
   // every 4 ms (a poll from here costs a CDP round trip per look).
   await late.page.addInitScript(() => {
@@ -239,17 +252,10 @@ async function lateJoin(browser, url, returning = null) {
         src.set.call(this, value);
       },
     });
-    // Its error from the room, read in the page every 4 ms (as `probeViewer` reads it: Firefox's
-    // at its last step): [epoch ms, error s, paused]. Probes over CDP can wait hundreds of ms for
-    // their turn on a loaded machine, and time a reading by when its answer came back.
+    // Its error from the room, read in the page every 4 ms (`__roomError`): [epoch ms, error s,
+    // paused]. Probes over CDP can wait hundreds of ms for their turn on a loaded machine, and
+    // time a reading by when its answer came back.
     const samples = (window.__joinSamples = []);
-    const error = (app, now) => {
-      const p = app.player;
-      const pb = app.model.playback;
-      const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
-      const edge = window.__edge;
-      return edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
-    };
     // When the joiner was first within `band` (s) of the room for half a second on end, or null.
     window.__heldSince = (band) => {
       let from = null;
@@ -264,7 +270,7 @@ async function lateJoin(browser, url, returning = null) {
       const app = window.lockstep;
       if (app?.player && app.model?.current && samples.length < 6000) {
         const now = performance.timeOrigin + performance.now();
-        samples.push([now, error(app, now), app.player.paused]);
+        samples.push([now, window.__roomError(app, now).error, app.player.paused]);
       }
       seen("page", document.readyState !== "loading");
       seen("app", Boolean(app));
@@ -339,7 +345,10 @@ async function run(scenario) {
     }
     const viewers = [];
     for (let i = 0; i < VIEWERS; i++) viewers.push(await openViewer(browser));
-    if (firefox) for (const v of viewers) await v.page.addInitScript(watchEdges);
+    for (const v of viewers) {
+      if (firefox) await v.page.addInitScript(watchEdges);
+      await v.page.addInitScript(defineRoomError);
+    }
     if (scenario === "throttle") {
       const cdp = await viewers[VIEWERS - 1].context.newCDPSession(viewers[VIEWERS - 1].page);
       await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
