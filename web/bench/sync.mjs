@@ -12,8 +12,11 @@
 // IFrame API stand-in. RESULT names carry the scenario (`delay_...`, `throttle_...`,
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
 // rate, clock estimate, learnt latencies and release jump, the last release's reading while it
-// is being measured, the frame requestVideoFrameCallback last presented) to
-// <prefix>-<scenario>.json.
+// is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
+// to <prefix>-<scenario>.json. SYNC_FRAMES is off by default: watching every frame makes each
+// viewer's page render on every video frame, which real viewers do not (the player does not use
+// requestVideoFrameCallback); four viewers' Chromium took 105% of a core with it, 91% without,
+// on a 2-core machine where late joiners compete for what is left.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
@@ -86,6 +89,9 @@ async function startDelayProxy(targetPort, oneWayMs) {
 const VIEWERS = Number(process.env.VIEWERS ?? 4);
 const DURATION = Number(process.env.DURATION ?? 60);
 const SAMPLE_MS = 50;
+/** Whether the sampler also records the frame on screen (requestVideoFrameCallback): a diagnostic
+ * for the dumps, off by default as it costs every viewer a render per video frame. */
+const FRAMES = process.env.SYNC_FRAMES === "1";
 /** A viewer's line at a sample: its errors averaged over this many samples either side. */
 const LINE_SAMPLES = 5;
 /** Samples this soon after a seek, a rate change or the start are not steady state. */
@@ -172,7 +178,7 @@ async function probeViewer(page) {
 }
 
 function installSampler(page) {
-  return page.evaluate((sampleMs) => {
+  return page.evaluate(([sampleMs, watchEveryFrame]) => {
     window.__samples = [];
     window.__seeks = 0;
     const app = window.lockstep;
@@ -190,7 +196,7 @@ function installSampler(page) {
     // The frame on screen, from requestVideoFrameCallback: its media time and when it was shown.
     let frame = null;
     const watchFrames = (video) => {
-      if (!video || video.__frames || !video.requestVideoFrameCallback) return;
+      if (!watchEveryFrame || !video || video.__frames || !video.requestVideoFrameCallback) return;
       video.__frames = true;
       const onFrame = (_now, meta) => {
         frame = { media: meta.mediaTime, shown: performance.timeOrigin + meta.presentationTime, expected: performance.timeOrigin + meta.expectedDisplayTime };
@@ -209,7 +215,7 @@ function installSampler(page) {
       const { target, error } = window.__roomError(app, now);
       window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
-  }, SAMPLE_MS);
+  }, [SAMPLE_MS, FRAMES]);
 }
 
 /** A late joiner: opens `url` in a fresh context and measures until it is within TIGHT of the room
