@@ -699,10 +699,14 @@ class RoomPage {
     const volume = $("#volume");
     volume.value = String(this.prefs.volume);
     const mute = $("#mute");
-    const applyVolume = () => {
+    // `remember`: the user changed it (not on the page's start, which read it from there: a
+    // write then cost a joining page up to 8 ms of its main thread).
+    const applyVolume = (remember = true) => {
       mute.classList.toggle("muted", this.prefs.muted || this.prefs.volume === 0);
-      localStorage.setItem("lockstep.volume", String(this.prefs.volume));
-      localStorage.setItem("lockstep.muted", this.prefs.muted ? "1" : "0");
+      if (remember) {
+        localStorage.setItem("lockstep.volume", String(this.prefs.volume));
+        localStorage.setItem("lockstep.muted", this.prefs.muted ? "1" : "0");
+      }
       if (this.player) {
         this.player.volume = this.prefs.volume;
         this.player.muted = this.prefs.muted;
@@ -717,7 +721,7 @@ class RoomPage {
       this.prefs.muted = !this.prefs.muted;
       applyVolume();
     });
-    applyVolume();
+    applyVolume(false);
     $("#fullscreen").addEventListener("click", () => this.fullscreen());
     const tolerance = $("#tolerance");
     tolerance.value = String(this.prefs.tolerance);

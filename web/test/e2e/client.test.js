@@ -116,6 +116,22 @@ test("keys: Space on a focused control presses it and never pauses the room; sho
   await a.context.close();
 });
 
+test("volume: the volume and mute a viewer sets are remembered in this browser; a page's start only reads them", async () => {
+  const a = await newViewer(browser);
+  await createRoom(a.page, "Volume");
+  const stored = () => a.page.evaluate(() => [localStorage.getItem("lockstep.volume"), localStorage.getItem("lockstep.muted")]);
+  assert.deepEqual(await stored(), [null, null], "the page's start wrote what it had read");
+  await a.page.locator("#volume").fill("0.3");
+  await a.page.click("#mute");
+  assert.deepEqual(await stored(), ["0.3", "1"]);
+  await a.page.reload();
+  await a.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.equal(await a.page.inputValue("#volume"), "0.3");
+  assert.equal(await a.page.evaluate(() => window.lockstep.prefs.muted), true);
+  assert.equal(await a.page.locator("#mute.muted").count(), 1);
+  await a.context.close();
+});
+
 test("reconnects: the pill counts down with Retry now, controls say why they are off, a line typed offline is sent once back", async () => {
   const proxy = await startProxy(server.port);
   try {
