@@ -4,7 +4,8 @@
 // browsers and the server run on the same machine, so they share it; the page's own clock estimate
 // is what is being tested, not what is used to measure). Prints the spread between viewers in
 // steady state, the time each seek and the play take until all viewers are within 50 and 20 ms,
-// how long a late joiner takes to get there from opening the page, and RESULT lines.
+// how long late joiners take to get there from opening the page (a batch while the room plays at
+// 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), and RESULT lines.
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -107,9 +108,14 @@ const GATE_MS = 15_000;
 const REST_OFF = 0.005;
 /** The first second after a seek or a rate change may use large rate corrections. */
 const NUDGE_GRACE_S = 1;
-/** When a late viewer opens the room (seconds from the start of the measurement; LATE_JOIN_AT=5
- * DURATION=10 measures little more than a late join, with the events before it left out). */
-const LATE_JOIN_AT = Number(process.env.LATE_JOIN_AT ?? 50);
+/** When late viewers open the room (seconds from the start of the measurement, one batch of
+ * LATE_JOINERS at each): by default at 20 s, while the room plays at 1, and at 50 s, at 1.25, as
+ * starts go wrong more often at rates other than 1. The events after the last batch are left out,
+ * so LATE_JOIN_AT=5 DURATION=10 measures little more than a late join. */
+const LATE_JOIN_AT = (process.env.LATE_JOIN_AT ?? "20 50").split(/[\s,]+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+/** A batch opens no further joiner when the room's next event is this close (s): a joiner
+ * converging across a seek measures the seek. */
+const JOIN_CLEARANCE_S = 3;
 /** How many late viewers open the room, one after another (each closes before the next opens). */
 const LATE_JOINERS = Number(process.env.LATE_JOINERS ?? 3);
 /** LATE_RETURNING=1: the late joiners are one returning viewer, each a new page in the same
@@ -126,6 +132,9 @@ const SCHEDULE = [
   { at: 37.5, rate: 1.25 },
   { at: 45, seek: 30 },
 ];
+
+/** The room's rate at `at` (s from the start of the measurement), by the schedule. */
+const roomRateAt = (at) => SCHEDULE.filter((x) => x.rate !== undefined && x.at <= at).at(-1)?.rate ?? 1;
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const ms = (s) => (s * 1000).toFixed(1);
@@ -395,24 +404,43 @@ async function run(scenario) {
     await Promise.all(viewers.map((v) => installSampler(v.page)));
     const start = Date.now();
     const events = [];
-    for (const step of SCHEDULE.filter((x) => x.at < LATE_JOIN_AT)) {
-      await new Promise((r) => setTimeout(r, start + step.at * 1000 - Date.now()));
-      const frame = step.seek !== undefined ? { t: "seek", position: step.seek } : step.rate !== undefined ? { t: "rate", rate: step.rate } : { t: step.pause ? "pause" : "play" };
-      const sentAt = await host.evaluate((f) => {
-        const t = performance.timeOrigin + performance.now();
-        window.lockstep.conn.send(f);
-        return t;
-      }, frame);
-      events.push({ ...step, sentAt });
-    }
-    // Late joiners, one after another (LATE_JOINERS, 3 by default): from opening the room's page
-    // until within CONVERGED, and within TIGHT, of the room.
-    const lateAt = start + LATE_JOIN_AT * 1000;
-    await new Promise((r) => setTimeout(r, lateAt - Date.now()));
+    const lastBatch = LATE_JOIN_AT.at(-1) ?? DURATION;
+    const scheduled = SCHEDULE.filter((x) => x.at < lastBatch);
+    const schedule = (async () => {
+      for (const step of scheduled) {
+        await new Promise((r) => setTimeout(r, start + step.at * 1000 - Date.now()));
+        const frame = step.seek !== undefined ? { t: "seek", position: step.seek } : step.rate !== undefined ? { t: "rate", rate: step.rate } : { t: step.pause ? "pause" : "play" };
+        const sentAt = await host.evaluate((f) => {
+          const t = performance.timeOrigin + performance.now();
+          window.lockstep.conn.send(f);
+          return t;
+        }, frame);
+        events.push({ ...step, sentAt });
+      }
+    })();
+    // Late joiners, in batches (LATE_JOIN_AT), one after another within each (LATE_JOINERS, 3 by
+    // default): from opening the room's page until within CONVERGED, and within TIGHT, of the
+    // room. Alongside the schedule; a batch stops opening joiners JOIN_CLEARANCE_S before the
+    // room's next event.
     const joins = [];
     const returning = LATE_RETURNING ? await openViewer(browser) : null;
-    for (let i = 0; i < LATE_JOINERS; i++) joins.push(await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`, returning));
+    for (const at of LATE_JOIN_AT) {
+      await new Promise((r) => setTimeout(r, start + at * 1000 - Date.now()));
+      const next = Math.min(...scheduled.filter((x) => x.at > at).map((x) => x.at));
+      for (let i = 0; i < LATE_JOINERS; i++) {
+        if (i > 0 && Date.now() > start + (next - JOIN_CLEARANCE_S) * 1000) {
+          console.log(`late joiners at ${at} s: ${i} of ${LATE_JOINERS}, the room's next event at ${next} s being near`);
+          break;
+        }
+        const opened = Date.now();
+        const join = await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`, returning);
+        const crossed = scheduled.find((x) => x.at > at && start + x.at * 1000 < opened + (join.tight + 0.5) * 1000);
+        if (crossed) console.log(`a late joiner at ${at} s was still converging at the room's event at ${crossed.at} s`);
+        joins.push({ ...join, rate: roomRateAt(at) });
+      }
+    }
     await returning?.context.close();
+    await schedule;
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     if (process.env.SYNC_DUMP) {
@@ -570,6 +598,8 @@ async function run(scenario) {
     const fromApp = joins.map((j) => j.tight - (j.steps.app ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
     console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s, from their welcome ${fmt(fromWelcome)} s, from their page's module running ${fmt(fromApp)} s`);
+    const joinRates = [...new Set(joins.map((j) => j.rate))].sort((a, b) => a - b);
+    if (joinRates.length > 1) console.log(`late joiners within ${TIGHT * 1000} ms by the room's rate: ${joinRates.map((rate) => `at ${rate}: ${fmt(joins.filter((j) => j.rate === rate).map((j) => j.tight))} s`).join("; ")}`);
     console.log(`late joiners within ${TIGHT * 1000} ms by probes over CDP (timed by their answers, as before the fourteenth session): ${fmt(joins.map((j) => j.probedTight))} s`);
     const stepNames = [...new Set(joins.flatMap((j) => Object.keys(j.steps)))];
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
@@ -601,6 +631,11 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_welcome_p50 ${median(fromWelcome).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_app_p50 ${median(fromApp).toFixed(2)} s`);
+    for (const rate of joinRates) {
+      const tight = joins.filter((j) => j.rate === rate).map((j) => j.tight);
+      console.log(`RESULT ${prefix}late_join_converge20_at_rate_${rate} ${Math.max(...tight).toFixed(2)} s`);
+      console.log(`RESULT ${prefix}late_join_converge20_p50_at_rate_${rate} ${median(tight).toFixed(2)} s`);
+    }
     if (rests.length) console.log(`RESULT ${prefix}sync_rests_off_5ms ${offRests.length} count`);
     console.log(`RESULT ${prefix}sync_stalls ${stalls.reduce((a, b) => a + b, 0)} count`);
     if (releases.length) console.log(`RESULT ${prefix}sync_release_rest_p90 ${ms(quantile(releaseRests, 0.9))} ms`);
