@@ -34,8 +34,10 @@ export class Html5Player {
     this.adopted = Boolean(adopted);
     video.addEventListener("durationchange", () => onEvent("durationchange", video.duration));
     video.addEventListener("ended", () => onEvent("ended"));
-    // The sync loop acts at once when a seek completes, not at its next tick.
+    // The sync loop acts at once when a seek completes, and when the video can play (a late
+    // joiner's waits for that to land), not at its next tick.
     video.addEventListener("seeked", () => onEvent("seeked"));
+    video.addEventListener("canplay", () => onEvent("canplay"));
     video.addEventListener("error", () => onEvent("error", video.error?.message ?? "cannot play this video"));
     container.append(video);
     this.video = video;
