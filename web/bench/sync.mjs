@@ -93,6 +93,10 @@ const SAMPLE_MS = 50;
 /** Whether the sampler also records the frame on screen (requestVideoFrameCallback): a diagnostic
  * for the dumps, off by default as it costs every viewer a render per video frame. */
 const FRAMES = process.env.SYNC_FRAMES === "1";
+/** The test video's keyframe spacing (s): 1, as Lockstep's transcoded uploads have; SYNC_GOP=10
+ * measures a file with a keyframe every 10 s, as many files that are remuxed or linked have (a
+ * seek decodes from the keyframe before its point). */
+const GOP = Number(process.env.SYNC_GOP ?? 1);
 /** A viewer's line at a sample: its errors averaged over this many samples either side. */
 const LINE_SAMPLES = 5;
 /** Samples this soon after a seek, a rate change or the start are not steady state. */
@@ -340,7 +344,7 @@ async function lateJoin(browser, url, returning = null) {
 }
 
 async function run(scenario) {
-  const fixtures = await startFixtures();
+  const fixtures = await startFixtures({ gop: GOP });
   const server = await startServer(fixtures);
   if (firefox && scenario === "throttle") throw new Error("the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=firefox");
   const browser = firefox ? await launchFirefox() : await launchBrowser();
@@ -400,6 +404,7 @@ async function run(scenario) {
       settledSince = ok ? (settledSince ?? Date.now()) : null;
       await new Promise((r) => setTimeout(r, 50));
     }
+    if (GOP !== 1) console.log(`the test video has a keyframe every ${GOP} s`);
     console.log(`start gate: ${gateMet() ? `every viewer within ${band * 1000} ms of the room for 0.5 s` : `not met in ${GATE_MS / 1000} s, measuring anyway`} (${((Date.now() - gateFrom) / 1000).toFixed(2)} s)`);
     await Promise.all(viewers.map((v) => installSampler(v.page)));
     const start = Date.now();
