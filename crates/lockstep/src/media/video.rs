@@ -418,6 +418,13 @@ pub mod commands {
     }
 
     /// A browser-playable MP4: streams copied, or transcoded.
+    ///
+    /// A transcode puts a keyframe every second (x264 puts one every 250 frames, 8-10 s): a
+    /// browser seeks by decoding from the keyframe before the point, and a viewer's landing (a
+    /// join, a play, a seek) seeks paused within the buffer, timed to a few tens of ms. In
+    /// headless Chromium on an idle machine such a seek took 7 ms just after a keyframe and 21 ms
+    /// a second after one (480x270), but 171 ms 9.5 s after one, and 462 ms 8 s after one at
+    /// 720p (bench/RESULTS.md). Remuxed uploads keep their own keyframes.
     pub fn playable(input: &Path, out: &Path, plan: Playable) -> Vec<String> {
         let mut a = strings(&["-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
@@ -425,10 +432,16 @@ pub mod commands {
             Playable::Remux | Playable::AsIs => {
                 a.extend(strings(&["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]))
             }
-            Playable::Transcode => a.extend(strings(&[
-                "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264", "-preset", "veryfast",
-                "-crf", "23", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
-            ])),
+            Playable::Transcode => {
+                a.extend(strings(&[
+                    "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264",
+                ]));
+                a.extend(strings(&[
+                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+                ]));
+                a.extend(strings(&["-force_key_frames", "expr:gte(t,n_forced*1)"]));
+                a.extend(strings(&["-c:a", "aac", "-b:a", "128k"]));
+            }
         }
         a.extend(strings(&[
             "-movflags",

@@ -7,7 +7,7 @@ use crate::uploads::{clip, create, settled, upload};
 use serde_json::Value;
 
 /// A file made by ffmpeg in the shared test media folder (once).
-fn made(name: &str, args: &[&str]) -> Vec<u8> {
+pub(crate) fn made(name: &str, args: &[&str]) -> Vec<u8> {
     let path = media().dir.join(name);
     if !path.exists() {
         let ok = std::process::Command::new("ffmpeg")

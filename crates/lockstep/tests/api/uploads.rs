@@ -508,6 +508,66 @@ async fn an_upload_never_resumed_is_cleaned_up_after_the_expiry() {
     );
 }
 
+/// A transcoded upload has a keyframe every second, whatever its source had: a browser seeks by
+/// decoding from the keyframe before the point, and a viewer's landing seeks paused within the
+/// buffer, timed to tens of ms (x264's own spacing, 250 frames, made such a seek take 171-462 ms
+/// in Chromium: bench/RESULTS.md).
+#[tokio::test]
+async fn a_transcoded_upload_has_a_keyframe_every_second() {
+    // An AVI (it needs a transcode) whose only keyframe is its first frame.
+    let avi = crate::bombs::made(
+        "one-keyframe.avi",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=5:size=320x240:rate=25",
+            "-c:v",
+            "mpeg4",
+            "-q:v",
+            "5",
+            "-g",
+            "250",
+        ],
+    );
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let id = upload(&api, avi, "one-keyframe.avi").await;
+    let v = settled(&app, &api, &id).await;
+    assert_eq!(v["playable"], true, "{v}");
+    let playable = app
+        .dir
+        .path()
+        .join("uploads")
+        .join(&id)
+        .join("playable.mp4");
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-skip_frame",
+            "nokey",
+        ])
+        .args(["-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(&playable)
+        .output()
+        .expect("ffprobe is installed (./scripts/test installs it)");
+    assert!(out.status.success(), "ffprobe read {}", playable.display());
+    let keyframes: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .split(['\n', ','])
+        .filter_map(|x| x.trim().parse().ok())
+        .collect();
+    assert_eq!(keyframes.len(), 5, "keyframes at {keyframes:?}");
+    for pair in keyframes.windows(2) {
+        assert!(
+            pair[1] - pair[0] <= 1.0 + 0.04 + 1e-6,
+            "keyframes at {keyframes:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error() {
     let tools = tempfile::tempdir().unwrap();
