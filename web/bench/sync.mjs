@@ -127,14 +127,16 @@ const LATE_JOINERS = Number(process.env.LATE_JOINERS ?? 3);
  * latencies the first learnt. */
 const LATE_RETURNING = process.env.LATE_RETURNING === "1";
 
-/** What happens when, in seconds from the start of the measurement. */
+/** What happens when, in seconds from the start of the measurement. The seeks go between keyframes,
+ * as a user's do (a browser's seek decodes from the keyframe before its point): until the
+ * sixteenth session they went to 10, 60 and 30 s, keyframes in the test video. */
 const SCHEDULE = [
   { at: 6, pause: true },
   { at: 8, play: true },
-  { at: 15, seek: 10 },
-  { at: 30, seek: 60 },
+  { at: 15, seek: 10.57 },
+  { at: 30, seek: 60.83 },
   { at: 37.5, rate: 1.25 },
-  { at: 45, seek: 30 },
+  { at: 45, seek: 30.71 },
 ];
 
 /** The room's rate at `at` (s from the start of the measurement), by the schedule. */
