@@ -139,8 +139,8 @@ const SCHEDULE = [
   { at: 45, seek: 30.71 },
 ];
 
-/** The room's rate at `at` (s from the start of the measurement), by the schedule. */
-const roomRateAt = (at) => SCHEDULE.filter((x) => x.rate !== undefined && x.at <= at).at(-1)?.rate ?? 1;
+/** The room's rate at `at` (s from the start of the measurement), by the `steps` sent. */
+const roomRateAt = (steps, at) => steps.filter((x) => x.rate !== undefined && x.at <= at).at(-1)?.rate ?? 1;
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const ms = (s) => (s * 1000).toFixed(1);
@@ -425,6 +425,9 @@ async function run(scenario) {
         events.push({ ...step, sentAt });
       }
     })();
+    // Awaited once the joiners are done; a failure meanwhile is kept for then, not left unhandled
+    // (which would end the process before `finally` stops the servers and browsers).
+    schedule.catch(() => {});
     // Late joiners, in batches (LATE_JOIN_AT), one after another within each (LATE_JOINERS, 3 by
     // default): from opening the room's page until within CONVERGED, and within TIGHT, of the
     // room. Alongside the schedule; a batch stops opening joiners JOIN_CLEARANCE_S before the
@@ -443,7 +446,7 @@ async function run(scenario) {
         const join = await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`, returning);
         const crossed = scheduled.find((x) => x.at > at && start + x.at * 1000 < opened + (join.tight + 0.5) * 1000);
         if (crossed) console.log(`a late joiner at ${at} s was still converging at the room's event at ${crossed.at} s`);
-        joins.push({ ...join, rate: roomRateAt(at) });
+        joins.push({ ...join, rate: roomRateAt(scheduled, at) });
       }
     }
     await returning?.context.close();
