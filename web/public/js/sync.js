@@ -102,6 +102,18 @@ export const SYNC = Object.freeze({
   BUFFERED_LANDING_LEAD: 0.03,
   INITIAL_BUFFERED_SEEK_LATENCY: 0.03,
   BUFFERED_AHEAD: 0.5,
+  /** A browser seeks by decoding from the keyframe before its point. When the item's keyframes
+   * are known (an upload's `keyframes.json`), a landing's lead adds this much seek time per second
+   * between that keyframe and its point (s/s), learnt from landings at least DECODE_MIN_DISTANCE
+   * from theirs (at most MAX_DECODE_COST); the seek latencies above then are what a seek takes
+   * on a keyframe. An idle Chromium page took 17 ms/s at 480x270 and 50 ms/s at 720p; four
+   * viewers sharing two cores, about 40 ms/s at 480x270 (bench-sync, a keyframe every 10 s). */
+  INITIAL_DECODE_COST: 0.04,
+  MAX_DECODE_COST: 0.5,
+  DECODE_MIN_DISTANCE: 1.0,
+  /** A landing on a keyframe seeks this far past it: keyframe times are kept to the millisecond,
+   * and a point a hair before one decodes the whole stretch before it. */
+  KEYFRAME_MARGIN: 0.005,
   /** Time from play() to the position moving, assumed until one has been measured: what
    * bench-sync's Chromium late joiners measured for their page's first start, at START_STRETCH
    * (94-128 ms, median 108 ms, 26 joiners; 0.1 s left them 10-28 ms behind, close to the 20 ms
@@ -187,6 +199,18 @@ const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 /** Whether a player at `rate` stretches time (in Chromium: pays the setback to get there). */
 const stretches = (rate) => Math.abs(rate - 1) > SYNC.SNAP;
 
+/** The index of the last of the ascending `xs` at or before `x`, or -1. */
+function lastAtOrBefore(xs, x) {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
+}
+
 /** Whether a reading `rawDrift` lies above the line `drift` (by RELEASE_ABOVE); a reading that is
  * the line (a player read as it is: Firefox's steps) counts. (A Chromium reading with too few
  * others at its rate to tell its line, which once let go rested 4-8 ms ahead, comes as null and
@@ -232,6 +256,10 @@ export class SyncController {
     this.seekLatency = SYNC.INITIAL_SEEK_LATENCY;
     /** How long a landing's seek within the player's buffer takes (s). */
     this.bufferedSeekLatency = SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
+    /** The item's keyframe times (s, ascending), or null when not known (`setKeyframes`). */
+    this.keyframes = null;
+    /** Seek time per second of video decoded from the keyframe before a seek's point (s/s). */
+    this.decodeCost = SYNC.INITIAL_DECODE_COST;
     /** The seek in flight: when it was issued and the latency it assumed. */
     this.pendingSeek = null;
     this.currentRate = 1;
@@ -314,7 +342,7 @@ export class SyncController {
         // A landing of this viewer's own (a join, a reconnection, a video loaded late), not one
         // that follows the room's change: its grace may run from its start (`land`).
         const own = !(Number.isFinite(sinceChange) && sinceChange < SYNC.SEEK_GRACE);
-        this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, own };
+        this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, distance: lead.distance, own };
         return result("land", baseRate, target + lead.seconds * baseRate);
       }
       this.startGrace(now, sinceChange);
@@ -518,6 +546,7 @@ export class SyncController {
     if (other && other.fineRate === this.fineRate) {
       this.seekLatency = other.seekLatency;
       this.bufferedSeekLatency = other.bufferedSeekLatency ?? SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
+      this.decodeCost = other.decodeCost ?? SYNC.INITIAL_DECODE_COST;
       this.startLatency = other.startLatency;
       this.releaseJumps = [...(other.releaseJumps ?? [])];
       this.releasePrior = other.releasePrior ?? null;
@@ -557,9 +586,7 @@ export class SyncController {
     if (l.phase === "seeking") {
       // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
       if (seeking || (buffering && now - l.issuedAt < SYNC.MAX_SEEK_LATENCY)) return result("wait", baseRate);
-      const took = clamp(now - l.issuedAt, 0, SYNC.MAX_SEEK_LATENCY);
-      if (l.buffered) this.bufferedSeekLatency += SYNC.LATENCY_SMOOTHING * (took - this.bufferedSeekLatency);
-      else this.seekLatency += SYNC.LATENCY_SMOOTHING * (took - this.seekLatency);
+      this.learnSeek(clamp(now - l.issuedAt, 0, SYNC.MAX_SEEK_LATENCY), l.buffered, l.distance);
       const wait = (actual - target) / baseRate - this.startLatency;
       if (wait >= SYNC.MIN_WAIT) {
         this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual, own: l.own };
@@ -630,14 +657,70 @@ export class SyncController {
     return null;
   }
 
-  /** How far ahead of the room (s of the room's time) a landing seeks, and whether that point is
-   * buffered (`bufferedTo`: the end of the player's buffered stretch holding `target`, or null). */
-  landingLead(target, baseRate, bufferedTo) {
-    const bufferedLead = this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency;
-    if (bufferedTo !== null && bufferedTo >= target + (bufferedLead + SYNC.BUFFERED_AHEAD) * baseRate) {
-      return { seconds: Math.min(SYNC.MAX_LANDING_LEAD, bufferedLead), buffered: true };
+  /** The item's keyframe times (s; any order), or null when they are not known: landings then
+   * plan for the seek time learnt on average. */
+  setKeyframes(times) {
+    const kept = Array.isArray(times) ? times.filter((t) => Number.isFinite(t) && t >= 0) : [];
+    this.keyframes = kept.length ? Float64Array.from(kept).sort() : null;
+  }
+
+  /** A landing's seek took `took` s (`buffered`: within the player's buffer; `distance`: its
+   * point's distance from the keyframe before it, s, or null when not known). */
+  learnSeek(took, buffered, distance) {
+    const base = buffered ? this.bufferedSeekLatency : this.seekLatency;
+    let onKeyframe = took;
+    if (distance !== null && distance !== undefined) {
+      if (distance >= SYNC.DECODE_MIN_DISTANCE) {
+        // Far from its keyframe: what it took beyond a seek on one is decoding.
+        const cost = clamp((took - base) / distance, 0, SYNC.MAX_DECODE_COST);
+        this.decodeCost += SYNC.LATENCY_SMOOTHING * (cost - this.decodeCost);
+        return;
+      }
+      onKeyframe = Math.max(0, took - this.decodeCost * distance);
     }
-    return { seconds: Math.min(SYNC.MAX_LANDING_LEAD, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency), buffered: false };
+    const learnt = base + SYNC.LATENCY_SMOOTHING * (onKeyframe - base);
+    if (buffered) this.bufferedSeekLatency = learnt;
+    else this.seekLatency = learnt;
+  }
+
+  /** How far ahead of the room (s of the room's time) a landing seeks, whether that point is
+   * buffered (`bufferedTo`: the end of the player's buffered stretch holding `target`, or null),
+   * and its distance from the keyframe before it (null when the keyframes are not known). */
+  landingLead(target, baseRate, bufferedTo) {
+    const bufferedLead = this.plan(target, baseRate, this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency);
+    if (bufferedTo !== null && bufferedTo >= target + (bufferedLead.seconds + SYNC.BUFFERED_AHEAD) * baseRate) {
+      return { ...bufferedLead, buffered: true };
+    }
+    return { ...this.plan(target, baseRate, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency), buffered: false };
+  }
+
+  /**
+   * The soonest landing at least `lead` s ahead of the room's `target` whose seek, decoding from
+   * the keyframe before its point, still fits within its lead: {seconds, distance} (seconds of
+   * the room's time ahead, at most MAX_LANDING_LEAD; the point's distance from its keyframe, or
+   * null when the keyframes are not known). Past `target + lead` the lead grows at 1/rate per
+   * second of the point, the decoding at LANDING_LATENCY_FACTOR times the decode cost: so either
+   * a point between two keyframes fits, or the next keyframe does (a seek there decodes nothing).
+   */
+  plan(target, baseRate, lead) {
+    const kfs = this.keyframes;
+    const capped = (seconds) => ({ seconds: Math.min(SYNC.MAX_LANDING_LEAD, seconds), distance: kfs ? this.distanceAt(target + Math.min(SYNC.MAX_LANDING_LEAD, seconds) * baseRate) : null });
+    if (!kfs) return capped(lead);
+    const from = target + lead * baseRate;
+    const i = lastAtOrBefore(kfs, from);
+    const keyframe = i >= 0 ? kfs[i] : 0;
+    const next = i + 1 < kfs.length ? kfs[i + 1] + SYNC.KEYFRAME_MARGIN : Infinity;
+    const perSecond = SYNC.LANDING_LATENCY_FACTOR * this.decodeCost;
+    // (point - target) / rate >= lead + perSecond * (point - keyframe), solved for point.
+    const slope = 1 / baseRate - perSecond;
+    const fits = slope > 0 ? Math.max(from, (lead + target / baseRate - perSecond * keyframe) / slope) : Infinity;
+    return capped((Math.min(fits, next) - target) / baseRate);
+  }
+
+  /** The distance (s) from the keyframe at or before `point` (from 0 before the first). */
+  distanceAt(point) {
+    const i = lastAtOrBefore(this.keyframes, point);
+    return point - (i >= 0 ? this.keyframes[i] : 0);
   }
 
   /** The grace of a seek issued at `now`: SEEK_GRACE from it, less how late this viewer heard of
@@ -683,6 +766,9 @@ export function storedLatencies(controller) {
   const record = { seek_ms: ms(controller.seekLatency), start_ms: ms(controller.startLatency) };
   // The release jump, once one was measured (its first release then aims with it).
   if (controller.releaseKnown()) record.release_ms = ms(controller.releaseJump());
+  record.buffered_seek_ms = ms(controller.bufferedSeekLatency);
+  // Seek time per second decoded from a keyframe (ms/s).
+  record.decode_ms = ms(controller.decodeCost);
   return JSON.stringify(record);
 }
 
@@ -703,6 +789,10 @@ export function latenciesFrom(text) {
   // Optional (records from before it have none); one out of range is left out, not the record.
   const release = typeof v.release_ms === "number" ? v.release_ms / 1000 : NaN;
   if (Number.isFinite(release) && Math.abs(release) <= SYNC.RELEASE_MAX_JUMP) learnt.releasePrior = release;
+  const buffered = typeof v.buffered_seek_ms === "number" ? v.buffered_seek_ms / 1000 : NaN;
+  if (fine(buffered, SYNC.MAX_SEEK_LATENCY)) learnt.bufferedSeekLatency = buffered;
+  const decode = typeof v.decode_ms === "number" ? v.decode_ms / 1000 : NaN;
+  if (fine(decode, SYNC.MAX_DECODE_COST)) learnt.decodeCost = decode;
   return learnt;
 }
 

@@ -888,3 +888,100 @@ test("before any release is measured, a player whose readings scatter (Chromium)
   assert.equal(f.releaseNow({ target: 100, actual: 100.003, raw: 100.003, baseRate: 1, now: 10 }), null);
   assert.equal(f.releaseNow({ target: 100, actual: 100.0005, raw: 100.0005, baseRate: 1, now: 10.015 }), 1);
 });
+
+test("without keyframes a landing leads by the seek time learnt on average", () => {
+  const c = new SyncController();
+  const lead = c.landingLead(20, 1, null);
+  assert.equal(lead.buffered, false);
+  assert.equal(lead.distance, null);
+  assert.ok(Math.abs(lead.seconds - (SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
+});
+
+test("with keyframes a landing leads by what its seek decodes, or lands on the next keyframe", () => {
+  const c = new SyncController();
+  c.setKeyframes([30, 0, 10, 20, "x", -1, NaN]); // any order; what is not a time is left out
+  assert.deepEqual([...c.keyframes], [0, 10, 20, 30]);
+  const base = SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * SYNC.INITIAL_SEEK_LATENCY;
+  const perSecond = SYNC.LANDING_LATENCY_FACTOR * SYNC.INITIAL_DECODE_COST;
+  // 2 s past a keyframe: a point a little further, whose decoding fits its lead exactly.
+  const early = c.landingLead(12, 1, null);
+  assert.ok(early.seconds > base, "more than without keyframes");
+  assert.ok(Math.abs(early.seconds - (base + perSecond * early.distance)) < 1e-9, JSON.stringify(early));
+  assert.ok(Math.abs(early.distance - (2 + early.seconds)) < 1e-9);
+  // 9.5 s past one: the next keyframe is closer than any point whose decoding fits.
+  const late = c.landingLead(19.5, 1, null);
+  assert.ok(Math.abs(late.seconds - (0.5 + SYNC.KEYFRAME_MARGIN)) < 1e-9, JSON.stringify(late));
+  assert.ok(Math.abs(late.distance - SYNC.KEYFRAME_MARGIN) < 1e-9);
+  // At the room's rate of 1.25 the lead is in the room's seconds: the same keyframe is 0.4 s away.
+  const fast = c.landingLead(19.5, 1.25, null);
+  assert.ok(Math.abs(fast.seconds - (0.5 + SYNC.KEYFRAME_MARGIN) / 1.25) < 1e-9, JSON.stringify(fast));
+  // decide seeks there.
+  const d = c.decide({ target: 19.5, actual: 5, roomPaused: false, baseRate: 1, now: 100 });
+  assert.equal(d.action, "land");
+  assert.ok(Math.abs(d.seekTo - (20 + SYNC.KEYFRAME_MARGIN)) < 1e-9, String(d.seekTo));
+  assert.equal(c.landing.distance, late.distance);
+});
+
+test("a landing's lead is at most MAX_LANDING_LEAD however slow the decoding", () => {
+  const c = new SyncController();
+  c.setKeyframes([0, 60]);
+  c.decodeCost = SYNC.MAX_DECODE_COST;
+  const lead = c.landingLead(10, 1, null);
+  assert.equal(lead.seconds, SYNC.MAX_LANDING_LEAD);
+  assert.ok(Math.abs(lead.distance - (10 + SYNC.MAX_LANDING_LEAD)) < 1e-9);
+});
+
+test("every planned landing fits its lead, lands just past a keyframe, or is capped", () => {
+  // A small deterministic generator: keyframe layouts, targets, rates and learnt costs.
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let n = 0; n < 2000; n++) {
+    const c = new SyncController();
+    const kfs = [0];
+    while (kfs.at(-1) < 120) kfs.push(kfs.at(-1) + 0.04 + rnd() * 12);
+    c.setKeyframes(kfs);
+    c.decodeCost = rnd() * SYNC.MAX_DECODE_COST;
+    c.seekLatency = rnd() * 0.5;
+    c.bufferedSeekLatency = rnd() * 0.1;
+    c.startLatency = rnd() * 0.2;
+    const rate = [0.5, 1, 1.25, 2][n % 4];
+    const target = rnd() * 110;
+    const bufferedTo = rnd() < 0.5 ? target + 5 : null;
+    const lead = c.landingLead(target, rate, bufferedTo);
+    const point = target + lead.seconds * rate;
+    const before = kfs.filter((k) => k <= point).at(-1);
+    assert.ok(Math.abs(lead.distance - (point - before)) < 1e-9, "the distance is from the keyframe before");
+    const base = lead.buffered
+      ? c.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.bufferedSeekLatency
+      : SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.seekLatency;
+    const needed = base + SYNC.LANDING_LATENCY_FACTOR * c.decodeCost * lead.distance;
+    const fits = lead.seconds >= needed - 1e-9;
+    const onKeyframe = lead.distance <= SYNC.KEYFRAME_MARGIN + 1e-9;
+    assert.ok(fits || onKeyframe || lead.seconds === SYNC.MAX_LANDING_LEAD, JSON.stringify({ lead, needed, target, rate }));
+    assert.ok(lead.seconds >= Math.min(base, SYNC.MAX_LANDING_LEAD) - 1e-9, "never less than without keyframes");
+    assert.ok(lead.seconds <= SYNC.MAX_LANDING_LEAD);
+  }
+});
+
+test("a landing's seek teaches the decode cost far from its keyframe, the seek time near one", () => {
+  const c = new SyncController();
+  c.learnSeek(0.15 + 0.05 * 5, false, 5);
+  assert.ok(Math.abs(c.decodeCost - (SYNC.INITIAL_DECODE_COST + SYNC.LATENCY_SMOOTHING * (0.05 - SYNC.INITIAL_DECODE_COST))) < 1e-9);
+  assert.equal(c.seekLatency, SYNC.INITIAL_SEEK_LATENCY, "the seek time on a keyframe is not what it learnt");
+  const cost = c.decodeCost;
+  c.learnSeek(0.1, false, 0.5);
+  assert.ok(Math.abs(c.seekLatency - (0.15 + SYNC.LATENCY_SMOOTHING * (0.1 - cost * 0.5 - 0.15))) < 1e-9);
+  c.learnSeek(0.02, true, 0.1);
+  assert.ok(Math.abs(c.bufferedSeekLatency - (SYNC.INITIAL_BUFFERED_SEEK_LATENCY + SYNC.LATENCY_SMOOTHING * (0.02 - cost * 0.1 - SYNC.INITIAL_BUFFERED_SEEK_LATENCY))) < 1e-9);
+  // A seek that took less than its keyframe's seek time teaches no negative cost.
+  c.learnSeek(0, false, 8);
+  assert.ok(c.decodeCost >= 0);
+  // Without keyframes, as before: the whole seek.
+  const d = new SyncController();
+  d.learnSeek(0.3, false, null);
+  assert.ok(Math.abs(d.seekLatency - (0.15 + SYNC.LATENCY_SMOOTHING * 0.15)) < 1e-9);
+  // The cost and the buffered seek time are kept across pages.
+  const back = new SyncController().learntFrom(latenciesFrom(storedLatencies(c)));
+  assert.ok(Math.abs(back.decodeCost - c.decodeCost) < 1e-4 && Math.abs(back.bufferedSeekLatency - c.bufferedSeekLatency) < 1e-4);
+  assert.equal(latenciesFrom('{"seek_ms":120.5,"start_ms":9.5,"decode_ms":900}').decodeCost, undefined, "out of range: left out");
+});
