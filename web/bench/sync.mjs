@@ -22,7 +22,8 @@
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
 import net from "node:net";
-import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer } from "../test/e2e/harness.js";
+import { readFileSync } from "node:fs";
+import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
 
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
@@ -97,6 +98,18 @@ const FRAMES = process.env.SYNC_FRAMES === "1";
  * measures a file with a keyframe every 10 s, as many files that are remuxed or linked have (a
  * seek decodes from the keyframe before its point). */
 const GOP = Number(process.env.SYNC_GOP ?? 1);
+/** SYNC_ITEM=upload plays the test video as the host's own upload (sent with tus, then remuxed by
+ * the server, keeping its keyframes), not as a link: what a room of uploads gets. */
+const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
+/** SYNC_KEYFRAMES=0: the pages are refused an upload's keyframe times (404), and their landings
+ * plan for the seek time learnt on average, as before they had them: the A of an A/B. */
+const KEYFRAMES = process.env.SYNC_KEYFRAMES !== "0";
+/** Opens a viewer (a fresh context), refused keyframe times when KEYFRAMES is off. */
+async function openBenchViewer(browser) {
+  const v = await openViewer(browser);
+  if (!KEYFRAMES) await v.context.route("**/keyframes.json", (route) => route.fulfill({ status: 404, body: "" }));
+  return v;
+}
 /** A viewer's line at a sample: its errors averaged over this many samples either side. */
 const LINE_SAMPLES = 5;
 /** Samples this soon after a seek, a rate change or the start are not steady state. */
@@ -238,7 +251,7 @@ function installSampler(page) {
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
  * second), and the first moment each step of the way was seen. */
 async function lateJoin(browser, url, returning = null) {
-  const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openViewer(browser);
+  const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openBenchViewer(browser);
   if (firefox) await late.page.addInitScript(watchEdges);
   await late.page.addInitScript(defineRoomError);
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
@@ -345,6 +358,29 @@ async function lateJoin(browser, url, returning = null) {
   return { converged: reached[CONVERGED], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
+/** Uploads the test video as `viewer`'s user (tus, in one PATCH) and waits until it is playable;
+ * returns its id. */
+async function uploadTestVideo(viewer, base) {
+  const request = viewer.page.context().request;
+  const video = readFileSync(testVideo({ gop: GOP }));
+  const headers = { "tus-resumable": "1.0.0", origin: base };
+  const created = await request.post(`${base}/api/uploads`, {
+    headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("bench.mp4").toString("base64")}` },
+  });
+  if (created.status() !== 201) throw new Error(`upload refused: ${created.status()} ${await created.text()}`);
+  const { id } = await created.json();
+  const patched = await request.patch(`${base}/api/uploads/${id}`, {
+    headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+    data: video,
+  });
+  if (patched.status() !== 204) throw new Error(`upload failed: ${patched.status()} ${await patched.text()}`);
+  await eventually(async () => {
+    const { uploads } = await (await request.get(`${base}/api/uploads`)).json();
+    return uploads.find((u) => u.id === id)?.playable || null;
+  }, { what: "the upload playable", timeoutMs: 60_000 });
+  return id;
+}
+
 async function run(scenario) {
   const fixtures = await startFixtures({ gop: GOP });
   const server = await startServer(fixtures);
@@ -365,7 +401,7 @@ async function run(scenario) {
       }
     }
     const viewers = [];
-    for (let i = 0; i < VIEWERS; i++) viewers.push(await openViewer(browser));
+    for (let i = 0; i < VIEWERS; i++) viewers.push(await openBenchViewer(browser));
     for (const v of viewers) {
       if (firefox) await v.page.addInitScript(watchEdges);
       await v.page.addInitScript(defineRoomError);
@@ -384,8 +420,14 @@ async function run(scenario) {
     });
     for (const [i, v] of viewers.entries()) await v.page.goto(`${bases[i]}/r/${room.id}`);
     await host.waitForSelector("#connection[data-state=in-sync]");
-    const item = scenario === "youtube" ? "https://www.youtube.com/watch?v=BenchSync01" : fixtures.mediaUrl("bench");
-    await host.evaluate((url) => window.lockstep.conn.send({ t: "queue_add", url }), item);
+    if (AS_UPLOAD && scenario !== "youtube") {
+      const uploadId = await uploadTestVideo(viewers[0], server.base);
+      await host.evaluate((id) => window.lockstep.conn.send({ t: "queue_add_upload", upload_id: id }), uploadId);
+      console.log(`the item is the host's upload of the test video (remuxed)${KEYFRAMES ? "" : "; its keyframe times refused to the pages"}`);
+    } else {
+      const item = scenario === "youtube" ? "https://www.youtube.com/watch?v=BenchSync01" : fixtures.mediaUrl("bench");
+      await host.evaluate((url) => window.lockstep.conn.send({ t: "queue_add", url }), item);
+    }
     for (const v of viewers) {
       await eventually(async () => {
         const p = await probeViewer(v.page);
@@ -433,7 +475,7 @@ async function run(scenario) {
     // room. Alongside the schedule; a batch stops opening joiners JOIN_CLEARANCE_S before the
     // room's next event.
     const joins = [];
-    const returning = LATE_RETURNING ? await openViewer(browser) : null;
+    const returning = LATE_RETURNING ? await openBenchViewer(browser) : null;
     for (const at of LATE_JOIN_AT) {
       await new Promise((r) => setTimeout(r, start + at * 1000 - Date.now()));
       const next = Math.min(...scheduled.filter((x) => x.at > at).map((x) => x.at));
