@@ -6,6 +6,7 @@
 //! uploads/<id>/original        the whole file, once received
 //! uploads/<id>/playable.mp4    the browser-playable copy, when one was needed
 //! uploads/<id>/poster.jpg
+//! uploads/<id>/keyframes.json  the times of the served video's keyframes (`{"keyframes": [s...]}`)
 //! uploads/<id>/storyboard/sheet-NNN.jpg and uploads/<id>/storyboard.vtt
 //! uploads/<id>/thumbs/<job id>.jpg
 //! ```
@@ -38,6 +39,9 @@ impl UploadFiles {
     }
     pub fn poster(&self) -> PathBuf {
         self.dir.join("poster.jpg")
+    }
+    pub fn keyframes(&self) -> PathBuf {
+        self.dir.join("keyframes.json")
     }
     pub fn storyboard_dir(&self) -> PathBuf {
         self.dir.join("storyboard")

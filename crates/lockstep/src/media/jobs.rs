@@ -644,6 +644,7 @@ impl Jobs {
                     let plan = plan.unwrap_or(Playable::Transcode);
                     self.ffmpeg(commands::playable(&input, &tmp, plan), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.playable()).await.context("saving the playable copy")?;
+                    self.save_keyframes(&files, &files.playable(), &limits, cancel).await;
                     let how = if plan == Playable::Transcode { "transcoded" } else { "remuxed" };
                     Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": how }))
                 }
@@ -656,6 +657,39 @@ impl Jobs {
             super::files::remove_path(&tmp).await;
         }
         result
+    }
+
+    /// Lists the keyframes of `video`, the file the upload is served as, into its
+    /// `keyframes.json`, for the pages' landings to plan their seeks by. Without it they plan
+    /// for the seek time they learnt on average: a failure here is logged, not the job's.
+    async fn save_keyframes(
+        &self,
+        files: &UploadFiles,
+        video: &std::path::Path,
+        limits: &super::process::Limits,
+        cancel: &CancellationToken,
+    ) {
+        let cfg = &self.inner.config;
+        let saved = async {
+            let Some(times) = video::keyframes(&cfg.ffprobe, video, cfg.timeout, limits, cancel)
+                .await
+                .context("listing the keyframes")?
+            else {
+                // So many that every seek lands next to one.
+                super::files::remove_path(&files.keyframes()).await;
+                return Ok(());
+            };
+            let tmp = files.dir.join("keyframes.tmp.json");
+            tokio::fs::write(&tmp, video::keyframes_json(&times))
+                .await
+                .context("writing the keyframes")?;
+            tokio::fs::rename(&tmp, files.keyframes())
+                .await
+                .context("saving the keyframes")
+        };
+        if let Err(err) = saved.await {
+            tracing::warn!(video = %video.display(), error = %format!("{err:#}"), "cannot list an upload's keyframes");
+        }
     }
 
     async fn ffmpeg(
@@ -771,6 +805,16 @@ impl Jobs {
             }
             Ok(media) => {
                 let as_is = video::playable_plan(&media) == Playable::AsIs;
+                if as_is {
+                    // Served as uploaded: its keyframes are the original's.
+                    self.save_keyframes(
+                        &files,
+                        &files.original(),
+                        &limits,
+                        &CancellationToken::new(),
+                    )
+                    .await;
+                }
                 let kinds: &[JobKind] = if as_is {
                     &[JobKind::Poster, JobKind::Storyboard]
                 } else {

@@ -186,6 +186,83 @@ pub async fn check_upload(
     Ok(info)
 }
 
+/// Most keyframes kept of one video. Past this many (a keyframe every frame or two, as an
+/// intra-only stream has), every seek lands on or next to one, there is nothing to plan for, and
+/// none are kept.
+pub const MAX_KEYFRAMES: usize = 100_000;
+
+/// The times (s) of the keyframes of `file`'s first video stream, ascending, read from its
+/// packets' flags (ffprobe demuxes the file and decodes nothing): what a browser's seek decodes
+/// from. `None` when there are more than [`MAX_KEYFRAMES`].
+pub async fn keyframes(
+    ffprobe: &Path,
+    file: &Path,
+    timeout: Duration,
+    limits: &Limits,
+    cancel: &CancellationToken,
+) -> Result<Option<Vec<f64>>, ProcessError> {
+    let mut args: Vec<std::ffi::OsString> = [
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,flags",
+        "-of",
+        "csv=print_section=0",
+        "--",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.push(file.as_os_str().to_owned());
+    let mut times = Vec::new();
+    let mut too_many = false;
+    process::run_streaming(ffprobe, args, timeout, limits, cancel, |line| {
+        if let Some(t) = keyframe_time(line) {
+            if times.len() < MAX_KEYFRAMES {
+                times.push(t);
+            } else {
+                too_many = true;
+            }
+        }
+    })
+    .await?;
+    if too_many {
+        return Ok(None);
+    }
+    // Packets come in decoding order; keyframes are presented in it too, but a stream may say
+    // otherwise.
+    times.sort_by(f64::total_cmp);
+    times.dedup_by(|a, b| (*a - *b).abs() < 0.000_5);
+    Ok(Some(times))
+}
+
+/// The presentation time of a keyframe packet from one line of `-show_entries
+/// packet=pts_time,flags -of csv=print_section=0` (`12.345000,K__`); `None` for any other
+/// packet, or a time that is missing (`N/A`) or negative (before the start: not shown).
+pub fn keyframe_time(line: &str) -> Option<f64> {
+    let (time, flags) = line.trim().split_once(',')?;
+    if !flags.starts_with('K') {
+        return None;
+    }
+    time.parse::<f64>()
+        .ok()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+}
+
+/// The keyframes file an upload's page reads (`keyframes.json`): times rounded to the
+/// millisecond.
+pub fn keyframes_json(times: &[f64]) -> String {
+    let ms: Vec<f64> = times
+        .iter()
+        .map(|t| (t * 1000.0).round() / 1000.0)
+        .collect();
+    serde_json::json!({ "keyframes": ms }).to_string()
+}
+
 /// Decides from ffprobe's answer whether the file is a video within the limits.
 fn judge(probe: Probe, limits: &MediaLimits) -> Result<MediaInfo, Rejection> {
     let format = probe
@@ -486,6 +563,21 @@ pub async fn run_ffmpeg(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keyframe_lines() {
+        assert_eq!(keyframe_time("0.000000,K__"), Some(0.0));
+        assert_eq!(keyframe_time("10.010000,K_\n"), Some(10.01));
+        assert_eq!(keyframe_time("10.043367,___"), None);
+        assert_eq!(keyframe_time("N/A,K__"), None);
+        assert_eq!(keyframe_time("-0.040000,K__"), None);
+        assert_eq!(keyframe_time("12.5"), None);
+        assert_eq!(keyframe_time(""), None);
+        assert_eq!(
+            keyframes_json(&[0.0, 9.999_6, 20.020_02]),
+            r#"{"keyframes":[0.0,10.0,20.02]}"#
+        );
+    }
 
     #[test]
     fn progress_lines() {

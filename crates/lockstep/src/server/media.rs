@@ -6,7 +6,7 @@
 //! poster for anyone when a public room queues it, as the lobby shows that room's video).
 //!
 //! Paths are matched against the names the jobs produce (`video`, `poster.jpg`,
-//! `storyboard.vtt`, `storyboard/sheet-NNN.jpg`, `thumbs/<job id>.jpg`); anything else, a
+//! `keyframes.json`, `storyboard.vtt`, `storyboard/sheet-NNN.jpg`, `thumbs/<job id>.jpg`); anything else, a
 //! traversal attempt included, is 404, as is an upload the caller may not see (ids are not to be
 //! probed).
 
@@ -98,6 +98,7 @@ async fn serve(
         }
         "poster.jpg" => (files.poster(), "image/jpeg", 300),
         "storyboard.vtt" => (files.storyboard_vtt(), "text/vtt; charset=utf-8", 300),
+        "keyframes.json" => (files.keyframes(), "application/json", 3600),
         other => {
             let mut parts = other.splitn(2, '/');
             match (parts.next(), parts.next()) {

@@ -566,6 +566,89 @@ async fn a_transcoded_upload_has_a_keyframe_every_second() {
             "keyframes at {keyframes:?}"
         );
     }
+    // The pages are told the same times, to plan their seeks by.
+    assert_eq!(served_keyframes(&api, &id).await, keyframes);
+}
+
+/// The keyframe times an upload's pages are served (`keyframes.json`).
+async fn served_keyframes(api: &Api, id: &str) -> Vec<f64> {
+    let r = api
+        .raw(Method::GET, &format!("/media/uploads/{id}/keyframes.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let v: Value = r.json().await.unwrap();
+    v["keyframes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_upload_served_with_its_own_keyframes_lists_them_for_the_pages() {
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    // An MP4 remuxed as it is (H.264), and a WebM served as uploaded: keyframes every 2 s.
+    let mp4 = crate::bombs::made(
+        "keyframes-every-2s.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=7:size=160x120:rate=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+        ],
+    );
+    let webm = crate::bombs::made(
+        "keyframes-every-2s.webm",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=7:size=160x120:rate=25",
+            "-c:v",
+            "libvpx",
+            "-deadline",
+            "realtime",
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+        ],
+    );
+    for (bytes, name, how) in [
+        (mp4, "sparse.mp4", Some("remuxed")),
+        (webm, "sparse.webm", None),
+    ] {
+        let id = upload(&api, bytes, name).await;
+        let v = settled(&app, &api, &id).await;
+        assert_eq!(v["playable"], true, "{v}");
+        let made = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["kind"] == "playable")
+            .map(|j| j["result"]["how"].clone());
+        assert_eq!(made.as_ref().and_then(Value::as_str), how, "{v}");
+        assert_eq!(
+            served_keyframes(&api, &id).await,
+            [0.0, 2.0, 4.0, 6.0],
+            "{name}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -919,6 +1002,8 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
     // The body says why, if refused (`not_found`, `not_playable_yet`).
     let body = fetched.text().await.unwrap_or_default();
     assert_eq!(status, StatusCode::PARTIAL_CONTENT, "{body}");
+    // And its keyframe times.
+    assert_eq!(served_keyframes(&friend, &id).await.first(), Some(&0.0));
     stranger.get("/api/me").await.unwrap();
     assert_eq!(
         stranger
@@ -959,7 +1044,7 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
     let poster = format!("/media/uploads/{id}/poster.jpg");
     let r = stranger.raw(Method::GET, &poster).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    for other in ["storyboard.vtt", "video"] {
+    for other in ["storyboard.vtt", "video", "keyframes.json"] {
         let r = stranger
             .raw(Method::GET, &format!("/media/uploads/{id}/{other}"))
             .send()
