@@ -8,7 +8,7 @@
 import { api, ApiError } from "./api.js";
 import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
-import { early, sampleClock, socketUrl } from "./early.js";
+import { early, keyframesOf, sampleClock, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, startPosition, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
@@ -42,6 +42,9 @@ const PANELS_WAIT_MS = 1000;
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
+/** How long a loaded item's landing waits for its keyframe times (ms): early.js asked for them
+ * with the room's view, so they have come by then unless the server is slow to answer. */
+const KEYFRAMES_WAIT_MS = 200;
 /** While a landing's start waits to be measured, the loop runs this often (sync.js: a start is
  * measured once the position moves, rather than at the first tick 0.2 s after it). */
 const START_TICK_MS = 20;
@@ -443,6 +446,8 @@ class RoomPage {
     if (item.id === this.loadedItemId || this.loading) return;
     this.loading = true;
     const id = item.id;
+    // An upload's keyframes (asked by early.js already for the room's first item).
+    const keyframes = keyframesOf(item);
     try {
       this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition(), fetched);
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
@@ -451,6 +456,20 @@ class RoomPage {
       this.player.muted = this.prefs.muted;
       clearTimeout(this.startTimer);
       this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
+      // The landings plan their seeks by the keyframes when known; waited for up to
+      // KEYFRAMES_WAIT_MS (a page that lands without them takes them when they come).
+      this.keyframes = null;
+      const times = await Promise.race([keyframes, new Promise((r) => setTimeout(r, KEYFRAMES_WAIT_MS, undefined))]);
+      if (times === undefined) {
+        keyframes.then((late) => {
+          if (this.loadedItemId !== id) return;
+          this.keyframes = late;
+          this.controller.setKeyframes(late);
+        });
+      } else {
+        this.keyframes = times;
+      }
+      this.controller.setKeyframes(this.keyframes);
       // The room plays already (an item that just started, a late join): the player lands, held
       // paused meanwhile. Started as soon as it could play, it was 20-120 ms late (the time to
       // buffer and its start latency), under the 150 ms that lands, and the steady 2% took
@@ -733,6 +752,7 @@ class RoomPage {
       this.prefs.tolerance = Number(tolerance.value);
       localStorage.setItem("lockstep.tolerance", tolerance.value);
       this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
+      this.controller.setKeyframes(this.keyframes);
     });
     $("#resync").addEventListener("click", () => {
       // A manual resync: allow an immediate seek to wherever the room is.
