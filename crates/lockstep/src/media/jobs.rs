@@ -358,8 +358,62 @@ impl Jobs {
             tasks.spawn(async move { jobs.worker(shutdown, false).await });
         }
         let jobs = self.clone();
-        tasks.spawn(async move { jobs.worker(shutdown, true).await });
+        let stop = shutdown.clone();
+        tasks.spawn(async move { jobs.worker(stop, true).await });
+        let jobs = self.clone();
+        tasks.spawn(async move { jobs.list_missing_keyframes(shutdown).await });
         Ok(())
+    }
+
+    /// Lists the keyframes of the playable uploads that have none (made before they were
+    /// listed), one at a time in the background: their pages then plan their landings by them.
+    /// Idempotent, so nodes sharing the media directory may each do it.
+    async fn list_missing_keyframes(self, shutdown: CancellationToken) {
+        let Ok(mut dirs) = tokio::fs::read_dir(&self.inner.config.root).await else {
+            return;
+        };
+        let limits = super::process::Limits {
+            memory_bytes: Some(self.inner.config.memory_bytes),
+            cpu_secs: Some(CHECK_CPU_SECS),
+            file_bytes: Some(0),
+        };
+        let mut listed = 0;
+        while let Ok(Some(entry)) = dirs.next_entry().await {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let files = self.files(id);
+            if tokio::fs::try_exists(files.keyframes())
+                .await
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            // What the upload is served as: its playable copy, or the original once playable.
+            let video = if tokio::fs::try_exists(files.playable())
+                .await
+                .unwrap_or(false)
+            {
+                files.playable()
+            } else {
+                match self.inner.store.upload(id).await {
+                    Ok(Some(upload)) if upload.playable => files.original(),
+                    _ => continue,
+                }
+            };
+            self.save_keyframes(&files, &video, &limits, &shutdown)
+                .await;
+            listed += 1;
+        }
+        if listed > 0 {
+            tracing::info!(
+                uploads = listed,
+                "listed the keyframes of uploads made before they were"
+            );
+        }
     }
 
     /// Queues again the jobs whose node has not marked them alive for [`SILENT_JOB`].
@@ -679,7 +733,10 @@ impl Jobs {
                 super::files::remove_path(&files.keyframes()).await;
                 return Ok(());
             };
-            let tmp = files.dir.join("keyframes.tmp.json");
+            // Named for this run: the backfill at start-up may list the same file meanwhile.
+            let tmp = files
+                .dir
+                .join(format!("keyframes.{}.tmp.json", Uuid::now_v7()));
             tokio::fs::write(&tmp, video::keyframes_json(&times))
                 .await
                 .context("writing the keyframes")?;

@@ -1079,6 +1079,54 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
 }
 
 #[tokio::test]
+async fn uploads_made_before_keyframes_were_listed_get_them_on_start_up() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = crate::helpers::spawn_in(dir.clone(), |_| {}).await;
+    let api = app.api();
+    let id = upload(&api, clip(), "older.mp4").await;
+    settled(&app, &api, &id).await;
+    let listed = served_keyframes(&api, &id).await;
+    // As an upload made by an earlier version has it: no keyframes file.
+    let file = dir.path().join("uploads").join(&id).join("keyframes.json");
+    std::fs::remove_file(&file).unwrap();
+    let cookie = api.cookie_header().unwrap();
+    app.stop().await;
+
+    let app = crate::helpers::spawn_in(dir.clone(), |_| {}).await;
+    let api = app.api();
+    let path = format!("/media/uploads/{id}/keyframes.json");
+    let mut served = None;
+    for _ in 0..200 {
+        let r = api
+            .raw(Method::GET, &path)
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::OK {
+            served = Some(r.json::<Value>().await.unwrap());
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let served = served.expect("the keyframes were listed after the restart");
+    let times: Vec<f64> = served["keyframes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_f64().unwrap())
+        .collect();
+    assert_eq!(times, listed);
+    // Nothing half-written is left.
+    let names: Vec<String> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+}
+
+#[tokio::test]
 async fn a_job_interrupted_by_a_stop_runs_again_on_start_up() {
     let tools = tempfile::tempdir().unwrap();
     // The storyboard hangs on the first server, so the stop finds it running.
