@@ -133,4 +133,6 @@ export const early = {
 };
 
 // The view may come before the welcome (or without one: the socket of a room with a password).
-if (early.connection) early.first.then((view) => view.admitted && prefetch(view.current, view.playback, early.connection.clock), () => {});
+// Not an upload: its files are served to the room's members, which a first visit makes this page
+// only with its join (the welcome); asked before, the video was refused (404) and never loaded.
+if (early.connection) early.first.then((view) => view.admitted && view.current?.kind !== "upload" && prefetch(view.current, view.playback, early.connection.clock), () => {});

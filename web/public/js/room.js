@@ -182,8 +182,9 @@ class RoomPage {
     // What plays, from the room's view: its video loads while the connection opens, and the
     // welcome then says exactly where the room is (it replaces both). A late joiner's video was
     // loaded ~0.3 s sooner than when it waited for the welcome (bench-sync). A welcome heard
-    // already says it better (adopting the connection renders it).
-    if (view.current && view.playback && !this.model.epoch) {
+    // already says it better (adopting the connection renders it). Not an upload: its files
+    // are served to the room's members, which a first visit makes this page only with its join.
+    if (view.current && view.playback && !this.model.epoch && view.current.kind !== "upload") {
       this.model.current = view.current;
       this.model.playback = view.playback;
       this.loadCurrent();

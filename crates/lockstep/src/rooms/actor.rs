@@ -19,7 +19,7 @@ use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
 use lockstep_core::permissions::Action;
 use lockstep_core::protocol::{ChatLine, ServerFrame, SettingsView, VoteCount, Welcome};
-use lockstep_core::queue::{ItemMetadata, ItemStatus, QueueItem};
+use lockstep_core::queue::{ItemMetadata, ItemSource, ItemStatus, QueueItem};
 use lockstep_core::room::{Command, CommandError, Event, MemberView, Room, RoomInit};
 use lockstep_core::time::ServerTime;
 use rand::Rng;
@@ -257,7 +257,19 @@ impl Actor {
                 };
                 self.connections += 1;
                 self.idle_since = None;
-                if !self.publish(events, now).await {
+                // A first visit while the room plays an upload is committed before the welcome,
+                // not behind it: an upload's files are served to the room's members as the
+                // store knows them, and the page asks for the video as soon as it hears what
+                // plays. Written behind, a joiner's request could come before the commit and be
+                // refused (404), and its video never loaded (bench-sync, a room of uploads).
+                let plays_upload = self
+                    .room
+                    .current()
+                    .is_some_and(|item| matches!(item.source, ItemSource::Upload { .. }));
+                if !self
+                    .publish_with(events, now, !(visit && plays_upload))
+                    .await
+                {
                     let _ = reply.send(Err(JoinError::Internal));
                     return None;
                 }
@@ -582,12 +594,23 @@ impl Actor {
     /// ([`EventWriter`](crate::store::writer::EventWriter)) with other rooms' and are heard of
     /// only once committed.
     async fn publish(&mut self, events: Vec<Event>, now: ServerTime) -> bool {
+        self.publish_with(events, now, true).await
+    }
+
+    /// [`Self::publish`], with visits written behind (`visits_behind`) or waited for like the
+    /// other stored events.
+    async fn publish_with(
+        &mut self,
+        events: Vec<Event>,
+        now: ServerTime,
+        visits_behind: bool,
+    ) -> bool {
         if events.is_empty() {
             return true;
         }
-        // Visits order nothing after them: they go with the next commit, unwaited (split off
-        // only when there is one: this is every event's path).
-        let events = if events.iter().any(|e| matches!(e, Event::Visited { .. })) {
+        // Visits mostly order nothing after them: they go with the next commit, unwaited (split
+        // off only when there is one: this is every event's path).
+        let events = if visits_behind && events.iter().any(|e| matches!(e, Event::Visited { .. })) {
             let (visits, events): (Vec<Event>, Vec<Event>) = events
                 .into_iter()
                 .partition(|e| matches!(e, Event::Visited { .. }));

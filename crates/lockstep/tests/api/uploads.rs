@@ -1052,6 +1052,19 @@ async fn media_is_served_only_to_the_owner_and_members_of_rooms_that_queue_it() 
             .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{other}");
     }
+    // Once the stranger joins, its files are theirs from the welcome on: a first visit to a room
+    // playing an upload is committed before the welcome, since the page asks for the video as
+    // soon as it hears what plays.
+    let (_s, _) = stranger.join(room).await.unwrap();
+    for other in ["video", "keyframes.json"] {
+        let r = stranger
+            .raw(Method::GET, &format!("/media/uploads/{id}/{other}"))
+            .header("range", "bytes=0-9")
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{other}: {}", r.status());
+    }
     // Queued only in a private room, not even the poster.
     let other = upload(&owner, clip(), "private.mp4").await;
     assert_eq!(settled(&app, &owner, &other).await["state"], "ready");
