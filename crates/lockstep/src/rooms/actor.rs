@@ -13,7 +13,7 @@ use super::{
 };
 use crate::bus::{Outbound, RoomBus};
 use crate::media::Resolution;
-use crate::store::writer::WriteError;
+use crate::store::writer::{WriteError, Written};
 use lockstep_core::ids::{ItemId, RoomId, UploadId, UserId};
 use lockstep_core::limits::WELCOME_CHAT_LINES;
 use lockstep_core::media::Media;
@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::sync::oneshot::{self, error::TryRecvError};
 use tokio::time::Instant;
 use tungstenite::Utf8Bytes;
 use uuid::Uuid;
@@ -78,6 +79,9 @@ struct Actor {
     rooms: Rooms,
     env: RoomEnv,
     failed: bool,
+    /// The commits of visits written behind that may not have come yet (see
+    /// [`Actor::visits_committed`]).
+    visits_behind: Vec<oneshot::Receiver<Written>>,
 }
 
 /// Loads a room from the store and starts its actor.
@@ -160,6 +164,7 @@ pub(crate) async fn load(rooms: Rooms, env: RoomEnv, id: RoomId) -> Result<RoomH
         rooms,
         env: env.clone(),
         failed: false,
+        visits_behind: Vec::new(),
     };
     // Lookups interrupted by a restart or an unload run again; uploads that became playable
     // while the room was not loaded are applied by its first message.
@@ -493,6 +498,9 @@ impl Actor {
         if password_hash.is_some() && !self.room.may(by, Action::ChangeAccess) {
             return Err(CommandError::Forbidden);
         }
+        // A visit admits: whoever came in before the room goes private, or gets a password,
+        // stays in, so the visits written behind are committed first.
+        self.visits_committed().await;
         let mut events = self.room.update_settings(by, patch, now)?;
         if let Some(hash) = password_hash {
             if let Err(err) = self
@@ -511,6 +519,14 @@ impl Actor {
             return Err(CommandError::Unavailable);
         }
         Ok(self.settings_view())
+    }
+
+    /// Waits until the visits this room wrote behind are committed (or failed: a visit is not
+    /// worth failing a command for).
+    async fn visits_committed(&mut self) {
+        for answer in self.visits_behind.drain(..) {
+            let _ = answer.await;
+        }
     }
 
     fn settings_view(&self) -> SettingsView {
@@ -614,10 +630,17 @@ impl Actor {
             let (visits, events): (Vec<Event>, Vec<Event>) = events
                 .into_iter()
                 .partition(|e| matches!(e, Event::Visited { .. }));
-            self.env
+            if let Some(answer) = self
+                .env
                 .writer
                 .write_behind(self.id, self.env.fence, visits, now)
-                .await;
+                .await
+            {
+                // Those already committed are let go of: at most what the writer has queued.
+                self.visits_behind
+                    .retain_mut(|r| matches!(r.try_recv(), Err(TryRecvError::Empty)));
+                self.visits_behind.push(answer);
+            }
             if events.is_empty() {
                 return true;
             }

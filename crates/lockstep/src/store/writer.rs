@@ -176,22 +176,27 @@ impl EventWriter {
 }
 
 impl EventWriter {
-    /// Hands `events` of `room` to the next commit without waiting for it: for writes nothing
+    /// Hands `events` of `room` to the next commit without waiting for it: for writes little
     /// else orders after (a visit), so that a room that many join at once does not wait for a
-    /// commit per join. Lost if the process dies before that commit (a few milliseconds).
+    /// commit per join. Lost if the process dies before that commit (a few milliseconds). Gives
+    /// the answer, for what must follow the commit (a change of the room's access: a visit
+    /// admits); dropping it sends the writer's reply nowhere. None if the writer has stopped.
     pub async fn write_behind(
         &self,
         room: RoomId,
         fence: Option<i64>,
         events: Vec<Event>,
         now: ServerTime,
-    ) {
+    ) -> Option<oneshot::Receiver<Written>> {
         if events.is_empty() {
-            return;
+            return None;
         }
-        // Nobody waits for the answer: dropping it sends the writer's reply nowhere.
-        if self.hand_in(room, fence, events, now).await.is_err() {
-            tracing::warn!(%room, "the event writer has stopped; a visit is not recorded");
+        match self.hand_in(room, fence, events, now).await {
+            Ok(answer) => Some(answer),
+            Err(_) => {
+                tracing::warn!(%room, "the event writer has stopped; a visit is not recorded");
+                None
+            }
         }
     }
 
