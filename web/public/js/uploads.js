@@ -163,6 +163,9 @@ function render(id) {
     thumbBox.dataset.src = posterSrc ?? "";
     thumbBox.replaceChildren(thumbnail(posterSrc, u.state === "rejected" ? "✕" : "▶"));
   }
+  // The thumbnail field's example: a time within this video (its middle), not one past its end.
+  const duration = u.media?.duration;
+  if (Number.isFinite(duration) && duration > 0) $(".time-input", el).placeholder = formatTime(duration / 2);
   const shown = stateKey(u);
   $(".upload-head", el).replaceChildren(
     h("div", { class: "title", text: u.file_name, title: u.file_name }),

@@ -46,6 +46,8 @@ test("an upload survives a dropped connection, its jobs show live, and a room pl
   assert.equal(await page.textContent(".upload.card .state"), "Ready");
   await page.waitForSelector(".upload.card .upload-thumb img.thumb");
   assert.match(await page.textContent(".upload.card .upload-head .sub"), /2:00 · 480×270 · h264 \/ aac/);
+  // The thumbnail field's example is a time within the video.
+  assert.equal(await page.getAttribute(".upload.card .time-input", "placeholder"), "1:00");
   assert.match(await page.textContent(".upload.card .upload-results"), /Seek previews: \d+ thumbnails/);
 
   // A thumbnail at a time the user picks; a time past the end is refused with the server's words.
