@@ -42,6 +42,13 @@ const PANELS_WAIT_MS = 1000;
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
+/** A video that failed to load (a network error, a refused request, a server that went away)
+ * is loaded again after LOAD_RETRY_MS, doubled each time up to LOAD_RETRY_MAX_MS, at most
+ * LOAD_RETRIES times in a row, while it is still the room's item: the browser does not try again
+ * by itself, and the player stayed stuck until the page was reloaded. */
+const LOAD_RETRY_MS = 1000;
+const LOAD_RETRY_MAX_MS = 30_000;
+const LOAD_RETRIES = 8;
 /** How long a loaded item's landing waits for its keyframe times (ms): early.js asked for them
  * with the room's view, so they have come by then unless the server is slow to answer. */
 const KEYFRAMES_WAIT_MS = 200;
@@ -450,7 +457,7 @@ class RoomPage {
     // An upload's keyframes (asked by early.js already for the room's first item).
     const keyframes = keyframesOf(item);
     try {
-      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail) => this.playerEvent(name, detail), this.loadPosition(), fetched);
+      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail, how) => this.playerEvent(name, detail, how), this.loadPosition(), fetched);
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
@@ -478,6 +485,8 @@ class RoomPage {
       // Not when the browser blocks autoplay, as in `changed`.
       if (!this.model.playback.paused && !this.autoplayBlocked) this.controller.roomStarted();
       this.loadedItemId = id;
+      // It failed while loading (its error came before the page knew what it held).
+      if (this.player.loadError) this.loadFailed(this.player.loadError);
       // Land at once rather than at the next tick.
       queueMicrotask(() => this.tick());
     } catch (err) {
@@ -496,17 +505,40 @@ class RoomPage {
     return playback ? startPosition(playback, this.clock, localNow(), current?.duration ?? Infinity) : 0;
   }
 
-  playerEvent(name, detail) {
+  playerEvent(name, detail, { retry = false } = {}) {
     // "durationchange": the tick reports a duration the server did not know (reportDuration).
     if (name === "error") {
-      toast(`Player: ${detail}`, "error");
+      if (retry) this.loadFailed(detail);
+      else toast(`Player: ${detail}`, "error");
     } else if (name === "seeked" || name === "canplay") {
+      // Loaded: a later failure starts its retries over.
+      if (name === "canplay") this.loadRetries = null;
       // A landing times its start from the moment its seek completed; one due waits for the
       // video to be able to play (`buffering`), and lands then, not at the next tick: a late
       // joiner whose `canplay` came after the seek to its start position landed up to 0.1 s later
       // (bench-sync: 0.12 s after `canplay`, one joiner in fourteen).
       this.tick();
     }
+  }
+
+  /** The player's video failed to load (`detail`: why): load it again, after a wait that grows
+   * with each failure in a row (LOAD_RETRY_MS). */
+  loadFailed(detail) {
+    const id = this.loadedItemId;
+    if (!id || this.model.current?.id !== id) return;
+    const attempt = this.loadRetries?.id === id ? this.loadRetries.attempt + 1 : 1;
+    this.loadRetries = { id, attempt };
+    if (attempt > LOAD_RETRIES) {
+      toast(`Player: ${detail}. Reload the page to try again.`, "error");
+      return;
+    }
+    if (attempt === 1) toast(`Player: ${detail}. Trying again…`, "error");
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.model.current?.id !== id || this.loadedItemId !== id || this.loading) return;
+      this.loadedItemId = null;
+      this.loadCurrent();
+    }, Math.min(LOAD_RETRY_MAX_MS, LOAD_RETRY_MS * 2 ** (attempt - 1)));
   }
 
   /** The server could not learn the current item's duration: the first player that knows it

@@ -192,6 +192,29 @@ test("a viewer whose network drops for 5 s comes back in sync", async () => {
   }
 });
 
+test("a video that fails to load is loaded again until it plays, in sync", async () => {
+  const a = await newViewer(browser);
+  const url = await createRoom(a.page, "Retry");
+  await addToQueue(a.page, fixtures.mediaUrl("retry"));
+  await inSync(a.page, "A", { playing: true });
+  // B's first requests for the video fail, as when the server it reached went away.
+  const b = await newViewer(browser);
+  let refused = 0;
+  await b.context.route("**/media/retry.mp4", (route) => (refused++ < 4 ? route.abort("failed") : route.continue()));
+  await b.page.addInitScript(() => {
+    window.__videoErrors = 0;
+    document.addEventListener("error", (e) => e.target instanceof HTMLVideoElement && window.__videoErrors++, true);
+  });
+  await b.page.goto(url);
+  await eventually(async () => {
+    const p = await probe(b.page);
+    return p && !p.paused && Math.abs(p.position - p.trueTarget) < TOGETHER;
+  }, { timeoutMs: 40_000, what: "B playing in sync after its failed loads" });
+  assert.ok(refused > 4, `every refused request was tried again (${refused} requests)`);
+  assert.ok((await b.page.evaluate(() => window.__videoErrors)) >= 2, "the player's own video failed, and was loaded again");
+  for (const v of [a, b]) await v.context.close();
+});
+
 test("a YouTube item plays through the IFrame API and is kept in sync by seeking", async () => {
   const [a, b] = [await newViewer(browser), await newViewer(browser)];
   const url = await createRoom(a.page, "YouTube");

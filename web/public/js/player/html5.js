@@ -38,7 +38,8 @@ export class Html5Player {
     // joiner's waits for that to land), not at its next tick.
     video.addEventListener("seeked", () => onEvent("seeked"));
     video.addEventListener("canplay", () => onEvent("canplay"));
-    video.addEventListener("error", () => onEvent("error", video.error?.message ?? "cannot play this video"));
+    // A file that failed to load may load on another try (the page tries again: `retry`).
+    video.addEventListener("error", () => onEvent("error", video.error?.message || "cannot play this video", { retry: true }));
     container.append(video);
     this.video = video;
     // Where the video really is (position.js): Firefox's currentTime moves in ~40 ms steps, so
@@ -140,6 +141,12 @@ export class Html5Player {
   get duration() {
     return this.video.duration;
   }
+  /** Why the video failed to load, or null (the page loads it again: room.js). */
+  get loadError() {
+    const e = this.video.error;
+    return e ? e.message || "cannot play this video" : null;
+  }
+
   get paused() {
     return this.video.paused;
   }
