@@ -117,22 +117,24 @@ async fn ffprobe_json(
     timeout: Duration,
     limits: &Limits,
 ) -> Result<Vec<u8>, ProcessError> {
-    let mut args: Vec<std::ffi::OsString> = [
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-print_format",
-        "json",
-        "-show_format",
-        "-show_streams",
-        "--",
-    ]
-    .iter()
-    .map(Into::into)
-    .collect();
-    args.push(file.as_os_str().to_owned());
+    let args = ffprobe_args(
+        &["-print_format", "json", "-show_format", "-show_streams"],
+        file,
+    );
     process::run(ffprobe, args, timeout, limits).await
+}
+
+/// ffprobe's arguments to read `file` with `options`, only as a local file (no other protocol:
+/// a file can name URLs for ffprobe to follow), quietly but for errors.
+fn ffprobe_args(options: &[&str], file: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = ["-v", "error", "-protocol_whitelist", "file"]
+        .iter()
+        .chain(options)
+        .chain(&["--"])
+        .map(Into::into)
+        .collect();
+    args.push(file.as_os_str().to_owned());
+    args
 }
 
 /// Checks that `file` is a whole video within `media_limits` and says what it holds. A
@@ -201,23 +203,17 @@ pub async fn keyframes(
     limits: &Limits,
     cancel: &CancellationToken,
 ) -> Result<Option<Vec<f64>>, ProcessError> {
-    let mut args: Vec<std::ffi::OsString> = [
-        "-v",
-        "error",
-        "-protocol_whitelist",
-        "file",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "packet=pts_time,flags",
-        "-of",
-        "csv=print_section=0",
-        "--",
-    ]
-    .iter()
-    .map(Into::into)
-    .collect();
-    args.push(file.as_os_str().to_owned());
+    let args = ffprobe_args(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=print_section=0",
+        ],
+        file,
+    );
     let mut times = Vec::new();
     let mut too_many = false;
     process::run_streaming(ffprobe, args, timeout, limits, cancel, |line| {
@@ -563,6 +559,21 @@ pub async fn run_ffmpeg(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ffprobe_reads_only_files_and_options_come_before_the_file() {
+        let args = ffprobe_args(&["-show_format"], Path::new("/up/-x"));
+        let want = [
+            "-v",
+            "error",
+            "-protocol_whitelist",
+            "file",
+            "-show_format",
+            "--",
+            "/up/-x",
+        ];
+        assert_eq!(args, want.map(std::ffi::OsString::from));
+    }
 
     #[test]
     fn keyframe_lines() {
