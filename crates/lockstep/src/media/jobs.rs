@@ -725,14 +725,11 @@ impl Jobs {
     ) {
         let cfg = &self.inner.config;
         let saved = async {
-            let Some(times) = video::keyframes(&cfg.ffprobe, video, cfg.timeout, limits, cancel)
+            // Written even when empty (so many that every seek lands next to one): the
+            // start-up backfill lists only uploads without the file.
+            let times = video::keyframes(&cfg.ffprobe, video, cfg.timeout, limits, cancel)
                 .await
-                .context("listing the keyframes")?
-            else {
-                // So many that every seek lands next to one.
-                super::files::remove_path(&files.keyframes()).await;
-                return Ok(());
-            };
+                .context("listing the keyframes")?;
             // Named for this run: the backfill at start-up may list the same file meanwhile.
             let tmp = files
                 .dir

@@ -190,19 +190,19 @@ pub async fn check_upload(
 
 /// Most keyframes kept of one video. Past this many (a keyframe every frame or two, as an
 /// intra-only stream has), every seek lands on or next to one, there is nothing to plan for, and
-/// none are kept.
+/// none are kept: the list is empty, as for a video with none.
 pub const MAX_KEYFRAMES: usize = 100_000;
 
 /// The times (s) of the keyframes of `file`'s first video stream, ascending, read from its
 /// packets' flags (ffprobe demuxes the file and decodes nothing): what a browser's seek decodes
-/// from. `None` when there are more than [`MAX_KEYFRAMES`].
+/// from. Empty when there are more than [`MAX_KEYFRAMES`].
 pub async fn keyframes(
     ffprobe: &Path,
     file: &Path,
     timeout: Duration,
     limits: &Limits,
     cancel: &CancellationToken,
-) -> Result<Option<Vec<f64>>, ProcessError> {
+) -> Result<Vec<f64>, ProcessError> {
     let args = ffprobe_args(
         &[
             "-select_streams",
@@ -227,13 +227,13 @@ pub async fn keyframes(
     })
     .await?;
     if too_many {
-        return Ok(None);
+        return Ok(Vec::new());
     }
     // Packets come in decoding order; keyframes are presented in it too, but a stream may say
     // otherwise.
     times.sort_by(f64::total_cmp);
     times.dedup_by(|a, b| (*a - *b).abs() < 0.000_5);
-    Ok(Some(times))
+    Ok(times)
 }
 
 /// The presentation time of a keyframe packet from one line of `-show_entries
@@ -573,6 +573,40 @@ mod tests {
             "/up/-x",
         ];
         assert_eq!(args, want.map(std::ffi::OsString::from));
+    }
+
+    /// A stand-in for ffprobe that prints `lines` keyframe packets (and a frame between each).
+    fn fake_ffprobe(dir: &Path, lines: usize) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("ffprobe");
+        let script =
+            format!("#!/bin/sh\nseq 0 $(({lines} - 1)) | sed 's/$/.5,___/; p; s/.5,___/.0,K__/'\n");
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[tokio::test]
+    async fn keyframes_beyond_the_most_kept_leave_an_empty_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = |n| {
+            let ffprobe = fake_ffprobe(dir.path(), n);
+            async move {
+                keyframes(
+                    &ffprobe,
+                    Path::new("video"),
+                    Duration::from_secs(30),
+                    &Limits::default(),
+                    &CancellationToken::new(),
+                )
+                .await
+                .unwrap()
+            }
+        };
+        let kept = list(3).await;
+        assert_eq!(kept, [0.0, 1.0, 2.0]);
+        assert_eq!(list(MAX_KEYFRAMES).await.len(), MAX_KEYFRAMES);
+        assert!(list(MAX_KEYFRAMES + 1).await.is_empty());
     }
 
     #[test]
