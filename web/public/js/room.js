@@ -466,18 +466,9 @@ class RoomPage {
       this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
       // The landings plan their seeks by the keyframes when known; waited for up to
       // KEYFRAMES_WAIT_MS (a page that lands without them takes them when they come).
-      this.keyframes = null;
       const times = await Promise.race([keyframes, new Promise((r) => setTimeout(r, KEYFRAMES_WAIT_MS, undefined))]);
-      if (times === undefined) {
-        keyframes.then((late) => {
-          if (this.loadedItemId !== id) return;
-          this.keyframes = late;
-          this.controller.setKeyframes(late);
-        });
-      } else {
-        this.keyframes = times;
-      }
-      this.controller.setKeyframes(this.keyframes);
+      this.controller.setKeyframes(times);
+      if (times === undefined) keyframes.then((late) => this.loadedItemId === id && this.controller.setKeyframes(late));
       // The room plays already (an item that just started, a late join): the player lands, held
       // paused meanwhile. Started as soon as it could play, it was 20-120 ms late (the time to
       // buffer and its start latency), under the 150 ms that lands, and the steady 2% took
@@ -784,8 +775,9 @@ class RoomPage {
       // A per-viewer choice: only this screen follows the room more loosely.
       this.prefs.tolerance = Number(tolerance.value);
       localStorage.setItem("lockstep.tolerance", tolerance.value);
+      const keyframes = this.controller.keyframes;
       this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
-      this.controller.setKeyframes(this.keyframes);
+      this.controller.setKeyframes(keyframes);
     });
     $("#resync").addEventListener("click", () => {
       // A manual resync: allow an immediate seek to wherever the room is.

@@ -657,10 +657,11 @@ export class SyncController {
     return null;
   }
 
-  /** The item's keyframe times (s; any order), or null when they are not known: landings then
-   * plan for the seek time learnt on average. */
+  /** The item's keyframe times (s; any order; an array, or another controller's `keyframes`), or
+   * null when they are not known: landings then plan for the seek time learnt on average. */
   setKeyframes(times) {
-    const kept = Array.isArray(times) ? times.filter((t) => Number.isFinite(t) && t >= 0) : [];
+    const list = Array.isArray(times) || ArrayBuffer.isView(times) ? Array.from(times) : [];
+    const kept = list.filter((t) => Number.isFinite(t) && t >= 0);
     this.keyframes = kept.length ? Float64Array.from(kept).sort() : null;
   }
 

@@ -901,6 +901,12 @@ test("with keyframes a landing leads by what its seek decodes, or lands on the n
   const c = new SyncController();
   c.setKeyframes([30, 0, 10, 20, "x", -1, NaN]); // any order; what is not a time is left out
   assert.deepEqual([...c.keyframes], [0, 10, 20, 30]);
+  // A controller made for the same item (a new tolerance) takes them over.
+  const again = new SyncController();
+  again.setKeyframes(c.keyframes);
+  assert.deepEqual([...again.keyframes], [0, 10, 20, 30]);
+  again.setKeyframes(undefined);
+  assert.equal(again.keyframes, null);
   const base = SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * SYNC.INITIAL_SEEK_LATENCY;
   const perSecond = SYNC.LANDING_LATENCY_FACTOR * SYNC.INITIAL_DECODE_COST;
   // 2 s past a keyframe: a point a little further, whose decoding fits its lead exactly.

@@ -39,7 +39,7 @@ export class Html5Player {
     video.addEventListener("seeked", () => onEvent("seeked"));
     video.addEventListener("canplay", () => onEvent("canplay"));
     // A file that failed to load may load on another try (the page tries again: `retry`).
-    video.addEventListener("error", () => onEvent("error", video.error?.message || "cannot play this video", { retry: true }));
+    video.addEventListener("error", () => onEvent("error", this.loadError, { retry: true }));
     container.append(video);
     this.video = video;
     // Where the video really is (position.js): Firefox's currentTime moves in ~40 ms steps, so
