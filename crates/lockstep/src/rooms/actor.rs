@@ -262,21 +262,21 @@ impl Actor {
                 };
                 self.connections += 1;
                 self.idle_since = None;
-                // A first visit while the room plays an upload is committed before the welcome,
-                // not behind it: an upload's files are served to the room's members as the
-                // store knows them, and the page asks for the video as soon as it hears what
-                // plays. Written behind, a joiner's request could come before the commit and be
-                // refused (404), and its video never loaded (bench-sync, a room of uploads).
+                if !self.publish(events, now).await {
+                    let _ = reply.send(Err(JoinError::Internal));
+                    return None;
+                }
+                // While the room plays an upload, a first visit is committed before the welcome:
+                // an upload's files are served to the room's members as the store knows them,
+                // and the page asks for the video as soon as it hears what plays. Otherwise its
+                // request could come before the commit and be refused (404), and its video never
+                // loaded (bench-sync, a room of uploads).
                 let plays_upload = self
                     .room
                     .current()
                     .is_some_and(|item| matches!(item.source, ItemSource::Upload { .. }));
-                if !self
-                    .publish_with(events, now, !(visit && plays_upload))
-                    .await
-                {
-                    let _ = reply.send(Err(JoinError::Internal));
-                    return None;
+                if visit && plays_upload {
+                    self.visits_committed().await;
                 }
                 let frames = match resume.and_then(|r| self.replay(&r, now)) {
                     Some(frames) => frames,
@@ -610,23 +610,13 @@ impl Actor {
     /// ([`EventWriter`](crate::store::writer::EventWriter)) with other rooms' and are heard of
     /// only once committed.
     async fn publish(&mut self, events: Vec<Event>, now: ServerTime) -> bool {
-        self.publish_with(events, now, true).await
-    }
-
-    /// [`Self::publish`], with visits written behind (`visits_behind`) or waited for like the
-    /// other stored events.
-    async fn publish_with(
-        &mut self,
-        events: Vec<Event>,
-        now: ServerTime,
-        visits_behind: bool,
-    ) -> bool {
         if events.is_empty() {
             return true;
         }
         // Visits mostly order nothing after them: they go with the next commit, unwaited (split
-        // off only when there is one: this is every event's path).
-        let events = if visits_behind && events.iter().any(|e| matches!(e, Event::Visited { .. })) {
+        // off only when there is one: this is every event's path); what does waits for them
+        // (`visits_committed`).
+        let events = if events.iter().any(|e| matches!(e, Event::Visited { .. })) {
             let (visits, events): (Vec<Event>, Vec<Event>) = events
                 .into_iter()
                 .partition(|e| matches!(e, Event::Visited { .. }));
