@@ -32,7 +32,7 @@ use policy::MediaPolicy;
 use poster::Posters;
 use probe::Prober;
 use proxy::MediaProxy;
-use ranges::Ranges;
+use ranges::{RangeClient, Ranges};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -157,7 +157,13 @@ impl MediaResolver {
                             && found.duration.is_some()
                             && session.refused().is_none() =>
                     {
-                        ranges::check(url.as_str(), session.url()).await
+                        match RangeClient::new(session.url()) {
+                            Ok(client) => ranges::check(&client, url.as_str()).await,
+                            Err(err) => {
+                                tracing::warn!(error = %err, "the range check's HTTP client could not be built");
+                                Ranges::Unknown
+                            }
+                        }
                     }
                     _ => Ranges::Unknown,
                 };

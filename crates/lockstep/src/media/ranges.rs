@@ -46,35 +46,42 @@ pub fn verdict(status: u16, accept_ranges: Option<&str>) -> Ranges {
     }
 }
 
-/// Asks `url`'s host for its first byte through `proxy` (a media proxy session's URL).
-pub async fn check(url: &str, proxy: &str) -> Ranges {
-    // Redirects are followed here, not by reqwest: it drops `Proxy-Authorization` from a request
-    // redirected to another host (a sensitive header), and the proxy then refuses it (407), so a
-    // link that redirects (a CDN's signed address) could never be checked.
-    let client = reqwest::Proxy::all(proxy).and_then(|proxy| {
-        reqwest::Client::builder()
-            .proxy(proxy)
+/// Asks a media host for parts of a file through the media proxy (so the policy applies to every
+/// connection and every redirect, as to ffprobe's). Built once per lookup.
+#[derive(Debug, Clone)]
+pub struct RangeClient {
+    client: reqwest::Client,
+}
+
+impl RangeClient {
+    /// A client whose every request goes through `proxy` (a media proxy session's URL).
+    pub fn new(proxy: &str) -> reqwest::Result<Self> {
+        // Redirects are followed here, not by reqwest: it drops `Proxy-Authorization` from a
+        // request redirected to another host (a sensitive header), and the proxy then refuses it
+        // (407), so a link that redirects (a CDN's signed address) could never be read.
+        let client = reqwest::Client::builder()
+            .proxy(reqwest::Proxy::all(proxy)?)
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("lockstep/", env!("CARGO_PKG_VERSION")))
-            .build()
-    });
-    let client = match client {
-        Ok(client) => client,
-        Err(err) => {
-            tracing::warn!(error = %err, "the range check's HTTP client could not be built");
-            return Ranges::Unknown;
-        }
-    };
-    let Ok(mut at) = reqwest::Url::parse(url) else {
-        return Ranges::Unknown;
-    };
-    let asked = async {
+            .build()?;
+        Ok(RangeClient { client })
+    }
+
+    /// `GET url` with `Range: range` (`bytes=0-0`), following at most [`MAX_REDIRECTS`]
+    /// redirects: the answer, its head read and its body not, and the URL that gave it (`None`
+    /// after too many redirects). Each request has [`TIMEOUT`] for its head and body.
+    pub async fn get(
+        &self,
+        url: &reqwest::Url,
+        range: &str,
+    ) -> reqwest::Result<Option<(reqwest::Response, reqwest::Url)>> {
+        let mut at = url.clone();
         for _ in 0..=MAX_REDIRECTS {
-            // The answer's head is all that is read: dropping it closes the connection mid-body.
-            let answer = client
+            let answer = self
+                .client
                 .get(at.clone())
-                .header(reqwest::header::RANGE, "bytes=0-0")
+                .header(reqwest::header::RANGE, range)
                 .send()
                 .await?;
             if answer.status().is_redirection()
@@ -88,24 +95,32 @@ pub async fn check(url: &str, proxy: &str) -> Ranges {
                 at = next;
                 continue;
             }
-            return Ok(verdict(
-                answer.status().as_u16(),
-                answer
-                    .headers()
-                    .get(reqwest::header::ACCEPT_RANGES)
-                    .and_then(|v| v.to_str().ok()),
-            ));
+            return Ok(Some((answer, at)));
         }
-        Ok(Ranges::Unknown)
+        Ok(None)
+    }
+}
+
+/// Asks `url`'s host for its first byte through `client`.
+pub async fn check(client: &RangeClient, url: &str) -> Ranges {
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return Ranges::Unknown;
     };
-    // One deadline for the whole chain, as for a single request.
-    match tokio::time::timeout(TIMEOUT, asked).await {
-        Ok(Ok(ranges)) => ranges,
-        Ok(Err::<_, reqwest::Error>(err)) => {
+    // The answer's head is all that is read: dropping it closes the connection mid-body. One
+    // deadline for the whole chain, as for a single request.
+    match tokio::time::timeout(TIMEOUT, client.get(&url, "bytes=0-0")).await {
+        Ok(Ok(Some((answer, _)))) => verdict(
+            answer.status().as_u16(),
+            answer
+                .headers()
+                .get(reqwest::header::ACCEPT_RANGES)
+                .and_then(|v| v.to_str().ok()),
+        ),
+        Ok(Ok(None)) | Err(_) => Ranges::Unknown,
+        Ok(Err(err)) => {
             tracing::debug!(%url, error = %err, "the range check got no answer");
             Ranges::Unknown
         }
-        Err(_) => Ranges::Unknown,
     }
 }
 
