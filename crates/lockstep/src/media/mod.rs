@@ -11,9 +11,11 @@
 //! - [`policy`]: which addresses media may be fetched from (SSRF).
 //! - [`proxy`]: the proxy every ffprobe connection goes through, applying that policy.
 //! - [`ranges`]: whether a file's host lets a browser seek in it.
+//! - [`moov`]: the keyframe times of a linked MP4, from its `moov` box.
 
 pub mod files;
 pub mod jobs;
+pub mod moov;
 pub mod policy;
 pub mod poster;
 pub mod probe;
@@ -31,7 +33,7 @@ use lockstep_core::queue::ItemMetadata;
 use policy::MediaPolicy;
 use poster::Posters;
 use probe::Prober;
-use proxy::MediaProxy;
+use proxy::{MediaProxy, ProxySession};
 use ranges::{RangeClient, Ranges};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +66,8 @@ pub struct MediaResolver {
     permits: Arc<Semaphore>,
     policy: Arc<MediaPolicy>,
     proxy: MediaProxy,
+    store: Store,
+    clock: ServerClock,
 }
 
 impl MediaResolver {
@@ -114,7 +118,7 @@ impl MediaResolver {
             },
             posters: Posters {
                 program: config.ffmpeg.clone(),
-                store,
+                store: store.clone(),
                 clock,
                 timeout: Duration::from_secs(config.probe_timeout_secs.clamp(1, 10)),
                 limits: process::Limits {
@@ -126,12 +130,48 @@ impl MediaResolver {
             permits: Arc::new(Semaphore::new(CONCURRENT_LOOKUPS)),
             policy,
             proxy,
+            store,
+            clock,
         })
     }
 
     /// Which addresses media may be fetched from.
     pub fn policy(&self) -> &MediaPolicy {
         &self.policy
+    }
+
+    /// Reads the keyframe times of the MP4 at `url` through `client` and keeps them, unless they
+    /// are kept already or the proxy refused one of `session`'s connections. A failure is logged:
+    /// the item plays, its landings planned as for a file whose keyframes are not known.
+    async fn keep_keyframes(&self, client: &RangeClient, url: &str, session: &ProxySession) {
+        let name = poster::url_key(url);
+        match self.store.has_link_keyframes(&name).await {
+            Ok(false) => {}
+            Ok(true) => return,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot look up a link's keyframes");
+                return;
+            }
+        }
+        let times = match moov::keyframes(client, url).await {
+            Ok(Some(times)) => times,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::info!(%url, error = %err, "a link's keyframes could not be read");
+                return;
+            }
+        };
+        if session.refused().is_some() {
+            return;
+        }
+        let json = video::keyframes_json(&times);
+        if let Err(err) = self
+            .store
+            .save_link_keyframes(&name, &json, self.clock.now())
+            .await
+        {
+            tracing::warn!(error = %err, "cannot keep a link's keyframes");
+        }
     }
 
     pub async fn resolve(&self, media: &Media) -> Resolution {
@@ -151,19 +191,20 @@ impl MediaResolver {
                 // or no one can join it late (see `ranges`). Not a stream without an end (a
                 // radio's): it cannot be seeked anywhere, and everyone plays it live. Not once
                 // the proxy has refused the link: nothing more is asked of it.
-                let ranges = match &probed {
-                    Ok(found)
+                let client = match RangeClient::new(session.url()) {
+                    Ok(client) => Some(client),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "a link's HTTP client could not be built");
+                        None
+                    }
+                };
+                let ranges = match (&probed, &client) {
+                    (Ok(found), Some(client))
                         if found.format != DirectFormat::Hls
                             && found.duration.is_some()
                             && session.refused().is_none() =>
                     {
-                        match RangeClient::new(session.url()) {
-                            Ok(client) => ranges::check(&client, url.as_str()).await,
-                            Err(err) => {
-                                tracing::warn!(error = %err, "the range check's HTTP client could not be built");
-                                Ranges::Unknown
-                            }
-                        }
+                        ranges::check(client, url.as_str()).await
                     }
                     _ => Ranges::Unknown,
                 };
@@ -182,17 +223,27 @@ impl MediaResolver {
                             .into(),
                     ),
                     Ok(found) => {
-                        // A frame for the queue and the lobby, read the same guarded way.
-                        let thumbnail = match found.has_video {
-                            true => {
-                                let poster = self
-                                    .posters
-                                    .poster(url.as_str(), session.url(), found.duration)
-                                    .await;
-                                poster.filter(|_| session.refused().is_none())
+                        // A frame for the queue and the lobby, and the keyframes that landings
+                        // plan by (a seekable MP4's), read the same guarded way.
+                        let poster = async {
+                            match found.has_video {
+                                true => {
+                                    self.posters
+                                        .poster(url.as_str(), session.url(), found.duration)
+                                        .await
+                                }
+                                false => None,
                             }
-                            false => None,
                         };
+                        let keyframes = async {
+                            if let (Some(client), Ranges::Supported, DirectFormat::Mp4, true) =
+                                (&client, ranges, found.format, found.has_video)
+                            {
+                                self.keep_keyframes(client, url.as_str(), &session).await
+                            }
+                        };
+                        let (poster, ()) = tokio::join!(poster, keyframes);
+                        let thumbnail = poster.filter(|_| session.refused().is_none());
                         Resolution::Found(ItemMetadata {
                             title: found.title,
                             duration: found.duration,

@@ -31,10 +31,15 @@ pub struct Posters {
     pub limits: Limits,
 }
 
-/// The cache name of `url`'s poster: 32 hex digits of its SHA-256, then `.jpg`.
-pub fn file_name(url: &str) -> String {
+/// The name `url`'s poster and keyframes are kept under: 32 hex digits of its SHA-256.
+pub fn url_key(url: &str) -> String {
     let digest = Sha256::digest(url.as_bytes());
-    let mut name: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The cache name of `url`'s poster: [`url_key`], then `.jpg`.
+pub fn file_name(url: &str) -> String {
+    let mut name = url_key(url);
     name.push_str(".jpg");
     name
 }

@@ -1,6 +1,10 @@
 //! `/media/posters/{hash}.jpg`: the cached poster frame of a direct link (anyone may see it: it
 //! is a frame of a public URL, named by a hash of that URL).
 //!
+//! `/media/keyframes?url=<link>`: the keyframe times of a direct link to an MP4, read from its
+//! `moov` box when it was queued (`media::moov`), as an upload's `keyframes.json` (anyone may see
+//! them, as a poster: they are facts of a public URL, kept only for links that were queued).
+//!
 //! `/media/uploads/{id}/...`: an upload's files, with Range requests (206), content types and
 //! caching headers, only for its owner and for members of rooms whose queue holds it (and its
 //! poster for anyone when a public room queues it, as the lobby shows that room's video).
@@ -10,7 +14,7 @@
 //! traversal attempt included, is 404, as is an upload the caller may not see (ids are not to be
 //! probed).
 
-use super::extract::path_id;
+use super::extract::{ApiQuery, path_id};
 use crate::auth::CurrentUser;
 use crate::error::ApiError;
 use crate::media::poster;
@@ -22,6 +26,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lockstep_core::ids::{JobId, UploadId};
+use serde::Deserialize;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
@@ -29,6 +34,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/media/uploads/{id}/{*path}", get(serve))
         .route("/media/posters/{name}", get(serve_poster))
+        .route("/media/keyframes", get(serve_link_keyframes))
 }
 
 fn not_found() -> ApiError {
@@ -61,6 +67,35 @@ async fn serve_poster(
             (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         ],
         jpeg,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LinkQuery {
+    url: String,
+}
+
+async fn serve_link_keyframes(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<LinkQuery>,
+) -> Result<Response, ApiError> {
+    let json = state
+        .store
+        .link_keyframes(&poster::url_key(&query.url))
+        .await?
+        .ok_or_else(not_found)?;
+    // A link's file may be replaced at its URL: an hour, as an upload's list.
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        json,
     )
         .into_response())
 }

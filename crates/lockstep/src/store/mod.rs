@@ -15,6 +15,7 @@
 //! - [`uploads`] and [`jobs`]: uploaded videos and the media jobs made from them.
 //! - [`library`]: the personal library and playlists.
 //! - [`posters`]: poster frames of direct links.
+//! - [`link_keyframes`]: keyframe times of direct links to MP4 files.
 //! - [`events`]: writing a room [`Event`](lockstep_core::room::Event) to the tables it touches.
 //! - [`writer`]: group commit, the task that writes every room's events, many per transaction.
 
@@ -22,6 +23,7 @@ pub mod chat;
 pub mod events;
 pub mod jobs;
 pub mod library;
+pub mod link_keyframes;
 pub mod members;
 pub mod posters;
 pub mod queue;

@@ -482,3 +482,134 @@ async fn a_media_server_that_never_answers_times_out_and_the_item_stays_playable
     .await
     .unwrap();
 }
+
+/// A test video made once: 8 s at 30 fps, a keyframe every 2 s, B-frames (so composition
+/// offsets and an edit list), written as `args` say (`-movflags` and the like).
+fn gop2_mp4(name: &str, args: &[&str]) -> std::path::PathBuf {
+    let file = media().dir.join(name);
+    if !file.exists() {
+        let tmp = media()
+            .dir
+            .join(format!("{name}.{}.tmp.mp4", std::process::id()));
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-y"])
+            .args([
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=duration=8:size=320x180:rate=30",
+            ])
+            .args(["-f", "lavfi", "-i", "sine=frequency=440:duration=8"])
+            .args(["-c:v", "libx264", "-preset", "veryfast", "-bf", "2"])
+            .args(["-g", "60", "-keyint_min", "60", "-sc_threshold", "0"])
+            .args(["-c:a", "aac", "-shortest"])
+            .args(args)
+            .arg(&tmp)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ffmpeg made {name}");
+        std::fs::rename(&tmp, &file).unwrap();
+    }
+    file
+}
+
+/// The keyframe times ffprobe reads from `file`'s packets (what an upload's list holds).
+fn ffprobe_keyframes(file: &std::path::Path) -> Vec<f64> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=print_section=0",
+        ])
+        .arg(file)
+        .output()
+        .unwrap();
+    let mut times: Vec<f64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(','))
+        .filter(|(_, flags)| flags.starts_with('K'))
+        .map(|(t, _)| (t.parse::<f64>().unwrap() * 1000.0).round() / 1000.0)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+#[tokio::test]
+async fn a_linked_mp4s_keyframes_are_read_from_its_moov_and_served_to_the_pages() {
+    let media = media();
+    // A recording's layout (the moov after the media data), and a fragmented file's.
+    let last = gop2_mp4("gop2-moov-last.mp4", &[]);
+    gop2_mp4(
+        "gop2-fragmented.mp4",
+        &["-movflags", "frag_keyframe+empty_moov"],
+    );
+    let files = serve_dir(&media.dir).await;
+    let app = spawn_with(|_| {}).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    let expected = ffprobe_keyframes(&last);
+    assert_eq!(expected, [0.0, 2.0, 4.0, 6.0]);
+    let cases: [(&str, Option<Vec<f64>>); 4] = [
+        ("gop2-moov-last.mp4", Some(expected)),
+        // Made for the web (moov first), one keyframe in its 2 s.
+        (
+            "clip2s.mp4",
+            Some(ffprobe_keyframes(&media.dir.join("clip2s.mp4"))),
+        ),
+        // Not an MP4; an MP4 whose samples are in its fragments: no list.
+        ("clip3s.webm", None),
+        ("gop2-fragmented.mp4", None),
+    ];
+    let stranger = app.api();
+    for (file, expected) in cases {
+        let url = format!("{files}/{file}");
+        v.ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: url.clone(),
+        })
+        .await
+        .unwrap();
+        // Kept before the item is ready, so a page that sees it ready finds them.
+        assert_eq!(updated(&mut v).await.status, ItemStatus::Ready, "{file}");
+        let answer = stranger
+            .raw(reqwest::Method::GET, "/media/keyframes")
+            .query(&[("url", &url)])
+            .send()
+            .await
+            .unwrap();
+        match expected {
+            Some(times) => {
+                assert_eq!(answer.status(), 200, "{file}");
+                assert_eq!(answer.headers()["content-type"], "application/json");
+                let body: serde_json::Value = answer.json().await.unwrap();
+                assert_eq!(body, json!({ "keyframes": times }), "{file}");
+            }
+            None => {
+                assert_eq!(answer.status(), 404, "{file}");
+                let body: serde_json::Value = answer.json().await.unwrap();
+                assert_eq!(body["error"]["code"], "not_found", "{file}");
+            }
+        }
+    }
+    // A link no one queued has none; a request without a link is told what it lacks.
+    let never = format!("{files}/elsewhere.mp4");
+    let answer = stranger
+        .raw(reqwest::Method::GET, "/media/keyframes")
+        .query(&[("url", &never)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 404);
+    let answer = stranger
+        .raw(reqwest::Method::GET, "/media/keyframes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_query");
+}
