@@ -11,7 +11,7 @@
 // - the room's video, once the view or the welcome says what plays: a <video> set fetching from
 //   where the room is, which the player adopts (`early.takeVideo`), so that the fetch and the
 //   start of the browser's media pipeline overlap the player's modules instead of following them;
-//   and an upload's keyframe times (`keyframesOf`), which its first landing plans by.
+//   and its keyframe times (`keyframesOf`), which its first landing plans by.
 // A late joiner behind an 80 ms round trip was within 20 ms of the room ~0.3 s sooner (bench-sync).
 // The view and the config wait behind the module downloads (HTTP/1.1: six connections), the
 // socket does not: a page that hears the welcome first enters the room with it (room.js).
@@ -40,21 +40,32 @@ function asked(promise) {
 let fetched = null;
 let taken = false;
 
-/** The keyframe times of the upload last asked for: `{id, times}` (a promise of an array of s,
- * or of null when not known). */
+/** The keyframe times last asked for: `{address, times}` (a promise of an array of s, or of null
+ * when not known). */
 let keyframesAsked = null;
 
-/** The keyframe times (s) of `item`'s video, fetched once per upload: a promise of an array, or
- * of null for an item that is not an upload, an upload from before its keyframes were listed, an
- * error. A landing plans its seek by them (SyncController.setKeyframes). */
+/** Where `item`'s keyframe times are served, or null: an upload's are listed when it is made
+ * playable; a link to an MP4's are read from its file by the server's lookup, so they are asked
+ * for once that is done (`status` "ready"). */
+export function keyframesAddress(item) {
+  if (item?.kind === "upload" && typeof item.upload_id === "string") return `/media/uploads/${encodeURIComponent(item.upload_id)}/keyframes.json`;
+  if (item?.kind === "url" && item.format === "mp4" && item.status === "ready" && typeof item.url === "string") return `/media/keyframes?url=${encodeURIComponent(item.url)}`;
+  return null;
+}
+
+/** The keyframe times (s) of `item`'s video, fetched once per address: a promise of an array, or
+ * of null when there is none to ask (`keyframesAddress`), none kept (an upload from before its
+ * keyframes were listed, a link whose file could not be read), or an error. A landing plans its
+ * seek by them (SyncController.setKeyframes). */
 export function keyframesOf(item) {
-  if (item?.kind !== "upload" || typeof item.upload_id !== "string") return Promise.resolve(null);
-  if (keyframesAsked?.id !== item.upload_id) {
-    const times = fetch(`/media/uploads/${encodeURIComponent(item.upload_id)}/keyframes.json`, { credentials: "same-origin" })
+  const address = keyframesAddress(item);
+  if (!address) return Promise.resolve(null);
+  if (keyframesAsked?.address !== address) {
+    const times = fetch(address, { credentials: "same-origin" })
       .then((r) => (r.ok ? r.json() : null))
       .then((v) => (Array.isArray(v?.keyframes) ? v.keyframes : null))
       .catch(() => null);
-    keyframesAsked = { id: item.upload_id, times };
+    keyframesAsked = { address, times };
   }
   return keyframesAsked.times;
 }

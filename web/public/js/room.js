@@ -8,7 +8,7 @@
 import { api, ApiError } from "./api.js";
 import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
-import { early, keyframesOf, sampleClock, socketUrl } from "./early.js";
+import { early, keyframesAddress, keyframesOf, sampleClock, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, startPosition, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
@@ -451,10 +451,12 @@ class RoomPage {
       this.loadedItemId = null;
       return;
     }
+    if (item.id === this.loadedItemId && !this.loading) this.keyframesLearnt(item);
     if (item.id === this.loadedItemId || this.loading) return;
     this.loading = true;
     const id = item.id;
-    // An upload's keyframes (asked by early.js already for the room's first item).
+    // Its keyframes (asked by early.js already for the room's first item).
+    this.keyframesAddress = keyframesAddress(item);
     const keyframes = keyframesOf(item);
     try {
       this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail, how) => this.playerEvent(name, detail, how), this.loadPosition(), fetched);
@@ -488,6 +490,16 @@ class RoomPage {
     }
     // The current item may have changed while this one loaded.
     if (this.model.current?.id !== this.loadedItemId) this.loadCurrent();
+  }
+
+  /** A link loaded while the server still looked it up has keyframes to ask for once that is
+   * done (its item updated: `keyframesAddress`); the landings from then on plan by them. */
+  keyframesLearnt(item) {
+    const address = keyframesAddress(item);
+    if (!address || address === this.keyframesAddress) return;
+    this.keyframesAddress = address;
+    const id = item.id;
+    keyframesOf(item).then((times) => times && this.loadedItemId === id && this.controller.setKeyframes(times));
   }
 
   /** Where a player loading the current item starts (`startPosition`). */

@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { addToQueue, artifacts, createRoom as createRoomAt, eventually, launchBrowser, newViewer, probe, startFixtures, startProxy, startServer } from "./harness.js";
+import { addToQueue, artifacts, createRoom as createRoomAt, eventually, launchBrowser, newViewer, probe, startFixtures, startProxy, startServer, VIDEO_SECONDS } from "./harness.js";
 import { SYNC } from "../../public/js/sync.js";
 import { CLOCK } from "../../public/js/clock.js";
 
@@ -458,6 +458,30 @@ test("a late joiner's video is fetched before the player's modules run, and the 
   await inSync(guest.page, "guest", { playing: true });
   const adopted = await guest.page.evaluate(() => window.__videos.length === 1 && window.__videos[0] === window.lockstep.player.element && window.__videos[0].isConnected);
   assert.ok(adopted, "one <video>, made early, is the player's and in the page");
+  for (const v of [owner, guest]) await v.context.close();
+});
+
+test("a linked MP4's keyframes reach the pages: the owner's, which loaded it while the server read them, and a joiner's", async () => {
+  const owner = await newViewer(browser);
+  const url = await createRoom(owner.page, "Keyframes");
+  const link = fixtures.mediaUrl("keyframes");
+  const asked = owner.page.waitForRequest((r) => r.url().includes("/media/keyframes?url="));
+  await addToQueue(owner.page, link);
+  await inSync(owner.page, "owner", { playing: true });
+  // The test video has a keyframe every second (x264 may add one at a cut); the server read them
+  // from its moov box.
+  const expected = await eventually(async () => {
+    const answer = await fetch(`${server.base}/media/keyframes?url=${encodeURIComponent(link)}`);
+    return answer.ok && answer.json();
+  }, { what: "the server to have read the keyframes" });
+  assert.ok(expected.keyframes[0] === 0 && expected.keyframes.length >= VIDEO_SECONDS - 1, JSON.stringify(expected));
+  await asked;
+  const known = (page) => page.evaluate(() => Array.from(window.lockstep.controller.keyframes ?? []));
+  await eventually(async () => (await known(owner.page)).length === expected.keyframes.length, { what: "the owner's page has the keyframes" });
+  const guest = await newViewer(browser);
+  await guest.page.goto(url);
+  await inSync(guest.page, "guest", { playing: true });
+  assert.deepEqual(await known(guest.page), expected.keyframes);
   for (const v of [owner, guest]) await v.context.close();
 });
 
