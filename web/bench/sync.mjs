@@ -101,13 +101,15 @@ const GOP = Number(process.env.SYNC_GOP ?? 1);
 /** SYNC_ITEM=upload plays the test video as the host's own upload (sent with tus, then remuxed by
  * the server, keeping its keyframes), not as a link: what a room of uploads gets. */
 const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
-/** SYNC_KEYFRAMES=0: the pages are refused an upload's keyframe times (404), and their landings
+/** SYNC_KEYFRAMES=0: the pages are refused the item's keyframe times (404: an upload's
+ * `keyframes.json`, a link's `/media/keyframes`), and their landings
  * plan for the seek time learnt on average, as before they had them: the A of an A/B. */
 const KEYFRAMES = process.env.SYNC_KEYFRAMES !== "0";
 /** Opens a viewer (a fresh context), refused keyframe times when KEYFRAMES is off. */
 async function openBenchViewer(browser) {
   const v = await openViewer(browser);
-  if (!KEYFRAMES) await v.context.route("**/keyframes.json", (route) => route.fulfill({ status: 404, body: "" }));
+  const keyframes = (url) => url.pathname.endsWith("/keyframes.json") || url.pathname === "/media/keyframes";
+  if (!KEYFRAMES) await v.context.route(keyframes, (route) => route.fulfill({ status: 404, body: "" }));
   return v;
 }
 /** A viewer's line at a sample: its errors averaged over this many samples either side. */
