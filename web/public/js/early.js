@@ -70,15 +70,25 @@ export function keyframesOf(item) {
   return keyframesAsked.times;
 }
 
-/** Sets a <video> fetching `current` from where the room is (by `clock` once it is ready). Only a
- * plain video file: a YouTube item, an HLS stream (hls.js attaches itself) and an upload still
- * being prepared are left to the player. */
+/** How far ahead of where the room is (s of the room's time) a playing room's video is set
+ * fetching: about how long the page takes from then to be ready to start it (its modules, its
+ * clock, the video's data at that point) and to start it. Its first landing waits there for the
+ * room when that is no further ahead than the landing would seek (`SyncController.decide`),
+ * instead of seeking, and decoding from the keyframe before, once more. */
+export const EARLY_LEAD = 0.6;
+
+/** Sets a <video> fetching `current` from where the room will be once the page can start it (by
+ * `clock` once it is ready). Only a plain video file: a YouTube item, an HLS stream (hls.js
+ * attaches itself) and an upload still being prepared are left to the player. */
 function prefetch(current, playback, clock) {
   if (taken || fetched || !current || !playback || current.kind === "youtube" || isHls(current) || awaitsMedia(current)) return;
   keyframesOf(current);
   const video = videoElement();
   video.src = current.url;
-  const from = startPosition(playback, clock, performance.timeOrigin + performance.now(), current.duration ?? Infinity);
+  const duration = current.duration ?? Infinity;
+  let from = startPosition(playback, clock, performance.timeOrigin + performance.now(), duration);
+  const ahead = playback.paused ? 0 : EARLY_LEAD * playback.rate;
+  if (from + ahead < duration) from += ahead;
   if (from > 0) video.currentTime = from;
   fetched = { item: current, video };
 }

@@ -593,6 +593,7 @@ class RoomPage {
       buffering: !p.canPlay && !m.playback.paused,
       // A landing within the buffer is timed shorter (it seeks without fetching).
       bufferedTo: p.bufferedEnd?.(target) ?? null,
+      playerPaused: p.paused,
       // A seek that follows the room's change ends its grace within a second of that change: it
       // is shortened by how late this page heard of the change (not by how long ago the change
       // was: a player that first had to load its video got almost none, and closed what its

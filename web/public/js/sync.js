@@ -293,10 +293,12 @@ export class SyncController {
    * @param {boolean} [s.buffering] the player is waiting for data
    * @param {number} [s.sinceChange] how long after the room's playback last changed this page
    *   heard of it (s, by the server's clock), if known
+   * @param {boolean} [s.playerPaused] the player is paused (a due landing may then take the
+   *   place where it waits, when that is ahead of the room)
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
-  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null }) {
+  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
@@ -332,6 +334,7 @@ export class SyncController {
     const seekAt = k * (this.fineRate ? SYNC.SEEK_THRESHOLD : SYNC.COARSE_SEEK_THRESHOLD);
     const size = Math.abs(drift);
     if ((size > seekAt || this.forced) && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
+      const due = this.forced;
       this.forced = false;
       this.correcting = false;
       this.smoothed = null;
@@ -342,6 +345,15 @@ export class SyncController {
         // A landing of this viewer's own (a join, a reconnection, a video loaded late), not one
         // that follows the room's change: its grace may run from its start (`land`).
         const own = !(Number.isFinite(sinceChange) && sinceChange < SYNC.SEEK_GRACE);
+        // A due landing whose player waits paused ahead of the room, no further than this landing
+        // would seek (a joiner's <video>, which early.js set fetching that far ahead of where the
+        // room was), waits there for its moment: its seek is done, and another would decode
+        // from the keyframe again.
+        const wait = drift / baseRate - this.startLatency;
+        if (due && playerPaused && wait >= SYNC.MIN_WAIT && drift <= lead.seconds * baseRate) {
+          this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual, own, adopted: true };
+          return result("arm", startRate(baseRate), null, wait);
+        }
         this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, distance: lead.distance, own };
         return result("land", baseRate, target + lead.seconds * baseRate);
       }

@@ -874,6 +874,44 @@ test("a player loaded while the room plays is held paused while it waits for dat
   assert.equal(coarse.decide({ target: 0.1, actual: 0, roomPaused: false, baseRate: 1, now: 0, buffering: true }).play, true);
 });
 
+test("a joiner's player already paused ahead (its early <video>) waits there for the room instead of seeking again", () => {
+  // Sparse keyframes: a new landing would lead by its decoding too.
+  const joiner = () => {
+    const c = new SyncController();
+    c.setKeyframes([0, 10, 20, 30]);
+    c.roomStarted();
+    return c;
+  };
+  const lead = joiner().landingLead(25, 1, null).seconds;
+  assert.ok(lead > 0.5, `a new landing leads by ${lead} s`);
+  // Still fetching and seeking there: it waits, as any due landing does.
+  const c = joiner();
+  assert.equal(c.decide({ target: 25, actual: 25.4, roomPaused: false, baseRate: 1, now: 0, seeking: true, playerPaused: true }).action, "wait");
+  // Done, 0.4 s ahead: armed for when the room gets there, less its start latency; no seek.
+  const armed = c.decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: true });
+  assert.deepEqual([armed.action, armed.seekTo, armed.play], ["arm", null, false]);
+  assert.ok(Math.abs(armed.startIn - (0.3 - SYNC.INITIAL_START_LATENCY)) < 1e-9, `starts in ${armed.startIn} s`);
+  // At twice the rate, 0.3 s of the room's time is 0.15 s.
+  const fast = joiner().decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 2, now: 0.1, playerPaused: true });
+  assert.equal(fast.action, "arm");
+  assert.ok(Math.abs(fast.startIn - (0.15 - SYNC.INITIAL_START_LATENCY)) < 1e-9);
+  // Further ahead than the landing would seek, behind the room, or too near to start on time:
+  // it lands as before.
+  for (const actual of [25.1 + lead + 0.05, 25.05, 25.1 + SYNC.INITIAL_START_LATENCY]) {
+    const d = joiner().decide({ target: 25.1, actual, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: true });
+    assert.equal(d.action, "land", `at ${actual}`);
+    assert.ok(d.seekTo !== null);
+  }
+  // A playing player, or a landing that is not due (a drift past the seek threshold), seeks.
+  assert.equal(joiner().decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: false }).action, "land");
+  const drifted = new SyncController();
+  assert.equal(drifted.decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 1, now: 10, playerPaused: true }).action, "land");
+  // The armed start then plays on time, as a landing's does.
+  const started = c.decide({ target: 25.1 + armed.startIn, actual: 25.4, roomPaused: false, baseRate: 1, now: 0.1 + armed.startIn, playerPaused: true });
+  assert.equal(started.action, "start");
+  assert.equal(started.play, true);
+});
+
 test("before any release is measured, a player whose readings scatter (Chromium) is let go of as Chromium's rest: 3 ms below the reading", () => {
   const c = new SyncController();
   c.currentRate = 1.003;
