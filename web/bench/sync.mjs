@@ -98,6 +98,9 @@ const FRAMES = process.env.SYNC_FRAMES === "1";
  * measures a file with a keyframe every 10 s, as many files that are remuxed or linked have (a
  * seek decodes from the keyframe before its point). */
 const GOP = Number(process.env.SYNC_GOP ?? 1);
+/** The test video's frame size: 480x270, or SYNC_SIZE (1280x720: a browser's seek decodes about
+ * seven times as many pixels per frame). */
+const SIZE = process.env.SYNC_SIZE ?? "480x270";
 /** SYNC_ITEM=upload plays the test video as the host's own upload (sent with tus, then remuxed by
  * the server, keeping its keyframes), not as a link: what a room of uploads gets. */
 const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
@@ -243,7 +246,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const { target, error } = window.__roomError(app, now);
-      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -366,7 +369,7 @@ async function lateJoin(browser, url, returning = null) {
  * returns its id. */
 async function uploadTestVideo(viewer, base) {
   const request = viewer.page.context().request;
-  const video = readFileSync(testVideo({ gop: GOP }));
+  const video = readFileSync(testVideo({ gop: GOP, size: SIZE }));
   const headers = { "tus-resumable": "1.0.0", origin: base };
   const created = await request.post(`${base}/api/uploads`, {
     headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("bench.mp4").toString("base64")}` },
@@ -386,7 +389,7 @@ async function uploadTestVideo(viewer, base) {
 }
 
 async function run(scenario) {
-  const fixtures = await startFixtures({ gop: GOP });
+  const fixtures = await startFixtures({ gop: GOP, size: SIZE });
   const server = await startServer(fixtures);
   if (firefox && scenario === "throttle") throw new Error("the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=firefox");
   const browser = firefox ? await launchFirefox() : await launchBrowser();
@@ -453,6 +456,7 @@ async function run(scenario) {
       await new Promise((r) => setTimeout(r, 50));
     }
     if (GOP !== 1) console.log(`the test video has a keyframe every ${GOP} s`);
+    if (SIZE !== "480x270") console.log(`the test video is ${SIZE}`);
     console.log(`start gate: ${gateMet() ? `every viewer within ${band * 1000} ms of the room for 0.5 s` : `not met in ${GATE_MS / 1000} s, measuring anyway`} (${((Date.now() - gateFrom) / 1000).toFixed(2)} s)`);
     await Promise.all(viewers.map((v) => installSampler(v.page)));
     const start = Date.now();

@@ -32,16 +32,18 @@ export function freePort() {
 
 /** Generates the test video once per run (H.264/AAC, a keyframe every second for quick seeks, as
  * Lockstep's transcoded uploads have; `gop`: one every that many seconds instead, as many other
- * files have: a browser's seek then decodes up to that much video). */
-export function testVideo({ gop = 1 } = {}) {
+ * files have: a browser's seek then decodes up to that much video; `size`: its frame size, 480x270
+ * unless said). */
+export function testVideo({ gop = 1, size = "480x270" } = {}) {
   const dir = path.join(tmpdir(), "lockstep-e2e-media");
-  const file = path.join(dir, gop === 1 ? "clip.mp4" : `clip-gop${gop}.mp4`);
+  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}.mp4`;
+  const file = path.join(dir, name);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
     const tmp = path.join(dir, `clip-${process.pid}.mp4`);
     execFileSync("ffmpeg", [
       "-hide_banner", "-loglevel", "error", "-y",
-      "-f", "lavfi", "-i", `testsrc2=duration=${VIDEO_SECONDS}:size=480x270:rate=30`,
+      "-f", "lavfi", "-i", `testsrc2=duration=${VIDEO_SECONDS}:size=${size}:rate=30`,
       "-f", "lavfi", "-i", `sine=frequency=330:duration=${VIDEO_SECONDS}`,
       "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", String(30 * gop), "-keyint_min", String(30 * gop),
       ...(gop === 1 ? [] : ["-sc_threshold", "0"]),
@@ -97,10 +99,11 @@ function serveFile(req, res, file, type) {
  * (the same from a host that ignores Range: `wholeUrl`), `/hls/index.m3u8`
  * (an HLS rendition of it), `/hls.min.js`
  * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
- * oEmbed format for any video id). `gop`: the test video's keyframe spacing (s: `testVideo`).
+ * oEmbed format for any video id). `gop`, `size`: the test video's keyframe spacing (s) and frame
+ * size (`testVideo`).
  */
-export async function startFixtures({ gop = 1 } = {}) {
-  const video = testVideo({ gop });
+export async function startFixtures({ gop = 1, size } = {}) {
+  const video = testVideo({ gop, size });
   const hls = testHls();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
