@@ -14,8 +14,7 @@
 //! - [`chat`]: chat lines and history pages.
 //! - [`uploads`] and [`jobs`]: uploaded videos and the media jobs made from them.
 //! - [`library`]: the personal library and playlists.
-//! - [`posters`]: poster frames of direct links.
-//! - [`link_keyframes`]: keyframe times of direct links to MP4 files.
+//! - [`link_media`]: poster frames of direct links, and keyframe times of those to MP4 files.
 //! - [`events`]: writing a room [`Event`](lockstep_core::room::Event) to the tables it touches.
 //! - [`writer`]: group commit, the task that writes every room's events, many per transaction.
 
@@ -23,9 +22,8 @@ pub mod chat;
 pub mod events;
 pub mod jobs;
 pub mod library;
-pub mod link_keyframes;
+pub mod link_media;
 pub mod members;
-pub mod posters;
 pub mod queue;
 pub mod rooms;
 pub mod sessions;
