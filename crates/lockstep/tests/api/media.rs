@@ -486,6 +486,11 @@ async fn a_media_server_that_never_answers_times_out_and_the_item_stays_playable
 /// A test video made once: 8 s at 30 fps, a keyframe every 2 s, B-frames (so composition
 /// offsets and an edit list), written as `args` say (`-movflags` and the like).
 fn gop2_mp4(name: &str, args: &[&str]) -> std::path::PathBuf {
+    // Two tests may ask for the same file at once.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let file = media().dir.join(name);
     if !file.exists() {
         let tmp = media()
@@ -612,4 +617,104 @@ async fn a_linked_mp4s_keyframes_are_read_from_its_moov_and_served_to_the_pages(
     assert_eq!(answer.status(), 422);
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_query");
+}
+
+/// A host that serves `gop2-moov-last.mp4` properly to ffprobe, ffmpeg and the range check, and
+/// lies to the `moov` reading (the server's own requests after its `bytes=0-0`) as each path says:
+/// `/wrong-start.mp4` answers every range as if it began at 0, `/whole.mp4` sends the whole file
+/// with `200`, `/huge-moov.mp4` has a `moov` that claims 1 GiB.
+async fn lying_host() -> String {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use axum::response::IntoResponse;
+    use tower::ServiceExt;
+    let dir = media().dir.clone();
+    gop2_mp4("gop2-moov-last.mp4", &[]);
+    let app = axum::Router::new().fallback(move |mut request: Request<Body>| {
+        let dir = dir.clone();
+        async move {
+            let header_of = |request: &Request<Body>, name| {
+                request
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            let ours = header_of(&request, header::USER_AGENT).starts_with("lockstep/");
+            let range = header_of(&request, header::RANGE);
+            if !ours || range == "bytes=0-0" {
+                let path = request.uri().path().to_owned();
+                *request.uri_mut() = "/gop2-moov-last.mp4".parse().unwrap();
+                let served = tower_http::services::ServeDir::new(&dir)
+                    .oneshot(request)
+                    .await
+                    .unwrap();
+                assert!(served.status().is_success(), "{path}");
+                return served.into_response();
+            }
+            let bytes = tokio::fs::read(dir.join("gop2-moov-last.mp4"))
+                .await
+                .unwrap();
+            let size = bytes.len();
+            match request.uri().path() {
+                "/wrong-start.mp4" => (
+                    StatusCode::PARTIAL_CONTENT,
+                    [(header::CONTENT_RANGE, format!("bytes 0-65535/{size}"))],
+                    bytes[..size.min(65_536)].to_vec(),
+                )
+                    .into_response(),
+                "/whole.mp4" => (StatusCode::OK, bytes).into_response(),
+                _ => {
+                    let mut file = [&[0, 0, 0, 16][..], b"ftypisom", &[0; 4]].concat();
+                    file.extend_from_slice(&[0, 0, 0, 1]);
+                    file.extend_from_slice(b"moov");
+                    file.extend_from_slice(&(1u64 << 30).to_be_bytes());
+                    (
+                        StatusCode::PARTIAL_CONTENT,
+                        [(header::CONTENT_RANGE, format!("bytes 0-31/{}", file.len()))],
+                        file,
+                    )
+                        .into_response()
+                }
+            }
+        }
+    });
+    serve(app).await
+}
+
+#[tokio::test]
+async fn a_host_that_lies_to_the_moov_reading_leaves_the_link_playable_without_keyframes() {
+    let host = lying_host().await;
+    let app = spawn_with(|_| {}).await;
+    let ann = app.api();
+    let room = public_room(&ann).await;
+    let (mut v, _) = ann.join(room).await.unwrap();
+    for file in ["wrong-start.mp4", "whole.mp4", "huge-moov.mp4"] {
+        let url = format!("{host}/{file}");
+        v.ok(|id| ClientFrame::QueueAdd {
+            id,
+            url: url.clone(),
+        })
+        .await
+        .unwrap();
+        let item = updated(&mut v).await;
+        // Looked up (probed, a poster) and playable, only without a list.
+        assert_eq!(item.status, ItemStatus::Ready, "{file}");
+        assert_eq!(
+            item.source,
+            ItemSource::Url {
+                format: DirectFormat::Mp4
+            },
+            "{file}"
+        );
+        assert!(item.thumbnail.is_some(), "{file}");
+        let answer = ann
+            .raw(reqwest::Method::GET, "/media/keyframes")
+            .query(&[("url", &url)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 404, "{file}");
+    }
 }
