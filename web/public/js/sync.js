@@ -237,7 +237,8 @@ export class SyncController {
      * {phase: "armed", startAt, assumed, from} until the player is started, then {phase:
      * "started", at, assumed, from} until the start latency is measured (`assumed`: the start
      * latency the start was timed with; `from`: where the player waited paused; `again`: the start
-     * is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek having outlasted the lead);
+     * is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek having outlasted the lead;
+     * `adopted`: armed where the player already waited, without a seek, for bench-sync to count);
      * null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */

@@ -191,22 +191,24 @@ impl MediaResolver {
                 // or no one can join it late (see `ranges`). Not a stream without an end (a
                 // radio's): it cannot be seeked anywhere, and everyone plays it live. Not once
                 // the proxy has refused the link: nothing more is asked of it.
-                let client = match RangeClient::new(session.url()) {
-                    Ok(client) => Some(client),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "a link's HTTP client could not be built");
-                        None
-                    }
-                };
-                let ranges = match (&probed, &client) {
-                    (Ok(found), Some(client))
+                // The client is built only for such a file, and kept for its keyframes.
+                let (ranges, client) = match &probed {
+                    Ok(found)
                         if found.format != DirectFormat::Hls
                             && found.duration.is_some()
                             && session.refused().is_none() =>
                     {
-                        ranges::check(client, url.as_str()).await
+                        match RangeClient::new(session.url()) {
+                            Ok(client) => {
+                                (ranges::check(&client, url.as_str()).await, Some(client))
+                            }
+                            Err(err) => {
+                                tracing::warn!(error = %err, "a link's HTTP client could not be built");
+                                (Ranges::Unknown, None)
+                            }
+                        }
                     }
-                    _ => Ranges::Unknown,
+                    _ => (Ranges::Unknown, None),
                 };
                 if let Some(refused) = session.refused() {
                     // Where it led stays in the log: in the room's chat it would tell anyone

@@ -57,18 +57,24 @@ async fn serve_poster(
     }
     let jpeg = state.store.poster(&name).await?.ok_or_else(not_found)?;
     // A poster never changes for its URL: a day of caching, shared caches included.
-    Ok((
+    Ok(kept_for_anyone("image/jpeg", "public, max-age=86400", jpeg))
+}
+
+/// What is kept of a direct link, served to anyone as `content_type` with `cache_control`.
+fn kept_for_anyone(
+    content_type: &'static str,
+    cache_control: &'static str,
+    body: impl IntoResponse,
+) -> Response {
+    (
         [
-            (CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
-            (
-                CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=86400"),
-            ),
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (CACHE_CONTROL, HeaderValue::from_static(cache_control)),
             (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
         ],
-        jpeg,
+        body,
     )
-        .into_response())
+        .into_response()
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,18 +92,11 @@ async fn serve_link_keyframes(
         .await?
         .ok_or_else(not_found)?;
     // A link's file may be replaced at its URL: an hour, as an upload's list.
-    Ok((
-        [
-            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
-            (
-                CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=3600"),
-            ),
-            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
-        ],
+    Ok(kept_for_anyone(
+        "application/json",
+        "public, max-age=3600",
         json,
-    )
-        .into_response())
+    ))
 }
 
 async fn serve(
