@@ -22,6 +22,16 @@ pub struct PlaybackState {
     pub rate: f64,
 }
 
+/// How long after a play command (or a held room's release) playback starts moving.
+///
+/// A viewer that hears of a start after it happened is behind by how late it heard plus the time
+/// its player takes to start, and closes that by seeking (which, with keyframes seconds apart,
+/// decodes seconds of video) or by playing faster for a while. Scheduled this far ahead, a viewer
+/// whose messages take up to about 0.2 s (bench-sync's slowest link: 150 ms ±20%), paused where
+/// the room paused, starts its player on time, without a seek. Jellyfin's SyncPlay schedules its
+/// starts the same way, at least 0.5 s ahead.
+pub const START_LEAD_SECS: f64 = 0.3;
+
 /// A rate or position from a client that cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum PlaybackError {
@@ -70,19 +80,36 @@ impl PlaybackState {
         self.position + elapsed * self.rate
     }
 
-    /// The same playback, expressed as of `now`.
+    /// The same playback, expressed as of `now`. A start scheduled after `now` stays scheduled.
     pub fn rebased(&self, now: ServerTime) -> Self {
         PlaybackState {
             position: self.position_at(now),
-            at: now,
+            at: if self.starts_after(now) { self.at } else { now },
             ..*self
         }
+    }
+
+    /// Whether the playback is to start moving after `now` (a scheduled start: [`Self::play_from`]).
+    pub fn starts_after(&self, now: ServerTime) -> bool {
+        !self.paused && self.at > now
     }
 
     /// Resumes playback at `now` from where it is.
     pub fn play(&self, now: ServerTime) -> Self {
         PlaybackState {
             paused: false,
+            ..self.rebased(now)
+        }
+    }
+
+    /// Resumes playback from where it is at `now`, moving from `start` on (a start scheduled
+    /// shortly after the command, so that every viewer hears of it before it happens and starts
+    /// on time: [`START_LEAD_SECS`]). Until then the position holds. A `start` before `now` is
+    /// `now`.
+    pub fn play_from(&self, now: ServerTime, start: ServerTime) -> Self {
+        PlaybackState {
+            paused: false,
+            at: start.max(now),
             ..self.rebased(now)
         }
     }
@@ -149,6 +176,36 @@ mod tests {
     }
 
     #[test]
+    fn a_scheduled_start_holds_until_its_instant_and_stays_scheduled() {
+        let p = PlaybackState::paused_at(10.0, t(0.0)).play_from(t(1.0), t(1.3));
+        assert!(!p.paused);
+        assert!(p.starts_after(t(1.2)) && !p.starts_after(t(1.3)));
+        assert_eq!(p.position_at(t(1.0)), 10.0);
+        assert_eq!(p.position_at(t(1.3)), 10.0);
+        assert!((p.position_at(t(2.3)) - 11.0).abs() < EPS);
+        // A rate change before the start keeps it: the position still moves from 1.3 s on.
+        let faster = p.with_rate(2.0, t(1.1));
+        assert_eq!(faster.at, t(1.3));
+        assert!((faster.position_at(t(2.3)) - 12.0).abs() < EPS);
+        // A pause before the start pauses where the room waits; a seek moves at once.
+        let paused = p.pause(t(1.2));
+        assert!(paused.paused);
+        assert_eq!(paused.position_at(t(5.0)), 10.0);
+        let sought = p.seek(40.0, t(1.2));
+        assert!((sought.position_at(t(2.2)) - 41.0).abs() < EPS);
+        // Playing again before the start changes nothing; a start in the past is now.
+        assert_eq!(p.play(t(1.2)), p);
+        assert_eq!(
+            PlaybackState::paused_at(5.0, t(0.0))
+                .play_from(t(2.0), t(1.0))
+                .at,
+            t(2.0)
+        );
+        // The end is reached the item's length after the start.
+        assert_eq!(p.ends_at(20.0), Some(t(11.3)));
+    }
+
+    #[test]
     fn ends_at_accounts_for_rate() {
         let p = PlaybackState::paused_at(10.0, t(0.0));
         assert_eq!(p.ends_at(20.0), None);
@@ -173,6 +230,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Play,
+        PlayFrom(u32),
         Pause,
         Seek(f64),
         Rate(f64),
@@ -181,6 +239,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             Just(Op::Play),
+            (0u32..1_000_000).prop_map(Op::PlayFrom),
             Just(Op::Pause),
             (0.0..10_000.0f64).prop_map(Op::Seek),
             (RATE_MIN..=RATE_MAX).prop_map(Op::Rate),
@@ -200,6 +259,7 @@ mod tests {
                 let before = p.position_at(now);
                 let next = match op {
                     Op::Play => p.play(now),
+                    Op::PlayFrom(lead_us) => p.play_from(now, ServerTime(now.0 + i64::from(lead_us))),
                     Op::Pause => p.pause(now),
                     Op::Seek(pos) => p.seek(pos, now),
                     Op::Rate(r) => p.with_rate(r, now),
@@ -212,7 +272,8 @@ mod tests {
                 p = next;
                 let later = ServerTime(now.0 + i64::from(gap_us));
                 let advanced = p.position_at(later) - p.position_at(now);
-                let expected = if p.paused { 0.0 } else { later.seconds_since(now) * p.rate };
+                // A scheduled start moves from its instant on.
+                let expected = if p.paused { 0.0 } else { later.seconds_since(now.max(p.at)).max(0.0) * p.rate };
                 prop_assert!((advanced - expected).abs() < EPS);
                 prop_assert!(advanced >= 0.0);
                 // Rebasing never changes where playback is.

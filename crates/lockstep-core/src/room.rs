@@ -16,7 +16,9 @@ use crate::limits::{
 };
 use crate::names::DisplayName;
 use crate::permissions::{Action, Role, allowed};
-use crate::playback::{PlaybackError, PlaybackState, validate_position, validate_rate};
+use crate::playback::{
+    PlaybackError, PlaybackState, START_LEAD_SECS, validate_position, validate_rate,
+};
 use crate::queue::{ItemMetadata, ItemStatus, QueueItem, UploadMedia};
 use crate::settings::{RoomSettings, SettingsError, SettingsPatch};
 use crate::time::ServerTime;
@@ -1008,7 +1010,7 @@ impl Room {
                 let (state, cause) = if pause {
                     (self.paused_now(now), PlaybackCause::Pause)
                 } else {
-                    (self.playback.play(now), PlaybackCause::Play)
+                    (self.started(now), PlaybackCause::Play)
                 };
                 Ok(self.set_playback(item_id, state, cause, by))
             }
@@ -1512,6 +1514,13 @@ impl Room {
         events
     }
 
+    /// The playback resumed by a command at `now`: it starts moving [`START_LEAD_SECS`] later,
+    /// from where it is, so that every viewer starts on time.
+    fn started(&self, now: ServerTime) -> PlaybackState {
+        self.playback
+            .play_from(now, now.plus_seconds(START_LEAD_SECS))
+    }
+
     /// The playback paused at `now`, never past the end of the item.
     fn paused_now(&self, now: ServerTime) -> PlaybackState {
         let mut state = self.playback.pause(now);
@@ -1548,7 +1557,7 @@ impl Room {
         }
         if self.held && !self.must_wait() {
             self.held = false;
-            let state = self.playback.play(now);
+            let state = self.started(now);
             self.playback = state;
             return vec![Event::Playback {
                 item_id: Some(item_id),

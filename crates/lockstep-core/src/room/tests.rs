@@ -403,6 +403,26 @@ fn playback_commands_compute_positions_from_the_server_clock() {
             .code(),
         "invalid_rate"
     );
+    // A play starts moving START_LEAD_SECS after the command, from where the room paused.
+    r.apply(ANN, Command::Play, t(7.0)).unwrap();
+    let started = r.playback();
+    assert!(!started.paused);
+    assert_eq!(
+        (started.position, started.at),
+        (100.0, t(7.0).plus_seconds(START_LEAD_SECS))
+    );
+    r.apply(ANN, Command::Seek { position: 20.0 }, t(8.0))
+        .unwrap();
+    r.apply(ANN, Command::Pause, t(9.0)).unwrap();
+    r.apply(ANN, Command::Play, t(10.0)).unwrap();
+    assert_eq!(
+        r.playback()
+            .position_at(t(10.0).plus_seconds(START_LEAD_SECS)),
+        21.0
+    );
+    assert!((r.playback().position_at(t(11.0)) - (22.0 - START_LEAD_SECS)).abs() < 1e-6);
+    // Played again before it starts: nothing changes.
+    assert!(r.apply(ANN, Command::Play, t(10.1)).unwrap().is_empty());
     let empty = &mut joined(&[ANN]);
     assert_eq!(
         empty.apply(ANN, Command::Play, t(0.0)).unwrap_err().code(),
@@ -955,6 +975,10 @@ fn wait_for_everyone_holds_the_room_while_a_member_buffers() {
     assert_eq!(
         (*cause, state.paused, state.position),
         (PlaybackCause::Ready, false, 2.0)
+    );
+    assert!(
+        state.starts_after(t(5.0)),
+        "a held room's release is scheduled like a play"
     );
     assert!(!r.waiting());
 

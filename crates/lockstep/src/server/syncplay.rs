@@ -197,6 +197,14 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin, T>(
     anyhow::bail!("refused: {message}")
 }
 
+/// Waits until `at`, or for ever when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Seconds on the server's clock, as Syncplay's ping fields carry them.
 fn seconds(state: &AppState) -> f64 {
     state.clock.now().0 as f64 / 1e6
@@ -440,9 +448,15 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
             syncplay::chat("Lockstep", &syncplay::now_playing(current.as_ref())),
         )
         .await?;
-    let play = |p: &PlaybackState| RoomPlay {
-        paused: p.paused,
-        position: p.position_at(state.clock.now()),
+    // A start scheduled a moment ahead (a play: START_LEAD_SECS) is told when it happens: a
+    // Syncplay player starts when it hears, and would otherwise run that much ahead for good
+    // (Syncplay lets up to 1.5 s be).
+    let play = |p: &PlaybackState| {
+        let now = state.clock.now();
+        RoomPlay {
+            paused: p.paused || p.starts_after(now),
+            position: p.position_at(now),
+        }
     };
     send(
         lines,
@@ -454,11 +468,19 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
     // Who made the last change: every state names them, as Syncplay's own server does (its
     // clients print "<setBy> paused" from whichever state shows the change first).
     let mut set_by: Option<String> = None;
+    // When the room's scheduled start happens, to tell the client then.
+    let mut start_at = playback
+        .starts_after(state.clock.now())
+        .then(|| state.clock.instant_at(playback.at));
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(syncplay::STATE_INTERVAL_SECS));
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => {
                 return refuse(lines, "the server is restarting; reconnect in a moment").await;
+            }
+            () = sleep_until(start_at) => {
+                start_at = None;
+                send(lines, &session.state(play(&playback), false, true, set_by.as_deref(), seconds(state))).await?;
             }
             _ = ticker.tick() => {
                 let now = seconds(state);
@@ -579,6 +601,11 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                                 // A pause or play keeps the players where they are; a seek moves them.
                                 let jump = matches!(cause, PlaybackCause::Seek);
                                 set_by = Some(names.of(by).unwrap_or("Lockstep").to_owned());
+                                if playback.starts_after(state.clock.now()) {
+                                    start_at = Some(state.clock.instant_at(playback.at));
+                                    continue;
+                                }
+                                start_at = None;
                                 send(lines, &session.state(play(&playback), jump, true, set_by.as_deref(), seconds(state))).await?;
                             }
                             ServerFrame::NowPlaying { state: p, by, item, .. } => {

@@ -3,7 +3,7 @@
 
 use crate::helpers::{media, public_room, serve_dir, spawn_app};
 use lockstep_core::permissions::Role;
-use lockstep_core::playback::PlaybackState;
+use lockstep_core::playback::{PlaybackState, START_LEAD_SECS};
 use lockstep_core::protocol::{ClientFrame, ServerFrame};
 use lockstep_core::queue::ItemStatus;
 use lockstep_core::room::{ItemChangeCause, PlaybackCause};
@@ -85,6 +85,7 @@ async fn two_viewers_follow_play_pause_seek_and_rate_by_the_server_clock() {
         .unwrap();
     let (ra, _) = playback(&b.wait_for(caused(PlaybackCause::Rate)).await.unwrap());
     assert_eq!(ra.rate, 0.5);
+    let sent = app.state.clock.now();
     a.ok(|id| ClientFrame::Play { id }).await.unwrap();
     let (play, _) = playback(&b.wait_for(caused(PlaybackCause::Play)).await.unwrap());
     assert!(!play.paused);
@@ -92,7 +93,13 @@ async fn two_viewers_follow_play_pause_seek_and_rate_by_the_server_clock() {
         (play.position - 1.25).abs() < EPS,
         "playing resumes where it was paused"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The start is scheduled a moment after the command, for every viewer to start on time.
+    let ahead = play.at.seconds_since(sent);
+    assert!(
+        (START_LEAD_SECS..START_LEAD_SECS + 5.0).contains(&ahead),
+        "starts {ahead} s after the command was sent"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs_f64(START_LEAD_SECS + 0.1)).await;
     b.ok(|id| ClientFrame::Pause { id }).await.unwrap();
     let (paused, _) = playback(&a.wait_for(caused(PlaybackCause::Pause)).await.unwrap());
     // Ann saw the same play event as Bob.
