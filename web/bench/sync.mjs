@@ -472,7 +472,14 @@ async function run(scenario) {
           window.lockstep.conn.send(f);
           return t;
         }, frame);
-        events.push({ ...step, sentAt });
+        // A play starts moving a moment after the command (the server schedules it: `at`
+        // ahead): when, by the room's clock (this machine's: the server runs here).
+        const startsAt = step.play ? await host.evaluate(async () => {
+          const deadline = performance.now() + 5000;
+          while (window.lockstep.model.playback.paused && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+          return window.lockstep.model.playback.at / 1000;
+        }) : undefined;
+        events.push({ ...step, sentAt, startsAt });
       }
     })();
     // Awaited once the joiners are done; a failure meanwhile is kept for then, not left unhandled
@@ -564,16 +571,19 @@ async function run(scenario) {
 
     // Each seek: from sending it until every viewer is within CONVERGED of the room (and so of
     // each other) and stays there for half a second.
+    // (A play: from sending it, but only from when the room starts moving, the server having
+    // scheduled that a moment later; until then every viewer waits paused where the room does.)
     const convergeWithin = (band, kind = "seek") => events
       .filter((e) => e[kind] !== undefined)
       .map((e) => {
-        const after = rows.filter((r) => r.now >= e.sentAt);
+        const after = rows.filter((r) => r.now >= Math.max(e.sentAt, e.startsAt ?? -Infinity));
         const i = after.findIndex((r, k) => after.slice(k, k + 10).every((x) => x.worst <= band));
         return i < 0 ? Infinity : (after[i].now - e.sentAt) / 1000;
       });
     const convergence = convergeWithin(CONVERGED);
     const convergenceTight = convergeWithin(TIGHT);
-    // Each play after a pause: from sending it until every viewer is within TIGHT of the room.
+    // Each play after a pause: from sending it until every viewer is within TIGHT of the room
+    // (counted once the room starts moving; `play_start_delay`: when that was, from the command).
     const playTight = convergeWithin(TIGHT, "play");
     // The correction seen as a rate: how far from the room's rate, outside the first second after
     // each seek or rate change, and how often each viewer's correction changes direction.
@@ -647,7 +657,7 @@ async function run(scenario) {
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per seek, play and pause: ${extraSeeks.join(", ")})`);
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
-    console.log(`play after a pause until all within ${TIGHT * 1000} ms: ${playTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
+    console.log(`play after a pause until all within ${TIGHT * 1000} ms: ${playTight.map((c) => `${c.toFixed(2)} s`).join(", ")} (the room started moving ${events.filter((e) => e.play).map((e) => `${((e.startsAt - e.sentAt) / 1000).toFixed(2)} s`).join(", ")} after the command)`);
     const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const fromLoad = joins.map((j) => j.tight - (j.steps.loaded ?? NaN));
     // From the moment the room let the joiner in (its welcome reached the page).
@@ -688,6 +698,8 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
     if (convergenceTight.length) console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
     if (playTight.length) console.log(`RESULT ${prefix}play_converge20_max ${Math.max(...playTight).toFixed(2)} s`);
+    const playDelays = events.filter((e) => e.play && Number.isFinite(e.startsAt)).map((e) => (e.startsAt - e.sentAt) / 1000);
+    if (playDelays.length) console.log(`RESULT ${prefix}play_start_delay_max ${Math.max(...playDelays).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_adopted ${joins.filter((j) => Number.isFinite(j.steps.adopted)).length} count`);
