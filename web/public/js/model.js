@@ -182,6 +182,21 @@ export function targetPosition(playback, serverNowMs, duration = Infinity) {
   return Math.min(Math.max(position, 0), end);
 }
 
+/**
+ * Where a player should be at server time `serverNowMs` (ms) to keep with the room (s): as
+ * `targetPosition`, except before a start the room scheduled (a play starts moving a moment after
+ * the command: `at` is then ahead), where it is as far behind the position as the start is ahead.
+ * A player paused at the position is then ahead of the room by the time left, and waits for it
+ * (sync.js) rather than seeking. May be below 0.
+ */
+export function controlTarget(playback, serverNowMs, duration = Infinity) {
+  const left = playback.paused ? 0 : Math.max(0, playback.at / 1e6 - serverNowMs / 1000);
+  return targetPosition(playback, serverNowMs, duration) - left * playback.rate;
+}
+
+/** Whether the room's playback is to start moving after server time `serverNowMs` (ms). */
+export const startsAfter = (playback, serverNowMs) => !playback.paused && playback.at / 1000 > serverNowMs;
+
 /** Whether `item` is an upload whose playable copy is still being made: nothing to load yet. */
 export const awaitsMedia = (item) => item?.kind === "upload" && item.status === "pending";
 

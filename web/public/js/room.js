@@ -10,7 +10,7 @@ import { ClockEstimator } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { early, keyframesAddress, keyframesOf, sampleClock, socketUrl } from "./early.js";
 import { formatTime } from "./format.js";
-import { RoomModel, awaitsMedia, startPosition, targetPosition } from "./model.js";
+import { RoomModel, awaitsMedia, controlTarget, startPosition, startsAfter, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
@@ -576,7 +576,7 @@ class RoomPage {
     const duration = this.duration();
     const now = localNow();
     const serverNow = this.clock.serverNow(now);
-    const target = targetPosition(m.playback, serverNow, duration);
+    const target = this.controlTarget(serverNow, duration);
     this.renderTime(this.seekDragging ? Number($("#seek").value) : p.currentTime, duration);
     this.reportReadiness(p.canPlay, now);
     this.reportDuration();
@@ -586,7 +586,9 @@ class RoomPage {
       actual: p.position,
       // Read just now by `position`.
       raw: p.rawPosition,
-      roomPaused: m.playback.paused,
+      // A player that cannot be started at a chosen moment (YouTube's) starts with the room's
+      // scheduled start, not when it hears of it.
+      roomPaused: m.playback.paused || (!this.controller.landingOn && startsAfter(m.playback, serverNow)),
       baseRate: m.playback.rate,
       now: now / 1000,
       seeking: p.seeking,
@@ -594,6 +596,7 @@ class RoomPage {
       // A landing within the buffer is timed shorter (it seeks without fetching).
       bufferedTo: p.bufferedEnd?.(target) ?? null,
       playerPaused: p.paused,
+      playerResumes: Boolean(p.resumes),
       // A seek that follows the room's change ends its grace within a second of that change: it
       // is shortened by how late this page heard of the change (not by how long ago the change
       // was: a player that first had to load its video got almost none, and closed what its
@@ -626,6 +629,8 @@ class RoomPage {
     const graceLeft = this.controller.graceLeft(now / 1000);
     if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE) this.tickIn(graceLeft * 1000 + 1);
     if (this.controller.starting()) this.tickIn(START_TICK_MS);
+    // A player that cannot land starts with the room's scheduled start, on time.
+    if (!this.controller.landingOn && startsAfter(m.playback, serverNow)) this.tickIn(m.playback.at / 1000 - serverNow + 1);
     if (d.startIn !== null) {
       this.startTimer = setTimeout(() => {
         this.startTimer = null;
@@ -636,6 +641,14 @@ class RoomPage {
     } else if (d.play && p.paused) {
       this.startPlayer(p);
     }
+  }
+
+  /** Where the controller keeps the player at server time `serverNow` (ms): before the room's
+   * scheduled start, a player that lands waits for it (`controlTarget`); one that cannot is kept
+   * where the room waits. */
+  controlTarget(serverNow, duration) {
+    const m = this.model;
+    return this.controller.landingOn ? controlTarget(m.playback, serverNow, duration) : targetPosition(m.playback, serverNow, duration);
   }
 
   /** Runs the loop once more in `ms`, between its ticks. One such run is pending at a time, the
@@ -658,7 +671,7 @@ class RoomPage {
     const p = this.player;
     if (!this.playerCurrent() || m.playback.paused || !this.clock.ready || !this.controller.releasing(m.playback.rate)) return;
     const now = localNow();
-    const target = targetPosition(m.playback, this.clock.serverNow(now), this.duration());
+    const target = this.controlTarget(this.clock.serverNow(now), this.duration());
     const rate = this.controller.releaseNow({ target, actual: position, raw, baseRate: m.playback.rate, now: now / 1000 });
     if (rate !== null) p.rate = rate;
   }

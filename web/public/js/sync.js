@@ -121,6 +121,14 @@ export const SYNC = Object.freeze({
    * start). Firefox moves 3-7 ms after play(): its first start comes out ahead and is held once
    * more, and the first measurement replaces this assumption. */
   INITIAL_START_LATENCY: 0.11,
+  /** The same for a player that resumes where it was paused, with no seek since it played (a
+   * start the server scheduled; a start held once more): Chromium's currentTime then jumps about
+   * 100 ms ahead within 30 ms of play(), holds there until that time has passed, and then runs on
+   * a line as if it had started at play(), less the ~20 ms setback of a start at START_STRETCH
+   * (web/bench/resume.mjs, five each: at 1.003, 20-23 ms behind that; at 1, -4 to +6 ms; after a
+   * seek, 76-91 ms behind, with a jump of 15-23 ms). bench-sync's four viewers, assuming 0,
+   * started 22-24 ms behind. */
+  INITIAL_RESUME_LATENCY: 0.021,
   /** Largest start latency believed. */
   MAX_START_LATENCY: 0.3,
   /** A start is measured on the first clean reading at least this long after it: Chromium 156
@@ -246,6 +254,9 @@ export class SyncController {
     this.startLatency = SYNC.INITIAL_START_LATENCY;
     /** Whether startLatency was measured (here or on an earlier page), not assumed. */
     this.startMeasured = false;
+    /** The start latency of a player resuming where it was paused, no seek since it played. */
+    this.resumeLatency = SYNC.INITIAL_RESUME_LATENCY;
+    this.resumeMeasured = false;
     this.tolerance = Math.max(1, tolerance);
     this.lastSeekAt = -Infinity;
     /** Until when (local time, s) the larger nudge may close what a seek missed (SEEK_GRACE). */
@@ -293,13 +304,16 @@ export class SyncController {
    * @param {boolean} [s.seeking]  the player is still seeking
    * @param {boolean} [s.buffering] the player is waiting for data
    * @param {number} [s.sinceChange] how long after the room's playback last changed this page
-   *   heard of it (s, by the server's clock), if known
+   *   heard of it (s, by the server's clock), if known; below 0 when heard before it happens (a
+   *   start the server scheduled)
+   * @param {boolean} [s.playerResumes] the player was paused while playing and not moved since
+   *   (it starts with `resumeLatency`, not `startLatency`)
    * @param {boolean} [s.playerPaused] the player is paused (a due landing may then take the
    *   place where it waits, when that is ahead of the room)
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
    *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
    */
-  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false }) {
+  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
@@ -349,10 +363,15 @@ export class SyncController {
         // A due landing whose player waits paused ahead of the room, no further than this landing
         // would seek (a joiner's <video>, which early.js set fetching that far ahead of where the
         // room was), waits there for its moment: its seek is done, and another would decode
-        // from the keyframe again.
-        const wait = drift / baseRate - this.startLatency;
-        if (due && playerPaused && wait >= SYNC.MIN_WAIT && drift <= lead.seconds * baseRate) {
-          this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual, own, adopted: true };
+        // from the keyframe again. So does one paused where the room will start moving, when it
+        // heard of that start before it happens (`sinceChange` < 0: a play is scheduled
+        // START_LEAD ahead by the server, and `target` is then behind where the room waits by
+        // the time left), however far the next keyframe.
+        const latency = playerResumes ? this.resumeLatency : this.startLatency;
+        const wait = drift / baseRate - latency;
+        const scheduled = Number.isFinite(sinceChange) && sinceChange < 0 ? -sinceChange + SYNC.PAUSED_TOLERANCE : 0;
+        if (due && playerPaused && wait >= SYNC.MIN_WAIT && drift <= Math.max(lead.seconds, scheduled) * baseRate) {
+          this.landing = { phase: "armed", startAt: now + wait, assumed: latency, from: actual, own, adopted: true, resume: playerResumes };
           return result("arm", startRate(baseRate), null, wait);
         }
         this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, distance: lead.distance, own };
@@ -561,6 +580,8 @@ export class SyncController {
       this.bufferedSeekLatency = other.bufferedSeekLatency ?? SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
       this.decodeCost = other.decodeCost ?? SYNC.INITIAL_DECODE_COST;
       this.startLatency = other.startLatency;
+      this.resumeLatency = other.resumeLatency ?? SYNC.INITIAL_RESUME_LATENCY;
+      this.resumeMeasured = other.resumeMeasured ?? false;
       this.releaseJumps = [...(other.releaseJumps ?? [])];
       this.releasePrior = other.releasePrior ?? null;
       // A record kept from an earlier page is a measurement.
@@ -613,7 +634,7 @@ export class SyncController {
     }
     if (l.phase === "armed") {
       if (now >= l.startAt) {
-        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again, from: l.from, own: l.own };
+        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again, from: l.from, own: l.own, resume: l.resume };
         return result("start", startRate(baseRate));
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.
@@ -631,13 +652,13 @@ export class SyncController {
     // alone.
     if (seeking || buffering) return null;
     const rate = startRate(baseRate);
-    const before = l.reading;
-    l.reading = { now, actual };
-    const moving =
-      before !== undefined &&
-      now - before.now > 0 &&
-      actual - l.from >= SYNC.START_MOVED &&
-      Math.abs((actual - before.actual) / (now - before.now) - rate) <= SYNC.START_RATE_SLACK * rate;
+    // Moving at about its rate over the last two readings' intervals: a resuming Chromium player
+    // jumps ~100 ms ahead and holds there first (INITIAL_RESUME_LATENCY), and the jump's tail
+    // (84 then 100 ms ahead 20 ms later) passed for one interval at its rate.
+    const readings = [...(l.readings ?? []), { now, actual }].slice(-3);
+    l.readings = readings;
+    const atRate = (a, b) => b.now - a.now > 0 && Math.abs((b.actual - a.actual) / (b.now - a.now) - rate) <= SYNC.START_RATE_SLACK * rate;
+    const moving = readings.length === 3 && actual - l.from >= SYNC.START_MOVED && atRate(readings[0], readings[1]) && atRate(readings[1], readings[2]);
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
     const drift = actual - target;
@@ -648,8 +669,13 @@ export class SyncController {
     const late = l.untimed ? now - l.at - (actual - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
     const measured = clamp(late, 0, SYNC.MAX_START_LATENCY);
     // The first measurement replaces the assumption; later ones are smoothed.
-    this.startLatency = this.startMeasured ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
-    this.startMeasured = true;
+    if (l.resume) {
+      this.resumeLatency = this.resumeMeasured ? this.resumeLatency + SYNC.LATENCY_SMOOTHING * (measured - this.resumeLatency) : measured;
+      this.resumeMeasured = true;
+    } else {
+      this.startLatency = this.startMeasured ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
+      this.startMeasured = true;
+    }
     // A start of this viewer's own that stalled well past its latency (a page short of CPU), or
     // that stalls soon after: the grace, counted from the seek, ended with much of the stall still
     // to close, and the steady 2% then took seconds (bench-sync: 75 ms in 2.4 s). For STALL_GRACE
@@ -660,10 +686,11 @@ export class SyncController {
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
     // with the latency just measured; a player behind cannot be held, and the rate closes that.
+    // It then resumes where it is paused.
     if (!l.again && drift > SYNC.HOLD_AHEAD * this.tolerance) {
-      const wait = drift / baseRate - measured;
+      const wait = drift / baseRate - this.resumeLatency;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, assumed: measured, again: true, from: actual, own: l.own };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: this.resumeLatency, again: true, from: actual, own: l.own, resume: true };
         return result("arm", startRate(baseRate), null, wait);
       }
     }

@@ -93,8 +93,15 @@ test("three viewers follow pause, seek and rate; a late joiner starts at the rig
     }, { what: "seeked to 42" });
   }
 
-  // C sets 1.5x and plays: everyone plays at 1.5x, together.
+  // C sets 1.5x and plays: everyone plays at 1.5x, together. The server schedules the start a
+  // moment ahead, so each player, paused where the room waits, starts then without seeking.
   await c.page.selectOption("#rate", "1.5");
+  for (const v of [a, b, c]) {
+    await v.page.evaluate(() => {
+      window.__seeks = 0;
+      window.lockstep.player.element.addEventListener("seeking", () => (window.__seeks += 1));
+    });
+  }
   await c.page.click("#play");
   for (const [v, n] of [[a, "A"], [b, "B"], [c, "C"]]) {
     const p = await inSync(v.page, n, { playing: true });
@@ -102,6 +109,9 @@ test("three viewers follow pause, seek and rate; a late joiner starts at the rig
     // Within the first second after the play the grace may move the rate by up to MAX_NUDGE.
     assert.ok(Math.abs(p.rate / 1.5 - 1) <= SYNC.MAX_NUDGE + 1e-9, `${n} plays at ${p.rate}`);
     assert.equal(p.paused, false);
+  }
+  for (const [v, n] of [[a, "A"], [b, "B"], [c, "C"]]) {
+    assert.equal(await v.page.evaluate(() => window.__seeks), 0, `${n} started with the room without a seek`);
   }
   assert.equal(await a.page.$eval("#rate", (el) => el.value), "1.5", "the rate menu follows the room");
 

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { RoomModel, GapError, startPosition, targetPosition } from "../../public/js/model.js";
+import { RoomModel, GapError, controlTarget, startPosition, startsAfter, targetPosition } from "../../public/js/model.js";
 
 const item = (id, extra = {}) => ({ id, kind: "url", format: "mp4", url: `https://x.test/${id}.mp4`, title: id, duration: 10, thumbnail: null, start: 0, added_by: "u1", added_by_name: "Ann", added_at: 0, status: "ready", ...extra });
 const member = (id, role = "viewer", extra = {}) => ({ user_id: id, name: id, role, muted: false, ready: true, ...extra });
@@ -114,6 +114,18 @@ test("target position follows the server clock", () => {
   assert.equal(targetPosition(pb, 2e12, 20), 20, "clamped to the duration");
   assert.equal(targetPosition(pb, 0), 10, "never before `at`");
   assert.equal(targetPosition({ ...pb, position: -1, paused: true }, 0), 0);
+});
+
+test("before a scheduled start the controller's target is behind where the room waits by the time left", () => {
+  // Starts at 1000.3 s (server ms 1_000_300) from 10, at rate 2.
+  const pb = { paused: false, position: 10, at: 1_000_300_000, rate: 2 };
+  assert.ok(startsAfter(pb, 1_000_000) && !startsAfter(pb, 1_000_300) && !startsAfter({ ...pb, paused: true }, 0));
+  assert.equal(targetPosition(pb, 1_000_000), 10, "the room waits at 10");
+  assert.ok(Math.abs(controlTarget(pb, 1_000_000) - 9.4) < 1e-9, "0.3 s before, at rate 2");
+  assert.equal(controlTarget(pb, 1_000_300), 10);
+  assert.equal(controlTarget(pb, 1_001_300), 12, "as targetPosition once started");
+  assert.ok(Math.abs(controlTarget({ ...pb, position: 0 }, 1_000_000) + 0.6) < 1e-9, "may be below 0");
+  assert.equal(controlTarget({ ...pb, paused: true }, 1_000_000), 10);
 });
 
 test("a player starts where the room is by the clock once it is ready, else by this machine's clock", () => {

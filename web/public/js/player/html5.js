@@ -42,6 +42,8 @@ export class Html5Player {
     video.addEventListener("error", () => onEvent("error", this.loadError, { retry: true }));
     container.append(video);
     this.video = video;
+    /** Paused while it played, and not moved since: it resumes (SyncController.resumeLatency). */
+    this.resumes = false;
     // Where the video really is (position.js): Firefox's currentTime moves in ~40 ms steps, so
     // while it plays it is read every 12-18 ms (a random delay, so that the readings fall at
     // every phase of the steps), and the steps' moments pin it down; Chromium's readings scatter
@@ -79,6 +81,7 @@ export class Html5Player {
     // (One that failed before it was adopted fetches again, its error then reported.)
     const fetching = this.adopted && !v.error && v.src === new URL(item.url, location.href).href;
     this.adopted = false;
+    this.resumes = false;
     this.reader.reset();
     if (fetching) {
       // Adopted with this item already on its way, from where the room was (early.js).
@@ -107,12 +110,15 @@ export class Html5Player {
   }
 
   play() {
+    this.resumes = false;
     return this.video.play();
   }
   pause() {
+    if (!this.video.paused) this.resumes = true;
     this.video.pause();
   }
   seek(seconds) {
+    this.resumes = false;
     this.reader.reset();
     this.video.currentTime = Math.max(0, seconds);
   }
