@@ -448,9 +448,9 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
             syncplay::chat("Lockstep", &syncplay::now_playing(current.as_ref())),
         )
         .await?;
-    // A start scheduled a moment ahead (a play: START_LEAD_SECS) is told when it happens: a
-    // Syncplay player starts when it hears, and would otherwise run that much ahead for good
-    // (Syncplay lets up to 1.5 s be).
+    // A start scheduled a moment ahead (a play: START_LEAD_SECS) is told as paused until it
+    // happens: a Syncplay player starts when it hears, and would otherwise run that much ahead
+    // for good (Syncplay lets up to 1.5 s be).
     let play = |p: &PlaybackState| {
         let now = state.clock.now();
         RoomPlay {
@@ -601,11 +601,12 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                                 // A pause or play keeps the players where they are; a seek moves them.
                                 let jump = matches!(cause, PlaybackCause::Seek);
                                 set_by = Some(names.of(by).unwrap_or("Lockstep").to_owned());
-                                if playback.starts_after(state.clock.now()) {
-                                    start_at = Some(state.clock.instant_at(playback.at));
-                                    continue;
-                                }
-                                start_at = None;
+                                // Forced at once, as every change (the client's states from before it
+                                // are then ignored: a Syncplay client that just opened its file
+                                // rewinds to 0), and once more when a scheduled start happens.
+                                start_at = playback
+                                    .starts_after(state.clock.now())
+                                    .then(|| state.clock.instant_at(playback.at));
                                 send(lines, &session.state(play(&playback), jump, true, set_by.as_deref(), seconds(state))).await?;
                             }
                             ServerFrame::NowPlaying { state: p, by, item, .. } => {

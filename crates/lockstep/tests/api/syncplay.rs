@@ -3,6 +3,7 @@
 
 use crate::helpers::spawn_with;
 use lockstep_client::Api;
+use lockstep_core::playback::START_LEAD_SECS;
 use lockstep_core::protocol::{ClientFrame, ServerFrame};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -287,6 +288,21 @@ async fn a_syncplay_client_and_a_browser_viewer_follow_each_other_and_chat() {
     v.wait_for(|f| matches!(f, ServerFrame::Playback { state, .. } if state.position == 100.0))
         .await
         .unwrap();
+
+    // The browser plays: the room starts moving START_LEAD_SECS later, and the client is told
+    // it plays only then, forced (a Syncplay player starts when it hears).
+    let sent = std::time::Instant::now();
+    v.ok(|id| ClientFrame::Play { id }).await.unwrap();
+    let playing = mpv
+        .wait("State", |s| s["playstate"]["paused"] == false)
+        .await;
+    let after = sent.elapsed().as_secs_f64();
+    assert!(
+        after >= START_LEAD_SECS - 0.01,
+        "told it plays {after} s after the command"
+    );
+    assert!(playing.get("ignoringOnTheFly").is_some(), "{playing}");
+    assert!((playing["playstate"]["position"].as_f64().unwrap() - 100.0).abs() < 0.1);
 
     // Chat both ways.
     mpv.send(json!({"Chat": "hello from mpv"})).await;
