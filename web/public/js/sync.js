@@ -686,11 +686,13 @@ export class SyncController {
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
     // with the latency just measured; a player behind cannot be held, and the rate closes that.
-    // It then resumes where it is paused.
+    // It then resumes where it is paused: with a resume's latency, or, until one was measured,
+    // the one just measured when that is less (Firefox's starts move 3-7 ms after play()).
     if (!l.again && drift > SYNC.HOLD_AHEAD * this.tolerance) {
-      const wait = drift / baseRate - this.resumeLatency;
+      const latency = this.resumeMeasured ? this.resumeLatency : Math.min(measured, this.resumeLatency);
+      const wait = drift / baseRate - latency;
       if (wait >= SYNC.MIN_WAIT) {
-        this.landing = { phase: "armed", startAt: now + wait, assumed: this.resumeLatency, again: true, from: actual, own: l.own, resume: true };
+        this.landing = { phase: "armed", startAt: now + wait, assumed: latency, again: true, from: actual, own: l.own, resume: true };
         return result("arm", startRate(baseRate), null, wait);
       }
     }
