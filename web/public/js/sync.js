@@ -652,13 +652,17 @@ export class SyncController {
     // alone.
     if (seeking || buffering) return null;
     const rate = startRate(baseRate);
-    // Moving at about its rate over the last two readings' intervals: a resuming Chromium player
-    // jumps ~100 ms ahead and holds there first (INITIAL_RESUME_LATENCY), and the jump's tail
-    // (84 then 100 ms ahead 20 ms later) passed for one interval at its rate.
-    const readings = [...(l.readings ?? []), { now, actual }].slice(-3);
+    // Moving at about its rate since the reading before; a resume, over the last two readings'
+    // intervals: a resuming Chromium player jumps ~100 ms ahead and holds there first
+    // (INITIAL_RESUME_LATENCY), and the jump's tail (84 then 100 ms ahead 20 ms later) passed for
+    // one interval at its rate. (Not for every start: a stretching Chromium player's readings
+    // scatter by a few ms, two intervals in a row at its rate came seldom, and its starts were
+    // measured 40 ms later, by START_SETTLE, closing what they missed that much later.)
+    const readings = [...(l.readings ?? []), { now, actual }].slice(l.resume ? -3 : -2);
     l.readings = readings;
     const atRate = (a, b) => b.now - a.now > 0 && Math.abs((b.actual - a.actual) / (b.now - a.now) - rate) <= SYNC.START_RATE_SLACK * rate;
-    const moving = readings.length === 3 && actual - l.from >= SYNC.START_MOVED && atRate(readings[0], readings[1]) && atRate(readings[1], readings[2]);
+    const intervals = readings.slice(1).map((r, i) => atRate(readings[i], r));
+    const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && actual - l.from >= SYNC.START_MOVED;
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
     const drift = actual - target;
