@@ -581,14 +581,15 @@ class RoomPage {
     this.reportReadiness(p.canPlay, now);
     this.reportDuration();
     if (!this.clock.ready || this.conn.state !== "open") return;
+    // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
+    // room's scheduled start, and decided on again then: it starts with it, not when it hears.
+    const heldForStart = !this.controller.landingOn && startsAfter(m.playback, serverNow);
     const d = this.controller.decide({
       target,
       actual: p.position,
       // Read just now by `position`.
       raw: p.rawPosition,
-      // A player that cannot be started at a chosen moment (YouTube's) starts with the room's
-      // scheduled start, not when it hears of it.
-      roomPaused: m.playback.paused || (!this.controller.landingOn && startsAfter(m.playback, serverNow)),
+      roomPaused: m.playback.paused || heldForStart,
       baseRate: m.playback.rate,
       now: now / 1000,
       seeking: p.seeking,
@@ -629,8 +630,7 @@ class RoomPage {
     const graceLeft = this.controller.graceLeft(now / 1000);
     if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE) this.tickIn(graceLeft * 1000 + 1);
     if (this.controller.starting()) this.tickIn(START_TICK_MS);
-    // A player that cannot land starts with the room's scheduled start, on time.
-    if (!this.controller.landingOn && startsAfter(m.playback, serverNow)) this.tickIn(m.playback.at / 1000 - serverNow + 1);
+    if (heldForStart) this.tickIn(m.playback.at / 1000 - serverNow + 1);
     if (d.startIn !== null) {
       this.startTimer = setTimeout(() => {
         this.startTimer = null;

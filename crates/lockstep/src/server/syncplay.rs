@@ -469,9 +469,11 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
     // clients print "<setBy> paused" from whichever state shows the change first).
     let mut set_by: Option<String> = None;
     // When the room's scheduled start happens, to tell the client then.
-    let mut start_at = playback
-        .starts_after(state.clock.now())
-        .then(|| state.clock.instant_at(playback.at));
+    let start_of = |p: &PlaybackState| {
+        p.starts_after(state.clock.now())
+            .then(|| state.clock.instant_at(p.at))
+    };
+    let mut start_at = start_of(&playback);
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(syncplay::STATE_INTERVAL_SECS));
     loop {
         tokio::select! {
@@ -604,9 +606,7 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                                 // Forced at once, as every change (the client's states from before it
                                 // are then ignored: a Syncplay client that just opened its file
                                 // rewinds to 0), and once more when a scheduled start happens.
-                                start_at = playback
-                                    .starts_after(state.clock.now())
-                                    .then(|| state.clock.instant_at(playback.at));
+                                start_at = start_of(&playback);
                                 send(lines, &session.state(play(&playback), jump, true, set_by.as_deref(), seconds(state))).await?;
                             }
                             ServerFrame::NowPlaying { state: p, by, item, .. } => {
