@@ -3,7 +3,7 @@
 // viewer's network, and Debian's Chromium driven by playwright-core. Everything on 127.0.0.1.
 
 import { spawn, execFileSync } from "node:child_process";
-import { createReadStream, existsSync, mkdirSync, statSync, mkdtempSync, rmSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -18,16 +18,38 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 /** Seconds of the generated test video. */
 export const VIDEO_SECONDS = 120;
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/** The first port of the kernel's ephemeral range (32768 when it cannot be read). */
+function ephemeralLow() {
+  try {
+    const low = Number.parseInt(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8"), 10);
+    return Number.isFinite(low) ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const PORTS_LOW = 10000;
+const PORTS_SPAN = Math.min(Math.max(ephemeralLow(), 12000), 32768) - PORTS_LOW;
+let nextPort = (process.pid * 7919) % PORTS_SPAN;
+
+/** Whether `port` on 127.0.0.1 can be listened on now. */
+function canListen(port) {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
+}
+
+/** A free TCP port on 127.0.0.1 for a server started next. Not one from the kernel's ephemeral
+ * range: between its release and the server's bind, such a port can go to a browser's outgoing
+ * connection (the same choice as `lockstep_testkit::free_port`). */
+export async function freePort() {
+  for (let tries = 0; tries < PORTS_SPAN; tries++) {
+    const port = PORTS_LOW + (nextPort++ % PORTS_SPAN);
+    if (await canListen(port)) return port;
+  }
+  throw new Error("no free loopback port below the ephemeral range");
 }
 
 /** Generates the test video once per run (H.264/AAC, a keyframe every second for quick seeks, as

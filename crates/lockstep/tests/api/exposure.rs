@@ -9,9 +9,7 @@ use std::time::Duration;
 /// separate address serves it to a scraper.
 #[tokio::test]
 async fn metrics_need_the_token_or_the_separate_address() {
-    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let metrics_addr = free.local_addr().unwrap();
-    drop(free);
+    let metrics_addr: std::net::SocketAddr = ([127, 0, 0, 1], lockstep_testkit::free_port()).into();
     let app = spawn_with(|c| {
         c.metrics_token = Some("let-me-see".into());
         c.metrics_listen = Some(metrics_addr);

@@ -18,8 +18,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 /// A free loopback port (bound, then released for the server to take).
 fn free_port() -> std::net::SocketAddr {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+    ([127, 0, 0, 1], lockstep_testkit::free_port()).into()
 }
 
 /// A connection to the Syncplay door, which opens a moment after the server's HTTP side.
