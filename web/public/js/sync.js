@@ -245,8 +245,9 @@ export class SyncController {
      * {phase: "armed", startAt, assumed, from} until the player is started, then {phase:
      * "started", at, assumed, from} until the start latency is measured (`assumed`: the start
      * latency the start was timed with; `from`: where the player waited paused; `again`: the start
-     * is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek having outlasted the lead;
-     * `adopted`: armed where the player already waited, without a seek, for bench-sync to count);
+     * is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek having outlasted the lead or
+     * the player waiting too near the room to be timed (`catchUpLimit`); `adopted`: armed or
+     * started where the player already waited, without a seek, for bench-sync to count);
      * null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
@@ -373,6 +374,14 @@ export class SyncController {
         if (due && playerPaused && wait >= SYNC.MIN_WAIT && drift <= Math.max(lead.seconds, scheduled) * baseRate) {
           this.landing = { phase: "armed", startAt: now + wait, assumed: latency, from: actual, own, adopted: true, resume: playerResumes };
           return result("arm", startRate(baseRate), null, wait);
+        }
+        // Paused too near the room to wait, or a little behind it (a joiner whose video could
+        // play only once the room had reached its early place; a play heard late): starting at
+        // once, the grace's nudge closes that sooner than the landing's seek and wait would
+        // (`catchUpLimit`). The start is untimed: measured by how far the player moves.
+        if (due && playerPaused && wait < SYNC.MIN_WAIT && -wait <= this.catchUpLimit(lead.seconds)) {
+          this.landing = { phase: "started", at: now, assumed: latency, untimed: true, from: actual, own, adopted: true, resume: playerResumes };
+          return result("start", startRate(baseRate));
         }
         this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, distance: lead.distance, own };
         return result("land", baseRate, target + lead.seconds * baseRate);
@@ -739,6 +748,14 @@ export class SyncController {
       return { ...bufferedLead, buffered: true };
     }
     return { ...this.plan(target, baseRate, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency), buffered: false };
+  }
+
+  /** How far behind (s, after its start latency) a player paused near the room may start at once
+   * rather than land `leadSeconds` ahead: what the grace's largest nudge closes in the time the
+   * landing would take beyond a start's settling. Sparse keyframes (a landing leading by 0.64 s)
+   * allow 0.11 s; a landing on a keyframe or within the buffer, little or nothing. */
+  catchUpLimit(leadSeconds) {
+    return Math.max(0, leadSeconds - SYNC.START_SETTLE) * SYNC.MAX_NUDGE;
   }
 
   /**

@@ -244,7 +244,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       if (t >= nextTick - 1e-9) nextTick += 0.1;
       // `heardLate`: the room changed that long before this viewer heard of it (s, its link's
       // delay), or long ago (a join).
-      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t, bufferedTo: buffered ? room(t) + 10 : null });
+      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t, bufferedTo: buffered ? room(t) + 10 : null, playerPaused: paused });
       rate = played(r.rate);
       if (rate !== 1 && !stretching && !paused && !starting) actual -= setback;
       stretching = rate !== 1;
@@ -895,12 +895,18 @@ test("a joiner's player already paused ahead (its early <video>) waits there for
   const fast = joiner().decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 2, now: 0.1, playerPaused: true });
   assert.equal(fast.action, "arm");
   assert.ok(Math.abs(fast.startIn - (0.15 - SYNC.INITIAL_START_LATENCY)) < 1e-9);
-  // Further ahead than the landing would seek, behind the room, or too near to start on time:
-  // it lands as before.
-  for (const actual of [25.1 + lead + 0.05, 25.05, 25.1 + SYNC.INITIAL_START_LATENCY]) {
+  // Further ahead than the landing would seek, or behind the room by more than the rate closes
+  // sooner than a landing: it lands as before.
+  const limit = joiner().catchUpLimit(lead);
+  for (const actual of [25.1 + lead + 0.05, 25.1 + SYNC.INITIAL_START_LATENCY - limit - 0.01]) {
     const d = joiner().decide({ target: 25.1, actual, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: true });
     assert.equal(d.action, "land", `at ${actual}`);
     assert.ok(d.seekTo !== null);
+  }
+  // Too near to start on time, or a little behind: it starts at once, without a seek.
+  for (const actual of [25.1 + SYNC.INITIAL_START_LATENCY, 25.16]) {
+    const d = joiner().decide({ target: 25.1, actual, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: true });
+    assert.deepEqual([d.action, d.seekTo, d.play], ["start", null, true], `at ${actual}`);
   }
   // A playing player, or a landing that is not due (a drift past the seek threshold), seeks.
   assert.equal(joiner().decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: false }).action, "land");
@@ -910,6 +916,32 @@ test("a joiner's player already paused ahead (its early <video>) waits there for
   const started = c.decide({ target: 25.1 + armed.startIn, actual: 25.4, roomPaused: false, baseRate: 1, now: 0.1 + armed.startIn, playerPaused: true });
   assert.equal(started.action, "start");
   assert.equal(started.play, true);
+});
+
+test("a player paused a little behind the room starts at once and closes it by rate, sooner than a landing would", () => {
+  // Keyframes 10 s apart, the room at 105 s: a landing decodes from 100.
+  const joiner = () => {
+    const c = new SyncController();
+    c.setKeyframes(Array.from({ length: 21 }, (_, i) => i * 10));
+    c.roomStarted();
+    return c;
+  };
+  const room = (t) => 105 + t;
+  const run = (start) => simulateLanding({ start, room, seekLatency: 0.35, startLatency: 0.09, timerLate: 0.004, controller: joiner() });
+  // 40 ms behind where it could be timed (its start latency assumed, 0.11 s): at once, no seek.
+  const near = run(105.07);
+  assert.equal(near.seeks, 0);
+  assert.equal(near.trace[0].action, "start");
+  // Untimed: learnt from how far it moved, not from where the room was.
+  assert.ok(Math.abs(near.controller.startLatency - 0.09) < 0.01, `learnt ${near.controller.startLatency} s`);
+  // Further behind: one landing, as before.
+  const far = run(104.9);
+  assert.equal(far.seeks, 1);
+  const [caughtUp, landed] = [settledAt(near.trace, 0.02), settledAt(far.trace, 0.02)];
+  assert.ok(caughtUp < landed, `within 20 ms at ${caughtUp} s, a landing at ${landed} s`);
+  assert.ok(caughtUp <= 0.5, `within 20 ms at ${caughtUp} s`);
+  // Within ±2% of the room's rate after the first second.
+  assert.ok(near.trace.filter((x) => x.t >= 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
 });
 
 test("a start the room scheduled: a player paused where the room waits is armed for it without a seek, however far its keyframe", () => {
@@ -934,11 +966,17 @@ test("a start the room scheduled: a player paused where the room waits is armed 
   near.roomStarted();
   assert.ok(near.landingLead(24.5, 1, null).seconds < 0.5);
   assert.equal(near.decide({ target: 24.5, actual: 25, roomPaused: false, baseRate: 1, now: 5, sinceChange: -0.5, playerPaused: true }).action, "arm");
-  // Paused further ahead than the wait or a landing, or heard too late to start on
-  // time: it lands as before.
-  for (const [actual, target, sinceChange] of [[26, 24.72, -0.28], [25, 24.95, -0.05], [25, 25.02, 0.02]]) {
+  // Paused further ahead than the wait or a landing, or heard so late that the room is further
+  // on than the rate closes sooner than a landing: it lands as before.
+  for (const [actual, target, sinceChange] of [[26, 24.72, -0.28], [25, 25.2, 0.2]]) {
     const d = viewer().decide({ target, actual, roomPaused: false, baseRate: 1, now: 5, sinceChange, playerPaused: true });
     assert.equal(d.action, "land", `at ${actual}, target ${target}`);
+  }
+  // Heard too late to start on time, or (resuming where it paused) after the start by a little:
+  // it starts at once.
+  for (const [actual, target, sinceChange, playerResumes] of [[25, 24.95, -0.05, false], [25, 25.02, 0.02, true]]) {
+    const d = viewer().decide({ target, actual, roomPaused: false, baseRate: 1, now: 5, sinceChange, playerPaused: true, playerResumes });
+    assert.deepEqual([d.action, d.seekTo], ["start", null], `at ${actual}, target ${target}`);
   }
 });
 
