@@ -321,6 +321,8 @@ async function lateJoin(browser, url, returning = null) {
       seen("seeked", app?.controller?.landing?.phase === "armed");
       // Its first landing took where the <video> early.js set fetching ahead waits (no seek).
       seen("adopted", app?.controller?.landing?.adopted === true);
+      // ...starting at once a little behind it, the rate closing the rest (catchUpLimit).
+      seen("caughtUp", app?.controller?.landing?.adopted === true && app.controller.landing.untimed === true);
       seen("playing", app?.player ? !app.player.paused : false);
       if (steps.playing && performance.now() > 20_000) clearInterval(poll);
     }, 4);
@@ -675,7 +677,8 @@ async function run(scenario) {
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
     console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     const adopted = joins.filter((j) => Number.isFinite(j.steps.adopted)).length;
-    console.log(`late joiners whose first landing waited where their early <video> was, without a seek: ${adopted} of ${joins.length}`);
+    const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
+    console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
@@ -703,6 +706,7 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_adopted ${joins.filter((j) => Number.isFinite(j.steps.adopted)).length} count`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_caught_up ${joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length} count`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_welcome_p50 ${median(fromWelcome).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_app_p50 ${median(fromApp).toFixed(2)} s`);

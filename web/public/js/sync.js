@@ -28,7 +28,9 @@
 //     while playing lands wherever the decoder is ready, tens of ms off; a start at a chosen moment
 //     is off by a timer's precision, and the rate closes the rest within the first second. A
 //     start that came out well ahead (the browser starts sooner than assumed) is held once more.
-//     Players that cannot be started precisely (`landing: false`) seek while playing, ahead by the
+//     A player already paused ahead of the room (a joiner's early <video>, a start the server
+//     scheduled) waits there instead of seeking; one paused too near to be timed, or a little
+//     behind, starts at once and the rate closes the rest (`catchUpLimit`). Players that cannot be started precisely (`landing: false`) seek while playing, ahead by the
 //     seek latency measured on earlier seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
 // No DOM: this module is tested with `node --test`.
