@@ -327,7 +327,7 @@ export class SyncController {
     };
     if (roomPaused) this.landing = null;
     if (this.landing) {
-      const landed = this.land({ target, actual, baseRate, now, seeking, buffering, result });
+      const landed = this.land({ target, actual, raw, baseRate, now, seeking, buffering, result });
       if (landed) return landed;
     }
     if (seeking || buffering) {
@@ -626,7 +626,7 @@ export class SyncController {
    * (`startIn`, s: the caller starts the player then), or start now when that moment has passed.
    * Armed: hold until then. Started: learn the start latency from the first clean reading.
    */
-  land({ target, actual, baseRate, now, seeking, buffering, result }) {
+  land({ target, actual, raw = actual, baseRate, now, seeking, buffering, result }) {
     const l = this.landing;
     if (l.phase === "seeking") {
       // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
@@ -669,19 +669,26 @@ export class SyncController {
     // one interval at its rate. (Not for every start: a stretching Chromium player's readings
     // scatter by a few ms, two intervals in a row at its rate came seldom, and its starts were
     // measured 40 ms later, by START_SETTLE, closing what they missed that much later.)
-    const readings = [...(l.readings ?? []), { now, actual }].slice(l.resume ? -3 : -2);
+    // A resume is measured by its readings themselves, not by the line through them: a stretching
+    // Chromium player's line is the mean of its last readings each carried on at the rate
+    // (position.js), so it moves on at about the rate while the readings hold after the jump.
+    // Taken for the start, 40-70 ms ahead, the start was held once more and came out 70 ms
+    // behind (bench-sync, behind the delays). A reading not yet placed against its line counts
+    // as not moving.
+    const reading = l.resume ? (Number.isFinite(raw) ? raw : null) : actual;
+    const readings = reading === null ? [] : [...(l.readings ?? []), { now, actual: reading }].slice(l.resume ? -3 : -2);
     l.readings = readings;
     const atRate = (a, b) => b.now - a.now > 0 && Math.abs((b.actual - a.actual) / (b.now - a.now) - rate) <= SYNC.START_RATE_SLACK * rate;
     const intervals = readings.slice(1).map((r, i) => atRate(readings[i], r));
-    const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && actual - l.from >= SYNC.START_MOVED;
+    const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && reading - l.from >= SYNC.START_MOVED;
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
-    const drift = actual - target;
+    const drift = (reading ?? actual) - target;
     // A timed start: how far off it came out, given the latency it was timed with (less what the
     // stretched rate added since the position began to move). An untimed one: how far the
     // position moved since the start, from where the player waited paused.
     const stretched = (rate - baseRate) * Math.max(0, now - l.at - l.assumed);
-    const late = l.untimed ? now - l.at - (actual - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
+    const late = l.untimed ? now - l.at - (drift + target - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
     const measured = clamp(late, 0, SYNC.MAX_START_LATENCY);
     // The first measurement replaces the assumption; later ones are smoothed.
     if (l.resume) {

@@ -1010,6 +1010,30 @@ test("a player resuming where it was paused starts with its own latency, and Chr
   assert.ok(Math.abs(d2.startIn - (0.3 - SYNC.INITIAL_START_LATENCY)) < 1e-9);
 });
 
+test("a resume is measured by its readings: the line through them, moving on while they hold after the jump, is not taken for its start", () => {
+  const c = new SyncController();
+  c.roomChanged();
+  c.roomStarted();
+  const armed = c.decide({ target: 24.7, actual: 25, roomPaused: false, baseRate: 1, now: 5, sinceChange: -0.3, playerPaused: true, playerResumes: true });
+  assert.equal(armed.action, "arm");
+  const room = (now) => 25 + (now - 5.3);
+  const at = (now, line, raw) => c.decide({ target: room(now), actual: line, raw, roomPaused: false, baseRate: 1, now, sinceChange: -0.3 });
+  assert.equal(at(5.28, 25, 25).action, "start");
+  // The readings jump 100 ms ahead and hold (the first not yet placed against their line); the
+  // line, the mean of the readings carried on at the rate, moves on at about the rate, 45 ms
+  // ahead of the room.
+  for (const [now, raw] of [[5.3, null], [5.32, null], [5.34, 25.1], [5.36, 25.1], [5.38, 25.1]]) {
+    const d = at(now, room(now) + 0.045, raw);
+    assert.equal(d.action, "start", `at ${now}: not measured on the line`);
+  }
+  // The readings then run on, 2 ms behind the room: measured on them, and not held once more.
+  let d;
+  for (const now of [5.4, 5.42, 5.44, 5.46, 5.48, 5.5]) d = at(now, room(now) + 0.03, room(now) - 0.002);
+  assert.notEqual(d.action, "arm", "not held once more");
+  assert.equal(c.landing, null, "measured");
+  assert.ok(Math.abs(c.resumeLatency - (SYNC.INITIAL_RESUME_LATENCY + 0.002)) < 1e-3, `learnt ${c.resumeLatency}`);
+});
+
 test("before any release is measured, a player whose readings scatter (Chromium) is let go of as Chromium's rest: 3 ms below the reading", () => {
   const c = new SyncController();
   c.currentRate = 1.003;
