@@ -669,18 +669,20 @@ export class SyncController {
     // one interval at its rate. (Not for every start: a stretching Chromium player's readings
     // scatter by a few ms, two intervals in a row at its rate came seldom, and its starts were
     // measured 40 ms later, by START_SETTLE, closing what they missed that much later.)
-    // A resume is measured by its readings themselves, not by the line through them: a stretching
-    // Chromium player's line is the mean of its last readings each carried on at the rate
-    // (position.js), so it moves on at about the rate while the readings hold after the jump.
-    // Taken for the start, 40-70 ms ahead, the start was held once more and came out 70 ms
-    // behind (bench-sync, behind the delays). A reading not yet placed against its line counts
-    // as not moving.
-    const reading = l.resume ? (Number.isFinite(raw) ? raw : null) : actual;
+    // A stretching Chromium player's line is the mean of its last readings each carried on at the
+    // rate (position.js), so it moves on at about the rate while the readings still hold: taken
+    // for the start, 40-70 ms ahead, a start was held once more and came out 45-70 ms behind
+    // (bench-sync, behind the delays: a resume after its jump, a landing after its seek). So the
+    // position has moved only once the reading itself has (one not yet placed against its line
+    // has not), and a resume, whose reading jumps, is measured by its readings altogether.
+    const placedReading = Number.isFinite(raw) ? raw : null;
+    const reading = l.resume ? placedReading : actual;
     const readings = reading === null ? [] : [...(l.readings ?? []), { now, actual: reading }].slice(l.resume ? -3 : -2);
     l.readings = readings;
     const atRate = (a, b) => b.now - a.now > 0 && Math.abs((b.actual - a.actual) / (b.now - a.now) - rate) <= SYNC.START_RATE_SLACK * rate;
     const intervals = readings.slice(1).map((r, i) => atRate(readings[i], r));
-    const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && reading - l.from >= SYNC.START_MOVED;
+    const moved = placedReading !== null && placedReading - l.from >= SYNC.START_MOVED;
+    const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && moved;
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
     const drift = (reading ?? actual) - target;

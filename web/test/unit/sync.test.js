@@ -1034,6 +1034,29 @@ test("a resume is measured by its readings: the line through them, moving on whi
   assert.ok(Math.abs(c.resumeLatency - (SYNC.INITIAL_RESUME_LATENCY + 0.002)) < 1e-3, `learnt ${c.resumeLatency}`);
 });
 
+test("a landing's start has moved only once its reading has: the line moving on while the reading holds is not taken for it", () => {
+  const c = new SyncController();
+  c.roomStarted();
+  // A joiner's early <video> 0.3 s ahead: armed, then started.
+  const armed = c.decide({ target: 25.1, actual: 25.4, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: true });
+  assert.equal(armed.action, "arm");
+  const startAt = 0.1 + armed.startIn;
+  const room = (now) => 25.1 + (now - 0.1);
+  const at = (now, line, raw) => c.decide({ target: room(now), actual: line, raw, roomPaused: false, baseRate: 1, now });
+  assert.equal(at(startAt, 25.4, 25.4).action, "start");
+  // The reading holds at 25.4 (Chromium starts ~0.1 s after play()); the line moves on from
+  // there at the rate, ahead of the room by the start latency assumed.
+  for (const dt of [0.02, 0.04, 0.06, 0.08]) {
+    const d = at(startAt + dt, 25.4 + dt, 25.4);
+    assert.equal(d.action, "start", `${dt} s after the start: not measured, not held once more`);
+  }
+  // Then the reading runs, 3 ms behind the room: measured, not held.
+  let d;
+  for (const dt of [0.1, 0.12, 0.14, 0.16]) d = at(startAt + dt, room(startAt + dt) - 0.003, room(startAt + dt) - 0.003);
+  assert.notEqual(d.action, "arm");
+  assert.equal(c.landing, null, "measured");
+});
+
 test("before any release is measured, a player whose readings scatter (Chromium) is let go of as Chromium's rest: 3 ms below the reading", () => {
   const c = new SyncController();
   c.currentRate = 1.003;
