@@ -582,8 +582,10 @@ class RoomPage {
     this.reportDuration();
     if (!this.clock.ready || this.conn.state !== "open") return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
-    // room's scheduled start, and decided on again then: it starts with it, not when it hears.
-    const heldForStart = !this.controller.landingOn && startsAfter(m.playback, serverNow);
+    // room's scheduled start, less the time it was measured to take to move, and decided on again
+    // then: it starts with the room, not when it hears.
+    const coarseLead = this.controller.landingOn ? 0 : this.controller.coarseStartLead(Boolean(p.resumes)) * 1000;
+    const heldForStart = !this.controller.landingOn && startsAfter(m.playback, serverNow + coarseLead);
     const d = this.controller.decide({
       target,
       actual: p.position,
@@ -630,7 +632,7 @@ class RoomPage {
     const graceLeft = this.controller.graceLeft(now / 1000);
     if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE) this.tickIn(graceLeft * 1000 + 1);
     if (this.controller.starting()) this.tickIn(START_TICK_MS);
-    if (heldForStart) this.tickIn(m.playback.at / 1000 - serverNow + 1);
+    if (heldForStart) this.tickIn(m.playback.at / 1000 - serverNow - coarseLead + 1);
     if (d.startIn !== null) {
       this.startTimer = setTimeout(() => {
         this.startTimer = null;

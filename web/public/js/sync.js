@@ -91,6 +91,9 @@ export const SYNC = Object.freeze({
   /** Players without fine rate control: their dead band and seek threshold. */
   COARSE_DEAD_BAND: 0.25,
   COARSE_SEEK_THRESHOLD: 0.25,
+  /** Their start is measured once they move; one that has not moved this long after play() (a
+   * blocked or buffering player) is not measured. */
+  COARSE_START_WAIT: 1.0,
   /** A landing seeks this far ahead of the room, plus LANDING_LATENCY_FACTOR times the seek time
    * measured so far, at most MAX_LANDING_LEAD ahead. */
   LANDING_LEAD: 0.08,
@@ -391,7 +394,13 @@ export class SyncController {
       this.startGrace(now, sinceChange);
       return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
     }
-    if (!this.fineRate) return result(size > deadBand ? "wait" : "none", baseRate);
+    if (!this.fineRate) {
+      // A player started now (room.js starts a paused one when told to play): how long it takes
+      // to move is measured, as a landing's untimed start is, so that the room's scheduled
+      // starts are called for that much ahead (`coarseStartLead`).
+      if (playerPaused && this.landing === null) this.landing = { phase: "started", at: now, assumed: this.coarseStartLead(playerResumes), untimed: true, from: actual, resume: playerResumes, coarse: true };
+      return result(size > deadBand ? "wait" : "none", baseRate);
+    }
     // The room's rate changed: Chromium's player falls back as it starts stretching time (38.5 ms
     // entering 1.25) and moves on leaving it (web/bench/rate.mjs), and a viewer behind a slow link
     // played at the old rate for as long as it took to hear of the change. A grace closes that
@@ -662,7 +671,7 @@ export class SyncController {
     // position began to move; until then the start's rate, so that the reading is of the start
     // alone.
     if (seeking || buffering) return null;
-    const rate = startRate(baseRate);
+    const rate = l.coarse ? baseRate : startRate(baseRate);
     // Moving at about its rate since the reading before; a resume, over the last two readings'
     // intervals: a resuming Chromium player jumps ~100 ms ahead and holds there first
     // (INITIAL_RESUME_LATENCY), and the jump's tail (84 then 100 ms ahead 20 ms later) passed for
@@ -683,6 +692,12 @@ export class SyncController {
     const intervals = readings.slice(1).map((r, i) => atRate(readings[i], r));
     const moved = placedReading !== null && placedReading - l.from >= SYNC.START_MOVED;
     const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && moved;
+    if (l.coarse && !moving) {
+      // Not learnt from a player that did not move (blocked, buffering): given up after a while.
+      if (now - l.at < SYNC.COARSE_START_WAIT) return null;
+      this.landing = null;
+      return null;
+    }
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
     const drift = (reading ?? actual) - target;
@@ -707,6 +722,7 @@ export class SyncController {
     // (`decide`). After the room's change it still ends within that change's first second (the
     // graceEnds above).
     if (l.own) this.ownStartEnds = now + SYNC.STALL_GRACE;
+    if (l.coarse) return null;
     // Well ahead: this browser starts sooner than assumed (a first landing, before any start was
     // measured). Paused, the player is held once more until the room reaches it, and started
     // with the latency just measured; a player behind cannot be held, and the rate closes that.
@@ -807,8 +823,16 @@ export class SyncController {
     this.graceEnds = now + SYNC.SEEK_GRACE - late;
   }
 
+  /** How long before the room's scheduled start a player that cannot land (YouTube's) is
+   * started (s): the time it was measured to take to move, a resume's when it resumes where it was
+   * paused. */
+  coarseStartLead(resumes) {
+    return resumes ? this.resumeLatency : this.startLatency;
+  }
+
   /** Issues a seek to `target + lead`, resetting any nudge to the room's rate. */
   seek(target, now, result, lead, baseRate) {
+    this.landing = null;
     this.lastSeekAt = now;
     this.pendingSeek = { at: now, lead };
     return result("seek", baseRate, target + lead);

@@ -1057,6 +1057,31 @@ test("a landing's start has moved only once its reading has: the line moving on 
   assert.equal(c.landing, null, "measured");
 });
 
+test("a player that cannot land (YouTube) has the time it takes to move measured, so that the room's starts are called for that much ahead", () => {
+  const c = new SyncController({ fineRate: false });
+  assert.equal(c.coarseStartLead(false), SYNC.INITIAL_START_LATENCY);
+  assert.equal(c.coarseStartLead(true), SYNC.INITIAL_RESUME_LATENCY);
+  // Told to play while paused at 10 (sought there while the room was paused): it moves 85 ms
+  // after play(), then at the rate.
+  const at = (now, actual, extra = {}) => c.decide({ target: 10 + Math.max(0, now - 0.1), actual, roomPaused: false, baseRate: 1, now, ...extra });
+  const first = at(0, 10, { playerPaused: true });
+  assert.equal(first.play, true);
+  for (let now = 0.02; now < 0.5; now += 0.02) {
+    const d = at(now, 10 + Math.max(0, now - 0.085), { playerPaused: now < 0.085 });
+    assert.equal(d.play, true, `at ${now}`);
+    assert.equal(d.seekTo, null);
+    assert.notEqual(d.action, "arm", "never held");
+  }
+  assert.equal(c.landing, null, "measured");
+  assert.ok(Math.abs(c.startLatency - 0.085) < 0.021, `learnt ${c.startLatency} s`);
+  assert.ok(Math.abs(c.coarseStartLead(false) - c.startLatency) < 1e-12);
+  assert.equal(c.resumeLatency, SYNC.INITIAL_RESUME_LATENCY, "a resume's is its own");
+  // One that does not move (blocked, buffering) teaches nothing.
+  const blocked = new SyncController({ fineRate: false });
+  for (let now = 0; now < 2; now += 0.1) blocked.decide({ target: 10 + now, actual: 10, roomPaused: false, baseRate: 1, now, playerPaused: true });
+  assert.equal(blocked.startLatency, SYNC.INITIAL_START_LATENCY);
+});
+
 test("before any release is measured, a player whose readings scatter (Chromium) is let go of as Chromium's rest: 3 ms below the reading", () => {
   const c = new SyncController();
   c.currentRate = 1.003;

@@ -38,6 +38,8 @@ export class YouTubePlayer {
     this.wrap.className = "yt-wrap";
     container.append(this.wrap);
     this.lastDuration = NaN;
+    /** Paused while it played, and not moved since: it resumes (SyncController.resumeLatency). */
+    this.resumes = false;
   }
 
   get element() {
@@ -47,6 +49,7 @@ export class YouTubePlayer {
   async load(item) {
     const YT = await loadApi((await this.config).youtube_iframe_api_url);
     const start = Math.floor(item.start || 0);
+    this.resumes = false;
     if (this.player) {
       this.player.cueVideoById({ videoId: item.video_id, startSeconds: start });
       return;
@@ -82,6 +85,7 @@ export class YouTubePlayer {
 
   /** Resolves once playback starts; rejects like a blocked <video> when it does not. */
   play() {
+    this.resumes = false;
     this.player?.playVideo();
     return new Promise((resolve, reject) => {
       const started = Date.now();
@@ -98,9 +102,11 @@ export class YouTubePlayer {
     });
   }
   pause() {
+    if (!this.paused) this.resumes = true;
     this.player?.pauseVideo();
   }
   seek(seconds) {
+    this.resumes = false;
     this.seekingUntilState = true;
     this.player?.seekTo(Math.max(0, seconds), true);
   }
