@@ -30,8 +30,9 @@
 //     start that came out well ahead (the browser starts sooner than assumed) is held once more.
 //     A player already paused ahead of the room (a joiner's early <video>, a start the server
 //     scheduled) waits there instead of seeking; one paused too near to be timed, or a little
-//     behind, starts at once and the rate closes the rest (`catchUpLimit`). Players that cannot be started precisely (`landing: false`) seek while playing, ahead by the
-//     seek latency measured on earlier seeks.
+//     behind, starts at once and the rate closes the rest (`catchUpLimit`). Players that cannot
+//     be started precisely (`landing: false`) seek while playing, ahead by the seek latency
+//     measured on earlier seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
 // No DOM: this module is tested with `node --test`.
 
@@ -694,18 +695,18 @@ export class SyncController {
     const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && moved;
     if (l.coarse && !moving) {
       // Not learnt from a player that did not move (blocked, buffering): given up after a while.
-      if (now - l.at < SYNC.COARSE_START_WAIT) return null;
-      this.landing = null;
+      if (now - l.at >= SYNC.COARSE_START_WAIT) this.landing = null;
       return null;
     }
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
     this.landing = null;
-    const drift = (reading ?? actual) - target;
+    const position = reading ?? actual;
+    const drift = position - target;
     // A timed start: how far off it came out, given the latency it was timed with (less what the
     // stretched rate added since the position began to move). An untimed one: how far the
     // position moved since the start, from where the player waited paused.
     const stretched = (rate - baseRate) * Math.max(0, now - l.at - l.assumed);
-    const late = l.untimed ? now - l.at - (drift + target - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
+    const late = l.untimed ? now - l.at - (position - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
     const measured = clamp(late, 0, SYNC.MAX_START_LATENCY);
     // The first measurement replaces the assumption; later ones are smoothed.
     if (l.resume) {
