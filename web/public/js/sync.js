@@ -93,7 +93,7 @@ export const SYNC = Object.freeze({
   COARSE_DEAD_BAND: 0.25,
   COARSE_SEEK_THRESHOLD: 0.25,
   /** Their start is measured once they move; one that has not moved this long after play() (a
-   * blocked or buffering player) is not measured. */
+   * blocked or buffering player) is not measured. So is a seek while playing (`seekLanded`). */
   COARSE_START_WAIT: 1.0,
   /** A landing seeks this far ahead of the room, plus LANDING_LATENCY_FACTOR times the seek time
    * measured so far, at most MAX_LANDING_LEAD ahead. */
@@ -340,8 +340,9 @@ export class SyncController {
       return result("wait", baseRate);
     }
     this.learnRelease(drift, baseRate, now);
-    // The first clean measurement after a seek tells how long seeks really take.
-    if (this.pendingSeek && !roomPaused) this.seekLanded(drift, baseRate);
+    // The first clean measurement once the player moves on after a seek tells how long seeks
+    // really take.
+    if (this.pendingSeek && !roomPaused) this.seekLanded(drift, baseRate, Number.isFinite(raw) ? raw : null, now);
     if (roomPaused) {
       this.correcting = false;
       this.smoothed = null;
@@ -835,21 +836,40 @@ export class SyncController {
   seek(target, now, result, lead, baseRate) {
     this.landing = null;
     this.lastSeekAt = now;
-    this.pendingSeek = { at: now, lead };
+    this.pendingSeek = { at: now, lead, from: null, doneAt: null };
     return result("seek", baseRate, target + lead);
   }
 
   /**
-   * Tells the controller how far off the player was right after its seek completed (drift =
-   * actual - target, s), so that the next seek leads by the latency actually seen.
+   * Tells the controller how far off the player is once its seek is done (drift = actual -
+   * target, s; `reading`: the player's own reading, or null when it cannot be placed yet), so
+   * that the next seek leads by the latency actually seen. A seek is done once the player moves
+   * on from where it landed: a <video> seeked while playing shows its new place at once, and
+   * moves on only once its pipeline has restarted (Chromium: 76-91 ms after `seeked`). Measured
+   * at the first reading after the seek, the latency learnt lacked that restart, and each seek
+   * led by less: bench-sync's YouTube stand-in learnt 118, then 86, 75 and 64 ms, and its seeks
+   * landed 40-81 ms behind. A player that does not move on within COARSE_START_WAIT teaches nothing.
    */
-  seekLanded(drift, baseRate = 1) {
-    if (!this.pendingSeek) return;
-    const { lead } = this.pendingSeek;
+  seekLanded(drift, baseRate = 1, reading = null, now = 0) {
+    const p = this.pendingSeek;
+    if (!p) return;
+    if (p.lead === 0) {
+      // Paused seeks have no latency to learn.
+      this.pendingSeek = null;
+      return;
+    }
+    if (reading === null) return;
+    if (p.from === null) {
+      p.from = reading;
+      p.doneAt = now;
+    }
+    if (reading - p.from < SYNC.START_MOVED) {
+      if (now - p.doneAt >= SYNC.COARSE_START_WAIT) this.pendingSeek = null;
+      return;
+    }
     this.pendingSeek = null;
-    if (lead === 0) return; // paused seeks have no latency to learn
     // Behind by d means the seek took d/rate longer than assumed.
-    const measured = clamp(lead / baseRate - drift / baseRate, 0, SYNC.MAX_SEEK_LATENCY);
+    const measured = clamp(p.lead / baseRate - drift / baseRate, 0, SYNC.MAX_SEEK_LATENCY);
     this.seekLatency += SYNC.LATENCY_SMOOTHING * (measured - this.seekLatency);
   }
 }

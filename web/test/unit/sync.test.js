@@ -103,20 +103,41 @@ test("coarse players (fixed rates) only seek, with a wider band", () => {
   assert.equal(d(0.4, 1).action, "seek");
 });
 
-test("the seek latency is learnt from where seeks land", () => {
-  const c = new SyncController({ landing: false });
-  // Seeks really take 0.4 s: each lands behind until the estimate catches up.
-  const real = 0.4;
+/** Seeks of `c` from far off a room at 100 s playing at 1: each is done `seekTime` later, and the
+ * player then holds where it landed for `restart` more before it moves on (a <video> seeked while
+ * playing restarts its pipeline), read every 0.1 s (`after` s after the seek, at most). */
+function seekRepeatedly(c, { seeks, seekTime, restart = 0, after = 1 }) {
   let now = 0;
-  for (let i = 0; i < 6; i++) {
+  for (let i = 0; i < seeks; i++) {
     now += SYNC.SEEK_COOLDOWN;
     const s = c.decide({ target: 100, actual: 0, roomPaused: false, baseRate: 1, now });
     assert.equal(s.action, "seek");
-    // The seek completes `real` later; the target moved on by that much.
-    const landed = s.seekTo - (100 + real);
-    c.decide({ target: 100 + real, actual: 100 + real + landed, roomPaused: false, baseRate: 1, now: now + real });
+    for (let t = seekTime; t <= after + 1e-9; t += 0.1) {
+      const position = s.seekTo + Math.max(0, t - seekTime - restart);
+      c.decide({ target: 100 + t, actual: position, roomPaused: false, baseRate: 1, now: now + t });
+    }
   }
-  assert.ok(Math.abs(c.seekLatency - real) < 0.01, `learnt ${c.seekLatency}`);
+}
+
+test("the seek latency is learnt from where seeks land", () => {
+  const c = new SyncController({ landing: false });
+  // Seeks really take 0.4 s: each lands behind until the estimate catches up.
+  seekRepeatedly(c, { seeks: 6, seekTime: 0.4 });
+  assert.ok(Math.abs(c.seekLatency - 0.4) < 0.01, `learnt ${c.seekLatency}`);
+});
+
+test("a seek is measured once the player moves on from where it landed", () => {
+  // A <video> seeked while playing shows its new place once the seek is done (40 ms) and moves
+  // on 80 ms later: the seek takes 0.12 s to land where it plays from. Measured at the first
+  // reading after the seek, the latency learnt was 40 ms, and each seek landed 80 ms behind.
+  const coarse = new SyncController({ fineRate: false });
+  seekRepeatedly(coarse, { seeks: 6, seekTime: 0.04, restart: 0.08 });
+  assert.ok(Math.abs(coarse.seekLatency - 0.12) < 0.01, `learnt ${coarse.seekLatency}`);
+  // One that does not move on teaches nothing.
+  const stuck = new SyncController({ fineRate: false });
+  seekRepeatedly(stuck, { seeks: 3, seekTime: 0.04, restart: 5, after: 1.9 });
+  assert.equal(stuck.seekLatency, SYNC.INITIAL_SEEK_LATENCY);
+  assert.equal(stuck.pendingSeek, null, "given up");
 });
 
 /**
