@@ -197,7 +197,10 @@ function defineRoomError() {
     const pb = app.model.playback;
     const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
     const edge = window.__edge;
-    const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : p.currentTime - target;
+    // A YouTube item: where the stand-in's <video> is, not what its API reads (YouTube's reading
+    // is its player's last delivered time moved on: youtube-standin.js).
+    const position = document.querySelector("video.yt-standin")?.currentTime ?? p.currentTime;
+    const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : position - target;
     return { target, error };
   };
 }

@@ -1,6 +1,13 @@
 // A stand-in for the YouTube IFrame Player API, for tests that cannot reach YouTube: the same
 // `YT.Player` interface (the calls the Lockstep client makes), played by a <video> element that
 // loads `<media>/<videoId>.mp4`, where <media> comes from this script's `?media=` parameter.
+// Its position is read as YouTube's own API reads it: the player in YouTube's iframe delivers its
+// `currentTime` to the page (`infoDelivery`, stamped `currentTimeLastUpdated_` with its
+// `Date.now()`) at each state change and at each progress event while playing, and the page's
+// `getCurrentTime()` is the last delivered time moved on by the time since at the delivered rate
+// (at most 1 s), while the delivered state is playing. Progress is delivered here at each
+// `timeupdate` (every 250 ms in Chromium). So a reading runs on from a start or a seek at once,
+// before the video moves, until the next delivery says where it is.
 (() => {
   const me = document.currentScript?.src ?? "";
   const media = new URL(me, location.href).searchParams.get("media") ?? "/media";
@@ -16,12 +23,18 @@
       this.video.preload = "auto";
       this.events = options.events ?? {};
       this.state = PlayerState.UNSTARTED;
+      /** What the player last delivered: {playerState, currentTime, currentTimeLastUpdated_, playbackRate}. */
+      this.playerInfo = { playerState: this.state, currentTime: 0, currentTimeLastUpdated_: Date.now() / 1000, playbackRate: 1 };
       el.replaceWith(this.video);
       const set = (s) => {
         if (this.state === s) return;
         this.state = s;
+        this.deliver();
         this.events.onStateChange?.({ target: this, data: s });
       };
+      this.video.addEventListener("timeupdate", () => this.deliver());
+      // A change of rate delivers the rate alone.
+      this.video.addEventListener("ratechange", () => (this.playerInfo = { ...this.playerInfo, playbackRate: this.video.playbackRate }));
       this.video.addEventListener("playing", () => set(PlayerState.PLAYING));
       this.video.addEventListener("pause", () => set(this.video.ended ? PlayerState.ENDED : PlayerState.PAUSED));
       this.video.addEventListener("waiting", () => set(PlayerState.BUFFERING));
@@ -32,6 +45,10 @@
       this.load(options.videoId, options.playerVars?.start ?? 0);
       this.video.addEventListener("loadedmetadata", () => this.events.onReady?.({ target: this }), { once: true });
     }
+    /** The iframe's `infoDelivery`: its state, its time and when that was read. */
+    deliver() {
+      this.playerInfo = { playerState: this.state, currentTime: this.video.currentTime, currentTimeLastUpdated_: Date.now() / 1000, playbackRate: this.video.playbackRate };
+    }
     load(videoId, start) {
       this.video.src = `${media}/${videoId}.mp4`;
       if (start) this.video.addEventListener("loadedmetadata", () => (this.video.currentTime = start), { once: true });
@@ -39,6 +56,7 @@
     cueVideoById({ videoId, startSeconds = 0 }) {
       this.load(videoId, startSeconds);
       this.state = PlayerState.CUED;
+      this.deliver();
       this.events.onStateChange?.({ target: this, data: PlayerState.CUED });
     }
     loadVideoById(args) {
@@ -48,11 +66,16 @@
     playVideo() { this.video.play().catch(() => {}); }
     pauseVideo() { this.video.pause(); }
     seekTo(seconds) { this.video.currentTime = seconds; }
-    getCurrentTime() { return this.video.currentTime; }
+    getCurrentTime() {
+      const info = this.playerInfo;
+      if (info.playerState !== PlayerState.PLAYING) return info.currentTime;
+      const since = (Date.now() / 1000 - info.currentTimeLastUpdated_) * info.playbackRate;
+      return info.currentTime + (since > 0 ? Math.min(since, 1) : 0);
+    }
     getDuration() { return Number.isFinite(this.video.duration) ? this.video.duration : 0; }
     getPlayerState() { return this.state; }
     getAvailablePlaybackRates() { return RATES; }
-    getPlaybackRate() { return this.video.playbackRate; }
+    getPlaybackRate() { return this.playerInfo.playbackRate; }
     setPlaybackRate(r) { if (RATES.includes(r)) this.video.playbackRate = r; }
     getVolume() { return Math.round(this.video.volume * 100); }
     setVolume(v) { this.video.volume = v / 100; }
