@@ -26,6 +26,13 @@ function loadApi(url) {
 /** YT.PlayerState values. */
 const STATE = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CUED: 5 };
 
+/** What a <video>'s play() rejects with when pause() comes first. */
+function abort() {
+  const e = new Error("play() was interrupted by pause()");
+  e.name = "AbortError";
+  return e;
+}
+
 export class YouTubePlayer {
   constructor(container, config, onEvent = () => {}) {
     this.config = config;
@@ -40,6 +47,8 @@ export class YouTubePlayer {
     this.lastDuration = NaN;
     /** Paused while it played, and not moved since: it resumes (SyncController.resumeLatency). */
     this.resumes = false;
+    /** The play() awaiting the player's start: {resolve, reject}, or null. */
+    this.starting = null;
   }
 
   get element() {
@@ -68,41 +77,59 @@ export class YouTubePlayer {
             this.onEvent("error", `YouTube error ${e.data}`);
             reject(new Error(`YouTube error ${e.data}`));
           },
-          onStateChange: (e) => {
-            this.state = e.data;
-            if (e.data !== STATE.BUFFERING) this.seekingUntilState = false;
-            if (e.data === STATE.ENDED) this.onEvent("ended");
-            const d = this.duration;
-            if (d && d !== this.lastDuration) {
-              this.lastDuration = d;
-              this.onEvent("durationchange", d);
-            }
-          },
+          onStateChange: (e) => this.stateChanged(e.data),
         },
       });
     });
   }
 
-  /** Resolves once playback starts; rejects like a blocked <video> when it does not. */
+  /** The player's state changed (YT.PlayerState). */
+  stateChanged(state) {
+    this.state = state;
+    if (state !== STATE.BUFFERING) this.seekingUntilState = false;
+    if (state === STATE.PLAYING || state === STATE.BUFFERING) this.settleStart(null);
+    if (state === STATE.ENDED) this.onEvent("ended");
+    const d = this.duration;
+    if (d && d !== this.lastDuration) {
+      this.lastDuration = d;
+      this.onEvent("durationchange", d);
+    }
+  }
+
+  /** Ends the play() awaiting the player's start: resolved (`error` null) or rejected. */
+  settleStart(error) {
+    const s = this.starting;
+    this.starting = null;
+    if (!s) return;
+    clearTimeout(s.timer);
+    if (error) s.reject(error);
+    else s.resolve();
+  }
+
+  /** Resolves once playback starts (the player said it plays or buffers); rejects like a
+   * <video>: as blocked (NotAllowedError) when it has not started within 1.5 s, as aborted
+   * (AbortError) when pause() came first. The start is told by the player's state changes, not
+   * polled: a pause soon after (the room's start held for, a user's pause) came between two
+   * polls, and the start was taken for a blocked autoplay, which stops the page starting it
+   * again until the viewer clicks. */
   play() {
     this.resumes = false;
-    this.player?.playVideo();
-    return new Promise((resolve, reject) => {
-      const started = Date.now();
-      const check = () => {
-        if (this.state === STATE.PLAYING || this.state === STATE.BUFFERING) return resolve();
-        if (Date.now() - started > 1500) {
-          const e = new Error("playback did not start");
-          e.name = "NotAllowedError";
-          return reject(e);
-        }
-        setTimeout(check, 100);
-      };
-      check();
+    this.settleStart(abort());
+    if (this.state === STATE.PLAYING || this.state === STATE.BUFFERING) return Promise.resolve();
+    const started = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const e = new Error("playback did not start");
+        e.name = "NotAllowedError";
+        this.settleStart(e);
+      }, 1500);
+      this.starting = { resolve, reject, timer };
     });
+    this.player?.playVideo();
+    return started;
   }
   pause() {
     if (!this.paused) this.resumes = true;
+    this.settleStart(abort());
     this.player?.pauseVideo();
   }
   seek(seconds) {
@@ -153,6 +180,7 @@ export class YouTubePlayer {
   }
 
   destroy() {
+    this.settleStart(abort());
     this.player?.destroy();
     this.wrap.remove();
   }

@@ -1,0 +1,56 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+// youtube.js needs only a container to append its wrapper to.
+globalThis.document ??= { createElement: () => ({ remove() {} }) };
+const { YouTubePlayer } = await import("../../public/js/player/youtube.js");
+
+const PLAYING = 1;
+const PAUSED = 2;
+const BUFFERING = 3;
+
+/** A YouTubePlayer over a stand-in for YT.Player that records the calls made to it. */
+function player() {
+  const p = new YouTubePlayer({ append() {} }, Promise.resolve({}));
+  p.calls = [];
+  p.player = { playVideo: () => p.calls.push("play"), pauseVideo: () => p.calls.push("pause"), destroy() {} };
+  p.stateChanged(PAUSED);
+  return p;
+}
+
+const outcome = (promise) => promise.then(() => "started", (e) => e.name);
+
+test("a YouTube play() resolves when the player says it plays or buffers", async () => {
+  const p = player();
+  const playing = p.play();
+  assert.deepEqual(p.calls, ["play"]);
+  p.stateChanged(PLAYING);
+  assert.equal(await outcome(playing), "started");
+  const buffering = player();
+  const started = buffering.play();
+  buffering.stateChanged(BUFFERING);
+  assert.equal(await outcome(started), "started");
+});
+
+test("a pause soon after a YouTube play() aborts it, and is not taken for a blocked autoplay", async () => {
+  // The page pauses a player that started ahead of the room's start when it is to wait longer
+  // (or a viewer pauses at once): the player played and paused between the old 100 ms polls,
+  // and after 1.5 s the play was reported blocked, so the page never started it again.
+  const p = player();
+  const playing = p.play();
+  p.stateChanged(PLAYING);
+  p.pause();
+  p.stateChanged(PAUSED);
+  assert.equal(await outcome(playing), "started", "it did start");
+  const q = player();
+  const interrupted = q.play();
+  q.pause();
+  assert.equal(await outcome(interrupted), "AbortError");
+});
+
+test("a YouTube play() that never starts is reported blocked after 1.5 s", { timeout: 5000 }, async () => {
+  const p = player();
+  const t0 = Date.now();
+  assert.equal(await outcome(p.play()), "NotAllowedError");
+  assert.ok(Date.now() - t0 >= 1400);
+});
