@@ -584,8 +584,12 @@ class RoomPage {
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
     // room's scheduled start, less the time it was measured to take to move, and decided on again
     // then: it starts with the room, not when it hears.
+    // Once let go for a start it is not held again for that start: the start is measured before
+    // the room starts, and a shorter latency learnt held it once more (paused, then started
+    // again), which is what a viewer sees and hears.
     const coarseLead = this.controller.landingOn ? 0 : this.controller.coarseStartLead(Boolean(p.resumes)) * 1000;
-    const heldForStart = !this.controller.landingOn && startsAfter(m.playback, serverNow + coarseLead);
+    const heldForStart = !this.controller.landingOn && this.coarseStartedFor !== m.playback.at && startsAfter(m.playback, serverNow + coarseLead);
+    if (!this.controller.landingOn && !heldForStart && startsAfter(m.playback, serverNow)) this.coarseStartedFor = m.playback.at;
     const d = this.controller.decide({
       target,
       actual: p.position,
