@@ -95,6 +95,12 @@ export const SYNC = Object.freeze({
   /** Their start is measured once they move; one that has not moved this long after play() (a
    * blocked or buffering player) is not measured. So is a seek while playing (`seekLanded`). */
   COARSE_START_WAIT: 1.0,
+  /** ...and no sooner than this after the start or the seek: YouTube's reading is the time its
+   * player last delivered, moved on since (its IFrame API's getCurrentTime), and it delivers at
+   * each change of state and each progress event (about every 250 ms). So the reading runs on
+   * from the moment the player says it plays, before its video moves, until the next progress
+   * delivery says where it is. */
+  COARSE_SETTLE: 0.5,
   /** A landing seeks this far ahead of the room, plus LANDING_LATENCY_FACTOR times the seek time
    * measured so far, at most MAX_LANDING_LEAD ahead. */
   LANDING_LEAD: 0.08,
@@ -694,9 +700,9 @@ export class SyncController {
     const intervals = readings.slice(1).map((r, i) => atRate(readings[i], r));
     const moved = placedReading !== null && placedReading - l.from >= SYNC.START_MOVED;
     const moving = intervals.length === (l.resume ? 2 : 1) && intervals.every(Boolean) && moved;
-    if (l.coarse && !moving) {
+    if (l.coarse && (!moving || now - l.at < SYNC.COARSE_SETTLE)) {
       // Not learnt from a player that did not move (blocked, buffering): given up after a while.
-      if (now - l.at >= SYNC.COARSE_START_WAIT) this.landing = null;
+      if (!moving && now - l.at >= SYNC.COARSE_START_WAIT) this.landing = null;
       return null;
     }
     if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
@@ -848,7 +854,8 @@ export class SyncController {
    * moves on only once its pipeline has restarted (Chromium: 76-91 ms after `seeked`). Measured
    * at the first reading after the seek, the latency learnt lacked that restart, and each seek
    * led by less: bench-sync's YouTube stand-in learnt 118, then 86, 75 and 64 ms, and its seeks
-   * landed 40-81 ms behind. A player that does not move on within COARSE_START_WAIT teaches nothing.
+   * landed 40-81 ms behind. A player that does not move on within COARSE_START_WAIT teaches
+   * nothing; one without fine rate control is measured COARSE_SETTLE after its seek was done.
    */
   seekLanded(drift, baseRate = 1, reading = null, now = 0) {
     const p = this.pendingSeek;
@@ -867,6 +874,7 @@ export class SyncController {
       if (now - p.doneAt >= SYNC.COARSE_START_WAIT) this.pendingSeek = null;
       return;
     }
+    if (!this.fineRate && now - p.doneAt < SYNC.COARSE_SETTLE) return;
     this.pendingSeek = null;
     // Behind by d means the seek took d/rate longer than assumed.
     const measured = clamp(p.lead / baseRate - drift / baseRate, 0, SYNC.MAX_SEEK_LATENCY);

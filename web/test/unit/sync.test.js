@@ -103,19 +103,29 @@ test("coarse players (fixed rates) only seek, with a wider band", () => {
   assert.equal(d(0.4, 1).action, "seek");
 });
 
+/** A playing player's reading through YouTube's IFrame API: where it was at its last delivery
+ * (one when it began to play, at `from`, then one every 0.25 s), moved on since (`truth(t)`: where
+ * the video really is). */
+function deliveredReading(truth, from) {
+  return (t) => {
+    const last = from + Math.floor((t - from) / 0.25) * 0.25;
+    return truth(last) + (t - last);
+  };
+}
+
 /** Seeks of `c` from far off a room at 100 s playing at 1: each is done `seekTime` later, and the
  * player then holds where it landed for `restart` more before it moves on (a <video> seeked while
- * playing restarts its pipeline), read every 0.1 s (`after` s after the seek, at most). */
-function seekRepeatedly(c, { seeks, seekTime, restart = 0, after = 1 }) {
+ * playing restarts its pipeline), read every 0.1 s (`after` s after the seek, at most), as it is
+ * or (`delivered`) as YouTube's API reads it. */
+function seekRepeatedly(c, { seeks, seekTime, restart = 0, after = 1, delivered = false }) {
   let now = 0;
   for (let i = 0; i < seeks; i++) {
     now += SYNC.SEEK_COOLDOWN;
     const s = c.decide({ target: 100, actual: 0, roomPaused: false, baseRate: 1, now });
     assert.equal(s.action, "seek");
-    for (let t = seekTime; t <= after + 1e-9; t += 0.1) {
-      const position = s.seekTo + Math.max(0, t - seekTime - restart);
-      c.decide({ target: 100 + t, actual: position, roomPaused: false, baseRate: 1, now: now + t });
-    }
+    const truth = (t) => s.seekTo + Math.max(0, t - seekTime - restart);
+    const read = delivered ? deliveredReading(truth, seekTime) : truth;
+    for (let t = seekTime; t <= after + 1e-9; t += 0.1) c.decide({ target: 100 + t, actual: read(t), roomPaused: false, baseRate: 1, now: now + t });
   }
 }
 
@@ -133,6 +143,11 @@ test("a seek is measured once the player moves on from where it landed", () => {
   const coarse = new SyncController({ fineRate: false });
   seekRepeatedly(coarse, { seeks: 6, seekTime: 0.04, restart: 0.08 });
   assert.ok(Math.abs(coarse.seekLatency - 0.12) < 0.01, `learnt ${coarse.seekLatency}`);
+  // Read as YouTube's API reads it: from when it says it plays (the seek done), the reading runs
+  // on, 80 ms ahead of the video until the next progress delivery.
+  const youtube = new SyncController({ fineRate: false });
+  seekRepeatedly(youtube, { seeks: 6, seekTime: 0.04, restart: 0.08, delivered: true });
+  assert.ok(Math.abs(youtube.seekLatency - 0.12) < 0.01, `learnt ${youtube.seekLatency}`);
   // One that does not move on teaches nothing.
   const stuck = new SyncController({ fineRate: false });
   seekRepeatedly(stuck, { seeks: 3, seekTime: 0.04, restart: 5, after: 1.9 });
@@ -1087,7 +1102,7 @@ test("a player that cannot land (YouTube) has the time it takes to move measured
   const at = (now, actual, extra = {}) => c.decide({ target: 10 + Math.max(0, now - 0.1), actual, roomPaused: false, baseRate: 1, now, ...extra });
   const first = at(0, 10, { playerPaused: true });
   assert.equal(first.play, true);
-  for (let now = 0.02; now < 0.5; now += 0.02) {
+  for (let now = 0.02; now < 0.8; now += 0.02) {
     const d = at(now, 10 + Math.max(0, now - 0.085), { playerPaused: now < 0.085 });
     assert.equal(d.play, true, `at ${now}`);
     assert.equal(d.seekTo, null);
@@ -1097,6 +1112,14 @@ test("a player that cannot land (YouTube) has the time it takes to move measured
   assert.ok(Math.abs(c.startLatency - 0.085) < 0.021, `learnt ${c.startLatency} s`);
   assert.ok(Math.abs(c.coarseStartLead(false) - c.startLatency) < 1e-12);
   assert.equal(c.resumeLatency, SYNC.INITIAL_RESUME_LATENCY, "a resume's is its own");
+  // Read as YouTube's API reads it: it says it plays 20 ms after play(), and its reading runs on
+  // from there, 65 ms ahead of the video until the next progress delivery.
+  const youtube = new SyncController({ fineRate: false });
+  const reading = deliveredReading((now) => 10 + Math.max(0, now - 0.085), 0.02);
+  youtube.decide({ target: 10, actual: 10, roomPaused: false, baseRate: 1, now: 0, playerPaused: true });
+  for (let now = 0.02; now < 0.8; now += 0.02) youtube.decide({ target: 10 + Math.max(0, now - 0.1), actual: now < 0.02 ? 10 : reading(now), roomPaused: false, baseRate: 1, now, playerPaused: false });
+  assert.equal(youtube.landing, null, "measured");
+  assert.ok(Math.abs(youtube.startLatency - 0.085) < 0.021, `learnt ${youtube.startLatency} s`);
   // One that does not move (blocked, buffering) teaches nothing.
   const blocked = new SyncController({ fineRate: false });
   for (let now = 0; now < 2; now += 0.1) blocked.decide({ target: 10 + now, actual: 10, roomPaused: false, baseRate: 1, now, playerPaused: true });
