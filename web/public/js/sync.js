@@ -715,12 +715,18 @@ export class SyncController {
     const stretched = (rate - baseRate) * Math.max(0, now - l.at - l.assumed);
     const late = l.untimed ? now - l.at - (position - l.from) / rate : l.assumed - (drift - stretched) / baseRate;
     const measured = clamp(late, 0, SYNC.MAX_START_LATENCY);
-    // The first measurement replaces the assumption; later ones are smoothed.
+    // Well ahead (below): the latency it was timed with was too long by more than HOLD_AHEAD.
+    const ahead = !l.coarse && !l.again && drift > SYNC.HOLD_AHEAD * this.tolerance;
+    // The first measurement replaces the assumption; later ones are smoothed, except one that
+    // came out well ahead, which replaces it too: Firefox's first start (its pipeline cold) took
+    // 0.18 s and its later ones 5-10 ms, and smoothed, each of its next three starts came out
+    // well ahead again and was held once more (bench-sync), some of them coming out of the hold
+    // 38-122 ms behind.
     if (l.resume) {
-      this.resumeLatency = this.resumeMeasured ? this.resumeLatency + SYNC.LATENCY_SMOOTHING * (measured - this.resumeLatency) : measured;
+      this.resumeLatency = this.resumeMeasured && !ahead ? this.resumeLatency + SYNC.LATENCY_SMOOTHING * (measured - this.resumeLatency) : measured;
       this.resumeMeasured = true;
     } else {
-      this.startLatency = this.startMeasured ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
+      this.startLatency = this.startMeasured && !ahead ? this.startLatency + SYNC.LATENCY_SMOOTHING * (measured - this.startLatency) : measured;
       this.startMeasured = true;
     }
     // A start of this viewer's own that stalled well past its latency (a page short of CPU), or
@@ -736,7 +742,7 @@ export class SyncController {
     // with the latency just measured; a player behind cannot be held, and the rate closes that.
     // It then resumes where it is paused: with a resume's latency, or, until one was measured,
     // the one just measured when that is less (Firefox's starts move 3-7 ms after play()).
-    if (!l.again && drift > SYNC.HOLD_AHEAD * this.tolerance) {
+    if (ahead) {
       const latency = this.resumeMeasured ? this.resumeLatency : Math.min(measured, this.resumeLatency);
       const wait = drift / baseRate - latency;
       if (wait >= SYNC.MIN_WAIT) {
