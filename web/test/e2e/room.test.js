@@ -239,6 +239,23 @@ test("a YouTube item plays through the IFrame API and is kept in sync by seeking
     }, { what: `${n} playing in sync` });
   }
   assert.equal(await a.page.$eval("#np-title", (e) => e.textContent), "Test video AAAAAAAAAAA");
+  // Pause, then play and pause again at once, then play: every player plays again (a pause soon
+  // after a start is not taken for a blocked autoplay, which would leave the player paused
+  // behind its "click to play" banner).
+  await a.page.click("#play");
+  await eventually(async () => (await probe(b.page))?.paused, { what: "B paused" });
+  await a.page.click("#play");
+  await new Promise((r) => setTimeout(r, 150));
+  await a.page.click("#play");
+  await new Promise((r) => setTimeout(r, 400));
+  await a.page.click("#play");
+  for (const [v, n] of [[a, "A"], [b, "B"]]) {
+    await eventually(async () => {
+      const p = await probe(v.page);
+      return p && !p.roomPaused && !p.paused && Math.abs(p.position - p.trueTarget) < 0.3;
+    }, { what: `${n} playing in sync again` });
+    assert.equal(await v.page.$eval("#autoplay", (e) => e.hidden), true, `${n} shows no autoplay prompt`);
+  }
   for (const v of [a, b]) await v.context.close();
 });
 
