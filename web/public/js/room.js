@@ -618,8 +618,9 @@ class RoomPage {
     }
     // Steady samples only, while the room and the player play: not while seeking or buffering,
     // nor while landing (the seek and the timed start after a join or the room's jump, and a
-    // Firefox start held once more, are the room moving, not this viewer keeping up with it).
-    const steady = d.action === "none" || d.action === "nudge";
+    // Firefox start held once more, are the room moving, not this viewer keeping up with it),
+    // nor until a YouTube player's start or seek is measured (`settling`).
+    const steady = (d.action === "none" || d.action === "nudge") && !this.controller.settling();
     if (steady && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
     const report = this.syncStats.take(now);
     if (report) this.conn.send({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms }).catch(() => {});

@@ -631,6 +631,14 @@ export class SyncController {
     return this.landing?.phase === "started";
   }
 
+  /** Whether a start or a seek while playing waits to be measured: the room moving, not this
+   * player keeping up with it (room.js leaves such samples out of its sync reports). A YouTube
+   * player's are measured COARSE_SETTLE after, and its reading meanwhile is the API's, run on
+   * from before its video moved. */
+  settling() {
+    return this.starting() || (this.pendingSeek !== null && this.pendingSeek.lead !== 0);
+  }
+
   /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
    * is due (`forced`: a player waiting for data is not started before it lands). */
   holding() {

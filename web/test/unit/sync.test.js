@@ -148,6 +148,21 @@ test("a seek is measured once the player moves on from where it landed", () => {
   const youtube = new SyncController({ fineRate: false });
   seekRepeatedly(youtube, { seeks: 6, seekTime: 0.04, restart: 0.08, delivered: true });
   assert.ok(Math.abs(youtube.seekLatency - 0.12) < 0.01, `learnt ${youtube.seekLatency}`);
+  // Until measured, the seek is settling (its samples are left out of the sync reports).
+  const settling = new SyncController({ fineRate: false });
+  const s = settling.decide({ target: 100, actual: 0, roomPaused: false, baseRate: 1, now: 10 });
+  assert.equal(settling.settling(), true);
+  const read = deliveredReading((t) => s.seekTo + Math.max(0, t - 0.12), 0.04);
+  let measuredAt = null;
+  for (let t = 0.04; t <= 1 && measuredAt === null; t += 0.02) {
+    settling.decide({ target: 100 + t, actual: read(t), roomPaused: false, baseRate: 1, now: 10 + t });
+    if (!settling.settling()) measuredAt = t;
+  }
+  assert.ok(measuredAt >= SYNC.COARSE_SETTLE && measuredAt < SYNC.COARSE_SETTLE + 0.1, `settled at ${measuredAt}`);
+  // A paused seek (no latency to learn) is not settling.
+  const paused = new SyncController({ fineRate: false });
+  paused.decide({ target: 30, actual: 0, roomPaused: true, baseRate: 1, now: 0 });
+  assert.equal(paused.settling(), false);
   // One that does not move on teaches nothing.
   const stuck = new SyncController({ fineRate: false });
   seekRepeatedly(stuck, { seeks: 3, seekTime: 0.04, restart: 5, after: 1.9 });
