@@ -30,6 +30,17 @@ test("a YouTube play() resolves when the player says it plays or buffers", async
   const started = buffering.play();
   buffering.stateChanged(BUFFERING);
   assert.equal(await outcome(started), "started");
+  // A player that says so at once, within playVideo().
+  const at = player();
+  at.player.playVideo = () => at.stateChanged(PLAYING);
+  assert.equal(await outcome(at.play()), "started");
+});
+
+test("a YouTube play() while the player buffers (a seek while paused) still tells it to play", async () => {
+  const p = player();
+  p.stateChanged(BUFFERING);
+  assert.equal(await outcome(p.play()), "started");
+  assert.deepEqual(p.calls, ["play"]);
 });
 
 test("a pause soon after a YouTube play() aborts it, and is not taken for a blocked autoplay", async () => {

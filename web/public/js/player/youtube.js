@@ -115,7 +115,6 @@ export class YouTubePlayer {
   play() {
     this.resumes = false;
     this.settleStart(abort());
-    if (this.state === STATE.PLAYING || this.state === STATE.BUFFERING) return Promise.resolve();
     const started = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const e = new Error("playback did not start");
@@ -125,6 +124,8 @@ export class YouTubePlayer {
       this.starting = { resolve, reject, timer };
     });
     this.player?.playVideo();
+    // Playing already, or buffering (it plays once it has the data).
+    if (this.state === STATE.PLAYING || this.state === STATE.BUFFERING) this.settleStart(null);
     return started;
   }
   pause() {
