@@ -58,8 +58,13 @@ const START_TICK_MS = 20;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
 /** Where the seek and start latencies learnt on this browser are kept between pages (".2": starts
- * are stretched since START_STRETCH, so a start latency learnt before is ~20 ms short). */
+ * are stretched since START_STRETCH, so a start latency learnt before is ~20 ms short), and a
+ * YouTube player's apart (`fineRate` false: its own seeks and starts). */
 const LATENCIES_KEY = "lockstep.latencies.2";
+const YOUTUBE_LATENCIES_KEY = "lockstep.latencies.youtube.1";
+const latenciesKey = (fineRate) => (fineRate ? LATENCIES_KEY : YOUTUBE_LATENCIES_KEY);
+/** What this browser learnt for players of that kind on earlier pages, or null. */
+const keptLatencies = (fineRate) => latenciesFrom(localStorage.getItem(latenciesKey(fineRate)), fineRate);
 /** Arrow keys seek by this much. */
 const ARROW_SEEK_S = 5;
 /** Page Up / Page Down on the seek bar seek by this much. */
@@ -132,7 +137,7 @@ class RoomPage {
     this.model = opened?.model ?? new RoomModel();
     this.clock = opened?.clock ?? new ClockEstimator();
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
-    this.controller = new SyncController().learntFrom(latenciesFrom(localStorage.getItem(LATENCIES_KEY)));
+    this.controller = new SyncController().learntFrom(keptLatencies(true));
     this.latenciesKept = null;
     /** This viewer's sync error, reported to the room every few seconds. */
     this.syncStats = new SyncStats(localNow());
@@ -465,7 +470,9 @@ class RoomPage {
       this.player.volume = this.prefs.volume;
       this.player.muted = this.prefs.muted;
       clearTimeout(this.startTimer);
-      this.controller = new SyncController({ fineRate: this.player.fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
+      // What this page learnt for this kind of player, else what an earlier page did.
+      const fineRate = this.player.fineRate;
+      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
       // The landings plan their seeks by the keyframes when known; waited for up to
       // KEYFRAMES_WAIT_MS (a page that lands without them takes them when they come).
       const times = await Promise.race([keyframes, new Promise((r) => setTimeout(r, KEYFRAMES_WAIT_MS, undefined))]);
@@ -614,7 +621,7 @@ class RoomPage {
     const learnt = storedLatencies(this.controller);
     if (learnt !== null && learnt !== this.latenciesKept) {
       this.latenciesKept = learnt;
-      localStorage.setItem(LATENCIES_KEY, learnt);
+      localStorage.setItem(latenciesKey(this.controller.fineRate), learnt);
     }
     // Steady samples only, while the room and the player play: not while seeking or buffering,
     // nor while landing (the seek and the timed start after a join or the room's jump, and a

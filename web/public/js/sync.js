@@ -903,9 +903,15 @@ export class SyncController {
  * control (they never land).
  */
 export function storedLatencies(controller) {
-  if (!controller.fineRate) return null;
   const ms = (s) => Math.round(s * 10_000) / 10;
   const record = { seek_ms: ms(controller.seekLatency), start_ms: ms(controller.startLatency) };
+  // A YouTube player's (room.js keeps it apart): its seek, start and resume latencies, once measured.
+  if (!controller.fineRate) {
+    record.kind = "youtube";
+    if (!controller.startMeasured) record.start_measured = false;
+    if (controller.resumeMeasured) record.resume_ms = ms(controller.resumeLatency);
+    return controller.startMeasured || controller.resumeMeasured || controller.seekLatency !== SYNC.INITIAL_SEEK_LATENCY ? JSON.stringify(record) : null;
+  }
   // The release jump, once one was measured (its first release then aims with it).
   if (controller.releaseKnown()) record.release_ms = ms(controller.releaseJump());
   record.buffered_seek_ms = ms(controller.bufferedSeekLatency);
@@ -914,9 +920,10 @@ export function storedLatencies(controller) {
   return JSON.stringify(record);
 }
 
-/** The latencies `storedLatencies` kept, for `SyncController.learntFrom`; null when `text` is not
- * such a record (absent, from another version, tampered with, out of the believable range). */
-export function latenciesFrom(text) {
+/** The latencies `storedLatencies` kept, for `SyncController.learntFrom` (`fineRate`: the kind
+ * of player they were kept for); null when `text` is not such a record (absent, from another
+ * version, tampered with, out of the believable range). */
+export function latenciesFrom(text, fineRate = true) {
   let v;
   try {
     v = JSON.parse(text);
@@ -927,6 +934,13 @@ export function latenciesFrom(text) {
   const start = v?.start_ms / 1000;
   const fine = (x, max) => Number.isFinite(x) && x >= 0 && x <= max;
   if (!fine(seek, SYNC.MAX_SEEK_LATENCY) || !fine(start, SYNC.MAX_START_LATENCY)) return null;
+  // Each kind of player reads its own kind of record only.
+  if ((v.kind === "youtube") === fineRate) return null;
+  if (!fineRate) {
+    const resume = typeof v.resume_ms === "number" ? v.resume_ms / 1000 : NaN;
+    const resumes = fine(resume, SYNC.MAX_START_LATENCY) ? { resumeLatency: resume, resumeMeasured: true } : {};
+    return { fineRate: false, seekLatency: seek, startLatency: start, startMeasured: v.start_measured !== false, ...resumes };
+  }
   const learnt = { fineRate: true, seekLatency: seek, startLatency: start };
   // Optional (records from before it have none); one out of range is left out, not the record.
   const release = typeof v.release_ms === "number" ? v.release_ms / 1000 : NaN;

@@ -580,9 +580,28 @@ test("learnt latencies are kept across pages, and a returning viewer's first lan
   // The next page lands with no hold: it is armed once, after its seek.
   const { trace } = simulateLanding({ start: 0, seconds: 2, seekLatency: 0.05, startLatency: 0.01, controller: back });
   assert.equal(trace.filter((x) => x.action === "arm").length, 1);
-  // YouTube-like players keep nothing.
+  // A YouTube player that measured nothing keeps nothing.
   assert.equal(storedLatencies(new SyncController({ fineRate: false })), null);
 });
+test("a YouTube player's latencies are kept across pages, apart from a <video>'s", () => {
+  // Measured as its player reads (seeks done 40 ms after, moving 80 ms later).
+  const c = new SyncController({ fineRate: false });
+  seekRepeatedly(c, { seeks: 4, seekTime: 0.04, restart: 0.08, delivered: true });
+  c.startLatency = 0.2;
+  c.startMeasured = true;
+  const text = storedLatencies(c);
+  const next = new SyncController({ fineRate: false }).learntFrom(latenciesFrom(text, false));
+  assert.ok(Math.abs(next.seekLatency - c.seekLatency) < 0.001 && Math.abs(next.seekLatency - 0.12) < 0.02, `seek ${next.seekLatency}`);
+  assert.ok(Math.abs(next.startLatency - 0.2) < 0.001);
+  assert.equal(next.coarseStartLead(false), next.startLatency, "its first start is led by what was learnt");
+  assert.equal(next.resumeMeasured, false, "no resume measured: assumed as before");
+  // Neither kind reads the other's record.
+  assert.equal(latenciesFrom(text, true), null);
+  assert.equal(latenciesFrom(storedLatencies(new SyncController()), false), null);
+  // Nothing measured, nothing kept.
+  assert.equal(storedLatencies(new SyncController({ fineRate: false })), null);
+});
+
 
 test("stored latencies that are absent, malformed or out of range are ignored", () => {
   for (const text of [null, "", "{", "[]", "null", '{"seek_ms":"x","start_ms":10}', '{"seek_ms":-1,"start_ms":10}', '{"seek_ms":100,"start_ms":301}', '{"seek_ms":1e309,"start_ms":10}', '{"seek_ms":100}']) {
