@@ -65,3 +65,27 @@ test("a YouTube play() that never starts is reported blocked after 1.5 s", { tim
   assert.equal(await outcome(p.play()), "NotAllowedError");
   assert.ok(Date.now() - t0 >= 1400);
 });
+
+test("a YouTube seek is done at the player's next state change, or taken for done after 2 s without one", () => {
+  const p = player();
+  p.player.seekTo = () => p.calls.push("seek");
+  p.stateChanged(PLAYING);
+  p.seek(30);
+  assert.equal(p.seeking, true);
+  assert.equal(p.canPlay, false);
+  p.stateChanged(BUFFERING);
+  assert.equal(p.seeking, true, "still seeking while it buffers");
+  p.stateChanged(PLAYING);
+  assert.deepEqual([p.seeking, p.canPlay], [false, true]);
+  // A seek the player says nothing about: not seeking, and able to play, 2 s on.
+  const realNow = Date.now;
+  try {
+    p.seek(60);
+    assert.equal(p.seeking, true);
+    const t = realNow();
+    Date.now = () => t + 2001;
+    assert.deepEqual([p.seeking, p.canPlay], [false, true]);
+  } finally {
+    Date.now = realNow;
+  }
+});

@@ -26,6 +26,11 @@ function loadApi(url) {
 /** YT.PlayerState values. */
 const STATE = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CUED: 5 };
 
+/** A seek is done when the player's state next changes (it buffers, then plays or stays paused);
+ * one whose state never changes (a seek within what it holds may not buffer) is taken for done
+ * after this long, rather than held as seeking, and the room held for it as not ready, for good. */
+const SEEK_STATE_WAIT_MS = 2000;
+
 /** What a <video>'s play() rejects with when pause() comes first. */
 function abort() {
   const e = new Error("play() was interrupted by pause()");
@@ -41,6 +46,8 @@ export class YouTubePlayer {
     this.player = null;
     this.state = STATE.UNSTARTED;
     this.seekingUntilState = false;
+    /** When a seek is taken for done even if the player said nothing (Date.now() ms). */
+    this.seekGivenUpAt = 0;
     this.wrap = document.createElement("div");
     this.wrap.className = "yt-wrap";
     container.append(this.wrap);
@@ -136,6 +143,7 @@ export class YouTubePlayer {
   seek(seconds) {
     this.resumes = false;
     this.seekingUntilState = true;
+    this.seekGivenUpAt = Date.now() + SEEK_STATE_WAIT_MS;
     this.player?.seekTo(Math.max(0, seconds), true);
   }
   get currentTime() {
@@ -152,10 +160,10 @@ export class YouTubePlayer {
     return this.state !== STATE.PLAYING && this.state !== STATE.BUFFERING;
   }
   get seeking() {
-    return this.seekingUntilState;
+    return this.seekingUntilState && Date.now() < this.seekGivenUpAt;
   }
   get canPlay() {
-    return this.state !== STATE.BUFFERING && this.state !== STATE.UNSTARTED && !this.seekingUntilState;
+    return this.state !== STATE.BUFFERING && this.state !== STATE.UNSTARTED && !this.seeking;
   }
   get rate() {
     return this.player?.getPlaybackRate?.() ?? 1;
