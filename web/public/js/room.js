@@ -139,6 +139,8 @@ class RoomPage {
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
     this.controller = new SyncController().learntFrom(keptLatencies(true));
     this.latenciesKept = null;
+    /** The room's scheduled start (its playback's `at`) a YouTube player was last let go for. */
+    this.coarseStartedFor = null;
     /** This viewer's sync error, reported to the room every few seconds. */
     this.syncStats = new SyncStats(localNow());
     this.player = null;

@@ -54,7 +54,7 @@ export class YouTubePlayer {
     this.lastDuration = NaN;
     /** Paused while it played, and not moved since: it resumes (SyncController.resumeLatency). */
     this.resumes = false;
-    /** The play() awaiting the player's start: {resolve, reject}, or null. */
+    /** The play() awaiting the player's start: {resolve, reject, timer}, or null. */
     this.starting = null;
   }
 
