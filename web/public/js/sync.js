@@ -899,8 +899,8 @@ export class SyncController {
 /**
  * What a controller learnt of this browser's seek and start latencies, to keep across pages
  * (room.js stores it in localStorage): a returning viewer's first landing is timed with them, not
- * with what is assumed for a browser never measured. JSON, or null for players without fine rate
- * control (they never land).
+ * with what is assumed for a browser never measured (a YouTube player's first seek and start
+ * likewise). JSON, or null for a YouTube player that has measured nothing yet.
  */
 export function storedLatencies(controller) {
   const ms = (s) => Math.round(s * 10_000) / 10;
