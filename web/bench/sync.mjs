@@ -719,8 +719,8 @@ async function run(scenario) {
     if (playDelays.length) console.log(`RESULT ${prefix}play_start_delay_max ${Math.max(...playDelays).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
-    if (joins.length) console.log(`RESULT ${prefix}late_join_adopted ${joins.filter((j) => Number.isFinite(j.steps.adopted)).length} count`);
-    if (joins.length) console.log(`RESULT ${prefix}late_join_caught_up ${joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length} count`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_adopted ${adopted} count`);
+    if (joins.length) console.log(`RESULT ${prefix}late_join_caught_up ${caughtUp} count`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_welcome_p50 ${median(fromWelcome).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_app_p50 ${median(fromApp).toFixed(2)} s`);

@@ -285,7 +285,8 @@ export class SyncController {
     this.keyframes = null;
     /** Seek time per second of video decoded from the keyframe before a seek's point (s/s). */
     this.decodeCost = SYNC.INITIAL_DECODE_COST;
-    /** The seek in flight: when it was issued and the latency it assumed. */
+    /** The seek in flight: the latency it assumed (`lead`), and once done, where the player read
+     * first and when (`from`, `doneAt`: `seekLanded`). */
     this.pendingSeek = null;
     this.currentRate = 1;
     /** The room's rate at the last decision while playing (null before the first). */
@@ -626,9 +627,10 @@ export class SyncController {
     return Math.max(0, this.graceEnds - now);
   }
 
-  /** Whether a landing's start waits to be measured (room.js decides more often meanwhile). */
+  /** Whether a landing's start waits to be measured (room.js decides more often meanwhile). Not a
+   * YouTube player's start: that is measured COARSE_SETTLE after, whatever the decisions between. */
   starting() {
-    return this.landing?.phase === "started";
+    return this.landing?.phase === "started" && !this.landing.coarse;
   }
 
   /** Whether a start or a seek while playing waits to be measured: the room moving, not this
@@ -636,7 +638,7 @@ export class SyncController {
    * player's are measured COARSE_SETTLE after, and its reading meanwhile is the API's, run on
    * from before its video moved. */
   settling() {
-    return this.starting() || (this.pendingSeek !== null && this.pendingSeek.lead !== 0);
+    return this.landing?.phase === "started" || (this.pendingSeek !== null && this.pendingSeek.lead !== 0);
   }
 
   /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
@@ -856,7 +858,7 @@ export class SyncController {
   seek(target, now, result, lead, baseRate) {
     this.landing = null;
     this.lastSeekAt = now;
-    this.pendingSeek = { at: now, lead, from: null, doneAt: null };
+    this.pendingSeek = { lead, from: null, doneAt: null };
     return result("seek", baseRate, target + lead);
   }
 
