@@ -101,6 +101,11 @@ export const SYNC = Object.freeze({
    * from the moment the player says it plays, before its video moves, until the next progress
    * delivery says where it is. */
   COARSE_SETTLE: 0.5,
+  /** A start the room called for (its item loaded while it plays, a play), once it has moved for
+   * COARSE_SETTLE: beyond this it seeks once, ahead by the seek latency. Loaded into a playing
+   * room, a YouTube player starts wherever it could play, 160-430 ms behind (the stand-in), and
+   * one 231 ms behind stayed there, inside the band, for the whole item. */
+  COARSE_START_BAND: 0.1,
   /** A landing seeks this far ahead of the room, plus LANDING_LATENCY_FACTOR times the seek time
    * measured so far, at most MAX_LANDING_LEAD ahead. */
   LANDING_LEAD: 0.08,
@@ -264,6 +269,9 @@ export class SyncController {
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
+    /** A start the room called for, of a player that cannot land, to be placed once it moves:
+     * {since} (local s when it was first seen playing, or null), or null (COARSE_START_BAND). */
+    this.placing = null;
     this.startLatency = SYNC.INITIAL_START_LATENCY;
     /** Whether startLatency was measured (here or on an earlier page), not assumed. */
     this.startMeasured = false;
@@ -408,6 +416,17 @@ export class SyncController {
       // to move is measured, as a landing's untimed start is, so that the room's scheduled
       // starts are called for that much ahead (`coarseStartLead`).
       if (playerPaused && this.landing === null) this.landing = { phase: "started", at: now, assumed: this.coarseStartLead(playerResumes), untimed: true, from: actual, resume: playerResumes, coarse: true };
+      // A start the room called for, once moving for COARSE_SETTLE (its reading is then the
+      // video's, not the API's run on from the state change) and measured: one seek, ahead by
+      // the seek latency, when it came out beyond COARSE_START_BAND. Once: a seek lands some tens
+      // of ms off, and another would only stutter again.
+      if (this.placing && !playerPaused) {
+        this.placing.since ??= now;
+        if (this.landing === null && now - this.placing.since >= SYNC.COARSE_SETTLE) {
+          this.placing = null;
+          if (size > k * SYNC.COARSE_START_BAND && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
+        }
+      }
       return result(size > deadBand ? "wait" : "none", baseRate);
     }
     // The room's rate changed: Chromium's player falls back as it starts stretching time (38.5 ms
@@ -582,6 +601,7 @@ export class SyncController {
     this.ownStartEnds = -Infinity;
     this.landing = null;
     this.pendingSeek = null;
+    this.placing = null;
     this.correcting = false;
     this.smoothed = null;
   }
@@ -590,9 +610,11 @@ export class SyncController {
    * pause, an item's start): land, that is, seek ahead and start on time. Started at once, the
    * player would be behind by how late it heard of the play plus its start latency (100-250 ms on
    * bench-sync's links), and the steady ±2% takes seconds to close that. Players that cannot land
-   * start at once, as before. Call after `roomChanged`. */
+   * start at once, and are placed once moving, by one seek if need be (COARSE_START_BAND).
+   * Call after `roomChanged`. */
   roomStarted() {
     if (this.landingOn) this.forced = true;
+    else this.placing = { since: null };
   }
 
   /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */
@@ -638,7 +660,7 @@ export class SyncController {
    * player's are measured COARSE_SETTLE after, and its reading meanwhile is the API's, run on
    * from before its video moved. */
   settling() {
-    return this.landing?.phase === "started" || (this.pendingSeek !== null && this.pendingSeek.lead !== 0);
+    return this.landing?.phase === "started" || (this.pendingSeek !== null && this.pendingSeek.lead !== 0) || this.placing !== null;
   }
 
   /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
@@ -857,6 +879,7 @@ export class SyncController {
   /** Issues a seek to `target + lead`, resetting any nudge to the room's rate. */
   seek(target, now, result, lead, baseRate) {
     this.landing = null;
+    this.placing = null;
     this.lastSeekAt = now;
     this.pendingSeek = { lead, from: null, doneAt: null };
     return result("seek", baseRate, target + lead);

@@ -1178,6 +1178,51 @@ test("a player that cannot land (YouTube) has the time it takes to move measured
   assert.equal(blocked.startLatency, SYNC.INITIAL_START_LATENCY);
 });
 
+test("a YouTube player loaded into a playing room is placed once it moves: one seek when it came out beyond COARSE_START_BAND, none otherwise", () => {
+  // Loaded while the room plays (room.js: roomStarted), it starts wherever it could play: it
+  // says it buffers, then plays `behind` the room, read as YouTube's API reads it.
+  const load = (behind) => {
+    const c = new SyncController({ fineRate: false });
+    c.roomStarted();
+    const reading = deliveredReading((now) => 20 + now - behind, 0.3);
+    const trace = [];
+    for (let now = 0; now < 4; now += 0.1) {
+      const buffering = now < 0.3;
+      const d = c.decide({ target: 20 + now, actual: buffering ? 20 : reading(now), roomPaused: false, baseRate: 1, now, buffering });
+      trace.push({ now, d, settling: c.settling() });
+      if (d.seekTo !== null) break;
+    }
+    return { c, trace };
+  };
+  // 231 ms behind (the stand-in): inside the 250 ms band, where it stayed for the whole item.
+  const { c, trace } = load(0.231);
+  const seek = trace.find((x) => x.d.seekTo !== null);
+  assert.ok(seek, "placed by a seek");
+  assert.equal(seek.d.action, "seek");
+  assert.ok(seek.now >= 0.3 + SYNC.COARSE_SETTLE - 1e-9 && seek.now < 0.3 + SYNC.COARSE_SETTLE + 0.1 + 1e-9, `sought at ${seek.now} s`);
+  assert.ok(Math.abs(seek.d.seekTo - (20 + seek.now + c.seekLatency)) < 1e-9, "ahead by the seek latency");
+  // Until then its samples are left out of the sync reports.
+  assert.ok(trace.filter((x) => x.now < seek.now).every((x) => x.settling));
+  // Once only: it lands 120 ms ahead and stays there, inside the band.
+  for (let now = seek.now + 0.1; now < seek.now + 4; now += 0.1) {
+    assert.equal(c.decide({ target: 20 + now, actual: 20 + now + 0.12, roomPaused: false, baseRate: 1, now }).seekTo, null, `at ${now}`);
+  }
+  // Within the band: no seek, and no longer settling.
+  const near = load(0.06);
+  assert.ok(near.trace.every((x) => x.d.seekTo === null));
+  assert.equal(near.c.settling(), false);
+  // A change of the room's playback forgets it (a pause: the next play places it again).
+  const paused = new SyncController({ fineRate: false });
+  paused.roomStarted();
+  paused.roomChanged();
+  assert.equal(paused.settling(), false);
+  assert.equal(paused.decide({ target: 20.8, actual: 20.6, roomPaused: false, baseRate: 1, now: 1 }).seekTo, null);
+  // A player that can land is landed instead (roomStarted forces that).
+  const fine = new SyncController();
+  fine.roomStarted();
+  assert.equal(fine.placing, null);
+});
+
 test("before any release is measured, a player whose readings scatter (Chromium) is let go of as Chromium's rest: 3 ms below the reading", () => {
   const c = new SyncController();
   c.currentRate = 1.003;
