@@ -614,7 +614,7 @@ export class SyncController {
    * Call after `roomChanged`. */
   roomStarted() {
     if (this.landingOn) this.forced = true;
-    else this.placing = { since: null };
+    else if (!this.fineRate) this.placing = { since: null };
   }
 
   /** Forgets any correction under way and allows a seek at once (the user's "Resync"). */

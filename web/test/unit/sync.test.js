@@ -1217,10 +1217,14 @@ test("a YouTube player loaded into a playing room is placed once it moves: one s
   paused.roomChanged();
   assert.equal(paused.settling(), false);
   assert.equal(paused.decide({ target: 20.8, actual: 20.6, roomPaused: false, baseRate: 1, now: 1 }).seekTo, null);
-  // A player that can land is landed instead (roomStarted forces that).
-  const fine = new SyncController();
-  fine.roomStarted();
-  assert.equal(fine.placing, null);
+  // A player that can land is landed instead (roomStarted forces that); one with fine rate
+  // control that does not land is closed by its rate (and its samples are not held back).
+  for (const landing of [true, false]) {
+    const fine = new SyncController({ landing });
+    fine.roomStarted();
+    assert.equal(fine.placing, null);
+    assert.equal(fine.settling(), false);
+  }
 });
 
 test("before any release is measured, a player whose readings scatter (Chromium) is let go of as Chromium's rest: 3 ms below the reading", () => {
