@@ -587,9 +587,11 @@ class RoomPage {
     const serverNow = this.clock.serverNow(now);
     const target = this.controlTarget(serverNow, duration);
     this.renderTime(this.seekDragging ? Number($("#seek").value) : p.currentTime, duration);
-    this.reportReadiness(p.canPlay, now);
+    // A player that cannot play its video (YouTube said so: removed, or not for this viewer) is
+    // not waited for: the room plays on for the others, and nothing is left to steer.
+    this.reportReadiness(p.canPlay || Boolean(p.failure), now);
     this.reportDuration();
-    if (!this.clock.ready || this.conn.state !== "open") return;
+    if (!this.clock.ready || this.conn.state !== "open" || p.failure) return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
     // room's scheduled start, less the time it was measured to take to move, and decided on again
     // then: it starts with the room, not when it hears.

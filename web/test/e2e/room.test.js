@@ -259,6 +259,33 @@ test("a YouTube item plays through the IFrame API and is kept in sync by seeking
   for (const v of [a, b]) await v.context.close();
 });
 
+test("a YouTube video one viewer cannot play: told why, no autoplay prompt, and a room that waits for everyone plays on for the others", async () => {
+  const [a, b] = [await newViewer(browser), await newViewer(browser)];
+  // YouTube refuses B every video (error 150: not for this viewer's country or age).
+  await b.context.addInitScript(() => (window.ytStandinRefuses = 150));
+  const url = await createRoom(a.page, "Region");
+  await b.page.goto(url);
+  await a.page.click("#open-settings");
+  await a.page.check("#set-wait");
+  await a.page.click("#settings-form button[type=submit]");
+  await eventually(() => b.page.evaluate(() => window.lockstep.model.settings.wait_for_everyone), { what: "setting" });
+  await addToQueue(a.page, "https://youtu.be/AAAAAAAAAAA");
+  await eventually(() => b.page.$eval("#toasts", (e) => /YouTube will not play this video here/.test(e.textContent)), { what: "B told why" });
+  await eventually(async () => {
+    const p = await probe(a.page);
+    return p && !p.roomPaused && !p.paused && Math.abs(p.position - p.trueTarget) < 0.3 && p.position > 1.5;
+  }, { what: "A playing on" });
+  // And on, for 2 s: B is not waited for, not even now and then.
+  const bId = await b.page.evaluate(() => window.lockstep.model.me.user_id);
+  for (let i = 0; i < 20; i++) {
+    const [p, waiting, bReady] = [await probe(a.page), await a.page.$eval("#waiting", (e) => !e.hidden), await a.page.evaluate((id) => window.lockstep.model.members.get(id)?.ready, bId)];
+    assert.deepEqual([p.roomPaused, p.paused, waiting, bReady], [false, false, false, true], `the room plays on, not waiting for B (${i / 10} s)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(await b.page.$eval("#autoplay", (e) => e.hidden), true, "B is not asked to click to play");
+  for (const v of [a, b]) await v.context.close();
+});
+
 /** Creates a private room from the lobby (with `password`, if given); returns its invite link.
  * The invite is read from the navigation itself: once the page is in, it replaces its address
  * with the room's own (/r/...), which a guest of a private room cannot open, so reading

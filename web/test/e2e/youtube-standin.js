@@ -8,6 +8,10 @@
 // (at most 1 s), while the delivered state is playing. Progress is delivered here at each
 // `timeupdate` (every 250 ms in Chromium). So a reading runs on from a start or a seek at once,
 // before the video moves, until the next delivery says where it is.
+// A page whose `window.ytStandinRefuses` is an error code (set by a test before the script runs)
+// is refused every video, as YouTube refuses a viewer a video not for their country or age: the
+// player says it is ready, then calls onError with that code, and does nothing more (its state
+// stays unstarted, whatever it is told).
 (() => {
   const me = document.currentScript?.src ?? "";
   const media = new URL(me, location.href).searchParams.get("media") ?? "/media";
@@ -50,6 +54,11 @@
       this.playerInfo = { playerState: this.state, currentTime: this.video.currentTime, currentTimeLastUpdated_: Date.now() / 1000, playbackRate: this.video.playbackRate };
     }
     load(videoId, start) {
+      if (this.refused) {
+        setTimeout(() => this.events.onReady?.({ target: this }), 0);
+        setTimeout(() => this.events.onError?.({ target: this, data: window.ytStandinRefuses }), 50);
+        return;
+      }
       this.video.src = `${media}/${videoId}.mp4`;
       if (start) this.video.addEventListener("loadedmetadata", () => (this.video.currentTime = start), { once: true });
     }
@@ -63,9 +72,10 @@
       this.cueVideoById(args);
       this.playVideo();
     }
-    playVideo() { this.video.play().catch(() => {}); }
-    pauseVideo() { this.video.pause(); }
-    seekTo(seconds) { this.video.currentTime = seconds; }
+    get refused() { return typeof window.ytStandinRefuses === "number"; }
+    playVideo() { if (!this.refused) this.video.play().catch(() => {}); }
+    pauseVideo() { if (!this.refused) this.video.pause(); }
+    seekTo(seconds) { if (!this.refused) this.video.currentTime = seconds; }
     getCurrentTime() {
       const info = this.playerInfo;
       if (info.playerState !== PlayerState.PLAYING) return info.currentTime;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 
 // youtube.js needs only a container to append its wrapper to.
 globalThis.document ??= { createElement: () => ({ remove() {} }) };
-const { YouTubePlayer } = await import("../../public/js/player/youtube.js");
+const { YouTubePlayer, youtubeError } = await import("../../public/js/player/youtube.js");
 
 const PLAYING = 1;
 const PAUSED = 2;
@@ -88,4 +88,30 @@ test("a YouTube seek is done at the player's next state change, or taken for don
   } finally {
     Date.now = realNow;
   }
+});
+
+test("a YouTube player that cannot play its video says why at once, not as a blocked autoplay", async () => {
+  // YouTube says the player is ready, then that it cannot play the video (here: not for this
+  // viewer). A play() waiting for the start was rejected after 1.5 s as blocked, and the page
+  // showed its "click to play" prompt, which no click could answer.
+  const p = player();
+  const events = [];
+  p.onEvent = (name, detail, how) => events.push([name, detail, how]);
+  const playing = p.play();
+  p.failed(youtubeError(150));
+  assert.equal(await outcome(playing), "YouTubeError");
+  assert.deepEqual(events, [["error", youtubeError(150).message, { retry: false }]]);
+  assert.match(p.failure.message, /does not allow it on other sites/);
+  // Later plays fail at once too, without calling the player.
+  const calls = p.calls.length;
+  assert.equal(await outcome(p.play()), "YouTubeError");
+  assert.equal(p.calls.length, calls);
+});
+
+test("YouTube's error codes: what each tells the viewer, and only its HTML5 player's failure is tried again", () => {
+  assert.deepEqual([2, 5, 100, 101, 150, 153].map((c) => youtubeError(c).retry), [false, true, false, false, false, false]);
+  assert.match(youtubeError(100).message, /removed or made private/);
+  assert.equal(youtubeError(150).message, youtubeError(101).message);
+  assert.equal(youtubeError(42).message, "YouTube player error 42");
+  for (const c of [2, 5, 100, 101, 150, 153]) assert.doesNotMatch(youtubeError(c).message, /error \d/, `code ${c} is told in words`);
 });

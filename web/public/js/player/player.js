@@ -12,6 +12,8 @@
 //   volume (0..1, settable), muted (settable)
 //   element             the element to make fullscreen
 //   bufferedEnd(t)      (optional) the end of the buffered stretch holding t, or null
+//   failure             (YouTube) why the player cannot play its video ({message, retry}), or
+//                       null; play() then rejects at once, not as a blocked autoplay
 //   destroy()
 // and calls `onEvent(name, detail)` for "durationchange", "error", "ended", and (HTML5) "seeked".
 

@@ -31,6 +31,25 @@ const STATE = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CU
  * after this long, rather than held as seeking, and the room held for it as not ready, for good. */
 const SEEK_STATE_WAIT_MS = 2000;
 
+/**
+ * What one of YouTube's player errors (the IFrame API's `onError` codes) means for the viewer:
+ * {message, retry}. Only its HTML5 player's own failure (5) may go away when loaded again; the
+ * others are the video's (removed, private, not to be embedded: 100, 101, 150, which YouTube
+ * also gives for one viewer's country or age) or the address's (2, 153), and stay.
+ */
+export function youtubeError(code) {
+  const known = {
+    2: "YouTube refused this video's address",
+    5: "YouTube's player failed to play this video",
+    100: "YouTube cannot find this video: it was removed or made private",
+    101: "YouTube will not play this video here: its owner does not allow it on other sites, or not for this viewer",
+    153: "YouTube refused to play this video without the page's address",
+  };
+  known[150] = known[101];
+  const message = known[code] ?? `YouTube player error ${code}`;
+  return { code, message, retry: code === 5 };
+}
+
 /** What a <video>'s play() rejects with when pause() comes first. */
 function abort() {
   const e = new Error("play() was interrupted by pause()");
@@ -56,6 +75,8 @@ export class YouTubePlayer {
     this.resumes = false;
     /** The play() awaiting the player's start: {resolve, reject, timer}, or null. */
     this.starting = null;
+    /** Why the player cannot play its video (`youtubeError`), once it said so; null otherwise. */
+    this.failure = null;
   }
 
   get element() {
@@ -66,6 +87,7 @@ export class YouTubePlayer {
     const YT = await loadApi((await this.config).youtube_iframe_api_url);
     const start = Math.floor(item.start || 0);
     this.resumes = false;
+    this.failure = null;
     if (this.player) {
       this.player.cueVideoById({ videoId: item.video_id, startSeconds: start });
       return;
@@ -80,9 +102,12 @@ export class YouTubePlayer {
         playerVars: { autoplay: 0, controls: 0, disablekb: 1, playsinline: 1, rel: 0, start, enablejsapi: 1 },
         events: {
           onReady: () => resolve(),
+          // Before it is ready the load fails; after (YouTube says it is ready, then that it
+          // cannot play the video), the player has failed (`failed`).
           onError: (e) => {
-            this.onEvent("error", `YouTube error ${e.data}`);
-            reject(new Error(`YouTube error ${e.data}`));
+            const failure = youtubeError(e.data);
+            reject(new Error(failure.message));
+            this.failed(failure);
           },
           onStateChange: (e) => this.stateChanged(e.data),
         },
@@ -101,6 +126,17 @@ export class YouTubePlayer {
       this.lastDuration = d;
       this.onEvent("durationchange", d);
     }
+  }
+
+  /** The player cannot play its video: a play() waiting for its start is told so at once (not
+   * after 1.5 s, as an autoplay the browser blocked, whose prompt a click cannot answer), and the
+   * page is told why, and whether loading it again may help. */
+  failed(failure) {
+    this.failure = failure;
+    const e = new Error(failure.message);
+    e.name = "YouTubeError";
+    this.settleStart(e);
+    this.onEvent("error", failure.message, { retry: failure.retry });
   }
 
   /** Ends the play() awaiting the player's start: resolved (`error` null) or rejected. */
@@ -122,6 +158,11 @@ export class YouTubePlayer {
   play() {
     this.resumes = false;
     this.settleStart(abort());
+    if (this.failure) {
+      const e = new Error(this.failure.message);
+      e.name = "YouTubeError";
+      return Promise.reject(e);
+    }
     const started = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const e = new Error("playback did not start");
