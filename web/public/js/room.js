@@ -157,6 +157,8 @@ class RoomPage {
     this.reportedReady = true;
     this.notReadySince = null;
     this.durationReported = new Set();
+    /** The item whose loads failed LOAD_RETRIES times in a row, not loaded again (`loadFailed`). */
+    this.loadGaveUp = null;
     /** Chat lines from others that arrived while the chat was not in view. */
     this.unread = 0;
     this.tab = "chat";
@@ -524,7 +526,7 @@ class RoomPage {
       else toast(`Player: ${detail}`, "error");
     } else if (name === "seeked" || name === "canplay") {
       // Loaded: a later failure starts its retries over.
-      if (name === "canplay") this.loadRetries = null;
+      if (name === "canplay") [this.loadRetries, this.loadGaveUp] = [null, null];
       // A landing times its start from the moment its seek completed; one due waits for the
       // video to be able to play (`buffering`), and lands then, not at the next tick: a late
       // joiner whose `canplay` came after the seek to its start position landed up to 0.1 s later
@@ -541,6 +543,8 @@ class RoomPage {
     const attempt = this.loadRetries?.id === id ? this.loadRetries.attempt + 1 : 1;
     this.loadRetries = { id, attempt };
     if (attempt > LOAD_RETRIES) {
+      // Not loaded again: nothing is left to wait for (`tick`).
+      this.loadGaveUp = id;
       toast(`Player: ${detail}. Reload the page to try again.`, "error");
       return;
     }
@@ -587,11 +591,13 @@ class RoomPage {
     const serverNow = this.clock.serverNow(now);
     const target = this.controlTarget(serverNow, duration);
     this.renderTime(this.seekDragging ? Number($("#seek").value) : p.currentTime, duration);
-    // A player that cannot play its video (YouTube said so: removed, or not for this viewer) is
-    // not waited for: the room plays on for the others, and nothing is left to steer.
-    this.reportReadiness(p.canPlay || Boolean(p.failure), now);
+    // A player that cannot play its video (YouTube said so: removed, or not for this viewer; or
+    // its loads failed LOAD_RETRIES times in a row) is not waited for: the room plays on for the
+    // others, and nothing is left to steer.
+    const cannotPlay = Boolean(p.failure) || this.loadGaveUp === this.loadedItemId;
+    this.reportReadiness(p.canPlay || cannotPlay, now);
     this.reportDuration();
-    if (!this.clock.ready || this.conn.state !== "open" || p.failure) return;
+    if (!this.clock.ready || this.conn.state !== "open" || cannotPlay) return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
     // room's scheduled start, less the time it was measured to take to move, and decided on again
     // then: it starts with the room, not when it hears.

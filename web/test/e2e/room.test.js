@@ -225,6 +225,32 @@ test("a video that fails to load is loaded again until it plays, in sync", async
   for (const v of [a, b]) await v.context.close();
 });
 
+test("a viewer whose video never loads holds a room that waits for everyone while it tries again, not once it has given up", { timeout: 240_000 }, async () => {
+  const a = await newViewer(browser);
+  const url = await createRoom(a.page, "Unreachable");
+  await a.page.click("#open-settings");
+  await a.page.check("#set-wait");
+  await a.page.click("#settings-form button[type=submit]");
+  await addToQueue(a.page, fixtures.mediaUrl("unreachable"));
+  await inSync(a.page, "A", { playing: true });
+  // Every request B makes for the video fails (its network cannot reach that host).
+  const b = await newViewer(browser);
+  await b.context.route("**/media/unreachable.mp4", (route) => route.abort("failed"));
+  await b.page.goto(url);
+  // While B tries again (after 1, 2, 4 ... 30 s), the room waits for it.
+  await eventually(async () => (await probe(a.page))?.roomPaused && (await a.page.$eval("#waiting", (e) => !e.hidden)), { what: "the room waiting for B" });
+  // Once B has given up (eight loads again), it is told so, and the room plays on without it.
+  await eventually(() => b.page.$eval("#toasts", (e) => /Reload the page to try again/.test(e.textContent)), { timeoutMs: 200_000, intervalMs: 1000, what: "B giving up" });
+  await inSync(a.page, "A after B gave up", { playing: true });
+  const bId = await b.page.evaluate(() => window.lockstep.model.me.user_id);
+  for (let i = 0; i < 20; i++) {
+    const [p, waiting, bReady] = [await probe(a.page), await a.page.$eval("#waiting", (e) => !e.hidden), await a.page.evaluate((id) => window.lockstep.model.members.get(id)?.ready, bId)];
+    assert.deepEqual([p.roomPaused, waiting, bReady], [false, false, true], `the room plays on, not waiting for B (${i / 10} s)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const v of [a, b]) await v.context.close();
+});
+
 test("a YouTube item plays through the IFrame API and is kept in sync by seeking", async () => {
   const [a, b] = [await newViewer(browser), await newViewer(browser)];
   const url = await createRoom(a.page, "YouTube");
