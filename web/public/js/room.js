@@ -157,7 +157,8 @@ class RoomPage {
     this.reportedReady = true;
     this.notReadySince = null;
     this.durationReported = new Set();
-    /** The item whose loads failed LOAD_RETRIES times in a row, not loaded again (`loadFailed`). */
+    /** The item this player cannot play: its loads failed LOAD_RETRIES times in a row
+     * (`loadFailed`), or its player said loading again would not help (`playerEvent`). */
     this.loadGaveUp = null;
     /** Chat lines from others that arrived while the chat was not in view. */
     this.unread = 0;
@@ -522,8 +523,13 @@ class RoomPage {
   playerEvent(name, detail, { retry = false } = {}) {
     // "durationchange": the tick reports a duration the server did not know (reportDuration).
     if (name === "error") {
-      if (retry) this.loadFailed(detail);
-      else toast(`Player: ${detail}`, "error");
+      if (retry) {
+        this.loadFailed(detail);
+      } else {
+        // One that loading again cannot mend (YouTube: removed, or not for this viewer).
+        this.loadGaveUp = this.model.current?.id ?? null;
+        toast(`Player: ${detail}`, "error");
+      }
     } else if (name === "seeked" || name === "canplay") {
       // Loaded: a later failure starts its retries over.
       if (name === "canplay") [this.loadRetries, this.loadGaveUp] = [null, null];
@@ -591,10 +597,9 @@ class RoomPage {
     const serverNow = this.clock.serverNow(now);
     const target = this.controlTarget(serverNow, duration);
     this.renderTime(this.seekDragging ? Number($("#seek").value) : p.currentTime, duration);
-    // A player that cannot play its video (YouTube said so: removed, or not for this viewer; or
-    // its loads failed LOAD_RETRIES times in a row) is not waited for: the room plays on for the
-    // others, and nothing is left to steer.
-    const cannotPlay = Boolean(p.failure) || this.loadGaveUp === this.loadedItemId;
+    // A player that cannot play its video (`loadGaveUp`) is not waited for: the room plays on for
+    // the others, and nothing is left to steer. One that tries again is waited for meanwhile.
+    const cannotPlay = this.loadGaveUp !== null && this.loadGaveUp === this.loadedItemId;
     this.reportReadiness(p.canPlay || cannotPlay, now);
     this.reportDuration();
     if (!this.clock.ready || this.conn.state !== "open" || cannotPlay) return;

@@ -113,5 +113,7 @@ test("YouTube's error codes: what each tells the viewer, and only its HTML5 play
   assert.match(youtubeError(100).message, /removed or made private/);
   assert.equal(youtubeError(150).message, youtubeError(101).message);
   assert.equal(youtubeError(42).message, "YouTube player error 42");
+  // Whatever the frame sends, a message of words, never a property of the table.
+  for (const odd of ["__proto__", "constructor", "101", null, { x: 1 }]) assert.equal(youtubeError(odd).message, "YouTube player error (unknown)");
   for (const c of [2, 5, 100, 101, 150, 153]) assert.doesNotMatch(youtubeError(c).message, /error \d/, `code ${c} is told in words`);
 });

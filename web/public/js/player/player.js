@@ -12,10 +12,10 @@
 //   volume (0..1, settable), muted (settable)
 //   element             the element to make fullscreen
 //   bufferedEnd(t)      (optional) the end of the buffered stretch holding t, or null
-//   failure             (YouTube) why the player cannot play its video ({message, retry}), or
-//                       null; play() then rejects at once, not as a blocked autoplay
 //   destroy()
-// and calls `onEvent(name, detail)` for "durationchange", "error", "ended", and (HTML5) "seeked".
+// and calls `onEvent(name, detail, how)` for "durationchange", "error", "ended", and (HTML5)
+// "seeked"; an "error" says whether loading the item again may help (`how.retry`): one that says
+// not means the player cannot play it (its play() then rejects at once, not as blocked).
 
 import { Html5Player } from "./html5.js";
 import { YouTubePlayer } from "./youtube.js";

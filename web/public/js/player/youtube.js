@@ -31,6 +31,15 @@ const STATE = { UNSTARTED: -1, ENDED: 0, PLAYING: 1, PAUSED: 2, BUFFERING: 3, CU
  * after this long, rather than held as seeking, and the room held for it as not ready, for good. */
 const SEEK_STATE_WAIT_MS = 2000;
 
+/** What YouTube's player errors (its IFrame API's `onError` codes) tell the viewer (150 is 101). */
+const YOUTUBE_ERRORS = Object.freeze({
+  2: "YouTube refused this video's address",
+  5: "YouTube's player failed to play this video",
+  100: "YouTube cannot find this video: it was removed or made private",
+  101: "YouTube will not play this video here: its owner does not allow it on other sites, or not for this viewer",
+  153: "YouTube refused to play this video without the page's address",
+});
+
 /**
  * What one of YouTube's player errors (the IFrame API's `onError` codes) means for the viewer:
  * {message, retry}. Only its HTML5 player's own failure (5) may go away when loaded again; the
@@ -38,16 +47,17 @@ const SEEK_STATE_WAIT_MS = 2000;
  * also gives for one viewer's country or age) or the address's (2, 153), and stay.
  */
 export function youtubeError(code) {
-  const known = {
-    2: "YouTube refused this video's address",
-    5: "YouTube's player failed to play this video",
-    100: "YouTube cannot find this video: it was removed or made private",
-    101: "YouTube will not play this video here: its owner does not allow it on other sites, or not for this viewer",
-    153: "YouTube refused to play this video without the page's address",
-  };
-  known[150] = known[101];
-  const message = known[code] ?? `YouTube player error ${code}`;
+  // The code comes from YouTube's frame: only its own numbers are looked up.
+  const key = code === 150 ? 101 : code;
+  const message = Number.isInteger(key) && Object.hasOwn(YOUTUBE_ERRORS, key) ? YOUTUBE_ERRORS[key] : `YouTube player error ${Number.isInteger(code) ? code : "(unknown)"}`;
   return { code, message, retry: code === 5 };
+}
+
+/** What play() rejects with once the player said it cannot play its video. */
+function failedError(failure) {
+  const e = new Error(failure.message);
+  e.name = "YouTubeError";
+  return e;
 }
 
 /** What a <video>'s play() rejects with when pause() comes first. */
@@ -133,9 +143,7 @@ export class YouTubePlayer {
    * page is told why, and whether loading it again may help. */
   failed(failure) {
     this.failure = failure;
-    const e = new Error(failure.message);
-    e.name = "YouTubeError";
-    this.settleStart(e);
+    this.settleStart(failedError(failure));
     this.onEvent("error", failure.message, { retry: failure.retry });
   }
 
@@ -158,11 +166,7 @@ export class YouTubePlayer {
   play() {
     this.resumes = false;
     this.settleStart(abort());
-    if (this.failure) {
-      const e = new Error(this.failure.message);
-      e.name = "YouTubeError";
-      return Promise.reject(e);
-    }
+    if (this.failure) return Promise.reject(failedError(this.failure));
     const started = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const e = new Error("playback did not start");
