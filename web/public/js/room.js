@@ -469,7 +469,9 @@ class RoomPage {
     this.keyframesAddress = keyframesAddress(item);
     const keyframes = keyframesOf(item);
     try {
-      this.player = await playerFor(item, this.player, $("#player"), this.config, (name, detail, how) => this.playerEvent(name, detail, how), this.loadPosition(), fetched);
+      // The page's player from here on, loaded or not (the old one is destroyed when of another kind).
+      this.player = playerFor(item, this.player, $("#player"), this.config, (name, detail, how) => this.playerEvent(name, detail, how), fetched);
+      await this.player.load(item, this.loadPosition());
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
@@ -495,8 +497,11 @@ class RoomPage {
       // Land at once rather than at the next tick.
       queueMicrotask(() => this.tick());
     } catch (err) {
-      toast(`Cannot play “${item.title}”: ${err.message}`, "error");
+      // Loading failed (YouTube's API script did not come, or its player failed before it was
+      // ready; hls.js did not come): loaded again as a failed video is, unless the player said
+      // that cannot help (`playerEvent`), and waited for meanwhile.
       this.loadedItemId = id;
+      if (this.loadGaveUp !== id) this.loadFailed(err.message);
     } finally {
       this.loading = false;
     }

@@ -312,6 +312,42 @@ test("a YouTube video one viewer cannot play: told why, no autoplay prompt, and 
   for (const v of [a, b]) await v.context.close();
 });
 
+test("a viewer whose YouTube player does not load is told, loads it again, and shows the next video in its page", async () => {
+  const [a, b] = [await newViewer(browser), await newViewer(browser)];
+  const url = await createRoom(a.page, "No API");
+  // B's network cannot reach YouTube's API script, until it is let through.
+  let refuse = Infinity;
+  let requests = 0;
+  await b.context.route((u) => u.pathname === "/yt/iframe_api.js", (route) => (requests++ < refuse ? route.abort("failed") : route.continue()));
+  await b.page.goto(url);
+  await addToQueue(a.page, fixtures.mediaUrl("before-youtube"));
+  for (const link of ["https://youtu.be/BBBBBBBBBBB", fixtures.mediaUrl("after-youtube"), "https://youtu.be/CCCCCCCCCCC"]) await addToQueue(a.page, link);
+  await inSync(b.page, "B", { playing: true });
+  // The YouTube item: B is told its player did not come and that it tries again, and is not
+  // asked to click to play meanwhile (its player has nothing that could start).
+  await a.page.click("#skip");
+  await eventually(() => b.page.$eval("#toasts", (e) => /cannot load the YouTube player\. Trying again/.test(e.textContent)), { what: "B told" });
+  await eventually(() => a.page.$("video.yt-standin"), { what: "A plays the YouTube item" });
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(await b.page.$eval("#autoplay", (e) => e.hidden), true, "B is not asked to click to play");
+  assert.ok(requests >= 2, `B loaded the player again (${requests} requests)`);
+  // The next video plays in a player B's page shows. Before, the page went on with the HTML5
+  // player it had destroyed for the YouTube one: its <video> out of the page, heard, not seen.
+  await a.page.click("#skip");
+  await inSync(b.page, "B on the next video", { playing: true });
+  assert.equal(await b.page.evaluate(() => document.querySelector("#player").contains(window.lockstep.player.element)), true, "B's player is in the page");
+  assert.equal(await b.page.$$eval("#player video", (v) => v.length), 1, "one <video> in B's player");
+  // YouTube again, its script refused once more and then let through: B loads it again and plays.
+  refuse = requests + 1;
+  await a.page.click("#skip");
+  await eventually(async () => {
+    const p = await probe(b.page);
+    return p && !p.paused && Math.abs(p.position - p.trueTarget) < 0.3 && (await b.page.$("#player video.yt-standin"));
+  }, { what: "B playing the YouTube item once loaded again" });
+  assert.ok(requests > refuse, `refused once, then loaded (${requests} requests)`);
+  for (const v of [a, b]) await v.context.close();
+});
+
 /** Creates a private room from the lobby (with `password`, if given); returns its invite link.
  * The invite is read from the navigation itself: once the page is in, it replaces its address
  * with the room's own (/r/...), which a guest of a private room cannot open, so reading

@@ -108,6 +108,14 @@ test("a YouTube player that cannot play its video says why at once, not as a blo
   assert.equal(p.calls.length, calls);
 });
 
+test("a YouTube player whose API never came fails play() at once, not as a blocked autoplay", { timeout: 5000 }, async () => {
+  // Its load rejected (the page loads it again after a wait); meanwhile the page may still tell
+  // it to play. Before, that play() was rejected after 1.5 s as blocked: the "click to play" prompt.
+  const p = new YouTubePlayer({ append() {} }, Promise.resolve({}));
+  assert.equal(await outcome(p.play()), "YouTubeError");
+  assert.equal(p.canPlay, false, "and it is not taken for ready");
+});
+
 test("YouTube's error codes: what each tells the viewer, and only its HTML5 player's failure is tried again", () => {
   assert.deepEqual([2, 5, 100, 101, 150, 153].map((c) => youtubeError(c).retry), [false, true, false, false, false, false]);
   assert.match(youtubeError(100).message, /removed or made private/);

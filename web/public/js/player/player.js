@@ -26,18 +26,15 @@ export function adapterFor(item) {
 }
 
 /**
- * The player for `item`: `current` if it is of the right kind (it loads the new item), or a new
- * one in `container` (the old one destroyed), loaded to start at `from` (s). `early`: a <video>
- * already fetching `item` (early.js), which a new HTML5 player takes as its own.
+ * The player for `item`: `current` if it is of the right kind, or a new one in `container` (the
+ * old one destroyed). `early`: a <video> already fetching `item` (early.js), which a new HTML5
+ * player takes as its own. The caller loads the item into it (`load`) and keeps it even when that
+ * fails: the old one is gone, and loading again uses this one.
  */
-export async function playerFor(item, current, container, config, onEvent, from = 0, early = null) {
+export function playerFor(item, current, container, config, onEvent, early = null) {
   const Kind = adapterFor(item);
-  let player = current;
-  if (!(player instanceof Kind)) {
-    player?.destroy();
-    container.replaceChildren();
-    player = Kind === Html5Player ? new Html5Player(container, config, onEvent, early) : new Kind(container, config, onEvent);
-  }
-  await player.load(item, from);
-  return player;
+  if (current instanceof Kind) return current;
+  current?.destroy();
+  container.replaceChildren();
+  return Kind === Html5Player ? new Html5Player(container, config, onEvent, early) : new Kind(container, config, onEvent);
 }

@@ -167,6 +167,8 @@ export class YouTubePlayer {
     this.resumes = false;
     this.settleStart(abort());
     if (this.failure) return Promise.reject(failedError(this.failure));
+    // Its API never came (the page loads it again, `load`): nothing that could start.
+    if (!this.player) return Promise.reject(failedError({ message: "the YouTube player is not loaded" }));
     const started = new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         const e = new Error("playback did not start");
