@@ -136,10 +136,14 @@ pub enum ClientFrame {
         item_id: ItemId,
         duration: f64,
     },
-    /// Whether this viewer's player can play (false while it is buffering).
+    /// Whether this viewer's player can play (false while it is buffering). `cannot_play`: it
+    /// cannot play the current item at all (refused, or its loads kept failing); such a player
+    /// is not waited for, so it counts as ready.
     Ready {
         id: CommandId,
         ready: bool,
+        #[serde(default)]
+        cannot_play: bool,
     },
     /// How far this viewer's player was from the room's position over the last few seconds:
     /// the median and the 95th percentile of |position - target|, in ms.
@@ -726,6 +730,7 @@ mod tests {
             ClientFrame::Ready {
                 id: 1,
                 ready: false,
+                cannot_play: false,
             },
             ClientFrame::SyncReport {
                 id: 1,

@@ -63,6 +63,10 @@ pub struct MemberView {
     /// False while the member's player reports that it is buffering.
     #[serde(default = "ready_by_default")]
     pub ready: bool,
+    /// Set while the member's player cannot play the current item at all (refused to this
+    /// viewer, or its loads kept failing): the room does not wait for it (`ready` is true).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cannot_play: bool,
     /// Set for a member who watches in a desktop player (through the Syncplay door).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub desktop: Option<Desktop>,
@@ -466,9 +470,12 @@ pub enum Command {
         item_id: ItemId,
         duration: f64,
     },
-    /// The member's player is ready to play (false: it is buffering).
+    /// The member's player is ready to play (false: it is buffering). `cannot_play`: it cannot
+    /// play the current item at all, and is not waited for (it counts as ready).
     Ready {
         ready: bool,
+        #[serde(default)]
+        cannot_play: bool,
     },
     /// The member watches in a desktop player, with this file open. Only the Syncplay door
     /// sends it: it is no frame of the WebSocket protocol.
@@ -535,6 +542,8 @@ pub struct Room {
     votes: BTreeSet<UserId>,
     /// Members whose player reported that it is buffering.
     not_ready: BTreeSet<UserId>,
+    /// Members whose player reported that it cannot play the current item.
+    cannot_play: BTreeSet<UserId>,
     /// Members who watch in a desktop player.
     desktops: BTreeMap<UserId, Desktop>,
     /// Members' last sync reports: `(p50, p95, when)`.
@@ -604,6 +613,7 @@ impl Room {
             queue: init.queue,
             votes: BTreeSet::new(),
             not_ready: BTreeSet::new(),
+            cannot_play: BTreeSet::new(),
             desktops: BTreeMap::new(),
             sync: BTreeMap::new(),
             sync_told_at: None,
@@ -696,6 +706,7 @@ impl Room {
             role: self.role_of(user_id),
             muted: self.muted.contains(&user_id),
             ready: !self.not_ready.contains(&user_id),
+            cannot_play: self.cannot_play.contains(&user_id),
             desktop: self.desktops.get(&user_id).cloned(),
         }
     }
@@ -908,6 +919,7 @@ impl Room {
             .remove(&(rank(self.role_of(user)), p.arrival, user));
         self.votes.remove(&user);
         self.not_ready.remove(&user);
+        self.cannot_play.remove(&user);
         self.desktops.remove(&user);
         self.sync.remove(&user);
         self.presence_pending = true;
@@ -1176,12 +1188,19 @@ impl Room {
                 events.extend(self.member_updated(user_id));
                 Ok(events)
             }
-            Command::Ready { ready } => {
-                let changed = if ready {
+            Command::Ready { ready, cannot_play } => {
+                // A player that cannot play is not waited for: it is ready.
+                let changed = if ready || cannot_play {
                     self.not_ready.remove(&by)
                 } else {
                     self.not_ready.insert(by)
                 };
+                let changed = changed
+                    | if cannot_play {
+                        self.cannot_play.insert(by)
+                    } else {
+                        self.cannot_play.remove(&by)
+                    };
                 if !changed {
                     return Ok(Vec::new());
                 }

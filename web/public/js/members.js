@@ -73,6 +73,10 @@ export class MembersView {
 
   /** How far the member's player was from the room lately, as they reported it. */
   syncBadge(member) {
+    // Its player cannot play the item (refused, or its loads kept failing): no offset to show.
+    if (member.cannot_play) {
+      return h("span", { class: "badge cannot-play", title: `${member.name}'s player cannot play this video; the room does not wait for them`, text: "cannot play" });
+    }
     const sync = this.model.sync.get(member.user_id);
     if (!sync) return null;
     const off = Math.round(sync.p50_ms);

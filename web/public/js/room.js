@@ -155,6 +155,8 @@ class RoomPage {
     /** When this page heard of the room's last playback change (server ms), null if unknown. */
     this.playbackHeardAt = null;
     this.reportedReady = true;
+    /** Whether the room was told this player cannot play its item (`ready` with `cannot_play`). */
+    this.reportedCannotPlay = false;
     this.notReadySince = null;
     this.durationReported = new Set();
     /** The item this player cannot play: its loads failed LOAD_RETRIES times in a row
@@ -280,6 +282,10 @@ class RoomPage {
     const all = changes.includes("all");
     // A welcome to a room with nothing to land in sets the panels up now, not at the next tick.
     if (all && this.landedThen && this.landed()) this.showPanels();
+    // A welcome says what the room holds of this member (a reconnection may find it forgotten):
+    // readiness is reported from there.
+    const me = all ? this.model.me : null;
+    if (me) [this.reportedReady, this.reportedCannotPlay] = [me.ready !== false, Boolean(me.cannot_play)];
     if (all || changes.includes("settings")) {
       $("#room-name").textContent = this.model.settings.name;
       this.renderTitle();
@@ -605,7 +611,7 @@ class RoomPage {
     // A player that cannot play its video (`loadGaveUp`) is not waited for: the room plays on for
     // the others, and nothing is left to steer. One that tries again is waited for meanwhile.
     const cannotPlay = this.loadGaveUp !== null && this.loadGaveUp === this.loadedItemId;
-    this.reportReadiness(p.canPlay || cannotPlay, now);
+    this.reportReadiness(p.canPlay, now, cannotPlay);
     this.reportDuration();
     if (!this.clock.ready || this.conn.state !== "open" || cannotPlay) return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
@@ -724,20 +730,25 @@ class RoomPage {
       .finally(() => (this.playPending = false));
   }
 
-  /** Tells the room when this player cannot play (debounced) and when it can again. */
-  reportReadiness(canPlay, now) {
-    if (canPlay) {
+  /** Tells the room when this player cannot play for now (debounced: a hiccup does not make the
+   * room flicker) and when it can again; and at once when it cannot play its item at all
+   * (`cannotPlay`: it is not waited for, and the others see so) and when that is over. */
+  reportReadiness(canPlay, now, cannotPlay = false) {
+    if (canPlay || cannotPlay) {
       this.notReadySince = null;
-      if (!this.reportedReady) {
-        this.reportedReady = true;
-        this.conn.send({ t: "ready", ready: true }).catch(() => (this.reportedReady = false));
+      if (!this.reportedReady || this.reportedCannotPlay !== cannotPlay) {
+        const was = [this.reportedReady, this.reportedCannotPlay];
+        [this.reportedReady, this.reportedCannotPlay] = [true, cannotPlay];
+        const frame = cannotPlay ? { t: "ready", ready: true, cannot_play: true } : { t: "ready", ready: true };
+        this.conn.send(frame).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
       }
       return;
     }
     this.notReadySince ??= now;
     if (this.reportedReady && now - this.notReadySince > BUFFERING_REPORT_MS && this.conn.state === "open") {
-      this.reportedReady = false;
-      this.conn.send({ t: "ready", ready: false }).catch(() => (this.reportedReady = true));
+      const was = [this.reportedReady, this.reportedCannotPlay];
+      [this.reportedReady, this.reportedCannotPlay] = [false, false];
+      this.conn.send({ t: "ready", ready: false }).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
     }
   }
 

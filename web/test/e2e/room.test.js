@@ -309,6 +309,17 @@ test("a YouTube video one viewer cannot play: told why, no autoplay prompt, and 
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(await b.page.$eval("#autoplay", (e) => e.hidden), true, "B is not asked to click to play");
+  // A sees why: "cannot play" by B's name in the People tab, in place of an offset.
+  await a.page.click("#tab-people");
+  const badge = `#member-list li[data-user="${bId}"] .badge.cannot-play`;
+  await eventually(() => a.page.$(badge), { what: "B marked as unable to play" });
+  assert.equal(await a.page.$eval(badge, (e) => e.textContent), "cannot play");
+  assert.equal(await a.page.$(`#member-list li[data-user="${bId}"] .badge.sync`), null, "no offset for B");
+  // The next item, a video of its own, plays for B: the mark goes.
+  await addToQueue(a.page, fixtures.mediaUrl("after-refused"));
+  await a.page.click("#skip");
+  await inSync(b.page, "B on the next item", { playing: true });
+  await eventually(async () => (await a.page.$(badge)) === null, { what: "B's mark gone" });
   for (const v of [a, b]) await v.context.close();
 });
 

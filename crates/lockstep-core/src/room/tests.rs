@@ -219,11 +219,25 @@ fn clients_hold_a_window_of_the_first_members_and_page_through_the_rest() {
     // Readiness is told only of members clients hold (it flips for everyone when a video
     // starts); a member who enters the window later comes with theirs.
     let ev = r
-        .apply(viewer(140), Command::Ready { ready: false }, t(2.5))
+        .apply(
+            viewer(140),
+            Command::Ready {
+                ready: false,
+                cannot_play: false,
+            },
+            t(2.5),
+        )
         .unwrap();
     assert!(kinds(&ev).iter().all(|k| *k != "member_updated"), "{ev:?}");
     let ev = r
-        .apply(viewer(3), Command::Ready { ready: false }, t(2.5))
+        .apply(
+            viewer(3),
+            Command::Ready {
+                ready: false,
+                cannot_play: false,
+            },
+            t(2.5),
+        )
         .unwrap();
     assert_eq!(kinds(&ev), ["member_updated"]);
     // A member of the window who leaves lets the next one in.
@@ -929,7 +943,10 @@ fn renames_and_settings_are_announced() {
 #[test]
 fn wait_for_everyone_holds_the_room_while_a_member_buffers() {
     let mut r = joined(&[OWNER, ANN, BOB]);
-    let ready = |r: bool| Command::Ready { ready: r };
+    let ready = |r: bool| Command::Ready {
+        ready: r,
+        cannot_play: false,
+    };
     r.apply(
         OWNER,
         Command::QueueAdd {
@@ -1012,6 +1029,55 @@ fn wait_for_everyone_holds_the_room_while_a_member_buffers() {
     let ev = r.disconnect(ANN, t(13.0));
     assert!(kinds(&ev).contains(&"playback"));
     assert!(!r.playback().paused);
+}
+
+#[test]
+fn a_member_whose_player_cannot_play_is_shown_so_and_not_waited_for() {
+    let mut r = joined(&[OWNER, ANN]);
+    r.apply(
+        OWNER,
+        Command::QueueAdd {
+            item: item(1, Some(100.0), OWNER),
+        },
+        t(0.0),
+    )
+    .unwrap();
+    let on = SettingsPatch {
+        wait_for_everyone: Some(true),
+        ..Default::default()
+    };
+    r.update_settings(OWNER, &on, t(0.5)).unwrap();
+    let report = |ready, cannot_play| Command::Ready { ready, cannot_play };
+    // Ann's player buffers: the room holds for her.
+    r.apply(ANN, report(false, false), t(1.0)).unwrap();
+    assert!(r.waiting() && r.playback().paused);
+    // It cannot play the item (YouTube refuses it to her): everyone sees so, and the room plays
+    // on without her, even when her client says it is not ready.
+    let ev = r.apply(ANN, report(false, true), t(2.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated", "playback"]);
+    let Event::MemberUpdated { member } = &ev[0] else {
+        unreachable!()
+    };
+    assert_eq!((member.ready, member.cannot_play), (true, true));
+    assert!(!r.waiting() && !r.playback().paused);
+    let told = serde_json::to_value(r.member(ANN).unwrap()).unwrap();
+    assert_eq!(told["cannot_play"], true);
+    // Said again: nothing to tell.
+    assert!(r.apply(ANN, report(true, true), t(2.5)).unwrap().is_empty());
+    // The next item plays for her: the mark goes, and the field is left out of her member.
+    let ev = r.apply(ANN, report(true, false), t(3.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated"]);
+    assert!(!r.member(ANN).unwrap().cannot_play);
+    let told = serde_json::to_value(r.member(ANN).unwrap()).unwrap();
+    assert!(
+        told.get("cannot_play").is_none(),
+        "absent unless set: {told}"
+    );
+    // A member who leaves takes the mark with them.
+    r.apply(ANN, report(true, true), t(4.0)).unwrap();
+    r.disconnect(ANN, t(5.0));
+    r.connect(ANN, name("Ann"), false, t(6.0)).unwrap();
+    assert!(!r.member(ANN).unwrap().cannot_play);
 }
 
 #[test]
@@ -1245,7 +1311,10 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
         16 => Command::Ban { user_id: pick_user },
         17 => Command::Unban { user_id: pick_user },
         18 => Command::Mute { user_id: pick_user },
-        20 => Command::Ready { ready: x > 25.0 },
+        20 => Command::Ready {
+            ready: x > 25.0,
+            cannot_play: x > 45.0,
+        },
         27 => Command::SyncReport {
             p50_ms: x,
             p95_ms: x * 2.0,
@@ -1279,7 +1348,10 @@ fn command(room: &Room, kind: u8, x: f64, next_item: &mut u128, by: UserId) -> C
                 ),
             }
         }
-        21 => Command::Ready { ready: true },
+        21 => Command::Ready {
+            ready: true,
+            cannot_play: false,
+        },
         22 => Command::SetRate { rate: 1.0 },
         23 => Command::Play,
         _ => Command::ReportDuration {
@@ -1374,6 +1446,8 @@ proptest! {
             // "Wait for everyone": never playing while a member buffers; held means paused, and
             // only while there is someone to wait for.
             let someone_buffering = r.members().iter().any(|m| !m.ready);
+            // A player that cannot play is never waited for.
+            prop_assert!(r.members().iter().all(|m| m.ready || !m.cannot_play), "waiting for a player that cannot play");
             if r.settings().wait_for_everyone && someone_buffering {
                 prop_assert!(p.paused, "playing while a member buffers");
             }

@@ -751,6 +751,7 @@ impl Actor {
             role: self.room.role_of(user),
             muted: false,
             ready: true,
+            cannot_play: false,
             desktop: None,
         });
         let (votes, needed) = self.room.votes();

@@ -288,9 +288,15 @@ impl Dispatch {
                 room.command(user, Command::ReportDuration { item_id, duration })
                     .await,
             ),
-            ClientFrame::Ready { id, ready } => {
-                (id, room.command(user, Command::Ready { ready }).await)
-            }
+            ClientFrame::Ready {
+                id,
+                ready,
+                cannot_play,
+            } => (
+                id,
+                room.command(user, Command::Ready { ready, cannot_play })
+                    .await,
+            ),
             ClientFrame::SyncReport { id, p50_ms, p95_ms } => {
                 let result = room
                     .command(user, Command::SyncReport { p50_ms, p95_ms })

@@ -410,7 +410,7 @@ async fn vote_skip_passes_at_the_configured_share() {
 }
 
 #[tokio::test]
-async fn wait_for_everyone_pauses_for_a_buffering_viewer_and_resumes_when_all_are_ready() {
+async fn wait_for_everyone_waits_for_a_buffering_viewer_not_one_that_cannot_play() {
     let app = spawn_app().await;
     let (ann, bob) = (app.api(), app.api());
     let room = public_room(&ann).await;
@@ -423,9 +423,13 @@ async fn wait_for_everyone_pauses_for_a_buffering_viewer_and_resumes_when_all_ar
     .await
     .unwrap();
     // Off by default: Bob buffering does not stop Ann.
-    b.ok(|id| ClientFrame::Ready { id, ready: false })
-        .await
-        .unwrap();
+    b.ok(|id| ClientFrame::Ready {
+        id,
+        ready: false,
+        cannot_play: false,
+    })
+    .await
+    .unwrap();
     // Ann hears it as an update, or (Bob having joined within the presence batch that tells
     // of him) with Bob himself.
     a.wait_for(|f| match f {
@@ -456,12 +460,40 @@ async fn wait_for_everyone_pauses_for_a_buffering_viewer_and_resumes_when_all_ar
     assert!(welcome.waiting && welcome.playback.paused);
 
     // Bob is ready: it plays on, from where it stopped.
-    b.ok(|id| ClientFrame::Ready { id, ready: true })
+    b.ok(|id| ClientFrame::Ready {
+        id,
+        ready: true,
+        cannot_play: false,
+    })
+    .await
+    .unwrap();
+    let (resumed, _) = playback(&a.wait_for(caused(PlaybackCause::Ready)).await.unwrap());
+    assert!(!resumed.paused);
+    assert_eq!(resumed.position, held.position);
+
+    // Bob buffers again, then his player says it cannot play the item at all (YouTube refuses
+    // it to him): the room plays on without him, and Ann sees why.
+    b.ok(|id| ClientFrame::Ready {
+        id,
+        ready: false,
+        cannot_play: false,
+    })
+    .await
+    .unwrap();
+    let (held, _) = playback(&a.wait_for(caused(PlaybackCause::Buffering)).await.unwrap());
+    assert!(held.paused);
+    b.ok(|id| ClientFrame::Ready {
+        id,
+        ready: false,
+        cannot_play: true,
+    })
+    .await
+    .unwrap();
+    a.wait_for(|f| matches!(f, ServerFrame::MemberUpdated { member, .. } if member.ready && member.cannot_play))
         .await
         .unwrap();
     let (resumed, _) = playback(&a.wait_for(caused(PlaybackCause::Ready)).await.unwrap());
     assert!(!resumed.paused);
-    assert_eq!(resumed.position, held.position);
 }
 
 /// Viewers report how far they are from the room; everyone is told, and `/metrics` counts it.
