@@ -416,6 +416,14 @@ async fn wait_for_everyone_waits_for_a_buffering_viewer_not_one_that_cannot_play
     let room = public_room(&ann).await;
     let (mut a, _) = ann.join(room).await.unwrap();
     let (mut b, _) = bob.join(room).await.unwrap();
+    // Bob's readiness report.
+    let ready = |ready, cannot_play| {
+        move |id| ClientFrame::Ready {
+            id,
+            ready,
+            cannot_play,
+        }
+    };
     a.ok(|id| ClientFrame::QueueAdd {
         id,
         url: "http://127.0.0.1:9/film.mp4".into(),
@@ -423,13 +431,7 @@ async fn wait_for_everyone_waits_for_a_buffering_viewer_not_one_that_cannot_play
     .await
     .unwrap();
     // Off by default: Bob buffering does not stop Ann.
-    b.ok(|id| ClientFrame::Ready {
-        id,
-        ready: false,
-        cannot_play: false,
-    })
-    .await
-    .unwrap();
+    b.ok(ready(false, false)).await.unwrap();
     // Ann hears it as an update, or (Bob having joined within the presence batch that tells
     // of him) with Bob himself.
     a.wait_for(|f| match f {
@@ -460,35 +462,17 @@ async fn wait_for_everyone_waits_for_a_buffering_viewer_not_one_that_cannot_play
     assert!(welcome.waiting && welcome.playback.paused);
 
     // Bob is ready: it plays on, from where it stopped.
-    b.ok(|id| ClientFrame::Ready {
-        id,
-        ready: true,
-        cannot_play: false,
-    })
-    .await
-    .unwrap();
+    b.ok(ready(true, false)).await.unwrap();
     let (resumed, _) = playback(&a.wait_for(caused(PlaybackCause::Ready)).await.unwrap());
     assert!(!resumed.paused);
     assert_eq!(resumed.position, held.position);
 
     // Bob buffers again, then his player says it cannot play the item at all (YouTube refuses
     // it to him): the room plays on without him, and Ann sees why.
-    b.ok(|id| ClientFrame::Ready {
-        id,
-        ready: false,
-        cannot_play: false,
-    })
-    .await
-    .unwrap();
+    b.ok(ready(false, false)).await.unwrap();
     let (held, _) = playback(&a.wait_for(caused(PlaybackCause::Buffering)).await.unwrap());
     assert!(held.paused);
-    b.ok(|id| ClientFrame::Ready {
-        id,
-        ready: false,
-        cannot_play: true,
-    })
-    .await
-    .unwrap();
+    b.ok(ready(false, true)).await.unwrap();
     a.wait_for(|f| matches!(f, ServerFrame::MemberUpdated { member, .. } if member.ready && member.cannot_play))
         .await
         .unwrap();
