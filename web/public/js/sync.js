@@ -30,7 +30,8 @@
 //     start that came out well ahead (the browser starts sooner than assumed) is held once more.
 //     A player already paused ahead of the room (a joiner's early <video>, a start the server
 //     scheduled) waits there instead of seeking; one paused too near to be timed, or a little
-//     behind, starts at once and the rate closes the rest (`catchUpLimit`). Players that cannot
+//     behind, starts at once and the rate closes the rest (`catchUpLimit`; up to 50% for a start
+//     of the viewer's own, a join, from its first moment: `CATCH_UP_MAX_NUDGE`). Players that cannot
 //     be started precisely (`landing: false`) seek while playing, ahead by the seek latency
 //     measured on earlier seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
@@ -62,6 +63,13 @@ export const SYNC = Object.freeze({
    * took 1.2 s more (bench-sync); at ±25% what a start missed is closed within the grace.
    * Between two stretched rates Chromium's position does not move (web/bench/rate.mjs). */
   MAX_NUDGE: 0.25,
+  /** The same after a start of the viewer's own (a join, a reconnection, a video loaded late),
+   * for STALL_GRACE from when it was measured, and for the start itself when it starts at once
+   * a little behind (`catchUpLimit`): ±50%. A joiner whose video could play only as the room
+   * reached its early place started at once, came out 100-140 ms behind (the ~0.1 s a start takes
+   * to move), and closed that at 25% from when its start was measured: 0.5-0.6 s from play() to
+   * within 20 ms, the slowest joiners of bench-sync's runs. */
+  CATCH_UP_MAX_NUDGE: 0.5,
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
   STEADY_MAX_NUDGE: 0.02,
   /** After a seek, the larger nudge may close what the landing missed: for this long from the
@@ -401,9 +409,11 @@ export class SyncController {
         // play only once the room had reached its early place; a play heard late): starting at
         // once, the grace's nudge closes that sooner than the landing's seek and wait would
         // (`catchUpLimit`). The start is untimed: measured by how far the player moves.
-        if (due && playerPaused && wait < SYNC.MIN_WAIT && -wait <= this.catchUpLimit(lead.seconds)) {
-          this.landing = { phase: "started", at: now, assumed: latency, untimed: true, from: actual, own, adopted: true, resume: playerResumes };
-          return result("start", startRate(baseRate));
+        if (due && playerPaused && wait < SYNC.MIN_WAIT && -wait <= this.catchUpLimit(lead.seconds, own)) {
+          // Started already at the rate that closes what it will be behind once moving.
+          const rate = baseRate * (1 + clamp(SYNC.GRACE_GAIN * -wait * baseRate, SYNC.START_STRETCH, own ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE));
+          this.landing = { phase: "started", at: now, assumed: latency, untimed: true, from: actual, own, adopted: true, resume: playerResumes, rate };
+          return result("start", rate);
         }
         this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, distance: lead.distance, own };
         return result("land", baseRate, target + lead.seconds * baseRate);
@@ -488,7 +498,7 @@ export class SyncController {
       if (!stretches(baseRate) && this.farFrom(baseRate)) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
       return result("none", baseRate);
     }
-    const cap = grace ? SYNC.MAX_NUDGE : SYNC.STEADY_MAX_NUDGE;
+    const cap = grace ? (now < this.ownStartEnds ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE) : SYNC.STEADY_MAX_NUDGE;
     let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
     // From rate 1, never so little that Chromium plays it as 1 (and pays the setback once more
     // when the nudge grows again).
@@ -711,7 +721,7 @@ export class SyncController {
     // position began to move; until then the start's rate, so that the reading is of the start
     // alone.
     if (seeking || buffering) return null;
-    const rate = l.coarse ? baseRate : startRate(baseRate);
+    const rate = l.coarse ? baseRate : (l.rate ?? startRate(baseRate));
     // Moving at about its rate since the reading before; a resume, over the last two readings'
     // intervals: a resuming Chromium player jumps ~100 ms ahead and holds there first
     // (INITIAL_RESUME_LATENCY), and the jump's tail (84 then 100 ms ahead 20 ms later) passed for
@@ -827,8 +837,8 @@ export class SyncController {
    * rather than land `leadSeconds` ahead: what the grace's largest nudge closes in the time the
    * landing would take beyond a start's settling. Sparse keyframes (a landing leading by 0.64 s)
    * allow 0.11 s; a landing on a keyframe or within the buffer, little or nothing. */
-  catchUpLimit(leadSeconds) {
-    return Math.max(0, leadSeconds - SYNC.START_SETTLE) * SYNC.MAX_NUDGE;
+  catchUpLimit(leadSeconds, own = false) {
+    return Math.max(0, leadSeconds - SYNC.START_SETTLE) * (own ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE);
   }
 
   /**

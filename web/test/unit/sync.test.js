@@ -985,7 +985,7 @@ test("a joiner's player already paused ahead (its early <video>) waits there for
   assert.ok(Math.abs(fast.startIn - (0.15 - SYNC.INITIAL_START_LATENCY)) < 1e-9);
   // Further ahead than the landing would seek, or behind the room by more than the rate closes
   // sooner than a landing: it lands as before.
-  const limit = joiner().catchUpLimit(lead);
+  const limit = joiner().catchUpLimit(lead, true);
   for (const actual of [25.1 + lead + 0.05, 25.1 + SYNC.INITIAL_START_LATENCY - limit - 0.01]) {
     const d = joiner().decide({ target: 25.1, actual, roomPaused: false, baseRate: 1, now: 0.1, playerPaused: true });
     assert.equal(d.action, "land", `at ${actual}`);
@@ -1022,8 +1022,17 @@ test("a player paused a little behind the room starts at once and closes it by r
   assert.equal(near.trace[0].action, "start");
   // Untimed: learnt from how far it moved, not from where the room was.
   assert.ok(Math.abs(near.controller.startLatency - 0.09) < 0.01, `learnt ${near.controller.startLatency} s`);
-  // Further behind: one landing, as before.
-  const far = run(104.9);
+  // Started at the rate that closes what it will be behind once moving (the grace's gain), not
+  // at START_STRETCH until its start is measured.
+  assert.ok(Math.abs(near.trace[0].rate - (1 + SYNC.GRACE_GAIN * 0.04)) < 0.005, `started at ${near.trace[0].rate}`);
+  // A whole start latency behind (paused where the room is): within 20 ms in 0.4 s, at up to
+  // CATCH_UP_MAX_NUDGE (0.5 s at 25% from when its start was measured).
+  const atRoom = run(105);
+  assert.equal(atRoom.seeks, 0);
+  assert.ok(settledAt(atRoom.trace, 0.02) <= 0.4, `within 20 ms at ${settledAt(atRoom.trace, 0.02)} s`);
+  assert.ok(atRoom.trace.every((x) => x.rate <= 1 + SYNC.CATCH_UP_MAX_NUDGE + 1e-9));
+  // Further behind than the rate closes sooner than a landing: one landing, as before.
+  const far = run(104.7);
   assert.equal(far.seeks, 1);
   const [caughtUp, landed] = [settledAt(near.trace, 0.02), settledAt(far.trace, 0.02)];
   assert.ok(caughtUp < landed, `within 20 ms at ${caughtUp} s, a landing at ${landed} s`);
