@@ -30,8 +30,8 @@
 //     start that came out well ahead (the browser starts sooner than assumed) is held once more.
 //     A player already paused ahead of the room (a joiner's early <video>, a start the server
 //     scheduled) waits there instead of seeking; one paused too near to be timed, or a little
-//     behind, starts at once and the rate closes the rest (`catchUpLimit`; up to 50% for a start
-//     of the viewer's own, a join, from its first moment: `CATCH_UP_MAX_NUDGE`). Players that cannot
+//     behind, starts at once and the rate closes the rest (`catchUpLimit`; from its first moment,
+//     and up to 50% for a join with the room at 1: `CATCH_UP_MAX_NUDGE`). Players that cannot
 //     be started precisely (`landing: false`) seek while playing, ahead by the seek latency
 //     measured on earlier seeks.
 // Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
@@ -68,7 +68,9 @@ export const SYNC = Object.freeze({
    * a little behind (`catchUpLimit`): ±50%. A joiner whose video could play only as the room
    * reached its early place started at once, came out 100-140 ms behind (the ~0.1 s a start takes
    * to move), and closed that at 25% from when its start was measured: 0.5-0.6 s from play() to
-   * within 20 ms, the slowest joiners of bench-sync's runs. */
+   * within 20 ms, the slowest joiners of bench-sync's runs. With the room at 1 only: at 1.25,
+   * caught up from 1.875 down, joiners overshot to 19-31 ms ahead (each large drop of the rate
+   * moved the position on, as leaving 1.25 for 1 does), so other rates keep MAX_NUDGE. */
   CATCH_UP_MAX_NUDGE: 0.5,
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
   STEADY_MAX_NUDGE: 0.02,
@@ -256,6 +258,9 @@ const rawDriftOf = (raw, target, drift) => (Number.isFinite(raw) ? raw - target 
 /** The rate a landing starts the player at: a room's rate other than 1 stretches time already;
  * at 1, START_STRETCH off it. */
 const startRate = (baseRate) => (stretches(baseRate) ? baseRate : baseRate + SYNC.START_STRETCH);
+/** The grace's largest nudge: CATCH_UP_MAX_NUDGE for a start of the viewer's own with the room
+ * at 1, MAX_NUDGE otherwise. */
+const catchUpCap = (own, baseRate) => (own && !stretches(baseRate) ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE);
 
 export class SyncController {
   /**
@@ -409,9 +414,9 @@ export class SyncController {
         // play only once the room had reached its early place; a play heard late): starting at
         // once, the grace's nudge closes that sooner than the landing's seek and wait would
         // (`catchUpLimit`). The start is untimed: measured by how far the player moves.
-        if (due && playerPaused && wait < SYNC.MIN_WAIT && -wait <= this.catchUpLimit(lead.seconds, own)) {
+        if (due && playerPaused && wait < SYNC.MIN_WAIT && -wait <= this.catchUpLimit(lead.seconds, own, baseRate)) {
           // Started already at the rate that closes what it will be behind once moving.
-          const rate = baseRate * (1 + clamp(SYNC.GRACE_GAIN * -wait * baseRate, SYNC.START_STRETCH, own ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE));
+          const rate = baseRate * (1 + clamp(SYNC.GRACE_GAIN * -wait * baseRate, SYNC.START_STRETCH, catchUpCap(own, baseRate)));
           this.landing = { phase: "started", at: now, assumed: latency, untimed: true, from: actual, own, adopted: true, resume: playerResumes, rate };
           return result("start", rate);
         }
@@ -498,7 +503,7 @@ export class SyncController {
       if (!stretches(baseRate) && this.farFrom(baseRate)) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
       return result("none", baseRate);
     }
-    const cap = grace ? (now < this.ownStartEnds ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE) : SYNC.STEADY_MAX_NUDGE;
+    const cap = grace ? catchUpCap(now < this.ownStartEnds, baseRate) : SYNC.STEADY_MAX_NUDGE;
     let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
     // From rate 1, never so little that Chromium plays it as 1 (and pays the setback once more
     // when the nudge grows again).
@@ -837,8 +842,8 @@ export class SyncController {
    * rather than land `leadSeconds` ahead: what the grace's largest nudge closes in the time the
    * landing would take beyond a start's settling. Sparse keyframes (a landing leading by 0.64 s)
    * allow 0.11 s; a landing on a keyframe or within the buffer, little or nothing. */
-  catchUpLimit(leadSeconds, own = false) {
-    return Math.max(0, leadSeconds - SYNC.START_SETTLE) * (own ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE);
+  catchUpLimit(leadSeconds, own = false, baseRate = 1) {
+    return Math.max(0, leadSeconds - SYNC.START_SETTLE) * catchUpCap(own, baseRate);
   }
 
   /**

@@ -1031,6 +1031,12 @@ test("a player paused a little behind the room starts at once and closes it by r
   assert.equal(atRoom.seeks, 0);
   assert.ok(settledAt(atRoom.trace, 0.02) <= 0.4, `within 20 ms at ${settledAt(atRoom.trace, 0.02)} s`);
   assert.ok(atRoom.trace.every((x) => x.rate <= 1 + SYNC.CATCH_UP_MAX_NUDGE + 1e-9));
+  // With the room at 1.25 (its player stretches time already, and a large drop of the rate moves
+  // its position on): the grace's 25%, and the limit that goes with it.
+  const at125 = (actual) => joiner().decide({ target: 105, actual, roomPaused: false, baseRate: 1.25, now: 0, playerPaused: true });
+  assert.deepEqual([at125(105).action, at125(105).rate], ["start", 1.25 * (1 + SYNC.MAX_NUDGE)]);
+  assert.equal(at125(104.98).action, "land");
+  assert.equal(joiner().decide({ target: 105, actual: 104.98, roomPaused: false, baseRate: 1, now: 0, playerPaused: true }).action, "start");
   // Further behind than the rate closes sooner than a landing: one landing, as before.
   const far = run(104.7);
   assert.equal(far.seeks, 1);
