@@ -1529,6 +1529,12 @@ impl Room {
                 now,
             ));
         }
+        // A new item: no one has said they cannot play it (their pages say so again if so).
+        for user in std::mem::take(&mut self.cannot_play) {
+            if self.told.contains_key(&user) {
+                events.extend(self.member_updated(user));
+            }
+        }
         events.extend(self.recheck_hold(now));
         events
     }

@@ -1073,6 +1073,19 @@ fn a_member_whose_player_cannot_play_is_shown_so_and_not_waited_for() {
         told.get("cannot_play").is_none(),
         "absent unless set: {told}"
     );
+    // The next item: no one is marked until their page says so again.
+    r.apply(
+        OWNER,
+        Command::QueueAdd {
+            item: item(2, Some(100.0), OWNER),
+        },
+        t(3.5),
+    )
+    .unwrap();
+    r.apply(ANN, report(true, true), t(3.6)).unwrap();
+    let ev = r.apply(OWNER, Command::Skip, t(3.7)).unwrap();
+    assert!(kinds(&ev).contains(&"member_updated"), "{:?}", kinds(&ev));
+    assert!(!r.member(ANN).unwrap().cannot_play);
     // A member who leaves takes the mark with them.
     r.apply(ANN, report(true, true), t(4.0)).unwrap();
     r.disconnect(ANN, t(5.0));
