@@ -736,20 +736,18 @@ class RoomPage {
   reportReadiness(canPlay, now, cannotPlay = false) {
     if (canPlay || cannotPlay) {
       this.notReadySince = null;
-      if (!this.reportedReady || this.reportedCannotPlay !== cannotPlay) {
-        const was = [this.reportedReady, this.reportedCannotPlay];
-        [this.reportedReady, this.reportedCannotPlay] = [true, cannotPlay];
-        const frame = cannotPlay ? { t: "ready", ready: true, cannot_play: true } : { t: "ready", ready: true };
-        this.conn.send(frame).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
-      }
+      if (!this.reportedReady || this.reportedCannotPlay !== cannotPlay) this.sendReadiness(true, cannotPlay);
       return;
     }
     this.notReadySince ??= now;
-    if (this.reportedReady && now - this.notReadySince > BUFFERING_REPORT_MS && this.conn.state === "open") {
-      const was = [this.reportedReady, this.reportedCannotPlay];
-      [this.reportedReady, this.reportedCannotPlay] = [false, false];
-      this.conn.send({ t: "ready", ready: false }).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
-    }
+    if (this.reportedReady && now - this.notReadySince > BUFFERING_REPORT_MS && this.conn.state === "open") this.sendReadiness(false, false);
+  }
+
+  /** Sends `ready` (with `cannot_play` when set), held as reported unless the send fails. */
+  sendReadiness(ready, cannotPlay) {
+    const was = [this.reportedReady, this.reportedCannotPlay];
+    [this.reportedReady, this.reportedCannotPlay] = [ready, cannotPlay];
+    this.conn.send(cannotPlay ? { t: "ready", ready, cannot_play: true } : { t: "ready", ready }).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
   }
 
   renderTime(position, duration) {
