@@ -546,8 +546,10 @@ pub struct Room {
     cannot_play: BTreeSet<UserId>,
     /// Members who watch in a desktop player.
     desktops: BTreeMap<UserId, Desktop>,
-    /// Members' last sync reports: `(p50, p95, when)`.
-    sync: BTreeMap<UserId, (f64, f64, ServerTime)>,
+    /// Members' last sync reports: `(p50, p95)` and when. The figures are withdrawn (`None`) once
+    /// the member's player stops playing the room's video (it buffers, or cannot play it): they
+    /// told how it kept up before. When stays, for the reports' rate limit.
+    sync: BTreeMap<UserId, (Option<(f64, f64)>, ServerTime)>,
     /// When the last `SyncQuality` went out.
     sync_told_at: Option<ServerTime>,
     /// Paused only because of "wait for everyone": resumes when everyone is ready.
@@ -1204,6 +1206,15 @@ impl Room {
                 if !changed {
                     return Ok(Vec::new());
                 }
+                // Its last report no longer tells how it keeps up: a player that buffers or
+                // cannot play showed its last offset, and counted in the room's spread, for the
+                // report's 15 s.
+                let withdrawn = !self.plays_the_video(by)
+                    && self
+                        .sync
+                        .get_mut(&by)
+                        .and_then(|(figures, _)| figures.take())
+                        .is_some();
                 // Readiness flips often (everyone buffers when a video starts): it is told only
                 // of members in the window, the ones clients hold. A member who enters the
                 // window later comes with it in their `presence`.
@@ -1213,6 +1224,9 @@ impl Room {
                     Vec::new()
                 };
                 events.extend(self.recheck_hold(now));
+                if withdrawn {
+                    events.extend(self.sync_quality(now));
+                }
                 Ok(events)
             }
             Command::Desktop { desktop } => {
@@ -1238,14 +1252,17 @@ impl Room {
                 {
                     return Err(CommandError::InvalidSyncReport);
                 }
-                if let Some(&(_, _, at)) = self.sync.get(&by)
+                if let Some(&(_, at)) = self.sync.get(&by)
                     && now < at + SYNC_REPORT_MIN_INTERVAL
                 {
                     return Err(CommandError::RateLimited {
                         retry_after: (at + SYNC_REPORT_MIN_INTERVAL) - now,
                     });
                 }
-                self.sync.insert(by, (p50_ms, p95_ms, now));
+                // One whose player is not playing the room's video (a report sent before it said
+                // so is on its way) counts from its next report once it plays.
+                let figures = self.plays_the_video(by).then_some((p50_ms, p95_ms));
+                self.sync.insert(by, (figures, now));
                 Ok(self.sync_quality(now).into_iter().collect())
             }
             Command::ReportDuration { item_id, duration } => {
@@ -1636,6 +1653,14 @@ impl Room {
         }
     }
 
+    /// Whether `user`'s player plays the room's video as far as the room knows: it said neither
+    /// that it buffers nor that it cannot play it. A desktop viewer's readiness is its user's
+    /// choice in Syncplay (which it plays on with), not buffering.
+    fn plays_the_video(&self, user: UserId) -> bool {
+        !self.cannot_play.contains(&user)
+            && (!self.not_ready.contains(&user) || self.desktops.contains_key(&user))
+    }
+
     /// The room's sync quality, unless one went out less than [`SYNC_QUALITY_INTERVAL`] ago
     /// (reports come every few seconds from each viewer: a big room's would otherwise be a
     /// flood). The members in the window with fresh reports, and the worst fresh p95 of all.
@@ -1647,15 +1672,20 @@ impl Room {
             return None;
         }
         let fresh = |at: ServerTime| now < at + SYNC_REPORT_FRESH;
-        self.sync.retain(|_, (_, _, at)| fresh(*at));
-        let worst_p95_ms = self.sync.values().map(|(_, p95, _)| *p95).reduce(f64::max);
+        self.sync.retain(|_, (_, at)| fresh(*at));
+        let worst_p95_ms = self
+            .sync
+            .values()
+            .filter_map(|(figures, _)| figures.map(|(_, p95)| p95))
+            .reduce(f64::max);
         let members = self
             .told
             .keys()
             .filter_map(|user_id| {
                 self.sync
                     .get(user_id)
-                    .map(|&(p50_ms, p95_ms, _)| MemberSync {
+                    .and_then(|&(figures, _)| figures)
+                    .map(|(p50_ms, p95_ms)| MemberSync {
                         user_id: *user_id,
                         p50_ms,
                         p95_ms,

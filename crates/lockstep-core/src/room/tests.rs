@@ -1631,3 +1631,70 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     // Told, not stored.
     assert!(ev.iter().all(|e| e.is_broadcast() && !e.is_stored()));
 }
+
+#[test]
+fn a_sync_report_is_withdrawn_while_its_player_does_not_play_the_room() {
+    let mut r = joined(&[OWNER, ANN, BOB]);
+    let report = |p50: f64, p95: f64| Command::SyncReport {
+        p50_ms: p50,
+        p95_ms: p95,
+    };
+    let ready = |ready, cannot_play| Command::Ready { ready, cannot_play };
+    r.apply(BOB, report(1.0, 4.0), t(1.0)).unwrap();
+    r.apply(ANN, report(3.0, 9.0), t(1.5)).unwrap();
+    // Ann's player buffers: her offset and her p95 are told no more (the room's quality goes
+    // out with it, 2 s after the last).
+    let ev = r.apply(ANN, ready(false, false), t(3.5)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated", "sync_quality"]);
+    let (members, worst_p95_ms) = quality(&ev[1..]);
+    assert_eq!(
+        members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        vec![BOB]
+    );
+    assert_eq!(worst_p95_ms, Some(4.0));
+    // A report of hers on its way meanwhile counts for nothing, and keeps her rate limit.
+    r.apply(ANN, report(2.0, 2.0), t(4.0)).unwrap();
+    assert!(matches!(
+        r.apply(ANN, report(2.0, 2.0), t(4.5)),
+        Err(CommandError::RateLimited { .. })
+    ));
+    let ev = r.apply(BOB, report(1.0, 5.0), t(6.0)).unwrap();
+    let (members, worst_p95_ms) = quality(&ev);
+    assert_eq!(members.len(), 1);
+    assert_eq!(worst_p95_ms, Some(5.0));
+    // She plays again: her next report counts.
+    r.apply(ANN, ready(true, false), t(6.5)).unwrap();
+    let ev = r.apply(ANN, report(2.0, 7.0), t(8.5)).unwrap();
+    let (members, worst_p95_ms) = quality(&ev);
+    assert_eq!(members.len(), 2);
+    assert_eq!(worst_p95_ms, Some(7.0));
+    // Her player cannot play the next item: withdrawn again (told with the next quality, 2 s
+    // after the last).
+    let ev = r.apply(ANN, ready(true, true), t(9.0)).unwrap();
+    assert_eq!(kinds(&ev), ["member_updated"]);
+    let ev = r.apply(BOB, report(1.0, 3.0), t(10.6)).unwrap();
+    let (members, worst_p95_ms) = quality(&ev);
+    assert_eq!(
+        members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
+        vec![BOB]
+    );
+    assert_eq!(worst_p95_ms, Some(3.0));
+    // A desktop viewer's "not ready" is its user's choice in Syncplay, which plays on: kept.
+    let desktop = Command::Desktop {
+        desktop: Desktop {
+            client: "Syncplay 1.7.3".into(),
+            file: None,
+        },
+    };
+    r.apply(OWNER, desktop, t(11.0)).unwrap();
+    r.apply(OWNER, report(2.0, 6.0), t(11.0)).unwrap();
+    r.apply(OWNER, ready(false, false), t(12.0)).unwrap();
+    let ev = r.apply(OWNER, report(2.0, 8.0), t(13.0)).unwrap();
+    let (members, worst_p95_ms) = quality(&ev);
+    assert!(
+        members
+            .iter()
+            .any(|m| m.user_id == OWNER && m.p95_ms == 8.0)
+    );
+    assert_eq!(worst_p95_ms, Some(8.0));
+}
