@@ -136,6 +136,10 @@ export class RoomModel {
         if (this.members.has(id)) this.members.set(id, frame.member);
         if (this.paged.has(id)) this.paged.set(id, frame.member);
         if (this.you?.user_id === id) this.you = frame.member;
+        // Its player stopped playing the room's video (it buffers, or cannot play it): its last
+        // sync report tells how it kept up before, and the server withdrew it too. (A desktop
+        // viewer's "not ready" is its user's choice in Syncplay, not buffering.)
+        if ((frame.member.ready === false && !frame.member.desktop) || frame.member.cannot_play) this.sync.delete(id);
         return ["members"];
       }
       case "settings":

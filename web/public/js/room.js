@@ -393,9 +393,15 @@ class RoomPage {
     let key;
     let label;
     if (this.conn.state === "open") {
-      const playing = this.model.current && !this.model.playback.paused;
-      const off = !this.clock.ready || (playing && Math.abs(this.lastDrift) > SYNC.IN_SYNC);
-      [key, label] = off ? ["catching-up", "Catching up"] : ["in-sync", "In sync"];
+      const item = this.model.current;
+      const playing = item && !this.model.playback.paused;
+      // Its player holds no video of the room's to play yet (loading, or waiting to load again
+      // after a failure): its last drift is of before.
+      const loading = playing && !awaitsMedia(item) && !(this.playerCurrent() && (this.player.canPlay || this.loadRetries?.id !== item.id));
+      const off = !this.clock.ready || loading || (playing && Math.abs(this.lastDrift) > SYNC.IN_SYNC);
+      if (item && this.loadGaveUp === item.id) [key, label] = ["cannot-play", "Cannot play"];
+      else if (off) [key, label] = ["catching-up", "Catching up"];
+      else [key, label] = ["in-sync", "In sync"];
     } else if (this.conn.state === "reconnecting") {
       const wait = this.conn.retryAt === null ? 0 : Math.ceil((this.conn.retryAt - localNow()) / 1000);
       [key, label] = ["reconnecting", wait > 0 ? `Reconnecting in ${wait} s` : "Reconnecting…"];
@@ -747,6 +753,9 @@ class RoomPage {
   sendReadiness(ready, cannotPlay) {
     const was = [this.reportedReady, this.reportedCannotPlay];
     [this.reportedReady, this.reportedCannotPlay] = [ready, cannotPlay];
+    // The room withdraws its last report (it told how this player kept up before): the next one
+    // counts from now.
+    if (!ready || cannotPlay) this.syncStats = new SyncStats(localNow());
     this.conn.send(cannotPlay ? { t: "ready", ready, cannot_play: true } : { t: "ready", ready }).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
   }
 

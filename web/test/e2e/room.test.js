@@ -330,6 +330,8 @@ test("a YouTube video one viewer cannot play: told why, no autoplay prompt, and 
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.equal(await b.page.$eval("#autoplay", (e) => e.hidden), true, "B is not asked to click to play");
+  // B's own bar says so too, not "In sync" (it said so before: its last drift was of before).
+  assert.equal(await b.page.$eval("#connection", (e) => [e.dataset.state, e.textContent].join()), "cannot-play,Cannot play");
   // A sees why: "cannot play" by B's name in the People tab, in place of an offset.
   await a.page.click("#tab-people");
   const badge = `#member-list li[data-user="${bId}"] .badge.cannot-play`;
@@ -341,6 +343,7 @@ test("a YouTube video one viewer cannot play: told why, no autoplay prompt, and 
   await a.page.click("#skip");
   await inSync(b.page, "B on the next item", { playing: true });
   await eventually(async () => (await a.page.$(badge)) === null, { what: "B's mark gone" });
+  await b.page.waitForSelector("#connection[data-state=in-sync]");
   for (const v of [a, b]) await v.context.close();
 });
 
@@ -355,10 +358,21 @@ test("a viewer whose YouTube player does not load is told, loads it again, and s
   await addToQueue(a.page, fixtures.mediaUrl("before-youtube"));
   for (const link of ["https://youtu.be/BBBBBBBBBBB", fixtures.mediaUrl("after-youtube"), "https://youtu.be/CCCCCCCCCCC"]) await addToQueue(a.page, link);
   await inSync(b.page, "B", { playing: true });
+  // A sees how well B keeps up (B reports every 5 s).
+  const bId = await b.page.evaluate(() => window.lockstep.model.me.user_id);
+  await a.page.click("#tab-people");
+  const offset = `#member-list li[data-user="${bId}"] .badge.sync`;
+  await eventually(() => a.page.$(offset), { timeoutMs: 15_000, what: "B's offset shown to A" });
   // The YouTube item: B is told its player did not come and that it tries again, and is not
   // asked to click to play meanwhile (its player has nothing that could start).
   await a.page.click("#skip");
   await eventually(() => b.page.$eval("#toasts", (e) => /cannot load the YouTube player\. Trying again/.test(e.textContent)), { what: "B told" });
+  // While it tries again its bar does not say "In sync", and A no longer sees the offset it had
+  // on the video before (it stayed for the report's 15 s, next to "buffering").
+  assert.equal(await b.page.$eval("#connection", (e) => e.dataset.state), "catching-up");
+  await eventually(() => a.page.evaluate((id) => window.lockstep.model.members.get(id)?.ready === false, bId), { what: "B not ready" });
+  await eventually(async () => (await a.page.$(offset)) === null, { timeoutMs: 2000, what: "B's offset from before withdrawn" });
+  assert.equal(await b.page.$eval("#connection", (e) => e.dataset.state), "catching-up");
   await eventually(() => a.page.$("video.yt-standin"), { what: "A plays the YouTube item" });
   await new Promise((r) => setTimeout(r, 2000));
   assert.equal(await b.page.$eval("#autoplay", (e) => e.hidden), true, "B is not asked to click to play");

@@ -97,6 +97,23 @@ test("sync quality replaces the members' figures and the room's worst p95", () =
   assert.equal(m.syncWorst, null);
 });
 
+test("a member whose player stops playing the room's video shows no offset from before", () => {
+  const m = new RoomModel();
+  m.reset(welcome());
+  const figures = [{ user_id: "u1", p50_ms: 2, p95_ms: 7 }, { user_id: "u2", p50_ms: 3, p95_ms: 9 }];
+  m.apply({ t: "sync_quality", seq: 11, members: figures, worst_p95_ms: 9 });
+  // Buffering, then unable to play: its figures go at once (the server withdrew them too).
+  m.apply({ t: "member_updated", seq: 12, member: member("u1", "owner", { ready: false }) });
+  assert.equal(m.sync.has("u1"), false);
+  m.apply({ t: "member_updated", seq: 13, member: member("u2", "viewer", { cannot_play: true }) });
+  assert.equal(m.sync.has("u2"), false);
+  // Ready again: no figures until its next report.
+  m.apply({ t: "member_updated", seq: 14, member: member("u1", "owner") });
+  assert.equal(m.sync.has("u1"), false);
+  m.apply({ t: "sync_quality", seq: 15, members: figures.slice(0, 1), worst_p95_ms: 7 });
+  assert.deepEqual(m.sync.get("u1"), { p50_ms: 2, p95_ms: 7 });
+});
+
 test("a welcome tells the room's view as far as it can: a public room's link, not a private one's", () => {
   const m = new RoomModel();
   m.reset(welcome());
