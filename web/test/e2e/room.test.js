@@ -188,6 +188,7 @@ test("a viewer whose network drops for 5 s comes back in sync", async () => {
     await a.page.click("#tab-chat");
     await a.page.fill("#chat-input", "you missed this");
     await a.page.press("#chat-input", "Enter");
+    await eventually(() => a.page.$eval("#chat-log", (el) => el.textContent.includes("you missed this")), { what: "A's line sent" });
     // B reconnects by itself, resumes, and catches up.
     await eventually(() => b.page.$eval("#connection", (el) => el.dataset.state === "in-sync"), { timeoutMs: 30_000, what: "B back" });
     // In sync with the room as it is now, past the seek it missed.
@@ -195,7 +196,12 @@ test("a viewer whose network drops for 5 s comes back in sync", async () => {
       const p = await probe(b.page);
       return p && !p.paused && p.position > 60 && Math.abs(p.position - p.trueTarget) < TOGETHER;
     }, { what: "B after the drop" });
-    await eventually(() => b.page.$eval("#chat-log", (el) => el.textContent.includes("you missed this")), { what: "missed chat" });
+    // (Failing once in a full suite, with no more said: what B holds is told if it does again.)
+    await eventually(async () => {
+      const seen = await b.page.evaluate(() => ({ log: document.querySelector("#chat-log").textContent, model: window.lockstep.model.chat.map((l) => l.text), seq: window.lockstep.model.seq }));
+      if (seen.log.includes("you missed this")) return true;
+      throw new Error(JSON.stringify(seen));
+    }, { what: "missed chat" });
     for (const v of [a, b]) await v.context.close();
   } finally {
     await proxy.close();
