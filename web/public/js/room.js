@@ -12,6 +12,7 @@ import { early, keyframesAddress, keyframesOf, sampleClock, socketUrl } from "./
 import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, controlTarget, startPosition, startsAfter, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
+import { startsAtOnce } from "./player/video.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
@@ -39,6 +40,8 @@ panels.catch(() => {});
  * as the joiner's video was ready, delaying its metadata, its landing and its start, which each
  * wait for the page's main thread. */
 const PANELS_WAIT_MS = 1000;
+/** Whether this browser's <video> starts at once (SyncController's `quickStart`). */
+const QUICK_START = startsAtOnce();
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
@@ -137,7 +140,7 @@ class RoomPage {
     this.model = opened?.model ?? new RoomModel();
     this.clock = opened?.clock ?? new ClockEstimator();
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
-    this.controller = new SyncController().learntFrom(keptLatencies(true));
+    this.controller = new SyncController({ quickStart: QUICK_START }).learntFrom(keptLatencies(true));
     this.latenciesKept = null;
     /** The room's scheduled start (its playback's `at`) a YouTube player was last let go for. */
     this.coarseStartedFor = null;
@@ -491,7 +494,7 @@ class RoomPage {
       clearTimeout(this.startTimer);
       // What this page learnt for this kind of player, else what an earlier page did.
       const fineRate = this.player.fineRate;
-      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
+      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance, quickStart: QUICK_START }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
       // The landings plan their seeks by the keyframes when known; waited for up to
       // KEYFRAMES_WAIT_MS (a page that lands without them takes them when they come).
       const times = await Promise.race([keyframes, new Promise((r) => setTimeout(r, KEYFRAMES_WAIT_MS, undefined))]);
@@ -854,7 +857,7 @@ class RoomPage {
       this.prefs.tolerance = Number(tolerance.value);
       localStorage.setItem("lockstep.tolerance", tolerance.value);
       const keyframes = this.controller.keyframes;
-      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance }).learntFrom(this.controller);
+      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance, quickStart: QUICK_START }).learntFrom(this.controller);
       this.controller.setKeyframes(keyframes);
     });
     $("#resync").addEventListener("click", () => {

@@ -145,9 +145,13 @@ export const SYNC = Object.freeze({
    * bench-sync's Chromium late joiners measured for their page's first start, at START_STRETCH
    * (94-128 ms, median 108 ms, 26 joiners; 0.1 s left them 10-28 ms behind, close to the 20 ms
    * line; 80-92 ms at rate 1, before starts were stretched: the setback is paid within the
-   * start). Firefox moves 3-7 ms after play(): its first start comes out ahead and is held once
-   * more, and the first measurement replaces this assumption. */
+   * start). The first measurement replaces this assumption. */
   INITIAL_START_LATENCY: 0.11,
+  /** ...and for a browser whose media starts at once (Gecko: `quickStart`; Firefox moves 3-20 ms
+   * after play()). Firefox ESR's late joiners in bench-sync, with 0.11 assumed, came out 88-109
+   * ms ahead at 37 of the 40 first starts timed (landed, or waiting where early.js had set their
+   * video), and each was held once more (0.2-0.3 s). */
+  INITIAL_QUICK_START_LATENCY: 0.01,
   /** The same for a player that resumes where it was paused, with no seek since it played (a
    * start the server scheduled; a start held once more): Chromium's currentTime then jumps about
    * 100 ms ahead within 30 ms of play(), holds there until that time has passed, and then runs on
@@ -264,11 +268,12 @@ const catchUpCap = (own, baseRate) => (own && !stretches(baseRate) ? SYNC.CATCH_
 
 export class SyncController {
   /**
-   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean}} options `tolerance` widens
+   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean}} options `tolerance` widens
    *   every band by that factor: a viewer on a slow device trades tightness for fewer corrections.
    *   `landing` (players with fine rate control) pauses, seeks ahead and starts on time.
+   *   `quickStart`: the browser's media starts at once (INITIAL_QUICK_START_LATENCY).
    */
-  constructor({ fineRate = true, tolerance = 1, landing = fineRate } = {}) {
+  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false } = {}) {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt, buffered} until the seek is done, then
@@ -285,7 +290,7 @@ export class SyncController {
     /** A start the room called for, of a player that cannot land, to be placed once it moves:
      * {since} (local s when it was first seen playing, or null), or null (COARSE_START_BAND). */
     this.placing = null;
-    this.startLatency = SYNC.INITIAL_START_LATENCY;
+    this.startLatency = quickStart && fineRate ? SYNC.INITIAL_QUICK_START_LATENCY : SYNC.INITIAL_START_LATENCY;
     /** Whether startLatency was measured (here or on an earlier page), not assumed. */
     this.startMeasured = false;
     /** The start latency of a player resuming where it was paused, no seek since it played. */

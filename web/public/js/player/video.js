@@ -16,3 +16,10 @@ export function videoElement() {
 export function isHls(item) {
   return item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
 }
+
+/** Whether this browser's <video> starts moving at once after play() (Gecko: 3-20 ms, where
+ * Chromium's takes ~0.1 s), told by a media API only Gecko has. A first start is timed by it until
+ * one is measured (sync.js, INITIAL_QUICK_START_LATENCY). */
+export function startsAtOnce() {
+  return typeof HTMLMediaElement !== "undefined" && "mozCaptureStream" in HTMLMediaElement.prototype;
+}
