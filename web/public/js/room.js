@@ -40,7 +40,7 @@ panels.catch(() => {});
  * as the joiner's video was ready, delaying its metadata, its landing and its start, which each
  * wait for the page's main thread. */
 const PANELS_WAIT_MS = 1000;
-/** Whether this browser's <video> starts at once (SyncController's `quickStart`). */
+/** Whether this browser's <video> starts at once once warm (SyncController's `quickStart`). */
 const QUICK_START = startsAtOnce();
 
 /** How often the sync loop runs. */
@@ -140,7 +140,7 @@ class RoomPage {
     this.model = opened?.model ?? new RoomModel();
     this.clock = opened?.clock ?? new ClockEstimator();
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
-    this.controller = new SyncController({ quickStart: QUICK_START }).learntFrom(keptLatencies(true));
+    this.controller = new SyncController().learntFrom(keptLatencies(true));
     this.latenciesKept = null;
     /** The room's scheduled start (its playback's `at`) a YouTube player was last let go for. */
     this.coarseStartedFor = null;
@@ -494,7 +494,10 @@ class RoomPage {
       clearTimeout(this.startTimer);
       // What this page learnt for this kind of player, else what an earlier page did.
       const fineRate = this.player.fineRate;
-      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance, quickStart: QUICK_START }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
+      // A first start on the video early.js set fetching (a late joiner's), in a browser whose
+      // media starts at once, is timed by that (an assumption is not learnt: `learntFrom`).
+      const quickStart = QUICK_START && Boolean(fetched);
+      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance, quickStart }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
       // The landings plan their seeks by the keyframes when known; waited for up to
       // KEYFRAMES_WAIT_MS (a page that lands without them takes them when they come).
       const times = await Promise.race([keyframes, new Promise((r) => setTimeout(r, KEYFRAMES_WAIT_MS, undefined))]);
@@ -857,7 +860,7 @@ class RoomPage {
       this.prefs.tolerance = Number(tolerance.value);
       localStorage.setItem("lockstep.tolerance", tolerance.value);
       const keyframes = this.controller.keyframes;
-      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance, quickStart: QUICK_START }).learntFrom(this.controller);
+      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance, quickStart: this.controller.quickStart }).learntFrom(this.controller);
       this.controller.setKeyframes(keyframes);
     });
     $("#resync").addEventListener("click", () => {

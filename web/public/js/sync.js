@@ -147,10 +147,12 @@ export const SYNC = Object.freeze({
    * line; 80-92 ms at rate 1, before starts were stretched: the setback is paid within the
    * start). The first measurement replaces this assumption. */
   INITIAL_START_LATENCY: 0.11,
-  /** ...and for a browser whose media starts at once (Gecko: `quickStart`; Firefox moves 3-20 ms
-   * after play()). Firefox ESR's late joiners in bench-sync, with 0.11 assumed, came out 88-109
-   * ms ahead at 37 of the 40 first starts timed (landed, or waiting where early.js had set their
-   * video), and each was held once more (0.2-0.3 s). */
+  /** ...and for a first start on a video set fetching while the page loaded (early.js), in a
+   * browser whose media starts at once (Gecko: `quickStart`). Firefox ESR's late joiners in
+   * bench-sync, with 0.11 assumed, came out 88-109 ms ahead at 37 of the 40 first starts timed
+   * (landed, or waiting where early.js had set their video), and each was held once more (0.2-0.3
+   * s). Not its first start on a video loaded for an item's start (pages open on an empty room,
+   * the item queued): that came out 9-216 ms behind with 10 ms assumed, -134 to +97 ms with 0.11. */
   INITIAL_QUICK_START_LATENCY: 0.01,
   /** The same for a player that resumes where it was paused, with no seek since it played (a
    * start the server scheduled; a start held once more): Chromium's currentTime then jumps about
@@ -290,7 +292,8 @@ export class SyncController {
     /** A start the room called for, of a player that cannot land, to be placed once it moves:
      * {since} (local s when it was first seen playing, or null), or null (COARSE_START_BAND). */
     this.placing = null;
-    this.startLatency = quickStart && fineRate ? SYNC.INITIAL_QUICK_START_LATENCY : SYNC.INITIAL_START_LATENCY;
+    this.quickStart = quickStart && fineRate;
+    this.startLatency = this.quickStart ? SYNC.INITIAL_QUICK_START_LATENCY : SYNC.INITIAL_START_LATENCY;
     /** Whether startLatency was measured (here or on an earlier page), not assumed. */
     this.startMeasured = false;
     /** The start latency of a player resuming where it was paused, no seek since it played. */
@@ -650,7 +653,8 @@ export class SyncController {
       this.seekLatency = other.seekLatency;
       this.bufferedSeekLatency = other.bufferedSeekLatency ?? SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
       this.decodeCost = other.decodeCost ?? SYNC.INITIAL_DECODE_COST;
-      this.startLatency = other.startLatency;
+      // An assumption is not learnt: this one's own stands (INITIAL_QUICK_START_LATENCY).
+      if (other.startMeasured ?? true) this.startLatency = other.startLatency;
       this.resumeLatency = other.resumeLatency ?? SYNC.INITIAL_RESUME_LATENCY;
       this.resumeMeasured = other.resumeMeasured ?? false;
       this.releaseJumps = [...(other.releaseJumps ?? [])];

@@ -410,6 +410,10 @@ test("landing: a browser whose media starts at once (quickStart) times its first
   assert.ok(settled <= 0.5, `within 5 ms at ${settled} s`);
   // Only for players with fine rate control (a YouTube player's starts are its own).
   assert.equal(new SyncController({ fineRate: false, quickStart: true }).startLatency, SYNC.INITIAL_START_LATENCY);
+  // An assumption is not learnt from a controller that measured nothing; a measurement is.
+  assert.equal(new SyncController({ quickStart: true }).learntFrom(new SyncController()).startLatency, SYNC.INITIAL_QUICK_START_LATENCY);
+  assert.equal(new SyncController().learntFrom(new SyncController({ quickStart: true })).startLatency, SYNC.INITIAL_START_LATENCY);
+  assert.equal(new SyncController().learntFrom(controller).startLatency, controller.startLatency);
 });
 
 test("landing: a start held once more replaces the start latency learnt, and the next start is not held", () => {
@@ -544,6 +548,7 @@ test("a new controller (next item, new tolerance) keeps the latencies learnt", (
   const old = new SyncController();
   old.seekLatency = 0.3;
   old.startLatency = 0.05;
+  old.startMeasured = true;
   const next = new SyncController({ tolerance: 2 }).learntFrom(old);
   assert.deepEqual([next.seekLatency, next.startLatency], [0.3, 0.05]);
   const coarse = new SyncController({ fineRate: false }).learntFrom(old);
