@@ -40,7 +40,8 @@ panels.catch(() => {});
  * as the joiner's video was ready, delaying its metadata, its landing and its start, which each
  * wait for the page's main thread. */
 const PANELS_WAIT_MS = 1000;
-/** Whether this browser's <video> starts at once once warm (SyncController's `quickStart`). */
+/** Whether this browser's <video>, set fetching while the page loaded, starts moving at once
+ * after play() (SyncController's `quickStart`). */
 const QUICK_START = startsAtOnce();
 
 /** How often the sync loop runs. */
@@ -400,7 +401,8 @@ class RoomPage {
       const playing = item && !this.model.playback.paused;
       // Its player holds no video of the room's to play yet (loading, or waiting to load again
       // after a failure): its last drift is of before.
-      const loading = playing && !awaitsMedia(item) && !(this.playerCurrent() && (this.player.canPlay || this.loadRetries?.id !== item.id));
+      const retrying = this.loadRetries?.id === item?.id && !this.player?.canPlay;
+      const loading = playing && !awaitsMedia(item) && (!this.playerCurrent() || retrying);
       const off = !this.clock.ready || loading || (playing && Math.abs(this.lastDrift) > SYNC.IN_SYNC);
       if (item && this.loadGaveUp === item.id) [key, label] = ["cannot-play", "Cannot play"];
       else if (off) [key, label] = ["catching-up", "Catching up"];

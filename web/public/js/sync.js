@@ -152,7 +152,7 @@ export const SYNC = Object.freeze({
    * bench-sync, with 0.11 assumed, came out 88-109 ms ahead at 37 of the 40 first starts timed
    * (landed, or waiting where early.js had set their video), and each was held once more (0.2-0.3
    * s). Not its first start on a video loaded for an item's start (pages open on an empty room,
-   * the item queued): that came out 9-216 ms behind with 10 ms assumed, -134 to +97 ms with 0.11. */
+   * the item queued): that came out 9-216 ms behind with 10 ms assumed, -183 to +97 ms with 0.11. */
   INITIAL_QUICK_START_LATENCY: 0.01,
   /** The same for a player that resumes where it was paused, with no seek since it played (a
    * start the server scheduled; a start held once more): Chromium's currentTime then jumps about
