@@ -29,7 +29,8 @@ const MAX_TOASTS = 3;
 
 /**
  * A short message at the top of the screen, for `ms` milliseconds (errors stay twice as long), with a
- * button that dismisses it. The stack sits over the top bar, away from the player's controls.
+ * button that dismisses it. The stack sits over the top bar's middle, away from the player's controls
+ * (under the bar when its middle is too narrow: `placeStack`).
  */
 export function toast(message, kind = "info", ms = 4000) {
   const box = toastBox();
@@ -55,7 +56,29 @@ function toastBox() {
     home.append(box);
     modal?.addEventListener("close", () => document.body.append(box), { once: true });
   }
+  placeStack(box, modal);
   return box;
+}
+
+/**
+ * Where the stack goes outside a dialog: over the top bar when the bar's middle (`.grow`: the
+ * room's name, or the empty space of the other pages) is wide enough for it; else just under the
+ * bar, over the top of the player's column in the room (`.stage`), of the window elsewhere.
+ * Centred over a narrow bar, it hid the bar's status and buttons (on a phone, all of them: the
+ * "In sync" pill, Invite, Settings). Inside a dialog: where the style sheet puts it.
+ */
+function placeStack(box, modal) {
+  box.style.top = box.style.left = "";
+  const bar = $(".topbar");
+  const middle = bar && $(".grow", bar);
+  if (modal || !middle) return;
+  const width = box.getBoundingClientRect().width;
+  const room = middle.getBoundingClientRect();
+  const left = (document.documentElement.clientWidth - width) / 2;
+  if (left >= room.left && left + width <= room.right) return;
+  box.style.top = `${Math.ceil(bar.getBoundingClientRect().bottom) + 6}px`;
+  const column = $(".stage")?.getBoundingClientRect();
+  if (column && column.width >= width) box.style.left = `${column.left + column.width / 2}px`;
 }
 
 /** Whether keyboard focus is in a field that takes text. */

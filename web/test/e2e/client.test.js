@@ -273,6 +273,29 @@ test("skip buttons follow the room's rules; toasts stay clear of the controls an
   }
   await owner.page.click(".toast-error .toast-close");
   assert.equal(await owner.page.$(".toast-error"), null);
+  for (const sel of ["#connection", ".topbar .actions"]) {
+    for (const t of await owner.page.$$(".toast")) assert.equal(overlaps(await t.boundingBox(), await box(owner.page, sel)), false, `a toast covers ${sel}`);
+  }
+
+  // On a phone, and in a narrower window, the bar's middle has no room for the stack: it goes
+  // under the bar, over the top of the player, clear of the pill and the bar's buttons as of the
+  // player's controls and the panels' tabs.
+  for (const size of [{ width: 390, height: 844 }, { width: 1000, height: 700 }]) {
+    await owner.page.evaluate(() => document.querySelectorAll(".toast").forEach((t) => t.remove()));
+    await owner.page.setViewportSize(size);
+    await owner.page.evaluate(() => import("/static/js/ui.js").then((ui) => { ui.toast("A rather long message to check where toasts go in a narrow window", "error"); ui.toast("One more"); ui.toast("And another"); }));
+    await owner.page.screenshot({ path: path.join(artifacts(), `toasts-${size.width}.png`) });
+    const bar = await box(owner.page, ".topbar");
+    for (const t of await owner.page.$$(".toast")) {
+      const b = await t.boundingBox();
+      assert.ok(b.y >= bar.y + bar.height, `under the bar at ${size.width} px`);
+      for (const sel of ["#connection", "#invite", ".controls", "[role=tablist]"]) {
+        assert.equal(overlaps(b, await box(owner.page, sel)), false, `a toast covers ${sel} at ${size.width} px`);
+      }
+    }
+  }
+  await owner.page.evaluate(() => document.querySelectorAll(".toast").forEach((t) => t.remove()));
+  await owner.page.setViewportSize({ width: 1366, height: 768 });
 
   // A toast said while a modal dialog is open shows over it, and is dismissed there (outside the
   // dialog the page is inert, under its backdrop); once it closes, toasts are the page's again.
