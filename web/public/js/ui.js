@@ -49,14 +49,24 @@ export function toast(message, kind = "info", ms = 4000) {
  * nor read out, nor dismissible.
  */
 function toastBox() {
-  const box = $("#toasts") ?? h("div", { id: "toasts", role: "status", "aria-live": "polite" });
+  let box = $("#toasts");
+  if (!box) {
+    box = h("div", { id: "toasts", role: "status", "aria-live": "polite" });
+    // The bar's middle narrows when its pills grow ("Reconnecting in 5 s", Retry now) and with
+    // the window: the stack moves then, not only when a toast is said.
+    const middle = $(".topbar .grow");
+    if (middle && typeof ResizeObserver === "function") new ResizeObserver(() => placeStack(box)).observe(middle);
+  }
   const modal = [...document.querySelectorAll("dialog:modal")].at(-1);
   const home = modal ?? document.body;
   if (box.parentElement !== home) {
     home.append(box);
-    modal?.addEventListener("close", () => document.body.append(box), { once: true });
+    modal?.addEventListener("close", () => {
+      document.body.append(box);
+      placeStack(box);
+    }, { once: true });
   }
-  placeStack(box, modal);
+  placeStack(box);
   return box;
 }
 
@@ -65,13 +75,14 @@ function toastBox() {
  * room's name, or the empty space of the other pages) is wide enough for it; else just under the
  * bar, over the top of the player's column in the room (`.stage`), of the window elsewhere.
  * Centred over a narrow bar, it hid the bar's status and buttons (on a phone, all of them: the
- * "In sync" pill, Invite, Settings). Inside a dialog: where the style sheet puts it.
+ * "In sync" pill, Invite, Settings). Inside a dialog: where the style sheet puts it. Placed when
+ * a toast is said, and again whenever the bar's middle changes size.
  */
-function placeStack(box, modal) {
+function placeStack(box) {
   box.style.top = box.style.left = "";
   const bar = $(".topbar");
   const middle = bar && $(".grow", bar);
-  if (modal || !middle) return;
+  if (box.parentElement !== document.body || !middle) return;
   const width = box.getBoundingClientRect().width;
   const room = middle.getBoundingClientRect();
   const left = (document.documentElement.clientWidth - width) / 2;

@@ -135,12 +135,19 @@ test("volume: the volume and mute a viewer sets are remembered in this browser; 
 test("reconnects: the pill counts down with Retry now, controls say why they are off, a line typed offline is sent once back", async () => {
   const proxy = await startProxy(server.port);
   try {
-    const a = await newViewer(browser);
+    const a = await newViewer(browser, { width: 1366, height: 768 });
     const url = await createRoom(a.page, "Outage", proxy.base);
     await addToQueue(a.page, fixtures.mediaUrl("outage"));
     await a.page.click("#tab-chat");
     await playing(a.page);
 
+    // A toast said while in sync, over the middle of the bar, still up once the pill has grown.
+    await a.page.evaluate(() => import("/static/js/ui.js").then((ui) => {
+      document.querySelectorAll(".toast").forEach((t) => t.remove());
+      ui.toast("Said while in sync", "info", 30_000);
+    }));
+    const bar = await box(a.page, ".topbar");
+    assert.ok((await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox()).y < bar.y + bar.height, "over the bar");
     proxy.cut(2_500);
     await eventually(() => a.page.isVisible("#retry"), { what: "Retry now shown" });
     const pill = await a.page.textContent("#connection");
@@ -154,6 +161,12 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     assert.equal(await a.page.inputValue("#chat-input"), "typed while offline");
     assert.match(await a.page.textContent("#chat-note"), /Not sent yet/);
     await a.page.screenshot({ path: path.join(artifacts(), "reconnecting.png") });
+    // It moved off the bar once the pill grew and Retry now came (it hid them), as one said now.
+    const before = await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox();
+    for (const sel of ["#connection", "#retry"]) assert.equal(overlaps(before, await box(a.page, sel)), false, `a toast said before covers ${sel} while reconnecting`);
+    await a.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("Said while reconnecting")));
+    const said = await (await a.page.waitForSelector(".toast:has-text('Said while reconnecting')")).boundingBox();
+    for (const sel of ["#connection", "#retry"]) assert.equal(overlaps(said, await box(a.page, sel)), false, `a toast covers ${sel} while reconnecting`);
 
     // Once the network is back, Retry now connects without waiting out the backoff.
     await new Promise((r) => setTimeout(r, 2_700));
