@@ -88,6 +88,17 @@ test("an upload survives a dropped connection, its jobs show live, and a room pl
   await page.click(".playlist .inline-form:first-child button");
   await eventually(async () => (await page.inputValue(".playlist .playlist-name")) === "Film night" || null, { what: "renamed" });
   await page.screenshot({ path: path.join(artifacts(), "library.png"), fullPage: true });
+  // On a phone an entry's buttons stay beside it (they took a row of their own, even a lone ✕);
+  // with the playlist menu too, they go under it.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: path.join(artifacts(), "library-390.png"), fullPage: true });
+  const rows = (sel) => page.$eval(sel, (el) => {
+    const [meta, ops] = [el.querySelector(".meta").getBoundingClientRect(), el.querySelector(".ops").getBoundingClientRect()];
+    return { beside: ops.top < meta.bottom, inside: ops.right <= el.getBoundingClientRect().right };
+  });
+  assert.deepEqual(await rows(".playlist .entry"), { beside: true, inside: true }, "a playlist entry's buttons beside it");
+  assert.deepEqual(await rows("#library .entry"), { beside: false, inside: true }, "a library entry's menu and ✕ under it");
+  await page.setViewportSize({ width: 1280, height: 800 });
 
   // In a room: add the upload from "Mine…"; it plays; hovering the seek bar shows its storyboard.
   await page.goto(`${server.base}/`);
