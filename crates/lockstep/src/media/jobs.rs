@@ -723,26 +723,46 @@ impl Jobs {
         limits: &super::process::Limits,
         cancel: &CancellationToken,
     ) {
+        if let Some(times) = self.list_keyframes(video, limits, cancel).await {
+            self.write_keyframes(files, &times).await;
+        }
+    }
+
+    /// The keyframe times of `video` ([`video::keyframes`]), or None, logged, when ffprobe
+    /// could not list them.
+    async fn list_keyframes(
+        &self,
+        video: &std::path::Path,
+        limits: &super::process::Limits,
+        cancel: &CancellationToken,
+    ) -> Option<Vec<f64>> {
         let cfg = &self.inner.config;
-        let saved = async {
-            // Written even when empty (so many that every seek lands next to one): the
-            // start-up backfill lists only uploads without the file.
-            let times = video::keyframes(&cfg.ffprobe, video, cfg.timeout, limits, cancel)
-                .await
-                .context("listing the keyframes")?;
+        match video::keyframes(&cfg.ffprobe, video, cfg.timeout, limits, cancel).await {
+            Ok(times) => Some(times),
+            Err(err) => {
+                tracing::warn!(video = %video.display(), error = %err, "cannot list an upload's keyframes");
+                None
+            }
+        }
+    }
+
+    /// Writes `times` as the upload's `keyframes.json`, even when empty (so many that every
+    /// seek lands next to one): the start-up backfill lists only uploads without the file.
+    async fn write_keyframes(&self, files: &UploadFiles, times: &[f64]) {
+        let written = async {
             // Named for this run: the backfill at start-up may list the same file meanwhile.
             let tmp = files
                 .dir
                 .join(format!("keyframes.{}.tmp.json", Uuid::now_v7()));
-            tokio::fs::write(&tmp, video::keyframes_json(&times))
+            tokio::fs::write(&tmp, video::keyframes_json(times))
                 .await
                 .context("writing the keyframes")?;
             tokio::fs::rename(&tmp, files.keyframes())
                 .await
                 .context("saving the keyframes")
         };
-        if let Err(err) = saved.await {
-            tracing::warn!(video = %video.display(), error = %format!("{err:#}"), "cannot list an upload's keyframes");
+        if let Err(err) = written.await {
+            tracing::warn!(dir = %files.dir.display(), error = %format!("{err:#}"), "cannot save an upload's keyframes");
         }
     }
 
