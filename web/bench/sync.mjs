@@ -102,7 +102,9 @@ const GOP = Number(process.env.SYNC_GOP ?? 1);
  * seven times as many pixels per frame). */
 const SIZE = process.env.SYNC_SIZE ?? "480x270";
 /** SYNC_ITEM=upload plays the test video as the host's own upload (sent with tus, then remuxed by
- * the server, keeping its keyframes), not as a link: what a room of uploads gets. */
+ * the server, keeping its keyframes, or transcoded when they are more than 3 s apart: set
+ * LOCKSTEP_UPLOAD_TRANSCODE_SPARSE_MAX_SECS=0 to keep them), not as a link: what a room of
+ * uploads gets. */
 const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
 /** SYNC_KEYFRAMES=0: the pages are refused the item's keyframe times (404: an upload's
  * `keyframes.json`, a link's `/media/keyframes`), and their landings
@@ -371,7 +373,7 @@ async function lateJoin(browser, url, returning = null) {
 }
 
 /** Uploads the test video as `viewer`'s user (tus, in one PATCH) and waits until it is playable;
- * returns its id. */
+ * returns its id, and how the server made it playable ("remuxed", "transcoded") and how soon. */
 async function uploadTestVideo(viewer, base) {
   const request = viewer.page.context().request;
   const video = readFileSync(testVideo({ gop: GOP, size: SIZE }));
@@ -386,11 +388,14 @@ async function uploadTestVideo(viewer, base) {
     data: video,
   });
   if (patched.status() !== 204) throw new Error(`upload failed: ${patched.status()} ${await patched.text()}`);
-  await eventually(async () => {
+  const sent = Date.now();
+  const upload = await eventually(async () => {
     const { uploads } = await (await request.get(`${base}/api/uploads`)).json();
-    return uploads.find((u) => u.id === id)?.playable || null;
+    const found = uploads.find((u) => u.id === id);
+    return found?.playable ? found : null;
   }, { what: "the upload playable", timeoutMs: 60_000 });
-  return id;
+  const how = upload.jobs.find((j) => j.kind === "playable")?.result?.how ?? "served as uploaded";
+  return { id, how: `${how}, playable ${((Date.now() - sent) / 1000).toFixed(1)} s after it was sent` };
 }
 
 async function run(scenario) {
@@ -433,9 +438,9 @@ async function run(scenario) {
     for (const [i, v] of viewers.entries()) await v.page.goto(`${bases[i]}/r/${room.id}`);
     await host.waitForSelector("#connection[data-state=in-sync]");
     if (AS_UPLOAD && scenario !== "youtube") {
-      const uploadId = await uploadTestVideo(viewers[0], server.base);
+      const { id: uploadId, how } = await uploadTestVideo(viewers[0], server.base);
       await host.evaluate((id) => window.lockstep.conn.send({ t: "queue_add_upload", upload_id: id }), uploadId);
-      console.log(`the item is the host's upload of the test video (remuxed)${KEYFRAMES ? "" : "; its keyframe times refused to the pages"}`);
+      console.log(`the item is the host's upload of the test video (${how})${KEYFRAMES ? "" : "; its keyframe times refused to the pages"}`);
     } else {
       const item = scenario === "youtube" ? "https://www.youtube.com/watch?v=BenchSync01" : fixtures.mediaUrl("bench");
       await host.evaluate((url) => window.lockstep.conn.send({ t: "queue_add", url }), item);

@@ -240,6 +240,18 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_UPLOAD_MAX_STREAMS", default_value_t = 16)]
     pub upload_max_streams: usize,
 
+    /// Longest upload, in seconds, that is transcoded (a keyframe every second) because its
+    /// keyframes are sparse, when it could be served as it is or remuxed: every viewer's landing
+    /// (a join, a seek, a play) decodes from the keyframe before its point, but a transcode
+    /// takes about as long as the video on two cores at 1080p. Longer ones keep their own
+    /// keyframes; 0: none is transcoded for that.
+    #[arg(
+        long,
+        env = "LOCKSTEP_UPLOAD_TRANSCODE_SPARSE_MAX_SECS",
+        default_value_t = 600
+    )]
+    pub upload_transcode_sparse_max_secs: u64,
+
     /// Address space one ffmpeg or ffprobe process may use, in bytes (default 3 GiB; a 4K
     /// transcode needs about 1 GiB here). Applied with prlimit.
     #[arg(long, env = "LOCKSTEP_JOB_MEMORY_BYTES", default_value_t = 3 * 1024 * 1024 * 1024)]

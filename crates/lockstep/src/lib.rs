@@ -119,6 +119,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             memory_bytes: config.job_memory_bytes,
             cpu_secs: config.job_cpu_secs,
             quota_bytes: config.upload_quota_bytes,
+            transcode_sparse_max_secs: config.upload_transcode_sparse_max_secs as f64,
         },
     );
     std::fs::create_dir_all(config.uploads_dir()).with_context(|| {

@@ -96,6 +96,9 @@ pub struct JobsConfig {
     pub cpu_secs: u64,
     /// Bytes of uploads and what is made from them one user may keep.
     pub quota_bytes: u64,
+    /// Longest upload (s) transcoded for its sparse keyframes ([`video::playable_plan`]; 0:
+    /// none).
+    pub transcode_sparse_max_secs: f64,
 }
 
 /// The limits of one job's ffmpeg: its output size (per file), CPU time and memory.
@@ -634,7 +637,8 @@ impl Jobs {
         let files = self.files(upload.id);
         let input = files.original();
         let cfg = &self.inner.config;
-        let plan = (job.kind == JobKind::Playable).then(|| video::playable_plan(&media));
+        let plan = (job.kind == JobKind::Playable)
+            .then(|| video::playable_plan(&media, cfg.transcode_sparse_max_secs));
         let used = self
             .inner
             .store
@@ -877,17 +881,23 @@ impl Jobs {
                     .await?;
                 self.publish_upload(id).await;
             }
-            Ok(media) => {
-                let as_is = video::playable_plan(&media) == Playable::AsIs;
-                if as_is {
+            Ok(mut media) => {
+                // A file that could be served as it is or remuxed keeps its keyframes only if
+                // they are close enough together (`playable_plan`): they are listed first.
+                let original = if video::playable_plan(&media, 0.0) == Playable::Transcode {
+                    None
+                } else {
+                    self.list_keyframes(&files.original(), &limits, &CancellationToken::new())
+                        .await
+                };
+                media.keyframe_spacing = original
+                    .as_deref()
+                    .and_then(|times| video::keyframe_spacing(times, media.duration));
+                let as_is =
+                    video::playable_plan(&media, cfg.transcode_sparse_max_secs) == Playable::AsIs;
+                if as_is && let Some(times) = &original {
                     // Served as uploaded: its keyframes are the original's.
-                    self.save_keyframes(
-                        &files,
-                        &files.original(),
-                        &limits,
-                        &CancellationToken::new(),
-                    )
-                    .await;
+                    self.write_keyframes(&files, times).await;
                 }
                 let kinds: &[JobKind] = if as_is {
                     &[JobKind::Poster, JobKind::Storyboard]

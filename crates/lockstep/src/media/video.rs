@@ -326,6 +326,7 @@ fn judge(probe: Probe, limits: &MediaLimits) -> Result<MediaInfo, Rejection> {
         video_codec: video.codec_name.clone(),
         audio_codec: audio.map(|a| a.codec_name.clone()),
         container: format.format_name,
+        keyframe_spacing: None,
     })
 }
 
@@ -412,30 +413,87 @@ pub enum Playable {
     AsIs,
     /// Browser codecs in an MP4/MOV container: copy the streams into a fast-start MP4.
     Remux,
-    /// Anything else: transcode to H.264 and AAC.
+    /// Anything else: transcode to H.264 and AAC, with a keyframe every second.
     Transcode,
 }
 
-/// Decides, from what ffprobe found, how the upload becomes playable.
-pub fn playable_plan(info: &MediaInfo) -> Playable {
+/// Decides, from what ffprobe found, how the upload becomes playable. A file that could be
+/// served as it is or remuxed is transcoded all the same when its keyframes lie more than
+/// [`MAX_KEYFRAME_SPACING`] apart over more than a tenth of it ([`keyframe_spacing`]), if it
+/// lasts at most `sparse_max_secs` (0: never): a viewer's landing (a join, a seek, a play)
+/// decodes from the keyframe before its point, but the transcode is waited for before the upload
+/// plays (on two cores, 1080p at 1.0-1.7 times the video's speed, 720p at 2.4: bench/RESULTS.md,
+/// twenty-sixth session), and a longer video is better played at once with its own keyframes.
+pub fn playable_plan(info: &MediaInfo, sparse_max_secs: f64) -> Playable {
     let audio = info.audio_codec.as_deref();
     let webm = info.container.contains("webm") || info.container.contains("matroska");
     let mp4 = info.container.contains("mp4") || info.container.contains("mov");
     let web_video = ["vp8", "vp9", "av1"].contains(&info.video_codec.as_str());
-    if webm
+    let kept = if webm
         && web_video
         && matches!(audio, None | Some("opus" | "vorbis"))
         && info.container.contains("webm")
     {
-        return Playable::AsIs;
-    }
-    if mp4
+        Playable::AsIs
+    } else if mp4
         && ["h264", "av1"].contains(&info.video_codec.as_str())
         && matches!(audio, None | Some("aac" | "mp3"))
     {
-        return Playable::Remux;
+        Playable::Remux
+    } else {
+        return Playable::Transcode;
+    };
+    match info.keyframe_spacing {
+        Some(spacing) if spacing > MAX_KEYFRAME_SPACING && info.duration <= sparse_max_secs => {
+            Playable::Transcode
+        }
+        _ => kept,
     }
-    Playable::Transcode
+}
+
+/// Keyframes further apart than this (s), over more than a tenth of a video, are sparse: a
+/// landing decodes up to that much video before its seek is done. In bench-sync (480x270),
+/// twelve late joiners' time from their video loaded to within 20 ms had a p90 of 1.53 s on an
+/// upload with a keyframe every 10 s, kept, and 0.71 s on the same upload transcoded (two runs
+/// each, bench/RESULTS.md, twenty-sixth session); a Chromium page decoded 17 ms of seek per second
+/// of 480x270 video, 50 ms at 720p, idle. Phones and streaming encoders put one every 1-2 s.
+pub const MAX_KEYFRAME_SPACING: f64 = 3.0;
+
+/// The share of a video's time [`keyframe_spacing`] covers.
+const SPACING_SHARE: f64 = 0.9;
+
+/// How far apart the keyframes of a video of `duration` s are over most of it: the least
+/// spacing such that [`SPACING_SHARE`] of its time lies between keyframes at most that far apart
+/// (s). Time, not keyframes, is weighted, as a landing falls anywhere in the video: a scene cut's
+/// extra keyframes shorten a few gaps without making the long ones any shorter. The stretch
+/// before the first keyframe and the one after the last count as gaps. `None` when no keyframe
+/// is known (none listed, or more than [`MAX_KEYFRAMES`]: every seek lands next to one).
+pub fn keyframe_spacing(keyframes: &[f64], duration: f64) -> Option<f64> {
+    let mut times: Vec<f64> = keyframes
+        .iter()
+        .copied()
+        .filter(|t| t.is_finite() && *t >= 0.0)
+        .collect();
+    if times.is_empty() || !duration.is_finite() {
+        return None;
+    }
+    times.sort_by(f64::total_cmp);
+    let end = duration.max(times[times.len() - 1]);
+    let mut gaps: Vec<f64> = std::iter::once(times[0])
+        .chain(times.windows(2).map(|w| w[1] - w[0]))
+        .chain(std::iter::once(end - times[times.len() - 1]))
+        .filter(|g| *g > 0.0)
+        .collect();
+    gaps.sort_by(f64::total_cmp);
+    let total: f64 = gaps.iter().sum();
+    let mut covered = 0.0;
+    for gap in &gaps {
+        covered += gap;
+        if covered >= SPACING_SHARE * total - 1e-9 {
+            return Some(*gap);
+        }
+    }
+    gaps.last().copied()
 }
 
 /// The arguments of each job's ffmpeg run (after `ffmpeg -v error -y -nostdin`).
@@ -723,30 +781,97 @@ mod tests {
             video_codec: video.into(),
             audio_codec: audio.map(Into::into),
             container: container.into(),
+            keyframe_spacing: None,
         };
         assert_eq!(
-            playable_plan(&info("matroska,webm", "vp9", Some("opus"))),
+            playable_plan(&info("matroska,webm", "vp9", Some("opus")), 600.0),
             Playable::AsIs
         );
         assert_eq!(
-            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", Some("aac"))),
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", Some("aac")), 600.0),
             Playable::Remux
         );
         assert_eq!(
-            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", None)),
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", None), 600.0),
             Playable::Remux
         );
         assert_eq!(
-            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "hevc", Some("aac"))),
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "hevc", Some("aac")), 600.0),
             Playable::Transcode
         );
         assert_eq!(
-            playable_plan(&info("avi", "mpeg4", Some("mp3"))),
+            playable_plan(&info("avi", "mpeg4", Some("mp3")), 600.0),
             Playable::Transcode
         );
         assert_eq!(
-            playable_plan(&info("matroska,webm", "h264", Some("aac"))),
+            playable_plan(&info("matroska,webm", "h264", Some("aac")), 600.0),
             Playable::Transcode
         );
+        // Keyframes too far apart: transcoded rather than served as they are, unless the video
+        // is longer than the setting (0: all are); a file whose keyframes were not listed keeps
+        // them.
+        let spaced = |container: &str, video: &str, audio: Option<&str>, spacing| MediaInfo {
+            keyframe_spacing: spacing,
+            ..info(container, video, audio)
+        };
+        let mp4 = "mov,mp4,m4a,3gp,3g2,mj2";
+        for (file, kept) in [
+            (
+                spaced("matroska,webm", "vp9", Some("opus"), Some(10.0)),
+                Playable::AsIs,
+            ),
+            (
+                spaced(mp4, "h264", Some("aac"), Some(10.0)),
+                Playable::Remux,
+            ),
+        ] {
+            assert_eq!(playable_plan(&file, 600.0), Playable::Transcode, "{file:?}");
+            assert_eq!(playable_plan(&file, 1.0), Playable::Transcode, "{file:?}");
+            assert_eq!(playable_plan(&file, 0.5), kept, "{file:?}");
+            assert_eq!(playable_plan(&file, 0.0), kept, "{file:?}");
+            let unlisted = MediaInfo {
+                keyframe_spacing: None,
+                ..file.clone()
+            };
+            assert_eq!(playable_plan(&unlisted, 600.0), kept, "{file:?}");
+        }
+        assert_eq!(
+            playable_plan(&spaced(mp4, "h264", None, Some(3.0)), 600.0),
+            Playable::Remux
+        );
+        assert_eq!(
+            playable_plan(&spaced(mp4, "hevc", None, Some(1.0)), 600.0),
+            Playable::Transcode
+        );
+    }
+
+    #[test]
+    fn keyframe_spacing_weighs_time_not_keyframes() {
+        let every = |step: f64, end: f64| -> Vec<f64> {
+            (0..)
+                .map(|i| f64::from(i) * step)
+                .take_while(|t| *t < end)
+                .collect()
+        };
+        assert_eq!(keyframe_spacing(&every(1.0, 60.0), 60.0), Some(1.0));
+        assert_eq!(keyframe_spacing(&every(2.0, 7.0), 7.0), Some(2.0));
+        // One keyframe at the start, as a browser's recording may have.
+        assert_eq!(keyframe_spacing(&[0.0], 95.5), Some(95.5));
+        // x264's default with scene cuts: most keyframes close together, most of the time
+        // between keyframes 10 s apart.
+        let mut cuts = every(10.0, 100.0);
+        cuts.extend((0..30).map(|i| 50.0 + f64::from(i) * 0.2));
+        assert_eq!(keyframe_spacing(&cuts, 100.0), Some(10.0));
+        // A long gap over less than a tenth of the video does not count.
+        let mut one_gap = every(1.0, 95.0);
+        one_gap.push(100.0);
+        assert_eq!(keyframe_spacing(&one_gap, 101.0), Some(1.0));
+        // The stretch before the first keyframe counts; times out of order or duplicated do not
+        // matter; nothing known is None.
+        assert_eq!(keyframe_spacing(&[30.0, 20.0, 20.0], 40.0), Some(20.0));
+        assert_eq!(keyframe_spacing(&[], 40.0), None);
+        assert_eq!(keyframe_spacing(&[f64::NAN], 40.0), None);
+        // A keyframe listed past the duration ffprobe gave: the gap up to it counts.
+        assert_eq!(keyframe_spacing(&[0.0, 12.0], 10.0), Some(12.0));
     }
 }

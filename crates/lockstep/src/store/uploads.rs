@@ -56,6 +56,12 @@ pub struct MediaInfo {
     pub audio_codec: Option<String>,
     /// ffprobe's format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,
+    /// How far apart (s) the keyframes are over most of the video
+    /// ([`crate::media::video::keyframe_spacing`]), for a file that could be served as it is or
+    /// remuxed; absent when not listed (a file to be transcoded anyway, one checked before it was
+    /// listed, or one ffprobe could not list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_spacing: Option<f64>,
 }
 
 /// An upload as stored.

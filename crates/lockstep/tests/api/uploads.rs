@@ -652,6 +652,92 @@ async fn an_upload_served_with_its_own_keyframes_lists_them_for_the_pages() {
 }
 
 #[tokio::test]
+async fn a_short_upload_whose_keyframes_are_far_apart_is_transcoded() {
+    // H.264 in MP4 (remuxed otherwise) and VP8 in WebM (served as uploaded otherwise), each with
+    // one keyframe in 7 s, as a browser's own recording may have. Transcoded by default (up to
+    // 600 s); kept as they are where only videos up to 6 s are.
+    let sparse = |name: &str, codec: &[&str]| {
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=7:size=160x120:rate=25",
+        ];
+        args.extend(codec);
+        args.extend(["-g", "250", "-keyint_min", "250"]);
+        crate::bombs::made(name, &args)
+    };
+    let mp4 = sparse(
+        "one-keyframe-in-7s.mp4",
+        &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-sc_threshold",
+            "0",
+        ],
+    );
+    let webm = sparse(
+        "one-keyframe-in-7s.webm",
+        &["-c:v", "libvpx", "-deadline", "realtime"],
+    );
+    for keep in [false, true] {
+        let app = spawn_with(move |c| {
+            if keep {
+                c.upload_transcode_sparse_max_secs = 6;
+            }
+        })
+        .await;
+        let api = app.api();
+        for (bytes, name, kept_as) in [
+            (mp4.clone(), "sparse.mp4", Some("remuxed")),
+            (webm.clone(), "sparse.webm", None),
+        ] {
+            let id = upload(&api, bytes, name).await;
+            let v = settled(&app, &api, &id).await;
+            assert_eq!(v["playable"], true, "{v}");
+            assert_eq!(v["media"]["keyframe_spacing"], 7.0, "{v}");
+            let made = v["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["kind"] == "playable")
+                .map(|j| j["result"]["how"].clone());
+            let how = made.as_ref().and_then(Value::as_str);
+            let keyframes = served_keyframes(&api, &id).await;
+            let video = api
+                .raw(Method::GET, &format!("/media/uploads/{id}/video"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(video.status(), StatusCode::OK);
+            let mime = video.headers()["content-type"].to_str().unwrap().to_owned();
+            if keep {
+                assert_eq!(how, kept_as, "{name}: {v}");
+                assert_eq!(keyframes, [0.0], "{name}");
+                let kept_mime = if kept_as.is_some() {
+                    "video/mp4"
+                } else {
+                    "video/webm"
+                };
+                assert_eq!(mime, kept_mime, "{name}");
+            } else {
+                assert_eq!(how, Some("transcoded"), "{name}: {v}");
+                assert_eq!(keyframes.len(), 7, "{name}: {keyframes:?}");
+                assert!(
+                    keyframes
+                        .windows(2)
+                        .all(|w| w[1] - w[0] <= 1.0 + 0.04 + 1e-6),
+                    "{name}: {keyframes:?}"
+                );
+                assert_eq!(mime, "video/mp4", "{name}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error() {
     let tools = tempfile::tempdir().unwrap();
     // Checking the upload works; every job run (they report -progress) crashes with SIGSEGV.
