@@ -11,6 +11,20 @@ export const JOB_LABELS = {
   playable: "Make playable",
 };
 
+/** Keyframes further apart than this (s) are sparse: the server then transcodes a short video
+ * in a codec browsers play all the same (`MAX_KEYFRAME_SPACING`, media/video.rs). */
+export const SPARSE_KEYFRAMES = 3;
+
+/** What an upload's media line says of its keyframes ("keyframes 10 s apart") when they are
+ * sparse, so that its owner sees why an MP4 gets a playable copy made; null otherwise, or when
+ * they were not listed (`keyframe_spacing` absent). */
+export function keyframeNote(media) {
+  const spacing = media?.keyframe_spacing;
+  if (typeof spacing !== "number" || !Number.isFinite(spacing) || spacing <= SPARSE_KEYFRAMES) return null;
+  const shown = spacing >= 10 ? Math.round(spacing) : Math.round(spacing * 10) / 10;
+  return `keyframes ${shown} s apart`;
+}
+
 export class UploadsModel {
   constructor() {
     /** id → upload row (as the server sends it) */

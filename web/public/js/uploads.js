@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { formatTime } from "./format.js";
 import { TusUpload } from "./tus.js";
 import { $, h, thumbnail, toast } from "./ui.js";
-import { JOB_LABELS, UploadsModel, parseTime } from "./uploads-model.js";
+import { JOB_LABELS, UploadsModel, keyframeNote, parseTime } from "./uploads-model.js";
 import { formatBytes } from "./format.js";
 
 const model = new UploadsModel();
@@ -51,6 +51,7 @@ function mediaLine(u) {
     parts.push(formatTime(m.duration));
     if (m.width && m.height) parts.push(`${m.width}×${m.height}`);
     parts.push([m.video_codec, m.audio_codec].filter(Boolean).join(" / "));
+    parts.push(keyframeNote(m));
   }
   return parts.filter(Boolean).join(" · ");
 }

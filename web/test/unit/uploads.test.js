@@ -2,7 +2,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { TusUpload, UploadError, encodeMetadata, fingerprint } from "../../public/js/tus.js";
 import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboard.js";
-import { UploadsModel, parseTime } from "../../public/js/uploads-model.js";
+import { UploadsModel, keyframeNote, parseTime } from "../../public/js/uploads-model.js";
 import { formatBytes } from "../../public/js/format.js";
 
 /** A tus server in memory, with a switch to drop the connection in the middle of a PATCH. */
@@ -187,4 +187,13 @@ test("bytes and times typed by people", () => {
   assert.equal(parseTime("1:02:03.5"), 3723.5);
   assert.ok(Number.isNaN(parseTime("abc")));
   assert.ok(Number.isNaN(parseTime("-3")));
+});
+
+test("an upload's media line tells when its keyframes are sparse, and only then", () => {
+  assert.equal(keyframeNote({ keyframe_spacing: 7 }), "keyframes 7 s apart");
+  assert.equal(keyframeNote({ keyframe_spacing: 3.25 }), "keyframes 3.3 s apart");
+  assert.equal(keyframeNote({ keyframe_spacing: 10.4 }), "keyframes 10 s apart");
+  for (const media of [{ keyframe_spacing: 3 }, { keyframe_spacing: 1 }, {}, null, undefined, { keyframe_spacing: "9" }, { keyframe_spacing: Infinity }]) {
+    assert.equal(keyframeNote(media), null, JSON.stringify(media));
+  }
 });
