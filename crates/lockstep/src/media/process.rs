@@ -165,9 +165,28 @@ where
         })
 }
 
-/// The error for a child that exited without success: a limit it hit, or its own failure.
+/// The error for a child that exited without success: a limit it hit, or its own failure; or,
+/// when `prlimit` could not execute the program (it says so and exits 126 or 127, as `nice`
+/// does), the program's own start failing, as if it had been started directly: a missing
+/// ffprobe is the server's fault, not the file's (an upload was refused and deleted as "not a
+/// video file" when it was read as ffprobe failing).
 fn failure(program: &Path, status: std::process::ExitStatus, stderr: &[u8]) -> ProcessError {
     use std::os::unix::process::ExitStatusExt;
+    let tail = stderr_tail(stderr);
+    let wrapper_says = |name: &str| tail.starts_with(&format!("{name}: "));
+    if matches!(status.code(), Some(126 | 127)) && (wrapper_says(PRLIMIT) || wrapper_says(NICE)) {
+        return ProcessError::Spawn {
+            program: program.to_owned(),
+            source: std::io::Error::new(
+                if status.code() == Some(127) {
+                    std::io::ErrorKind::NotFound
+                } else {
+                    std::io::ErrorKind::PermissionDenied
+                },
+                tail,
+            ),
+        };
+    }
     // SIGXCPU (24) and SIGXFSZ (25) on Linux: the kernel enforcing a limit.
     let what = match status.signal() {
         Some(24) => Some("it used more than its CPU time limit"),
@@ -182,7 +201,7 @@ fn failure(program: &Path, status: std::process::ExitStatus, stderr: &[u8]) -> P
         None => ProcessError::Failed {
             program: program.to_owned(),
             status,
-            stderr: stderr_tail(stderr),
+            stderr: tail,
         },
     }
 }
@@ -337,6 +356,31 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, ProcessError::Spawn { .. }));
+        // The same under limits (nice and prlimit start, the program does not), and for a file
+        // that is not a program.
+        let limited = Limits {
+            cpu_secs: Some(10),
+            ..Limits::default()
+        };
+        for missing in ["/nonexistent/tool", "/etc/passwd"] {
+            let err = run(Path::new(missing), ["x"], Duration::from_secs(5), &limited)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ProcessError::Spawn { program, .. } if program == Path::new(missing)),
+                "{err}"
+            );
+        }
+        // A program's own exit 127 with its own words stays its failure.
+        let err = run(
+            Path::new("sh"),
+            ["-c", "echo 'sh: nope' >&2; exit 127"],
+            Duration::from_secs(5),
+            &limited,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProcessError::Failed { .. }), "{err}");
     }
 
     #[tokio::test]

@@ -644,6 +644,33 @@ mod tests {
         path
     }
 
+    /// A missing ffprobe is the server's fault, not the file's: the upload is left to be checked
+    /// again (it was refused and deleted as "not a video file" when prlimit's failure to start
+    /// it was read as ffprobe's own).
+    #[tokio::test]
+    async fn a_missing_ffprobe_does_not_make_a_file_not_a_video() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("upload");
+        std::fs::write(&file, b"whatever").unwrap();
+        let err = check_upload(
+            Path::new("/nonexistent/ffprobe"),
+            Path::new("ffmpeg"),
+            &file,
+            Duration::from_secs(10),
+            &limits(),
+            &Limits {
+                cpu_secs: Some(10),
+                ..Limits::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(&err, Rejection::Tool(why) if why.contains("/nonexistent/ffprobe")),
+            "{err}"
+        );
+    }
+
     #[tokio::test]
     async fn keyframes_beyond_the_most_kept_leave_an_empty_list() {
         let dir = tempfile::tempdir().unwrap();
