@@ -570,6 +570,17 @@ async fn a_transcoded_upload_has_a_keyframe_every_second() {
     assert_eq!(served_keyframes(&api, &id).await, keyframes);
 }
 
+/// How an upload's playable copy was made ("remuxed", "transcoded"), or None when there is no
+/// such job (served as uploaded).
+fn playable_how(upload: &Value) -> Option<String> {
+    upload["jobs"]
+        .as_array()?
+        .iter()
+        .find(|j| j["kind"] == "playable")
+        .and_then(|j| j["result"]["how"].as_str())
+        .map(str::to_owned)
+}
+
 /// The keyframe times an upload's pages are served (`keyframes.json`).
 async fn served_keyframes(api: &Api, id: &str) -> Vec<f64> {
     let r = api
@@ -636,13 +647,7 @@ async fn an_upload_served_with_its_own_keyframes_lists_them_for_the_pages() {
         let id = upload(&api, bytes, name).await;
         let v = settled(&app, &api, &id).await;
         assert_eq!(v["playable"], true, "{v}");
-        let made = v["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["kind"] == "playable")
-            .map(|j| j["result"]["how"].clone());
-        assert_eq!(made.as_ref().and_then(Value::as_str), how, "{v}");
+        assert_eq!(playable_how(&v).as_deref(), how, "{v}");
         assert_eq!(
             served_keyframes(&api, &id).await,
             [0.0, 2.0, 4.0, 6.0],
@@ -698,13 +703,8 @@ async fn a_short_upload_whose_keyframes_are_far_apart_is_transcoded() {
             let v = settled(&app, &api, &id).await;
             assert_eq!(v["playable"], true, "{v}");
             assert_eq!(v["media"]["keyframe_spacing"], 7.0, "{v}");
-            let made = v["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|j| j["kind"] == "playable")
-                .map(|j| j["result"]["how"].clone());
-            let how = made.as_ref().and_then(Value::as_str);
+            let how = playable_how(&v);
+            let how = how.as_deref();
             let keyframes = served_keyframes(&api, &id).await;
             let video = api
                 .raw(Method::GET, &format!("/media/uploads/{id}/video"))
