@@ -452,7 +452,8 @@ class RoomPage {
     $("#skip").hidden = !item || !maySkip;
     $("#skip").disabled = !online;
     $("#open-settings").hidden = !m.isModerator;
-    const waiting = m.waiting;
+    // While the video is being prepared nobody can be ready: that overlay says why already.
+    const waiting = m.waiting && !awaitsMedia(item);
     $("#waiting").hidden = !waiting;
     if (waiting) {
       const names = [...m.members.values()].filter((x) => x.ready === false).map((x) => x.name);

@@ -187,3 +187,43 @@ test("the jobs page's event stream comes back with Last-Event-ID and misses noth
     await proxy.close();
   }
 });
+
+test("an MP4 whose keyframes are 10 s apart is transcoded: its room waits with one message, then plays it with a keyframe every second", async () => {
+  const { page } = await newViewer(browser, { width: 1366, height: 768 });
+  await page.goto(`${server.base}/`);
+  await page.fill("#room-name", "Sparse keyframes");
+  await page.click("text=Create room");
+  await page.waitForURL(/\/r\//);
+  await page.waitForSelector("#connection[data-state=in-sync]");
+  const request = page.context().request;
+  const video = readFileSync(testVideo({ gop: 10 }));
+  const headers = { "tus-resumable": "1.0.0", origin: server.base };
+  const created = await request.post(`${server.base}/api/uploads`, {
+    headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("sparse.mp4").toString("base64")}` },
+  });
+  assert.equal(created.status(), 201);
+  const { id } = await created.json();
+  const patched = await request.patch(`${server.base}/api/uploads/${id}`, {
+    headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+    data: video,
+  });
+  assert.equal(patched.status(), 204);
+  // Queued once checked, while its playable copy is made (a transcode of 2 minutes of video:
+  // about ten seconds here).
+  const checked = await eventually(async () => {
+    const u = await (await request.get(`${server.base}/api/uploads/${id}`)).json();
+    return u.state === "ready" ? u : null;
+  }, { what: "the upload checked", timeoutMs: 30_000 });
+  assert.equal(checked.playable, false, "not playable before its copy is made");
+  await page.evaluate((uploadId) => window.lockstep.conn.send({ t: "queue_add_upload", upload_id: uploadId }), id);
+  await page.waitForSelector("#preparing:not([hidden])");
+  assert.equal(await page.isHidden("#waiting"), true, "one message over the player, not two");
+  await page.screenshot({ path: path.join(artifacts(), "room-preparing.png") });
+  await eventually(async () => ((await page.evaluate(() => window.lockstep?.player?.currentTime ?? 0)) > 0.3) || null, { what: "the upload playing", timeoutMs: 90_000 });
+  const upload = await (await request.get(`${server.base}/api/uploads/${id}`)).json();
+  assert.equal(upload.media.keyframe_spacing, 10);
+  assert.equal(upload.jobs.find((j) => j.kind === "playable")?.result?.how, "transcoded");
+  const { keyframes } = await (await request.get(`${server.base}/media/uploads/${id}/keyframes.json`)).json();
+  assert.equal(keyframes.length, 120, "a keyframe every second");
+  await page.context().close();
+});
