@@ -22,8 +22,7 @@
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
 import net from "node:net";
-import { readFileSync } from "node:fs";
-import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo } from "../test/e2e/harness.js";
+import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
 
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
@@ -376,18 +375,7 @@ async function lateJoin(browser, url, returning = null) {
  * returns its id, and how the server made it playable ("remuxed", "transcoded") and how soon. */
 async function uploadTestVideo(viewer, base) {
   const request = viewer.page.context().request;
-  const video = readFileSync(testVideo({ gop: GOP, size: SIZE }));
-  const headers = { "tus-resumable": "1.0.0", origin: base };
-  const created = await request.post(`${base}/api/uploads`, {
-    headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("bench.mp4").toString("base64")}` },
-  });
-  if (created.status() !== 201) throw new Error(`upload refused: ${created.status()} ${await created.text()}`);
-  const { id } = await created.json();
-  const patched = await request.patch(`${base}/api/uploads/${id}`, {
-    headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
-    data: video,
-  });
-  if (patched.status() !== 204) throw new Error(`upload failed: ${patched.status()} ${await patched.text()}`);
+  const id = await uploadFile(request, base, testVideo({ gop: GOP, size: SIZE }), "bench.mp4");
   const sent = Date.now();
   const upload = await eventually(async () => {
     const { uploads } = await (await request.get(`${base}/api/uploads`)).json();

@@ -328,6 +328,25 @@ export async function eventually(fn, { timeoutMs = 15_000, intervalMs = 100, wha
   }
 }
 
+/** Uploads the video `file` as `name` for the user whose cookies `request` carries (a page's
+ * context's request, a Playwright APIRequestContext): tus creation, then the whole file in one
+ * PATCH. Returns the upload's id; throws with the server's words when either is refused. */
+export async function uploadFile(request, base, file, name) {
+  const video = readFileSync(file);
+  const headers = { "tus-resumable": "1.0.0", origin: base };
+  const created = await request.post(`${base}/api/uploads`, {
+    headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from(name).toString("base64")}` },
+  });
+  if (created.status() !== 201) throw new Error(`upload refused: ${created.status()} ${await created.text()}`);
+  const { id } = await created.json();
+  const patched = await request.patch(`${base}/api/uploads/${id}`, {
+    headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+    data: video,
+  });
+  if (patched.status() !== 204) throw new Error(`upload failed: ${patched.status()} ${await patched.text()}`);
+  return id;
+}
+
 /** Creates a room from the lobby at `base` and waits until the page is in it; returns its URL. */
 export async function createRoom(page, base, name) {
   await page.goto(`${base}/`);

@@ -4,8 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { readFileSync } from "node:fs";
-import { artifacts, eventually, launchBrowser, newViewer, startFixtures, startProxy, startServer, testVideo } from "./harness.js";
+import { artifacts, eventually, launchBrowser, newViewer, startFixtures, startProxy, startServer, testVideo, uploadFile } from "./harness.js";
 
 let fixtures;
 let server;
@@ -164,19 +163,7 @@ test("the jobs page's event stream comes back with Last-Event-ID and misses noth
     await page.waitForSelector("#stream[data-state=reconnecting]");
     // While the page is cut off, the same user uploads from elsewhere (cookies do not depend on
     // the port): the page learns of it, and of its jobs, from what it missed.
-    const request = page.context().request;
-    const video = readFileSync(testVideo());
-    const headers = { "tus-resumable": "1.0.0", origin: server.base };
-    const created = await request.post(`${server.base}/api/uploads`, {
-      headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("while-away.mp4").toString("base64")}` },
-    });
-    assert.equal(created.status(), 201);
-    const { id } = await created.json();
-    const patched = await request.patch(`${server.base}/api/uploads/${id}`, {
-      headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
-      data: video,
-    });
-    assert.equal(patched.status(), 204);
+    const id = await uploadFile(page.context().request, server.base, testVideo(), "while-away.mp4");
     await page.waitForSelector(`.upload.card[data-id="${id}"] .state-ready`, { timeout: 30_000 });
     await eventually(async () => (await page.$$(`.upload.card[data-id="${id}"] .job-done`)).length === 3 || null, { timeoutMs: 60_000, what: "its jobs done" });
     await page.waitForSelector("#stream[data-state=in-sync]");
@@ -196,18 +183,7 @@ test("an MP4 whose keyframes are 10 s apart is transcoded: its room waits with o
   await page.waitForURL(/\/r\//);
   await page.waitForSelector("#connection[data-state=in-sync]");
   const request = page.context().request;
-  const video = readFileSync(testVideo({ gop: 10 }));
-  const headers = { "tus-resumable": "1.0.0", origin: server.base };
-  const created = await request.post(`${server.base}/api/uploads`, {
-    headers: { ...headers, "upload-length": String(video.length), "upload-metadata": `filename ${Buffer.from("sparse.mp4").toString("base64")}` },
-  });
-  assert.equal(created.status(), 201);
-  const { id } = await created.json();
-  const patched = await request.patch(`${server.base}/api/uploads/${id}`, {
-    headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
-    data: video,
-  });
-  assert.equal(patched.status(), 204);
+  const id = await uploadFile(request, server.base, testVideo({ gop: 10 }), "sparse.mp4");
   // Queued once checked, while its playable copy is made (a transcode of 2 minutes of video:
   // about ten seconds here).
   const checked = await eventually(async () => {
