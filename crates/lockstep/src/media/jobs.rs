@@ -121,6 +121,9 @@ pub fn job_limits(
             let cpu = match plan {
                 // veryfast 4K on 2 cores: about 5 CPU-s per second of video.
                 Some(Playable::Transcode) => CPU_BASE_SECS + 8.0 * duration,
+                // AC-3 5.1 to AAC: 0.04 CPU-s per second of audio here; a quarter leaves room
+                // for heavier codecs (DTS-HD, TrueHD).
+                Some(Playable::TranscodeAudio) => CPU_BASE_SECS + duration / 4.0,
                 _ => CPU_BASE_SECS + duration / 10.0,
             };
             (cap.min(quota_left), cpu)
@@ -703,8 +706,7 @@ impl Jobs {
                     self.ffmpeg(commands::playable(&input, &tmp, plan), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.playable()).await.context("saving the playable copy")?;
                     self.save_keyframes(&files, &files.playable(), &limits, cancel).await;
-                    let how = if plan == Playable::Transcode { "transcoded" } else { "remuxed" };
-                    Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": how }))
+                    Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": plan.how() }))
                 }
             }
         }

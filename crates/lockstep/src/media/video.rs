@@ -74,6 +74,8 @@ struct ProbeStream {
     #[serde(default)]
     r_frame_rate: Option<String>,
     #[serde(default)]
+    pix_fmt: Option<String>,
+    #[serde(default)]
     disposition: Option<Disposition>,
 }
 
@@ -325,6 +327,7 @@ fn judge(probe: Probe, limits: &MediaLimits) -> Result<MediaInfo, Rejection> {
         height: video.height.unwrap_or(0),
         video_codec: video.codec_name.clone(),
         audio_codec: audio.map(|a| a.codec_name.clone()),
+        pixel_format: video.pix_fmt.clone(),
         container: format.format_name,
         keyframe_spacing: None,
     })
@@ -411,14 +414,45 @@ fn vtt_time(seconds: f64) -> String {
 pub enum Playable {
     /// Browsers play the file as it is (WebM with VP8/VP9/AV1 and Opus/Vorbis).
     AsIs,
-    /// Browser codecs in an MP4/MOV container: copy the streams into a fast-start MP4.
+    /// Browser codecs in an MP4/MOV or Matroska container: copy the streams into a fast-start MP4.
     Remux,
+    /// A video browsers play with audio they may not (AC-3, DTS, FLAC, Opus...): copy the video
+    /// and transcode the audio to AAC, into a fast-start MP4. Seconds of CPU for a film where a
+    /// transcode takes about its length (bench/RESULTS.md, twenty-seventh session).
+    TranscodeAudio,
     /// Anything else: transcode to H.264 and AAC, with a keyframe every second.
     Transcode,
 }
 
+impl Playable {
+    /// How the playable job made the copy, as its result tells the owner's page.
+    pub fn how(self) -> &'static str {
+        match self {
+            Playable::AsIs | Playable::Remux => "remuxed",
+            Playable::TranscodeAudio => "audio transcoded",
+            Playable::Transcode => "transcoded",
+        }
+    }
+}
+
+/// Whether browsers decode this video stream wherever they play MP4: H.264 only in 8 bits with
+/// 4:2:0 chroma (High 10, 4:2:2 and 4:4:4 are refused by Safari and by the hardware decoders
+/// phones use; Jellyfin's web client direct-plays them neither on phones nor, by default, in
+/// Safari), or AV1. A pixel format that was not kept (an upload checked before) is taken as
+/// playable, as it was then.
+fn copies_into_mp4(info: &MediaInfo) -> bool {
+    match info.video_codec.as_str() {
+        "h264" => matches!(
+            info.pixel_format.as_deref(),
+            None | Some("yuv420p" | "yuvj420p")
+        ),
+        "av1" => true,
+        _ => false,
+    }
+}
+
 /// Decides, from what ffprobe found, how the upload becomes playable. A file that could be
-/// served as it is or remuxed is transcoded all the same when its keyframes lie more than
+/// served as it is or copied is transcoded all the same when its keyframes lie more than
 /// [`MAX_KEYFRAME_SPACING`] apart over more than a tenth of it ([`keyframe_spacing`]), if it
 /// lasts at most `sparse_max_secs` (0: never): a viewer's landing (a join, a seek, a play)
 /// decodes from the keyframe before its point, but the transcode is waited for before the upload
@@ -426,20 +460,18 @@ pub enum Playable {
 /// twenty-sixth session), and a longer video is better played at once with its own keyframes.
 pub fn playable_plan(info: &MediaInfo, sparse_max_secs: f64) -> Playable {
     let audio = info.audio_codec.as_deref();
-    let webm = info.container.contains("webm") || info.container.contains("matroska");
+    // ffprobe names Matroska and WebM alike (`matroska,webm`).
+    let matroska = info.container.contains("matroska") || info.container.contains("webm");
     let mp4 = info.container.contains("mp4") || info.container.contains("mov");
     let web_video = ["vp8", "vp9", "av1"].contains(&info.video_codec.as_str());
-    let kept = if webm
-        && web_video
-        && matches!(audio, None | Some("opus" | "vorbis"))
-        && info.container.contains("webm")
-    {
+    let kept = if matroska && web_video && matches!(audio, None | Some("opus" | "vorbis")) {
         Playable::AsIs
-    } else if mp4
-        && ["h264", "av1"].contains(&info.video_codec.as_str())
-        && matches!(audio, None | Some("aac" | "mp3"))
-    {
-        Playable::Remux
+    } else if (mp4 || matroska) && copies_into_mp4(info) {
+        if matches!(audio, None | Some("aac" | "mp3")) {
+            Playable::Remux
+        } else {
+            Playable::TranscodeAudio
+        }
     } else {
         return Playable::Transcode;
     };
@@ -548,6 +580,11 @@ pub mod commands {
         a
     }
 
+    /// How audio is transcoded: AAC in stereo. Browsers mix down to the speakers anyway, 128k is
+    /// thin for 5.1, and ffmpeg's AAC encoder refuses a layout it cannot name: AAC in 5.1(side)
+    /// read back from Matroska is "6 channels", and failed every attempt of a transcode.
+    const AUDIO_TO_AAC: &[&str] = &["-c:a", "aac", "-b:a", "128k", "-ac", "2"];
+
     /// A browser-playable MP4: streams copied, or transcoded.
     ///
     /// A transcode puts a keyframe every second (x264 puts one every 250 frames, 8-10 s): a
@@ -563,6 +600,12 @@ pub mod commands {
             Playable::Remux | Playable::AsIs => {
                 a.extend(strings(&["-map", "0:v:0", "-map", "0:a:0?", "-c", "copy"]))
             }
+            Playable::TranscodeAudio => {
+                a.extend(strings(&[
+                    "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "copy",
+                ]));
+                a.extend(AUDIO_TO_AAC.iter().map(|s| (*s).to_owned()));
+            }
             Playable::Transcode => {
                 a.extend(strings(&[
                     "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "libx264",
@@ -571,7 +614,7 @@ pub mod commands {
                     "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
                 ]));
                 a.extend(strings(&["-force_key_frames", "expr:gte(t,n_forced*1)"]));
-                a.extend(strings(&["-c:a", "aac", "-b:a", "128k"]));
+                a.extend(AUDIO_TO_AAC.iter().map(|s| (*s).to_owned()));
             }
         }
         a.extend(strings(&[
@@ -807,6 +850,7 @@ mod tests {
             height: 1,
             video_codec: video.into(),
             audio_codec: audio.map(Into::into),
+            pixel_format: None,
             container: container.into(),
             keyframe_spacing: None,
         };
@@ -830,10 +874,90 @@ mod tests {
             playable_plan(&info("avi", "mpeg4", Some("mp3")), 600.0),
             Playable::Transcode
         );
+        // Matroska with H.264 (OBS recordings, films): copied into an MP4, the audio transcoded
+        // to AAC when browsers may not play it.
+        let mkv = "matroska,webm";
         assert_eq!(
-            playable_plan(&info("matroska,webm", "h264", Some("aac")), 600.0),
+            playable_plan(&info(mkv, "h264", Some("aac")), 600.0),
+            Playable::Remux
+        );
+        assert_eq!(
+            playable_plan(&info(mkv, "av1", Some("mp3")), 600.0),
+            Playable::Remux
+        );
+        for audio in [
+            "ac3",
+            "eac3",
+            "dts",
+            "flac",
+            "truehd",
+            "opus",
+            "vorbis",
+            "pcm_s16le",
+        ] {
+            assert_eq!(
+                playable_plan(&info(mkv, "h264", Some(audio)), 600.0),
+                Playable::TranscodeAudio,
+                "{audio}"
+            );
+        }
+        assert_eq!(
+            playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", Some("ac3")), 600.0),
+            Playable::TranscodeAudio
+        );
+        // VP9 with AAC is neither a WebM nor an MP4 that plays everywhere.
+        assert_eq!(
+            playable_plan(&info(mkv, "vp9", Some("aac")), 600.0),
             Playable::Transcode
         );
+        assert_eq!(
+            playable_plan(&info("mpegts", "h264", Some("aac")), 600.0),
+            Playable::Transcode
+        );
+        // H.264 in 10 bits or with more chroma is transcoded to 8-bit 4:2:0, whatever the
+        // container; an upload whose pixel format was not kept is copied, as it was before.
+        let pixels = |container: &str, audio: Option<&str>, format: Option<&str>| MediaInfo {
+            pixel_format: format.map(Into::into),
+            ..info(container, "h264", audio)
+        };
+        for format in ["yuv420p10le", "yuv422p", "yuv444p", "yuv420p10be", "gbrp"] {
+            for container in ["mov,mp4,m4a,3gp,3g2,mj2", mkv] {
+                for audio in [Some("aac"), Some("ac3"), None] {
+                    assert_eq!(
+                        playable_plan(&pixels(container, audio, Some(format)), 600.0),
+                        Playable::Transcode,
+                        "{format} {container} {audio:?}"
+                    );
+                }
+            }
+        }
+        for (format, plan) in [
+            (Some("yuv420p"), Playable::Remux),
+            (Some("yuvj420p"), Playable::Remux),
+            (None, Playable::Remux),
+        ] {
+            assert_eq!(
+                playable_plan(
+                    &pixels("mov,mp4,m4a,3gp,3g2,mj2", Some("aac"), format),
+                    600.0
+                ),
+                plan,
+                "{format:?}"
+            );
+        }
+        assert_eq!(
+            playable_plan(
+                &MediaInfo {
+                    pixel_format: Some("yuv420p10le".into()),
+                    ..info(mkv, "av1", Some("opus"))
+                },
+                600.0
+            ),
+            Playable::AsIs
+        );
+        assert_eq!(Playable::TranscodeAudio.how(), "audio transcoded");
+        assert_eq!(Playable::Remux.how(), "remuxed");
+        assert_eq!(Playable::Transcode.how(), "transcoded");
         // Keyframes too far apart: transcoded rather than served as they are, unless the video
         // is longer than the setting (0: all are); a file whose keyframes were not listed keeps
         // them.
@@ -850,6 +974,10 @@ mod tests {
             (
                 spaced(mp4, "h264", Some("aac"), Some(10.0)),
                 Playable::Remux,
+            ),
+            (
+                spaced("matroska,webm", "h264", Some("ac3"), Some(10.0)),
+                Playable::TranscodeAudio,
             ),
         ] {
             assert_eq!(playable_plan(&file, 600.0), Playable::Transcode, "{file:?}");

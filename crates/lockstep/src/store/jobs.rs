@@ -743,6 +743,7 @@ mod tests {
             video_codec: "hevc".into(),
             audio_codec: None,
             container: "matroska,webm".into(),
+            pixel_format: None,
             keyframe_spacing: None,
         }
     }

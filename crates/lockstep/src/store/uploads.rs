@@ -54,6 +54,10 @@ pub struct MediaInfo {
     pub height: u32,
     pub video_codec: String,
     pub audio_codec: Option<String>,
+    /// The video's pixel format as ffprobe names it (`yuv420p`, `yuv420p10le`); absent for an
+    /// upload checked before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pixel_format: Option<String>,
     /// ffprobe's format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,
     /// How far apart (s) the keyframes are over most of the video

@@ -615,6 +615,9 @@ async fn an_upload_served_with_its_own_keyframes_lists_them_for_the_pages() {
             "libx264",
             "-preset",
             "ultrafast",
+            // From testsrc's RGB, x264 would pick 4:4:4, which is transcoded.
+            "-pix_fmt",
+            "yuv420p",
             "-g",
             "50",
             "-keyint_min",
@@ -679,6 +682,8 @@ async fn a_short_upload_whose_keyframes_are_far_apart_is_transcoded() {
             "libx264",
             "-preset",
             "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
             "-sc_threshold",
             "0",
         ],
@@ -733,6 +738,160 @@ async fn a_short_upload_whose_keyframes_are_far_apart_is_transcoded() {
                 );
                 assert_eq!(mime, "video/mp4", "{name}");
             }
+        }
+    }
+}
+
+/// What ffprobe says of each stream of an upload's playable copy: `codec_name,pix_fmt` for the
+/// video, `codec_name,channels` for the audio.
+fn playable_streams(app: &TestApp, id: &str) -> Vec<String> {
+    let playable = app.dir.path().join("uploads").join(id).join("playable.mp4");
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,pix_fmt,channels",
+        ])
+        .args(["-of", "csv=p=0"])
+        .arg(&playable)
+        .output()
+        .expect("ffprobe is installed (./scripts/test installs it)");
+    assert!(out.status.success(), "ffprobe read {}", playable.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim_end_matches(',').to_owned())
+        .collect()
+}
+
+/// Matroska with H.264 (what OBS records, what most films come in) is copied into an MP4 in
+/// seconds rather than transcoded for about its length: as it is with AAC, with its audio
+/// transcoded to AAC when that is AC-3 (or DTS, FLAC...). H.264 that browsers do not all decode
+/// (10 bits, here) is transcoded to 8-bit 4:2:0, in an MP4 too. Transcoded audio is stereo: AAC
+/// in 5.1(side), which Matroska gives back as "6 channels", failed every transcode before.
+#[tokio::test]
+async fn matroska_is_copied_into_an_mp4_and_h264_in_10_bits_is_transcoded() {
+    let made = |name: &str, video: &[&str], audio: &[&str]| {
+        let mut args = vec![
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=3:size=160x120:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3:sample_rate=48000",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+        ];
+        args.extend(video);
+        args.extend(audio);
+        crate::bombs::made(name, &args)
+    };
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    // AC-3 and AAC in 5.1(side), as films have it.
+    let side = ["-af", "aformat=channel_layouts=5.1(side)"];
+    let mpeg4 = crate::bombs::made(
+        "mpeg4-aac-side.mkv",
+        &[
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=duration=3:size=160x120:rate=25",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=3:sample_rate=48000",
+                "-c:v",
+                "mpeg4",
+                "-g",
+                "25",
+                "-c:a",
+                "aac",
+            ][..],
+            &side,
+        ]
+        .concat(),
+    );
+    for (bytes, name, audio, pixels, how, streams) in [
+        (
+            made("h264-aac.mkv", &["-pix_fmt", "yuv420p"], &["-c:a", "aac"]),
+            "film.mkv",
+            "aac",
+            "yuv420p",
+            "remuxed",
+            ["h264,yuv420p", "aac,1"],
+        ),
+        (
+            made(
+                "h264-ac3.mkv",
+                &["-pix_fmt", "yuv420p"],
+                &[&side[..], &["-c:a", "ac3"]].concat(),
+            ),
+            "film.mkv",
+            "ac3",
+            "yuv420p",
+            "audio transcoded",
+            ["h264,yuv420p", "aac,2"],
+        ),
+        (
+            made(
+                "h264-10bit.mp4",
+                &["-pix_fmt", "yuv420p10le"],
+                &["-c:a", "aac"],
+            ),
+            "ten-bits.mp4",
+            "aac",
+            "yuv420p10le",
+            "transcoded",
+            ["h264,yuv420p", "aac,2"],
+        ),
+        (
+            mpeg4,
+            "old.mkv",
+            "aac",
+            "yuv420p",
+            "transcoded",
+            ["h264,yuv420p", "aac,2"],
+        ),
+    ] {
+        let id = upload(&api, bytes, name).await;
+        let v = settled(&app, &api, &id).await;
+        assert_eq!(v["playable"], true, "{name}: {v}");
+        let m = &v["media"];
+        assert_eq!(m["audio_codec"], audio, "{v}");
+        assert_eq!(m["pixel_format"], pixels, "{v}");
+        assert_eq!(
+            playable_how(&v).as_deref(),
+            Some(how),
+            "{name} with {audio}: {v}"
+        );
+        assert_eq!(playable_streams(&app, &id), streams, "{name} with {audio}");
+        let video = api
+            .raw(Method::GET, &format!("/media/uploads/{id}/video"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(video.status(), StatusCode::OK);
+        assert_eq!(video.headers()["content-type"], "video/mp4");
+        // A copy keeps the original's keyframes (one a second here), and the pages are told them.
+        // Matroska starts the video 21 ms in, after the AAC encoder's priming: a copy keeps that.
+        if how == "transcoded" {
+            continue;
+        }
+        let keyframes = served_keyframes(&api, &id).await;
+        assert_eq!(keyframes.len(), 3, "{name} with {audio}: {keyframes:?}");
+        for (n, at) in keyframes.iter().enumerate() {
+            assert!(
+                (at - n as f64).abs() < 0.05,
+                "{name} with {audio}: {keyframes:?}"
+            );
         }
     }
 }
