@@ -25,6 +25,28 @@ export function keyframeNote(media) {
   return `keyframes ${shown} s apart`;
 }
 
+/** What an upload's media line says of its video's pixel format ("10-bit", "4:4:4", "10-bit
+ * 4:2:2") when it is not the 8-bit 4:2:0 every browser decodes: H.264 in any other is
+ * transcoded (`playable_plan`, media/video.rs). Null for 8-bit 4:2:0, or a format not kept. */
+export function pixelNote(media) {
+  const format = media?.pixel_format;
+  if (typeof format !== "string") return null;
+  const bits = Number(/p(\d+)(le|be)?$/.exec(format)?.[1] ?? 8);
+  const chroma = /^yuva?j?(4\d\d)/.exec(format)?.[1];
+  const parts = [];
+  if (bits > 8) parts.push(`${bits}-bit`);
+  if (chroma && chroma !== "420") parts.push(`${chroma[0]}:${chroma[1]}:${chroma[2]}`);
+  else if (/^(gbr|rgb|bgr)/.test(format)) parts.push("RGB");
+  return parts.length ? parts.join(" ") : null;
+}
+
+/** How the playable job made the copy (its result's `how`), in the page's words. */
+export const PLAYABLE_HOW = {
+  remuxed: "copied",
+  "audio transcoded": "audio converted",
+  transcoded: "converted",
+};
+
 export class UploadsModel {
   constructor() {
     /** id → upload row (as the server sends it) */

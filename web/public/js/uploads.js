@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { formatTime } from "./format.js";
 import { TusUpload } from "./tus.js";
 import { $, h, thumbnail, toast } from "./ui.js";
-import { JOB_LABELS, UploadsModel, keyframeNote, parseTime } from "./uploads-model.js";
+import { JOB_LABELS, PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote } from "./uploads-model.js";
 import { formatBytes } from "./format.js";
 
 const model = new UploadsModel();
@@ -51,6 +51,7 @@ function mediaLine(u) {
     parts.push(formatTime(m.duration));
     if (m.width && m.height) parts.push(`${m.width}×${m.height}`);
     parts.push([m.video_codec, m.audio_codec].filter(Boolean).join(" / "));
+    parts.push(pixelNote(m));
     parts.push(keyframeNote(m));
   }
   return parts.filter(Boolean).join(" · ");
@@ -61,6 +62,8 @@ function jobRow(job) {
   const what = job.kind === "thumbnail" && job.payload?.at != null ? `${label} at ${formatTime(job.payload.at)}` : label;
   let state = job.state;
   if (job.state === "queued" && job.attempts > 0) state = `retrying (attempt ${job.attempts + 1} of ${job.max_attempts})`;
+  // A finished copy says how it was made ("converted" takes about the video's length).
+  if (job.state === "done" && job.kind === "playable") state = PLAYABLE_HOW[job.result?.how] ?? state;
   const running = job.state === "running" || job.state === "queued";
   return h(
     "li",

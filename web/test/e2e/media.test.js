@@ -45,6 +45,8 @@ test("an upload survives a dropped connection, its jobs show live, and a room pl
   assert.equal(await page.textContent(".upload.card .state"), "Ready");
   await page.waitForSelector(".upload.card .upload-thumb img.thumb");
   assert.match(await page.textContent(".upload.card .upload-head .sub"), /2:00 · 480×270 · h264 \/ aac/);
+  // An H.264 MP4 in 8-bit 4:2:0 is copied, and its job says so.
+  assert.equal(await page.textContent('.upload.card .job-done[data-kind="playable"] .job-state'), "copied");
   // The thumbnail field's example is a time within the video.
   assert.equal(await page.getAttribute(".upload.card .time-input", "placeholder"), "1:00");
   assert.match(await page.textContent(".upload.card .upload-results"), /Seek previews: \d+ thumbnails/);

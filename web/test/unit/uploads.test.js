@@ -2,7 +2,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { TusUpload, UploadError, encodeMetadata, fingerprint } from "../../public/js/tus.js";
 import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboard.js";
-import { UploadsModel, keyframeNote, parseTime } from "../../public/js/uploads-model.js";
+import { PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote } from "../../public/js/uploads-model.js";
 import { formatBytes } from "../../public/js/format.js";
 
 /** A tus server in memory, with a switch to drop the connection in the middle of a PATCH. */
@@ -196,4 +196,29 @@ test("an upload's media line tells when its keyframes are sparse, and only then"
   for (const media of [{ keyframe_spacing: 3 }, { keyframe_spacing: 1 }, {}, null, undefined, { keyframe_spacing: "9" }, { keyframe_spacing: Infinity }]) {
     assert.equal(keyframeNote(media), null, JSON.stringify(media));
   }
+});
+
+test("an upload's media line tells a pixel format other than 8-bit 4:2:0, and only then", () => {
+  for (const [format, note] of [
+    ["yuv420p10le", "10-bit"],
+    ["yuv420p10be", "10-bit"],
+    ["yuv422p", "4:2:2"],
+    ["yuvj422p", "4:2:2"],
+    ["yuv444p", "4:4:4"],
+    ["yuv422p10le", "10-bit 4:2:2"],
+    ["yuv444p12le", "12-bit 4:4:4"],
+    ["yuva444p", "4:4:4"],
+    ["gbrp", "RGB"],
+    ["gbrp10le", "10-bit RGB"],
+  ]) {
+    assert.equal(pixelNote({ pixel_format: format }), note, format);
+  }
+  for (const media of [{ pixel_format: "yuv420p" }, { pixel_format: "yuvj420p" }, { pixel_format: "nv12" }, {}, null, undefined, { pixel_format: 10 }]) {
+    assert.equal(pixelNote(media), null, JSON.stringify(media));
+  }
+});
+
+test("a finished playable copy says how it was made, in the page's words, for each way the server makes one", () => {
+  assert.deepEqual(Object.keys(PLAYABLE_HOW).sort(), ["audio transcoded", "remuxed", "transcoded"]);
+  assert.ok(Object.values(PLAYABLE_HOW).every((text) => text.length <= 16));
 });
