@@ -640,8 +640,18 @@ impl Jobs {
         let files = self.files(upload.id);
         let input = files.original();
         let cfg = &self.inner.config;
-        let plan = (job.kind == JobKind::Playable)
-            .then(|| video::playable_plan(&media, cfg.transcode_sparse_max_secs));
+        let plan = (job.kind == JobKind::Playable).then(|| {
+            let plan = video::playable_plan(&media, cfg.transcode_sparse_max_secs);
+            // A copy whose last run failed is transcoded on this one: ffmpeg may refuse to put
+            // streams as they are into an MP4 (a Matroska file's H.264 without what an MP4
+            // needs, say) where decoding them works. A stop's interruption leaves no error.
+            match plan {
+                Playable::Remux | Playable::TranscodeAudio if job.error.is_some() => {
+                    Playable::Transcode
+                }
+                plan => plan,
+            }
+        });
         let used = self
             .inner
             .store

@@ -896,6 +896,35 @@ async fn matroska_is_copied_into_an_mp4_and_h264_in_10_bits_is_transcoded() {
     }
 }
 
+/// A copy that ffmpeg refuses (here: every `-c copy` or `-c:v copy` run fails, as one of a file
+/// whose H.264 lacks what an MP4 needs would) is transcoded on the retry, and the upload plays.
+#[tokio::test]
+async fn a_copy_that_fails_is_transcoded_on_the_retry() {
+    let tools = tempfile::tempdir().unwrap();
+    let ffmpeg = fake_ffmpeg(
+        tools.path(),
+        "case \"$*\" in *'-c copy'*|*'-c:v copy'*) echo 'Could not write header (incorrect codec parameters ?)' >&2; exit 1 ;; esac",
+    );
+    let app = spawn_with(move |c| {
+        c.ffmpeg = ffmpeg;
+        c.job_retry_base_ms = 0;
+    })
+    .await;
+    let api = app.api();
+    let id = upload(&api, clip(), "stubborn.mp4").await;
+    let v = settled(&app, &api, &id).await;
+    assert_eq!(v["playable"], true, "{v}");
+    assert_eq!(playable_how(&v).as_deref(), Some("transcoded"), "{v}");
+    let job = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "playable")
+        .unwrap();
+    assert_eq!(job["attempts"], 2, "{job}");
+    assert_eq!(playable_streams(&app, &id), ["h264,yuv420p", "aac,2"]);
+}
+
 #[tokio::test]
 async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error() {
     let tools = tempfile::tempdir().unwrap();
