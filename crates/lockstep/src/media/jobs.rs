@@ -106,6 +106,7 @@ pub fn job_limits(
     config: &JobsConfig,
     kind: JobKind,
     plan: Option<Playable>,
+    tone_map: bool,
     duration: f64,
     upload_size: u64,
     quota_left: u64,
@@ -120,6 +121,9 @@ pub fn job_limits(
             let cap = upload_size.saturating_mul(4).saturating_add(64 << 20);
             let cpu = match plan {
                 // veryfast 4K on 2 cores: about 5 CPU-s per second of video.
+                // Tone-mapping HDR (zscale in 32-bit float) took 1.7 CPU-s per second of 1080p
+                // on top of the transcode's 1.1; four times that at 4K.
+                Some(Playable::Transcode) if tone_map => CPU_BASE_SECS + 20.0 * duration,
                 Some(Playable::Transcode) => CPU_BASE_SECS + 8.0 * duration,
                 // AC-3 5.1 to AAC: 0.04 CPU-s per second of audio here; a quarter leaves room
                 // for heavier codecs (DTS-HD, TrueHD).
@@ -666,7 +670,16 @@ impl Jobs {
                     .into(),
             ));
         }
-        let limits = job_limits(cfg, job.kind, plan, media.duration, upload.size, quota_left);
+        let tone_map = video::hdr_transfer(&media);
+        let limits = job_limits(
+            cfg,
+            job.kind,
+            plan,
+            tone_map.is_some(),
+            media.duration,
+            upload.size,
+            quota_left,
+        );
         // Where the job writes until it succeeds; deleted if it does not.
         let tmp = match job.kind {
             JobKind::Poster => files.dir.join("poster.tmp.jpg"),
@@ -681,7 +694,7 @@ impl Jobs {
             match job.kind {
                 JobKind::Poster => {
                     let at = (duration * 0.1).min(10.0);
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 720), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 720, tone_map), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.poster()).await.context("saving the poster")?;
                     Ok(serde_json::json!({ "poster": files.poster_url() }))
                 }
@@ -692,7 +705,7 @@ impl Jobs {
                     }
                     let out = files.thumbnail(job.id);
                     tokio::fs::create_dir_all(out.parent().unwrap_or(&files.dir)).await.context("thumbnail folder")?;
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 360), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 360, tone_map), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, &out).await.context("saving the thumbnail")?;
                     Ok(serde_json::json!({ "thumbnail": files.thumbnail_url(job.id), "at": at }))
                 }
@@ -700,7 +713,7 @@ impl Jobs {
                     let interval = video::storyboard_interval(duration);
                     let _ = tokio::fs::remove_dir_all(&tmp).await;
                     tokio::fs::create_dir_all(&tmp).await.context("storyboard folder")?;
-                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration, tone_map), duration, &limits, cancel, &progress_tx).await?;
                     let _ = tokio::fs::remove_dir_all(files.storyboard_dir()).await;
                     tokio::fs::rename(&tmp, files.storyboard_dir()).await.context("saving the storyboard")?;
                     let vtt = video::storyboard_vtt(&files.storyboard_base_url(), duration, interval);
@@ -713,7 +726,7 @@ impl Jobs {
                 }
                 JobKind::Playable => {
                     let plan = plan.unwrap_or(Playable::Transcode);
-                    self.ffmpeg(commands::playable(&input, &tmp, plan), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::playable(&input, &tmp, plan, tone_map), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.playable()).await.context("saving the playable copy")?;
                     self.save_keyframes(&files, &files.playable(), &limits, cancel).await;
                     Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": plan.how() }))

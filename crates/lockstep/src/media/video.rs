@@ -76,6 +76,8 @@ struct ProbeStream {
     #[serde(default)]
     pix_fmt: Option<String>,
     #[serde(default)]
+    color_transfer: Option<String>,
+    #[serde(default)]
     disposition: Option<Disposition>,
 }
 
@@ -328,6 +330,10 @@ fn judge(probe: Probe, limits: &MediaLimits) -> Result<MediaInfo, Rejection> {
         video_codec: video.codec_name.clone(),
         audio_codec: audio.map(|a| a.codec_name.clone()),
         pixel_format: video.pix_fmt.clone(),
+        color_transfer: video
+            .color_transfer
+            .clone()
+            .filter(|t| !t.is_empty() && t != "unknown"),
         container: format.format_name,
         keyframe_spacing: None,
     })
@@ -451,6 +457,30 @@ fn copies_into_mp4(info: &MediaInfo) -> bool {
     }
 }
 
+/// The HDR transfer a video is in (PQ, `smpte2084`, or HLG, `arib-std-b67`: what phones record
+/// "HDR video" in), for the frames made from it to be tone-mapped to SDR: converted to 8-bit
+/// BT.709 as they are, its colours come out grey and washed out. `None` for SDR or unknown.
+pub fn hdr_transfer(info: &MediaInfo) -> Option<&'static str> {
+    match info.color_transfer.as_deref() {
+        Some("smpte2084") => Some("smpte2084"),
+        Some("arib-std-b67") => Some("arib-std-b67"),
+        _ => None,
+    }
+}
+
+/// The filters that tone-map frames in `transfer` (an HDR transfer, [`hdr_transfer`]) to
+/// 8-bit BT.709: to linear light, BT.2020 to BT.709 primaries, Hable's curve, back to BT.709's
+/// transfer in TV range (zimg's `zscale` and ffmpeg's `tonemap`, as Jellyfin does in software).
+/// The input's transfer, primaries and matrix are named rather than read from the frames, which
+/// may not carry them. At 1080p this more than doubles a transcode's CPU time (bench/RESULTS.md,
+/// twenty-seventh session).
+pub fn tone_map_filter(transfer: &str) -> String {
+    format!(
+        "zscale=tin={transfer}:pin=bt2020:min=bt2020nc:t=linear:npl=100,format=gbrpf32le,\
+         zscale=p=bt709,tonemap=tonemap=hable:desat=0,zscale=t=bt709:m=bt709:r=tv,format=yuv420p"
+    )
+}
+
 /// Decides, from what ffprobe found, how the upload becomes playable. A file that could be
 /// served as it is or copied is transcoded all the same when its keyframes lie more than
 /// [`MAX_KEYFRAME_SPACING`] apart over more than a tenth of it ([`keyframe_spacing`]), if it
@@ -537,13 +567,24 @@ pub mod commands {
     }
 
     /// One frame at `at` seconds (seeking the input, so only from the nearest keyframe), scaled.
-    pub fn frame(input: &Path, out: &Path, at: f64, height: u32) -> Vec<String> {
+    /// Scaled first, so that an HDR frame is tone-mapped (`tone_map`: its transfer) at the size
+    /// it is kept at.
+    pub fn frame(
+        input: &Path,
+        out: &Path,
+        at: f64,
+        height: u32,
+        tone_map: Option<&str>,
+    ) -> Vec<String> {
         let mut a = strings(&["-ss"]);
         a.push(format!("{at:.3}"));
         a.extend(strings(&["-protocol_whitelist", "file", "-i"]));
         a.push(input.display().to_string());
         a.extend(strings(&["-frames:v", "1", "-vf"]));
-        a.push(format!("scale=-2:{height}"));
+        a.push(match tone_map {
+            Some(transfer) => format!("scale=-2:{height},{}", tone_map_filter(transfer)),
+            None => format!("scale=-2:{height}"),
+        });
         a.extend(strings(&["-q:v", "3"]));
         a.push(out.display().to_string());
         a
@@ -553,15 +594,25 @@ pub mod commands {
     /// faster than decoding everything), one picked per interval, scaled, tiled into sheets.
     /// The last keyframe is repeated to the end (`tpad`, then `trim` at `duration`), so that
     /// there is a thumbnail for every cue of [`storyboard_vtt`], however sparse the keyframes.
-    pub fn storyboard(input: &Path, dir: &Path, interval: f64, duration: f64) -> Vec<String> {
+    /// An HDR video's thumbnails are tone-mapped (`tone_map`: its transfer) once scaled.
+    pub fn storyboard(
+        input: &Path,
+        dir: &Path,
+        interval: f64,
+        duration: f64,
+        tone_map: Option<&str>,
+    ) -> Vec<String> {
         // However the input's timestamps lie, no more sheets than the track has cues for.
         let sheets = storyboard_sheets(duration, interval);
         let mut a = strings(&["-skip_frame", "nokey", "-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
         a.extend(strings(&["-an", "-sn", "-vf"]));
+        let tone_map = tone_map
+            .map(|transfer| format!("{},", tone_map_filter(transfer)))
+            .unwrap_or_default();
         a.push(format!(
             "tpad=stop_mode=clone:stop_duration={duration},fps=1/{interval},trim=end={duration},scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,\
-             pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,tile={SHEET_COLUMNS}x{SHEET_ROWS}"
+             {tone_map}pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,tile={SHEET_COLUMNS}x{SHEET_ROWS}"
         ));
         a.extend(strings(&["-frames:v"]));
         a.push(sheets.to_string());
@@ -593,7 +644,15 @@ pub mod commands {
     /// headless Chromium on an idle machine such a seek took 7 ms just after a keyframe and 21 ms
     /// a second after one (480x270), but 171 ms 9.5 s after one, and 462 ms 8 s after one at
     /// 720p (bench/RESULTS.md). Remuxed uploads keep their own keyframes.
-    pub fn playable(input: &Path, out: &Path, plan: Playable) -> Vec<String> {
+    ///
+    /// A transcode of an HDR video (`tone_map`: its transfer) is tone-mapped to SDR BT.709; a
+    /// copy keeps the video as it is, and the browser maps it.
+    pub fn playable(
+        input: &Path,
+        out: &Path,
+        plan: Playable,
+        tone_map: Option<&str>,
+    ) -> Vec<String> {
         let mut a = strings(&["-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
         match plan {
@@ -613,6 +672,17 @@ pub mod commands {
                 a.extend(strings(&[
                     "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
                 ]));
+                if let Some(transfer) = tone_map {
+                    a.push("-vf".into());
+                    a.push(tone_map_filter(transfer));
+                    a.extend(strings(&[
+                        "-color_primaries",
+                        "bt709",
+                        "-color_trc",
+                        "bt709",
+                    ]));
+                    a.extend(strings(&["-colorspace", "bt709"]));
+                }
                 a.extend(strings(&["-force_key_frames", "expr:gte(t,n_forced*1)"]));
                 a.extend(AUDIO_TO_AAC.iter().map(|s| (*s).to_owned()));
             }
@@ -780,7 +850,7 @@ mod tests {
         // ffmpeg writes no more sheets than the cues need, whatever the input's timestamps say.
         assert_eq!(storyboard_sheets(600.0, 4.0), 2);
         assert_eq!(storyboard_sheets(43_200.0, 10.0), 44);
-        let args = commands::storyboard(Path::new("in"), Path::new("out"), 4.0, 600.0);
+        let args = commands::storyboard(Path::new("in"), Path::new("out"), 4.0, 600.0, None);
         let at = args.iter().position(|a| a == "-frames:v").unwrap();
         assert_eq!(args[at + 1], "2");
     }
@@ -843,6 +913,71 @@ mod tests {
     }
 
     #[test]
+    fn hdr_frames_are_tone_mapped_where_they_are_made_anew() {
+        let info = |transfer: Option<&str>| MediaInfo {
+            duration: 1.0,
+            width: 1,
+            height: 1,
+            video_codec: "hevc".into(),
+            audio_codec: None,
+            pixel_format: Some("yuv420p10le".into()),
+            color_transfer: transfer.map(Into::into),
+            container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+            keyframe_spacing: None,
+        };
+        assert_eq!(hdr_transfer(&info(Some("smpte2084"))), Some("smpte2084"));
+        assert_eq!(
+            hdr_transfer(&info(Some("arib-std-b67"))),
+            Some("arib-std-b67")
+        );
+        for sdr in [Some("bt709"), Some("smpte170m"), Some("bt2020-10"), None] {
+            assert_eq!(hdr_transfer(&info(sdr)), None, "{sdr:?}");
+        }
+        let (input, out) = (Path::new("in"), Path::new("out"));
+        let filter = |args: &[String]| {
+            args.iter()
+                .position(|a| a == "-vf")
+                .map(|i| args[i + 1].clone())
+        };
+        let transcode = commands::playable(input, out, Playable::Transcode, Some("arib-std-b67"));
+        let vf = filter(&transcode).expect("a transcode of HDR is filtered");
+        assert!(vf.starts_with("zscale=tin=arib-std-b67:"), "{vf}");
+        assert!(vf.ends_with("format=yuv420p"), "{vf}");
+        assert!(transcode.windows(2).any(|w| w == ["-color_trc", "bt709"]));
+        assert_eq!(
+            filter(&commands::playable(input, out, Playable::Transcode, None)),
+            None
+        );
+        // A copy keeps the video as it is: the browser maps it.
+        for plan in [Playable::Remux, Playable::TranscodeAudio] {
+            assert_eq!(
+                filter(&commands::playable(input, out, plan, Some("smpte2084"))),
+                None
+            );
+        }
+        let poster = filter(&commands::frame(input, out, 1.0, 360, Some("smpte2084"))).unwrap();
+        assert!(
+            poster.starts_with("scale=-2:360,zscale=tin=smpte2084:"),
+            "{poster}"
+        );
+        let sdr = filter(&commands::frame(input, out, 1.0, 360, None)).unwrap();
+        assert_eq!(sdr, "scale=-2:360");
+        let sheets = filter(&commands::storyboard(
+            input,
+            out,
+            4.0,
+            60.0,
+            Some("smpte2084"),
+        ))
+        .unwrap();
+        assert!(
+            sheets.contains(":force_original_aspect_ratio=decrease,zscale=tin=smpte2084:"),
+            "{sheets}"
+        );
+        assert!(sheets.contains("format=yuv420p,pad="), "{sheets}");
+    }
+
+    #[test]
     fn playable_plans() {
         let info = |container: &str, video: &str, audio: Option<&str>| MediaInfo {
             duration: 1.0,
@@ -851,6 +986,7 @@ mod tests {
             video_codec: video.into(),
             audio_codec: audio.map(Into::into),
             pixel_format: None,
+            color_transfer: None,
             container: container.into(),
             keyframe_spacing: None,
         };

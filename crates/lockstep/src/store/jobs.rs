@@ -744,6 +744,7 @@ mod tests {
             audio_codec: None,
             container: "matroska,webm".into(),
             pixel_format: None,
+            color_transfer: None,
             keyframe_spacing: None,
         }
     }

@@ -58,6 +58,11 @@ pub struct MediaInfo {
     /// upload checked before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pixel_format: Option<String>,
+    /// The video's transfer characteristics as ffprobe names them (`bt709`; `smpte2084` and
+    /// `arib-std-b67` are HDR); absent when the file does not say, or for an upload checked
+    /// before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_transfer: Option<String>,
     /// ffprobe's format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,
     /// How far apart (s) the keyframes are over most of the video

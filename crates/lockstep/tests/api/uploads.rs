@@ -896,6 +896,88 @@ async fn matroska_is_copied_into_an_mp4_and_h264_in_10_bits_is_transcoded() {
     }
 }
 
+/// The colour (R, G, B) of a picture or video's first frame at the left edge, halfway down:
+/// testsrc2's red bar.
+fn red_bar(file: &std::path::Path) -> [u8; 3] {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-frames:v", "1", "-vf", "crop=2:2:iw/32:ih/2,scale=1:1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg is installed (./scripts/test installs it)");
+    assert!(out.status.success(), "ffmpeg read {}", file.display());
+    out.stdout
+        .as_slice()
+        .try_into()
+        .unwrap_or_else(|_| panic!("{:?}", out.stdout))
+}
+
+/// HDR video (PQ, as phones record it, here in H.264 10 bits) is tone-mapped to SDR in its
+/// transcode, poster and storyboard: converted as it is, testsrc2's red bar (255, 0, 0) came out
+/// brown (124, 73, 49); tone-mapped, red (168, 0, 10).
+#[tokio::test]
+async fn an_hdr_upload_is_tone_mapped_to_sdr() {
+    let hdr = crate::bombs::made(
+        "pq.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x180:rate=25:duration=2",
+            "-vf",
+            "zscale=tin=bt709:t=smpte2084:pin=bt709:p=bt2020:min=bt709:m=bt2020nc:npl=100,format=yuv420p10le",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-color_primaries",
+            "bt2020",
+            "-color_trc",
+            "smpte2084",
+            "-colorspace",
+            "bt2020nc",
+        ],
+    );
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let id = upload(&api, hdr, "phone.mp4").await;
+    let v = settled(&app, &api, &id).await;
+    assert_eq!(v["playable"], true, "{v}");
+    assert_eq!(v["media"]["color_transfer"], "smpte2084", "{v}");
+    assert_eq!(playable_how(&v).as_deref(), Some("transcoded"), "{v}");
+    let dir = app.dir.path().join("uploads").join(&id);
+    let red = |what: &str, [r, g, b]: [u8; 3]| {
+        assert!(
+            r > 140 && g < 40 && b < 40,
+            "{what}: ({r}, {g}, {b}) is not testsrc2's red"
+        );
+    };
+    for file in ["playable.mp4", "poster.jpg"] {
+        red(file, red_bar(&dir.join(file)));
+    }
+    // The storyboard's first thumbnail (160x90) is its first sheet's top left corner.
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(dir.join("storyboard/sheet-000.jpg"))
+        .args(["-vf", "crop=4:4:8:40,scale=1:1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    red(
+        "the first thumbnail",
+        out.stdout.as_slice().try_into().unwrap(),
+    );
+    // The copy says it is SDR.
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=color_transfer", "-of", "csv=p=0"])
+        .arg(dir.join("playable.mp4"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bt709");
+}
+
 /// A copy that ffmpeg refuses (here: every `-c copy` or `-c:v copy` run fails, as one of a file
 /// whose H.264 lacks what an MP4 needs would) is transcoded on the retry, and the upload plays.
 #[tokio::test]
