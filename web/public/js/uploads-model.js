@@ -25,19 +25,28 @@ export function keyframeNote(media) {
   return `keyframes ${shown} s apart`;
 }
 
+/** Transfers the server tone-maps to SDR when it makes frames anew (`hdr_transfer`,
+ * media/video.rs): PQ and HLG. */
+const HDR_TRANSFERS = new Set(["smpte2084", "arib-std-b67"]);
+
 /** What an upload's media line says of its video's pixel format ("10-bit", "4:4:4", "10-bit
  * 4:2:2") when it is not the 8-bit 4:2:0 every browser decodes: H.264 in any other is
- * transcoded (`playable_plan`, media/video.rs). Null for 8-bit 4:2:0, or a format not kept. */
+ * transcoded (`playable_plan`, media/video.rs); and "HDR" when it is (a transcode tone-maps it).
+ * Null for 8-bit 4:2:0 SDR, or what was not kept. */
 export function pixelNote(media) {
   const format = media?.pixel_format;
-  if (typeof format !== "string") return null;
+  const parts = [];
+  if (typeof format === "string") pixelParts(format, parts);
+  if (HDR_TRANSFERS.has(media?.color_transfer)) parts.push("HDR");
+  return parts.length ? parts.join(" ") : null;
+}
+
+function pixelParts(format, parts) {
   const bits = Number(/p(\d+)(le|be)?$/.exec(format)?.[1] ?? 8);
   const chroma = /^yuva?j?(4\d\d)/.exec(format)?.[1];
-  const parts = [];
   if (bits > 8) parts.push(`${bits}-bit`);
   if (chroma && chroma !== "420") parts.push(`${chroma[0]}:${chroma[1]}:${chroma[2]}`);
   else if (/^(gbr|rgb|bgr)/.test(format)) parts.push("RGB");
-  return parts.length ? parts.join(" ") : null;
 }
 
 /** How the playable job made the copy (its result's `how`), in the page's words. */
