@@ -38,7 +38,8 @@ export function pixelNote(media) {
   const parts = [];
   if (typeof format === "string") pixelParts(format, parts);
   if (HDR_TRANSFERS.has(media?.color_transfer)) parts.push("HDR");
-  return parts.length ? parts.join(" ") : null;
+  // Kept on one line ("10-bit HDR"), where the media line wraps on a phone.
+  return parts.length ? parts.join("\u00a0") : null;
 }
 
 function pixelParts(format, parts) {

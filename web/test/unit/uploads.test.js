@@ -211,10 +211,10 @@ test("an upload's media line tells a pixel format other than 8-bit 4:2:0, and HD
     ["gbrp", "RGB"],
     ["gbrp10le", "10-bit RGB"],
   ]) {
-    assert.equal(pixelNote({ pixel_format: format }), note, format);
+    assert.equal(pixelNote({ pixel_format: format })?.replaceAll("\u00a0", " "), note, format);
   }
-  assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "smpte2084" }), "10-bit HDR");
-  assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "arib-std-b67" }), "10-bit HDR");
+  assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "smpte2084" }), "10-bit\u00a0HDR");
+  assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "arib-std-b67" }), "10-bit\u00a0HDR");
   assert.equal(pixelNote({ color_transfer: "smpte2084" }), "HDR");
   assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "bt709" }), "10-bit");
   for (const media of [{ pixel_format: "yuv420p" }, { pixel_format: "yuvj420p" }, { pixel_format: "nv12" }, { pixel_format: "yuv420p", color_transfer: "bt709" }, {}, null, undefined, { pixel_format: 10 }]) {
