@@ -120,10 +120,10 @@ pub fn job_limits(
             // may be a few times larger. Either way it must fit what is left of the quota.
             let cap = upload_size.saturating_mul(4).saturating_add(64 << 20);
             let cpu = match plan {
-                // veryfast 4K on 2 cores: about 5 CPU-s per second of video.
                 // Tone-mapping HDR (zscale in 32-bit float) took 1.7 CPU-s per second of 1080p
-                // on top of the transcode's 1.1; four times that at 4K.
+                // on top of the transcode's 1.1 here; about four times that at 4K.
                 Some(Playable::Transcode) if tone_map => CPU_BASE_SECS + 20.0 * duration,
+                // veryfast 4K on 2 cores: about 5 CPU-s per second of video.
                 Some(Playable::Transcode) => CPU_BASE_SECS + 8.0 * duration,
                 // AC-3 5.1 to AAC: 0.04 CPU-s per second of audio here; a quarter leaves room
                 // for heavier codecs (DTS-HD, TrueHD).
