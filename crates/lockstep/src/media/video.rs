@@ -663,7 +663,7 @@ pub mod commands {
                 a.extend(strings(&[
                     "-map", "0:v:0", "-map", "0:a:0?", "-c:v", "copy",
                 ]));
-                a.extend(AUDIO_TO_AAC.iter().map(|s| (*s).to_owned()));
+                a.extend(strings(AUDIO_TO_AAC));
             }
             Playable::Transcode => {
                 a.extend(strings(&[
@@ -684,7 +684,7 @@ pub mod commands {
                     a.extend(strings(&["-colorspace", "bt709"]));
                 }
                 a.extend(strings(&["-force_key_frames", "expr:gte(t,n_forced*1)"]));
-                a.extend(AUDIO_TO_AAC.iter().map(|s| (*s).to_owned()));
+                a.extend(strings(AUDIO_TO_AAC));
             }
         }
         a.extend(strings(&[

@@ -896,13 +896,14 @@ async fn matroska_is_copied_into_an_mp4_and_h264_in_10_bits_is_transcoded() {
     }
 }
 
-/// The colour (R, G, B) of a picture or video's first frame at the left edge, halfway down:
-/// testsrc2's red bar.
-fn red_bar(file: &std::path::Path) -> [u8; 3] {
+/// The colour (R, G, B) of a picture or video's first frame where `crop` (a 2x2 or 4x4 `crop`
+/// filter) says, averaged.
+fn colour_at(file: &std::path::Path, crop: &str) -> [u8; 3] {
     let out = std::process::Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(file)
-        .args(["-frames:v", "1", "-vf", "crop=2:2:iw/32:ih/2,scale=1:1"])
+        .args(["-frames:v", "1", "-vf"])
+        .arg(format!("{crop},scale=1:1"))
         .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .output()
         .expect("ffmpeg is installed (./scripts/test installs it)");
@@ -953,20 +954,14 @@ async fn an_hdr_upload_is_tone_mapped_to_sdr() {
             "{what}: ({r}, {g}, {b}) is not testsrc2's red"
         );
     };
+    // testsrc2's red bar: at the left edge, halfway down.
     for file in ["playable.mp4", "poster.jpg"] {
-        red(file, red_bar(&dir.join(file)));
+        red(file, colour_at(&dir.join(file), "crop=2:2:iw/32:ih/2"));
     }
     // The storyboard's first thumbnail (160x90) is its first sheet's top left corner.
-    let out = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(dir.join("storyboard/sheet-000.jpg"))
-        .args(["-vf", "crop=4:4:8:40,scale=1:1"])
-        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .unwrap();
     red(
         "the first thumbnail",
-        out.stdout.as_slice().try_into().unwrap(),
+        colour_at(&dir.join("storyboard/sheet-000.jpg"), "crop=4:4:8:40"),
     );
     // The copy says it is SDR.
     let out = std::process::Command::new("ffprobe")
