@@ -146,6 +146,13 @@ enum RunError {
     /// Retrying cannot help (the thumbnail time is past the end, the upload is gone).
     #[error("{0}")]
     Permanent(String),
+    /// ffmpeg gave up on the file with an error of its own ([`ProcessError::repeats`]): a run
+    /// on the same file would fail again, so it is not retried (a two-hour film failing at 90%
+    /// cost three times its transcode), except a copy, whose retry transcodes.
+    ///
+    /// [`ProcessError::repeats`]: super::process::ProcessError::repeats
+    #[error("{0}")]
+    Refused(String),
     #[error("cancelled")]
     Cancelled,
     #[error(transparent)]
@@ -562,7 +569,7 @@ impl Jobs {
                     .await
             }
             Ok(Err(RunError::Cancelled)) => Ok(false), // already marked cancelled
-            Ok(Err(RunError::Permanent(error))) => {
+            Ok(Err(RunError::Permanent(error) | RunError::Refused(error))) => {
                 store
                     .end_job_run(job.id, JobState::Failed, Some(&error), None, now, now)
                     .await
@@ -726,7 +733,16 @@ impl Jobs {
                 }
                 JobKind::Playable => {
                     let plan = plan.unwrap_or(Playable::Transcode);
-                    self.ffmpeg(commands::playable(&input, &tmp, plan, tone_map), duration, &limits, cancel, &progress_tx).await?;
+                    let made = self.ffmpeg(commands::playable(&input, &tmp, plan, tone_map), duration, &limits, cancel, &progress_tx).await;
+                    match made {
+                        // A refused copy is transcoded on the retry (`plan` above).
+                        Err(RunError::Refused(error))
+                            if matches!(plan, Playable::Remux | Playable::TranscodeAudio) =>
+                        {
+                            return Err(RunError::Other(anyhow!(error)));
+                        }
+                        made => made?,
+                    }
                     tokio::fs::rename(&tmp, files.playable()).await.context("saving the playable copy")?;
                     self.save_keyframes(&files, &files.playable(), &limits, cancel).await;
                     Ok(serde_json::json!({ "video": format!("{}/video", files.url_base()), "how": plan.how() }))
@@ -822,6 +838,7 @@ impl Jobs {
             e @ super::process::ProcessError::OverLimit { .. } => {
                 RunError::Permanent(e.to_string())
             }
+            e if e.repeats() => RunError::Refused(e.to_string()),
             other => RunError::Other(anyhow!(other)),
         })
     }

@@ -99,6 +99,33 @@ pub enum ProcessError {
     },
 }
 
+/// What a program's last words say when the machine failed it, not its input: running it again
+/// may succeed.
+const MACHINE_FAULTS: [&str; 6] = [
+    "No space left on device",
+    "Cannot allocate memory",
+    "Input/output error",
+    "Too many open files",
+    "Resource temporarily unavailable",
+    // ffmpeg's words, and its exit code 255, when a signal stopped it.
+    "received signal",
+];
+
+impl ProcessError {
+    /// Whether running the program again on the same input would fail the same way: it ended
+    /// by itself with an error code, not from a signal (a crash, the OOM killer; ffmpeg exits
+    /// 255 when it catches one) and without blaming the machine (disk full, memory, I/O).
+    pub fn repeats(&self) -> bool {
+        match self {
+            ProcessError::Failed { status, stderr, .. } => {
+                status.code().is_some_and(|code| code != 255)
+                    && !MACHINE_FAULTS.iter().any(|fault| stderr.contains(fault))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// The last lines of a child's stderr, joined: what explains a failure.
 fn stderr_tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
@@ -347,6 +374,7 @@ mod tests {
             matches!(&err, ProcessError::Failed { stderr, .. } if stderr == "boom"),
             "{err}"
         );
+        assert!(err.repeats(), "its own error exit would come again");
         let err = run(
             Path::new("/nonexistent/tool"),
             ["x"],
@@ -381,6 +409,42 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(err, ProcessError::Failed { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_failure_repeats_unless_a_signal_or_the_machine_caused_it() {
+        let fails = |script: &'static str| async move {
+            run(
+                Path::new("sh"),
+                ["-c", script],
+                Duration::from_secs(5),
+                &Limits::default(),
+            )
+            .await
+            .unwrap_err()
+        };
+        let repeats = fails("echo 'Invalid data found when processing input' >&2; exit 1").await;
+        assert!(repeats.repeats(), "{repeats}");
+        for transient in [
+            "echo 'Segmentation fault' >&2; kill -SEGV $$",
+            "kill -KILL $$",
+            "echo 'Exiting normally, received signal 15.' >&2; exit 255",
+            "echo 'av_interleaved_write_frame(): No space left on device' >&2; exit 1",
+            "echo 'Error reading header: Input/output error' >&2; exit 1",
+            "echo 'Cannot allocate memory' >&2; exit 1",
+        ] {
+            let err = fails(transient).await;
+            assert!(!err.repeats(), "{transient}: {err}");
+        }
+        let timeout = run(
+            Path::new("sleep"),
+            ["5"],
+            Duration::from_millis(50),
+            &Limits::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(!timeout.repeats(), "{timeout}");
     }
 
     #[tokio::test]

@@ -1002,6 +1002,47 @@ async fn a_copy_that_fails_is_transcoded_on_the_retry() {
     assert_eq!(playable_streams(&app, &id), ["h264,yuv420p", "aac,2"]);
 }
 
+/// ffmpeg giving up on the file with an error of its own would give up again: the job fails at
+/// once, with ffmpeg's words, where a machine's fault (a full disk) is retried.
+#[tokio::test]
+async fn a_job_that_ffmpeg_refuses_fails_at_once_and_a_full_disk_is_retried() {
+    for (words, attempts) in [
+        ("Invalid data found when processing input", 1),
+        ("av_interleaved_write_frame(): No space left on device", 3),
+    ] {
+        let tools = tempfile::tempdir().unwrap();
+        // Checking the upload works; the poster's and the storyboard's runs fail.
+        let ffmpeg = fake_ffmpeg(
+            tools.path(),
+            &format!(
+                "case \"$*\" in *poster.tmp*|*storyboard.tmp*) echo '{words}' >&2; exit 1 ;; esac"
+            ),
+        );
+        let app = spawn_with(move |c| {
+            c.ffmpeg = ffmpeg;
+            c.job_max_attempts = 3;
+            c.job_retry_base_ms = 0;
+        })
+        .await;
+        let api = app.api();
+        let id = upload(&api, clip(), "refused.mp4").await;
+        let v = settled(&app, &api, &id).await;
+        for kind in ["poster", "storyboard"] {
+            let job = v["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|j| j["kind"] == kind)
+                .unwrap();
+            assert_eq!(job["state"], "failed", "{job}");
+            assert_eq!(job["attempts"], attempts, "{words}: {job}");
+            assert!(job["error"].as_str().unwrap().contains(words), "{job}");
+        }
+        // The video itself plays: its own job, if it has one, was not refused.
+        assert_eq!(v["playable"], true, "{v}");
+    }
+}
+
 #[tokio::test]
 async fn a_job_whose_ffmpeg_crashes_is_retried_then_stays_failed_with_the_error() {
     let tools = tempfile::tempdir().unwrap();
