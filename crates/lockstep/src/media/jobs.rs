@@ -677,12 +677,12 @@ impl Jobs {
                     .into(),
             ));
         }
-        let tone_map = video::hdr_transfer(&media);
+        let fix = video::Corrections::of(&media);
         let limits = job_limits(
             cfg,
             job.kind,
             plan,
-            tone_map.is_some(),
+            fix.tone_map.is_some(),
             media.duration,
             upload.size,
             quota_left,
@@ -701,7 +701,7 @@ impl Jobs {
             match job.kind {
                 JobKind::Poster => {
                     let at = (duration * 0.1).min(10.0);
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 720, tone_map), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 720, &fix), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.poster()).await.context("saving the poster")?;
                     Ok(serde_json::json!({ "poster": files.poster_url() }))
                 }
@@ -712,7 +712,7 @@ impl Jobs {
                     }
                     let out = files.thumbnail(job.id);
                     tokio::fs::create_dir_all(out.parent().unwrap_or(&files.dir)).await.context("thumbnail folder")?;
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 360, tone_map), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::frame(&input, &tmp, at, 360, &fix), duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, &out).await.context("saving the thumbnail")?;
                     Ok(serde_json::json!({ "thumbnail": files.thumbnail_url(job.id), "at": at }))
                 }
@@ -720,7 +720,7 @@ impl Jobs {
                     let interval = video::storyboard_interval(duration);
                     let _ = tokio::fs::remove_dir_all(&tmp).await;
                     tokio::fs::create_dir_all(&tmp).await.context("storyboard folder")?;
-                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration, tone_map), duration, &limits, cancel, &progress_tx).await?;
+                    self.ffmpeg(commands::storyboard(&input, &tmp, interval, duration, &fix), duration, &limits, cancel, &progress_tx).await?;
                     let _ = tokio::fs::remove_dir_all(files.storyboard_dir()).await;
                     tokio::fs::rename(&tmp, files.storyboard_dir()).await.context("saving the storyboard")?;
                     let vtt = video::storyboard_vtt(&files.storyboard_base_url(), duration, interval);
@@ -733,7 +733,7 @@ impl Jobs {
                 }
                 JobKind::Playable => {
                     let plan = plan.unwrap_or(Playable::Transcode);
-                    let made = self.ffmpeg(commands::playable(&input, &tmp, plan, tone_map), duration, &limits, cancel, &progress_tx).await;
+                    let made = self.ffmpeg(commands::playable(&input, &tmp, plan, &fix), duration, &limits, cancel, &progress_tx).await;
                     match made {
                         // A refused copy is transcoded on the retry (`plan` above).
                         Err(RunError::Refused(error))

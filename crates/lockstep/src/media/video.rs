@@ -481,6 +481,30 @@ pub fn tone_map_filter(transfer: &str) -> String {
     )
 }
 
+/// What the frames of a video need when they are made anew (a transcode, the poster, the
+/// storyboard): tone-mapping from HDR.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Corrections {
+    /// The HDR transfer to tone-map from ([`hdr_transfer`]).
+    pub tone_map: Option<&'static str>,
+}
+
+impl Corrections {
+    /// What `info`'s frames need.
+    pub fn of(info: &MediaInfo) -> Self {
+        Corrections {
+            tone_map: hdr_transfer(info),
+        }
+    }
+
+    /// HDR.
+    pub fn hdr(transfer: &'static str) -> Self {
+        Corrections {
+            tone_map: Some(transfer),
+        }
+    }
+}
+
 /// Decides, from what ffprobe found, how the upload becomes playable. A file that could be
 /// served as it is or copied is transcoded all the same when its keyframes lie more than
 /// [`MAX_KEYFRAME_SPACING`] apart over more than a tenth of it ([`keyframe_spacing`]), if it
@@ -567,21 +591,14 @@ pub mod commands {
     }
 
     /// One frame at `at` seconds (seeking the input, so only from the nearest keyframe), scaled.
-    /// Scaled first, so that an HDR frame is tone-mapped (`tone_map`: its transfer) at the size
-    /// it is kept at.
-    pub fn frame(
-        input: &Path,
-        out: &Path,
-        at: f64,
-        height: u32,
-        tone_map: Option<&str>,
-    ) -> Vec<String> {
+    /// Scaled first, so that an HDR frame is tone-mapped (`fix`) at the size it is kept at.
+    pub fn frame(input: &Path, out: &Path, at: f64, height: u32, fix: &Corrections) -> Vec<String> {
         let mut a = strings(&["-ss"]);
         a.push(format!("{at:.3}"));
         a.extend(strings(&["-protocol_whitelist", "file", "-i"]));
         a.push(input.display().to_string());
         a.extend(strings(&["-frames:v", "1", "-vf"]));
-        a.push(match tone_map {
+        a.push(match fix.tone_map {
             Some(transfer) => format!("scale=-2:{height},{}", tone_map_filter(transfer)),
             None => format!("scale=-2:{height}"),
         });
@@ -594,20 +611,21 @@ pub mod commands {
     /// faster than decoding everything), one picked per interval, scaled, tiled into sheets.
     /// The last keyframe is repeated to the end (`tpad`, then `trim` at `duration`), so that
     /// there is a thumbnail for every cue of [`storyboard_vtt`], however sparse the keyframes.
-    /// An HDR video's thumbnails are tone-mapped (`tone_map`: its transfer) once scaled.
+    /// An HDR video's thumbnails are tone-mapped (`fix`) once scaled.
     pub fn storyboard(
         input: &Path,
         dir: &Path,
         interval: f64,
         duration: f64,
-        tone_map: Option<&str>,
+        fix: &Corrections,
     ) -> Vec<String> {
         // However the input's timestamps lie, no more sheets than the track has cues for.
         let sheets = storyboard_sheets(duration, interval);
         let mut a = strings(&["-skip_frame", "nokey", "-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
         a.extend(strings(&["-an", "-sn", "-vf"]));
-        let tone_map = tone_map
+        let tone_map = fix
+            .tone_map
             .map(|transfer| format!("{},", tone_map_filter(transfer)))
             .unwrap_or_default();
         a.push(format!(
@@ -645,14 +663,9 @@ pub mod commands {
     /// a second after one (480x270), but 171 ms 9.5 s after one, and 462 ms 8 s after one at
     /// 720p (bench/RESULTS.md). Remuxed uploads keep their own keyframes.
     ///
-    /// A transcode of an HDR video (`tone_map`: its transfer) is tone-mapped to SDR BT.709; a
-    /// copy keeps the video as it is, and the browser maps it.
-    pub fn playable(
-        input: &Path,
-        out: &Path,
-        plan: Playable,
-        tone_map: Option<&str>,
-    ) -> Vec<String> {
+    /// A transcode of an HDR video is tone-mapped (`fix`) to SDR BT.709; a copy keeps the video
+    /// as it is, and the browser maps it.
+    pub fn playable(input: &Path, out: &Path, plan: Playable, fix: &Corrections) -> Vec<String> {
         let mut a = strings(&["-protocol_whitelist", "file", "-i"]);
         a.push(input.display().to_string());
         match plan {
@@ -672,7 +685,7 @@ pub mod commands {
                 a.extend(strings(&[
                     "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
                 ]));
-                if let Some(transfer) = tone_map {
+                if let Some(transfer) = fix.tone_map {
                     a.push("-vf".into());
                     a.push(tone_map_filter(transfer));
                     a.extend(strings(&[
@@ -850,7 +863,13 @@ mod tests {
         // ffmpeg writes no more sheets than the cues need, whatever the input's timestamps say.
         assert_eq!(storyboard_sheets(600.0, 4.0), 2);
         assert_eq!(storyboard_sheets(43_200.0, 10.0), 44);
-        let args = commands::storyboard(Path::new("in"), Path::new("out"), 4.0, 600.0, None);
+        let args = commands::storyboard(
+            Path::new("in"),
+            Path::new("out"),
+            4.0,
+            600.0,
+            &Corrections::default(),
+        );
         let at = args.iter().position(|a| a == "-frames:v").unwrap();
         assert_eq!(args[at + 1], "2");
     }
@@ -939,35 +958,64 @@ mod tests {
                 .position(|a| a == "-vf")
                 .map(|i| args[i + 1].clone())
         };
-        let transcode = commands::playable(input, out, Playable::Transcode, Some("arib-std-b67"));
+        let transcode = commands::playable(
+            input,
+            out,
+            Playable::Transcode,
+            &Corrections::hdr("arib-std-b67"),
+        );
         let vf = filter(&transcode).expect("a transcode of HDR is filtered");
         assert!(vf.starts_with("zscale=tin=arib-std-b67:"), "{vf}");
         assert!(vf.ends_with("format=yuv420p"), "{vf}");
         assert!(transcode.windows(2).any(|w| w == ["-color_trc", "bt709"]));
         assert_eq!(
-            filter(&commands::playable(input, out, Playable::Transcode, None)),
+            filter(&commands::playable(
+                input,
+                out,
+                Playable::Transcode,
+                &Corrections::default()
+            )),
             None
         );
         // A copy keeps the video as it is: the browser maps it.
         for plan in [Playable::Remux, Playable::TranscodeAudio] {
             assert_eq!(
-                filter(&commands::playable(input, out, plan, Some("smpte2084"))),
+                filter(&commands::playable(
+                    input,
+                    out,
+                    plan,
+                    &Corrections::hdr("smpte2084")
+                )),
                 None
             );
         }
-        let poster = filter(&commands::frame(input, out, 1.0, 360, Some("smpte2084"))).unwrap();
+        let poster = filter(&commands::frame(
+            input,
+            out,
+            1.0,
+            360,
+            &Corrections::hdr("smpte2084"),
+        ))
+        .unwrap();
         assert!(
             poster.starts_with("scale=-2:360,zscale=tin=smpte2084:"),
             "{poster}"
         );
-        let sdr = filter(&commands::frame(input, out, 1.0, 360, None)).unwrap();
+        let sdr = filter(&commands::frame(
+            input,
+            out,
+            1.0,
+            360,
+            &Corrections::default(),
+        ))
+        .unwrap();
         assert_eq!(sdr, "scale=-2:360");
         let sheets = filter(&commands::storyboard(
             input,
             out,
             4.0,
             60.0,
-            Some("smpte2084"),
+            &Corrections::hdr("smpte2084"),
         ))
         .unwrap();
         assert!(
