@@ -223,87 +223,82 @@ pub struct Media {
 }
 
 /// Makes (once) a directory with `clip2s.mp4` (2 s, H.264/AAC) and `clip3s.webm` (3 s, VP9/Opus)
-/// and `notvideo.mp4` (text).
+/// and `notvideo.mp4` (text); tests make other files in it as they need them.
 ///
-/// Kept under cargo's `target/tmp`, named by a hash of the ffmpeg arguments: later runs reuse
-/// it, and a change of the arguments makes a new one. (Made in the system's temporary directory
-/// per process, it was left behind by every run.)
+/// One per test process, under cargo's `target/tmp`; those of processes no longer running are
+/// deleted first. (In the system's temporary directory, one was left behind by every run.)
 pub fn media() -> &'static Media {
     static MEDIA: OnceLock<Media> = OnceLock::new();
     MEDIA.get_or_init(|| {
-        let clips: [(&str, &[&str]); 2] = [
-            (
-                "clip2s.mp4",
-                &[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc=duration=2:size=320x240:rate=25",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "sine=frequency=440:duration=2",
-                    "-c:v",
-                    "libx264",
-                    "-pix_fmt",
-                    "yuv420p",
-                    "-c:a",
-                    "aac",
-                    "-shortest",
-                    "-movflags",
-                    "+faststart",
-                    "-metadata",
-                    "title=Test Pattern",
-                ],
-            ),
-            (
-                "clip3s.webm",
-                &[
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "testsrc=duration=3:size=160x120:rate=15",
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    "sine=frequency=220:duration=3",
-                    "-c:v",
-                    "libvpx-vp9",
-                    "-b:v",
-                    "100k",
-                    "-c:a",
-                    "libopus",
-                    "-shortest",
-                ],
-            ),
-        ];
-        let mut hasher = std::hash::DefaultHasher::new();
-        std::hash::Hash::hash(&clips, &mut hasher);
         let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let dir = root.join(format!(
-            "test-media-{:016x}",
-            std::hash::Hasher::finish(&hasher)
-        ));
-        if !dir.is_dir() {
-            // Made aside, then renamed into place whole: a test process running beside this
-            // one never sees half of it.
-            let made = tempfile::Builder::new()
-                .prefix("test-media-new-")
-                .tempdir_in(&root)
-                .unwrap();
-            for (name, args) in clips {
-                let status = std::process::Command::new("ffmpeg")
-                    .args(["-hide_banner", "-loglevel", "error", "-y"])
-                    .args(args)
-                    .arg(made.path().join(name))
-                    .status()
-                    .expect("ffmpeg is installed (./scripts/test installs it)");
-                assert!(status.success(), "ffmpeg {args:?} failed");
+        if let Ok(entries) = std::fs::read_dir(&root) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix("test-media-"))
+                    .and_then(|pid| pid.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
             }
-            std::fs::write(made.path().join("notvideo.mp4"), b"this is just text\n").unwrap();
-            // Another process may have put its own in place first: then this one is dropped.
-            let _ = std::fs::rename(made.path(), &dir);
         }
+        let dir = root.join(format!("test-media-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ffmpeg = |args: &[&str]| {
+            let status = std::process::Command::new("ffmpeg")
+                .args(["-hide_banner", "-loglevel", "error", "-y"])
+                .args(args)
+                .status()
+                .expect("ffmpeg is installed (./scripts/test installs it)");
+            assert!(status.success(), "ffmpeg {args:?} failed");
+        };
+        let mp4 = dir.join("clip2s.mp4");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=2:size=320x240:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-movflags",
+            "+faststart",
+            "-metadata",
+            "title=Test Pattern",
+            mp4.to_str().unwrap(),
+        ]);
+        let webm = dir.join("clip3s.webm");
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=duration=3:size=160x120:rate=15",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220:duration=3",
+            "-c:v",
+            "libvpx-vp9",
+            "-b:v",
+            "100k",
+            "-c:a",
+            "libopus",
+            "-shortest",
+            webm.to_str().unwrap(),
+        ]);
+        std::fs::write(dir.join("notvideo.mp4"), b"this is just text\n").unwrap();
         Media { dir }
     })
 }
