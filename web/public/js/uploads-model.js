@@ -29,15 +29,21 @@ export function keyframeNote(media) {
  * media/video.rs): PQ and HLG. */
 const HDR_TRANSFERS = new Set(["smpte2084", "arib-std-b67"]);
 
+/** Field orders of interlaced video, which the server deinterlaces in a transcode
+ * (`interlaced`, media/video.rs). */
+const INTERLACED = new Set(["tt", "bb", "tb", "bt"]);
+
 /** What an upload's media line says of its video's pixel format ("10-bit", "4:4:4", "10-bit
  * 4:2:2") when it is not the 8-bit 4:2:0 every browser decodes: H.264 in any other is
- * transcoded (`playable_plan`, media/video.rs); and "HDR" when it is (a transcode tone-maps it).
- * Null for 8-bit 4:2:0 SDR, or what was not kept. */
+ * transcoded (`playable_plan`, media/video.rs); "HDR" when it is (a transcode tone-maps it);
+ * "interlaced" when it is (a transcode deinterlaces it). Null for 8-bit 4:2:0 progressive SDR, or
+ * what was not kept. */
 export function pixelNote(media) {
   const format = media?.pixel_format;
   const parts = [];
   if (typeof format === "string") pixelParts(format, parts);
   if (HDR_TRANSFERS.has(media?.color_transfer)) parts.push("HDR");
+  if (INTERLACED.has(media?.field_order)) parts.push("interlaced");
   // Kept on one line ("10-bit HDR"), where the media line wraps on a phone.
   return parts.length ? parts.join("\u00a0") : null;
 }

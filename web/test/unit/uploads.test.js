@@ -198,7 +198,7 @@ test("an upload's media line tells when its keyframes are sparse, and only then"
   }
 });
 
-test("an upload's media line tells a pixel format other than 8-bit 4:2:0, and HDR, and only then", () => {
+test("an upload's media line tells a pixel format other than 8-bit 4:2:0, HDR and interlacing, and only then", () => {
   for (const [format, note] of [
     ["yuv420p10le", "10-bit"],
     ["yuv420p10be", "10-bit"],
@@ -216,6 +216,11 @@ test("an upload's media line tells a pixel format other than 8-bit 4:2:0, and HD
   assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "smpte2084" }), "10-bit\u00a0HDR");
   assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "arib-std-b67" }), "10-bit\u00a0HDR");
   assert.equal(pixelNote({ color_transfer: "smpte2084" }), "HDR");
+  for (const order of ["tt", "bb", "tb", "bt"]) {
+    assert.equal(pixelNote({ pixel_format: "yuv420p", field_order: order }), "interlaced", order);
+  }
+  assert.equal(pixelNote({ pixel_format: "yuv420p10le", field_order: "tt" }), "10-bit\u00a0interlaced");
+  assert.equal(pixelNote({ pixel_format: "yuv420p", field_order: "progressive" }), null);
   assert.equal(pixelNote({ pixel_format: "yuv420p10le", color_transfer: "bt709" }), "10-bit");
   for (const media of [{ pixel_format: "yuv420p" }, { pixel_format: "yuvj420p" }, { pixel_format: "nv12" }, { pixel_format: "yuv420p", color_transfer: "bt709" }, {}, null, undefined, { pixel_format: 10 }]) {
     assert.equal(pixelNote(media), null, JSON.stringify(media));

@@ -745,6 +745,7 @@ mod tests {
             container: "matroska,webm".into(),
             pixel_format: None,
             color_transfer: None,
+            field_order: None,
             keyframe_spacing: None,
         }
     }

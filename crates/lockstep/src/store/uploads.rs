@@ -63,6 +63,11 @@ pub struct MediaInfo {
     /// before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color_transfer: Option<String>,
+    /// How the video's fields are ordered, as ffprobe names it: `progressive`, or `tt`, `bb`,
+    /// `tb`, `bt` for interlaced video (TV recordings, DVDs, camcorders); absent when the file
+    /// does not say, or for an upload checked before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_order: Option<String>,
     /// ffprobe's format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,
     /// How far apart (s) the keyframes are over most of the video

@@ -973,6 +973,81 @@ async fn an_hdr_upload_is_tone_mapped_to_sdr() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "bt709");
 }
 
+/// ffmpeg's `idet` over a whole video: its multi-frame counts of (interlaced, progressive) frames.
+fn fields_detected(video: &std::path::Path) -> (u32, u32) {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(video)
+        .args(["-vf", "idet", "-an", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find(|l| l.contains("Multi frame detection:"))
+        .unwrap_or_else(|| panic!("idet said nothing: {log}"));
+    let count = |label: &str| -> u32 {
+        let after = line.split(label).nth(1).unwrap_or_else(|| panic!("{line}"));
+        after.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    (count("TFF:") + count("BFF:"), count("Progressive:"))
+}
+
+/// Interlaced H.264 (a TV recording, a camcorder's 1080i) was copied, and browsers showed every
+/// moving edge combed: it is transcoded, deinterlaced.
+#[tokio::test]
+async fn an_interlaced_upload_is_deinterlaced() {
+    let interlaced = crate::bombs::made(
+        "interlaced.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=50:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            // Two moving pictures 1/50 s apart woven into each frame, top field first.
+            "-vf",
+            "tinterlace=interleave_top,fieldorder=tff",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-flags",
+            "+ildct+ilme",
+            "-x264-params",
+            "tff=1",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    );
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let id = upload(&api, interlaced, "camcorder.mp4").await;
+    let v = settled(&app, &api, &id).await;
+    assert_eq!(v["playable"], true, "{v}");
+    assert_eq!(v["media"]["field_order"], "tt", "{v}");
+    assert_eq!(playable_how(&v).as_deref(), Some("transcoded"), "{v}");
+    let dir = app.dir.path().join("uploads").join(&id);
+    let (woven, _) = fields_detected(&dir.join("original"));
+    assert!(
+        woven >= 40,
+        "the original is interlaced: {woven} of 50 frames"
+    );
+    let (woven, progressive) = fields_detected(&dir.join("playable.mp4"));
+    assert!(
+        progressive >= 40 && woven <= 10,
+        "the copy is progressive: {progressive} progressive, {woven} interlaced of 50 frames"
+    );
+    assert!(dir.join("poster.jpg").exists());
+    assert!(dir.join("storyboard/sheet-000.jpg").exists());
+}
+
 /// A copy that ffmpeg refuses (here: every `-c copy` or `-c:v copy` run fails, as one of a file
 /// whose H.264 lacks what an MP4 needs would) is transcoded on the retry, and the upload plays.
 #[tokio::test]
