@@ -701,7 +701,7 @@ impl Jobs {
             match job.kind {
                 JobKind::Poster => {
                     let at = (duration * 0.1).min(10.0);
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 720, &fix), duration, &limits, cancel, &progress_tx).await?;
+                    self.frame(&input, &tmp, at, 720, &fix, duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.poster()).await.context("saving the poster")?;
                     Ok(serde_json::json!({ "poster": files.poster_url() }))
                 }
@@ -712,7 +712,7 @@ impl Jobs {
                     }
                     let out = files.thumbnail(job.id);
                     tokio::fs::create_dir_all(out.parent().unwrap_or(&files.dir)).await.context("thumbnail folder")?;
-                    self.ffmpeg(commands::frame(&input, &tmp, at, 360, &fix), duration, &limits, cancel, &progress_tx).await?;
+                    self.frame(&input, &tmp, at, 360, &fix, duration, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, &out).await.context("saving the thumbnail")?;
                     Ok(serde_json::json!({ "thumbnail": files.thumbnail_url(job.id), "at": at }))
                 }
@@ -809,6 +809,36 @@ impl Jobs {
         if let Err(err) = written.await {
             tracing::warn!(dir = %files.dir.display(), error = %format!("{err:#}"), "cannot save an upload's keyframes");
         }
+    }
+
+    /// One frame of `input` at `at` into `out` ([`commands::frame`]): seeked quickly, and, when
+    /// that decoded nothing (an MPEG-TS whose last keyframe is before `at` has none to jump to:
+    /// ffmpeg says "Output file is empty" and succeeds), decoded from the start.
+    #[allow(clippy::too_many_arguments)]
+    async fn frame(
+        &self,
+        input: &std::path::Path,
+        out: &std::path::Path,
+        at: f64,
+        height: u32,
+        fix: &video::Corrections,
+        duration: f64,
+        limits: &super::process::Limits,
+        cancel: &CancellationToken,
+        progress: &watch::Sender<f64>,
+    ) -> Result<(), RunError> {
+        for seek in [commands::Seek::Quick, commands::Seek::Decoded] {
+            let args = commands::frame(input, out, at, height, fix, seek);
+            self.ffmpeg(args, duration, limits, cancel, progress)
+                .await?;
+            if tokio::fs::try_exists(out).await.unwrap_or(false) {
+                return Ok(());
+            }
+            tracing::info!(input = %input.display(), at, ?seek, "ffmpeg made no frame");
+        }
+        Err(RunError::Permanent(format!(
+            "the video has no picture to show at {at:.1} s"
+        )))
     }
 
     async fn ffmpeg(

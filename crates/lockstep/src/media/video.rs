@@ -630,13 +630,39 @@ pub mod commands {
         items.iter().map(|s| (*s).to_owned()).collect()
     }
 
-    /// One frame at `at` seconds (seeking the input, so only from the nearest keyframe), scaled.
-    /// Scaled first, so that an HDR frame is tone-mapped (`fix`) at the size it is kept at.
-    pub fn frame(input: &Path, out: &Path, at: f64, height: u32, fix: &Corrections) -> Vec<String> {
-        let mut a = strings(&["-ss"]);
-        a.push(format!("{at:.3}"));
+    /// How [`frame`] gets to its time.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Seek {
+        /// The input is seeked (`-ss` before `-i`): the demuxer jumps to a keyframe by the
+        /// file's index. In a file without one (MPEG-TS, MPEG-PS) it may jump past the time, to
+        /// the next keyframe, or past the last keyframe, where nothing is decoded at all.
+        Quick,
+        /// Everything is decoded from the start up to the time (`-ss` after `-i`): exact in any
+        /// file, and as slow as the time is far in.
+        Decoded,
+    }
+
+    /// One frame at `at` seconds, scaled. Scaled first, so that an HDR frame is tone-mapped
+    /// (`fix`) at the size it is kept at; an interlaced one is deinterlaced before.
+    pub fn frame(
+        input: &Path,
+        out: &Path,
+        at: f64,
+        height: u32,
+        fix: &Corrections,
+        seek: Seek,
+    ) -> Vec<String> {
+        let mut a = Vec::new();
+        if seek == Seek::Quick {
+            a.extend(strings(&["-ss"]));
+            a.push(format!("{at:.3}"));
+        }
         a.extend(strings(&["-protocol_whitelist", "file", "-i"]));
         a.push(input.display().to_string());
+        if seek == Seek::Decoded {
+            a.extend(strings(&["-ss"]));
+            a.push(format!("{at:.3}"));
+        }
         a.extend(strings(&["-frames:v", "1", "-vf"]));
         let scaled = match fix.tone_map {
             Some(transfer) => format!("scale=-2:{height},{}", tone_map_filter(transfer)),
@@ -1040,6 +1066,7 @@ mod tests {
             1.0,
             360,
             &Corrections::hdr("smpte2084"),
+            commands::Seek::Quick,
         ))
         .unwrap();
         assert!(
@@ -1052,6 +1079,7 @@ mod tests {
             1.0,
             360,
             &Corrections::default(),
+            commands::Seek::Quick,
         ))
         .unwrap();
         assert_eq!(sdr, "scale=-2:360");
@@ -1131,7 +1159,15 @@ mod tests {
         );
         // Deinterlaced at full height, before the poster is scaled.
         assert_eq!(
-            filter(&commands::frame(input, out, 1.0, 720, &fix)).as_deref(),
+            filter(&commands::frame(
+                input,
+                out,
+                1.0,
+                720,
+                &fix,
+                commands::Seek::Quick
+            ))
+            .as_deref(),
             Some(format!("{DEINTERLACE},scale=-2:720").as_str())
         );
         // The storyboard's keyframes are seconds apart: a field alone, not bwdif.
@@ -1140,6 +1176,31 @@ mod tests {
             sheets.starts_with(&format!("{DEINTERLACE_ALONE},tpad=")),
             "{sheets}"
         );
+    }
+
+    #[test]
+    fn a_frame_is_seeked_in_the_input_or_decoded_up_to_its_time() {
+        let (input, out) = (Path::new("in.ts"), Path::new("out.jpg"));
+        let quick = commands::frame(
+            input,
+            out,
+            3.0,
+            360,
+            &Corrections::default(),
+            commands::Seek::Quick,
+        );
+        assert_eq!(quick[..4], ["-ss", "3.000", "-protocol_whitelist", "file"]);
+        let decoded = commands::frame(
+            input,
+            out,
+            3.0,
+            360,
+            &Corrections::default(),
+            commands::Seek::Decoded,
+        );
+        let at = |args: &[String], what: &str| args.iter().position(|a| a == what).unwrap();
+        assert!(at(&decoded, "-i") < at(&decoded, "-ss"), "{decoded:?}");
+        assert_eq!(decoded[at(&decoded, "-ss") + 1], "3.000");
     }
 
     #[test]

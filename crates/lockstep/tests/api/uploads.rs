@@ -1048,6 +1048,67 @@ async fn an_interlaced_upload_is_deinterlaced() {
     assert!(dir.join("storyboard/sheet-000.jpg").exists());
 }
 
+/// An MPEG-TS has no index: seeking its input past its last keyframe decoded nothing, ffmpeg
+/// said "Output file is empty" and succeeded, and the poster failed every attempt. The frame is
+/// then decoded from the start.
+#[tokio::test]
+async fn a_poster_and_a_thumbnail_past_the_last_keyframe_of_an_mpeg_ts_are_made() {
+    // x264 puts a keyframe every 250 frames: this one has a single keyframe, at 0.
+    let ts = crate::bombs::made(
+        "one-keyframe.ts",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=6:size=320x180:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=6",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            "-f",
+            "mpegts",
+        ],
+    );
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let id = upload(&api, ts, "recording.ts").await;
+    settled(&app, &api, &id).await;
+    let r = api
+        .post(
+            &format!("/api/uploads/{id}/thumbnails"),
+            &json!({ "at": 3.0 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let v = settled(&app, &api, &id).await;
+    for kind in ["poster", "thumbnail"] {
+        let job = v["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["kind"] == kind)
+            .unwrap();
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+    }
+    let dir = app.dir.path().join("uploads").join(&id);
+    assert!(
+        std::fs::read(dir.join("poster.jpg"))
+            .unwrap()
+            .starts_with(&[0xFF, 0xD8])
+    );
+}
+
 /// A copy that ffmpeg refuses (here: every `-c copy` or `-c:v copy` run fails, as one of a file
 /// whose H.264 lacks what an MP4 needs would) is transcoded on the retry, and the upload plays.
 #[tokio::test]
