@@ -49,6 +49,10 @@ impl UploadFiles {
     pub fn storyboard_vtt(&self) -> PathBuf {
         self.dir.join("storyboard.vtt")
     }
+    /// Where the text subtitles are, `{n}.vtt` for the n-th of the media info's tracks.
+    pub fn subtitles_dir(&self) -> PathBuf {
+        self.dir.join("subtitles")
+    }
     pub fn thumbnail(&self, job: JobId) -> PathBuf {
         self.dir.join("thumbs").join(format!("{job}.jpg"))
     }

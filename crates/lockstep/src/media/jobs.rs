@@ -16,14 +16,14 @@
 //! missed. When an upload becomes playable, the rooms whose
 //! queue holds it are told.
 
-use super::files::UploadFiles;
+use super::files::{UploadFiles, remove_path};
 use super::video::{self, Playable, Rejection, commands};
 use crate::bus::backplane::Backplane;
 use crate::clock::ServerClock;
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::store::jobs::{JobKind, JobPayload, JobRow, JobState, MediaChange, MediaEvent};
-use crate::store::uploads::{UploadRow, UploadState};
+use crate::store::uploads::{MediaInfo, UploadRow, UploadState};
 use anyhow::{Context, anyhow};
 use futures_util::FutureExt;
 use lockstep_core::ids::{JobId, UploadId, UserId};
@@ -72,6 +72,8 @@ const IMAGE_MAX_BYTES: u64 = 16 << 20;
 const SHEET_MAX_BYTES: u64 = 4 << 20;
 /// CPU seconds the check of an upload may take (ffprobe, then decoding its last seconds).
 const CHECK_CPU_SECS: u64 = 60;
+/// Largest WebVTT file of one subtitle track (a film's is about 100 KiB).
+const SUBTITLE_MAX_BYTES: u64 = 4 << 20;
 /// CPU seconds every run gets, whatever the video (start-up, probing the input).
 const CPU_BASE_SECS: f64 = 60.0;
 
@@ -965,6 +967,9 @@ impl Jobs {
                 media.keyframe_spacing = original
                     .as_deref()
                     .and_then(|times| video::keyframe_spacing(times, media.duration));
+                if !media.subtitles.is_empty() && !self.extract_subtitles(&files, &media).await {
+                    media.subtitles.clear();
+                }
                 let as_is =
                     video::playable_plan(&media, cfg.transcode_sparse_max_secs) == Playable::AsIs;
                 if as_is && let Some(times) = &original {
@@ -994,6 +999,48 @@ impl Jobs {
             }
         }
         Ok(())
+    }
+
+    /// Extracts the upload's text subtitles to WebVTT ([`commands::subtitles`]), for the
+    /// room's player to offer; false, logged, when ffmpeg could not (the upload plays without).
+    async fn extract_subtitles(&self, files: &UploadFiles, media: &MediaInfo) -> bool {
+        let cfg = &self.inner.config;
+        let tmp = files.dir.join("subtitles.tmp");
+        remove_path(&tmp).await;
+        let made = async {
+            tokio::fs::create_dir_all(&tmp)
+                .await
+                .context("subtitles folder")?;
+            let limits = super::process::Limits {
+                memory_bytes: Some(cfg.memory_bytes),
+                // The file is demuxed, nothing decoded: I/O more than CPU.
+                cpu_secs: Some(CHECK_CPU_SECS + (media.duration / 100.0) as u64),
+                file_bytes: Some(SUBTITLE_MAX_BYTES),
+            };
+            let args = commands::subtitles(&files.original(), &tmp, &media.subtitles);
+            video::run_ffmpeg(
+                &cfg.ffmpeg,
+                args,
+                media.duration,
+                cfg.timeout,
+                &limits,
+                &CancellationToken::new(),
+                |_| {},
+            )
+            .await?;
+            remove_path(&files.subtitles_dir()).await;
+            tokio::fs::rename(&tmp, files.subtitles_dir())
+                .await
+                .context("saving the subtitles")
+        };
+        match made.await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(dir = %files.dir.display(), error = %format!("{err:#}"), "cannot extract an upload's subtitles");
+                remove_path(&tmp).await;
+                false
+            }
+        }
     }
 
     /// What rooms need to know about a playable upload.

@@ -5,7 +5,7 @@
 //! and `progress=end` at the end.
 
 use super::process::{self, Limits, ProcessError};
-use crate::store::uploads::MediaInfo;
+use crate::store::uploads::{MediaInfo, SubtitleTrack};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;
@@ -81,12 +81,28 @@ struct ProbeStream {
     field_order: Option<String>,
     #[serde(default)]
     disposition: Option<Disposition>,
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    tags: Option<Tags>,
 }
 
 #[derive(Deserialize, Default)]
 struct Disposition {
     #[serde(default)]
     attached_pic: u8,
+    #[serde(default)]
+    default: u8,
+    #[serde(default)]
+    forced: u8,
+}
+
+#[derive(Deserialize, Default)]
+struct Tags {
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    title: Option<String>,
 }
 
 impl ProbeStream {
@@ -340,9 +356,56 @@ fn judge(probe: Probe, limits: &MediaLimits) -> Result<MediaInfo, Rejection> {
             .field_order
             .clone()
             .filter(|f| !f.is_empty() && f != "unknown"),
+        subtitles: subtitle_tracks(&probe.streams),
         container: format.format_name,
         keyframe_spacing: None,
     })
+}
+
+/// Subtitle codecs ffmpeg converts to WebVTT: text. Pictures of text (Blu-ray's PGS, DVD's
+/// VobSub, DVB) cannot be, and are left out.
+const TEXT_SUBTITLES: [&str; 6] = ["subrip", "ass", "ssa", "webvtt", "mov_text", "text"];
+
+/// Most subtitle tracks extracted from one upload.
+pub const MAX_SUBTITLE_TRACKS: usize = 16;
+
+/// The text subtitle tracks among `streams`, at most [`MAX_SUBTITLE_TRACKS`], their language
+/// and title cleaned (the page shows them as text).
+fn subtitle_tracks(streams: &[ProbeStream]) -> Vec<SubtitleTrack> {
+    streams
+        .iter()
+        .filter(|s| s.codec_type == "subtitle" && TEXT_SUBTITLES.contains(&s.codec_name.as_str()))
+        .take(MAX_SUBTITLE_TRACKS)
+        .map(|s| {
+            let tags = s.tags.as_ref();
+            let disposition = s.disposition.as_ref();
+            SubtitleTrack {
+                stream: s.index,
+                codec: s.codec_name.clone(),
+                language: tags
+                    .and_then(|t| t.language.as_deref())
+                    .filter(|l| {
+                        (1..=16).contains(&l.len())
+                            && l.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-')
+                            && *l != "und"
+                    })
+                    .map(str::to_owned),
+                title: tags
+                    .and_then(|t| t.title.as_deref())
+                    .map(|t| {
+                        t.chars()
+                            .filter(|c| !c.is_control())
+                            .take(80)
+                            .collect::<String>()
+                            .trim()
+                            .to_owned()
+                    })
+                    .filter(|t| !t.is_empty()),
+                default: disposition.is_some_and(|d| d.default != 0),
+                forced: disposition.is_some_and(|d| d.forced != 0),
+            }
+        })
+        .collect()
 }
 
 /// The tool's message without the file path it repeats.
@@ -716,6 +779,20 @@ pub mod commands {
         a
     }
 
+    /// The text subtitle `tracks` as WebVTT, `dir/{n}.vtt` for the n-th: one run, as the file
+    /// is read through once for them all (their packets are spread over the whole file).
+    pub fn subtitles(input: &Path, dir: &Path, tracks: &[SubtitleTrack]) -> Vec<String> {
+        let mut a = strings(&["-protocol_whitelist", "file", "-i"]);
+        a.push(input.display().to_string());
+        for (n, track) in tracks.iter().enumerate() {
+            a.push("-map".into());
+            a.push(format!("0:{}", track.stream));
+            a.extend(strings(&["-c:s", "webvtt", "-f", "webvtt"]));
+            a.push(dir.join(format!("{n}.vtt")).display().to_string());
+        }
+        a
+    }
+
     /// How audio is transcoded: AAC in stereo. Browsers mix down to the speakers anyway, 128k is
     /// thin for 5.1, and ffmpeg's AAC encoder refuses a layout it cannot name: AAC in 5.1(side)
     /// read back from Matroska is "6 channels", and failed every attempt of a transcode.
@@ -958,6 +1035,59 @@ mod tests {
     }
 
     #[test]
+    fn text_subtitle_tracks_are_kept_with_their_language_and_title_cleaned() {
+        let info = judged(r#"{"streams":[
+            {"index":0,"codec_type":"video","codec_name":"h264","width":640,"height":360,"avg_frame_rate":"25/1"},
+            {"index":1,"codec_type":"subtitle","codec_name":"subrip","tags":{"language":"eng","title":"English (SDH)"}},
+            {"index":2,"codec_type":"subtitle","codec_name":"hdmv_pgs_subtitle","tags":{"language":"eng"}},
+            {"index":3,"codec_type":"subtitle","codec_name":"ass","tags":{"language":"fre\"><script>","title":"  Fran\u0007çais  "},"disposition":{"default":1,"forced":1}},
+            {"index":4,"codec_type":"subtitle","codec_name":"mov_text","tags":{"language":"und"}}
+        ],"format":{"format_name":"matroska,webm","duration":"10.0"}}"#)
+        .unwrap();
+        let track = |stream, codec: &str, language: Option<&str>, title: Option<&str>, flag| {
+            SubtitleTrack {
+                stream,
+                codec: codec.into(),
+                language: language.map(Into::into),
+                title: title.map(Into::into),
+                default: flag,
+                forced: flag,
+            }
+        };
+        // Pictures of text (PGS) cannot become WebVTT; a language that is not one is dropped.
+        assert_eq!(
+            info.subtitles,
+            [
+                track(1, "subrip", Some("eng"), Some("English (SDH)"), false),
+                track(3, "ass", None, Some("Français"), true),
+                track(4, "mov_text", None, None, false),
+            ]
+        );
+        let many: Vec<String> = (0..40)
+            .map(|i| format!(r#"{{"index":{i},"codec_type":"subtitle","codec_name":"subrip"}}"#))
+            .collect();
+        let json = format!(
+            r#"{{"streams":[{{"index":99,"codec_type":"video","codec_name":"h264","width":64,"height":36}},{}],"format":{{"format_name":"matroska,webm","duration":"1.0"}}}}"#,
+            many[..20].join(",")
+        );
+        let roomy = MediaLimits {
+            max_streams: 40,
+            ..limits()
+        };
+        let info_many = judge(serde_json::from_str(&json).unwrap(), &roomy).unwrap();
+        assert_eq!(info_many.subtitles.len(), MAX_SUBTITLE_TRACKS);
+        // One run, each track mapped by its stream to its own file.
+        let args = commands::subtitles(Path::new("in"), Path::new("subs"), &info.subtitles);
+        let maps: Vec<&str> = args
+            .windows(2)
+            .filter(|w| w[0] == "-map")
+            .map(|w| w[1].as_str())
+            .collect();
+        assert_eq!(maps, ["0:1", "0:3", "0:4"]);
+        assert_eq!(args.last().map(String::as_str), Some("subs/2.vtt"));
+    }
+
+    #[test]
     fn media_bombs_are_refused_from_their_headers() {
         let ok = judged(
             r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":1920,"height":1080,"avg_frame_rate":"30000/1001","r_frame_rate":"30000/1001"},{"codec_type":"audio","codec_name":"aac"}],"format":{"format_name":"mov,mp4","duration":"600.0"}}"#,
@@ -1012,6 +1142,7 @@ mod tests {
             pixel_format: Some("yuv420p10le".into()),
             color_transfer: transfer.map(Into::into),
             field_order: None,
+            subtitles: Vec::new(),
             container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
             keyframe_spacing: None,
         };
@@ -1109,6 +1240,7 @@ mod tests {
             pixel_format: Some("yuv420p".into()),
             color_transfer: None,
             field_order: field_order.map(Into::into),
+            subtitles: Vec::new(),
             container: container.into(),
             keyframe_spacing: None,
         };
@@ -1214,6 +1346,7 @@ mod tests {
             pixel_format: None,
             color_transfer: None,
             field_order: None,
+            subtitles: Vec::new(),
             container: container.into(),
             keyframe_spacing: None,
         };

@@ -10,7 +10,8 @@
 //! poster for anyone when a public room queues it, as the lobby shows that room's video).
 //!
 //! Paths are matched against the names the jobs produce (`video`, `poster.jpg`,
-//! `keyframes.json`, `storyboard.vtt`, `storyboard/sheet-NNN.jpg`, `thumbs/<job id>.jpg`); anything else, a
+//! `keyframes.json`, `storyboard.vtt`, `storyboard/sheet-NNN.jpg`, `thumbs/<job id>.jpg`,
+//! `subtitles.json`, `subtitles/<n>.vtt`); anything else, a
 //! traversal attempt included, is 404, as is an upload the caller may not see (ids are not to be
 //! probed).
 
@@ -133,11 +134,28 @@ async fn serve(
         "poster.jpg" => (files.poster(), "image/jpeg", 300),
         "storyboard.vtt" => (files.storyboard_vtt(), "text/vtt; charset=utf-8", 300),
         "keyframes.json" => (files.keyframes(), "application/json", 3600),
+        "subtitles.json" => return Ok(subtitles_list(&upload, &files.url_base())),
         other => {
             let mut parts = other.splitn(2, '/');
             match (parts.next(), parts.next()) {
                 (Some("storyboard"), Some(sheet)) if is_sheet(sheet) => {
                     (files.storyboard_dir().join(sheet), "image/jpeg", 300)
+                }
+                (Some("subtitles"), Some(name)) => {
+                    let n: usize = name
+                        .strip_suffix(".vtt")
+                        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(not_found)?;
+                    let tracks = upload.media.as_ref().map_or(0, |m| m.subtitles.len());
+                    if n >= tracks {
+                        return Err(not_found());
+                    }
+                    (
+                        files.subtitles_dir().join(format!("{n}.vtt")),
+                        "text/vtt; charset=utf-8",
+                        3600,
+                    )
                 }
                 (Some("thumbs"), Some(name)) => {
                     let job: JobId = name
@@ -174,6 +192,33 @@ async fn serve(
         HeaderValue::from_static("nosniff"),
     );
     Ok(response)
+}
+
+/// The upload's text subtitle tracks, for the room's player: `[{src, language, title, default,
+/// forced}]`, empty when it has none (or was checked before they were extracted).
+fn subtitles_list(upload: &crate::store::uploads::UploadRow, base: &str) -> Response {
+    let tracks: Vec<serde_json::Value> = upload
+        .media
+        .iter()
+        .flat_map(|m| m.subtitles.iter().enumerate())
+        .map(|(n, t)| {
+            serde_json::json!({
+                "src": format!("{base}/subtitles/{n}.vtt"),
+                "language": t.language,
+                "title": t.title,
+                "default": t.default,
+                "forced": t.forced,
+            })
+        })
+        .collect();
+    let mut response = axum::Json(tracks).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
 #[cfg(test)]

@@ -746,6 +746,7 @@ mod tests {
             pixel_format: None,
             color_transfer: None,
             field_order: None,
+            subtitles: Vec::new(),
             keyframe_spacing: None,
         }
     }

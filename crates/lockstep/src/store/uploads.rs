@@ -68,6 +68,11 @@ pub struct MediaInfo {
     /// does not say, or for an upload checked before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field_order: Option<String>,
+    /// The text subtitle tracks extracted to WebVTT for the room's player
+    /// ([`crate::media::video::subtitle_tracks`]); empty when there are none, or for an upload
+    /// checked before they were.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtitles: Vec<SubtitleTrack>,
     /// ffprobe's format name, e.g. `mov,mp4,m4a,3gp,3g2,mj2`.
     pub container: String,
     /// How far apart (s) the keyframes are over most of the video
@@ -76,6 +81,28 @@ pub struct MediaInfo {
     /// listed, or one ffprobe could not list).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframe_spacing: Option<f64>,
+}
+
+/// A text subtitle track of an upload, as its file names it; served as WebVTT at
+/// `/media/uploads/{id}/subtitles/{n}.vtt`, `n` its place in [`MediaInfo::subtitles`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubtitleTrack {
+    /// The stream's index in the file (what ffmpeg maps it by).
+    pub stream: u32,
+    /// ffprobe's codec name (`subrip`, `ass`, `mov_text`...).
+    pub codec: String,
+    /// Its language tag (ISO 639-2 in Matroska and MP4: `eng`, `fre`), letters and '-' only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Its title (`English (SDH)`), without control characters, at most 80 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Marked default (to be shown unless the viewer chose otherwise) or forced (foreign
+    /// dialogue only).
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub forced: bool,
 }
 
 /// An upload as stored.

@@ -1048,6 +1048,127 @@ async fn an_interlaced_upload_is_deinterlaced() {
     assert!(dir.join("storyboard/sheet-000.jpg").exists());
 }
 
+/// A film's text subtitles (SRT, ASS in Matroska; mov_text in MP4) are extracted to WebVTT,
+/// listed and served with the upload's other files, to whoever may see it; pictures of text
+/// (PGS, VobSub) are not.
+#[tokio::test]
+async fn text_subtitles_are_extracted_to_webvtt_and_served_with_the_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let srt = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let en = srt(
+        "en.srt",
+        "1\n00:00:00,500 --> 00:00:02,500\nHello <i>there</i>\n\n2\n00:00:02,600 --> 00:00:03,500\nSecond line\n",
+    );
+    let fr = srt("fr.srt", "1\n00:00:00,500 --> 00:00:03,500\nBonjour\n");
+    let film = dir.path().join("film.mkv");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=4:size=320x180:rate=25",
+        ])
+        .args(["-f", "lavfi", "-i", "sine=duration=4", "-i"])
+        .arg(&en)
+        .arg("-i")
+        .arg(&fr)
+        .args(["-map", "0", "-map", "1", "-map", "2", "-map", "3"])
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-c:s", "srt", "-shortest"])
+        .args([
+            "-metadata:s:s:0",
+            "language=eng",
+            "-metadata:s:s:0",
+            "title=English (SDH)",
+        ])
+        .args([
+            "-metadata:s:s:1",
+            "language=fre",
+            "-disposition:s:1",
+            "default",
+        ])
+        .arg(&film)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let app = spawn_with(|_| {}).await;
+    let (owner, stranger) = (app.api(), app.api());
+    let id = upload(&owner, std::fs::read(&film).unwrap(), "film.mkv").await;
+    let v = settled(&app, &owner, &id).await;
+    assert_eq!(v["playable"], true, "{v}");
+    let subtitles = &v["media"]["subtitles"];
+    assert_eq!(subtitles.as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(subtitles[0]["language"], "eng");
+    assert_eq!(subtitles[0]["title"], "English (SDH)");
+    assert_eq!(subtitles[1]["default"], true);
+
+    let list = owner
+        .get(&format!("/media/uploads/{id}/subtitles.json"))
+        .await
+        .unwrap();
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(
+        list.body,
+        json!([
+            {"src": format!("/media/uploads/{id}/subtitles/0.vtt"), "language": "eng", "title": "English (SDH)", "default": false, "forced": false},
+            {"src": format!("/media/uploads/{id}/subtitles/1.vtt"), "language": "fre", "title": null, "default": true, "forced": false},
+        ])
+    );
+    let r = owner
+        .raw(Method::GET, &format!("/media/uploads/{id}/subtitles/0.vtt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/vtt; charset=utf-8");
+    let vtt = r.text().await.unwrap();
+    assert!(vtt.starts_with("WEBVTT"), "{vtt}");
+    assert!(vtt.contains("Hello <i>there</i>"), "{vtt}");
+    assert!(vtt.contains("Second line"), "{vtt}");
+    // Not the stranger's to see; no third track; nothing but the names the server makes.
+    for path in ["subtitles.json", "subtitles/0.vtt"] {
+        let r = stranger
+            .raw(Method::GET, &format!("/media/uploads/{id}/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [
+        "subtitles/2.vtt",
+        "subtitles/0.srt",
+        "subtitles/-1.vtt",
+        "subtitles/../original",
+    ] {
+        let r = owner
+            .raw(Method::GET, &format!("/media/uploads/{id}/{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // An upload without subtitles lists none.
+    let plain = upload(&owner, clip(), "plain.mp4").await;
+    settled(&app, &owner, &plain).await;
+    let list = owner
+        .get(&format!("/media/uploads/{plain}/subtitles.json"))
+        .await
+        .unwrap();
+    assert_eq!((list.status, list.body), (StatusCode::OK, json!([])));
+}
+
 /// An MPEG-TS has no index: seeking its input past its last keyframe decoded nothing, ffmpeg
 /// said "Output file is empty" and succeeded, and the poster failed every attempt. The frame is
 /// then decoded from the start.
