@@ -28,6 +28,7 @@ const panels = Promise.all([
   import("./syncplay.js"),
   import("./settings.js"),
   import("./seek-preview.js"),
+  import("./subtitles.js"),
   import("./menus.js"),
   import("./mine.js"),
 ]).then((modules) => Object.assign({}, ...modules));
@@ -264,6 +265,7 @@ class RoomPage {
       saveMore: () => this.shortName.save(),
     });
     this.seekPreview = new p.SeekPreview($("#seek"), () => this.model.current?.duration ?? this.player?.duration ?? 0);
+    this.subtitles = new p.Subtitles($("#subtitles"));
     p.setUpMenus();
     // What the page heard before they came.
     if (this.model.epoch) {
@@ -273,6 +275,7 @@ class RoomPage {
       this.shortName.load().catch(() => {});
     }
     if (this.model.current) this.seekPreview.setItem(this.model.current);
+    if (this.model.current && this.loadedItemId === this.model.current.id) this.subtitles.setItem(this.model.current, this.player?.video);
     if (this.conn.state === "open") this.chat.flushUnsent();
   }
 
@@ -470,10 +473,12 @@ class RoomPage {
     if (!item) {
       this.player?.pause();
       this.loadedItemId = null;
+      this.subtitles?.setItem(null);
       return;
     }
     this.seekPreview?.setItem(item);
     if (awaitsMedia(item)) {
+      this.subtitles?.setItem(null);
       // Its video cannot be fetched yet; the room holds until it can (item_updated, then load).
       this.player?.pause();
       this.loadedItemId = null;
@@ -490,6 +495,8 @@ class RoomPage {
       // The page's player from here on, loaded or not (the old one is destroyed when of another kind).
       this.player = playerFor(item, this.player, $("#player"), this.config, (name, detail, how) => this.playerEvent(name, detail, how), fetched);
       await this.player.load(item, this.loadPosition());
+      // Its subtitles, if it has any (an upload's), on the element that plays it.
+      this.subtitles?.setItem(item, this.player.video);
       // A correction lets go of its rate at a good reading (sync.js), looked for at every reading.
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;

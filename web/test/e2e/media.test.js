@@ -4,6 +4,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { artifacts, eventually, launchBrowser, newViewer, startFixtures, startProxy, startServer, testVideo, uploadFile } from "./harness.js";
 
 let fixtures;
@@ -204,4 +207,61 @@ test("an MP4 whose keyframes are 10 s apart is transcoded: its room waits with o
   const { keyframes } = await (await request.get(`${server.base}/media/uploads/${id}/keyframes.json`)).json();
   assert.equal(keyframes.length, 120, "a keyframe every second");
   await page.context().close();
+});
+
+test("an upload's subtitles are offered in the room; each viewer picks their own, kept for the next video", async () => {
+  // 20 s with two SRT tracks in Matroska: English (titled) and French (marked default).
+  const dir = mkdtempSync(path.join(tmpdir(), "lockstep-e2e-subs-"));
+  writeFileSync(path.join(dir, "en.srt"), "1\n00:00:00,000 --> 00:00:19,000\nHello from the subtitles\n");
+  writeFileSync(path.join(dir, "fr.srt"), "1\n00:00:00,000 --> 00:00:19,000\nBonjour des sous-titres\n");
+  const film = path.join(dir, "film.mkv");
+  execFileSync("ffmpeg", [
+    "-hide_banner", "-loglevel", "error", "-y",
+    "-f", "lavfi", "-i", "testsrc2=duration=20:size=320x180:rate=25", "-f", "lavfi", "-i", "sine=duration=20",
+    "-i", path.join(dir, "en.srt"), "-i", path.join(dir, "fr.srt"),
+    "-map", "0", "-map", "1", "-map", "2", "-map", "3",
+    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt", "-shortest",
+    "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", "title=English (SDH)",
+    "-metadata:s:s:1", "language=fre", "-disposition:s:1", "default", film,
+  ]);
+  for (const [width, height] of [[1366, 768], [390, 844]]) {
+    const { page } = await newViewer(browser, { width, height });
+    await page.goto(`${server.base}/`);
+    await page.fill("#room-name", `Subtitles ${width}`);
+    await page.click("text=Create room");
+    await page.waitForURL(/\/r\//);
+    await page.waitForSelector("#connection[data-state=in-sync]");
+    const request = page.context().request;
+    const id = await uploadFile(request, server.base, film, "film.mkv");
+    await eventually(async () => (await (await request.get(`${server.base}/api/uploads/${id}`)).json()).playable || null, { what: "the upload playable", timeoutMs: 60_000 });
+    await page.evaluate((uploadId) => window.lockstep.conn.send({ t: "queue_add_upload", upload_id: uploadId }), id);
+    await page.waitForSelector("#subtitles:not([hidden])", { timeout: 30_000 });
+    const options = await page.$$eval("#subtitles option", (os) => os.map((o) => o.textContent));
+    assert.deepEqual(options, ["Subtitles off", "English (SDH)", "French"]);
+    // The cue on screen: the track showing, its active cue's text.
+    const showing = () => page.evaluate(() => {
+      const tracks = [...document.querySelector("#player video").textTracks];
+      const track = tracks.find((t) => t.mode === "showing");
+      return track ? { label: track.label, cue: track.activeCues?.[0]?.text ?? null } : null;
+    });
+    if (width === 1366) {
+      // No choice made yet: the file's default track shows.
+      assert.equal(await page.inputValue("#subtitles"), "1");
+      await eventually(async () => (await showing())?.cue === "Bonjour des sous-titres" || null, { what: "the French cue" });
+      await page.selectOption("#subtitles", { label: "English (SDH)" });
+      await eventually(async () => (await showing())?.cue === "Hello from the subtitles" || null, { what: "the English cue" });
+      assert.equal(await page.evaluate(() => localStorage.getItem("lockstep.subtitles")), JSON.stringify({ language: "eng" }));
+      await page.screenshot({ path: path.join(artifacts(), "room-subtitles.png") });
+      // Off: nothing shows, and the next video starts without.
+      await page.selectOption("#subtitles", "-1");
+      assert.equal(await showing(), null);
+    } else {
+      // Another browser (its own storage): the file's default again; the menu fits a phone.
+      await eventually(async () => (await showing())?.cue === "Bonjour des sous-titres" || null, { what: "the French cue" });
+      await page.screenshot({ path: path.join(artifacts(), "room-subtitles-narrow.png") });
+      const box = await page.locator("#subtitles").boundingBox();
+      assert.ok(box && box.x + box.width <= width, `the menu is on screen: ${JSON.stringify(box)}`);
+    }
+    await page.context().close();
+  }
 });
