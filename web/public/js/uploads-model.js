@@ -56,6 +56,13 @@ function pixelParts(format, parts) {
   else if (/^(gbr|rgb|bgr)/.test(format)) parts.push("RGB");
 }
 
+/** What an upload's media line says of its text subtitles, which rooms offer: "1 subtitle
+ * track", "3 subtitle tracks"; null for none (or an upload checked before they were kept). */
+export function subtitlesNote(media) {
+  const n = Array.isArray(media?.subtitles) ? media.subtitles.length : 0;
+  return n ? `${n}\u00a0subtitle ${n === 1 ? "track" : "tracks"}` : null;
+}
+
 /** How the playable job made the copy (its result's `how`), in the page's words. */
 export const PLAYABLE_HOW = {
   remuxed: "copied",

@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { formatTime } from "./format.js";
 import { TusUpload } from "./tus.js";
 import { $, h, thumbnail, toast } from "./ui.js";
-import { JOB_LABELS, PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote } from "./uploads-model.js";
+import { JOB_LABELS, PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote, subtitlesNote } from "./uploads-model.js";
 import { formatBytes } from "./format.js";
 
 const model = new UploadsModel();
@@ -53,6 +53,7 @@ function mediaLine(u) {
     parts.push([m.video_codec, m.audio_codec].filter(Boolean).join(" / "));
     parts.push(pixelNote(m));
     parts.push(keyframeNote(m));
+    parts.push(subtitlesNote(m));
   }
   return parts.filter(Boolean).join(" · ");
 }

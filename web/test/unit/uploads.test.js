@@ -2,7 +2,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { TusUpload, UploadError, encodeMetadata, fingerprint } from "../../public/js/tus.js";
 import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboard.js";
-import { PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote } from "../../public/js/uploads-model.js";
+import { PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote, subtitlesNote } from "../../public/js/uploads-model.js";
 import { formatBytes } from "../../public/js/format.js";
 
 /** A tus server in memory, with a switch to drop the connection in the middle of a PATCH. */
@@ -230,4 +230,10 @@ test("an upload's media line tells a pixel format other than 8-bit 4:2:0, HDR an
 test("a finished playable copy says how it was made, in the page's words, for each way the server makes one", () => {
   assert.deepEqual(Object.keys(PLAYABLE_HOW).sort(), ["audio transcoded", "remuxed", "transcoded"]);
   assert.ok(Object.values(PLAYABLE_HOW).every((text) => text.length <= 16));
+});
+
+test("an upload's media line counts its subtitle tracks", () => {
+  assert.equal(subtitlesNote({ subtitles: [{ stream: 2 }] }), "1\u00a0subtitle track");
+  assert.equal(subtitlesNote({ subtitles: [{ stream: 2 }, { stream: 3 }, { stream: 4 }] }), "3\u00a0subtitle tracks");
+  for (const media of [{ subtitles: [] }, {}, null, { subtitles: "x" }]) assert.equal(subtitlesNote(media), null, JSON.stringify(media));
 });
