@@ -74,6 +74,12 @@ const SHEET_MAX_BYTES: u64 = 4 << 20;
 const CHECK_CPU_SECS: u64 = 60;
 /// Largest WebVTT file of one subtitle track (a film's is about 100 KiB).
 const SUBTITLE_MAX_BYTES: u64 = 4 << 20;
+
+/// An empty `subtitles` folder: the upload was looked at, and has none to offer (or they could
+/// not be extracted). Not made again for a deleted upload (its folder is gone).
+async fn mark_no_subtitles(files: &UploadFiles) {
+    let _ = tokio::fs::create_dir(files.subtitles_dir()).await;
+}
 /// CPU seconds every run gets, whatever the video (start-up, probing the input).
 const CPU_BASE_SECS: f64 = 60.0;
 
@@ -380,7 +386,10 @@ impl Jobs {
         let stop = shutdown.clone();
         tasks.spawn(async move { jobs.worker(stop, true).await });
         let jobs = self.clone();
-        tasks.spawn(async move { jobs.list_missing_keyframes(shutdown).await });
+        tasks.spawn(async move {
+            jobs.extract_missing_subtitles(&shutdown).await;
+            jobs.list_missing_keyframes(shutdown).await;
+        });
         Ok(())
     }
 
@@ -967,8 +976,9 @@ impl Jobs {
                 media.keyframe_spacing = original
                     .as_deref()
                     .and_then(|times| video::keyframe_spacing(times, media.duration));
-                if !media.subtitles.is_empty() && !self.extract_subtitles(&files, &media).await {
+                if media.subtitles.is_empty() || !self.extract_subtitles(&files, &media).await {
                     media.subtitles.clear();
+                    mark_no_subtitles(&files).await;
                 }
                 let as_is =
                     video::playable_plan(&media, cfg.transcode_sparse_max_secs) == Playable::AsIs;
@@ -1001,14 +1011,24 @@ impl Jobs {
         Ok(())
     }
 
-    /// Extracts the upload's text subtitles to WebVTT ([`commands::subtitles`]), for the
-    /// room's player to offer; false, logged, when ffmpeg could not (the upload plays without).
+    /// Extracts the upload's text subtitles to WebVTT ([`commands::subtitles`]) for the room's
+    /// player, and puts them in place; false, logged, when ffmpeg could not (the upload plays
+    /// without).
     async fn extract_subtitles(&self, files: &UploadFiles, media: &MediaInfo) -> bool {
+        match self.make_subtitles(files, media).await {
+            Some(made) => self.place_subtitles(files, &made).await,
+            None => false,
+        }
+    }
+
+    /// The subtitles made into a temporary folder ([`Jobs::place_subtitles`] puts it in place),
+    /// or None, logged.
+    async fn make_subtitles(&self, files: &UploadFiles, media: &MediaInfo) -> Option<PathBuf> {
         let cfg = &self.inner.config;
         let tmp = files.dir.join("subtitles.tmp");
         remove_path(&tmp).await;
         let made = async {
-            tokio::fs::create_dir_all(&tmp)
+            tokio::fs::create_dir(&tmp)
                 .await
                 .context("subtitles folder")?;
             let limits = super::process::Limits {
@@ -1027,19 +1047,110 @@ impl Jobs {
                 &CancellationToken::new(),
                 |_| {},
             )
-            .await?;
-            remove_path(&files.subtitles_dir()).await;
-            tokio::fs::rename(&tmp, files.subtitles_dir())
-                .await
-                .context("saving the subtitles")
+            .await
+            .map_err(anyhow::Error::from)
         };
         match made.await {
-            Ok(()) => true,
+            Ok(()) => Some(tmp),
             Err(err) => {
                 tracing::warn!(dir = %files.dir.display(), error = %format!("{err:#}"), "cannot extract an upload's subtitles");
                 remove_path(&tmp).await;
+                None
+            }
+        }
+    }
+
+    /// Puts `made` in place as the upload's subtitles folder; false, logged, when it cannot.
+    async fn place_subtitles(&self, files: &UploadFiles, made: &std::path::Path) -> bool {
+        remove_path(&files.subtitles_dir()).await;
+        match tokio::fs::rename(made, files.subtitles_dir()).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(dir = %files.dir.display(), error = %err, "cannot save an upload's subtitles");
+                remove_path(made).await;
                 false
             }
+        }
+    }
+
+    /// Extracts the subtitles of the uploads checked before they were (theirs is the only
+    /// upload folder without a `subtitles` folder: one is made, empty, for an upload that has
+    /// none), one at a time in the background. Idempotent, so nodes sharing the media directory
+    /// may each do it.
+    async fn extract_missing_subtitles(&self, shutdown: &CancellationToken) {
+        let Ok(mut dirs) = tokio::fs::read_dir(&self.inner.config.root).await else {
+            return;
+        };
+        let cfg = &self.inner.config;
+        let limits = super::process::Limits {
+            memory_bytes: Some(cfg.memory_bytes),
+            cpu_secs: Some(CHECK_CPU_SECS),
+            file_bytes: Some(0),
+        };
+        let mut found = 0;
+        while let Ok(Some(entry)) = dirs.next_entry().await {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let files = self.files(id);
+            if tokio::fs::try_exists(files.subtitles_dir())
+                .await
+                .unwrap_or(true)
+            {
+                continue;
+            }
+            let Ok(Some(upload)) = self.inner.store.upload(id).await else {
+                continue;
+            };
+            let (UploadState::Ready, Some(mut media)) = (upload.state, upload.media) else {
+                continue;
+            };
+            let tracks = match video::subtitle_streams(
+                &cfg.ffprobe,
+                &files.original(),
+                Duration::from_secs(60),
+                &limits,
+            )
+            .await
+            {
+                Ok(tracks) => tracks,
+                Err(err) => {
+                    tracing::warn!(upload = %id, error = %format!("{err:#}"), "cannot read an upload's subtitle tracks");
+                    continue;
+                }
+            };
+            if tracks.is_empty() {
+                mark_no_subtitles(&files).await;
+                continue;
+            }
+            media.subtitles = tracks;
+            // Listed once made, in place once listed: a stop in between leaves no folder, and
+            // the next start makes them again.
+            let Some(made) = self.make_subtitles(&files, &media).await else {
+                mark_no_subtitles(&files).await;
+                continue;
+            };
+            match self.inner.store.set_upload_media(id, &media).await {
+                Ok(true) => {
+                    if self.place_subtitles(&files, &made).await {
+                        found += 1;
+                    }
+                }
+                Ok(false) => remove_path(&made).await,
+                Err(err) => {
+                    tracing::warn!(upload = %id, error = %err, "cannot record an upload's subtitles");
+                    remove_path(&made).await;
+                }
+            }
+        }
+        if found > 0 {
+            tracing::info!(
+                uploads = found,
+                "extracted the subtitles of uploads checked before they were"
+            );
         }
     }
 

@@ -210,6 +210,19 @@ pub async fn check_upload(
     Ok(info)
 }
 
+/// The text subtitle tracks of `file` ([`subtitle_tracks`]), read again by ffprobe: for an
+/// upload checked before they were kept.
+pub async fn subtitle_streams(
+    ffprobe: &Path,
+    file: &Path,
+    timeout: Duration,
+    limits: &Limits,
+) -> anyhow::Result<Vec<SubtitleTrack>> {
+    let json = ffprobe_json(ffprobe, file, timeout, limits).await?;
+    let probe: Probe = serde_json::from_slice(&json)?;
+    Ok(subtitle_tracks(&probe.streams))
+}
+
 /// Most keyframes kept of one video. Past this many (a keyframe every frame or two, as an
 /// intra-only stream has), every seek lands on or next to one, there is nothing to plan for, and
 /// none are kept: the list is empty, as for a video with none.

@@ -277,6 +277,22 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces the media info of a checked upload (one that is `ready`); false when there is
+    /// no such upload.
+    pub async fn set_upload_media(
+        &self,
+        id: UploadId,
+        media: &MediaInfo,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query("UPDATE uploads SET media = $1 WHERE id = $2 AND state = $3")
+            .bind(to_json(media)?)
+            .bind(id.to_string())
+            .bind(UploadState::Ready.as_str())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// An upload passed its check: ready with its media info, playable as uploaded or not, and
     /// the jobs that make what it needs, all in one transaction. A stop between separate writes
     /// could leave it ready without the jobs, which nothing would queue again.

@@ -1048,11 +1048,9 @@ async fn an_interlaced_upload_is_deinterlaced() {
     assert!(dir.join("storyboard/sheet-000.jpg").exists());
 }
 
-/// A film's text subtitles (SRT, ASS in Matroska; mov_text in MP4) are extracted to WebVTT,
-/// listed and served with the upload's other files, to whoever may see it; pictures of text
-/// (PGS, VobSub) are not.
-#[tokio::test]
-async fn text_subtitles_are_extracted_to_webvtt_and_served_with_the_upload() {
+/// 4 s in Matroska with two SRT tracks: English, titled "English (SDH)", and French, marked
+/// default.
+fn subtitled_film() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let srt = |name: &str, text: &str| {
         let path = dir.path().join(name);
@@ -1103,9 +1101,18 @@ async fn text_subtitles_are_extracted_to_webvtt_and_served_with_the_upload() {
         .status()
         .unwrap();
     assert!(made.success());
+    std::fs::read(&film).unwrap()
+}
+
+/// A film's text subtitles (SRT, ASS in Matroska; mov_text in MP4) are extracted to WebVTT,
+/// listed and served with the upload's other files, to whoever may see it; pictures of text
+/// (PGS, VobSub) are not.
+#[tokio::test]
+async fn text_subtitles_are_extracted_to_webvtt_and_served_with_the_upload() {
+    let film = subtitled_film();
     let app = spawn_with(|_| {}).await;
     let (owner, stranger) = (app.api(), app.api());
-    let id = upload(&owner, std::fs::read(&film).unwrap(), "film.mkv").await;
+    let id = upload(&owner, film, "film.mkv").await;
     let v = settled(&app, &owner, &id).await;
     assert_eq!(v["playable"], true, "{v}");
     let subtitles = &v["media"]["subtitles"];
@@ -1782,6 +1789,78 @@ async fn uploads_made_before_keyframes_were_listed_get_them_on_start_up() {
     assert_eq!(times, listed);
     // Nothing half-written is left.
     let names: Vec<String> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains(".tmp")), "{names:?}");
+}
+
+/// An upload checked before subtitles were extracted (no `subtitles` folder, none in its media
+/// info) gets them on the next start; one without any is marked looked at, with an empty folder.
+#[tokio::test]
+async fn uploads_checked_before_subtitles_were_extracted_get_them_on_start_up() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let app = crate::helpers::spawn_in(dir.clone(), |_| {}).await;
+    let api = app.api();
+    let id = upload(&api, subtitled_film(), "older.mkv").await;
+    settled(&app, &api, &id).await;
+    let plain = upload(&api, clip(), "plain.mp4").await;
+    settled(&app, &api, &plain).await;
+    let folder = |upload: &str| dir.path().join("uploads").join(upload).join("subtitles");
+    assert_eq!(
+        std::fs::read_dir(folder(&plain)).unwrap().count(),
+        0,
+        "looked at, none"
+    );
+    // As an upload checked by an earlier version has it.
+    std::fs::remove_dir_all(folder(&id)).unwrap();
+    let row = app
+        .state
+        .store
+        .upload(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut media = row.media.unwrap();
+    media.subtitles.clear();
+    assert!(
+        app.state
+            .store
+            .set_upload_media(row.id, &media)
+            .await
+            .unwrap()
+    );
+    let cookie = api.cookie_header().unwrap();
+    app.stop().await;
+
+    let app = crate::helpers::spawn_in(dir.clone(), |_| {}).await;
+    let api = app.api();
+    let path = format!("/media/uploads/{id}/subtitles.json");
+    let mut listed = Value::Null;
+    for _ in 0..200 {
+        let r = api
+            .raw(Method::GET, &path)
+            .header("cookie", cookie.clone())
+            .send()
+            .await
+            .unwrap();
+        listed = r.json::<Value>().await.unwrap();
+        if listed.as_array().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed.as_array().map(Vec::len), Some(2), "{listed}");
+    assert_eq!(listed[0]["language"], "eng");
+    let r = api
+        .raw(Method::GET, &format!("/media/uploads/{id}/subtitles/1.vtt"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("Bonjour"));
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("uploads").join(&id))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
