@@ -393,32 +393,46 @@ impl Jobs {
         Ok(())
     }
 
-    /// Lists the keyframes of the playable uploads that have none (made before they were
-    /// listed), one at a time in the background: their pages then plan their landings by them.
-    /// Idempotent, so nodes sharing the media directory may each do it.
-    async fn list_missing_keyframes(self, shutdown: CancellationToken) {
-        let Ok(mut dirs) = tokio::fs::read_dir(&self.inner.config.root).await else {
-            return;
-        };
-        let limits = super::process::Limits {
+    /// The limits of a look at an upload's file (ffprobe, or ffmpeg reading it to no output).
+    fn probe_limits(&self) -> super::process::Limits {
+        super::process::Limits {
             memory_bytes: Some(self.inner.config.memory_bytes),
             cpu_secs: Some(CHECK_CPU_SECS),
             file_bytes: Some(0),
+        }
+    }
+
+    /// The uploads in the media directory whose folder lacks `made` (a file or folder a later
+    /// version makes): the start-up backfills' work.
+    async fn uploads_without(
+        &self,
+        made: fn(&UploadFiles) -> PathBuf,
+    ) -> Vec<(UploadId, UploadFiles)> {
+        let mut missing = Vec::new();
+        let Ok(mut dirs) = tokio::fs::read_dir(&self.inner.config.root).await else {
+            return missing;
         };
-        let mut listed = 0;
         while let Ok(Some(entry)) = dirs.next_entry().await {
-            if shutdown.is_cancelled() {
-                return;
-            }
             let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
                 continue;
             };
             let files = self.files(id);
-            if tokio::fs::try_exists(files.keyframes())
-                .await
-                .unwrap_or(true)
-            {
-                continue;
+            if !tokio::fs::try_exists(made(&files)).await.unwrap_or(true) {
+                missing.push((id, files));
+            }
+        }
+        missing
+    }
+
+    /// Lists the keyframes of the playable uploads that have none (made before they were
+    /// listed), one at a time in the background: their pages then plan their landings by them.
+    /// Idempotent, so nodes sharing the media directory may each do it.
+    async fn list_missing_keyframes(self, shutdown: CancellationToken) {
+        let limits = self.probe_limits();
+        let mut listed = 0;
+        for (id, files) in self.uploads_without(UploadFiles::keyframes).await {
+            if shutdown.is_cancelled() {
+                return;
             }
             // What the upload is served as: its playable copy, or the original once playable.
             let video = if tokio::fs::try_exists(files.playable())
@@ -931,11 +945,7 @@ impl Jobs {
             .await?;
         self.publish_upload(id).await;
         let cfg = &self.inner.config;
-        let limits = super::process::Limits {
-            memory_bytes: Some(cfg.memory_bytes),
-            cpu_secs: Some(CHECK_CPU_SECS),
-            file_bytes: Some(0),
-        };
+        let limits = self.probe_limits();
         match video::check_upload(
             &cfg.ffprobe,
             &cfg.ffmpeg,
@@ -1078,29 +1088,12 @@ impl Jobs {
     /// none), one at a time in the background. Idempotent, so nodes sharing the media directory
     /// may each do it.
     async fn extract_missing_subtitles(&self, shutdown: &CancellationToken) {
-        let Ok(mut dirs) = tokio::fs::read_dir(&self.inner.config.root).await else {
-            return;
-        };
         let cfg = &self.inner.config;
-        let limits = super::process::Limits {
-            memory_bytes: Some(cfg.memory_bytes),
-            cpu_secs: Some(CHECK_CPU_SECS),
-            file_bytes: Some(0),
-        };
+        let limits = self.probe_limits();
         let mut found = 0;
-        while let Ok(Some(entry)) = dirs.next_entry().await {
+        for (id, files) in self.uploads_without(UploadFiles::subtitles_dir).await {
             if shutdown.is_cancelled() {
                 return;
-            }
-            let Some(id) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            let files = self.files(id);
-            if tokio::fs::try_exists(files.subtitles_dir())
-                .await
-                .unwrap_or(true)
-            {
-                continue;
             }
             let Ok(Some(upload)) = self.inner.store.upload(id).await else {
                 continue;
