@@ -75,13 +75,14 @@ const CHECK_CPU_SECS: u64 = 60;
 /// Largest WebVTT file of one subtitle track (a film's is about 100 KiB).
 const SUBTITLE_MAX_BYTES: u64 = 4 << 20;
 
+/// CPU seconds every run gets, whatever the video (start-up, probing the input).
+const CPU_BASE_SECS: f64 = 60.0;
+
 /// An empty `subtitles` folder: the upload was looked at, and has none to offer (or they could
 /// not be extracted). Not made again for a deleted upload (its folder is gone).
 async fn mark_no_subtitles(files: &UploadFiles) {
     let _ = tokio::fs::create_dir(files.subtitles_dir()).await;
 }
-/// CPU seconds every run gets, whatever the video (start-up, probing the input).
-const CPU_BASE_SECS: f64 = 60.0;
 
 /// What the pipeline needs from configuration.
 #[derive(Debug, Clone)]
