@@ -74,6 +74,8 @@ const SHEET_MAX_BYTES: u64 = 4 << 20;
 const CHECK_CPU_SECS: u64 = 60;
 /// Largest WebVTT file of one subtitle track (a film's is about 100 KiB).
 const SUBTITLE_MAX_BYTES: u64 = 4 << 20;
+/// Longest an upload's subtitles may take to extract (the upload's check waits for them).
+const SUBTITLES_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// CPU seconds every run gets, whatever the video (start-up, probing the input).
 const CPU_BASE_SECS: f64 = 60.0;
@@ -1053,7 +1055,8 @@ impl Jobs {
                 &cfg.ffmpeg,
                 args,
                 media.duration,
-                cfg.timeout,
+                // Reading the largest upload through (4 GiB) takes a minute at 70 MB/s.
+                cfg.timeout.min(SUBTITLES_TIMEOUT),
                 &limits,
                 &CancellationToken::new(),
                 |_| {},
