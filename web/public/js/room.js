@@ -978,6 +978,8 @@ class RoomPage {
         this.seekBy(ARROW_SEEK_S);
       } else if (e.key === "f") {
         this.fullscreen();
+      } else if (e.key === "c") {
+        this.subtitles?.toggle();
       }
     });
   }

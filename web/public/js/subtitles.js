@@ -98,12 +98,24 @@ export class Subtitles {
     this.enforce = () => {
       if (this.elements.some((el, i) => el.track.mode !== (i === this.index ? "showing" : "disabled"))) this.show(this.index);
     };
-    select.addEventListener("change", () => {
-      const index = Number(select.value);
-      this.show(index);
-      const track = this.tracks[index];
-      this.remember(track ? { language: track.language } : { off: true });
-    });
+    select.addEventListener("change", () => this.pick(Number(select.value)));
+  }
+
+  /** The viewer shows track `index` (-1: none), and it is kept for the next video. */
+  pick(index) {
+    this.show(index);
+    const track = this.tracks[this.index];
+    this.remember(track ? { language: track.language } : { off: true });
+  }
+
+  /** Turns subtitles off when some show (the `c` key), else on: the track last shown, else the
+   * first that is not forced. False when the video has none. */
+  toggle() {
+    if (!this.elements.length) return false;
+    const on = this.index >= 0 && !this.tracks[this.index].forced;
+    const first = this.tracks.findIndex((t) => !t.forced);
+    this.pick(on ? -1 : (this.lastShown ?? (first >= 0 ? first : 0)));
+    return true;
   }
 
   /** Shows the subtitles of `item` (an upload) on `video`, its player's element, or none. */
@@ -145,6 +157,7 @@ export class Subtitles {
   /** Shows track `index` (-1: none). */
   show(index) {
     this.index = this.elements[index] ? index : -1;
+    if (this.index >= 0 && !this.tracks[this.index].forced) this.lastShown = this.index;
     this.elements.forEach((el, i) => {
       // "showing" loads the track's file; the others are not fetched at all.
       el.track.mode = i === index ? "showing" : "disabled";
@@ -153,6 +166,7 @@ export class Subtitles {
   }
 
   clear() {
+    this.lastShown = undefined;
     this.video?.textTracks.removeEventListener("change", this.enforce);
     for (const el of this.elements) el.remove();
     this.elements = [];

@@ -255,6 +255,14 @@ test("an upload's subtitles are offered in the room; each viewer picks their own
       // Off: nothing shows, and the next video starts without.
       await page.selectOption("#subtitles", "-1");
       assert.equal(await showing(), null);
+      // The c key, from the page: on again with the track last shown, then off.
+      await page.locator("#np-title").click();
+      await page.keyboard.press("c");
+      await eventually(async () => (await showing())?.cue === "Hello from the subtitles" || null, { what: "the English cue again" });
+      assert.equal(await page.inputValue("#subtitles"), "0");
+      await page.keyboard.press("c");
+      assert.equal(await showing(), null);
+      assert.equal(await page.evaluate(() => localStorage.getItem("lockstep.subtitles")), JSON.stringify({ off: true }));
     } else {
       // Another browser (its own storage): the file's default again; the menu fits a phone.
       await eventually(async () => (await showing())?.cue === "Bonjour des sous-titres" || null, { what: "the French cue" });
