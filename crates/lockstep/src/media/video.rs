@@ -728,17 +728,18 @@ pub mod commands {
         fix: &Corrections,
         seek: Seek,
     ) -> Vec<String> {
-        let mut a = Vec::new();
-        if seek == Seek::Quick {
-            a.extend(strings(&["-ss"]));
-            a.push(format!("{at:.3}"));
-        }
-        a.extend(strings(&["-protocol_whitelist", "file", "-i"]));
-        a.push(input.display().to_string());
-        if seek == Seek::Decoded {
-            a.extend(strings(&["-ss"]));
-            a.push(format!("{at:.3}"));
-        }
+        let ss = ["-ss".to_owned(), format!("{at:.3}")];
+        let input = [
+            "-protocol_whitelist".to_owned(),
+            "file".to_owned(),
+            "-i".to_owned(),
+            input.display().to_string(),
+        ];
+        // -ss before -i seeks the input; after it, skips decoded frames.
+        let mut a: Vec<String> = match seek {
+            Seek::Quick => ss.into_iter().chain(input).collect(),
+            Seek::Decoded => input.into_iter().chain(ss).collect(),
+        };
         a.extend(strings(&["-frames:v", "1", "-vf"]));
         let scaled = match fix.tone_map {
             Some(transfer) => format!("scale=-2:{height},{}", tone_map_filter(transfer)),
@@ -842,12 +843,18 @@ pub mod commands {
                 a.extend(strings(&[
                     "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
                 ]));
-                if fix.deinterlace && fix.tone_map.is_none() {
-                    a.extend(strings(&["-vf", DEINTERLACE]));
-                }
-                if let Some(transfer) = fix.tone_map {
+                let filters: Vec<String> = [
+                    fix.deinterlace.then(|| DEINTERLACE.to_owned()),
+                    fix.tone_map.map(tone_map_filter),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                if !filters.is_empty() {
                     a.push("-vf".into());
-                    a.push(fix.after_deinterlacing(DEINTERLACE, tone_map_filter(transfer)));
+                    a.push(filters.join(","));
+                }
+                if fix.tone_map.is_some() {
                     a.extend(strings(&[
                         "-color_primaries",
                         "bt709",
