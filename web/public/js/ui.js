@@ -77,19 +77,26 @@ function toastBox() {
  * Centred over a narrow bar, it hid the bar's status and buttons (on a phone, all of them: the
  * "In sync" pill, Invite, Settings). Inside a dialog: where the style sheet puts it. Placed when
  * a toast is said, and again whenever the bar's middle changes size.
+ *
+ * Once under the bar, the stack goes back over it only when no toast is up: while reconnecting,
+ * each attempt shortens the pill and hides Retry now for a few milliseconds, and the toast being
+ * read jumped up and down the page once a second.
  */
 function placeStack(box) {
-  box.style.top = box.style.left = "";
+  const over = () => { box.style.top = box.style.left = ""; };
   const bar = $(".topbar");
   const middle = bar && $(".grow", bar);
-  if (box.parentElement !== document.body || !middle) return;
+  if (box.parentElement !== document.body || !middle) return over();
+  // Its width does not depend on where it is (the style sheet's).
   const width = box.getBoundingClientRect().width;
   const room = middle.getBoundingClientRect();
   const left = (document.documentElement.clientWidth - width) / 2;
-  if (left >= room.left && left + width <= room.right) return;
+  const fits = left >= room.left && left + width <= room.right;
+  const under = box.style.top !== "";
+  if (fits && !(under && box.childElementCount > 0)) return over();
   box.style.top = `${Math.ceil(bar.getBoundingClientRect().bottom) + 6}px`;
   const column = $(".stage")?.getBoundingClientRect();
-  if (column && column.width >= width) box.style.left = `${column.left + column.width / 2}px`;
+  box.style.left = column && column.width >= width ? `${column.left + column.width / 2}px` : "";
 }
 
 /** Whether keyboard focus is in a field that takes text. */

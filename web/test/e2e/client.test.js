@@ -148,6 +148,15 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     }));
     const bar = await box(a.page, ".topbar");
     assert.ok((await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox()).y < bar.y + bar.height, "over the bar");
+    // Every place the stack is put from now on (over the bar or not), and what the pill says.
+    await a.page.evaluate(() => {
+      const stack = document.querySelector("#toasts");
+      const pill = document.querySelector("#connection");
+      window.stackOverBar = [];
+      window.pillSaid = [];
+      new MutationObserver(() => window.stackOverBar.push(stack.style.top === "")).observe(stack, { attributeFilter: ["style"] });
+      new MutationObserver(() => window.pillSaid.push(pill.textContent)).observe(pill, { subtree: true, childList: true, characterData: true });
+    });
     proxy.cut(2_500);
     await eventually(() => a.page.isVisible("#retry"), { what: "Retry now shown" });
     const pill = await a.page.textContent("#connection");
@@ -161,7 +170,11 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     assert.equal(await a.page.inputValue("#chat-input"), "typed while offline");
     assert.match(await a.page.textContent("#chat-note"), /Not sent yet/);
     await a.page.screenshot({ path: path.join(artifacts(), "reconnecting.png") });
-    // It moved off the bar once the pill grew and Retry now came (it hid them), as one said now.
+    // It moved off the bar once the pill grew and Retry now came (it hid them), as one said now,
+    // and stayed there through an attempt to reconnect, which shortens the pill for a few ms.
+    await eventually(() => a.page.evaluate(() => window.pillSaid.some((t, i) => t === "Reconnecting…" && /^Reconnecting in/.test(window.pillSaid[i + 1] ?? ""))), { what: "an attempt to reconnect, failed" });
+    const moves = await a.page.evaluate(() => window.stackOverBar);
+    assert.ok(moves.length > 0 && !moves.includes(true), `the toast went back over the bar while reconnecting: ${JSON.stringify(moves)}`);
     const before = await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox();
     for (const sel of ["#connection", "#retry"]) assert.equal(overlaps(before, await box(a.page, sel)), false, `a toast said before covers ${sel} while reconnecting`);
     await a.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("Said while reconnecting")));
