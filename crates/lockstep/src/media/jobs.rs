@@ -729,7 +729,7 @@ impl Jobs {
             match job.kind {
                 JobKind::Poster => {
                     let at = (duration * 0.1).min(10.0);
-                    self.frame(&input, &tmp, at, 720, &fix, duration, &limits, cancel, &progress_tx).await?;
+                    self.frame(&input, &tmp, at, 720, &media, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, files.poster()).await.context("saving the poster")?;
                     Ok(serde_json::json!({ "poster": files.poster_url() }))
                 }
@@ -740,7 +740,7 @@ impl Jobs {
                     }
                     let out = files.thumbnail(job.id);
                     tokio::fs::create_dir_all(out.parent().unwrap_or(&files.dir)).await.context("thumbnail folder")?;
-                    self.frame(&input, &tmp, at, 360, &fix, duration, &limits, cancel, &progress_tx).await?;
+                    self.frame(&input, &tmp, at, 360, &media, &limits, cancel, &progress_tx).await?;
                     tokio::fs::rename(&tmp, &out).await.context("saving the thumbnail")?;
                     Ok(serde_json::json!({ "thumbnail": files.thumbnail_url(job.id), "at": at }))
                 }
@@ -839,9 +839,11 @@ impl Jobs {
         }
     }
 
-    /// One frame of `input` at `at` into `out` ([`commands::frame`]): seeked quickly, and, when
-    /// that decoded nothing (an MPEG-TS whose last keyframe is before `at` has none to jump to:
-    /// ffmpeg says "Output file is empty" and succeeds), decoded from the start.
+    /// One frame of `input` (whose media info is `media`) at `at` into `out`
+    /// ([`commands::frame`]): seeked quickly by the file's index, or near the time and decoded up
+    /// to it in a file without one ([`video::seeks_by_index`]); and, when that decoded nothing
+    /// (an MPEG-TS whose last keyframe is before the place seeked to has none to jump to: ffmpeg
+    /// says "Output file is empty" and succeeds), decoded from the start.
     #[allow(clippy::too_many_arguments)]
     async fn frame(
         &self,
@@ -849,20 +851,31 @@ impl Jobs {
         out: &std::path::Path,
         at: f64,
         height: u32,
-        fix: &video::Corrections,
-        duration: f64,
+        media: &MediaInfo,
         limits: &super::process::Limits,
         cancel: &CancellationToken,
         progress: &watch::Sender<f64>,
     ) -> Result<(), RunError> {
-        for seek in [commands::Seek::Quick, commands::Seek::Decoded] {
-            let args = commands::frame(input, out, at, height, fix, seek);
-            self.ffmpeg(args, duration, limits, cancel, progress)
+        let fix = video::Corrections::of(media);
+        let first = if video::seeks_by_index(&media.container) {
+            commands::Seek::Quick
+        } else {
+            commands::Seek::Near
+        };
+        let mut tried = Vec::new();
+        for seek in [first, commands::Seek::Decoded] {
+            let args = commands::frame(input, out, at, height, &fix, seek);
+            // Near a time within its window is decoded from the start already.
+            if tried.contains(&args) {
+                continue;
+            }
+            self.ffmpeg(args.clone(), media.duration, limits, cancel, progress)
                 .await?;
             if tokio::fs::try_exists(out).await.unwrap_or(false) {
                 return Ok(());
             }
             tracing::info!(input = %input.display(), at, ?seek, "ffmpeg made no frame");
+            tried.push(args);
         }
         Err(RunError::Permanent(format!(
             "the video has no picture to show at {at:.1} s"

@@ -530,6 +530,16 @@ pub fn interlaced(info: &MediaInfo) -> bool {
     matches!(info.field_order.as_deref(), Some("tt" | "bb" | "tb" | "bt"))
 }
 
+/// Whether a seek in the file goes by its index (MP4's sample table, Matroska's cues): exact with
+/// ffmpeg's `-ss` before `-i`. MPEG-TS and MPEG-PS (`.ts`, `.m2ts`, `.mts`, `.mpg`, `.vob`) and
+/// raw streams have none: ffmpeg jumps to the first keyframe after the time ([`commands::Seek`]).
+/// `container` is ffprobe's format name.
+pub fn seeks_by_index(container: &str) -> bool {
+    !container
+        .split(',')
+        .any(|name| matches!(name, "mpegts" | "mpeg" | "mpegvideo" | "h264" | "hevc"))
+}
+
 /// Whether browsers decode this video stream wherever they play MP4 (and it is not interlaced):
 /// H.264 only in 8 bits with
 /// 4:2:0 chroma (High 10, 4:2:2 and 4:4:4 are refused by Safari and by the hardware decoders
@@ -709,14 +719,24 @@ pub mod commands {
     /// How [`frame`] gets to its time.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub enum Seek {
-        /// The input is seeked (`-ss` before `-i`): the demuxer jumps to a keyframe by the
-        /// file's index. In a file without one (MPEG-TS, MPEG-PS) it may jump past the time, to
-        /// the next keyframe, or past the last keyframe, where nothing is decoded at all.
+        /// The input is seeked (`-ss` before `-i`): the demuxer jumps to the keyframe before the
+        /// time by the file's index and decodes from there ([`seeks_by_index`]).
         Quick,
+        /// For a file without an index: the input is seeked to [`NEAR_WINDOW`] before the time,
+        /// then decoded up to it. Seeked to the time itself, MPEG-TS and MPEG-PS jump to the
+        /// first keyframe after it (a thumbnail asked at 3 s showed 10 s), or past the last
+        /// keyframe, where nothing is decoded at all.
+        Near,
         /// Everything is decoded from the start up to the time (`-ss` after `-i`): exact in any
         /// file, and as slow as the time is far in.
         Decoded,
     }
+
+    /// How far before its time [`Seek::Near`] seeks: more than the keyframe spacing of encoders'
+    /// defaults (x264's and x265's 250 frames are 10.4 s at 24 frames a second; broadcasts and
+    /// camcorders put one every 0.5-2 s). Where the keyframes are further apart, the picture is
+    /// the next keyframe's, as with [`Seek::Quick`].
+    pub const NEAR_WINDOW: f64 = 12.0;
 
     /// One frame at `at` seconds, scaled. Scaled first, so that an HDR frame is tone-mapped
     /// (`fix`) at the size it is kept at; an interlaced one is deinterlaced before.
@@ -728,18 +748,22 @@ pub mod commands {
         fix: &Corrections,
         seek: Seek,
     ) -> Vec<String> {
-        let ss = ["-ss".to_owned(), format!("{at:.3}")];
-        let input = [
-            "-protocol_whitelist".to_owned(),
-            "file".to_owned(),
-            "-i".to_owned(),
-            input.display().to_string(),
-        ];
-        // -ss before -i seeks the input; after it, skips decoded frames.
-        let mut a: Vec<String> = match seek {
-            Seek::Quick => ss.into_iter().chain(input).collect(),
-            Seek::Decoded => input.into_iter().chain(ss).collect(),
+        // -ss before -i seeks the input; after it, skips decoded frames (counted from where the
+        // input was seeked to).
+        let (seeked, skipped) = match seek {
+            Seek::Quick => (Some(at), None),
+            Seek::Near if at > NEAR_WINDOW => (Some(at - NEAR_WINDOW), Some(NEAR_WINDOW)),
+            Seek::Near | Seek::Decoded => (None, Some(at)),
         };
+        let ss = |t: Option<f64>| {
+            t.into_iter()
+                .flat_map(|t| ["-ss".to_owned(), format!("{t:.3}")])
+        };
+        let mut a: Vec<String> = ss(seeked)
+            .chain(strings(&["-protocol_whitelist", "file", "-i"]))
+            .chain([input.display().to_string()])
+            .chain(ss(skipped))
+            .collect();
         a.extend(strings(&["-frames:v", "1", "-vf"]));
         let scaled = match fix.tone_map {
             Some(transfer) => format!("scale=-2:{height},{}", tone_map_filter(transfer)),
@@ -1353,6 +1377,39 @@ mod tests {
         let at = |args: &[String], what: &str| args.iter().position(|a| a == what).unwrap();
         assert!(at(&decoded, "-i") < at(&decoded, "-ss"), "{decoded:?}");
         assert_eq!(decoded[at(&decoded, "-ss") + 1], "3.000");
+        // Near: within its window from the start, decoded as a whole; further in, the input
+        // seeked to the window before the time and the rest decoded.
+        let near = |t| {
+            commands::frame(
+                input,
+                out,
+                t,
+                360,
+                &Corrections::default(),
+                commands::Seek::Near,
+            )
+        };
+        assert_eq!(near(3.0), decoded);
+        let far = near(100.0);
+        assert_eq!(far[..2], ["-ss", "88.000"]);
+        let i = at(&far, "-i");
+        assert_eq!(far[i + 2..i + 4], ["-ss", "12.000"], "{far:?}");
+    }
+
+    #[test]
+    fn only_mpeg_streams_and_raw_video_are_seeked_without_an_index() {
+        for container in [
+            "mov,mp4,m4a,3gp,3g2,mj2",
+            "matroska,webm",
+            "avi",
+            "flv",
+            "ogg",
+        ] {
+            assert!(seeks_by_index(container), "{container}");
+        }
+        for container in ["mpegts", "mpeg", "mpegvideo", "h264", "hevc"] {
+            assert!(!seeks_by_index(container), "{container}");
+        }
     }
 
     #[test]

@@ -1237,6 +1237,115 @@ async fn a_poster_and_a_thumbnail_past_the_last_keyframe_of_an_mpeg_ts_are_made(
     );
 }
 
+/// How alike two pictures of one size are: ffmpeg's PSNR over all planes, in dB (`inf` for the
+/// same picture). testsrc2's frames 40 ms apart are about 25 dB alike, seconds apart 16-17 dB.
+fn psnr(a: &std::path::Path, b: &std::path::Path) -> f64 {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(b)
+        .args(["-lavfi", "psnr", "-f", "null", "-"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let average = log
+        .split("average:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("psnr said nothing: {log}"));
+    average.parse().unwrap()
+}
+
+/// MPEG-TS has no index: seeked to a thumbnail's time, ffmpeg jumped to the next keyframe, and
+/// a thumbnail asked at 13 s of a recording with a keyframe every 10 s showed 21 s. It is the
+/// picture at 13 s now.
+#[tokio::test]
+async fn a_thumbnail_of_an_mpeg_ts_is_the_picture_at_its_time_not_the_next_keyframes() {
+    // x264's default: a keyframe every 250 frames, 10 s here.
+    let ts = crate::bombs::made(
+        "keyframe-every-10s.ts",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=duration=30:size=320x180:rate=25",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-f",
+            "mpegts",
+        ],
+    );
+    let app = spawn_with(|_| {}).await;
+    let api = app.api();
+    let id = upload(&api, ts.clone(), "recording.ts").await;
+    settled(&app, &api, &id).await;
+    let r = api
+        .post(
+            &format!("/api/uploads/{id}/thumbnails"),
+            &json!({ "at": 13.0 }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let v = settled(&app, &api, &id).await;
+    let job = v["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["kind"] == "thumbnail")
+        .unwrap();
+    assert_eq!(job["state"], "done", "{job}");
+    let made = app
+        .dir
+        .path()
+        .join("uploads")
+        .join(&id)
+        .join("thumbs")
+        .join(format!("{}.jpg", job["id"].as_str().unwrap()));
+    // The picture at 13 s, decoded from the start, as the thumbnail is made.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("recording.ts");
+    std::fs::write(&source, &ts).unwrap();
+    let reference = |at: &str| {
+        let out = dir.path().join(format!("{at}.jpg"));
+        let ok = std::process::Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
+            .arg(&source)
+            .args([
+                "-ss",
+                at,
+                "-frames:v",
+                "1",
+                "-vf",
+                "scale=-2:360",
+                "-q:v",
+                "3",
+            ])
+            .arg(&out)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "ffmpeg made the picture at {at} s");
+        out
+    };
+    let at_13 = psnr(&made, &reference("13"));
+    assert!(
+        at_13 >= 30.0,
+        "the thumbnail is {at_13} dB like the picture at 13 s"
+    );
+    // And not the next keyframe's, as it was.
+    let at_20 = psnr(&made, &reference("20"));
+    assert!(
+        at_20 < 30.0,
+        "the thumbnail is {at_20} dB like the picture at 20 s"
+    );
+}
+
 /// A copy that ffmpeg refuses (here: every `-c copy` or `-c:v copy` run fails, as one of a file
 /// whose H.264 lacks what an MP4 needs would) is transcoded on the retry, and the upload plays.
 #[tokio::test]
