@@ -34,7 +34,7 @@ const HDR_TRANSFERS = new Set(["smpte2084", "arib-std-b67"]);
 const INTERLACED = new Set(["tt", "bb", "tb", "bt"]);
 
 /** What an upload's media line says of its video's pixel format ("10-bit", "4:4:4", "10-bit
- * 4:2:2") when it is not the 8-bit 4:2:0 every browser decodes: H.264 in any other is
+ * 4:2:2") when it is not the 8-bit 4:2:0 every browser decodes: H.264 or VP9 in any other is
  * transcoded (`playable_plan`, media/video.rs); "HDR" when it is (a transcode tone-maps it);
  * "interlaced" when it is (a transcode deinterlaces it). Null for 8-bit 4:2:0 progressive SDR, or
  * what was not kept. */

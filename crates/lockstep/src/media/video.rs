@@ -541,11 +541,12 @@ pub fn seeks_by_index(container: &str) -> bool {
 }
 
 /// Whether browsers decode this video stream wherever they play MP4 (and it is not interlaced):
-/// H.264 only in 8 bits with
-/// 4:2:0 chroma (High 10, 4:2:2 and 4:4:4 are refused by Safari and by the hardware decoders
-/// phones use; Jellyfin's web client direct-plays them neither on phones nor, by default, in
-/// Safari), or AV1. A pixel format that was not kept (an upload checked before) is taken as
-/// playable, as it was then.
+/// H.264 only in 8 bits with 4:2:0 chroma (High 10, 4:2:2 and 4:4:4 are refused by Safari and by
+/// the hardware decoders phones use; Jellyfin's web client direct-plays them neither on phones
+/// nor, by default, in Safari); VP9 likewise in 8-bit 4:2:0 (profile 0: what yt-dlp gives with
+/// AAC audio, in Matroska; Chromium and Firefox ESR play it from an MP4 here, Safari since macOS
+/// 11 and iOS 14, where YouTube serves it so); or AV1. A pixel format that was not kept (an
+/// upload checked before) is taken as playable, as it was then.
 fn copies_into_mp4(info: &MediaInfo) -> bool {
     if interlaced(info) {
         return false;
@@ -555,6 +556,7 @@ fn copies_into_mp4(info: &MediaInfo) -> bool {
             info.pixel_format.as_deref(),
             None | Some("yuv420p" | "yuvj420p")
         ),
+        "vp9" => matches!(info.pixel_format.as_deref(), None | Some("yuv420p")),
         "av1" => true,
         _ => false,
     }
@@ -1478,9 +1480,28 @@ mod tests {
             playable_plan(&info("mov,mp4,m4a,3gp,3g2,mj2", "h264", Some("ac3")), 600.0),
             Playable::TranscodeAudio
         );
-        // VP9 with AAC is neither a WebM nor an MP4 that plays everywhere.
+        // VP9 with AAC (yt-dlp's Matroska) is copied into an MP4; with AC-3, its audio
+        // transcoded; in 10 bits (profile 2), transcoded.
         assert_eq!(
             playable_plan(&info(mkv, "vp9", Some("aac")), 600.0),
+            Playable::Remux
+        );
+        assert_eq!(
+            playable_plan(&info(mkv, "vp9", Some("ac3")), 600.0),
+            Playable::TranscodeAudio
+        );
+        assert_eq!(
+            playable_plan(
+                &MediaInfo {
+                    pixel_format: Some("yuv420p10le".into()),
+                    ..info(mkv, "vp9", Some("aac"))
+                },
+                600.0
+            ),
+            Playable::Transcode
+        );
+        assert_eq!(
+            playable_plan(&info(mkv, "vp8", Some("aac")), 600.0),
             Playable::Transcode
         );
         assert_eq!(

@@ -766,11 +766,12 @@ fn playable_streams(app: &TestApp, id: &str) -> Vec<String> {
 
 /// Matroska with H.264 (what OBS records, what most films come in) is copied into an MP4 in
 /// seconds rather than transcoded for about its length: as it is with AAC, with its audio
-/// transcoded to AAC when that is AC-3 (or DTS, FLAC...). H.264 that browsers do not all decode
-/// (10 bits, here) is transcoded to 8-bit 4:2:0, in an MP4 too. Transcoded audio is stereo: AAC
+/// transcoded to AAC when that is AC-3 (or DTS, FLAC...); VP9 with AAC too (yt-dlp's Matroska),
+/// transcoded before. H.264 or VP9 that browsers do not all decode (10 bits, here) is transcoded
+/// to 8-bit 4:2:0 H.264, in an MP4 too. Transcoded audio is stereo: AAC
 /// in 5.1(side), which Matroska gives back as "6 channels", failed every transcode before.
 #[tokio::test]
-async fn matroska_is_copied_into_an_mp4_and_h264_in_10_bits_is_transcoded() {
+async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded() {
     let made = |name: &str, video: &[&str], audio: &[&str]| {
         let mut args = vec![
             "-f",
@@ -819,7 +820,53 @@ async fn matroska_is_copied_into_an_mp4_and_h264_in_10_bits_is_transcoded() {
         ]
         .concat(),
     );
+    // VP9 with AAC, as yt-dlp puts them in Matroska: copied; in 10 bits, transcoded.
+    let vp9 = |name: &str, pixels: &str| {
+        crate::bombs::made(
+            name,
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc=duration=3:size=160x120:rate=25",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=duration=3:sample_rate=48000",
+                "-c:v",
+                "libvpx-vp9",
+                "-deadline",
+                "realtime",
+                "-cpu-used",
+                "8",
+                "-g",
+                "25",
+                "-keyint_min",
+                "25",
+                "-pix_fmt",
+                pixels,
+                "-c:a",
+                "aac",
+            ],
+        )
+    };
     for (bytes, name, audio, pixels, how, streams) in [
+        (
+            vp9("vp9-aac.mkv", "yuv420p"),
+            "downloaded.mkv",
+            "aac",
+            "yuv420p",
+            "remuxed",
+            ["vp9,yuv420p", "aac,1"],
+        ),
+        (
+            vp9("vp9-10bit-aac.mkv", "yuv420p10le"),
+            "downloaded-hdr.mkv",
+            "aac",
+            "yuv420p10le",
+            "transcoded",
+            ["h264,yuv420p", "aac,2"],
+        ),
         (
             made("h264-aac.mkv", &["-pix_fmt", "yuv420p"], &["-c:a", "aac"]),
             "film.mkv",
