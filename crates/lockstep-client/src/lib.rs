@@ -365,8 +365,11 @@ impl Viewer {
     }
 
     async fn recv_socket(&mut self, timeout: Duration) -> anyhow::Result<ServerFrame> {
+        // One deadline for the whole wait: the server's WebSocket pings are skipped here, and a
+        // timeout started afresh after each never ran out while they came.
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let msg = tokio::time::timeout(timeout, self.socket.next())
+            let msg = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .context("timed out waiting for a frame")?;
             match msg {
@@ -419,12 +422,22 @@ impl Viewer {
     /// Waits for a frame matching `pred`; frames before it are kept for later `recv`s.
     pub async fn wait_for(
         &mut self,
+        pred: impl FnMut(&ServerFrame) -> bool,
+    ) -> anyhow::Result<ServerFrame> {
+        self.wait_for_within(FRAME_TIMEOUT, pred).await
+    }
+
+    /// [`Self::wait_for`], for at most `timeout` rather than [`FRAME_TIMEOUT`]: for a frame that
+    /// comes after work of the server's own with a timeout longer than that (a link's lookup).
+    pub async fn wait_for_within(
+        &mut self,
+        timeout: Duration,
         mut pred: impl FnMut(&ServerFrame) -> bool,
     ) -> anyhow::Result<ServerFrame> {
         if let Some(i) = self.backlog.iter().position(&mut pred) {
             return Ok(self.backlog.remove(i).expect("index is in range"));
         }
-        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let frame = self.recv_socket(left).await?;
