@@ -148,6 +148,7 @@ pub fn job_limits(
         memory_bytes: Some(config.memory_bytes),
         cpu_secs: Some((cpu.ceil() as u64).min(config.cpu_secs).max(1)),
         file_bytes: Some(file_bytes),
+        priority: super::process::Priority::Background,
     }
 }
 
@@ -402,6 +403,7 @@ impl Jobs {
             memory_bytes: Some(self.inner.config.memory_bytes),
             cpu_secs: Some(CHECK_CPU_SECS),
             file_bytes: Some(0),
+            priority: super::process::Priority::Background,
         }
     }
 
@@ -1062,6 +1064,7 @@ impl Jobs {
                 // The file is demuxed, nothing decoded: I/O more than CPU.
                 cpu_secs: Some(CHECK_CPU_SECS + (media.duration / 100.0) as u64),
                 file_bytes: Some(SUBTITLE_MAX_BYTES),
+                priority: super::process::Priority::Background,
             };
             let args = commands::subtitles(&files.original(), &tmp, &media.subtitles);
             video::run_ffmpeg(

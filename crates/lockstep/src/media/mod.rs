@@ -114,6 +114,7 @@ impl MediaResolver {
                     memory_bytes: Some(config.job_memory_bytes),
                     cpu_secs: Some(config.probe_timeout_secs.saturating_mul(2).max(1)),
                     file_bytes: Some(0),
+                    priority: process::Priority::Lookup,
                 },
             },
             posters: Posters {
@@ -125,6 +126,8 @@ impl MediaResolver {
                     memory_bytes: Some(config.job_memory_bytes),
                     cpu_secs: Some(10),
                     file_bytes: Some(0),
+                    // The lookup waits for it (its thumbnail comes with its title).
+                    priority: process::Priority::Lookup,
                 },
             },
             permits: Arc::new(Semaphore::new(CONCURRENT_LOOKUPS)),

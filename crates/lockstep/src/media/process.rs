@@ -7,8 +7,9 @@
 //! file size, set by `prlimit` (util-linux) before it execs the program: our crates forbid
 //! `unsafe`, which `setrlimit` between fork and exec would need, and a child that exceeds a limit
 //! is stopped by the kernel whatever it does. A run with limits (every media tool's) also runs
-//! at the lowest CPU priority, under `nice` (coreutils): the rooms' events, the clock pings and
-//! the database come first. Failures come back as a [`ProcessError`] written for operators.
+//! at a lower CPU priority, under `nice` (coreutils): the lowest for media jobs, a little higher
+//! for a link's lookup ([`Priority`]); the rooms' events, the clock pings and the database come
+//! first. Failures come back as a [`ProcessError`] written for operators.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -26,15 +27,39 @@ pub const STDERR_CAP: usize = 64 * 1024;
 /// The program that applies [`Limits`] to a child (util-linux, on every Debian system).
 pub const PRLIMIT: &str = "prlimit";
 
-/// The program that lowers a limited child's CPU priority (coreutils), and the niceness it sets:
-/// the lowest. A transcode beside the server (a child stays in the server's scheduling group, as
-/// the kernel's autogroup puts one session's processes together) took a quarter of a fan-out's
-/// deliveries and quadrupled their p99 at its own priority; niced, they were back within 1.5% and
-/// the p99 at 52 ms against 38 ms without it (bench/RESULTS.md, twenty-sixth session).
+/// The program that lowers a limited child's CPU priority (coreutils), to its [`Priority`].
 pub const NICE: &str = "nice";
-pub const NICENESS: &str = "19";
 
-/// Resource limits of one child process (`None`: the server's own limit applies).
+/// How a limited child's CPU time weighs against the server's (its niceness, under [`NICE`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// The lowest, 19: media jobs, which run for minutes, and the start-up backfills. A transcode
+    /// beside the server (a child stays in the server's scheduling group, as the kernel's
+    /// autogroup puts one session's processes together) took a quarter of a fan-out's deliveries
+    /// and quadrupled their p99 at the server's priority; niced, they were back within 1.5% and
+    /// the p99 at 52 ms against 38 ms without it (bench/RESULTS.md, twenty-sixth session).
+    #[default]
+    Background,
+    /// 10: a pasted link's lookup (its ffprobe and its poster frame), short and waited for by a
+    /// user within its timeouts (10 s each by default). At 19, beside three processes busy at the
+    /// server's priority on 2 cores, ffprobe took 10.0 s of wall-clock time for 0.1 s of CPU, the
+    /// whole of its timeout; at 10, 1.0 s; at the server's own, 0.14 s. At 10 it still gets about a
+    /// tenth of what a busy server thread gets.
+    Lookup,
+}
+
+impl Priority {
+    /// `nice -n`'s argument.
+    pub fn niceness(self) -> &'static str {
+        match self {
+            Priority::Background => "19",
+            Priority::Lookup => "10",
+        }
+    }
+}
+
+/// Resource limits of one child process (`None`: the server's own limit applies), and the
+/// priority it runs at when it has any.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Address space, bytes (`RLIMIT_AS`).
@@ -43,11 +68,13 @@ pub struct Limits {
     pub cpu_secs: Option<u64>,
     /// Largest file it may write, bytes (`RLIMIT_FSIZE`; a larger write gets SIGXFSZ).
     pub file_bytes: Option<u64>,
+    /// Its CPU priority (only with a limit above).
+    pub priority: Priority,
 }
 
 impl Limits {
     fn is_empty(&self) -> bool {
-        *self == Limits::default()
+        self.memory_bytes.is_none() && self.cpu_secs.is_none() && self.file_bytes.is_none()
     }
 
     /// `prlimit`'s arguments for these limits, up to and including `--`.
@@ -170,7 +197,7 @@ where
         // execs the program: same process, so kill_on_drop still kills the program.
         let mut command = Command::new(NICE);
         command
-            .args(["-n", NICENESS, PRLIMIT])
+            .args(["-n", limits.priority.niceness(), PRLIMIT])
             .args(limits.prlimit_args())
             .arg(program);
         command
@@ -560,6 +587,7 @@ mod tests {
                 memory_bytes: Some(256 << 20),
                 cpu_secs: Some(10),
                 file_bytes: Some(1 << 20),
+                ..Limits::default()
             },
         )
         .await
@@ -568,7 +596,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_limited_child_runs_at_the_lowest_priority_and_an_unlimited_one_as_the_server() {
+    async fn a_limited_child_runs_at_its_priority_and_an_unlimited_one_as_the_server() {
         let niceness = |limits: Limits| async move {
             let out = run(
                 Path::new("sh"),
@@ -585,12 +613,23 @@ mod tests {
                 .unwrap()
         };
         let own = niceness(Limits::default()).await;
-        let limited = niceness(Limits {
+        let limited = |priority| Limits {
             cpu_secs: Some(10),
+            priority,
             ..Limits::default()
-        })
-        .await;
-        assert_eq!(limited, NICENESS.parse::<i32>().unwrap(), "own {own}");
+        };
+        assert_eq!(
+            niceness(limited(Priority::Background)).await,
+            19,
+            "own {own}"
+        );
+        assert_eq!(niceness(limited(Priority::Lookup)).await, 10, "own {own}");
+        // A priority alone is no limit: the child runs as the server.
+        let alone = Limits {
+            priority: Priority::Lookup,
+            ..Limits::default()
+        };
+        assert_eq!(niceness(alone).await, own);
         // /proc/self/stat's 19th field: `(comm)` holds no space for the test binary.
         let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
         let ours: i32 = stat.split(' ').nth(18).unwrap().parse().unwrap();
