@@ -123,13 +123,7 @@ async fn a_job_whose_output_outgrows_its_limit_fails_and_leaves_nothing() {
     let api = app.api();
     let id = upload(&api, avi, "clip.avi").await;
     let v = settled(&app, &api, &id).await;
-    let playable = v["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["kind"] == "playable")
-        .expect("a playable job")
-        .clone();
+    let playable = crate::uploads::job_of(&v, "playable").clone();
     assert_eq!(playable["state"], "failed", "{playable}");
     let error = playable["error"].as_str().unwrap();
     assert!(

@@ -83,6 +83,14 @@ pub(crate) async fn upload(api: &Api, bytes: Vec<u8>, name: &str) -> String {
     id
 }
 
+/// The job of `kind` in an upload's view `v` (the first, if several).
+pub(crate) fn job_of<'a>(v: &'a Value, kind: &str) -> &'a Value {
+    v["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} job: {v}"))
+}
+
 /// Waits until the upload is checked and every job has ended; returns the upload's view.
 pub(crate) async fn settled(app: &TestApp, api: &Api, id: &str) -> Value {
     for _ in 0..300 {
@@ -288,12 +296,7 @@ async fn an_interrupted_upload_resumes_then_is_checked_and_its_jobs_run() {
         (422, Some("thumbnail_past_end"))
     );
     let v = settled(&app, &api, &id).await;
-    let thumb = v["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["kind"] == "thumbnail")
-        .unwrap();
+    let thumb = job_of(&v, "thumbnail");
     assert_eq!(thumb["state"], "done");
     let r = api
         .raw(Method::GET, thumb["result"]["thumbnail"].as_str().unwrap())
@@ -1257,22 +1260,9 @@ async fn a_poster_and_a_thumbnail_past_the_last_keyframe_of_an_mpeg_ts_are_made(
     let api = app.api();
     let id = upload(&api, ts, "recording.ts").await;
     settled(&app, &api, &id).await;
-    let r = api
-        .post(
-            &format!("/api/uploads/{id}/thumbnails"),
-            &json!({ "at": 3.0 }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
-    let v = settled(&app, &api, &id).await;
+    let v = thumbnail_made(&app, &api, &id, 3.0).await;
     for kind in ["poster", "thumbnail"] {
-        let job = v["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["kind"] == kind)
-            .unwrap();
+        let job = job_of(&v, kind);
         assert_eq!(job["state"], "done", "{job}");
         assert_eq!(job["attempts"], 1, "{job}");
     }
@@ -1282,6 +1272,19 @@ async fn a_poster_and_a_thumbnail_past_the_last_keyframe_of_an_mpeg_ts_are_made(
             .unwrap()
             .starts_with(&[0xFF, 0xD8])
     );
+}
+
+/// Asks for a thumbnail of upload `id` at `at` s; the upload's view once its jobs have settled.
+async fn thumbnail_made(app: &TestApp, api: &Api, id: &str, at: f64) -> Value {
+    let r = api
+        .post(
+            &format!("/api/uploads/{id}/thumbnails"),
+            &json!({ "at": at }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    settled(app, api, id).await
 }
 
 /// How alike two pictures of one size are: ffmpeg's PSNR over all planes, in dB (`inf` for the
@@ -1331,21 +1334,8 @@ async fn a_thumbnail_of_an_mpeg_ts_is_the_picture_at_its_time_not_the_next_keyfr
     let api = app.api();
     let id = upload(&api, ts.clone(), "recording.ts").await;
     settled(&app, &api, &id).await;
-    let r = api
-        .post(
-            &format!("/api/uploads/{id}/thumbnails"),
-            &json!({ "at": 13.0 }),
-        )
-        .await
-        .unwrap();
-    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
-    let v = settled(&app, &api, &id).await;
-    let job = v["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["kind"] == "thumbnail")
-        .unwrap();
+    let v = thumbnail_made(&app, &api, &id, 13.0).await;
+    let job = job_of(&v, "thumbnail");
     assert_eq!(job["state"], "done", "{job}");
     let made = app
         .dir
@@ -1412,12 +1402,7 @@ async fn a_copy_that_fails_is_transcoded_on_the_retry() {
     let v = settled(&app, &api, &id).await;
     assert_eq!(v["playable"], true, "{v}");
     assert_eq!(playable_how(&v).as_deref(), Some("transcoded"), "{v}");
-    let job = v["jobs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|j| j["kind"] == "playable")
-        .unwrap();
+    let job = job_of(&v, "playable");
     assert_eq!(job["attempts"], 2, "{job}");
     assert_eq!(playable_streams(&app, &id), ["h264,yuv420p", "aac,2"]);
 }
@@ -1448,12 +1433,7 @@ async fn a_job_that_ffmpeg_refuses_fails_at_once_and_a_full_disk_is_retried() {
         let id = upload(&api, clip(), "refused.mp4").await;
         let v = settled(&app, &api, &id).await;
         for kind in ["poster", "storyboard"] {
-            let job = v["jobs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|j| j["kind"] == kind)
-                .unwrap();
+            let job = job_of(&v, kind);
             assert_eq!(job["state"], "failed", "{job}");
             assert_eq!(job["attempts"], attempts, "{words}: {job}");
             assert!(job["error"].as_str().unwrap().contains(words), "{job}");
