@@ -775,8 +775,9 @@ fn playable_streams(app: &TestApp, id: &str) -> Vec<String> {
 /// in 5.1(side), which Matroska gives back as "6 channels", failed every transcode before.
 #[tokio::test]
 async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded() {
-    let made = |name: &str, video: &[&str], audio: &[&str]| {
-        let mut args = vec![
+    // Three seconds of testsrc and a tone, in the codecs `codecs` names.
+    let made = |name: &str, codecs: &[&[&str]]| {
+        let inputs = [
             "-f",
             "lavfi",
             "-i",
@@ -785,77 +786,35 @@ async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded
             "lavfi",
             "-i",
             "sine=duration=3:sample_rate=48000",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-g",
-            "25",
         ];
-        args.extend(video);
-        args.extend(audio);
-        crate::bombs::made(name, &args)
+        crate::bombs::made(name, &[&inputs[..], &codecs.concat()].concat())
     };
+    let h264: &[&str] = &["-c:v", "libx264", "-preset", "ultrafast", "-g", "25"];
+    // VP9 as yt-dlp puts it in Matroska with AAC.
+    let vp9: &[&str] = &[
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-g",
+        "25",
+        "-keyint_min",
+        "25",
+    ];
     let app = spawn_with(|_| {}).await;
     let api = app.api();
     // AC-3 and AAC in 5.1(side), as films have it.
-    let side = ["-af", "aformat=channel_layouts=5.1(side)"];
-    let mpeg4 = crate::bombs::made(
+    let side: &[&str] = &["-af", "aformat=channel_layouts=5.1(side)"];
+    let aac: &[&str] = &["-c:a", "aac"];
+    let mpeg4 = made(
         "mpeg4-aac-side.mkv",
-        &[
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=duration=3:size=160x120:rate=25",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=duration=3:sample_rate=48000",
-                "-c:v",
-                "mpeg4",
-                "-g",
-                "25",
-                "-c:a",
-                "aac",
-            ][..],
-            &side,
-        ]
-        .concat(),
+        &[&["-c:v", "mpeg4", "-g", "25"], aac, side],
     );
-    // VP9 with AAC, as yt-dlp puts them in Matroska: copied; in 10 bits, transcoded.
-    let vp9 = |name: &str, pixels: &str| {
-        crate::bombs::made(
-            name,
-            &[
-                "-f",
-                "lavfi",
-                "-i",
-                "testsrc=duration=3:size=160x120:rate=25",
-                "-f",
-                "lavfi",
-                "-i",
-                "sine=duration=3:sample_rate=48000",
-                "-c:v",
-                "libvpx-vp9",
-                "-deadline",
-                "realtime",
-                "-cpu-used",
-                "8",
-                "-g",
-                "25",
-                "-keyint_min",
-                "25",
-                "-pix_fmt",
-                pixels,
-                "-c:a",
-                "aac",
-            ],
-        )
-    };
     for (bytes, name, audio, pixels, how, streams) in [
         (
-            vp9("vp9-aac.mkv", "yuv420p"),
+            made("vp9-aac.mkv", &[vp9, &["-pix_fmt", "yuv420p"], aac]),
             "downloaded.mkv",
             "aac",
             "yuv420p",
@@ -863,7 +822,10 @@ async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded
             ["vp9,yuv420p", "aac,1"],
         ),
         (
-            vp9("vp9-10bit-aac.mkv", "yuv420p10le"),
+            made(
+                "vp9-10bit-aac.mkv",
+                &[vp9, &["-pix_fmt", "yuv420p10le"], aac],
+            ),
             "downloaded-hdr.mkv",
             "aac",
             "yuv420p10le",
@@ -871,7 +833,7 @@ async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded
             ["h264,yuv420p", "aac,2"],
         ),
         (
-            made("h264-aac.mkv", &["-pix_fmt", "yuv420p"], &["-c:a", "aac"]),
+            made("h264-aac.mkv", &[h264, &["-pix_fmt", "yuv420p"], aac]),
             "film.mkv",
             "aac",
             "yuv420p",
@@ -881,8 +843,7 @@ async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded
         (
             made(
                 "h264-ac3.mkv",
-                &["-pix_fmt", "yuv420p"],
-                &[&side[..], &["-c:a", "ac3"]].concat(),
+                &[h264, &["-pix_fmt", "yuv420p"], side, &["-c:a", "ac3"]],
             ),
             "film.mkv",
             "ac3",
@@ -891,11 +852,7 @@ async fn matroska_is_copied_into_an_mp4_and_h264_or_vp9_in_10_bits_is_transcoded
             ["h264,yuv420p", "aac,2"],
         ),
         (
-            made(
-                "h264-10bit.mp4",
-                &["-pix_fmt", "yuv420p10le"],
-                &["-c:a", "aac"],
-            ),
+            made("h264-10bit.mp4", &[h264, &["-pix_fmt", "yuv420p10le"], aac]),
             "ten-bits.mp4",
             "aac",
             "yuv420p10le",
