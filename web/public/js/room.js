@@ -418,9 +418,21 @@ class RoomPage {
     } else {
       [key, label] = ["connecting", "Connecting…"];
     }
+    // While reconnecting, the pill keeps the widest its countdown was and Retry now stays, off
+    // while an attempt is under way: an attempt that fails at once (a server that refuses) takes
+    // 5-15 ms, and the pill shrinking to "Reconnecting…" and Retry now going for that long moved
+    // the room's name, and the toasts over it, once a second.
+    const reconnecting = key === "reconnecting";
+    if (!reconnecting) pill.style.minWidth = "";
+    else if (pill.dataset.state === key && pill.textContent !== label) {
+      const width = pill.getBoundingClientRect().width;
+      if (width > (parseFloat(pill.style.minWidth) || 0)) pill.style.minWidth = `${width}px`;
+    }
     if (pill.dataset.state !== key) pill.dataset.state = key;
     if (pill.textContent !== label) pill.textContent = label;
-    $("#retry").hidden = !(this.conn.state === "reconnecting" && this.conn.retryAt !== null);
+    const retry = $("#retry");
+    retry.hidden = !reconnecting;
+    retry.disabled = this.conn.retryAt === null;
   }
 
   /** Parts of the page that follow the model but not the clock. */

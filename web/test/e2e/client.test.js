@@ -152,10 +152,17 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     await a.page.evaluate(() => {
       const stack = document.querySelector("#toasts");
       const pill = document.querySelector("#connection");
+      const middle = document.querySelector(".topbar .grow");
+      const retry = document.querySelector("#retry");
       window.stackOverBar = [];
       window.pillSaid = [];
+      // With each thing the pill says: how wide the bar's middle is, and whether Retry now shows.
+      window.barAt = [];
       new MutationObserver(() => window.stackOverBar.push(stack.style.top === "")).observe(stack, { attributeFilter: ["style"] });
-      new MutationObserver(() => window.pillSaid.push(pill.textContent)).observe(pill, { subtree: true, childList: true, characterData: true });
+      new MutationObserver(() => {
+        window.pillSaid.push(pill.textContent);
+        window.barAt.push({ said: pill.textContent, middle: Math.round(middle.getBoundingClientRect().width), retry: !retry.hidden });
+      }).observe(pill, { subtree: true, childList: true, characterData: true });
     });
     proxy.cut(2_500);
     await eventually(() => a.page.isVisible("#retry"), { what: "Retry now shown" });
@@ -175,6 +182,9 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     await eventually(() => a.page.evaluate(() => window.pillSaid.some((t, i) => t === "Reconnecting…" && /^Reconnecting in/.test(window.pillSaid[i + 1] ?? ""))), { what: "an attempt to reconnect, failed" });
     const moves = await a.page.evaluate(() => window.stackOverBar);
     assert.ok(moves.length > 0 && !moves.includes(true), `the toast went back over the bar while reconnecting: ${JSON.stringify(moves)}`);
+    // Nor did the bar move: the pill kept its width through "Reconnecting…", and Retry now stayed.
+    const barAt = (await a.page.evaluate(() => window.barAt)).filter((b) => b.said.startsWith("Reconnecting"));
+    assert.ok(barAt.length > 1 && barAt.every((b) => b.retry && Math.abs(b.middle - barAt[0].middle) <= 1), `the bar moved while reconnecting: ${JSON.stringify(barAt)}`);
     const before = await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox();
     for (const sel of ["#connection", "#retry"]) assert.equal(overlaps(before, await box(a.page, sel)), false, `a toast said before covers ${sel} while reconnecting`);
     await a.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("Said while reconnecting")));
@@ -183,7 +193,7 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
 
     // Once the network is back, Retry now connects without waiting out the backoff.
     await new Promise((r) => setTimeout(r, 2_700));
-    if (await a.page.isVisible("#retry")) await a.page.click("#retry").catch(() => {});
+    if ((await a.page.isVisible("#retry")) && (await a.page.isEnabled("#retry"))) await a.page.click("#retry", { timeout: 2_000 }).catch(() => {});
     await a.page.waitForSelector("#connection[data-state=in-sync]", { timeout: 15_000 });
     await eventually(() => a.page.$$eval("#chat-log .line .text", (els) => els.some((e) => e.textContent === "typed while offline")), { what: "the offline line sent" });
     assert.equal(await a.page.inputValue("#chat-input"), "");
