@@ -926,6 +926,10 @@ class RoomPage {
     $("#invite").addEventListener("click", () => this.copyInvite());
 
     $("#retry").addEventListener("click", () => this.conn.retryNow());
+    // The width the reconnecting pill keeps is of this window's layout (renderConnection).
+    window.addEventListener("resize", () => {
+      $("#connection").style.minWidth = "";
+    });
 
     const presence = $("#show-presence-lines");
     presence.checked = this.prefs.presenceLines;

@@ -185,6 +185,15 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     // Nor did the bar move: the pill kept its width through "Reconnecting…", and Retry now stayed.
     const barAt = (await a.page.evaluate(() => window.barAt)).filter((b) => b.said.startsWith("Reconnecting"));
     assert.ok(barAt.length > 1 && barAt.every((b) => b.retry && Math.abs(b.middle - barAt[0].middle) <= 1), `the bar moved while reconnecting: ${JSON.stringify(barAt)}`);
+    // On a 360 px phone the bar still fits (Retry now is an icon there): its words had pushed
+    // Settings and the theme switch off the screen.
+    await a.page.setViewportSize({ width: 360, height: 740 });
+    const fits = await a.page.evaluate(() => {
+      const bar = document.querySelector(".topbar");
+      return { state: document.querySelector("#connection").dataset.state, scroll: bar.scrollWidth, client: bar.clientWidth };
+    });
+    assert.ok(fits.state === "reconnecting" && fits.scroll <= fits.client, `the bar overflows at 360 px: ${JSON.stringify(fits)}`);
+    await a.page.setViewportSize({ width: 1366, height: 768 });
     const before = await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox();
     for (const sel of ["#connection", "#retry"]) assert.equal(overlaps(before, await box(a.page, sel)), false, `a toast said before covers ${sel} while reconnecting`);
     await a.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("Said while reconnecting")));
