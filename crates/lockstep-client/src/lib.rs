@@ -23,6 +23,11 @@ pub use reqwest::StatusCode;
 /// How long the client waits for any single expected frame.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long to wait for the frame that ends a link's lookup (`item_updated`, or the item gone as
+/// unavailable): the server's ffprobe and the poster frame it waits for have 10 s each by
+/// default, and the range check 8 s, on a machine that may be busy.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(40);
+
 /// The HTTP API, as one browser (one cookie jar).
 #[derive(Clone)]
 pub struct Api {

@@ -872,7 +872,9 @@ async fn a_direct_links_poster_made_on_one_node_is_served_by_another() {
     .await
     .unwrap();
     let ServerFrame::ItemUpdated { item, .. } = v
-        .wait_for(|f| matches!(f, ServerFrame::ItemUpdated { .. }))
+        .wait_for_within(lockstep_client::LOOKUP_TIMEOUT, |f| {
+            matches!(f, ServerFrame::ItemUpdated { .. })
+        })
         .await
         .unwrap()
     else {

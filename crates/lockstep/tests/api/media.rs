@@ -16,7 +16,9 @@ const VIDEO: &str = "dQw4w9WgXcQ";
 
 async fn updated(v: &mut Viewer) -> QueueItem {
     match v
-        .wait_for(|f| matches!(f, ServerFrame::ItemUpdated { .. }))
+        .wait_for_within(lockstep_client::LOOKUP_TIMEOUT, |f| {
+            matches!(f, ServerFrame::ItemUpdated { .. })
+        })
         .await
         .unwrap()
     {
@@ -34,7 +36,8 @@ async fn added_unavailable(v: &mut Viewer, url: &str) -> String {
     .await
     .unwrap();
     match v
-        .wait_for(
+        .wait_for_within(
+            lockstep_client::LOOKUP_TIMEOUT,
             |f| matches!(f, ServerFrame::Chat { line, .. } if line.text.contains("unavailable")),
         )
         .await

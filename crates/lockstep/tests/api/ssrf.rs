@@ -118,11 +118,10 @@ async fn add(v: &mut Viewer, url: &str) -> Result<(), String> {
 /// Waits for the lookup of the last item added: `Ok(title)` when resolved, `Err(())` when it
 /// left the queue as unavailable, or stopped playing as such (it is the current item when the
 /// one before had ended: the 2 s control item does while its lookup waits on a busy machine).
-/// A lookup may take its ffprobe's and its poster's timeouts (10 s each) and a range check's
-/// (8 s): longer than a frame is waited for.
+/// A lookup may take longer than a frame is waited for (`LOOKUP_TIMEOUT`).
 async fn looked_up(v: &mut Viewer) -> Result<(String, Option<f64>), ()> {
     let frame = v
-        .wait_for_within(std::time::Duration::from_secs(40), |f| {
+        .wait_for_within(lockstep_client::LOOKUP_TIMEOUT, |f| {
             matches!(
                 f,
                 ServerFrame::ItemUpdated { .. }

@@ -203,7 +203,9 @@ async fn the_server_starts_the_next_item_when_the_current_one_ends() {
     let mut durations = Vec::new();
     while durations.len() < 2 {
         if let ServerFrame::ItemUpdated { item, .. } = a
-            .wait_for(|f| matches!(f, ServerFrame::ItemUpdated { .. }))
+            .wait_for_within(lockstep_client::LOOKUP_TIMEOUT, |f| {
+                matches!(f, ServerFrame::ItemUpdated { .. })
+            })
             .await
             .unwrap()
         {
