@@ -188,10 +188,12 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     // On a 360 px phone the bar still fits (Retry now is an icon there): its words had pushed
     // Settings and the theme switch off the screen.
     await a.page.setViewportSize({ width: 360, height: 740 });
-    const fits = await a.page.evaluate(() => {
+    // Measured once the page has seen the resize (its event comes with the next frame, before the
+    // frame's callbacks): the pill's kept width is of the wider window until then.
+    const fits = await a.page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => {
       const bar = document.querySelector(".topbar");
-      return { state: document.querySelector("#connection").dataset.state, scroll: bar.scrollWidth, client: bar.clientWidth };
-    });
+      resolve({ state: document.querySelector("#connection").dataset.state, scroll: bar.scrollWidth, client: bar.clientWidth });
+    }))));
     assert.ok(fits.state === "reconnecting" && fits.scroll <= fits.client, `the bar overflows at 360 px: ${JSON.stringify(fits)}`);
     await a.page.setViewportSize({ width: 1366, height: 768 });
     const before = await (await a.page.waitForSelector(".toast:has-text('Said while in sync')")).boundingBox();
