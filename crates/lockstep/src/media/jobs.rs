@@ -862,7 +862,9 @@ impl Jobs {
         let first = if video::seeks_by_index(&media.container) {
             commands::Seek::Quick
         } else {
-            commands::Seek::Near
+            commands::Seek::Near {
+                window: commands::near_window(media.keyframe_spacing),
+            }
         };
         let mut tried = Vec::new();
         for seek in [first, commands::Seek::Decoded] {
@@ -994,8 +996,12 @@ impl Jobs {
             }
             Ok(mut media) => {
                 // A file that could be served as it is or remuxed keeps its keyframes only if
-                // they are close enough together (`playable_plan`): they are listed first.
-                let original = if video::playable_plan(&media, 0.0) == Playable::Transcode {
+                // they are close enough together (`playable_plan`): they are listed first. So
+                // are those of a file without an index (MPEG-TS, MPEG-PS), always transcoded:
+                // its frames are made by seeking back past their spacing (`Jobs::frame`).
+                let original = if video::playable_plan(&media, 0.0) == Playable::Transcode
+                    && video::seeks_by_index(&media.container)
+                {
                     None
                 } else {
                     self.list_keyframes(&files.original(), &limits, &CancellationToken::new())

@@ -719,26 +719,43 @@ pub mod commands {
     }
 
     /// How [`frame`] gets to its time.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[derive(Debug, Clone, Copy, PartialEq)]
     pub enum Seek {
         /// The input is seeked (`-ss` before `-i`): the demuxer jumps to the keyframe before the
         /// time by the file's index and decodes from there ([`seeks_by_index`]).
         Quick,
-        /// For a file without an index: the input is seeked to [`NEAR_WINDOW`] before the time,
-        /// then decoded up to it. Seeked to the time itself, MPEG-TS and MPEG-PS jump to the
-        /// first keyframe after it (a thumbnail asked at 3 s showed 10 s), or past the last
-        /// keyframe, where nothing is decoded at all.
-        Near,
+        /// For a file without an index: the input is seeked `window` seconds before the time
+        /// ([`near_window`]), then decoded up to it. Seeked to the time itself, MPEG-TS and
+        /// MPEG-PS jump to the first keyframe after it (a thumbnail asked at 3 s showed 10 s), or
+        /// past the last keyframe, where nothing is decoded at all.
+        Near { window: f64 },
         /// Everything is decoded from the start up to the time (`-ss` after `-i`): exact in any
         /// file, and as slow as the time is far in.
         Decoded,
     }
 
-    /// How far before its time [`Seek::Near`] seeks: more than the keyframe spacing of encoders'
-    /// defaults (x264's and x265's 250 frames are 10.4 s at 24 frames a second; broadcasts and
-    /// camcorders put one every 0.5-2 s). Where the keyframes are further apart, the picture is
-    /// the next keyframe's, as with [`Seek::Quick`].
+    /// How far before its time [`Seek::Near`] seeks at least: more than the keyframe spacing of
+    /// encoders' defaults (x264's and x265's 250 frames are 10.4 s at 24 frames a second;
+    /// broadcasts and camcorders put one every 0.5-2 s).
     pub const NEAR_WINDOW: f64 = 12.0;
+
+    /// How far before its time [`Seek::Near`] seeks at most: 30 s of 1080p H.264 decode in
+    /// about 4 CPU-s here, of 4K HEVC in well under a thumbnail's 60.
+    pub const MAX_NEAR_WINDOW: f64 = 30.0;
+
+    /// How far before its time [`Seek::Near`] seeks in a video whose keyframes are
+    /// `keyframe_spacing` apart ([`super::keyframe_spacing`], measured when the upload was
+    /// checked): a quarter and a second more than that, so that a keyframe lies in between, and
+    /// [`NEAR_WINDOW`] at least (and when not measured). A screen recording at 15 frames a second
+    /// with x264's 250 frames has one every 16.7 s: [`NEAR_WINDOW`] alone then gave the next
+    /// keyframe's picture. Keyframes more than [`MAX_NEAR_WINDOW`] apart still do.
+    pub fn near_window(keyframe_spacing: Option<f64>) -> f64 {
+        keyframe_spacing
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map_or(NEAR_WINDOW, |s| {
+                (s * 1.25 + 1.0).clamp(NEAR_WINDOW, MAX_NEAR_WINDOW)
+            })
+    }
 
     /// One frame at `at` seconds, scaled. Scaled first, so that an HDR frame is tone-mapped
     /// (`fix`) at the size it is kept at; an interlaced one is deinterlaced before.
@@ -754,8 +771,8 @@ pub mod commands {
         // input was seeked to).
         let (seeked, skipped) = match seek {
             Seek::Quick => (Some(at), None),
-            Seek::Near if at > NEAR_WINDOW => (Some(at - NEAR_WINDOW), Some(NEAR_WINDOW)),
-            Seek::Near | Seek::Decoded => (None, Some(at)),
+            Seek::Near { window } if at > window => (Some(at - window), Some(window)),
+            Seek::Near { .. } | Seek::Decoded => (None, Some(at)),
         };
         let ss = |t: Option<f64>| {
             t.into_iter()
@@ -1381,21 +1398,48 @@ mod tests {
         assert_eq!(decoded[at(&decoded, "-ss") + 1], "3.000");
         // Near: within its window from the start, decoded as a whole; further in, the input
         // seeked to the window before the time and the rest decoded.
-        let near = |t| {
+        let near = |t, window| {
             commands::frame(
                 input,
                 out,
                 t,
                 360,
                 &Corrections::default(),
-                commands::Seek::Near,
+                commands::Seek::Near { window },
             )
         };
-        assert_eq!(near(3.0), decoded);
-        let far = near(100.0);
+        assert_eq!(near(3.0, commands::NEAR_WINDOW), decoded);
+        let far = near(100.0, commands::NEAR_WINDOW);
         assert_eq!(far[..2], ["-ss", "88.000"]);
         let i = at(&far, "-i");
         assert_eq!(far[i + 2..i + 4], ["-ss", "12.000"], "{far:?}");
+        let wide = near(100.0, 21.0);
+        assert_eq!(wide[..2], ["-ss", "79.000"]);
+        let i = at(&wide, "-i");
+        assert_eq!(wide[i + 2..i + 4], ["-ss", "21.000"], "{wide:?}");
+    }
+
+    #[test]
+    fn a_near_seek_reaches_back_past_the_keyframe_spacing() {
+        use commands::{MAX_NEAR_WINDOW, NEAR_WINDOW, near_window};
+        // Not measured, or nonsense: the default.
+        for spacing in [
+            None,
+            Some(f64::NAN),
+            Some(-1.0),
+            Some(0.0),
+            Some(f64::INFINITY),
+        ] {
+            assert_eq!(near_window(spacing), NEAR_WINDOW, "{spacing:?}");
+        }
+        // Dense keyframes keep the default; sparse ones get a quarter and a second more.
+        assert_eq!(near_window(Some(1.0)), NEAR_WINDOW);
+        assert_eq!(near_window(Some(8.0)), NEAR_WINDOW);
+        assert!((near_window(Some(10.4)) - 14.0).abs() < 1e-9);
+        assert_eq!(near_window(Some(16.0)), 21.0);
+        assert!(near_window(Some(250.0 / 15.0)) > 250.0 / 15.0);
+        // Bounded by what a thumbnail's CPU allows.
+        assert_eq!(near_window(Some(100.0)), MAX_NEAR_WINDOW);
     }
 
     #[test]

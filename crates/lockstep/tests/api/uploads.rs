@@ -1270,28 +1270,48 @@ fn psnr(a: &std::path::Path, b: &std::path::Path) -> f64 {
 #[tokio::test]
 async fn a_thumbnail_of_an_mpeg_ts_is_the_picture_at_its_time_not_the_next_keyframes() {
     // x264's default: a keyframe every 250 frames, 10 s here.
-    let ts = crate::bombs::made(
-        "keyframe-every-10s.ts",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=duration=30:size=320x180:rate=25",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-f",
-            "mpegts",
-        ],
-    );
+    ts_thumbnail_is_the_picture_at_its_time("keyframe-every-10s.ts", &[], 30, 13.0, 20.0).await;
+}
+
+/// Keyframes further apart than the near seek's 12 s (a screen recording at 15 frames a second
+/// with x264's 250 frames has one every 16.7 s): the seek reaches back past the keyframe spacing
+/// measured when the upload was checked. With 12 s, a thumbnail at 30 s showed 32 s.
+#[tokio::test]
+async fn a_thumbnail_of_an_mpeg_ts_with_sparse_keyframes_is_the_picture_at_its_time() {
+    let every_16s = ["-g", "400", "-keyint_min", "400", "-sc_threshold", "0"];
+    ts_thumbnail_is_the_picture_at_its_time("keyframe-every-16s.ts", &every_16s, 40, 30.0, 32.0)
+        .await;
+}
+
+/// Uploads an MPEG-TS of `secs` s at 25 frames a second (x264 with `keyframes`' arguments),
+/// asks for a thumbnail at `at` s, and compares it with the pictures at `at` and at `not_at` (the
+/// keyframe a seek to `at` would land on) decoded from the start, as a thumbnail is made.
+async fn ts_thumbnail_is_the_picture_at_its_time(
+    name: &str,
+    keyframes: &[&str],
+    secs: u32,
+    at: f64,
+    not_at: f64,
+) {
+    let source = format!("testsrc2=duration={secs}:size=320x180:rate=25");
+    let mut args = vec![
+        "-f",
+        "lavfi",
+        "-i",
+        &source,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    ];
+    args.extend_from_slice(keyframes);
+    args.extend_from_slice(&["-pix_fmt", "yuv420p", "-f", "mpegts"]);
+    let ts = crate::bombs::made(name, &args);
     let app = spawn_with(|_| {}).await;
     let api = app.api();
     let id = upload(&api, ts.clone(), "recording.ts").await;
     settled(&app, &api, &id).await;
-    let v = thumbnail_made(&app, &api, &id, 13.0).await;
+    let v = thumbnail_made(&app, &api, &id, at).await;
     let job = job_of(&v, "thumbnail");
     assert_eq!(job["state"], "done", "{job}");
     let made = app
@@ -1301,25 +1321,23 @@ async fn a_thumbnail_of_an_mpeg_ts_is_the_picture_at_its_time_not_the_next_keyfr
         .join(&id)
         .join("thumbs")
         .join(format!("{}.jpg", job["id"].as_str().unwrap()));
-    // The picture at 13 s, decoded from the start, as the thumbnail is made.
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("recording.ts");
     std::fs::write(&source, &ts).unwrap();
-    let reference = |at: &str| {
+    let reference = |at: f64| {
         let out = dir.path().join(format!("{at}.jpg"));
         let ok = std::process::Command::new("ffmpeg")
             .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-i"])
             .arg(&source)
             .args([
                 "-ss",
-                at,
+                &at.to_string(),
                 "-frames:v",
                 "1",
                 "-vf",
                 "scale=-2:360",
-                "-q:v",
-                "3",
             ])
+            .args(["-q:v", "3"])
             .arg(&out)
             .status()
             .unwrap()
@@ -1327,16 +1345,16 @@ async fn a_thumbnail_of_an_mpeg_ts_is_the_picture_at_its_time_not_the_next_keyfr
         assert!(ok, "ffmpeg made the picture at {at} s");
         out
     };
-    let at_13 = psnr(&made, &reference("13"));
+    let like_at = psnr(&made, &reference(at));
     assert!(
-        at_13 >= 30.0,
-        "the thumbnail is {at_13} dB like the picture at 13 s"
+        like_at >= 30.0,
+        "the thumbnail is {like_at} dB like the picture at {at} s"
     );
     // And not the next keyframe's, as it was.
-    let at_20 = psnr(&made, &reference("20"));
+    let like_next = psnr(&made, &reference(not_at));
     assert!(
-        at_20 < 30.0,
-        "the thumbnail is {at_20} dB like the picture at 20 s"
+        like_next < 30.0,
+        "the thumbnail is {like_next} dB like the picture at {not_at} s"
     );
 }
 
