@@ -11,16 +11,15 @@ export const JOB_LABELS = {
   playable: "Make playable",
 };
 
-/** Keyframes further apart than this (s) are sparse: the server then transcodes a short video
- * in a codec browsers play all the same (`MAX_KEYFRAME_SPACING`, media/video.rs). */
-export const SPARSE_KEYFRAMES = 3;
-
 /** What an upload's media line says of its keyframes ("keyframes 10 s apart") when they are
- * sparse, so that its owner sees why an MP4 gets a playable copy made; null otherwise, or when
- * they were not listed (`keyframe_spacing` absent). */
-export function keyframeNote(media) {
+ * sparse, further apart than `sparse` s (the client config's `sparse_keyframes_secs`: the server
+ * then transcodes a short video in a codec browsers play all the same), so that its owner sees
+ * why an MP4 gets a playable copy made; null otherwise, when they were not listed
+ * (`keyframe_spacing` absent), or when the threshold is not known (the config did not come). */
+export function keyframeNote(media, sparse) {
   const spacing = media?.keyframe_spacing;
-  if (typeof spacing !== "number" || !Number.isFinite(spacing) || spacing <= SPARSE_KEYFRAMES) return null;
+  if (typeof sparse !== "number" || !Number.isFinite(sparse)) return null;
+  if (typeof spacing !== "number" || !Number.isFinite(spacing) || spacing <= sparse) return null;
   const shown = spacing >= 10 ? Math.round(spacing) : Math.round(spacing * 10) / 10;
   return `keyframes ${shown} s apart`;
 }

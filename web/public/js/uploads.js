@@ -14,7 +14,7 @@ const model = new UploadsModel();
 const local = new Map();
 /** upload id → its card */
 const cards = new Map();
-let limits = { upload_max_bytes: null, upload_quota_bytes: null };
+let limits = { upload_max_bytes: null, upload_quota_bytes: null, sparse_keyframes_secs: null };
 
 const STATE_TEXT = {
   receiving: "Uploading",
@@ -52,7 +52,7 @@ function mediaLine(u) {
     if (m.width && m.height) parts.push(`${m.width}×${m.height}`);
     parts.push([m.video_codec, m.audio_codec].filter(Boolean).join(" / "));
     parts.push(pixelNote(m));
-    parts.push(keyframeNote(m));
+    parts.push(keyframeNote(m, limits?.sparse_keyframes_secs));
     parts.push(subtitlesNote(m));
   }
   return parts.filter(Boolean).join(" · ");

@@ -189,13 +189,17 @@ test("bytes and times typed by people", () => {
   assert.ok(Number.isNaN(parseTime("-3")));
 });
 
-test("an upload's media line tells when its keyframes are sparse, and only then", () => {
-  assert.equal(keyframeNote({ keyframe_spacing: 7 }), "keyframes 7 s apart");
-  assert.equal(keyframeNote({ keyframe_spacing: 3.25 }), "keyframes 3.3 s apart");
-  assert.equal(keyframeNote({ keyframe_spacing: 10.4 }), "keyframes 10 s apart");
+test("an upload's media line tells when its keyframes are sparse, by the server's threshold, and only then", () => {
+  assert.equal(keyframeNote({ keyframe_spacing: 7 }, 3), "keyframes 7 s apart");
+  assert.equal(keyframeNote({ keyframe_spacing: 3.25 }, 3), "keyframes 3.3 s apart");
+  assert.equal(keyframeNote({ keyframe_spacing: 10.4 }, 3), "keyframes 10 s apart");
   for (const media of [{ keyframe_spacing: 3 }, { keyframe_spacing: 1 }, {}, null, undefined, { keyframe_spacing: "9" }, { keyframe_spacing: Infinity }]) {
-    assert.equal(keyframeNote(media), null, JSON.stringify(media));
+    assert.equal(keyframeNote(media, 3), null, JSON.stringify(media));
   }
+  // Another server's threshold, or none known (the client config did not come).
+  assert.equal(keyframeNote({ keyframe_spacing: 4 }, 5), null);
+  assert.equal(keyframeNote({ keyframe_spacing: 6 }, 5), "keyframes 6 s apart");
+  for (const sparse of [undefined, null, "3", NaN]) assert.equal(keyframeNote({ keyframe_spacing: 7 }, sparse), null, String(sparse));
 });
 
 test("an upload's media line tells a pixel format other than 8-bit 4:2:0, HDR and interlacing, and only then", () => {

@@ -78,6 +78,8 @@ pub async fn client_config(State(state): State<AppState>) -> impl IntoResponse {
         "hls_js_integrity": (!c.hls_js_integrity.is_empty()).then_some(c.hls_js_integrity.as_str()),
         "upload_max_bytes": c.upload_max_bytes,
         "upload_quota_bytes": c.upload_quota_bytes,
+        // Keyframes further apart than this (s) are sparse: the uploads page says so.
+        "sparse_keyframes_secs": crate::media::video::MAX_KEYFRAME_SPACING,
     }))
 }
 

@@ -711,6 +711,9 @@ async fn a_short_upload_whose_keyframes_are_far_apart_is_transcoded() {
             let v = settled(&app, &api, &id).await;
             assert_eq!(v["playable"], true, "{v}");
             assert_eq!(v["media"]["keyframe_spacing"], 7.0, "{v}");
+            // The uploads page says "keyframes 7 s apart" past the server's own threshold.
+            let config = api.get("/api/client-config").await.unwrap().body;
+            assert_eq!(config["sparse_keyframes_secs"], 3.0, "{config}");
             let how = playable_how(&v);
             let how = how.as_deref();
             let keyframes = served_keyframes(&api, &id).await;
