@@ -448,6 +448,15 @@ const REWIND_NEAR_START_SECS: f64 = 1.0;
 const DRIFT_SECS: f64 = 1.5;
 const DRIFT_REPORTS: u32 = 2;
 
+/// A change of the client's own that is passed on to the room (a pause, a play, a seek) is
+/// acknowledged (`ignoringOnTheFly.client`) with the room's answer, the forced state of the
+/// room after it, or at most this long after (seconds), for a change the room made nothing
+/// of. Acknowledged with the next periodic state, which could still tell the room from before
+/// the change, Syncplay's client took that state as the room's answer and followed it back: a
+/// play in mpv was paused again a second later, and the client's report of that paused the room
+/// (seen in the browser suite on a busy machine).
+const ACK_HOLD_SECS: f64 = 2.0;
+
 /// The room's playback as a Syncplay client is told it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RoomPlay {
@@ -464,6 +473,9 @@ pub struct Session {
     server_ignoring: u64,
     /// The client's own count of forced changes, echoed back once.
     client_ignoring: u64,
+    /// When its last change was passed on to the room, until the room's answer is sent (see
+    /// [`ACK_HOLD_SECS`]).
+    awaiting_room: Option<f64>,
     /// The client's last timestamp and when it arrived (seconds), echoed back with the time
     /// it waited here.
     client_stamp: Option<(f64, f64)>,
@@ -578,13 +590,17 @@ impl Session {
             self.drift = 0;
             return Some(Intent::Resync);
         }
-        match play.paused {
+        let intent = match play.paused {
             _ if rewinding => Some(Intent::Resync),
             Some(true) if !room.paused => Some(Intent::Pause),
             Some(false) if room.paused => Some(Intent::Play),
             _ if play.do_seek => Some(Intent::Seek(position)),
             _ => None,
+        };
+        if matches!(intent, Some(Intent::Pause | Intent::Play | Intent::Seek(_))) {
+            self.awaiting_room = Some(now);
         }
+        intent
     }
 
     /// The `State` to send at `now`: the room's playback, `do_seek` when the client must jump
@@ -609,7 +625,16 @@ impl Session {
         }
         if forced {
             self.server_ignoring += 1;
+            self.awaiting_room = None;
         }
+        // Its change is acknowledged with the room after it (see ACK_HOLD_SECS).
+        if self
+            .awaiting_room
+            .is_some_and(|at| !(0.0..ACK_HOLD_SECS).contains(&(now - at)))
+        {
+            self.awaiting_room = None;
+        }
+        let acknowledged = self.client_ignoring > 0 && self.awaiting_room.is_none();
         let mut state = json!({
             "ping": ping,
             "playstate": {
@@ -619,12 +644,12 @@ impl Session {
                 "setBy": set_by,
             },
         });
-        if self.server_ignoring > 0 || self.client_ignoring > 0 {
+        if self.server_ignoring > 0 || acknowledged {
             let mut ignoring = Map::new();
             if self.server_ignoring > 0 {
                 ignoring.insert("server".into(), json!(self.server_ignoring));
             }
-            if self.client_ignoring > 0 {
+            if acknowledged {
                 ignoring.insert("client".into(), json!(self.client_ignoring));
                 self.client_ignoring = 0;
             }
@@ -954,13 +979,47 @@ mod tests {
     #[test]
     fn the_clients_own_change_count_is_echoed_once() {
         let mut s = Session::new(0.0);
-        let mut st = client_state(10.0, true, false);
+        // A state that asks nothing of the room: echoed with the next state.
+        let mut st = client_state(10.0, false, false);
         st.ignoring_client = Some(2);
-        s.on_state(&st, PLAYING, 1.0);
+        assert_eq!(s.on_state(&st, PLAYING, 1.0), None);
         let sent = s.state(PLAYING, false, false, None, 1.5);
         assert_eq!(sent["State"]["ignoringOnTheFly"]["client"], 2);
         let again = s.state(PLAYING, false, false, None, 2.5);
         assert!(again["State"].get("ignoringOnTheFly").is_none());
+    }
+
+    #[test]
+    fn the_clients_change_is_acknowledged_with_the_room_after_it() {
+        let paused = RoomPlay {
+            paused: true,
+            position: 45.0,
+        };
+        let playing = RoomPlay {
+            paused: false,
+            position: 45.0,
+        };
+        let mut s = Session::new(0.0);
+        // Its user plays while the room is paused: the room is asked to play.
+        let mut st = client_state(45.0, false, false);
+        st.ignoring_client = Some(1);
+        assert_eq!(s.on_state(&st, paused, 20.0), Some(Intent::Play));
+        // A periodic state before the room's answer tells the room as it was: not acknowledged,
+        // so the client does not follow it (it did, and paused again).
+        let early = s.state(paused, false, false, Some("desk"), 20.5);
+        assert!(early["State"].get("ignoringOnTheFly").is_none(), "{early}");
+        // The room's answer, forced, acknowledges it.
+        let answer = s.state(playing, false, true, Some("desk"), 20.6);
+        assert_eq!(answer["State"]["ignoringOnTheFly"]["client"], 1);
+        assert_eq!(answer["State"]["playstate"]["paused"], false);
+        // A change the room makes nothing of is acknowledged after ACK_HOLD_SECS all the same.
+        st.ignoring_client = Some(2);
+        st.ignoring_server = Some(1);
+        assert_eq!(s.on_state(&st, paused, 30.0), Some(Intent::Play));
+        let held = s.state(paused, false, false, None, 30.0 + ACK_HOLD_SECS / 2.0);
+        assert!(held["State"].get("ignoringOnTheFly").is_none(), "{held}");
+        let late = s.state(paused, false, false, None, 30.0 + ACK_HOLD_SECS);
+        assert_eq!(late["State"]["ignoringOnTheFly"]["client"], 2);
     }
 
     #[test]
