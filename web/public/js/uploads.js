@@ -52,7 +52,7 @@ function mediaLine(u) {
     if (m.width && m.height) parts.push(`${m.width}×${m.height}`);
     parts.push([m.video_codec, m.audio_codec].filter(Boolean).join(" / "));
     parts.push(pixelNote(m));
-    parts.push(keyframeNote(m, limits?.sparse_keyframes_secs));
+    parts.push(keyframeNote(m, limits.sparse_keyframes_secs));
     parts.push(subtitlesNote(m));
   }
   return parts.filter(Boolean).join(" · ");

@@ -185,10 +185,10 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
     // Nor did the bar move: the pill kept its width through "Reconnecting…", and Retry now stayed.
     const barAt = (await a.page.evaluate(() => window.barAt)).filter((b) => b.said.startsWith("Reconnecting"));
     assert.ok(barAt.length > 1 && barAt.every((b) => b.retry && Math.abs(b.middle - barAt[0].middle) <= 1), `the bar moved while reconnecting: ${JSON.stringify(barAt)}`);
-    // On a 360 px phone, and in a 540 px window, the bar still fits (Retry now is an icon on a
-    // phone): its words had pushed Settings and the theme switch off the screen. And the room's
-    // name keeps its place: the pill and Retry now take a row of their own (beside them the name
-    // was 0 px wide at 360 and 3 px at 540, where the bar also overflowed at 481).
+    // On a 360 px phone, and in a 540 px window, the bar still fits: beside the pill, Retry now
+    // had pushed Settings and the theme switch off the screen. And the room's name keeps its
+    // place: the pill and Retry now take a row of their own (beside them the name was 0 px wide
+    // at 360 and 3 px at 540, where the bar also overflowed at 481).
     for (const width of [360, 540]) {
       await a.page.setViewportSize({ width, height: 740 });
       // Measured once the page has seen the resize (its event comes with the next frame, before
