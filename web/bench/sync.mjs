@@ -22,8 +22,11 @@
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
 import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
+import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
 
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
  * 10/40/80/150 ms one-way delay and ±20% jitter; one viewer's CPU slowed 4x (Chromium's CDP); a
@@ -109,6 +112,13 @@ const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
  * `keyframes.json`, a link's `/media/keyframes`), and their landings
  * plan for the seek time learnt on average, as before they had them: the A of an A/B. */
 const KEYFRAMES = process.env.SYNC_KEYFRAMES !== "0";
+/** SYNC_HEARD=1: the steady viewers play their sound into a private PulseAudio (the test video's
+ * sound white noise), one channel each of one recording, and the spread is also measured from
+ * what is heard (heard.mjs): RESULT heard_spread_*. Chromium only (each viewer's sound is routed
+ * with its setSinkId; Firefox runs as without), not the YouTube scenario. */
+const HEARD = process.env.SYNC_HEARD === "1" && !firefox;
+/** Where SYNC_HEARD's recording of a scenario goes (kept, beside SYNC_DUMP's samples). */
+const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir(), "lockstep-sync")}-${scenario}-heard.f32`;
 /** Opens a viewer (a fresh context), refused keyframe times when KEYFRAMES is off. */
 async function openBenchViewer(browser) {
   const v = await openViewer(browser);
@@ -250,7 +260,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const { target, error } = window.__roomError(app, now);
-      window.__samples.push({ now, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, target, error, raw: p.currentTime - target, stepped: p.reader?.stepped, rough: p.reader?.rough, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -375,7 +385,7 @@ async function lateJoin(browser, url, returning = null) {
  * returns its id, and how the server made it playable ("remuxed", "transcoded") and how soon. */
 async function uploadTestVideo(viewer, base) {
   const request = viewer.page.context().request;
-  const id = await uploadFile(request, base, testVideo({ gop: GOP, size: SIZE }), "bench.mp4");
+  const id = await uploadFile(request, base, testVideo({ gop: GOP, size: SIZE, noise: HEARD }), "bench.mp4");
   const sent = Date.now();
   const upload = await eventually(async () => {
     const { uploads } = await (await request.get(`${base}/api/uploads`)).json();
@@ -387,10 +397,12 @@ async function uploadTestVideo(viewer, base) {
 }
 
 async function run(scenario) {
-  const fixtures = await startFixtures({ gop: GOP, size: SIZE });
+  const heard = HEARD && scenario !== "youtube";
+  const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard });
   const server = await startServer(fixtures);
   if (firefox && scenario === "throttle") throw new Error("the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=firefox");
-  const browser = firefox ? await launchFirefox() : await launchBrowser();
+  const pulse = heard ? await startPulse(VIEWERS) : null;
+  const browser = firefox ? await launchFirefox() : await launchBrowser({ sound: pulse?.env });
   const proxies = [];
   const prefix = `${firefox ? "firefox_" : ""}${scenario === "loopback" ? "" : `${scenario}_`}`;
   try {
@@ -407,9 +419,14 @@ async function run(scenario) {
     }
     const viewers = [];
     for (let i = 0; i < VIEWERS; i++) viewers.push(await openBenchViewer(browser));
-    for (const v of viewers) {
+    for (const [i, v] of viewers.entries()) {
       if (firefox) await v.page.addInitScript(watchEdges);
       await v.page.addInitScript(defineRoomError);
+      if (heard) {
+        // The labels of audio outputs are given to pages allowed a microphone.
+        await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
+        await v.page.addInitScript(routeSound, sinkLabel(i));
+      }
     }
     if (scenario === "throttle") {
       const cdp = await viewers[VIEWERS - 1].context.newCDPSession(viewers[VIEWERS - 1].page);
@@ -456,6 +473,7 @@ async function run(scenario) {
     if (GOP !== 1) console.log(`the test video has a keyframe every ${GOP} s`);
     if (SIZE !== "480x270") console.log(`the test video is ${SIZE}`);
     console.log(`start gate: ${gateMet() ? `every viewer within ${band * 1000} ms of the room for 0.5 s` : `not met in ${GATE_MS / 1000} s, measuring anyway`} (${((Date.now() - gateFrom) / 1000).toFixed(2)} s)`);
+    const recording = heard ? pulse.record(recordingFile(scenario)) : null;
     await Promise.all(viewers.map((v) => installSampler(v.page)));
     const start = Date.now();
     const events = [];
@@ -578,6 +596,40 @@ async function run(scenario) {
     });
     const errors = steady.map((r) => r.worst).sort((a, b) => a - b);
 
+    // What is heard (SYNC_HEARD=1): every SAMPLE_MS of the recording, the spread between what the
+    // viewers' channels play, where every one of them plays the video (not while paused), steady
+    // as the readings' buckets are: by when that instant of the recording was (its start by this
+    // machine's clock, give or take the recording's ~20 ms latency, well within SETTLE_S).
+    const heardRows = [];
+    if (recording) {
+      await recording.stop();
+      const analysed = Date.now();
+      // Where the room was at an instant, by the host's samples: where to look first for a
+      // channel's sound after a seek.
+      const host = samples[0];
+      const hint = (now) => {
+        const s = host.reduce((a, b) => (Math.abs(b.now - now) < Math.abs(a.now - now) ? b : a));
+        return Math.abs(s.now - now) < 1000 ? s.target + ((now - s.now) / 1000) * s.roomRate : null;
+      };
+      const rateAt = (now) => events.filter((e) => e.rate !== undefined && e.sentAt <= now).at(-1)?.rate ?? 1;
+      const { rows: spreads, matched } = heardSpreads({
+        recording: recordingFile(scenario),
+        channels: VIEWERS,
+        video: testVideo({ gop: GOP, size: SIZE, noise: true }),
+        startedAt: recording.startedAt,
+        stepMs: SAMPLE_MS,
+        keep: (now) => now >= t0 && now + SAMPLE_MS <= tEnd && settled(now, now + SAMPLE_MS),
+        hint,
+      });
+      for (const r of spreads) heardRows.push({ ...r, roomRate: rateAt(r.now) });
+      console.log(`heard: ${matched.join(", ")} windows of 10 ms matched per viewer, ${heardRows.length} steady instants with every viewer heard (analysed in ${((Date.now() - analysed) / 1000).toFixed(1)} s)`);
+    }
+    const heardSorted = heardRows.map((r) => r.spread).sort((a, b) => a - b);
+    const heardByRate = [...new Set(heardRows.map((r) => r.roomRate))].sort((a, b) => a - b).map((rate) => {
+      const xs = heardRows.filter((r) => r.roomRate === rate).map((r) => r.spread).sort((a, b) => a - b);
+      return { rate, n: xs.length, p95: quantile(xs, 0.95) };
+    });
+
     // Each seek: from sending it until every viewer is within CONVERGED of the room (and so of
     // each other) and stays there for half a second.
     // (A play: from sending it, but only from when the room starts moving, the server having
@@ -660,6 +712,9 @@ async function run(scenario) {
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
     console.log(`spread by the room's rate (steady): ${byRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} samples)`).join("; ")}`);
+    if (heardSorted.length) {
+      console.log(`spread between what the viewers are heard playing (steady): p50 ${ms(quantile(heardSorted, 0.5))} ms, p95 ${ms(quantile(heardSorted, 0.95))} ms, p99 ${ms(quantile(heardSorted, 0.99))} ms, max ${ms(heardSorted.at(-1))} ms; by the room's rate: ${heardByRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} instants)`).join("; ")}`);
+    }
     console.log(`spread between the viewers' lines (each viewer's error averaged over ±${LINE_SAMPLES * SAMPLE_MS} ms, steady): p50 ${ms(quantile(lineSpreads, 0.5))} ms, p95 ${ms(quantile(lineSpreads, 0.95))} ms, p99 ${ms(quantile(lineSpreads, 0.99))} ms (${lineSpreads.length} samples)`);
     console.log(`by the room's rate, p95 of the lines' spread and of the readings' own scatter (each less its line): ${byRate.map((x) => `at ${x.rate}: ${ms(x.lineP95)} and ${ms(x.noiseP95)} ms (${x.lined} samples)`).join("; ")}`);
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
@@ -687,6 +742,9 @@ async function run(scenario) {
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
     console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
+    // Players whose readings scatter at rate 1 (position.js: Chromium with a sound server, not muted).
+    const rough = samples.map((list) => list.findIndex((x) => x.rough));
+    console.log(`viewers whose readings were found rough at rate 1: ${rough.filter((i) => i >= 0).length} of ${VIEWERS}${rough.some((i) => i >= 0) ? ` (${rough.map((i, v) => (i >= 0 ? `viewer ${v} from ${((samples[v][i].now - t0) / 1000).toFixed(1)} s` : null)).filter(Boolean).join(", ")})` : ""}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
@@ -696,6 +754,12 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
     console.log(`RESULT ${prefix}sync_spread_max ${ms(spreads.at(-1))} ms`);
     for (const x of byRate) console.log(`RESULT ${prefix}sync_spread_p95_at_rate_${x.rate} ${ms(x.p95)} ms`);
+    if (heardSorted.length) {
+      console.log(`RESULT ${prefix}heard_spread_p50 ${ms(quantile(heardSorted, 0.5))} ms`);
+      console.log(`RESULT ${prefix}heard_spread_p95 ${ms(quantile(heardSorted, 0.95))} ms`);
+      console.log(`RESULT ${prefix}heard_spread_p99 ${ms(quantile(heardSorted, 0.99))} ms`);
+      for (const x of heardByRate) console.log(`RESULT ${prefix}heard_spread_p95_at_rate_${x.rate} ${ms(x.p95)} ms`);
+    }
     // A viewer whose page was too busy to sample for a whole window has no line there.
     if (lineSpreads.length) console.log(`RESULT ${prefix}sync_line_spread_p95 ${ms(quantile(lineSpreads, 0.95))} ms`);
     for (const x of byRate.filter((x) => x.lined)) {
@@ -729,6 +793,7 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
   } finally {
     await browser.close();
+    pulse?.close();
     for (const proxy of proxies) await proxy.close();
     await server.stop();
     await fixtures.close();

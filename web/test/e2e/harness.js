@@ -55,10 +55,11 @@ export async function freePort() {
 /** Generates the test video once per run (H.264/AAC, a keyframe every second for quick seeks, as
  * Lockstep's transcoded uploads have; `gop`: one every that many seconds instead, as many other
  * files have: a browser's seek then decodes up to that much video; `size`: its frame size, 480x270
- * unless said). */
-export function testVideo({ gop = 1, size = "480x270" } = {}) {
+ * unless said; `noise`: its sound white noise at 48 kHz instead of a 330 Hz tone, which a
+ * recording can be matched against to the sample: web/bench/heard.mjs). */
+export function testVideo({ gop = 1, size = "480x270", noise = false } = {}) {
   const dir = path.join(tmpdir(), "lockstep-e2e-media");
-  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}.mp4`;
+  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noise ? "-noise" : ""}.mp4`;
   const file = path.join(dir, name);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
@@ -66,7 +67,7 @@ export function testVideo({ gop = 1, size = "480x270" } = {}) {
     execFileSync("ffmpeg", [
       "-hide_banner", "-loglevel", "error", "-y",
       "-f", "lavfi", "-i", `testsrc2=duration=${VIDEO_SECONDS}:size=${size}:rate=30`,
-      "-f", "lavfi", "-i", `sine=frequency=330:duration=${VIDEO_SECONDS}`,
+      "-f", "lavfi", "-i", noise ? `anoisesrc=color=white:sample_rate=48000:amplitude=0.3:seed=7:duration=${VIDEO_SECONDS}` : `sine=frequency=330:duration=${VIDEO_SECONDS}`,
       "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", String(30 * gop), "-keyint_min", String(30 * gop),
       ...(gop === 1 ? [] : ["-sc_threshold", "0"]),
       "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", tmp,
@@ -124,8 +125,8 @@ function serveFile(req, res, file, type) {
  * oEmbed format for any video id). `gop`, `size`: the test video's keyframe spacing (s) and frame
  * size (`testVideo`).
  */
-export async function startFixtures({ gop = 1, size } = {}) {
-  const video = testVideo({ gop, size });
+export async function startFixtures({ gop = 1, size, noise = false } = {}) {
+  const video = testVideo({ gop, size, noise });
   const hls = testHls();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -251,12 +252,15 @@ export async function startProxy(targetPort) {
   };
 }
 
-/** Debian's Chromium, headless, allowed to start media without a click. */
-export async function launchBrowser({ autoplay = true } = {}) {
+/** Debian's Chromium, headless, allowed to start media without a click. Muted (Playwright's
+ * `--mute-audio`) unless `sound` gives the environment of a PulseAudio server to play into
+ * (web/bench/heard.mjs). */
+export async function launchBrowser({ autoplay = true, sound = null } = {}) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
+    ...(sound ? { ignoreDefaultArgs: ["--mute-audio"], env: { ...process.env, ...sound } } : {}),
     args: [
       "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
       "--disable-component-update", "--disable-sync", "--disable-background-timer-throttling",
