@@ -201,3 +201,63 @@ test("a stretching player's reading is placed against its line only once its mea
   reader.read(10.1, 0.2, 1.01, false);
   assert.equal(reader.placed, true);
 });
+
+/** Chromium's currentTime at rate 1 into PulseAudio (bench/RESULTS.md): moving with every
+ * reading, but re-anchored at every ~21 ms audio buffer, the offsets from where the sound is
+ * stepping +3.8, +1.9, 0, -1.9, -3.8 ms and round again. */
+function roughPlayer(truth) {
+  const buffer = 1024 / 48_000;
+  const offsets = [0.0038, 0.0019, 0, -0.0019, -0.0038];
+  return (t) => truth(t) + offsets[Math.floor(t / buffer) % offsets.length];
+}
+
+test("a currentTime that scatters at rate 1 too is found rough, averaged, and polled on", () => {
+  const truth = (t) => 100 + t;
+  const reading = roughPlayer(truth);
+  const reader = new PositionReader();
+  const random = seeded(3);
+  const errors = [];
+  const raws = [];
+  let roughAt = null;
+  let t = 0;
+  for (let i = 0; i < POSITION.CONTINUOUS_AFTER + 100; i++, t += pollDelayMs(random) / 1000) {
+    const read = reader.read(reading(t), t, 1, true);
+    if (reader.rough && roughAt === null) roughAt = t;
+    if (roughAt !== null && t - roughAt > POSITION.STRETCH_WINDOW) {
+      errors.push(Math.abs(read - truth(t)));
+      raws.push(Math.abs(reading(t) - truth(t)));
+    }
+  }
+  assert.ok(roughAt !== null && roughAt < 1, `found rough at ${roughAt} s`);
+  const p95 = (xs) => xs.sort((a, b) => a - b)[Math.floor(0.95 * xs.length)];
+  assert.ok(p95(raws) > 0.003, `raw ${p95(raws)}`);
+  assert.ok(p95(errors) < 0.0015, `averaged ${p95(errors)}`);
+  assert.equal(reader.stepped, false);
+  assert.equal(reader.worthPolling(1), true);
+  // It stays rough across a seek.
+  reader.read(300, t + 0.1, 1, false);
+  assert.equal(reader.rough, true);
+});
+
+test("a clean currentTime at rate 1 is not found rough by the jumps of letting go of a stretch", () => {
+  // Chromium muted: on its line within 0.1 ms, but each return to 1 from a correction moves it
+  // by up to ±27 ms once (web/bench/rate.mjs), and corrections come every second or so.
+  const reader = new PositionReader();
+  const random = seeded(5);
+  let position = 50;
+  let t = 0;
+  let rate = 1;
+  let last = t;
+  for (let k = 0; k < 30; k++) {
+    const until = t + 0.6;
+    for (; t < until; t += pollDelayMs(random) / 1000) {
+      position += (t - last) * rate;
+      last = t;
+      reader.read(position + (random() - 0.5) * 0.0002, t, rate, true);
+    }
+    rate = rate === 1 ? 1.003 : 1;
+    if (rate === 1) position += (k % 2 ? 1 : -1) * 0.009;
+  }
+  assert.equal(reader.rough, false);
+  assert.equal(reader.read(position + 0.01, t + 0.4, 1, true), position + 0.01);
+});
