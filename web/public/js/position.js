@@ -21,15 +21,8 @@
 // 0.1 ms. At any other rate (time stretching) its readings scatter around their line by up to
 // ±5-6 ms (web/bench/rate.mjs: p95 4.7-6.0 ms at 0.98, 1.02 and 1.25), which the sync controller
 // would chase. There the reader averages the readings of the last STRETCH_WINDOW at the rate now,
-// each carried to the present at that rate. A player that is neither is read as it is.
-//
-// Chromium playing into PulseAudio (its null sink, bench-sync's SYNC_HEARD=1) reads rough at rate 1
-// too: each ~21 ms audio buffer re-anchors its clock, and the readings step by ±5 ms around a
-// sound that runs smoothly (web/bench/heard.mjs). A player whose readings at rate 1, with the rate
-// unchanged for a while, leave the line of the one before by more than ROUGH_DEV, ROUGH_COUNT
-// times within ROUGH_WINDOW, is taken as rough, and read as a stretching one is, at every rate.
-// A player that reads cleanly (Chromium muted or with no sound device: within 0.1 ms of its line)
-// never is. No DOM: tested with `node --test`.
+// each carried to the present at that rate. A player that is neither is read as it is. No DOM:
+// tested with `node --test`.
 
 /** Tuning constants. Seconds. */
 export const POSITION = Object.freeze({
@@ -60,16 +53,6 @@ export const POSITION = Object.freeze({
   /** A mean of fewer readings than this does not place a reading against its line (`placed`):
    * the mean starts again at each change of rate, and a lone reading is its own mean. */
   STRETCH_PLACED: 4,
-  /** A reading at rate 1 this far from where the one before, carried on, puts it is a rough one
-   * (Chromium into PulseAudio: +8.7 ms about every 107 ms, and -1.9 ms steps between; cleanly
-   * within 0.1 ms). */
-  ROUGH_DEV: 0.0025,
-  /** So many rough readings within ROUGH_WINDOW make the player rough. */
-  ROUGH_COUNT: 5,
-  ROUGH_WINDOW: 1,
-  /** Readings this soon after a change of rate are not looked at for roughness (letting go of a
-   * stretch moves Chromium's position by up to ±27 ms once). */
-  ROUGH_QUIET: 0.3,
 });
 
 /** The delay before the next reading between ticks (ms): random, so that readings fall at every
@@ -81,14 +64,6 @@ export function pollDelayMs(random = Math.random) {
 export class PositionReader {
   constructor() {
     this.stepped = false;
-    /** Whether readings at rate 1 scatter around the player's line, as at other rates: then they
-     * are averaged at every rate. */
-    this.rough = false;
-    /** When the last rough readings were (s), until there are ROUGH_COUNT within ROUGH_WINDOW. */
-    this.roughAt = [];
-    /** The rate of the last reading, and since when it has been that. */
-    this.rateNow = null;
-    this.rateSince = -Infinity;
     /** Whether the last reading can be told from the line it scatters around: false while a
      * stretching player's mean holds fewer than STRETCH_PLACED readings (where a Chromium player
      * rests once let go back to 1 follows its reading, and 10 ms further below its line). */
@@ -125,10 +100,6 @@ export class PositionReader {
     const last = this.last;
     this.last = { value, at, held: last !== null && value === last.value };
     this.readings += 1;
-    if (rate !== this.rateNow) {
-      this.rateNow = rate;
-      this.rateSince = at;
-    }
     if (last && at > last.at && value !== last.value) {
       const jump = value - last.value;
       const gap = at - last.at;
@@ -140,23 +111,14 @@ export class PositionReader {
           this.stepped = this.steps >= POSITION.STEPS_TO_STEPPED;
         }
         this.jumped(value, at, gap, rate);
-        if (!last.held && rate === 1 && at - this.rateSince >= POSITION.ROUGH_QUIET) this.lookForRoughness(jump - gap * rate, at);
       }
     }
-    if (!this.stepped && (rate !== 1 || this.rough)) return this.stretched(value, at, rate);
+    if (!this.stepped && rate !== 1) return this.stretched(value, at, rate);
     this.recent = [];
     return this.estimate(value, at);
   }
 
-  /** A moving reading at rate 1 `off` from where the one before, carried on, puts it. */
-  lookForRoughness(off, at) {
-    if (this.rough || Math.abs(off) <= POSITION.ROUGH_DEV) return;
-    this.roughAt = this.roughAt.filter((t) => at - t < POSITION.ROUGH_WINDOW);
-    this.roughAt.push(at);
-    this.rough = this.roughAt.length >= POSITION.ROUGH_COUNT;
-  }
-
-  /** A reading of a player that is stretching time (or rough): the mean of the recent readings at this
+  /** A reading of a player that is stretching time: the mean of the recent readings at this
    * rate, each carried to `at`. */
   stretched(value, at, rate) {
     if (rate !== this.stretchRate) {
@@ -178,10 +140,10 @@ export class PositionReader {
   }
 
   /** Whether readings between sync ticks still help: until the player is known to move
-   * with every reading, for good once it is known to be stepped or rough, and while it plays at a
-   * rate other than 1 (`rate`: its readings scatter then, and are averaged). */
+   * with every reading, for good once it is known to be stepped, and while it plays at a rate
+   * other than 1 (`rate`: its readings scatter then, and are averaged). */
   worthPolling(rate = 1) {
-    return this.stepped || this.rough || this.readings < POSITION.CONTINUOUS_AFTER || rate !== 1;
+    return this.stepped || this.readings < POSITION.CONTINUOUS_AFTER || rate !== 1;
   }
 
   /** A jump to `value`, seen at `at`, `gap` after the reading before. */
