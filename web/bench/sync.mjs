@@ -260,7 +260,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const { target, error } = window.__roomError(app, now);
-      window.__samples.push({ now, target, error, raw: p.currentTime - target, stepped: p.reader?.stepped, rough: p.reader?.rough, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, target, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -742,9 +742,6 @@ async function run(scenario) {
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
     console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
-    // Players whose readings scatter at rate 1 (position.js: Chromium with a sound server, not muted).
-    const rough = samples.map((list) => list.findIndex((x) => x.rough));
-    console.log(`viewers whose readings were found rough at rate 1: ${rough.filter((i) => i >= 0).length} of ${VIEWERS}${rough.some((i) => i >= 0) ? ` (${rough.map((i, v) => (i >= 0 ? `viewer ${v} from ${((samples[v][i].now - t0) / 1000).toFixed(1)} s` : null)).filter(Boolean).join(", ")})` : ""}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
