@@ -14,8 +14,8 @@
 // Used by sync.mjs when SYNC_HEARD=1 (Chromium only). Needs Debian's pulseaudio and
 // pulseaudio-utils (parec, pactl): scripts/bench-sync installs them for SYNC_HEARD=1.
 
-import { spawn, execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from "node:fs";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -147,7 +147,7 @@ export function readRecording(file, channels) {
 }
 
 /** The reference's running sums of squares (for each lag's energy). */
-function energies(ref) {
+export function energies(ref) {
   const sums = new Float64Array(ref.length + 1);
   for (let i = 0; i < ref.length; i++) sums[i + 1] = sums[i] + ref[i] * ref[i];
   return sums;
@@ -155,7 +155,7 @@ function energies(ref) {
 
 /** The lag in [lo, hi] (reference samples) where `seg` (from `at`, WINDOW long) is most like the
  * reference: `{ lag, like }`, the lag refined between samples. */
-export function match(seg, at, ref, sums, lo, hi) {
+function match(seg, at, ref, sums, lo, hi) {
   lo = Math.max(0, Math.floor(lo));
   hi = Math.min(ref.length - WINDOW, Math.ceil(hi));
   let segEnergy = 0;
@@ -188,7 +188,7 @@ export function match(seg, at, ref, sums, lo, hi) {
 
 /** Where in the reference `seg` at `at` comes from, searched between `from` and `to` (s of the
  * video): a coarse pass on 8-sample sums of 50 ms, then `match` around the best. */
-export function locate(seg, at, ref, sums, coarse, from = 0, to = Infinity) {
+function locate(seg, at, ref, sums, coarse, from = 0, to = Infinity) {
   const n = 300;
   if (at + n * 8 > seg.length) return { lag: NaN, like: 0 };
   const s = new Float64Array(n);
@@ -271,7 +271,6 @@ export function coarsen(ref) {
   return { values, sums: energies(values) };
 }
 
-export { energies };
 
 /**
  * What each channel is heard playing at recording time `t` (s): the video time of the window that
