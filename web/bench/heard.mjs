@@ -79,7 +79,11 @@ export async function startPulse(channels) {
     } catch {
       // not up yet
     }
-    if (daemon.exitCode !== null || Date.now() > deadline) throw new Error(`PulseAudio did not start: ${log}`);
+    if (daemon.exitCode !== null || Date.now() > deadline) {
+      daemon.kill();
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`PulseAudio did not start: ${log}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
@@ -270,7 +274,6 @@ export function coarsen(ref) {
   }
   return { values, sums: energies(values) };
 }
-
 
 /**
  * What each channel is heard playing at recording time `t` (s): the video time of the window that

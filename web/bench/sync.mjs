@@ -402,7 +402,11 @@ async function run(scenario) {
   const server = await startServer(fixtures);
   if (firefox && scenario === "throttle") throw new Error("the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=firefox");
   const pulse = heard ? await startPulse(VIEWERS) : null;
-  const browser = firefox ? await launchFirefox() : await launchBrowser({ sound: pulse?.env });
+  // (The sound server is a child of this process: stopped if the browser does not start either.)
+  const browser = firefox ? await launchFirefox() : await launchBrowser({ sound: pulse?.env }).catch((err) => {
+    pulse?.close();
+    throw err;
+  });
   const proxies = [];
   const prefix = `${firefox ? "firefox_" : ""}${scenario === "loopback" ? "" : `${scenario}_`}`;
   try {
