@@ -15,6 +15,11 @@
 // SOUND=1 plays into a private PulseAudio (heard.mjs), not muted: Chromium's readings at rate 1 then
 // scatter ±5 ms around their line too, and the rest is the line over 0.25-0.7 s after the release.
 //
+// KICK=0.05 first plays 5% off the base for 0.3 s in each cycle, as a landing's grace corrects.
+// SELECT=1 lets go as sync.js does, at a reading 2.5 ms or more above the mean of the last 150 ms.
+// VARY=1 sets the stretched rate anew every 100 ms, 1-5 times OFF off the base, as a correction
+// does (the line the release is compared with is then not the readings' own). PAGES=4 runs it in four pages of one browser at once (N releases each), as bench-sync's viewers.
+//
 //   node web/bench/release.mjs            (N=24 OFF=0.003 BASE=1 by default)
 
 import { launchBrowser, newViewer, startFixtures } from "../test/e2e/harness.js";
@@ -24,19 +29,28 @@ const N = Number(process.env.N ?? 24);
 const OFF = Number(process.env.OFF ?? 0.003);
 const BASE = Number(process.env.BASE ?? 1);
 const SOUND = process.env.SOUND === "1";
+/** Pages doing the same at once, in one browser (bench-sync's four viewers share two cores). */
+const PAGES = Number(process.env.PAGES ?? 1);
+const VARY = process.env.VARY === "1";
+const SELECT = process.env.SELECT === "1";
+const KICK = Number(process.env.KICK ?? 0);
 
 const fixtures = await startFixtures();
-const pulse = SOUND ? await startPulse(1) : null;
+const pulse = SOUND ? await startPulse(PAGES) : null;
 let browser = null;
 try {
   browser = await launchBrowser({ sound: pulse?.env ?? null });
-  const { context, page } = await newViewer(browser);
-  if (SOUND) {
-    await context.grantPermissions(["microphone"]);
-    await page.addInitScript(routeSound, sinkLabel(0));
+  const pages = [];
+  for (let i = 0; i < PAGES; i++) {
+    const { context, page } = await newViewer(browser);
+    if (SOUND) {
+      await context.grantPermissions(["microphone"]);
+      await page.addInitScript(routeSound, sinkLabel(i));
+    }
+    await page.goto(`${fixtures.base}/oembed`);
+    pages.push(page);
   }
-  await page.goto(`${fixtures.base}/oembed`);
-  const cycles = await page.evaluate(async ({ url, n, off, base }) => {
+  const cycles = (await Promise.all(pages.map((page) => page.evaluate(async ({ url, n, off, base, vary, select, kick }) => {
     const v = document.createElement("video");
     v.src = url;
     v.preload = "auto";
@@ -51,12 +65,36 @@ try {
     const out = [];
     for (let i = 0; i < n; i++) {
       const rate = base * (i % 2 ? 1 - off : 1 + off);
+      // KICK: first KICK off the base for 0.3 s, as a landing's grace corrects (up to 25%).
+      if (kick) {
+        v.playbackRate = base * (1 + Math.sign(rate - base) * kick);
+        await sleep(300);
+      }
       v.playbackRate = rate;
       const stretched = [];
       const until = performance.now() + 1000 + Math.random() * 500;
+      let changed = performance.now();
       while (performance.now() < until) {
+        // VARY: as a correction does, the rate set anew every 100 ms, 1-5 times OFF off the base.
+        if (vary && performance.now() - changed >= 100) {
+          changed = performance.now();
+          v.playbackRate = base * (1 + Math.sign(rate - base) * off * (1 + 4 * Math.random()));
+        }
         stretched.push(read());
         await sleep(4 + Math.random() * 3);
+      }
+      // SELECT: as sync.js lets go, at the first reading RELEASE_ABOVE (2.5 ms) or more above the
+      // mean of the last 150 ms of readings, each carried to it at the rate (at most 1 s more).
+      if (select) {
+        const give = performance.now() + 1000;
+        for (;;) {
+          const [t, x] = read();
+          const recent = stretched.filter(([u]) => t - u <= 0.15);
+          const mean = recent.reduce((a, [u, y]) => a + y + (t - u) * v.playbackRate, 0) / recent.length;
+          stretched.push([t, x]);
+          if ((recent.length >= 4 && x >= mean + 0.0025) || performance.now() > give) break;
+          await sleep(12 + Math.random() * 6);
+        }
       }
       const [at, reading] = read();
       v.playbackRate = base;
@@ -69,7 +107,7 @@ try {
       out.push({ rate, at, reading, stretched, rest });
     }
     return out;
-  }, { url: fixtures.mediaUrl("clip"), n: N, off: OFF, base: BASE });
+  }, { url: fixtures.mediaUrl("clip"), n: N, off: OFF, base: BASE, vary: VARY, select: SELECT, kick: KICK })))).flat();
 
   // Where a line of slope `rate` through `points` ([t, position]) is at `t`.
   const lineAt = (points, rate, t) => points.reduce((a, [u, x]) => a + x - rate * (u - t), 0) / points.length;
@@ -99,7 +137,7 @@ try {
   const near = above.filter((r) => Math.abs(r.jump - median(jumps)) <= 0.001).length;
   console.log(`${clean.length} clean releases of ${rows.length}; at or above the line: ${above.length}, of which ${near} rest within 1 ms of the reading plus the median jump (${ms(median(jumps))} ms)`);
   console.log(`rest - reading, at or above the line: sd ${ms(sd(jumps))} ms; rest - line, all clean releases: sd ${ms(sd(clean.map((r) => r.fromLine)))} ms`);
-  const name = `chromium_release${BASE === 1 ? "" : `_at_${BASE}`}${SOUND ? "_sound" : ""}`;
+  const name = `chromium_release${BASE === 1 ? "" : `_at_${BASE}`}${SOUND ? "_sound" : ""}${PAGES > 1 ? `_${PAGES}_pages` : ""}`;
   console.log(`RESULT ${name}_jump_median ${ms(median(jumps))} ms`);
   console.log(`RESULT ${name}_rest_from_reading_sd ${ms(sd(jumps))} ms`);
   console.log(`RESULT ${name}_rest_from_line_sd ${ms(sd(clean.map((r) => r.fromLine)))} ms`);
