@@ -14,10 +14,12 @@
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
 // rate, clock estimate, learnt latencies and release jump, the last release's reading while it
 // is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
-// to <prefix>-<scenario>.json. SYNC_FRAMES is off by default: watching every frame makes each
-// viewer's page render on every video frame, which real viewers do not (the player does not use
-// requestVideoFrameCallback); four viewers' Chromium took 105% of a core with it, 91% without,
-// on a 2-core machine where late joiners compete for what is left.
+// to <prefix>-<scenario>.json; with SYNC_TRACE=1 also every reading of currentTime and every rate
+// set (`traceMedia`), and with SYNC_HEARD=1 when its recording started. SYNC_FRAMES is off by
+// default: watching every frame makes each viewer's page render on every video frame, which real
+// viewers do not (the player does not use requestVideoFrameCallback); four viewers' Chromium took
+// 105% of a core with it, 91% without, on a 2-core machine where late joiners compete for what
+// is left.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
@@ -222,6 +224,34 @@ async function probeViewer(page) {
   const edge = p?.edge;
   if (!firefox || !edge || p.paused || p.now - edge.at >= 100) return p;
   return { ...p, position: p.trueTarget + edge.error + ((p.now - edge.at) / 1000) * (p.rate - p.roomRate) };
+}
+
+/**
+ * SYNC_TRACE=1 (with SYNC_DUMP): every reading of a <video>'s currentTime and every rate set on
+ * it, in the steady viewers' pages, go into the dump's `traces` (one list per viewer: first
+ * [timeOrigin, -1], then [performance.now(), 0, currentTime, 1 if the bench's sampler read it]
+ * or [performance.now(), 1, playbackRate]), up to 400,000 a page. What a release let go at, and
+ * where the player then rested, can be read off them.
+ */
+function traceMedia() {
+  window.__trace = [[performance.timeOrigin, -1, 0, 0]];
+  const time = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "currentTime");
+  const rate = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "playbackRate");
+  Object.defineProperty(HTMLMediaElement.prototype, "currentTime", {
+    ...time,
+    get() {
+      const x = time.get.call(this);
+      if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 0, x, new Error().stack.includes("__roomError") ? 1 : 0]);
+      return x;
+    },
+  });
+  Object.defineProperty(HTMLMediaElement.prototype, "playbackRate", {
+    ...rate,
+    set(r) {
+      if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 1, r, 0]);
+      rate.set.call(this, r);
+    },
+  });
 }
 
 function installSampler(page) {
@@ -431,6 +461,7 @@ async function run(scenario) {
         await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
         await v.page.addInitScript(routeSound, sinkLabel(i));
       }
+      if (process.env.SYNC_TRACE) await v.page.addInitScript(traceMedia);
     }
     if (scenario === "throttle") {
       const cdp = await viewers[VIEWERS - 1].context.newCDPSession(viewers[VIEWERS - 1].page);
@@ -532,7 +563,8 @@ async function run(scenario) {
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     if (process.env.SYNC_DUMP) {
       const { writeFileSync } = await import("node:fs");
-      writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples }));
+      const traces = process.env.SYNC_TRACE ? await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__trace))) : null;
+      writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples, traces, recordingStartedAt: recording?.startedAt ?? null }));
     }
 
     // Align the viewers' samples in SAMPLE_MS buckets of the shared clock: each viewer's sample
