@@ -9,7 +9,8 @@
 // sync.js's bands rest on rate.mjs's figures, which are the readings of a muted Chromium.
 //
 //   node web/bench/heard-rate.mjs      (PLAN='[[seconds, rate], ...]' to try other steps;
-//                                       TIMELINE=1 also prints both offsets every 100 ms)
+//                                       TIMELINE=1 also prints both offsets every 100 ms;
+//                                       NOISE_RATE=44100 plays the noise at 44.1 kHz, not 48)
 
 import { rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -25,7 +26,10 @@ const FIT_S = 1.5;
 /** The sound moving more than this between two windows 10 ms apart is a jump. */
 const JUMP = 0.002;
 
-const fixtures = await startFixtures({ noise: true });
+/** The clip's sound: white noise at this many Hz (NOISE_RATE; the sink runs at 48 kHz). */
+const NOISE_RATE = Number(process.env.NOISE_RATE ?? 48_000);
+
+const fixtures = await startFixtures({ noise: NOISE_RATE });
 const pulse = await startPulse(1);
 const file = path.join(tmpdir(), `lockstep-heard-rate-${process.pid}.f32`);
 let browser = null;
@@ -83,7 +87,7 @@ try {
     return c ? c.pos + ((at - c.at) / 1000) * c.rate : readings.pos0 + (at - readings.t0) / 1000;
   };
   const reads = readings.reads.map(([at, value]) => ({ t: (at - readings.t0) / 1000, off: value - expected(at) }));
-  const ref = referenceSound(testVideo({ noise: true }));
+  const ref = referenceSound(testVideo({ noise: NOISE_RATE }));
   const [channel] = readRecording(file, 1);
   const heard = heardPositions(channel, ref, energies(ref), coarsen(ref), () => readings.pos0)
     .map(([recT, video]) => {

@@ -35,7 +35,10 @@ const VARY = process.env.VARY === "1";
 const SELECT = process.env.SELECT === "1";
 const KICK = Number(process.env.KICK ?? 0);
 
-const fixtures = await startFixtures();
+// NOISE=48000 (or 1) plays the clip with white noise at 48 kHz for sound (bench-sync's SYNC_HEARD
+// clip), NOISE=44100 at 44.1 kHz, not its 330 Hz tone at 44.1 kHz.
+const NOISE = process.env.NOISE === "1" ? 48_000 : Number(process.env.NOISE ?? 0);
+const fixtures = await startFixtures({ noise: NOISE || false });
 const pulse = SOUND ? await startPulse(PAGES) : null;
 let browser = null;
 try {
@@ -109,6 +112,7 @@ try {
     return out;
   }, { url: fixtures.mediaUrl("clip"), n: N, off: OFF, base: BASE, vary: VARY, select: SELECT, kick: KICK })))).flat();
 
+  if (process.env.RELEASE_DUMP) (await import("node:fs")).writeFileSync(process.env.RELEASE_DUMP, JSON.stringify(cycles));
   // Where a line of slope `rate` through `points` ([t, position]) is at `t`.
   const lineAt = (points, rate, t) => points.reduce((a, [u, x]) => a + x - rate * (u - t), 0) / points.length;
   const rows = cycles.map((c) => {

@@ -55,11 +55,13 @@ export async function freePort() {
 /** Generates the test video once per run (H.264/AAC, a keyframe every second for quick seeks, as
  * Lockstep's transcoded uploads have; `gop`: one every that many seconds instead, as many other
  * files have: a browser's seek then decodes up to that much video; `size`: its frame size, 480x270
- * unless said; `noise`: its sound white noise at 48 kHz instead of a 330 Hz tone, which a
- * recording can be matched against to the sample: web/bench/heard.mjs). */
+ * unless said; `noise`: its sound white noise at 48 kHz (or at `noise` Hz, a number) instead of a
+ * 330 Hz tone at 44.1 kHz, which a recording can be matched against to the sample:
+ * web/bench/heard.mjs). */
 export function testVideo({ gop = 1, size = "480x270", noise = false } = {}) {
   const dir = path.join(tmpdir(), "lockstep-e2e-media");
-  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noise ? "-noise" : ""}.mp4`;
+  const noiseRate = noise === true ? 48_000 : noise || null;
+  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noiseRate ? `-noise${noiseRate === 48_000 ? "" : noiseRate}` : ""}.mp4`;
   const file = path.join(dir, name);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
@@ -67,7 +69,7 @@ export function testVideo({ gop = 1, size = "480x270", noise = false } = {}) {
     execFileSync("ffmpeg", [
       "-hide_banner", "-loglevel", "error", "-y",
       "-f", "lavfi", "-i", `testsrc2=duration=${VIDEO_SECONDS}:size=${size}:rate=30`,
-      "-f", "lavfi", "-i", noise ? `anoisesrc=color=white:sample_rate=48000:amplitude=0.3:seed=7:duration=${VIDEO_SECONDS}` : `sine=frequency=330:duration=${VIDEO_SECONDS}`,
+      "-f", "lavfi", "-i", noiseRate ? `anoisesrc=color=white:sample_rate=${noiseRate}:amplitude=0.3:seed=7:duration=${VIDEO_SECONDS}` : `sine=frequency=330:duration=${VIDEO_SECONDS}`,
       "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", String(30 * gop), "-keyint_min", String(30 * gop),
       ...(gop === 1 ? [] : ["-sc_threshold", "0"]),
       "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", tmp,
