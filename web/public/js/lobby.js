@@ -47,16 +47,20 @@ async function refresh() {
 }
 
 async function main() {
-  const me = await api.get("/api/me");
+  // Who the user is (a first visit makes them). The forms answer from the start, each waiting for
+  // this before its request: a form that had no handler yet when clicked (the lobby waited for it
+  // first) was sent by the browser itself, which reloaded the lobby and lost what was typed.
+  const who = api.get("/api/me");
   const nameInput = $("#my-name");
   const saveName = $("#save-name");
-  nameInput.value = me.name;
-  nameInput.addEventListener("input", () => (saveName.hidden = nameInput.value.trim() === me.name));
+  let me = null;
+  nameInput.addEventListener("input", () => (saveName.hidden = me !== null && nameInput.value.trim() === me.name));
   $("#name-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
+      await who;
       const updated = await api.patch("/api/me", { name: nameInput.value });
-      me.name = updated.name;
+      me = updated;
       nameInput.value = updated.name;
       saveName.hidden = true;
       toast("Name saved");
@@ -74,6 +78,7 @@ async function main() {
     const password = $("#room-password").value;
     if (password) body.password = password;
     try {
+      await who;
       const room = await api.post("/api/rooms", body);
       location.href = room.settings.visibility === "private" ? room.link : `/r/${room.id}`;
     } catch (err) {
@@ -83,12 +88,18 @@ async function main() {
 
   $("#random-room").addEventListener("click", async () => {
     try {
+      await who;
       const room = await api.get("/api/rooms/random");
       location.href = `/r/${room.id}`;
     } catch (err) {
       $("#random-error").textContent = err.code === "no_rooms" ? "No open public room right now. Start one!" : err.message;
     }
   });
+
+  me = await who;
+  // Not over a name typed meanwhile.
+  if (nameInput.value === "") nameInput.value = me.name;
+  saveName.hidden = nameInput.value.trim() === me.name;
 
   await refresh();
   setInterval(refresh, REFRESH_MS);

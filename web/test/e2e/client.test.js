@@ -288,6 +288,32 @@ test("chat: unread count on the tab and in the title, mentions highlighted and n
   await b.context.close();
 });
 
+test("lobby: a room created, and a name saved, before the page has heard who its user is: the owner lands in the room, the name is saved", async () => {
+  // The lobby asks who its user is first; its forms were wired only after that answer, and a
+  // click before it sent the form natively (the lobby reloaded, the room was never made: once in
+  // a full run, createRoom timed out). /api/me is held back here for a second.
+  const a = await newViewer(browser);
+  await a.page.route("**/api/me", async (route) => {
+    if (route.request().method() === "GET") await new Promise((r) => setTimeout(r, 1000));
+    await route.continue();
+  });
+  await a.page.goto(`${server.base}/`);
+  await a.page.fill("#my-name", "Early bird");
+  await a.page.fill("#room-name", "Quick start");
+  await a.page.click("text=Create room");
+  await a.page.waitForURL(/\/r\//);
+  await a.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.equal(await a.page.evaluate(() => window.lockstep.model.me.role), "owner", "the user who asked for the room owns it");
+  // The name form likewise: typed and saved before the answer, it is saved, and stays.
+  await a.page.goto(`${server.base}/`);
+  await a.page.fill("#my-name", "Early bird");
+  await a.page.click("#save-name");
+  await a.page.locator(".toast", { hasText: "Name saved" }).waitFor();
+  assert.equal(await a.page.inputValue("#my-name"), "Early bird");
+  assert.equal((await (await a.page.request.get(`${server.base}/api/me`)).json()).name, "Early bird");
+  await a.context.close();
+});
+
 test("skip buttons follow the room's rules; toasts stay clear of the controls and go when dismissed", async () => {
   const owner = await newViewer(browser, { width: 1366, height: 768 });
   const viewer = await newViewer(browser, { width: 1366, height: 768 });
