@@ -130,10 +130,10 @@ try {
     const say = (x) => (x ? `${x.move === null ? "" : `moved ${ms(x.move)} ms, `}held within ${ms(x.scatter)} ms (p95)` : "not placed");
     console.log(`${row.from === null ? `start at ${rate}` : `${row.from} -> ${rate}`}: currentTime ${say(row.reads)}; the sound ${say(row.heard)}, jumped ${row.jumps.n} times (largest ${ms(row.jumps.largest)} ms)`);
   });
-  // The timeline, every 100 ms: the median offset of each (ms), where the rates set should be.
-  const timeline = [];
-  for (let t = 0; t < PLAN.at(-1)[0] + STEP_S; t += 0.1) timeline.push(`${t.toFixed(1)} ${ms(held(reads, t, t + 0.1))}/${ms(held(heard, t, t + 0.1))}`);
-  if (process.env.TIMELINE) console.log(timeline.join("\n"));
+  // TIMELINE=1: every 100 ms, the median offset of each (ms) from where the rates set should be.
+  if (process.env.TIMELINE === "1") {
+    for (let t = 0; t < PLAN.at(-1)[0] + STEP_S; t += 0.1) console.log(`${t.toFixed(1)} ${ms(held(reads, t, t + 0.1))}/${ms(held(heard, t, t + 0.1))}`);
+  }
   for (const r of results) {
     if (r.from === null) continue;
     if (r.reads?.move != null) console.log(`RESULT read_${r.from}_to_${r.rate}_move ${ms(r.reads.move)} ms`);

@@ -18,7 +18,9 @@
 // KICK=0.05 first plays 5% off the base for 0.3 s in each cycle, as a landing's grace corrects.
 // SELECT=1 lets go as sync.js does, at a reading 2.5 ms or more above the mean of the last 150 ms.
 // VARY=1 sets the stretched rate anew every 100 ms, 1-5 times OFF off the base, as a correction
-// does (the line the release is compared with is then not the readings' own). PAGES=4 runs it in four pages of one browser at once (N releases each), as bench-sync's viewers.
+// does (the line the release is compared with is then not the readings' own). PAGES=4 runs it in
+// four pages of one browser at once (N releases each), as bench-sync's viewers. NOISE (below)
+// picks the clip's sound; RELEASE_DUMP=<file> writes every cycle's readings there.
 //
 //   node web/bench/release.mjs            (N=24 OFF=0.003 BASE=1 by default)
 

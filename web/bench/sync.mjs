@@ -123,6 +123,8 @@ const HEARD = process.env.SYNC_HEARD === "1" && !firefox;
  * runs at 48 kHz; Chromium reads a video whose sound is at the sink's rate with a ±5 ms scatter
  * at rate 1, and one at 44.1 kHz on its line (bench/RESULTS.md). */
 const NOISE_RATE = Number(process.env.SYNC_NOISE_RATE ?? 48_000);
+/** SYNC_TRACE=1: the dump also holds every reading of currentTime and every rate set (`traceMedia`). */
+const TRACE = process.env.SYNC_TRACE === "1";
 /** Where SYNC_HEARD's recording of a scenario goes (kept, beside SYNC_DUMP's samples). */
 const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir(), "lockstep-sync")}-${scenario}-heard.f32`;
 /** Opens a viewer (a fresh context), refused keyframe times when KEYFRAMES is off. */
@@ -465,7 +467,7 @@ async function run(scenario) {
         await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
         await v.page.addInitScript(routeSound, sinkLabel(i));
       }
-      if (process.env.SYNC_TRACE) await v.page.addInitScript(traceMedia);
+      if (TRACE) await v.page.addInitScript(traceMedia);
     }
     if (scenario === "throttle") {
       const cdp = await viewers[VIEWERS - 1].context.newCDPSession(viewers[VIEWERS - 1].page);
@@ -567,7 +569,7 @@ async function run(scenario) {
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     if (process.env.SYNC_DUMP) {
       const { writeFileSync } = await import("node:fs");
-      const traces = process.env.SYNC_TRACE ? await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__trace))) : null;
+      const traces = TRACE ? await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__trace))) : null;
       writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples, traces, recordingStartedAt: recording?.startedAt ?? null }));
     }
 
