@@ -5,7 +5,9 @@
 // is what is being tested, not what is used to measure). Prints the spread between viewers in
 // steady state, the time each seek and the play take until all viewers are within 50 and 20 ms,
 // how long late joiners take to get there from opening the page (a batch while the room plays at
-// 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), and RESULT lines.
+// 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), how often each viewer's correction changes
+// direction (in all, and 2 s or more after the room's last event: `rate_reversals_steady_max`),
+// and RESULT lines.
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -149,6 +151,11 @@ const GATE_MS = 15_000;
 const REST_OFF = 0.005;
 /** The first second after a seek or a rate change may use large rate corrections. */
 const NUDGE_GRACE_S = 1;
+/** A change of direction of the correction this long or more after the room's last event (and
+ * after the first SETTLE_S) is counted as steady: an event's own (its landing's start, the grace
+ * closing what the landing missed, Chromium's setback) come within 1.2 s of it in the dumps. An
+ * oscillating controller would show here. */
+const STEADY_REVERSAL_S = 2;
 /** When late viewers open the room (seconds from the start of the measurement, one batch of
  * LATE_JOINERS at each): by default at 20 s, while the room plays at 1, and at 50 s, at 1.25, as
  * starts go wrong more often at rates other than 1. The events after the last batch are left out,
@@ -694,16 +701,19 @@ async function run(scenario) {
     // are left out, as they are from the spread.
     const graced = (now) => now < t0 + SETTLE_S * 1000 || eventTimes.some((t) => now >= t && now < t + NUDGE_GRACE_S * 1000);
     const nudgeMax = Math.max(...samples.flat().filter((x) => !graced(x.now)).map((x) => Math.abs(x.nudge)));
-    const reversals = samples.map((list) => {
-      let n = 0;
+    const afterEvent = (now) => now < t0 + SETTLE_S * 1000 || eventTimes.some((t) => now >= t && now < t + STEADY_REVERSAL_S * 1000);
+    const reversalTimes = samples.map((list) => {
+      const at = [];
       let last = 0;
       for (const x of list) {
         const sign = Math.abs(x.nudge) < 1e-6 ? 0 : Math.sign(x.nudge);
-        if (sign !== 0 && last !== 0 && sign !== last) n += 1;
+        if (sign !== 0 && last !== 0 && sign !== last) at.push(x.now);
         if (sign !== 0) last = sign;
       }
-      return n;
+      return at;
     });
+    const reversals = reversalTimes.map((at) => at.length);
+    const steadyReversals = reversalTimes.map((at) => at.filter((now) => !afterEvent(now)).length);
     // Where each viewer rests at the room's rate of 1: its median error over each steady stretch
     // (from SETTLE_S after the start or a change of the room's playback, to the next; not while
     // the room is paused). The spread at rate 1 is mostly such rests.
@@ -787,7 +797,7 @@ async function run(scenario) {
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
-    console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s`);
+    console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
@@ -830,6 +840,7 @@ async function run(scenario) {
     if (releases.length) console.log(`RESULT ${prefix}sync_release_rest_p90 ${ms(quantile(releaseRests, 0.9))} ms`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
+    console.log(`RESULT ${prefix}rate_reversals_steady_max ${Math.max(...steadyReversals)} count`);
   } finally {
     await browser.close();
     pulse?.close();
