@@ -699,9 +699,9 @@ async function run(scenario) {
     // each seek or rate change, and how often each viewer's correction changes direction.
     // The viewers' own first landings count as seeks too: the first SETTLE_S of the measurement
     // are left out, as they are from the spread.
-    const graced = (now) => now < t0 + SETTLE_S * 1000 || eventTimes.some((t) => now >= t && now < t + NUDGE_GRACE_S * 1000);
+    const afterEvent = (now, seconds) => now < t0 + SETTLE_S * 1000 || eventTimes.some((t) => now >= t && now < t + seconds * 1000);
+    const graced = (now) => afterEvent(now, NUDGE_GRACE_S);
     const nudgeMax = Math.max(...samples.flat().filter((x) => !graced(x.now)).map((x) => Math.abs(x.nudge)));
-    const afterEvent = (now) => now < t0 + SETTLE_S * 1000 || eventTimes.some((t) => now >= t && now < t + STEADY_REVERSAL_S * 1000);
     const reversalTimes = samples.map((list) => {
       const at = [];
       let last = 0;
@@ -713,7 +713,7 @@ async function run(scenario) {
       return at;
     });
     const reversals = reversalTimes.map((at) => at.length);
-    const steadyReversals = reversalTimes.map((at) => at.filter((now) => !afterEvent(now)).length);
+    const steadyReversals = reversalTimes.map((at) => at.filter((now) => !afterEvent(now, STEADY_REVERSAL_S)).length);
     // Where each viewer rests at the room's rate of 1: its median error over each steady stretch
     // (from SETTLE_S after the start or a change of the room's playback, to the next; not while
     // the room is paused). The spread at rate 1 is mostly such rests.
