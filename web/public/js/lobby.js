@@ -55,14 +55,30 @@ async function main() {
   const saveName = $("#save-name");
   let me = null;
   nameInput.addEventListener("input", () => (saveName.hidden = me !== null && nameInput.value.trim() === me.name));
+  /** Saves the name in the box. */
+  const save = async () => {
+    await who;
+    me = await api.patch("/api/me", { name: nameInput.value });
+    nameInput.value = me.name;
+    saveName.hidden = true;
+  };
+  /** Saves a name typed but not saved, before the lobby is left for a room: whoever types a name
+   *  and then makes or opens a room means to be known by it there (it went unsaved, and the room
+   *  showed the old name). Throws, saying so, when the server refuses the name. */
+  const keepTypedName = async () => {
+    const known = me ?? (await who);
+    const typed = nameInput.value.trim();
+    if (typed === "" || typed === known.name) return;
+    try {
+      await save();
+    } catch (err) {
+      throw new Error(`Your name was not saved: ${err.message}`);
+    }
+  };
   $("#name-form").addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
-      await who;
-      const updated = await api.patch("/api/me", { name: nameInput.value });
-      me = updated;
-      nameInput.value = updated.name;
-      saveName.hidden = true;
+      await save();
       toast("Name saved");
     } catch (err) {
       toast(err.message, "error");
@@ -78,7 +94,7 @@ async function main() {
     const password = $("#room-password").value;
     if (password) body.password = password;
     try {
-      await who;
+      await keepTypedName();
       const room = await api.post("/api/rooms", body);
       location.href = room.settings.visibility === "private" ? room.link : `/r/${room.id}`;
     } catch (err) {
@@ -88,7 +104,7 @@ async function main() {
 
   $("#random-room").addEventListener("click", async () => {
     try {
-      await who;
+      await keepTypedName();
       const room = await api.get("/api/rooms/random");
       location.href = `/r/${room.id}`;
     } catch (err) {
@@ -96,7 +112,20 @@ async function main() {
     }
   });
 
-  me = await who;
+  // A room opened from a list (a plain click): a name typed but not saved is saved first.
+  document.querySelector("main").addEventListener("click", async (e) => {
+    const link = e.target.closest(".room-card a");
+    if (!link || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    try {
+      await keepTypedName();
+      location.href = link.href;
+    } catch (err) {
+      toast(err.message, "error");
+    }
+  });
+
+  me = me ?? (await who);
   // Not over a name typed meanwhile.
   if (nameInput.value === "") nameInput.value = me.name;
   saveName.hidden = nameInput.value.trim() === me.name;

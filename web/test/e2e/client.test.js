@@ -314,6 +314,41 @@ test("lobby: a room created, and a name saved, before the page has heard who its
   await a.context.close();
 });
 
+test("lobby: a name typed but not saved is the user's name in the room they create, or open from the list; a refused one keeps them in the lobby, saying why", async () => {
+  // Before, only the Save button saved it: the room showed the old name.
+  const a = await newViewer(browser);
+  const lobby = async () => {
+    await a.page.goto(`${server.base}/`);
+    await a.page.waitForFunction(() => document.querySelector("#my-name").value !== "");
+  };
+  const nameInRoom = () => a.page.evaluate(() => window.lockstep.model.me.name);
+  await lobby();
+  await a.page.fill("#my-name", "Typed Tern");
+  await a.page.fill("#room-name", "Named on the way");
+  await a.page.click("text=Create room");
+  await a.page.waitForURL(/\/r\//);
+  await a.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.equal(await nameInRoom(), "Typed Tern");
+  const room = a.page.url();
+
+  await lobby();
+  await a.page.fill("#my-name", "Card Crane");
+  await a.page.locator(".room-card a", { hasText: "Named on the way" }).first().click();
+  await a.page.waitForURL(room);
+  await a.page.waitForSelector("#connection[data-state=in-sync]");
+  assert.equal(await nameInRoom(), "Card Crane");
+
+  // A name the server refuses (an invisible character): no room is made, the lobby says why.
+  await lobby();
+  await a.page.fill("#my-name", "Bad\u200bName");
+  await a.page.fill("#room-name", "Never made");
+  await a.page.click("text=Create room");
+  await a.page.locator("#create-error", { hasText: "Your name was not saved" }).waitFor();
+  assert.equal(new URL(a.page.url()).pathname, "/");
+  assert.equal((await (await a.page.request.get(`${server.base}/api/me`)).json()).name, "Card Crane");
+  await a.context.close();
+});
+
 test("skip buttons follow the room's rules; toasts stay clear of the controls and go when dismissed", async () => {
   const owner = await newViewer(browser, { width: 1366, height: 768 });
   const viewer = await newViewer(browser, { width: 1366, height: 768 });
@@ -486,6 +521,10 @@ test("phones: the room at 390x844 and with a keyboard open (390x450), menus and 
   await lobby.page.goto(`${server.base}/`);
   const card = await lobby.page.waitForSelector(".room-card");
   assert.ok(inside(await card.boundingBox(), phone), "a room card on the first screen");
+  // A name being typed (Save shows): the theme switch stays on the name's row, inside the screen.
+  await lobby.page.fill("#my-name", "Someone with a longer name");
+  const [name, toggle] = [await box(lobby.page, "#my-name"), await box(lobby.page, "#theme-toggle")];
+  assert.ok(inside(toggle, phone) && Math.abs(toggle.y + toggle.height / 2 - (name.y + name.height / 2)) < 4, "the theme switch beside the name");
   await lobby.page.screenshot({ path: path.join(artifacts(), "phone-lobby.png") });
   await lobby.page.goto(`${server.base}/uploads`);
   await lobby.page.waitForSelector("#drop");
