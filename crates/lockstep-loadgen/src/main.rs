@@ -100,6 +100,11 @@ struct Args {
     /// standard output.
     #[arg(long, hide = true)]
     worker: bool,
+    /// Every viewer also reports its sync quality every this many seconds (`sync_report`, as a
+    /// playing web client does every 5 s), its first at a point of its own within the period:
+    /// what the room's `sync_quality` answers cost.
+    #[arg(long)]
+    sync_reports: Option<f64>,
     /// The server's `--metrics-token`, to read its memory from `/metrics`.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: String,
@@ -118,6 +123,9 @@ struct ViewerSpec {
     cookie: Option<String>,
     /// Its number among all viewers: picks its source address and latency shard.
     index: usize,
+    /// Seconds between its sync reports; none: it sends none.
+    #[serde(default)]
+    sync_reports: Option<f64>,
 }
 
 /// What a worker is told to do, as its first line of input.
@@ -397,6 +405,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 url: host.rebased(nodes[node]).ws_url(*room),
                 cookie: cookies[v].take(),
                 index: v,
+                sync_reports: args.sync_reports,
             }
         })
         .collect();
@@ -895,7 +904,7 @@ async fn viewer(
     joined: Arc<AtomicUsize>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> anyhow::Result<()> {
-    let index = spec.index;
+    let (index, reports) = (spec.index, spec.sync_reports);
     let mut request = spec.url.as_str().into_client_request()?;
     if let Some(cookie) = spec.cookie {
         request.headers_mut().insert("cookie", cookie.parse()?);
@@ -936,34 +945,62 @@ async fn viewer(
     }
     drop(permit);
     joined.fetch_add(1, Ordering::Relaxed);
-    while let Some(msg) = ws.next().await {
-        let Message::Text(text) = msg? else { continue };
-        if latencies.recording() {
-            FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
-        }
-        let now_us = now_us();
-        let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
-            continue;
+    let (mut sink, mut stream) = ws.split();
+    let report = async move {
+        let Some(period) = reports.filter(|p| *p > 0.0).map(Duration::from_secs_f64) else {
+            return std::future::pending().await;
         };
-        let sent_us = match (frame.t, &frame.line, &frame.state, frame.cause) {
-            ("chat", Some(line), _, _) => line
-                .text
-                .strip_prefix("lg:")
-                .and_then(|t| t.parse::<u64>().ok()),
-            ("playback", _, Some(state), Some("seek")) => {
-                let sent_mod = (state.position * 1e6).round() as u64;
-                let now_mod = now_us % SEEK_MODULO_US;
-                Some(now_us - ((now_mod + SEEK_MODULO_US - sent_mod) % SEEK_MODULO_US))
+        // Spread over the period by the viewer's number, as real viewers' reports are.
+        let phase = period.mul_f64((index as f64 * 0.618_034).fract());
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
+        for id in 1u64.. {
+            ticks.tick().await;
+            // Figures as a web client's: a few ms, varying.
+            let p50_ms = ((index as u64 + id) % 7) as f64 * 0.7;
+            let frame = ClientFrame::SyncReport {
+                id,
+                p50_ms,
+                p95_ms: p50_ms + 4.3,
+            };
+            sink.send(Message::text(serde_json::to_string(&frame)?))
+                .await?;
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    let receive = async move {
+        while let Some(msg) = stream.next().await {
+            let Message::Text(text) = msg? else { continue };
+            if latencies.recording() {
+                FRAMES_RECEIVED.fetch_add(1, Ordering::Relaxed);
             }
-            _ => None,
-        };
-        if let Some(sent) = sent_us
-            && now_us >= sent
-        {
-            latencies.record(index, now_us - sent);
+            let now_us = now_us();
+            let Ok(frame) = serde_json::from_str::<Frame>(&text) else {
+                continue;
+            };
+            let sent_us = match (frame.t, &frame.line, &frame.state, frame.cause) {
+                ("chat", Some(line), _, _) => line
+                    .text
+                    .strip_prefix("lg:")
+                    .and_then(|t| t.parse::<u64>().ok()),
+                ("playback", _, Some(state), Some("seek")) => {
+                    let sent_mod = (state.position * 1e6).round() as u64;
+                    let now_mod = now_us % SEEK_MODULO_US;
+                    Some(now_us - ((now_mod + SEEK_MODULO_US - sent_mod) % SEEK_MODULO_US))
+                }
+                _ => None,
+            };
+            if let Some(sent) = sent_us
+                && now_us >= sent
+            {
+                latencies.record(index, now_us - sent);
+            }
         }
+        Ok::<(), anyhow::Error>(())
+    };
+    tokio::select! {
+        done = report => done,
+        done = receive => done,
     }
-    Ok(())
 }
 
 /// Sends `rate` commands per second to `room`, alternating chat lines and seeks, each carrying
