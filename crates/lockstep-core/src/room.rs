@@ -106,6 +106,25 @@ pub struct MemberSync {
 pub const SYNC_REPORT_MIN_INTERVAL: Duration = Duration::from_secs(2);
 /// Least time between two `sync_quality` events of a room.
 pub const SYNC_QUALITY_INTERVAL: Duration = Duration::from_secs(2);
+/// What a room's `sync_quality` events may cost: member entries (about 80 bytes each) delivered
+/// per second, to all its members together. Every member's player reports every 5 s, and every
+/// `sync_quality` goes to every member with the window's reports (up to 100): at 2 s a room of
+/// 100 would deliver 5,000 entries a second (400 KB/s), a room of 1,000 ten times that, and the
+/// load generator's 100 rooms of 100 spent 45% more server CPU with reports than without
+/// (bench/RESULTS.md). A bigger room is told less often instead, up to
+/// [`SYNC_QUALITY_INTERVAL_MAX`]; its reports are 5 s windows anyway.
+pub const SYNC_QUALITY_ENTRIES_PER_SEC: usize = 2_500;
+/// Longest time between two `sync_quality` events of a room whose members report.
+pub const SYNC_QUALITY_INTERVAL_MAX: Duration = Duration::from_secs(10);
+
+/// Least time between two `sync_quality` events of a room of `members` present, whose last one
+/// held `entries` reports: [`SYNC_QUALITY_INTERVAL`], longer in a room big enough to exceed
+/// [`SYNC_QUALITY_ENTRIES_PER_SEC`], at most [`SYNC_QUALITY_INTERVAL_MAX`].
+pub fn sync_quality_interval(members: usize, entries: usize) -> Duration {
+    let delivered = members.saturating_mul(entries.max(1));
+    Duration::from_secs_f64(delivered as f64 / SYNC_QUALITY_ENTRIES_PER_SEC as f64)
+        .clamp(SYNC_QUALITY_INTERVAL, SYNC_QUALITY_INTERVAL_MAX)
+}
 /// A report older than this no longer counts (a viewer that stopped reporting: paused, left).
 pub const SYNC_REPORT_FRESH: Duration = Duration::from_secs(15);
 /// Largest error a report may state (ms): past this a player is simply not in sync.
@@ -552,6 +571,8 @@ pub struct Room {
     sync: BTreeMap<UserId, (Option<(f64, f64)>, ServerTime)>,
     /// When the last `SyncQuality` went out.
     sync_told_at: Option<ServerTime>,
+    /// How many reports the last `SyncQuality` held.
+    sync_told_entries: usize,
     /// Paused only because of "wait for everyone": resumes when everyone is ready.
     held: bool,
     chat_limiter: ChatLimiter,
@@ -619,6 +640,7 @@ impl Room {
             desktops: BTreeMap::new(),
             sync: BTreeMap::new(),
             sync_told_at: None,
+            sync_told_entries: 0,
             held: false,
             chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
             last_line: HashMap::new(),
@@ -1661,14 +1683,12 @@ impl Room {
             && (!self.not_ready.contains(&user) || self.desktops.contains_key(&user))
     }
 
-    /// The room's sync quality, unless one went out less than [`SYNC_QUALITY_INTERVAL`] ago
+    /// The room's sync quality, unless one went out less than [`sync_quality_interval`] ago
     /// (reports come every few seconds from each viewer: a big room's would otherwise be a
     /// flood). The members in the window with fresh reports, and the worst fresh p95 of all.
     fn sync_quality(&mut self, now: ServerTime) -> Option<Event> {
-        if self
-            .sync_told_at
-            .is_some_and(|at| now < at + SYNC_QUALITY_INTERVAL)
-        {
+        let interval = sync_quality_interval(self.member_count(), self.sync_told_entries);
+        if self.sync_told_at.is_some_and(|at| now < at + interval) {
             return None;
         }
         let fresh = |at: ServerTime| now < at + SYNC_REPORT_FRESH;
@@ -1678,7 +1698,7 @@ impl Room {
             .values()
             .filter_map(|(figures, _)| figures.map(|(_, p95)| p95))
             .reduce(f64::max);
-        let members = self
+        let members: Vec<MemberSync> = self
             .told
             .keys()
             .filter_map(|user_id| {
@@ -1693,6 +1713,7 @@ impl Room {
             })
             .collect();
         self.sync_told_at = Some(now);
+        self.sync_told_entries = members.len();
         Some(Event::SyncQuality {
             members,
             worst_p95_ms,

@@ -1693,3 +1693,46 @@ fn a_sync_report_is_withdrawn_while_its_player_does_not_play_the_room() {
     );
     assert_eq!(worst_p95_ms, Some(8.0));
 }
+
+#[test]
+fn a_big_room_is_told_its_sync_quality_less_often() {
+    // 2 s while the entries delivered stay within 2,500 a second, then as long as that takes,
+    // at most 10 s.
+    assert_eq!(sync_quality_interval(0, 0), SYNC_QUALITY_INTERVAL);
+    assert_eq!(sync_quality_interval(3, 3), SYNC_QUALITY_INTERVAL);
+    assert_eq!(sync_quality_interval(50, 50), SYNC_QUALITY_INTERVAL);
+    assert_eq!(sync_quality_interval(100, 100), Duration::from_secs(4));
+    assert_eq!(sync_quality_interval(1000, 100), SYNC_QUALITY_INTERVAL_MAX);
+    assert_eq!(
+        sync_quality_interval(usize::MAX, usize::MAX),
+        SYNC_QUALITY_INTERVAL_MAX
+    );
+    // A room of 100, each member reporting every 5 s, one report every 50 ms in all.
+    let users: Vec<UserId> = (0..100)
+        .map(|i| UserId(Uuid::from_u128(1000 + i)))
+        .collect();
+    let mut r = joined(&users);
+    let mut told = Vec::new();
+    for k in 0..600u32 {
+        let at = f64::from(k) * 0.05;
+        let report = Command::SyncReport {
+            p50_ms: 1.0,
+            p95_ms: 4.0 + f64::from(k % 7),
+        };
+        let ev = r.apply(users[k as usize % 100], report, t(at)).unwrap();
+        if !ev.is_empty() {
+            told.push((at, quality(&ev).0.len()));
+        }
+    }
+    // Every 2 s while few have reported, then every 4 s with all 100 in it.
+    let gaps: Vec<f64> = told.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(gaps.iter().all(|g| *g >= 2.0 - 1e-9), "{told:?}");
+    assert!(told.iter().skip(3).all(|(_, n)| *n == 100), "{told:?}");
+    assert!(
+        gaps.iter()
+            .skip(3)
+            .all(|g| (4.0 - 1e-9..4.0 + 0.05 + 1e-9).contains(g)),
+        "{told:?}"
+    );
+    assert!(told.len() >= 8, "{told:?}");
+}
