@@ -109,10 +109,11 @@ pub const SYNC_QUALITY_INTERVAL: Duration = Duration::from_secs(2);
 /// What a room's `sync_quality` events may cost: member entries (about 80 bytes each) delivered
 /// per second, to all its members together. Every member's player reports every 5 s, and every
 /// `sync_quality` goes to every member with the window's reports (up to 100): at 2 s a room of
-/// 100 would deliver 5,000 entries a second (400 KB/s), a room of 1,000 ten times that, and the
-/// load generator's 100 rooms of 100 spent 45% more server CPU with reports than without
-/// (bench/RESULTS.md). A bigger room is told less often instead, up to
-/// [`SYNC_QUALITY_INTERVAL_MAX`]; its reports are 5 s windows anyway.
+/// 100 would deliver 5,000 entries a second (400 KB/s), a room of 1,000 ten times that (4 KB/s
+/// to each viewer). A bigger room is told less often instead, up to
+/// [`SYNC_QUALITY_INTERVAL_MAX`]; its reports are 5 s windows anyway. This saves bandwidth; the
+/// server's CPU goes mostly to the reports themselves (bench/RESULTS.md, "Viewers that report
+/// their sync quality").
 pub const SYNC_QUALITY_ENTRIES_PER_SEC: usize = 2_500;
 /// Longest time between two `sync_quality` events of a room whose members report.
 pub const SYNC_QUALITY_INTERVAL_MAX: Duration = Duration::from_secs(10);
