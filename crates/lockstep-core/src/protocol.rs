@@ -146,9 +146,12 @@ pub enum ClientFrame {
         cannot_play: bool,
     },
     /// How far this viewer's player was from the room's position over the last few seconds:
-    /// the median and the 95th percentile of |position - target|, in ms.
+    /// the median and the 95th percentile of |position - target|, in ms. Without an `id` it is
+    /// answered only when refused (an `error` without `id`): a page reports every few seconds
+    /// and does nothing with the `ack`.
     SyncReport {
-        id: CommandId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<CommandId>,
         p50_ms: f64,
         p95_ms: f64,
     },
@@ -167,7 +170,7 @@ impl ClientFrame {
     pub fn id(&self) -> Option<CommandId> {
         match self {
             ClientFrame::Hello { .. } => None,
-            ClientFrame::Ping { id, .. } => *id,
+            ClientFrame::Ping { id, .. } | ClientFrame::SyncReport { id, .. } => *id,
             ClientFrame::Play { id }
             | ClientFrame::Pause { id }
             | ClientFrame::Seek { id, .. }
@@ -190,7 +193,6 @@ impl ClientFrame {
             | ClientFrame::Unmute { id, .. }
             | ClientFrame::Duration { id, .. }
             | ClientFrame::Ready { id, .. }
-            | ClientFrame::SyncReport { id, .. }
             | ClientFrame::Members { id, .. } => Some(*id),
         }
     }
@@ -663,6 +665,9 @@ mod tests {
             }
         );
         assert_eq!(f.id(), Some(9));
+        // A sync report may leave out its id (it is then answered only when refused).
+        let f = parse_client_frame(r#"{"t":"sync_report","p50_ms":3,"p95_ms":9}"#).unwrap();
+        assert_eq!(f.id(), None);
     }
 
     #[test]
@@ -733,7 +738,7 @@ mod tests {
                 cannot_play: false,
             },
             ClientFrame::SyncReport {
-                id: 1,
+                id: Some(1),
                 p50_ms: 3.0,
                 p95_ms: 9.0,
             },

@@ -953,12 +953,13 @@ async fn viewer(
         // Spread over the period by the viewer's number, as real viewers' reports are.
         let phase = period.mul_f64((index as f64 * 0.618_034).fract());
         let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
-        for id in 1u64.. {
+        for n in 1u64.. {
             ticks.tick().await;
-            // Figures as a web client's: a few ms, varying.
-            let p50_ms = ((index as u64 + id) % 7) as f64 * 0.7;
+            // Figures as a web client's: a few ms, varying; without an id, as it sends them (a
+            // report is answered only when refused).
+            let p50_ms = ((index as u64 + n) % 7) as f64 * 0.7;
             let frame = ClientFrame::SyncReport {
-                id,
+                id: None,
                 p50_ms,
                 p95_ms: p50_ms + 4.3,
             };

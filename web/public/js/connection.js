@@ -255,6 +255,14 @@ export class RoomConnection {
   }
 
   /**
+   * Sends a frame that wants no answer (a `sync_report`, made again a few seconds later); it is
+   * dropped while not connected. A refusal comes as an `error` without `id`, and is ignored.
+   */
+  tell(frame) {
+    if (this.state === "open") this.sendRaw(frame);
+  }
+
+  /**
    * Sends a command (a frame without `id`); resolves with the ack, rejects with a CommandError.
    */
   send(frame) {

@@ -690,7 +690,7 @@ class RoomPage {
     const steady = (d.action === "none" || d.action === "nudge") && !this.controller.settling();
     if (steady && !m.playback.paused && !p.paused) this.syncStats.add(d.drift);
     const report = this.syncStats.take(now);
-    if (report) this.conn.send({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms }).catch(() => {});
+    if (report) this.conn.tell({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms });
     // A landing holds the player paused while it seeks and until its moment (startIn).
     if (d.action !== "armed") {
       clearTimeout(this.startTimer);

@@ -71,6 +71,22 @@ test("hello, welcome, then events; commands are matched to their answers", async
   assert.deepEqual(states, ["connecting", "open"]);
 });
 
+test("a frame told, not sent as a command, carries no id and is dropped while offline", (t) => {
+  const { conn, socket } = connection(t);
+  socket().accept();
+  conn.tell({ t: "sync_report", p50_ms: 3, p95_ms: 8 });
+  assert.equal(socket().sent.length, 2, "not before the welcome");
+  socket().receive(welcome(1));
+  conn.tell({ t: "sync_report", p50_ms: 3, p95_ms: 8 });
+  assert.deepEqual(socket().sent.at(-1), { t: "sync_report", p50_ms: 3, p95_ms: 8 });
+  // Its refusal, an error without an id, is let go.
+  socket().receive({ t: "error", code: "rate_limited", message: "slow down", retry_after_ms: 900 });
+  assert.equal(conn.state, "open");
+  socket().dropConnection();
+  conn.tell({ t: "sync_report", p50_ms: 3, p95_ms: 8 });
+  assert.equal(socket().sent.filter((f) => f.t === "sync_report").length, 1);
+});
+
 test("a dropped connection resumes from the last event, after a backoff", (t) => {
   const { conn, socket } = connection(t);
   socket().accept();

@@ -155,70 +155,79 @@ impl Dispatch {
     }
 
     /// Handles one frame's text, received at `received`, from a client in `room`; returns the
-    /// frame that answers it.
+    /// frame that answers it, if any: a `sync_report` without `id` is answered only when
+    /// refused.
     pub async fn text(
         &mut self,
         room: &RoomHandle,
         text: &str,
         received: ServerTime,
-    ) -> ServerFrame {
+    ) -> Option<ServerFrame> {
         self.state.metrics.frame_in();
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
-            Err(e) => return ServerFrame::error(e.id, e.code, e.message),
+            Err(e) => return Some(ServerFrame::error(e.id, e.code, e.message)),
         };
         if let Some(refused) = self.over_rate(frame.id()) {
-            return refused;
+            return Some(refused);
         }
         let user = self.user.id;
         let (id, result) = match frame {
-            ClientFrame::Ping { id, client_time } => return self.pong(id, client_time, received),
+            ClientFrame::Ping { id, client_time } => {
+                return Some(self.pong(id, client_time, received));
+            }
             ClientFrame::Hello { .. } => {
-                return ServerFrame::error(None, "already_joined", "hello was already sent");
+                return Some(ServerFrame::error(
+                    None,
+                    "already_joined",
+                    "hello was already sent",
+                ));
             }
             ClientFrame::QueueAdd { id, url } => {
                 let media = match super::items::media_to_add(&self.state, &url).await {
                     Ok(media) => media,
-                    Err(e) => return ServerFrame::error(Some(id), e.code(), e.to_string()),
+                    Err(e) => return Some(ServerFrame::error(Some(id), e.code(), e.to_string())),
                 };
                 match room.queue_add(user, super::NewItem::Media(media)).await {
                     Ok(item_id) => {
-                        return ServerFrame::Ack {
+                        return Some(ServerFrame::Ack {
                             id,
                             item_id: Some(item_id),
-                        };
+                        });
                     }
                     Err(e) => (id, Err(e)),
                 }
             }
             ClientFrame::QueueAddUpload { id, upload_id } => {
-                return match super::items::upload_item(&self.state, user, upload_id).await {
-                    Ok(item) => match room.queue_add(user, item).await {
-                        Ok(item_id) => ServerFrame::Ack {
-                            id,
-                            item_id: Some(item_id),
+                return Some(
+                    match super::items::upload_item(&self.state, user, upload_id).await {
+                        Ok(item) => match room.queue_add(user, item).await {
+                            Ok(item_id) => ServerFrame::Ack {
+                                id,
+                                item_id: Some(item_id),
+                            },
+                            Err(e) => command_error_frame(id, &e),
                         },
-                        Err(e) => command_error_frame(id, &e),
+                        Err(e) => ServerFrame::error(Some(id), e.code(), e.to_string()),
                     },
-                    Err(e) => ServerFrame::error(Some(id), e.code(), e.to_string()),
-                };
+                );
             }
             ClientFrame::QueueAddPlaylist { id, playlist_id } => {
-                return self.add_playlist(room, id, playlist_id).await;
+                return Some(self.add_playlist(room, id, playlist_id).await);
             }
             ClientFrame::Chat { id, text } => match ChatText::parse(&text) {
                 Ok(text) => {
                     // Many throwaway users from one address share one allowance (each user
                     // also has the room's own limit).
                     if let Err(wait) = self.state.throttles.chat.check(&self.client.key()) {
-                        return ServerFrame::Error {
+                        return Some(ServerFrame::Error {
                             id: Some(id),
                             code: "rate_limited".into(),
                             message: "too many chat lines from your address; slow down".into(),
                             retry_after_ms: Some(
                                 u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                             ),
-                        };
+                        });
                     }
                     (id, room.command(user, Command::Chat { text }).await)
                 }
@@ -227,17 +236,17 @@ impl Dispatch {
                         ChatTextError::Empty => "chat_empty",
                         ChatTextError::TooLong => "chat_too_long",
                     };
-                    return ServerFrame::error(Some(id), code, e.to_string());
+                    return Some(ServerFrame::error(Some(id), code, e.to_string()));
                 }
             },
             ClientFrame::SetName { id, name } => {
-                return match super::set_name(&self.state, user, &name).await {
+                return Some(match super::set_name(&self.state, user, &name).await {
                     Ok(name) => {
                         self.user.name = name;
                         ServerFrame::Ack { id, item_id: None }
                     }
                     Err(e) => ServerFrame::error(Some(id), e.code(), e.to_string()),
-                };
+                });
             }
             ClientFrame::Play { id } => (id, room.command(user, Command::Play).await),
             ClientFrame::Pause { id } => (id, room.command(user, Command::Pause).await),
@@ -301,20 +310,23 @@ impl Dispatch {
                 let result = room
                     .command(user, Command::SyncReport { p50_ms, p95_ms })
                     .await;
-                if result.is_ok() {
-                    // Only reports the room took count: checked, one per member per 2 s.
-                    self.state.metrics.sync_report(p50_ms, p95_ms);
-                }
-                (id, result)
+                return match result {
+                    Ok(()) => {
+                        // Only reports the room took count: checked, one per member per 2 s.
+                        self.state.metrics.sync_report(p50_ms, p95_ms);
+                        id.map(|id| ServerFrame::Ack { id, item_id: None })
+                    }
+                    Err(e) => Some(command_error_frame(id, &e)),
+                };
             }
             ClientFrame::Members { id, offset, limit } => {
-                return members_page(room, id, offset, limit).await;
+                return Some(members_page(room, id, offset, limit).await);
             }
         };
-        match result {
+        Some(match result {
             Ok(()) => ServerFrame::Ack { id, item_id: None },
             Err(e) => command_error_frame(id, &e),
-        }
+        })
     }
 
     /// Adds every entry of one of my playlists, in order; stops at the first refusal (the queue
@@ -382,9 +394,9 @@ async fn members_page(
     }
 }
 
-fn command_error_frame(id: CommandId, err: &CommandError) -> ServerFrame {
+fn command_error_frame(id: impl Into<Option<CommandId>>, err: &CommandError) -> ServerFrame {
     ServerFrame::Error {
-        id: Some(id),
+        id: id.into(),
         code: err.code().into(),
         message: err.to_string(),
         retry_after_ms: err

@@ -494,8 +494,7 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                     report_at = now + SYNC_REPORT_SECS;
                     if let Some((p50, p95)) = session.take_errors() {
                         let round = |ms: f64| (ms * 10.0).round() / 10.0;
-                        let frame = json!({"t": "sync_report", "id": next_id, "p50_ms": round(p50), "p95_ms": round(p95)});
-                        next_id += 1;
+                        let frame = json!({"t": "sync_report", "p50_ms": round(p50), "p95_ms": round(p95)});
                         let _ = dispatch.text(handle, &frame.to_string(), state.clock.now()).await;
                     }
                 }
@@ -573,7 +572,7 @@ async fn bridge<S: AsyncRead + AsyncWrite + Unpin>(
                         frame["id"] = json!(next_id);
                         next_id += 1;
                         let answer = dispatch.text(handle, &frame.to_string(), state.clock.now()).await;
-                        if let ServerFrame::Error { message, .. } = answer {
+                        if let Some(ServerFrame::Error { message, .. }) = answer {
                             // Syncplay has no per-command refusal: say it in the chat.
                             chats.send(lines, syncplay::chat("Lockstep", &message)).await?;
                             // Put the client back where the room is.

@@ -491,8 +491,13 @@ async fn sync_reports_reach_every_viewer_and_the_metrics() {
     let room = public_room(&ann).await;
     let (mut a, _) = ann.join(room).await.unwrap();
     let (mut b, _) = bob.join(room).await.unwrap();
-    let report =
-        |p50_ms: f64, p95_ms: f64| move |id| ClientFrame::SyncReport { id, p50_ms, p95_ms };
+    let report = |p50_ms: f64, p95_ms: f64| {
+        move |id| ClientFrame::SyncReport {
+            id: Some(id),
+            p50_ms,
+            p95_ms,
+        }
+    };
 
     // Nonsense is refused with its own code; a second report within 2 s is rate limited.
     assert_eq!(
@@ -536,6 +541,71 @@ async fn sync_reports_reach_every_viewer_and_the_metrics() {
         metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p50"} 1"#),
         "{metrics}"
     );
+}
+
+/// A report without an id, as a page sends it, is answered only when refused: an `error`
+/// without an id; one the room takes gets no `ack`, and still reaches the others.
+#[tokio::test]
+async fn a_sync_report_without_an_id_is_answered_only_when_refused() {
+    let app = crate::helpers::spawn_app().await;
+    let ann = app.api();
+    let bob = app.api();
+    let room = public_room(&ann).await;
+    let (mut a, _) = ann.join(room).await.unwrap();
+    let (mut b, _) = bob.join(room).await.unwrap();
+    let report = |p50_ms: f64, p95_ms: f64| ClientFrame::SyncReport {
+        id: None,
+        p50_ms,
+        p95_ms,
+    };
+
+    a.send(&report(9.0, 3.0)).await.unwrap();
+    let refused = a
+        .wait_for(|f| matches!(f, ServerFrame::Error { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::Error { id, code, .. } = refused else {
+        unreachable!()
+    };
+    assert_eq!((id, code.as_str()), (None, "invalid_sync_report"));
+
+    a.send(&report(3.0, 8.5)).await.unwrap();
+    // A ping sent after it is answered after it: nothing came for the report before.
+    a.send(&ClientFrame::Ping {
+        id: Some(1),
+        client_time: 0.0,
+    })
+    .await
+    .unwrap();
+    a.wait_for(|f| matches!(f, ServerFrame::Pong { .. }))
+        .await
+        .unwrap();
+    assert!(
+        !a.backlog()
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Ack { .. } | ServerFrame::Error { .. })),
+        "{:?}",
+        a.backlog()
+    );
+    let told = b
+        .wait_for(|f| matches!(f, ServerFrame::SyncQuality { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::SyncQuality { members, .. } = told else {
+        unreachable!()
+    };
+    assert_eq!((members[0].p50_ms, members[0].p95_ms), (3.0, 8.5));
+
+    // Beyond one a member per 2 s, it is refused all the same.
+    a.send(&report(3.0, 8.5)).await.unwrap();
+    let refused = a
+        .wait_for(|f| matches!(f, ServerFrame::Error { .. }))
+        .await
+        .unwrap();
+    let ServerFrame::Error { id, code, .. } = refused else {
+        unreachable!()
+    };
+    assert_eq!((id, code.as_str()), (None, "rate_limited"));
 }
 
 /// The pong's two times from a ping sent now.

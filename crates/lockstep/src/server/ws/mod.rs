@@ -400,7 +400,7 @@ impl Connection {
                             self.transport.cork();
                             let answer = Box::pin(self.dispatch.text(handle, &text, received)).await;
                             // A connection that cannot take it is seen to next pass.
-                            self.transport.answer(&answer);
+                            self.transport.answer(answer.as_ref());
                         }
                         Incoming::Binary => {
                             self.transport.queue(&ServerFrame::error(None, "bad_frame", "frames are JSON text"));

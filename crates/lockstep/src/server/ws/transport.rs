@@ -112,13 +112,16 @@ impl Transport {
         self.out.cork();
     }
 
-    /// Sends the answer to a client's frame together with the events held since
-    /// [`Transport::cork`].
-    pub(super) fn answer(&self, frame: &ServerFrame) {
-        let answer = serialize(frame)
+    /// Sends the answer to a client's frame, if it has one, together with the events held
+    /// since [`Transport::cork`].
+    pub(super) fn answer(&self, frame: Option<&ServerFrame>) {
+        let answer = frame
+            .and_then(serialize)
             .map(|text| wire::text(&text))
             .unwrap_or_default();
-        self.metrics.frame_out();
+        if !answer.is_empty() {
+            self.metrics.frame_out();
+        }
         self.out.uncork(answer);
     }
 
