@@ -105,6 +105,11 @@ struct Args {
     /// what the room's `sync_quality` answers cost.
     #[arg(long)]
     sync_reports: Option<f64>,
+    /// Every viewer also pings as the web client's clock does (`CLOCK` in
+    /// `web/public/js/clock.js`): 3 pings 40 ms apart, 5 more 120 ms apart and 24 more 250 ms
+    /// apart from its welcome, then one every 2.5 s.
+    #[arg(long)]
+    clock_pings: bool,
     /// The server's `--metrics-token`, to read its memory from `/metrics`.
     #[arg(long, env = "LOCKSTEP_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: String,
@@ -126,6 +131,9 @@ struct ViewerSpec {
     /// Seconds between its sync reports; none: it sends none.
     #[serde(default)]
     sync_reports: Option<f64>,
+    /// It pings as a web client's clock does.
+    #[serde(default)]
+    clock_pings: bool,
 }
 
 /// What a worker is told to do, as its first line of input.
@@ -406,6 +414,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 cookie: cookies[v].take(),
                 index: v,
                 sync_reports: args.sync_reports,
+                clock_pings: args.clock_pings,
             }
         })
         .collect();
@@ -896,6 +905,17 @@ async fn worker() -> anyhow::Result<()> {
     })
 }
 
+/// How long a viewer waits after its `sent`-th ping, as the web client's clock does
+/// (`ClockEstimator.nextPingDelay` in `web/public/js/clock.js`).
+fn clock_ping_delay(sent: u32) -> Duration {
+    Duration::from_millis(match sent {
+        0..3 => 40,
+        3..=8 => 120,
+        9..=32 => 250,
+        _ => 2500,
+    })
+}
+
 /// One viewer: joins, then measures every driven event it receives until aborted.
 async fn viewer(
     spec: ViewerSpec,
@@ -904,7 +924,7 @@ async fn viewer(
     joined: Arc<AtomicUsize>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> anyhow::Result<()> {
-    let (index, reports) = (spec.index, spec.sync_reports);
+    let (index, reports, pings) = (spec.index, spec.sync_reports, spec.clock_pings);
     let mut request = spec.url.as_str().into_client_request()?;
     if let Some(cookie) = spec.cookie {
         request.headers_mut().insert("cookie", cookie.parse()?);
@@ -946,27 +966,43 @@ async fn viewer(
     drop(permit);
     joined.fetch_add(1, Ordering::Relaxed);
     let (mut sink, mut stream) = ws.split();
-    let report = async move {
-        let Some(period) = reports.filter(|p| *p > 0.0).map(Duration::from_secs_f64) else {
-            return std::future::pending().await;
-        };
-        // Spread over the period by the viewer's number, as real viewers' reports are.
-        let phase = period.mul_f64((index as f64 * 0.618_034).fract());
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
-        for n in 1u64.. {
-            ticks.tick().await;
-            // Figures as a web client's: a few ms, varying; without an id, as it sends them (a
-            // report is answered only when refused).
-            let p50_ms = ((index as u64 + n) % 7) as f64 * 0.7;
-            let frame = ClientFrame::SyncReport {
-                id: None,
-                p50_ms,
-                p95_ms: p50_ms + 4.3,
+    let send = async move {
+        let start = tokio::time::Instant::now();
+        let period = reports.filter(|p| *p > 0.0).map(Duration::from_secs_f64);
+        // Reports spread over the period by the viewer's number, as real viewers' are; pings
+        // from the welcome on.
+        let mut next_report = period.map(|p| start + p.mul_f64((index as f64 * 0.618_034).fract()));
+        let mut next_ping = pings.then_some(start);
+        let (mut reported, mut pinged) = (0u64, 0u32);
+        loop {
+            let frame = match (next_report, next_ping, period) {
+                (Some(at), ping, Some(period)) if ping.is_none_or(|p| at <= p) => {
+                    tokio::time::sleep_until(at).await;
+                    next_report = Some(at + period);
+                    reported += 1;
+                    // Figures as a web client's: a few ms, varying; without an id, as it sends
+                    // them (a report is answered only when refused).
+                    let p50_ms = ((index as u64 + reported) % 7) as f64 * 0.7;
+                    ClientFrame::SyncReport {
+                        id: None,
+                        p50_ms,
+                        p95_ms: p50_ms + 4.3,
+                    }
+                }
+                (_, Some(at), _) => {
+                    tokio::time::sleep_until(at).await;
+                    pinged += 1;
+                    next_ping = Some(at + clock_ping_delay(pinged));
+                    ClientFrame::Ping {
+                        id: None,
+                        client_time: now_us() as f64 / 1000.0,
+                    }
+                }
+                _ => return std::future::pending().await,
             };
             sink.send(Message::text(serde_json::to_string(&frame)?))
                 .await?;
         }
-        Ok::<(), anyhow::Error>(())
     };
     let receive = async move {
         while let Some(msg) = stream.next().await {
@@ -999,7 +1035,7 @@ async fn viewer(
         Ok::<(), anyhow::Error>(())
     };
     tokio::select! {
-        done = report => done,
+        done = send => done,
         done = receive => done,
     }
 }
