@@ -134,6 +134,9 @@ struct ViewerSpec {
     /// It pings as a web client's clock does.
     #[serde(default)]
     clock_pings: bool,
+    /// It joins again, as a page that reconnects (its clock pings go steady sooner).
+    #[serde(default)]
+    rejoin: bool,
 }
 
 /// What a worker is told to do, as its first line of input.
@@ -415,6 +418,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 index: v,
                 sync_reports: args.sync_reports,
                 clock_pings: args.clock_pings,
+                rejoin: false,
             }
         })
         .collect();
@@ -427,7 +431,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut join_cpu_before = args.server_pid.map(server_cpu_secs).transpose()?;
     let mut connect_started = Instant::now();
     let (mut viewers, (connected, failed)) = if args.processes <= 1 {
-        let again = args.rejoin_after.map(|after| (after, specs.clone()));
+        // A page that reconnects keeps its clock: see `clock_ping_delay`.
+        let again = args.rejoin_after.map(|after| {
+            let specs = specs.iter().cloned();
+            (
+                after,
+                specs
+                    .map(|s| ViewerSpec { rejoin: true, ..s })
+                    .collect::<Vec<_>>(),
+            )
+        });
         let (mut handles, mut joined, mut failed) = connect_viewers(
             specs,
             args.connect_concurrency,
@@ -906,12 +919,15 @@ async fn worker() -> anyhow::Result<()> {
 }
 
 /// How long a viewer waits after its `sent`-th ping, as the web client's clock does
-/// (`ClockEstimator.nextPingDelay` in `web/public/js/clock.js`).
-fn clock_ping_delay(sent: u32) -> Duration {
+/// (`ClockEstimator.nextPingDelay` in `web/public/js/clock.js`): a burst and a warm-up, then
+/// steady; on a reconnection steady from the fourth, as a page whose clock the first pongs agree
+/// with.
+fn clock_ping_delay(sent: u32, rejoin: bool) -> Duration {
     Duration::from_millis(match sent {
         0..3 => 40,
-        3..=8 => 120,
-        9..=32 => 250,
+        3 => 120,
+        4..=8 if !rejoin => 120,
+        9..=32 if !rejoin => 250,
         _ => 2500,
     })
 }
@@ -924,7 +940,8 @@ async fn viewer(
     joined: Arc<AtomicUsize>,
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> anyhow::Result<()> {
-    let (index, reports, pings) = (spec.index, spec.sync_reports, spec.clock_pings);
+    let (index, reports, pings, rejoin) =
+        (spec.index, spec.sync_reports, spec.clock_pings, spec.rejoin);
     let mut request = spec.url.as_str().into_client_request()?;
     if let Some(cookie) = spec.cookie {
         request.headers_mut().insert("cookie", cookie.parse()?);
@@ -992,7 +1009,7 @@ async fn viewer(
                 (_, Some(at), _) => {
                     tokio::time::sleep_until(at).await;
                     pinged += 1;
-                    next_ping = Some(at + clock_ping_delay(pinged));
+                    next_ping = Some(at + clock_ping_delay(pinged, rejoin));
                     ClientFrame::Ping {
                         id: None,
                         client_time: now_us() as f64 / 1000.0,

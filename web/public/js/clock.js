@@ -61,7 +61,11 @@ export class ClockEstimator {
   constructor() {
     /** @type {{offset: number, rtt: number, at: number}[]} */
     this.samples = [];
+    /** Pings sent on this connection, for `nextPingDelay`. */
     this.sent = 0;
+    /** When this connection opened (local ms), null before the first: samples after it are its
+     * own (`continues`). */
+    this.connectedAt = null;
     /** The fitted skew (see `fitSkew`), 0 until the samples show one. */
     this.skew = 0;
   }
@@ -133,9 +137,16 @@ export class ClockEstimator {
    */
   bounds(localNow) {
     if (this.samples.length === 0) return null;
+    const { lo, hi } = this.intersection(localNow);
+    return { lo, hi };
+  }
+
+  /** `bounds`, with the samples that make it (newest first). */
+  intersection(localNow) {
     const skew = this.skew;
     let lo = -Infinity;
     let hi = Infinity;
+    const used = [];
     for (let i = this.samples.length - 1; i >= 0; i--) {
       const s = this.samples[i];
       const carried = s.offset + skew * (localNow - s.at);
@@ -144,8 +155,9 @@ export class ClockEstimator {
       if (l > h) break;
       lo = l;
       hi = h;
+      used.push(s);
     }
-    return { lo, hi };
+    return { lo, hi, used };
   }
 
   /** Server time minus local time at local time `localNow` (ms), in ms (0 until there is a sample):
@@ -171,10 +183,31 @@ export class ClockEstimator {
     return localNow + this.offsetAt(localNow);
   }
 
+  /** A connection opened at local time `localNow` (ms): its pings start with a burst again. */
+  connected(localNow) {
+    this.sent = 0;
+    this.connectedAt = localNow;
+  }
+
+  /**
+   * Whether this connection's first samples (MIN_SAMPLES) agree with at least BURST of the earlier
+   * connections': all of them in one intersection, which a stepped or another clock would end.
+   * Then the estimate stands as it was, and a reconnection (a dropped network, a restarted
+   * server) needs no burst and warm-up again: 4 pings rather than 32 from each of thousands of
+   * viewers reconnecting at once (bench/RESULTS.md).
+   */
+  continues() {
+    if (this.connectedAt === null || this.samples.length === 0) return false;
+    const { used } = this.intersection(this.samples.at(-1).at);
+    const fresh = used.filter((s) => s.at > this.connectedAt).length;
+    return fresh >= CLOCK.MIN_SAMPLES && used.length - fresh >= CLOCK.BURST;
+  }
+
   /** How long to wait before the next ping (ms); counts the ping as sent. */
   nextPingDelay() {
     this.sent += 1;
     if (this.sent < CLOCK.MIN_SAMPLES) return CLOCK.FIRST_INTERVAL_MS;
+    if (this.sent <= CLOCK.BURST + CLOCK.WARMUP && this.continues()) this.sent = CLOCK.BURST + CLOCK.WARMUP + 1;
     if (this.sent <= CLOCK.BURST) return CLOCK.BURST_INTERVAL_MS;
     return this.sent <= CLOCK.BURST + CLOCK.WARMUP ? CLOCK.WARMUP_INTERVAL_MS : CLOCK.STEADY_INTERVAL_MS;
   }

@@ -136,7 +136,7 @@ export class RoomConnection {
     this.attach(socket);
     if (pinged !== null) {
       socket.onopen = null;
-      this.clock.sent = 0;
+      this.clock.connected(pinged);
       this.pongTimer = setTimeout(() => this.lost(), Math.max(0, PONG_TIMEOUT_MS - (this.now() - pinged)));
       this.schedulePing(this.clock.nextPingDelay());
     }
@@ -159,7 +159,7 @@ export class RoomConnection {
       // The first clock ping goes before hello (the server answers pings before it): its pong
       // then comes ahead of the welcome, not behind it, and is read before the page spends tens
       // of ms on the welcome, which would count as round trip and leave the clock unsure.
-      this.clock.sent = 0; // a fresh burst of clock samples on every connection
+      this.clock.connected(this.now()); // a fresh burst of clock samples, unless it agrees
       this.ping();
       const hello = { t: "hello", v: 1 };
       if (this.model.epoch) Object.assign(hello, { epoch: this.model.epoch, last_seq: this.model.seq });

@@ -110,6 +110,45 @@ function skewedExchange(est, localSend, offset, skew, up, down, work = 0.05) {
   return { t3, server };
 }
 
+/** Pings as a connection does (each ping's next delay taken as it goes), the server `offset` ms
+ * ahead, 2 ms each way; returns the delays until the first steady one, and the time after. */
+function pingUntilSteady(est, now, offset) {
+  const delays = [];
+  for (;;) {
+    const delay = est.nextPingDelay();
+    exchange(est, now, offset, 2, 2);
+    delays.push(delay);
+    now += delay;
+    if (delay === CLOCK.STEADY_INTERVAL_MS) return { delays, now };
+  }
+}
+
+const fullSchedule = () => {
+  const est = new ClockEstimator();
+  return pingUntilSteady(est, 0, 0).delays;
+};
+
+test("a reconnection that agrees with the clock is not warmed up again; another clock, or one after a minute away, is", () => {
+  const est = new ClockEstimator();
+  est.connected(0);
+  let { delays, now } = pingUntilSteady(est, 0, 7);
+  assert.equal(delays.length, CLOCK.BURST + CLOCK.WARMUP + 1);
+  // Dropped and back within seconds, the same server: four pings, then steady.
+  est.connected(now + 3000);
+  ({ delays, now } = pingUntilSteady(est, now + 3000, 7));
+  assert.deepEqual(delays, [CLOCK.FIRST_INTERVAL_MS, CLOCK.FIRST_INTERVAL_MS, CLOCK.BURST_INTERVAL_MS, CLOCK.STEADY_INTERVAL_MS]);
+  assert.ok(Math.abs(est.offset - 7) < 1e-6);
+  // Another node whose clock is 40 ms off (or this one stepped): the whole burst and warm-up.
+  est.connected(now + 3000);
+  ({ delays, now } = pingUntilSteady(est, now + 3000, 47));
+  assert.deepEqual(delays, fullSchedule());
+  assert.ok(Math.abs(est.offset - 47) < 1e-6);
+  // Back after more than a minute: the earlier samples have aged out.
+  est.connected(now + CLOCK.MAX_AGE_MS);
+  ({ delays } = pingUntilSteady(est, now + CLOCK.MAX_AGE_MS, 47));
+  assert.deepEqual(delays, fullSchedule());
+});
+
 test("skew: a server clock 300 ppm fast is followed, not lagged behind", () => {
   const random = rng(11);
   const est = new ClockEstimator();

@@ -2,7 +2,7 @@ import test from "node:test";
 import assert from "node:assert/strict";
 import { RoomConnection, CommandError, PONG_TIMEOUT_MS } from "../../public/js/connection.js";
 import { RoomModel } from "../../public/js/model.js";
-import { ClockEstimator } from "../../public/js/clock.js";
+import { ClockEstimator, CLOCK } from "../../public/js/clock.js";
 
 /** A WebSocket stand-in the test drives by hand. */
 class FakeSocket {
@@ -104,6 +104,44 @@ test("a dropped connection resumes from the last event, after a backoff", (t) =>
   socket().receive({ t: "resumed", epoch: "E", after_seq: 6, seq: 7, server_time: 0 });
   socket().receive({ t: "chat", seq: 7, line: { id: 2 } });
   assert.equal(conn.state, "open");
+});
+
+test("pings: a burst and warm-up on the first connection; a reconnection to the same clock goes steady after four", (t) => {
+  FakeSocket.all = [];
+  t.mock.timers.enable({ apis: ["setTimeout"] });
+  let now = 1000;
+  const conn = new RoomConnection({
+    url: "ws://x/api/rooms/r/ws", model: new RoomModel(), clock: new ClockEstimator(), WebSocketImpl: FakeSocket,
+    now: () => now, random: () => 0.5,
+  });
+  const socket = () => FakeSocket.all.at(-1);
+  // The server answers every ping 1 ms later, its clock 5 s ahead; `ms` pass in 1 ms steps.
+  const run = (ms) => {
+    for (let i = 0; i < ms; i++) {
+      now += 1;
+      t.mock.timers.tick(1);
+      for (const f of socket().sent) {
+        if (f.t === "ping" && !f.answered && now - f.client_time >= 1) {
+          f.answered = true;
+          const server = (f.client_time + 0.5 + 5000) * 1000;
+          socket().receive({ t: "pong", client_time: f.client_time, server_recv: server, server_send: server });
+        }
+      }
+    }
+  };
+  const pings = () => socket().sent.filter((f) => f.t === "ping").length;
+  conn.start();
+  socket().accept();
+  socket().receive(welcome(1));
+  run(10_000);
+  assert.equal(pings(), 1 + CLOCK.BURST + CLOCK.WARMUP + 1, "the burst, the warm-up, then one every 2.5 s");
+  socket().dropConnection();
+  run(250); // the backoff: random 0.5 x 500 ms
+  socket().accept();
+  socket().receive({ t: "resumed", epoch: "E", after_seq: 1, seq: 1, server_time: 0 });
+  run(3_000);
+  assert.equal(pings(), 4 + 1, "four close together, then steady");
+  conn.stop();
 });
 
 test("a missing pong counts as a dead connection", (t) => {
