@@ -559,15 +559,10 @@ async fn a_sync_report_without_an_id_is_answered_only_when_refused() {
         p95_ms,
     };
 
-    a.send(&report(9.0, 3.0)).await.unwrap();
-    let refused = a
-        .wait_for(|f| matches!(f, ServerFrame::Error { .. }))
-        .await
-        .unwrap();
-    let ServerFrame::Error { id, code, .. } = refused else {
-        unreachable!()
-    };
-    assert_eq!((id, code.as_str()), (None, "invalid_sync_report"));
+    assert_eq!(
+        refused_without_id(&mut a, &report(9.0, 3.0)).await,
+        "invalid_sync_report"
+    );
 
     a.send(&report(3.0, 8.5)).await.unwrap();
     // A ping sent after it is answered after it: nothing came for the report before.
@@ -597,15 +592,23 @@ async fn a_sync_report_without_an_id_is_answered_only_when_refused() {
     assert_eq!((members[0].p50_ms, members[0].p95_ms), (3.0, 8.5));
 
     // Beyond one a member per 2 s, it is refused all the same.
-    a.send(&report(3.0, 8.5)).await.unwrap();
-    let refused = a
+    assert_eq!(
+        refused_without_id(&mut a, &report(3.0, 8.5)).await,
+        "rate_limited"
+    );
+}
+
+/// Sends `frame` and returns the code of the `error` that answers it, which has no id.
+async fn refused_without_id(v: &mut lockstep_client::Viewer, frame: &ClientFrame) -> String {
+    v.send(frame).await.unwrap();
+    match v
         .wait_for(|f| matches!(f, ServerFrame::Error { .. }))
         .await
-        .unwrap();
-    let ServerFrame::Error { id, code, .. } = refused else {
-        unreachable!()
-    };
-    assert_eq!((id, code.as_str()), (None, "rate_limited"));
+        .unwrap()
+    {
+        ServerFrame::Error { id: None, code, .. } => code,
+        other => panic!("an error without an id, not {other:?}"),
+    }
 }
 
 /// The pong's two times from a ping sent now.
