@@ -530,6 +530,9 @@ test("phones: the room at 390x844 and with a keyboard open (390x450), menus and 
   await lobby.page.waitForSelector("#drop");
   assert.ok(inside(await box(lobby.page, "#drop"), phone), "the drop area fits");
   assert.equal(await lobby.page.evaluate(() => document.scrollingElement.scrollWidth <= innerWidth), true, "nothing sticks out sideways");
+  // Its bar has room for the site's name (the lobby's holds the user's, a room's the room's).
+  const brand = await box(lobby.page, ".topbar .brand");
+  assert.ok(brand.width > 60 && inside(brand, phone), `the site's name shows (${brand.width} px)`);
   await lobby.context.close();
 
   // Settings: Save and Cancel in view at both sizes; the vote share only with voting on.
