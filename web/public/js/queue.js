@@ -14,9 +14,10 @@ export class QueueView {
       const url = input.value.trim();
       if (!url) return;
       try {
-        await send({ t: "queue_add", url });
+        const ack = await send({ t: "queue_add", url });
         input.value = "";
-        toast("Added to the queue");
+        // Into an empty room it plays at once (its event came ahead of the ack).
+        toast(ack.item_id && ack.item_id === this.model.current?.id ? "Playing now" : "Added to the queue");
       } catch (err) {
         toast(err.message, "error");
       }

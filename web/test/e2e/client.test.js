@@ -356,6 +356,9 @@ test("skip buttons follow the room's rules; toasts stay clear of the controls an
   await join(viewer.page, url);
   await addToQueue(owner.page, fixtures.mediaUrl("skip1"));
   await addToQueue(owner.page, fixtures.mediaUrl("skip2"));
+  // The first, into an empty room, plays at once and says so; the second waits in the queue.
+  await owner.page.locator(".toast", { hasText: "Playing now" }).waitFor();
+  await owner.page.locator(".toast", { hasText: "Added to the queue" }).waitFor();
   await playing(viewer.page);
   const shown = async (page) => ({ skip: await page.isVisible("#skip"), vote: await page.isVisible("#vote-skip") });
 
@@ -371,7 +374,8 @@ test("skip buttons follow the room's rules; toasts stay clear of the controls an
   // Toasts: not over the player controls, the buttons under the player, the tabs or the chat box;
   // dismissible.
   await owner.page.evaluate(() => import("/static/js/ui.js").then((ui) => ui.toast("A rather long message to check where toasts go on the screen", "error")));
-  // Three at once (two "Added to the queue" may still be up): the tallest stack there is.
+  // Three at once ("Playing now" and "Added to the queue" may still be up): the tallest stack
+  // there is.
   await owner.page.evaluate(() => import("/static/js/ui.js").then((ui) => { ui.toast("One more message that is long enough to wrap onto a second line"); ui.toast("And another"); }));
   await owner.page.screenshot({ path: path.join(artifacts(), "toasts.png") });
   for (const t of await owner.page.$$(".toast")) {
