@@ -132,22 +132,17 @@ export class ClockEstimator {
    * Where the offset can be at local time `localNow` (ms): each exchange proves it lies within
    * its offset ± rtt / 2 (the request and the reply each took no less than nothing), so it lies in
    * the intersection of those intervals, newest first, each carried along the skew. An interval that
-   * leaves nothing in common with the newer ones (a clock was stepped) ends the walk.
-   * @returns {{lo: number, hi: number}|null}
+   * leaves nothing in common with the newer ones (a clock was stepped) ends the walk; `depth` is
+   * how many of the newest samples it took.
+   * @returns {{lo: number, hi: number, depth: number}|null}
    */
   bounds(localNow) {
     if (this.samples.length === 0) return null;
-    const { lo, hi } = this.intersection(localNow);
-    return { lo, hi };
-  }
-
-  /** `bounds`, with the samples that make it (newest first). */
-  intersection(localNow) {
     const skew = this.skew;
     let lo = -Infinity;
     let hi = Infinity;
-    const used = [];
-    for (let i = this.samples.length - 1; i >= 0; i--) {
+    let depth = 0;
+    for (let i = this.samples.length - 1; i >= 0; i--, depth++) {
       const s = this.samples[i];
       const carried = s.offset + skew * (localNow - s.at);
       const l = Math.max(lo, carried - s.rtt / 2);
@@ -155,9 +150,8 @@ export class ClockEstimator {
       if (l > h) break;
       lo = l;
       hi = h;
-      used.push(s);
     }
-    return { lo, hi, used };
+    return { lo, hi, depth };
   }
 
   /** Server time minus local time at local time `localNow` (ms), in ms (0 until there is a sample):
@@ -198,9 +192,10 @@ export class ClockEstimator {
    */
   continues() {
     if (this.connectedAt === null || this.samples.length === 0) return false;
-    const { used } = this.intersection(this.samples.at(-1).at);
-    const fresh = used.filter((s) => s.at > this.connectedAt).length;
-    return fresh >= CLOCK.MIN_SAMPLES && used.length - fresh >= CLOCK.BURST;
+    // This connection's samples are the newest; the intersection takes the newest `depth`.
+    const fresh = this.samples.filter((s) => s.at > this.connectedAt).length;
+    const { depth } = this.bounds(this.samples.at(-1).at);
+    return fresh >= CLOCK.MIN_SAMPLES && depth - fresh >= CLOCK.BURST;
   }
 
   /** How long to wait before the next ping (ms); counts the ping as sent. */
