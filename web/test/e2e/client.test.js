@@ -482,6 +482,18 @@ test("phones: the room at 390x844 and with a keyboard open (390x450), menus and 
   assert.ok((await box(a.page, "#chat-log")).height > 250, "the chat has room");
   assert.equal(await a.page.evaluate(() => document.scrollingElement.scrollHeight <= innerHeight + 1), true, "the page does not scroll");
 
+  // Narrower phones (360 px is the most common Android width): nothing sideways, the controls one
+  // row with fullscreen on screen (at 360 the room scrolled 7 px sideways, at 320 47 px).
+  for (const width of [360, 320]) {
+    const narrow = { width, height: 780 };
+    await a.page.setViewportSize(narrow);
+    assert.equal(await a.page.evaluate(() => document.scrollingElement.scrollWidth), width, `nothing wider than ${width} px`);
+    assert.ok(inside(await box(a.page, "#fullscreen"), narrow), `fullscreen on screen at ${width} px`);
+    assert.ok((await box(a.page, ".controls")).height < 60, `controls one row at ${width} px`);
+    assert.ok((await box(a.page, ".controls .seek")).width >= 36, `the seek bar at ${width} px`);
+  }
+  await a.page.setViewportSize(phone);
+
   // With the keyboard open: chat still usable.
   const keyboard = { width: 390, height: 450 };
   await a.page.setViewportSize(keyboard);

@@ -269,6 +269,22 @@ test("an upload's subtitles are offered in the room; each viewer picks their own
       await page.screenshot({ path: path.join(artifacts(), "room-subtitles-narrow.png") });
       const box = await page.locator("#subtitles").boundingBox();
       assert.ok(box && box.x + box.width <= width, `the menu is on screen: ${JSON.stringify(box)}`);
+      // Its choices are not cut ("Subtitles o" was all a phone showed of "Subtitles off"): the menu
+      // is as wide as its widest choice, and the buttons beside it keep one row.
+      const cut = await page.evaluate(() => {
+        const menu = document.querySelector("#subtitles");
+        const capped = menu.getBoundingClientRect().width;
+        menu.style.maxWidth = "none";
+        const whole = menu.getBoundingClientRect().width;
+        menu.style.maxWidth = "";
+        return whole - capped;
+      });
+      assert.ok(cut < 0.5, `the menu is ${cut} px narrower than its choices`);
+      const row = await page.$$eval(".now-playing > :not(.info):not([hidden])", (els) => {
+        const boxes = els.map((e) => e.getBoundingClientRect());
+        return { n: boxes.length, oneRow: Math.max(...boxes.map((b) => b.top)) < Math.min(...boxes.map((b) => b.bottom)) };
+      });
+      assert.ok(row.n >= 3 && row.oneRow, `the menu and the buttons beside it on one row: ${JSON.stringify(row)}`);
     }
     await page.context().close();
   }
