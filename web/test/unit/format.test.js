@@ -21,7 +21,8 @@ test("mentions: the name as a word or @name, any case", () => {
 
 test("backoff grows, is capped, jittered, and honours the server's delay", () => {
   assert.equal(reconnectDelay(0, { random: () => 1 }), BACKOFF.BASE_MS);
-  assert.equal(reconnectDelay(3, { random: () => 1 }), BACKOFF.BASE_MS * 8);
+  assert.equal(reconnectDelay(3, { random: () => 1 }), Math.round(BACKOFF.BASE_MS * BACKOFF.FACTOR ** 3));
+  assert.ok(reconnectDelay(3, { random: () => 1 }) > reconnectDelay(2, { random: () => 1 }));
   assert.equal(reconnectDelay(30, { random: () => 1 }), BACKOFF.MAX_MS);
   assert.equal(reconnectDelay(5, { random: () => 0 }), 0);
   assert.equal(reconnectDelay(0, { random: () => 0, retryAfterMs: 1000 }), 1000);
