@@ -226,6 +226,49 @@ test("reconnects: the pill counts down with Retry now, controls say why they are
   }
 });
 
+test("reconnects: when the browser says its network is back, or the page is shown again, a reconnection waiting out its backoff tries at once", async () => {
+  const proxy = await startProxy(server.port);
+  try {
+    const a = await newViewer(browser, { width: 1366, height: 768 });
+    const url = await createRoom(a.page, "Network back", proxy.base);
+    await addToQueue(a.page, fixtures.mediaUrl("network_back"));
+    await playing(a.page);
+    // When the pill leaves "reconnecting", by the page's clock (as the connection's `retryAt`).
+    await a.page.evaluate(() => {
+      const pill = document.querySelector("#connection");
+      window.backAt = null;
+      new MutationObserver(() => {
+        if (pill.dataset.state !== "reconnecting" && window.backAt === null) window.backAt = performance.timeOrigin + performance.now();
+      }).observe(pill, { attributeFilter: ["data-state"] });
+    });
+    // Off the network until the backoff has grown: the next attempt more than 1.5 s away.
+    const waitingLong = () => a.page.evaluate(() => {
+      const conn = window.lockstep.conn;
+      return conn.state === "reconnecting" && conn.retryAt !== null && conn.retryAt - (performance.timeOrigin + performance.now()) > 1_500 ? conn.retryAt : null;
+    });
+    for (const back of ["online", "shown"]) {
+      if (back === "online") await a.context.setOffline(true);
+      // Refused while away; for "shown" the browser is not told.
+      proxy.cut(back === "online" ? 500 : 60_000);
+      const retryAt = await eventually(waitingLong, { what: `a long wait before the next attempt (${back})`, timeoutMs: 60_000, intervalMs: 20 });
+      await a.page.evaluate(() => { window.backAt = null; });
+      if (back === "online") {
+        await a.context.setOffline(false);
+      } else {
+        proxy.cut(0);
+        // A tab brought back to the front (headless pages are always visible: the event alone).
+        await a.page.evaluate(() => document.dispatchEvent(new Event("visibilitychange")));
+      }
+      await a.page.waitForSelector("#connection[data-state=in-sync]", { timeout: 15_000 });
+      const backAt = await a.page.evaluate(() => window.backAt);
+      assert.ok(backAt !== null && backAt < retryAt, `back before the backoff's attempt (${back}): ${backAt} against ${retryAt}`);
+    }
+    await a.context.close();
+  } finally {
+    await proxy.close();
+  }
+});
+
 test("chat: unread count on the tab and in the title, mentions highlighted and notified when hidden, join and leave lines can be hidden", async () => {
   const a = await newViewer(browser);
   const b = await newViewer(browser);
