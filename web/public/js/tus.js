@@ -6,14 +6,35 @@
 // localStorage under the file's name, size and date, so that choosing the same file again after a
 // reload or a crash resumes where the server got to. On a network error it waits (1, 3, 5, 10,
 // 20 s), asks the server for its offset and goes on; an error answer from the server (too large,
-// over quota) stops it with that error.
+// over quota) stops it with that error. A wait ends early when the browser says its network is
+// back, and a try that failed while the browser said it was offline is not counted: a phone in a
+// tunnel for minutes goes on once out of it (it gave up after five tries, 39 s).
 
 /** Bytes per PATCH request. */
 export const CHUNK_BYTES = 16 * 1024 * 1024;
 const RETRY_DELAYS_MS = [1000, 3000, 5000, 10000, 20000];
+/** While the browser says it is offline, a failed try is not counted and the next waits this
+ * long, or until the browser says it is back. */
+const OFFLINE_WAIT_MS = 5000;
 /** A refusal to start that says "try again in N s" (429 with Retry-After: a rate limit, or a
  * brand-new visitor's wait) is waited out when N is at most this, at most three times. */
 const CREATE_WAIT_MAX_S = 120;
+
+/**
+ * Resolves after `ms`, or as soon as `target` (the window) says the network is back (`online`):
+ * a retry's wait, cut short when waiting longer would only lose time.
+ */
+export function napUntilOnline(ms, target = globalThis) {
+  return new Promise((resolve) => {
+    const wake = () => {
+      clearTimeout(timer);
+      target.removeEventListener?.("online", wake);
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    target.addEventListener?.("online", wake);
+  });
+}
 
 export class UploadError extends Error {
   constructor(status, code, message) {
@@ -85,8 +106,9 @@ export class TusUpload {
   /**
    * `file`: a File or Blob with `name`, `size`, `type`, `slice()`. Options: `endpoint`,
    * `chunkBytes`, `storage` (localStorage-like), `fetch`, `patch` (like xhrPatch), `sleep`,
-   * `onProgress(sent, total)`, `onCreated(id)`, `onWaiting(seconds, why)` (the server asked to
-   * wait before the upload may start; it starts by itself after).
+   * `offline` (whether the browser says it is offline: `navigator.onLine`), `onProgress(sent,
+   * total)`, `onCreated(id)`, `onWaiting(seconds, why)` (the server asked to wait before the
+   * upload may start; it starts by itself after).
    */
   constructor(file, options = {}) {
     this.file = file;
@@ -95,7 +117,9 @@ export class TusUpload {
     this.storage = options.storage ?? globalThis.localStorage;
     this.fetch = options.fetch ?? ((...a) => globalThis.fetch(...a));
     this.patch = options.patch ?? xhrPatch;
-    this.sleep = options.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+    /** Waits `ms`; a retry's wait (`early`) ends when the browser says its network is back. */
+    this.sleep = options.sleep ?? ((ms, early = false) => (early ? napUntilOnline(ms) : new Promise((r) => setTimeout(r, ms))));
+    this.offline = options.offline ?? (() => globalThis.navigator?.onLine === false);
     this.onProgress = options.onProgress ?? (() => {});
     this.onCreated = options.onCreated ?? (() => {});
     this.onWaiting = options.onWaiting ?? (() => {});
@@ -152,9 +176,11 @@ export class TusUpload {
         }
         if (this.aborted || err?.name === "AbortError") throw err;
         // The connection dropped (or the offset was stale): wait, ask where the server got to.
-        if (failures >= this.retryDelays.length) throw new UploadError(0, "network", "the upload keeps failing; try again later");
-        await this.sleep(this.retryDelays[failures]);
-        failures += 1;
+        // Offline, the try does not count: the upload waits for the network, however long.
+        const offline = this.offline();
+        if (!offline && failures >= this.retryDelays.length) throw new UploadError(0, "network", "the upload keeps failing; try again later");
+        await this.sleep(offline ? OFFLINE_WAIT_MS : this.retryDelays[failures], true);
+        if (!offline) failures += 1;
         const offset = await this.headOffset(this.url).catch(() => null);
         if (offset !== null) this.offset = offset;
       }

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { TusUpload, UploadError, encodeMetadata, fingerprint } from "../../public/js/tus.js";
+import { TusUpload, UploadError, encodeMetadata, fingerprint, napUntilOnline } from "../../public/js/tus.js";
 import { parseStoryboard, cueAt, parseTimestamp } from "../../public/js/storyboard.js";
 import { PLAYABLE_HOW, UploadsModel, keyframeNote, parseTime, pixelNote, subtitlesNote } from "../../public/js/uploads-model.js";
 import { formatBytes } from "../../public/js/format.js";
@@ -107,6 +107,50 @@ test("a dropped connection is resumed from the server's offset", async () => {
   assert.deepEqual(server.uploads.get("u1").data, file.bytes, "every byte once, in order");
   assert.equal(sleeps.length, 1);
   assert.equal(server.heads, 1);
+});
+
+test("tries that fail while the browser says it is offline do not count: the upload goes on once back", async () => {
+  const server = fakeServer();
+  const file = fakeFile(100);
+  const net = { offline: false };
+  // The network goes after the first chunk, for twelve tries (five counted ones gave up before).
+  let failed = 0;
+  const patch = async (...args) => {
+    if (server.patches >= 1 && failed < 12) {
+      failed += 1;
+      net.offline = true;
+      server.patches += 1;
+      throw new TypeError("network error");
+    }
+    return server.patch(...args);
+  };
+  const waits = [];
+  const sleep = async (ms, early) => {
+    waits.push([ms, early]);
+    if (failed >= 12) net.offline = false;
+  };
+  const up = new TusUpload(file, { fetch: server.fetch, patch, storage: memoryStorage(), chunkBytes: 30, retryDelays: [1000, 3000], sleep, offline: () => net.offline });
+  assert.equal(await up.start(), "u1");
+  assert.deepEqual(server.uploads.get("u1").data, file.bytes, "every byte once, in order");
+  assert.equal(waits.length, 12);
+  assert.ok(waits.every(([ms, early]) => ms === 5000 && early === true), `offline waits: ${JSON.stringify(waits)}`);
+  // Online, the tries count as before: two delays, then it gives up.
+  const flaky = new TusUpload(fakeFile(100), { fetch: fakeServer().fetch, patch: async () => { throw new TypeError("network error"); }, storage: memoryStorage(), retryDelays: [1000, 3000], sleep: async () => {}, offline: () => false });
+  await assert.rejects(flaky.start(), /keeps failing/);
+});
+
+test("a retry's wait ends when the browser says its network is back", async () => {
+  const window = new EventTarget();
+  let woke = false;
+  const nap = napUntilOnline(3_600_000, window).then(() => (woke = true));
+  await null;
+  assert.equal(woke, false);
+  window.dispatchEvent(new Event("online"));
+  await nap;
+  assert.equal(woke, true);
+  // Its timer went with it (the test would otherwise wait an hour to exit), and a later event
+  // finds nothing listening.
+  window.dispatchEvent(new Event("online"));
 });
 
 test("choosing the same file again after a reload resumes the same upload", async () => {
