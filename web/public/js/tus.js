@@ -108,7 +108,8 @@ export class TusUpload {
    * `chunkBytes`, `storage` (localStorage-like), `fetch`, `patch` (like xhrPatch), `sleep`,
    * `offline` (whether the browser says it is offline: `navigator.onLine`), `onProgress(sent,
    * total)`, `onCreated(id)`, `onWaiting(seconds, why)` (the server asked to wait before the
-   * upload may start; it starts by itself after).
+   * upload may start; it starts by itself after), `onRetrying(why)` ("offline" or "failed" while
+   * a dropped chunk waits to be tried again, null once one goes through).
    */
   constructor(file, options = {}) {
     this.file = file;
@@ -123,12 +124,15 @@ export class TusUpload {
     this.onProgress = options.onProgress ?? (() => {});
     this.onCreated = options.onCreated ?? (() => {});
     this.onWaiting = options.onWaiting ?? (() => {});
+    this.onRetrying = options.onRetrying ?? (() => {});
     this.retryDelays = options.retryDelays ?? RETRY_DELAYS_MS;
     this.controller = new AbortController();
     this.url = null;
     this.id = null;
     this.offset = 0;
     this.resumed = false;
+    /** A dropped chunk waits to be tried again. */
+    this.retrying = false;
   }
 
   /** Stops sending; the server keeps what it has, so start() (or a later page) resumes. */
@@ -168,6 +172,10 @@ export class TusUpload {
           this.controller.signal,
         );
         failures = 0;
+        if (this.retrying) {
+          this.retrying = false;
+          this.onRetrying(null);
+        }
         this.onProgress(this.offset, this.file.size);
       } catch (err) {
         if (err instanceof UploadError && err.status !== 409) {
@@ -179,6 +187,8 @@ export class TusUpload {
         // Offline, the try does not count: the upload waits for the network, however long.
         const offline = this.offline();
         if (!offline && failures >= this.retryDelays.length) throw new UploadError(0, "network", "the upload keeps failing; try again later");
+        this.retrying = true;
+        this.onRetrying(offline ? "offline" : "failed");
         await this.sleep(offline ? OFFLINE_WAIT_MS : this.retryDelays[failures], true);
         if (!offline) failures += 1;
         const offset = await this.headOffset(this.url).catch(() => null);

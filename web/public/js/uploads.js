@@ -186,7 +186,7 @@ function render(id) {
       h("p", {
         class: "sub",
         text: mine
-          ? `${formatBytes(sent)} of ${formatBytes(u.size)}${mine.retrying ? " · connection lost, retrying…" : ""}`
+          ? `${formatBytes(sent)} of ${formatBytes(u.size)}${RETRYING[mine.retrying] ?? ""}`
           : `Interrupted at ${formatBytes(u.received)} of ${formatBytes(u.size)}. Choose the same file again to resume.`,
       }),
     );
@@ -266,12 +266,15 @@ function listen() {
   window.lockstepStream = stream;
 }
 
+/** What an upload's card adds while a dropped chunk waits (`TusUpload`'s `onRetrying`). */
+const RETRYING = { failed: " · connection lost, retrying…", offline: " · offline, goes on when the network is back" };
+
 async function send(file) {
   if (limits.upload_max_bytes && file.size > limits.upload_max_bytes) {
     toast(`“${file.name}” is larger than the ${formatBytes(limits.upload_max_bytes)} limit`, "error");
     return;
   }
-  const entry = { sent: 0, retrying: false, tus: null };
+  const entry = { sent: 0, retrying: null, tus: null };
   entry.tus = new TusUpload(file, {
     onCreated: (id) => {
       local.set(id, entry);
@@ -285,6 +288,10 @@ async function send(file) {
       schedule(entry.tus.id);
     },
     onWaiting: (seconds, why) => toast(`“${file.name}” starts by itself in ${seconds} s: ${why}.`, "info", seconds * 1000),
+    onRetrying: (why) => {
+      entry.retrying = why;
+      schedule(entry.tus.id);
+    },
   });
   try {
     await entry.tus.start();

@@ -40,6 +40,8 @@ test("an upload survives a dropped connection, its jobs show live, and a room pl
     return route.continue();
   });
   await page.setInputFiles("#file-input", testVideo());
+  // While the dropped chunk waits to be sent again, its card says so.
+  await page.waitForSelector(".upload.card .upload-live >> text=connection lost, retrying", { timeout: 10_000 });
   await page.waitForSelector(".upload.card .state-probing, .upload.card .state-preparing, .upload.card .state-ready", { timeout: 30_000 });
   assert.ok(cut >= 2, "the upload was retried after the cut");
 

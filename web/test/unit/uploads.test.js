@@ -129,14 +129,19 @@ test("tries that fail while the browser says it is offline do not count: the upl
     waits.push([ms, early]);
     if (failed >= 12) net.offline = false;
   };
-  const up = new TusUpload(file, { fetch: server.fetch, patch, storage: memoryStorage(), chunkBytes: 30, retryDelays: [1000, 3000], sleep, offline: () => net.offline });
+  const told = [];
+  const up = new TusUpload(file, { fetch: server.fetch, patch, storage: memoryStorage(), chunkBytes: 30, retryDelays: [1000, 3000], sleep, offline: () => net.offline, onRetrying: (why) => told.push(why) });
   assert.equal(await up.start(), "u1");
+  // The page is told while it waits, and once it goes on.
+  assert.deepEqual(told, [...Array(12).fill("offline"), null]);
   assert.deepEqual(server.uploads.get("u1").data, file.bytes, "every byte once, in order");
   assert.equal(waits.length, 12);
   assert.ok(waits.every(([ms, early]) => ms === 5000 && early === true), `offline waits: ${JSON.stringify(waits)}`);
   // Online, the tries count as before: two delays, then it gives up.
-  const flaky = new TusUpload(fakeFile(100), { fetch: fakeServer().fetch, patch: async () => { throw new TypeError("network error"); }, storage: memoryStorage(), retryDelays: [1000, 3000], sleep: async () => {}, offline: () => false });
+  const flakyTold = [];
+  const flaky = new TusUpload(fakeFile(100), { fetch: fakeServer().fetch, patch: async () => { throw new TypeError("network error"); }, storage: memoryStorage(), retryDelays: [1000, 3000], sleep: async () => {}, offline: () => false, onRetrying: (why) => flakyTold.push(why) });
   await assert.rejects(flaky.start(), /keeps failing/);
+  assert.deepEqual(flakyTold, ["failed", "failed"]);
 });
 
 test("a retry's wait ends when the browser says its network is back", async () => {
