@@ -412,7 +412,9 @@ class RoomPage {
       else [key, label] = ["in-sync", "In sync"];
     } else if (this.conn.state === "reconnecting") {
       const wait = this.conn.retryAt === null ? 0 : Math.ceil((this.conn.retryAt - localNow()) / 1000);
-      [key, label] = ["reconnecting", wait > 0 ? `Reconnecting in ${wait} s` : "Reconnecting…"];
+      // The browser says it has no network: no countdown, it tries again once told it is back.
+      if (navigator.onLine === false) [key, label] = ["reconnecting", "Offline"];
+      else [key, label] = ["reconnecting", wait > 0 ? `Reconnecting in ${wait} s` : "Reconnecting…"];
     } else if (this.conn.state === "closed") {
       [key, label] = ["closed", "Disconnected"];
     } else {

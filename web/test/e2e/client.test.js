@@ -251,6 +251,8 @@ test("reconnects: when the browser says its network is back, or the page is show
       // Refused while away; for "shown" the browser is not told.
       proxy.cut(back === "online" ? 500 : 60_000);
       const retryAt = await eventually(waitingLong, { what: `a long wait before the next attempt (${back})`, timeoutMs: 60_000, intervalMs: 20 });
+      // Told it is offline, the pill says so rather than counting down.
+      if (back === "online") assert.equal(await a.page.textContent("#connection"), "Offline");
       await a.page.evaluate(() => { window.backAt = null; });
       if (back === "online") {
         await a.context.setOffline(false);
