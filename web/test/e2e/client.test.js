@@ -596,14 +596,18 @@ test("phones: the room at 390x844 and with a keyboard open (390x450), menus and 
   assert.ok(brand.width > 60 && inside(brand, phone), `the site's name shows (${brand.width} px)`);
   await lobby.context.close();
 
-  // Settings: Save and Cancel in view at both sizes; the vote share only with voting on.
-  for (const size of [phone, { width: 1366, height: 768 }]) {
+  // Settings: Save and Cancel in view at every size, nothing in it wider than it (at 320 px its
+  // menus and the owner's buttons made it 29 px wider, cutting off its fields and Save); the vote
+  // share only with voting on.
+  for (const size of [phone, { width: 320, height: 640 }, { width: 1366, height: 768 }]) {
     await a.page.setViewportSize(size);
     await a.page.click("#open-settings");
     await a.page.waitForSelector("#settings-dialog[open]");
     await a.page.screenshot({ path: path.join(artifacts(), `settings-${size.width}.png`) });
     assert.ok(inside(await box(a.page, "#settings-form button[type=submit]"), size), `Save in view at ${size.width}`);
     assert.ok(inside(await box(a.page, "#settings-cancel"), size), `Cancel in view at ${size.width}`);
+    const wider = await a.page.$eval("#settings-dialog", (d) => d.scrollWidth - d.clientWidth);
+    assert.equal(wider, 0, `the settings' content is ${wider} px wider than the dialog at ${size.width}`);
     assert.equal(await a.page.isDisabled("#set-ratio"), true);
     await a.page.check("#set-vote");
     assert.equal(await a.page.isDisabled("#set-ratio"), false);
