@@ -929,8 +929,8 @@ class RoomPage {
 
     $("#retry").addEventListener("click", () => this.conn.retryNow());
     // A reconnection waiting out its backoff tries at once when the browser says its network is
-    // back (a laptop's Wi-Fi, a phone out of a tunnel: after 2-5 s offline a page waited 0.3-8.3 s
-    // more, out of the room all along, bench/RESULTS.md), and when the page is shown again (a
+    // back (a laptop's Wi-Fi, a phone out of a tunnel: after 2-5 s offline a page waited up to
+    // 7.8 s more, out of the room all along, bench/RESULTS.md), and when the page is shown again (a
     // hidden tab's timers may run a minute late). Each is one client's own event, not a herd.
     window.addEventListener("online", () => this.conn.retryNow());
     document.addEventListener("visibilitychange", () => {
