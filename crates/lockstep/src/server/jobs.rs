@@ -5,9 +5,11 @@
 //! event carries `id:`, a number that only grows. A browser that reconnects sends the last one
 //! it saw as `Last-Event-ID` and gets exactly the events after it (kept for a day), then live
 //! ones. Without `Last-Event-ID`, a stream starts with the current state of every job (and
-//! upload) and continues live.
+//! upload) and continues live. A page that opens a new stream itself (a browser's `EventSource`
+//! gives up for good on an error answer: a proxy's 502 while the server restarts) says where it
+//! got to as `?last_event_id=`, which the header, newer once the browser reconnects, overrides.
 
-use super::extract::path_id;
+use super::extract::{ApiQuery, path_id};
 use crate::auth::CurrentUser;
 use crate::bus::backplane::Delivery;
 use crate::error::ApiError;
@@ -121,14 +123,20 @@ fn sse_event(event: &MediaEvent) -> Event {
         .data(data.unwrap_or_default())
 }
 
-fn last_event_id(headers: &HeaderMap) -> Option<i64> {
+/// Where a stream resumes from, given by a page that opens a new one itself.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Resume {
+    last_event_id: Option<i64>,
+}
+
+/// The event a stream resumes after: the browser's `Last-Event-ID` (it sends the newest it saw
+/// when it reconnects), else the page's `?last_event_id=`.
+fn last_event_id(headers: &HeaderMap, resume: &Resume) -> Option<i64> {
     headers
-        .get("last-event-id")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(resume.last_event_id)
 }
 
 /// The stream for `user`, about `job` alone if given.
@@ -137,6 +145,7 @@ async fn stream_for(
     user: UserId,
     job: Option<JobId>,
     headers: &HeaderMap,
+    resume: &Resume,
 ) -> Result<Response, ApiError> {
     // Subscribe first, then read the backlog: an event stored in between is announced after
     // the subscription, and is read then unless the backlog already had it.
@@ -148,7 +157,7 @@ async fn stream_for(
     let subject = job.map(|j| j.to_string());
     // On a fresh stream, the event id the snapshot is as of.
     let mut fresh_at = None;
-    let backlog: Vec<MediaEvent> = match last_event_id(headers) {
+    let backlog: Vec<MediaEvent> = match last_event_id(headers, resume) {
         Some(after) => {
             state
                 .store
@@ -272,17 +281,19 @@ async fn stream_for(
 async fn all_events(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
+    ApiQuery(resume): ApiQuery<Resume>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    stream_for(&state, user.id, None, &headers).await
+    stream_for(&state, user.id, None, &headers, &resume).await
 }
 
 async fn job_events(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
     Path(id): Path<String>,
+    ApiQuery(resume): ApiQuery<Resume>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let job = mine(&state, &id, user.id).await?;
-    stream_for(&state, user.id, Some(job.id), &headers).await
+    stream_for(&state, user.id, Some(job.id), &headers, &resume).await
 }

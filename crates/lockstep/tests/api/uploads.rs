@@ -1654,6 +1654,33 @@ async fn job_progress_streams_over_sse_and_a_reconnection_misses_nothing() {
         .unwrap();
     let replay = read_events(again, |ev| ev.len() >= expected.len()).await;
     assert_eq!(replay.iter().map(|e| e.0).collect::<Vec<_>>(), expected);
+    // So does a page's new stream saying where it got to (a browser's EventSource gives up for
+    // good on an error answer, and cannot set the header), unless the header says later.
+    let by_query = api
+        .raw(
+            Method::GET,
+            &format!("/api/jobs/events?last_event_id={middle}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    let replay = read_events(by_query, |ev| ev.len() >= expected.len()).await;
+    assert_eq!(replay.iter().map(|e| e.0).collect::<Vec<_>>(), expected);
+    let newest = *expected.last().unwrap();
+    let both = api
+        .raw(Method::GET, "/api/jobs/events?last_event_id=0")
+        .header("last-event-id", expected[expected.len() - 2].to_string())
+        .send()
+        .await
+        .unwrap();
+    let replay = read_events(both, |ev| !ev.is_empty()).await;
+    assert_eq!(replay.iter().map(|e| e.0).collect::<Vec<_>>(), vec![newest]);
+    let bad = api
+        .get("/api/jobs/events?last_event_id=yesterday")
+        .await
+        .unwrap();
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["error"]["code"], "invalid_query");
 
     // One job's stream.
     let job = &events
