@@ -3,6 +3,7 @@
 // so a dropped stream misses nothing.
 
 import { api } from "./api.js";
+import { reconnectDelay } from "./connection.js";
 import { formatTime } from "./format.js";
 import { TusUpload } from "./tus.js";
 import { $, h, thumbnail, toast } from "./ui.js";
@@ -251,20 +252,55 @@ function schedule(id) {
   });
 }
 
+/** The newest event id heard: a stream the page opens anew resumes after it. */
+let lastEventId = null;
+/** Streams opened anew since one last opened, for the backoff; the pending one's timer. */
+let reopens = 0;
+let reopenTimer = null;
+
+/**
+ * Listens to the jobs' event stream. The browser reconnects it by itself after a dropped
+ * connection, saying where it got to (`Last-Event-ID`), but gives up for good on an error answer
+ * (a proxy's 502 while the server restarts: the page stayed "Reconnecting…" and heard nothing
+ * more). Then, after a backoff, or at once when the browser says its network is back, the page
+ * opens a new one that says where the last got to (`?last_event_id=`).
+ */
 function listen() {
-  const stream = new EventSource("/api/jobs/events");
+  clearTimeout(reopenTimer);
+  const url = lastEventId === null ? "/api/jobs/events" : `/api/jobs/events?last_event_id=${encodeURIComponent(lastEventId)}`;
+  const stream = new EventSource(url);
   const pill = $("#stream");
   const set = (state, text) => {
     pill.dataset.state = state;
     pill.textContent = text;
   };
-  stream.addEventListener("open", () => set("in-sync", "Live"));
-  stream.addEventListener("error", () => set("reconnecting", "Reconnecting…"));
+  stream.addEventListener("open", () => {
+    reopens = 0;
+    set("in-sync", "Live");
+  });
+  stream.addEventListener("error", () => {
+    set("reconnecting", "Reconnecting…");
+    if (stream.readyState === EventSource.CLOSED && window.lockstepStream === stream) reopenTimer = setTimeout(listen, reconnectDelay(reopens++));
+  });
+  const heard = (e) => {
+    if (/^\d+$/.test(e.lastEventId)) lastEventId = e.lastEventId;
+  };
   for (const name of ["upload", "job"]) {
-    stream.addEventListener(name, (e) => schedule(model.apply(name, JSON.parse(e.data))));
+    stream.addEventListener(name, (e) => {
+      heard(e);
+      schedule(model.apply(name, JSON.parse(e.data)));
+    });
   }
+  stream.addEventListener("snapshot", heard);
   window.lockstepStream = stream;
 }
+
+window.addEventListener("online", () => {
+  const stream = window.lockstepStream;
+  if (!stream || stream.readyState === EventSource.OPEN) return;
+  stream.close();
+  listen();
+});
 
 /** What an upload's card adds while a dropped chunk waits (`TusUpload`'s `onRetrying`). */
 const RETRYING = { failed: " · connection lost, retrying…", offline: " · offline, goes on when the network is back" };

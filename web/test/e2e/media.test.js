@@ -182,6 +182,32 @@ test("the jobs page's event stream comes back with Last-Event-ID and misses noth
   }
 });
 
+test("the jobs page's event stream outlives an error answer (a proxy's 502): the page opens a new one, saying where it got to", async () => {
+  const proxy = await startProxy(server.port);
+  try {
+    const { page } = await newViewer(browser);
+    await page.goto(`${proxy.base}/uploads`);
+    await page.waitForSelector("#stream[data-state=in-sync]");
+    // The browser's own reconnection is answered 502 (nginx while the server restarts): its
+    // EventSource gives up for good. The page's next stream goes through.
+    const asked = [];
+    await page.route("**/api/jobs/events*", (route) => {
+      asked.push(new URL(route.request().url()).search);
+      if (asked.length === 1) return route.fulfill({ status: 502, contentType: "text/html", body: "<h1>502 Bad Gateway</h1>" });
+      return route.continue();
+    });
+    proxy.cut(300);
+    await eventually(() => asked.length >= 2 || null, { what: "a new stream after the 502", timeoutMs: 20_000 });
+    await page.waitForSelector("#stream[data-state=in-sync]");
+    assert.match(asked[1], /^\?last_event_id=\d+$/, `it said where it had got to: ${JSON.stringify(asked)}`);
+    // And it hears what happens next.
+    const id = await uploadFile(page.context().request, server.base, testVideo(), "after-502.mp4");
+    await page.waitForSelector(`.upload.card[data-id="${id}"] .state-ready`, { timeout: 30_000 });
+  } finally {
+    await proxy.close();
+  }
+});
+
 test("an MP4 whose keyframes are 10 s apart is transcoded: its room waits with one message, then plays it with a keyframe every second", async () => {
   const { page } = await newViewer(browser, { width: 1366, height: 768 });
   await page.goto(`${server.base}/`);
