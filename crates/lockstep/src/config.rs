@@ -371,6 +371,13 @@ pub struct Config {
     #[arg(long, env = "LOCKSTEP_IDLE_TIMEOUT_SECS", default_value_t = 60)]
     pub idle_timeout_secs: u64,
 
+    /// How long (seconds) a room's WebSocket may send nothing before it is dropped: after half of
+    /// it the server pings (browsers answer pings themselves, in a hidden tab too), and with
+    /// nothing back by the whole the viewer is gone. A phone that lost its network stayed in
+    /// People, and held a room waiting for everyone if it was buffering, for the idle timeout.
+    #[arg(long, env = "LOCKSTEP_WS_SILENCE_SECS", default_value_t = 30)]
+    pub ws_silence_secs: u64,
+
     /// How long (seconds) a ban also bars the addresses the banned user came from (their
     /// sessions' and live connections'), so that clearing cookies does not walk them back in;
     /// 0: bans bind only the user.
@@ -419,6 +426,10 @@ impl Config {
 
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.idle_timeout_secs.max(1))
+    }
+
+    pub fn ws_silence(&self) -> Duration {
+        Duration::from_secs(self.ws_silence_secs.max(2))
     }
 
     pub fn shutdown_grace(&self) -> Duration {
@@ -475,6 +486,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url(), "sqlite://./data/lockstep.db?mode=rwc");
         assert_eq!(c.room_idle(), Duration::from_secs(600));
+        assert_eq!(c.ws_silence(), Duration::from_secs(30));
         assert_eq!(c.chat_rate_lines, 5);
         assert!(!c.allow_private_media);
     }

@@ -212,11 +212,11 @@ async fn one_address_cannot_exhaust_the_file_limit() {
 }
 
 /// A WebSocket whose peer vanished without closing (no FIN: a laptop lid, a dead NAT) used to
-/// stay until a write failed. The server pings a silent client after half the idle time and
-/// drops it when nothing comes back; a client that answers pings stays.
+/// stay until a write failed. The server pings a silent client after half the silence allowed
+/// and drops it when nothing comes back; a client that answers pings stays.
 #[tokio::test]
 async fn silent_websockets_are_pinged_and_dead_ones_dropped() {
-    let app = spawn_with(|c| c.idle_timeout_secs = 2).await;
+    let app = spawn_with(|c| c.ws_silence_secs = 2).await;
     let (owner, other) = (app.api(), app.api());
     let room = public_room(&owner).await;
     let (mut alive, _) = owner.join(room).await.unwrap();

@@ -349,10 +349,10 @@ impl Connection {
         // server's CPU under fan-out.
         let shutdown = self.dispatch.state().shutdown.clone().cancelled_owned();
         tokio::pin!(shutdown);
-        // Liveness: after half the idle time without a frame from the client, ping it (browsers
-        // answer WebSocket pings themselves); with nothing by the idle time, it is gone. Our
-        // web client pings the clock every few seconds, so only dead peers get here.
-        let half_idle = self.dispatch.state().config.idle_timeout() / 2;
+        // Liveness: after half the silence allowed without a frame from the client, ping it
+        // (browsers answer WebSocket pings themselves); with nothing by the whole, it is gone.
+        // Our web client pings the clock every few seconds, so only dead peers get here.
+        let half_idle = self.dispatch.state().config.ws_silence() / 2;
         let silence = tokio::time::sleep(half_idle);
         tokio::pin!(silence);
         let mut pinged = false;
