@@ -22,7 +22,7 @@ export const BACKOFF = Object.freeze({
   BASE_MS: 500,
   /** The ceiling grows by this much per failed attempt. Doubling, a page was back 3.3 s on average
    * after a 5 s outage (a server restarting), 7.0 s at p90; by 1.5, 1.8 and 4.0 s, with as few
-   * attempts in a long outage once at MAX_MS (bench/RESULTS.md). */
+   * attempts in a long outage once at MAX_MS (web/bench/backoff.mjs, bench/RESULTS.md). */
   FACTOR: 1.5,
   MAX_MS: 15_000,
 });

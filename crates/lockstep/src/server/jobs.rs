@@ -124,7 +124,7 @@ fn sse_event(event: &MediaEvent) -> Event {
 }
 
 /// Where a stream resumes from, given by a page that opens a new one itself.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 struct Resume {
     last_event_id: Option<i64>,
 }

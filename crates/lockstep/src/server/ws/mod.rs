@@ -352,8 +352,8 @@ impl Connection {
         // Liveness: after half the silence allowed without a frame from the client, ping it
         // (browsers answer WebSocket pings themselves); with nothing by the whole, it is gone.
         // Our web client pings the clock every few seconds, so only dead peers get here.
-        let half_idle = self.dispatch.state().config.ws_silence() / 2;
-        let silence = tokio::time::sleep(half_idle);
+        let half_silence = self.dispatch.state().config.ws_silence() / 2;
+        let silence = tokio::time::sleep(half_silence);
         tokio::pin!(silence);
         let mut pinged = false;
         let out = self.transport.out().clone();
@@ -367,7 +367,7 @@ impl Connection {
                         return End::Gone;
                     }
                     pinged = true;
-                    silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
+                    silence.as_mut().reset(tokio::time::Instant::now() + half_silence);
                     self.transport.ping();
                 }
                 ready = poll_fn(|cx| out.poll_ready(cx)) => match ready {
@@ -393,7 +393,7 @@ impl Connection {
                 incoming = self.transport.next() => {
                     let received = self.dispatch.state().clock.now();
                     pinged = false;
-                    silence.as_mut().reset(tokio::time::Instant::now() + half_idle);
+                    silence.as_mut().reset(tokio::time::Instant::now() + half_silence);
                     match incoming {
                         Incoming::Text(text) => {
                             // The command's own event (and any other) goes out with the answer.
