@@ -6,7 +6,7 @@
 //! through [`Room::tick`]; each returns the [`Event`]s that happened, which the server persists,
 //! numbers and broadcasts. The room never reads a clock: `now` is always an argument, and
 //! [`Room::next_deadline`] says when `tick` next has something to do (an item ending, a member's
-//! leave grace running out).
+//! leave grace running out, a batch of presence changes or of sync reports due).
 
 use crate::chat::{ChatLimiter, ChatText};
 use crate::ids::UploadId;
@@ -574,6 +574,10 @@ pub struct Room {
     sync_told_at: Option<ServerTime>,
     /// How many reports the last `SyncQuality` held.
     sync_told_entries: usize,
+    /// A report or a withdrawal came within the interval after the last `SyncQuality`: the
+    /// next one goes out when that interval ends ([`Room::tick`]), not with whichever report
+    /// comes after it (a joiner's first figure waited up to a viewer's 5 s for one).
+    sync_pending: bool,
     /// Paused only because of "wait for everyone": resumes when everyone is ready.
     held: bool,
     chat_limiter: ChatLimiter,
@@ -642,6 +646,7 @@ impl Room {
             sync: BTreeMap::new(),
             sync_told_at: None,
             sync_told_entries: 0,
+            sync_pending: false,
             held: false,
             chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
             last_line: HashMap::new(),
@@ -764,10 +769,19 @@ impl Room {
             .filter_map(|p| p.leaving_since)
             .min()
             .map(|t| t + self.rules.leave_grace);
-        [ending, leaving, self.presence_due()]
+        [ending, leaving, self.presence_due(), self.sync_due()]
             .into_iter()
             .flatten()
             .min()
+    }
+
+    /// When the pending `SyncQuality` may go out.
+    fn sync_due(&self) -> Option<ServerTime> {
+        if !self.sync_pending {
+            return None;
+        }
+        let interval = sync_quality_interval(self.member_count(), self.sync_told_entries);
+        Some(self.sync_told_at.map_or(ServerTime(0), |at| at + interval))
     }
 
     /// When the pending presence change may go out.
@@ -931,6 +945,9 @@ impl Room {
             events.extend(self.advance(ItemChangeCause::Ended, None, now));
         }
         events.extend(self.presence(now));
+        if self.sync_due().is_some_and(|due| due <= now) {
+            events.extend(self.sync_quality(now));
+        }
         self.chat_limiter.forget_idle(now);
         let slow = Duration::from_secs(u64::from(self.settings.chat_slow_mode_secs));
         self.last_line.retain(|_, t| *t + slow > now);
@@ -1686,12 +1703,15 @@ impl Room {
 
     /// The room's sync quality, unless one went out less than [`sync_quality_interval`] ago
     /// (reports come every few seconds from each viewer: a big room's would otherwise be a
-    /// flood). The members in the window with fresh reports, and the worst fresh p95 of all.
+    /// flood); it then goes out when that interval ends. The members in the window with fresh
+    /// reports, and the worst fresh p95 of all.
     fn sync_quality(&mut self, now: ServerTime) -> Option<Event> {
         let interval = sync_quality_interval(self.member_count(), self.sync_told_entries);
         if self.sync_told_at.is_some_and(|at| now < at + interval) {
+            self.sync_pending = true;
             return None;
         }
+        self.sync_pending = false;
         let fresh = |at: ServerTime| now < at + SYNC_REPORT_FRESH;
         self.sync.retain(|_, (_, at)| fresh(*at));
         let worst_p95_ms = self

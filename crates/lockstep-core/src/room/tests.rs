@@ -1608,20 +1608,30 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     assert_eq!(members.len(), 1);
     assert_eq!((members[0].user_id, members[0].p95_ms), (ANN, 9.0));
     assert_eq!(worst_p95_ms, Some(9.0));
-    // Another member's, within 2 s of it: kept, told with the next.
+    // Another member's, within 2 s of it: kept, told when those 2 s are up (not with whichever
+    // report comes after them).
+    assert_eq!(r.next_deadline(), None);
     assert!(r.apply(BOB, report(1.0, 20.0), t(1.5)).unwrap().is_empty());
+    assert_eq!(r.next_deadline(), Some(t(3.0)));
     // One member may not report more often than every 2 s.
     assert!(matches!(
         r.apply(ANN, report(1.0, 2.0), t(2.0)),
         Err(CommandError::RateLimited { .. })
     ));
-    let ev = r.apply(OWNER, report(2.0, 4.0), t(3.1)).unwrap();
+    assert!(r.tick(t(2.9)).is_empty());
+    let ev = r.tick(t(3.0));
+    let (members, worst_p95_ms) = quality(&ev);
+    assert_eq!(members.len(), 2);
+    assert_eq!(worst_p95_ms, Some(20.0));
+    assert_eq!(r.next_deadline(), None, "nothing more to tell");
+    assert!(r.tick(t(5.0)).is_empty());
+    let ev = r.apply(OWNER, report(2.0, 4.0), t(5.1)).unwrap();
     let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(members.len(), 3);
     assert_eq!(worst_p95_ms, Some(20.0));
     // Stale reports (15 s) and members who left no longer count.
     r.disconnect(BOB, t(4.0));
-    let ev = r.apply(ANN, report(1.0, 2.0), t(19.0)).unwrap();
+    let ev = r.apply(ANN, report(1.0, 2.0), t(21.0)).unwrap();
     let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(
         members.iter().map(|m| m.user_id).collect::<Vec<_>>(),
@@ -1666,14 +1676,14 @@ fn a_sync_report_is_withdrawn_while_its_player_does_not_play_the_room() {
     let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(members.len(), 2);
     assert_eq!(worst_p95_ms, Some(7.0));
-    // Her player cannot play the next item: withdrawn again (told with the next quality, 2 s
-    // after the last).
+    // Her player cannot play the next item: withdrawn again (told 2 s after the last quality).
     let ev = r.apply(ANN, ready(true, true), t(9.0)).unwrap();
     assert_eq!(kinds(&ev), ["member_updated"]);
-    let ev = r.apply(BOB, report(1.0, 3.0), t(10.6)).unwrap();
+    assert_eq!(r.next_deadline(), Some(t(10.5)));
+    let ev = r.tick(t(10.5));
     let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(ids(members), [BOB]);
-    assert_eq!(worst_p95_ms, Some(3.0));
+    assert_eq!(worst_p95_ms, Some(5.0));
     // A desktop viewer's "not ready" is its user's choice in Syncplay, which plays on: kept.
     let desktop = Command::Desktop {
         desktop: Desktop {

@@ -528,17 +528,29 @@ async fn sync_reports_reach_every_viewer_and_the_metrics() {
     assert_eq!((members[0].p50_ms, members[0].p95_ms), (3.0, 8.5));
     assert_eq!(worst_p95_ms, Some(8.5));
 
-    // The node's histogram holds the accepted report only (p50 and p95).
+    // Bob's report, within 2 s of the last `sync_quality`, is told when those 2 s are up,
+    // though nobody reports after it.
+    b.ok(report(1.0, 12.0)).await.unwrap();
+    let told = a
+        .wait_for(|f| matches!(f, ServerFrame::SyncQuality { members, .. } if members.len() == 2))
+        .await
+        .unwrap();
+    let ServerFrame::SyncQuality { worst_p95_ms, .. } = told else {
+        unreachable!()
+    };
+    assert_eq!(worst_p95_ms, Some(12.0));
+
+    // The node's histogram holds the accepted reports only (p50 and p95).
     let metrics = ann
         .with_header("authorization", "Bearer scrape")
         .get_text("/metrics")
         .await;
     assert!(
-        metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p95"} 1"#),
+        metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p95"} 2"#),
         "{metrics}"
     );
     assert!(
-        metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p50"} 1"#),
+        metrics.contains(r#"lockstep_viewer_sync_error_ms_count{quantile="p50"} 2"#),
         "{metrics}"
     );
 }
