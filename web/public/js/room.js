@@ -785,7 +785,7 @@ class RoomPage {
     [this.reportedReady, this.reportedCannotPlay] = [ready, cannotPlay];
     // The room withdraws its last report (it told how this player kept up before): the next one
     // counts from now.
-    if (!ready || cannotPlay) this.syncStats = new SyncStats(localNow());
+    if (!ready || cannotPlay) this.syncStats.restart(localNow());
     this.conn.send(cannotPlay ? { t: "ready", ready, cannot_play: true } : { t: "ready", ready }).catch(() => ([this.reportedReady, this.reportedCannotPlay] = was));
   }
 

@@ -1002,20 +1002,35 @@ export function latenciesFrom(text, fineRate = true) {
 }
 
 /** How often a viewer tells the room how well it keeps in sync (ms), and the least number of
- * samples a report needs. */
-export const SYNC_REPORT = Object.freeze({ INTERVAL_MS: 5000, MIN_SAMPLES: 10, MAX_SAMPLES: 2000 });
+ * samples a report needs. A viewer's first report, and its first after its player stopped
+ * keeping up (a stall, a video it cannot play: the room withdrew its last one), goes as soon as
+ * it holds FIRST_SAMPLES (1.5 s of ticks), not at the end of a 5 s window that began before the
+ * player landed: a joiner's own figure showed 5.5-8.8 s after its page opened. It goes at least
+ * MIN_GAP_MS after the last report (the room takes one every 2 s from each member). */
+export const SYNC_REPORT = Object.freeze({ INTERVAL_MS: 5000, MIN_SAMPLES: 10, FIRST_SAMPLES: 15, MIN_GAP_MS: 2500, MAX_SAMPLES: 2000 });
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 /**
  * This viewer's sync error over a window: |position - target| of each steady sample (playing, not
  * seeking or buffering), summarised every SYNC_REPORT.INTERVAL_MS as p50 and p95 in ms for the
- * room (`sync_report`). No DOM.
+ * room (`sync_report`), the first one sooner (SYNC_REPORT). No DOM.
  */
 export class SyncStats {
   constructor(startMs = 0) {
     this.samples = [];
     this.since = startMs;
+    /** When the last report was taken. */
+    this.sentAt = -Infinity;
+    /** No report since the start or the last `restart`: one goes once FIRST_SAMPLES are in. */
+    this.first = true;
+  }
+
+  /** A fresh window whose report goes as soon as it can (the room withdrew the last one). */
+  restart(nowMs) {
+    this.samples = [];
+    this.since = nowMs;
+    this.first = true;
   }
 
   /** One steady sample: the drift in seconds. */
@@ -1027,11 +1042,14 @@ export class SyncStats {
   /** The report due at `nowMs` (and a fresh window), or null when none is due or there are too
    * few samples (a paused room reports nothing). */
   take(nowMs) {
-    if (nowMs - this.since < SYNC_REPORT.INTERVAL_MS) return null;
+    const early = this.first && this.samples.length >= SYNC_REPORT.FIRST_SAMPLES && nowMs - this.sentAt >= SYNC_REPORT.MIN_GAP_MS;
+    if (!early && nowMs - this.since < SYNC_REPORT.INTERVAL_MS) return null;
     const sorted = this.samples.sort((a, b) => a - b);
     this.samples = [];
     this.since = nowMs;
     if (sorted.length < SYNC_REPORT.MIN_SAMPLES) return null;
+    this.first = false;
+    this.sentAt = nowMs;
     const round = (x) => Math.round(x * 10) / 10;
     return { p50_ms: round(quantile(sorted, 0.5)), p95_ms: round(quantile(sorted, 0.95)), samples: sorted.length };
   }

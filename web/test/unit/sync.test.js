@@ -234,6 +234,7 @@ test("a relaxed tolerance widens every band", () => {
 test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few samples", async () => {
   const { SyncStats, SYNC_REPORT } = await import("../../public/js/sync.js");
   const s = new SyncStats(0);
+  s.first = false; // the regular window (the first report is the next test's)
   for (let i = 1; i <= 100; i++) s.add((i % 2 ? 1 : -1) * i / 10000); // 0.1 .. 10 ms, both signs
   assert.equal(s.take(SYNC_REPORT.INTERVAL_MS - 1), null, "not due yet");
   assert.deepEqual(s.take(SYNC_REPORT.INTERVAL_MS), { p50_ms: 5.1, p95_ms: 9.6, samples: 100 });
@@ -244,6 +245,44 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
   // Samples are bounded.
   for (let i = 0; i < 10 * SYNC_REPORT.MAX_SAMPLES; i++) s.add(0.001);
   assert.equal(s.take(3 * SYNC_REPORT.INTERVAL_MS).samples, SYNC_REPORT.MAX_SAMPLES);
+});
+
+test("sync reports: the first one, and the first after a restart, go once FIRST_SAMPLES are in, never sooner than MIN_GAP_MS after the last", async () => {
+  const { SyncStats, SYNC_REPORT } = await import("../../public/js/sync.js");
+  const tick = 100;
+  const s = new SyncStats(0);
+  // The page opened at 0 and landed 1 s later: no samples until then.
+  let now = 1000;
+  const steady = (n) => {
+    let report = null;
+    for (let i = 0; i < n && !report; i++) {
+      now += tick;
+      s.add(0.003);
+      report = s.take(now);
+    }
+    return report;
+  };
+  const first = steady(SYNC_REPORT.FIRST_SAMPLES + 5);
+  assert.ok(first, "a first report");
+  assert.equal(first.samples, SYNC_REPORT.FIRST_SAMPLES);
+  assert.equal(now, 1000 + SYNC_REPORT.FIRST_SAMPLES * tick, "as soon as it holds FIRST_SAMPLES, not 5 s after the page opened");
+  // Then every INTERVAL_MS.
+  const sent = now;
+  assert.equal(steady(SYNC_REPORT.INTERVAL_MS / tick - 1), null);
+  assert.ok(steady(1));
+  assert.equal(now - sent, SYNC_REPORT.INTERVAL_MS);
+  // A stall: the room withdrew the report; the next goes early again, but MIN_GAP_MS after the last.
+  const last = now;
+  s.restart(now);
+  const again = steady(100);
+  assert.ok(again);
+  assert.equal(now - last, Math.max(SYNC_REPORT.MIN_GAP_MS, SYNC_REPORT.FIRST_SAMPLES * tick));
+  // A first window that closes with too few samples (a seek, a pause) leaves the next one early.
+  const t = new SyncStats(0);
+  t.add(0.001);
+  assert.equal(t.take(SYNC_REPORT.INTERVAL_MS), null);
+  for (let i = 0; i < SYNC_REPORT.FIRST_SAMPLES; i++) t.add(0.001);
+  assert.ok(t.take(SYNC_REPORT.INTERVAL_MS + SYNC_REPORT.FIRST_SAMPLES * tick), "early, not at 2 x INTERVAL_MS");
 });
 
 /**
