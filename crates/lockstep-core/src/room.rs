@@ -775,13 +775,21 @@ impl Room {
             .min()
     }
 
-    /// When the pending `SyncQuality` may go out.
+    /// When the next `SyncQuality` is due: a pending one once the room's interval since the last
+    /// is up; otherwise when the oldest report in it goes stale (a member who stops reporting, a
+    /// room that pauses: its figures drop out then, not with whichever report comes next).
     fn sync_due(&self) -> Option<ServerTime> {
-        if !self.sync_pending {
-            return None;
-        }
         let interval = sync_quality_interval(self.member_count(), self.sync_told_entries);
-        Some(self.sync_told_at.map_or(ServerTime(0), |at| at + interval))
+        let next = self.sync_told_at.map_or(ServerTime(0), |at| at + interval);
+        if self.sync_pending {
+            return Some(next);
+        }
+        self.sync
+            .values()
+            .filter(|(figures, _)| figures.is_some())
+            .map(|&(_, at)| at + SYNC_REPORT_FRESH)
+            .min()
+            .map(|stale| stale.max(next))
     }
 
     /// When the pending presence change may go out.

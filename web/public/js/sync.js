@@ -1002,11 +1002,12 @@ export function latenciesFrom(text, fineRate = true) {
 }
 
 /** How often a viewer tells the room how well it keeps in sync (ms), and the least number of
- * samples a report needs. A viewer's first report, and its first after its player stopped
- * keeping up (a stall, a video it cannot play: the room withdrew its last one), goes as soon as
- * it holds FIRST_SAMPLES (1.5 s of ticks), not at the end of a 5 s window that began before the
- * player landed: a joiner's own figure showed 5.5-8.8 s after its page opened. It goes at least
- * MIN_GAP_MS after the last report (the room takes one every 2 s from each member). */
+ * samples a report needs. A viewer's first report, its first after its player stopped keeping
+ * up (a stall, a video it cannot play: the room withdrew its last one) and its first after a
+ * window too short to report (a paused room) goes as soon as it holds FIRST_SAMPLES (1.5 s of
+ * ticks), not at the end of a 5 s window that began before the player landed or played: a
+ * joiner's own figure showed 5.3-9.4 s after its page opened. It goes at least MIN_GAP_MS after
+ * the last report (the room takes one every 2 s from each member). */
 export const SYNC_REPORT = Object.freeze({ INTERVAL_MS: 5000, MIN_SAMPLES: 10, FIRST_SAMPLES: 15, MIN_GAP_MS: 2500, MAX_SAMPLES: 2000 });
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
@@ -1022,7 +1023,8 @@ export class SyncStats {
     this.since = startMs;
     /** When the last report was taken. */
     this.sentAt = -Infinity;
-    /** No report since the start or the last `restart`: one goes once FIRST_SAMPLES are in. */
+    /** No report since the start, the last `restart` or a window too short to report: one
+     * goes once FIRST_SAMPLES are in. */
     this.first = true;
   }
 
@@ -1047,7 +1049,12 @@ export class SyncStats {
     const sorted = this.samples.sort((a, b) => a - b);
     this.samples = [];
     this.since = nowMs;
-    if (sorted.length < SYNC_REPORT.MIN_SAMPLES) return null;
+    if (sorted.length < SYNC_REPORT.MIN_SAMPLES) {
+      // A paused room, a seek: the room drops this viewer's figure 15 s after its last report,
+      // and the next one goes as soon as it can.
+      this.first = true;
+      return null;
+    }
     this.first = false;
     this.sentAt = nowMs;
     const round = (x) => Math.round(x * 10) / 10;

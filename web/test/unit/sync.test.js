@@ -247,7 +247,7 @@ test("sync reports: p50 and p95 of |drift| in ms every 5 s, none from too few sa
   assert.equal(s.take(3 * SYNC_REPORT.INTERVAL_MS).samples, SYNC_REPORT.MAX_SAMPLES);
 });
 
-test("sync reports: the first one, and the first after a restart, go once FIRST_SAMPLES are in, never sooner than MIN_GAP_MS after the last", async () => {
+test("sync reports: the first one, the first after a restart and after a window with too few samples go once FIRST_SAMPLES are in, never sooner than MIN_GAP_MS after the last", async () => {
   const { SyncStats, SYNC_REPORT } = await import("../../public/js/sync.js");
   const tick = 100;
   const s = new SyncStats(0);
@@ -283,6 +283,13 @@ test("sync reports: the first one, and the first after a restart, go once FIRST_
   assert.equal(t.take(SYNC_REPORT.INTERVAL_MS), null);
   for (let i = 0; i < SYNC_REPORT.FIRST_SAMPLES; i++) t.add(0.001);
   assert.ok(t.take(SYNC_REPORT.INTERVAL_MS + SYNC_REPORT.FIRST_SAMPLES * tick), "early, not at 2 x INTERVAL_MS");
+  // So does a later one (the room paused for a while, then plays).
+  const paused = SYNC_REPORT.INTERVAL_MS + SYNC_REPORT.FIRST_SAMPLES * tick;
+  assert.equal(t.take(paused + SYNC_REPORT.INTERVAL_MS), null, "nothing while paused");
+  for (let i = 0; i < SYNC_REPORT.FIRST_SAMPLES - 1; i++) t.add(0.001);
+  assert.equal(t.take(paused + SYNC_REPORT.INTERVAL_MS + 1400), null);
+  t.add(0.001);
+  assert.ok(t.take(paused + SYNC_REPORT.INTERVAL_MS + 1500), "1.5 s after it plays again");
 });
 
 /**

@@ -1610,7 +1610,11 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     assert_eq!(worst_p95_ms, Some(9.0));
     // Another member's, within 2 s of it: kept, told when those 2 s are up (not with whichever
     // report comes after them).
-    assert_eq!(r.next_deadline(), None);
+    assert_eq!(
+        r.next_deadline(),
+        Some(t(16.0)),
+        "when Ann's report goes stale"
+    );
     assert!(r.apply(BOB, report(1.0, 20.0), t(1.5)).unwrap().is_empty());
     assert_eq!(r.next_deadline(), Some(t(3.0)));
     // One member may not report more often than every 2 s.
@@ -1623,7 +1627,11 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     let (members, worst_p95_ms) = quality(&ev);
     assert_eq!(members.len(), 2);
     assert_eq!(worst_p95_ms, Some(20.0));
-    assert_eq!(r.next_deadline(), None, "nothing more to tell");
+    assert_eq!(
+        r.next_deadline(),
+        Some(t(16.0)),
+        "nothing more to tell until then"
+    );
     assert!(r.tick(t(5.0)).is_empty());
     let ev = r.apply(OWNER, report(2.0, 4.0), t(5.1)).unwrap();
     let (members, worst_p95_ms) = quality(&ev);
@@ -1640,6 +1648,41 @@ fn sync_reports_are_checked_limited_and_told_at_most_every_two_seconds() {
     assert_eq!(worst_p95_ms, Some(2.0));
     // Told, not stored.
     assert!(ev.iter().all(|e| e.is_broadcast() && !e.is_stored()));
+}
+
+#[test]
+fn a_report_that_goes_stale_drops_out_when_it_does() {
+    let mut r = joined(&[OWNER, ANN]);
+    let report = |p50: f64, p95: f64| Command::SyncReport {
+        p50_ms: p50,
+        p95_ms: p95,
+    };
+    let ids = |members: &[MemberSync]| members.iter().map(|m| m.user_id).collect::<Vec<_>>();
+    r.apply(OWNER, report(1.0, 4.0), t(1.0)).unwrap();
+    r.apply(ANN, report(2.0, 9.0), t(4.0)).unwrap();
+    // The room pauses; Ann's player stops reporting first. Each figure drops out 15 s after it
+    // came, without anyone reporting.
+    assert_eq!(r.next_deadline(), Some(t(16.0)));
+    let ev = r.tick(t(16.0));
+    let (members, worst_p95_ms) = quality(&ev);
+    assert_eq!(ids(members), [ANN]);
+    assert_eq!(worst_p95_ms, Some(9.0));
+    assert_eq!(r.next_deadline(), Some(t(19.0)));
+    let ev = r.tick(t(19.0));
+    let (members, worst_p95_ms) = quality(&ev);
+    assert!(members.is_empty());
+    assert_eq!(worst_p95_ms, None);
+    assert_eq!(r.next_deadline(), None, "nothing left to go stale");
+    // Two going stale within the room's interval go out together, when it ends.
+    r.apply(OWNER, report(1.0, 4.0), t(30.0)).unwrap();
+    r.apply(ANN, report(1.0, 4.0), t(30.5)).unwrap();
+    r.tick(t(32.0));
+    assert_eq!(r.next_deadline(), Some(t(45.0)));
+    r.tick(t(45.0));
+    assert_eq!(r.next_deadline(), Some(t(47.0)));
+    let ev = r.tick(t(47.0));
+    assert!(quality(&ev).0.is_empty());
+    assert_eq!(r.next_deadline(), None);
 }
 
 #[test]
