@@ -578,6 +578,10 @@ pub struct Room {
     /// next one goes out when that interval ends ([`Room::tick`]), not with whichever report
     /// comes after it (a joiner's first figure waited up to a viewer's 5 s for one).
     sync_pending: bool,
+    /// No figure told goes stale before this: a lower bound, so that [`Room::next_deadline`]
+    /// (asked after every message) need not look at every report; [`Room::tick`] looks when
+    /// it is reached.
+    sync_stale_at: Option<ServerTime>,
     /// Paused only because of "wait for everyone": resumes when everyone is ready.
     held: bool,
     chat_limiter: ChatLimiter,
@@ -647,6 +651,7 @@ impl Room {
             sync_told_at: None,
             sync_told_entries: 0,
             sync_pending: false,
+            sync_stale_at: None,
             held: false,
             chat_limiter: ChatLimiter::new(rules.chat_lines, rules.chat_window),
             last_line: HashMap::new(),
@@ -784,12 +789,16 @@ impl Room {
         if self.sync_pending {
             return Some(next);
         }
+        self.sync_stale_at.map(|stale| stale.max(next))
+    }
+
+    /// When the oldest figure goes stale, exactly.
+    fn sync_goes_stale(&self) -> Option<ServerTime> {
         self.sync
             .values()
             .filter(|(figures, _)| figures.is_some())
             .map(|&(_, at)| at + SYNC_REPORT_FRESH)
             .min()
-            .map(|stale| stale.max(next))
     }
 
     /// When the pending presence change may go out.
@@ -954,7 +963,14 @@ impl Room {
         }
         events.extend(self.presence(now));
         if self.sync_due().is_some_and(|due| due <= now) {
-            events.extend(self.sync_quality(now));
+            // Due because a figure may have gone stale: unless one has (its member reported
+            // again since), nothing changed.
+            if !self.sync_pending {
+                self.sync_stale_at = self.sync_goes_stale();
+            }
+            if self.sync_due().is_some_and(|due| due <= now) {
+                events.extend(self.sync_quality(now));
+            }
         }
         self.chat_limiter.forget_idle(now);
         let slow = Duration::from_secs(u64::from(self.settings.chat_slow_mode_secs));
@@ -1311,6 +1327,9 @@ impl Room {
                 // so is on its way) counts from its next report once it plays.
                 let figures = self.plays_the_video(by).then_some((p50_ms, p95_ms));
                 self.sync.insert(by, (figures, now));
+                if figures.is_some() {
+                    self.sync_stale_at.get_or_insert(now + SYNC_REPORT_FRESH);
+                }
                 Ok(self.sync_quality(now).into_iter().collect())
             }
             Command::ReportDuration { item_id, duration } => {
@@ -1722,6 +1741,7 @@ impl Room {
         self.sync_pending = false;
         let fresh = |at: ServerTime| now < at + SYNC_REPORT_FRESH;
         self.sync.retain(|_, (_, at)| fresh(*at));
+        self.sync_stale_at = self.sync_goes_stale();
         let worst_p95_ms = self
             .sync
             .values()

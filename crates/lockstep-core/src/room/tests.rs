@@ -1683,6 +1683,13 @@ fn a_report_that_goes_stale_drops_out_when_it_does() {
     let ev = r.tick(t(47.0));
     assert!(quality(&ev).0.is_empty());
     assert_eq!(r.next_deadline(), None);
+    // A member who reports again is not dropped when the report before goes stale: the room
+    // wakes then (it does not look at every report after every message), and tells nothing.
+    r.apply(OWNER, report(1.0, 4.0), t(60.0)).unwrap();
+    r.apply(OWNER, report(1.0, 5.0), t(65.0)).unwrap();
+    assert!(r.tick(t(75.0)).is_empty());
+    assert_eq!(r.next_deadline(), Some(t(80.0)));
+    assert_eq!(quality(&r.tick(t(80.0))).1, None);
 }
 
 #[test]
