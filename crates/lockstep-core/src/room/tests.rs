@@ -1434,6 +1434,14 @@ proptest! {
             }
             // Invariants.
             prop_assert_eq!(&client, &ClientModel::from_room(&r));
+            // A tick at the next deadline does what was due: the actor, which sleeps until it,
+            // never wakes again and again for the same instant.
+            if let Some(due) = r.next_deadline() {
+                let mut woken = r.clone();
+                let at = due.max(now);
+                woken.tick(at);
+                prop_assert!(woken.next_deadline().is_none_or(|d| d > at), "{:?} still due after a tick at {:?}", woken.next_deadline(), at);
+            }
             // Joins and leaves reach clients within one presence batch: once it is out, clients
             // hold every member (five users: the window is all of them) as the room has them.
             let mut settled = r.clone();
