@@ -1006,7 +1006,7 @@ export function latenciesFrom(text, fineRate = true) {
  * up (a stall, a video it cannot play: the room withdrew its last one) and its first after a
  * window too short to report (a paused room) goes as soon as it holds FIRST_SAMPLES (1.5 s of
  * ticks), not at the end of a 5 s window that began before the player landed or played: a
- * joiner's own figure showed 5.3-9.4 s after its page opened. It goes at least MIN_GAP_MS after
+ * joiner's own figure showed 5.3-9.6 s after its page opened. It goes at least MIN_GAP_MS after
  * the last report (the room takes one every 2 s from each member). */
 export const SYNC_REPORT = Object.freeze({ INTERVAL_MS: 5000, MIN_SAMPLES: 10, FIRST_SAMPLES: 15, MIN_GAP_MS: 2500, MAX_SAMPLES: 2000 });
 
