@@ -367,7 +367,7 @@ export class SyncController {
     };
     if (roomPaused) this.landing = null;
     if (this.landing) {
-      const landed = this.land({ target, actual, raw, baseRate, now, seeking, buffering, result });
+      const landed = this.land({ target, actual, raw, baseRate, now, seeking, buffering, bufferedTo, result });
       if (landed) return landed;
     }
     if (seeking || buffering) {
@@ -699,7 +699,7 @@ export class SyncController {
    * (`startIn`, s: the caller starts the player then), or start now when that moment has passed.
    * Armed: hold until then. Started: learn the start latency from the first clean reading.
    */
-  land({ target, actual, raw = actual, baseRate, now, seeking, buffering, result }) {
+  land({ target, actual, raw = actual, baseRate, now, seeking, buffering, bufferedTo = null, result }) {
     const l = this.landing;
     if (l.phase === "seeking") {
       // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
@@ -709,6 +709,20 @@ export class SyncController {
       if (wait >= SYNC.MIN_WAIT) {
         this.landing = { phase: "armed", startAt: now + wait, assumed: this.startLatency, from: actual, own: l.own };
         return result("arm", startRate(baseRate), null, wait);
+      }
+      // A landing after the room's change whose seek outlasted its lead by more than what is
+      // left of the grace could close (an unbuffered seek in Firefox, four viewers on two cores:
+      // 357 ms behind at its start) lands once more at once, with the latency just learnt and,
+      // usually, within what that seek buffered, rather than after SEEK_COOLDOWN with 2% until
+      // then (within 20 ms 2.6 s after the user's seek). Once per landing; a landing of the
+      // viewer's own has the larger catch-up for longer (STALL_GRACE).
+      const behind = -wait * baseRate;
+      const closable = Math.max(0, this.graceEnds - now - this.startLatency) * SYNC.MAX_NUDGE * baseRate;
+      if (!l.own && !l.relanded && behind > closable + SYNC.DEAD_BAND * this.tolerance) {
+        this.lastSeekAt = now;
+        const lead = this.landingLead(target, baseRate, bufferedTo);
+        this.landing = { phase: "seeking", issuedAt: now, buffered: lead.buffered, distance: lead.distance, own: false, relanded: true };
+        return result("land", baseRate, target + lead.seconds * baseRate);
       }
       // The seek took longer than the lead: start now (stretched, as a timed start is); the rate
       // (or, far behind, one more landing after the cooldown) closes the rest, and a start well

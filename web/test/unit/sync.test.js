@@ -780,6 +780,23 @@ test("a start at once (the seek outlasted its lead) that comes out well ahead is
   assert.ok(controller.startLatency < SYNC.INITIAL_START_LATENCY - 0.03, `learnt ${controller.startLatency}`);
 });
 
+test("a landing after the room's seek that comes out further behind than its grace can close lands once more at once, not after the cooldown", () => {
+  // Firefox, four viewers on two cores: a seek to an unbuffered place took 0.6 s against the
+  // 0.15 s assumed. Before, the viewer started ~300 ms behind, nudged at 2% until SEEK_COOLDOWN
+  // let it land again, and was within 20 ms 2.6 s after the user's seek.
+  const { trace, seeks } = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.6, startLatency: 0.01, heardLate: 0.01 });
+  assert.equal(seeks, 2, "one landing more, at once");
+  const second = trace.filter((x) => x.action === "land")[1];
+  assert.ok(second.t < 0.7, `landed again at ${second.t} s`);
+  assert.ok(settledAt(trace, 0.02) <= 1.3, `within 20 ms at ${settledAt(trace, 0.02)} s`);
+  // A join has the larger catch-up for longer: it starts and closes it by rate, no second seek.
+  const joined = simulateLanding({ start: 0, seconds: 4, seekLatency: 0.6, startLatency: 0.01 });
+  assert.equal(joined.seeks, 1);
+  // A landing a little late, which the grace closes, starts at once as before.
+  const near = simulateLanding({ start: 0, seconds: 3, seekLatency: 0.2, startLatency: 0.01, heardLate: 0.01 });
+  assert.equal(near.seeks, 1);
+});
+
 test("the first start measured replaces the assumed latency; later ones are smoothed", () => {
   const controller = new SyncController();
   simulateLanding({ start: 0, seconds: 1.5, seekLatency: 0.05, startLatency: 0.03, controller });
