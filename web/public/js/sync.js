@@ -284,8 +284,9 @@ export class SyncController {
      * latency the start was timed with; `from`: where the player waited paused; `again`: the start
      * is a hold's, HOLD_AHEAD; `untimed`: started at once, the seek having outlasted the lead or
      * the player waiting too near the room to be timed (`catchUpLimit`); `adopted`: armed or
-     * started where the player already waited, without a seek, for bench-sync to count);
-     * null otherwise. */
+     * started where the player already waited, without a seek, for bench-sync to count;
+     * `relanded`: a seeking landing that is already the one more a landing far behind may make,
+     * `land`); null otherwise. */
     this.landing = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
