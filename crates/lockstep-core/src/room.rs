@@ -962,15 +962,13 @@ impl Room {
             events.extend(self.advance(ItemChangeCause::Ended, None, now));
         }
         events.extend(self.presence(now));
+        // The bound is reached: whether a figure has gone stale (its member may have reported
+        // again since, and then nothing changed).
+        if self.sync_stale_at.is_some_and(|at| at <= now) {
+            self.sync_stale_at = self.sync_goes_stale();
+        }
         if self.sync_due().is_some_and(|due| due <= now) {
-            // Due because a figure may have gone stale: unless one has (its member reported
-            // again since), nothing changed.
-            if !self.sync_pending {
-                self.sync_stale_at = self.sync_goes_stale();
-            }
-            if self.sync_due().is_some_and(|due| due <= now) {
-                events.extend(self.sync_quality(now));
-            }
+            events.extend(self.sync_quality(now));
         }
         self.chat_limiter.forget_idle(now);
         let slow = Duration::from_secs(u64::from(self.settings.chat_slow_mode_secs));

@@ -726,8 +726,9 @@ export class SyncController {
         return result("land", baseRate, target + lead.seconds * baseRate);
       }
       // The seek took longer than the lead: start now (stretched, as a timed start is); the rate
-      // (or, far behind, one more landing after the cooldown) closes the rest, and a start well
-      // ahead (a browser that starts sooner than assumed) is held once more.
+      // (or, further behind than a join's catch-up closes, one more landing after the cooldown)
+      // closes the rest, and a start well ahead (a browser that starts sooner than assumed) is
+      // held once more.
       this.landing = { phase: "started", at: now, assumed: this.startLatency, untimed: true, from: actual, own: l.own };
       return result("start", startRate(baseRate));
     }
