@@ -7,7 +7,7 @@
 // how long late joiners take to get there from opening the page (a batch while the room plays at
 // 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), how often each viewer's correction changes
 // direction (in all, and 2 s or more after the room's last event: `rate_reversals_steady_max`),
-// and RESULT lines.
+// and RESULT lines. SYNC_SEEKS=N measures N seeks instead (see SEEKS below).
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -95,7 +95,14 @@ async function startDelayProxy(targetPort, oneWayMs) {
 }
 
 const VIEWERS = Number(process.env.VIEWERS ?? 4);
-const DURATION = Number(process.env.DURATION ?? 60);
+/** SYNC_SEEKS=N: instead of the schedule below, N seeks SYNC_SEEK_EVERY (5) s apart from 6 s on,
+ * to places spread over the video between keyframes, the room playing at 1 all along, and no late
+ * joiners unless LATE_JOIN_AT says: the seeks' own figures (RESULT seek_converge20_p50/_p95/_max,
+ * and how many seeks a viewer followed with a second seek of its own) from many seeks rather
+ * than three. */
+const SEEKS = Number(process.env.SYNC_SEEKS ?? 0);
+const SEEK_EVERY = Number(process.env.SYNC_SEEK_EVERY ?? 5);
+const DURATION = Number(process.env.DURATION ?? (SEEKS ? 6 + SEEKS * SEEK_EVERY + 1 : 60));
 const SAMPLE_MS = 50;
 /** Whether the sampler also records the frame on screen (requestVideoFrameCallback): a diagnostic
  * for the dumps, off by default as it costs every viewer a render per video frame. */
@@ -160,7 +167,7 @@ const STEADY_REVERSAL_S = 2;
  * LATE_JOINERS at each): by default at 20 s, while the room plays at 1, and at 50 s, at 1.25, as
  * starts go wrong more often at rates other than 1. The events after the last batch are left out,
  * so LATE_JOIN_AT=5 DURATION=10 measures little more than a late join. */
-const LATE_JOIN_AT = (process.env.LATE_JOIN_AT ?? "20 50").split(/[\s,]+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+const LATE_JOIN_AT = (process.env.LATE_JOIN_AT ?? (SEEKS ? "" : "20 50")).split(/[\s,]+/).filter(Boolean).map(Number).sort((a, b) => a - b);
 /** A batch opens no further joiner when the room's next event is this close (s): a joiner
  * converging across a seek measures the seek. */
 const JOIN_CLEARANCE_S = 3;
@@ -174,7 +181,7 @@ const LATE_RETURNING = process.env.LATE_RETURNING === "1";
 /** What happens when, in seconds from the start of the measurement. The seeks go between keyframes,
  * as a user's do (a browser's seek decodes from the keyframe before its point): until the
  * sixteenth session they went to 10, 60 and 30 s, keyframes in the test video. */
-const SCHEDULE = [
+const SCHEDULE = SEEKS ? seekSchedule(SEEKS, SEEK_EVERY) : [
   { at: 6, pause: true },
   { at: 8, play: true },
   { at: 15, seek: 10.57 },
@@ -182,6 +189,16 @@ const SCHEDULE = [
   { at: 37.5, rate: 1.25 },
   { at: 45, seek: 30.71 },
 ];
+
+/** SYNC_SEEKS' schedule: `n` seeks `every` s apart from 6 s on, each to a place the golden ratio
+ * spreads over 5-100 s of the video (near ones and far ones, forward and back, some already
+ * buffered), 0.3-0.8 s past a keyframe. */
+function seekSchedule(n, every) {
+  return Array.from({ length: n }, (_, k) => ({
+    at: 6 + k * every,
+    seek: Math.floor(5 + 95 * (((k + 1) * 0.6180339887) % 1)) + 0.31 + 0.13 * (k % 4),
+  }));
+}
 
 /** The room's rate at `at` (s from the start of the measurement), by the `steps` sent. */
 const roomRateAt = (steps, at) => steps.filter((x) => x.rate !== undefined && x.at <= at).at(-1)?.rate ?? 1;
@@ -760,6 +777,15 @@ async function run(scenario) {
     // and a viewer that heard of the pause late (behind a slow link: it played on past where the
     // room paused) seeks back to it: one seek per seek, play and pause at most.
     const extraSeeks = playerSeeks.map((n) => Math.max(0, n - events.filter((e) => e.rate === undefined).length));
+    // Each seek of the room, per viewer: how many seeks its player made from it until the room's
+    // next event (or the end). More than one is a second seek (a landing that lands again).
+    const seeksAt = (list, now) => list.findLast((x) => x.now <= now)?.seeks ?? 0;
+    const seekEvents = events.filter((e) => e.seek !== undefined);
+    const secondSeeks = seekEvents.flatMap((e) => {
+      const until = events.find((x) => x.sentAt > e.sentAt)?.sentAt ?? Infinity;
+      return samples.map((list, viewer) => ({ viewer, at: (e.sentAt - t0) / 1000, n: seeksAt(list, until) - seeksAt(list, e.sentAt) })).filter((x) => x.n > 1);
+    });
+    const tightSorted = [...convergenceTight].sort((a, b) => a - b);
 
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
@@ -773,7 +799,8 @@ async function run(scenario) {
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per seek, play and pause: ${extraSeeks.join(", ")})`);
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
-    console.log(`play after a pause until all within ${TIGHT * 1000} ms: ${playTight.map((c) => `${c.toFixed(2)} s`).join(", ")} (the room started moving ${events.filter((e) => e.play).map((e) => `${((e.startsAt - e.sentAt) / 1000).toFixed(2)} s`).join(", ")} after the command)`);
+    if (tightSorted.length) console.log(`seeks until all within ${TIGHT * 1000} ms (${tightSorted.length}): p50 ${quantile(tightSorted, 0.5).toFixed(2)} s, p95 ${quantile(tightSorted, 0.95).toFixed(2)} s, max ${tightSorted.at(-1).toFixed(2)} s; over 1 s: ${tightSorted.filter((c) => c > 1).length}; a viewer's second seek after the room's: ${secondSeeks.length} of ${seekEvents.length * VIEWERS}${secondSeeks.length ? ` (${secondSeeks.map((x) => `viewer ${x.viewer} at ${x.at.toFixed(0)} s: ${x.n} seeks`).join(", ")})` : ""}`);
+    if (playTight.length) console.log(`play after a pause until all within ${TIGHT * 1000} ms: ${playTight.map((c) => `${c.toFixed(2)} s`).join(", ")} (the room started moving ${events.filter((e) => e.play).map((e) => `${((e.startsAt - e.sentAt) / 1000).toFixed(2)} s`).join(", ")} after the command)`);
     const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const fromLoad = joins.map((j) => j.tight - (j.steps.loaded ?? NaN));
     // From the moment the room let the joiner in (its welcome reached the page).
@@ -783,16 +810,16 @@ async function run(scenario) {
     // is counted from here.
     const fromApp = joins.map((j) => j.tight - (j.steps.app ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
-    console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s, from their welcome ${fmt(fromWelcome)} s, from their page's module running ${fmt(fromApp)} s`);
+    if (joins.length) console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s, from their welcome ${fmt(fromWelcome)} s, from their page's module running ${fmt(fromApp)} s`);
     const joinRates = [...new Set(joins.map((j) => j.rate))].sort((a, b) => a - b);
     if (joinRates.length > 1) console.log(`late joiners within ${TIGHT * 1000} ms by the room's rate: ${joinRates.map((rate) => `at ${rate}: ${fmt(joins.filter((j) => j.rate === rate).map((j) => j.tight))} s`).join("; ")}`);
-    console.log(`late joiners within ${TIGHT * 1000} ms by probes over CDP (timed by their answers, as before the fourteenth session): ${fmt(joins.map((j) => j.probedTight))} s`);
+    if (joins.length) console.log(`late joiners within ${TIGHT * 1000} ms by probes over CDP (timed by their answers, as before the fourteenth session): ${fmt(joins.map((j) => j.probedTight))} s`);
     const stepNames = [...new Set(joins.flatMap((j) => Object.keys(j.steps)))];
     const stepMedians = stepNames.map((k) => [k, median(joins.map((j) => j.steps[k] ?? Infinity))]).sort((a, b) => a[1] - b[1]);
-    console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
+    if (joins.length) console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     const adopted = joins.filter((j) => Number.isFinite(j.steps.adopted)).length;
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
-    console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
+    if (joins.length) console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
@@ -820,6 +847,11 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
     if (convergenceTight.length) console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
+    if (SEEKS && tightSorted.length) {
+      console.log(`RESULT ${prefix}seek_converge20_p50 ${quantile(tightSorted, 0.5).toFixed(2)} s`);
+      console.log(`RESULT ${prefix}seek_converge20_p95 ${quantile(tightSorted, 0.95).toFixed(2)} s`);
+      console.log(`RESULT ${prefix}seek_second_seeks ${secondSeeks.length} count`);
+    }
     if (playTight.length) console.log(`RESULT ${prefix}play_converge20_max ${Math.max(...playTight).toFixed(2)} s`);
     const playDelays = events.filter((e) => e.play && Number.isFinite(e.startsAt)).map((e) => (e.startsAt - e.sentAt) / 1000);
     if (playDelays.length) console.log(`RESULT ${prefix}play_start_delay_max ${Math.max(...playDelays).toFixed(2)} s`);
