@@ -16,8 +16,8 @@
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
 // rate, clock estimate, learnt latencies and release jump, the last release's reading while it
 // is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
-// to <prefix>-<scenario>.json; with SYNC_TRACE=1 also every reading of currentTime and every rate
-// set (`traceMedia`), and with SYNC_HEARD=1 when its recording started. SYNC_FRAMES is off by
+// to <prefix>-<scenario>.json; with SYNC_TRACE=1 also every reading of currentTime, every rate
+// set, every play() and pause() (`traceMedia`), and with SYNC_HEARD=1 when its recording started. SYNC_FRAMES is off by
 // default: watching every frame makes each viewer's page render on every video frame, which real
 // viewers do not (the player does not use requestVideoFrameCallback); four viewers' Chromium took
 // 105% of a core with it, 91% without, on a 2-core machine where late joiners compete for what
@@ -132,7 +132,8 @@ const HEARD = process.env.SYNC_HEARD === "1" && !firefox;
  * runs at 48 kHz; Chromium reads a video whose sound is at the sink's rate with a ±5 ms scatter
  * at rate 1, and one at 44.1 kHz on its line (bench/RESULTS.md). */
 const NOISE_RATE = Number(process.env.SYNC_NOISE_RATE ?? 48_000);
-/** SYNC_TRACE=1: the dump also holds every reading of currentTime and every rate set (`traceMedia`). */
+/** SYNC_TRACE=1: the dump also holds every reading of currentTime, every rate set, every play()
+ * and pause() and every "playing" event (`traceMedia`). */
 const TRACE = process.env.SYNC_TRACE === "1";
 /** Where SYNC_HEARD's recording of a scenario goes (kept, beside SYNC_DUMP's samples). */
 const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir(), "lockstep-sync")}-${scenario}-heard.f32`;
@@ -259,8 +260,9 @@ async function probeViewer(page) {
 /**
  * SYNC_TRACE=1 (with SYNC_DUMP): every reading of a <video>'s currentTime and every rate set on
  * it, in the steady viewers' pages, go into the dump's `traces` (one list per viewer: first
- * [timeOrigin, -1], then [performance.now(), 0, currentTime, 1 if the bench's sampler read it]
- * or [performance.now(), 1, playbackRate]), up to 400,000 a page. What a release let go at, and
+ * [timeOrigin, -1], then [performance.now(), 0, currentTime, 1 if the bench's sampler read it],
+ * [performance.now(), 1, playbackRate], [performance.now(), 2, 1 for play() or 0 for pause()] or
+ * [performance.now(), 3] for a "playing" event), up to 400,000 a page. What a release let go at, and
  * where the player then rested, can be read off them.
  */
 function traceMedia() {
@@ -282,6 +284,20 @@ function traceMedia() {
       rate.set.call(this, r);
     },
   });
+  // play() and pause() (2: 1 for play, 0 for pause), and the "playing" event (3).
+  const play = HTMLMediaElement.prototype.play;
+  const pause = HTMLMediaElement.prototype.pause;
+  HTMLMediaElement.prototype.play = function () {
+    if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 2, 1, 0]);
+    return play.call(this);
+  };
+  HTMLMediaElement.prototype.pause = function () {
+    if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 2, 0, 0]);
+    return pause.call(this);
+  };
+  document.addEventListener("playing", () => {
+    if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 3, 0, 0]);
+  }, true);
 }
 
 function installSampler(page) {
