@@ -708,12 +708,13 @@ class RoomPage {
     if (this.controller.starting()) this.tickIn(START_TICK_MS);
     if (heldForStart) this.tickIn(m.playback.at / 1000 - serverNow - coarseLead + 1);
     if (d.startIn !== null) {
+      // Whole milliseconds, rounded up: setTimeout truncates a fraction (SYNC.START_TIMER_SLACK).
       this.startTimer = setTimeout(() => {
         this.startTimer = null;
         this.startPlayer(p);
         // The start is measured from now on (every START_TICK_MS).
         this.tick();
-      }, d.startIn * 1000);
+      }, Math.ceil(d.startIn * 1000));
     } else if (d.play && p.paused) {
       this.startPlayer(p);
     }

@@ -229,6 +229,13 @@ export const SYNC = Object.freeze({
   HOLD_AHEAD: 0.02,
   /** A landing that would wait less than this starts at once. */
   MIN_WAIT: 0.004,
+  /** An armed start is due this much before its moment. room.js starts the player from a timer
+   * and then decides at once; a timer's delay is whole milliseconds (setTimeout truncates it) and
+   * Firefox's clock is coarse, so the timer could come a hair before the moment: the start, not
+   * due yet, paused the player just started, and it started at a later tick, 14-95 ms late (one
+   * Firefox run of bench-sync with a busy core: 16 of 111 starts; starts held once more came out
+   * 40-70 ms behind). */
+  START_TIMER_SLACK: 0.002,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
   /** Drift at which the viewer counts as "in sync" for display. */
@@ -733,8 +740,8 @@ export class SyncController {
       return result("start", startRate(baseRate));
     }
     if (l.phase === "armed") {
-      if (now >= l.startAt) {
-        this.landing = { phase: "started", at: l.startAt, assumed: l.assumed, again: l.again, from: l.from, own: l.own, resume: l.resume };
+      if (now >= l.startAt - SYNC.START_TIMER_SLACK) {
+        this.landing = { phase: "started", at: Math.min(now, l.startAt), assumed: l.assumed, again: l.again, from: l.from, own: l.own, resume: l.resume };
         return result("start", startRate(baseRate));
       }
       // The room moved meanwhile (a seek, a rate change): this landing is for the wrong place.

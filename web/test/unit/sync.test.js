@@ -297,7 +297,8 @@ test("sync reports: the first one, the first after a restart and after a window 
  * the new place at once, as currentTime does), a play() moves the position only `startLatency`
  * later, the controller runs every 100 ms, at once when a seek completes (room.js does so on
  * `seeked`) and when a start it asked for (`startIn`) comes, `timerLate` late as a timer may, and
- * every 20 ms while the start waits to be measured (room.js, START_TICK_MS).
+ * every 20 ms while the start waits to be measured (room.js, START_TICK_MS). `pauses`: how many
+ * times a decision paused the player while it played.
  * `setback`: as Chromium, rates within 0.1% of 1 play as 1, and the position falls back that much
  * each time time stretching starts: when the rate leaves 1 while playing, or when the player
  * starts to move at a rate other than 1 (web/bench/rate.mjs).
@@ -313,6 +314,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   let nextTick = 0;
   let fastTick = null;
   let seeks = 0;
+  let pauses = 0;
   let stretching = false;
   let starting = false;
   // `stall`: {after, lasts} (s): once it first moved, the video stops `after` in, for `lasts`.
@@ -352,8 +354,12 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       }
       // As room.js: pause when told, then arm the start or start.
       if (r.action !== "armed") startAt = null;
-      if (!r.play && !paused) paused = true;
-      if (r.startIn !== null) startAt = t + r.startIn + timerLate;
+      if (!r.play && !paused) {
+        paused = true;
+        pauses += 1;
+      }
+      // A timer's delay is whole milliseconds (setTimeout truncates it; room.js rounds it up).
+      if (r.startIn !== null) startAt = t + Math.ceil(r.startIn * 1000 - 1e-9) / 1000 + timerLate;
       else if (r.play && paused) {
         paused = false;
         movesAt = t + startLatency;
@@ -370,7 +376,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       if (!stalled) actual += rate * step;
     }
   }
-  return { trace, seeks, controller };
+  return { trace, seeks, pauses, controller };
 }
 
 /** When the drift got within `band` and stayed there to the end (s), or Infinity. */
@@ -388,6 +394,19 @@ test("landing: one seek, a start on time, within 20 ms in well under a second", 
   assert.ok(trace.some((x) => x.action === "arm"), "the start was armed");
   // Outside the first second the rate keeps within ±2% of the room's.
   assert.ok(trace.filter((x) => x.t >= 1).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+});
+
+test("landing: a start whose timer comes a hair before its moment starts the player, not pauses it again", () => {
+  // room.js starts the player from a timer and decides at once. A timer's delay is whole
+  // milliseconds (setTimeout truncates it) and Firefox's clock is coarse: the timer came up to a
+  // millisecond early, the start was not due yet, and the player, just started, was paused and
+  // started at the next tick (bench-sync traces: 14-95 ms late).
+  for (const early of [0.0005, 0.0009, 0.0015]) {
+    const { trace, seeks, pauses } = simulateLanding({ start: 0, seekLatency: 0.05, startLatency: SYNC.INITIAL_START_LATENCY, timerLate: -early });
+    assert.equal(seeks, 1);
+    assert.equal(pauses, 0, `${early * 1000} ms early: the player, once started, is not paused`);
+    assert.ok(settledAt(trace, 0.005) <= 0.5, `${early * 1000} ms early: within 5 ms at ${settledAt(trace, 0.005)} s`);
+  }
 });
 
 test("landing: the start is measured once the position moves, not at the first tick 0.2 s after it", () => {
