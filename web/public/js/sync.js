@@ -233,8 +233,8 @@ export const SYNC = Object.freeze({
    * and then decides at once; a timer's delay is whole milliseconds (setTimeout truncates it) and
    * Firefox's clock is coarse, so the timer could come a hair before the moment: the start, not
    * due yet, paused the player just started, and it started at a later tick, 14-95 ms late (one
-   * Firefox run of bench-sync with a busy core: 16 of 111 starts; starts held once more came out
-   * 40-70 ms behind). */
+   * Firefox run of bench-sync with a busy core: 16 of 111 starts; one held once more came out
+   * 69 ms behind). */
   START_TIMER_SLACK: 0.002,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
