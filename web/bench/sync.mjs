@@ -17,8 +17,8 @@
 // rate, clock estimate, learnt latencies and release jump, the last release's reading while it
 // is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
 // to <prefix>-<scenario>.json; with SYNC_TRACE=1 also every reading of currentTime, every rate
-// set, every play() and pause() (`traceMedia`), and with SYNC_HEARD=1 when its recording started. SYNC_FRAMES is off by
-// default: watching every frame makes each viewer's page render on every video frame, which real
+// set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
+// when its recording started. SYNC_FRAMES is off by default: watching every frame makes each viewer's page render on every video frame, which real
 // viewers do not (the player does not use requestVideoFrameCallback); four viewers' Chromium took
 // 105% of a core with it, 91% without, on a 2-core machine where late joiners compete for what
 // is left.
