@@ -54,13 +54,14 @@ export const CLOCK = Object.freeze({
   /** A fitted skew is used only when it is this many standard errors from none. */
   SKEW_SIGNIFICANCE: 4,
   /** Largest skew believed: 150 ppm (quartz is within 100; more is a clock being stepped, or
-   * noise). On a jittery link whose delays go together (a queue), slopes of 400-500 ppm passed
-   * SKEW_SIGNIFICANCE where there was no skew, and carried minute-old samples, and the estimate
-   * with them, 10-20 ms for a ping or two: `web/bench/clock-link.mjs` (two-minute runs of a page's
-   * pings through a link that keeps its order, the clocks at one pace) had the estimate off by up
-   * to 17.5 ms behind 150 ms ±20% and 6.5 ms behind 40 ms ±20% at 500 ppm, 8.6 and 5.1 ms at 150,
-   * and no worse at p99 with a real skew of 100 ppm. (bench-sync's viewer behind 150 ms ±20% had
-   * its estimate jump 20 ms for 5 s, and followed it.) A clock 300 ppm off is followed in part. */
+   * noise). On a jittery link, a slope through the warm-up's many samples close together and the
+   * steady ones 2.5 s apart now and then passed SKEW_SIGNIFICANCE at 400-500 ppm where there was
+   * no skew, and carried minute-old samples, and the estimate with them, 10-20 ms for a ping or
+   * two: `web/bench/clock-link.mjs` (two-minute runs of a page's pings, the clocks at one pace)
+   * had the estimate off by up to 17.5 ms behind 150 ms ±20% and 6.5 ms behind 40 ms ±20% at
+   * 500 ppm, 8.6 and 5.1 ms at 150, and no worse at p99 with a real skew of 100 ppm. (bench-sync's
+   * viewer behind 150 ms ±20% had its estimate jump 20 ms for 5 s, and followed it.) A clock 300
+   * ppm off is followed in part. */
   MAX_SKEW: 1.5e-4,
 });
 
