@@ -18,10 +18,10 @@
 // is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
 // to <prefix>-<scenario>.json; with SYNC_TRACE=1 also every reading of currentTime, every rate
 // set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
-// when its recording started. SYNC_FRAMES is off by default: watching every frame makes each viewer's page render on every video frame, which real
-// viewers do not (the player does not use requestVideoFrameCallback); four viewers' Chromium took
-// 105% of a core with it, 91% without, on a 2-core machine where late joiners compete for what
-// is left.
+// when its recording started. SYNC_FRAMES is off by default: watching every frame makes each
+// viewer's page render on every video frame, which real viewers do not (the player does not use
+// requestVideoFrameCallback); four viewers' Chromium took 105% of a core with it, 91% without, on
+// a 2-core machine where late joiners compete for what is left.
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
@@ -266,21 +266,25 @@ async function probeViewer(page) {
  * where the player then rested, can be read off them.
  */
 function traceMedia() {
+  const limit = 400_000;
   window.__trace = [[performance.timeOrigin, -1, 0, 0]];
+  const record = (kind, value) => {
+    if (window.__trace.length < limit) window.__trace.push([performance.now(), kind, value, 0]);
+  };
   const time = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "currentTime");
   const rate = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "playbackRate");
   Object.defineProperty(HTMLMediaElement.prototype, "currentTime", {
     ...time,
     get() {
       const x = time.get.call(this);
-      if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 0, x, new Error().stack.includes("__roomError") ? 1 : 0]);
+      if (window.__trace.length < limit) window.__trace.push([performance.now(), 0, x, new Error().stack.includes("__roomError") ? 1 : 0]);
       return x;
     },
   });
   Object.defineProperty(HTMLMediaElement.prototype, "playbackRate", {
     ...rate,
     set(r) {
-      if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 1, r, 0]);
+      record(1, r);
       rate.set.call(this, r);
     },
   });
@@ -288,16 +292,14 @@ function traceMedia() {
   const play = HTMLMediaElement.prototype.play;
   const pause = HTMLMediaElement.prototype.pause;
   HTMLMediaElement.prototype.play = function () {
-    if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 2, 1, 0]);
+    record(2, 1);
     return play.call(this);
   };
   HTMLMediaElement.prototype.pause = function () {
-    if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 2, 0, 0]);
+    record(2, 0);
     return pause.call(this);
   };
-  document.addEventListener("playing", () => {
-    if (window.__trace.length < 400_000) window.__trace.push([performance.now(), 3, 0, 0]);
-  }, true);
+  document.addEventListener("playing", () => record(3, 0), true);
 }
 
 function installSampler(page) {

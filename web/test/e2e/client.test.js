@@ -438,8 +438,8 @@ test("skip buttons follow the room's rules; toasts stay clear of the controls an
   assert.equal(await owner.page.$(".toast-error"), null);
   // The bar's pills change width as the room's sync figures come (every 2 s: "Room ±5 ms", then
   // "Room ±12 ms"), and the stack follows at the next frame (ui.js, placeStack): looked at until
-  // the page has laid out the latest.
-  // Within a second, while the toasts are still up (they go after 4 s).
+  // the page has laid out the latest, within a second, while the toasts are still up (they go
+  // after 4 s).
   const clearOf = async (sel) => {
     const toasts = await owner.page.$$(".toast");
     assert.ok(toasts.length > 0, "the toasts are still up");

@@ -171,7 +171,7 @@ test("the jobs page's event stream comes back with Last-Event-ID and misses noth
     await page.waitForSelector("#stream[data-state=reconnecting]");
     // While the page is cut off, the same user uploads from elsewhere (cookies do not depend on
     // the port): the page learns of it, and of its jobs, from what it missed.
-    const id = await uploadFile(page.context().request, server.base, testVideo(), "while-away.mp4");
+    const id = await uploadFile(context.request, server.base, testVideo(), "while-away.mp4");
     await page.waitForSelector(`.upload.card[data-id="${id}"] .state-ready`, { timeout: 30_000 });
     await eventually(async () => (await page.$$(`.upload.card[data-id="${id}"] .job-done`)).length === 3 || null, { timeoutMs: 60_000, what: "its jobs done" });
     await page.waitForSelector("#stream[data-state=in-sync]");
@@ -203,7 +203,7 @@ test("the jobs page's event stream outlives an error answer (a proxy's 502): the
     await page.waitForSelector("#stream[data-state=in-sync]");
     assert.match(asked[1], /^\?last_event_id=\d+$/, `it said where it had got to: ${JSON.stringify(asked)}`);
     // And it hears what happens next.
-    const id = await uploadFile(page.context().request, server.base, testVideo(), "after-502.mp4");
+    const id = await uploadFile(context.request, server.base, testVideo(), "after-502.mp4");
     await page.waitForSelector(`.upload.card[data-id="${id}"] .state-ready`, { timeout: 30_000 });
   } finally {
     await context.close();

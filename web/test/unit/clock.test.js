@@ -1,6 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { ClockEstimator, CLOCK, sampleOverHttp } from "../../public/js/clock.js";
+import { pingThroughLink } from "../../bench/clock-link.mjs";
 
 /** A deterministic pseudo-random generator (mulberry32), so failures reproduce. */
 function rng(seed) {
@@ -206,8 +207,7 @@ test("skew: with none, jitter seldom invents one", () => {
 });
 
 test("skew: a jittery link does not move the estimate by a skew it invents", () => {
-  // 150 ms ±20% each way, each direction in order (a chunk waits for the one before, as a TCP
-  // stream's do). Now and then a slope through the warm-up's samples and the steady ones passed
+  // 150 ms ±20% each way, each direction in order (bench/clock-link.mjs's link). Now and then a slope through the warm-up's samples and the steady ones passed
   // as a skew of 400-500 ppm (bench/clock-link.mjs), carrying the older samples 10-20 ms. Two
   // minutes a run, as a connection pings; the clocks keep the same pace. A slope may still be
   // fitted, but no steeper than a quartz clock's (MAX_SKEW).
@@ -217,16 +217,7 @@ test("skew: a jittery link does not move the estimate by a skew it invents", () 
   for (let run = 0; run < 40; run++) {
     const est = new ClockEstimator();
     est.connected(0);
-    const arrivals = [];
-    let up = 0;
-    let down = 0;
-    for (let t = 0; t < 120_000; t += est.nextPingDelay()) {
-      up = Math.max(up, t + 150 * (0.8 + 0.4 * random()));
-      down = Math.max(down, up + 0.05 + 150 * (0.8 + 0.4 * random()));
-      arrivals.push([t, 500 + up, 500 + up + 0.05, down]);
-    }
-    arrivals.sort((a, b) => a[3] - b[3]);
-    for (const sample of arrivals) {
+    for (const sample of pingThroughLink(est, { oneWay: 150, random, server: (t) => 500 + t })) {
       est.addSample(...sample);
       if (est.skew !== 0) fitted += 1;
       if (sample[3] > 8000) worst = Math.max(worst, Math.abs(est.offsetAt(sample[3]) - 500));
