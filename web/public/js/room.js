@@ -406,7 +406,7 @@ class RoomPage {
       // after a failure): its last drift is of before.
       const retrying = this.loadRetries?.id === item?.id && !this.player?.canPlay;
       const loading = playing && !awaitsMedia(item) && (!this.playerCurrent() || retrying);
-      const off = !this.clock.ready || loading || (playing && Math.abs(this.lastDrift) > SYNC.IN_SYNC);
+      const off = !this.clock.ready || loading || (playing && !this.controller.inSync(this.lastDrift));
       if (item && this.loadGaveUp === item.id) [key, label] = ["cannot-play", "Cannot play"];
       else if (off) [key, label] = ["catching-up", "Catching up"];
       else [key, label] = ["in-sync", "In sync"];

@@ -238,7 +238,8 @@ export const SYNC = Object.freeze({
   START_TIMER_SLACK: 0.002,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
-  /** Drift at which the viewer counts as "in sync" for display. */
+  /** Drift at which the viewer counts as "in sync" for display (or its band, when wider:
+   * `inSync`). */
   IN_SYNC: 0.05,
 });
 
@@ -685,6 +686,15 @@ export class SyncController {
    * YouTube player's start: that is measured COARSE_SETTLE after, whatever the decisions between. */
   starting() {
     return this.landing?.phase === "started" && !this.landing.coarse;
+  }
+
+  /** Whether a player `drift` (s) from the room is in sync, as the page tells its viewer: within
+   * IN_SYNC, or within the band this player is kept to when that is wider. A YouTube player is
+   * left alone within a quarter second (fixed rates: only a seek moves it), and "Catching up"
+   * there went on for as long as the item played (a viewer 58 ms off for good). */
+  inSync(drift) {
+    const band = this.tolerance * (this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND);
+    return Math.abs(drift) <= Math.max(SYNC.IN_SYNC, band);
   }
 
   /** Whether a start or a seek while playing waits to be measured: the room moving, not this

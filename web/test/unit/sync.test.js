@@ -103,6 +103,20 @@ test("coarse players (fixed rates) only seek, with a wider band", () => {
   assert.equal(d(0.4, 1).action, "seek");
 });
 
+test("in sync, as the page tells it: within 50 ms, or within the band a player is kept to", () => {
+  const fine = new SyncController();
+  assert.equal(fine.inSync(-0.05), true);
+  assert.equal(fine.inSync(0.051), false);
+  // A YouTube player is left alone within a quarter second: it is not "Catching up" there.
+  const coarse = new SyncController({ fineRate: false });
+  assert.equal(coarse.inSync(0.1), true);
+  assert.equal(coarse.inSync(-SYNC.COARSE_DEAD_BAND), true);
+  assert.equal(coarse.inSync(0.26), false);
+  // Relaxed sync widens the band and what counts as in sync with it.
+  assert.equal(new SyncController({ tolerance: 4 }).inSync(0.04), true);
+  assert.equal(new SyncController({ fineRate: false, tolerance: 4 }).inSync(0.9), true);
+});
+
 /** A playing player's reading through YouTube's IFrame API: where it was at its last delivery
  * (one when it began to play, at `from`, then one every 0.25 s), moved on since (`truth(t)`: where
  * the video really is). */
