@@ -12,6 +12,8 @@
 // is refused every video, as YouTube refuses a viewer a video not for their country or age: the
 // player says it is ready, then calls onError with that code, and does nothing more (its state
 // stays unstarted, whatever it is told).
+// A page whose `window.ytStandinSeekPast` is a number of seconds lands each seekTo that much past
+// the point asked, as YouTube's player lands a seek on a keyframe rather than on the point.
 (() => {
   const me = document.currentScript?.src ?? "";
   const media = new URL(me, location.href).searchParams.get("media") ?? "/media";
@@ -75,7 +77,7 @@
     get refused() { return typeof window.ytStandinRefuses === "number"; }
     playVideo() { if (!this.refused) this.video.play().catch(() => {}); }
     pauseVideo() { if (!this.refused) this.video.pause(); }
-    seekTo(seconds) { if (!this.refused) this.video.currentTime = seconds; }
+    seekTo(seconds) { if (!this.refused) this.video.currentTime = seconds + (window.ytStandinSeekPast ?? 0); }
     getCurrentTime() {
       const info = this.playerInfo;
       if (info.playerState !== PlayerState.PLAYING) return info.currentTime;
