@@ -7,7 +7,8 @@
 // how long late joiners take to get there from opening the page (a batch while the room plays at
 // 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), how often each viewer's correction changes
 // direction (in all, and 2 s or more after the room's last event: `rate_reversals_steady_max`),
-// and RESULT lines. SYNC_SEEKS=N measures N seeks instead (see SEEKS below).
+// what each viewer told the room of its own sync (its `sync_report`s, the People tab's figures)
+// beside what the bench read of it over the same windows, and RESULT lines. SYNC_SEEKS=N measures N seeks instead (see SEEKS below).
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -309,6 +310,14 @@ function installSampler(page) {
     window.__samples = [];
     window.__seeks = 0;
     const app = window.lockstep;
+    // The page's own sync reports, as it sends them (what the People tab and the room's spread
+    // show), with when they were sent.
+    window.__reports = [];
+    const tell = app.conn.tell.bind(app.conn);
+    app.conn.tell = (frame) => {
+      if (frame?.t === "sync_report") window.__reports.push({ now: performance.timeOrigin + performance.now(), p50: frame.p50_ms, p95: frame.p95_ms });
+      return tell(frame);
+    };
     const wrap = () => {
       const p = app.player;
       if (p && !p.__counted) {
@@ -611,10 +620,11 @@ async function run(scenario) {
     await schedule;
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
+    const reports = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__reports)));
     if (process.env.SYNC_DUMP) {
       const { writeFileSync } = await import("node:fs");
       const traces = TRACE ? await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__trace))) : null;
-      writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples, traces, recordingStartedAt: recording?.startedAt ?? null }));
+      writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples, reports, traces, recordingStartedAt: recording?.startedAt ?? null }));
     }
 
     // Align the viewers' samples in SAMPLE_MS buckets of the shared clock: each viewer's sample
@@ -828,6 +838,21 @@ async function run(scenario) {
     console.log(`spread between the viewers' lines (each viewer's error averaged over ±${LINE_SAMPLES * SAMPLE_MS} ms, steady): p50 ${ms(quantile(lineSpreads, 0.5))} ms, p95 ${ms(quantile(lineSpreads, 0.95))} ms, p99 ${ms(quantile(lineSpreads, 0.99))} ms (${lineSpreads.length} samples)`);
     console.log(`by the room's rate, p95 of the lines' spread and of the readings' own scatter (each less its line): ${byRate.map((x) => `at ${x.rate}: ${ms(x.lineP95)} and ${ms(x.noiseP95)} ms (${x.lined} samples)`).join("; ")}`);
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
+    // What the viewers told the room (the People tab's figures and the room's spread) against
+    // what the bench read of them over the same windows: each report's p95 beside the p95 of
+    // |error| of that viewer's samples since its report before (5 s at most) outside a landing,
+    // as the page counts them, by the room's rate when it was sent.
+    const reportRate = (now) => events.filter((e) => e.rate !== undefined && e.sentAt <= now).at(-1)?.rate ?? 1;
+    const told = reports.flatMap((list, viewer) => list.map((r, i) => {
+      const from = Math.max(r.now - 5000, i > 0 ? list[i - 1].now : -Infinity);
+      const read = samples[viewer].filter((x) => x.now > from && x.now <= r.now && x.phase === null).map((x) => Math.abs(x.error)).sort((a, b) => a - b);
+      return read.length < 10 ? null : { rate: reportRate(r.now), told: r.p95, read: quantile(read, 0.95) * 1000 };
+    })).filter(Boolean);
+    const toldByRate = [...new Set(told.map((x) => x.rate))].sort((a, b) => a - b).map((rate) => {
+      const xs = told.filter((x) => x.rate === rate);
+      return { rate, n: xs.length, told: quantile(xs.map((x) => x.told).sort((a, b) => a - b), 0.5), read: quantile(xs.map((x) => x.read).sort((a, b) => a - b), 0.5) };
+    });
+    if (told.length) console.log(`the viewers' own reports against the bench's reading of the same windows, median of their p95s, told / read: ${toldByRate.map((x) => `at ${x.rate}: ${x.told.toFixed(1)} / ${x.read.toFixed(1)} ms (${x.n} reports)`).join("; ")}`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
     console.log(`player seeks per viewer: ${playerSeeks.join(", ")} (beyond one per seek, play and pause: ${extraSeeks.join(", ")})`);
     console.log(`seek until all within ${TIGHT * 1000} ms: ${convergenceTight.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
@@ -876,6 +901,10 @@ async function run(scenario) {
       console.log(`RESULT ${prefix}sync_reading_scatter_spread_p95_at_rate_${x.rate} ${ms(x.noiseP95)} ms`);
     }
     console.log(`RESULT ${prefix}sync_error_p95 ${ms(quantile(errors, 0.95))} ms`);
+    for (const x of toldByRate) {
+      console.log(`RESULT ${prefix}sync_report_p95_median_at_rate_${x.rate} ${x.told.toFixed(1)} ms`);
+      console.log(`RESULT ${prefix}sync_report_read_p95_median_at_rate_${x.rate} ${x.read.toFixed(1)} ms`);
+    }
     if (convergence.length) console.log(`RESULT ${prefix}seek_converge_max ${Math.max(...convergence).toFixed(2)} s`);
     console.log(`RESULT ${prefix}extra_player_seeks_max ${Math.max(...extraSeeks)} count`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
