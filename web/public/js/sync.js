@@ -362,8 +362,10 @@ export class SyncController {
    *   (it starts with `resumeLatency`, not `startLatency`)
    * @param {boolean} [s.playerPaused] the player is paused (a due landing may then take the
    *   place where it waits, when that is ahead of the room)
-   * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, action: string,
-   *   startIn: number|null}} `startIn`: start the player that many seconds from now (a landing).
+   * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, rawDrift: number,
+   *   action: string, startIn: number|null}} `startIn`: start the player that many seconds from
+   *   now (a landing). `rawDrift`: the drift of the reading itself (`raw`), which a stretching
+   *   player's scatters around `drift`, its line; `drift` when the reading is not placed.
    */
   decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false }) {
     const drift = actual - target;
@@ -372,7 +374,7 @@ export class SyncController {
     const placed = raw !== null;
     const result = (action, rate, seekTo = null, startIn = null) => {
       this.currentRate = rate;
-      return { play: !roomPaused && !this.holding(), rate, seekTo, drift, action, startIn };
+      return { play: !roomPaused && !this.holding(), rate, seekTo, drift, rawDrift, action, startIn };
     };
     if (roomPaused) this.landing = null;
     if (this.landing) {

@@ -103,6 +103,20 @@ test("coarse players (fixed rates) only seek, with a wider band", () => {
   assert.equal(d(0.4, 1).action, "seek");
 });
 
+test("a decision carries the reading's own drift beside its line's (what the page reports)", () => {
+  const c = new SyncController({ landing: false });
+  // A stretching player read 6 ms above the line it scatters around, at 1.25.
+  const d = c.decide({ target: 50, actual: 50.002, raw: 50.008, roomPaused: false, baseRate: 1.25, now: 100 });
+  assert.ok(Math.abs(d.drift - 0.002) < 1e-9);
+  assert.ok(Math.abs(d.rawDrift - 0.008) < 1e-9);
+  // A reading not yet placed against its line (null) counts as its line.
+  const unplaced = c.decide({ target: 50.125, actual: 50.128, raw: null, roomPaused: false, baseRate: 1.25, now: 100.1 });
+  assert.ok(Math.abs(unplaced.rawDrift - 0.003) < 1e-9);
+  // A player read as it is: the same.
+  const plain = new SyncController({ landing: false }).decide({ target: 50, actual: 50.004, roomPaused: false, baseRate: 1, now: 100 });
+  assert.equal(plain.rawDrift, plain.drift);
+});
+
 test("in sync, as the page tells it: within 50 ms, or within the band a player is kept to", () => {
   const fine = new SyncController();
   assert.equal(fine.inSync(-0.05), true);
