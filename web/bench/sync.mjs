@@ -8,7 +8,8 @@
 // 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), how often each viewer's correction changes
 // direction (in all, and 2 s or more after the room's last event: `rate_reversals_steady_max`),
 // what each viewer told the room of its own sync (its `sync_report`s, the People tab's figures)
-// beside what the bench read of it over the same windows, and RESULT lines. SYNC_SEEKS=N measures N seeks instead (see SEEKS below).
+// beside what the bench read of it over the same windows, and RESULT lines. SYNC_SEEKS=N
+// measures N seeks instead (see SEEKS below).
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -697,6 +698,8 @@ async function run(scenario) {
     // as the readings' buckets are: by when that instant of the recording was (its start by this
     // machine's clock, give or take the recording's ~20 ms latency, well within SETTLE_S).
     const heardRows = [];
+    /** The room's rate at `now` (ms, this machine's clock), by the events sent. */
+    const rateAt = (now) => events.filter((e) => e.rate !== undefined && e.sentAt <= now).at(-1)?.rate ?? 1;
     if (recording) {
       await recording.stop();
       const analysed = Date.now();
@@ -707,7 +710,6 @@ async function run(scenario) {
         const s = host.reduce((a, b) => (Math.abs(b.now - now) < Math.abs(a.now - now) ? b : a));
         return Math.abs(s.now - now) < 1000 ? s.target + ((now - s.now) / 1000) * s.roomRate : null;
       };
-      const rateAt = (now) => events.filter((e) => e.rate !== undefined && e.sentAt <= now).at(-1)?.rate ?? 1;
       const { rows: spreads, matched } = heardSpreads({
         recording: recordingFile(scenario),
         channels: VIEWERS,
@@ -811,8 +813,10 @@ async function run(scenario) {
     // next event (or the end). More than one is a second seek (a landing that lands again).
     const seeksAt = (list, now) => list.findLast((x) => x.now <= now)?.seeks ?? 0;
     const seekEvents = events.filter((e) => e.seek !== undefined);
+    /** When the room's next event after `e` was sent (ms), or Infinity. */
+    const nextEventAt = (e) => events.find((x) => x.sentAt > e.sentAt)?.sentAt ?? Infinity;
     const secondSeeks = seekEvents.flatMap((e) => {
-      const until = events.find((x) => x.sentAt > e.sentAt)?.sentAt ?? Infinity;
+      const until = nextEventAt(e);
       return samples.map((list, viewer) => ({ viewer, at: (e.sentAt - t0) / 1000, n: seeksAt(list, until) - seeksAt(list, e.sentAt) })).filter((x) => x.n > 1);
     });
     const tightSorted = [...convergenceTight].sort((a, b) => a - b);
@@ -820,7 +824,7 @@ async function run(scenario) {
     // the controller had measured the start (its phase over). A start later than the one learnt
     // comes out behind, and the grace's nudge has what is left of the first second to close it.
     const landed = seekEvents.flatMap((e) => {
-      const until = events.find((x) => x.sentAt > e.sentAt)?.sentAt ?? Infinity;
+      const until = nextEventAt(e);
       return samples.flatMap((list) => {
         const after = list.filter((x) => x.now >= e.sentAt && x.now < until);
         const i = after.findIndex((x, k) => k > 0 && x.phase === null && after[k - 1].phase !== null);
@@ -842,15 +846,15 @@ async function run(scenario) {
     // what the bench read of them over the same windows: each report's p95 beside the p95 of
     // |error| of that viewer's samples since its report before (5 s at most) outside a landing,
     // as the page counts them, by the room's rate when it was sent.
-    const reportRate = (now) => events.filter((e) => e.rate !== undefined && e.sentAt <= now).at(-1)?.rate ?? 1;
+    const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const told = reports.flatMap((list, viewer) => list.map((r, i) => {
       const from = Math.max(r.now - 5000, i > 0 ? list[i - 1].now : -Infinity);
       const read = samples[viewer].filter((x) => x.now > from && x.now <= r.now && x.phase === null).map((x) => Math.abs(x.error)).sort((a, b) => a - b);
-      return read.length < 10 ? null : { rate: reportRate(r.now), told: r.p95, read: quantile(read, 0.95) * 1000 };
+      return read.length < 10 ? null : { rate: rateAt(r.now), told: r.p95, read: quantile(read, 0.95) * 1000 };
     })).filter(Boolean);
     const toldByRate = [...new Set(told.map((x) => x.rate))].sort((a, b) => a - b).map((rate) => {
       const xs = told.filter((x) => x.rate === rate);
-      return { rate, n: xs.length, told: quantile(xs.map((x) => x.told).sort((a, b) => a - b), 0.5), read: quantile(xs.map((x) => x.read).sort((a, b) => a - b), 0.5) };
+      return { rate, n: xs.length, told: median(xs.map((x) => x.told)), read: median(xs.map((x) => x.read)) };
     });
     if (told.length) console.log(`the viewers' own reports against the bench's reading of the same windows, median of their p95s, told / read: ${toldByRate.map((x) => `at ${x.rate}: ${x.told.toFixed(1)} / ${x.read.toFixed(1)} ms (${x.n} reports)`).join("; ")}`);
     console.log(`seek until all within ${CONVERGED * 1000} ms: ${convergence.map((c) => `${c.toFixed(2)} s`).join(", ")}`);
@@ -859,7 +863,6 @@ async function run(scenario) {
     if (tightSorted.length) console.log(`seeks until all within ${TIGHT * 1000} ms (${tightSorted.length}): p50 ${quantile(tightSorted, 0.5).toFixed(2)} s, p95 ${quantile(tightSorted, 0.95).toFixed(2)} s, max ${tightSorted.at(-1).toFixed(2)} s; over 1 s: ${tightSorted.filter((c) => c > 1).length}; a viewer's second seek after the room's: ${secondSeeks.length} of ${seekEvents.length * VIEWERS}${secondSeeks.length ? ` (${secondSeeks.map((x) => `viewer ${x.viewer} at ${x.at.toFixed(0)} s: ${x.n} seeks`).join(", ")})` : ""}`);
     if (landed.length) console.log(`landings after a seek, error once the start was measured (${landed.length}): p5 ${ms(quantile(landed, 0.05))} ms, p50 ${ms(quantile(landed, 0.5))} ms, p95 ${ms(quantile(landed, 0.95))} ms; more than ${LANDED_BEHIND * 1000} ms behind: ${landed.filter((x) => x < -LANDED_BEHIND).length}`);
     if (playTight.length) console.log(`play after a pause until all within ${TIGHT * 1000} ms: ${playTight.map((c) => `${c.toFixed(2)} s`).join(", ")} (the room started moving ${events.filter((e) => e.play).map((e) => `${((e.startsAt - e.sentAt) / 1000).toFixed(2)} s`).join(", ")} after the command)`);
-    const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const fromLoad = joins.map((j) => j.tight - (j.steps.loaded ?? NaN));
     // From the moment the room let the joiner in (its welcome reached the page).
     const fromWelcome = joins.map((j) => j.tight - (j.steps.welcome ?? NaN));

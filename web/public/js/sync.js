@@ -400,7 +400,7 @@ export class SyncController {
       return result("none", baseRate);
     }
     const k = this.tolerance;
-    const deadBand = k * (this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND);
+    const deadBand = this.deadBand;
     const seekAt = k * (this.fineRate ? SYNC.SEEK_THRESHOLD : SYNC.COARSE_SEEK_THRESHOLD);
     const size = Math.abs(drift);
     if ((size > seekAt || this.forced) && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
@@ -695,8 +695,13 @@ export class SyncController {
    * left alone within a quarter second (fixed rates: only a seek moves it), and "Catching up"
    * there went on for as long as the item played (a viewer 58 ms off for good). */
   inSync(drift) {
-    const band = this.tolerance * (this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND);
-    return Math.abs(drift) <= Math.max(SYNC.IN_SYNC, band);
+    return Math.abs(drift) <= Math.max(SYNC.IN_SYNC, this.deadBand);
+  }
+
+  /** Drift this player is left alone within at rest (s): DEAD_BAND, or COARSE_DEAD_BAND for a
+   * player without fine rate control, widened by the viewer's tolerance. */
+  get deadBand() {
+    return this.tolerance * (this.fineRate ? SYNC.DEAD_BAND : SYNC.COARSE_DEAD_BAND);
   }
 
   /** Whether a start or a seek while playing waits to be measured: the room moving, not this

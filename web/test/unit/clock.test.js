@@ -207,10 +207,10 @@ test("skew: with none, jitter seldom invents one", () => {
 });
 
 test("skew: a jittery link does not move the estimate by a skew it invents", () => {
-  // 150 ms ±20% each way, each direction in order (bench/clock-link.mjs's link). Now and then a slope through the warm-up's samples and the steady ones passed
-  // as a skew of 400-500 ppm (bench/clock-link.mjs), carrying the older samples 10-20 ms. Two
-  // minutes a run, as a connection pings; the clocks keep the same pace. A slope may still be
-  // fitted, but no steeper than a quartz clock's (MAX_SKEW).
+  // 150 ms ±20% each way, each direction in order (bench/clock-link.mjs's link). Now and then a
+  // slope through the warm-up's samples and the steady ones passed as a skew of 400-500 ppm,
+  // carrying the older samples 10-20 ms. Two minutes a run, as a connection pings; the clocks keep
+  // the same pace. A slope may still be fitted, but no steeper than a quartz clock's (MAX_SKEW).
   const random = rng(5);
   let fitted = 0;
   let worst = 0;
