@@ -428,6 +428,13 @@ async function lateJoin(browser, url, returning = null) {
       // ...starting at once a little behind it, the rate closing the rest (catchUpLimit).
       seen("caughtUp", app?.controller?.landing?.adopted === true && app.controller.landing.untimed === true);
       seen("playing", app?.player ? !app.player.paused : false);
+      // How its first landing went (a seek within the buffer, one that fetches, or none), and the
+      // seek time it planned by.
+      const c = app?.controller;
+      if (!window.__landedBy && Number.isFinite(c?.lastSeekAt) && c.landing) {
+        const how = c.landing.adopted ? "adopted" : c.landing.buffered ? "buffered" : "fetching";
+        window.__landedBy = { how, seekMs: Math.round(c.seekLatency * 1000) };
+      }
       if (steps.playing && performance.now() > 20_000) clearInterval(poll);
     }, 4);
   });
@@ -457,8 +464,9 @@ async function lateJoin(browser, url, returning = null) {
     await new Promise((r) => setTimeout(r, 25));
   }
   // Each step in seconds from opening the page, and the fetches the page made before connecting.
-  const { seen: seenAt, fetches } = await late.page.evaluate(() => ({
+  const { seen: seenAt, fetches, landedBy } = await late.page.evaluate(() => ({
     seen: window.__steps,
+    landedBy: window.__landedBy ?? null,
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
   }));
   const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));
@@ -468,7 +476,7 @@ async function lateJoin(browser, url, returning = null) {
     console.log(`late joiner's steps, s from opening the page: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
   }
-  return { converged: reached[CONVERGED], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
+  return { converged: reached[CONVERGED], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
 /** Uploads the test video as `viewer`'s user (tus, in one PATCH) and waits until it is playable;
@@ -881,6 +889,7 @@ async function run(scenario) {
     const adopted = joins.filter((j) => Number.isFinite(j.steps.adopted)).length;
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
     if (joins.length) console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
+    if (joins.length) console.log(`late joiners' first landings, how (a seek within the buffer, one that fetches, or adopted) and the seek time planned by: ${joins.map((j) => (j.landedBy ? `${j.landedBy.how} ${j.landedBy.seekMs} ms` : "none")).join(", ")}`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
