@@ -11,7 +11,8 @@
 // - the room's video, once the view or the welcome says what plays: a <video> set fetching from
 //   where the room is, which the player adopts (`early.takeVideo`), so that the fetch and the
 //   start of the browser's media pipeline overlap the player's modules instead of following them;
-//   and its keyframe times (`keyframesOf`), which its first landing plans by.
+//   its keyframe times (`keyframesOf`), which its first landing plans by, and how long that
+//   video's first seek took (`timeFirstSeek`), which a fresh page's first landing plans by too.
 // A late joiner behind an 80 ms round trip was within 20 ms of the room ~0.3 s sooner (bench-sync).
 // The view and the config wait behind the module downloads (HTTP/1.1: six connections), the
 // socket does not: a page that hears the welcome first enters the room with it (room.js).
@@ -36,9 +37,11 @@ function asked(promise) {
   return promise;
 }
 
-/** The room's video fetched early: `{item, video}`, until the page takes it. */
+/** The room's video fetched early: `{item, video, firstSeek}`, until the page takes it. */
 let fetched = null;
 let taken = false;
+/** The first seek of the video the page took (`fetched.firstSeek`), or null. */
+let firstSeekTaken = null;
 
 /** The keyframe times last asked for: `{address, times}` (a promise of an array of s, or of null
  * when not known). */
@@ -89,8 +92,36 @@ function prefetch(current, playback, clock) {
   let from = startPosition(playback, clock, performance.timeOrigin + performance.now(), duration);
   const ahead = playback.paused ? 0 : EARLY_LEAD * playback.rate;
   if (from + ahead < duration) from += ahead;
-  if (from > 0) video.currentTime = from;
-  fetched = { item: current, video };
+  fetched = { item: current, video, firstSeek: null };
+  if (from > 0) {
+    video.currentTime = from;
+    fetched.firstSeek = timeFirstSeek(video, from);
+  }
+}
+
+/** The <video>'s first seek, to `from` (set before its metadata came): the browser seeks once it
+ * has the metadata and fetches from there, so this times a seek that fetches, on this page's own
+ * connection to where the video is. A fresh page's first landing plans by that rather than by an
+ * assumption (`SyncController.firstSeekTimed`). `{point, took}`: `took()` is how long it took (s,
+ * from its metadata until the video can play at its point), or null until it can; it is done at
+ * `canplay`, or when the page looks before that (Firefox's readyState may say so a tick before its
+ * `canplay`). Looked at only until the page seeks the video itself. */
+function timeFirstSeek(video, from) {
+  let metadataAt = null;
+  let took = null;
+  video.addEventListener("loadedmetadata", () => (metadataAt = performance.now()), { once: true });
+  const done = () => {
+    if (took === null && metadataAt !== null && video.readyState >= 3 && !video.seeking) took = (performance.now() - metadataAt) / 1000;
+    return took;
+  };
+  video.addEventListener("canplay", done, { once: true });
+  return { point: from, took: done };
+}
+
+/** The first seek of the <video> `takeVideo` gave (`timeFirstSeek`), or null when it gave none or
+ * that made none. */
+function takenFirstSeek() {
+  return firstSeekTaken;
 }
 
 /** The <video> fetched early if it is `item`'s (the same item at the same address), else null.
@@ -100,7 +131,10 @@ function takeVideo(item) {
   const f = fetched;
   fetched = null;
   if (!f) return null;
-  if (item && f.item.id === item.id && f.item.url === item.url) return f.video;
+  if (item && f.item.id === item.id && f.item.url === item.url) {
+    firstSeekTaken = f.firstSeek;
+    return f.video;
+  }
   f.video.removeAttribute("src");
   f.video.load();
   return null;
@@ -151,6 +185,7 @@ export const early = {
    * view as its welcome tells it, once heard: `RoomModel.welcomeView`), or null. */
   connection: kind === "r" && token ? connect(token) : null,
   takeVideo,
+  takenFirstSeek,
 };
 
 // The view may come before the welcome (or without one: the socket of a room with a password).

@@ -144,6 +144,8 @@ class RoomPage {
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
     this.controller = new SyncController().learntFrom(keptLatencies(true));
     this.latenciesKept = null;
+    /** The first seek of the <video> early.js set fetching, until timed (`firstSeekTimed`). */
+    this.firstSeek = null;
     /** The room's scheduled start (its playback's `at`) a YouTube player was last let go for. */
     this.coarseStartedFor = null;
     /** This viewer's sync error, reported to the room every few seconds. */
@@ -522,6 +524,8 @@ class RoomPage {
       // media starts at once, is timed by that (an assumption is not learnt: `learntFrom`).
       const quickStart = QUICK_START && Boolean(fetched);
       this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance, quickStart }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
+      // The early <video>'s first seek, timed until this page's first landing (`tick`).
+      this.firstSeek = fetched ? early.takenFirstSeek() : null;
       // The landings plan their seeks by the keyframes when known; waited for up to
       // KEYFRAMES_WAIT_MS (a page that lands without them takes them when they come).
       const times = await Promise.race([keyframes, new Promise((r) => setTimeout(r, KEYFRAMES_WAIT_MS, undefined))]);
@@ -586,6 +590,16 @@ class RoomPage {
       // (bench-sync: 0.12 s after `canplay`, one joiner in fourteen).
       this.tick();
     }
+  }
+
+  /** A fresh browser's seek time, as the early <video>'s first seek took, once that is done and
+   * before the page seeks the video itself (`SyncController.firstSeekTimed`). */
+  firstSeekTimed() {
+    const first = this.firstSeek;
+    if (!first) return;
+    const took = Number.isFinite(this.controller.lastSeekAt) ? null : first.took();
+    if (took !== null) this.controller.firstSeekTimed(took, first.point);
+    if (took !== null || Number.isFinite(this.controller.lastSeekAt)) this.firstSeek = null;
   }
 
   /** The player's video failed to load (`detail`: why): load it again, after a wait that grows
@@ -659,6 +673,7 @@ class RoomPage {
     const coarseLead = this.controller.landingOn ? 0 : this.controller.coarseStartLead(Boolean(p.resumes)) * 1000;
     const heldForStart = !this.controller.landingOn && this.coarseStartedFor !== m.playback.at && startsAfter(m.playback, serverNow + coarseLead);
     if (!this.controller.landingOn && !heldForStart && startsAfter(m.playback, serverNow)) this.coarseStartedFor = m.playback.at;
+    this.firstSeekTimed();
     const d = this.controller.decide({
       target,
       actual: p.position,

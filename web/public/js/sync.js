@@ -876,15 +876,30 @@ export class SyncController {
     else this.seekLatency = learnt;
   }
 
+  /** A seek that fetched took `took` s before any landing's (the first seek of the <video>
+   * early.js set fetching, to `point`): this player's seek time from then on, while that is still
+   * the one assumed (INITIAL_SEEK_LATENCY). A fresh Firefox joiner's landing whose point was not
+   * buffered led by 0.305 s and seeked in 0.05-0.06 s, then waited ~0.25 s for the room
+   * (bench-sync). Less the decoding from the keyframe before `point` when the keyframes are
+   * known, and no less than a seek within the buffer takes. */
+  firstSeekTimed(took, point) {
+    if (this.seekLatency !== SYNC.INITIAL_SEEK_LATENCY || !Number.isFinite(took) || took < 0) return;
+    const decoding = this.keyframes && Number.isFinite(point) ? this.decodeCost * this.distanceAt(point) : 0;
+    this.seekLatency = clamp(took - decoding, this.bufferedSeekLatency, SYNC.MAX_SEEK_LATENCY);
+  }
+
   /** How far ahead of the room (s of the room's time) a landing seeks, whether that point is
    * buffered (`bufferedTo`: the end of the player's buffered stretch holding `target`, or null),
    * and its distance from the keyframe before it (null when the keyframes are not known). */
   landingLead(target, baseRate, bufferedTo) {
-    const bufferedLead = this.plan(target, baseRate, this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency);
+    const withinBuffer = this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency;
+    const bufferedLead = this.plan(target, baseRate, withinBuffer);
     if (bufferedTo !== null && bufferedTo >= target + (bufferedLead.seconds + SYNC.BUFFERED_AHEAD) * baseRate) {
       return { ...bufferedLead, buffered: true };
     }
-    return { ...this.plan(target, baseRate, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency), buffered: false };
+    // A seek that fetches is planned no shorter than one within the buffer: a seek time learnt
+    // short (`firstSeekTimed`) would otherwise leave a slow starter (Chromium) too little lead.
+    return { ...this.plan(target, baseRate, Math.max(withinBuffer, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.seekLatency)), buffered: false };
   }
 
   /** How far behind (s, after its start latency) a player paused near the room may start at once

@@ -610,7 +610,7 @@ test("a late joiner sets up its panels once it plays in step with the room, or a
   for (const v of [owner, guest, stuck, eager]) await v.context.close();
 });
 
-test("a late joiner's video is fetched before the player's modules run, and the player takes that <video> as its own", async () => {
+test("a late joiner's video is fetched before the player's modules run, the player takes that <video> as its own, and its first landing plans by the time that video's first seek took", async () => {
   const owner = await newViewer(browser);
   const url = await createRoom(owner.page, "Early video");
   await addToQueue(owner.page, fixtures.mediaUrl("early"));
@@ -626,6 +626,14 @@ test("a late joiner's video is fetched before the player's modules run, and the 
       if (String(name).toLowerCase() === "video") window.__videos.push(e);
       return e;
     };
+    // The seek time its first landing planned by (sync.js: `firstSeekTimed`).
+    const look = setInterval(() => {
+      const c = window.lockstep?.controller;
+      if (c && Number.isFinite(c.lastSeekAt)) {
+        window.__landedBy = c.seekLatency;
+        clearInterval(look);
+      }
+    }, 2);
   });
   const release = await holdBack(guest.page, "**/static/js/room.js");
   const fetched = guest.page.waitForRequest((r) => r.url().endsWith("/media/early.mp4"));
@@ -636,6 +644,8 @@ test("a late joiner's video is fetched before the player's modules run, and the 
   await inSync(guest.page, "guest", { playing: true });
   const adopted = await guest.page.evaluate(() => window.__videos.length === 1 && window.__videos[0] === window.lockstep.player.element && window.__videos[0].isConnected);
   assert.ok(adopted, "one <video>, made early, is the player's and in the page");
+  const landedBy = await guest.page.evaluate(() => window.__landedBy);
+  assert.ok(landedBy !== SYNC.INITIAL_SEEK_LATENCY && landedBy >= SYNC.INITIAL_BUFFERED_SEEK_LATENCY && landedBy <= SYNC.MAX_SEEK_LATENCY, `planned by ${landedBy} s`);
   for (const v of [owner, guest]) await v.context.close();
 });
 

@@ -1454,9 +1454,8 @@ test("every planned landing fits its lead, lands just past a keyframe, or is cap
     const point = target + lead.seconds * rate;
     const before = kfs.filter((k) => k <= point).at(-1);
     assert.ok(Math.abs(lead.distance - (point - before)) < 1e-9, "the distance is from the keyframe before");
-    const base = lead.buffered
-      ? c.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.bufferedSeekLatency
-      : SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.seekLatency;
+    const withinBuffer = c.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.bufferedSeekLatency;
+    const base = lead.buffered ? withinBuffer : Math.max(withinBuffer, SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.seekLatency);
     const needed = base + SYNC.LANDING_LATENCY_FACTOR * c.decodeCost * lead.distance;
     const fits = lead.seconds >= needed - 1e-9;
     const onKeyframe = lead.distance <= SYNC.KEYFRAME_MARGIN + 1e-9;
@@ -1464,6 +1463,57 @@ test("every planned landing fits its lead, lands just past a keyframe, or is cap
     assert.ok(lead.seconds >= Math.min(base, SYNC.MAX_LANDING_LEAD) - 1e-9, "never less than without keyframes");
     assert.ok(lead.seconds <= SYNC.MAX_LANDING_LEAD);
   }
+});
+
+test("a fresh page's seek time is what its early video's first seek took, not the one assumed", () => {
+  // A quick starter's (Firefox's), whose lead is then its seek's.
+  const assumed = new SyncController({ quickStart: true }).landingLead(20, 1, null).seconds;
+  const c = new SyncController({ quickStart: true });
+  c.firstSeekTimed(0.05, 12);
+  assert.equal(c.seekLatency, 0.05);
+  const lead = c.landingLead(20, 1, null).seconds;
+  assert.ok(Math.abs(lead - (SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * 0.05)) < 1e-9);
+  assert.ok(assumed - lead > 0.14, `${assumed} -> ${lead}`);
+  // decide lands by it.
+  const d = c.decide({ target: 20, actual: 3, roomPaused: false, baseRate: 1, now: 100 });
+  assert.equal(d.action, "land");
+  assert.ok(Math.abs(d.seekTo - (20 + lead)) < 1e-9, String(d.seekTo));
+  // Only in place of the assumption: a seek time learnt stands.
+  c.firstSeekTimed(0.4, 12);
+  assert.equal(c.seekLatency, 0.05);
+  const kept = new SyncController().learntFrom(latenciesFrom('{"seek_ms":120,"start_ms":90}'));
+  kept.firstSeekTimed(0.05, 12);
+  assert.equal(kept.seekLatency, 0.12);
+  // No less than a seek within the buffer takes, no more than MAX_SEEK_LATENCY; nothing for a
+  // time that is not one.
+  const quick = new SyncController();
+  quick.firstSeekTimed(0.001, 12);
+  assert.equal(quick.seekLatency, SYNC.INITIAL_BUFFERED_SEEK_LATENCY);
+  const slow = new SyncController();
+  slow.firstSeekTimed(9, 12);
+  assert.equal(slow.seekLatency, SYNC.MAX_SEEK_LATENCY);
+  for (const took of [NaN, -1, null]) {
+    const none = new SyncController();
+    none.firstSeekTimed(took, 12);
+    assert.equal(none.seekLatency, SYNC.INITIAL_SEEK_LATENCY);
+  }
+  // With keyframes known, less the decoding from the keyframe before its point.
+  const k = new SyncController();
+  k.setKeyframes([0, 10, 20]);
+  k.firstSeekTimed(0.2, 12.5);
+  assert.ok(Math.abs(k.seekLatency - (0.2 - SYNC.INITIAL_DECODE_COST * 2.5)) < 1e-9);
+});
+
+test("a landing that fetches leads by no less than one within the buffer", () => {
+  // A slow starter (Chromium's ~0.1 s) with a short seek time learnt.
+  const c = new SyncController();
+  c.startLatency = 0.1;
+  c.seekLatency = SYNC.INITIAL_BUFFERED_SEEK_LATENCY;
+  const withinBuffer = c.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.bufferedSeekLatency;
+  const fetching = c.landingLead(20, 1, null);
+  assert.equal(fetching.buffered, false);
+  assert.ok(Math.abs(fetching.seconds - withinBuffer) < 1e-9, JSON.stringify(fetching));
+  assert.ok(withinBuffer > SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * c.seekLatency);
 });
 
 test("a landing's seek teaches the decode cost far from its keyframe, the seek time near one", () => {
