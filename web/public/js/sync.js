@@ -878,9 +878,9 @@ export class SyncController {
 
   /** A seek that fetched took `took` s before any landing's (the first seek of the <video>
    * early.js set fetching, to `point`): this player's seek time from then on, while that is still
-   * the one assumed (INITIAL_SEEK_LATENCY). A fresh Firefox joiner's landing whose point was not
-   * buffered led by 0.305 s and seeked in 0.05-0.06 s, then waited ~0.25 s for the room
-   * (bench-sync). Less the decoding from the keyframe before `point` when the keyframes are
+   * the one assumed (INITIAL_SEEK_LATENCY). Fresh Firefox joiners' landings whose point was not
+   * buffered led by 0.305 s, seeked in 0.01-0.14 s, then waited 0.22-0.30 s for the room; timed
+   * so, 0.09-0.23 s (bench-sync). Less the decoding from the keyframe before `point` when the keyframes are
    * known, and no less than a seek within the buffer takes. */
   firstSeekTimed(took, point) {
     if (this.seekLatency !== SYNC.INITIAL_SEEK_LATENCY || !Number.isFinite(took) || took < 0) return;
