@@ -77,7 +77,8 @@ export class MembersView {
     if (member.cannot_play) {
       return h("span", { class: "badge cannot-play", title: `${member.name}'s player cannot play this video; the room does not wait for them`, text: "cannot play" });
     }
-    const sync = this.model.sync.get(member.user_id);
+    // Only while the room plays: the figures tell how the member kept up then (`renderSpread`).
+    const sync = this.model.playing ? this.model.sync.get(member.user_id) : null;
     if (!sync) return null;
     const off = Math.round(sync.p50_ms);
     const level = sync.p95_ms <= 20 ? "good" : sync.p95_ms <= 100 ? "warn" : "bad";

@@ -66,6 +66,12 @@ export class RoomModel {
     return this.settings?.[setting] === "everyone" || role === "owner" || role === "moderator";
   }
 
+  /** Whether an item plays (the room is not paused, nor held). The viewers' sync figures are
+   * shown only then: they tell how they kept up while it played. */
+  get playing() {
+    return Boolean(this.current) && !this.playback.paused;
+  }
+
   get isModerator() {
     const role = this.me?.role;
     return role === "owner" || role === "moderator";

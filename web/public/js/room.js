@@ -305,8 +305,9 @@ class RoomPage {
     if (all) this.chat?.renderAll();
     else if (changes.includes("chat") && this.chat) this.newChat(this.chat.renderNew());
     if (all || changes.includes("queue") || changes.includes("settings") || changes.includes("members")) this.queue?.render();
-    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue") || changes.includes("sync")) this.members?.render();
-    if (all || changes.includes("sync")) this.renderSpread();
+    // (The sync figures are shown only while the room plays: `renderSpread`, `syncBadge`.)
+    if (all || changes.includes("members") || changes.includes("settings") || changes.includes("queue") || changes.includes("sync") || changes.includes("playback")) this.members?.render();
+    if (all || changes.includes("sync") || changes.includes("playback")) this.renderSpread();
     if (all || changes.includes("playback") || changes.includes("queue")) this.loadCurrent();
     this.renderStatic();
     // A play, pause or seek is followed at once, not at the next tick (up to TICK_MS later).
@@ -381,10 +382,12 @@ class RoomPage {
     this.renderStatic();
   }
 
-  /** The room's spread as its viewers report it: the worst p95 of their distance from the room. */
+  /** The room's spread as its viewers report it: the worst p95 of their distance from the room.
+   * Not while the room is paused: the figures are of how its viewers kept up while it played, and
+   * the room keeps them for 15 s, so a paused room showed "Room ±3 ms" as if it were current. */
   renderSpread() {
     const worst = this.model.syncWorst;
-    const known = Number.isFinite(worst);
+    const known = Number.isFinite(worst) && this.model.playing;
     const text = known ? `Room ±${Math.round(worst)} ms` : "";
     const title = known
       ? `Every viewer who reported was within ${Math.round(worst)} ms of the room 95% of the time over their last 5 s`

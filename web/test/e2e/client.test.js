@@ -695,7 +695,7 @@ test("pages: favicon, a remembered theme, and no serious or critical axe-core vi
   assert.deepEqual(failures, []);
 });
 
-test("sync quality: each viewer's distance from the room in the People tab, the room's spread in the bar", async () => {
+test("sync quality: each viewer's distance from the room in the People tab, the room's spread in the bar, shown only while the room plays", async () => {
   const a = await newViewer(browser, { width: 1366, height: 768 });
   await createRoom(a.page, "Sync quality");
   await addToQueue(a.page, fixtures.mediaUrl("sync-quality"));
@@ -710,6 +710,20 @@ test("sync quality: each viewer's distance from the room in the People tab, the 
   assert.match(await a.page.locator("#room-spread").textContent(), /^Room ±\d+ ms$/);
   assert.match(await a.page.locator("#people-spread").textContent(), /^Everyone within \d+ ms of the room, 95% of the time$/);
   await a.page.screenshot({ path: path.join(artifacts(), "sync-quality-1366.png") });
+  // Paused, the figures (of how the viewers kept up while it played, kept by the room for 15 s)
+  // go as each page hears of the pause, and come back with the play.
+  await a.page.click("#play");
+  for (const v of [a, b]) {
+    const shown = await v.page.evaluate(async () => {
+      while (!window.lockstep.model.playback.paused) await new Promise((r) => setTimeout(r, 0));
+      return { spread: !document.querySelector("#room-spread").hidden, people: !document.querySelector("#people-spread").hidden, badges: document.querySelectorAll("#member-list .badge.sync").length };
+    });
+    assert.deepEqual(shown, { spread: false, people: false, badges: 0 });
+  }
+  await a.page.click("#play");
+  await eventually(async () => (await a.page.locator("#room-spread").isVisible()) && (await a.page.locator("#member-list .badge.sync").count()) === 2, {
+    what: "the sync figures back once playing", timeoutMs: 20_000,
+  });
   await a.context.close();
   await b.context.close();
 });
