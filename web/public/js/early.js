@@ -105,11 +105,15 @@ function prefetch(current, playback, clock) {
  * assumption (`SyncController.firstSeekTimed`). `{point, took}`: `took()` is how long it took (s,
  * from its metadata until the video can play at its point), or null until it can; it is done at
  * `canplay`, or when the page looks before that (Firefox's readyState may say so a tick before its
- * `canplay`). Looked at only until the page seeks the video itself. */
+ * `canplay`). Looked at only until the page seeks the video itself. Never done when the
+ * video held its point already as its metadata came. */
 function timeFirstSeek(video, from) {
   let metadataAt = null;
   let took = null;
-  video.addEventListener("loadedmetadata", () => (metadataAt = performance.now()), { once: true });
+  // Not a seek that fetches when the metadata's own response already held its point (a room
+  // near the start of its video): timed so, it would plan later landings that fetch far too short.
+  const held = () => Array.from({ length: video.buffered.length }, (_, i) => i).some((i) => video.buffered.start(i) <= from && from <= video.buffered.end(i));
+  video.addEventListener("loadedmetadata", () => (metadataAt = held() ? null : performance.now()), { once: true });
   const done = () => {
     if (took === null && metadataAt !== null && video.readyState >= 3 && !video.seeking) took = (performance.now() - metadataAt) / 1000;
     return took;
