@@ -21,7 +21,7 @@ import { api } from "./api.js";
 import { ClockEstimator, sampleOverHttp } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { RoomModel, awaitsMedia, startPosition } from "./model.js";
-import { isHls, videoElement } from "./player/video.js";
+import { bufferedEnd, canPlay, isHls, videoElement } from "./player/video.js";
 
 /** The room's WebSocket address (`roomId` as it stands in a path: the address's own segment, or
  * a view's id). */
@@ -112,10 +112,9 @@ function timeFirstSeek(video, from) {
   let took = null;
   // Not a seek that fetches when the metadata's own response already held its point (a room
   // near the start of its video): timed so, it would plan later landings that fetch far too short.
-  const held = () => Array.from({ length: video.buffered.length }, (_, i) => i).some((i) => video.buffered.start(i) <= from && from <= video.buffered.end(i));
-  video.addEventListener("loadedmetadata", () => (metadataAt = held() ? null : performance.now()), { once: true });
+  video.addEventListener("loadedmetadata", () => (metadataAt = bufferedEnd(video, from) === null ? performance.now() : null), { once: true });
   const done = () => {
-    if (took === null && metadataAt !== null && video.readyState >= 3 && !video.seeking) took = (performance.now() - metadataAt) / 1000;
+    if (took === null && metadataAt !== null && canPlay(video)) took = (performance.now() - metadataAt) / 1000;
     return took;
   };
   video.addEventListener("canplay", done, { once: true });

@@ -600,9 +600,12 @@ class RoomPage {
   firstSeekTimed() {
     const first = this.firstSeek;
     if (!first) return;
-    const took = Number.isFinite(this.controller.lastSeekAt) ? null : first.took();
-    if (took !== null) this.controller.firstSeekTimed(took, first.point);
-    if (took !== null || Number.isFinite(this.controller.lastSeekAt)) this.firstSeek = null;
+    if (!Number.isFinite(this.controller.lastSeekAt)) {
+      const took = first.took();
+      if (took === null) return;
+      this.controller.firstSeekTimed(took, first.point);
+    }
+    this.firstSeek = null;
   }
 
   /** The player's video failed to load (`detail`: why): load it again, after a wait that grows

@@ -880,8 +880,8 @@ export class SyncController {
    * early.js set fetching, to `point`): this player's seek time from then on, while that is still
    * the one assumed (INITIAL_SEEK_LATENCY). Fresh Firefox joiners' landings whose point was not
    * buffered led by 0.305 s, seeked in 0.01-0.14 s, then waited 0.22-0.30 s for the room; timed
-   * so, 0.09-0.23 s (bench-sync). Less the decoding from the keyframe before `point` when the keyframes are
-   * known, and no less than a seek within the buffer takes. */
+   * so, 0.09-0.23 s (bench-sync). Less the decoding from the keyframe before `point` when the
+   * keyframes are known, and no less than a seek within the buffer takes. */
   firstSeekTimed(took, point) {
     if (this.seekLatency !== SYNC.INITIAL_SEEK_LATENCY || !Number.isFinite(took) || took < 0) return;
     const decoding = this.keyframes && Number.isFinite(point) ? this.decodeCost * this.distanceAt(point) : 0;

@@ -3,7 +3,7 @@
 // Subresource Integrity hash).
 
 import { PositionReader, pollDelayMs } from "../position.js";
-import { isHls, videoElement } from "./video.js";
+import { bufferedEnd, canPlay, isHls, videoElement } from "./video.js";
 
 let hlsScript = null;
 
@@ -162,15 +162,11 @@ export class Html5Player {
   /** The end of the buffered stretch that holds `seconds` (s), or null when it is not buffered:
    * a seek there completes without fetching (sync.js times such a landing shorter). */
   bufferedEnd(seconds) {
-    const b = this.video.buffered;
-    for (let i = 0; i < b.length; i++) {
-      if (b.start(i) <= seconds && seconds < b.end(i)) return b.end(i);
-    }
-    return null;
+    return bufferedEnd(this.video, seconds);
   }
   /** Enough data to play from here (HAVE_FUTURE_DATA). */
   get canPlay() {
-    return this.video.readyState >= 3 && !this.video.seeking;
+    return canPlay(this.video);
   }
   get rate() {
     return this.video.playbackRate;

@@ -12,6 +12,20 @@ export function videoElement() {
   return video;
 }
 
+/** The end of `video`'s buffered stretch holding `seconds`, or null when none holds it. */
+export function bufferedEnd(video, seconds) {
+  const b = video.buffered;
+  for (let i = 0; i < b.length; i++) {
+    if (b.start(i) <= seconds && seconds < b.end(i)) return b.end(i);
+  }
+  return null;
+}
+
+/** Whether `video` has enough data to play from where it is (HAVE_FUTURE_DATA), not seeking. */
+export function canPlay(video) {
+  return video.readyState >= 3 && !video.seeking;
+}
+
 /** Whether `item` is an HLS stream (played natively where the browser can, else by hls.js). */
 export function isHls(item) {
   return item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
