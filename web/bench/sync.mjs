@@ -182,6 +182,10 @@ const LATE_JOINERS = Number(process.env.LATE_JOINERS ?? 3);
  * browser context (cookies and localStorage kept), so that from the second on they start with the
  * latencies the first learnt. */
 const LATE_RETURNING = process.env.LATE_RETURNING === "1";
+/** LATE_HOLD_MS=N: each late joiner's first start comes out N ms late: its video's rate is held at
+ * 0 for that long from its first play() (the page's own rate kept and applied after), so that it
+ * plays with its currentTime held, as a Firefox start that comes late does now and then. */
+const LATE_HOLD_MS = Number(process.env.LATE_HOLD_MS ?? 0);
 
 /** What happens when, in seconds from the start of the measurement. The seeks go between keyframes,
  * as a user's do (a browser's seek decodes from the keyframe before its point): until the
@@ -355,6 +359,35 @@ function installSampler(page) {
   }, [SAMPLE_MS, FRAMES]);
 }
 
+/** In the page: its first play() starts the video's clock `holdMs` late (LATE_HOLD_MS). */
+function holdFirstStart(holdMs) {
+  const play = HTMLMediaElement.prototype.play;
+  const rate = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "playbackRate");
+  let held = false;
+  HTMLMediaElement.prototype.play = function (...args) {
+    if (!held) {
+      held = true;
+      const video = this;
+      let wanted = rate.get.call(video);
+      let holding = true;
+      Object.defineProperty(video, "playbackRate", {
+        configurable: true,
+        get: () => wanted,
+        set: (r) => {
+          wanted = r;
+          if (!holding) rate.set.call(video, r);
+        },
+      });
+      rate.set.call(video, 0);
+      setTimeout(() => {
+        holding = false;
+        rate.set.call(video, wanted);
+      }, holdMs);
+    }
+    return play.apply(this, args);
+  };
+}
+
 /** A late joiner: opens `url` in a fresh context and measures until it is within TIGHT of the room
  * for half a second (page load, connection, clock burst and video load included). Returns the
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
@@ -363,6 +396,8 @@ async function lateJoin(browser, url, returning = null) {
   const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openBenchViewer(browser);
   if (firefox) await late.page.addInitScript(watchEdges);
   await late.page.addInitScript(defineRoomError);
+  // (The Firefox driver's addInitScript passes no argument: the hold is written into the script.)
+  if (LATE_HOLD_MS > 0) await late.page.addInitScript({ toString: () => `() => (${holdFirstStart})(${LATE_HOLD_MS})` });
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
   // every 4 ms (a poll from here costs a CDP round trip per look).
   await late.page.addInitScript(() => {

@@ -165,6 +165,15 @@ export class PositionReader {
     this.bounds = { ref: at, lo, hi, rate };
   }
 
+  /** The furthest the player can be at `at` by the bounds of its last jumps (a reading that moved
+   * on: at most its value plus the time since the reading before, carried on at its rate), or
+   * null when none bounds it (none since the reader was reset, or older than MAX_AGE). */
+  ceiling(at) {
+    const b = this.bounds;
+    if (!b || !(at >= b.ref) || at - b.ref > POSITION.MAX_AGE) return null;
+    return b.hi + (at - b.ref) * (b.rate + POSITION.CARRY_SLACK);
+  }
+
   /** Where the player is at `at`, given the reading `value` then. */
   estimate(value, at) {
     const b = this.bounds;

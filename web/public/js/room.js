@@ -685,6 +685,7 @@ class RoomPage {
       actual: p.position,
       // Read just now by `position`.
       raw: p.rawPosition,
+      ceiling: p.positionCeiling ?? null,
       roomPaused: m.playback.paused || heldForStart,
       baseRate: m.playback.rate,
       now: now / 1000,

@@ -173,6 +173,9 @@ export const SYNC = Object.freeze({
    * the start's outcome. room.js decides every START_TICK_MS meanwhile, not every 100 ms. */
   START_MOVED: 0.03,
   START_RATE_SLACK: 0.2,
+  /** ...or sooner for a quick starter whose position, at the most its readings allow, is this
+   * far behind the room once it moved (`land`: a start that came out late). */
+  START_LATE: 0.025,
   /** A landing starts the player at this much off the room's rate of 1 (above the 0.1% Chromium
    * plays as 1), held until the start is measured: Chromium's time-stretching setback (~20 ms)
    * then falls within the start, where the start latency learnt includes it, instead of 0.1 s into
@@ -350,6 +353,8 @@ export class SyncController {
    * @param {object} s
    * @param {number} s.target      where the video should be (s)
    * @param {number} s.actual      where the player is (s)
+   * @param {number|null} [s.ceiling] the furthest the player can be by its readings' last jumps
+   *   (position.js), or null
    * @param {boolean} s.roomPaused whether the room is paused
    * @param {number} s.baseRate    the room's rate
    * @param {number} s.now         local time (s)
@@ -367,7 +372,7 @@ export class SyncController {
    *   now (a landing). `rawDrift`: the drift of the reading itself (`raw`), which a stretching
    *   player's scatters around `drift`, its line; `drift` when the reading is not placed.
    */
-  decide({ target, actual, raw = actual, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false }) {
+  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
@@ -378,7 +383,7 @@ export class SyncController {
     };
     if (roomPaused) this.landing = null;
     if (this.landing) {
-      const landed = this.land({ target, actual, raw, baseRate, now, seeking, buffering, bufferedTo, result });
+      const landed = this.land({ target, actual, raw, ceiling, baseRate, now, seeking, buffering, bufferedTo, result });
       if (landed) return landed;
     }
     if (seeking || buffering) {
@@ -724,7 +729,7 @@ export class SyncController {
    * (`startIn`, s: the caller starts the player then), or start now when that moment has passed.
    * Armed: hold until then. Started: learn the start latency from the first clean reading.
    */
-  land({ target, actual, raw = actual, baseRate, now, seeking, buffering, bufferedTo = null, result }) {
+  land({ target, actual, raw = actual, ceiling = null, baseRate, now, seeking, buffering, bufferedTo = null, result }) {
     const l = this.landing;
     if (l.phase === "seeking") {
       // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
@@ -801,9 +806,18 @@ export class SyncController {
       if (!moving && now - l.at >= SYNC.COARSE_START_WAIT) this.landing = null;
       return null;
     }
-    if (now - l.at < SYNC.START_SETTLE && !moving) return result("start", rate);
+    // A quick starter's (Firefox's) timed start that came out late: its currentTime held ~70 ms
+    // after play() where it moves after 3-20 ms, in 4 of 156 joiners of bench-sync, and such a
+    // start was measured only at START_SETTLE (its 40 ms steps never pass the test above), 0.2 s
+    // into the 0.23-0.38 s it then took to be within 20 ms. Once its reading has moved on past
+    // where it waited, the position is at most its last step carried on (`ceiling`, within a
+    // reading's interval of it); when even that is START_LATE behind the room, the start is
+    // measured there and then, by that ceiling: it came out at least that late.
+    const early = now - l.at < SYNC.START_SETTLE && !moving;
+    const cameLate = early && this.quickStart && !l.untimed && !l.resume && !l.again && ceiling !== null && ceiling - l.from >= SYNC.START_MOVED && ceiling - target < -SYNC.START_LATE * baseRate;
+    if (early && !cameLate) return result("start", rate);
     this.landing = null;
-    const position = reading ?? actual;
+    const position = cameLate ? ceiling : (reading ?? actual);
     const drift = position - target;
     // A timed start: how far off it came out, given the latency it was timed with (less what the
     // stretched rate added since the position began to move). An untimed one: how far the

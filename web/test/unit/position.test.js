@@ -201,3 +201,26 @@ test("a stretching player's reading is placed against its line only once its mea
   reader.read(10.1, 0.2, 1.01, false);
   assert.equal(reader.placed, true);
 });
+
+test("the ceiling: from a stepped player's first jump, never below where it is and within a reading's interval of it", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  const random = seeded(3);
+  assert.equal(reader.ceiling(10), null, "nothing read yet");
+  let seen = 0;
+  for (let t = 10; t < 11; t += pollDelayMs(random) / 1000) {
+    reader.read(player.reading(t), t, 1, true);
+    const ceiling = reader.ceiling(t);
+    if (ceiling === null) continue;
+    seen += 1;
+    assert.ok(ceiling >= player.truth(t) - 1e-9, `at ${t}: ${ceiling} below ${player.truth(t)}`);
+    assert.ok(ceiling - player.truth(t) <= POSITION.POLL_EVERY + POSITION.POLL_JITTER + 1e-3, `at ${t}: ${ceiling - player.truth(t)} above`);
+  }
+  assert.ok(seen > 40);
+  // Forgotten with the bounds (a pause, a seek), and once older than MAX_AGE.
+  reader.read(5, 11.01, 1, false);
+  assert.equal(reader.ceiling(11.01), null);
+  const stale = new PositionReader();
+  readAlong(stale, player, 10, 11);
+  assert.equal(stale.ceiling(11 + POSITION.MAX_AGE + 0.05), null);
+});

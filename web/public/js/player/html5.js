@@ -138,6 +138,10 @@ export class Html5Player {
     this.lastRaw = this.reader.stepped ? position : this.reader.placed ? value : null;
     return position;
   }
+  /** The furthest the video can be now by its readings' jumps (position.js, `ceiling`), or null. */
+  get positionCeiling() {
+    return this.reader.ceiling(performance.now() / 1000);
+  }
   /** The reading behind the last `position` as it was, not averaged (where a stepped player's
    * steps put it): where a Chromium player rests after going back to rate 1 follows it. null when
    * it cannot be told from its line yet (a stretching player's first readings at a new rate). */
