@@ -30,7 +30,7 @@
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { eventually, freePort, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
+import { eventually, freePort, holdFirstStart, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
 import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
 
@@ -359,35 +359,6 @@ function installSampler(page) {
   }, [SAMPLE_MS, FRAMES]);
 }
 
-/** In the page: its first play() starts the video's clock `holdMs` late (LATE_HOLD_MS). */
-function holdFirstStart(holdMs) {
-  const play = HTMLMediaElement.prototype.play;
-  const rate = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "playbackRate");
-  let held = false;
-  HTMLMediaElement.prototype.play = function (...args) {
-    if (!held) {
-      held = true;
-      const video = this;
-      let wanted = rate.get.call(video);
-      let holding = true;
-      Object.defineProperty(video, "playbackRate", {
-        configurable: true,
-        get: () => wanted,
-        set: (r) => {
-          wanted = r;
-          if (!holding) rate.set.call(video, r);
-        },
-      });
-      rate.set.call(video, 0);
-      setTimeout(() => {
-        holding = false;
-        rate.set.call(video, wanted);
-      }, holdMs);
-    }
-    return play.apply(this, args);
-  };
-}
-
 /** A late joiner: opens `url` in a fresh context and measures until it is within TIGHT of the room
  * for half a second (page load, connection, clock burst and video load included). Returns the
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
@@ -396,8 +367,7 @@ async function lateJoin(browser, url, returning = null) {
   const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openBenchViewer(browser);
   if (firefox) await late.page.addInitScript(watchEdges);
   await late.page.addInitScript(defineRoomError);
-  // (The Firefox driver's addInitScript passes no argument: the hold is written into the script.)
-  if (LATE_HOLD_MS > 0) await late.page.addInitScript({ toString: () => `() => (${holdFirstStart})(${LATE_HOLD_MS})` });
+  if (LATE_HOLD_MS > 0) await late.page.addInitScript(holdFirstStart(LATE_HOLD_MS));
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
   // every 4 ms (a poll from here costs a CDP round trip per look).
   await late.page.addInitScript(() => {
@@ -501,7 +471,7 @@ async function lateJoin(browser, url, returning = null) {
   // Each step in seconds from opening the page, and the fetches the page made before connecting.
   const { seen: seenAt, fetches, landedBy } = await late.page.evaluate(() => ({
     seen: window.__steps,
-    landedBy: window.__landedBy ?? null,
+    landedBy: window.__landedBy ? { ...window.__landedBy, startBy: window.lockstep?.controller?.startMeasuredBy ?? null } : null,
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
   }));
   const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));
@@ -924,7 +894,7 @@ async function run(scenario) {
     const adopted = joins.filter((j) => Number.isFinite(j.steps.adopted)).length;
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
     if (joins.length) console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
-    if (joins.length) console.log(`late joiners' first landings, how (a seek within the buffer, one that fetches, or adopted) and the seek time planned by: ${joins.map((j) => (j.landedBy ? `${j.landedBy.how} ${j.landedBy.seekMs} ms` : "none")).join(", ")}`);
+    if (joins.length) console.log(`late joiners' first landings, how (a seek within the buffer, one that fetches, or adopted), the seek time planned by, and how its start was measured (moving, its ceiling, or at START_SETTLE): ${joins.map((j) => (j.landedBy ? `${j.landedBy.how} ${j.landedBy.seekMs} ms ${j.landedBy.startBy}` : "none")).join(", ")}`);
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);

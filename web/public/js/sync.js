@@ -299,6 +299,10 @@ export class SyncController {
      * `relanded`: a seeking landing that is already the one more a landing far behind may make,
      * `land`); null otherwise. */
     this.landing = null;
+    /** How the last start was measured: "moving" (a reading at its rate once it moved),
+     * "ceiling" (a quick starter that came out late: `land`), "settle" (at START_SETTLE), or
+     * null before any. */
+    this.startMeasuredBy = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
     /** A start the room called for, of a player that cannot land, to be placed once it moves:
@@ -808,8 +812,9 @@ export class SyncController {
     }
     // A quick starter's (Firefox's) timed start that came out late: its currentTime held ~70 ms
     // after play() where it moves after 3-20 ms, in 4 of 156 joiners of bench-sync, and such a
-    // start was measured only at START_SETTLE (its 40 ms steps never pass the test above), 0.2 s
-    // into the 0.23-0.38 s it then took to be within 20 ms. Once its reading has moved on past
+    // start was measured only at START_SETTLE (its readings are placed, and pass the test above,
+    // only once its reader has seen three of its 40 ms steps: 0.12 s or more after it moved), 0.2
+    // s into the 0.23-0.38 s it then took to be within 20 ms. Once its reading has moved on past
     // where it waited, the position is at most its last step carried on (`ceiling`, within a
     // reading's interval of it); when even that is START_LATE behind the room, the start is
     // measured there and then, by that ceiling: it came out at least that late.
@@ -817,6 +822,8 @@ export class SyncController {
     const cameLate = early && this.quickStart && !l.untimed && !l.resume && !l.again && ceiling !== null && ceiling - l.from >= SYNC.START_MOVED && ceiling - target < -SYNC.START_LATE * baseRate;
     if (early && !cameLate) return result("start", rate);
     this.landing = null;
+    // How this start was measured, for bench-sync and the browser tests to tell.
+    this.startMeasuredBy = cameLate ? "ceiling" : moving ? "moving" : "settle";
     const position = cameLate ? ceiling : (reading ?? actual);
     const drift = position - target;
     // A timed start: how far off it came out, given the latency it was timed with (less what the

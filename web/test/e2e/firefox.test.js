@@ -3,8 +3,9 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { addToQueue, artifacts, createRoom, eventually, launchBrowser, newViewer, probe, startFixtures, startServer } from "./harness.js";
+import { addToQueue, artifacts, createRoom, eventually, holdFirstStart, launchBrowser, newViewer, probe, startFixtures, startServer } from "./harness.js";
 import { launchFirefox, newFirefoxViewer } from "./firefox.js";
+import { SYNC } from "../../public/js/sync.js";
 
 /** How far apart viewers may be and still count as together here (bench-sync measures the real
  * figure; this only has to fail when sync is broken). */
@@ -127,5 +128,46 @@ test("a Firefox viewer watches with a Chromium viewer: it follows and sends play
   await fx.page.setViewportSize({ width: 390, height: 844 });
   await fx.page.screenshot({ path: path.join(artifacts(), "room-firefox-phone.png"), fullPage: true });
   await fx.context.close();
+  await host.context.close();
+});
+
+test("a Firefox joiner whose first start comes out late is measured as soon as its steps show it, not at START_SETTLE", async () => {
+  const host = await newViewer(chromium);
+  const url = await createRoom(host.page, server.base, "A late start");
+  await addToQueue(host.page, fixtures.mediaUrl("late-start"));
+  await together(host.page, "Chromium", { playing: true });
+  // A joiner's first start is timed (it lands, and starts when the room reaches its point) unless
+  // its page came too late for that and it started at once; a few tries find a timed one.
+  const seen = [];
+  for (let attempt = 0; attempt < 3 && !seen.some((s) => s.timed); attempt++) {
+    const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
+    // Its first play() starts its clock 60 ms late, as Firefox's starts come out now and then
+    // (currentTime held ~70 ms after play()); its readings are placed only after three of its
+    // 40 ms steps, so without the ceiling the start is measured at START_SETTLE.
+    await fx.page.addInitScript(holdFirstStart(60));
+    await fx.page.addInitScript(() => {
+      const look = setInterval(() => {
+        const c = window.lockstep?.controller;
+        const l = c?.landing;
+        if (l?.phase === "started" && !window.__start) window.__start = { at: performance.now(), timed: !l.untimed, quick: c.quickStart };
+        if (window.__start && !l && c.startMeasuredBy) {
+          window.__start.after = (performance.now() - window.__start.at) / 1000;
+          window.__start.by = c.startMeasuredBy;
+          clearInterval(look);
+        }
+      }, 2);
+    });
+    await fx.page.goto(url);
+    await together(fx.page, "the Firefox joiner", { playing: true });
+    seen.push(await eventually(() => fx.page.evaluate(() => (window.__start?.by ? window.__start : null)), { what: "the joiner's start measured" }));
+    await fx.context.close();
+  }
+  const timed = seen.filter((s) => s.timed);
+  assert.ok(timed.length > 0, `a timed first start in three joiners: ${JSON.stringify(seen)}`);
+  for (const s of timed) {
+    assert.equal(s.quick, true, "a Firefox joiner's controller knows its media starts at once");
+    assert.equal(s.by, "ceiling", `measured by its ceiling: ${JSON.stringify(s)}`);
+    assert.ok(s.after < SYNC.START_SETTLE, `measured ${s.after} s after its start`);
+  }
   await host.context.close();
 });

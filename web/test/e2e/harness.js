@@ -287,6 +287,42 @@ export function artifacts() {
   return dir;
 }
 
+/** An init script (for `addInitScript`, Playwright's or firefox.js's, which passes no argument)
+ * that makes the page's first play() start its video's clock `holdMs` late: the video's rate is
+ * held at 0 that long (the page's own rate kept, and applied after), so it plays with its
+ * currentTime held, as a Firefox start that comes out late does now and then. */
+export function holdFirstStart(holdMs) {
+  const script = (ms) => {
+    const play = HTMLMediaElement.prototype.play;
+    const rate = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "playbackRate");
+    let held = false;
+    HTMLMediaElement.prototype.play = function (...args) {
+      if (!held) {
+        held = true;
+        const video = this;
+        let wanted = rate.get.call(video);
+        let holding = true;
+        Object.defineProperty(video, "playbackRate", {
+          configurable: true,
+          get: () => wanted,
+          set: (r) => {
+            wanted = r;
+            if (!holding) rate.set.call(video, r);
+          },
+        });
+        rate.set.call(video, 0);
+        setTimeout(() => {
+          holding = false;
+          rate.set.call(video, wanted);
+        }, ms);
+      }
+      return play.apply(this, args);
+    };
+  };
+  // A function of no argument with the hold written in, which both serialize and call.
+  return new Function(`(${script})(${Number(holdMs)});`);
+}
+
 /**
  * What a page's player and clock say, at one instant: its video position, and where the room's
  * position is according to the page's own clock estimate (`estimatedTarget`) and according to

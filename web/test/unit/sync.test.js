@@ -539,10 +539,11 @@ function simulateSteppedLanding({ startLatency, ceilings = true, seconds = 2 }) 
 
 test("landing: a quick starter's start that came out late is measured once its steps show it, not at START_SETTLE", () => {
   // Firefox's currentTime held ~70 ms after play() once in 20-40 joiners (bench-sync), where
-  // 10 ms is assumed; its 40 ms steps never pass the test of a reading at its rate.
+  // 10 ms is assumed; its readings are placed only after three of its 40 ms steps.
   const late = simulateSteppedLanding({ startLatency: 0.07 });
   const before = simulateSteppedLanding({ startLatency: 0.07, ceilings: false });
   assert.ok(before.measuredAfter >= SYNC.START_SETTLE - 1e-9, `without the ceiling, measured ${before.measuredAfter} s after the start`);
+  assert.deepEqual([late.controller.startMeasuredBy, before.controller.startMeasuredBy], ["ceiling", "settle"]);
   assert.ok(late.measuredAfter <= 0.07 + 0.09, `measured ${late.measuredAfter} s after the start`);
   // By the ceiling: at least as late as it was, not more.
   const learnt = late.controller.startLatency;
@@ -553,6 +554,7 @@ test("landing: a quick starter's start that came out late is measured once its s
   // A start on time is not taken as late: measured as before, once its readings are placed.
   const onTime = simulateSteppedLanding({ startLatency: 0.01 });
   assert.deepEqual(onTime.trace, simulateSteppedLanding({ startLatency: 0.01, ceilings: false }).trace, "the ceiling changes nothing for it");
+  assert.equal(onTime.controller.startMeasuredBy, "moving");
   assert.ok(Math.abs(onTime.controller.startLatency - 0.01) < 0.01, `learnt ${onTime.controller.startLatency}`);
   assert.ok(settledAt(onTime.trace, 0.005) <= 0.6, `within 5 ms at ${settledAt(onTime.trace, 0.005)} s`);
 });
