@@ -321,6 +321,46 @@ test("sync reports: the first one, the first after a restart and after a window 
   assert.ok(t.take(paused + SYNC_REPORT.INTERVAL_MS + 1500), "1.5 s after it plays again");
 });
 
+/** The simulated page's timers, as room.js keeps them: its 100 ms loop, the seek done, the armed
+ * start, and the 20 ms tick while a start is measured. */
+class PageTimers {
+  constructor() {
+    this.nextTick = 0;
+    this.seekDoneAt = null;
+    this.startAt = null;
+    this.fastTick = null;
+  }
+
+  /** Whether the page decides at `t`; `onStart(t)` when the armed start is due. */
+  due(t, onStart) {
+    let decide = t >= this.nextTick - 1e-9;
+    if (this.seekDoneAt !== null && t >= this.seekDoneAt) {
+      this.seekDoneAt = null;
+      decide = true;
+    }
+    if (this.startAt !== null && t >= this.startAt) {
+      this.startAt = null;
+      onStart(t);
+      decide = true;
+    }
+    if (this.fastTick !== null && t >= this.fastTick - 1e-9) {
+      this.fastTick = null;
+      decide = true;
+    }
+    if (decide && t >= this.nextTick - 1e-9) this.nextTick += 0.1;
+    return decide;
+  }
+
+  /** After `controller`'s decision `r` at `t`: the start armed (a timer's delay is whole
+   * milliseconds: setTimeout truncates it, room.js rounds it up; `timerLate` on top) or dropped,
+   * and the fast tick while a start is measured. */
+  decided(r, t, controller, timerLate = 0) {
+    if (r.action !== "armed") this.startAt = null;
+    if (r.startIn !== null) this.startAt = t + Math.ceil(r.startIn * 1000 - 1e-9) / 1000 + timerLate;
+    if (controller.starting()) this.fastTick ??= t + 0.02;
+  }
+}
+
 /**
  * A simulated <video> for landings, in 1 ms steps: seeks take `seekLatency` (the position shows
  * the new place at once, as currentTime does), a play() moves the position only `startLatency`
@@ -337,11 +377,8 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   let actual = start;
   let paused = true;
   let rate = 1;
-  let seekDoneAt = null;
+  const timers = new PageTimers();
   let movesAt = null;
-  let startAt = null;
-  let nextTick = 0;
-  let fastTick = null;
   let seeks = 0;
   let pauses = 0;
   let stretching = false;
@@ -352,52 +389,37 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   const played = (r) => (setback && Math.abs(r - 1) <= 0.001 ? 1 : r);
   for (let i = 0; i <= seconds / step; i++) {
     const t = i * step;
-    let decideNow = t >= nextTick - 1e-9;
-    if (seekDoneAt !== null && t >= seekDoneAt) {
-      seekDoneAt = null;
-      decideNow = true;
-    }
-    if (startAt !== null && t >= startAt) {
-      startAt = null;
+    const decideNow = timers.due(t, () => {
       paused = false;
       movesAt = t + startLatency;
       starting = true;
-      decideNow = true;
-    }
-    if (fastTick !== null && t >= fastTick - 1e-9) {
-      fastTick = null;
-      decideNow = true;
-    }
+    });
     if (decideNow) {
-      if (t >= nextTick - 1e-9) nextTick += 0.1;
       // `heardLate`: the room changed that long before this viewer heard of it (s, its link's
       // delay), or long ago (a join).
-      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, sinceChange: heardLate + t, bufferedTo: buffered ? room(t) + 10 : null, playerPaused: paused });
+      const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: timers.seekDoneAt !== null, sinceChange: heardLate + t, bufferedTo: buffered ? room(t) + 10 : null, playerPaused: paused });
       rate = played(r.rate);
       if (rate !== 1 && !stretching && !paused && !starting) actual -= setback;
       stretching = rate !== 1;
       if (r.seekTo !== null) {
         seeks += 1;
         actual = r.seekTo;
-        seekDoneAt = t + seekLatency;
+        timers.seekDoneAt = t + seekLatency;
       }
       // As room.js: pause when told, then arm the start or start.
-      if (r.action !== "armed") startAt = null;
+      timers.decided(r, t, controller, timerLate);
       if (!r.play && !paused) {
         paused = true;
         pauses += 1;
       }
-      // A timer's delay is whole milliseconds (setTimeout truncates it; room.js rounds it up).
-      if (r.startIn !== null) startAt = t + Math.ceil(r.startIn * 1000 - 1e-9) / 1000 + timerLate;
-      else if (r.play && paused) {
+      if (r.startIn === null && r.play && paused) {
         paused = false;
         movesAt = t + startLatency;
         starting = true;
       }
-      if (controller.starting()) fastTick ??= t + 0.02;
       trace.push({ t, drift: actual - room(t), rate, action: r.action });
     }
-    if (!paused && seekDoneAt === null && t >= movesAt) {
+    if (!paused && timers.seekDoneAt === null && t >= movesAt) {
       if (starting && stretching) actual -= setback;
       starting = false;
       movedAt ??= t;
@@ -468,23 +490,20 @@ function simulateSteppedLanding({ startLatency, ceilings = true, seconds = 2 }) 
   let shown = 0;
   let paused = true;
   let rate = 1;
-  let seekDoneAt = null;
+  const timers = new PageTimers();
   let movesAt = null;
-  let startAt = null;
-  let nextTick = 0;
   let nextRead = 0;
-  let fastTick = null;
   let lastStep = null;
   let startedAt = null;
   let measuredAt = null;
   const trace = [];
   // The true drift every millisecond.
   const drifts = [];
-  const read = (t) => reader.read(shown, t, rate, !paused && seekDoneAt === null);
+  const read = (t) => reader.read(shown, t, rate, !paused && timers.seekDoneAt === null);
   for (let i = 0; i <= seconds / step; i++) {
     const t = i * step;
     drifts.push({ t, drift: actual - room(t) });
-    if (!paused && seekDoneAt === null && movesAt !== null && t >= movesAt) {
+    if (!paused && timers.seekDoneAt === null && movesAt !== null && t >= movesAt) {
       actual += rate * step;
       lastStep ??= t;
       if (t - lastStep >= 0.04 - 1e-9) {
@@ -492,45 +511,31 @@ function simulateSteppedLanding({ startLatency, ceilings = true, seconds = 2 }) 
         lastStep = t;
       }
     }
-    let decideNow = t >= nextTick - 1e-9;
-    if (seekDoneAt !== null && t >= seekDoneAt) {
-      seekDoneAt = null;
-      decideNow = true;
-    }
-    if (startAt !== null && t >= startAt) {
-      startAt = null;
+    const decideNow = timers.due(t, () => {
       paused = false;
       movesAt = t + startLatency;
       startedAt = t;
-      decideNow = true;
-    }
-    if (fastTick !== null && t >= fastTick - 1e-9) {
-      fastTick = null;
-      decideNow = true;
-    }
+    });
     if (!decideNow && t >= nextRead) {
       read(t);
       nextRead = t + 0.015;
     }
     if (decideNow) {
-      if (t >= nextTick - 1e-9) nextTick += 0.1;
       const position = read(t);
       const raw = reader.stepped ? position : reader.placed ? shown : null;
       const wasStarting = controller.landing?.phase === "started";
-      const r = controller.decide({ target: room(t), actual: position, raw, ceiling: ceilings ? reader.ceiling(t) : null, roomPaused: false, baseRate: 1, now: t, seeking: seekDoneAt !== null, bufferedTo: room(t) + 10, playerPaused: paused });
+      const r = controller.decide({ target: room(t), actual: position, raw, ceiling: ceilings ? reader.ceiling(t) : null, roomPaused: false, baseRate: 1, now: t, seeking: timers.seekDoneAt !== null, bufferedTo: room(t) + 10, playerPaused: paused });
       if (wasStarting && controller.landing === null) measuredAt ??= t;
       if (r.rate !== rate) reader.reset();
       rate = r.rate;
       if (r.seekTo !== null) {
         actual = r.seekTo;
         shown = actual;
-        seekDoneAt = t + 0.03;
+        timers.seekDoneAt = t + 0.03;
         reader.reset();
       }
-      if (r.action !== "armed") startAt = null;
+      timers.decided(r, t, controller);
       if (!r.play && !paused) paused = true;
-      if (r.startIn !== null) startAt = t + Math.ceil(r.startIn * 1000 - 1e-9) / 1000;
-      if (controller.starting()) fastTick ??= t + 0.02;
       trace.push({ t, drift: actual - room(t), rate, action: r.action });
     }
   }
