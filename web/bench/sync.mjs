@@ -438,8 +438,10 @@ async function lateJoin(browser, url, returning = null) {
       const c = app?.controller;
       if (!window.__landedBy && Number.isFinite(c?.lastSeekAt) && c.landing) {
         const how = c.landing.adopted ? "adopted" : c.landing.buffered ? "buffered" : "fetching";
-        window.__landedBy = { how, seekMs: Math.round(c.seekLatency * 1000) };
+        window.__landedBy = { how, seekMs: Math.round(c.seekLatency * 1000), startBy: null };
       }
+      // ...and how its start was measured (a start held once more is measured again, later).
+      if (window.__landedBy && !window.__landedBy.startBy && c?.startMeasuredBy) window.__landedBy.startBy = c.startMeasuredBy;
       if (steps.playing && performance.now() > 20_000) clearInterval(poll);
     }, 4);
   });
@@ -471,7 +473,7 @@ async function lateJoin(browser, url, returning = null) {
   // Each step in seconds from opening the page, and the fetches the page made before connecting.
   const { seen: seenAt, fetches, landedBy } = await late.page.evaluate(() => ({
     seen: window.__steps,
-    landedBy: window.__landedBy ? { ...window.__landedBy, startBy: window.lockstep?.controller?.startMeasuredBy ?? null } : null,
+    landedBy: window.__landedBy ?? null,
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
   }));
   const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));

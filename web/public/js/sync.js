@@ -819,7 +819,7 @@ export class SyncController {
     // reading's interval of it); when even that is START_LATE behind the room, the start is
     // measured there and then, by that ceiling: it came out at least that late.
     const early = now - l.at < SYNC.START_SETTLE && !moving;
-    const cameLate = early && this.quickStart && !l.untimed && !l.resume && !l.again && ceiling !== null && ceiling - l.from >= SYNC.START_MOVED && ceiling - target < -SYNC.START_LATE * baseRate;
+    const cameLate = early && this.quickStart && !l.untimed && !l.resume && ceiling !== null && ceiling - l.from >= SYNC.START_MOVED && ceiling - target < -SYNC.START_LATE * baseRate;
     if (early && !cameLate) return result("start", rate);
     this.landing = null;
     // How this start was measured, for bench-sync and the browser tests to tell.
