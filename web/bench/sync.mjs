@@ -186,6 +186,10 @@ const LATE_RETURNING = process.env.LATE_RETURNING === "1";
  * 0 for that long from its first play() (the page's own rate kept and applied after), so that it
  * plays with its currentTime held, as a Firefox start that comes late does now and then. */
 const LATE_HOLD_MS = Number(process.env.LATE_HOLD_MS ?? 0);
+/** LATE_REPORT=1: each late joiner stays, after it is within 20 ms, until its first sync report
+ * (the first figure the People tab and the room's spread show of it), at most 8 s, and the bench
+ * prints its p50/p95. Off by default: it keeps each joiner open ~1.5 s longer. */
+const LATE_REPORT = process.env.LATE_REPORT === "1";
 
 /** What happens when, in seconds from the start of the measurement. The seeks go between keyframes,
  * as a user's do (a browser's seek decodes from the keyframe before its point): until the
@@ -382,6 +386,15 @@ async function lateJoin(browser, url, returning = null) {
       constructor(...args) {
         super(...args);
         this.addEventListener("open", () => seen("socket", true));
+        // Its own sync reports, as it sends them.
+        const send = this.send.bind(this);
+        this.send = (data) => {
+          if (String(data).startsWith('{"t":"sync_report"')) {
+            const f = JSON.parse(data);
+            (window.__reports ??= []).push({ p50: f.p50_ms, p95: f.p95_ms });
+          }
+          return send(data);
+        };
         this.addEventListener("message", (e) => {
           seen("welcome", String(e.data).startsWith('{"t":"welcome"'));
           seen("pong", String(e.data).startsWith('{"t":"pong"'));
@@ -470,10 +483,12 @@ async function lateJoin(browser, url, returning = null) {
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+  if (LATE_REPORT) await eventually(() => late.page.evaluate(() => window.__reports?.length > 0), { what: "the joiner's first sync report", timeoutMs: 8000 }).catch(() => {});
   // Each step in seconds from opening the page, and the fetches the page made before connecting.
-  const { seen: seenAt, fetches, landedBy } = await late.page.evaluate(() => ({
+  const { seen: seenAt, fetches, landedBy, firstReport } = await late.page.evaluate(() => ({
     seen: window.__steps,
     landedBy: window.__landedBy ?? null,
+    firstReport: window.__reports?.[0] ?? null,
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
   }));
   const steps = Object.fromEntries(Object.entries(seenAt).sort((a, b) => a[1] - b[1]).map(([k, v]) => [k, (v - opened) / 1000]));
@@ -483,7 +498,7 @@ async function lateJoin(browser, url, returning = null) {
     console.log(`late joiner's steps, s from opening the page: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
   }
-  return { converged: reached[CONVERGED], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
+  return { converged: reached[CONVERGED], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, firstReport, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
 /** Uploads the test video as `viewer`'s user (tus, in one PATCH) and waits until it is playable;
@@ -897,6 +912,9 @@ async function run(scenario) {
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
     if (joins.length) console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
     if (joins.length) console.log(`late joiners' first landings, how (a seek within the buffer, one that fetches, or adopted), the seek time planned by, and how its start was measured (moving, its ceiling, or at START_SETTLE): ${joins.map((j) => (j.landedBy ? `${j.landedBy.how} ${j.landedBy.seekMs} ms ${j.landedBy.startBy}` : "none")).join(", ")}`);
+    if (LATE_REPORT && joins.length) {
+      console.log(`late joiners' first sync reports, p50/p95 ms: ${joins.map((j) => (j.firstReport ? `${j.firstReport.p50}/${j.firstReport.p95}` : "none")).join(", ")}`);
+    }
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
@@ -940,6 +958,11 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_adopted ${adopted} count`);
+    const firstP95s = joins.filter((j) => j.firstReport).map((j) => j.firstReport.p95);
+    if (firstP95s.length) {
+      console.log(`RESULT ${prefix}late_join_first_report_p95_median ${median(firstP95s).toFixed(1)} ms`);
+      console.log(`RESULT ${prefix}late_join_first_report_p95_max ${Math.max(...firstP95s).toFixed(1)} ms`);
+    }
     if (joins.length) console.log(`RESULT ${prefix}late_join_caught_up ${caughtUp} count`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_welcome_p50 ${median(fromWelcome).toFixed(2)} s`);

@@ -710,11 +710,12 @@ class RoomPage {
     // Steady samples only, while the room and the player play: not while seeking or buffering,
     // nor while landing (the seek and the timed start after a join or the room's jump, and a
     // Firefox start held once more, are the room moving, not this viewer keeping up with it),
-    // nor until a YouTube player's start or seek is measured (`settling`).
+    // nor until a YouTube player's start or seek is measured, nor while the grace closes what
+    // a landing or the room's change of rate missed (`reportable`).
     // The report counts each reading as it is (`rawDrift`), not the line the controller steers by:
     // a stretching Chromium player's readings scatter ±5 ms around it (at 1.25 the pages told
     // 3.7-4.0 ms at p95 where bench-sync read 7.1-7.5 ms over the same windows).
-    const steady = (d.action === "none" || d.action === "nudge") && !this.controller.settling();
+    const steady = (d.action === "none" || d.action === "nudge") && this.controller.reportable(now / 1000);
     if (steady && !m.playback.paused && !p.paused) this.syncStats.add(d.rawDrift);
     const report = this.syncStats.take(now);
     if (report) this.conn.tell({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms });

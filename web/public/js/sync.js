@@ -721,6 +721,17 @@ export class SyncController {
     return this.landing?.phase === "started" || (this.pendingSeek !== null && this.pendingSeek.lead !== 0) || this.placing !== null;
   }
 
+  /** Whether a sample at local time `now` (s) counts in this viewer's sync reports (room.js):
+   * not while a start or a seek waits to be measured (`settling`), nor while the grace's larger
+   * nudge may close what a seek, a start or the room's change of rate missed (at most SEEK_GRACE
+   * from a seek, STALL_GRACE from a start of the viewer's own). Those are the room moving, as the
+   * issue's aims and bench-sync count them (the rate may leave ±2% in the first second after a
+   * seek), not this viewer keeping up with it: a joiner whose first start came out 60 ms late
+   * closed that within 0.3 s, and its first report, 1.5 s of samples, said ±73 ms for 5 s. */
+  reportable(now) {
+    return !this.settling() && now >= this.graceEnds && now >= this.stallGraceEnds;
+  }
+
   /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
    * is due (`forced`: a player waiting for data is not started before it lands). */
   holding() {
