@@ -358,7 +358,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const { target, error } = window.__roomError(app, now);
-      window.__samples.push({ now, target, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, target, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -874,12 +874,13 @@ async function run(scenario) {
     console.log(`furthest viewer from the room (steady): p50 ${ms(quantile(errors, 0.5))} ms, p95 ${ms(quantile(errors, 0.95))} ms`);
     // What the viewers told the room (the People tab's figures and the room's spread) against
     // what the bench read of them over the same windows: each report's p95 beside the p95 of
-    // |error| of that viewer's samples since its report before (5 s at most) outside a landing,
-    // as the page counts them, by the room's rate when it was sent.
+    // |error| of that viewer's samples since its report before (5 s at most) that the page would
+    // count (`reportable`: outside a landing and its grace; outside a landing for a build
+    // without it), by the room's rate when it was sent.
     const median = (xs) => quantile([...xs].sort((a, b) => a - b), 0.5);
     const told = reports.flatMap((list, viewer) => list.map((r, i) => {
       const from = Math.max(r.now - 5000, i > 0 ? list[i - 1].now : -Infinity);
-      const read = samples[viewer].filter((x) => x.now > from && x.now <= r.now && x.phase === null).map((x) => Math.abs(x.error)).sort((a, b) => a - b);
+      const read = samples[viewer].filter((x) => x.now > from && x.now <= r.now && (x.reportable ?? x.phase === null)).map((x) => Math.abs(x.error)).sort((a, b) => a - b);
       return read.length < 10 ? null : { rate: rateAt(r.now), told: r.p95, read: quantile(read, 0.95) * 1000 };
     })).filter(Boolean);
     const toldByRate = [...new Set(told.map((x) => x.rate))].sort((a, b) => a - b).map((rate) => {
