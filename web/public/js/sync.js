@@ -487,7 +487,7 @@ export class SyncController {
     // good once within the dead band.
     if (now < this.ownStartEnds && size > SYNC.START_STALL) this.stallGraceEnds = Math.max(this.stallGraceEnds, this.ownStartEnds);
     if (now >= this.stallGraceEnds || size <= deadBand) this.stallGraceEnds = -Infinity;
-    const grace = now < this.graceEnds || now < this.stallGraceEnds;
+    const grace = this.inGrace(now);
     this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
     const steer = Math.abs(this.smoothed);
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
@@ -729,7 +729,14 @@ export class SyncController {
    * seek), not this viewer keeping up with it: a joiner whose first start came out 60 ms late
    * closed that within 0.3 s, and its first report, 1.5 s of samples, said ±73 ms for 5 s. */
   reportable(now) {
-    return !this.settling() && now >= this.graceEnds && now >= this.stallGraceEnds;
+    return !this.settling() && !this.inGrace(now);
+  }
+
+  /** Whether the grace's larger nudge may close what a seek, the room's change of rate or a start
+   * of this viewer's own that stalled missed, at local time `now` (s): `decide` steers by it,
+   * and `reportable` leaves its samples out. */
+  inGrace(now) {
+    return now < this.graceEnds || now < this.stallGraceEnds;
   }
 
   /** Whether a landing holds the player paused (seeking ahead, or waiting for its moment), or one
