@@ -9,7 +9,8 @@
 //     started at rate 1 costs that much; going back to 1 costs nothing, and moving between two
 //     rates other than 1 costs nothing either. After a landing and its grace the player rests
 //     within RELEASE_BAND, and at the room's rate it stays there. When the room's rate is not 1,
-//     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time;
+//     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time. A
+//     player that pays no setback (Gecko: `setbackFree`) is corrected from REST_BAND at rest;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
 //     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek or a change
 //     of the room's rate), released as the drift shrinks (peers that seek for every small drift
@@ -47,6 +48,15 @@ export const SYNC = Object.freeze({
    * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
    * DEAD_BAND): a player left where its landing put it stays there, up to DEAD_BAND off, for good. */
   GRACE_BAND: 0.003,
+  /** A player whose rate changes cost no setback (Gecko: `setbackFree`) is not left resting up
+   * to DEAD_BAND off at the room's rate of 1: once its drift over REST_WINDOW (the mean of the
+   * middle half of its decisions: its readings' scatter is not chased) lies beyond this, it is
+   * corrected as any drift is, down to RELEASE_BAND. A Firefox viewer let go of its landing's
+   * start at a reading 0.2 ms off; its next readings put it 5-7 ms off, where it rested for the
+   * 15 s to the next seek, the others within 2 ms (bench-sync, delay: the spread's p95 at rate 1
+   * 10.8 ms). */
+  REST_BAND: 0.004,
+  REST_WINDOW: 1.0,
   /** Once correcting, keep correcting until the drift is below this (hysteresis). */
   RELEASE_BAND: 0.0015,
   /** Rate change per second of drift: 10 ms of drift plays 1% faster or slower. */
@@ -247,6 +257,13 @@ export const SYNC = Object.freeze({
 });
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
+/** The mean of the middle half of `xs` (not empty): a few odd values, or values alternating either
+ * side, do not move it. */
+const midMean = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const middle = sorted.slice(Math.floor(sorted.length / 4), sorted.length - Math.floor(sorted.length / 4));
+  return middle.reduce((a, b) => a + b, 0) / middle.length;
+};
 
 /** Whether a player at `rate` stretches time (in Chromium: pays the setback to get there). */
 const stretches = (rate) => Math.abs(rate - 1) > SYNC.SNAP;
@@ -281,12 +298,14 @@ const catchUpCap = (own, baseRate) => (own && !stretches(baseRate) ? SYNC.CATCH_
 
 export class SyncController {
   /**
-   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean}} options `tolerance` widens
-   *   every band by that factor: a viewer on a slow device trades tightness for fewer corrections.
-   *   `landing` (players with fine rate control) pauses, seeks ahead and starts on time.
-   *   `quickStart`: the browser's media starts at once (INITIAL_QUICK_START_LATENCY).
+   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean}} options
+   *   `tolerance` widens every band by that factor: a viewer on a slow device trades tightness for
+   *   fewer corrections. `landing` (players with fine rate control) pauses, seeks ahead and starts
+   *   on time. `quickStart`: the browser's media starts at once (INITIAL_QUICK_START_LATENCY).
+   *   `setbackFree`: its position does not fall back when its rate leaves 1 (Gecko), so a rest
+   *   off the room is corrected from REST_BAND, not DEAD_BAND.
    */
-  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false } = {}) {
+  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false } = {}) {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt, buffered} until the seek is done, then
@@ -309,6 +328,10 @@ export class SyncController {
      * {since} (local s when it was first seen playing, or null), or null (COARSE_START_BAND). */
     this.placing = null;
     this.quickStart = quickStart && fineRate;
+    this.setbackFree = setbackFree && fineRate;
+    /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
+     * decisions since it began, or null (REST_BAND). */
+    this.rest = null;
     this.startLatency = this.quickStart ? SYNC.INITIAL_QUICK_START_LATENCY : SYNC.INITIAL_START_LATENCY;
     /** Whether startLatency was measured (here or on an earlier page), not assumed. */
     this.startMeasured = false;
@@ -393,6 +416,7 @@ export class SyncController {
     if (seeking || buffering) {
       // Measuring now would be wrong: the position is moving under us.
       this.smoothed = null;
+      this.rest = null;
       return result("wait", baseRate);
     }
     this.learnRelease(drift, baseRate, now);
@@ -402,6 +426,7 @@ export class SyncController {
     if (roomPaused) {
       this.correcting = false;
       this.smoothed = null;
+      this.rest = null;
       if (this.forced || Math.abs(drift) > SYNC.PAUSED_TOLERANCE * this.tolerance) {
         this.forced = false;
         return this.seek(target, now, result, 0, baseRate);
@@ -417,6 +442,7 @@ export class SyncController {
       this.forced = false;
       this.correcting = false;
       this.smoothed = null;
+      this.rest = null;
       if (this.landingOn) {
         this.lastSeekAt = now;
         this.startGrace(now, sinceChange);
@@ -498,7 +524,7 @@ export class SyncController {
     // (a landing's start, a correction under way): once back at 1, starting again would cost the
     // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
     const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
-    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
+    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND) || this.restOff(drift, baseRate, grace, now);
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
       if (placed && this.goodRelease(drift, rawDrift, now)) {
@@ -539,6 +565,24 @@ export class SyncController {
     let rate = baseRate * (1 + nudge);
     if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP) rate = this.currentRate;
     return result("nudge", rate);
+  }
+
+  /** Whether a setback-free player at rest at the room's rate of 1 rests off it: at the end of
+   * each REST_WINDOW of its decisions there (not in a grace, nor stretching), the mean of the
+   * middle half of their drifts beyond REST_BAND. The window starts over after each, and
+   * whenever the player leaves its rest. */
+  restOff(drift, baseRate, grace, now) {
+    if (!this.setbackFree || grace || this.correcting || stretches(baseRate) || stretches(this.currentRate)) {
+      this.rest = null;
+      return false;
+    }
+    this.rest ??= { since: now, drifts: [] };
+    // room.js decides every 100 ms at rest; the window keeps at most 100 decisions all the same.
+    if (this.rest.drifts.length < 100) this.rest.drifts.push(drift);
+    if (now - this.rest.since < SYNC.REST_WINDOW) return false;
+    const off = Math.abs(midMean(this.rest.drifts)) > this.tolerance * SYNC.REST_BAND;
+    this.rest = null;
+    return off;
   }
 
   /** Whether the player's rate is further from the room's than a correction sets it (the room's
@@ -647,6 +691,7 @@ export class SyncController {
     this.placing = null;
     this.correcting = false;
     this.smoothed = null;
+    this.rest = null;
   }
 
   /** The room started playing while this player was paused where the room is (a play after a

@@ -184,3 +184,59 @@ test("a Firefox joiner whose first start comes out late is measured as soon as i
   }
   await host.context.close();
 });
+
+test("a Firefox viewer resting a few ms off the room at rate 1 is corrected by its rate, as it pays no setback (Chromium, which does, is not)", async () => {
+  const host = await newViewer(chromium);
+  const url = await createRoom(host.page, server.base, "A rest off the room");
+  await addToQueue(host.page, fixtures.mediaUrl("rest-off"));
+  const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
+  await fx.page.goto(url);
+  await together(host.page, "Chromium", { playing: true });
+  await together(fx.page, "Firefox", { playing: true });
+  assert.equal(await host.page.evaluate(() => window.lockstep.controller.setbackFree), false, "Chromium pays a setback when its rate leaves 1");
+  // At rest (no landing, no grace, no correction, at the room's rate) for 0.6 s, within 2 ms of
+  // the room by its own line over that time (the median of its decisions: its readings scatter).
+  const atRest = () =>
+    eventually(
+      () =>
+        fx.page.evaluate(
+          () =>
+            new Promise((resolve) => {
+              const drifts = [];
+              const look = setInterval(() => {
+                const app = window.lockstep;
+                const c = app.controller;
+                const now = (performance.timeOrigin + performance.now()) / 1000;
+                if (!c.setbackFree || c.landing || c.inGrace(now) || c.correcting || app.player.rate !== 1) {
+                  clearInterval(look);
+                  return resolve(null);
+                }
+                drifts.push(app.lastDrift);
+                if (drifts.length < 6) return;
+                clearInterval(look);
+                const median = drifts.sort((a, b) => a - b)[3];
+                resolve(Math.abs(median) < 0.002 ? { seekAt: c.lastSeekAt } : null);
+              }, 100);
+            }),
+        ),
+      { what: "the Firefox viewer at rest on the room", timeoutMs: 15_000 },
+    );
+  const rest = await atRest();
+  // Its clock now reads 6 ms ahead: the room's target moves 6 ms on, and the player rests 6 ms
+  // behind it, inside the 10 ms dead band.
+  await fx.page.evaluate(() => {
+    const clock = window.lockstep.clock;
+    const serverNow = clock.serverNow.bind(clock);
+    clock.serverNow = (localNow) => serverNow(localNow) + 6;
+    window.__rates = [];
+    setInterval(() => window.__rates.push(window.lockstep.player.rate), 20);
+  });
+  await eventually(() => fx.page.evaluate(() => window.lockstep.lastDrift < -0.004), { what: "the Firefox viewer resting behind" });
+  const after = await atRest();
+  const rates = await fx.page.evaluate(() => window.__rates);
+  assert.equal(after.seekAt, rest.seekAt, "no seek");
+  assert.ok(rates.some((r) => r > 1), "played faster a while");
+  assert.ok(rates.every((r) => Math.abs(r - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9), `within ±2%: ${Math.min(...rates)}-${Math.max(...rates)}`);
+  await fx.context.close();
+  await host.context.close();
+});

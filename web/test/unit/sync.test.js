@@ -61,6 +61,76 @@ test("jitter of a few ms around the room is not chased", () => {
   assert.equal(reversals, 0, "the smoothed drift stays inside the dead band");
 });
 
+/**
+ * A player at the room's rate of 1 resting `off` (s) from the room, read with `noise(i)` added to
+ * each decision's reading (every 100 ms), for `seconds`. Its position follows the rates set; a
+ * rate change costs nothing (Gecko). Returns where it ended (its line), the most its rate left
+ * the room's, and how often the correction changed direction.
+ */
+function restFor({ off, controller, seconds = 10, noise = () => 0 }) {
+  let line = off;
+  let widest = 0;
+  let reversals = 0;
+  let last = 0;
+  for (let i = 0; i < seconds * 10; i++) {
+    const t = 200 + i / 10;
+    const d = controller.decide({ target: 100 + t, actual: 100 + t + line + noise(i), roomPaused: false, baseRate: 1, now: t });
+    widest = Math.max(widest, Math.abs(d.rate - 1));
+    const sign = Math.sign(d.rate - 1);
+    if (sign && last && sign !== last) reversals += 1;
+    if (sign) last = sign;
+    line += (d.rate - 1) * 0.1;
+  }
+  return { line, widest, reversals, rate: controller.currentRate };
+}
+
+test("at rest at rate 1: a player that pays no setback (Gecko) is corrected from REST_BAND, Chromium's from DEAD_BAND", () => {
+  // Resting 6 ms ahead, as a Firefox viewer rested after a release its steps had not placed yet.
+  const gecko = restFor({ off: 0.006, controller: new SyncController({ setbackFree: true }) });
+  assert.ok(Math.abs(gecko.line) <= SYNC.RELEASE_BAND + 1e-9, `rests ${gecko.line}`);
+  assert.equal(gecko.rate, 1, "let go of once on the room");
+  assert.ok(gecko.widest <= SYNC.STEADY_MAX_NUDGE, `rate ${gecko.widest} off`);
+  assert.equal(gecko.reversals, 0);
+  // Chromium's rest is left alone within the dead band: correcting it would cost its setback.
+  const chromium = restFor({ off: 0.006, controller: new SyncController() });
+  assert.equal(chromium.line, 0.006);
+  assert.equal(chromium.widest, 0);
+  // Either way, within REST_BAND nothing moves, and beyond DEAD_BAND both are corrected.
+  assert.equal(restFor({ off: 0.0035, controller: new SyncController({ setbackFree: true }) }).widest, 0);
+  assert.ok(Math.abs(restFor({ off: -0.012, controller: new SyncController() }).line) < SYNC.DEAD_BAND);
+  // A viewer's tolerance widens REST_BAND too.
+  assert.equal(restFor({ off: 0.006, controller: new SyncController({ setbackFree: true, tolerance: 2 }) }).widest, 0);
+});
+
+test("at rest at rate 1: a setback-free player whose readings scatter a few ms around the room is not chased", () => {
+  let random = 7;
+  const rand = () => (random = (random * 16807) % 2147483647) / 2147483647;
+  // Firefox's placed readings scatter about ±3 ms around its line; here ±5 ms, uniform, for a minute.
+  const r = restFor({ off: 0, controller: new SyncController({ setbackFree: true }), seconds: 60, noise: () => (rand() - 0.5) * 0.01 });
+  assert.equal(r.widest, 0, "no correction started");
+  // Nor every other reading 6 ms either side, nor one reading in ten 30 ms behind (a stall, a
+  // hiccup): each window counts the middle half of its decisions.
+  assert.equal(restFor({ off: 0, controller: new SyncController({ setbackFree: true }), seconds: 60, noise: (i) => (i % 2 ? 0.006 : -0.006) }).widest, 0);
+  assert.equal(restFor({ off: 0.002, controller: new SyncController({ setbackFree: true }), seconds: 60, noise: (i) => (i % 10 === 5 ? -0.03 : 0) }).widest, 0);
+  // A rest 6 ms off read through the same scatter is corrected, and let go of near the room.
+  random = 7;
+  const off = restFor({ off: 0.006, controller: new SyncController({ setbackFree: true }), seconds: 20, noise: () => (rand() - 0.5) * 0.01 });
+  assert.ok(Math.abs(off.line) < SYNC.REST_BAND, `rests ${off.line}`);
+  assert.ok(off.widest <= SYNC.STEADY_MAX_NUDGE);
+});
+
+test("at rest at rate 1: a setback-free player's window starts over after a seek, a pause or the room's change", () => {
+  const c = new SyncController({ setbackFree: true });
+  // Half a window 6 ms off, then the room changes: the next window starts from there.
+  for (let i = 0; i < 6; i++) c.decide({ target: 100 + i / 10, actual: 100.006 + i / 10, roomPaused: false, baseRate: 1, now: 200 + i / 10 });
+  c.roomChanged();
+  assert.equal(c.rest, null);
+  for (let i = 6; i < 14; i++) assert.equal(c.decide({ target: 100 + i / 10, actual: 100.006 + i / 10, roomPaused: false, baseRate: 1, now: 200 + i / 10 }).action, "none");
+  // Paused, nothing is measured.
+  c.decide({ target: 100, actual: 100.006, roomPaused: true, baseRate: 1, now: 202 });
+  assert.equal(c.rest, null);
+});
+
 test("the nudge scales with the room's rate", () => {
   const c = new SyncController();
   const r = c.decide({ target: 50, actual: 49.985, roomPaused: false, baseRate: 1.5, now: 1 });

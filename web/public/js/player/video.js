@@ -32,8 +32,18 @@ export function isHls(item) {
 }
 
 /** Whether this browser's <video> starts moving at once after play() (Gecko: 3-20 ms, where
- * Chromium's takes ~0.1 s), told by a media API only Gecko has. A first start is timed by it until
- * one is measured (sync.js, INITIAL_QUICK_START_LATENCY). */
+ * Chromium's takes ~0.1 s). A first start is timed by it until one is measured (sync.js,
+ * INITIAL_QUICK_START_LATENCY). */
 export function startsAtOnce() {
-  return typeof HTMLMediaElement !== "undefined" && "mozCaptureStream" in HTMLMediaElement.prototype;
+  return gecko();
 }
+
+/** Whether this browser's <video> keeps its position when its rate leaves 1 (Gecko; Chromium's
+ * falls back about 20 ms as it starts stretching time: sync.js, DEAD_BAND), so a rest a few ms off
+ * costs nothing to correct (sync.js, `setbackFree`). */
+export function changesRateFreely() {
+  return gecko();
+}
+
+/** Told by a media API only Gecko has. */
+const gecko = () => typeof HTMLMediaElement !== "undefined" && "mozCaptureStream" in HTMLMediaElement.prototype;
