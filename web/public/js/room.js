@@ -13,7 +13,7 @@ import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, controlTarget, startPosition, startsAfter, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
 import { changesRateFreely, startsAtOnce } from "./player/video.js";
-import { SYNC, SyncController, SyncStats, latenciesFrom, storedLatencies } from "./sync.js";
+import { SYNC, SyncController, SyncStats, latenciesFrom, sinceChange, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** The panels and dialogs (chat, queue, people, settings, the seek bar's preview, the menus, the
@@ -164,6 +164,8 @@ class RoomPage {
     this.extraTick = null;
     /** When this page heard of the room's last playback change (server ms), null if unknown. */
     this.playbackHeardAt = null;
+    /** Whether it learnt that playback whole, in a welcome (a join, a reconnection). */
+    this.playbackLearntWhole = true;
     this.reportedReady = true;
     /** Whether the room was told this player cannot play its item (`ready` with `cannot_play`). */
     this.reportedCannotPlay = false;
@@ -316,8 +318,10 @@ class RoomPage {
     // A play, pause or seek is followed at once, not at the next tick (up to TICK_MS later).
     if (all || changes.includes("playback")) {
       this.controller.roomChanged();
-      // When this page heard of it, by the server's clock (a grace counts from it).
+      // When this page heard of it, by the server's clock (a grace counts from it), and whether
+      // it learnt it whole (a welcome: not a change it heard of, `sinceChange`).
       this.playbackHeardAt = this.clock.ready ? this.clock.serverNow(localNow()) : null;
+      this.playbackLearntWhole = all;
     }
     // A play while this player waits paused where the room was: it lands, as after a seek (not
     // when the browser blocks autoplay: the player cannot start until the user clicks). So does
@@ -701,8 +705,8 @@ class RoomPage {
       // A seek that follows the room's change ends its grace within a second of that change: it
       // is shortened by how late this page heard of the change (not by how long ago the change
       // was: a player that first had to load its video got almost none, and closed what its
-      // landing missed at 2% over seconds).
-      sinceChange: (this.playbackHeardAt ?? serverNow) / 1000 - m.playback.at / 1e6,
+      // landing missed at 2% over seconds). Not a join's: it heard of no change.
+      sinceChange: sinceChange({ at: m.playback.at, heardAt: this.playbackHeardAt, now: serverNow, whole: this.playbackLearntWhole }),
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
     const learnt = storedLatencies(this.controller);

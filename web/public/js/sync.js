@@ -296,6 +296,23 @@ const startRate = (baseRate) => (stretches(baseRate) ? baseRate : baseRate + SYN
  * at 1, MAX_NUDGE otherwise. */
 const catchUpCap = (own, baseRate) => (own && !stretches(baseRate) ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE);
 
+/**
+ * How long after the room's playback last changed this page heard of it (s, by the server's
+ * clock): `decide`'s `sinceChange`. From the change (`at`, server µs) to when the page heard of it
+ * (`heardAt`, server ms; `now` when not known). A playback the page learnt whole, in a welcome (a
+ * join, a reconnection), was not heard as a change: what the player then lands is its own start
+ * (Infinity), whose grace runs in full from its own seek and start, however soon after the room's
+ * change it came. A Firefox joiner that opened within 0.85 s of the room's play got the grace of
+ * one that follows a user's seek: it ended with the joiner, whose start came out 60 ms late,
+ * still 92 ms behind, and without the stall's grace the steady 2% took seconds to close that
+ * (web/test/e2e/firefox.test.js). A start still to come (the server schedules a play ahead)
+ * stays below 0 either way.
+ */
+export function sinceChange({ at, heardAt, now, whole }) {
+  const since = (heardAt ?? now) / 1000 - at / 1e6;
+  return whole && since >= 0 ? Infinity : since;
+}
+
 export class SyncController {
   /**
    * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean}} options

@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { SyncController, SYNC, latenciesFrom, storedLatencies } from "../../public/js/sync.js";
+import { SyncController, SYNC, latenciesFrom, sinceChange, storedLatencies } from "../../public/js/sync.js";
 import { PositionReader } from "../../public/js/position.js";
 
 const playing = { paused: false, rate: 1 };
@@ -635,6 +635,29 @@ test("landing: a quick starter's start that came out late is measured once its s
   assert.equal(onTime.controller.startMeasuredBy, "moving");
   assert.ok(Math.abs(onTime.controller.startLatency - 0.01) < 0.01, `learnt ${onTime.controller.startLatency}`);
   assert.ok(settledAt(onTime.trace, 0.005) <= 0.6, `within 5 ms at ${settledAt(onTime.trace, 0.005)} s`);
+});
+
+test("since the room's change: how late this page heard of it; a welcome's playback was heard of as no change, unless it starts later", () => {
+  // Heard 0.3 s after the change (server ms against µs).
+  const near = (x, y) => Math.abs(x - y) < 1e-9;
+  assert.ok(near(sinceChange({ at: 10_000_000, heardAt: 10_300, now: 12_000, whole: false }), 0.3));
+  // Not known when heard: by now.
+  assert.ok(near(sinceChange({ at: 10_000_000, heardAt: null, now: 10_500, whole: false }), 0.5));
+  // Learnt whole in a welcome 0.3 s after the room's play: a join's own start, with its whole grace.
+  assert.equal(sinceChange({ at: 10_000_000, heardAt: 10_300, now: 12_000, whole: true }), Infinity);
+  // ...but a start the server scheduled 0.2 s ahead is still one to come.
+  assert.ok(near(sinceChange({ at: 10_000_000, heardAt: 9_800, now: 9_900, whole: true }), -0.2));
+  // A joiner whose landing follows a welcome 0.3 s after the room's play keeps the stall's grace
+  // (its start came out 90 ms late); one that followed the room's change heard 0.3 s late does not.
+  const after = (since) => {
+    const c = new SyncController();
+    c.decide({ target: 100, actual: 99, roomPaused: false, baseRate: 1, now: 10, sinceChange: since });
+    c.landing = { phase: "started", at: 10.2, assumed: 0.1, from: 100.3, own: c.landing.own };
+    c.decide({ target: 100.5, actual: 100.41, roomPaused: false, baseRate: 1, now: 10.5, sinceChange: since });
+    return c.decide({ target: 101.2, actual: 101.11, roomPaused: false, baseRate: 1, now: 11.2, sinceChange: since });
+  };
+  assert.ok(after(Infinity).rate > 1 + SYNC.STEADY_MAX_NUDGE, `a join's: ${after(Infinity).rate}`);
+  assert.ok(after(0.3).rate <= 1 + SYNC.STEADY_MAX_NUDGE + 1e-9, `after the room's change: ${after(0.3).rate}`);
 });
 
 test("landing after the room's seek heard late: the larger nudge ends within a second of the seek", () => {
