@@ -541,7 +541,9 @@ export class SyncController {
     // (a landing's start, a correction under way): once back at 1, starting again would cost the
     // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
     const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
-    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND) || this.restOff(drift, baseRate, grace, now);
+    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
+    // A setback-free player resting off the room, looked at once a second (REST_BAND).
+    if (this.restOff(drift, baseRate, grace, now)) this.correcting = true;
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
       if (placed && this.goodRelease(drift, rawDrift, now)) {

@@ -48,16 +48,8 @@ test("hysteresis: once correcting, it continues down to the release band", () =>
 });
 
 test("jitter of a few ms around the room is not chased", () => {
-  const c = new SyncController();
-  let reversals = 0;
-  let last = 0;
-  for (let i = 0; i < 600; i++) {
-    const jitter = (i % 2 ? 1 : -1) * 0.012; // ±12 ms, every tick
-    const r = c.decide({ target: 50, actual: 50 + jitter, roomPaused: false, baseRate: 1, now: 100 + i / 10 });
-    const sign = Math.sign(r.rate - 1);
-    if (sign && last && sign !== last) reversals += 1;
-    if (sign) last = sign;
-  }
+  // ±12 ms, every tick, for a minute.
+  const { reversals } = restFor({ off: 0, controller: new SyncController(), seconds: 60, noise: (i) => (i % 2 ? 1 : -1) * 0.012 });
   assert.equal(reversals, 0, "the smoothed drift stays inside the dead band");
 });
 
