@@ -902,7 +902,7 @@ async function run(scenario) {
     // is counted from here.
     const fromApp = joins.map((j) => j.tight - (j.steps.app ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
-    if (joins.length) console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; from their video being loaded ${fmt(fromLoad)} s, from their welcome ${fmt(fromWelcome)} s, from their page's module running ${fmt(fromApp)} s`);
+    if (joins.length) console.log(`late joiners (${joins.length}): within ${CONVERGED * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; within ${TIGHT * 1000} ms that long after their video was loaded ${fmt(fromLoad)} s, after their welcome ${fmt(fromWelcome)} s, after their page came up (its app step: the steps' line tells when) ${fmt(fromApp)} s`);
     const joinRates = [...new Set(joins.map((j) => j.rate))].sort((a, b) => a - b);
     if (joinRates.length > 1) console.log(`late joiners within ${TIGHT * 1000} ms by the room's rate: ${joinRates.map((rate) => `at ${rate}: ${fmt(joins.filter((j) => j.rate === rate).map((j) => j.tight))} s`).join("; ")}`);
     if (joins.length) console.log(`late joiners within ${TIGHT * 1000} ms by probes over CDP (timed by their answers, as before the fourteenth session): ${fmt(joins.map((j) => j.probedTight))} s`);
