@@ -11,7 +11,7 @@
 // its clock is re-anchored to that once per audio buffer (~21 ms); through PulseAudio even at
 // rate 1 its readings step by ±5 ms while the sound runs smoothly (bench/RESULTS.md).
 //
-// Used by sync.mjs when SYNC_HEARD=1 (Chromium only). Needs Debian's pulseaudio and
+// Used by sync.mjs when SYNC_HEARD=1 (Chromium and Firefox). Needs Debian's pulseaudio and
 // pulseaudio-utils (parec, pactl): scripts/bench-sync installs them for SYNC_HEARD=1.
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
@@ -115,10 +115,19 @@ export async function startPulse(channels) {
 
 /**
  * Installed in a viewer's page before it opens: every <video> it makes plays into `label`'s sink.
- * (Device ids are the page's own; the context must be granted "microphone" for the labels.)
+ * (Device ids are the page's own. Chromium names the outputs to a context granted "microphone";
+ * Firefox only once the page has had a microphone: firefox.js's `sound` answers with a fake one.)
  */
 export function routeSound(label) {
-  const device = navigator.mediaDevices.enumerateDevices().then((ds) => ds.find((d) => d.kind === "audiooutput" && d.label === label)?.deviceId);
+  // (Firefox runs it in the window's first about:blank too, which has no media devices.)
+  if (!navigator.mediaDevices) return;
+  const find = () => navigator.mediaDevices.enumerateDevices().then((ds) => ds.find((d) => d.kind === "audiooutput" && d.label === label)?.deviceId);
+  const device = find().then(async (id) => {
+    if (id) return id;
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: true });
+    for (const track of mic.getTracks()) track.stop();
+    return find();
+  });
   const src = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "src");
   Object.defineProperty(HTMLMediaElement.prototype, "src", {
     ...src,
@@ -296,9 +305,9 @@ export function heardAt(positions, t) {
 /**
  * The spread between what the channels of `recording` play (`readRecording`'s file, `channels`
  * of them), every `stepMs` of it, at the instants `keep(epoch ms)` keeps where every channel is
- * heard playing the video `video` (its file): `[{ now, spread }]` (s). `startedAt`: when the
- * recording started, by this machine's clock (epoch ms); `hint(epoch ms)`: where the room was
- * then (s of the video), or null.
+ * heard playing the video `video` (its file): `[{ now, at, spread }]` (s; `at`: each channel's
+ * place in the video). `startedAt`: when the recording started, by this machine's clock (epoch
+ * ms); `hint(epoch ms)`: where the room was then (s of the video), or null.
  */
 export function heardSpreads({ recording, channels, video, startedAt, stepMs, keep, hint = () => null }) {
   const ref = referenceSound(video);
@@ -312,7 +321,7 @@ export function heardSpreads({ recording, channels, video, startedAt, stepMs, ke
     if (!keep(now)) continue;
     const at = heard.map((h) => heardAt(h, t));
     if (at.some((x) => x === null)) continue;
-    rows.push({ now, spread: Math.max(...at) - Math.min(...at) });
+    rows.push({ now, at, spread: Math.max(...at) - Math.min(...at) });
   }
   return { rows, matched: heard.map((h) => h.length) };
 }

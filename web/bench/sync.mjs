@@ -8,8 +8,10 @@
 // 1, at 20 s, and one at 1.25, at 50 s: LATE_JOIN_AT), how often each viewer's correction changes
 // direction (in all, and 2 s or more after the room's last event: `rate_reversals_steady_max`),
 // what each viewer told the room of its own sync (its `sync_report`s, the People tab's figures)
-// beside what the bench read of it over the same windows, and RESULT lines. SYNC_SEEKS=N
-// measures N seeks instead (see SEEKS below).
+// beside what the bench read of it over the same windows, where each viewer sits against the
+// viewers' middle (read, and with SYNC_HEARD=1 heard), and RESULT lines. SYNC_SEEKS=N
+// measures N seeks instead (see SEEKS below). BROWSER=firefox runs Firefox viewers instead,
+// BROWSER=mixed Chromium and Firefox ones in turn in one room (see BROWSER below).
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -18,7 +20,8 @@
 // `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
 // rate, clock estimate, learnt latencies and release jump, the last release's reading while it
 // is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
-// to <prefix>-<scenario>.json; with SYNC_TRACE=1 also every reading of currentTime, every rate
+// to <prefix>-<scenario>.json (<prefix>-firefox-<scenario>.json, <prefix>-mixed-<scenario>.json,
+// with each viewer's browser in `kinds`); with SYNC_TRACE=1 also every reading of currentTime, every rate
 // set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
 // when its recording started. SYNC_FRAMES is off by default: watching every frame makes each
 // viewer's page render on every video frame, which real viewers do not (the player does not use
@@ -39,12 +42,16 @@ import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
  * YouTube item on loopback, played through the local stand-in of the IFrame API (YouTube's player
  * has only fixed rates, so Lockstep keeps it in step by seeks alone, with a wider band). */
 const SCENARIOS = (process.env.SCENARIOS ?? "loopback delay throttle youtube").split(/[\s,]+/).filter(Boolean);
-/** Which browser the viewers use: "chromium" (Playwright, CDP) or "firefox" (Debian's Firefox ESR
- * through WebDriver BiDi, test/e2e/firefox.js). Firefox's RESULT names start with `firefox_`. */
+/** Which browser the viewers use: "chromium" (Playwright, CDP), "firefox" (Debian's Firefox ESR
+ * through WebDriver BiDi, test/e2e/firefox.js) or "mixed" (one room of both: the viewers, and the
+ * late joiners, Chromium and Firefox in turn, the host Chromium). Firefox's RESULT names start
+ * with `firefox_`, a mixed room's with `mixed_`. */
 const BROWSER = process.env.BROWSER ?? "chromium";
 const firefox = BROWSER === "firefox";
-if (!["chromium", "firefox"].includes(BROWSER)) throw new Error(`BROWSER=${BROWSER}: chromium or firefox`);
-const openViewer = firefox ? newFirefoxViewer : newViewer;
+const mixed = BROWSER === "mixed";
+if (!["chromium", "firefox", "mixed"].includes(BROWSER)) throw new Error(`BROWSER=${BROWSER}: chromium, firefox or mixed`);
+/** The browser of viewer `i` (of the late joiners, the `i`th). */
+const kindOf = (i) => (firefox || (mixed && i % 2 === 1) ? "firefox" : "chromium");
 const DELAYS_MS = [10, 40, 80, 150];
 const JITTER = 0.2;
 
@@ -129,9 +136,9 @@ const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
 const KEYFRAMES = process.env.SYNC_KEYFRAMES !== "0";
 /** SYNC_HEARD=1: the steady viewers play their sound into a private PulseAudio (the test video's
  * sound white noise), one channel each of one recording, and the spread is also measured from
- * what is heard (heard.mjs): RESULT heard_spread_*. Chromium only (each viewer's sound is routed
- * with its setSinkId; Firefox runs as without), not the YouTube scenario. */
-const HEARD = process.env.SYNC_HEARD === "1" && !firefox;
+ * what is heard (heard.mjs): RESULT heard_spread_*. Each viewer's sound is routed with its
+ * setSinkId, in Chromium and Firefox alike; not the YouTube scenario. */
+const HEARD = process.env.SYNC_HEARD === "1";
 /** SYNC_NOISE_RATE: the white noise's sample rate (Hz), 48000 unless said. The private PulseAudio
  * runs at 48 kHz; Chromium reads a video whose sound is at the sink's rate with a ±5 ms scatter
  * at rate 1, and one at 44.1 kHz on its line (bench/RESULTS.md). */
@@ -140,11 +147,14 @@ const NOISE_RATE = Number(process.env.SYNC_NOISE_RATE ?? 48_000);
  * and pause() and every "playing" event (`traceMedia`). */
 const TRACE = process.env.SYNC_TRACE === "1";
 /** Where SYNC_HEARD's recording of a scenario goes (kept, beside SYNC_DUMP's samples). */
-const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir(), "lockstep-sync")}-${scenario}-heard.f32`;
-/** Opens a viewer (a fresh context), refused keyframe times when KEYFRAMES is off. */
-async function openBenchViewer(browser) {
-  const v = await openViewer(browser);
+const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir(), "lockstep-sync")}-${BROWSER === "chromium" ? "" : `${BROWSER}-`}${scenario}-heard.f32`;
+/** Opens a viewer (a fresh context) in `browsers[kind]`, refused keyframe times when KEYFRAMES is
+ * off (Chromium only: firefox.js routes nothing). */
+async function openBenchViewer(browsers, kind) {
+  const v = kind === "firefox" ? await newFirefoxViewer(browsers.firefox) : await newViewer(browsers.chromium);
+  v.kind = kind;
   const keyframes = (url) => url.pathname.endsWith("/keyframes.json") || url.pathname === "/media/keyframes";
+  if (!KEYFRAMES && kind === "firefox") throw new Error("SYNC_KEYFRAMES=0 refuses keyframe times through Playwright's routes: Chromium only");
   if (!KEYFRAMES) await v.context.route(keyframes, (route) => route.fulfill({ status: 404, body: "" }));
   return v;
 }
@@ -213,6 +223,32 @@ function seekSchedule(n, every) {
   }));
 }
 
+/** The median of `xs` (the mean of the two middle ones when they are even). */
+const middle = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+/** Where each viewer sits among the others, per room rate, over `rows` (`{ roomRate, at }`, `at`
+ * each viewer's place, s, in any common frame): `[{ rate, viewers, firefoxAhead }]`, `viewers`
+ * the median of each viewer's place less the middle (median) of all of them at that instant,
+ * `firefoxAhead` the median of the mean of the Firefox viewers' places less the Chromium
+ * viewers' (null unless `kinds` holds both). */
+function placesBy(rows, kinds) {
+  const both = kinds.includes("firefox") && kinds.includes("chromium");
+  const of = (at, kind) => at.filter((_, i) => kinds[i] === kind);
+  return [...new Set(rows.map((r) => r.roomRate))].sort((a, b) => a - b).map((rate) => {
+    const xs = rows.filter((r) => r.roomRate === rate);
+    return {
+      rate,
+      viewers: kinds.map((_, i) => middle(xs.map((r) => r.at[i] - middle(r.at)))),
+      firefoxAhead: both ? middle(xs.map((r) => mean(of(r.at, "firefox")) - mean(of(r.at, "chromium")))) : null,
+    };
+  });
+}
+
 /** The room's rate at `at` (s from the start of the measurement), by the `steps` sent. */
 const roomRateAt = (steps, at) => steps.filter((x) => x.rate !== undefined && x.at <= at).at(-1)?.rate ?? 1;
 
@@ -265,7 +301,7 @@ function defineRoomError() {
 async function probeViewer(page) {
   const p = await probe(page);
   const edge = p?.edge;
-  if (!firefox || !edge || p.paused || p.now - edge.at >= 100) return p;
+  if (!edge || p.paused || p.now - edge.at >= 100) return p;
   return { ...p, position: p.trueTarget + edge.error + ((p.now - edge.at) / 1000) * (p.rate - p.roomRate) };
 }
 
@@ -367,9 +403,9 @@ function installSampler(page) {
  * for half a second (page load, connection, clock burst and video load included). Returns the
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
  * second), and the first moment each step of the way was seen. */
-async function lateJoin(browser, url, returning = null) {
-  const late = returning ? { context: returning.context, page: await returning.context.newPage() } : await openBenchViewer(browser);
-  if (firefox) await late.page.addInitScript(watchEdges);
+async function lateJoin(browsers, kind, url, returning = null) {
+  const late = returning ? { context: returning.context, page: await returning.context.newPage(), kind: returning.kind } : await openBenchViewer(browsers, kind);
+  if (late.kind === "firefox") await late.page.addInitScript(watchEdges);
   await late.page.addInitScript(defineRoomError);
   if (LATE_HOLD_MS > 0) await late.page.addInitScript(holdFirstStart(LATE_HOLD_MS));
   // Where the late joiner's time goes: the first moment each step is seen, recorded in the page
@@ -520,15 +556,20 @@ async function run(scenario) {
   const heard = HEARD && scenario !== "youtube";
   const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE });
   const server = await startServer(fixtures);
-  if (firefox && scenario === "throttle") throw new Error("the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=firefox");
+  if (BROWSER !== "chromium" && scenario === "throttle") throw new Error(`the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=${BROWSER}`);
   const pulse = heard ? await startPulse(VIEWERS) : null;
-  // (The sound server is a child of this process: stopped if the browser does not start either.)
-  const browser = firefox ? await launchFirefox() : await launchBrowser({ sound: pulse?.env }).catch((err) => {
+  // (The sound server is a child of this process: stopped if a browser does not start either.)
+  const browsers = {};
+  try {
+    if (!firefox) browsers.chromium = await launchBrowser({ sound: pulse?.env });
+    if (firefox || mixed) browsers.firefox = await launchFirefox({ sound: pulse?.env });
+  } catch (err) {
+    await browsers.chromium?.close();
     pulse?.close();
     throw err;
-  });
+  }
   const proxies = [];
-  const prefix = `${firefox ? "firefox_" : ""}${scenario === "loopback" ? "" : `${scenario}_`}`;
+  const prefix = `${BROWSER === "chromium" ? "" : `${BROWSER}_`}${scenario === "loopback" ? "" : `${scenario}_`}`;
   try {
     // Where each viewer (and the late joiner, the last) reaches the server.
     const bases = [];
@@ -542,13 +583,14 @@ async function run(scenario) {
       }
     }
     const viewers = [];
-    for (let i = 0; i < VIEWERS; i++) viewers.push(await openBenchViewer(browser));
+    for (let i = 0; i < VIEWERS; i++) viewers.push(await openBenchViewer(browsers, kindOf(i)));
     for (const [i, v] of viewers.entries()) {
-      if (firefox) await v.page.addInitScript(watchEdges);
+      if (v.kind === "firefox") await v.page.addInitScript(watchEdges);
       await v.page.addInitScript(defineRoomError);
       if (heard) {
-        // The labels of audio outputs are given to pages allowed a microphone.
-        await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
+        // The labels of audio outputs are given to pages allowed a microphone (Firefox's, to
+        // pages that had one: routeSound asks for its fake one).
+        if (v.kind === "chromium") await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
         await v.page.addInitScript(routeSound, sinkLabel(i));
       }
       if (TRACE) await v.page.addInitScript(traceMedia);
@@ -558,7 +600,8 @@ async function run(scenario) {
       await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
     }
     const what = { delay: `one-way delays ${DELAYS_MS.join("/")} ms ±${JITTER * 100}%`, throttle: "one viewer's CPU 4x slower", youtube: "a YouTube item (the IFrame API stand-in), loopback" };
-    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${firefox ? "Firefox ESR (WebDriver BiDi)" : "Chromium"}`);
+    const named = { chromium: "Chromium", firefox: "Firefox ESR (WebDriver BiDi)", mixed: `${viewers.map((v) => (v.kind === "firefox" ? "Firefox ESR" : "Chromium")).join(", ")}; late joiners Chromium and Firefox in turn` };
+    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${named[BROWSER]}`);
     const host = viewers[0].page;
     await host.goto(`${bases[0]}/`);
     const room = await host.evaluate(async () => {
@@ -631,7 +674,7 @@ async function run(scenario) {
     // room. Alongside the schedule; a batch stops opening joiners JOIN_CLEARANCE_S before the
     // room's next event.
     const joins = [];
-    const returning = LATE_RETURNING ? await openBenchViewer(browser) : null;
+    const returning = LATE_RETURNING ? await openBenchViewer(browsers, kindOf(0)) : null;
     for (const at of LATE_JOIN_AT) {
       await new Promise((r) => setTimeout(r, start + at * 1000 - Date.now()));
       const next = Math.min(...scheduled.filter((x) => x.at > at).map((x) => x.at));
@@ -641,10 +684,10 @@ async function run(scenario) {
           break;
         }
         const opened = Date.now();
-        const join = await lateJoin(browser, `${bases[VIEWERS]}/r/${room.id}`, returning);
+        const join = await lateJoin(browsers, kindOf(joins.length), `${bases[VIEWERS]}/r/${room.id}`, returning);
         const crossed = scheduled.find((x) => x.at > at && start + x.at * 1000 < opened + (join.tight + 0.5) * 1000);
         if (crossed) console.log(`a late joiner at ${at} s was still converging at the room's event at ${crossed.at} s`);
-        joins.push({ ...join, rate: roomRateAt(scheduled, at) });
+        joins.push({ ...join, kind: returning?.kind ?? kindOf(joins.length), rate: roomRateAt(scheduled, at) });
       }
     }
     await returning?.context.close();
@@ -655,7 +698,7 @@ async function run(scenario) {
     if (process.env.SYNC_DUMP) {
       const { writeFileSync } = await import("node:fs");
       const traces = TRACE ? await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__trace))) : null;
-      writeFileSync(`${process.env.SYNC_DUMP}-${firefox ? "firefox-" : ""}${scenario}.json`, JSON.stringify({ events, samples, reports, traces, recordingStartedAt: recording?.startedAt ?? null }));
+      writeFileSync(`${process.env.SYNC_DUMP}-${BROWSER === "chromium" ? "" : `${BROWSER}-`}${scenario}.json`, JSON.stringify({ kinds: viewers.map((v) => v.kind), events, samples, reports, traces, recordingStartedAt: recording?.startedAt ?? null }));
     }
 
     // Align the viewers' samples in SAMPLE_MS buckets of the shared clock: each viewer's sample
@@ -701,7 +744,7 @@ async function run(scenario) {
         // together).
         const residuals = known ? errors.map((e, k) => e - lines[k]) : null;
         const noiseSpread = known ? Math.max(...residuals) - Math.min(...residuals) : null;
-        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, spread: Math.max(...errors) - Math.min(...errors), lineSpread, noiseSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
+        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, errors, spread: Math.max(...errors) - Math.min(...errors), lineSpread, noiseSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
       })
       .sort((a, b) => a.t - b.t);
     // A bucket is steady when its whole window [now, now + SAMPLE_MS) lies outside every settling
@@ -722,6 +765,7 @@ async function run(scenario) {
       return { rate, n: xs.length, p95: quantile(xs, 0.95), lined: lined.length, lineP95: quantile(sorted("lineSpread"), 0.95), noiseP95: quantile(sorted("noiseSpread"), 0.95) };
     });
     const errors = steady.map((r) => r.worst).sort((a, b) => a - b);
+    const kinds = viewers.map((v) => v.kind);
 
     // What is heard (SYNC_HEARD=1): every SAMPLE_MS of the recording, the spread between what the
     // viewers' channels play, where every one of them plays the video (not while paused), steady
@@ -750,9 +794,39 @@ async function run(scenario) {
         hint,
       });
       for (const r of spreads) heardRows.push({ ...r, roomRate: rateAt(r.now) });
+      // (`at`: each channel's place in the video, s; a viewer's channel is its index.)
       console.log(`heard: ${matched.join(", ")} windows of 10 ms matched per viewer, ${heardRows.length} steady instants with every viewer heard (analysed in ${((Date.now() - analysed) / 1000).toFixed(1)} s)`);
     }
     const heardSorted = heardRows.map((r) => r.spread).sort((a, b) => a - b);
+    // Where each viewer sits among the others, steady, per room rate: by the readings (its error
+    // less the middle of the viewers' errors at that instant) and by what is heard (its place in
+    // the video less the middle of theirs), the median of each. A browser that plays apart from
+    // the others shows here; in a mixed room (BROWSER=mixed) so does what a Chromium and a
+    // Firefox viewer side by side are heard apart (the mean of one browser's viewers less the
+    // other's).
+    const placesRead = placesBy(steady.map((r) => ({ roomRate: r.roomRate, at: r.errors })), kinds);
+    const placesHeard = placesBy(heardRows, kinds);
+    // Each viewer's sound against its own reading: its heard place less its read place (its
+    // sample nearest the instant, carried to it at the room's rate), the median over each 2 s of
+    // the recording. A player whose sound keeps to its currentTime holds one figure all along;
+    // the recording's start (when its first sample was played, give or take its ~20 ms) adds the
+    // same few ms to every viewer's.
+    const heardLessRead = kinds.map((_, v) => {
+      const list = samples[v];
+      const windows = new Map();
+      let i = 0;
+      for (const r of heardRows) {
+        while (i + 1 < list.length && Math.abs(list[i + 1].now - r.now) <= Math.abs(list[i].now - r.now)) i++;
+        const x = list[i];
+        if (!x || Math.abs(x.now - r.now) > SAMPLE_MS) continue;
+        const read = x.target + x.error + ((r.now - x.now) / 1000) * x.roomRate;
+        const w = Math.floor((r.now - t0) / 2000);
+        if (!windows.has(w)) windows.set(w, []);
+        windows.get(w).push(r.at[v] - read);
+      }
+      const medians = [...windows.values()].filter((xs) => xs.length >= 10).map(middle).sort((a, b) => a - b);
+      return medians.length ? { lo: medians[0], mid: middle(medians), hi: medians.at(-1) } : null;
+    });
     const heardByRate = [...new Set(heardRows.map((r) => r.roomRate))].sort((a, b) => a - b).map((rate) => {
       const xs = heardRows.filter((r) => r.roomRate === rate).map((r) => r.spread).sort((a, b) => a - b);
       return { rate, n: xs.length, p95: quantile(xs, 0.95) };
@@ -866,6 +940,14 @@ async function run(scenario) {
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
     console.log(`spread by the room's rate (steady): ${byRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} samples)`).join("; ")}`);
+    if (heardLessRead.some(Boolean)) {
+      console.log(`each viewer's sound against its own reading (heard less read, the median over each 2 s steady; lowest..highest (middle); the recording's start adds the same to all): ${heardLessRead.map((x, i) => `${kinds[i]} ${x ? `${ms(x.lo)}..${ms(x.hi)} (${ms(x.mid)})` : "-"}`).join(", ")} ms`);
+    }
+    for (const [what, places] of [["read", placesRead], ["heard", placesHeard]]) {
+      if (!places.length) continue;
+      console.log(`each viewer against the viewers' middle, ${what} (steady, median, + ahead): ${places.map((x) => `at ${x.rate}: ${x.viewers.map((v, i) => `${kinds[i]} ${v >= 0 ? "+" : ""}${ms(v)}`).join(", ")} ms`).join("; ")}`);
+      if (mixed) console.log(`Firefox's viewers against Chromium's, ${what} (the mean of each, steady, median, + ahead): ${places.map((x) => `at ${x.rate}: ${ms(x.firefoxAhead)} ms`).join("; ")}`);
+    }
     if (heardSorted.length) {
       console.log(`spread between what the viewers are heard playing (steady): p50 ${ms(quantile(heardSorted, 0.5))} ms, p95 ${ms(quantile(heardSorted, 0.95))} ms, p99 ${ms(quantile(heardSorted, 0.99))} ms, max ${ms(heardSorted.at(-1))} ms; by the room's rate: ${heardByRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} instants)`).join("; ")}`);
     }
@@ -926,6 +1008,14 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
     console.log(`RESULT ${prefix}sync_spread_max ${ms(spreads.at(-1))} ms`);
     for (const x of byRate) console.log(`RESULT ${prefix}sync_spread_p95_at_rate_${x.rate} ${ms(x.p95)} ms`);
+    if (mixed) {
+      for (const x of placesRead) console.log(`RESULT ${prefix}firefox_ahead_of_chromium_at_rate_${x.rate} ${ms(x.firefoxAhead)} ms`);
+      for (const x of placesHeard) console.log(`RESULT ${prefix}heard_firefox_ahead_of_chromium_at_rate_${x.rate} ${ms(x.firefoxAhead)} ms`);
+    }
+    if (heardLessRead.some(Boolean)) {
+      const moved = Math.max(...heardLessRead.filter(Boolean).map((x) => x.hi - x.lo));
+      console.log(`RESULT ${prefix}heard_less_read_moved_max ${ms(moved)} ms`);
+    }
     if (heardSorted.length) {
       console.log(`RESULT ${prefix}heard_spread_p50 ${ms(quantile(heardSorted, 0.5))} ms`);
       console.log(`RESULT ${prefix}heard_spread_p95 ${ms(quantile(heardSorted, 0.95))} ms`);
@@ -980,7 +1070,7 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
     console.log(`RESULT ${prefix}rate_reversals_steady_max ${Math.max(...steadyReversals)} count`);
   } finally {
-    await browser.close();
+    for (const browser of Object.values(browsers)) await browser.close();
     pulse?.close();
     for (const proxy of proxies) await proxy.close();
     await server.stop();

@@ -38,12 +38,27 @@ const PREFS = {
 const STARTUP_TIMEOUT_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 
-/** Launches headless Firefox with a fresh profile; resolves to a browser for `newViewer`. */
-export async function launchFirefox() {
+/** With `sound` (bench/heard.mjs): a page's `getUserMedia` is answered at once by a fake
+ * microphone, so that it may list the audio outputs by name and choose one (`setSinkId`), in a
+ * window without the focus too (only the last one opened has it; Firefox would wait for it). */
+const SOUND_PREFS = {
+  "media.navigator.permission.disabled": true,
+  "media.navigator.streams.fake": true,
+  "media.devices.unfocused.enabled": true,
+};
+
+/** Launches headless Firefox with a fresh profile; resolves to a browser for `newViewer`. Its
+ * sound goes nowhere unless `sound` gives the environment of a PulseAudio server to play into
+ * (web/bench/heard.mjs). */
+export async function launchFirefox({ sound = null } = {}) {
   if (!existsSync(FIREFOX)) throw new Error(`${FIREFOX} is missing: install Debian's firefox-esr package (or set FIREFOX)`);
   const profile = mkdtempSync(path.join(os.tmpdir(), "lockstep-firefox-"));
-  writeFileSync(path.join(profile, "user.js"), Object.entries(PREFS).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`).join(""));
-  const child = spawn(FIREFOX, ["--headless", "--no-remote", "--profile", profile, "--remote-debugging-port=0"], { stdio: ["ignore", "ignore", "pipe"] });
+  const prefs = { ...PREFS, ...(sound ? SOUND_PREFS : {}) };
+  writeFileSync(path.join(profile, "user.js"), Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`).join(""));
+  const child = spawn(FIREFOX, ["--headless", "--no-remote", "--profile", profile, "--remote-debugging-port=0"], {
+    stdio: ["ignore", "ignore", "pipe"],
+    ...(sound ? { env: { ...process.env, ...sound } } : {}),
+  });
   const url = await new Promise((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error(`Firefox did not open WebDriver BiDi within ${STARTUP_TIMEOUT_MS / 1000} s: ${seen.slice(-500)}`)), STARTUP_TIMEOUT_MS);
@@ -142,9 +157,11 @@ async function openPage(browser, userContext, { width, height }) {
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    /** Runs `fn` in every document this page loads from now on, before the page's own scripts. */
-    async addInitScript(fn) {
-      await session.send("script.addPreloadScript", { functionDeclaration: `() => { (${fn})(); }`, contexts: [context] });
+    /** Runs `fn` in every document this page loads from now on, before the page's own scripts;
+     * with `arg` (JSON), as Playwright's does. */
+    async addInitScript(fn, arg) {
+      const args = arg === undefined ? "" : JSON.stringify(arg);
+      await session.send("script.addPreloadScript", { functionDeclaration: `() => { (${fn})(${args}); }`, contexts: [context] });
     },
   };
   return page;
