@@ -15,7 +15,7 @@
 // pulseaudio-utils (parec, pactl): scripts/bench-sync installs them for SYNC_HEARD=1.
 
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 
@@ -40,8 +40,9 @@ function need(binary) {
 /**
  * Starts a private PulseAudio (its own runtime folder, no configuration read from the machine's)
  * with a sink of `channels` channels, a mono sink per viewer feeding one channel of it, and a
- * default sink that nobody records (late joiners play into it). Returns `env` (for Chromium),
- * `record(file)` (starts recording the sink; returns `{ startedAt, stop }`), `close()`.
+ * default sink that nobody records (late joiners play into it). Returns `env` (for the browsers),
+ * `record(file)` (starts recording the sink; returns `{ startedAt, stop }`, `startedAt` when its
+ * first sample was played, by this machine's clock), `close()`.
  */
 export async function startPulse(channels) {
   need("pulseaudio");
@@ -90,14 +91,27 @@ export async function startPulse(channels) {
     env,
     record(file) {
       const out = openSync(file, "w");
-      const startedAt = Date.now();
+      const spawnedAt = Date.now();
+      // When the recording's first sample was played (epoch ms): parec may take a second or two
+      // to start delivering, so its start is told by the file's growth: a length seen at some
+      // instant was all played by then, less up to its ~20 ms of latency.
+      let firstAt = null;
+      const watch = setInterval(() => {
+        const frames = statSync(file).size / 4 / channels;
+        const at = Date.now() - (frames / RATE) * 1000;
+        if (frames > 0 && (firstAt === null || at < firstAt)) firstAt = at;
+      }, 10);
       const parec = spawn("parec", ["-d", "heard.monitor", "--format=float32le", `--rate=${RATE}`, `--channels=${channels}`, `--channel-map=${map}`, "--no-remix", "--no-remap", "--raw", "--latency-msec=20"], {
         env: { ...process.env, ...env },
         stdio: ["ignore", out, "inherit"],
       });
       return {
-        startedAt,
+        /** When its first sample was played, as far as told yet (at first, when parec started). */
+        get startedAt() {
+          return firstAt ?? spawnedAt;
+        },
         stop: () => new Promise((r) => {
+          clearInterval(watch);
           parec.once("exit", () => {
             closeSync(out);
             r();
