@@ -3,7 +3,7 @@
 // Subresource Integrity hash).
 
 import { PositionReader, pollDelayMs } from "../position.js";
-import { bufferedEnd, canPlay, isHls, videoElement } from "./video.js";
+import { bufferedEnd, canPlay, dropsStretchedSound, elementRate, isHls, playerRate, videoElement } from "./video.js";
 
 let hlsScript = null;
 
@@ -29,6 +29,8 @@ export class Html5Player {
     this.config = config;
     this.onEvent = onEvent;
     this.fineRate = true;
+    /** Set to 1, the element is given `STRETCHED_ONE` instead (video.js, `dropsStretchedSound`). */
+    this.keepStretching = dropsStretchedSound();
     this.hls = null;
     const video = adopted ?? videoElement();
     this.adopted = Boolean(adopted);
@@ -63,7 +65,7 @@ export class Html5Player {
       this.poll();
     };
     this.poll = () => {
-      if (this.timer === null && !video.paused && this.reader.worthPolling(video.playbackRate)) this.timer = setTimeout(poll, pollDelayMs());
+      if (this.timer === null && !video.paused && this.reader.worthPolling(this.rate)) this.timer = setTimeout(poll, pollDelayMs());
     };
     video.addEventListener("playing", this.poll);
   }
@@ -133,7 +135,7 @@ export class Html5Player {
     const v = this.video;
     const moving = !v.paused && !v.seeking && v.readyState >= 3;
     const value = v.currentTime;
-    const position = this.reader.read(value, performance.now() / 1000, v.playbackRate, moving);
+    const position = this.reader.read(value, performance.now() / 1000, this.rate, moving);
     // null: a reading that cannot be told from its line yet (position.js, `placed`).
     this.lastRaw = this.reader.stepped ? position : this.reader.placed ? value : null;
     return position;
@@ -173,11 +175,12 @@ export class Html5Player {
     return canPlay(this.video);
   }
   get rate() {
-    return this.video.playbackRate;
+    return playerRate(this.video.playbackRate);
   }
   set rate(r) {
-    if (this.video.playbackRate === r) return;
-    this.video.playbackRate = r;
+    const element = elementRate(r, this.keepStretching);
+    if (this.video.playbackRate === element) return;
+    this.video.playbackRate = element;
     // Readings at rates other than 1 are averaged (position.js): read between ticks again.
     this.poll();
   }

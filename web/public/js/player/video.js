@@ -45,5 +45,29 @@ export function changesRateFreely() {
   return gecko();
 }
 
+/** Whether this browser's <video> drops the sound its time-stretcher holds when its rate goes
+ * back to exactly 1 (Gecko: its AudioStream leaves the stretcher's unprocessed samples behind, a
+ * TODO in its source, while its clock and picture carry on), so that the sound then plays
+ * 20-30 ms ahead of its picture and of currentTime, more at every return, until the next seek:
+ * bench/RESULTS.md. Such a player is never set back to 1 but to `STRETCHED_ONE`. */
+export function dropsStretchedSound() {
+  return gecko();
+}
+
+/** The rate such a player is given for 1: the least above it that keeps its stretcher on. Gecko
+ * stretches whenever its sound's sample rate over the rate, rounded down to whole frames, is not
+ * the sample rate itself, and its clock runs at the sample rate over that whole number: for 48 and
+ * 96 kHz sound, 48000/47999 and 96000/95998, this very rate, so that its clock and its sound keep
+ * together; for 44.1 and 88.2 kHz within 1.9 ppm (7 ms an hour, until the next seek). Its
+ * picture runs 21 ppm fast (1.25 ms a minute), which the controller corrects as any drift. */
+export const STRETCHED_ONE = 48000 / 47999.0001;
+
+/** The rate the element is given for the rate `rate` a player is set to: `STRETCHED_ONE` for 1
+ * when `keepStretching`. */
+export const elementRate = (rate, keepStretching) => (keepStretching && rate === 1 ? STRETCHED_ONE : rate);
+
+/** The rate a player was set to, from its element's (`elementRate`'s inverse). */
+export const playerRate = (rate) => (rate === STRETCHED_ONE ? 1 : rate);
+
 /** Told by a media API only Gecko has. */
 const gecko = () => typeof HTMLMediaElement !== "undefined" && "mozCaptureStream" in HTMLMediaElement.prototype;
