@@ -320,8 +320,9 @@ export function heardAt(positions, t) {
  * The spread between what the channels of `recording` play (`readRecording`'s file, `channels`
  * of them), every `stepMs` of it, at the instants `keep(epoch ms)` keeps where every channel is
  * heard playing the video `video` (its file): `[{ now, at, spread }]` (s; `at`: each channel's
- * place in the video). `startedAt`: when the recording started, by this machine's clock (epoch
- * ms); `hint(epoch ms)`: where the room was then (s of the video), or null.
+ * place in the video). `startedAt`: when the recording's first sample was played (`record`'s),
+ * by this machine's clock (epoch ms); `hint(epoch ms)`: where the room was then (s of the video),
+ * or null.
  */
 export function heardSpreads({ recording, channels, video, startedAt, stepMs, keep, hint = () => null }) {
   const ref = referenceSound(video);

@@ -134,6 +134,7 @@ const AS_UPLOAD = process.env.SYNC_ITEM === "upload";
  * `keyframes.json`, a link's `/media/keyframes`), and their landings
  * plan for the seek time learnt on average, as before they had them: the A of an A/B. */
 const KEYFRAMES = process.env.SYNC_KEYFRAMES !== "0";
+if (!KEYFRAMES && BROWSER !== "chromium") throw new Error(`SYNC_KEYFRAMES=0 refuses keyframe times through Playwright's routes: not with BROWSER=${BROWSER}`);
 /** SYNC_HEARD=1: the steady viewers play their sound into a private PulseAudio (the test video's
  * sound white noise), one channel each of one recording, and the spread is also measured from
  * what is heard (heard.mjs): RESULT heard_spread_*. Each viewer's sound is routed with its
@@ -154,7 +155,6 @@ async function openBenchViewer(browsers, kind) {
   const v = kind === "firefox" ? await newFirefoxViewer(browsers.firefox) : await newViewer(browsers.chromium);
   v.kind = kind;
   const keyframes = (url) => url.pathname.endsWith("/keyframes.json") || url.pathname === "/media/keyframes";
-  if (!KEYFRAMES && kind === "firefox") throw new Error("SYNC_KEYFRAMES=0 refuses keyframe times through Playwright's routes: Chromium only");
   if (!KEYFRAMES) await v.context.route(keyframes, (route) => route.fulfill({ status: 404, body: "" }));
   return v;
 }
@@ -687,7 +687,7 @@ async function run(scenario) {
         const join = await lateJoin(browsers, kindOf(joins.length), `${bases[VIEWERS]}/r/${room.id}`, returning);
         const crossed = scheduled.find((x) => x.at > at && start + x.at * 1000 < opened + (join.tight + 0.5) * 1000);
         if (crossed) console.log(`a late joiner at ${at} s was still converging at the room's event at ${crossed.at} s`);
-        joins.push({ ...join, kind: returning?.kind ?? kindOf(joins.length), rate: roomRateAt(scheduled, at) });
+        joins.push({ ...join, rate: roomRateAt(scheduled, at) });
       }
     }
     await returning?.context.close();
