@@ -15,7 +15,9 @@
 // since the reading before (the jump happened in between). The bounds of successive jumps are
 // carried forward at the playing rate and intersected, as the clock intersects its exchanges; the
 // readings fall at random phases of the jumps, so a few jumps pin the position within a few ms.
-// The estimate is the middle of the intersection, carried to the moment asked.
+// The estimate is the middle of the intersection, carried to the moment asked. A jump whose bounds
+// have nothing in common with the carried ones is believed only once the next jump agrees with it:
+// a busy page takes Firefox's steps late, and a late step reads as the player behind.
 //
 // Chromium's currentTime moves with every reading, and at rate 1 it lies on a straight line within
 // 0.1 ms. At any other rate (time stretching) its readings scatter around their line by up to
@@ -61,6 +63,9 @@ export function pollDelayMs(random = Math.random) {
   return (POSITION.POLL_EVERY + random() * POSITION.POLL_JITTER) * 1000;
 }
 
+const overlap = (a, b) => a.lo <= b.hi && a.hi >= b.lo;
+const intersect = (a, b) => ({ lo: Math.max(a.lo, b.lo), hi: Math.min(a.hi, b.hi) });
+
 export class PositionReader {
   constructor() {
     this.stepped = false;
@@ -84,6 +89,9 @@ export class PositionReader {
     this.stretchRate = null;
     /** Where the player was at `ref`: within [lo, hi], moving at `rate`. */
     this.bounds = null;
+    /** The last jump's own bounds, {ref, lo, hi, rate}, when they were disjoint from the carried
+     * ones: the next jump tells whether the player moved or this one came late. */
+    this.suspect = null;
   }
 
   /**
@@ -148,21 +156,36 @@ export class PositionReader {
 
   /** A jump to `value`, seen at `at`, `gap` after the reading before. */
   jumped(value, at, gap, rate) {
-    let lo = value;
-    let hi = value + gap * rate;
-    const b = this.bounds;
-    if (b && at - b.ref <= POSITION.MAX_AGE) {
-      const carried = (at - b.ref) * b.rate;
-      const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
-      const carriedLo = b.lo + carried - slack;
-      const carriedHi = b.hi + carried + slack;
-      // Disjoint bounds mean the player moved other than at its rate: start again from this jump.
-      if (carriedLo <= hi && carriedHi >= lo) {
-        lo = Math.max(lo, carriedLo);
-        hi = Math.min(hi, carriedHi);
+    const own = { lo: value, hi: value + gap * rate };
+    const suspect = this.suspect;
+    this.suspect = null;
+    const carried = this.carried(this.bounds, at, rate);
+    let next = own;
+    if (carried && overlap(carried, own)) {
+      next = intersect(own, carried);
+    } else if (carried) {
+      // Disjoint bounds: the player moved other than at its rate, or this value reached the page
+      // late (Firefox sends its position to the page's main thread, and a busy page takes its
+      // steps late: one held 75 ms, then a jump of one step, 37 ms behind the line, and the next
+      // 5 ms later back on it; bench-sync with late joiners loading). Start again from this jump
+      // only once the next one agrees with it; until then the carried bounds stand.
+      const fromSuspect = this.carried(suspect, at, rate);
+      if (!fromSuspect || !overlap(fromSuspect, own)) {
+        this.suspect = { ref: at, ...own, rate };
+        return;
       }
+      next = intersect(own, fromSuspect);
     }
-    this.bounds = { ref: at, lo, hi, rate };
+    this.bounds = { ref: at, ...next, rate };
+  }
+
+  /** Bounds `b` carried to `at` (the player now at `rate`), widened for what carrying may miss;
+   * null when there are none or they are older than MAX_AGE. */
+  carried(b, at, rate) {
+    if (!b || at - b.ref > POSITION.MAX_AGE) return null;
+    const carried = (at - b.ref) * b.rate;
+    const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
+    return { lo: b.lo + carried - slack, hi: b.hi + carried + slack };
   }
 
   /** The furthest the player can be at `at` by the bounds of its last jumps (a reading that moved

@@ -224,3 +224,50 @@ test("the ceiling: from a stepped player's first jump, never below where it is a
   readAlong(stale, player, 10, 11);
   assert.equal(stale.ceiling(11 + POSITION.MAX_AGE + 0.05), null);
 });
+
+test("steps that reach the page late do not move a stepped estimate", () => {
+  // Firefox hands its position to the page's main thread; a busy page takes a step or two late:
+  // the value holds ~75 ms, then jumps one step (now 35-70 ms behind), and the next arrives 5 ms
+  // later, back on the line (bench-sync, traced, late joiners loading).
+  const step = 0.04;
+  const truth = (t) => 100 + t;
+  const k = 275; // the step at 11.0 s reaches the page late, and so does the one after
+  const delivered = (j) => (j === k ? (k + 1.75) * step : j === k + 1 ? (k + 1.875) * step : j * step);
+  const reading = (t) => {
+    let j = Math.floor(t / step) + 1;
+    while (j >= 0 && delivered(j) > t) j--;
+    return truth(j * step);
+  };
+  const reader = new PositionReader();
+  const random = seeded(5);
+  const at = [];
+  for (let t = 10; t < 12; t += pollDelayMs(random) / 1000) at.push(t);
+  // And a reading just after each late delivery.
+  at.push(delivered(k) + 0.001, delivered(k + 1) + 0.001);
+  at.sort((a, b) => a - b);
+  let worst = 0;
+  for (const t of at) {
+    const estimate = reader.read(reading(t), t, 1, true);
+    if (t > 10.5) worst = Math.max(worst, Math.abs(estimate - truth(t)));
+  }
+  assert.ok(reader.stepped);
+  // Taken at their word, the late steps put the estimate 64.5 ms behind.
+  assert.ok(worst < 0.004, `within 4 ms throughout (${(worst * 1000).toFixed(1)} ms)`);
+});
+
+test("a stepped player that stalls is read from its new line from its second step on", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  // Stalled for 0.2 s: its line moves 200 ms.
+  player.setRate(11, 0);
+  player.setRate(11.2, 1);
+  const random = seeded(9);
+  let worstAfter = 0;
+  for (let t = 11; t < 12; t += pollDelayMs(random) / 1000) {
+    const estimate = reader.read(player.reading(t), t, player.rateAt(t) || 1, true);
+    // Steps at 11.213, 11.253, ...: from the second one's reading on.
+    if (t > 11.253 + POSITION.POLL_EVERY + POSITION.POLL_JITTER) worstAfter = Math.max(worstAfter, Math.abs(estimate - player.truth(t)));
+  }
+  assert.ok(worstAfter < 0.006, `within 6 ms from the second step after the stall (${(worstAfter * 1000).toFixed(1)} ms)`);
+});
