@@ -9,7 +9,9 @@
 // lies in the intersection of the recent samples' intervals: with jitter, that intersection is set by
 // the fastest request and the fastest reply of the window even when no single exchange was fast both
 // ways, and a reply handled late by a busy page only widens its own interval. The estimate is its
-// middle (Cristian's and Marzullo's idea, as NTP's clock filter). The two clocks also run at slightly
+// middle (Cristian's and Marzullo's idea, as NTP's clock filter). Each interval is widened by how
+// coarse the page's clock may be (Firefox's is rounded to a millisecond), or rounding alone could
+// make it miss the offset and end the intersection. The two clocks also run at slightly
 // different speeds (a few ms per minute at 50 ppm): a least-squares slope of offset over time through
 // the better half of the samples (by rtt) carries each interval to now, once the samples span
 // SKEW_MIN_SPAN_MS and only when the fit is clear (SKEW_SIGNIFICANCE standard errors from none: on
@@ -40,9 +42,15 @@ export const CLOCK = Object.freeze({
   WINDOW: 32,
   /** Samples taken over HTTP when a room page starts (`sampleOverHttp`), one after another. */
   HTTP_SAMPLES: 3,
-  /** How coarse a browser's Resource Timing may be (ms): Chromium gives 0.1 ms, Firefox and Safari
-   * 1 ms. A sample over HTTP is widened by it on both sides, or a fast exchange read as taking no
-   * time at all would come out shorter than the server's own part and be refused. */
+  /** How coarse a page's clock may be (ms): `performance.now()` and Resource Timing give 0.1 ms in
+   * Chromium, 1 ms in Firefox (privacy.reduceTimerPrecision: each time rounded either way within
+   * its millisecond) and Safari. Every sample is widened by it on both sides. A Firefox pong's
+   * interval missed the offset by up to a millisecond, so a lopsided one (its request held about
+   * 50 ms by a busy browser, told by where the estimate went; its reply at once) had nothing in
+   * common with the older ones, ended the intersection alone, and put the estimate 25 ms off for
+   * 5 s (bench-sync, late joiners loading). Widening every interval alike leaves the middle of
+   * their intersection where it was. (A fast exchange over HTTP read as taking no time at all
+   * would otherwise come out shorter than the server's own part, and be refused.) */
   TIMING_RESOLUTION_MS: 1,
   /** Samples needed before the estimate is used... */
   MIN_SAMPLES: 3,
@@ -98,9 +106,11 @@ export class ClockEstimator {
     return true;
   }
 
-  /** Records a pong frame received at local time `t3` (ms); `t0` was echoed as client_time. */
+  /** Records a pong frame received at local time `t3` (ms); `t0` was echoed as client_time. Both
+   * are the page's clock, as coarse as TIMING_RESOLUTION_MS. */
   addPong(pong, t3) {
-    return this.addSample(pong.client_time, pong.server_recv / 1000, pong.server_send / 1000, t3);
+    const res = CLOCK.TIMING_RESOLUTION_MS;
+    return this.addSample(pong.client_time - res, pong.server_recv / 1000, pong.server_send / 1000, t3 + res);
   }
 
   /** Whether the estimate can be used: MIN_SAMPLES, or fewer that already pin it within
