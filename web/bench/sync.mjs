@@ -21,7 +21,8 @@
 // rate, clock estimate, learnt latencies and release jump, the last release's reading while it
 // is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
 // to <prefix>-<scenario>.json (<prefix>-firefox-<scenario>.json, <prefix>-mixed-<scenario>.json,
-// with each viewer's browser in `kinds`); with SYNC_TRACE=1 also every reading of currentTime, every rate
+// with each viewer's browser in `kinds`, and each clock sample with the estimate then in
+// `clockSamples`); with SYNC_TRACE=1 also every reading of currentTime, every rate
 // set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
 // when its recording started. SYNC_FRAMES is off by default: watching every frame makes each
 // viewer's page render on every video frame, which real viewers do not (the player does not use
@@ -151,8 +152,8 @@ const TRACE = process.env.SYNC_TRACE === "1";
 const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir(), "lockstep-sync")}-${BROWSER === "chromium" ? "" : `${BROWSER}-`}${scenario}-heard.f32`;
 /** Opens a viewer (a fresh context) in `browsers[kind]`, refused keyframe times when KEYFRAMES is
  * off (Chromium only: firefox.js routes nothing). */
-async function openBenchViewer(browsers, kind) {
-  const v = kind === "firefox" ? await newFirefoxViewer(browsers.firefox) : await newViewer(browsers.chromium);
+async function openBenchViewer(browsers, kind, late = false) {
+  const v = kind === "firefox" ? await newFirefoxViewer((late && browsers.lateFirefox) || browsers.firefox) : await newViewer(browsers.chromium);
   v.kind = kind;
   const keyframes = (url) => url.pathname.endsWith("/keyframes.json") || url.pathname === "/media/keyframes";
   if (!KEYFRAMES) await v.context.route(keyframes, (route) => route.fulfill({ status: 404, body: "" }));
@@ -200,6 +201,10 @@ const LATE_HOLD_MS = Number(process.env.LATE_HOLD_MS ?? 0);
  * (the first figure the People tab and the room's spread show of it), at most 8 s, and the bench
  * prints its p50/p95. Off by default: it keeps each joiner open ~1.5 s longer. */
 const LATE_REPORT = process.env.LATE_REPORT === "1";
+/** LATE_OWN_FIREFOX=1: Firefox late joiners open in a Firefox of their own (one for all of them),
+ * not in the viewers' one: as a joiner on another machine would, they share the machine's cores
+ * with the viewers but not the browser's processes. */
+const LATE_OWN_FIREFOX = process.env.LATE_OWN_FIREFOX === "1";
 
 /** What happens when, in seconds from the start of the measurement. The seeks go between keyframes,
  * as a user's do (a browser's seek decodes from the keyframe before its point): until the
@@ -385,9 +390,19 @@ function installSampler(page) {
       };
       video.requestVideoFrameCallback(onFrame);
     };
+    // Each clock sample as it comes, with where the estimate then stood and how many of the
+    // newest samples its intersection took (clock.js).
+    window.__clockSamples = [];
+    let lastClockSample = null;
     setInterval(() => {
       wrap();
       watchFrames(app.player?.element);
+      const newest = app.clock.samples.at(-1);
+      if (newest && newest !== lastClockSample) {
+        lastClockSample = newest;
+        const b = app.clock.bounds(newest.at);
+        window.__clockSamples.push({ ...newest, lo: b.lo, hi: b.hi, depth: b.depth, kept: app.clock.samples.length, skew: app.clock.skew });
+      }
       const p = app.player;
       const m = app.model;
       if (!p || !m.current) return;
@@ -404,7 +419,7 @@ function installSampler(page) {
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
  * second), and the first moment each step of the way was seen. */
 async function lateJoin(browsers, kind, url, returning = null) {
-  const late = returning ? { context: returning.context, page: await returning.context.newPage(), kind: returning.kind } : await openBenchViewer(browsers, kind);
+  const late = returning ? { context: returning.context, page: await returning.context.newPage(), kind: returning.kind } : await openBenchViewer(browsers, kind, true);
   if (late.kind === "firefox") await late.page.addInitScript(watchEdges);
   await late.page.addInitScript(defineRoomError);
   if (LATE_HOLD_MS > 0) await late.page.addInitScript(holdFirstStart(LATE_HOLD_MS));
@@ -563,8 +578,10 @@ async function run(scenario) {
   try {
     if (!firefox) browsers.chromium = await launchBrowser({ sound: pulse?.env });
     if (firefox || mixed) browsers.firefox = await launchFirefox({ sound: pulse?.env });
+    if ((firefox || mixed) && LATE_OWN_FIREFOX) browsers.lateFirefox = await launchFirefox({ sound: pulse?.env });
   } catch (err) {
     await browsers.chromium?.close();
+    await browsers.firefox?.close();
     pulse?.close();
     throw err;
   }
@@ -695,10 +712,11 @@ async function run(scenario) {
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     const reports = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__reports)));
+    const clockSamples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__clockSamples)));
     if (process.env.SYNC_DUMP) {
       const { writeFileSync } = await import("node:fs");
       const traces = TRACE ? await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__trace))) : null;
-      writeFileSync(`${process.env.SYNC_DUMP}-${BROWSER === "chromium" ? "" : `${BROWSER}-`}${scenario}.json`, JSON.stringify({ kinds: viewers.map((v) => v.kind), events, samples, reports, traces, recordingStartedAt: recording?.startedAt ?? null }));
+      writeFileSync(`${process.env.SYNC_DUMP}-${BROWSER === "chromium" ? "" : `${BROWSER}-`}${scenario}.json`, JSON.stringify({ kinds: viewers.map((v) => v.kind), events, samples, reports, clockSamples, traces, recordingStartedAt: recording?.startedAt ?? null }));
     }
 
     // Align the viewers' samples in SAMPLE_MS buckets of the shared clock: each viewer's sample
@@ -1000,6 +1018,15 @@ async function run(scenario) {
     }
     if (joins.length) console.log(`first late joiner's fetches, s from opening the page: ${joins[0].fetches.map((f) => `${f.name} ${f.start.toFixed(2)}-${f.end.toFixed(2)}`).join(", ")}`);
     console.log(`stalls (a playing viewer ${STALL * 1000} ms or more further behind from one sample to the next, nothing moving it; not counted for a stepped player): ${stalls.join(", ")}`);
+    // Each viewer's clock estimate from the room's start on (clock.js): how far it moved, and how
+    // often a sample's interval ended its intersection (the walk took fewer than the samples kept).
+    const clockMoves = clockSamples.map((list) => {
+      const own = list.filter((c) => c.at >= t0);
+      const middles = own.map((c) => (c.lo + c.hi) / 2);
+      const ended = own.filter((c) => c.depth < c.kept).length;
+      return { moved: middles.length ? Math.max(...middles) - Math.min(...middles) : 0, ended };
+    });
+    console.log(`clock estimates from the start: moved ${clockMoves.map((c) => c.moved.toFixed(1)).join(", ")} ms (max - min); intersections ended by a sample ${clockMoves.map((c) => c.ended).join(", ")} times`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
@@ -1065,6 +1092,7 @@ async function run(scenario) {
     }
     if (rests.length) console.log(`RESULT ${prefix}sync_rests_off_5ms ${offRests.length} count`);
     console.log(`RESULT ${prefix}sync_stalls ${stalls.reduce((a, b) => a + b, 0)} count`);
+    console.log(`RESULT ${prefix}clock_estimate_moved_max ${Math.max(...clockMoves.map((c) => c.moved)).toFixed(1)} ms`);
     if (releases.length) console.log(`RESULT ${prefix}sync_release_rest_p90 ${ms(quantile(releaseRests, 0.9))} ms`);
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
