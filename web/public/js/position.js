@@ -16,8 +16,9 @@
 // carried forward at the playing rate and intersected, as the clock intersects its exchanges; the
 // readings fall at random phases of the jumps, so a few jumps pin the position within a few ms.
 // The estimate is the middle of the intersection, carried to the moment asked. A jump whose bounds
-// have nothing in common with the carried ones is believed only once the next jump agrees with it:
-// a busy page takes Firefox's steps late, and a late step reads as the player behind.
+// have nothing in common with carried ones that two or more jumps agreed on is believed only once
+// the next jump agrees with it: a busy page takes Firefox's steps late, and a late step reads as
+// the player behind. (A single jump's bounds, as after a start, give way at once.)
 //
 // Chromium's currentTime moves with every reading, and at rate 1 it lies on a straight line within
 // 0.1 ms. At any other rate (time stretching) its readings scatter around their line by up to
@@ -33,6 +34,9 @@ export const POSITION = Object.freeze({
   STEP_OVER_GAP: 1.5,
   /** How many steps make a player count as stepped. */
   STEPS_TO_STEPPED: 3,
+  /** Bounds that this many jumps agree on stand against one jump that has nothing in common with
+   * them (it may have reached the page late); a single jump's bounds do not. */
+  JUMPS_TO_HOLD: 2,
   /** A jump larger than this, or backwards, is not a step: the player seeked or stalled. */
   MAX_STEP: 0.25,
   /** Bounds older than this are dropped: the reading falls back to currentTime. */
@@ -87,7 +91,8 @@ export class PositionReader {
     /** Readings at the rate `stretchRate` (not 1), for their mean: [{value, at}]. */
     this.recent = [];
     this.stretchRate = null;
-    /** Where the player was at `ref`: within [lo, hi], moving at `rate`. */
+    /** Where the player was at `ref`: within [lo, hi], moving at `rate`, as `jumps` jumps in a
+     * row agree. */
     this.bounds = null;
     /** The last jump's own bounds, {ref, lo, hi, rate}, when they were disjoint from the carried
      * ones: the next jump tells whether the player moved or this one came late. */
@@ -159,23 +164,27 @@ export class PositionReader {
     const own = { lo: value, hi: value + gap * rate };
     const suspect = this.suspect;
     this.suspect = null;
-    const carried = this.carried(this.bounds, at, rate);
-    let next = own;
+    const b = this.bounds;
+    const carried = this.carried(b, at, rate);
+    let next = { ...own, jumps: 1 };
     if (carried && overlap(carried, own)) {
-      next = intersect(own, carried);
-    } else if (carried) {
-      // Disjoint bounds: the player moved other than at its rate, or this value reached the page
-      // late (Firefox sends its position to the page's main thread, and a busy page takes its
-      // steps late: one held 75 ms, then a jump of one step, 37 ms behind the line, and the next
-      // 5 ms later back on it; bench-sync with late joiners loading). Start again from this jump
-      // only once the next one agrees with it; until then the carried bounds stand.
+      next = { ...intersect(own, carried), jumps: b.jumps + 1 };
+    } else if (carried && b.jumps >= POSITION.JUMPS_TO_HOLD) {
+      // Disjoint from bounds that jumps agreed on: the player moved other than at its rate, or
+      // this value reached the page late (Firefox sends its position to the page's main thread,
+      // and a busy page takes its steps late: one held 75 ms, then a jump of one step, 37 ms
+      // behind the line, and the next 5 ms later back on it; bench-sync with late joiners
+      // loading). Start again from this jump only once the next one agrees with it; until then
+      // the carried bounds stand.
       const fromSuspect = this.carried(suspect, at, rate);
       if (!fromSuspect || !overlap(fromSuspect, own)) {
-        this.suspect = { ref: at, ...own, rate };
+        this.suspect = { ref: at, ...own, rate, jumps: 1 };
         return;
       }
-      next = intersect(own, fromSuspect);
+      next = { ...intersect(own, fromSuspect), jumps: 2 };
     }
+    // (Disjoint from a single jump's bounds, as the first after a start often is: this one is
+    // as likely right, and the next tells.)
     this.bounds = { ref: at, ...next, rate };
   }
 

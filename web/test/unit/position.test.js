@@ -271,3 +271,25 @@ test("a stepped player that stalls is read from its new line from its second ste
   }
   assert.ok(worstAfter < 0.006, `within 6 ms from the second step after the stall (${(worstAfter * 1000).toFixed(1)} ms)`);
 });
+
+test("after a start, a first jump that came late is not held against the next", () => {
+  // Stepped and playing from 10 s: the first step (at 10.04) reaches the page 35 ms late, the
+  // next ones on time. The second jump is right, and is followed at once.
+  const reader = new PositionReader();
+  reader.stepped = true;
+  const truth = (t) => 100 + Math.max(0, t - 10);
+  const reading = (t) => {
+    const k = Math.floor((t - 10) / 0.04);
+    if (k < 1 || (k === 1 && t < 10.075)) return 100;
+    return truth(10 + k * 0.04);
+  };
+  const random = seeded(11);
+  const at = [10.076];
+  for (let t = 10; t < 10.6; t += pollDelayMs(random) / 1000) at.push(t);
+  let worst = 0;
+  for (const t of at.sort((a, b) => a - b)) {
+    const estimate = reader.read(reading(t), t, 1, true);
+    if (t >= 10.08 + POSITION.POLL_EVERY + POSITION.POLL_JITTER) worst = Math.max(worst, Math.abs(estimate - truth(t)));
+  }
+  assert.ok(worst < 0.004, `within 4 ms from the second jump's reading on (${(worst * 1000).toFixed(1)} ms)`);
+});
