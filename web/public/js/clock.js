@@ -88,10 +88,11 @@ export class ClockEstimator {
 
   /**
    * Records one exchange. All four times in milliseconds: t0 and t3 on the local clock, t1 and t2
-   * on the server's. Returns false for a sample that makes no sense (negative round trip).
+   * on the server's; `slack` widens its interval on both sides (how coarse t0 and t3 may be:
+   * TIMING_RESOLUTION_MS). Returns false for a sample that makes no sense (negative round trip).
    */
-  addSample(t0, t1, t2, t3) {
-    const rtt = t3 - t0 - (t2 - t1);
+  addSample(t0, t1, t2, t3, slack = 0) {
+    const rtt = t3 - t0 - (t2 - t1) + 2 * slack;
     if (!(rtt >= 0) || !Number.isFinite(rtt)) return false;
     const offset = (t1 - t0 + (t2 - t3)) / 2;
     // In order of arrival: a sample over HTTP (`sampleOverHttp`) can be added after a pong that
@@ -109,8 +110,7 @@ export class ClockEstimator {
   /** Records a pong frame received at local time `t3` (ms); `t0` was echoed as client_time. Both
    * are the page's clock, as coarse as TIMING_RESOLUTION_MS. */
   addPong(pong, t3) {
-    const res = CLOCK.TIMING_RESOLUTION_MS;
-    return this.addSample(pong.client_time - res, pong.server_recv / 1000, pong.server_send / 1000, t3 + res);
+    return this.addSample(pong.client_time, pong.server_recv / 1000, pong.server_send / 1000, t3, CLOCK.TIMING_RESOLUTION_MS);
   }
 
   /** Whether the estimate can be used: MIN_SAMPLES, or fewer that already pin it within
@@ -251,10 +251,10 @@ export async function sampleOverHttp(clock, url, { count = CLOCK.HTTP_SAMPLES, o
     }
     const timing = performance.getEntriesByName?.(href, "resource").at(-1);
     if (!timing || !(timing.requestStart > 0) || !(timing.responseStart >= timing.requestStart)) return added;
-    const t0 = performance.timeOrigin + timing.requestStart - CLOCK.TIMING_RESOLUTION_MS;
-    const t3 = performance.timeOrigin + timing.responseStart + CLOCK.TIMING_RESOLUTION_MS;
+    const t0 = performance.timeOrigin + timing.requestStart;
+    const t3 = performance.timeOrigin + timing.responseStart;
     const wasReady = clock.ready;
-    if (clock.addSample(t0, answer.server_recv / 1000, answer.server_send / 1000, t3)) added += 1;
+    if (clock.addSample(t0, answer.server_recv / 1000, answer.server_send / 1000, t3, CLOCK.TIMING_RESOLUTION_MS)) added += 1;
     if (!wasReady && clock.ready) onReady();
   }
   return added;
