@@ -1,8 +1,8 @@
 // Replays the currentTime readings of a traced bench-sync run (SYNC_TRACE=1 with SYNC_DUMP) through
 // PositionReader, this tree's and, given a second position.js (another commit's, say
 // `git show <rev>:web/public/js/position.js > /tmp/position-old.mjs`), that one too, and prints per
-// viewer how far each reader's estimates lie from the median of all the readers' estimates over
-// ±0.5 s (p95, p99, how many over 10 ms), at rates within 2.5% of 1, once the player is read as
+// viewer how far each reader's estimates lie from the median of its own estimates over ±0.5 s
+// (p95, p99, how many over 10 ms), at rates within 2.5% of 1, once the player is read as
 // stepped. The position moves on a straight line between the room's events, so a reader whose
 // estimates jump about that line is misreading its player. The trace holds the bench's own
 // readings too (Firefox's every 4 ms), so the readers are fed at the player's pace: a reading
@@ -53,9 +53,10 @@ dump.traces.forEach((trace, viewer) => {
     while (rows[from].at < row.at - 0.5) from++;
     while (to < rows.length && rows[to].at <= row.at + 0.5) to++;
     if (!row.stepped || Math.abs(row.rate - 1) > 0.025) continue;
-    const around = rows.slice(from, to).flatMap((r) => r.estimates).sort((a, b) => a - b);
-    const median = around[around.length >> 1];
-    row.estimates.forEach((e, i) => distances[i].push(Math.abs(e - median)));
+    row.estimates.forEach((e, i) => {
+      const around = rows.slice(from, to).map((r) => r.estimates[i]).sort((a, b) => a - b);
+      distances[i].push(Math.abs(e - around[around.length >> 1]));
+    });
   }
   readers.forEach(([name], i) => {
     const d = distances[i].sort((a, b) => a - b);
