@@ -70,6 +70,15 @@ export function pollDelayMs(random = Math.random) {
 const overlap = (a, b) => a.lo <= b.hi && a.hi >= b.lo;
 const intersect = (a, b) => ({ lo: Math.max(a.lo, b.lo), hi: Math.min(a.hi, b.hi) });
 
+/** Bounds `b` carried to `at` (the player now at `rate`), widened for what carrying may miss;
+ * null when there are none or they are older than MAX_AGE. */
+function carry(b, at, rate) {
+  if (!b || at - b.ref > POSITION.MAX_AGE) return null;
+  const carried = (at - b.ref) * b.rate;
+  const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
+  return { lo: b.lo + carried - slack, hi: b.hi + carried + slack };
+}
+
 export class PositionReader {
   constructor() {
     this.stepped = false;
@@ -165,7 +174,7 @@ export class PositionReader {
     const suspect = this.suspect;
     this.suspect = null;
     const b = this.bounds;
-    const carried = this.carried(b, at, rate);
+    const carried = carry(b, at, rate);
     let next = { ...own, jumps: 1 };
     if (carried && overlap(carried, own)) {
       next = { ...intersect(own, carried), jumps: b.jumps + 1 };
@@ -175,26 +184,16 @@ export class PositionReader {
       // and a busy page takes its steps late: one held 75 ms, then a jump of one step, 37 ms
       // behind the line, and the next 5 ms later back on it; bench-sync with late joiners
       // loading). Start again from this jump only once the next one agrees with it; until then
-      // the carried bounds stand.
-      const fromSuspect = this.carried(suspect, at, rate);
+      // the carried bounds stand. (Disjoint from a single jump's bounds, as the first after a
+      // start often is, this one is as likely right: it starts again at once.)
+      const fromSuspect = carry(suspect, at, rate);
       if (!fromSuspect || !overlap(fromSuspect, own)) {
-        this.suspect = { ref: at, ...own, rate, jumps: 1 };
+        this.suspect = { ref: at, ...own, rate };
         return;
       }
       next = { ...intersect(own, fromSuspect), jumps: 2 };
     }
-    // (Disjoint from a single jump's bounds, as the first after a start often is: this one is
-    // as likely right, and the next tells.)
     this.bounds = { ref: at, ...next, rate };
-  }
-
-  /** Bounds `b` carried to `at` (the player now at `rate`), widened for what carrying may miss;
-   * null when there are none or they are older than MAX_AGE. */
-  carried(b, at, rate) {
-    if (!b || at - b.ref > POSITION.MAX_AGE) return null;
-    const carried = (at - b.ref) * b.rate;
-    const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
-    return { lo: b.lo + carried - slack, hi: b.hi + carried + slack };
   }
 
   /** The furthest the player can be at `at` by the bounds of its last jumps (a reading that moved
@@ -202,8 +201,8 @@ export class PositionReader {
    * null when none bounds it (none since the reader was reset, or older than MAX_AGE). */
   ceiling(at) {
     const b = this.bounds;
-    if (!b || !(at >= b.ref) || at - b.ref > POSITION.MAX_AGE) return null;
-    return b.hi + (at - b.ref) * (b.rate + POSITION.CARRY_SLACK);
+    if (!b || !(at >= b.ref)) return null;
+    return carry(b, at, b.rate)?.hi ?? null;
   }
 
   /** Where the player is at `at`, given the reading `value` then. */
