@@ -67,8 +67,9 @@ export const SYNC = Object.freeze({
   /** The gain in the first SEEK_GRACE after a seek: 10 ms of drift plays 4% faster or slower,
    * closing 40% of the drift each 100 ms tick (below 1 per tick, so it never overshoots). */
   GRACE_GAIN: 4.0,
-  /** Largest rate change in the first SEEK_GRACE after a seek: ±25%. A start that stalls (four
-   * viewers in one browser on two cores: 75-90 ms later than the others' after a seek to an
+  /** Largest rate change in the first SEEK_GRACE after a seek of a Chromium player with the room
+   * at a rate other than 1: ±25% (`graceCap`; CATCH_UP_MAX_NUDGE otherwise). A start that stalls
+   * (four viewers in one browser on two cores: 75-90 ms later than the others' after a seek to an
    * unbuffered place) was 46 ms behind when ±10% ended with the grace, and the steady 2% then
    * took 1.2 s more (bench-sync); at ±25% what a start missed is closed within the grace.
    * Between two stretched rates Chromium's position does not move (web/bench/rate.mjs). */
@@ -80,7 +81,13 @@ export const SYNC = Object.freeze({
    * to move), and closed that at 25% from when its start was measured: 0.5-0.6 s from play() to
    * within 20 ms, the slowest joiners of bench-sync's runs. With the room at 1 only: at 1.25,
    * caught up from 1.875 down, joiners overshot to 19-31 ms ahead (each large drop of the rate
-   * moved the position on, as leaving 1.25 for 1 does), so other rates keep MAX_NUDGE. */
+   * moved the position on, as leaving 1.25 for 1 does), so other rates keep MAX_NUDGE.
+   * The same in any grace with the room at 1, and at any rate for a player whose rate changes
+   * move nothing else (Gecko: `setbackFree`): Firefox's starts under load come out 100-250 ms
+   * behind now and then, and at ±25% those 150-250 ms behind were within 20 ms a second after
+   * the user's seek 3 times of 9 (median 0.72 s from the start's measurement), at ±50% 6 of 10
+   * (0.50 s), with nothing overshot (bench-sync, four Firefox viewers behind the delays at 1.25
+   * with a busy core, 20 seeks a run, two runs each: bench/RESULTS.md, forty-eighth session). */
   CATCH_UP_MAX_NUDGE: 0.5,
   /** Largest rate change otherwise: ±2%, too little to hear (pitch is preserved). */
   STEADY_MAX_NUDGE: 0.02,
@@ -292,8 +299,9 @@ const rawDriftOf = (raw, target, drift) => (Number.isFinite(raw) ? raw - target 
 /** The rate a landing starts the player at: a room's rate other than 1 stretches time already;
  * at 1, START_STRETCH off it. */
 const startRate = (baseRate) => (stretches(baseRate) ? baseRate : baseRate + SYNC.START_STRETCH);
-/** The grace's largest nudge: CATCH_UP_MAX_NUDGE for a start of the viewer's own with the room
- * at 1, MAX_NUDGE otherwise. */
+/** The largest nudge a paused player that starts at once behind the room starts at, and what its
+ * grace closes by then (`catchUpLimit`): CATCH_UP_MAX_NUDGE for a start of the viewer's own with
+ * the room at 1, MAX_NUDGE otherwise. (Once started, its grace's cap is `graceCap`.) */
 const catchUpCap = (own, baseRate) => (own && !stretches(baseRate) ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE);
 
 /**
@@ -576,7 +584,7 @@ export class SyncController {
       if (!stretches(baseRate) && this.farFrom(baseRate)) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
       return result("none", baseRate);
     }
-    const cap = grace ? catchUpCap(now < this.ownStartEnds, baseRate) : SYNC.STEADY_MAX_NUDGE;
+    const cap = grace ? this.graceCap(baseRate) : SYNC.STEADY_MAX_NUDGE;
     let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
     // From rate 1, never so little that Chromium plays it as 1 (and pays the setback once more
     // when the nudge grows again).
@@ -602,6 +610,13 @@ export class SyncController {
     const off = Math.abs(midMean(this.rest.drifts)) > this.tolerance * SYNC.REST_BAND;
     this.rest = null;
     return off;
+  }
+
+  /** The grace's largest nudge at the room's rate `baseRate`: CATCH_UP_MAX_NUDGE with the room at
+   * 1, or for a setback-free player at any rate; MAX_NUDGE for another player at another rate
+   * (Chromium caught up from 1.875 overshot). */
+  graceCap(baseRate) {
+    return this.setbackFree || !stretches(baseRate) ? SYNC.CATCH_UP_MAX_NUDGE : SYNC.MAX_NUDGE;
   }
 
   /** Whether the player's rate is further from the room's than a correction sets it (the room's
