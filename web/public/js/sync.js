@@ -347,6 +347,9 @@ export class SyncController {
      * "ceiling" (a quick starter that came out late: `land`), "settle" (at START_SETTLE), or
      * null before any. */
     this.startMeasuredBy = null;
+    /** How late the last armed start was started (s): its timer's delay past its moment, for
+     * bench-sync to tell; null before any. */
+    this.startTimerLate = null;
     /** The user asked to resync: seek (land) at the next decision whatever the drift. */
     this.forced = false;
     /** A start the room called for, of a player that cannot land, to be placed once it moves:
@@ -864,6 +867,7 @@ export class SyncController {
     }
     if (l.phase === "armed") {
       if (now >= l.startAt - SYNC.START_TIMER_SLACK) {
+        this.startTimerLate = now - l.startAt;
         this.landing = { phase: "started", at: Math.min(now, l.startAt), assumed: l.assumed, again: l.again, from: l.from, own: l.own, resume: l.resume };
         return result("start", startRate(baseRate));
       }
