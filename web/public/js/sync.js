@@ -145,6 +145,14 @@ export const SYNC = Object.freeze({
    * waited ~0.19 s for its moment with the lead of a seek that fetches (bench-sync). */
   BUFFERED_LANDING_LEAD: 0.03,
   INITIAL_BUFFERED_SEEK_LATENCY: 0.03,
+  /** ...plus this for a player whose start right after its seek is slow on a busy page (Gecko:
+   * `seekPreroll`). Firefox moves 3-20 ms after play() given time, but on a busy page a start
+   * 50-100 ms after its seek did not move for 100-200 ms, in a third of the landings: four
+   * Firefox viewers behind the delays at 1.25 with a busy core, two runs, 28 and 33 landings of
+   * 80 came out more than 50 ms behind, against 0 and 5 with this lead (the seeks until every
+   * viewer was within 20 ms, p50 0.62 and 0.72 s against 0.44 and 0.51 s: bench/RESULTS.md,
+   * forty-eighth session). Not added to a lead that is longer anyway (a seek that fetches). */
+  SEEK_PREROLL: 0.15,
   BUFFERED_AHEAD: 0.5,
   /** A browser seeks by decoding from the keyframe before its point. When the item's keyframes
    * are known (an upload's `keyframes.json`), a landing's lead adds this much seek time per second
@@ -323,14 +331,15 @@ export function sinceChange({ at, heardAt, now, whole }) {
 
 export class SyncController {
   /**
-   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean}} options
+   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean, seekPreroll?: boolean}} options
    *   `tolerance` widens every band by that factor: a viewer on a slow device trades tightness for
    *   fewer corrections. `landing` (players with fine rate control) pauses, seeks ahead and starts
    *   on time. `quickStart`: the browser's media starts at once (INITIAL_QUICK_START_LATENCY).
    *   `setbackFree`: its position does not fall back when its rate leaves 1 (Gecko), so a rest
-   *   off the room is corrected from REST_BAND, not DEAD_BAND.
+   *   off the room is corrected from REST_BAND, not DEAD_BAND. `seekPreroll`: its start right
+   *   after a seek is slow on a busy page (Gecko), so a landing leads SEEK_PREROLL more.
    */
-  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false } = {}) {
+  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false, seekPreroll = false } = {}) {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt, buffered} until the seek is done, then
@@ -357,6 +366,7 @@ export class SyncController {
     this.placing = null;
     this.quickStart = quickStart && fineRate;
     this.setbackFree = setbackFree && fineRate;
+    this.seekPreroll = seekPreroll && fineRate;
     /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
      * decisions since it began, or null (REST_BAND). */
     this.rest = null;
@@ -1014,7 +1024,8 @@ export class SyncController {
    * buffered (`bufferedTo`: the end of the player's buffered stretch holding `target`, or null),
    * and its distance from the keyframe before it (null when the keyframes are not known). */
   landingLead(target, baseRate, bufferedTo) {
-    const withinBuffer = this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency;
+    const preroll = this.seekPreroll ? SYNC.SEEK_PREROLL : 0;
+    const withinBuffer = this.startLatency + SYNC.BUFFERED_LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * this.bufferedSeekLatency + preroll;
     const bufferedLead = this.plan(target, baseRate, withinBuffer);
     if (bufferedTo !== null && bufferedTo >= target + (bufferedLead.seconds + SYNC.BUFFERED_AHEAD) * baseRate) {
       return { ...bufferedLead, buffered: true };

@@ -1697,6 +1697,26 @@ test("every planned landing fits its lead, lands just past a keyframe, or is cap
   }
 });
 
+test("a Gecko player's landing within the buffer leads SEEK_PREROLL more; one that fetches leads as before when that is longer", () => {
+  // Firefox started 50-100 ms after its seek on a busy page did not move for 100-200 ms.
+  const learnt = (seekPreroll) => {
+    const c = new SyncController({ seekPreroll, setbackFree: seekPreroll, quickStart: seekPreroll });
+    c.startLatency = 0.01;
+    c.bufferedSeekLatency = 0.03;
+    c.seekLatency = 0.15;
+    return c;
+  };
+  const buffered = (c) => c.landingLead(20, 1, 30);
+  assert.ok(buffered(learnt(true)).buffered && buffered(learnt(false)).buffered);
+  assert.ok(Math.abs(buffered(learnt(true)).seconds - buffered(learnt(false)).seconds - SYNC.SEEK_PREROLL) < 1e-9);
+  // A seek that fetches: 0.08 + 1.5 x 0.15 s, longer than the buffered lead with its preroll.
+  const fetching = (c) => c.landingLead(20, 1, null).seconds;
+  assert.ok(Math.abs(fetching(learnt(true)) - fetching(learnt(false))) < 1e-9);
+  assert.ok(Math.abs(fetching(learnt(true)) - (SYNC.LANDING_LEAD + SYNC.LANDING_LATENCY_FACTOR * 0.15)) < 1e-9);
+  // A player that cannot land has none.
+  assert.equal(new SyncController({ fineRate: false, seekPreroll: true }).seekPreroll, false);
+});
+
 test("a fresh page's seek time is what its early video's first seek took, not the one assumed", () => {
   // A quick starter's (Firefox's), whose lead is then its seek's.
   const assumed = new SyncController({ quickStart: true }).landingLead(20, 1, null).seconds;

@@ -38,6 +38,13 @@ export function startsAtOnce() {
   return gecko();
 }
 
+/** Whether this browser's <video>, started right after a seek on a busy page, may not move for
+ * 100-200 ms (Gecko; given 0.15 s more, it moves after 3-20 ms), so that a landing leads that
+ * much more (sync.js, `seekPreroll`). */
+export function startsSlowAfterSeek() {
+  return gecko();
+}
+
 /** Whether this browser's <video> keeps its position when its rate leaves 1 (Gecko; Chromium's
  * falls back about 20 ms as it starts stretching time: sync.js, DEAD_BAND), so a rest a few ms off
  * costs nothing to correct (sync.js, `setbackFree`). */
