@@ -195,6 +195,10 @@ test("a Firefox viewer resting a few ms off the room at rate 1 is corrected by i
   await together(host.page, "Chromium", { playing: true });
   await together(fx.page, "Firefox", { playing: true });
   assert.equal(await host.page.evaluate(() => window.lockstep.controller.setbackFree), false, "Chromium pays a setback when its rate leaves 1");
+  // A Firefox landing within the buffer leads SEEK_PREROLL more (started right after its seek on
+  // a busy page, Firefox's video did not move for 100-200 ms); Chromium's does not.
+  assert.equal(await host.page.evaluate(() => window.lockstep.controller.seekPreroll), false, "Chromium's landing leads as before");
+  assert.equal(await fx.page.evaluate(() => window.lockstep.controller.seekPreroll), true, "Firefox's landing leads SEEK_PREROLL more");
   // At rest (no landing, no grace, no correction, at the room's rate) for 0.6 s, within `band` of
   // the room by its own line over that time (the median of its decisions: its readings scatter).
   const atRest = (band) =>
