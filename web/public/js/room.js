@@ -44,11 +44,10 @@ const PANELS_WAIT_MS = 1000;
 /** Whether this browser's <video>, set fetching while the page loaded, starts moving at once
  * after play() (SyncController's `quickStart`). */
 const QUICK_START = startsAtOnce();
-/** Whether this browser's <video> keeps its position when its rate leaves 1 (SyncController's
- * `setbackFree`). */
-const SETBACK_FREE = changesRateFreely();
-/** Whether a landing leads SEEK_PREROLL more (SyncController's `seekPreroll`). */
-const SEEK_PREROLL = startsSlowAfterSeek();
+/** What this browser's <video> does that every SyncController of this page is told: whether it
+ * keeps its position when its rate leaves 1 (`setbackFree`), and whether a landing leads
+ * SEEK_PREROLL more (`seekPreroll`). */
+const MEDIA_TRAITS = Object.freeze({ setbackFree: changesRateFreely(), seekPreroll: startsSlowAfterSeek() });
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;
@@ -147,7 +146,7 @@ class RoomPage {
     this.model = opened?.model ?? new RoomModel();
     this.clock = opened?.clock ?? new ClockEstimator();
     // What this browser's players were learnt to need on earlier pages (seek and start latencies).
-    this.controller = new SyncController({ setbackFree: SETBACK_FREE, seekPreroll: SEEK_PREROLL }).learntFrom(keptLatencies(true));
+    this.controller = new SyncController(MEDIA_TRAITS).learntFrom(keptLatencies(true));
     this.latenciesKept = null;
     /** The first seek of the <video> early.js set fetching, until timed (`firstSeekTimed`). */
     this.firstSeek = null;
@@ -535,7 +534,7 @@ class RoomPage {
       // A first start on the video early.js set fetching (a late joiner's), in a browser whose
       // media starts at once, is timed by that (an assumption is not learnt: `learntFrom`).
       const quickStart = QUICK_START && Boolean(fetched);
-      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance, quickStart, setbackFree: SETBACK_FREE, seekPreroll: SEEK_PREROLL }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
+      this.controller = new SyncController({ fineRate, tolerance: this.prefs.tolerance, quickStart, ...MEDIA_TRAITS }).learntFrom(this.controller.fineRate === fineRate ? this.controller : keptLatencies(fineRate));
       // The early <video>'s first seek, timed until this page's first landing (`tick`).
       this.firstSeek = fetched ? early.takenFirstSeek() : null;
       // The landings plan their seeks by the keyframes when known; waited for up to
@@ -920,7 +919,7 @@ class RoomPage {
       this.prefs.tolerance = Number(tolerance.value);
       localStorage.setItem("lockstep.tolerance", tolerance.value);
       const keyframes = this.controller.keyframes;
-      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance, quickStart: this.controller.quickStart, setbackFree: SETBACK_FREE, seekPreroll: SEEK_PREROLL }).learntFrom(this.controller);
+      this.controller = new SyncController({ fineRate: this.player?.fineRate ?? true, tolerance: this.prefs.tolerance, quickStart: this.controller.quickStart, ...MEDIA_TRAITS }).learntFrom(this.controller);
       this.controller.setKeyframes(keyframes);
     });
     $("#resync").addEventListener("click", () => {

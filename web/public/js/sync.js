@@ -145,15 +145,15 @@ export const SYNC = Object.freeze({
    * waited ~0.19 s for its moment with the lead of a seek that fetches (bench-sync). */
   BUFFERED_LANDING_LEAD: 0.03,
   INITIAL_BUFFERED_SEEK_LATENCY: 0.03,
-  /** ...plus this for a player whose start right after its seek is slow on a busy page (Gecko:
-   * `seekPreroll`). Firefox moves 3-20 ms after play() given time, but on a busy page a start
+  BUFFERED_AHEAD: 0.5,
+  /** A landing within the buffer leads this much more for a player whose start right after its
+   * seek is slow on a busy page (Gecko: `seekPreroll`). Firefox moves 3-20 ms after play() given time, but on a busy page a start
    * 50-100 ms after its seek did not move for 100-200 ms, in a third of the landings: four
    * Firefox viewers behind the delays at 1.25 with a busy core, two runs, 28 and 33 landings of
    * 80 came out more than 50 ms behind, against 0 and 5 with this lead (the seeks until every
    * viewer was within 20 ms, p50 0.62 and 0.72 s against 0.44 and 0.51 s: bench/RESULTS.md,
    * forty-eighth session). Not added to a lead that is longer anyway (a seek that fetches). */
   SEEK_PREROLL: 0.15,
-  BUFFERED_AHEAD: 0.5,
   /** A browser seeks by decoding from the keyframe before its point. When the item's keyframes
    * are known (an upload's `keyframes.json`), a landing's lead adds this much seek time per second
    * between that keyframe and its point (s/s), learnt from landings at least DECODE_MIN_DISTANCE
