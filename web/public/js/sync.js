@@ -859,9 +859,12 @@ export class SyncController {
       // 357 ms behind at its start) lands once more at once, with the latency just learnt and,
       // usually, within what that seek buffered, rather than after SEEK_COOLDOWN with 2% until
       // then (within 20 ms 2.6 s after the user's seek). Once per landing; a landing of the
-      // viewer's own has the larger catch-up for longer (STALL_GRACE).
+      // viewer's own has the larger catch-up for longer (STALL_GRACE). What the grace could close
+      // is at its own cap (`graceCap`): at MAX_NUDGE where it may nudge twice that, a landing
+      // 130-180 ms behind landed once more where the rate alone was within 20 ms as soon or
+      // sooner (web/test/unit/sync.test.js).
       const behind = -wait * baseRate;
-      const closable = Math.max(0, this.graceEnds - now - this.startLatency) * SYNC.MAX_NUDGE * baseRate;
+      const closable = Math.max(0, this.graceEnds - now - this.startLatency) * this.graceCap(baseRate) * baseRate;
       if (!l.own && !l.relanded && behind > closable + SYNC.DEAD_BAND * this.tolerance) {
         this.lastSeekAt = now;
         const lead = this.landingLead(target, baseRate, bufferedTo);

@@ -439,8 +439,8 @@ class PageTimers {
 }
 
 /**
- * A simulated <video> for landings, in 1 ms steps: seeks take `seekLatency` (the position shows
- * the new place at once, as currentTime does), a play() moves the position only `startLatency`
+ * A simulated <video> for landings, in 1 ms steps: seeks take `seekLatency` (s, or a function of
+ * the seek's number from 1: the position shows the new place at once, as currentTime does), a play() moves the position only `startLatency`
  * later, the controller runs every 100 ms, at once when a seek completes (room.js does so on
  * `seeked`) and when a start it asked for (`startIn`) comes, `timerLate` late as a timer may, and
  * every 20 ms while the start waits to be measured (room.js, START_TICK_MS). `pauses`: how many
@@ -481,7 +481,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       if (r.seekTo !== null) {
         seeks += 1;
         actual = r.seekTo;
-        timers.seekDoneAt = t + seekLatency;
+        timers.seekDoneAt = t + (typeof seekLatency === "function" ? seekLatency(seeks) : seekLatency);
       }
       // As room.js: pause when told, then arm the start or start.
       timers.decided(r, t, controller, timerLate);
@@ -1074,6 +1074,24 @@ test("a landing after the room's seek that comes out further behind than its gra
   // A landing a little late, which the grace closes, starts at once as before.
   const near = simulateLanding({ start: 0, seconds: 3, seekLatency: 0.2, startLatency: 0.01, heardLate: 0.01 });
   assert.equal(near.seeks, 1);
+});
+
+test("a landing after the room's seek that the grace can close at its own cap starts at once: no second seek", () => {
+  // The room at 1: the grace nudges up to CATCH_UP_MAX_NUDGE. A first seek of 0.22-0.29 s (against
+  // the 0.15 s assumed) leaves the viewer 46-116 ms behind once started; measured at MAX_NUDGE, it
+  // landed once more (a second seek, within 20 ms 0.57-0.69 s after the room's), where the rate
+  // alone is within 20 ms by 0.5-0.7 s.
+  for (const setbackFree of [false, true]) {
+    for (const first of [0.22, 0.25, 0.29]) {
+      const { trace, seeks } = simulateLanding({ start: 0, seconds: 3, seekLatency: (n) => (n === 1 ? first : 0.04), startLatency: 0.01, heardLate: 0.01, buffered: true, controller: new SyncController({ setbackFree }) });
+      assert.equal(seeks, 1, `seek of ${first} s`);
+      assert.ok(settledAt(trace, 0.02) <= 0.7 + 1e-9, `seek of ${first} s: within 20 ms at ${settledAt(trace, 0.02)} s`);
+      const started = trace.findIndex((x) => x.action === "start");
+      assert.ok(trace.slice(started).every((x) => x.drift <= 0.005), `seek of ${first} s: nothing ahead once started`);
+    }
+  }
+  // Further behind than that, it still lands once more.
+  assert.equal(simulateLanding({ start: 0, seconds: 3, seekLatency: (n) => (n === 1 ? 0.32 : 0.04), startLatency: 0.01, heardLate: 0.01, buffered: true }).seeks, 2);
 });
 
 test("the first start measured replaces the assumed latency; later ones are smoothed", () => {
