@@ -271,11 +271,24 @@ const STALL = 0.015;
 /** Firefox's currentTime moves in ~40 ms steps (public/js/position.js): a reading between two
  * steps is up to a step behind. Firefox viewers are measured at the steps: every 4 ms the page
  * looks at currentTime, and when it has moved, its error then (within 4 ms of the step: readings
- * lag by 2 ms on average) is kept as `window.__edge`. Runs in the page; installed on every Firefox
- * viewer before the room opens. */
+ * lag by 2 ms on average) is kept as `window.__edge`. A step seen by a look that came more than
+ * EDGE_LATE_MS after the one before (a busy page: Firefox joiners loading in the same Firefox)
+ * came at some moment in between, so its error then reads up to that gap behind: it is not kept,
+ * and the edge before it is carried on at the player's rate, as between any two steps (while
+ * that is fresh, under 100 ms old; then the late one, rather than currentTime read between two
+ * steps, which on a busy page lagged 40-80 ms). Each
+ * sample counts the steps left so (`edgesLate`) and carries the error every step would have given
+ * (`errorEveryEdge`: the reading before the forty-ninth session). Runs in the page; installed on
+ * every Firefox viewer before the room opens. */
 function watchEdges() {
+  const EDGE_LATE_MS = 8;
   let last = null;
+  let looked = null;
+  window.__edgesLate = 0;
   setInterval(() => {
+    const now = performance.timeOrigin + performance.now();
+    const gap = looked === null ? 0 : now - looked;
+    looked = now;
     const app = window.lockstep;
     const p = app?.player;
     const m = app?.model;
@@ -283,10 +296,11 @@ function watchEdges() {
     const value = p.currentTime;
     if (value === last) return;
     last = value;
-    const now = performance.timeOrigin + performance.now();
     const pb = m.playback;
     const target = pb.paused ? pb.position : pb.position + Math.max(0, now / 1000 - pb.at / 1e6) * pb.rate;
-    window.__edge = { error: value - target, at: now };
+    window.__everyEdge = { error: value - target, at: now };
+    if (gap > EDGE_LATE_MS) window.__edgesLate += 1;
+    else window.__edge = window.__everyEdge;
   }, 4);
 }
 
@@ -303,8 +317,12 @@ function defineRoomError() {
     // A YouTube item: where the stand-in's <video> is, not what its API reads (YouTube's reading
     // is its player's last delivered time moved on: youtube-standin.js).
     const position = document.querySelector("video.yt-standin")?.currentTime ?? p.currentTime;
-    const error = edge && !p.paused && now - edge.at < 100 ? edge.error + ((now - edge.at) / 1000) * (p.rate - pb.rate) : position - target;
-    return { target, error };
+    const fresh = (e) => e && !p.paused && now - e.at < 100;
+    const carried = (e) => e.error + ((now - e.at) / 1000) * (p.rate - pb.rate);
+    // A late step (watchEdges) rather than none: the reading itself lags on a busy page.
+    const every = window.__everyEdge;
+    const error = fresh(edge) ? carried(edge) : fresh(every) ? carried(every) : position - target;
+    return { target, error, errorEveryEdge: every ? (fresh(every) ? carried(every) : position - target) : null };
   };
 }
 
@@ -414,8 +432,8 @@ function installSampler(page) {
       if (!p || !m.current) return;
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
-      const { target, error } = window.__roomError(app, now);
-      window.__samples.push({ now, target, error, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost, app.controller.bufferedSeekLatency], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, timerLate: app.controller.startTimerLate ?? null, buffered: app.controller.landing?.buffered ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      const { target, error, errorEveryEdge } = window.__roomError(app, now);
+      window.__samples.push({ now, target, error, errorEveryEdge, edgesLate: window.__edgesLate ?? null, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost, app.controller.bufferedSeekLatency], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, timerLate: app.controller.startTimerLate ?? null, buffered: app.controller.landing?.buffered ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -775,7 +793,10 @@ async function run(scenario) {
         // together).
         const residuals = known ? errors.map((e, k) => e - lines[k]) : null;
         const noiseSpread = known ? Math.max(...residuals) - Math.min(...residuals) : null;
-        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, errors, spread: Math.max(...errors) - Math.min(...errors), lineSpread, noiseSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
+        // Firefox's viewers read at every step, a late one too (watchEdges), as before the
+        // forty-ninth session.
+        const everyEdge = [...m.values()].map((s) => s.errorEveryEdge ?? s.error);
+        return { t: (b * SAMPLE_MS) / 1000, now: t0 + b * SAMPLE_MS, errors, spread: Math.max(...errors) - Math.min(...errors), spreadEveryEdge: Math.max(...everyEdge) - Math.min(...everyEdge), lineSpread, noiseSpread, worst: Math.max(...errors.map(Math.abs)), roomRate: [...m.values()][0].roomRate };
       })
       .sort((a, b) => a.t - b.t);
     // A bucket is steady when its whole window [now, now + SAMPLE_MS) lies outside every settling
@@ -783,6 +804,8 @@ async function run(scenario) {
     const settled = (from, to) => from >= t0 + SETTLE_S * 1000 && !eventTimes.some((t) => to > t && from < t + SETTLE_S * 1000);
     const steady = rows.filter((r) => settled(r.now, r.now + SAMPLE_MS));
     const spreads = steady.map((r) => r.spread).sort((a, b) => a - b);
+    const stepped = samples.some((list) => list.some((x) => x.errorEveryEdge !== undefined && x.errorEveryEdge !== null));
+    const spreadsEveryEdge = steady.map((r) => r.spreadEveryEdge).sort((a, b) => a - b);
     // The lines' spread: only where the whole averaging window is steady.
     const lineSpreads = rows
       .filter((r) => r.lineSpread !== null && settled(r.now - LINE_SAMPLES * SAMPLE_MS, r.now + (LINE_SAMPLES + 1) * SAMPLE_MS))
@@ -970,6 +993,10 @@ async function run(scenario) {
 
     console.log(`${VIEWERS} viewers, ${DURATION} s, ${steady.length} steady samples of ${rows.length}`);
     console.log(`spread between viewers (steady): p50 ${ms(quantile(spreads, 0.5))} ms, p95 ${ms(quantile(spreads, 0.95))} ms, p99 ${ms(quantile(spreads, 0.99))} ms, max ${ms(spreads.at(-1))} ms`);
+    if (stepped) {
+      const late = samples.map((list) => list.at(-1)?.edgesLate).filter((x) => x !== null && x !== undefined);
+      console.log(`the same with every Firefox step taken, a late one too (as before the forty-ninth session): p95 ${ms(quantile(spreadsEveryEdge, 0.95))} ms, p99 ${ms(quantile(spreadsEveryEdge, 0.99))} ms; steps seen late and left out, per Firefox viewer: ${late.join(", ")}`);
+    }
     console.log(`spread by the room's rate (steady): ${byRate.map((x) => `at ${x.rate}: p95 ${ms(x.p95)} ms (${x.n} samples)`).join("; ")}`);
     if (heardLessRead.some(Boolean)) {
       console.log(`each viewer's sound against its own reading (heard less read, the median over each 2 s steady; lowest..highest (middle); the recording's start adds the same to all): ${heardLessRead.map((x, i) => `${kinds[i]} ${x ? `${ms(x.lo)}..${ms(x.hi)} (${ms(x.mid)})` : "-"}`).join(", ")} ms`);
@@ -1048,6 +1075,7 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
+    if (stepped) console.log(`RESULT ${prefix}sync_spread_every_edge_p95 ${ms(quantile(spreadsEveryEdge, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_spread_max ${ms(spreads.at(-1))} ms`);
     for (const x of byRate) console.log(`RESULT ${prefix}sync_spread_p95_at_rate_${x.rate} ${ms(x.p95)} ms`);
     if (mixed) {
