@@ -562,8 +562,14 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
   }
   if (LATE_REPORT) await eventually(() => late.page.evaluate(() => window.__reports?.length > 0), { what: "the joiner's first sync report", timeoutMs: 8000 }).catch(() => {});
   // Each step in seconds from opening the page, and the fetches the page made before connecting.
-  const { seen: seenAt, fetches, landedBy, firstReport } = await late.page.evaluate(() => ({
+  const { seen: seenAt, fetches, landedBy, firstReport, readings } = await late.page.evaluate(() => ({
     seen: window.__steps,
+    // Its readings in the page, one every 50 ms at most, for 3 s: [epoch ms, error s, paused].
+    readings: (window.__joinSamples ?? []).filter(function (x) {
+      if (this.last !== undefined && x[0] - this.last < 50) return false;
+      this.last = x[0];
+      return true;
+    }, {}).slice(0, 60),
     landedBy: window.__landedBy ?? null,
     firstReport: window.__reports?.[0] ?? null,
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
@@ -575,7 +581,10 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
     console.log(`late joiner's steps, s from opening the page: ${Object.entries(steps).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
   }
-  return { converged: reached[converged], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, firstReport, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
+  // A slow joiner's readings are printed with its steps (the run's report): s from opening the
+  // page, error ms, P while paused.
+  const errors = readings.map(([at, err, paused]) => `${((at - opened) / 1000).toFixed(2)} ${Math.round(err * 1000)}${paused ? "P" : ""}`);
+  return { converged: reached[converged], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, firstReport, errors, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
 /** Uploads the test video as `viewer`'s user (tus, in one PATCH) and waits until it is playable;
@@ -735,7 +744,7 @@ async function run(scenario) {
         const join = await lateJoin(browsers, kindOf(joins.length), `${bases[VIEWERS]}/r/${room.id}`, returning, converged);
         const crossed = scheduled.find((x) => x.at > at && start + x.at * 1000 < opened + ((coarse ? join.converged : join.tight) + 0.5) * 1000);
         if (crossed) console.log(`a late joiner at ${at} s was still converging at the room's event at ${crossed.at} s`);
-        joins.push({ ...join, rate: roomRateAt(scheduled, at) });
+        joins.push({ ...join, kind: kindOf(joins.length), rate: roomRateAt(scheduled, at) });
       }
     }
     await returning?.context.close();
@@ -1053,6 +1062,11 @@ async function run(scenario) {
     if (joins.length) console.log(`late joiners' steps, median s from opening the page: ${stepMedians.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
     const adopted = joins.filter((j) => Number.isFinite(j.steps.adopted)).length;
     const caughtUp = joins.filter((j) => Number.isFinite(j.steps.caughtUp)).length;
+    // The joiners slower than the aim, each with its steps and its first readings in the page.
+    for (const [i, j] of joins.entries()) {
+      if (coarse || !(j.tight > 1)) continue;
+      console.log(`late joiner ${i + 1} (${j.kind}, at ${j.rate}), within ${TIGHT * 1000} ms at ${j.tight.toFixed(2)} s: steps ${Object.entries(j.steps).filter(([, v]) => Number.isFinite(v)).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}; first landing ${j.landedBy ? `${j.landedBy.how} ${j.landedBy.seekMs} ms ${j.landedBy.startBy}` : "none"}; readings (s, error ms, P paused): ${j.errors.join(", ")}`);
+    }
     if (joins.length) console.log(`late joiners whose first landing took where their early <video> was, without a seek: ${adopted} of ${joins.length} (${caughtUp} of them starting at once a little behind it)`);
     if (joins.length) console.log(`late joiners' first landings, how (a seek within the buffer, one that fetches, or adopted), the seek time planned by, and how its start was measured (moving, its ceiling, or at START_SETTLE): ${joins.map((j) => (j.landedBy ? `${j.landedBy.how} ${j.landedBy.seekMs} ms ${j.landedBy.startBy}` : "none")).join(", ")}`);
     if (LATE_REPORT && joins.length) {
