@@ -20,7 +20,7 @@
 import { api } from "./api.js";
 import { ClockEstimator, sampleOverHttp } from "./clock.js";
 import { RoomConnection } from "./connection.js";
-import { RoomModel, awaitsMedia, startPosition } from "./model.js";
+import { RoomModel, awaitsMedia, earlyPosition } from "./model.js";
 import { bufferedEnd, canPlay, isHls, videoElement } from "./player/video.js";
 
 /** The room's WebSocket address (`roomId` as it stands in a path: the address's own segment, or
@@ -73,13 +73,6 @@ export function keyframesOf(item) {
   return keyframesAsked.times;
 }
 
-/** How far ahead of where the room is (s of the room's time) a playing room's video is set
- * fetching: about how long the page takes from then to be ready to start it (its modules, its
- * clock, the video's data at that point) and to start it. Its first landing waits there for the
- * room when that is no further ahead than the landing would seek (`SyncController.decide`),
- * instead of seeking, and decoding from the keyframe before, once more. */
-export const EARLY_LEAD = 0.6;
-
 /** Sets a <video> fetching `current` from where the room will be once the page can start it (by
  * `clock` once it is ready). Only a plain video file: a YouTube item, an HLS stream (hls.js
  * attaches itself) and an upload still being prepared are left to the player. */
@@ -88,10 +81,7 @@ function prefetch(current, playback, clock) {
   keyframesOf(current);
   const video = videoElement();
   video.src = current.url;
-  const duration = current.duration ?? Infinity;
-  let from = startPosition(playback, clock, performance.timeOrigin + performance.now(), duration);
-  const ahead = playback.paused ? 0 : EARLY_LEAD * playback.rate;
-  if (from + ahead < duration) from += ahead;
+  const from = earlyPosition(playback, clock, performance.timeOrigin + performance.now(), current.duration ?? Infinity);
   fetched = { item: current, video, firstSeek: null };
   if (from > 0) {
     video.currentTime = from;

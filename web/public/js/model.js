@@ -221,6 +221,22 @@ export function startPosition(playback, clock, localNow, duration = Infinity) {
 }
 
 /** An event arrived out of order: some were missed. */
+/** How far ahead of where the room is (s of the room's time) a playing room's video is set
+ * fetching before the page's modules run (early.js): about how long the page takes from then to
+ * be ready to start it (its modules, its clock, the video's data at that point) and to start it.
+ * Its first landing waits there for the room when that is no further ahead than the landing
+ * would seek (`SyncController.decide`), instead of seeking, and decoding from the keyframe
+ * before, once more. */
+export const EARLY_LEAD = 0.6;
+
+/** Where a joiner's early <video> is set fetching (s): where the room is (`startPosition`), and
+ * for a playing room EARLY_LEAD further on at its rate, unless that is past the end. */
+export function earlyPosition(playback, clock, localNow, duration = Infinity) {
+  const from = startPosition(playback, clock, localNow, duration);
+  const ahead = playback.paused ? 0 : EARLY_LEAD * playback.rate;
+  return from + ahead < duration ? from + ahead : from;
+}
+
 export class GapError extends Error {
   constructor(have, got) {
     super(`expected event ${have + 1}, got ${got}`);
