@@ -21,7 +21,7 @@ import { api } from "./api.js";
 import { ClockEstimator, sampleOverHttp } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { RoomModel, awaitsMedia, earlyPosition } from "./model.js";
-import { bufferedEnd, canPlay, isHls, videoElement } from "./player/video.js";
+import { bufferedEnd, canPlay, isHls, startsAtOnce, videoElement } from "./player/video.js";
 
 /** The room's WebSocket address (`roomId` as it stands in a path: the address's own segment, or
  * a view's id). */
@@ -81,7 +81,7 @@ function prefetch(current, playback, clock) {
   keyframesOf(current);
   const video = videoElement();
   video.src = current.url;
-  const from = earlyPosition(playback, clock, performance.timeOrigin + performance.now(), current.duration ?? Infinity);
+  const from = earlyPosition(playback, clock, performance.timeOrigin + performance.now(), current.duration ?? Infinity, startsAtOnce());
   fetched = { item: current, video, firstSeek: null };
   if (from > 0) {
     video.currentTime = from;

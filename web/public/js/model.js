@@ -228,12 +228,21 @@ export function startPosition(playback, clock, localNow, duration = Infinity) {
  * would seek (`SyncController.decide`), instead of seeking, and decoding from the keyframe
  * before, once more. */
 export const EARLY_LEAD = 0.6;
+/** The same for a browser whose media starts at once after play() (Gecko: video.js
+ * `startsAtOnce`), about 0.1 s sooner than Chromium's. With EARLY_LEAD, half of Firefox's joiners
+ * were ready while their early place was further ahead than their landing would seek, and seeked
+ * once more rather than wait there. Three runs of each, alternated (bench-sync, Firefox on
+ * loopback and behind the delays, 36 joiners each): within 20 ms in 1 s 19 -> 25 of 36, median
+ * 1.00 -> 0.94 s, slowest 2.68 -> 1.79 s. Chromium's 18 joiners did no better with 0.45 (10
+ * against 12 within 1 s), so it keeps EARLY_LEAD (bench/RESULTS.md, forty-ninth session). */
+export const QUICK_START_EARLY_LEAD = 0.45;
 
 /** Where a joiner's early <video> is set fetching (s): where the room is (`startPosition`), and
- * for a playing room EARLY_LEAD further on at its rate, unless that is past the end. */
-export function earlyPosition(playback, clock, localNow, duration = Infinity) {
+ * for a playing room the early lead further on at its rate (QUICK_START_EARLY_LEAD in a browser
+ * whose media starts at once, `quickStart`; EARLY_LEAD otherwise), unless that is past the end. */
+export function earlyPosition(playback, clock, localNow, duration = Infinity, quickStart = false) {
   const from = startPosition(playback, clock, localNow, duration);
-  const ahead = playback.paused ? 0 : EARLY_LEAD * playback.rate;
+  const ahead = playback.paused ? 0 : (quickStart ? QUICK_START_EARLY_LEAD : EARLY_LEAD) * playback.rate;
   return from + ahead < duration ? from + ahead : from;
 }
 
