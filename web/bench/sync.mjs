@@ -18,13 +18,13 @@
 // loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
 // IFrame API stand-in (seeks only: its seek and joiner figures are within its 250 ms band,
 // `youtube_seek_converge250_max`, `youtube_late_join_converge250`, not 50 and 20 ms). RESULT
-// names carry the scenario (`delay_...`, `throttle_...`, `youtube_...`; loopback's have none). SYNC_DUMP=<prefix> writes each scenario's samples (error,
-// rate, clock estimate, learnt latencies and release jump, the last release's reading while it
-// is being measured, and with SYNC_FRAMES=1 the frame requestVideoFrameCallback last presented)
-// to <prefix>-<scenario>.json (<prefix>-firefox-<scenario>.json, <prefix>-mixed-<scenario>.json,
-// with each viewer's browser in `kinds`, and each clock sample with the estimate then in
-// `clockSamples`); with SYNC_TRACE=1 also every reading of currentTime, every rate
-// set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
+// names carry the scenario (`delay_...`, `throttle_...`, `youtube_...`; loopback's have none).
+// SYNC_DUMP=<prefix> writes each scenario's samples (error, rate, clock estimate, learnt latencies
+// and release jump, the last release's reading while it is being measured, and with SYNC_FRAMES=1
+// the frame requestVideoFrameCallback last presented) to <prefix>-<scenario>.json
+// (<prefix>-firefox-<scenario>.json, <prefix>-mixed-<scenario>.json, with each viewer's browser in
+// `kinds`, and each clock sample with the estimate then in `clockSamples`); with SYNC_TRACE=1 also
+// every reading of currentTime, every rate set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
 // when its recording started. SYNC_FRAMES is off by default: watching every frame makes each
 // viewer's page render on every video frame, which real viewers do not (the player does not use
 // requestVideoFrameCallback); four viewers' Chromium took 105% of a core with it, 91% without, on
@@ -276,10 +276,10 @@ const STALL = 0.015;
  * came at some moment in between, so its error then reads up to that gap behind: it is not kept,
  * and the edge before it is carried on at the player's rate, as between any two steps (while
  * that is fresh, under 100 ms old; then the late one, rather than currentTime read between two
- * steps, which on a busy page lagged 40-80 ms). Each
- * sample counts the steps left so (`edgesLate`) and carries the error every step would have given
- * (`errorEveryEdge`: the reading before the forty-ninth session). Runs in the page; installed on
- * every Firefox viewer before the room opens. */
+ * steps, which on a busy page lagged 40-80 ms). Each sample counts the steps left so
+ * (`edgesLate`) and carries the error every step would have given (`errorEveryEdge`: the reading
+ * before the forty-ninth session). Runs in the page; installed on every Firefox viewer before the
+ * room opens. */
 function watchEdges() {
   const EDGE_LATE_MS = 8;
   let last = null;
@@ -565,11 +565,11 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
   const { seen: seenAt, fetches, landedBy, firstReport, readings } = await late.page.evaluate(() => ({
     seen: window.__steps,
     // Its readings in the page, one every 50 ms at most, for 3 s: [epoch ms, error s, paused].
-    readings: (window.__joinSamples ?? []).filter(function (x) {
-      if (this.last !== undefined && x[0] - this.last < 50) return false;
-      this.last = x[0];
-      return true;
-    }, {}).slice(0, 60),
+    readings: (() => {
+      const kept = [];
+      for (const x of window.__joinSamples ?? []) if (kept.length < 60 && !(x[0] - kept.at(-1)?.[0] < 50)) kept.push(x);
+      return kept;
+    })(),
     landedBy: window.__landedBy ?? null,
     firstReport: window.__reports?.[0] ?? null,
     fetches: performance.getEntriesByType("resource").map((e) => ({ name: new URL(e.name).pathname, start: performance.timeOrigin + e.startTime, end: performance.timeOrigin + e.responseEnd })),
@@ -584,7 +584,7 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
   // A slow joiner's readings are printed with its steps (the run's report): s from opening the
   // page, error ms, P while paused.
   const errors = readings.map(([at, err, paused]) => `${((at - opened) / 1000).toFixed(2)} ${Math.round(err * 1000)}${paused ? "P" : ""}`);
-  return { converged: reached[converged], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, firstReport, errors, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
+  return { kind: late.kind, converged: reached[converged], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, firstReport, errors, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
 /** Uploads the test video as `viewer`'s user (tus, in one PATCH) and waits until it is playable;
@@ -744,7 +744,7 @@ async function run(scenario) {
         const join = await lateJoin(browsers, kindOf(joins.length), `${bases[VIEWERS]}/r/${room.id}`, returning, converged);
         const crossed = scheduled.find((x) => x.at > at && start + x.at * 1000 < opened + ((coarse ? join.converged : join.tight) + 0.5) * 1000);
         if (crossed) console.log(`a late joiner at ${at} s was still converging at the room's event at ${crossed.at} s`);
-        joins.push({ ...join, kind: kindOf(joins.length), rate: roomRateAt(scheduled, at) });
+        joins.push({ ...join, rate: roomRateAt(scheduled, at) });
       }
     }
     await returning?.context.close();
@@ -1122,16 +1122,20 @@ async function run(scenario) {
     if (joins.length) console.log(`RESULT ${prefix}late_join_converge${bandName} ${Math.max(...joins.map((j) => j.converged)).toFixed(2)} s`);
     if (!coarse && convergenceTight.length) console.log(`RESULT ${prefix}seek_converge20_max ${Math.max(...convergenceTight).toFixed(2)} s`);
     if (SEEKS && tightSorted.length) {
-      if (!coarse) console.log(`RESULT ${prefix}seek_converge20_p50 ${quantile(tightSorted, 0.5).toFixed(2)} s`);
-      if (!coarse) console.log(`RESULT ${prefix}seek_converge20_p95 ${quantile(tightSorted, 0.95).toFixed(2)} s`);
+      if (!coarse) {
+        console.log(`RESULT ${prefix}seek_converge20_p50 ${quantile(tightSorted, 0.5).toFixed(2)} s`);
+        console.log(`RESULT ${prefix}seek_converge20_p95 ${quantile(tightSorted, 0.95).toFixed(2)} s`);
+      }
       console.log(`RESULT ${prefix}seek_second_seeks ${secondSeeks.length} count`);
       console.log(`RESULT ${prefix}seek_landed_behind50 ${landed.filter((x) => x < -LANDED_BEHIND).length} count`);
     }
     if (!coarse && playTight.length) console.log(`RESULT ${prefix}play_converge20_max ${Math.max(...playTight).toFixed(2)} s`);
     const playDelays = events.filter((e) => e.play && Number.isFinite(e.startsAt)).map((e) => (e.startsAt - e.sentAt) / 1000);
     if (playDelays.length) console.log(`RESULT ${prefix}play_start_delay_max ${Math.max(...playDelays).toFixed(2)} s`);
-    if (!coarse && joins.length) console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
-    if (!coarse && joins.length) console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
+    if (!coarse && joins.length) {
+      console.log(`RESULT ${prefix}late_join_converge20 ${Math.max(...joins.map((j) => j.tight)).toFixed(2)} s`);
+      console.log(`RESULT ${prefix}late_join_converge20_p50 ${median(joins.map((j) => j.tight)).toFixed(2)} s`);
+    }
     if (joins.length) console.log(`RESULT ${prefix}late_join_adopted ${adopted} count`);
     const firstP95s = joins.filter((j) => j.firstReport).map((j) => j.firstReport.p95);
     if (firstP95s.length) {
@@ -1139,13 +1143,15 @@ async function run(scenario) {
       console.log(`RESULT ${prefix}late_join_first_report_p95_max ${Math.max(...firstP95s).toFixed(1)} ms`);
     }
     if (joins.length) console.log(`RESULT ${prefix}late_join_caught_up ${caughtUp} count`);
-    if (!coarse && joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
-    if (!coarse && joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_welcome_p50 ${median(fromWelcome).toFixed(2)} s`);
-    if (!coarse && joins.length) console.log(`RESULT ${prefix}late_join_converge20_from_app_p50 ${median(fromApp).toFixed(2)} s`);
-    for (const rate of joinRates) {
-      const tight = joins.filter((j) => j.rate === rate).map((j) => j.tight);
-      if (!coarse) console.log(`RESULT ${prefix}late_join_converge20_at_rate_${rate} ${Math.max(...tight).toFixed(2)} s`);
-      if (!coarse) console.log(`RESULT ${prefix}late_join_converge20_p50_at_rate_${rate} ${median(tight).toFixed(2)} s`);
+    if (!coarse && joins.length) {
+      console.log(`RESULT ${prefix}late_join_converge20_from_load ${Math.max(...fromLoad).toFixed(2)} s`);
+      console.log(`RESULT ${prefix}late_join_converge20_from_welcome_p50 ${median(fromWelcome).toFixed(2)} s`);
+      console.log(`RESULT ${prefix}late_join_converge20_from_app_p50 ${median(fromApp).toFixed(2)} s`);
+      for (const rate of joinRates) {
+        const tight = joins.filter((j) => j.rate === rate).map((j) => j.tight);
+        console.log(`RESULT ${prefix}late_join_converge20_at_rate_${rate} ${Math.max(...tight).toFixed(2)} s`);
+        console.log(`RESULT ${prefix}late_join_converge20_p50_at_rate_${rate} ${median(tight).toFixed(2)} s`);
+      }
     }
     if (rests.length) console.log(`RESULT ${prefix}sync_rests_off_5ms ${offRests.length} count`);
     console.log(`RESULT ${prefix}sync_stalls ${stalls.reduce((a, b) => a + b, 0)} count`);

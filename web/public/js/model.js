@@ -220,7 +220,6 @@ export function startPosition(playback, clock, localNow, duration = Infinity) {
   return targetPosition(playback, clock.ready ? clock.serverNow(localNow) : localNow, duration);
 }
 
-/** An event arrived out of order: some were missed. */
 /** How far ahead of where the room is (s of the room's time) a playing room's video is set
  * fetching before the page's modules run (early.js): about how long the page takes from then to
  * be ready to start it (its modules, its clock, the video's data at that point) and to start it.
@@ -246,6 +245,7 @@ export function earlyPosition(playback, clock, localNow, duration = Infinity, qu
   return from + ahead < duration ? from + ahead : from;
 }
 
+/** An event arrived out of order: some were missed. */
 export class GapError extends Error {
   constructor(have, got) {
     super(`expected event ${have + 1}, got ${got}`);

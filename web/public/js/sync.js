@@ -146,13 +146,14 @@ export const SYNC = Object.freeze({
   BUFFERED_LANDING_LEAD: 0.03,
   INITIAL_BUFFERED_SEEK_LATENCY: 0.03,
   BUFFERED_AHEAD: 0.5,
-  /** A landing within the buffer leads this much more for a player whose start right after its
-   * seek is slow on a busy page (Gecko: `seekPreroll`). Firefox moves 3-20 ms after play() given time, but on a busy page a start
-   * 50-100 ms after its seek did not move for 100-200 ms, in a third of the landings: four
-   * Firefox viewers behind the delays at 1.25 with a busy core, two runs, 28 and 33 landings of
-   * 80 came out more than 50 ms behind, against 0 and 5 with this lead (the seeks until every
-   * viewer was within 20 ms, p50 0.62 and 0.72 s against 0.44 and 0.51 s: bench/RESULTS.md,
-   * forty-eighth session). Not added to a lead that is longer anyway (a seek that fetches). */
+  /** A landing within the buffer leads this much more for a player whose start right after its seek
+   * is slow on a busy page (Gecko: `seekPreroll`). Firefox moves 3-20 ms after play() given time,
+   * but on a busy page a start 50-100 ms after its seek did not move for 100-200 ms, in a third of
+   * the landings: four Firefox viewers behind the delays at 1.25 with a busy core, two runs, 28 and
+   * 33 landings of 80 came out more than 50 ms behind, against 0 and 5 with this lead (the seeks
+   * until every viewer was within 20 ms, p50 0.62 and 0.72 s against 0.44 and 0.51 s:
+   * bench/RESULTS.md, forty-eighth session). Not added to a lead that is longer anyway (a seek that
+   * fetches). */
   SEEK_PREROLL: 0.15,
   /** A browser seeks by decoding from the keyframe before its point. When the item's keyframes
    * are known (an upload's `keyframes.json`), a landing's lead adds this much seek time per second
@@ -861,8 +862,8 @@ export class SyncController {
       // then (within 20 ms 2.6 s after the user's seek). Once per landing; a landing of the
       // viewer's own has the larger catch-up for longer (STALL_GRACE). What the grace could close
       // is at its own cap (`graceCap`): at MAX_NUDGE where it may nudge twice that, a landing
-      // 130-180 ms behind landed once more where the rate alone was within 20 ms as soon or
-      // sooner (web/test/unit/sync.test.js).
+      // that started 46-116 ms behind landed once more where the rate alone was within 20 ms as
+      // soon or sooner (web/test/unit/sync.test.js).
       const behind = -wait * baseRate;
       const closable = Math.max(0, this.graceEnds - now - this.startLatency) * this.graceCap(baseRate) * baseRate;
       if (!l.own && !l.relanded && behind > closable + SYNC.DEAD_BAND * this.tolerance) {

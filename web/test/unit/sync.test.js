@@ -440,8 +440,8 @@ class PageTimers {
 
 /**
  * A simulated <video> for landings, in 1 ms steps: seeks take `seekLatency` (s, or a function of
- * the seek's number from 1: the position shows the new place at once, as currentTime does), a play() moves the position only `startLatency`
- * later, the controller runs every 100 ms, at once when a seek completes (room.js does so on
+ * the seek's number from 1; the position shows the new place at once, as currentTime does), a
+ * play() moves the position only `startLatency` later, the controller runs every 100 ms, at once when a seek completes (room.js does so on
  * `seeked`) and when a start it asked for (`startIn`) comes, `timerLate` late as a timer may, and
  * every 20 ms while the start waits to be measured (room.js, START_TICK_MS). `pauses`: how many
  * times a decision paused the player while it played.
