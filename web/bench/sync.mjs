@@ -37,6 +37,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { eventually, freePort, holdFirstStart, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
+import { launchWebKit, newWebKitViewer } from "../test/e2e/webkit.js";
 import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
 
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
@@ -45,15 +46,19 @@ import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
  * has only fixed rates, so Lockstep keeps it in step by seeks alone, with a wider band). */
 const SCENARIOS = (process.env.SCENARIOS ?? "loopback delay throttle youtube").split(/[\s,]+/).filter(Boolean);
 /** Which browser the viewers use: "chromium" (Playwright, CDP), "firefox" (Debian's Firefox ESR
- * through WebDriver BiDi, test/e2e/firefox.js) or "mixed" (one room of both: the viewers, and the
- * late joiners, Chromium and Firefox in turn, the host Chromium). Firefox's RESULT names start
- * with `firefox_`, a mixed room's with `mixed_`. */
+ * through WebDriver BiDi, test/e2e/firefox.js), "webkit" (WebKitGTK's MiniBrowser through classic
+ * WebDriver, test/e2e/webkit.js: its scripts run in a page once it has loaded, so a WebKit
+ * joiner's steps before that are not seen, and its readings start then) or "mixed" (one room of
+ * Chromium and Firefox: the viewers, and the late joiners, in turn, the host Chromium).
+ * Firefox's RESULT names start with `firefox_`, WebKit's with `webkit_`, a mixed room's with
+ * `mixed_`. */
 const BROWSER = process.env.BROWSER ?? "chromium";
 const firefox = BROWSER === "firefox";
+const webkit = BROWSER === "webkit";
 const mixed = BROWSER === "mixed";
-if (!["chromium", "firefox", "mixed"].includes(BROWSER)) throw new Error(`BROWSER=${BROWSER}: chromium, firefox or mixed`);
+if (!["chromium", "firefox", "webkit", "mixed"].includes(BROWSER)) throw new Error(`BROWSER=${BROWSER}: chromium, firefox, webkit or mixed`);
 /** The browser of viewer `i` (of the late joiners, the `i`th). */
-const kindOf = (i) => (firefox || (mixed && i % 2 === 1) ? "firefox" : "chromium");
+const kindOf = (i) => (webkit ? "webkit" : firefox || (mixed && i % 2 === 1) ? "firefox" : "chromium");
 const DELAYS_MS = [10, 40, 80, 150];
 const JITTER = 0.2;
 
@@ -142,6 +147,7 @@ if (!KEYFRAMES && BROWSER !== "chromium") throw new Error(`SYNC_KEYFRAMES=0 refu
  * what is heard (heard.mjs): RESULT heard_spread_*. Each viewer's sound is routed with its
  * setSinkId, in Chromium and Firefox alike; not the YouTube scenario. */
 const HEARD = process.env.SYNC_HEARD === "1";
+if (HEARD && webkit) throw new Error("SYNC_HEARD=1 routes each viewer's sound with setSinkId: not with BROWSER=webkit");
 /** SYNC_NOISE_RATE: the white noise's sample rate (Hz), 48000 unless said. The private PulseAudio
  * runs at 48 kHz; Chromium reads a video whose sound is at the sink's rate with a ±5 ms scatter
  * at rate 1, and one at 44.1 kHz on its line (bench/RESULTS.md). */
@@ -154,7 +160,7 @@ const recordingFile = (scenario) => `${process.env.SYNC_DUMP ?? path.join(tmpdir
 /** Opens a viewer (a fresh context) in `browsers[kind]`, refused keyframe times when KEYFRAMES is
  * off (Chromium only: firefox.js routes nothing). */
 async function openBenchViewer(browsers, kind, late = false) {
-  const v = kind === "firefox" ? await newFirefoxViewer((late && browsers.lateFirefox) || browsers.firefox) : await newViewer(browsers.chromium);
+  const v = kind === "firefox" ? await newFirefoxViewer((late && browsers.lateFirefox) || browsers.firefox) : kind === "webkit" ? await newWebKitViewer(browsers.webkit) : await newViewer(browsers.chromium);
   v.kind = kind;
   const keyframes = (url) => url.pathname.endsWith("/keyframes.json") || url.pathname === "/media/keyframes";
   if (!KEYFRAMES) await v.context.route(keyframes, (route) => route.fulfill({ status: 404, body: "" }));
@@ -611,12 +617,14 @@ async function run(scenario) {
   // (The sound server is a child of this process: stopped if a browser does not start either.)
   const browsers = {};
   try {
-    if (!firefox) browsers.chromium = await launchBrowser({ sound: pulse?.env });
+    if (webkit) browsers.webkit = await launchWebKit();
+    else if (!firefox) browsers.chromium = await launchBrowser({ sound: pulse?.env });
     if (firefox || mixed) browsers.firefox = await launchFirefox({ sound: pulse?.env });
     if ((firefox || mixed) && LATE_OWN_FIREFOX) browsers.lateFirefox = await launchFirefox({ sound: pulse?.env });
   } catch (err) {
     await browsers.chromium?.close();
     await browsers.firefox?.close();
+    await browsers.webkit?.close();
     pulse?.close();
     throw err;
   }
@@ -657,7 +665,7 @@ async function run(scenario) {
       await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });
     }
     const what = { delay: `one-way delays ${DELAYS_MS.join("/")} ms ±${JITTER * 100}%`, throttle: "one viewer's CPU 4x slower", youtube: "a YouTube item (the IFrame API stand-in), loopback" };
-    const named = { chromium: "Chromium", firefox: "Firefox ESR (WebDriver BiDi)", mixed: `${viewers.map((v) => (v.kind === "firefox" ? "Firefox ESR" : "Chromium")).join(", ")}; late joiners Chromium and Firefox in turn` };
+    const named = { chromium: "Chromium", firefox: "Firefox ESR (WebDriver BiDi)", webkit: "WebKitGTK's MiniBrowser (WebDriver)", mixed: `${viewers.map((v) => (v.kind === "firefox" ? "Firefox ESR" : "Chromium")).join(", ")}; late joiners Chromium and Firefox in turn` };
     console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${named[BROWSER]}`);
     const host = viewers[0].page;
     await host.goto(`${bases[0]}/`);
