@@ -21,7 +21,7 @@ import { api } from "./api.js";
 import { ClockEstimator, sampleOverHttp } from "./clock.js";
 import { RoomConnection } from "./connection.js";
 import { RoomModel, awaitsMedia, earlyPosition } from "./model.js";
-import { bufferedEnd, canPlay, isHls, startsAtOnce, videoElement } from "./player/video.js";
+import { bufferedEnd, canPlay, isHls, startsAtOnce, understatesReadiness, videoElement } from "./player/video.js";
 
 /** The room's WebSocket address (`roomId` as it stands in a path: the address's own segment, or
  * a view's id). */
@@ -104,7 +104,7 @@ function timeFirstSeek(video, from) {
   // near the start of its video): timed so, it would plan later landings that fetch far too short.
   video.addEventListener("loadedmetadata", () => (metadataAt = bufferedEnd(video, from) === null ? performance.now() : null), { once: true });
   const done = () => {
-    if (took === null && metadataAt !== null && canPlay(video)) took = (performance.now() - metadataAt) / 1000;
+    if (took === null && metadataAt !== null && canPlay(video, understatesReadiness())) took = (performance.now() - metadataAt) / 1000;
     return took;
   };
   video.addEventListener("canplay", done, { once: true });

@@ -1,11 +1,12 @@
-// The rate a Gecko player is given for 1 (player/video.js, STRETCHED_ONE): it must keep Gecko's
+// player/video.js: when a <video> can play (`canPlay`, taken leniently where readyState understates
+// it), and the rate a Gecko player is given for 1 (STRETCHED_ONE): it must keep Gecko's
 // time-stretcher on (its sound's sample rate over the rate, rounded down to whole frames, is not
 // the sample rate), and Gecko's clock, which runs at the sample rate over that whole number, must
 // keep with the stretcher's tempo (the rate itself), or the sound would drift off the picture.
 
 import test from "node:test";
 import assert from "node:assert/strict";
-import { STRETCHED_ONE, elementRate, playerRate } from "../../public/js/player/video.js";
+import { HOLDS_AHEAD_S, STRETCHED_ONE, canPlay, elementRate, playerRate } from "../../public/js/player/video.js";
 
 /** Gecko's AudioClock: the output rate is the input rate over the playback rate, truncated. */
 const geckoOutRate = (inRate, rate) => Math.trunc(inRate / rate);
@@ -33,4 +34,37 @@ test("only 1 is given another rate, and only to a player that keeps stretching",
   for (const r of [0.98, 1.02, 1.25, 0.5]) assert.equal(elementRate(r, true), r);
   for (const r of [1, 0.98, 1.02, 1.25]) assert.equal(playerRate(elementRate(r, true)), r);
   assert.equal(playerRate(1), 1);
+});
+
+/** A stand-in <video>: its readyState, whether it seeks, where it is, its duration and its
+ * buffered stretches ([start, end] pairs). */
+const fakeVideo = ({ readyState, seeking = false, currentTime = 10, duration = 120, buffered = [] }) => ({
+  readyState,
+  seeking,
+  currentTime,
+  duration,
+  buffered: { length: buffered.length, start: (i) => buffered[i][0], end: (i) => buffered[i][1] },
+});
+
+test("a video can play from HAVE_FUTURE_DATA, not while it seeks", () => {
+  assert.equal(canPlay(fakeVideo({ readyState: 3 })), true);
+  assert.equal(canPlay(fakeVideo({ readyState: 4 })), true);
+  assert.equal(canPlay(fakeVideo({ readyState: 4, seeking: true })), false);
+  // HAVE_CURRENT_DATA with the whole file held: not where readyState is taken at its word.
+  assert.equal(canPlay(fakeVideo({ readyState: 2, buffered: [[0, 120]] })), false);
+});
+
+test("where readyState understates (WebKit), HAVE_CURRENT_DATA can play when it holds enough ahead", () => {
+  const lenient = true;
+  // WebKitGTK after a seek while paused: 2, with the whole file buffered.
+  assert.equal(canPlay(fakeVideo({ readyState: 2, buffered: [[0, 120]] }), lenient), true);
+  assert.equal(canPlay(fakeVideo({ readyState: 2, buffered: [[0, 10 + HOLDS_AHEAD_S]] }), lenient), true);
+  // Not enough ahead, or nothing where it is (what is held lies elsewhere), or still seeking.
+  assert.equal(canPlay(fakeVideo({ readyState: 2, buffered: [[0, 10.2]] }), lenient), false);
+  assert.equal(canPlay(fakeVideo({ readyState: 2, buffered: [[20, 120]] }), lenient), false);
+  assert.equal(canPlay(fakeVideo({ readyState: 2, seeking: true, buffered: [[0, 120]] }), lenient), false);
+  // Near its end, what is left is enough.
+  assert.equal(canPlay(fakeVideo({ readyState: 2, currentTime: 119.8, buffered: [[100, 120]] }), lenient), true);
+  // HAVE_METADATA is never enough.
+  assert.equal(canPlay(fakeVideo({ readyState: 1, buffered: [[0, 120]] }), lenient), false);
 });

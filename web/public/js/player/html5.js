@@ -3,9 +3,14 @@
 // Subresource Integrity hash).
 
 import { PositionReader, pollDelayMs } from "../position.js";
-import { bufferedEnd, canPlay, dropsStretchedSound, elementRate, isHls, playerRate, videoElement } from "./video.js";
+import { bufferedEnd, canPlay, dropsStretchedSound, elementRate, isHls, playerRate, understatesReadiness, videoElement } from "./video.js";
 
 let hlsScript = null;
+
+/** A playing video whose reading moved on this recently (ms) plays, whatever its readyState says
+ * (`movesWithCurrentData`): the page reads it every 12-18 ms while it plays, and at every tick
+ * (100 ms). */
+const MOVING_WINDOW_MS = 250;
 
 function loadHlsJs(url, integrity) {
   hlsScript ??= new Promise((resolve, reject) => {
@@ -31,6 +36,8 @@ export class Html5Player {
     this.fineRate = true;
     /** Set to 1, the element is given `STRETCHED_ONE` instead (video.js, `dropsStretchedSound`). */
     this.keepStretching = dropsStretchedSound();
+    /** Its readyState may say HAVE_CURRENT_DATA where it can play (video.js, `canPlay`). */
+    this.lenientReadiness = understatesReadiness();
     this.hls = null;
     const video = adopted ?? videoElement();
     this.adopted = Boolean(adopted);
@@ -53,6 +60,10 @@ export class Html5Player {
     // frames: a pending frame callback asks the browser for a rendering update every frame.
     this.reader = new PositionReader();
     this.lastRaw = NaN;
+    /** The last reading while playing (`noteMoving`), null after a pause or a seek, and when the
+     * reading was last seen moving on (performance.now() ms). */
+    this.lastPlayingValue = null;
+    this.movedAt = -Infinity;
     this.timer = null;
     /** Called with `position` and `rawPosition` after each reading between ticks (room.js: a
      * correction lets go at a good one). Not read again: Chromium may give one currentTime per task,
@@ -85,6 +96,7 @@ export class Html5Player {
     this.adopted = false;
     this.resumes = false;
     this.reader.reset();
+    this.stoppedMoving();
     if (fetching) {
       // Adopted with this item already on its way, from where the room was (early.js).
     } else if (isHls(item) && !v.canPlayType("application/vnd.apple.mpegurl")) {
@@ -118,10 +130,12 @@ export class Html5Player {
   pause() {
     if (!this.video.paused) this.resumes = true;
     this.video.pause();
+    this.stoppedMoving();
   }
   seek(seconds) {
     this.resumes = false;
     this.reader.reset();
+    this.stoppedMoving();
     this.video.currentTime = Math.max(0, seconds);
   }
   get currentTime() {
@@ -133,12 +147,41 @@ export class Html5Player {
   }
   read() {
     const v = this.video;
-    const moving = !v.paused && !v.seeking && v.readyState >= 3;
     const value = v.currentTime;
+    this.noteMoving(value);
+    const moving = !v.paused && (canPlay(v, this.lenientReadiness) || this.movesWithCurrentData());
     const position = this.reader.read(value, performance.now() / 1000, this.rate, moving);
     // null: a reading that cannot be told from its line yet (position.js, `placed`).
     this.lastRaw = this.reader.stepped ? position : this.reader.placed ? value : null;
     return position;
+  }
+  /** Keeps when the reading `value` was last seen moving on while the video plays (not across a
+   * pause or a seek). */
+  noteMoving(value) {
+    const v = this.video;
+    if (v.paused || v.seeking) {
+      this.stoppedMoving();
+      return;
+    }
+    if (this.lastPlayingValue !== null && value > this.lastPlayingValue) this.movedAt = performance.now();
+    this.lastPlayingValue = value;
+  }
+  /** Forgets that the video was moving: after a pause or a seek it has to be seen moving again. */
+  stoppedMoving() {
+    this.lastPlayingValue = null;
+    this.movedAt = -Infinity;
+  }
+  /** Whether the video plays on at HAVE_CURRENT_DATA: its reading moved on within
+   * MOVING_WINDOW_MS while playing. WebKitGTK's <video> (GStreamer) stays at readyState 2 all
+   * the while it plays a file it holds whole (where the spec's element plays only from
+   * HAVE_FUTURE_DATA, and Chromium's and Firefox's do): taken for a player waiting for data, it
+   * was never steered and was reported not ready, and a viewer rested 51-124 ms behind the room
+   * with its page saying "in sync" (web/test/e2e/webkit.js, bench/RESULTS.md). Only where the
+   * browser's readyState understates (`lenientReadiness`): Chromium's says 2 when its decoding
+   * falls behind on a busy page, and its last readings before that must not pass for moving. */
+  movesWithCurrentData() {
+    const v = this.video;
+    return this.lenientReadiness && !v.paused && !v.seeking && v.readyState >= 2 && performance.now() - this.movedAt <= MOVING_WINDOW_MS;
   }
   /** The furthest the video can be now by its readings' jumps (position.js, `ceiling`), or null. */
   get positionCeiling() {
@@ -170,9 +213,10 @@ export class Html5Player {
   bufferedEnd(seconds) {
     return bufferedEnd(this.video, seconds);
   }
-  /** Enough data to play from here (HAVE_FUTURE_DATA). */
+  /** Enough data to play from here (HAVE_FUTURE_DATA, or as `lenientReadiness` allows), or
+   * playing on with what it has (`movesWithCurrentData`). */
   get canPlay() {
-    return canPlay(this.video);
+    return canPlay(this.video, this.lenientReadiness) || this.movesWithCurrentData();
   }
   get rate() {
     return playerRate(this.video.playbackRate);

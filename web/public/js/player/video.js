@@ -21,9 +21,31 @@ export function bufferedEnd(video, seconds) {
   return null;
 }
 
-/** Whether `video` has enough data to play from where it is (HAVE_FUTURE_DATA), not seeking. */
-export function canPlay(video) {
-  return video.readyState >= 3 && !video.seeking;
+/** How much a <video> that says HAVE_CURRENT_DATA must hold ahead of where it is (s), or to its
+ * end, to be taken as able to play where its readyState understates that
+ * (`understatesReadiness`). */
+export const HOLDS_AHEAD_S = 0.5;
+
+/** Whether `video` has enough data to play from where it is (HAVE_FUTURE_DATA), not seeking.
+ * `lenient` (a browser whose readyState understates it: `understatesReadiness`): or it says
+ * HAVE_CURRENT_DATA and holds HOLDS_AHEAD_S, or up to its end, from where it is. */
+export function canPlay(video, lenient = false) {
+  if (video.seeking) return false;
+  if (video.readyState >= 3) return true;
+  if (!lenient || video.readyState < 2) return false;
+  const end = bufferedEnd(video, video.currentTime);
+  return end !== null && (end - video.currentTime >= HOLDS_AHEAD_S || end >= video.duration - 0.05);
+}
+
+/** Whether this browser's <video> may say HAVE_CURRENT_DATA (2) where it can play (WebKit's).
+ * WebKitGTK's (GStreamer) stays at 2 after a seek while paused, with the whole file buffered, and
+ * plays on at 2 once started (its `playing` event and play()'s promise never come); taken for a
+ * player waiting for data, a landing waited its longest each time and the page told the room it
+ * was not ready, so a room of four such viewers held and landed again every second or so
+ * (web/test/e2e/webkit.js; bench/RESULTS.md). Chromium's says 2 when its decoding falls behind
+ * with the data there (a busy page): it does not move then, and is not taken as able to play. */
+export function understatesReadiness() {
+  return webkit();
 }
 
 /** Whether `item` is an HLS stream (played natively where the browser can, else by hls.js). */
@@ -78,3 +100,6 @@ export const playerRate = (rate) => (rate === STRETCHED_ONE ? 1 : rate);
 
 /** Told by a media API only Gecko has. */
 const gecko = () => typeof HTMLMediaElement !== "undefined" && "mozCaptureStream" in HTMLMediaElement.prototype;
+/** WebKit: Safari, every browser on iOS, WebKitGTK (Chromium's and Edge's user agents name
+ * AppleWebKit too, and Chrome). */
+const webkit = () => typeof navigator !== "undefined" && /AppleWebKit\//.test(navigator.userAgent) && !/Chrome\//.test(navigator.userAgent);
