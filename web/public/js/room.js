@@ -12,7 +12,7 @@ import { early, keyframesAddress, keyframesOf, sampleClock, socketUrl } from "./
 import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, controlTarget, startPosition, startsAfter, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
-import { changesRateFreely, startsAtOnce, startsSlowAfterSeek } from "./player/video.js";
+import { changesRateAtACost, changesRateFreely, startsAtOnce, startsSlowAfterSeek } from "./player/video.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, sinceChange, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
@@ -47,7 +47,7 @@ const QUICK_START = startsAtOnce();
 /** What this browser's <video> does that every SyncController of this page is told: whether it
  * keeps its position when its rate leaves 1 (`setbackFree`), and whether a landing leads
  * SEEK_PREROLL more (`seekPreroll`). */
-const MEDIA_TRAITS = Object.freeze({ setbackFree: changesRateFreely(), seekPreroll: startsSlowAfterSeek() });
+const MEDIA_TRAITS = Object.freeze({ setbackFree: changesRateFreely(), seekPreroll: startsSlowAfterSeek(), rateChangeCost: changesRateAtACost() });
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;

@@ -267,6 +267,13 @@ export const SYNC = Object.freeze({
   START_TIMER_SLACK: 0.002,
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
+  /** A player whose every change of rate costs it some of its position (`rateChangeCost`:
+   * WebKitGTK's, ~12 ms a change, between any two rates) keeps a correction's rate at least this
+   * long (s), and then changes it only to turn, to let go, or to at least double or halve its
+   * nudge (RATE_CHANGE_RATIO). Changed at every decision, as a setback-free player's is, the
+   * rate cost more than it closed: four WebKit viewers rested 40-250 ms behind (bench-sync). */
+  RATE_HOLD: 0.3,
+  RATE_CHANGE_RATIO: 2,
   /** Drift at which the viewer counts as "in sync" for display (or its band, when wider:
    * `inSync`). */
   IN_SYNC: 0.05,
@@ -332,15 +339,17 @@ export function sinceChange({ at, heardAt, now, whole }) {
 
 export class SyncController {
   /**
-   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean, seekPreroll?: boolean}} options
+   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean, seekPreroll?: boolean, rateChangeCost?: boolean}} options
    *   `tolerance` widens every band by that factor: a viewer on a slow device trades tightness for
    *   fewer corrections. `landing` (players with fine rate control) pauses, seeks ahead and starts
    *   on time. `quickStart`: the browser's media starts at once (INITIAL_QUICK_START_LATENCY).
    *   `setbackFree`: its position does not fall back when its rate leaves 1 (Gecko), so a rest
    *   off the room is corrected from REST_BAND, not DEAD_BAND. `seekPreroll`: its start right
    *   after a seek is slow on a busy page (Gecko), so a landing leads SEEK_PREROLL more.
+   *   `rateChangeCost`: every change of its rate costs it some of its position (WebKitGTK), so a
+   *   correction's rate is changed seldom (RATE_HOLD).
    */
-  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false, seekPreroll = false } = {}) {
+  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false, seekPreroll = false, rateChangeCost = false } = {}) {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt, buffered} until the seek is done, then
@@ -368,6 +377,9 @@ export class SyncController {
     this.quickStart = quickStart && fineRate;
     this.setbackFree = setbackFree && fineRate;
     this.seekPreroll = seekPreroll && fineRate;
+    this.rateChangeCost = rateChangeCost && fineRate;
+    /** When the rate decided last changed (local s). */
+    this.rateSetAt = -Infinity;
     /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
      * decisions since it began, or null (REST_BAND). */
     this.rest = null;
@@ -444,6 +456,7 @@ export class SyncController {
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
     const placed = raw !== null;
     const result = (action, rate, seekTo = null, startIn = null) => {
+      if (rate !== this.currentRate) this.rateSetAt = now;
       this.currentRate = rate;
       return { play: !roomPaused && !this.holding(), rate, seekTo, drift, rawDrift, action, startIn };
     };
@@ -605,7 +618,21 @@ export class SyncController {
     if (!stretches(baseRate) && Math.abs(nudge) < SYNC.START_STRETCH) nudge = Math.sign(nudge || 1) * SYNC.START_STRETCH;
     let rate = baseRate * (1 + nudge);
     if (Math.abs(rate - this.currentRate) < SYNC.RATE_STEP) rate = this.currentRate;
+    if (this.rateChangeCost) rate = this.heldRate(rate, baseRate, now);
     return result("nudge", rate);
+  }
+
+  /** The rate a correction sets, `rate`, or the one it set before (`currentRate`) while that is
+   * to be held: on a player whose changes of rate cost it (`rateChangeCost`), a correction under
+   * way in the same direction keeps its rate for RATE_HOLD, and then until its nudge would at
+   * least double or halve (RATE_CHANGE_RATIO). Leaving the room's rate and turning are not held. */
+  heldRate(rate, baseRate, now) {
+    const held = this.currentRate - baseRate;
+    const wanted = rate - baseRate;
+    if (held === 0 || Math.sign(held) !== Math.sign(wanted)) return rate;
+    if (now - this.rateSetAt < SYNC.RATE_HOLD) return this.currentRate;
+    const ratio = Math.abs(wanted / held);
+    return ratio >= SYNC.RATE_CHANGE_RATIO || ratio <= 1 / SYNC.RATE_CHANGE_RATIO ? rate : this.currentRate;
   }
 
   /** Whether a setback-free player at rest at the room's rate of 1 rests off it: at the end of

@@ -448,8 +448,10 @@ class PageTimers {
  * `setback`: as Chromium, rates within 0.1% of 1 play as 1, and the position falls back that much
  * each time time stretching starts: when the rate leaves 1 while playing, or when the player
  * starts to move at a rate other than 1 (web/bench/rate.mjs).
+ * `changeCost`: as WebKitGTK, the position falls back that much at every change of rate while
+ * playing, between any two rates (bench/RESULTS.md). `changes`: how many there were.
  */
-function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0, buffered = false, stall = null }) {
+function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatency, startLatency, timerLate = 0, controller = new SyncController(), heardLate = Infinity, setback = 0, changeCost = 0, buffered = false, stall = null }) {
   const step = 0.001;
   let actual = start;
   let paused = true;
@@ -460,6 +462,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
   let pauses = 0;
   let stretching = false;
   let starting = false;
+  let changes = 0;
   // `stall`: {after, lasts} (s): once it first moved, the video stops `after` in, for `lasts`.
   let movedAt = null;
   const trace = [];
@@ -475,8 +478,13 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       // `heardLate`: the room changed that long before this viewer heard of it (s, its link's
       // delay), or long ago (a join).
       const r = controller.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking: timers.seekDoneAt !== null, sinceChange: heardLate + t, bufferedTo: buffered ? room(t) + 10 : null, playerPaused: paused });
+      const before = rate;
       rate = played(r.rate);
       if (rate !== 1 && !stretching && !paused && !starting) actual -= setback;
+      if (rate !== before && !paused && !starting) {
+        changes += 1;
+        actual -= changeCost;
+      }
       stretching = rate !== 1;
       if (r.seekTo !== null) {
         seeks += 1;
@@ -507,7 +515,7 @@ function simulateLanding({ start, room = (t) => 100 + t, seconds = 3, seekLatenc
       if (!stalled) actual += rate * step;
     }
   }
-  return { trace, seeks, pauses, controller };
+  return { trace, seeks, pauses, changes, controller };
 }
 
 /** When the drift got within `band` and stayed there to the end (s), or Infinity. */
@@ -1833,4 +1841,42 @@ test("sync reports leave out what the grace closes after a landing, not what is 
   const { trace } = simulateLanding({ start: 0, seekLatency: 0.12, startLatency: 0.1, seconds: 5, controller: learnt(), heardLate: 0, stall });
   assert.ok(trace.filter((x) => x.reported).every((x) => x.t + 0.1 >= SYNC.SEEK_GRACE));
   assert.ok(worst(trace.filter((x) => x.reported)) > SYNC.START_STALL, "a viewer still behind after the grace is reported as it is");
+});
+
+test("WebKitGTK: every change of rate costs its position ~12 ms, so a correction changes it seldom", () => {
+  // A join whose start came out 0.1 s later than assumed, on a player that holds its position
+  // 12 ms at every change of rate (bench/RESULTS.md): what the grace and then the steady rate close.
+  const run = (rateChangeCost) => simulateLanding({ start: 0, seconds: 4, seekLatency: 0.01, startLatency: 0.2, changeCost: 0.012, controller: new SyncController({ rateChangeCost }) });
+  const every = run(false);
+  const held = run(true);
+  // Changed at every decision, the rate cost more than it closed: never within 20 ms in 4 s.
+  assert.equal(settledAt(every.trace, 0.02), Infinity);
+  assert.ok(every.changes >= 15, `${every.changes} changes`);
+  // Held, a third as many changes, and within 20 ms (and there to the end) by 2.5 s; one seek.
+  assert.ok(held.changes <= 6, `${held.changes} changes`);
+  assert.ok(settledAt(held.trace, 0.02) <= 2.5, `within 20 ms at ${settledAt(held.trace, 0.02)} s`);
+  assert.equal(held.seeks, 1);
+  // Outside the first second the rate keeps within ±2% of the room's.
+  assert.ok(held.trace.filter((x) => x.t >= 1.5).every((x) => Math.abs(x.rate - 1) <= SYNC.STEADY_MAX_NUDGE + 1e-9));
+});
+
+test("a player whose changes of rate cost holds a correction's rate, then changes it to turn, let go, or double or halve it", () => {
+  const c = new SyncController({ landing: false, rateChangeCost: true });
+  c.currentRate = 1.1;
+  c.rateSetAt = 10;
+  // Within RATE_HOLD: held, however different the nudge wanted in the same direction.
+  assert.equal(c.heldRate(1.3, 1, 10 + SYNC.RATE_HOLD / 2), 1.1);
+  assert.equal(c.heldRate(1.02, 1, 10 + SYNC.RATE_HOLD / 2), 1.1);
+  // Turning, or letting go to the room's rate, at once.
+  assert.equal(c.heldRate(0.98, 1, 10.01), 0.98);
+  assert.equal(c.heldRate(1, 1, 10.01), 1);
+  // After RATE_HOLD: only a nudge at least twice or at most half the one held.
+  const later = 10 + SYNC.RATE_HOLD;
+  assert.equal(c.heldRate(1.15, 1, later), 1.1);
+  assert.equal(c.heldRate(1.06, 1, later), 1.1);
+  assert.equal(c.heldRate(1.21, 1, later), 1.21);
+  assert.equal(c.heldRate(1.04, 1, later), 1.04);
+  // From the room's rate, at once.
+  c.currentRate = 1;
+  assert.equal(c.heldRate(1.02, 1, 10.01), 1.02);
 });

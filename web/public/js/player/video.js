@@ -48,6 +48,16 @@ export function understatesReadiness() {
   return webkit();
 }
 
+/** Whether every change of this browser's <video> rate costs it some of its position, between
+ * any two rates (WebKit on Linux: WebKitGTK and WPE, whose media is GStreamer's). WebKitGTK 2.50's
+ * held its position ~12 ms at each change (6-22 ms; twenty changes 0.1 s apart cost 240 ms), and
+ * then played at the exact rate; Chromium's costs only on leaving 1, Firefox's none. The
+ * controller then changes a correction's rate seldom (sync.js, `rateChangeCost`). Not Safari's
+ * (AVFoundation), which is not measured here. */
+export function changesRateAtACost() {
+  return webkit() && /Linux/.test(navigator.userAgent) && !/Android/.test(navigator.userAgent);
+}
+
 /** Whether `item` is an HLS stream (played natively where the browser can, else by hls.js). */
 export function isHls(item) {
   return item.format === "hls" || /\.m3u8(\?|$)/i.test(item.url);
