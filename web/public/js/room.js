@@ -45,8 +45,9 @@ const PANELS_WAIT_MS = 1000;
  * after play() (SyncController's `quickStart`). */
 const QUICK_START = startsAtOnce();
 /** What this browser's <video> does that every SyncController of this page is told: whether it
- * keeps its position when its rate leaves 1 (`setbackFree`), and whether a landing leads
- * SEEK_PREROLL more (`seekPreroll`). */
+ * keeps its position when its rate leaves 1 (`setbackFree`), whether a landing leads
+ * SEEK_PREROLL more (`seekPreroll`), and whether every change of its rate costs it some of its
+ * position (`rateChangeCost`). */
 const MEDIA_TRAITS = Object.freeze({ setbackFree: changesRateFreely(), seekPreroll: startsSlowAfterSeek(), rateChangeCost: changesRateAtACost() });
 
 /** How often the sync loop runs. */

@@ -268,7 +268,7 @@ export const SYNC = Object.freeze({
   /** Rate changes smaller than this are not applied (each change can glitch audio). */
   RATE_STEP: 0.001,
   /** A player whose every change of rate costs it some of its position (`rateChangeCost`:
-   * WebKitGTK's, ~12 ms a change, between any two rates) keeps a correction's rate at least this
+   * WebKitGTK's, 6-47 ms a change, between any two rates) keeps a correction's rate at least this
    * long (s), and then changes it only to turn, to let go, or to at least double or halve its
    * nudge (RATE_CHANGE_RATIO). Changed at every decision, as a setback-free player's is, the
    * rate cost more than it closed: four WebKit viewers rested 40-250 ms behind (bench-sync). */

@@ -172,9 +172,9 @@ export class Html5Player {
     this.movedAt = -Infinity;
   }
   /** Whether the video plays on at HAVE_CURRENT_DATA: its reading moved on within
-   * MOVING_WINDOW_MS while playing. WebKitGTK's <video> (GStreamer) stays at readyState 2 all
-   * the while it plays a file it holds whole (where the spec's element plays only from
-   * HAVE_FUTURE_DATA, and Chromium's and Firefox's do): taken for a player waiting for data, it
+   * MOVING_WINDOW_MS while playing. WebKitGTK's <video> (GStreamer) plays on at readyState 2
+   * after a seek or a change of rate, with the whole file held (where the spec's element plays
+   * only from HAVE_FUTURE_DATA, and Chromium's and Firefox's do): taken for a player waiting for data, it
    * was never steered and was reported not ready, and a viewer rested 51-124 ms behind the room
    * with its page saying "in sync" (web/test/e2e/webkit.js, bench/RESULTS.md). Only where the
    * browser's readyState understates (`lenientReadiness`): Chromium's says 2 when its decoding
