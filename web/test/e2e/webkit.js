@@ -172,14 +172,34 @@ export async function newWebKitViewer(browser, { width = 1280, height = 800 } = 
       const [iw, ih] = await call("POST", "/execute/sync", { script: "return [innerWidth, innerHeight]", args: [] });
       if (iw !== w || ih !== h) await call("POST", "/window/rect", { width: 2 * w - iw, height: 2 * h - ih });
     },
-    /** A PNG of the viewport (`fullPage`: of the whole document), written to `path`. */
+    /** A PNG of the viewport (`fullPage`: of the whole document), written to `path`. WebKitGTK
+     * takes it from the next frame it paints, and a still page (no video playing) paints none:
+     * the driver waited for good. So a pixel of the page, all but transparent, changes at every
+     * frame meanwhile. */
     async screenshot({ path: file, fullPage = false }) {
+      await evaluate(() => {
+        const dot = document.createElement("div");
+        dot.id = "__webkit_repaint";
+        dot.style.cssText = "position:fixed;left:0;top:0;width:1px;height:1px;opacity:0.01;pointer-events:none;z-index:2147483647";
+        document.body.append(dot);
+        let n = 0;
+        const paint = () => {
+          if (!dot.isConnected) return;
+          dot.style.background = n++ % 2 ? "#000" : "#fff";
+          requestAnimationFrame(paint);
+        };
+        requestAnimationFrame(paint);
+      });
       let data;
-      if (fullPage) {
-        const el = await call("POST", "/element", { using: "css selector", value: "html" });
-        data = await call("GET", `/element/${Object.values(el)[0]}/screenshot`);
-      } else {
-        data = await call("GET", "/screenshot");
+      try {
+        if (fullPage) {
+          const el = await call("POST", "/element", { using: "css selector", value: "html" });
+          data = await call("GET", `/element/${Object.values(el)[0]}/screenshot`);
+        } else {
+          data = await call("GET", "/screenshot");
+        }
+      } finally {
+        await evaluate(() => document.getElementById("__webkit_repaint")?.remove()).catch(() => {});
       }
       writeFileSync(file, Buffer.from(data, "base64"));
     },
