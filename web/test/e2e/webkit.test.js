@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { addToQueue, createRoom, eventually, launchBrowser, newViewer, probe, startFixtures, startServer } from "./harness.js";
-import { launchWebKit, newWebKitViewer } from "./webkit.js";
+import { WebKitHang, launchWebKit, newWebKitViewer } from "./webkit.js";
 
 /** How far apart viewers may be and still count as together here (bench-sync measures the real
  * figure, far wider in WebKitGTK than elsewhere; this only has to fail when sync is broken). */
@@ -46,13 +46,29 @@ const readiness = (page) => page.evaluate(() => {
   return { readyState: p.video.readyState, canPlay: p.canPlay, paused: p.paused, seeking: p.seeking, position: p.currentTime };
 });
 
+/** A WebKit command is given this long (ms) before it counts as a hang (`WebKitHang`). */
+const COMMAND_TIMEOUT_MS = 15_000;
+
+/** Runs `scenario` once more, with fresh viewers, when WebKit did not answer a command
+ * (`WebKitHang`: MiniBrowser's page went unanswered for a minute after a seek in 2 runs of 50);
+ * any other failure fails at once. The faults this file tests fail every time. */
+async function allowingOneHang(scenario) {
+  try {
+    await scenario();
+  } catch (err) {
+    if (!(err instanceof WebKitHang || String(err?.message).includes("no answer within"))) throw err;
+    console.error(`WebKit did not answer (${err.message}): the scenario once more`);
+    await scenario();
+  }
+}
+
 /** Whether the host's page sees every member ready (none reported waiting for data). */
 const allReady = (page) => page.evaluate(() => [...window.lockstep.model.members.values()].every((m) => m.ready !== false) && !window.lockstep.model.waiting);
 
-test("a WebKit viewer watches with a Chromium viewer: its <video> at HAVE_CURRENT_DATA is taken as able to play, so it is steered, lands after seeks, and is never waited for", async () => {
+test("a WebKit viewer watches with a Chromium viewer: its <video> at HAVE_CURRENT_DATA is taken as able to play, so it is steered, lands after seeks, and is never waited for", () => allowingOneHang(async () => {
   const host = await newViewer(chromium);
   const url = await createRoom(host.page, server.base, "WebKit and Chromium");
-  const wk = await newWebKitViewer(webkit, { width: 1366, height: 768 });
+  const wk = await newWebKitViewer(webkit, { width: 1366, height: 768, commandTimeoutMs: COMMAND_TIMEOUT_MS });
   try {
     await wk.page.goto(url);
     await wk.page.waitForSelector("#connection[data-state=in-sync]");
@@ -92,4 +108,4 @@ test("a WebKit viewer watches with a Chromium viewer: its <video> at HAVE_CURREN
     await wk.context.close();
     await host.context.close();
   }
-});
+}));
