@@ -30,8 +30,10 @@ const RENDERING_ENV = { WEBKIT_DISABLE_DMABUF_RENDERER: "1" };
 /** MiniBrowser's window is no narrower than this (its toolbar): a narrower viewport is refused. */
 export const WEBKIT_MIN_WIDTH = 447;
 
-/** A command WebKit did not answer in time: now and then (2 runs of the browser test in 50 on this
- * machine, not seen again) a page's script went unanswered for a minute right after a seek. */
+/** A command WebKit did not answer in time: now and then (3 runs of the browser test in about 90
+ * on this machine) a page's script went unanswered for a minute right after a seek; in the one
+ * traced, the web process's video queue thread was parked inside WebKit, called from a GStreamer
+ * signal. */
 export class WebKitHang extends Error {}
 
 /** A free TCP port on 127.0.0.1. */

@@ -50,7 +50,8 @@ const readiness = (page) => page.evaluate(() => {
 const COMMAND_TIMEOUT_MS = 15_000;
 
 /** Runs `scenario` once more, with fresh viewers, when WebKit did not answer a command
- * (`WebKitHang`: MiniBrowser's page went unanswered for a minute after a seek in 2 runs of 50);
+ * (`WebKitHang`: MiniBrowser's page went unanswered for a minute after a seek in 3 runs of about
+ * 90);
  * any other failure fails at once. The faults this file tests fail every time. */
 async function allowingOneHang(scenario) {
   try {
