@@ -51,8 +51,7 @@ const COMMAND_TIMEOUT_MS = 15_000;
 
 /** Runs `scenario` once more, with fresh viewers, when WebKit did not answer a command
  * (`WebKitHang`: MiniBrowser's page went unanswered for a minute after a seek in 3 runs of about
- * 90);
- * any other failure fails at once. The faults this file tests fail every time. */
+ * 90); any other failure fails at once. The faults this file tests fail every time. */
 async function allowingOneHang(scenario) {
   try {
     await scenario();
