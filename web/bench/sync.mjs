@@ -22,10 +22,11 @@
 // SYNC_DUMP=<prefix> writes each scenario's samples (error, rate, clock estimate, learnt latencies
 // and release jump, the last release's reading while it is being measured, and with SYNC_FRAMES=1
 // the frame requestVideoFrameCallback last presented) to <prefix>-<scenario>.json
-// (<prefix>-firefox-<scenario>.json, <prefix>-mixed-<scenario>.json, with each viewer's browser in
-// `kinds`, and each clock sample with the estimate then in `clockSamples`); with SYNC_TRACE=1 also
-// every reading of currentTime, every rate set, every play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1
-// when its recording started. SYNC_FRAMES is off by default: watching every frame makes each
+// (<prefix>-firefox-<scenario>.json, <prefix>-webkit-<scenario>.json, <prefix>-mixed-<scenario>.json,
+// with each viewer's browser in `kinds`, and each clock sample with the estimate then in
+// `clockSamples`); with SYNC_TRACE=1 also every reading of currentTime, every rate set, every
+// play() and pause() and every "playing" event (`traceMedia`), and with SYNC_HEARD=1 when its
+// recording started. SYNC_FRAMES is off by default: watching every frame makes each
 // viewer's page render on every video frame, which real viewers do not (the player does not use
 // requestVideoFrameCallback); four viewers' Chromium took 105% of a core with it, 91% without, on
 // a 2-core machine where late joiners compete for what is left.

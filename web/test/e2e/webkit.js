@@ -16,7 +16,7 @@
 
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
-import net from "node:net";
+import { eventually, freePort } from "./harness.js";
 
 export const WEBKIT_DRIVER = process.env.WEBKIT_DRIVER ?? "/usr/bin/WebKitWebDriver";
 export const MINIBROWSER = process.env.MINIBROWSER ?? "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -35,33 +35,6 @@ export const WEBKIT_MIN_WIDTH = 447;
  * traced, the web process's video queue thread was parked inside WebKit, called from a GStreamer
  * signal. */
 export class WebKitHang extends Error {}
-
-/** A free TCP port on 127.0.0.1. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Resolves once `check()` does, trying every 50 ms for `ms`; rejects with `what` after that. */
-async function until(check, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(what);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Stops `child` (TERM, then KILL after 5 s) and waits for it. */
 async function stop(child) {
@@ -139,7 +112,9 @@ export async function newWebKitViewer(browser, { width = 1280, height = 800, com
   const viewer = { close };
   browser.viewers.add(viewer);
   try {
-    await until(() => fetch(`${base}/status`).then((r) => r.ok), STARTUP_TIMEOUT_MS, `WebKitWebDriver did not answer within ${STARTUP_TIMEOUT_MS / 1000} s: ${log}`);
+    await eventually(() => fetch(`${base}/status`).then((r) => r.ok), { timeoutMs: STARTUP_TIMEOUT_MS, intervalMs: 50, what: "WebKitWebDriver's status" }).catch((err) => {
+      throw new Error(`${err.message}; its log: ${log}`);
+    });
     const created = await call("POST", "", {
       capabilities: { alwaysMatch: { browserName: "MiniBrowser", timeouts: { script: commandTimeoutMs - 5_000, pageLoad: commandTimeoutMs - 5_000 }, "webkitgtk:browserOptions": { binary: MINIBROWSER, args: ["--automation", "--autoplay-policy=allow"] } } },
     });
@@ -214,7 +189,7 @@ export async function newWebKitViewer(browser, { width = 1280, height = 800, com
     },
     evaluate,
     async waitForSelector(selector, { timeout = 30_000 } = {}) {
-      await until(() => evaluate((s) => document.querySelector(s) !== null, selector), timeout, `waitForSelector: ${selector} did not appear within ${timeout} ms`);
+      await eventually(() => evaluate((s) => document.querySelector(s) !== null, selector), { timeoutMs: timeout, intervalMs: 50, what: `waitForSelector: ${selector}` });
     },
     /** Runs `fn(arg)` in every page `goto` loads from now on, once it has loaded (not before the
      * page's own scripts, as Playwright's does: classic WebDriver has no preload scripts). */

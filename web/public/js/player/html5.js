@@ -149,7 +149,7 @@ export class Html5Player {
     const v = this.video;
     const value = v.currentTime;
     this.noteMoving(value);
-    const moving = !v.paused && (canPlay(v, this.lenientReadiness) || this.movesWithCurrentData());
+    const moving = !v.paused && this.canPlay;
     const position = this.reader.read(value, performance.now() / 1000, this.rate, moving);
     // null: a reading that cannot be told from its line yet (position.js, `placed`).
     this.lastRaw = this.reader.stepped ? position : this.reader.placed ? value : null;
@@ -174,9 +174,9 @@ export class Html5Player {
   /** Whether the video plays on at HAVE_CURRENT_DATA: its reading moved on within
    * MOVING_WINDOW_MS while playing. WebKitGTK's <video> (GStreamer) plays on at readyState 2
    * after a seek or a change of rate, with the whole file held (where the spec's element plays
-   * only from HAVE_FUTURE_DATA, and Chromium's and Firefox's do): taken for a player waiting for data, it
-   * was never steered and was reported not ready, and a viewer rested 51-124 ms behind the room
-   * with its page saying "in sync" (web/test/e2e/webkit.js, bench/RESULTS.md). Only where the
+   * only from HAVE_FUTURE_DATA, and Chromium's and Firefox's do): taken for a player waiting for
+   * data, it was never steered and was reported not ready, and a viewer rested 51-124 ms behind
+   * the room with its page saying "in sync" (web/test/e2e/webkit.js, bench/RESULTS.md). Only where the
    * browser's readyState understates (`lenientReadiness`): Chromium's says 2 when its decoding
    * falls behind on a busy page, and its last readings before that must not pass for moving. */
   movesWithCurrentData() {

@@ -39,9 +39,9 @@ export function canPlay(video, lenient = false) {
 
 /** Whether this browser's <video> may say HAVE_CURRENT_DATA (2) where it can play (WebKit's).
  * WebKitGTK's (GStreamer) stays at 2 after a seek while paused, with the whole file buffered, and
- * plays on at 2 once started again (and after a change of rate) (its `playing` event and play()'s promise never come); taken for a
- * player waiting for data, a landing waited its longest each time and the page told the room it
- * was not ready, so a room of four such viewers held and landed again every second or so
+ * plays on at 2 once started again, and after a change of rate (its `playing` event and play()'s
+ * promise never come); taken for a player waiting for data, a landing waited its longest each
+ * time and the page told the room it was not ready, so a room of four such viewers held and landed again every second or so
  * (web/test/e2e/webkit.js; bench/RESULTS.md). Chromium's says 2 when its decoding falls behind
  * with the data there (a busy page): it does not move then, and is not taken as able to play. */
 export function understatesReadiness() {
@@ -51,9 +51,9 @@ export function understatesReadiness() {
 /** Whether every change of this browser's <video> rate costs it some of its position, between
  * any two rates (WebKit on Linux: WebKitGTK and WPE, whose media is GStreamer's). WebKitGTK 2.50's
  * held its position 6-22 ms at each change on an idle page (twenty changes 0.1 s apart cost
- * 240 ms), 20-47 ms with four viewers on two cores, and then played at the exact rate; Chromium's costs only on leaving 1, Firefox's none. The
- * controller then changes a correction's rate seldom (sync.js, `rateChangeCost`). Not Safari's
- * (AVFoundation), which is not measured here. */
+ * 240 ms), 20-47 ms with four viewers on two cores, and then played at the exact rate; Chromium's
+ * costs only on leaving 1, Firefox's none. The controller then changes a correction's rate
+ * seldom (sync.js, `rateChangeCost`). Not Safari's (AVFoundation), which is not measured here. */
 export function changesRateAtACost() {
   return webkit() && /Linux/.test(navigator.userAgent) && !/Android/.test(navigator.userAgent);
 }
