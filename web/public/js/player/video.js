@@ -51,7 +51,9 @@ export function understatesReadiness() {
 /** Whether every change of this browser's <video> rate costs it some of its position, between
  * any two rates (WebKit on Linux: WebKitGTK and WPE, whose media is GStreamer's). WebKitGTK 2.50's
  * held its position 6-22 ms at each change on an idle page (twenty changes 0.1 s apart cost
- * 240 ms), 20-47 ms with four viewers on two cores, and then played at the exact rate; Chromium's
+ * 240 ms), 20-47 ms with four viewers on two cores, and then played at the exact rate: its
+ * GStreamer player makes every change of rate a flushing seek to where it plays
+ * (MediaPlayerPrivateGStreamer::updatePlaybackRate), which a seek's time costs. Chromium's
  * costs only on leaving 1, Firefox's none. The controller then changes a correction's rate
  * seldom (sync.js, `rateChangeCost`). Not Safari's (AVFoundation), which is not measured here. */
 export function changesRateAtACost() {
