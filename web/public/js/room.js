@@ -65,6 +65,13 @@ const KEYFRAMES_WAIT_MS = 200;
 /** While a landing's start waits to be measured, the loop runs this often (sync.js: a start is
  * measured once the position moves, rather than at the first tick 0.2 s after it). */
 const START_TICK_MS = 20;
+/** A run of the sync loop this long (ms) after the one before finds a page that was held up (a
+ * long task, a browser busy loading another page) and decides START_TICK_MS later instead, once
+ * the browser has caught up: Firefox's currentTime reads where the video was before the hold
+ * until a few ms after the page yields, and a Firefox viewer held 400 ms by a long task read
+ * 400 ms behind and seeked ahead every time (8 of 8; held 200 ms, its reading caught up 2-7 ms
+ * after the page yielded), where its video had played on. */
+const HELD_TICK_MS = 250;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
 /** Where the seek and start latencies learnt on this browser are kept between pages (".2": starts
@@ -164,6 +171,10 @@ class RoomPage {
     this.lastDrift = 0;
     /** A run of the sync loop asked for between its ticks ({at, timer}: tickIn), if any. */
     this.extraTick = null;
+    /** When the sync loop last ran (performance.now() ms), null before it has, and whether that
+     * run found the page held up (HELD_TICK_MS). */
+    this.lastTickAt = null;
+    this.afterHeld = false;
     /** When this page heard of the room's last playback change (server ms), null if unknown. */
     this.playbackHeardAt = null;
     /** Whether it learnt that playback whole, in a welcome (a join, a reconnection). */
@@ -663,6 +674,18 @@ class RoomPage {
   }
 
   tick() {
+    // After the page was held up, once the browser has caught up (HELD_TICK_MS); a run asked for
+    // meanwhile comes then too.
+    // (Not the run right after: in a hidden tab, where timers come a second apart, every run
+    // would be.)
+    const at = performance.now();
+    const held = !this.afterHeld && this.lastTickAt !== null && at - this.lastTickAt > HELD_TICK_MS;
+    this.lastTickAt = at;
+    this.afterHeld = held;
+    if (held) {
+      this.tickIn(START_TICK_MS);
+      return;
+    }
     if (this.landedThen && this.landed()) this.showPanels();
     this.renderConnection();
     const m = this.model;

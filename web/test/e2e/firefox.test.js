@@ -255,3 +255,33 @@ test("a Firefox viewer resting a few ms off the room at rate 1 is corrected by i
   await fx.context.close();
   await host.context.close();
 });
+
+test("a Firefox viewer whose page is held up by a long task does not seek: its currentTime reads where the video was until the page yields, and the sync loop decides once it has", async () => {
+  const host = await newViewer(chromium);
+  const url = await createRoom(host.page, server.base, "A held page");
+  await addToQueue(host.page, fixtures.mediaUrl("held"));
+  const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
+  await fx.page.goto(url);
+  await together(host.page, "Chromium", { playing: true });
+  await together(fx.page, "Firefox", { playing: true });
+  for (let i = 0; i < 4; i++) {
+    // 400 ms of script in one task (its video plays on meanwhile), then the page yields.
+    const held = await fx.page.evaluate(() => {
+      const c = window.lockstep.controller;
+      const v = window.lockstep.player.video;
+      const [seekAt, before, from] = [c.lastSeekAt, v.currentTime, performance.now()];
+      while (performance.now() - from < 400) {
+        // Held.
+      }
+      return { seekAt, stale: v.currentTime === before };
+    });
+    // Within the task currentTime stays where it was (before the change, the loop's next run read
+    // it so once the page yielded, and seeked ahead: 8 of 8 in a probe, 1 of 3 here).
+    assert.ok(held.stale, "Firefox's currentTime held still within the task");
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(await fx.page.evaluate(() => window.lockstep.controller.lastSeekAt), held.seekAt, `no seek after the hold (${i + 1})`);
+    await together(fx.page, `Firefox after the hold (${i + 1})`, { playing: true });
+  }
+  await fx.context.close();
+  await host.context.close();
+});
