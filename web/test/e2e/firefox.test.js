@@ -186,14 +186,21 @@ test("a Firefox joiner whose first start comes out late is measured as soon as i
   await host.context.close();
 });
 
-test("a Firefox viewer resting a few ms off the room at rate 1 is corrected by its rate, as it pays no setback (Chromium, which does, is not)", async () => {
+/** A room `name` a Chromium host plays `media` in, and a Firefox viewer in it, both playing
+ * together with the room. */
+async function hostAndFirefox(name, media) {
   const host = await newViewer(chromium);
-  const url = await createRoom(host.page, server.base, "A rest off the room");
-  await addToQueue(host.page, fixtures.mediaUrl("rest-off"));
+  const url = await createRoom(host.page, server.base, name);
+  await addToQueue(host.page, fixtures.mediaUrl(media));
   const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
   await fx.page.goto(url);
   await together(host.page, "Chromium", { playing: true });
   await together(fx.page, "Firefox", { playing: true });
+  return { host, fx };
+}
+
+test("a Firefox viewer resting a few ms off the room at rate 1 is corrected by its rate, as it pays no setback (Chromium, which does, is not)", async () => {
+  const { host, fx } = await hostAndFirefox("A rest off the room", "rest-off");
   assert.equal(await host.page.evaluate(() => window.lockstep.controller.setbackFree), false, "Chromium pays a setback when its rate leaves 1");
   // A Firefox landing within the buffer leads SEEK_PREROLL more (started right after its seek on
   // a busy page, Firefox's video did not move for 100-200 ms); Chromium's does not.
@@ -257,13 +264,7 @@ test("a Firefox viewer resting a few ms off the room at rate 1 is corrected by i
 });
 
 test("a Firefox viewer whose page is held up by a long task does not seek: its currentTime reads where the video was until the page yields, and the sync loop decides once it has", async () => {
-  const host = await newViewer(chromium);
-  const url = await createRoom(host.page, server.base, "A held page");
-  await addToQueue(host.page, fixtures.mediaUrl("held"));
-  const fx = await newFirefoxViewer(firefox, { width: 1366, height: 768 });
-  await fx.page.goto(url);
-  await together(host.page, "Chromium", { playing: true });
-  await together(fx.page, "Firefox", { playing: true });
+  const { host, fx } = await hostAndFirefox("A held page", "held");
   for (let i = 0; i < 4; i++) {
     // 400 ms of script in one task (its video plays on meanwhile), then the page yields.
     const held = await fx.page.evaluate(() => {
