@@ -674,10 +674,8 @@ class RoomPage {
   }
 
   tick() {
-    // After the page was held up, once the browser has caught up (HELD_TICK_MS); a run asked for
-    // meanwhile comes then too.
-    // (Not the run right after: in a hidden tab, where timers come a second apart, every run
-    // would be.)
+    // A page that was held up decides once the browser has caught up (HELD_TICK_MS). Not the run
+    // right after: in a hidden tab, where timers come a second apart, every run would be put off.
     const at = performance.now();
     const held = !this.afterHeld && this.lastTickAt !== null && at - this.lastTickAt > HELD_TICK_MS;
     this.lastTickAt = at;

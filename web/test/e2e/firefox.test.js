@@ -3,14 +3,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { addToQueue, artifacts, createRoom, eventually, holdFirstStart, launchBrowser, newViewer, probe, startFixtures, startServer } from "./harness.js";
+import { TOGETHER, addToQueue, artifacts, createRoom, eventually, holdFirstStart, launchBrowser, newViewer, probe, startFixtures, startServer, together } from "./harness.js";
 import { launchFirefox, newFirefoxViewer } from "./firefox.js";
 import { SYNC } from "../../public/js/sync.js";
 import { STRETCHED_ONE } from "../../public/js/player/video.js";
-
-/** How far apart viewers may be and still count as together here (bench-sync measures the real
- * figure; this only has to fail when sync is broken). */
-const TOGETHER = 0.15;
 
 let fixtures;
 let server;
@@ -30,19 +26,6 @@ after(async () => {
   await server?.stop();
   await fixtures?.close();
 });
-
-/** Waits until the page's player is within TOGETHER of the room (by the true clock), and with
- * `playing` until both play, or with `paused` until both are paused. */
-function together(page, what, { playing = false, paused = false } = {}) {
-  return eventually(
-    async () => {
-      const p = await probe(page);
-      const state = (!playing || (!p?.roomPaused && !p?.paused)) && (!paused || (p?.roomPaused && p?.paused));
-      return p && state && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
-    },
-    { what: `${what} together with the room` },
-  );
-}
 
 test("a Firefox viewer watches with a Chromium viewer: it follows and sends play, pause and seek, and its stepped currentTime is read at its steps", async () => {
   const host = await newViewer(chromium);

@@ -359,6 +359,24 @@ export function probe(page) {
   });
 }
 
+/** How far apart viewers may be and still count as together in a browser test (bench-sync
+ * measures the real figure, far wider in WebKitGTK than elsewhere; a test only has to fail when
+ * sync is broken). */
+export const TOGETHER = 0.15;
+
+/** Waits until the page's player is within TOGETHER of the room (by the true clock), and with
+ * `playing` until both play, or with `paused` until both are paused. */
+export function together(page, what, { playing = false, paused = false } = {}) {
+  return eventually(
+    async () => {
+      const p = await probe(page);
+      const state = (!playing || (!p?.roomPaused && !p?.paused)) && (!paused || (p?.roomPaused && p?.paused));
+      return p && state && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
+    },
+    { what: `${what} together with the room` },
+  );
+}
+
 /** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`). */
 export async function eventually(fn, { timeoutMs = 15_000, intervalMs = 100, what = "condition" } = {}) {
   const until = Date.now() + timeoutMs;

@@ -3,12 +3,8 @@
 // by ./scripts/test. WebKitGTK plays media through GStreamer (Safari through AVFoundation).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { addToQueue, createRoom, eventually, launchBrowser, newViewer, probe, startFixtures, startServer } from "./harness.js";
+import { addToQueue, createRoom, eventually, launchBrowser, newViewer, startFixtures, startServer, together } from "./harness.js";
 import { WebKitHang, launchWebKit, newWebKitViewer } from "./webkit.js";
-
-/** How far apart viewers may be and still count as together here (bench-sync measures the real
- * figure, far wider in WebKitGTK than elsewhere; this only has to fail when sync is broken). */
-const TOGETHER = 0.15;
 
 let fixtures;
 let server;
@@ -28,17 +24,6 @@ after(async () => {
   await server?.stop();
   await fixtures?.close();
 });
-
-/** Waits until the page's player plays within TOGETHER of the room (by the true clock). */
-function together(page, what) {
-  return eventually(
-    async () => {
-      const p = await probe(page);
-      return p && !p.roomPaused && !p.paused && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
-    },
-    { what: `${what} playing together with the room` },
-  );
-}
 
 /** What the WebKit page's <video> says, and what the page takes it for. */
 const readiness = (page) => page.evaluate(() => {
@@ -73,8 +58,8 @@ test("a WebKit viewer watches with a Chromium viewer: its <video> at HAVE_CURREN
     await wk.page.goto(url);
     await wk.page.waitForSelector("#connection[data-state=in-sync]");
     await addToQueue(host.page, fixtures.mediaUrl("webkit"));
-    await together(host.page, "Chromium");
-    await together(wk.page, "WebKit");
+    await together(host.page, "Chromium", { playing: true });
+    await together(wk.page, "WebKit", { playing: true });
     // WebKitGTK's <video> plays at readyState 2 (HAVE_CURRENT_DATA), where the spec's plays only
     // from 3: the page takes it as able to play (it took it for one waiting for data, never
     // steered it, and told the room it was not ready).
@@ -87,7 +72,7 @@ test("a WebKit viewer watches with a Chromium viewer: its <video> at HAVE_CURREN
     // paused its <video> says 2 however much it holds) and plays with the room again.
     for (const position of [40.3, 20.7]) {
       await host.page.evaluate((to) => window.lockstep.command({ t: "seek", position: to }), position);
-      await together(wk.page, `WebKit after the room's seek to ${position} s`);
+      await together(wk.page, `WebKit after the room's seek to ${position} s`, { playing: true });
     }
     assert.equal(await allReady(host.page), true, "no member reported not ready");
     // Paused, then seeked: WebKit's <video> waits at its new place, able to play, and the room
@@ -103,7 +88,7 @@ test("a WebKit viewer watches with a Chromium viewer: its <video> at HAVE_CURREN
     await new Promise((r) => setTimeout(r, 1500));
     assert.equal(await allReady(host.page), true, "no member reported not ready");
     await host.page.evaluate(() => window.lockstep.command({ t: "play" }));
-    await together(wk.page, "WebKit after the room's play");
+    await together(wk.page, "WebKit after the room's play", { playing: true });
   } finally {
     await wk.context.close();
     await host.context.close();
