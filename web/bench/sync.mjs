@@ -344,10 +344,11 @@ async function probeViewer(page) {
 /**
  * SYNC_TRACE=1 (with SYNC_DUMP): every reading of a <video>'s currentTime and every rate set on
  * it, in the steady viewers' pages, go into the dump's `traces` (one list per viewer: first
- * [timeOrigin, -1], then [performance.now(), 0, currentTime, 1 if the bench's sampler read it],
- * [performance.now(), 1, playbackRate], [performance.now(), 2, 1 for play() or 0 for pause()] or
- * [performance.now(), 3] for a "playing" event), up to 400,000 a page. What a release let go at, and
- * where the player then rested, can be read off them.
+ * [timeOrigin, -1], then [performance.now(), 0, currentTime, 1 if the bench's sampler read it, 2
+ * if the player's own reading between ticks did (html5.js `poll`), else 0], [performance.now(), 1,
+ * playbackRate], [performance.now(), 2, 1 for play() or 0 for pause()], [performance.now(), 3] for
+ * a "playing" event or [performance.now(), 4, the place] for a seek), up to 400,000 a page. What a
+ * release let go at, where the player then rested, and what a seek followed, can be read off them.
  */
 function traceMedia() {
   const limit = 400_000;
@@ -361,8 +362,13 @@ function traceMedia() {
     ...time,
     get() {
       const x = time.get.call(this);
-      if (window.__trace.length < limit) window.__trace.push([performance.now(), 0, x, new Error().stack.includes("__roomError") ? 1 : 0]);
+      const stack = new Error().stack;
+      if (window.__trace.length < limit) window.__trace.push([performance.now(), 0, x, stack.includes("__roomError") ? 1 : stack.includes("poll") ? 2 : 0]);
       return x;
+    },
+    set(x) {
+      record(4, x);
+      time.set.call(this, x);
     },
   });
   Object.defineProperty(HTMLMediaElement.prototype, "playbackRate", {
