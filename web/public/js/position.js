@@ -59,7 +59,30 @@ export const POSITION = Object.freeze({
   /** A mean of fewer readings than this does not place a reading against its line (`placed`):
    * the mean starts again at each change of rate, and a lone reading is its own mean. */
   STRETCH_PLACED: 4,
+  /** A stepped reading that has held one value longer than this while its video can play is
+   * stale (`staleReading`)... */
+  STALE_HELD: 0.15,
+  /** ...and is waited out for this long at most in a row: a video that really stopped without
+   * saying so is then decided on. */
+  STALE_WAIT: 0.5,
 });
+
+/**
+ * Whether the sync loop should wait rather than decide on a reading (room.js: it runs again a
+ * moment later). Firefox steps every ~40 ms and a busy page takes a step up to ~75 ms late; but
+ * while another page of the site loaded in the same browser on two busy cores, its viewers' pages
+ * ran their timers in slices and took no step for 200-290 ms, their videos playing on: their
+ * readings fell 250-360 ms behind the room and they seeked ahead (bench-sync BROWSER=mixed with
+ * late joiners: 5 seeks in 80 s; bench/RESULTS.md). `held`: how long the player's reading has
+ * held its value (s, `PositionReader.heldFor`); `playing`: the video plays and can (not paused,
+ * seeking or waiting for data); `since`: when this stretch of stale readings began (s), or null;
+ * `now` (s). Returns {wait, since}, `since` to be passed in next time.
+ */
+export function staleReading({ held, playing, since, now }) {
+  if (!(held > POSITION.STALE_HELD) || !playing) return { wait: false, since: null };
+  const from = since ?? now;
+  return { wait: now - from <= POSITION.STALE_WAIT, since: from };
+}
 
 /** The delay before the next reading between ticks (ms): random, so that readings fall at every
  * phase of a stepped player's jumps. */
@@ -106,6 +129,9 @@ export class PositionReader {
     /** The last jump's own bounds, {ref, lo, hi, rate}, when they were disjoint from the carried
      * ones: the next jump tells whether the player moved or this one came late. */
     this.suspect = null;
+    /** When the value read last was first read (local s), once the reading has been seen moving
+     * on since the reset; null before (a player just started holds still for a while). */
+    this.valueSince = null;
   }
 
   /**
@@ -122,6 +148,7 @@ export class PositionReader {
     const last = this.last;
     this.last = { value, at, held: last !== null && value === last.value };
     this.readings += 1;
+    if (last && value !== last.value) this.valueSince = at;
     if (last && at > last.at && value !== last.value) {
       const jump = value - last.value;
       const gap = at - last.at;
@@ -159,6 +186,15 @@ export class PositionReader {
     this.recent.push({ value, at });
     this.placed = this.recent.length >= POSITION.STRETCH_PLACED;
     return this.recent.reduce((sum, r) => sum + carried(r), 0) / this.recent.length;
+  }
+
+  /** How long (s) a stepped player's reading has held one value at `at`, once it has been seen
+   * moving: 0 for a player that is not stepped, or not yet seen moving since the reset. Firefox
+   * steps every ~40 ms, a busy page takes a step up to ~75 ms late; a value held much longer while
+   * the video can play is where the page last heard the video was (`staleReading`). */
+  heldFor(at) {
+    if (!this.stepped || this.valueSince === null || !(at >= this.valueSince)) return 0;
+    return at - this.valueSince;
   }
 
   /** Whether readings between sync ticks still help: until the player is known to move

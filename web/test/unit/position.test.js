@@ -1,6 +1,6 @@
 import test from "node:test";
 import assert from "node:assert/strict";
-import { POSITION, PositionReader, pollDelayMs } from "../../public/js/position.js";
+import { POSITION, PositionReader, pollDelayMs, staleReading } from "../../public/js/position.js";
 
 /**
  * A player whose currentTime moves in steps, as Firefox's does: every `step` s it jumps to where
@@ -292,4 +292,56 @@ test("after a start, a first jump that came late is not held against the next", 
     if (t >= 10.08 + POSITION.POLL_EVERY + POSITION.POLL_JITTER) worst = Math.max(worst, Math.abs(estimate - truth(t)));
   }
   assert.ok(worst < 0.004, `within 4 ms from the second jump's reading on (${(worst * 1000).toFixed(1)} ms)`);
+});
+
+test("how long a stepped reading has held: from the first reading of its value, once seen moving", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  // Not stepped yet: nothing is held.
+  assert.equal(reader.heldFor(10), 0);
+  const random = seeded(13);
+  let worst = 0;
+  for (let t = 10; t < 11; t += pollDelayMs(random) / 1000) {
+    reader.read(player.reading(t), t, 1, true);
+    if (reader.stepped) worst = Math.max(worst, reader.heldFor(t));
+  }
+  assert.ok(reader.stepped);
+  // Read every 12-18 ms, a value first read up to 18 ms after its step holds at most a step.
+  assert.ok(worst > 0.02 && worst <= 0.04, `a playing player's value holds no longer than a step (${(worst * 1000).toFixed(1)} ms)`);
+  // The page is held up 300 ms: the value it reads then is the one it read before.
+  const before = player.reading(11);
+  reader.read(before, 11, 1, true);
+  reader.read(before, 11.3, 1, true);
+  assert.ok(Math.abs(reader.heldFor(11.3) - (11.3 - reader.valueSince)) < 1e-9 && reader.heldFor(11.3) >= 0.28, `held ${reader.heldFor(11.3)}`);
+  // Once it moves on, nothing is held.
+  reader.read(player.reading(11.32), 11.32, 1, true);
+  assert.equal(reader.heldFor(11.32), 0);
+  // After a seek or a pause, a player that has not moved since holds nothing (its start holds
+  // still for a while by itself).
+  reader.read(before, 11.33, 1, false);
+  reader.read(200, 11.4, 1, true);
+  reader.read(200, 11.6, 1, true);
+  assert.equal(reader.heldFor(11.6), 0);
+});
+
+test("a stale reading is waited out while it holds too long, for STALE_WAIT at most, and only while the video plays", () => {
+  const { STALE_HELD, STALE_WAIT } = POSITION;
+  // Fresh, or held no longer than a late step: decided on.
+  assert.deepEqual(staleReading({ held: 0.04, playing: true, since: null, now: 10 }), { wait: false, since: null });
+  assert.deepEqual(staleReading({ held: STALE_HELD, playing: true, since: null, now: 10 }), { wait: false, since: null });
+  // Held longer while playing: waited out, from the first such reading on...
+  let s = staleReading({ held: STALE_HELD + 0.01, playing: true, since: null, now: 10 });
+  assert.deepEqual(s, { wait: true, since: 10 });
+  s = staleReading({ held: 0.4, playing: true, since: s.since, now: 10 + STALE_WAIT });
+  assert.deepEqual(s, { wait: true, since: 10 });
+  // ...for STALE_WAIT at most: then decided on, however long it still holds.
+  s = staleReading({ held: 0.7, playing: true, since: s.since, now: 10 + STALE_WAIT + 0.02 });
+  assert.deepEqual(s, { wait: false, since: 10 });
+  // Once it moves on, a later stale stretch is waited out again.
+  s = staleReading({ held: 0, playing: true, since: s.since, now: 11 });
+  assert.deepEqual(s, { wait: false, since: null });
+  assert.equal(staleReading({ held: 0.3, playing: true, since: s.since, now: 12 }).wait, true);
+  // Not while paused, seeking or waiting for data; nor on a reading that is not a number.
+  assert.deepEqual(staleReading({ held: 0.3, playing: false, since: 10, now: 10.1 }), { wait: false, since: null });
+  assert.equal(staleReading({ held: NaN, playing: true, since: null, now: 10 }).wait, false);
 });

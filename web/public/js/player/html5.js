@@ -183,6 +183,11 @@ export class Html5Player {
     const v = this.video;
     return this.lenientReadiness && !v.paused && !v.seeking && v.readyState >= 2 && performance.now() - this.movedAt <= MOVING_WINDOW_MS;
   }
+  /** How long (s) the last reading's value has held, where the video moves in steps and was seen
+   * moving since it last started (position.js, `heldFor`); 0 otherwise. */
+  get readingHeld() {
+    return this.reader.heldFor(performance.now() / 1000);
+  }
   /** The furthest the video can be now by its readings' jumps (position.js, `ceiling`), or null. */
   get positionCeiling() {
     return this.reader.ceiling(performance.now() / 1000);
