@@ -12,6 +12,7 @@ import { early, keyframesAddress, keyframesOf, sampleClock, socketUrl } from "./
 import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, controlTarget, startPosition, startsAfter, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
+import { staleReading } from "./position.js";
 import { changesRateAtACost, changesRateFreely, startsAtOnce, startsSlowAfterSeek } from "./player/video.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, sinceChange, storedLatencies } from "./sync.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
@@ -175,6 +176,9 @@ class RoomPage {
      * run found the page held up (HELD_TICK_MS). */
     this.lastTickAt = null;
     this.afterHeld = false;
+    /** When (local s) the loop first found the player's reading stale, in this stretch of stale
+     * readings; null when it is not (position.js, staleReading). */
+    this.staleSince = null;
     /** When this page heard of the room's last playback change (server ms), null if unknown. */
     this.playbackHeardAt = null;
     /** Whether it learnt that playback whole, in a welcome (a join, a reconnection). */
@@ -710,9 +714,20 @@ class RoomPage {
     const heldForStart = !this.controller.landingOn && this.coarseStartedFor !== m.playback.at && startsAfter(m.playback, serverNow + coarseLead);
     if (!this.controller.landingOn && !heldForStart && startsAfter(m.playback, serverNow)) this.coarseStartedFor = m.playback.at;
     this.firstSeekTimed();
+    // Read once in this task: a second reading, equal, would look to a stepped player's reader
+    // like a player holding still.
+    const actual = p.position;
+    // A stepped reading held too long while the video plays is the page's, not the video's
+    // (position.js, staleReading): decided on once it moves on.
+    const stale = staleReading({ held: p.readingHeld ?? 0, playing: !p.paused && !p.seeking && p.canPlay, since: this.staleSince, now: now / 1000 });
+    this.staleSince = stale.since;
+    if (stale.wait) {
+      this.tickIn(START_TICK_MS);
+      return;
+    }
     const d = this.controller.decide({
       target,
-      actual: p.position,
+      actual,
       // Read just now by `position`.
       raw: p.rawPosition,
       ceiling: p.positionCeiling ?? null,
