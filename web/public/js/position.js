@@ -39,6 +39,10 @@ export const POSITION = Object.freeze({
   JUMPS_TO_HOLD: 2,
   /** A jump larger than this, or backwards, is not a step: the player seeked or stalled. */
   MAX_STEP: 0.25,
+  /** A jump of more than MAX_STEP after a hold whose value lies this far behind the carried
+   * bounds, or less, is steps taken late, not a seek: Firefox's value after a hold is where its
+   * position was last handed to the page, a step or two back. */
+  LATE_SPAN: 0.1,
   /** Bounds older than this are dropped: the reading falls back to currentTime. */
   MAX_AGE: 0.5,
   /** Readings between sync ticks, while playing: this long apart (s), plus up to POLL_JITTER. */
@@ -132,6 +136,9 @@ export class PositionReader {
     /** When the value read last was first read (local s), once the reading has been seen moving
      * on since the reset; null before (a player just started holds still for a while). */
     this.valueSince = null;
+    /** The reading that came after the page read nothing for a while ({at, gap}), until the
+     * value moves on at a later reading; null otherwise (`heldFor`). */
+    this.quiet = null;
   }
 
   /**
@@ -149,10 +156,23 @@ export class PositionReader {
     this.last = { value, at, held: last !== null && value === last.value };
     this.readings += 1;
     if (last && value !== last.value) this.valueSince = at;
+    // A reading after the page read nothing for over STALE_HELD (it was held up) may give a value
+    // handed to the page before the hold, changed or not: it counts as held that long until the
+    // value moves on at a later reading.
+    if (this.quiet !== null && value !== last?.value && at > this.quiet.at) this.quiet = null;
+    if (last && this.valueSince !== null && at - last.at > POSITION.STALE_HELD) this.quiet = { at, gap: at - last.at };
     if (last && at > last.at && value !== last.value) {
       const jump = value - last.value;
       const gap = at - last.at;
-      if (jump < 0 || jump > POSITION.MAX_STEP) {
+      // A jump forward beyond a step that lands where the carried bounds put the player (not
+      // ahead of them, at most LATE_SPAN behind) is the page taking its steps late after a hold
+      // (`staleReading`), not a seek: the bounds carry on, the player at least at the new value.
+      // Dropped there, they gave way to currentTime, up to a step behind, and the controller
+      // chased that (bench-sync, mixed room: +2% for 0.5 s, then 10-18 ms ahead).
+      const carried = jump > POSITION.MAX_STEP ? carry(this.bounds, at, rate) : null;
+      if (carried !== null && value <= carried.hi && value >= carried.lo - POSITION.LATE_SPAN) {
+        this.bounds = { ...this.bounds, ref: at, lo: Math.min(Math.max(carried.lo, value), carried.hi), hi: carried.hi, rate };
+      } else if (jump < 0 || jump > POSITION.MAX_STEP) {
         this.bounds = null;
       } else {
         if (last.held && jump > POSITION.STEP_OVER_GAP * gap * rate && !this.stepped) {
@@ -189,12 +209,14 @@ export class PositionReader {
   }
 
   /** How long (s) a stepped player's reading has held one value at `at`, once it has been seen
-   * moving: 0 for a player that is not stepped, or not yet seen moving since the reset. Firefox
+   * moving (or, after the page read nothing for a while, that while, until the value moves on at
+   * a later reading): 0 for a player that is not stepped, or not yet seen moving since the reset. Firefox
    * steps every ~40 ms, a busy page takes a step up to ~75 ms late; a value held much longer while
    * the video can play is where the page last heard the video was (`staleReading`). */
   heldFor(at) {
     if (!this.stepped || this.valueSince === null || !(at >= this.valueSince)) return 0;
-    return at - this.valueSince;
+    const quiet = this.quiet === null ? 0 : this.quiet.gap + (at - this.quiet.at);
+    return Math.max(at - this.valueSince, quiet);
   }
 
   /** Whether readings between sync ticks still help: until the player is known to move

@@ -345,3 +345,45 @@ test("a stale reading is waited out while it holds too long, for STALE_WAIT at m
   assert.deepEqual(staleReading({ held: 0.3, playing: false, since: 10, now: 10.1 }), { wait: false, since: null });
   assert.equal(staleReading({ held: NaN, playing: true, since: null, now: 10 }).wait, false);
 });
+
+test("a stepped reading that held while the page ran, then jumped to where the video is, keeps the estimate on its line", () => {
+  // The page read one value for 300 ms while the video played on (its position did not reach the
+  // page: bench-sync's mixed room with joiners loading), then the value jumped more than MAX_STEP
+  // to where the video was. That is no seek: before, the reader dropped its bounds there and gave
+  // currentTime, up to a step behind, until new steps had pinned it again, and the controller
+  // chased that (+2% for half a second, then 10-18 ms ahead).
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  const held = player.reading(11);
+  const random = seeded(17);
+  let worst = 0;
+  let t = 11;
+  for (; t < 11.32; t += pollDelayMs(random) / 1000) reader.read(held, t, 1, true);
+  for (; t < 12; t += pollDelayMs(random) / 1000) {
+    const estimate = reader.read(player.reading(t), t, 1, true);
+    worst = Math.max(worst, Math.abs(estimate - player.truth(t)));
+  }
+  assert.ok(worst < 0.006, `within 6 ms from the jump on (${(worst * 1000).toFixed(1)} ms)`);
+  // A jump of the same size elsewhere (a seek the page did not make) still starts again from it.
+  const seeked = new PositionReader();
+  readAlong(seeked, player, 10, 11);
+  seeked.read(held, 11.2, 1, true);
+  seeked.read(held + 1.5, 11.21, 1, true);
+  assert.equal(seeked.bounds, null, "bounds dropped at a jump that lands off their line");
+});
+
+test("a reading after the page read nothing for a while counts as held that long until the value moves on", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  // Held up 0.25 s: the first reading after gives a value from before the hold, moved on.
+  reader.read(player.reading(11.0) + 0.04, 11.25, 1, true);
+  assert.ok(reader.heldFor(11.25) >= 0.25, `counted as held (${reader.heldFor(11.25)})`);
+  // The same value at the next reading: still.
+  reader.read(player.reading(11.0) + 0.04, 11.27, 1, true);
+  assert.ok(reader.heldFor(11.27) >= 0.27);
+  // It moves on: fresh.
+  reader.read(player.reading(11.29), 11.29, 1, true);
+  assert.equal(reader.heldFor(11.29), 0);
+});
