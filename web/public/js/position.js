@@ -171,7 +171,7 @@ export class PositionReader {
       // chased that (bench-sync, mixed room: +2% for 0.5 s, then 10-18 ms ahead).
       const carried = jump > POSITION.MAX_STEP ? carry(this.bounds, at, rate) : null;
       if (carried !== null && value <= carried.hi && value >= carried.lo - POSITION.LATE_SPAN) {
-        this.bounds = { ...this.bounds, ref: at, lo: Math.min(Math.max(carried.lo, value), carried.hi), hi: carried.hi, rate };
+        this.bounds = { ...this.bounds, ref: at, lo: Math.max(carried.lo, value), hi: carried.hi, rate };
       } else if (jump < 0 || jump > POSITION.MAX_STEP) {
         this.bounds = null;
       } else {
@@ -210,9 +210,10 @@ export class PositionReader {
 
   /** How long (s) a stepped player's reading has held one value at `at`, once it has been seen
    * moving (or, after the page read nothing for a while, that while, until the value moves on at
-   * a later reading): 0 for a player that is not stepped, or not yet seen moving since the reset. Firefox
-   * steps every ~40 ms, a busy page takes a step up to ~75 ms late; a value held much longer while
-   * the video can play is where the page last heard the video was (`staleReading`). */
+   * a later reading): 0 for a player that is not stepped, or not yet seen moving since the reset.
+   * Firefox steps every ~40 ms, a busy page takes a step up to ~75 ms late; a value held much
+   * longer while the video can play is where the page last heard the video was
+   * (`staleReading`). */
   heldFor(at) {
     if (!this.stepped || this.valueSince === null || !(at >= this.valueSince)) return 0;
     const quiet = this.quiet === null ? 0 : this.quiet.gap + (at - this.quiet.at);

@@ -66,13 +66,6 @@ const KEYFRAMES_WAIT_MS = 200;
 /** While a landing's start waits to be measured, the loop runs this often (sync.js: a start is
  * measured once the position moves, rather than at the first tick 0.2 s after it). */
 const START_TICK_MS = 20;
-/** A run of the sync loop this long (ms) after the one before finds a page that was held up (a
- * long task, a browser busy loading another page) and decides START_TICK_MS later instead, once
- * the browser has caught up: Firefox's currentTime reads where the video was before the hold
- * until a few ms after the page yields, and a Firefox viewer held 400 ms by a long task read
- * 400 ms behind and seeked ahead every time (8 of 8; held 200 ms, its reading caught up 2-7 ms
- * after the page yielded), where its video had played on. */
-const HELD_TICK_MS = 250;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
 /** Where the seek and start latencies learnt on this browser are kept between pages (".2": starts
@@ -172,10 +165,6 @@ class RoomPage {
     this.lastDrift = 0;
     /** A run of the sync loop asked for between its ticks ({at, timer}: tickIn), if any. */
     this.extraTick = null;
-    /** When the sync loop last ran (performance.now() ms), null before it has, and whether that
-     * run found the page held up (HELD_TICK_MS). */
-    this.lastTickAt = null;
-    this.afterHeld = false;
     /** When (local s) the loop first found the player's reading stale, in this stretch of stale
      * readings; null when it is not (position.js, staleReading). */
     this.staleSince = null;
@@ -678,16 +667,6 @@ class RoomPage {
   }
 
   tick() {
-    // A page that was held up decides once the browser has caught up (HELD_TICK_MS). Not the run
-    // right after: in a hidden tab, where timers come a second apart, every run would be put off.
-    const at = performance.now();
-    const held = !this.afterHeld && this.lastTickAt !== null && at - this.lastTickAt > HELD_TICK_MS;
-    this.lastTickAt = at;
-    this.afterHeld = held;
-    if (held) {
-      this.tickIn(START_TICK_MS);
-      return;
-    }
     if (this.landedThen && this.landed()) this.showPanels();
     this.renderConnection();
     const m = this.model;
@@ -717,8 +696,11 @@ class RoomPage {
     // Read once in this task: a second reading, equal, would look to a stepped player's reader
     // like a player holding still.
     const actual = p.position;
-    // A stepped reading held too long while the video plays is the page's, not the video's
-    // (position.js, staleReading): decided on once it moves on.
+    // A stepped reading held too long while the video plays, or the first after the page was
+    // held up, is the page's, not the video's (position.js, staleReading): decided on once it
+    // moves on. (Firefox's currentTime reads where the video was before a long task until a few
+    // ms after the page yields: a viewer held 400 ms read 400 ms behind and seeked, 8 of 8 in a
+    // probe. Chromium reads its video as it is.)
     const stale = staleReading({ held: p.readingHeld ?? 0, playing: !p.paused && !p.seeking && p.canPlay, since: this.staleSince, now: now / 1000 });
     this.staleSince = stale.since;
     if (stale.wait) {
