@@ -80,10 +80,12 @@ export const POSITION = Object.freeze({
  * late joiners: 5 seeks in 80 s; bench/RESULTS.md). `held`: how long the player's reading has
  * held its value (s, `PositionReader.heldFor`); `playing`: the video plays and can (not paused,
  * seeking or waiting for data); `since`: when this stretch of stale readings began (s), or null;
- * `now` (s). Returns {wait, since}, `since` to be passed in next time.
- */
-export function staleReading({ held, playing, since, now }) {
-  if (!(held > POSITION.STALE_HELD) || !playing) return { wait: false, since: null };
+ * `now` (s). Returns {wait, since}, `since` to be passed in next time. The same for a reading
+ * that moved on but lies more than MAX_STEP behind the line its last steps agreed on (`behind`, s:
+ * `PositionReader.behind`): a page held up in slices gets its values late, as they come. */
+export function staleReading({ held, behind = 0, playing, since, now }) {
+  const stale = held > POSITION.STALE_HELD || behind > POSITION.MAX_STEP;
+  if (!stale || !playing) return { wait: false, since: null };
   const from = since ?? now;
   return { wait: now - from <= POSITION.STALE_WAIT, since: from };
 }
@@ -218,6 +220,18 @@ export class PositionReader {
     if (!this.stepped || this.valueSince === null || !(at >= this.valueSince)) return 0;
     const quiet = this.quiet === null ? 0 : this.quiet.gap + (at - this.quiet.at);
     return Math.max(at - this.valueSince, quiet);
+  }
+
+  /** How far (s) the last reading's value lies behind where the bounds that jumps agreed on put
+   * a stepped player when it was read: 0 when it does not, or there are none. Beyond MAX_STEP the
+   * estimate gives up on the bounds and takes the value, and a playing video at HAVE_ENOUGH_DATA
+   * does not fall that far behind: the value is stale (`staleReading`). */
+  behind() {
+    const b = this.bounds;
+    const last = this.last;
+    if (!this.stepped || !b || b.jumps < POSITION.JUMPS_TO_HOLD || !last || !(last.at >= b.ref)) return 0;
+    const carried = carry(b, last.at, b.rate);
+    return carried === null ? 0 : Math.max(0, carried.lo - last.value);
   }
 
   /** Whether readings between sync ticks still help: until the player is known to move

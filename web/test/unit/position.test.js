@@ -387,3 +387,25 @@ test("a reading after the page read nothing for a while counts as held that long
   reader.read(player.reading(11.29), 11.29, 1, true);
   assert.equal(reader.heldFor(11.29), 0);
 });
+
+test("how far a stepped reading lies behind the line its steps agreed on", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  assert.equal(reader.behind(), 0);
+  readAlong(reader, player, 10, 11);
+  assert.ok(reader.behind() < 0.045, `at most a step behind on its line (${reader.behind()})`);
+  // The value holds from 11.0 s (a step read at 10.973 s), then moves on one step at 11.35 s.
+  const held = player.reading(11);
+  for (const t of [11.1, 11.2, 11.3]) reader.read(held, t, 1, true);
+  reader.read(held + 0.04, 11.35, 1, true);
+  assert.equal(reader.heldFor(11.35), 0, "it moved on");
+  const behind = reader.behind();
+  assert.ok(behind > 0.3 && behind < 0.34, `${behind}`);
+  assert.equal(staleReading({ held: 0, behind, playing: true, since: null, now: 11.35 }).wait, true);
+  assert.equal(staleReading({ held: 0, behind: POSITION.MAX_STEP, playing: true, since: null, now: 11.35 }).wait, false);
+  // A player that is not stepped: nothing.
+  const plain = new PositionReader();
+  plain.read(5, 1, 1, true);
+  plain.read(4.5, 1.01, 1, true);
+  assert.equal(plain.behind(), 0);
+});

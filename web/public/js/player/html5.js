@@ -188,6 +188,11 @@ export class Html5Player {
   get readingHeld() {
     return this.reader.heldFor(performance.now() / 1000);
   }
+  /** How far (s) the last reading's value lies behind where the video's steps put it
+   * (position.js, `behind`): a stepped reading handed to the page late; 0 otherwise. */
+  get readingBehind() {
+    return this.reader.behind();
+  }
   /** The furthest the video can be now by its readings' jumps (position.js, `ceiling`), or null. */
   get positionCeiling() {
     return this.reader.ceiling(performance.now() / 1000);

@@ -9,6 +9,7 @@
 //   currentTime, duration (NaN until known), paused, seeking, canPlay (enough data to play)
 //   position            where the video really is (currentTime, or better where it moves in steps)
 //   readingHeld         (optional) how long (s) a stepped reading has held its value
+//   readingBehind       (optional) how far (s) a stepped reading lies behind its steps' line
 //   rate (settable), fineRate (whether any rate works, or only a few fixed ones)
 //   volume (0..1, settable), muted (settable)
 //   element             the element to make fullscreen
