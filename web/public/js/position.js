@@ -259,6 +259,14 @@ export class PositionReader {
       // loading). Start again from this jump only once the next one agrees with it; until then
       // the carried bounds stand. (Disjoint from a single jump's bounds, as the first after a
       // start often is, this one is as likely right: it starts again at once.)
+      // Far behind them, more than MAX_STEP, it is no new line at all while they last: Firefox's
+      // video at HAVE_ENOUGH_DATA does not fall that far behind its steps' line and play on, but
+      // a page held up in slices gets its values late, moved on as they come, for 0.1-0.3 s
+      // (bench-sync's mixed room: two such jumps agreed, the bounds went to their line, 0.3 s
+      // behind, and the viewer seeked ahead). The bounds stand until MAX_AGE, and the sync loop
+      // waits (`behind`, `staleReading`); a video that truly fell back is read from its new line
+      // once they are dropped.
+      if (own.hi < carried.lo - POSITION.MAX_STEP) return;
       const fromSuspect = carry(suspect, at, rate);
       if (!fromSuspect || !overlap(fromSuspect, own)) {
         this.suspect = { ref: at, ...own, rate };

@@ -388,6 +388,55 @@ test("a reading after the page read nothing for a while counts as held that long
   assert.equal(reader.heldFor(11.29), 0);
 });
 
+test("values handed to a page late, moved on as they come, are waited out, not taken for a new line", () => {
+  // A page held up in slices (bench-sync's mixed room, joiners loading) gets its Firefox video's
+  // values late: from 11.0 s the value it reads moves on slower than the video and falls behind,
+  // 0.3 s by 11.34 s; then it moves on a step at a time on a line 0.3 s behind, and comes back at
+  // 11.45 s. Before, two of those steps agreed, the bounds went to their line and the viewer
+  // seeked ahead, although the video had played on throughout.
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  const lag = (t) => (t < 11 || t >= 11.45 ? 0 : Math.min(0.3, (t - 11) * 0.88));
+  const random = seeded(23);
+  let since = null;
+  let worst = 0;
+  let decidedBehind = 0;
+  for (let t = 11; t < 12; t += pollDelayMs(random) / 1000) {
+    const estimate = reader.read(player.reading(t - lag(t)), t, 1, true);
+    const stale = staleReading({ held: reader.heldFor(t), behind: reader.behind(), playing: true, since, now: t });
+    since = stale.since;
+    // What the sync loop decides on: the estimate whenever it does not wait.
+    if (!stale.wait) decidedBehind = Math.max(decidedBehind, player.truth(t) - estimate);
+    if (t > 11.45 + 0.05) worst = Math.max(worst, Math.abs(estimate - player.truth(t)));
+  }
+  assert.ok(decidedBehind < 0.15, `never decided on a reading past the seek threshold (${(decidedBehind * 1000).toFixed(1)} ms behind)`);
+  assert.ok(worst < 0.006, `within 6 ms once the values come back (${(worst * 1000).toFixed(1)} ms)`);
+});
+
+test("a stepped video that truly fell back further than MAX_STEP is read from its new line once the old bounds age", () => {
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  // Stalled 0.35 s at HAVE_ENOUGH_DATA (no event says so): its line moves 350 ms.
+  player.setRate(11, 0);
+  player.setRate(11.35, 1);
+  const random = seeded(29);
+  let since = null;
+  let lastWait = 0;
+  let worstAfter = 0;
+  for (let t = 11; t < 12.2; t += pollDelayMs(random) / 1000) {
+    const estimate = reader.read(player.reading(t), t, player.rateAt(t) || 1, true);
+    const stale = staleReading({ held: reader.heldFor(t), behind: reader.behind(), playing: true, since, now: t });
+    since = stale.since;
+    if (stale.wait) lastWait = t;
+    if (t > 11 + POSITION.MAX_AGE + 0.1) worstAfter = Math.max(worstAfter, Math.abs(estimate - player.truth(t)));
+  }
+  // The bounds of the last steps before the stall (at most 11.0 s) are dropped by 11.5 s.
+  assert.ok(lastWait > 11.35 && lastWait <= 11 + POSITION.MAX_AGE + 0.02, `waited past the stall, not beyond the bounds' age (last wait at ${lastWait.toFixed(3)} s)`);
+  assert.ok(worstAfter < 0.006, `then read within 6 ms of its new line (${(worstAfter * 1000).toFixed(1)} ms)`);
+});
+
 test("how far a stepped reading lies behind the line its steps agreed on", () => {
   const player = steppedPlayer();
   const reader = new PositionReader();
