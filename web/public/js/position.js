@@ -45,6 +45,12 @@ export const POSITION = Object.freeze({
   LATE_SPAN: 0.1,
   /** Bounds older than this are dropped: the reading falls back to currentTime. */
   MAX_AGE: 0.5,
+  /** Bounds that jumps agreed on tell this long where a playing player cannot be behind: a value
+   * more than MAX_STEP behind them is stale (`behind`), not a new line, and one that lands back
+   * on them after a hold is steps taken late. A stale stretch that begins at the last agreeing
+   * jump is waited out for STALE_WAIT once it shows (a value held STALE_HELD, or behind by
+   * MAX_STEP), so it has to outlast that. */
+  LINE_AGE: 1.0,
   /** Readings between sync ticks, while playing: this long apart (s), plus up to POLL_JITTER. */
   POLL_EVERY: 0.012,
   POLL_JITTER: 0.006,
@@ -100,9 +106,9 @@ const overlap = (a, b) => a.lo <= b.hi && a.hi >= b.lo;
 const intersect = (a, b) => ({ lo: Math.max(a.lo, b.lo), hi: Math.min(a.hi, b.hi) });
 
 /** Bounds `b` carried to `at` (the player now at `rate`), widened for what carrying may miss;
- * null when there are none or they are older than MAX_AGE. */
-function carry(b, at, rate) {
-  if (!b || at - b.ref > POSITION.MAX_AGE) return null;
+ * null when there are none or they are older than `maxAge`. */
+function carry(b, at, rate, maxAge = POSITION.MAX_AGE) {
+  if (!b || at - b.ref > maxAge) return null;
   const carried = (at - b.ref) * b.rate;
   const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
   return { lo: b.lo + carried - slack, hi: b.hi + carried + slack };
@@ -171,7 +177,7 @@ export class PositionReader {
       // (`staleReading`), not a seek: the bounds carry on, the player at least at the new value.
       // Dropped there, they gave way to currentTime, up to a step behind, and the controller
       // chased that (bench-sync, mixed room: +2% for 0.5 s, then 10-18 ms ahead).
-      const carried = jump > POSITION.MAX_STEP ? carry(this.bounds, at, rate) : null;
+      const carried = jump > POSITION.MAX_STEP ? carry(this.bounds, at, rate, POSITION.LINE_AGE) : null;
       if (carried !== null && value <= carried.hi && value >= carried.lo - POSITION.LATE_SPAN) {
         this.bounds = { ...this.bounds, ref: at, lo: Math.max(carried.lo, value), hi: carried.hi, rate };
       } else if (jump < 0 || jump > POSITION.MAX_STEP) {
@@ -230,7 +236,7 @@ export class PositionReader {
     const b = this.bounds;
     const last = this.last;
     if (!this.stepped || !b || b.jumps < POSITION.JUMPS_TO_HOLD || !last || !(last.at >= b.ref)) return 0;
-    const carried = carry(b, last.at, b.rate);
+    const carried = carry(b, last.at, b.rate, POSITION.LINE_AGE);
     return carried === null ? 0 : Math.max(0, carried.lo - last.value);
   }
 
@@ -247,6 +253,15 @@ export class PositionReader {
     const suspect = this.suspect;
     this.suspect = null;
     const b = this.bounds;
+    // Further behind bounds that jumps agreed on than MAX_STEP, it is no new line at all, for
+    // LINE_AGE: Firefox's video at HAVE_ENOUGH_DATA does not fall that far behind its steps' line
+    // and play on, but a page held up in slices gets its values late, moved on as they come, for
+    // up to half a second (bench-sync's mixed room: two such jumps agreed, the bounds went to
+    // their line, 0.3 s behind, and the viewer seeked ahead). The bounds stand, and the sync loop
+    // waits (`behind`, `staleReading`); a video that truly fell back is read from its new line
+    // once they are older than LINE_AGE.
+    const line = b && b.jumps >= POSITION.JUMPS_TO_HOLD ? carry(b, at, rate, POSITION.LINE_AGE) : null;
+    if (line !== null && own.hi < line.lo - POSITION.MAX_STEP) return;
     const carried = carry(b, at, rate);
     let next = { ...own, jumps: 1 };
     if (carried && overlap(carried, own)) {
@@ -259,14 +274,6 @@ export class PositionReader {
       // loading). Start again from this jump only once the next one agrees with it; until then
       // the carried bounds stand. (Disjoint from a single jump's bounds, as the first after a
       // start often is, this one is as likely right: it starts again at once.)
-      // Far behind them, more than MAX_STEP, it is no new line at all while they last: Firefox's
-      // video at HAVE_ENOUGH_DATA does not fall that far behind its steps' line and play on, but
-      // a page held up in slices gets its values late, moved on as they come, for 0.1-0.3 s
-      // (bench-sync's mixed room: two such jumps agreed, the bounds went to their line, 0.3 s
-      // behind, and the viewer seeked ahead). The bounds stand until MAX_AGE, and the sync loop
-      // waits (`behind`, `staleReading`); a video that truly fell back is read from its new line
-      // once they are dropped.
-      if (own.hi < carried.lo - POSITION.MAX_STEP) return;
       const fromSuspect = carry(suspect, at, rate);
       if (!fromSuspect || !overlap(fromSuspect, own)) {
         this.suspect = { ref: at, ...own, rate };
