@@ -43,14 +43,14 @@ export const POSITION = Object.freeze({
    * bounds, or less, is steps taken late, not a seek: Firefox's value after a hold is where its
    * position was last handed to the page, a step or two back. */
   LATE_SPAN: 0.1,
-  /** Bounds older than this are dropped: the reading falls back to currentTime. */
-  MAX_AGE: 0.5,
-  /** Bounds that jumps agreed on tell this long where a playing player cannot be behind: a value
-   * more than MAX_STEP behind them is stale (`behind`), not a new line, and one that lands back
-   * on them after a hold is steps taken late. A stale stretch that begins at the last agreeing
-   * jump is waited out for STALE_WAIT once it shows (a value held STALE_HELD, or behind by
-   * MAX_STEP), so it has to outlast that. */
-  LINE_AGE: 1.0,
+  /** Bounds older than this are dropped: the reading falls back to currentTime. They also tell
+   * that long where a playing player cannot be behind (STALE_BEHIND), and one that lands back on
+   * them after a hold is steps taken late. A stale stretch that begins at the last agreeing jump
+   * is waited out for STALE_WAIT once it shows (a value held STALE_HELD, or STALE_BEHIND behind),
+   * so they have to outlast that: at 0.5 s they aged out while a Firefox page still read values
+   * 0.13-0.29 s behind, and it seeked (bench-sync's mixed room). Carried 1 s, they widen by
+   * CARRY_SLACK, 5 ms. */
+  MAX_AGE: 1.0,
   /** Readings between sync ticks, while playing: this long apart (s), plus up to POLL_JITTER. */
   POLL_EVERY: 0.012,
   POLL_JITTER: 0.006,
@@ -75,6 +75,11 @@ export const POSITION = Object.freeze({
   /** ...and is waited out for this long at most in a row: a video that really stopped without
    * saying so is then decided on. */
   STALE_WAIT: 0.5,
+  /** So is a stepped reading further than this behind the line that agreed jumps carry
+   * (`behind`), and jumps that far behind it draw no new line while it lasts (MAX_AGE): no more
+   * than the sync loop's seek threshold (sync.js, SYNC.SEEK_THRESHOLD), so that it never seeks
+   * on a line drawn by values that reached the page late. */
+  STALE_BEHIND: 0.15,
 });
 
 /**
@@ -87,10 +92,11 @@ export const POSITION = Object.freeze({
  * held its value (s, `PositionReader.heldFor`); `playing`: the video plays and can (not paused,
  * seeking or waiting for data); `since`: when this stretch of stale readings began (s), or null;
  * `now` (s). Returns {wait, since}, `since` to be passed in next time. The same for a reading
- * that moved on but lies more than MAX_STEP behind the line its last steps agreed on (`behind`, s:
- * `PositionReader.behind`): a page held up in slices gets its values late, as they come. */
+ * that moved on but lies more than STALE_BEHIND behind the line its last steps agreed on
+ * (`behind`, s: `PositionReader.behind`): a page held up in slices gets its values late, as they
+ * come. */
 export function staleReading({ held, behind = 0, playing, since, now }) {
-  const stale = held > POSITION.STALE_HELD || behind > POSITION.MAX_STEP;
+  const stale = held > POSITION.STALE_HELD || behind > POSITION.STALE_BEHIND;
   if (!stale || !playing) return { wait: false, since: null };
   const from = since ?? now;
   return { wait: now - from <= POSITION.STALE_WAIT, since: from };
@@ -106,9 +112,9 @@ const overlap = (a, b) => a.lo <= b.hi && a.hi >= b.lo;
 const intersect = (a, b) => ({ lo: Math.max(a.lo, b.lo), hi: Math.min(a.hi, b.hi) });
 
 /** Bounds `b` carried to `at` (the player now at `rate`), widened for what carrying may miss;
- * null when there are none or they are older than `maxAge`. */
-function carry(b, at, rate, maxAge = POSITION.MAX_AGE) {
-  if (!b || at - b.ref > maxAge) return null;
+ * null when there are none or they are older than MAX_AGE. */
+function carry(b, at, rate) {
+  if (!b || at - b.ref > POSITION.MAX_AGE) return null;
   const carried = (at - b.ref) * b.rate;
   const slack = (at - b.ref) * POSITION.CARRY_SLACK + Math.abs(rate - b.rate) * POSITION.RATE_LAG;
   return { lo: b.lo + carried - slack, hi: b.hi + carried + slack };
@@ -177,9 +183,15 @@ export class PositionReader {
       // (`staleReading`), not a seek: the bounds carry on, the player at least at the new value.
       // Dropped there, they gave way to currentTime, up to a step behind, and the controller
       // chased that (bench-sync, mixed room: +2% for 0.5 s, then 10-18 ms ahead).
-      const carried = jump > POSITION.MAX_STEP ? carry(this.bounds, at, rate, POSITION.LINE_AGE) : null;
+      // One that lands further behind bounds that jumps agreed on is the page catching up, its
+      // values still late: they stand, and `behind` tells how late (a Firefox page held 350 ms
+      // read a jump of 0.27 s that still lay 0.2 s behind, dropped them there, and seeked; its
+      // landing came out 388 ms ahead).
+      const carried = jump > POSITION.MAX_STEP ? carry(this.bounds, at, rate) : null;
       if (carried !== null && value <= carried.hi && value >= carried.lo - POSITION.LATE_SPAN) {
         this.bounds = { ...this.bounds, ref: at, lo: Math.max(carried.lo, value), hi: carried.hi, rate };
+      } else if (carried !== null && value < carried.lo && this.bounds.jumps >= POSITION.JUMPS_TO_HOLD) {
+        // Still late: the bounds stand.
       } else if (jump < 0 || jump > POSITION.MAX_STEP) {
         this.bounds = null;
       } else {
@@ -229,14 +241,14 @@ export class PositionReader {
   }
 
   /** How far (s) the last reading's value lies behind where the bounds that jumps agreed on put
-   * a stepped player when it was read: 0 when it does not, or there are none. Beyond MAX_STEP the
-   * estimate gives up on the bounds and takes the value, and a playing video at HAVE_ENOUGH_DATA
-   * does not fall that far behind: the value is stale (`staleReading`). */
+   * a stepped player when it was read: 0 when it does not, or there are none. A playing video at
+   * HAVE_ENOUGH_DATA does not fall STALE_BEHIND behind its steps' line: a value that far behind is
+   * stale (`staleReading`). */
   behind() {
     const b = this.bounds;
     const last = this.last;
     if (!this.stepped || !b || b.jumps < POSITION.JUMPS_TO_HOLD || !last || !(last.at >= b.ref)) return 0;
-    const carried = carry(b, last.at, b.rate, POSITION.LINE_AGE);
+    const carried = carry(b, last.at, b.rate);
     return carried === null ? 0 : Math.max(0, carried.lo - last.value);
   }
 
@@ -253,16 +265,15 @@ export class PositionReader {
     const suspect = this.suspect;
     this.suspect = null;
     const b = this.bounds;
-    // Further behind bounds that jumps agreed on than MAX_STEP, it is no new line at all, for
-    // LINE_AGE: Firefox's video at HAVE_ENOUGH_DATA does not fall that far behind its steps' line
-    // and play on, but a page held up in slices gets its values late, moved on as they come, for
-    // up to half a second (bench-sync's mixed room: two such jumps agreed, the bounds went to
-    // their line, 0.3 s behind, and the viewer seeked ahead). The bounds stand, and the sync loop
-    // waits (`behind`, `staleReading`); a video that truly fell back is read from its new line
-    // once they are older than LINE_AGE.
-    const line = b && b.jumps >= POSITION.JUMPS_TO_HOLD ? carry(b, at, rate, POSITION.LINE_AGE) : null;
-    if (line !== null && own.hi < line.lo - POSITION.MAX_STEP) return;
     const carried = carry(b, at, rate);
+    // Further behind bounds that jumps agreed on than STALE_BEHIND, it is no new line at all while
+    // they last: Firefox's video at HAVE_ENOUGH_DATA does not fall that far behind its steps'
+    // line and play on, but a page held up in slices gets its values late, moved on as they come,
+    // for up to half a second and more (bench-sync's mixed room: two such jumps agreed, the bounds
+    // went to their line, 0.3 s behind, and the viewer seeked ahead). The bounds stand, and the
+    // sync loop waits (`behind`, `staleReading`); a video that truly fell back is read from its
+    // new line once they are older than MAX_AGE.
+    if (carried && b.jumps >= POSITION.JUMPS_TO_HOLD && own.hi < carried.lo - POSITION.STALE_BEHIND) return;
     let next = { ...own, jumps: 1 };
     if (carried && overlap(carried, own)) {
       next = { ...intersect(own, carried), jumps: b.jumps + 1 };

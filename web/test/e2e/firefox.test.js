@@ -272,14 +272,23 @@ test("a Firefox viewer whose page is held up by a long task does not seek: its c
 
 test("a Firefox viewer whose page gets its video's values late, moving on as they come, does not seek", async () => {
   const { host, fx } = await hostAndFirefox("Late values", "late-values");
-  for (let i = 0; i < 3; i++) {
-    // What a page held up in slices reads (bench-sync's mixed room, joiners loading): its video
-    // plays on, but the values handed to the page come late, as they come. For 0.34 s they fall
-    // behind, to 0.3 s; for 0.16 s more they move on in the video's own steps, 0.3 s behind; then
-    // they are the video's again. The page's view of currentTime is replaced by a value the video
-    // really had that long ago (from a record kept every 4 ms); the video itself is untouched.
+  // What a page held up in slices reads (bench-sync's mixed room, joiners loading): its video
+  // plays on, but the values handed to the page come late, as they come. The page's view of
+  // currentTime is replaced by a value the video really had `lag(t)` ms before (from a record kept
+  // every 4 ms), for `ms` ms; the video itself is untouched. First: the values fall behind, to
+  // 0.3 s at 0.34 s, then move on in the video's own steps 0.3 s behind, then are the video's
+  // again at 0.5 s. Second: they fall 0.5 s behind, then catch up in one jump of 0.3 s that
+  // still lands 0.2 s behind, and are the video's again at 0.72 s (a page held 350-480 ms; the
+  // reader dropped its bounds at that jump, or they aged out at 0.5 s, and the viewer seeked).
+  // lag(t) = 0.88 t until `rise`, `then` after (ms).
+  const profiles = [
+    { ms: 500, rise: 340, then: 300 },
+    { ms: 720, rise: 570, then: 200 },
+  ];
+  for (let i = 0; i < 4; i++) {
+    const profile = profiles[i % 2];
     const seekAt = await fx.page.evaluate(
-      () =>
+      ({ ms, rise, then }) =>
         new Promise((resolve) => {
           const v = window.lockstep.player.video;
           const real = Object.getOwnPropertyDescriptor(HTMLMediaElement.prototype, "currentTime");
@@ -290,13 +299,12 @@ test("a Firefox viewer whose page gets its video's values late, moving on as the
           record();
           setTimeout(() => {
             const from = performance.now();
-            const lag = (t) => (t < 340 ? 0.88 * t : 300);
             Object.defineProperty(v, "currentTime", {
               configurable: true,
               get() {
                 const t = performance.now() - from;
-                const then = performance.now() - lag(t);
-                return history.findLast((h) => h.at <= then)?.value ?? history[0].value;
+                const seen = performance.now() - (t < rise ? 0.88 * t : then);
+                return history.findLast((h) => h.at <= seen)?.value ?? history[0].value;
               },
               set(x) {
                 real.set.call(v, x);
@@ -306,12 +314,13 @@ test("a Firefox viewer whose page gets its video's values late, moving on as the
               delete v.currentTime;
               clearInterval(recorder);
               resolve(seekAt);
-            }, 500);
+            }, ms);
           }, 400);
         }),
+      profile,
     );
     await new Promise((r) => setTimeout(r, 800));
-    // Before the change the loop decided on a value 0.3 s behind, and seeked ahead.
+    // Before, the loop decided on a value 0.2-0.3 s behind, and seeked ahead.
     assert.equal(await fx.page.evaluate(() => window.lockstep.controller.lastSeekAt), seekAt, `no seek on the late values (${i + 1})`);
     await together(fx.page, `Firefox after the late values (${i + 1})`, { playing: true });
   }

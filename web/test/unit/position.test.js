@@ -1,6 +1,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { POSITION, PositionReader, pollDelayMs, staleReading } from "../../public/js/position.js";
+import { SYNC } from "../../public/js/sync.js";
 
 /**
  * A player whose currentTime moves in steps, as Firefox's does: every `step` s it jumps to where
@@ -255,19 +256,20 @@ test("steps that reach the page late do not move a stepped estimate", () => {
   assert.ok(worst < 0.004, `within 4 ms throughout (${(worst * 1000).toFixed(1)} ms)`);
 });
 
-test("a stepped player that stalls is read from its new line from its second step on", () => {
+test("a stepped player that stalls less than STALE_BEHIND is read from its new line from its second step on", () => {
+  // (A stall longer than that draws no new line while the old one lasts: below.)
   const player = steppedPlayer();
   const reader = new PositionReader();
   readAlong(reader, player, 10, 11);
-  // Stalled for 0.2 s: its line moves 200 ms.
+  // Stalled for 0.1 s: its line moves 100 ms.
   player.setRate(11, 0);
-  player.setRate(11.2, 1);
+  player.setRate(11.1, 1);
   const random = seeded(9);
   let worstAfter = 0;
   for (let t = 11; t < 12; t += pollDelayMs(random) / 1000) {
     const estimate = reader.read(player.reading(t), t, player.rateAt(t) || 1, true);
-    // Steps at 11.213, 11.253, ...: from the second one's reading on.
-    if (t > 11.253 + POSITION.POLL_EVERY + POSITION.POLL_JITTER) worstAfter = Math.max(worstAfter, Math.abs(estimate - player.truth(t)));
+    // Steps at 11.113, 11.153, ...: from the second one's reading on.
+    if (t > 11.153 + POSITION.POLL_EVERY + POSITION.POLL_JITTER) worstAfter = Math.max(worstAfter, Math.abs(estimate - player.truth(t)));
   }
   assert.ok(worstAfter < 0.006, `within 6 ms from the second step after the stall (${(worstAfter * 1000).toFixed(1)} ms)`);
 });
@@ -434,11 +436,11 @@ test("a stepped video that truly fell back further than MAX_STEP is waited out f
     if (stale.wait) {
       firstWait ??= t;
       lastWait = t;
-    } else if (firstWait !== null && t < 11 + POSITION.LINE_AGE) {
+    } else if (firstWait !== null && t < 11 + POSITION.MAX_AGE) {
       // Decided on: the reading itself, up to a step behind (the sync loop seeks on it).
       worstDecided = Math.max(worstDecided, Math.abs(estimate - player.truth(t)));
     }
-    if (t > 11 + POSITION.LINE_AGE + 0.1) worstLater = Math.max(worstLater, Math.abs(estimate - player.truth(t)));
+    if (t > 11 + POSITION.MAX_AGE + 0.1) worstLater = Math.max(worstLater, Math.abs(estimate - player.truth(t)));
   }
   assert.ok(firstWait !== null && lastWait - firstWait <= POSITION.STALE_WAIT + 0.02, `waited ${firstWait} to ${lastWait}: STALE_WAIT at most`);
   assert.ok(lastWait > 11.35, "waited past the stall");
@@ -460,7 +462,9 @@ test("how far a stepped reading lies behind the line its steps agreed on", () =>
   const behind = reader.behind();
   assert.ok(behind > 0.3 && behind < 0.34, `${behind}`);
   assert.equal(staleReading({ held: 0, behind, playing: true, since: null, now: 11.35 }).wait, true);
-  assert.equal(staleReading({ held: 0, behind: POSITION.MAX_STEP, playing: true, since: null, now: 11.35 }).wait, false);
+  assert.equal(staleReading({ held: 0, behind: POSITION.STALE_BEHIND, playing: true, since: null, now: 11.35 }).wait, false);
+  // The sync loop never seeks on a line the late values drew.
+  assert.ok(POSITION.STALE_BEHIND <= SYNC.SEEK_THRESHOLD);
   // A player that is not stepped: nothing.
   const plain = new PositionReader();
   plain.read(5, 1, 1, true);
