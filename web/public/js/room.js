@@ -698,9 +698,9 @@ class RoomPage {
     const actual = p.position;
     // A stepped reading held too long while the video plays, or the first after the page was
     // held up, or one far behind its steps' line, is the page's, not the video's (position.js,
-    // staleReading): decided on once it moves on, or back. (Firefox's currentTime reads where the video was before a long task until a few
-    // ms after the page yields: a viewer held 400 ms read 400 ms behind and seeked, 8 of 8 in a
-    // probe. Chromium reads its video as it is.)
+    // staleReading): decided on once it moves on, or back. (Firefox's currentTime reads where
+    // the video was before a long task until a few ms after the page yields: a viewer held 400 ms
+    // read 400 ms behind and seeked, 8 of 8 in a probe. Chromium reads its video as it is.)
     const stale = staleReading({ held: p.readingHeld ?? 0, behind: p.readingBehind ?? 0, playing: !p.paused && !p.seeking && p.canPlay, since: this.staleSince, now: now / 1000 });
     this.staleSince = stale.since;
     if (stale.wait) {
