@@ -273,7 +273,9 @@ export class PositionReader {
     // went to their line, 0.3 s behind, and the viewer seeked ahead). The bounds stand, and the
     // sync loop waits (`behind`, `staleReading`); a video that truly fell back is read from its
     // new line once they are older than MAX_AGE.
-    if (carried && b.jumps >= POSITION.JUMPS_TO_HOLD && own.hi < carried.lo - POSITION.STALE_BEHIND) return;
+    // (Its value, not the top of its own bounds: after a gap those reach far, and one 233 ms
+    // behind with a gap of 93 ms agreed with an earlier late one on a line 175 ms behind.)
+    if (carried && b.jumps >= POSITION.JUMPS_TO_HOLD && value < carried.lo - POSITION.STALE_BEHIND) return;
     let next = { ...own, jumps: 1 };
     if (carried && overlap(carried, own)) {
       next = { ...intersect(own, carried), jumps: b.jumps + 1 };

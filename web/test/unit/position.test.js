@@ -416,6 +416,22 @@ test("values handed to a page late, moved on as they come, are waited out, not t
   assert.ok(worst < 0.006, `within 6 ms once the values come back (${(worst * 1000).toFixed(1)} ms)`);
 });
 
+test("a late value after a gap is judged by its value, not by how far its own bounds reach", () => {
+  // A page that reads a step's value 0.1 s after the reading before gets bounds of its own that
+  // reach 0.1 s above it. Two late values, each close to 0.2 s behind but with such reach,
+  // agreed with each other on a line 0.175 s behind, and the viewer seeked (bench-sync's mixed
+  // room; its landing came out 659 ms ahead).
+  const player = steppedPlayer();
+  const reader = new PositionReader();
+  readAlong(reader, player, 10, 11);
+  const last = reader.last.value;
+  for (const t of [11.05, 11.1]) reader.read(last, t, 1, true);
+  reader.read(last + 0.04, 11.2, 1, true);
+  const estimate = reader.read(last + 0.08, 11.293, 1, true);
+  assert.ok(Math.abs(estimate - player.truth(11.293)) < 0.006, `still on the video's line (${((estimate - player.truth(11.293)) * 1000).toFixed(1)} ms)`);
+  assert.ok(reader.behind() > POSITION.STALE_BEHIND, `and the value is stale (${(reader.behind() * 1000).toFixed(0)} ms behind)`);
+});
+
 test("a stepped video that truly fell back further than MAX_STEP is waited out for STALE_WAIT, then decided on at its reading", () => {
   const player = steppedPlayer();
   const reader = new PositionReader();
