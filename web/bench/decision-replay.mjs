@@ -19,6 +19,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import * as tree from "../public/js/position.js";
+import { playerReadings } from "./trace-readings.js";
 import { SYNC } from "../public/js/sync.js";
 
 const args = process.argv.slice(2);
@@ -54,34 +55,24 @@ for (const file of dumps) {
   if (!dump.traces) throw new Error(`${file} holds no traces: run bench-sync with SYNC_TRACE=1 and SYNC_DUMP`);
   dump.traces.forEach((trace, viewer) => {
     if (dump.kinds?.[viewer] !== "firefox") return;
-    // [performance.now(), kind, value, tag]: 0 a reading (tag 1: the bench's own), 1 a rate set,
-    // 2 play() (1) or pause() (0), 4 a seek; the first entry holds the page's timeOrigin.
     const origin = trace[0][0];
     const targetAt = targetFrom(dump.samples[viewer]);
-    const seeksMade = trace.slice(1).filter(([, kind]) => kind === 4).map(([now]) => origin + now);
     const start = dump.events[0].sentAt - dump.events[0].at * 1000;
     versions.forEach(([, mod], v) => {
       const reader = new mod.PositionReader();
-      let seed = 1;
-      const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
-      let rate = 1;
-      let fed = -Infinity;
-      let wait = 0;
       let since = null;
       let nextDecision = 0;
       let skipUntil = -Infinity;
-      for (const [now, kind, value, tag] of trace.slice(1)) {
-        const w = origin + now;
-        if (kind === 1) rate = value;
-        if ((kind === 2 && value === 0) || kind === 4) reader.reset();
-        // The readings the player itself takes: one once pollDelayMs has passed since the last.
-        if (kind !== 0 || tag === 1 || now - fed < wait) continue;
-        fed = now;
-        wait = tree.pollDelayMs(random);
-        const at = now / 1000;
-        const estimate = reader.read(value, at, rate, true);
+      for (const r of playerReadings(trace)) {
+        const w = origin + r.now;
+        if (r.reset) {
+          reader.reset();
+          if (r.seek) skipUntil = Math.max(skipUntil, w + AFTER_SEEK_MS);
+          continue;
+        }
+        const estimate = reader.read(r.value, r.at, r.rate, true);
         if (w < nextDecision) continue;
-        const stale = mod.staleReading({ held: reader.heldFor(at), behind: reader.behind?.() ?? 0, playing: true, since, now: at });
+        const stale = mod.staleReading({ held: reader.heldFor(r.at), behind: reader.behind?.() ?? 0, playing: true, since, now: r.at });
         since = stale.since;
         if (stale.wait) {
           nextDecision = w + WAIT_TICK_MS;
@@ -89,7 +80,7 @@ for (const file of dumps) {
         }
         nextDecision = w + TICK_MS;
         const target = targetAt(w);
-        if (target === null || w < skipUntil || seeksMade.some((s) => w >= s && w - s < AFTER_SEEK_MS)) continue;
+        if (target === null || w < skipUntil) continue;
         const off = estimate - target;
         // Seconds off is no sync error but the item's end: its reading stops at its duration
         // while the target runs on.

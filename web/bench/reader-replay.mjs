@@ -4,9 +4,8 @@
 // viewer how far each reader's estimates lie from the median of its own estimates over ±0.5 s
 // (p95, p99, how many over 10 ms), at rates within 2.5% of 1, once the player is read as
 // stepped. The position moves on a straight line between the room's events, so a reader whose
-// estimates jump about that line is misreading its player. The trace holds the bench's own
-// readings too (Firefox's every 4 ms), so the readers are fed at the player's pace: a reading
-// once `pollDelayMs` has passed since the last one fed. No browser, no server.
+// estimates jump about that line is misreading its player. The readers are fed at the player's
+// pace (trace-readings.js), and start again at a pause or a seek. No browser, no server.
 //
 //   node web/bench/reader-replay.mjs /tmp/x-firefox-loopback.json [/tmp/position-old.mjs]
 //
@@ -15,7 +14,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { PositionReader, pollDelayMs } from "../public/js/position.js";
+import { PositionReader } from "../public/js/position.js";
+import { playerReadings } from "./trace-readings.js";
 
 const [dumpFile, otherFile] = process.argv.slice(2);
 if (!dumpFile) throw new Error("usage: node web/bench/reader-replay.mjs <dump.json> [<other position.js>]");
@@ -27,24 +27,15 @@ if (otherFile) readers.push([otherFile, (await import(pathToFileURL(path.resolve
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 const worst = { p95: 0, p99: 0 };
 dump.traces.forEach((trace, viewer) => {
-  // [performance.now(), kind, value]: 0 a reading of currentTime, 1 a rate set, 2 play() (1) or
-  // pause() (0); the first entry holds the page's timeOrigin.
   const instances = readers.map(([, Reader]) => new Reader());
-  let rate = 1;
   const rows = [];
-  let fed = -Infinity;
-  let wait = 0;
-  let seed = 1;
-  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-  for (const [now, kind, value, bench] of trace.slice(1)) {
-    if (kind === 1) rate = value;
-    if (kind === 2 && value === 0) for (const r of instances) r.reset();
-    if (kind !== 0 || bench === 1 || now - fed < wait) continue;
-    fed = now;
-    wait = pollDelayMs(random);
-    const at = now / 1000;
-    const estimates = instances.map((r) => r.read(value, at, rate, true) - at);
-    rows.push({ at, rate, estimates, stepped: instances[0].stepped && instances[0].bounds !== null });
+  for (const r of playerReadings(trace)) {
+    if (r.reset) {
+      for (const reader of instances) reader.reset();
+      continue;
+    }
+    const estimates = instances.map((reader) => reader.read(r.value, r.at, r.rate, true) - r.at);
+    rows.push({ at: r.at, rate: r.rate, estimates, stepped: instances[0].stepped && instances[0].bounds !== null });
   }
   const distances = readers.map(() => []);
   let from = 0;
