@@ -15,6 +15,7 @@ import { playerFor } from "./player/player.js";
 import { staleReading } from "./position.js";
 import { changesRateAtACost, changesRateFreely, startsAtOnce, startsSlowAfterSeek } from "./player/video.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, sinceChange, storedLatencies } from "./sync.js";
+import * as timers from "./timers.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
 
 /** The panels and dialogs (chat, queue, people, settings, the seek bar's preview, the menus, the
@@ -232,7 +233,7 @@ class RoomPage {
       // As early.js does for a room it opened (an invite's room, or one with a password, opens here).
       sampleClock(this.clock, this.conn);
     }
-    setInterval(() => this.tick(), TICK_MS);
+    timers.every(() => this.tick(), TICK_MS);
   }
 
   /** Lets the panels be set up (once their modules are here). */
@@ -533,7 +534,7 @@ class RoomPage {
       this.player.onReading = (position, raw) => this.releaseCheck(position, raw);
       this.player.volume = this.prefs.volume;
       this.player.muted = this.prefs.muted;
-      clearTimeout(this.startTimer);
+      timers.cancel(this.startTimer);
       // What this page learnt for this kind of player, else what an earlier page did.
       const fineRate = this.player.fineRate;
       // A first start on the video early.js set fetching (a late joiner's), in a browser whose
@@ -748,7 +749,7 @@ class RoomPage {
     if (report) this.conn.tell({ t: "sync_report", p50_ms: report.p50_ms, p95_ms: report.p95_ms });
     // A landing holds the player paused while it seeks and until its moment (startIn).
     if (d.action !== "armed") {
-      clearTimeout(this.startTimer);
+      timers.cancel(this.startTimer);
       this.startTimer = null;
     }
     if (!d.play && !p.paused) p.pause();
@@ -762,7 +763,7 @@ class RoomPage {
     if (heldForStart) this.tickIn(m.playback.at / 1000 - serverNow - coarseLead + 1);
     if (d.startIn !== null) {
       // Whole milliseconds, rounded up: setTimeout truncates a fraction (SYNC.START_TIMER_SLACK).
-      this.startTimer = setTimeout(() => {
+      this.startTimer = timers.later(() => {
         this.startTimer = null;
         this.startPlayer(p);
         // The start is measured from now on (every START_TICK_MS).
@@ -786,8 +787,8 @@ class RoomPage {
   tickIn(ms) {
     const at = performance.now() + ms;
     if (this.extraTick && this.extraTick.at <= at) return;
-    clearTimeout(this.extraTick?.timer);
-    const timer = setTimeout(() => {
+    timers.cancel(this.extraTick?.timer);
+    const timer = timers.later(() => {
       this.extraTick = null;
       this.tick();
     }, ms);

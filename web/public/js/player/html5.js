@@ -3,6 +3,7 @@
 // Subresource Integrity hash).
 
 import { PositionReader, pollDelayMs } from "../position.js";
+import * as timers from "../timers.js";
 import { bufferedEnd, canPlay, dropsStretchedSound, elementRate, isHls, playerRate, understatesReadiness, videoElement } from "./video.js";
 
 let hlsScript = null;
@@ -76,7 +77,7 @@ export class Html5Player {
       this.poll();
     };
     this.poll = () => {
-      if (this.timer === null && !video.paused && this.reader.worthPolling(this.rate)) this.timer = setTimeout(poll, pollDelayMs());
+      if (this.timer === null && !video.paused && this.reader.worthPolling(this.rate)) this.timer = timers.later(poll, pollDelayMs());
     };
     video.addEventListener("playing", this.poll);
   }
@@ -252,7 +253,7 @@ export class Html5Player {
   }
 
   destroy() {
-    clearTimeout(this.timer);
+    timers.cancel(this.timer);
     this.timer = null;
     this.video.removeEventListener("playing", this.poll);
     this.hls?.destroy();
