@@ -50,10 +50,10 @@ const SOUND_PREFS = {
 /** Launches headless Firefox with a fresh profile; resolves to a browser for `newViewer`. Its
  * sound goes nowhere unless `sound` gives the environment of a PulseAudio server to play into
  * (web/bench/heard.mjs). */
-export async function launchFirefox({ sound = null } = {}) {
+export async function launchFirefox({ sound = null, prefs: extra = {} } = {}) {
   if (!existsSync(FIREFOX)) throw new Error(`${FIREFOX} is missing: install Debian's firefox-esr package (or set FIREFOX)`);
   const profile = mkdtempSync(path.join(os.tmpdir(), "lockstep-firefox-"));
-  const prefs = { ...PREFS, ...(sound ? SOUND_PREFS : {}) };
+  const prefs = { ...PREFS, ...(sound ? SOUND_PREFS : {}), ...extra };
   writeFileSync(path.join(profile, "user.js"), Object.entries(prefs).map(([k, v]) => `user_pref(${JSON.stringify(k)}, ${JSON.stringify(v)});\n`).join(""));
   const child = spawn(FIREFOX, ["--headless", "--no-remote", "--profile", profile, "--remote-debugging-port=0"], {
     stdio: ["ignore", "ignore", "pipe"],

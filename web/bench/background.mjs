@@ -1,0 +1,101 @@
+// A viewer in a background tab: how soon it follows the room's events and how often it lands on
+// its own, with the browser's throttling of hidden pages on (web/test/e2e/background.js).
+//
+//   cd web && node bench/background.mjs              # Chromium (muted) and Firefox, in turn
+//   BROWSERS=firefox PLAN="3:pause 8:play 20:end" DUMP=/tmp/bg node bench/background.mjs
+//
+// A host (the harness's Chromium) creates a room and plays the test video; the viewer opens it,
+// is in sync, and is hidden behind another tab. The host then follows PLAN (s from then: pause,
+// play, seek=<s>; end), while the viewer is probed every ~20 ms by the true clock. Per event:
+// the time until the viewer was within its band for 0.5 s (from the event), and over the run how many
+// times it paused while the room played (a landing of its own). Firefox's currentTime moves in
+// ~40 ms steps, so its readings here lie up to a step behind (bench-sync reads it at its steps):
+// its band is 60 ms. HIDE=0 leaves the viewer's tab in front (the same browser, throttling on):
+// what a viewer that is watching gets.
+// RESULT background_<browser>_converge_max (s, within its band; -1 when an event never was) and
+// background_<browser>_own_landings (count).
+import { writeFileSync } from "node:fs";
+import { startFixtures, startServer, launchBrowser, newViewer, createRoom, addToQueue, probe, eventually } from "../test/e2e/harness.js";
+import { openBackgroundViewer } from "../test/e2e/background.js";
+
+const BROWSERS = (process.env.BROWSERS ?? "chromium firefox").split(/\s+/).filter(Boolean);
+const PLAN = (process.env.PLAN ?? "3:pause 8:play 14:seek=30 20:pause 45:play 52:seek=80 58:end").split(/\s+/).map((s) => {
+  const [at, what] = s.split(":");
+  return { at: Number(at), what };
+});
+const HIDE = process.env.HIDE !== "0";
+/** The band (ms) a viewer counts as within: 20 ms, and a step more for Firefox's. */
+const bandOf = (kind) => (kind === "firefox" ? 60 : 20);
+
+const fixtures = await startFixtures();
+const server = await startServer(fixtures);
+const hostBrowser = await launchBrowser();
+const results = [];
+try {
+  for (const kind of BROWSERS) {
+    const host = await newViewer(hostBrowser);
+    const url = await createRoom(host.page, server.base, `Background ${kind}`);
+    await addToQueue(host.page, fixtures.mediaUrl());
+    const viewer = await openBackgroundViewer(kind, url);
+    try {
+      await eventually(async () => {
+        const p = await probe(viewer);
+        return p && !p.paused && Math.abs(p.position - p.trueTarget) < bandOf(kind) / 1000;
+      }, { what: "the viewer in sync", timeoutMs: 30_000 });
+      if (HIDE) await viewer.hide();
+      const visibility = await viewer.evaluate(() => document.visibilityState);
+      const t0 = Date.now();
+      const out = [];
+      const events = [];
+      let stop = false;
+      const sampler = (async () => {
+        while (!stop) {
+          const p = await probe(viewer).catch(() => null);
+          if (p) out.push({ t: (Date.now() - t0) / 1000, err: (p.position - p.trueTarget) * 1000, paused: p.paused, roomPaused: p.roomPaused });
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      for (const step of PLAN) {
+        await new Promise((r) => setTimeout(r, t0 + step.at * 1000 - Date.now()));
+        if (step.what === "end") break;
+        const [t, arg] = step.what.split("=");
+        await host.page.evaluate((f) => window.lockstep.conn.send(f), t === "seek" ? { t, position: Number(arg) } : { t });
+        events.push({ at: (Date.now() - t0) / 1000, what: step.what });
+      }
+      stop = true;
+      await sampler;
+      console.log(`${kind}: the viewer's page ${visibility} (${out.length} samples)`);
+      let worst = 0;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i];
+        const until = events[i + 1]?.at ?? Infinity;
+        const win = out.filter((s) => s.t >= e.at && s.t < until);
+        let within = null;
+        for (let j = 0; j < win.length && win[j].t + 0.5 < until; j++) {
+          const held = win.filter((s) => s.t >= win[j].t && s.t < win[j].t + 0.5);
+          if (held.every((s) => Math.abs(s.err) < bandOf(kind) && s.paused === s.roomPaused)) {
+            within = win[j].t - e.at;
+            break;
+          }
+        }
+        worst = within === null || worst < 0 ? -1 : Math.max(worst, within);
+        const steady = win.filter((s) => s.t > e.at + 2 && !s.paused).map((s) => Math.abs(s.err)).sort((a, b) => a - b);
+        console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s: within ${bandOf(kind)} ms ${within === null ? "never" : `after ${within.toFixed(2)} s`}; |error| from 2 s after, p95 ${steady.length ? steady[Math.floor(steady.length * 0.95)].toFixed(1) : "-"} ms`);
+      }
+      let landings = 0;
+      for (let i = 1; i < out.length; i++) if (!out[i - 1].paused && out[i].paused && !out[i].roomPaused) landings += 1;
+      const seeks = events.filter((e) => e.what.startsWith("seek")).length;
+      console.log(`  own landings while the room played: ${landings} (the room seeked ${seeks} times)`);
+      results.push(`RESULT background_${kind}_converge_max ${worst < 0 ? -1 : worst.toFixed(2)} s`, `RESULT background_${kind}_own_landings ${landings} count`);
+      if (process.env.DUMP) writeFileSync(`${process.env.DUMP}-${kind}.json`, JSON.stringify({ events, out }));
+    } finally {
+      await viewer.close();
+      await host.context.close();
+    }
+  }
+} finally {
+  await hostBrowser.close();
+  await server.stop();
+  await fixtures.close();
+}
+for (const line of results) console.log(line);

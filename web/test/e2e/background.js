@@ -1,0 +1,138 @@
+// A viewer whose tab goes to the background: its page hidden behind another tab of its window,
+// with the browser's own throttling of hidden pages on (the harness's browsers turn it off:
+// `--disable-background-timer-throttling`, Firefox's `dom.min_background_timeout_value`).
+//
+// Chromium: a Chromium of its own, driven over the DevTools protocol directly. A page Playwright
+// drives stays visible behind another tab (headless or not, launched or connected to), so it
+// cannot show this. Firefox: through firefox.js, with a tab opened in front of the page's.
+// Both offer `evaluate(fn, arg)` (so the harness's `probe` reads them), `hide()`, `show()` and
+// `close()`.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import WebSocket from "ws";
+import { launchFirefox, newFirefoxViewer } from "./firefox.js";
+
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const STARTUP_TIMEOUT_MS = 30_000;
+const COMMAND_TIMEOUT_MS = 30_000;
+
+/** Opens `url` in a viewer of `kind` ("chromium" or "firefox"): a Chromium muted as a tab the
+ * user muted (a page that plays no sound is throttled), a headless Firefox as firefox.js's. */
+export async function openBackgroundViewer(kind, url) {
+  return kind === "firefox" ? firefoxViewer(url) : chromiumViewer(url);
+}
+
+async function chromiumViewer(url) {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
+  const profile = mkdtempSync(path.join(tmpdir(), "lockstep-chromium-"));
+  const child = spawn(CHROMIUM, [
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+    "--remote-debugging-port=0", `--user-data-dir=${profile}`, url,
+  ], { stdio: ["ignore", "ignore", "pipe"] });
+  const cleanup = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGKILL");
+      await exited;
+    }
+    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+  };
+  try {
+    const port = await new Promise((resolve, reject) => {
+      let seen = "";
+      const timer = setTimeout(() => reject(new Error(`Chromium did not open its DevTools port within ${STARTUP_TIMEOUT_MS / 1000} s: ${seen.slice(-500)}`)), STARTUP_TIMEOUT_MS);
+      child.stderr.on("data", (chunk) => {
+        seen += chunk;
+        const m = /DevTools listening on ws:\/\/[^:]+:(\d+)\//.exec(seen);
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      child.on("exit", (code) => reject(new Error(`Chromium exited (${code}) before opening its DevTools port: ${seen.slice(-500)}`)));
+    });
+    child.stderr.resume();
+    const devtools = `http://127.0.0.1:${port}`;
+    const target = (await (await fetch(`${devtools}/json/list`)).json()).find((t) => t.type === "page");
+    const socket = new WebSocket(target.webSocketDebuggerUrl);
+    await new Promise((resolve, reject) => {
+      socket.once("open", resolve);
+      socket.once("error", reject);
+    });
+    let nextId = 1;
+    const pending = new Map();
+    socket.on("message", (data) => {
+      const msg = JSON.parse(data);
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      if (msg.error) p.reject(new Error(`${msg.error.message}`));
+      else p.resolve(msg.result);
+    });
+    const send = (method, params = {}) => new Promise((resolve, reject) => {
+      const id = nextId++;
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        reject(new Error(`${method}: no answer within ${COMMAND_TIMEOUT_MS / 1000} s`));
+      }, COMMAND_TIMEOUT_MS);
+      pending.set(id, { resolve: (r) => { clearTimeout(timer); resolve(r); }, reject: (e) => { clearTimeout(timer); reject(e); } });
+      socket.send(JSON.stringify({ id, method, params }));
+    });
+    let front = null;
+    return {
+      async evaluate(fn, arg) {
+        const expression = `(${fn})(${arg === undefined ? "" : JSON.stringify(arg)})`;
+        const r = await send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true });
+        if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
+        return r.result.value;
+      },
+      async hide() {
+        front = await (await fetch(`${devtools}/json/new?about:blank`, { method: "PUT" })).json();
+      },
+      async show() {
+        await send("Page.bringToFront");
+        if (front) await fetch(`${devtools}/json/close/${front.id}`);
+        front = null;
+      },
+      async close() {
+        socket.close();
+        await cleanup();
+      },
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+async function firefoxViewer(url) {
+  // Firefox's own clamp of a background page's timers (1 s), not the harness's 4 ms.
+  const browser = await launchFirefox({ prefs: { "dom.min_background_timeout_value": 1000 } });
+  try {
+    const { page } = await newFirefoxViewer(browser);
+    await page.goto(url);
+    const { contexts } = await browser.session.send("browsingContext.getTree", { maxDepth: 0 });
+    const mine = contexts.find((c) => c.url === page.url());
+    if (!mine) throw new Error("the viewer's window was not found");
+    let front = null;
+    return {
+      evaluate: (fn, arg) => page.evaluate(fn, arg),
+      async hide() {
+        ({ context: front } = await browser.session.send("browsingContext.create", { type: "tab", referenceContext: mine.context, background: false }));
+      },
+      async show() {
+        await browser.session.send("browsingContext.activate", { context: mine.context });
+        if (front) await browser.session.send("browsingContext.close", { context: front });
+        front = null;
+      },
+      close: () => browser.close(),
+    };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
