@@ -47,8 +47,8 @@ export function createTimers(env) {
     t.fn();
   }
 
-  function arm(handle, t) {
-    const wait = Math.max(0, t.due - env.now());
+  /** Arms `t` to run in `wait` ms: what is left of its time, unless given (a new timer's own). */
+  function arm(handle, t, wait = Math.max(0, t.due - env.now())) {
     t.gen += 1;
     if (hidden() && theWorker()) {
       t.inWorker = true;
@@ -86,7 +86,7 @@ export function createTimers(env) {
     const handle = nextHandle++;
     const t = { fn, every, due: env.now() + ms, gen: 0, inWorker: false, native: null };
     pending.set(handle, t);
-    arm(handle, t);
+    arm(handle, t, ms);
     return handle;
   }
 
