@@ -10,7 +10,8 @@
 // browser), and its message reaches the page at once. So while the page is hidden its timers are
 // kept by a worker (timer-worker.js), and while it is visible by the page itself, as before: the
 // sync loop's figures were measured with those. A timer pending when the page is hidden or shown
-// moves over with what is left of its time. Where no worker can be made, the page keeps them all.
+// moves over with what is left of its time. Where no worker can be made or run, the page keeps
+// them all.
 //
 // The bookkeeping is plain JavaScript over what `createTimers` is given, tested with `node --test`.
 
@@ -33,7 +34,15 @@ export function createTimers(env) {
       } catch {
         worker = null;
       }
-      if (worker) worker.onmessage = ({ data }) => fire(data.id, data.gen);
+      if (worker) {
+        worker.onmessage = ({ data }) => fire(data.id, data.gen);
+        // A worker whose script cannot load (a stricter policy in front of the site) says so
+        // only now: what it was given goes back to the page, and so does all that comes after.
+        worker.onerror = () => {
+          worker = null;
+          for (const [handle, t] of pending) if (t.inWorker) arm(handle, t);
+        };
+      }
     }
     return worker;
   };

@@ -31,6 +31,14 @@ function world({ worker = true } = {}) {
     const inner = new Map();
     const w = {
       onmessage: null,
+      onerror: null,
+      /** Its script failed: nothing it was given runs, nor anything given later. */
+      kill() {
+        for (const id of inner.values()) queue.delete(id);
+        inner.clear();
+        w.postMessage = () => {};
+        w.onerror(new Event("error"));
+      },
       postMessage(data) {
         const old = inner.get(data.id);
         if (old !== undefined) queue.delete(old);
@@ -156,4 +164,22 @@ test("where no worker can be made, a hidden page keeps its timers itself", () =>
   w.runTo(100);
   assert.deepEqual(ran, [40]);
   assert.ok(w.log.every((l) => l.side === "page"));
+});
+
+test("a worker that fails to run hands its timers back to the page, and gets no more", () => {
+  const w = world();
+  w.setVisibility("hidden");
+  const ran = [];
+  w.timers.later(() => ran.push(w.now()), 300);
+  w.timers.every(() => ran.push(`tick ${w.now()}`), 100);
+  assert.deepEqual(w.timers.counts(), { pending: 2, inWorker: 2 });
+  // Its script could not load: nothing it was given would ever run.
+  w.runTo(50);
+  w.worker().kill();
+  assert.deepEqual(w.timers.counts(), { pending: 2, inWorker: 0 });
+  w.timers.later(() => ran.push(`late ${w.now()}`), 10);
+  w.runTo(320);
+  assert.deepEqual(ran, ["late 60", "tick 100", "tick 200", 300, "tick 300"]);
+  assert.ok(w.log.every((l) => l.side === "page"));
+  assert.equal(w.workersMade(), 1);
 });
