@@ -4,7 +4,8 @@
 //
 // Chromium: a Chromium of its own, driven over the DevTools protocol directly. A page Playwright
 // drives stays visible behind another tab (headless or not, launched or connected to), so it
-// cannot show this. Firefox: through firefox.js, with a tab opened in front of the page's.
+// cannot show this (its commands go through firefox.js's `Session`). Firefox: through
+// firefox.js, with a tab opened in front of the page's.
 // Both offer `evaluate(fn, arg)` (so the harness's `probe` reads them), `hide()`, `show()` and
 // `close()`.
 
@@ -12,12 +13,10 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import WebSocket from "ws";
-import { launchFirefox, newFirefoxViewer } from "./firefox.js";
+import { Session, launchFirefox, newFirefoxViewer } from "./firefox.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const STARTUP_TIMEOUT_MS = 30_000;
-const COMMAND_TIMEOUT_MS = 30_000;
 
 /** Opens `url` in a viewer of `kind` ("chromium" or "firefox"): a Chromium muted as a tab the
  * user muted (a page that plays no sound is throttled), a headless Firefox as firefox.js's. */
@@ -58,35 +57,12 @@ async function chromiumViewer(url) {
     child.stderr.resume();
     const devtools = `http://127.0.0.1:${port}`;
     const target = (await (await fetch(`${devtools}/json/list`)).json()).find((t) => t.type === "page");
-    const socket = new WebSocket(target.webSocketDebuggerUrl);
-    await new Promise((resolve, reject) => {
-      socket.once("open", resolve);
-      socket.once("error", reject);
-    });
-    let nextId = 1;
-    const pending = new Map();
-    socket.on("message", (data) => {
-      const msg = JSON.parse(data);
-      const p = pending.get(msg.id);
-      if (!p) return;
-      pending.delete(msg.id);
-      if (msg.error) p.reject(new Error(`${msg.error.message}`));
-      else p.resolve(msg.result);
-    });
-    const send = (method, params = {}) => new Promise((resolve, reject) => {
-      const id = nextId++;
-      const timer = setTimeout(() => {
-        pending.delete(id);
-        reject(new Error(`${method}: no answer within ${COMMAND_TIMEOUT_MS / 1000} s`));
-      }, COMMAND_TIMEOUT_MS);
-      pending.set(id, { resolve: (r) => { clearTimeout(timer); resolve(r); }, reject: (e) => { clearTimeout(timer); reject(e); } });
-      socket.send(JSON.stringify({ id, method, params }));
-    });
+    const session = await Session.open(target.webSocketDebuggerUrl, { peer: "Chromium", failure: (msg) => msg.error?.message ?? null });
     let front = null;
     return {
       async evaluate(fn, arg) {
         const expression = `(${fn})(${arg === undefined ? "" : JSON.stringify(arg)})`;
-        const r = await send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true });
+        const r = await session.send("Runtime.evaluate", { expression, awaitPromise: true, returnByValue: true });
         if (r.exceptionDetails) throw new Error(r.exceptionDetails.exception?.description ?? r.exceptionDetails.text);
         return r.result.value;
       },
@@ -94,12 +70,12 @@ async function chromiumViewer(url) {
         front = await (await fetch(`${devtools}/json/new?about:blank`, { method: "PUT" })).json();
       },
       async show() {
-        await send("Page.bringToFront");
+        await session.send("Page.bringToFront", {});
         if (front) await fetch(`${devtools}/json/close/${front.id}`);
         front = null;
       },
       async close() {
-        socket.close();
+        session.socket.close();
         await cleanup();
       },
     };

@@ -168,32 +168,40 @@ async function openPage(browser, userContext, { width, height }) {
 }
 
 /** One WebDriver BiDi connection: commands matched to their answers by id. */
-class Session {
-  static open(url) {
+/**
+ * A JSON command session over a WebSocket: commands by id, each answered or failed within
+ * COMMAND_TIMEOUT_MS. WebDriver BiDi's by default; `peer` names the other end in errors, and
+ * `failure(msg)` tells a failed answer's words (null for a success): background.js speaks the
+ * DevTools protocol with it, whose failures carry `error.message` and whose events no `id`.
+ */
+export class Session {
+  static open(url, { peer = "Firefox", failure = (msg) => (msg.type === "error" ? `${msg.error}: ${msg.message}` : null) } = {}) {
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, { perMessageDeflate: false });
-      socket.once("open", () => resolve(new Session(socket)));
+      socket.once("open", () => resolve(new Session(socket, peer, failure)));
       socket.once("error", (err) => reject(new Error(`cannot connect to ${url}: ${err.message}`)));
     });
   }
 
-  constructor(socket) {
+  constructor(socket, peer, failure) {
     this.socket = socket;
+    this.peer = peer;
     this.nextId = 1;
     this.pending = new Map();
     this.onEvent = () => {};
     socket.on("message", (data) => {
       const msg = JSON.parse(String(data));
-      if (msg.type === "event") return this.onEvent(msg.method, msg.params);
+      if (msg.type === "event" || msg.id === undefined) return this.onEvent(msg.method, msg.params);
       const call = this.pending.get(msg.id);
       if (!call) return;
       this.pending.delete(msg.id);
       clearTimeout(call.timer);
-      if (msg.type === "error") call.reject(new Error(`${call.method}: ${msg.error}: ${msg.message}`));
+      const failed = failure(msg);
+      if (failed !== null) call.reject(new Error(`${call.method}: ${failed}`));
       else call.resolve(msg.result);
     });
     socket.on("close", () => {
-      for (const call of this.pending.values()) call.reject(new Error(`${call.method}: the connection to Firefox closed`));
+      for (const call of this.pending.values()) call.reject(new Error(`${call.method}: the connection to ${peer} closed`));
       this.pending.clear();
     });
   }
@@ -203,7 +211,7 @@ class Session {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`${method}: no answer from Firefox within ${COMMAND_TIMEOUT_MS / 1000} s`));
+        reject(new Error(`${method}: no answer from ${this.peer} within ${COMMAND_TIMEOUT_MS / 1000} s`));
       }, COMMAND_TIMEOUT_MS);
       this.pending.set(id, { method, resolve, reject, timer });
       this.socket.send(JSON.stringify({ id, method, params }));
