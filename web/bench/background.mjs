@@ -11,7 +11,10 @@
 // times it paused while the room played (a landing of its own). Firefox's currentTime moves in
 // ~40 ms steps, so its readings here lie up to a step behind (bench-sync reads it at its steps):
 // its band is 60 ms. HIDE=0 leaves the viewer's tab in front (the same browser, throttling on):
-// what a viewer that is watching gets.
+// what a viewer that is watching gets. SOUND=1 lets the Chromium viewer play sound (muted by
+// default, as a tab the user muted); FEATURES is passed to its --enable-features (say
+// "IntensiveWakeUpThrottling:grace_period_seconds/10": its once-a-minute throttling of pages
+// hidden and silent, asked for after 10 s rather than 5 min).
 // RESULT background_<browser>_converge_max (s, within its band; -1 when an event never was) and
 // background_<browser>_own_landings (count).
 import { writeFileSync } from "node:fs";
@@ -36,7 +39,7 @@ try {
     const host = await newViewer(hostBrowser);
     const url = await createRoom(host.page, server.base, `Background ${kind}`);
     await addToQueue(host.page, fixtures.mediaUrl());
-    const viewer = await openBackgroundViewer(kind, url);
+    const viewer = await openBackgroundViewer(kind, url, { sound: process.env.SOUND === "1", features: process.env.FEATURES ?? null });
     try {
       await eventually(async () => {
         const p = await probe(viewer);

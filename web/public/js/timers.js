@@ -13,7 +13,10 @@
 // moves over with what is left of its time. Where no worker can be made or run, the page keeps
 // them all.
 //
-// The bookkeeping is plain JavaScript over what `createTimers` is given, tested with `node --test`.
+// npm's worker-timers does this for a bundled page; it makes its worker from a blob: URL, which
+// the room page's policy does not allow (`script-src` has no blob:), and this page is not bundled:
+// the worker here is a file of its own, and the bookkeeping is plain JavaScript over what
+// `createTimers` is given, tested with `node --test`.
 
 /**
  * Timers over `env`: `doc` (visibilityState, addEventListener), `makeWorker()` (a worker speaking

@@ -19,17 +19,20 @@ const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const STARTUP_TIMEOUT_MS = 30_000;
 
 /** Opens `url` in a viewer of `kind` ("chromium" or "firefox"): a Chromium muted as a tab the
- * user muted (a page that plays no sound is throttled), a headless Firefox as firefox.js's. */
-export async function openBackgroundViewer(kind, url) {
-  return kind === "firefox" ? firefoxViewer(url) : chromiumViewer(url);
+ * user muted (a page that plays no sound is throttled) unless `sound` (its fake output then, with
+ * no sound server), with `features` for `--enable-features` if given; a headless Firefox as
+ * firefox.js's. */
+export async function openBackgroundViewer(kind, url, { sound = false, features = null } = {}) {
+  return kind === "firefox" ? firefoxViewer(url) : chromiumViewer(url, { sound, features });
 }
 
-async function chromiumViewer(url) {
+async function chromiumViewer(url, { sound, features }) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
   const profile = mkdtempSync(path.join(tmpdir(), "lockstep-chromium-"));
   const child = spawn(CHROMIUM, [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--mute-audio", "--autoplay-policy=no-user-gesture-required",
+    "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
+    ...(sound ? [] : ["--mute-audio"]), ...(features ? [`--enable-features=${features}`] : []),
     "--remote-debugging-port=0", `--user-data-dir=${profile}`, url,
   ], { stdio: ["ignore", "ignore", "pipe"] });
   const cleanup = async () => {
