@@ -34,14 +34,18 @@ async function chromiumViewer(url, { sound, features }) {
     "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
     ...(sound ? [] : ["--mute-audio"]), ...(features ? [`--enable-features=${features}`] : []),
     "--remote-debugging-port=0", `--user-data-dir=${profile}`, url,
-  ], { stdio: ["ignore", "ignore", "pipe"] });
+  ], { stdio: ["ignore", "ignore", "pipe"], detached: true });
+  // Its whole process group: a helper left behind kept writing into the profile as it was
+  // removed (ENOTEMPTY).
   const cleanup = async () => {
-    if (child.exitCode === null) {
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGKILL");
-      await exited;
+    const exited = child.exitCode === null ? new Promise((r) => child.once("exit", r)) : null;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      // already gone
     }
-    rmSync(profile, { recursive: true, force: true, maxRetries: 5 });
+    await exited;
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   };
   try {
     const port = await new Promise((resolve, reject) => {
