@@ -33,10 +33,9 @@
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { eventually, freePort, holdFirstStart, launchBrowser, newViewer, probe, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
+import { JITTER, eventually, holdFirstStart, launchBrowser, newViewer, probe, startDelayProxy, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
 import { launchWebKit, newWebKitViewer } from "../test/e2e/webkit.js";
 import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
@@ -61,55 +60,6 @@ if (!["chromium", "firefox", "webkit", "mixed"].includes(BROWSER)) throw new Err
 /** The browser of viewer `i` (of the late joiners, the `i`th). */
 const kindOf = (i) => (webkit ? "webkit" : firefox || (mixed && i % 2 === 1) ? "firefox" : "chromium");
 const DELAYS_MS = [10, 40, 80, 150];
-const JITTER = 0.2;
-
-/** A TCP proxy on loopback that holds each chunk, each way, for `oneWayMs` ±20% (in order, as a
- * real link keeps TCP's order). */
-async function startDelayProxy(targetPort, oneWayMs) {
-  const port = await freePort();
-  const sockets = new Set();
-  // One timer per direction at a time, for the chunk at the head of its queue: a timer per chunk
-  // let two chunks due in the same millisecond swap (Node counts a timer from the event loop's
-  // cached time, not from Date.now()), which broke a TLS stream at once and could break a
-  // WebSocket frame or a module.
-  const delayed = (from, to) => {
-    const queue = [];
-    let timer = null;
-    const flush = () => {
-      timer = null;
-      while (queue.length && queue[0].at <= Date.now()) {
-        const { chunk } = queue.shift();
-        if (!to.destroyed) to.write(chunk);
-      }
-      if (queue.length) timer = setTimeout(flush, queue[0].at - Date.now());
-    };
-    from.on("data", (chunk) => {
-      const at = Math.max(queue.at(-1)?.at ?? 0, Date.now() + oneWayMs * (1 - JITTER + 2 * JITTER * Math.random()));
-      queue.push({ chunk, at });
-      timer ??= setTimeout(flush, at - Date.now());
-    });
-  };
-  const server = net.createServer((client) => {
-    const upstream = net.connect(targetPort, "127.0.0.1");
-    sockets.add(client).add(upstream);
-    const close = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    delayed(client, upstream);
-    delayed(upstream, client);
-    client.on("error", close).on("close", () => setTimeout(close, 2 * oneWayMs));
-    upstream.on("error", close).on("close", () => setTimeout(close, 2 * oneWayMs));
-  });
-  server.listen(port, "127.0.0.1");
-  return {
-    base: `http://127.0.0.1:${port}`,
-    close: () => {
-      for (const x of sockets) x.destroy();
-      return new Promise((r) => server.close(r));
-    },
-  };
-}
 
 const VIEWERS = Number(process.env.VIEWERS ?? 4);
 /** SYNC_SEEKS=N: instead of the schedule below, N seeks SYNC_SEEK_EVERY (5) s apart from 6 s on,

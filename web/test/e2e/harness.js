@@ -1,6 +1,7 @@
 // Browser test harness: the real Lockstep server, a local media server with generated video,
 // stand-ins for YouTube (IFrame API and oEmbed, same interfaces), a TCP proxy that can cut a
-// viewer's network, and Debian's Chromium driven by playwright-core. Everything on 127.0.0.1.
+// viewer's network, one that delays it, and Debian's Chromium driven by playwright-core.
+// Everything on 127.0.0.1.
 
 import { spawn, execFileSync } from "node:child_process";
 import { createReadStream, existsSync, mkdirSync, readFileSync, statSync, mkdtempSync, rmSync } from "node:fs";
@@ -254,6 +255,57 @@ export async function startProxy(targetPort) {
     },
     close: () => {
       for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** The jitter of `startDelayProxy`'s links: each chunk held its one-way delay ±20%. */
+export const JITTER = 0.2;
+
+/** A TCP proxy on loopback that holds each chunk, each way, for `oneWayMs` ±20% (in order, as a
+ * real link keeps TCP's order). */
+export async function startDelayProxy(targetPort, oneWayMs) {
+  const port = await freePort();
+  const sockets = new Set();
+  // One timer per direction at a time, for the chunk at the head of its queue: a timer per chunk
+  // let two chunks due in the same millisecond swap (Node counts a timer from the event loop's
+  // cached time, not from Date.now()), which broke a TLS stream at once and could break a
+  // WebSocket frame or a module.
+  const delayed = (from, to) => {
+    const queue = [];
+    let timer = null;
+    const flush = () => {
+      timer = null;
+      while (queue.length && queue[0].at <= Date.now()) {
+        const { chunk } = queue.shift();
+        if (!to.destroyed) to.write(chunk);
+      }
+      if (queue.length) timer = setTimeout(flush, queue[0].at - Date.now());
+    };
+    from.on("data", (chunk) => {
+      const at = Math.max(queue.at(-1)?.at ?? 0, Date.now() + oneWayMs * (1 - JITTER + 2 * JITTER * Math.random()));
+      queue.push({ chunk, at });
+      timer ??= setTimeout(flush, at - Date.now());
+    });
+  };
+  const server = net.createServer((client) => {
+    const upstream = net.connect(targetPort, "127.0.0.1");
+    sockets.add(client).add(upstream);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    delayed(client, upstream);
+    delayed(upstream, client);
+    client.on("error", close).on("close", () => setTimeout(close, 2 * oneWayMs));
+    upstream.on("error", close).on("close", () => setTimeout(close, 2 * oneWayMs));
+  });
+  server.listen(port, "127.0.0.1");
+  return {
+    base: `http://127.0.0.1:${port}`,
+    close: () => {
+      for (const x of sockets) x.destroy();
       return new Promise((r) => server.close(r));
     },
   };
