@@ -42,6 +42,62 @@ export const COMMAND_TIMEOUT_MS = 10_000;
 /** How long a ping waits for its pong before the connection counts as dead. */
 export const PONG_TIMEOUT_MS = 4_000;
 
+/** The page's own timers: a connection keeps its timers with them until it is given others. */
+const PAGE_TIMERS = Object.freeze({ later: (fn, ms) => setTimeout(fn, ms), cancel: (handle) => clearTimeout(handle) });
+
+/**
+ * The connection's timers (its pings, a pong's deadline, the next attempt, each command's
+ * deadline), kept by `impl` ({later, cancel}) until `use` moves those pending to another, with
+ * what is left of their time. A hidden page's own timers run late (once a minute, after five
+ * minutes hidden and silent, in Chromium): its pings then went once a minute, the clock's samples
+ * aged out of its window between two, and behind a link of some tens of ms it was no longer
+ * ready, so the page stopped following the room (bench/RESULTS.md). The room page hands its
+ * connection timers.js's, which a worker keeps while the page is hidden; early.js, which opens
+ * the connection, does not load timers.js (its imports come in the page's first round of
+ * requests, six at a time), so the connection starts on the page's own.
+ */
+class MovableTimers {
+  constructor(impl, now) {
+    Object.assign(this, { impl, now });
+    this.pending = new Map();
+    this.nextKey = 1;
+  }
+
+  /** Runs `fn` once in `ms`; returns a key for `cancel` (never 0 nor null). */
+  later(fn, ms) {
+    const key = this.nextKey++;
+    const t = { fn, due: this.now() + ms, handle: null };
+    this.pending.set(key, t);
+    this.arm(key, t, ms);
+    return key;
+  }
+
+  arm(key, t, ms) {
+    t.handle = this.impl.later(() => {
+      this.pending.delete(key);
+      t.fn();
+    }, ms);
+  }
+
+  /** Cancels a timer of `later` (nothing for null or one already run). */
+  cancel(key) {
+    const t = this.pending.get(key);
+    if (!t) return;
+    this.pending.delete(key);
+    this.impl.cancel(t.handle);
+  }
+
+  /** Keeps the timers with `impl` from now on, those pending too. */
+  use(impl) {
+    const old = this.impl;
+    this.impl = impl;
+    for (const [key, t] of this.pending) {
+      old.cancel(t.handle);
+      this.arm(key, t, Math.max(0, t.due - this.now()));
+    }
+  }
+}
+
 /** A command the server refused, or that could not be sent. */
 export class CommandError extends Error {
   constructor(code, message, retryAfterMs) {
@@ -65,9 +121,12 @@ export class RoomConnection {
    * @param {{socket: WebSocket, heard: {data: string, at: number}[], pinged: number | null}} [o.first]
    *   a socket already opened to `url` (room.html's): its first ping (sent at `pinged`) and hello
    *   are said once it is open, and what it heard is kept with when. `start` takes it over.
+   * @param {{later: (fn: () => void, ms: number) => any, cancel: (handle: any) => void}} [o.timers]
+   *   what keeps its timers (the page's own by default; `adopt` may give others)
    */
-  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random, provisional = false, first = null }) {
+  constructor({ url, model, clock, onChange = () => {}, onState = () => {}, onFrame = () => {}, onClockReady = () => {}, WebSocketImpl = globalThis.WebSocket, now = () => performance.timeOrigin + performance.now(), random = Math.random, provisional = false, first = null, timers = PAGE_TIMERS }) {
     Object.assign(this, { url, model, clock, onChange, onState, onFrame, onClockReady, WebSocketImpl, now, random, provisional, first });
+    this.timers = new MovableTimers(timers, now);
     this.state = "idle";
     /** The detail of the last state (what `adopt` replays). */
     this.stateDetail = undefined;
@@ -110,10 +169,11 @@ export class RoomConnection {
   /**
    * Takes over a provisional connection with the page's handlers: tells them what it already
    * heard (its state; everything, once welcomed; the clock, once ready), or, if it was lost
-   * meanwhile, opens anew as `start` does.
-   * @param {{onChange?: Function, onState?: Function, onFrame?: Function, onClockReady?: Function}} handlers
+   * meanwhile, opens anew as `start` does. Given `timers`, keeps its timers with them from now on.
+   * @param {{onChange?: Function, onState?: Function, onFrame?: Function, onClockReady?: Function, timers?: object}} handlers
    */
-  adopt(handlers) {
+  adopt({ timers, ...handlers }) {
+    if (timers) this.timers.use(timers);
     Object.assign(this, handlers);
     this.provisional = false;
     if (this.failed) {
@@ -141,7 +201,7 @@ export class RoomConnection {
     if (pinged !== null) {
       socket.onopen = null;
       this.clock.connected(pinged);
-      this.pongTimer = setTimeout(() => this.lost(), Math.max(0, PONG_TIMEOUT_MS - (this.now() - pinged)));
+      this.pongTimer = this.timers.later(() => this.lost(), Math.max(0, PONG_TIMEOUT_MS - (this.now() - pinged)));
       this.schedulePing(this.clock.nextPingDelay());
     }
     for (const { data, at } of heard) {
@@ -154,7 +214,7 @@ export class RoomConnection {
 
   /** Listens to a new socket, which says the first ping and hello once it opens. */
   attach(socket) {
-    clearTimeout(this.reconnectTimer);
+    this.timers.cancel(this.reconnectTimer);
     this.retryAt = null;
     this.setState(this.attempt === 0 && !this.model.epoch ? "connecting" : "reconnecting");
     this.socket = socket;
@@ -194,8 +254,8 @@ export class RoomConnection {
   drop() {
     const socket = this.socket;
     this.socket = null;
-    clearTimeout(this.pingTimer);
-    clearTimeout(this.pongTimer);
+    this.timers.cancel(this.pingTimer);
+    this.timers.cancel(this.pongTimer);
     this.pongTimer = null;
     if (socket) {
       socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
@@ -206,7 +266,7 @@ export class RoomConnection {
       }
     }
     for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
+      this.timers.cancel(p.timer);
       p.reject(new CommandError("connection_lost", "the connection was lost"));
       this.pending.delete(id);
     }
@@ -225,7 +285,7 @@ export class RoomConnection {
     this.retryAfterMs = 0;
     this.retryAt = this.now() + delay;
     this.setState("reconnecting", { inMs: delay });
-    this.reconnectTimer = setTimeout(() => this.open(), delay);
+    this.reconnectTimer = this.timers.later(() => this.open(), delay);
   }
 
   /** Tries at once instead of waiting out the backoff (the user's "Retry now"). */
@@ -245,13 +305,13 @@ export class RoomConnection {
     if (!this.socket) return;
     this.sendRaw({ t: "ping", client_time: this.now() });
     // The deadline runs from the oldest unanswered ping; later pings must not push it back.
-    this.pongTimer ??= setTimeout(() => this.lost(), PONG_TIMEOUT_MS);
+    this.pongTimer ??= this.timers.later(() => this.lost(), PONG_TIMEOUT_MS);
     this.schedulePing(this.clock.nextPingDelay());
   }
 
   schedulePing(delay) {
-    clearTimeout(this.pingTimer);
-    this.pingTimer = setTimeout(() => this.ping(), delay);
+    this.timers.cancel(this.pingTimer);
+    this.pingTimer = this.timers.later(() => this.ping(), delay);
   }
 
   sendRaw(frame) {
@@ -275,7 +335,7 @@ export class RoomConnection {
     }
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.timers.later(() => {
         this.pending.delete(id);
         reject(new CommandError("timeout", "the server did not answer"));
       }, COMMAND_TIMEOUT_MS);
@@ -298,7 +358,7 @@ export class RoomConnection {
         this.setState("open");
         return;
       case "pong":
-        clearTimeout(this.pongTimer);
+        this.timers.cancel(this.pongTimer);
         this.pongTimer = null;
         {
           const wasReady = this.clock.ready;
@@ -311,7 +371,7 @@ export class RoomConnection {
       case "error": {
         const p = frame.id != null && this.pending.get(frame.id);
         if (p) {
-          clearTimeout(p.timer);
+          this.timers.cancel(p.timer);
           this.pending.delete(frame.id);
           if (frame.t !== "error") p.resolve(frame);
           else p.reject(new CommandError(frame.code, frame.message, frame.retry_after_ms));

@@ -197,6 +197,9 @@ class RoomPage {
       onState: (state, detail) => this.connectionState(state, detail),
       // A late joiner lands as soon as the clock allows, not at the next tick.
       onClockReady: () => this.tick(),
+      // Kept by a worker while the page is hidden, as the sync loop's are: a hidden page's own
+      // timers sent its clock pings once a minute (connection.js, MovableTimers).
+      timers,
     };
     this.conn = opened?.conn ?? new RoomConnection({ url: socketUrl(view.id), model: this.model, clock: this.clock, ...handlers });
     // The panels, once their modules are here (null until then).

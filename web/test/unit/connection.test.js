@@ -266,6 +266,59 @@ test("opened ahead of its page: hello and pings go at once, and adopting it tell
   assert.equal(FakeSocket.all.length, 1, "no second socket");
 });
 
+/** Timers a test runs by hand: `later` keeps each (its handle is its index + 1), `cancel` marks it. */
+function handTimers() {
+  const given = [];
+  return {
+    given,
+    live: () => given.filter((x) => !x.cancelled && !x.ran),
+    run: (x) => {
+      x.ran = true;
+      x.fn();
+    },
+    later: (fn, ms) => given.push({ fn, ms }),
+    cancel: (handle) => {
+      if (given[handle - 1]) given[handle - 1].cancelled = true;
+    },
+  };
+}
+
+test("adopted with the page's timers: its pending ones move there with what is left of their time", (t) => {
+  FakeSocket.all = [];
+  t.mock.timers.enable({ apis: ["setTimeout", "Date"] });
+  const conn = new RoomConnection({ url: "ws://x/api/rooms/r/ws", model: new RoomModel(), clock: new ClockEstimator(), WebSocketImpl: FakeSocket, now: () => Date.now(), random: () => 0.5, provisional: true });
+  conn.start();
+  const socket = FakeSocket.all.at(-1);
+  socket.accept(); // a ping: its pong is due within PONG_TIMEOUT_MS, and the next ping goes in 40 ms
+  t.mock.timers.tick(1000); // pings without pongs: the deadline still runs from the first
+  const pings = socket.sent.filter((f) => f.t === "ping").length;
+  const hand = handTimers();
+  conn.adopt({ timers: hand });
+  // The page's own timers no longer run: no ping, no loss.
+  t.mock.timers.tick(60_000);
+  assert.equal(socket.sent.filter((f) => f.t === "ping").length, pings);
+  assert.equal(conn.state, "connecting");
+  // The two pending (the next ping and the pong's deadline) are the hand timers', with what was left.
+  const [ping, deadline] = hand.live().sort((a, b) => a.ms - b.ms);
+  assert.equal(hand.live().length, 2);
+  assert.ok(ping.ms <= CLOCK.BURST_INTERVAL_MS, `the next ping in ${ping.ms} ms`);
+  assert.equal(deadline.ms, PONG_TIMEOUT_MS - 1000);
+  hand.run(ping);
+  assert.equal(socket.sent.filter((f) => f.t === "ping").length, pings + 1, "the hand timer pings");
+  hand.run(deadline);
+  assert.equal(conn.state, "reconnecting", "no pong in time: lost");
+  // What comes after is kept by them too: the next attempt, then a command's deadline.
+  assert.equal(hand.live().length, 1);
+  hand.run(hand.live()[0]);
+  assert.equal(FakeSocket.all.length, 2, "the next attempt");
+  FakeSocket.all.at(-1).accept();
+  FakeSocket.all.at(-1).receive(welcome(1));
+  const sent = conn.send({ t: "pause" });
+  const commandDeadline = hand.live().find((x) => x.ms === 10_000);
+  hand.run(commandDeadline);
+  return assert.rejects(sent, (err) => err instanceof CommandError && err.code === "timeout");
+});
+
 test("opened ahead of its page and refused (a room with a password): no retry until adopted, then a fresh one", (t) => {
   FakeSocket.all = [];
   t.mock.timers.enable({ apis: ["setTimeout"] });
