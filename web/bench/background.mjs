@@ -14,12 +14,18 @@
 // what a viewer that is watching gets. SOUND=1 lets the Chromium viewer play sound (muted by
 // default, as a tab the user muted); FEATURES is passed to its --enable-features (say
 // "IntensiveWakeUpThrottling:grace_period_seconds/10": its once-a-minute throttling of pages
-// hidden and silent, asked for after 10 s rather than 5 min).
-// RESULT background_<browser>_converge_max (s, within its band; -1 when an event never was) and
-// background_<browser>_own_landings (count).
+// hidden and silent, asked for after 10 s rather than 5 min). DELAY=<ms> puts the viewer behind a
+// link of that one-way delay ±20% (the harness's delaying proxy). A paused viewer counts as within
+// when it is paused within the sync loop's own band for a paused room (SYNC.PAUSED_TOLERANCE): it
+// pauses where it hears the pause, a one-way delay after the room's position.
+// Once a second the viewer's clock samples are read: the longest time without one (its pings,
+// answered) while hidden, and how often the clock was not ready (the sync loop then stands still).
+// RESULT background_<browser>_converge_max (s, within its band; -1 when an event never was),
+// background_<browser>_own_landings (count) and background_<browser>_ping_gap_max (s).
 import { writeFileSync } from "node:fs";
-import { startFixtures, startServer, launchBrowser, newViewer, createRoom, addToQueue, probe, eventually } from "../test/e2e/harness.js";
+import { startFixtures, startServer, startDelayProxy, launchBrowser, newViewer, createRoom, addToQueue, probe, eventually } from "../test/e2e/harness.js";
 import { openBackgroundViewer } from "../test/e2e/background.js";
+import { SYNC } from "../public/js/sync.js";
 
 const BROWSERS = (process.env.BROWSERS ?? "chromium firefox").split(/\s+/).filter(Boolean);
 const PLAN = (process.env.PLAN ?? "3:pause 8:play 14:seek=30 20:pause 45:play 52:seek=80 58:end").split(/\s+/).map((s) => {
@@ -29,9 +35,13 @@ const PLAN = (process.env.PLAN ?? "3:pause 8:play 14:seek=30 20:pause 45:play 52
 const HIDE = process.env.HIDE !== "0";
 /** The band (ms) a viewer counts as within: 20 ms, and a step more for Firefox's. */
 const bandOf = (kind) => (kind === "firefox" ? 60 : 20);
+const DELAY = Number(process.env.DELAY ?? 0);
+/** Whether sample `s` is with the room: playing or paused as it is, and within the band. */
+const withRoom = (s, kind) => s.paused === s.roomPaused && Math.abs(s.err) < (s.roomPaused ? Math.max(bandOf(kind), SYNC.PAUSED_TOLERANCE * 1000) : bandOf(kind));
 
 const fixtures = await startFixtures();
 const server = await startServer(fixtures);
+const proxy = DELAY ? await startDelayProxy(server.port, DELAY) : null;
 const hostBrowser = await launchBrowser();
 const results = [];
 try {
@@ -39,7 +49,7 @@ try {
     const host = await newViewer(hostBrowser);
     const url = await createRoom(host.page, server.base, `Background ${kind}`);
     await addToQueue(host.page, fixtures.mediaUrl());
-    const viewer = await openBackgroundViewer(kind, url, { sound: process.env.SOUND === "1", features: process.env.FEATURES ?? null });
+    const viewer = await openBackgroundViewer(kind, proxy ? url.replace(server.base, proxy.base) : url, { sound: process.env.SOUND === "1", features: process.env.FEATURES ?? null });
     try {
       await eventually(async () => {
         const p = await probe(viewer);
@@ -51,6 +61,20 @@ try {
       const out = [];
       const events = [];
       let stop = false;
+      const pings = new Set();
+      let readings = 0;
+      let notReady = 0;
+      const clockReader = (async () => {
+        while (!stop) {
+          const c = await viewer.evaluate(() => ({ ats: window.lockstep.clock.samples.map((x) => x.at), ready: window.lockstep.clock.ready })).catch(() => null);
+          if (c) {
+            for (const at of c.ats) pings.add(at);
+            readings += 1;
+            if (!c.ready) notReady += 1;
+          }
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      })();
       const sampler = (async () => {
         while (!stop) {
           const p = await probe(viewer).catch(() => null);
@@ -66,7 +90,7 @@ try {
         events.push({ at: (Date.now() - t0) / 1000, what: step.what });
       }
       stop = true;
-      await sampler;
+      await Promise.all([sampler, clockReader]);
       console.log(`${kind}: the viewer's page ${visibility} (${out.length} samples)`);
       let worst = 0;
       for (let i = 0; i < events.length; i++) {
@@ -76,20 +100,24 @@ try {
         let within = null;
         for (let j = 0; j < win.length && win[j].t + 0.5 < until; j++) {
           const held = win.filter((s) => s.t >= win[j].t && s.t < win[j].t + 0.5);
-          if (held.every((s) => Math.abs(s.err) < bandOf(kind) && s.paused === s.roomPaused)) {
+          if (held.every((s) => withRoom(s, kind))) {
             within = win[j].t - e.at;
             break;
           }
         }
         worst = within === null || worst < 0 ? -1 : Math.max(worst, within);
         const steady = win.filter((s) => s.t > e.at + 2 && !s.paused).map((s) => Math.abs(s.err)).sort((a, b) => a - b);
-        console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s: within ${bandOf(kind)} ms ${within === null ? "never" : `after ${within.toFixed(2)} s`}; |error| from 2 s after, p95 ${steady.length ? steady[Math.floor(steady.length * 0.95)].toFixed(1) : "-"} ms`);
+        console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s: within ${e.what === "pause" ? Math.max(bandOf(kind), SYNC.PAUSED_TOLERANCE * 1000) : bandOf(kind)} ms ${within === null ? "never" : `after ${within.toFixed(2)} s`}; |error| from 2 s after, p95 ${steady.length ? steady[Math.floor(steady.length * 0.95)].toFixed(1) : "-"} ms`);
       }
       let landings = 0;
       for (let i = 1; i < out.length; i++) if (!out[i - 1].paused && out[i].paused && !out[i].roomPaused) landings += 1;
       const seeks = events.filter((e) => e.what.startsWith("seek")).length;
       console.log(`  own landings while the room played: ${landings} (the room seeked ${seeks} times)`);
-      results.push(`RESULT background_${kind}_converge_max ${worst < 0 ? -1 : worst.toFixed(2)} s`, `RESULT background_${kind}_own_landings ${landings} count`);
+      // The samples' times are the page's clock (ms since the epoch, as Date.now() here).
+      const ats = [...pings].filter((at) => at >= t0).sort((a, b) => a - b);
+      const gap = Math.max(0, ...[...ats, Date.now()].map((at, i, xs) => (i ? at - xs[i - 1] : at - t0))) / 1000;
+      console.log(`  clock samples while hidden: ${ats.length}, the longest time without one ${gap.toFixed(1)} s; not ready in ${notReady} of ${readings} readings`);
+      results.push(`RESULT background_${kind}_converge_max ${worst < 0 ? -1 : worst.toFixed(2)} s`, `RESULT background_${kind}_own_landings ${landings} count`, `RESULT background_${kind}_ping_gap_max ${gap.toFixed(1)} s`);
       if (process.env.DUMP) writeFileSync(`${process.env.DUMP}-${kind}.json`, JSON.stringify({ events, out }));
     } finally {
       await viewer.close();
@@ -97,6 +125,7 @@ try {
     }
   }
 } finally {
+  await proxy?.close();
   await hostBrowser.close();
   await server.stop();
   await fixtures.close();
