@@ -6,9 +6,12 @@
 //
 // A host (the harness's Chromium) creates a room and plays the test video; the viewer opens it,
 // is in sync, and is hidden behind another tab. The host then follows PLAN (s from then: pause,
-// play, seek=<s>; end), while the viewer is probed every ~20 ms by the true clock. Per event:
-// the time until the viewer was within its band for 0.5 s (from the event), and over the run how many
-// times it paused while the room played (a landing of its own). Firefox's currentTime moves in
+// play, seek=<s>; the viewer's own: hide, show, and a Chromium viewer's freeze and resume (or
+// resume=show, shown as well: a tab the user comes back to), as its browser freezes a page in the
+// background, by DevTools' Page.setWebLifecycleState; end), while the viewer is probed every
+// ~20 ms by the true clock (not while frozen). Per event: the time until the viewer was within
+// its band for 0.5 s (from the event), and over the run how many times it paused while the room
+// played (a landing of its own; not a freeze's pause). Firefox's currentTime moves in
 // ~40 ms steps, so its readings here lie up to a step behind (bench-sync reads it at its steps):
 // its band is 60 ms. HIDE=0 leaves the viewer's tab in front (the same browser, throttling on):
 // what a viewer that is watching gets. SOUND=1 lets the Chromium viewer play sound (muted by
@@ -86,7 +89,12 @@ try {
         await new Promise((r) => setTimeout(r, t0 + step.at * 1000 - Date.now()));
         if (step.what === "end") break;
         const [t, arg] = step.what.split("=");
-        await host.page.evaluate((f) => window.lockstep.conn.send(f), t === "seek" ? { t, position: Number(arg) } : { t });
+        if (t === "freeze" || t === "resume") {
+          if (!viewer.cdp) throw new Error(`${step.what}: a Chromium viewer's only`);
+          await viewer.cdp("Page.setWebLifecycleState", { state: t === "freeze" ? "frozen" : "active" });
+          if (arg === "show") await viewer.show(); // resume=show: as a tab the user comes back to
+        } else if (t === "hide" || t === "show") await viewer[t]();
+        else await host.page.evaluate((f) => window.lockstep.conn.send(f), t === "seek" ? { t, position: Number(arg) } : { t });
         events.push({ at: (Date.now() - t0) / 1000, what: step.what });
       }
       stop = true;
@@ -96,6 +104,10 @@ try {
       for (let i = 0; i < events.length; i++) {
         const e = events[i];
         const until = events[i + 1]?.at ?? Infinity;
+        if (e.what === "freeze") {
+          console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s`);
+          continue;
+        }
         const win = out.filter((s) => s.t >= e.at && s.t < until);
         let within = null;
         for (let j = 0; j < win.length && win[j].t + 0.5 < until; j++) {
@@ -110,7 +122,9 @@ try {
         console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s: within ${e.what === "pause" ? Math.max(bandOf(kind), SYNC.PAUSED_TOLERANCE * 1000) : bandOf(kind)} ms ${within === null ? "never" : `after ${within.toFixed(2)} s`}; |error| from 2 s after, p95 ${steady.length ? steady[Math.floor(steady.length * 0.95)].toFixed(1) : "-"} ms`);
       }
       let landings = 0;
-      for (let i = 1; i < out.length; i++) if (!out[i - 1].paused && out[i].paused && !out[i].roomPaused) landings += 1;
+      // Not the pause a freeze makes (the player is paused while the page is frozen).
+      const frozeBetween = (a, b) => events.some((e) => e.what === "freeze" && e.at >= a && e.at <= b);
+      for (let i = 1; i < out.length; i++) if (!out[i - 1].paused && out[i].paused && !out[i].roomPaused && !frozeBetween(out[i - 1].t, out[i].t)) landings += 1;
       const seeks = events.filter((e) => e.what.startsWith("seek")).length;
       console.log(`  own landings while the room played: ${landings} (the room seeked ${seeks} times)`);
       // The samples' times are the page's clock (ms since the epoch, as Date.now() here).

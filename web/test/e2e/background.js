@@ -81,6 +81,8 @@ async function chromiumViewer(url, { sound, features }) {
         if (front) await fetch(`${devtools}/json/close/${front.id}`);
         front = null;
       },
+      /** A DevTools protocol command to the viewer's page (Chromium only). */
+      cdp: (method, params = {}) => session.send(method, params),
       async close() {
         session.socket.close();
         await cleanup();
