@@ -6,7 +6,10 @@ import { spawn } from "node:child_process";
 import { mkdirSync, openSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
-import { eventually } from "./harness.js";
+import { eventually, repo } from "./harness.js";
+
+/** Where the tests' sitecustomize for Debian's Syncplay client is. */
+const SITECUSTOMIZE = path.join(repo, "crates/lockstep/tests/fixtures/syncplay");
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -95,7 +98,9 @@ export function desktop({ address, name, room, file, dir, onOutput }) {
   ], {
     // Its own process group, so that ending it ends the mpv it started too.
     detached: true,
-    env: { ...process.env, HOME: dir, PYTHONUNBUFFERED: "1" },
+    // On its path, after what the caller put there: a sitecustomize that has mpv's socket tried
+    // again when it is there but not yet listening (see the file).
+    env: { ...process.env, HOME: dir, PYTHONUNBUFFERED: "1", PYTHONPATH: [process.env.PYTHONPATH, SITECUSTOMIZE].filter(Boolean).join(":") },
     stdio: [
       "ignore",
       onOutput ? "pipe" : "ignore",

@@ -502,7 +502,16 @@ async fn debians_syncplay_client_driving_mpv_and_a_browser_viewer_follow_each_ot
         // work mpv as a user would.
         .arg(format!("--input-ipc-server={}", ipc.display()))
         .env("HOME", dir.path())
-        .env("PYTHONPATH", dir.path().join("shim"))
+        // The stand-in certifi, and a sitecustomize that has mpv's socket tried again when it
+        // is there but not yet listening (see the file).
+        .env(
+            "PYTHONPATH",
+            std::env::join_paths([
+                dir.path().join("shim"),
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/syncplay"),
+            ])
+            .unwrap(),
+        )
         // Python buffers a pipe: each line as it is printed.
         .env("PYTHONUNBUFFERED", "1")
         .stdin(std::process::Stdio::null())
