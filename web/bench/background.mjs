@@ -36,11 +36,12 @@ const PLAN = (process.env.PLAN ?? "3:pause 8:play 14:seek=30 20:pause 45:play 52
   return { at: Number(at), what };
 });
 const HIDE = process.env.HIDE !== "0";
-/** The band (ms) a viewer counts as within: 20 ms, and a step more for Firefox's. */
-const bandOf = (kind) => (kind === "firefox" ? 60 : 20);
+/** The band (ms) a viewer counts as within: 20 ms, and a step more for Firefox's; for a paused
+ * room at least the sync loop's own (SYNC.PAUSED_TOLERANCE). */
+const bandOf = (kind, paused = false) => Math.max(kind === "firefox" ? 60 : 20, paused ? SYNC.PAUSED_TOLERANCE * 1000 : 0);
 const DELAY = Number(process.env.DELAY ?? 0);
 /** Whether sample `s` is with the room: playing or paused as it is, and within the band. */
-const withRoom = (s, kind) => s.paused === s.roomPaused && Math.abs(s.err) < (s.roomPaused ? Math.max(bandOf(kind), SYNC.PAUSED_TOLERANCE * 1000) : bandOf(kind));
+const withRoom = (s, kind) => s.paused === s.roomPaused && Math.abs(s.err) < bandOf(kind, s.roomPaused);
 
 const fixtures = await startFixtures();
 const server = await startServer(fixtures);
@@ -119,7 +120,7 @@ try {
         }
         worst = within === null || worst < 0 ? -1 : Math.max(worst, within);
         const steady = win.filter((s) => s.t > e.at + 2 && !s.paused).map((s) => Math.abs(s.err)).sort((a, b) => a - b);
-        console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s: within ${e.what === "pause" ? Math.max(bandOf(kind), SYNC.PAUSED_TOLERANCE * 1000) : bandOf(kind)} ms ${within === null ? "never" : `after ${within.toFixed(2)} s`}; |error| from 2 s after, p95 ${steady.length ? steady[Math.floor(steady.length * 0.95)].toFixed(1) : "-"} ms`);
+        console.log(`  ${e.what.padEnd(8)} at ${e.at.toFixed(2)} s: within ${bandOf(kind, e.what === "pause")} ms ${within === null ? "never" : `after ${within.toFixed(2)} s`}; |error| from 2 s after, p95 ${steady.length ? steady[Math.floor(steady.length * 0.95)].toFixed(1) : "-"} ms`);
       }
       let landings = 0;
       // Not the pause a freeze makes (the player is paused while the page is frozen).

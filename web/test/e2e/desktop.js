@@ -100,7 +100,7 @@ export function desktop({ address, name, room, file, dir, onOutput }) {
     detached: true,
     // On its path, after what the caller put there: a sitecustomize that has mpv's socket tried
     // again when it is there but not yet listening (see the file).
-    env: { ...process.env, HOME: dir, PYTHONUNBUFFERED: "1", PYTHONPATH: [process.env.PYTHONPATH, SITECUSTOMIZE].filter(Boolean).join(":") },
+    env: { ...process.env, HOME: dir, PYTHONUNBUFFERED: "1", PYTHONPATH: [process.env.PYTHONPATH, SITECUSTOMIZE].filter(Boolean).join(path.delimiter) },
     stdio: [
       "ignore",
       onOutput ? "pipe" : "ignore",
