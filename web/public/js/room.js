@@ -686,7 +686,11 @@ class RoomPage {
     const cannotPlay = this.loadGaveUp !== null && this.loadGaveUp === this.loadedItemId;
     this.reportReadiness(p.canPlay, now, cannotPlay);
     this.reportDuration();
-    if (!this.clock.ready || this.conn.state !== "open" || cannotPlay) return;
+    if (this.conn.state !== "open" || cannotPlay) return;
+    // Without a clock only a paused room is followed: where it waits is known without one. A
+    // viewer whose clock lost its samples (pings starved for a minute: a hidden page's timers
+    // throttled, before 20c9214) played on through the room's pause, 15 s off 2 s later.
+    if (!this.clock.ready && !m.playback.paused) return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
     // room's scheduled start, less the time it was measured to take to move, and decided on again
     // then: it starts with the room, not when it hears.

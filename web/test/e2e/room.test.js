@@ -207,6 +207,43 @@ test("a viewer whose network drops for 5 s comes back in sync", async () => {
   }
 });
 
+test("a viewer whose clock has lost its samples still follows the room's pause and a seek while paused, and plays again once its clock is back", async () => {
+  const a = await newViewer(browser);
+  const b = await newViewer(browser);
+  const url = await createRoom(a.page, "No clock");
+  await b.page.goto(url);
+  await addToQueue(a.page, fixtures.mediaUrl("noclock"));
+  await inSync(a.page, "A", { playing: true });
+  await inSync(b.page, "B", { playing: true });
+  // B's clock forgets its samples and takes no new one, as when its pings are starved for a
+  // minute (a hidden page's timers throttled): not ready, however long.
+  const ready = await b.page.evaluate(() => {
+    const clock = window.lockstep.clock;
+    clock.addSample = () => false;
+    clock.samples = [];
+    return clock.ready;
+  });
+  assert.equal(ready, false);
+  await a.page.click("#play");
+  await eventually(async () => {
+    const p = await probe(b.page);
+    return p?.roomPaused && p.paused && Math.abs(p.position - p.trueTarget) < TOGETHER && p;
+  }, { what: "B paused with the room, without a clock" });
+  await seekTo(a.page, 42);
+  await eventually(async () => {
+    const p = await probe(b.page);
+    return p && p.paused && Math.abs(p.position - 42) < 0.05;
+  }, { what: "B at 42 s, without a clock" });
+  // A play needs the clock: B waits for it, then plays with the room.
+  await a.page.click("#play");
+  await eventually(() => a.page.evaluate(() => !window.lockstep.model.playback.paused), { what: "the room plays" });
+  assert.equal((await probe(b.page)).paused, true, "B waits for its clock to play");
+  assert.equal(await b.page.evaluate(() => window.lockstep.clock.ready), false);
+  await b.page.evaluate(() => delete window.lockstep.clock.addSample);
+  await inSync(b.page, "B with its clock back", { playing: true });
+  for (const v of [a, b]) await v.context.close();
+});
+
 test("a video that fails to load is loaded again until it plays, in sync", async () => {
   const a = await newViewer(browser);
   const url = await createRoom(a.page, "Retry");
