@@ -3,6 +3,7 @@
 //
 //   cd web && node bench/background.mjs              # Chromium (muted) and Firefox, in turn
 //   BROWSERS=firefox PLAN="3:pause 8:play 20:end" DUMP=/tmp/bg node bench/background.mjs
+//   OPENED=background PLAN="10:show 16:pause 20:play 26:seek=60 32:end" node bench/background.mjs
 //
 // A host (the harness's Chromium) creates a room and plays the test video; the viewer opens it,
 // is in sync, and is hidden behind another tab. The host then follows PLAN (s from then: pause,
@@ -23,8 +24,10 @@
 // pauses where it hears the pause, a one-way delay after the room's position.
 // Once a second the viewer's clock samples are read: the longest time without one (its pings,
 // answered) while hidden, and how often the clock was not ready (the sync loop then stands still).
+// And its seeks (its media elements' `seeking` events), those while its page was hidden apart.
 // RESULT background_<browser>_converge_max (s, within its band; -1 when an event never was),
-// background_<browser>_own_landings (count) and background_<browser>_ping_gap_max (s).
+// background_<browser>_own_landings (count), background_<browser>_ping_gap_max (s) and
+// background_<browser>_hidden_seeks (count).
 import { writeFileSync } from "node:fs";
 import { startFixtures, startServer, startDelayProxy, launchBrowser, newViewer, createRoom, addToQueue, probe, eventually } from "../test/e2e/harness.js";
 import { openBackgroundViewer } from "../test/e2e/background.js";
@@ -36,6 +39,10 @@ const PLAN = (process.env.PLAN ?? "3:pause 8:play 14:seek=30 20:pause 45:play 52
   return { at: Number(at), what };
 });
 const HIDE = process.env.HIDE !== "0";
+/** OPENED=background: the viewer opens the room in a tab behind the one in front (a middle
+ * click) and is not waited for: PLAN's times count from its opening, and a `show` step brings it
+ * to the front (its first landing, timed as the step's). */
+const OPENED = process.env.OPENED ?? "front";
 /** The band (ms) a viewer counts as within: 20 ms, and a step more for Firefox's; for a paused
  * room at least the sync loop's own (SYNC.PAUSED_TOLERANCE). */
 const bandOf = (kind, paused = false) => Math.max(kind === "firefox" ? 60 : 20, paused ? SYNC.PAUSED_TOLERANCE * 1000 : 0);
@@ -53,13 +60,16 @@ try {
     const host = await newViewer(hostBrowser);
     const url = await createRoom(host.page, server.base, `Background ${kind}`);
     await addToQueue(host.page, fixtures.mediaUrl());
-    const viewer = await openBackgroundViewer(kind, proxy ? url.replace(server.base, proxy.base) : url, { sound: process.env.SOUND === "1", features: process.env.FEATURES ?? null });
+    await eventually(async () => (await probe(host.page))?.paused === false, { what: "the host playing" });
+    const viewer = await openBackgroundViewer(kind, proxy ? url.replace(server.base, proxy.base) : url, { sound: process.env.SOUND === "1", features: process.env.FEATURES ?? null, opened: OPENED });
     try {
-      await eventually(async () => {
-        const p = await probe(viewer);
-        return p && !p.paused && Math.abs(p.position - p.trueTarget) < bandOf(kind) / 1000;
-      }, { what: "the viewer in sync", timeoutMs: 30_000 });
-      if (HIDE) await viewer.hide();
+      if (OPENED !== "background") {
+        await eventually(async () => {
+          const p = await probe(viewer);
+          return p && !p.paused && Math.abs(p.position - p.trueTarget) < bandOf(kind) / 1000;
+        }, { what: "the viewer in sync", timeoutMs: 30_000 });
+        if (HIDE) await viewer.hide();
+      }
       const visibility = await viewer.evaluate(() => document.visibilityState);
       const t0 = Date.now();
       const out = [];
@@ -68,13 +78,29 @@ try {
       const pings = new Set();
       let readings = 0;
       let notReady = 0;
+      // The viewer's seeks (its media elements' `seeking`, from the first reading on), and those
+      // between two readings of a hidden page.
+      let seeks = 0;
+      let hiddenSeeks = 0;
+      let last = null;
       const clockReader = (async () => {
         while (!stop) {
-          const c = await viewer.evaluate(() => ({ ats: window.lockstep.clock.samples.map((x) => x.at), ready: window.lockstep.clock.ready })).catch(() => null);
+          const c = await viewer
+            .evaluate(() => {
+              if (window.__seeks === undefined) {
+                window.__seeks = 0;
+                document.addEventListener("seeking", () => (window.__seeks += 1), true);
+              }
+              return { ats: window.lockstep.clock.samples.map((x) => x.at), ready: window.lockstep.clock.ready, seeks: window.__seeks, hidden: document.hidden };
+            })
+            .catch(() => null);
           if (c) {
             for (const at of c.ats) pings.add(at);
             readings += 1;
             if (!c.ready) notReady += 1;
+            seeks = c.seeks;
+            if (last?.hidden && c.hidden) hiddenSeeks += c.seeks - last.seeks;
+            last = c;
           }
           await new Promise((r) => setTimeout(r, 1000));
         }
@@ -126,13 +152,13 @@ try {
       // Not the pause a freeze makes (the player is paused while the page is frozen).
       const frozeBetween = (a, b) => events.some((e) => e.what === "freeze" && e.at >= a && e.at <= b);
       for (let i = 1; i < out.length; i++) if (!out[i - 1].paused && out[i].paused && !out[i].roomPaused && !frozeBetween(out[i - 1].t, out[i].t)) landings += 1;
-      const seeks = events.filter((e) => e.what.startsWith("seek")).length;
-      console.log(`  own landings while the room played: ${landings} (the room seeked ${seeks} times)`);
+      const roomSeeks = events.filter((e) => e.what.startsWith("seek")).length;
+      console.log(`  own landings while the room played: ${landings} (the room seeked ${roomSeeks} times); the viewer's seeks: ${seeks}, ${hiddenSeeks} of them while hidden`);
       // The samples' times are the page's clock (ms since the epoch, as Date.now() here).
       const ats = [...pings].filter((at) => at >= t0).sort((a, b) => a - b);
       const gap = Math.max(0, ...[...ats, Date.now()].map((at, i, xs) => (i ? at - xs[i - 1] : at - t0))) / 1000;
       console.log(`  clock samples while hidden: ${ats.length}, the longest time without one ${gap.toFixed(1)} s; not ready in ${notReady} of ${readings} readings`);
-      results.push(`RESULT background_${kind}_converge_max ${worst < 0 ? -1 : worst.toFixed(2)} s`, `RESULT background_${kind}_own_landings ${landings} count`, `RESULT background_${kind}_ping_gap_max ${gap.toFixed(1)} s`);
+      results.push(`RESULT background_${kind}_converge_max ${worst < 0 ? -1 : worst.toFixed(2)} s`, `RESULT background_${kind}_own_landings ${landings} count`, `RESULT background_${kind}_ping_gap_max ${gap.toFixed(1)} s`, `RESULT background_${kind}_hidden_seeks ${hiddenSeeks} count`);
       if (process.env.DUMP) writeFileSync(`${process.env.DUMP}-${kind}.json`, JSON.stringify({ events, out }));
     } finally {
       await viewer.close();

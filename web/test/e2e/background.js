@@ -21,19 +21,20 @@ const STARTUP_TIMEOUT_MS = 30_000;
 /** Opens `url` in a viewer of `kind` ("chromium" or "firefox"): a Chromium muted as a tab the
  * user muted (a page that plays no sound is throttled) unless `sound` (its fake output then, with
  * no sound server), with `features` for `--enable-features` if given; a headless Firefox as
- * firefox.js's. */
-export async function openBackgroundViewer(kind, url, { sound = false, features = null } = {}) {
-  return kind === "firefox" ? firefoxViewer(url) : chromiumViewer(url, { sound, features });
+ * firefox.js's. With `opened: "background"` the page opens in a tab behind the one in front, as
+ * a link opened with a middle click: hidden from its start until `show()`. */
+export async function openBackgroundViewer(kind, url, { sound = false, features = null, opened = "front" } = {}) {
+  return kind === "firefox" ? firefoxViewer(url, { opened }) : chromiumViewer(url, { sound, features, opened });
 }
 
-async function chromiumViewer(url, { sound, features }) {
+async function chromiumViewer(url, { sound, features, opened }) {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium package`);
   const profile = mkdtempSync(path.join(tmpdir(), "lockstep-chromium-"));
   const child = spawn(CHROMIUM, [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required",
     ...(sound ? [] : ["--mute-audio"]), ...(features ? [`--enable-features=${features}`] : []),
-    "--remote-debugging-port=0", `--user-data-dir=${profile}`, url,
+    "--remote-debugging-port=0", `--user-data-dir=${profile}`, opened === "background" ? "about:blank" : url,
   ], { stdio: ["ignore", "ignore", "pipe"], detached: true });
   // Its whole process group: a helper left behind kept writing into the profile as it was
   // removed (ENOTEMPTY).
@@ -63,9 +64,18 @@ async function chromiumViewer(url, { sound, features }) {
     });
     child.stderr.resume();
     const devtools = `http://127.0.0.1:${port}`;
-    const target = (await (await fetch(`${devtools}/json/list`)).json()).find((t) => t.type === "page");
-    const session = await Session.open(target.webSocketDebuggerUrl, { peer: "Chromium", failure: (msg) => msg.error?.message ?? null });
+    const pages = async () => (await (await fetch(`${devtools}/json/list`)).json()).filter((t) => t.type === "page");
+    const open = (target) => Session.open(target.webSocketDebuggerUrl, { peer: "Chromium", failure: (msg) => msg.error?.message ?? null });
+    let session = await open((await pages())[0]);
     let front = null;
+    if (opened === "background") {
+      // Opened as a link is into a new tab behind the one in front (a middle click): the blank
+      // first tab stays in front.
+      const { targetId } = await session.send("Target.createTarget", { url, background: true });
+      front = { id: (await pages()).find((t) => t.id !== targetId).id };
+      session.socket.close();
+      session = await open((await pages()).find((t) => t.id === targetId));
+    }
     return {
       async evaluate(fn, arg) {
         const expression = `(${fn})(${arg === undefined ? "" : JSON.stringify(arg)})`;
@@ -94,28 +104,29 @@ async function chromiumViewer(url, { sound, features }) {
   }
 }
 
-async function firefoxViewer(url) {
+async function firefoxViewer(url, { opened }) {
   // Firefox's own clamp of a background page's timers (1 s), not the harness's 4 ms.
-  const browser = await launchFirefox({ prefs: { "dom.min_background_timeout_value": 1000 } });
+  // And its own hold on a background tab's media until the tab is first in front (the harness
+  // turns it off).
+  const browser = await launchFirefox({ prefs: { "dom.min_background_timeout_value": 1000, "media.block-autoplay-until-in-foreground": true } });
   try {
-    const { page } = await newFirefoxViewer(browser);
-    await page.goto(url);
-    const { contexts } = await browser.session.send("browsingContext.getTree", { maxDepth: 0 });
-    const mine = contexts.find((c) => c.url === page.url());
-    if (!mine) throw new Error("the viewer's window was not found");
-    let front = null;
-    return {
+    const { page } = await newFirefoxViewer(browser, { behind: opened === "background" });
+    const mine = page.browsingContext;
+    let front = page.front;
+    const viewer = {
       evaluate: (fn, arg) => page.evaluate(fn, arg),
       async hide() {
-        ({ context: front } = await browser.session.send("browsingContext.create", { type: "tab", referenceContext: mine.context, background: false }));
+        ({ context: front } = await browser.session.send("browsingContext.create", { type: "tab", referenceContext: mine, background: false }));
       },
       async show() {
-        await browser.session.send("browsingContext.activate", { context: mine.context });
+        await browser.session.send("browsingContext.activate", { context: mine });
         if (front) await browser.session.send("browsingContext.close", { context: front });
         front = null;
       },
       close: () => browser.close(),
     };
+    await page.goto(url);
+    return viewer;
   } catch (err) {
     await browser.close();
     throw err;

@@ -99,14 +99,16 @@ export async function launchFirefox({ sound = null, prefs: extra = {} } = {}) {
 }
 
 /** A viewer: a user context of its own (its own cookies and storage) and a window showing one
- * page; `context.newPage()` opens another window in the same user context. */
-export async function newFirefoxViewer(browser, { width = 1280, height = 800 } = {}) {
+ * page; `context.newPage()` opens another window in the same user context. With `behind`, its
+ * first page is a tab opened behind a blank one in front (`page.front`: that tab's browsing
+ * context), as a link opened with a middle click: never in front until shown. */
+export async function newFirefoxViewer(browser, { width = 1280, height = 800, behind = false } = {}) {
   const { session } = browser;
   const { userContext } = await session.send("browser.createUserContext", {});
   const pages = new Set();
   const context = {
     async newPage() {
-      const page = await openPage(browser, userContext, { width, height });
+      const page = await openPage(browser, userContext, { width, height, behind: behind && pages.size === 0 });
       pages.add(page);
       return page;
     },
@@ -119,13 +121,19 @@ export async function newFirefoxViewer(browser, { width = 1280, height = 800 } =
 }
 
 /** A window in `userContext`, with the page operations of Playwright's that the tests use. */
-async function openPage(browser, userContext, { width, height }) {
+async function openPage(browser, userContext, { width, height, behind = false }) {
   const { session } = browser;
-  const { context } = await session.send("browsingContext.create", { type: "window", userContext });
+  const { context: window } = await session.send("browsingContext.create", { type: "window", userContext });
+  const context = behind ? (await session.send("browsingContext.create", { type: "tab", referenceContext: window, background: true })).context : window;
   await session.send("browsingContext.setViewport", { context, viewport: { width, height } });
   const page = {
+    /** Its WebDriver BiDi browsing context (background.js opens a tab in front of it). */
+    browsingContext: context,
+    /** With `behind`, the tab in front of it. */
+    front: behind ? window : null,
     async close() {
       await session.send("browsingContext.close", { context }).catch(() => {});
+      if (behind) await session.send("browsingContext.close", { context: window }).catch(() => {});
     },
     async goto(url) {
       await session.send("browsingContext.navigate", { context, url, wait: "complete" });
