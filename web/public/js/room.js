@@ -69,6 +69,11 @@ const KEYFRAMES_WAIT_MS = 200;
 const START_TICK_MS = 20;
 /** Buffering shorter than this is not reported (a hiccup should not pause a waiting room). */
 const BUFFERING_REPORT_MS = 500;
+/** A start (`play()`) not begun this long (ms) while the page is hidden is the browser holding it
+ * until the tab is in front: Firefox holds a tab's media until it has first been in front
+ * (media.block-autoplay-until-in-foreground, on by default: a link opened in a tab behind), and
+ * Chromium does not even load it. It is waited out (`startHeld`). */
+const START_HELD_HIDDEN_MS = 1000;
 /** Where the seek and start latencies learnt on this browser are kept between pages (".2": starts
  * are stretched since START_STRETCH, so a start latency learnt before is ~20 ms short), and a
  * YouTube player's apart (`fineRate` false: its own seeks and starts). */
@@ -162,6 +167,8 @@ class RoomPage {
     this.loading = false;
     this.autoplayBlocked = false;
     this.playPending = false;
+    /** When (local ms) the pending start was asked for. */
+    this.playPendingSince = null;
     this.seekDragging = false;
     this.lastDrift = 0;
     /** A run of the sync loop asked for between its ticks ({at, timer}: tickIn), if any. */
@@ -691,6 +698,11 @@ class RoomPage {
     // viewer whose clock lost its samples (pings starved for a minute: a hidden page's timers
     // throttled, before 20c9214) played on through the room's pause, 15 s off 2 s later.
     if (!this.clock.ready && !m.playback.paused) return;
+    // A start the browser holds while the page is hidden is waited out, not landed again: a
+    // Firefox tab opened behind another seeked every 2 s (to where the room would be once its
+    // start came), fetching each time, for as long as it stayed behind. Once the tab is in front
+    // the start goes and the loop lands it. A paused room is still followed.
+    if (this.startHeld(now) && !m.playback.paused) return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
     // room's scheduled start, less the time it was measured to take to move, and decided on again
     // then: it starts with the room, not when it hears.
@@ -814,10 +826,17 @@ class RoomPage {
     if (rate !== null) p.rate = rate;
   }
 
+  /** Whether the browser holds the player's pending start while the page is hidden (local ms
+   * `now`: START_HELD_HIDDEN_MS). */
+  startHeld(now) {
+    return this.playPending && document.hidden && now - this.playPendingSince > START_HELD_HIDDEN_MS;
+  }
+
   /** Starts the player, unless the browser blocks autoplay (then the page asks for a click). */
   startPlayer(p) {
     if (p !== this.player || !p.paused || this.autoplayBlocked || this.playPending) return;
     this.playPending = true;
+    this.playPendingSince = localNow();
     p.play()
       .catch((err) => {
         if (err?.name === "NotAllowedError") {

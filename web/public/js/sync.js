@@ -462,7 +462,7 @@ export class SyncController {
     };
     if (roomPaused) this.landing = null;
     if (this.landing) {
-      const landed = this.land({ target, actual, raw, ceiling, baseRate, now, seeking, buffering, bufferedTo, result });
+      const landed = this.land({ target, actual, raw, ceiling, baseRate, now, seeking, buffering, bufferedTo, playerPaused, result });
       if (landed) return landed;
     }
     if (seeking || buffering) {
@@ -871,7 +871,7 @@ export class SyncController {
    * (`startIn`, s: the caller starts the player then), or start now when that moment has passed.
    * Armed: hold until then. Started: learn the start latency from the first clean reading.
    */
-  land({ target, actual, raw = actual, ceiling = null, baseRate, now, seeking, buffering, bufferedTo = null, result }) {
+  land({ target, actual, raw = actual, ceiling = null, baseRate, now, seeking, buffering, bufferedTo = null, playerPaused = false, result }) {
     const l = this.landing;
     if (l.phase === "seeking") {
       // A paused player may not buffer ahead: after MAX_SEEK_LATENCY, start it anyway.
@@ -964,6 +964,11 @@ export class SyncController {
     const cameLate = early && this.quickStart && !l.untimed && !l.resume && ceiling !== null && ceiling - l.from >= SYNC.START_MOVED && ceiling - target < -SYNC.START_LATE * baseRate;
     if (early && !cameLate) return result("start", rate);
     this.landing = null;
+    // A player still paused then never started: its browser holds the start (Firefox holds a
+    // tab's media until the tab has first been in front; play() refused). Nothing is learnt from
+    // it: a Firefox tab opened behind learnt a start 0.22 s late, and its first start once shown
+    // came out 0.2 s ahead and was held once more (web/bench/background.mjs, OPENED=background).
+    if (playerPaused && !moving) return null;
     // How this start was measured, for bench-sync and the browser tests to tell.
     this.startMeasuredBy = cameLate ? "ceiling" : moving ? "moving" : "settle";
     const position = cameLate ? ceiling : (reading ?? actual);

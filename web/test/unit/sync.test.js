@@ -652,6 +652,44 @@ test("landing: a quick starter's start that came out late is measured once its s
   assert.ok(settledAt(onTime.trace, 0.005) <= 0.6, `within 5 ms at ${settledAt(onTime.trace, 0.005)} s`);
 });
 
+/** A quick starter's landing far behind a room playing at 1, its seeks done in 30 ms, its
+ * start taken `startsAfter` s after play() (never with Infinity: the player stays paused); ticks
+ * every 20 ms for `seconds`. */
+function heldStart({ startsAfter, seconds = 3 }) {
+  const c = new SyncController({ quickStart: true });
+  const room = (t) => 30 + t;
+  let actual = 10;
+  let playing = false;
+  let playAt = null;
+  let seekDone = null;
+  let settled = false;
+  for (let t = 0; t <= seconds; t += 0.02) {
+    if (playAt !== null && t >= playAt) [playing, playAt] = [true, null];
+    if (playing) actual += 0.02;
+    const seeking = seekDone !== null && t < seekDone;
+    const starting = c.landing?.phase === "started";
+    const r = c.decide({ target: room(t), actual, roomPaused: false, baseRate: 1, now: t, seeking, bufferedTo: room(t) + 10, playerPaused: !playing });
+    if (starting && c.landing === null && t >= SYNC.START_SETTLE) settled = true;
+    if (r.seekTo !== null) [actual, seekDone] = [r.seekTo, t + 0.03];
+    if (!r.play) [playing, playAt] = [false, null];
+    else if (!playing && playAt === null && (r.action === "start" || r.action === "none" || r.action === "nudge")) playAt = t + startsAfter;
+  }
+  return { c, settled };
+}
+
+test("landing: a start its browser holds (the player still paused at START_SETTLE) teaches nothing", () => {
+  // Firefox holds the media of a tab never yet in front: its play() neither starts nor fails.
+  // The landing then learnt a start 0.22 s late, and its start once shown came out 0.2 s ahead.
+  const held = heldStart({ startsAfter: Infinity });
+  assert.ok(held.settled, "a start was given up on at START_SETTLE");
+  assert.equal(held.c.startMeasured, false);
+  assert.equal(held.c.startLatency, SYNC.INITIAL_QUICK_START_LATENCY);
+  // A start that is taken, late, is learnt as before.
+  const late = heldStart({ startsAfter: 0.06 });
+  assert.equal(late.c.startMeasured, true);
+  assert.ok(late.c.startLatency > SYNC.INITIAL_QUICK_START_LATENCY, `learnt ${late.c.startLatency}`);
+});
+
 test("since the room's change: how late this page heard of it; a welcome's playback was heard of as no change, unless it starts later", () => {
   // Heard 0.3 s after the change (server ms against µs).
   const near = (x, y) => Math.abs(x - y) < 1e-9;
