@@ -698,11 +698,13 @@ class RoomPage {
     // viewer whose clock lost its samples (pings starved for a minute: a hidden page's timers
     // throttled, before 20c9214) played on through the room's pause, 15 s off 2 s later.
     if (!this.clock.ready && !m.playback.paused) return;
-    // A start the browser holds while the page is hidden is waited out, not landed again: a
-    // Firefox tab opened behind another seeked every 2 s (to where the room would be once its
-    // start came), fetching each time, for as long as it stayed behind. Once the tab is in front
-    // the start goes and the loop lands it. A paused room is still followed.
-    if (this.startHeld(now) && !m.playback.paused) return;
+    // A start the browser holds while the page is hidden, or refuses until the user clicks, is
+    // waited out, not landed again: a Firefox tab opened behind another, and a page whose
+    // autoplay was refused, seeked every 2 s (to where the room would be once its start came),
+    // fetching each time, for as long as it stayed behind or the click did not come (5 seeks in
+    // 10 s). Once the tab is in front, or clicked, the start goes and the loop lands it. A paused
+    // room is still followed.
+    if ((this.startHeld(now) || this.autoplayBlocked) && !m.playback.paused) return;
     // A player that cannot be started at a chosen moment (YouTube's) is held paused until the
     // room's scheduled start, less the time it was measured to take to move, and decided on again
     // then: it starts with the room, not when it hears.
@@ -977,8 +979,12 @@ class RoomPage {
     $("#join-playback").addEventListener("click", () => {
       this.autoplayBlocked = false;
       $("#autoplay").hidden = true;
-      // Inside the click: the browser lets playback start now.
-      if (!this.model.playback.paused) this.player?.play().catch(() => {});
+      // Inside the click: the browser lets playback start now. The loop stood still while the
+      // start was refused: it lands the player now, from wherever it waited.
+      if (!this.model.playback.paused) {
+        this.player?.play().catch(() => {});
+        this.tick();
+      }
     });
     $("#vote-skip").addEventListener("click", () => this.command({ t: "vote_skip" }));
     // Until the panels are set up, their forms are not submitted (the browser's own submission

@@ -790,6 +790,14 @@ test("when the browser blocks autoplay, a banner explains it and one click joins
   await b.page.waitForSelector("#autoplay:not([hidden])");
   assert.match(await b.page.$eval("#autoplay", (e) => e.textContent), /did not let the video start/);
   assert.equal((await probe(b.page)).paused, true);
+  // While the banner waits for the click the player waits too: it landed again every 2 s
+  // (SEEK_COOLDOWN), seeking (and fetching) each time, 5 times in 10 s.
+  await b.page.evaluate(() => {
+    window.__seeks = 0;
+    window.lockstep.player.element.addEventListener("seeking", () => (window.__seeks += 1));
+  });
+  await new Promise((r) => setTimeout(r, 5000));
+  assert.equal(await b.page.evaluate(() => window.__seeks), 0, "seeks while the banner waits");
   await b.page.click("#join-playback");
   await b.page.waitForSelector("#autoplay", { state: "hidden" });
   await inSync(b.page, "B after the click", { playing: true });
