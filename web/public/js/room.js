@@ -166,8 +166,7 @@ class RoomPage {
     this.loadedItemId = null;
     this.loading = false;
     this.autoplayBlocked = false;
-    this.playPending = false;
-    /** When (local ms) the pending start was asked for. */
+    /** When (local ms) the player's pending start (`play()`) was asked for; null when none is. */
     this.playPendingSince = null;
     this.seekDragging = false;
     this.lastDrift = 0;
@@ -831,13 +830,12 @@ class RoomPage {
   /** Whether the browser holds the player's pending start while the page is hidden (local ms
    * `now`: START_HELD_HIDDEN_MS). */
   startHeld(now) {
-    return this.playPending && document.hidden && now - this.playPendingSince > START_HELD_HIDDEN_MS;
+    return this.playPendingSince !== null && document.hidden && now - this.playPendingSince > START_HELD_HIDDEN_MS;
   }
 
   /** Starts the player, unless the browser blocks autoplay (then the page asks for a click). */
   startPlayer(p) {
-    if (p !== this.player || !p.paused || this.autoplayBlocked || this.playPending) return;
-    this.playPending = true;
+    if (p !== this.player || !p.paused || this.autoplayBlocked || this.playPendingSince !== null) return;
     this.playPendingSince = localNow();
     p.play()
       .catch((err) => {
@@ -846,7 +844,7 @@ class RoomPage {
           $("#autoplay").hidden = false;
         }
       })
-      .finally(() => (this.playPending = false));
+      .finally(() => (this.playPendingSince = null));
   }
 
   /** Tells the room when this player cannot play for now (debounced: a hiccup does not make the
