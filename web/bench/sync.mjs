@@ -16,7 +16,8 @@
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
 // loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
-// IFrame API stand-in (seeks only: its seek and joiner figures are within its 250 ms band,
+// IFrame API stand-in (fixed rates: seeks beyond its 250 ms band, steps at those rates within
+// it, counted: `youtube_steps_per_viewer_minute_max`; its seek and joiner figures are within that band,
 // `youtube_seek_converge250_max`, `youtube_late_join_converge250`, not 50 and 20 ms). RESULT
 // names carry the scenario (`delay_...`, `throttle_...`, `youtube_...`; loopback's have none).
 // SYNC_DUMP=<prefix> writes each scenario's samples (error, rate, clock estimate, learnt latencies
@@ -43,7 +44,8 @@ import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
  * 10/40/80/150 ms one-way delay and ±20% jitter; one viewer's CPU slowed 4x (Chromium's CDP); a
  * YouTube item on loopback, played through the local stand-in of the IFrame API (YouTube's player
- * has only fixed rates, so Lockstep keeps it in step by seeks alone, with a wider band). */
+ * has only fixed rates, so Lockstep keeps it in step by seeks beyond a wider band, and by steps
+ * at those rates within it). */
 const SCENARIOS = (process.env.SCENARIOS ?? "loopback delay throttle youtube").split(/[\s,]+/).filter(Boolean);
 /** Which browser the viewers use: "chromium" (Playwright, CDP), "firefox" (Debian's Firefox ESR
  * through WebDriver BiDi, test/e2e/firefox.js), "webkit" (WebKitGTK's MiniBrowser through classic
@@ -125,8 +127,9 @@ const SETTLE_S = 3;
 const CONVERGED = 0.05;
 /** The tighter band: within this of the room, every viewer, after a seek and for a late joiner. */
 const TIGHT = 0.02;
-/** A YouTube item's player offers a few fixed rates and only seeks, beyond its band (sync.js,
- * COARSE_DEAD_BAND): it rests anywhere within it, so its scenario's converge figures are taken
+/** A YouTube item's player offers a few fixed rates and seeks only beyond its band (sync.js,
+ * COARSE_DEAD_BAND); within it, steps at those rates bring it to within COARSE_STEP_BAND, seconds
+ * after a seek or a join. So its scenario's converge figures are taken
  * within that band (RESULT ..._converge250...) rather than CONVERGED, and the TIGHT ones, which
  * it is not built to meet (they printed Infinity), are left out. */
 const COARSE_BAND = 0.25;
@@ -587,7 +590,7 @@ async function run(scenario) {
   }
   const proxies = [];
   const prefix = `${BROWSER === "chromium" ? "" : `${BROWSER}_`}${scenario === "loopback" ? "" : `${scenario}_`}`;
-  // A player that only seeks (YouTube) converges within its own band; TIGHT is not its aim.
+  // A player with fixed rates (YouTube) seeks to within its own band; TIGHT is not its aim.
   const coarse = scenario === "youtube";
   const converged = coarse ? COARSE_BAND : CONVERGED;
   // The converge figures' RESULT names: CONVERGED's carry none, as they always have.
@@ -1016,7 +1019,7 @@ async function run(scenario) {
     // is counted from here.
     const fromApp = joins.map((j) => j.tight - (j.steps.app ?? NaN));
     const fmt = (xs) => xs.map((x) => x.toFixed(2)).join(", ");
-    if (coarse) console.log(`within ${TIGHT * 1000} ms: not measured for a player that only seeks; its figures are within its band, ${COARSE_BAND * 1000} ms`);
+    if (coarse) console.log(`within ${TIGHT * 1000} ms: not measured for a player with fixed rates; its figures are within its seeks' band, ${COARSE_BAND * 1000} ms`);
     if (coarse && joins.length) console.log(`late joiners (${joins.length}): within ${converged * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page`);
     if (!coarse && joins.length) console.log(`late joiners (${joins.length}): within ${converged * 1000} ms of the room ${fmt(joins.map((j) => j.converged))} s after opening the page, within ${TIGHT * 1000} ms ${fmt(joins.map((j) => j.tight))} s; within ${TIGHT * 1000} ms that long after their video was loaded ${fmt(fromLoad)} s, after their welcome ${fmt(fromWelcome)} s, after their page came up (its app step: the steps' line tells when) ${fmt(fromApp)} s`);
     const joinRates = [...new Set(joins.map((j) => j.rate))].sort((a, b) => a - b);
@@ -1051,6 +1054,23 @@ async function run(scenario) {
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
+    // A YouTube player's steps: runs of samples at another rate it offers (sync.js,
+    // COARSE_STEP_BAND), each viewer's count and time stepped.
+    const steps = samples.map((list) => {
+      let n = 0;
+      let time = 0;
+      let prev = null;
+      for (const x of list) {
+        const stepping = Math.abs(x.nudge) >= 0.1;
+        if (stepping && !(prev && Math.abs(prev.nudge) >= 0.1)) n++;
+        if (prev && Math.abs(prev.nudge) >= 0.1) time += x.now - prev.now;
+        prev = x;
+      }
+      return { n, time: time / 1000 };
+    });
+    const spanMin = Math.max(...samples.map((list) => (list.at(-1).now - list[0].now) / 60000));
+    if (coarse) console.log(`steps at another of the player's rates: ${steps.map((x) => x.n).join(", ")} per viewer in ${(spanMin * 60).toFixed(0)} s, stepped ${steps.map((x) => x.time.toFixed(1)).join(", ")} s`);
+    if (coarse) console.log(`RESULT ${prefix}steps_per_viewer_minute_max ${(Math.max(...steps.map((x) => x.n)) / spanMin).toFixed(1)} count`);
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);
