@@ -743,6 +743,8 @@ class RoomPage {
       bufferedTo: p.bufferedEnd?.(target) ?? null,
       playerPaused: p.paused,
       playerResumes: Boolean(p.resumes),
+      // The rates a YouTube player offers, to step at (SYNC.COARSE_STEP_BAND).
+      rates: p.rates ?? null,
       // A seek that follows the room's change ends its grace within a second of that change: it
       // is shortened by how late this page heard of the change (not by how long ago the change
       // was: a player that first had to load its video got almost none, and closed what its
@@ -780,6 +782,9 @@ class RoomPage {
     const graceLeft = this.controller.graceLeft(now / 1000);
     if (graceLeft > 0 && Math.abs(d.rate / m.playback.rate - 1) > SYNC.STEADY_MAX_NUDGE) this.tickIn(graceLeft * 1000 + 1);
     if (this.controller.starting()) this.tickIn(START_TICK_MS);
+    // A YouTube player's step ends on time, not at the next tick (it closes 0.25 ms a ms).
+    const stepLeft = this.controller.stepLeft(now / 1000);
+    if (stepLeft > 0) this.tickIn(Math.ceil(stepLeft * 1000));
     if (heldForStart) this.tickIn(m.playback.at / 1000 - serverNow - coarseLead + 1);
     if (d.startIn !== null) {
       // Whole milliseconds, rounded up: setTimeout truncates a fraction (SYNC.START_TIMER_SLACK).

@@ -35,7 +35,9 @@
 //     and up to 50% for a join with the room at 1: `CATCH_UP_MAX_NUDGE`). Players that cannot
 //     be started precisely (`landing: false`) seek while playing, ahead by the seek latency
 //     measured on earlier seeks.
-// Players without fine rate control (YouTube offers a few fixed rates) only seek, with a wider band.
+// Players without fine rate control (YouTube offers a few fixed rates) seek beyond a wider band,
+// and within it are stepped: played at the nearest rate they offer for as long as closes the
+// drift (`coarseStep`).
 // No DOM: this module is tested with `node --test`.
 
 /** Tuning constants, in one place. Seconds unless named otherwise. */
@@ -133,6 +135,35 @@ export const SYNC = Object.freeze({
    * room, a YouTube player starts wherever it could play, 160-430 ms behind (the stand-in), and
    * one 231 ms behind stayed there, inside the band, for the whole item. */
   COARSE_START_BAND: 0.1,
+  /** A player without fine rate control (YouTube's: a few fixed rates), playing, found this far
+   * off the room for COARSE_STEP_CONFIRM is stepped: played at the nearest rate it offers on
+   * the side that closes the drift (1.25 or 0.75 with the room at 1), for as long as closes it,
+   * then set back to the room's rate (`coarseStep`). Before, such a player was left alone within
+   * COARSE_DEAD_BAND and seeked beyond it: four YouTube viewers rested anywhere within a quarter
+   * second of the room (bench-sync: spread p95 38-132 ms). */
+  COARSE_STEP_BAND: 0.015,
+  /** The longest step (s): a drift up to COARSE_SEEK_THRESHOLD at a step of 0.25. */
+  COARSE_STEP_MAX: 1.0,
+  /** The farthest a step's rate may be from the room's, as a fraction of it (0.75 and 1.25
+   * around 1, 1 and 1.5 around 1.25; not 0.5 around 0.25). */
+  COARSE_STEP_LIMIT: 0.3,
+  /** The largest net setback a step's two changes of rate are believed to cost (s): what a step
+   * moved the player beyond what its rate closed, learnt from each step once settled (Chromium
+   * falls back as it starts stretching time and moves on as it stops: in bench-sync's stand-in a
+   * step from 1 and back fell 15-24 ms short at 1.25 and overshot 24 ms at 0.75; between two
+   * stretched rates, around 1.25, none). */
+  COARSE_STEP_COST_MAX: 0.06,
+  /** What a step from the room's rate of 1 and back is taken to cost until one was measured
+   * (s), but for a player whose position does not fall back as its rate leaves 1 (Gecko: 0):
+   * about what Chromium's cost in bench-sync's stand-in (-15 to -24 ms). */
+  COARSE_STEP_SETBACK: -0.02,
+  /** A step is sized by the median of the costs of this many steps before it (one reading after
+   * a stall, run on from the delivery before it, is tens of ms off). */
+  COARSE_STEP_COSTS: 5,
+  /** A coarse player is stepped once found beyond COARSE_STEP_BAND, on one side, at every
+   * decision for this long (s): longer than YouTube's deliveries are apart (about 0.25 s), so
+   * that a fresh one has confirmed it (a reading run on from before a stall is that far off). */
+  COARSE_STEP_CONFIRM: 0.3,
   /** A landing seeks this far ahead of the room, plus LANDING_LATENCY_FACTOR times the seek time
    * measured so far, at most MAX_LANDING_LEAD ahead. */
   LANDING_LEAD: 0.08,
@@ -337,6 +368,18 @@ export function sinceChange({ at, heardAt, now, whole }) {
   return whole && since >= 0 ? Infinity : since;
 }
 
+/** The rate a player without fine rate control steps at to close `drift` (s; above 0: ahead of
+ * the room), among the `rates` it offers: the nearest to the room's `baseRate` on the side that
+ * closes it, within COARSE_STEP_LIMIT of it; null when it offers none there (YouTube offers only
+ * 1 for some videos). */
+export function stepRate(rates, baseRate, drift) {
+  if (!Array.isArray(rates) || drift === 0) return null;
+  const fine = rates.filter((r) => Number.isFinite(r) && r > 0 && Math.abs(r / baseRate - 1) > 1e-6 && Math.abs(r / baseRate - 1) <= SYNC.COARSE_STEP_LIMIT);
+  const side = drift < 0 ? fine.filter((r) => r > baseRate) : fine.filter((r) => r < baseRate);
+  if (!side.length) return null;
+  return drift < 0 ? Math.min(...side) : Math.max(...side);
+}
+
 export class SyncController {
   /**
    * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean, seekPreroll?: boolean, rateChangeCost?: boolean}} options
@@ -424,6 +467,24 @@ export class SyncController {
     this.holdSince = null;
     /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
+    /** A coarse player's step under way: {rate, endsAt (local s)}, or null (COARSE_STEP_BAND). */
+    this.step = null;
+    /** Until when (local s) a coarse player's readings are not stepped on, nor reported: its last
+     * step's end plus COARSE_SETTLE (YouTube's reading runs on at the new rate from its last
+     * delivery, which was at the old one, until the next). */
+    this.stepSettles = -Infinity;
+    /** Since when (local s) a coarse player has been found beyond COARSE_STEP_BAND, on which
+     * side (+1 ahead, -1 behind), at every decision: {side, since}, or null. */
+    this.stepSeen = null;
+    /** What the last steps' changes of rate cost beyond what their rate closed (s, signed as
+     * drift), newest last: from the room's rate of 1 (`one`: Chromium's setback) and from
+     * another (`other`) (COARSE_STEP_COST_MAX, COARSE_STEP_COSTS). */
+    this.stepCosts = { one: [], other: [] };
+    /** What a step costs until one was measured, by the same keys: Chromium's setback from 1. */
+    this.stepPrior = { one: setbackFree ? 0 : SYNC.COARSE_STEP_SETBACK, other: 0 };
+    /** The last step, until what it cost is learnt: {key, from (drift, s), gain (s/s), startedAt,
+     * seconds (once ended)}, or null. */
+    this.stepLearn = null;
   }
 
   /**
@@ -445,12 +506,14 @@ export class SyncController {
    *   (it starts with `resumeLatency`, not `startLatency`)
    * @param {boolean} [s.playerPaused] the player is paused (a due landing may then take the
    *   place where it waits, when that is ahead of the room)
+   * @param {number[]|null} [s.rates] the rates a player without fine rate control offers (a
+   *   step plays it at one of them: COARSE_STEP_BAND), or null
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, rawDrift: number,
    *   action: string, startIn: number|null}} `startIn`: start the player that many seconds from
    *   now (a landing). `rawDrift`: the drift of the reading itself (`raw`), which a stretching
    *   player's scatters around `drift`, its line; `drift` when the reading is not placed.
    */
-  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false }) {
+  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false, rates = null }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
@@ -469,7 +532,17 @@ export class SyncController {
       // Measuring now would be wrong: the position is moving under us.
       this.smoothed = null;
       this.rest = null;
+      this.endStep(now, true);
+      this.stepLearn = null;
       return result("wait", baseRate);
+    }
+    // A coarse player's step runs for the time it was given (room.js decides again when it ends:
+    // `stepLeft`), whatever its readings say meanwhile: they run on at the step's rate from a
+    // delivery made at the room's.
+    if (this.step) {
+      if (now < this.step.endsAt && !roomPaused && !playerPaused) return result("step", this.step.rate);
+      this.endStep(now, roomPaused || playerPaused);
+      if (!roomPaused && !playerPaused) return result("none", baseRate);
     }
     this.learnRelease(drift, baseRate, now);
     // The first clean measurement once the player moves on after a seek tells how long seeks
@@ -489,7 +562,11 @@ export class SyncController {
     const deadBand = this.deadBand;
     const seekAt = k * (this.fineRate ? SYNC.SEEK_THRESHOLD : SYNC.COARSE_SEEK_THRESHOLD);
     const size = Math.abs(drift);
-    if ((size > seekAt || this.forced) && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
+    // Not on a coarse player's reading while its step settles: it runs on from a delivery made at
+    // the step's rate, up to 60 ms off (a joiner's step from 460 ms behind ended 228 ms behind,
+    // was read beyond the seek threshold, and its seek landed 384 ms ahead).
+    const stepSettling = !this.fineRate && now < this.stepSettles;
+    if (((size > seekAt && !stepSettling) || this.forced) && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) {
       const due = this.forced;
       this.forced = false;
       this.correcting = false;
@@ -541,14 +618,20 @@ export class SyncController {
       // video's, not the API's run on from the state change) and measured: one seek, ahead by
       // the seek latency, when it came out beyond COARSE_START_BAND. Once: a seek lands some tens
       // of ms off, and another would only stutter again.
+      // A player that offers a rate to step at on that side is stepped there instead (below): a
+      // seek stutters, and lands some tens of ms off.
       if (this.placing && !playerPaused) {
         this.placing.since ??= now;
         if (this.landing === null && now - this.placing.since >= SYNC.COARSE_SETTLE) {
           this.placing = null;
-          if (size > k * SYNC.COARSE_START_BAND && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
+          if (size > k * SYNC.COARSE_START_BAND && stepRate(rates, baseRate, drift) === null && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
         }
       }
-      return result(size > deadBand ? "wait" : "none", baseRate);
+      // Within the seek threshold only: beyond it (a joiner that started far behind, its seek
+      // still in its cooldown) the seek closes it once allowed, as before; a step of a second at
+      // most closed 250 ms of 460 and held the seek off.
+      const stepped = size <= seekAt ? this.coarseStep({ drift, baseRate, now, rates, playerPaused, result }) : null;
+      return stepped ?? result(size > deadBand ? "wait" : "none", baseRate);
     }
     // The room's rate changed: Chromium's player falls back as it starts stretching time (38.5 ms
     // entering 1.25) and moves on leaving it (web/bench/rate.mjs), and a viewer behind a slow link
@@ -755,6 +838,9 @@ export class SyncController {
    */
   roomChanged() {
     this.forced = false;
+    this.step = null;
+    this.stepSeen = null;
+    this.stepLearn = null;
     this.released = null;
     this.holdSince = null;
     this.lastSeekAt = -Infinity;
@@ -799,6 +885,7 @@ export class SyncController {
       this.resumeMeasured = other.resumeMeasured ?? false;
       this.releaseJumps = [...(other.releaseJumps ?? [])];
       this.releasePrior = other.releasePrior ?? null;
+      this.stepCosts = { one: [...(other.stepCosts?.one ?? [])], other: [...(other.stepCosts?.other ?? [])] };
       // A record kept from an earlier page is a measurement.
       this.startMeasured = other.startMeasured ?? true;
     }
@@ -821,8 +908,9 @@ export class SyncController {
 
   /** Whether a player `drift` (s) from the room is in sync, as the page tells its viewer: within
    * IN_SYNC, or within the band this player is kept to when that is wider. A YouTube player is
-   * left alone within a quarter second (fixed rates: only a seek moves it), and "Catching up"
-   * there went on for as long as the item played (a viewer 58 ms off for good). */
+   * not seeked within a quarter second (fixed rates: steps at them close that, seconds apart),
+   * and "Catching up" there went on for as long as the item played (a viewer 58 ms off for good,
+   * before its steps). */
   inSync(drift) {
     return Math.abs(drift) <= Math.max(SYNC.IN_SYNC, this.deadBand);
   }
@@ -849,7 +937,7 @@ export class SyncController {
    * seek), not this viewer keeping up with it: a joiner whose first start came out 60 ms late
    * closed that within 0.3 s, and its first report, 1.5 s of samples, said ±73 ms for 5 s. */
   reportable(now) {
-    return !this.settling() && !this.inGrace(now);
+    return !this.settling() && !this.inGrace(now) && this.step === null && now >= this.stepSettles;
   }
 
   /** Whether the grace's larger nudge may close what a seek, the room's change of rate or a start
@@ -1124,8 +1212,69 @@ export class SyncController {
     return resumes ? this.resumeLatency : this.startLatency;
   }
 
+  /** A step of a player without fine rate control (COARSE_STEP_BAND), or null: when it plays,
+   * measured and settled, and was found beyond the band on the same side at every decision for
+   * COARSE_STEP_CONFIRM (one reading, run on from a delivery, may be off), at the rate it offers nearest the room's
+   * on the side that closes the drift, for as long as that closes it (at most COARSE_STEP_MAX). */
+  coarseStep({ drift, baseRate, now, rates, playerPaused, result }) {
+    const eligible = !playerPaused && this.landing === null && this.placing === null && this.pendingSeek === null && now >= this.stepSettles;
+    // The last step, settled: what it moved beyond what its rate closed is what the next costs.
+    const last = this.stepLearn;
+    if (eligible && last?.seconds != null) {
+      this.stepLearn = null;
+      const costs = this.stepCosts[last.key];
+      costs.push(clamp(drift - last.from - last.gain * last.seconds, -SYNC.COARSE_STEP_COST_MAX, SYNC.COARSE_STEP_COST_MAX));
+      if (costs.length > SYNC.COARSE_STEP_COSTS) costs.shift();
+    }
+    const side = eligible && Math.abs(drift) > this.tolerance * SYNC.COARSE_STEP_BAND ? Math.sign(drift) : 0;
+    if (side === 0) this.stepSeen = null;
+    else if (this.stepSeen?.side !== side) this.stepSeen = { side, since: now };
+    if (side === 0 || now - this.stepSeen.since < SYNC.COARSE_STEP_CONFIRM - 1e-6) return null;
+    const rate = stepRate(rates, baseRate, drift);
+    if (rate === null) return null;
+    // Long enough that the drift, with what the step's changes cost, comes to nothing: drift +
+    // gain x seconds + cost = 0. A cost that closes the drift alone leaves it as it is.
+    const key = baseRate === 1 ? "one" : "other";
+    const gain = rate - baseRate;
+    const wanted = -(drift + this.stepCost(key)) / gain;
+    if (!(wanted > 0)) return null;
+    const seconds = Math.min(wanted, SYNC.COARSE_STEP_MAX);
+    this.step = { rate, endsAt: now + seconds };
+    this.stepSettles = this.step.endsAt + SYNC.COARSE_SETTLE;
+    this.stepSeen = null;
+    this.stepLearn = { key, from: drift, gain, startedAt: now, seconds: null };
+    return result("step", rate);
+  }
+
+  /** What a step from the room's rate of 1 (`key` "one") or from another ("other") is taken to
+   * cost beyond what its rate closes (s): the median of the last ones measured, `stepPrior`
+   * before any. */
+  stepCost(key) {
+    const costs = [...this.stepCosts[key]].sort((a, b) => a - b);
+    if (!costs.length) return this.stepPrior[key];
+    const mid = costs.length >> 1;
+    return costs.length % 2 ? costs[mid] : (costs[mid - 1] + costs[mid]) / 2;
+  }
+
+  /** Ends a coarse player's step, if one runs (its readings settle from now: COARSE_SETTLE). One
+   * cut short (a seek, a pause, the player buffering) teaches nothing. */
+  endStep(now, cut = false) {
+    if (!this.step) return;
+    this.step = null;
+    this.stepSettles = now + SYNC.COARSE_SETTLE;
+    if (this.stepLearn && !cut) this.stepLearn.seconds = now - this.stepLearn.startedAt;
+    else this.stepLearn = null;
+  }
+
+  /** How long a coarse player's step still runs (s from `now`; 0 when none): room.js decides
+   * again then, to end it on time. */
+  stepLeft(now) {
+    return this.step ? Math.max(0, this.step.endsAt - now) : 0;
+  }
+
   /** Issues a seek to `target + lead`, resetting any nudge to the room's rate. */
   seek(target, now, result, lead, baseRate) {
+    this.stepLearn = null;
     this.landing = null;
     this.placing = null;
     this.lastSeekAt = now;

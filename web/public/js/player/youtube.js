@@ -1,6 +1,7 @@
 // The YouTube player, through the IFrame Player API (its script URL is configuration, so tests
 // load a local stand-in with the same API). YouTube plays only a few fixed rates, so this player
-// has no fine rate control: the sync controller corrects it by seeking.
+// has no fine rate control: the sync controller corrects it by steps at those rates, and by
+// seeking beyond its band.
 
 let api = null;
 
@@ -215,9 +216,13 @@ export class YouTubePlayer {
   get rate() {
     return this.player?.getPlaybackRate?.() ?? 1;
   }
+  /** The rates YouTube offers for this video (a step plays at one: sync.js, COARSE_STEP_BAND). */
+  get rates() {
+    return this.player?.getAvailablePlaybackRates?.() ?? [1];
+  }
   /** The nearest rate YouTube offers. */
   set rate(r) {
-    const rates = this.player?.getAvailablePlaybackRates?.() ?? [1];
+    const rates = this.rates;
     const best = rates.reduce((a, b) => (Math.abs(b - r) < Math.abs(a - r) ? b : a), rates[0]);
     if (best !== this.rate) this.player?.setPlaybackRate(best);
   }
