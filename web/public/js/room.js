@@ -13,7 +13,7 @@ import { formatTime } from "./format.js";
 import { RoomModel, awaitsMedia, controlTarget, startPosition, startsAfter, targetPosition } from "./model.js";
 import { playerFor } from "./player/player.js";
 import { staleReading } from "./position.js";
-import { changesRateAtACost, changesRateFreely, startsAtOnce, startsSlowAfterSeek } from "./player/video.js";
+import { changesRateAtACost, changesRateFreely, dropsStretchedSound, startsAtOnce, startsSlowAfterSeek } from "./player/video.js";
 import { SYNC, SyncController, SyncStats, latenciesFrom, sinceChange, storedLatencies } from "./sync.js";
 import * as timers from "./timers.js";
 import { $, h, shortcutsAllowed, toast, typingInField } from "./ui.js";
@@ -50,7 +50,7 @@ const QUICK_START = startsAtOnce();
  * keeps its position when its rate leaves 1 (`setbackFree`), whether a landing leads
  * SEEK_PREROLL more (`seekPreroll`), and whether every change of its rate costs it some of its
  * position (`rateChangeCost`). */
-const MEDIA_TRAITS = Object.freeze({ setbackFree: changesRateFreely(), seekPreroll: startsSlowAfterSeek(), rateChangeCost: changesRateAtACost() });
+const MEDIA_TRAITS = Object.freeze({ setbackFree: changesRateFreely(), seekPreroll: startsSlowAfterSeek(), rateChangeCost: changesRateAtACost(), dropsStretchedSound: dropsStretchedSound() });
 
 /** How often the sync loop runs. */
 const TICK_MS = 100;

@@ -382,7 +382,7 @@ export function stepRate(rates, baseRate, drift) {
 
 export class SyncController {
   /**
-   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean, seekPreroll?: boolean, rateChangeCost?: boolean}} options
+   * @param {{fineRate?: boolean, tolerance?: number, landing?: boolean, quickStart?: boolean, setbackFree?: boolean, seekPreroll?: boolean, rateChangeCost?: boolean, dropsStretchedSound?: boolean}} options
    *   `tolerance` widens every band by that factor: a viewer on a slow device trades tightness for
    *   fewer corrections. `landing` (players with fine rate control) pauses, seeks ahead and starts
    *   on time. `quickStart`: the browser's media starts at once (INITIAL_QUICK_START_LATENCY).
@@ -390,9 +390,12 @@ export class SyncController {
    *   off the room is corrected from REST_BAND, not DEAD_BAND. `seekPreroll`: its start right
    *   after a seek is slow on a busy page (Gecko), so a landing leads SEEK_PREROLL more.
    *   `rateChangeCost`: every change of its rate costs it some of its position (WebKitGTK), so a
-   *   correction's rate is changed seldom (RATE_HOLD).
+   *   correction's rate is changed seldom (RATE_HOLD). `dropsStretchedSound`: its sound jumps
+   *   20-30 ms ahead of its picture at every return to exactly 1 (Gecko: video.js), so a player
+   *   without fine rate control, which can only be set back to exactly 1, is not stepped
+   *   (COARSE_STEP_BAND).
    */
-  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false, seekPreroll = false, rateChangeCost = false } = {}) {
+  constructor({ fineRate = true, tolerance = 1, landing = fineRate, quickStart = false, setbackFree = false, seekPreroll = false, rateChangeCost = false, dropsStretchedSound = false } = {}) {
     this.fineRate = fineRate;
     this.landingOn = landing && fineRate;
     /** The landing in progress: {phase: "seeking", issuedAt, buffered} until the seek is done, then
@@ -421,6 +424,8 @@ export class SyncController {
     this.setbackFree = setbackFree && fineRate;
     this.seekPreroll = seekPreroll && fineRate;
     this.rateChangeCost = rateChangeCost && fineRate;
+    /** Whether this player, without fine rate control, is stepped at the rates it offers. */
+    this.steps = !fineRate && !dropsStretchedSound;
     /** When the rate decided last changed (local s). */
     this.rateSetAt = -Infinity;
     /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
@@ -624,7 +629,7 @@ export class SyncController {
         this.placing.since ??= now;
         if (this.landing === null && now - this.placing.since >= SYNC.COARSE_SETTLE) {
           this.placing = null;
-          if (size > k * SYNC.COARSE_START_BAND && stepRate(rates, baseRate, drift) === null && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
+          if (size > k * SYNC.COARSE_START_BAND && this.stepRateFor(rates, baseRate, drift) === null && now - this.lastSeekAt >= SYNC.SEEK_COOLDOWN) return this.seek(target, now, result, this.seekLatency * baseRate, baseRate);
         }
       }
       // Within the seek threshold only: beyond it (a joiner that started far behind, its seek
@@ -1230,7 +1235,7 @@ export class SyncController {
     if (side === 0) this.stepSeen = null;
     else if (this.stepSeen?.side !== side) this.stepSeen = { side, since: now };
     if (side === 0 || now - this.stepSeen.since < SYNC.COARSE_STEP_CONFIRM - 1e-6) return null;
-    const rate = stepRate(rates, baseRate, drift);
+    const rate = this.stepRateFor(rates, baseRate, drift);
     if (rate === null) return null;
     // Long enough that the drift, with what the step's changes cost, comes to nothing: drift +
     // gain x seconds + cost = 0. A cost that closes the drift alone leaves it as it is.
@@ -1244,6 +1249,12 @@ export class SyncController {
     this.stepSeen = null;
     this.stepLearn = { key, from: drift, gain, startedAt: now, seconds: null };
     return result("step", rate);
+  }
+
+  /** The rate this player steps at to close `drift` (`stepRate`), or null when it is not stepped
+   * (`steps`). */
+  stepRateFor(rates, baseRate, drift) {
+    return this.steps ? stepRate(rates, baseRate, drift) : null;
   }
 
   /** What a step from the room's rate of 1 (`key` "one") or from another ("other") is taken to

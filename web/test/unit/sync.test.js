@@ -256,6 +256,10 @@ test("a coarse player off the room for a while is stepped, for as long as closes
   // A player that offers no other rate only seeks, beyond its band, as before.
   const plain = new SyncController({ fineRate: false });
   for (let t = 0; t < 1; t += 0.1) assert.equal(plain.decide({ target: 50, actual: 49.9, roomPaused: false, baseRate: 1, now: t, rates: [1] }).action, "none");
+  // Nor is one whose sound jumps ahead at every return to exactly 1 (Gecko: video.js,
+  // dropsStretchedSound), which a YouTube player's step cannot avoid: it seeks beyond its band.
+  const gecko = new SyncController({ fineRate: false, setbackFree: true, dropsStretchedSound: true });
+  for (let t = 0; t < 1; t += 0.1) assert.equal(gecko.decide({ target: 50 + t, actual: 49.9 + t, roomPaused: false, baseRate: 1, now: t, rates: YOUTUBE_RATES }).action, "none");
   // A paused player, or a paused room, is not stepped.
   const paused = new SyncController({ fineRate: false });
   paused.decide({ target: 50, actual: 49.9, roomPaused: true, baseRate: 1, now: 0, rates: YOUTUBE_RATES });
