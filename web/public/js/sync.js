@@ -1219,8 +1219,9 @@ export class SyncController {
 
   /** A step of a player without fine rate control (COARSE_STEP_BAND), or null: when it plays,
    * measured and settled, and was found beyond the band on the same side at every decision for
-   * COARSE_STEP_CONFIRM (one reading, run on from a delivery, may be off), at the rate it offers nearest the room's
-   * on the side that closes the drift, for as long as that closes it (at most COARSE_STEP_MAX). */
+   * COARSE_STEP_CONFIRM (one reading, run on from a delivery, may be off), at the rate it offers
+   * nearest the room's on the side that closes the drift, for as long as that closes it (at most
+   * COARSE_STEP_MAX). */
   coarseStep({ drift, baseRate, now, rates, playerPaused, result }) {
     const eligible = !playerPaused && this.landing === null && this.placing === null && this.pendingSeek === null && now >= this.stepSettles;
     // The last step, settled: what it moved beyond what its rate closed is what the next costs.
