@@ -1344,7 +1344,10 @@ export function storedLatencies(controller) {
     record.kind = "youtube";
     if (!controller.startMeasured) record.start_measured = false;
     if (controller.resumeMeasured) record.resume_ms = ms(controller.resumeLatency);
-    return controller.startMeasured || controller.resumeMeasured || controller.seekLatency !== SYNC.INITIAL_SEEK_LATENCY ? JSON.stringify(record) : null;
+    // What its steps from the room's rate of 1 cost, once one was measured (COARSE_STEP_SETBACK).
+    const stepped = controller.stepCosts.one.length > 0;
+    if (stepped) record.step_ms = ms(controller.stepCost("one"));
+    return controller.startMeasured || controller.resumeMeasured || stepped || controller.seekLatency !== SYNC.INITIAL_SEEK_LATENCY ? JSON.stringify(record) : null;
   }
   // The release jump, once one was measured (its first release then aims with it).
   if (controller.releaseKnown()) record.release_ms = ms(controller.releaseJump());
@@ -1373,7 +1376,9 @@ export function latenciesFrom(text, fineRate = true) {
   if (!fineRate) {
     const resume = typeof v.resume_ms === "number" ? v.resume_ms / 1000 : NaN;
     const resumes = fine(resume, SYNC.MAX_START_LATENCY) ? { resumeLatency: resume, resumeMeasured: true } : {};
-    return { fineRate: false, seekLatency: seek, startLatency: start, startMeasured: v.start_measured !== false, ...resumes };
+    const step = typeof v.step_ms === "number" ? v.step_ms / 1000 : NaN;
+    const steps = Number.isFinite(step) && Math.abs(step) <= SYNC.COARSE_STEP_COST_MAX ? { stepCosts: { one: [step], other: [] } } : {};
+    return { fineRate: false, seekLatency: seek, startLatency: start, startMeasured: v.start_measured !== false, ...resumes, ...steps };
   }
   const learnt = { fineRate: true, seekLatency: seek, startLatency: start };
   // Optional (records from before it have none); one out of range is left out, not the record.

@@ -1137,6 +1137,16 @@ test("a YouTube player's latencies are kept across pages, apart from a <video>'s
   assert.ok(Math.abs(next.startLatency - 0.2) < 0.001);
   assert.equal(next.coarseStartLead(false), next.startLatency, "its first start is led by what was learnt");
   assert.equal(next.resumeMeasured, false, "no resume measured: assumed as before");
+  assert.equal(next.stepCost("one"), SYNC.COARSE_STEP_SETBACK, "no step measured: assumed");
+  // What its steps cost, once measured, is kept too; one out of range is left out.
+  c.stepCosts.one.push(-0.031);
+  const stepped = new SyncController({ fineRate: false }).learntFrom(latenciesFrom(storedLatencies(c), false));
+  assert.ok(Math.abs(stepped.stepCost("one") + 0.031) < 1e-9, `${stepped.stepCost("one")}`);
+  const far = JSON.stringify({ ...JSON.parse(storedLatencies(c)), step_ms: 500 });
+  assert.equal(new SyncController({ fineRate: false }).learntFrom(latenciesFrom(far, false)).stepCost("one"), SYNC.COARSE_STEP_SETBACK);
+  const fresh = new SyncController({ fineRate: false });
+  fresh.stepCosts.one.push(-0.02);
+  assert.notEqual(storedLatencies(fresh), null, "a step measured is worth keeping");
   // Neither kind reads the other's record.
   assert.equal(latenciesFrom(text, true), null);
   assert.equal(latenciesFrom(storedLatencies(new SyncController()), false), null);
