@@ -125,3 +125,28 @@ test("YouTube's error codes: what each tells the viewer, and only its HTML5 play
   for (const odd of ["__proto__", "constructor", "101", null, { x: 1 }]) assert.equal(youtubeError(odd).message, "YouTube player error (unknown)");
   for (const c of [2, 5, 100, 101, 150, 153]) assert.doesNotMatch(youtubeError(c).message, /error \d/, `code ${c} is told in words`);
 });
+
+test("a YouTube step's end is asked for even before the player delivered its start", () => {
+  // The player delivers a change of rate later (a message from its frame): until then its
+  // getPlaybackRate() says the old one.
+  const p = player();
+  let delivered = 1;
+  const asked = [];
+  Object.assign(p.player, {
+    getAvailablePlaybackRates: () => [0.25, 0.5, 0.75, 1, 1.25, 1.5, 1.75, 2],
+    getPlaybackRate: () => delivered,
+    setPlaybackRate: (r) => asked.push(r),
+  });
+  p.rate = 1;
+  assert.deepEqual(asked, [1], "the first rate is asked for");
+  p.rate = 1.25;
+  p.rate = 1;
+  assert.deepEqual(asked, [1, 1.25, 1], "the step and its end, though 1.25 was never delivered");
+  // Once asked for and delivered, not asked again; the nearest rate offered is asked for.
+  p.rate = 1;
+  assert.deepEqual(asked, [1, 1.25, 1]);
+  delivered = 1.25;
+  p.rate = 1.3;
+  p.rate = 1.25;
+  assert.deepEqual(asked, [1, 1.25, 1, 1.25]);
+});

@@ -88,6 +88,8 @@ export class YouTubePlayer {
     this.starting = null;
     /** Why the player cannot play its video (`youtubeError`), once it said so; null otherwise. */
     this.failure = null;
+    /** The rate last asked of the player (`set rate`), or null. */
+    this.askedRate = null;
   }
 
   get element() {
@@ -220,11 +222,17 @@ export class YouTubePlayer {
   get rates() {
     return this.player?.getAvailablePlaybackRates?.() ?? [1];
   }
-  /** The nearest rate YouTube offers. */
+  /** The nearest rate YouTube offers. Asked again unless both the rate last asked for and the
+   * one the player last delivered are it: a change of rate reaches the page's reading only with
+   * the player's next delivery, and a step's end (sync.js, `coarseStep`) that came before the
+   * step's start was delivered, judged by the delivered rate alone, was not asked for, and the
+   * step ran on until the next decision. */
   set rate(r) {
     const rates = this.rates;
     const best = rates.reduce((a, b) => (Math.abs(b - r) < Math.abs(a - r) ? b : a), rates[0]);
-    if (best !== this.rate) this.player?.setPlaybackRate(best);
+    if (best === this.rate && best === this.askedRate) return;
+    this.askedRate = best;
+    this.player?.setPlaybackRate(best);
   }
   get volume() {
     return (this.player?.getVolume?.() ?? 100) / 100;
