@@ -17,8 +17,8 @@
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
 // loopback); one viewer with its CPU slowed 4x through Chromium's CDP; a YouTube item through the
 // IFrame API stand-in (fixed rates: seeks beyond its 250 ms band, steps at those rates within
-// it, counted: `youtube_steps_per_viewer_minute_max`; its seek and joiner figures are within that band,
-// `youtube_seek_converge250_max`, `youtube_late_join_converge250`, not 50 and 20 ms). RESULT
+// it, counted: `youtube_steps_per_viewer_minute_max`; its seek and joiner figures are within that
+// band, `youtube_seek_converge250_max`, `youtube_late_join_converge250`, not 50 and 20 ms). RESULT
 // names carry the scenario (`delay_...`, `throttle_...`, `youtube_...`; loopback's have none).
 // SYNC_DUMP=<prefix> writes each scenario's samples (error, rate, clock estimate, learnt latencies
 // and release jump, the last release's reading while it is being measured, and with SYNC_FRAMES=1
@@ -1056,21 +1056,16 @@ async function run(scenario) {
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
     // A YouTube player's steps: runs of samples at another rate it offers (sync.js,
     // COARSE_STEP_BAND), each viewer's count and time stepped.
-    const steps = samples.map((list) => {
-      let n = 0;
-      let time = 0;
-      let prev = null;
-      for (const x of list) {
-        const stepping = Math.abs(x.nudge) >= 0.1;
-        if (stepping && !(prev && Math.abs(prev.nudge) >= 0.1)) n++;
-        if (prev && Math.abs(prev.nudge) >= 0.1) time += x.now - prev.now;
-        prev = x;
-      }
-      return { n, time: time / 1000 };
-    });
-    const spanMin = Math.max(...samples.map((list) => (list.at(-1).now - list[0].now) / 60000));
-    if (coarse) console.log(`steps at another of the player's rates: ${steps.map((x) => x.n).join(", ")} per viewer in ${(spanMin * 60).toFixed(0)} s, stepped ${steps.map((x) => x.time.toFixed(1)).join(", ")} s`);
-    if (coarse) console.log(`RESULT ${prefix}steps_per_viewer_minute_max ${(Math.max(...steps.map((x) => x.n)) / spanMin).toFixed(1)} count`);
+    if (coarse) {
+      const stepping = (x) => Math.abs(x.nudge) >= 0.1;
+      const steps = samples.map((list) => ({
+        n: list.filter((x, i) => stepping(x) && !(i > 0 && stepping(list[i - 1]))).length,
+        time: list.reduce((t, x, i) => (i > 0 && stepping(list[i - 1]) ? t + x.now - list[i - 1].now : t), 0) / 1000,
+      }));
+      const spanMin = Math.max(...samples.map((list) => (list.at(-1).now - list[0].now) / 60000));
+      console.log(`steps at another of the player's rates: ${steps.map((x) => x.n).join(", ")} per viewer in ${(spanMin * 60).toFixed(0)} s, stepped ${steps.map((x) => x.time.toFixed(1)).join(", ")} s`);
+      console.log(`RESULT ${prefix}steps_per_viewer_minute_max ${(Math.max(...steps.map((x) => x.n)) / spanMin).toFixed(1)} count`);
+    }
     console.log(`RESULT ${prefix}sync_spread_p50 ${ms(quantile(spreads, 0.5))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p95 ${ms(quantile(spreads, 0.95))} ms`);
     console.log(`RESULT ${prefix}sync_spread_p99 ${ms(quantile(spreads, 0.99))} ms`);

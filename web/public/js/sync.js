@@ -140,7 +140,7 @@ export const SYNC = Object.freeze({
    * the side that closes the drift (1.25 or 0.75 with the room at 1), for as long as closes it,
    * then set back to the room's rate (`coarseStep`). Before, such a player was left alone within
    * COARSE_DEAD_BAND and seeked beyond it: four YouTube viewers rested anywhere within a quarter
-   * second of the room (bench-sync: spread p95 38-132 ms). */
+   * second of the room (bench-sync: spread p95 63-132 ms). */
   COARSE_STEP_BAND: 0.015,
   /** The longest step (s): a drift up to COARSE_SEEK_THRESHOLD at a step of 0.25. */
   COARSE_STEP_MAX: 1.0,
