@@ -8,6 +8,9 @@ const RANK = { viewer: 0, moderator: 1, owner: 2 };
 /** Members read per "Show more". */
 const PAGE = 100;
 
+/** A member row's menu controls, in order: its summary, then its items. */
+const menuControls = (row) => [...row.querySelectorAll("details.menu summary, details.menu .menu-items button")];
+
 export class MembersView {
   constructor({ list, model, send, onCount }) {
     Object.assign(this, { list, model, send, onCount });
@@ -112,6 +115,11 @@ export class MembersView {
     const more = hidden > 0
       ? h("li", { class: "more" }, h("button", { text: `Show more (${hidden} not shown)`, onclick: () => this.more() }))
       : null;
+    // A member's menu open (a moderator about to mute or kick) stays open, with the focus where it
+    // was: the list is drawn again whenever the sync figures come (every 2 s while the room
+    // plays), and the menu closed under the user's pointer.
+    const openRow = this.list.querySelector("details.menu[open]")?.closest("li");
+    const focused = openRow ? menuControls(openRow).indexOf(document.activeElement) : -1;
     this.list.replaceChildren(
       ...members.map((m) =>
         h(
@@ -129,6 +137,12 @@ export class MembersView {
       ),
       ...(more ? [more] : []),
     );
+    const row = openRow && [...this.list.children].find((li) => li.dataset.user === openRow.dataset.user);
+    const menu = row?.querySelector("details.menu");
+    if (menu) {
+      menu.open = true;
+      if (focused >= 0) menuControls(row)[focused]?.focus();
+    }
     this.onCount?.(Math.max(this.model.memberCount, members.length));
   }
 }
