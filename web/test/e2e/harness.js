@@ -63,19 +63,19 @@ export async function freePort() {
  * files have: a browser's seek then decodes up to that much video; `size`: its frame size, 480x270
  * unless said; `noise`: its sound white noise at 48 kHz (or at `noise` Hz, a number) instead of a
  * 330 Hz tone at 44.1 kHz, which a recording can be matched against to the sample:
- * web/bench/heard.mjs). */
-export function testVideo({ gop = 1, size = "480x270", noise = false } = {}) {
+ * web/bench/heard.mjs); `seconds`: its length, VIDEO_SECONDS unless said. */
+export function testVideo({ gop = 1, size = "480x270", noise = false, seconds = VIDEO_SECONDS } = {}) {
   const dir = path.join(tmpdir(), "lockstep-e2e-media");
   const noiseRate = noise === true ? 48_000 : noise || null;
-  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noiseRate ? `-noise${noiseRate === 48_000 ? "" : noiseRate}` : ""}.mp4`;
+  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noiseRate ? `-noise${noiseRate === 48_000 ? "" : noiseRate}` : ""}${seconds === VIDEO_SECONDS ? "" : `-${seconds}s`}.mp4`;
   const file = path.join(dir, name);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
     const tmp = path.join(dir, `clip-${process.pid}.mp4`);
     execFileSync("ffmpeg", [
       "-hide_banner", "-loglevel", "error", "-y",
-      "-f", "lavfi", "-i", `testsrc2=duration=${VIDEO_SECONDS}:size=${size}:rate=30`,
-      "-f", "lavfi", "-i", noiseRate ? `anoisesrc=color=white:sample_rate=${noiseRate}:amplitude=0.3:seed=7:duration=${VIDEO_SECONDS}` : `sine=frequency=330:duration=${VIDEO_SECONDS}`,
+      "-f", "lavfi", "-i", `testsrc2=duration=${seconds}:size=${size}:rate=30`,
+      "-f", "lavfi", "-i", noiseRate ? `anoisesrc=color=white:sample_rate=${noiseRate}:amplitude=0.3:seed=7:duration=${seconds}` : `sine=frequency=330:duration=${seconds}`,
       "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", String(30 * gop), "-keyint_min", String(30 * gop),
       ...(gop === 1 ? [] : ["-sc_threshold", "0"]),
       "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", tmp,
