@@ -385,6 +385,8 @@ function installSampler(page) {
     window.__clockSamples = [];
     let lastClockSample = null;
     setInterval(() => {
+      // Stopped before the samples are fetched (below, once the run is over).
+      if (window.__samplesStopped) return;
       wrap();
       watchFrames(app.player?.element);
       const newest = app.clock.samples.at(-1);
@@ -718,6 +720,13 @@ async function run(scenario) {
     await returning?.context.close();
     await schedule;
     await new Promise((r) => setTimeout(r, start + DURATION * 1000 - Date.now()));
+    // Every viewer's sampler stopped first (a cheap call each), then the samples fetched: fetching
+    // a minute of them costs a page (Firefox's above all, over BiDi) enough to stall the others on
+    // two cores, and the samples those took meanwhile counted. In one mixed room both Chromium
+    // viewers fell 50-90 ms behind for the last half second, which alone made its p99 79.9 ms.
+    await Promise.all(viewers.map((v) => v.page.evaluate(() => {
+      window.__samplesStopped = true;
+    })));
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     const reports = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__reports)));
     const clockSamples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__clockSamples)));
