@@ -130,11 +130,11 @@ function serveFile(req, res, file, type) {
  * (the same from a host that ignores Range: `wholeUrl`), `/hls/index.m3u8`
  * (an HLS rendition of it), `/hls.min.js`
  * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
- * oEmbed format for any video id). `gop`, `size`: the test video's keyframe spacing (s) and frame
- * size (`testVideo`).
+ * oEmbed format for any video id). `gop`, `size`, `noise`, `seconds`: the test video's keyframe
+ * spacing (s), frame size, sound and length (`testVideo`).
  */
-export async function startFixtures({ gop = 1, size, noise = false } = {}) {
-  const video = testVideo({ gop, size, noise });
+export async function startFixtures({ gop = 1, size, noise = false, seconds } = {}) {
+  const video = testVideo({ gop, size, noise, seconds });
   const hls = testHls();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -215,6 +215,7 @@ export async function startServer(fixtures, env = {}) {
   return {
     base,
     port,
+    pid: child.pid,
     async stop() {
       child.kill("SIGTERM");
       await new Promise((r) => (child.exitCode !== null ? r() : child.once("exit", r)));
