@@ -10,7 +10,8 @@
 // what each viewer told the room of its own sync (its `sync_report`s, the People tab's figures)
 // beside what the bench read of it over the same windows, where each viewer sits against the
 // viewers' middle (read, and with SYNC_HEARD=1 heard), and RESULT lines. SYNC_SEEKS=N
-// measures N seeks instead (see SEEKS below). BROWSER=firefox runs Firefox viewers instead,
+// measures N seeks instead (see SEEKS below); SYNC_STEADY=1 none at all, minute by minute (a soak:
+// STEADY_ONLY below). BROWSER=firefox runs Firefox viewers instead,
 // BROWSER=mixed Chromium and Firefox ones in turn in one room (see BROWSER below).
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
@@ -34,6 +35,7 @@
 //
 //   node web/bench/sync.mjs            (scripts/bench-sync builds the release server first)
 
+import { readFileSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { JITTER, eventually, holdFirstStart, launchBrowser, newViewer, probe, startDelayProxy, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
@@ -73,7 +75,19 @@ const VIEWERS = Number(process.env.VIEWERS ?? 4);
 const SEEKS = Number(process.env.SYNC_SEEKS ?? 0);
 const SEEK_EVERY = Number(process.env.SYNC_SEEK_EVERY ?? 5);
 const SEEK_RATE = Number(process.env.SYNC_SEEK_RATE ?? 1);
+/** SYNC_STEADY=1: no events at all (no pause, seek or rate change; no late joiners unless
+ * LATE_JOIN_AT says), the room playing at 1 for DURATION: a film's long stretch with nothing
+ * happening, read minute by minute (the spread, where each viewer rests, its clock estimate, the
+ * server's memory and the sizes of the pages' own sync state; RESULT `soak_*`). Give it a video
+ * long enough (SYNC_VIDEO_SECONDS), e.g. DURATION=900 SYNC_VIDEO_SECONDS=960. */
+const STEADY_ONLY = process.env.SYNC_STEADY === "1";
+/** SYNC_VIDEO_SECONDS: the test video's length (s), 120 unless said (harness.js testVideo). */
+const VIDEO_SECONDS = process.env.SYNC_VIDEO_SECONDS ? Number(process.env.SYNC_VIDEO_SECONDS) : undefined;
 const DURATION = Number(process.env.DURATION ?? (SEEKS ? 6 + SEEKS * SEEK_EVERY + 1 : 60));
+if (STEADY_ONLY && SEEKS) throw new Error("SYNC_STEADY=1 plays with no events: not with SYNC_SEEKS");
+// The room starts at the video's start and plays to DURATION past the start gate (up to 15 s, and
+// the viewers' own loading before it).
+if (STEADY_ONLY && DURATION + 45 > (VIDEO_SECONDS ?? 120)) throw new Error(`SYNC_STEADY=1 with DURATION=${DURATION} needs a video at least ${DURATION + 45} s long (SYNC_VIDEO_SECONDS)`);
 const SAMPLE_MS = 50;
 /** Whether the sampler also records the frame on screen (requestVideoFrameCallback): a diagnostic
  * for the dumps, off by default as it costs every viewer a render per video frame. */
@@ -149,7 +163,7 @@ const STEADY_REVERSAL_S = 2;
  * LATE_JOINERS at each): by default at 20 s, while the room plays at 1, and at 50 s, at 1.25, as
  * starts go wrong more often at rates other than 1. The events after the last batch are left out,
  * so LATE_JOIN_AT=5 DURATION=10 measures little more than a late join. */
-const LATE_JOIN_AT = (process.env.LATE_JOIN_AT ?? (SEEKS ? "" : "20 50")).split(/[\s,]+/).filter(Boolean).map(Number).sort((a, b) => a - b);
+const LATE_JOIN_AT = (process.env.LATE_JOIN_AT ?? (SEEKS || STEADY_ONLY ? "" : "20 50")).split(/[\s,]+/).filter(Boolean).map(Number).sort((a, b) => a - b);
 /** A batch opens no further joiner when the room's next event is this close (s): a joiner
  * converging across a seek measures the seek. */
 const JOIN_CLEARANCE_S = 3;
@@ -175,7 +189,7 @@ const LATE_OWN_FIREFOX = process.env.LATE_OWN_FIREFOX === "1";
 /** What happens when, in seconds from the start of the measurement. The seeks go between keyframes,
  * as a user's do (a browser's seek decodes from the keyframe before its point): until the
  * sixteenth session they went to 10, 60 and 30 s, keyframes in the test video. */
-const SCHEDULE = SEEKS ? [...(SEEK_RATE === 1 ? [] : [{ at: 3, rate: SEEK_RATE }]), ...seekSchedule(SEEKS, SEEK_EVERY)] : [
+const SCHEDULE = STEADY_ONLY ? [] : SEEKS ? [...(SEEK_RATE === 1 ? [] : [{ at: 3, rate: SEEK_RATE }]), ...seekSchedule(SEEKS, SEEK_EVERY)] : [
   { at: 6, pause: true },
   { at: 8, play: true },
   { at: 15, seek: 10.57 },
@@ -406,6 +420,78 @@ function installSampler(page) {
   }, [SAMPLE_MS, FRAMES]);
 }
 
+/** The server's resident memory (MiB) and open files, from /proc. */
+function serverUse(pid) {
+  try {
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024;
+    return { rss, files: readdirSync(`/proc/${pid}/fd`).length };
+  } catch {
+    return { rss: null, files: null };
+  }
+}
+
+/** In a page: the lengths of the lists (and sizes of the maps and sets) its sync keeps, one level
+ * into its clock, controller, player, the player's reader and the room's model, and how many
+ * elements its document holds. The bench's own samples are the page's only other growing lists. */
+function pageState() {
+  const app = window.lockstep;
+  const sizes = {};
+  const look = (name, obj) => {
+    if (!obj) return;
+    for (const [k, v] of Object.entries(obj)) {
+      if (Array.isArray(v) && !k.startsWith("__")) sizes[`${name}.${k}`] = v.length;
+      else if (v instanceof Map || v instanceof Set) sizes[`${name}.${k}`] = v.size;
+    }
+  };
+  look("clock", app.clock);
+  look("controller", app.controller);
+  look("player", app.player);
+  look("reader", app.player?.reader);
+  look("model", app.model);
+  return { sizes, elements: document.getElementsByTagName("*").length };
+}
+
+/** SYNC_STEADY's minute-by-minute account: the steady spread, where each viewer rests (its median
+ * error), how far its clock estimate moved within the minute, what share of its samples were
+ * being corrected; then the server's memory and files, and the pages' lists, first and last. */
+function printSoak({ soak, steady, rows, samples, t0, prefix }) {
+  const minutes = Math.ceil((rows.at(-1).now - t0) / 60_000);
+  const worst = { p95: 0, max: 0, rest: 0 };
+  for (let m = 0; m < minutes; m++) {
+    const from = t0 + m * 60_000;
+    const to = from + 60_000;
+    const xs = steady.filter((r) => r.now >= from && r.now < to).map((r) => r.spread).sort((a, b) => a - b);
+    // (A last minute shorter than half of one is left out.)
+    if (xs.length < 600) continue;
+    const within = samples.map((list) => list.filter((x) => x.now >= from && x.now < to));
+    const rests = within.map((list) => quantile(list.map((x) => x.error).sort((a, b) => a - b), 0.5));
+    // (`clock`: the page's estimate of the server's time less its own, ms.)
+    const clockMoved = within.map((list) => (list.length ? Math.max(...list.map((x) => x.clock)) - Math.min(...list.map((x) => x.clock)) : 0));
+    const correcting = within.map((list) => list.filter((x) => Math.abs(x.nudge) > 1e-9).length / Math.max(1, list.length));
+    const use = soak.server.filter((x) => x.now <= to).at(-1);
+    worst.p95 = Math.max(worst.p95, quantile(xs, 0.95));
+    worst.max = Math.max(worst.max, xs.at(-1));
+    worst.rest = Math.max(worst.rest, ...rests.map(Math.abs));
+    console.log(`minute ${m + 1}: spread p95 ${ms(quantile(xs, 0.95))} ms, max ${ms(xs.at(-1))} ms; rests ${rests.map((x) => ms(x)).join(", ")} ms; clock estimates moved ${clockMoved.map((x) => x.toFixed(1)).join(", ")} ms; correcting ${correcting.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; server ${use?.rss?.toFixed(1)} MiB, ${use?.files} files`);
+  }
+  const first = soak.server.find((x) => x.now >= t0 + 60_000) ?? soak.server[0];
+  const last = soak.server.at(-1);
+  console.log(`server from the first minute's end to the last: ${first.rss?.toFixed(1)} -> ${last.rss?.toFixed(1)} MiB resident, ${first.files} -> ${last.files} open files`);
+  const [p0, p1] = [soak.pages[0], soak.pages.at(-1)];
+  p1.pages.forEach((page, i) => {
+    const before = p0.pages[i];
+    if (!page || !before) return;
+    const grown = Object.entries(page.sizes).filter(([k, n]) => n > (before.sizes[k] ?? 0)).map(([k, n]) => `${k} ${before.sizes[k] ?? 0} -> ${n}`);
+    console.log(`viewer ${i}'s page: ${before.elements} -> ${page.elements} elements; its sync lists, longest ${Math.max(0, ...Object.values(page.sizes))}${grown.length ? `, grown: ${grown.join(", ")}` : ", none grown"}`);
+  });
+  console.log(`RESULT ${prefix}soak_spread_p95_worst_minute ${ms(worst.p95)} ms`);
+  console.log(`RESULT ${prefix}soak_spread_max ${ms(worst.max)} ms`);
+  console.log(`RESULT ${prefix}soak_rest_off_max ${ms(worst.rest)} ms`);
+  if (first.rss !== null && last.rss !== null) console.log(`RESULT ${prefix}soak_server_rss_growth ${(last.rss - first.rss).toFixed(1)} MiB`);
+  const pages = p1.pages.map((page, i) => (page && p0.pages[i] ? page.elements - p0.pages[i].elements : 0));
+  console.log(`RESULT ${prefix}soak_page_elements_growth_max ${Math.max(...pages)} count`);
+}
+
 /** A late joiner: opens `url` in a fresh context and measures until it is within TIGHT of the room
  * for half a second (page load, connection, clock burst and video load included). Returns the
  * seconds from opening the page to within CONVERGED and within TIGHT (each held for half a
@@ -559,7 +645,7 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
  * returns its id, and how the server made it playable ("remuxed", "transcoded") and how soon. */
 async function uploadTestVideo(viewer, base) {
   const request = viewer.page.context().request;
-  const id = await uploadFile(request, base, testVideo({ gop: GOP, size: SIZE, noise: HEARD && NOISE_RATE }), "bench.mp4");
+  const id = await uploadFile(request, base, testVideo({ gop: GOP, size: SIZE, noise: HEARD && NOISE_RATE, seconds: VIDEO_SECONDS }), "bench.mp4");
   const sent = Date.now();
   const upload = await eventually(async () => {
     const { uploads } = await (await request.get(`${base}/api/uploads`)).json();
@@ -572,7 +658,7 @@ async function uploadTestVideo(viewer, base) {
 
 async function run(scenario) {
   const heard = HEARD && scenario !== "youtube";
-  const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE });
+  const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE, seconds: VIDEO_SECONDS });
   const server = await startServer(fixtures);
   if (BROWSER !== "chromium" && scenario === "throttle") throw new Error(`the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=${BROWSER}`);
   const pulse = heard ? await startPulse(VIEWERS) : null;
@@ -671,6 +757,15 @@ async function run(scenario) {
     const recording = heard ? pulse.record(recordingFile(scenario)) : null;
     await Promise.all(viewers.map((v) => installSampler(v.page)));
     const start = Date.now();
+    // SYNC_STEADY's soak: every 10 s the server's memory and open files, every minute the pages'
+    // own state (the lengths of its sync lists, its document's elements).
+    const soak = STEADY_ONLY ? { server: [], pages: [] } : null;
+    const soakLook = async () => {
+      soak.server.push({ now: Date.now(), ...serverUse(server.pid) });
+      if (soak.server.length % 6 === 1) soak.pages.push({ now: Date.now(), pages: await Promise.all(viewers.map((v) => v.page.evaluate(pageState).catch(() => null))) });
+    };
+    if (soak) await soakLook();
+    const soakTimer = soak && setInterval(() => soakLook().catch(() => {}), 10_000);
     const events = [];
     const lastBatch = LATE_JOIN_AT.at(-1) ?? DURATION;
     const scheduled = SCHEDULE.filter((x) => x.at < lastBatch);
@@ -727,6 +822,11 @@ async function run(scenario) {
     await Promise.all(viewers.map((v) => v.page.evaluate(() => {
       window.__samplesStopped = true;
     })));
+    if (soak) {
+      clearInterval(soakTimer);
+      soak.server.push({ now: Date.now(), ...serverUse(server.pid) });
+      soak.pages.push({ now: Date.now(), pages: await Promise.all(viewers.map((v) => v.page.evaluate(pageState).catch(() => null))) });
+    }
     const samples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__samples)));
     const reports = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__reports)));
     const clockSamples = await Promise.all(viewers.map((v) => v.page.evaluate(() => window.__clockSamples)));
@@ -827,7 +927,7 @@ async function run(scenario) {
       const { rows: spreads, matched } = heardSpreads({
         recording: recordingFile(scenario),
         channels: VIEWERS,
-        video: testVideo({ gop: GOP, size: SIZE, noise: NOISE_RATE }),
+        video: testVideo({ gop: GOP, size: SIZE, noise: NOISE_RATE, seconds: VIDEO_SECONDS }),
         startedAt: recording.startedAt,
         stepMs: SAMPLE_MS,
         keep: (now) => now >= t0 && now + SAMPLE_MS <= tEnd && settled(now, now + SAMPLE_MS),
@@ -1059,6 +1159,7 @@ async function run(scenario) {
       const ended = own.filter((c) => c.depth < c.kept).length;
       return { moved: middles.length ? Math.max(...middles) - Math.min(...middles) : 0, ended };
     });
+    if (soak) printSoak({ soak, steady, rows, samples, t0, prefix });
     console.log(`clock estimates from the start: moved ${clockMoves.map((c) => c.moved.toFixed(1)).join(", ")} ms (max - min); intersections ended by a sample ${clockMoves.map((c) => c.ended).join(", ")} times`);
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
