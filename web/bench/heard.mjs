@@ -39,16 +39,12 @@ function need(binary) {
 
 /**
  * Starts a private PulseAudio (its own runtime folder, no configuration read from the machine's)
- * with a sink of `channels` channels, a mono sink per viewer feeding one channel of it, and a
- * default sink that nobody records (late joiners play into it). Returns `env` (for the browsers),
- * `record(file)` (starts recording the sink; returns `{ startedAt, stop }`, `startedAt` when its
- * first sample was played, by this machine's clock), `close()`.
+ * with `sinks` (module lines) and a default sink that plays nowhere (late joiners play into it).
+ * Returns its folder, the environment that reaches it, and its process.
  */
-export async function startPulse(channels) {
+async function pulseDaemon(sinks) {
   need("pulseaudio");
-  need("parec");
   need("pactl");
-  if (channels > POSITIONS.length) throw new Error(`SYNC_HEARD=1 records at most ${POSITIONS.length} viewers`);
   const dir = mkdtempSync(path.join(tmpdir(), "lockstep-pulse-"));
   const config = path.join(dir, "config", "pulse");
   mkdirSync(config, { recursive: true });
@@ -56,13 +52,7 @@ export async function startPulse(channels) {
   writeFileSync(path.join(config, "daemon.conf"), `default-sample-rate = ${RATE}\ndefault-sample-format = float32le\nexit-idle-time = -1\nflat-volumes = no\n`);
   const socket = path.join(dir, "native");
   const env = { HOME: dir, XDG_RUNTIME_DIR: dir, XDG_CONFIG_HOME: path.join(dir, "config"), PULSE_SERVER: `unix:${socket}` };
-  const map = POSITIONS.slice(0, channels).join(",");
-  const modules = [
-    `module-native-protocol-unix socket=${socket} auth-anonymous=1`,
-    `module-null-sink sink_name=discard rate=${RATE}`,
-    `module-null-sink sink_name=heard rate=${RATE} channels=${channels} channel_map=${map} format=float32le`,
-    ...POSITIONS.slice(0, channels).map((p, i) => `module-remap-sink sink_name=viewer${i} master=heard channels=1 channel_map=mono master_channel_map=${p} remix=no sink_properties=device.description=${sinkLabel(i)}`),
-  ];
+  const modules = [`module-native-protocol-unix socket=${socket} auth-anonymous=1`, `module-null-sink sink_name=discard rate=${RATE}`, ...sinks];
   const daemon = spawn("pulseaudio", ["-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1", "--log-target=stderr", ...modules.map((m) => `--load=${m}`)], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "pipe"],
@@ -87,6 +77,24 @@ export async function startPulse(channels) {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  return { dir, env, daemon };
+}
+
+/**
+ * Starts a private PulseAudio (its own runtime folder, no configuration read from the machine's)
+ * with a sink of `channels` channels, a mono sink per viewer feeding one channel of it, and a
+ * default sink that nobody records (late joiners play into it). Returns `env` (for the browsers),
+ * `record(file)` (starts recording the sink; returns `{ startedAt, stop }`, `startedAt` when its
+ * first sample was played, by this machine's clock), `close()`.
+ */
+export async function startPulse(channels) {
+  need("parec");
+  if (channels > POSITIONS.length) throw new Error(`SYNC_HEARD=1 records at most ${POSITIONS.length} viewers`);
+  const map = POSITIONS.slice(0, channels).join(",");
+  const { dir, env, daemon } = await pulseDaemon([
+    `module-null-sink sink_name=heard rate=${RATE} channels=${channels} channel_map=${map} format=float32le`,
+    ...POSITIONS.slice(0, channels).map((p, i) => `module-remap-sink sink_name=viewer${i} master=heard channels=1 channel_map=mono master_channel_map=${p} remix=no sink_properties=device.description=${sinkLabel(i)}`),
+  ]);
   return {
     env,
     record(file) {
