@@ -39,7 +39,8 @@ function need(binary) {
 
 /**
  * Starts a private PulseAudio (its own runtime folder, no configuration read from the machine's)
- * with `sinks` (module lines) and a default sink that plays nowhere (late joiners play into it).
+ * with `sinks` (module lines, given its folder) and a default sink that plays nowhere (late joiners
+ * play into it).
  * Returns its folder, the environment that reaches it, and its process.
  */
 async function pulseDaemon(sinks) {
@@ -52,7 +53,7 @@ async function pulseDaemon(sinks) {
   writeFileSync(path.join(config, "daemon.conf"), `default-sample-rate = ${RATE}\ndefault-sample-format = float32le\nexit-idle-time = -1\nflat-volumes = no\n`);
   const socket = path.join(dir, "native");
   const env = { HOME: dir, XDG_RUNTIME_DIR: dir, XDG_CONFIG_HOME: path.join(dir, "config"), PULSE_SERVER: `unix:${socket}` };
-  const modules = [`module-native-protocol-unix socket=${socket} auth-anonymous=1`, `module-null-sink sink_name=discard rate=${RATE}`, ...sinks];
+  const modules = [`module-native-protocol-unix socket=${socket} auth-anonymous=1`, `module-null-sink sink_name=discard rate=${RATE}`, ...sinks(dir)];
   const daemon = spawn("pulseaudio", ["-n", "--daemonize=no", "--use-pid-file=no", "--exit-idle-time=-1", "--log-target=stderr", ...modules.map((m) => `--load=${m}`)], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "ignore", "pipe"],
@@ -91,7 +92,7 @@ export async function startPulse(channels) {
   need("parec");
   if (channels > POSITIONS.length) throw new Error(`SYNC_HEARD=1 records at most ${POSITIONS.length} viewers`);
   const map = POSITIONS.slice(0, channels).join(",");
-  const { dir, env, daemon } = await pulseDaemon([
+  const { dir, env, daemon } = await pulseDaemon(() => [
     `module-null-sink sink_name=heard rate=${RATE} channels=${channels} channel_map=${map} format=float32le`,
     ...POSITIONS.slice(0, channels).map((p, i) => `module-remap-sink sink_name=viewer${i} master=heard channels=1 channel_map=mono master_channel_map=${p} remix=no sink_properties=device.description=${sinkLabel(i)}`),
   ]);
@@ -129,6 +130,30 @@ export async function startPulse(channels) {
       };
     },
     close() {
+      daemon.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts a private PulseAudio whose viewer sinks are sound cards with clocks of their own: viewer
+ * `i`'s sink (labelled `sinkLabel(i)`, for `routeSound`) is a pipe read `ppms[i]` parts per
+ * million faster than its rate by the machine's clock (negative: slower; paced-reader.mjs). A
+ * player's clock runs on its sound (Chromium's: a viewer's position ran 541 ppm ahead of the
+ * machine's clock over 40 s with its sink 500 ppm fast, -95 with it 100 ppm slow), so each
+ * viewer plays as on a machine whose sound card's crystal is that far off. Returns `env` (for the
+ * browsers) and `close()`.
+ */
+export async function startSkewedSinks(ppms) {
+  const fifo = (dir, i) => path.join(dir, `viewer${i}.fifo`);
+  const { dir, env, daemon } = await pulseDaemon((dir) => ppms.map((_, i) => `module-pipe-sink sink_name=viewer${i} file=${fifo(dir, i)} rate=${RATE} format=s16le channels=2 use_system_clock_for_timing=no sink_properties=device.description=${sinkLabel(i)}`));
+  const reader = path.join(path.dirname(new URL(import.meta.url).pathname), "paced-reader.mjs");
+  const readers = ppms.map((ppm, i) => spawn(process.execPath, [reader, fifo(dir, i), String(RATE), String(ppm), "4"], { stdio: ["ignore", "ignore", "inherit"] }));
+  return {
+    env,
+    close() {
+      for (const r of readers) r.kill();
       daemon.kill();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -41,7 +41,7 @@ import path from "node:path";
 import { JITTER, eventually, holdFirstStart, launchBrowser, newViewer, probe, startDelayProxy, startFixtures, startServer, testVideo, uploadFile } from "../test/e2e/harness.js";
 import { launchFirefox, newFirefoxViewer } from "../test/e2e/firefox.js";
 import { launchWebKit, newWebKitViewer } from "../test/e2e/webkit.js";
-import { heardSpreads, routeSound, sinkLabel, startPulse } from "./heard.mjs";
+import { heardSpreads, routeSound, sinkLabel, startPulse, startSkewedSinks } from "./heard.mjs";
 
 /** Which rooms to measure, in turn: plain loopback; each viewer behind a link of its own with
  * 10/40/80/150 ms one-way delay and ±20% jitter; one viewer's CPU slowed 4x (Chromium's CDP); a
@@ -115,6 +115,14 @@ if (!KEYFRAMES && BROWSER !== "chromium") throw new Error(`SYNC_KEYFRAMES=0 refu
  * setSinkId, in Chromium and Firefox alike; not the YouTube scenario. */
 const HEARD = process.env.SYNC_HEARD === "1";
 if (HEARD && webkit) throw new Error("SYNC_HEARD=1 routes each viewer's sound with setSinkId: not with BROWSER=webkit");
+/** SYNC_SOUND_SKEW="100 -100 50 -50": each viewer's sound goes to a sound card of its own whose
+ * clock runs that many parts per million off the machine's (in turn; PulseAudio's pipe sink read
+ * at that pace: heard.mjs `startSkewedSinks`), as at home, where a sound card's crystal is tens of
+ * ppm off the clock the page and the server keep. A player's position runs on its sound's clock,
+ * so its rest drifts off the room by that much. Unmuted, as SYNC_HEARD's; not with it; Chromium
+ * only (Firefox plays through its own audio thread's clock too, not tried). */
+const SOUND_SKEW = (process.env.SYNC_SOUND_SKEW ?? "").split(/[\s,]+/).filter(Boolean).map(Number);
+if (SOUND_SKEW.length && (HEARD || BROWSER !== "chromium")) throw new Error("SYNC_SOUND_SKEW: Chromium viewers only, not with SYNC_HEARD=1");
 /** SYNC_NOISE_RATE: the white noise's sample rate (Hz), 48000 unless said. The private PulseAudio
  * runs at 48 kHz; Chromium reads a video whose sound is at the sink's rate with a ±5 ms scatter
  * at rate 1, and one at 44.1 kHz on its line (bench/RESULTS.md). */
@@ -661,7 +669,7 @@ async function run(scenario) {
   const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE, seconds: VIDEO_SECONDS });
   const server = await startServer(fixtures);
   if (BROWSER !== "chromium" && scenario === "throttle") throw new Error(`the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=${BROWSER}`);
-  const pulse = heard ? await startPulse(VIEWERS) : null;
+  const pulse = heard ? await startPulse(VIEWERS) : SOUND_SKEW.length ? await startSkewedSinks(Array.from({ length: VIEWERS }, (_, i) => SOUND_SKEW[i % SOUND_SKEW.length])) : null;
   // (The sound server is a child of this process: stopped if a browser does not start either.)
   const browsers = {};
   try {
@@ -700,7 +708,7 @@ async function run(scenario) {
     for (const [i, v] of viewers.entries()) {
       if (v.kind === "firefox") await v.page.addInitScript(watchEdges);
       await v.page.addInitScript(defineRoomError);
-      if (heard) {
+      if (heard || SOUND_SKEW.length) {
         // The labels of audio outputs are given to pages allowed a microphone (Firefox's, to
         // pages that had one: routeSound asks for its fake one).
         if (v.kind === "chromium") await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
@@ -714,7 +722,7 @@ async function run(scenario) {
     }
     const what = { delay: `one-way delays ${DELAYS_MS.join("/")} ms ±${JITTER * 100}%`, throttle: "one viewer's CPU 4x slower", youtube: "a YouTube item (the IFrame API stand-in), loopback" };
     const named = { chromium: "Chromium", firefox: "Firefox ESR (WebDriver BiDi)", webkit: "WebKitGTK's MiniBrowser (WebDriver)", mixed: `${viewers.map((v) => (v.kind === "firefox" ? "Firefox ESR" : "Chromium")).join(", ")}; late joiners Chromium and Firefox in turn` };
-    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${named[BROWSER]}`);
+    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${named[BROWSER]}${SOUND_SKEW.length ? `; each viewer's sound card ${viewers.map((_, i) => SOUND_SKEW[i % SOUND_SKEW.length]).join(", ")} ppm off the machine's clock` : ""}`);
     const host = viewers[0].page;
     await host.goto(`${bases[0]}/`);
     const room = await host.evaluate(async () => {
