@@ -18,6 +18,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** The recording's sample rate (the sinks', so nothing is resampled between them). */
 export const RATE = 48_000;
@@ -148,7 +149,7 @@ export async function startPulse(channels) {
 export async function startSkewedSinks(ppms) {
   const fifo = (dir, i) => path.join(dir, `viewer${i}.fifo`);
   const { dir, env, daemon } = await pulseDaemon((dir) => ppms.map((_, i) => `module-pipe-sink sink_name=viewer${i} file=${fifo(dir, i)} rate=${RATE} format=s16le channels=2 use_system_clock_for_timing=no sink_properties=device.description=${sinkLabel(i)}`));
-  const reader = path.join(path.dirname(new URL(import.meta.url).pathname), "paced-reader.mjs");
+  const reader = fileURLToPath(new URL("paced-reader.mjs", import.meta.url));
   const readers = ppms.map((ppm, i) => spawn(process.execPath, [reader, fifo(dir, i), String(RATE), String(ppm), "4"], { stdio: ["ignore", "ignore", "inherit"] }));
   return {
     env,
