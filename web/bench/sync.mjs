@@ -123,6 +123,9 @@ if (HEARD && webkit) throw new Error("SYNC_HEARD=1 routes each viewer's sound wi
  * only (Firefox plays through its own audio thread's clock too, not tried). */
 const SOUND_SKEW = (process.env.SYNC_SOUND_SKEW ?? "").split(/[\s,]+/).filter(Boolean).map(Number);
 if (SOUND_SKEW.length && (HEARD || BROWSER !== "chromium")) throw new Error("SYNC_SOUND_SKEW: Chromium viewers only, not with SYNC_HEARD=1");
+if (SOUND_SKEW.some((ppm) => !(Math.abs(ppm) < 10_000))) throw new Error(`SYNC_SOUND_SKEW=${process.env.SYNC_SOUND_SKEW}: numbers of ppm, each within ±10000`);
+/** Each viewer's sound card, ppm off the machine's clock: SOUND_SKEW in turn (empty without it). */
+const VIEWER_SKEWS = SOUND_SKEW.length ? Array.from({ length: VIEWERS }, (_, i) => SOUND_SKEW[i % SOUND_SKEW.length]) : [];
 /** SYNC_NOISE_RATE: the white noise's sample rate (Hz), 48000 unless said. The private PulseAudio
  * runs at 48 kHz; Chromium reads a video whose sound is at the sink's rate with a ±5 ms scatter
  * at rate 1, and one at 44.1 kHz on its line (bench/RESULTS.md). */
@@ -669,7 +672,7 @@ async function run(scenario) {
   const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE, seconds: VIDEO_SECONDS });
   const server = await startServer(fixtures);
   if (BROWSER !== "chromium" && scenario === "throttle") throw new Error(`the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=${BROWSER}`);
-  const pulse = heard ? await startPulse(VIEWERS) : SOUND_SKEW.length ? await startSkewedSinks(Array.from({ length: VIEWERS }, (_, i) => SOUND_SKEW[i % SOUND_SKEW.length])) : null;
+  const pulse = heard ? await startPulse(VIEWERS) : VIEWER_SKEWS.length ? await startSkewedSinks(VIEWER_SKEWS) : null;
   // (The sound server is a child of this process: stopped if a browser does not start either.)
   const browsers = {};
   try {
@@ -708,7 +711,7 @@ async function run(scenario) {
     for (const [i, v] of viewers.entries()) {
       if (v.kind === "firefox") await v.page.addInitScript(watchEdges);
       await v.page.addInitScript(defineRoomError);
-      if (heard || SOUND_SKEW.length) {
+      if (heard || VIEWER_SKEWS.length) {
         // The labels of audio outputs are given to pages allowed a microphone (Firefox's, to
         // pages that had one: routeSound asks for its fake one).
         if (v.kind === "chromium") await v.context.grantPermissions(["microphone"], { origin: new URL(bases[i]).origin });
@@ -722,7 +725,7 @@ async function run(scenario) {
     }
     const what = { delay: `one-way delays ${DELAYS_MS.join("/")} ms ±${JITTER * 100}%`, throttle: "one viewer's CPU 4x slower", youtube: "a YouTube item (the IFrame API stand-in), loopback" };
     const named = { chromium: "Chromium", firefox: "Firefox ESR (WebDriver BiDi)", webkit: "WebKitGTK's MiniBrowser (WebDriver)", mixed: `${viewers.map((v) => (v.kind === "firefox" ? "Firefox ESR" : "Chromium")).join(", ")}; late joiners Chromium and Firefox in turn` };
-    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${named[BROWSER]}${SOUND_SKEW.length ? `; each viewer's sound card ${viewers.map((_, i) => SOUND_SKEW[i % SOUND_SKEW.length]).join(", ")} ppm off the machine's clock` : ""}`);
+    console.log(`scenario ${scenario}: ${what[scenario] ?? "loopback"}; ${named[BROWSER]}${VIEWER_SKEWS.length ? `; each viewer's sound card ${VIEWER_SKEWS.join(", ")} ppm off the machine's clock` : ""}`);
     const host = viewers[0].page;
     await host.goto(`${bases[0]}/`);
     const room = await host.evaluate(async () => {
