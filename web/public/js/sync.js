@@ -46,6 +46,9 @@ export const SYNC = Object.freeze({
    * first sets the position back about 20 ms (time stretching starts), so a smaller drift costs
    * more to correct than to keep (bench-sync: a 4 ms band turned 4 ms ahead into 37 ms behind). */
   DEAD_BAND: 0.01,
+  /** How far Chromium sets a player back as its rate leaves 1 (s, at the room's rate of 1; 20-28
+   * ms: web/bench/rate.mjs, bench-sync's drifting sound cards). */
+  SETBACK: 0.02,
   /** In the first SEEK_GRACE after a seek, and at any time when the room's rate is not 1 (the
    * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
    * DEAD_BAND): a player left where its landing put it stays there, up to DEAD_BAND off, for good. */
@@ -59,6 +62,32 @@ export const SYNC = Object.freeze({
    * 10.8 ms). */
   REST_BAND: 0.004,
   REST_WINDOW: 1.0,
+  /** A player's position runs on its sound card's clock, tens of ppm off the page's (a few ms a
+   * minute), so at rest at the room's rate of 1 a Chromium viewer ramps across its dead band, one
+   * way, and is corrected at its edge, each correction opening with the setback. From the edge
+   * to the room, its rest spans the dead band on one side: two viewers drifting opposite ways
+   * rested up to twice the band apart (bench-sync, SYNC_SOUND_SKEW, four cards at +50, -50, +100
+   * and -100 ppm: spread p95 11-19 ms a minute against 7-9 ms at 0 ppm). Once its rests show a
+   * steady drift (`restSkew`), a correction lets go SKEW_AIM times the dead band on the side it
+   * drifts from, and the next starts as far past the room on the side it drifts to: the same
+   * travel, so corrections come as seldom, but centred on the room. The drift is the slope of
+   * the line fitted to a rest's drifts (a rest: decisions at rest at the room's rate of 1, from
+   * SKEW_SETTLE after it began, not in a grace), averaged SKEW_BUCKET at a time, the last
+   * SKEW_BUCKETS of them (two minutes), once they span SKEW_SPAN... */
+  SKEW_AIM: 0.5,
+  SKEW_SETTLE: 1.0,
+  SKEW_BUCKET: 5,
+  SKEW_BUCKETS: 24,
+  SKEW_SPAN: 30,
+  /** ...read as none below SKEW_MIN (20 ppm: 10 ms in more than 8 min), nor believed when it is
+   * within SKEW_SIGNIFICANCE standard errors of none, beyond SKEW_MAX (1000 ppm: no card is that
+   * far off; a player stalling now and then), or when the drifts scatter around the line by more
+   * than SKEW_SCATTER (s: an average that far off the line says the rest is no line: the clock
+   * estimate stepped within it, or the player stalled). */
+  SKEW_MIN: 2e-5,
+  SKEW_SIGNIFICANCE: 4,
+  SKEW_MAX: 1e-3,
+  SKEW_SCATTER: 0.001,
   /** Once correcting, keep correcting until the drift is below this (hysteresis). */
   RELEASE_BAND: 0.0015,
   /** Rate change per second of drift: 10 ms of drift plays 1% faster or slower. */
@@ -431,6 +460,18 @@ export class SyncController {
     /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
      * decisions since it began, or null (REST_BAND). */
     this.rest = null;
+    /** Whether this player's rests are read for a steady drift (SKEW_AIM): a Chromium one's
+     * (not setback-free: Gecko's rests are corrected from REST_BAND anyway). */
+    this.skewAware = fineRate && !setbackFree;
+    /** Whether leaving the room's rate of 1 sets this player back SETBACK (Chromium's: not a
+     * setback-free player's, nor one whose every change of rate costs it: WebKitGTK's). */
+    this.paysSetback = fineRate && !setbackFree && !rateChangeCost;
+    /** The rest under way: {since (local s), from (when the average being summed began), sum, n,
+     * buckets: the last SKEW_BUCKETS averages, {t (local s), drift}}, or null (`trackRest`). */
+    this.restLine = null;
+    /** The drift of this player's rests (s/s; above 0: it runs ahead of the room), 0 while none
+     * is shown (SKEW_AIM). */
+    this.restSkew = 0;
     this.startLatency = this.quickStart ? SYNC.INITIAL_QUICK_START_LATENCY : SYNC.INITIAL_START_LATENCY;
     /** Whether startLatency was measured (here or on an earlier page), not assumed. */
     this.startMeasured = false;
@@ -460,7 +501,7 @@ export class SyncController {
     this.lastBaseRate = null;
     this.correcting = false;
     /** The last release from a stretched rate to the room's 1, until its rest is measured:
-     * {at, raw, upper, dir} (raw: the drift of the reading it let go at; dir: the direction of the
+     * {at, raw, upper, dir, aim} (raw: the drift of the reading it let go at; dir: the direction of the
      * stretch let go of). */
     this.released = null;
     /** Jumps of recent releases, newest last: {jump, dir} (the rest minus that reading, s; the
@@ -524,6 +565,8 @@ export class SyncController {
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
     const placed = raw !== null;
     const result = (action, rate, seekTo = null, startIn = null) => {
+      // A rest is decisions at rest (`trackRest`), one after another: any other ends it.
+      if (action !== "none" || rate !== baseRate || roomPaused) this.restLine = null;
       if (rate !== this.currentRate) this.rateSetAt = now;
       this.currentRate = rate;
       return { play: !roomPaused && !this.holding(), rate, seekTo, drift, rawDrift, action, startIn };
@@ -664,13 +707,25 @@ export class SyncController {
     // (a landing's start, a correction under way): once back at 1, starting again would cost the
     // setback, so the dead band then (a 3 ms miss left after a release became 23 ms: bench-sync).
     const band = stretches(baseRate) || (grace && stretches(this.currentRate)) ? k * SYNC.GRACE_BAND : deadBand;
-    this.correcting = steer > band || (this.correcting && steer > k * SYNC.RELEASE_BAND);
+    // A player whose rests drift one way is corrected towards `aim`, on the side it drifts from,
+    // and from as far past the room on the side it drifts to (SKEW_AIM); from the dead band on
+    // the other side, as any.
+    const aim = this.aim(baseRate, now);
+    const wasCorrecting = this.correcting;
+    this.correcting = Math.abs(this.smoothed - aim) > band || steer > deadBand || (this.correcting && Math.abs(this.smoothed - aim) > k * SYNC.RELEASE_BAND);
+    // A correction from the room's rate of 1 opens with Chromium's setback: the drift it is to
+    // close is where that sets the player, and the smoothed drift is taken there at once.
+    // Smoothed from before it, the drift lagged the step: a player 10 ms ahead was first slowed,
+    // set back to 15 ms behind, sped up (a turn), and let go of there when the smoothed drift
+    // passed the room, to be corrected again, with the setback once more.
+    if (this.correcting && !wasCorrecting && this.paysSetback && !stretches(baseRate) && !stretches(this.currentRate)) this.smoothed -= SYNC.SETBACK * baseRate;
+    const off = Math.abs(this.smoothed - aim);
     // A setback-free player resting off the room, looked at once a second (REST_BAND).
     if (this.restOff(drift, baseRate, grace, now)) this.correcting = true;
     // Letting go of a stretched rate for the room's 1 (a correction, a landing's start).
     if (this.releasing(baseRate)) {
-      if (placed && this.goodRelease(drift, rawDrift, now)) {
-        this.release(drift, rawDrift, now);
+      if (placed && this.goodRelease(drift, rawDrift, now, aim)) {
+        this.release(drift, rawDrift, now, true, aim);
         return result("none", baseRate);
       }
       if (!this.correcting) {
@@ -681,11 +736,11 @@ export class SyncController {
         // `goodRelease`), or correct back (and then let go as before: the wait runs once per
         // release). At any reading only at RELEASE_GIVE_UP.
         const held = now - this.holdSince;
-        if (held < SYNC.RELEASE_WAIT && Math.abs(drift) <= k * SYNC.GRACE_BAND) return result("nudge", this.currentRate);
-        if (steer > k * SYNC.RELEASE_BAND) {
+        if (held < SYNC.RELEASE_WAIT && Math.abs(drift - aim) <= k * SYNC.GRACE_BAND) return result("nudge", this.currentRate);
+        if (off > k * SYNC.RELEASE_BAND) {
           this.correcting = true;
         } else if ((placed && above(drift, rawDrift)) || held >= SYNC.RELEASE_GIVE_UP) {
-          this.release(drift, rawDrift, now, placed);
+          this.release(drift, rawDrift, now, placed, aim);
           return result("none", baseRate);
         } else {
           return result("nudge", this.currentRate);
@@ -697,10 +752,11 @@ export class SyncController {
       // (+26.7 ms from 1.25); from just off 1 it moves a few ms (web/bench/rate.mjs). So one
       // decision just off 1 on the same side first.
       if (!stretches(baseRate) && this.farFrom(baseRate)) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
+      this.trackRest(drift, baseRate, grace, now);
       return result("none", baseRate);
     }
     const cap = grace ? this.graceCap(baseRate) : SYNC.STEADY_MAX_NUDGE;
-    let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * this.smoothed, -cap, cap);
+    let nudge = clamp(-(grace ? SYNC.GRACE_GAIN : SYNC.GAIN) * (this.smoothed - aim), -cap, cap);
     // From rate 1, never so little that Chromium plays it as 1 (and pays the setback once more
     // when the nudge grows again).
     if (!stretches(baseRate) && Math.abs(nudge) < SYNC.START_STRETCH) nudge = Math.sign(nudge || 1) * SYNC.START_STRETCH;
@@ -760,15 +816,60 @@ export class SyncController {
     return !this.landing && !stretches(baseRate) && stretches(this.currentRate) && !this.farFrom(baseRate);
   }
 
-  /** Whether letting go now (local time `now`, s) rests the player on the room: a reading above
-   * its line (by RELEASE_ABOVE: below it, Chromium rests 10 ms further), whose rest is within
-   * RELEASE_AIM (RELEASE_BAND once the release has waited RELEASE_WAIT), the line within
-   * GRACE_BAND. */
-  goodRelease(drift, rawDrift, now) {
+  /** Whether letting go now (local time `now`, s) rests the player on the room, or `aim` off it:
+   * a reading above its line (by RELEASE_ABOVE: below it, Chromium rests 10 ms further), whose
+   * rest is within RELEASE_AIM of that (RELEASE_BAND once the release has waited RELEASE_WAIT),
+   * the line within GRACE_BAND of it. */
+  goodRelease(drift, rawDrift, now, aim = 0) {
     const k = this.tolerance;
     const waited = this.holdSince !== null && now - this.holdSince >= SYNC.RELEASE_WAIT;
     const rest = rawDrift + this.releaseJump(rawDrift !== drift, this.stretchDirection());
-    return above(drift, rawDrift) && Math.abs(rest) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift) <= k * SYNC.GRACE_BAND;
+    return above(drift, rawDrift) && Math.abs(rest - aim) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift - aim) <= k * SYNC.GRACE_BAND;
+  }
+
+  /** Where a correction at the room's rate `baseRate` aims to rest the player (s off the room, at
+   * local time `now`): SKEW_AIM times the dead band on the side its rests drift from, once they
+   * show a steady drift (`restSkew`); the room itself in a grace (a landing aims at the room), at
+   * another rate (the player stretches time, and is kept within GRACE_BAND), or with no drift. */
+  aim(baseRate, now) {
+    if (!this.skewAware || this.restSkew === 0 || stretches(baseRate) || this.inGrace(now)) return 0;
+    return -Math.sign(this.restSkew) * SYNC.SKEW_AIM * this.deadBand;
+  }
+
+  /** One decision at rest at the room's rate (`baseRate`) `drift` (s) off it, at local time `now`:
+   * it adds to the rest under way, whose drifts are averaged SKEW_BUCKET at a time; once the last
+   * SKEW_BUCKETS of those averages span SKEW_SPAN, the line fitted through them says how fast this
+   * player drifts (`restSkew`), unless one of them lies off it by more than SKEW_SCATTER (the
+   * clock estimate stepped, the player stalled: no line) or it is beyond belief (SKEW_MAX). In a
+   * grace, or at another rate than 1, there is no rest to read. */
+  trackRest(drift, baseRate, grace, now) {
+    if (!this.skewAware || grace || stretches(baseRate) || this.landing !== null || this.pendingSeek !== null) {
+      this.restLine = null;
+      return;
+    }
+    const r = (this.restLine ??= { since: now, from: null, sum: 0, n: 0, buckets: [] });
+    // Its first second holds the release's jump.
+    if (now - r.since < SYNC.SKEW_SETTLE) return;
+    r.from ??= now;
+    r.sum += drift;
+    r.n += 1;
+    if (now - r.from < SYNC.SKEW_BUCKET) return;
+    r.buckets.push({ t: (r.from + now) / 2, drift: r.sum / r.n });
+    if (r.buckets.length > SYNC.SKEW_BUCKETS) r.buckets.shift();
+    r.from = now;
+    r.sum = 0;
+    r.n = 0;
+    const bs = r.buckets;
+    if (bs.length < 3 || bs[bs.length - 1].t - bs[0].t < SYNC.SKEW_SPAN - SYNC.SKEW_BUCKET) return;
+    const n = bs.length;
+    const mt = bs.reduce((a, b) => a + b.t, 0) / n;
+    const md = bs.reduce((a, b) => a + b.drift, 0) / n;
+    const sxx = bs.reduce((a, b) => a + (b.t - mt) ** 2, 0);
+    const slope = bs.reduce((a, b) => a + (b.t - mt) * (b.drift - md), 0) / sxx;
+    const residuals = bs.map((b) => b.drift - md - slope * (b.t - mt));
+    if (!(sxx > 0) || residuals.some((x) => Math.abs(x) > SYNC.SKEW_SCATTER) || Math.abs(slope) > SYNC.SKEW_MAX) return;
+    const error = Math.sqrt(residuals.reduce((a, x) => a + x * x, 0) / (n - 2) / sxx);
+    this.restSkew = Math.abs(slope) >= SYNC.SKEW_MIN && Math.abs(slope) >= SYNC.SKEW_SIGNIFICANCE * error ? slope : 0;
   }
 
   /** Which way the player stretches time from the room's rate of 1: +1 faster, -1 slower. */
@@ -785,19 +886,21 @@ export class SyncController {
     if (!this.releasing(baseRate) || raw === null) return null;
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
-    if (!this.goodRelease(drift, rawDrift, now)) return null;
-    this.release(drift, rawDrift, now);
+    const aim = this.aim(baseRate, now);
+    if (!this.goodRelease(drift, rawDrift, now, aim)) return null;
+    this.release(drift, rawDrift, now, true, aim);
     this.currentRate = baseRate;
     return baseRate;
   }
 
   /** Lets go of a stretched rate (the caller sets the room's, 1), at a reading `rawDrift` off the
-   * room (its line `drift` off; `placed`: false when the reading could not be told from it). */
-  release(drift, rawDrift, now, placed = true) {
+   * room (its line `drift` off; `placed`: false when the reading could not be told from it), to
+   * rest `aim` off it (`aim`). */
+  release(drift, rawDrift, now, placed = true, aim = 0) {
     this.correcting = false;
     this.holdSince = null;
     // Only a release above the line teaches the jump (below it, Chromium adds 10 ms).
-    this.released = { at: now, raw: rawDrift, upper: placed && above(drift, rawDrift), dir: this.stretchDirection() };
+    this.released = { at: now, raw: rawDrift, upper: placed && above(drift, rawDrift), dir: this.stretchDirection(), aim };
   }
 
   /** What a release from a stretch in direction `dir` (+1, -1; 0: either) adds to the reading it
@@ -858,6 +961,7 @@ export class SyncController {
     this.correcting = false;
     this.smoothed = null;
     this.rest = null;
+    this.restLine = null;
   }
 
   /** The room started playing while this player was paused where the room is (a play after a
@@ -891,6 +995,9 @@ export class SyncController {
       this.releaseJumps = [...(other.releaseJumps ?? [])];
       this.releasePrior = other.releasePrior ?? null;
       this.stepCosts = { one: [...(other.stepCosts?.one ?? [])], other: [...(other.stepCosts?.other ?? [])] };
+      // The drift of this page's rests (its sound card's), not kept across pages: the next page
+      // may play on another card, and reads it again within SKEW_SPAN.
+      this.restSkew = Number.isFinite(other.restSkew) && this.skewAware ? other.restSkew : 0;
       // A record kept from an earlier page is a measurement.
       this.startMeasured = other.startMeasured ?? true;
     }

@@ -8,8 +8,9 @@ const playing = { paused: false, rate: 1 };
 const jumps = (dir, ...xs) => xs.map((jump) => ({ jump, dir }));
 
 test("each threshold: dead band, nudge, steady cap, seek", () => {
-  // A fresh controller for each reading: the nudge follows a smoothed drift.
-  const d = (drift, now = 100, c = new SyncController({ landing: false })) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
+  // A fresh controller for each reading: the nudge follows a smoothed drift. A player whose rate
+  // leaves 1 at no cost (Gecko's); Chromium's setback is the next test's.
+  const d = (drift, now = 100, c = new SyncController({ landing: false, setbackFree: true })) => c.decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now });
   assert.deepEqual([d(0.008).action, d(0.008).rate], ["none", 1]);
   assert.deepEqual([d(-SYNC.DEAD_BAND * 0.9).action], ["none"]);
   // Ahead by 15 ms: play 1.5% slower.
@@ -21,7 +22,7 @@ test("each threshold: dead band, nudge, steady cap, seek", () => {
   // Bounded at ±2% in steady state.
   assert.ok(Math.abs(d(-0.1).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9);
   // Beyond the seek threshold: seek, ahead of the target by the assumed latency.
-  const c = new SyncController({ landing: false });
+  const c = new SyncController({ landing: false, setbackFree: true });
   const seek = d(-0.5, 100, c);
   assert.equal(seek.action, "seek");
   assert.ok(Math.abs(seek.seekTo - (50 + SYNC.INITIAL_SEEK_LATENCY)) < 1e-9);
@@ -46,8 +47,43 @@ test("the grace's largest nudge: ±50% with the room at 1, and at 1.25 for a set
   assert.ok(near(after(1.25, false), SYNC.MAX_NUDGE), `Chromium at 1.25: ${after(1.25, false)}`);
 });
 
+test("a correction from rate 1 that opens with Chromium's setback closes the drift the setback leaves, one way: no turn", () => {
+  const d = (drift) => new SyncController({ landing: false }).decide({ target: 50, actual: 50 + drift, roomPaused: false, baseRate: 1, now: 100 });
+  // 15 ms ahead will be about 5 ms behind once set back: 0.5% faster, not 1.5% slower.
+  assert.ok(Math.abs(d(0.015).rate - (1 + SYNC.GAIN * (SYNC.SETBACK - 0.015))) < 1e-9, `${d(0.015).rate}`);
+  // 15 ms behind, 35 ms: 2% faster.
+  assert.ok(Math.abs(d(-0.015).rate - (1 + SYNC.STEADY_MAX_NUDGE)) < 1e-9, `${d(-0.015).rate}`);
+  // 21 ms ahead, 1 ms: still slower, by START_STRETCH at least (0.1% would be played as 1).
+  assert.ok(Math.abs(d(0.021).rate - (1 - SYNC.START_STRETCH)) < 1e-9, `${d(0.021).rate}`);
+  // Not a player that pays no setback (Gecko), nor one whose every change of rate costs it
+  // (WebKitGTK), nor a correction that starts stretched already (the room at 1.25).
+  const other = (options, baseRate = 1) => new SyncController({ landing: false, ...options }).decide({ target: 50, actual: 50 + 0.015 * baseRate, roomPaused: false, baseRate, now: 100 }).rate / baseRate;
+  assert.ok(Math.abs(other({ setbackFree: true }) - 0.985) < 1e-9);
+  assert.ok(Math.abs(other({ rateChangeCost: true }) - 0.985) < 1e-9);
+  assert.ok(other({}, 1.25) < 1);
+  // A player 10 ms ahead set back 25 ms: sped up from the start, and let go of near the room,
+  // once (before, it was slowed first, sped up once set back, let go of 15 ms behind when its
+  // smoothed drift passed the room, and corrected again).
+  const c = new SyncController({ landing: false });
+  let off = 0.0105;
+  let rate = 1;
+  const rates = [];
+  for (let i = 0; i < 60; i++) {
+    const r = c.decide({ target: 50 + i / 10, actual: 50 + i / 10 + off, roomPaused: false, baseRate: 1, now: 100 + i / 10 }).rate;
+    if (rate === 1 && r !== 1) off -= 0.025;
+    if (rate !== 1 && r === 1) off -= 0.0027;
+    rate = r;
+    rates.push(r);
+    off += (r - 1) * 0.1;
+  }
+  const left = rates.filter((r, i) => i > 0 && rates[i - 1] === 1 && r !== 1).length + (rates[0] !== 1 ? 1 : 0);
+  assert.equal(left, 1, `rates ${rates.map((r) => r.toFixed(4)).join(" ")}`);
+  assert.ok(rates.every((r) => r >= 1), "never slowed");
+  assert.ok(Math.abs(off) < 0.004, `rests ${off}`);
+});
+
 test("hysteresis: once correcting, it continues down to the release band", () => {
-  const c = new SyncController();
+  const c = new SyncController({ setbackFree: true });
   // Each drift held for a second (10 ticks), so the smoothed drift has reached it.
   const hold = (drift) => {
     let r;
@@ -2079,4 +2115,117 @@ test("a player whose changes of rate cost holds a correction's rate, then change
   // From the room's rate, at once.
   c.currentRate = 1;
   assert.equal(c.heldRate(1.02, 1, 10.01), 1.02);
+});
+
+/**
+ * A Chromium player whose position runs `skew` (s/s) off the page's clock (its sound card's), at
+ * the room's rate of 1 for `seconds` from a landing's rest `off` (s) off the room, decided every
+ * 100 ms: leaving 1 sets it back SETBACK, and letting go of a stretched rate rests it at the
+ * reading it let go at plus `jump` (10 ms further from one below its line); its readings scatter
+ * around its line while it stretches (a sawtooth of ±5 ms, as Chromium's), not at rest. Returns
+ * its drift at each decision at rest after `settle` s, and how many corrections began.
+ */
+function drifting({ skew, seconds = 600, settle = 120, off = 0, jump = -0.0027, controller = new SyncController() }) {
+  const SETBACK = 0.025;
+  const c = controller;
+  c.releaseJumps = [...jumps(1, jump, jump, jump), ...jumps(-1, jump, jump, jump)];
+  let rate = 1;
+  const rests = [];
+  let corrections = 0;
+  for (let i = 0; i < seconds * 10; i++) {
+    const t = 1000 + i / 10;
+    const stretching = rate !== 1;
+    const saw = stretching ? (Math.floor((i * 37) / 10) % 3) * 0.005 - 0.005 : 0;
+    const raw = off + saw;
+    const d = c.decide({ target: 100 + i / 10, actual: 100 + i / 10 + off, raw: 100 + i / 10 + raw, roomPaused: false, baseRate: 1, now: t });
+    if (stretching && d.rate === 1) off = raw + jump + (saw < 0 ? 0.01 : 0);
+    if (!stretching && d.rate !== 1) {
+      off -= SETBACK;
+      corrections += 1;
+    }
+    if (d.rate === 1 && i / 10 >= settle) rests.push(off);
+    rate = d.rate;
+    off += (rate * (1 + skew) - 1) * 0.1;
+  }
+  return { rests, corrections, lo: Math.min(...rests), hi: Math.max(...rests), skew: c.restSkew };
+}
+
+test("a Chromium player whose rests drift one way (its sound card's clock) is let go of on the side it drifts from: its rests centred on the room, corrected as seldom", () => {
+  for (const skew of [1e-4, -1e-4, 5e-5, -5e-5]) {
+    const aware = drifting({ skew });
+    const plain = new SyncController();
+    plain.skewAware = false;
+    const before = drifting({ skew, controller: plain });
+    const ms = (x) => (x * 1000).toFixed(1);
+    const widest = (r) => Math.max(-r.lo, r.hi);
+    // Before: from the room to the dead band's edge on the side it drifts to.
+    assert.ok(widest(before) > 0.9 * SYNC.DEAD_BAND, `${skew}: rests before ${ms(before.lo)}..${ms(before.hi)} ms`);
+    // Now: half of it either side, give or take a release's aim.
+    assert.ok(widest(aware) <= SYNC.SKEW_AIM * SYNC.DEAD_BAND + 2 * SYNC.RELEASE_BAND, `${skew}: rests ${ms(aware.lo)}..${ms(aware.hi)} ms`);
+    assert.ok(aware.hi - aware.lo >= 0.8 * SYNC.DEAD_BAND, `${skew}: the whole travel is used (${ms(aware.lo)}..${ms(aware.hi)} ms)`);
+    assert.ok(aware.corrections <= before.corrections + 1, `${skew}: ${aware.corrections} corrections against ${before.corrections}`);
+    assert.ok(Math.abs(aware.skew - skew) < 0.2 * Math.abs(skew), `${skew}: read as ${aware.skew}`);
+  }
+});
+
+/** A player fed `drift(t)` (s, t from 0) at rest at the room's `baseRate` every 100 ms for
+ * `seconds`: the drift of its rests it read at each decision (`restSkew`), and its rates. */
+function readRests({ drift, seconds, controller = new SyncController(), baseRate = 1, from = 0 }) {
+  const skews = [];
+  const rates = [];
+  for (let i = from * 10; i < (from + seconds) * 10; i++) {
+    const t = i / 10;
+    const target = 100 + t * baseRate;
+    rates.push(controller.decide({ target, actual: target + drift(t), roomPaused: false, baseRate, now: 1000 + t }).rate);
+    skews.push(controller.restSkew);
+  }
+  return { skews, rates };
+}
+
+test("the drift of a player's rests: read once they span 30 s, through the scatter of its readings; none from a step, nor from scatter alone", () => {
+  let random = 3;
+  const rand = () => ((random = (random * 16807) % 2147483647) / 2147483647) - 0.5;
+  // 100 ppm behind, read with ±4 ms of scatter: known by 40 s, within 20%.
+  const behind = readRests({ drift: (t) => -1e-4 * t + 0.008 * rand(), seconds: 60 });
+  assert.equal(behind.skews[250], 0, "not before SKEW_SPAN");
+  assert.ok(Math.abs(behind.skews[400] + 1e-4) < 2e-5, `read ${behind.skews[400]}`);
+  // 30 ppm ahead, clean.
+  assert.ok(Math.abs(readRests({ drift: (t) => 3e-5 * t, seconds: 60 }).skews.at(-1) - 3e-5) < 5e-6);
+  // No drift, ±4 ms of scatter, for ten minutes: none, at any decision.
+  assert.ok(readRests({ drift: () => 0.008 * rand(), seconds: 600 }).skews.every((x) => x === 0));
+  // 10 ppm: too little to act on (10 ms in 17 min).
+  assert.ok(readRests({ drift: (t) => 1e-5 * t, seconds: 120 }).skews.every((x) => x === 0));
+  // The clock estimate stepped 5 ms within a rest, at any moment: no line, so no drift.
+  for (const at of [10, 25, 34, 45, 70]) {
+    const { skews } = readRests({ drift: (t) => (t >= at ? 0.005 : 0), seconds: 100 });
+    assert.ok(skews.every((x) => x === 0), `a step at ${at} s read as ${skews.find((x) => x !== 0)}`);
+  }
+  // Beyond belief (2000 ppm: a player stalling), none.
+  assert.ok(readRests({ drift: (t) => -0.002 * (t % 5), seconds: 60 }).skews.every((x) => x === 0));
+  // Not for a player that pays no setback (Gecko: corrected from REST_BAND anyway), nor read at
+  // another rate than 1 (a stretching player is corrected within GRACE_BAND).
+  assert.ok(readRests({ drift: (t) => 1e-4 * t, seconds: 60, controller: new SyncController({ setbackFree: true }) }).skews.every((x) => x === 0));
+  assert.ok(readRests({ drift: (t) => 1e-4 * t, seconds: 60, baseRate: 1.25 }).skews.every((x) => x === 0));
+});
+
+test("a player known to drift ahead is corrected from half the dead band ahead, and from the dead band behind, as any; a new controller for the next item keeps it", () => {
+  const drifts = () => {
+    const c = new SyncController();
+    c.restSkew = 1e-4;
+    return c;
+  };
+  // 6 ms ahead: corrected (before, not until 10 ms).
+  const corrected = (r) => r.rates.some((x) => x !== 1);
+  assert.ok(corrected(readRests({ drift: () => 0.006, seconds: 1, controller: drifts() })));
+  assert.ok(!corrected(readRests({ drift: () => 0.004, seconds: 5, controller: drifts() })));
+  // Behind, the dead band as before.
+  assert.ok(!corrected(readRests({ drift: () => -0.009, seconds: 5, controller: drifts() })));
+  assert.ok(corrected(readRests({ drift: () => -0.011, seconds: 1, controller: drifts() })));
+  // Without a drift known, 6 ms is left alone.
+  assert.ok(!corrected(readRests({ drift: () => 0.006, seconds: 5 })));
+  // Kept by the next item's controller, and forgotten by a player of another kind.
+  assert.equal(new SyncController().learntFrom(drifts()).restSkew, 1e-4);
+  assert.equal(new SyncController({ setbackFree: true }).learntFrom(drifts()).restSkew, 0);
+  // Nor kept across pages (the next may play on another sound card).
+  assert.equal(new SyncController().learntFrom(latenciesFrom(storedLatencies(drifts()))).restSkew, 0);
 });
