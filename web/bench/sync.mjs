@@ -426,7 +426,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const { target, error, errorEveryEdge } = window.__roomError(app, now);
-      window.__samples.push({ now, target, error, errorEveryEdge, edgesLate: window.__edgesLate ?? null, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost, app.controller.bufferedSeekLatency], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, timerLate: app.controller.startTimerLate ?? null, buffered: app.controller.landing?.buffered ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, target, error, errorEveryEdge, edgesLate: window.__edgesLate ?? null, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost, app.controller.bufferedSeekLatency], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, timerLate: app.controller.startTimerLate ?? null, buffered: app.controller.landing?.buffered ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, skew: app.controller.restSkew ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir, aim: app.controller.released.aim ?? 0 }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -479,11 +479,13 @@ function printSoak({ soak, steady, rows, samples, t0, prefix }) {
     // (`clock`: the page's estimate of the server's time less its own, ms.)
     const clockMoved = within.map((list) => (list.length ? Math.max(...list.map((x) => x.clock)) - Math.min(...list.map((x) => x.clock)) : 0));
     const correcting = within.map((list) => list.filter((x) => Math.abs(x.nudge) > 1e-9).length / Math.max(1, list.length));
+    // The drift each page read from its rests by the minute's end (ppm; the controller's `restSkew`).
+    const skews = within.map((list) => (Number.isFinite(list.at(-1)?.skew) ? (list.at(-1).skew * 1e6).toFixed(0) : "-"));
     const use = soak.server.filter((x) => x.now <= to).at(-1);
     worst.p95 = Math.max(worst.p95, quantile(xs, 0.95));
     worst.max = Math.max(worst.max, xs.at(-1));
     worst.rest = Math.max(worst.rest, ...rests.map(Math.abs));
-    console.log(`minute ${m + 1}: spread p95 ${ms(quantile(xs, 0.95))} ms, max ${ms(xs.at(-1))} ms; rests ${rests.map((x) => ms(x)).join(", ")} ms; clock estimates moved ${clockMoved.map((x) => x.toFixed(1)).join(", ")} ms; correcting ${correcting.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; server ${use?.rss?.toFixed(1)} MiB, ${use?.files} files`);
+    console.log(`minute ${m + 1}: spread p95 ${ms(quantile(xs, 0.95))} ms, max ${ms(xs.at(-1))} ms; rests ${rests.map((x) => ms(x)).join(", ")} ms; clock estimates moved ${clockMoved.map((x) => x.toFixed(1)).join(", ")} ms; correcting ${correcting.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; drifts read ${skews.join(", ")} ppm; server ${use?.rss?.toFixed(1)} MiB, ${use?.files} files`);
   }
   const first = soak.server.find((x) => x.now >= t0 + 60_000) ?? soak.server[0];
   const last = soak.server.at(-1);
@@ -1034,7 +1036,9 @@ async function run(scenario) {
     const offRests = rests.filter((r) => Math.abs(r.error) > REST_OFF);
     // Each release of a stretched rate for the room's 1 (the controller's `released`, kept in the
     // samples until its rest is measured): where the player rests (its median error 0.3-1 s
-    // after, when nothing moved it meanwhile), and whether it let go at a reading above its line.
+    // after, when nothing moved it meanwhile) against where it was let go of to rest (`aim`: off
+    // the room on the side a drifting player drifts from), and whether it let go at a reading
+    // above its line.
     const releases = [];
     for (const list of samples) {
       const seen = new Set();
@@ -1044,7 +1048,7 @@ async function run(scenario) {
         seen.add(r.at);
         const after = list.slice(i).filter((y) => y.now >= x.now + 300 && y.now <= x.now + 1000);
         if (!after.length || after.some((y) => Math.abs(y.nudge) > 1e-9 || y.roomRate !== 1)) return;
-        releases.push({ upper: r.upper, rest: quantile(after.map((y) => y.error).sort((a, b) => a - b), 0.5) });
+        releases.push({ upper: r.upper, rest: quantile(after.map((y) => y.error).sort((a, b) => a - b), 0.5) - (r.aim ?? 0) });
       });
     }
     const releaseRests = releases.map((r) => Math.abs(r.rest)).sort((a, b) => a - b);
@@ -1172,7 +1176,7 @@ async function run(scenario) {
     });
     if (soak) printSoak({ soak, steady, rows, samples, t0, prefix });
     console.log(`clock estimates from the start: moved ${clockMoves.map((c) => c.moved.toFixed(1)).join(", ")} ms (max - min); intersections ended by a sample ${clockMoves.map((c) => c.ended).join(", ")} times`);
-    if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest, |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
+    if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest against where they were let go of to rest (the room, or for a drifting player half the dead band off it), |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
     // A YouTube player's steps: runs of samples at another rate it offers (sync.js,
