@@ -750,6 +750,10 @@ class RoomPage {
       // was: a player that first had to load its video got almost none, and closed what its
       // landing missed at 2% over seconds). Not a join's: it heard of no change.
       sinceChange: sinceChange({ at: m.playback.at, heardAt: this.playbackHeardAt, now: serverNow, whole: this.playbackLearntWhole }),
+      // The clock estimate the target was worked out with, and its skew: a rest's drift is read
+      // apart from the estimate's moves (SYNC.SKEW_AIM).
+      clockOffset: (serverNow - now) / 1000,
+      clockSkew: this.clock.skew,
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
     const learnt = storedLatencies(this.controller);

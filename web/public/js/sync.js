@@ -467,7 +467,8 @@ export class SyncController {
      * setback-free player's, nor one whose every change of rate costs it: WebKitGTK's). */
     this.paysSetback = fineRate && !setbackFree && !rateChangeCost;
     /** The rest under way: {since (local s), from (when the average being summed began), sum, n,
-     * buckets: the last SKEW_BUCKETS averages, {t (local s), drift}}, or null (`trackRest`). */
+     * offset (the clock estimate at its first decision counted), buckets: the last SKEW_BUCKETS
+     * averages, {t (local s), drift}}, or null (`trackRest`). */
     this.restLine = null;
     /** The drift of this player's rests (s/s; above 0: it runs ahead of the room), 0 while none
      * is shown (SKEW_AIM). */
@@ -554,12 +555,17 @@ export class SyncController {
    *   place where it waits, when that is ahead of the room)
    * @param {number[]|null} [s.rates] the rates a player without fine rate control offers (a
    *   step plays it at one of them: COARSE_STEP_BAND), or null
+   * @param {number} [s.clockOffset] the clock estimate `target` was worked out with: the server's
+   *   time less the page's (s); its moves are taken out of the drift a rest is read for
+   *   (`trackRest`)
+   * @param {number} [s.clockSkew] how fast the clock estimate takes the server's clock to gain on
+   *   the page's (s/s: ClockEstimator's `skew`)
    * @returns {{play: boolean, rate: number, seekTo: number|null, drift: number, rawDrift: number,
    *   action: string, startIn: number|null}} `startIn`: start the player that many seconds from
    *   now (a landing). `rawDrift`: the drift of the reading itself (`raw`), which a stretching
    *   player's scatters around `drift`, its line; `drift` when the reading is not placed.
    */
-  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false, rates = null }) {
+  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false, rates = null, clockOffset = 0, clockSkew = 0 }) {
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
@@ -752,7 +758,7 @@ export class SyncController {
       // (+26.7 ms from 1.25); from just off 1 it moves a few ms (web/bench/rate.mjs). So one
       // decision just off 1 on the same side first.
       if (!stretches(baseRate) && this.farFrom(baseRate)) return result("nudge", baseRate * (1 + Math.sign(this.currentRate - baseRate) * SYNC.START_STRETCH));
-      this.trackRest(drift, baseRate, grace, now);
+      this.trackRest({ drift, baseRate, grace, now, clockOffset, clockSkew });
       return result("none", baseRate);
     }
     const cap = grace ? this.graceCap(baseRate) : SYNC.STEADY_MAX_NUDGE;
@@ -840,18 +846,26 @@ export class SyncController {
    * it adds to the rest under way, whose drifts are averaged SKEW_BUCKET at a time; once the last
    * SKEW_BUCKETS of those averages span SKEW_SPAN, the line fitted through them says how fast this
    * player drifts (`restSkew`), unless one of them lies off it by more than SKEW_SCATTER (the
-   * clock estimate stepped, the player stalled: no line) or it is beyond belief (SKEW_MAX). In a
-   * grace, or at another rate than 1, there is no rest to read. */
-  trackRest(drift, baseRate, grace, now) {
+   * player stalled: no line) or it is beyond belief (SKEW_MAX). In a grace, or at another rate
+   * than 1, there is no rest to read.
+   * What is read is how the player drifts from the page's clock, and from that, how the server's
+   * clock gains on the page's by the clock estimate's fitted skew (`clockSkew`): the player's
+   * drift less the estimate's own moves (`clockOffset`), which behind a jittery link wander a few
+   * ms a minute, one way for minutes at a time, and come back (bench-sync's soak behind the
+   * delays, 80 and 150 ms links: read as 21-28 ppm where the sound ran on the machine's clock). */
+  trackRest({ drift, baseRate, grace, now, clockOffset = 0, clockSkew = 0 }) {
     if (!this.skewAware || grace || stretches(baseRate) || this.landing !== null || this.pendingSeek !== null) {
       this.restLine = null;
       return;
     }
-    const r = (this.restLine ??= { since: now, from: null, sum: 0, n: 0, buckets: [] });
+    const r = (this.restLine ??= { since: now, from: null, offset: null, sum: 0, n: 0, buckets: [] });
     // Its first second holds the release's jump.
     if (now - r.since < SYNC.SKEW_SETTLE) return;
     r.from ??= now;
-    r.sum += drift;
+    // (The target moves on by the rate times the estimate's move. From the rest's first estimate:
+    // the offset is the epoch's, a billion seconds and more.)
+    r.offset ??= clockOffset;
+    r.sum += drift + baseRate * (clockOffset - r.offset);
     r.n += 1;
     if (now - r.from < SYNC.SKEW_BUCKET) return;
     r.buckets.push({ t: (r.from + now) / 2, drift: r.sum / r.n });
@@ -869,7 +883,8 @@ export class SyncController {
     const residuals = bs.map((b) => b.drift - md - slope * (b.t - mt));
     if (!(sxx > 0) || residuals.some((x) => Math.abs(x) > SYNC.SKEW_SCATTER) || Math.abs(slope) > SYNC.SKEW_MAX) return;
     const error = Math.sqrt(residuals.reduce((a, x) => a + x * x, 0) / (n - 2) / sxx);
-    this.restSkew = Math.abs(slope) >= SYNC.SKEW_MIN && Math.abs(slope) >= SYNC.SKEW_SIGNIFICANCE * error ? slope : 0;
+    const skew = slope - baseRate * (Number.isFinite(clockSkew) ? clockSkew : 0);
+    this.restSkew = Math.abs(skew) >= SYNC.SKEW_MIN && Math.abs(slope) >= SYNC.SKEW_SIGNIFICANCE * error ? skew : 0;
   }
 
   /** Which way the player stretches time from the room's rate of 1: +1 faster, -1 slower. */

@@ -2229,3 +2229,31 @@ test("a player known to drift ahead is corrected from half the dead band ahead, 
   // Nor kept across pages (the next may play on another sound card).
   assert.equal(new SyncController().learntFrom(latenciesFrom(storedLatencies(drifts()))).restSkew, 0);
 });
+
+test("the drift of a player's rests is read apart from the clock estimate's moves, and less the server's clock's skew the estimate fitted", () => {
+  // The player runs on the page's clock; the estimate wanders 2 ms a minute one way (behind a
+  // jittery link), and the target with it: no drift of the player's own.
+  const wander = (t) => 1.7e9 + (0.002 / 60) * t;
+  const still = new SyncController();
+  for (let i = 0; i < 900; i++) {
+    const t = i / 10;
+    const target = 100 + t + (wander(t) - wander(0));
+    still.decide({ target, actual: 100 + t, roomPaused: false, baseRate: 1, now: 1000 + t, clockOffset: wander(t) });
+    assert.equal(still.restSkew, 0, `at ${t} s`);
+  }
+  // The same estimate stepped by 5 ms: taken out too, and a card 100 ppm fast read through it.
+  const fast = new SyncController();
+  for (let i = 0; i < 600; i++) {
+    const t = i / 10;
+    const offset = 1.7e9 + (t >= 33 ? 0.005 : 0);
+    fast.decide({ target: 100 + t + (offset - 1.7e9), actual: 100 + t * (1 + 1e-4), roomPaused: false, baseRate: 1, now: 1000 + t, clockOffset: offset });
+  }
+  assert.ok(Math.abs(fast.restSkew - 1e-4) < 1e-5, `read ${fast.restSkew}`);
+  // A card 100 ppm fast against a server whose clock the estimate found 40 ppm fast: 60 ppm.
+  const both = new SyncController();
+  for (let i = 0; i < 600; i++) {
+    const t = i / 10;
+    both.decide({ target: 100 + t * (1 + 4e-5), actual: 100 + t * (1 + 1e-4), roomPaused: false, baseRate: 1, now: 1000 + t, clockOffset: 1.7e9 + 4e-5 * t, clockSkew: 4e-5 });
+  }
+  assert.ok(Math.abs(both.restSkew - 6e-5) < 1e-5, `read ${both.restSkew}`);
+});
