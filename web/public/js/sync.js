@@ -79,8 +79,8 @@ export const SYNC = Object.freeze({
   SKEW_BUCKET: 5,
   SKEW_BUCKETS: 24,
   SKEW_SPAN: 30,
-  /** ...read as none below SKEW_MIN (20 ppm: 10 ms in more than 8 min), nor believed when it is
-   * within SKEW_SIGNIFICANCE standard errors of none, beyond SKEW_MAX (1000 ppm: no card is that
+  /** ...read as none below SKEW_MIN (20 ppm: 10 ms in more than 8 min) by SKEW_SIGNIFICANCE
+   * standard errors, not believed when it is within that many of none, beyond SKEW_MAX (1000 ppm: no card is that
    * far off; a player stalling now and then), or when the drifts scatter around the line by more
    * than SKEW_SCATTER (s: an average that far off the line says the rest is no line: the clock
    * estimate stepped within it, or the player stalled). */
@@ -884,7 +884,13 @@ export class SyncController {
     if (!(sxx > 0) || residuals.some((x) => Math.abs(x) > SYNC.SKEW_SCATTER) || Math.abs(slope) > SYNC.SKEW_MAX) return;
     const error = Math.sqrt(residuals.reduce((a, x) => a + x * x, 0) / (n - 2) / sxx);
     const skew = slope - baseRate * (Number.isFinite(clockSkew) ? clockSkew : 0);
-    this.restSkew = Math.abs(skew) >= SYNC.SKEW_MIN && Math.abs(slope) >= SYNC.SKEW_SIGNIFICANCE * error ? skew : 0;
+    // A drift the line clearly shows is taken; one it clearly rules out (below SKEW_MIN however
+    // far off the line's slope may be) is none; one it can neither show nor rule out leaves
+    // what was read before: a +50 ppm viewer's rest, 30 s of averages once let go of, read as
+    // none at times, and its next correction aimed at the room (bench-sync, SYNC_SOUND_SKEW).
+    const margin = SYNC.SKEW_SIGNIFICANCE * error;
+    if (Math.abs(skew) >= SYNC.SKEW_MIN && Math.abs(slope) >= margin) this.restSkew = skew;
+    else if (Math.abs(skew) + margin < SYNC.SKEW_MIN) this.restSkew = 0;
   }
 
   /** Which way the player stretches time from the room's rate of 1: +1 faster, -1 slower. */

@@ -2257,3 +2257,17 @@ test("the drift of a player's rests is read apart from the clock estimate's move
   }
   assert.ok(Math.abs(both.restSkew - 6e-5) < 1e-5, `read ${both.restSkew}`);
 });
+
+test("a drift read once is kept while a rest can neither show it nor rule it out, and dropped once one rules it out", () => {
+  let random = 5;
+  const rand = () => ((random = (random * 16807) % 2147483647) / 2147483647) - 0.5;
+  const c = new SyncController();
+  c.restSkew = 5e-5;
+  // 40 s of a rest read with ±4 ms of scatter, its drift unclear: kept.
+  const unclear = readRests({ drift: (t) => 5e-5 * t + 0.008 * rand(), seconds: 40, controller: c });
+  assert.ok(unclear.skews.every((x) => x === 5e-5), `read ${unclear.skews.find((x) => x !== 5e-5)}`);
+  // Two clean minutes of none: dropped.
+  const none = new SyncController();
+  none.restSkew = 5e-5;
+  assert.equal(readRests({ drift: () => 0, seconds: 120, controller: none }).skews.at(-1), 0);
+});
