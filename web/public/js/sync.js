@@ -10,7 +10,12 @@
 //     rates other than 1 costs nothing either. After a landing and its grace the player rests
 //     within RELEASE_BAND, and at the room's rate it stays there. When the room's rate is not 1,
 //     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time. A
-//     player that pays no setback (Gecko: `setbackFree`) is corrected from REST_BAND at rest;
+//     player that pays no setback (Gecko: `setbackFree`) is corrected from REST_BAND at rest.
+//     A Chromium player's position runs on its sound card's clock, tens of ppm off the page's,
+//     so its rest drifts one way across the dead band: once its rests show that (`restSkew`), it
+//     is let go of half the band off the room on the side it drifts from, and corrected from as
+//     far past the room on the other (SKEW_AIM). A correction from rate 1 starts from where the
+//     setback will put the player (SETBACK), so one ahead is not slowed first and turned;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
 //     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek or a change
 //     of the room's rate), released as the drift shrinks (peers that seek for every small drift
