@@ -869,8 +869,9 @@ export class SyncController {
     r.from ??= now;
     // (The target moves on by the rate times the estimate's move. From the rest's first estimate:
     // the offset is the epoch's, a billion seconds and more.)
-    r.offset ??= clockOffset;
-    r.sum += drift + baseRate * (clockOffset - r.offset);
+    const offset = Number.isFinite(clockOffset) ? clockOffset : 0;
+    r.offset ??= offset;
+    r.sum += drift + baseRate * (offset - r.offset);
     r.n += 1;
     if (now - r.from < SYNC.SKEW_BUCKET) return;
     r.buckets.push({ t: (r.from + now) / 2, drift: r.sum / r.n });
