@@ -465,8 +465,8 @@ export class SyncController {
     /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
      * decisions since it began, or null (REST_BAND). */
     this.rest = null;
-    /** Whether this player's rests are read for a steady drift (SKEW_AIM): a Chromium one's
-     * (not setback-free: Gecko's rests are corrected from REST_BAND anyway). */
+    /** Whether this player's rests are read for a steady drift (SKEW_AIM): any left within the
+     * dead band at rest (not a setback-free one: Gecko's rests are corrected from REST_BAND). */
     this.skewAware = fineRate && !setbackFree;
     /** Whether leaving the room's rate of 1 sets this player back SETBACK (Chromium's: not a
      * setback-free player's, nor one whose every change of rate costs it: WebKitGTK's). */
@@ -723,7 +723,8 @@ export class SyncController {
     // the other side, as any.
     const aim = this.aim(baseRate, now);
     const wasCorrecting = this.correcting;
-    this.correcting = Math.abs(this.smoothed - aim) > band || steer > deadBand || (this.correcting && Math.abs(this.smoothed - aim) > k * SYNC.RELEASE_BAND);
+    const fromAim = Math.abs(this.smoothed - aim);
+    this.correcting = fromAim > band || steer > deadBand || (this.correcting && fromAim > k * SYNC.RELEASE_BAND);
     // A correction from the room's rate of 1 opens with Chromium's setback: the drift it is to
     // close is where that sets the player, and the smoothed drift is taken there at once.
     // Smoothed from before it, the drift lagged the step: a player 10 ms ahead was first slowed,

@@ -6,6 +6,9 @@ import { PositionReader } from "../../public/js/position.js";
 const playing = { paused: false, rate: 1 };
 /** Learnt release jumps (s), all after stretches in direction `dir` (+1 faster, -1 slower). */
 const jumps = (dir, ...xs) => xs.map((jump) => ({ jump, dir }));
+/** A stretching Chromium player's reading less its line at `ms` into a 30 ms cycle (s): -5, 0 or
+ * +5 ms, 10 ms each. */
+const sawtooth = (ms) => (Math.floor(ms / 10) % 3) * 0.005 - 0.005;
 
 test("each threshold: dead band, nudge, steady cap, seek", () => {
   // A fresh controller for each reading: the nudge follows a smoothed drift. A player whose rate
@@ -1401,7 +1404,7 @@ function releaseOnce({ line, rate = 1 + SYNC.START_STRETCH, phase, jump = -0.002
   let r = rate;
   let stretching = true;
   for (let t = 0; t < 3; t += 0.1) {
-    const saw = stretching ? (Math.floor((t * 1000 + phase) / 10) % 3) * 0.005 - 0.005 : 0;
+    const saw = stretching ? sawtooth(t * 1000 + phase) : 0;
     const raw = off + saw;
     const d = c.decide({ target: 100 + t, actual: 100 + t + off, raw: 100 + t + raw, roomPaused: false, baseRate: 1, now: t });
     if (stretching && d.rate === 1) {
@@ -1435,14 +1438,13 @@ test("a correction lets go at a reading whose rest falls on the room: Chromium's
   const blind = [];
   for (let i = 0; i < 60; i++) {
     const c = new SyncController();
-    const saw = (phase) => (Math.floor(phase / 10) % 3) * 0.005 - 0.005;
     const phase = rand() * 30;
     // raw = actual: the controller cannot see the reading.
     c.currentRate = 1.003;
     c.correcting = true;
     c.graceEnds = 0.85;
     const d = c.decide({ target: 100, actual: 100.0005, roomPaused: false, baseRate: 1, now: 0 });
-    if (d.rate === 1) blind.push(Math.abs(0.0005 + saw(phase) - 0.0027 + (saw(phase) < 0 ? 0.01 : 0)) * 1000);
+    if (d.rate === 1) blind.push(Math.abs(0.0005 + sawtooth(phase) - 0.0027 + (sawtooth(phase) < 0 ? 0.01 : 0)) * 1000);
   }
   blind.sort((a, b) => a - b);
   assert.ok(blind[Math.floor(0.9 * blind.length)] > 2, `blind rests (ms): ${blind.map((x) => x.toFixed(1)).join(" ")}`);
@@ -2135,7 +2137,7 @@ function drifting({ skew, seconds = 600, settle = 120, off = 0, jump = -0.0027, 
   for (let i = 0; i < seconds * 10; i++) {
     const t = 1000 + i / 10;
     const stretching = rate !== 1;
-    const saw = stretching ? (Math.floor((i * 37) / 10) % 3) * 0.005 - 0.005 : 0;
+    const saw = stretching ? sawtooth(i * 37) : 0;
     const raw = off + saw;
     const d = c.decide({ target: 100 + i / 10, actual: 100 + i / 10 + off, raw: 100 + i / 10 + raw, roomPaused: false, baseRate: 1, now: t });
     if (stretching && d.rate === 1) off = raw + jump + (saw < 0 ? 0.01 : 0);
