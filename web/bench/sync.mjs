@@ -119,10 +119,11 @@ if (HEARD && webkit) throw new Error("SYNC_HEARD=1 routes each viewer's sound wi
  * clock runs that many parts per million off the machine's (in turn; PulseAudio's pipe sink read
  * at that pace: heard.mjs `startSkewedSinks`), as at home, where a sound card's crystal is tens of
  * ppm off the clock the page and the server keep. A player's position runs on its sound's clock,
- * so its rest drifts off the room by that much. Unmuted, as SYNC_HEARD's; not with it; Chromium
- * only (Firefox plays through its own audio thread's clock too, not tried). */
+ * so its rest drifts off the room by that much (Firefox's as well, about 20 ppm more: its rests at
+ * 0 ppm drift so too). Unmuted, as SYNC_HEARD's; not with it; Chromium and Firefox (routed with
+ * setSinkId), not WebKitGTK. */
 const SOUND_SKEW = (process.env.SYNC_SOUND_SKEW ?? "").split(/[\s,]+/).filter(Boolean).map(Number);
-if (SOUND_SKEW.length && (HEARD || BROWSER !== "chromium")) throw new Error("SYNC_SOUND_SKEW: Chromium viewers only, not with SYNC_HEARD=1");
+if (SOUND_SKEW.length && (HEARD || webkit)) throw new Error("SYNC_SOUND_SKEW: Chromium and Firefox viewers (setSinkId), not with SYNC_HEARD=1");
 if (SOUND_SKEW.some((ppm) => !(Math.abs(ppm) < 10_000))) throw new Error(`SYNC_SOUND_SKEW=${process.env.SYNC_SOUND_SKEW}: numbers of ppm, each within ±10000`);
 /** Each viewer's sound card, ppm off the machine's clock: SOUND_SKEW in turn (empty without it). */
 const VIEWER_SKEWS = SOUND_SKEW.length ? Array.from({ length: VIEWERS }, (_, i) => SOUND_SKEW[i % SOUND_SKEW.length]) : [];
