@@ -120,8 +120,8 @@ if (HEARD && webkit) throw new Error("SYNC_HEARD=1 routes each viewer's sound wi
  * at that pace: heard.mjs `startSkewedSinks`), as at home, where a sound card's crystal is tens of
  * ppm off the clock the page and the server keep. A player's position runs on its sound's clock,
  * so its rest drifts off the room by that much (Firefox's as well, 21 ppm more: at the room's 1
- * it plays at player/video.js's STRETCHED_ONE). Unmuted, as SYNC_HEARD's; not with it; Chromium and Firefox (routed with
- * setSinkId), not WebKitGTK. */
+ * it plays at player/video.js's STRETCHED_ONE). Unmuted, as SYNC_HEARD's; not with it; Chromium
+ * and Firefox (routed with setSinkId), not WebKitGTK. */
 const SOUND_SKEW = (process.env.SYNC_SOUND_SKEW ?? "").split(/[\s,]+/).filter(Boolean).map(Number);
 if (SOUND_SKEW.length && (HEARD || webkit)) throw new Error("SYNC_SOUND_SKEW: Chromium and Firefox viewers (setSinkId), not with SYNC_HEARD=1");
 if (SOUND_SKEW.some((ppm) => !(Math.abs(ppm) < 10_000))) throw new Error(`SYNC_SOUND_SKEW=${process.env.SYNC_SOUND_SKEW}: numbers of ppm, each within ±10000`);
