@@ -11,11 +11,12 @@
 //     within RELEASE_BAND, and at the room's rate it stays there. When the room's rate is not 1,
 //     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time. A
 //     player that pays no setback (Gecko: `setbackFree`) is corrected from REST_BAND at rest.
-//     A Chromium player's position runs on its sound card's clock, tens of ppm off the page's,
-//     so its rest drifts one way across the dead band: once its rests show that (`restSkew`), it
-//     is let go of half the band off the room on the side it drifts from, and corrected from as
-//     far past the room on the other (SKEW_AIM). A correction from rate 1 starts from where the
-//     setback will put the player (SETBACK), so one ahead is not slowed first and turned;
+//     A player's position runs on its sound card's clock, tens of ppm off the page's, so a
+//     Chromium (or WebKitGTK) player left within the dead band at rest drifts one way across
+//     it: once its rests show that (`restSkew`), it is let go of half the band off the room on
+//     the side it drifts from, and corrected from as far past the room on the other (SKEW_AIM).
+//     A correction from rate 1 starts from where the setback will put the player (SETBACK), so
+//     one ahead is not slowed first and turned;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
 //     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek or a change
 //     of the room's rate), released as the drift shrinks (peers that seek for every small drift
@@ -85,9 +86,9 @@ export const SYNC = Object.freeze({
   SKEW_BUCKETS: 24,
   SKEW_SPAN: 30,
   /** ...read as none below SKEW_MIN (20 ppm: 10 ms in more than 8 min) by SKEW_SIGNIFICANCE
-   * standard errors, not believed when it is within that many of none, beyond SKEW_MAX (1000 ppm: no card is that
-   * far off; a player stalling now and then), or when the drifts scatter around the line by more
-   * than SKEW_SCATTER (s: an average that far off the line says the rest is no line: the clock
+   * standard errors, not believed when it is within that many of none, beyond SKEW_MAX (1000
+   * ppm: no card is that far off; a player stalling now and then), or when the drifts scatter
+   * around the line by more than SKEW_SCATTER (s: an average that far off the line says the rest is no line: the clock
    * estimate stepped within it, or the player stalled). */
   SKEW_MIN: 2e-5,
   SKEW_SIGNIFICANCE: 4,

@@ -9,6 +9,8 @@ const jumps = (dir, ...xs) => xs.map((jump) => ({ jump, dir }));
 /** A stretching Chromium player's reading less its line at `ms` into a 30 ms cycle (s): -5, 0 or
  * +5 ms, 10 ms each. */
 const sawtooth = (ms) => (Math.floor(ms / 10) % 3) * 0.005 - 0.005;
+/** A repeatable random sequence in [0, 1) from `seed` (Park-Miller): each call the next. */
+const seeded = (seed) => () => (seed = (seed * 16807) % 2147483647) / 2147483647;
 
 test("each threshold: dead band, nudge, steady cap, seek", () => {
   // A fresh controller for each reading: the nudge follows a smoothed drift. A player whose rate
@@ -149,8 +151,7 @@ test("at rest at rate 1: a player that pays no setback (Gecko) is corrected from
 });
 
 test("at rest at rate 1: a setback-free player whose readings scatter a few ms around the room is not chased", () => {
-  let random = 7;
-  const rand = () => (random = (random * 16807) % 2147483647) / 2147483647;
+  let rand = seeded(7);
   // Firefox's placed readings scatter about ±3 ms around its line; here ±5 ms, uniform, for a minute.
   const r = restFor({ off: 0, controller: new SyncController({ setbackFree: true }), seconds: 60, noise: () => (rand() - 0.5) * 0.01 });
   assert.equal(r.widest, 0, "no correction started");
@@ -159,7 +160,7 @@ test("at rest at rate 1: a setback-free player whose readings scatter a few ms a
   assert.equal(restFor({ off: 0, controller: new SyncController({ setbackFree: true }), seconds: 60, noise: (i) => (i % 2 ? 0.006 : -0.006) }).widest, 0);
   assert.equal(restFor({ off: 0.002, controller: new SyncController({ setbackFree: true }), seconds: 60, noise: (i) => (i % 10 === 5 ? -0.03 : 0) }).widest, 0);
   // A rest 6 ms off read through the same scatter is corrected, and let go of near the room.
-  random = 7;
+  rand = seeded(7);
   const off = restFor({ off: 0.006, controller: new SyncController({ setbackFree: true }), seconds: 20, noise: () => (rand() - 0.5) * 0.01 });
   assert.ok(Math.abs(off.line) < SYNC.REST_BAND, `rests ${off.line}`);
   assert.ok(off.widest <= SYNC.STEADY_MAX_NUDGE);
@@ -1421,8 +1422,7 @@ function releaseOnce({ line, rate = 1 + SYNC.START_STRETCH, phase, jump = -0.002
 }
 
 test("a correction lets go at a reading whose rest falls on the room: Chromium's players rest within 1.5 ms, not ±5", () => {
-  let random = 1;
-  const rand = () => ((random = (random * 16807) % 2147483647) / 2147483647);
+  const rand = seeded(1);
   const controller = new SyncController();
   const rests = [];
   for (let i = 0; i < 60; i++) {
@@ -2185,8 +2185,8 @@ function readRests({ drift, seconds, controller = new SyncController(), baseRate
 }
 
 test("the drift of a player's rests: read once they span 30 s, through the scatter of its readings; none from a step, nor from scatter alone", () => {
-  let random = 3;
-  const rand = () => ((random = (random * 16807) % 2147483647) / 2147483647) - 0.5;
+  const next = seeded(3);
+  const rand = () => next() - 0.5;
   // 100 ppm behind, read with ±4 ms of scatter: known by 40 s, within 20%.
   const behind = readRests({ drift: (t) => -1e-4 * t + 0.008 * rand(), seconds: 60 });
   assert.equal(behind.skews[250], 0, "not before SKEW_SPAN");
@@ -2261,8 +2261,8 @@ test("the drift of a player's rests is read apart from the clock estimate's move
 });
 
 test("a drift read once is kept while a rest can neither show it nor rule it out, and dropped once one rules it out", () => {
-  let random = 5;
-  const rand = () => ((random = (random * 16807) % 2147483647) / 2147483647) - 0.5;
+  const next = seeded(5);
+  const rand = () => next() - 0.5;
   const c = new SyncController();
   c.restSkew = 5e-5;
   // 40 s of a rest read with ±4 ms of scatter, its drift unclear: kept.
