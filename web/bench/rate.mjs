@@ -1,12 +1,13 @@
 // How Chromium's <video> answers changes of playbackRate, with no sync controller and no server:
-// one headless page plays the test clip (H.264/AAC, web/test/e2e/harness.js) and steps through
-// PLAN, reading currentTime every 5 ms and comparing it with where the rates set so far should
-// have taken it by the page's clock. For each step it prints how far the position moved off that
-// (a setback is a jump back when time stretching starts) and how much the readings jitter around
-// their own line (the least-squares fit over the step's last 1.5 s). sync.js's bands rest on these
-// figures.
+// one headless page plays the test clip (H.264/AAC, web/test/e2e/harness.js; with SILENT=1,
+// H.264 alone) and steps through PLAN, reading currentTime every 5 ms and comparing it with where
+// the rates set so far should have taken it by the page's clock. For each step it prints how far
+// the position moved off that (a setback is a jump back when time stretching starts) and how much
+// the readings jitter around their own line (the least-squares fit over the step's last 1.5 s).
+// sync.js's bands rest on these figures.
 //
-//   node web/bench/rate.mjs            (PLAN='[[seconds, rate], ...]' to try other steps)
+//   node web/bench/rate.mjs            (PLAN='[[seconds, rate], ...]' to try other steps;
+//                                       SILENT=1 for a clip with no audio track)
 
 import { launchBrowser, newViewer, startFixtures } from "../test/e2e/harness.js";
 
@@ -14,7 +15,10 @@ import { launchBrowser, newViewer, startFixtures } from "../test/e2e/harness.js"
 const PLAN = JSON.parse(process.env.PLAN ?? "[[0,1],[2.5,1.001],[5,1],[7.5,1.02],[10,0.98],[12.5,1],[15,1.25],[17.5,1.26],[20,1.25],[22.5,1]]");
 const STEP_S = 2.5;
 
-const fixtures = await startFixtures();
+/** SILENT=1: the clip has no audio track (the player's clock is then not its sound's). */
+const SILENT = process.env.SILENT === "1";
+
+const fixtures = await startFixtures({ sound: !SILENT });
 const browser = await launchBrowser();
 try {
   const { page } = await newViewer(browser);
@@ -73,10 +77,10 @@ try {
     before = line;
   });
   for (const r of results) {
-    if (r.from !== null) console.log(`RESULT chromium_rate_${r.from}_to_${r.rate}_jump ${ms(r.jump)} ms`);
+    if (r.from !== null) console.log(`RESULT chromium_${SILENT ? "silent_" : ""}rate_${r.from}_to_${r.rate}_jump ${ms(r.jump)} ms`);
   }
   for (const rate of [...new Set(results.map((r) => r.rate))]) {
-    console.log(`RESULT chromium_reading_jitter_p95_at_${rate} ${ms(Math.max(...results.filter((r) => r.rate === rate).map((r) => r.jitter)))} ms`);
+    console.log(`RESULT chromium_${SILENT ? "silent_" : ""}reading_jitter_p95_at_${rate} ${ms(Math.max(...results.filter((r) => r.rate === rate).map((r) => r.jitter)))} ms`);
   }
 } finally {
   await browser.close();

@@ -63,11 +63,12 @@ export async function freePort() {
  * files have: a browser's seek then decodes up to that much video; `size`: its frame size, 480x270
  * unless said; `noise`: its sound white noise at 48 kHz (or at `noise` Hz, a number) instead of a
  * 330 Hz tone at 44.1 kHz, which a recording can be matched against to the sample:
- * web/bench/heard.mjs); `seconds`: its length, VIDEO_SECONDS unless said. */
-export function testVideo({ gop = 1, size = "480x270", noise = false, seconds = VIDEO_SECONDS } = {}) {
+ * web/bench/heard.mjs); `seconds`: its length, VIDEO_SECONDS unless said; `sound`: false for
+ * none at all (no audio track). */
+export function testVideo({ gop = 1, size = "480x270", noise = false, seconds = VIDEO_SECONDS, sound = true } = {}) {
   const dir = path.join(tmpdir(), "lockstep-e2e-media");
   const noiseRate = noise === true ? 48_000 : noise || null;
-  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noiseRate ? `-noise${noiseRate === 48_000 ? "" : noiseRate}` : ""}${seconds === VIDEO_SECONDS ? "" : `-${seconds}s`}.mp4`;
+  const name = `clip${gop === 1 ? "" : `-gop${gop}`}${size === "480x270" ? "" : `-${size}`}${noiseRate ? `-noise${noiseRate === 48_000 ? "" : noiseRate}` : ""}${seconds === VIDEO_SECONDS ? "" : `-${seconds}s`}${sound ? "" : "-silent"}.mp4`;
   const file = path.join(dir, name);
   if (!existsSync(file)) {
     mkdirSync(dir, { recursive: true });
@@ -75,10 +76,10 @@ export function testVideo({ gop = 1, size = "480x270", noise = false, seconds = 
     execFileSync("ffmpeg", [
       "-hide_banner", "-loglevel", "error", "-y",
       "-f", "lavfi", "-i", `testsrc2=duration=${seconds}:size=${size}:rate=30`,
-      "-f", "lavfi", "-i", noiseRate ? `anoisesrc=color=white:sample_rate=${noiseRate}:amplitude=0.3:seed=7:duration=${seconds}` : `sine=frequency=330:duration=${seconds}`,
+      ...(sound ? ["-f", "lavfi", "-i", noiseRate ? `anoisesrc=color=white:sample_rate=${noiseRate}:amplitude=0.3:seed=7:duration=${seconds}` : `sine=frequency=330:duration=${seconds}`] : []),
       "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-g", String(30 * gop), "-keyint_min", String(30 * gop),
       ...(gop === 1 ? [] : ["-sc_threshold", "0"]),
-      "-c:a", "aac", "-b:a", "64k", "-shortest", "-movflags", "+faststart", tmp,
+      ...(sound ? ["-c:a", "aac", "-b:a", "64k", "-shortest"] : []), "-movflags", "+faststart", tmp,
     ]);
     // Rename into place so a concurrent run never sees a half-written file.
     execFileSync("mv", [tmp, file]);
@@ -130,11 +131,12 @@ function serveFile(req, res, file, type) {
  * (the same from a host that ignores Range: `wholeUrl`), `/hls/index.m3u8`
  * (an HLS rendition of it), `/hls.min.js`
  * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
- * oEmbed format for any video id). `gop`, `size`, `noise`, `seconds`: the test video's keyframe
- * spacing (s), frame size, sound and length (`testVideo`).
+ * oEmbed format for any video id). `gop`, `size`, `noise`, `seconds`, `sound`: the test video's
+ * keyframe spacing (s), frame size, sound, length and whether it has an audio track at all
+ * (`testVideo`).
  */
-export async function startFixtures({ gop = 1, size, noise = false, seconds } = {}) {
-  const video = testVideo({ gop, size, noise, seconds });
+export async function startFixtures({ gop = 1, size, noise = false, seconds, sound } = {}) {
+  const video = testVideo({ gop, size, noise, seconds, sound });
   const hls = testHls();
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
