@@ -16,7 +16,8 @@
 //     it: once its rests show that (`restSkew`), it is let go of half the band off the room on
 //     the side it drifts from, and corrected from as far past the room on the other (SKEW_AIM).
 //     A correction from rate 1 starts from where the setback will put the player (SETBACK), so
-//     one ahead is not slowed first and turned;
+//     one ahead is not slowed first and turned, and takes its readings there too until the
+//     setback shows in them (Chromium's shows 0.25-0.3 s late: SETBACK_SHOWS), nor ends before;
 //   - moderate drift: nudge playbackRate proportionally to the smoothed drift, at most
 //     STEADY_MAX_NUDGE (2%; MAX_NUDGE with GRACE_GAIN in the first second after a seek or a change
 //     of the room's rate), released as the drift shrinks (peers that seek for every small drift
@@ -55,6 +56,16 @@ export const SYNC = Object.freeze({
   /** How far Chromium sets a player back as its rate leaves 1 (s, at the room's rate of 1; 20-28
    * ms: web/bench/rate.mjs, bench-sync's drifting sound cards). */
   SETBACK: 0.02,
+  /** How long after a correction from 1 starts its setback may take to show in the player's
+   * readings (s; Chromium's showed 0.25-0.3 s late in bench-sync's drifting sound cards). Until it
+   * shows (two decisions in a row half SETBACK below the smoothed drift it started from, beyond
+   * what the rate moved), the readings are taken less SETBACK, and the correction is not let go
+   * of: smoothed as they came, readings from before the setback pulled the smoothed drift back
+   * past the aim within three decisions, and the correction turned as the setback landed. A
+   * setback that did not show by then is not assumed for the next correction, until one shows: a
+   * video without sound has none (Chromium stretches no time for it: web/bench/rate.mjs
+   * SILENT=1). */
+  SETBACK_SHOWS: 0.6,
   /** In the first SEEK_GRACE after a seek, and at any time when the room's rate is not 1 (the
    * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
    * DEAD_BAND): a player left where its landing put it stays there, up to DEAD_BAND off, for good. */
@@ -520,6 +531,15 @@ export class SyncController {
     this.holdSince = null;
     /** The smoothed drift (s), or null right after a seek or a wait. */
     this.smoothed = null;
+    /** The setback a correction from 1 opened with, until it shows in the readings: {at, last
+     * (local s: the start, the last decision), from (the smoothed drift the correction started
+     * at, s), moved (how far its rates have moved the player since, s), below (decisions in a row
+     * found it shown), assumed (its readings are taken less SETBACK meanwhile)}, or null
+     * (SETBACK_SHOWS). */
+    this.setbackDue = null;
+    /** Whether the last correction's setback showed (or none was watched yet): the next one's is
+     * assumed. */
+    this.setbackShows = true;
     /** A coarse player's step under way: {rate, endsAt (local s)}, or null (COARSE_STEP_BAND). */
     this.step = null;
     /** Until when (local s) a coarse player's readings are not stepped on, nor reported: its last
@@ -591,6 +611,7 @@ export class SyncController {
     if (seeking || buffering) {
       // Measuring now would be wrong: the position is moving under us.
       this.smoothed = null;
+      this.setbackDue = null;
       this.rest = null;
       this.endStep(now, true);
       this.stepLearn = null;
@@ -611,6 +632,7 @@ export class SyncController {
     if (roomPaused) {
       this.correcting = false;
       this.smoothed = null;
+      this.setbackDue = null;
       this.rest = null;
       if (this.forced || Math.abs(drift) > SYNC.PAUSED_TOLERANCE * this.tolerance) {
         this.forced = false;
@@ -631,6 +653,7 @@ export class SyncController {
       this.forced = false;
       this.correcting = false;
       this.smoothed = null;
+      this.setbackDue = null;
       this.rest = null;
       if (this.landingOn) {
         this.lastSeekAt = now;
@@ -709,7 +732,9 @@ export class SyncController {
     if (now < this.ownStartEnds && size > SYNC.START_STALL) this.stallGraceEnds = Math.max(this.stallGraceEnds, this.ownStartEnds);
     if (now >= this.stallGraceEnds || size <= deadBand) this.stallGraceEnds = -Infinity;
     const grace = this.inGrace(now);
-    this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? drift : this.smoothed + SYNC.DRIFT_SMOOTHING * (drift - this.smoothed);
+    // A correction's setback still to show: the readings are taken where it will put them.
+    const seen = this.setbackPending(drift, baseRate, now) && this.setbackDue.assumed ? drift - SYNC.SETBACK * baseRate : drift;
+    this.smoothed = this.smoothed === null || grace || size > 4 * deadBand ? seen : this.smoothed + SYNC.DRIFT_SMOOTHING * (seen - this.smoothed);
     const steer = Math.abs(this.smoothed);
     // After a seek, what the landing missed is closed down to GRACE_BAND: its correction starts
     // within the grace anyway, and once the rate is off the room's, going on costs nothing. At a
@@ -731,7 +756,12 @@ export class SyncController {
     // Smoothed from before it, the drift lagged the step: a player 10 ms ahead was first slowed,
     // set back to 15 ms behind, sped up (a turn), and let go of there when the smoothed drift
     // passed the room, to be corrected again, with the setback once more.
-    if (this.correcting && !wasCorrecting && this.paysSetback && !stretches(baseRate) && !stretches(this.currentRate)) this.smoothed -= SYNC.SETBACK * baseRate;
+    if (this.correcting && !wasCorrecting && this.paysSetback && !stretches(baseRate) && !stretches(this.currentRate)) {
+      this.setbackDue = { at: now, last: now, from: this.smoothed, moved: 0, below: 0, assumed: this.setbackShows };
+      if (this.setbackShows) this.smoothed -= SYNC.SETBACK * baseRate;
+    }
+    // Nor does it end before its setback shows.
+    if (this.setbackDue?.assumed) this.correcting = true;
     const off = Math.abs(this.smoothed - aim);
     // A setback-free player resting off the room, looked at once a second (REST_BAND).
     if (this.restOff(drift, baseRate, grace, now)) this.correcting = true;
@@ -826,7 +856,33 @@ export class SyncController {
   /** Whether the player is stretching time near the room's rate of 1, to be let go of at a good
    * reading (a correction, or a landing's start once measured). */
   releasing(baseRate) {
-    return !this.landing && !stretches(baseRate) && stretches(this.currentRate) && !this.farFrom(baseRate);
+    return !this.landing && !this.setbackDue?.assumed && !stretches(baseRate) && stretches(this.currentRate) && !this.farFrom(baseRate);
+  }
+
+  /** Whether the setback the correction under way opened with (`setbackDue`) is still to show at
+   * a decision `drift` (s) off the room, at local time `now`: not once the drift has been half of
+   * it below where the correction started, beyond what its rates moved it, at two decisions in a
+   * row (it showed; one may be a reading's scatter), nor SETBACK_SHOWS after the start (it did
+   * not: `setbackShows`), nor once the player is back at 1. */
+  setbackPending(drift, baseRate, now) {
+    const due = this.setbackDue;
+    if (!due) return false;
+    due.moved += (this.currentRate - baseRate) * (now - due.last);
+    due.last = now;
+    if (!stretches(this.currentRate)) {
+      this.setbackDue = null;
+      return false;
+    }
+    due.below = drift <= due.from + due.moved - (SYNC.SETBACK * baseRate) / 2 ? due.below + 1 : 0;
+    if (due.below >= 2) {
+      this.setbackShows = true;
+      this.setbackDue = null;
+    } else if (due.below === 0 && now - due.at >= SYNC.SETBACK_SHOWS) {
+      this.setbackShows = false;
+      this.setbackDue = null;
+    }
+    // A reading that shows it is taken as it is.
+    return this.setbackDue !== null && due.below === 0;
   }
 
   /** Whether letting go now (local time `now`, s) rests the player on the room, or `aim` off it:
@@ -989,6 +1045,7 @@ export class SyncController {
     this.placing = null;
     this.correcting = false;
     this.smoothed = null;
+    this.setbackDue = null;
     this.rest = null;
     this.restLine = null;
   }

@@ -104,29 +104,53 @@ test("hysteresis: once correcting, it continues down to the release band", () =>
 });
 
 test("jitter of a few ms around the room is not chased", () => {
-  // ±12 ms, every tick, for a minute.
-  const { reversals } = restFor({ off: 0, controller: new SyncController(), seconds: 60, noise: (i) => (i % 2 ? 1 : -1) * 0.012 });
-  assert.equal(reversals, 0, "the smoothed drift stays inside the dead band");
+  // ±12 ms, every tick, for a minute, on a Chromium player whose setback shows at once or 0.4 s
+  // late.
+  for (const after of [0, 0.4]) {
+    const { reversals, line } = restFor({ off: 0, controller: new SyncController(), seconds: 60, noise: (i) => (i % 2 ? 1 : -1) * 0.012, setback: { by: 0.02, after } });
+    assert.equal(reversals, 0, `setback after ${after} s: the smoothed drift stays inside the dead band`);
+    assert.ok(Math.abs(line) < SYNC.DEAD_BAND / 2, `setback after ${after} s: rests ${line}`);
+  }
+});
+
+test("a Chromium player whose setback does not show (a video without sound) has it assumed for one correction, not the next", () => {
+  // The same jitter: the first correction, taken to be set back 20 ms, runs on past the room
+  // until SETBACK_SHOWS; the ones after it are not, and it ends within the dead band.
+  const c = new SyncController();
+  const { reversals, line } = restFor({ off: 0, controller: c, seconds: 60, noise: (i) => (i % 2 ? 1 : -1) * 0.012 });
+  assert.ok(reversals <= 1, `${reversals} reversals`);
+  assert.equal(c.setbackShows, false);
+  assert.ok(Math.abs(line) < SYNC.DEAD_BAND / 2, `rests ${line}`);
+  // Once one shows again (that correction, not taking it for one, turns), it is assumed again.
+  restFor({ off: 0.015, controller: c, seconds: 3, setback: { by: 0.02, after: 0.3 }, from: 300 });
+  assert.equal(c.setbackShows, true);
+  assert.equal(restFor({ off: 0.015, controller: c, seconds: 3, setback: { by: 0.02, after: 0.3 }, from: 400 }).reversals, 0);
 });
 
 /**
  * A player at the room's rate of 1 resting `off` (s) from the room, read with `noise(i)` added to
- * each decision's reading (every 100 ms), for `seconds`. Its position follows the rates set; a
- * rate change costs nothing (Gecko). Returns where it ended (its line), the most its rate left
- * the room's, and how often the correction changed direction.
+ * each decision's reading (every 100 ms, from local time `from`), for `seconds`. Its position
+ * follows the rates set; a rate change costs nothing (Gecko), or with `setback` ({by, after}, s)
+ * leaving 1 sets it back `by`, `after` s later (Chromium's). Returns where it ended (its line),
+ * the most its rate left the room's, and how often the correction changed direction.
  */
-function restFor({ off, controller, seconds = 10, noise = () => 0 }) {
+function restFor({ off, controller, seconds = 10, noise = () => 0, setback = null, from = 200 }) {
   let line = off;
   let widest = 0;
   let reversals = 0;
   let last = 0;
+  let rate = 1;
+  let setbackAt = null;
   for (let i = 0; i < seconds * 10; i++) {
-    const t = 200 + i / 10;
+    const t = from + i / 10;
     const d = controller.decide({ target: 100 + t, actual: 100 + t + line + noise(i), roomPaused: false, baseRate: 1, now: t });
     widest = Math.max(widest, Math.abs(d.rate - 1));
     const sign = Math.sign(d.rate - 1);
     if (sign && last && sign !== last) reversals += 1;
     if (sign) last = sign;
+    if (setback && rate === 1 && d.rate !== 1) setbackAt = i + Math.round(setback.after * 10);
+    if (setbackAt === i) line -= setback.by;
+    rate = d.rate;
     line += (d.rate - 1) * 0.1;
   }
   return { line, widest, reversals, rate: controller.currentRate };
@@ -2124,16 +2148,20 @@ test("a player whose changes of rate cost holds a correction's rate, then change
  * the room's rate of 1 for `seconds` from a landing's rest `off` (s) off the room, decided every
  * 100 ms: leaving 1 sets it back SETBACK, and letting go of a stretched rate rests it at the
  * reading it let go at plus `jump` (10 ms further from one below its line); its readings scatter
- * around its line while it stretches (a sawtooth of ±5 ms, as Chromium's), not at rest. Returns
- * its drift at each decision at rest after `settle` s, and how many corrections began.
+ * around its line while it stretches (a sawtooth of ±5 ms, as Chromium's), not at rest. The
+ * setback shows `setbackAfter` s after the rate left 1 (Chromium's: 0.25-0.3 s). Returns its drift
+ * at each decision at rest after `settle` s, how many corrections began, and how many times a
+ * correction turned its rate from one side of 1 to the other.
  */
-function drifting({ skew, seconds = 600, settle = 120, off = 0, jump = -0.0027, controller = new SyncController() }) {
+function drifting({ skew, seconds = 600, settle = 120, off = 0, jump = -0.0027, setbackAfter = 0, controller = new SyncController() }) {
   const SETBACK = 0.025;
   const c = controller;
   c.releaseJumps = [...jumps(1, jump, jump, jump), ...jumps(-1, jump, jump, jump)];
   let rate = 1;
   const rests = [];
   let corrections = 0;
+  let turns = 0;
+  let setbackAt = null;
   for (let i = 0; i < seconds * 10; i++) {
     const t = 1000 + i / 10;
     const stretching = rate !== 1;
@@ -2142,14 +2170,16 @@ function drifting({ skew, seconds = 600, settle = 120, off = 0, jump = -0.0027, 
     const d = c.decide({ target: 100 + i / 10, actual: 100 + i / 10 + off, raw: 100 + i / 10 + raw, roomPaused: false, baseRate: 1, now: t });
     if (stretching && d.rate === 1) off = raw + jump + (saw < 0 ? 0.01 : 0);
     if (!stretching && d.rate !== 1) {
-      off -= SETBACK;
+      setbackAt = i + Math.round(setbackAfter * 10);
       corrections += 1;
     }
+    if (stretching && d.rate !== 1 && Math.sign(d.rate - 1) !== Math.sign(rate - 1)) turns += 1;
+    if (setbackAt === i) off -= SETBACK;
     if (d.rate === 1 && i / 10 >= settle) rests.push(off);
     rate = d.rate;
     off += (rate * (1 + skew) - 1) * 0.1;
   }
-  return { rests, corrections, lo: Math.min(...rests), hi: Math.max(...rests), skew: c.restSkew };
+  return { rests, corrections, turns, lo: Math.min(...rests), hi: Math.max(...rests), skew: c.restSkew };
 }
 
 test("a Chromium player whose rests drift one way (its sound card's clock) is let go of on the side it drifts from: its rests centred on the room, corrected as seldom", () => {
@@ -2167,6 +2197,17 @@ test("a Chromium player whose rests drift one way (its sound card's clock) is le
     assert.ok(aware.hi - aware.lo >= 0.8 * SYNC.DEAD_BAND, `${skew}: the whole travel is used (${ms(aware.lo)}..${ms(aware.hi)} ms)`);
     assert.ok(aware.corrections <= before.corrections + 1, `${skew}: ${aware.corrections} corrections against ${before.corrections}`);
     assert.ok(Math.abs(aware.skew - skew) < 0.2 * Math.abs(skew), `${skew}: read as ${aware.skew}`);
+  }
+});
+
+test("a correction whose setback shows late (Chromium's, 0.25-0.3 s after the rate left 1) is not turned by the readings before it", () => {
+  for (const skew of [1e-4, -1e-4, 5e-5, -5e-5]) {
+    for (const setbackAfter of [0, 0.2, 0.3, 0.5]) {
+      const r = drifting({ skew, setbackAfter, seconds: 300 });
+      const ms = (x) => (x * 1000).toFixed(1);
+      assert.equal(r.turns, 0, `${skew}, setback after ${setbackAfter} s: ${r.turns} turns in ${r.corrections} corrections`);
+      assert.ok(Math.max(-r.lo, r.hi) <= SYNC.SKEW_AIM * SYNC.DEAD_BAND + 2 * SYNC.RELEASE_BAND, `${skew}, ${setbackAfter} s: rests ${ms(r.lo)}..${ms(r.hi)} ms`);
+    }
   }
 });
 
