@@ -171,6 +171,9 @@ const NUDGE_GRACE_S = 1;
  * closing what the landing missed, Chromium's setback) come within 1.2 s of it in the dumps. An
  * oscillating controller would show here. */
 const STEADY_REVERSAL_S = 2;
+/** A correction started at rest that turns within this long of its start, before it ends, is
+ * counted apart (`restCorrections`). */
+const EARLY_TURN_S = 1.5;
 /** When late viewers open the room (seconds from the start of the measurement, one batch of
  * LATE_JOINERS at each): by default at 20 s, while the room plays at 1, and at 50 s, at 1.25, as
  * starts go wrong more often at rates other than 1. The events after the last batch are left out,
@@ -433,6 +436,30 @@ function installSampler(page) {
 }
 
 /** The server's resident memory (MiB) and open files, from /proc. */
+/** Each viewer's corrections started at rest at the room's rate of 1 (its rate leaving the room's,
+ * outside a landing), and how many of them turned (their rate crossed to the other side of the
+ * room's) before they ended within EARLY_TURN_S of their start: {started, turned} per viewer. */
+function restCorrections(samples) {
+  return samples.map((list) => {
+    let started = 0;
+    let turned = 0;
+    for (let i = 1; i < list.length; i++) {
+      const [a, b] = [list[i - 1], list[i]];
+      if (a.nudge !== 0 || b.nudge === 0 || b.roomRate !== 1 || a.phase !== null || b.phase !== null) continue;
+      started += 1;
+      const side = Math.sign(b.nudge);
+      for (const x of list.slice(i)) {
+        if (x.now - b.now > EARLY_TURN_S * 1000 || x.nudge === 0) break;
+        if (Math.sign(x.nudge) !== side) {
+          turned += 1;
+          break;
+        }
+      }
+    }
+    return { started, turned };
+  });
+}
+
 function serverUse(pid) {
   try {
     const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024;
@@ -1180,6 +1207,8 @@ async function run(scenario) {
     if (releases.length) console.log(`releases of a correction at rate 1 (${releases.length}): where they rest against where they were let go of to rest (the room, or for a drifting player half the dead band off it), |error| p50 ${ms(quantile(releaseRests, 0.5))} ms, p90 ${ms(quantile(releaseRests, 0.9))} ms, max ${ms(releaseRests.at(-1))} ms; let go at a reading not above its line: ${releases.filter((r) => !r.upper).length}`);
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
+    const fromRest = restCorrections(samples);
+    console.log(`corrections started at rest at the room's rate of 1, per viewer: ${fromRest.map((v) => v.started).join(", ")}; of them turned within their first ${EARLY_TURN_S} s (where Chromium's setback, 0.25-0.3 s late, turned them before sync.js waited for it): ${fromRest.map((v) => v.turned).join(", ")}`);
     // A YouTube player's steps: runs of samples at another rate it offers (sync.js,
     // COARSE_STEP_BAND), each viewer's count and time stepped.
     if (coarse) {
@@ -1266,6 +1295,7 @@ async function run(scenario) {
     console.log(`RESULT ${prefix}rate_deviation_max ${(nudgeMax * 100).toFixed(2)} %`);
     console.log(`RESULT ${prefix}rate_reversals_max ${Math.max(...reversals)} count`);
     console.log(`RESULT ${prefix}rate_reversals_steady_max ${Math.max(...steadyReversals)} count`);
+    console.log(`RESULT ${prefix}rest_corrections_turned_early ${fromRest.reduce((a, v) => a + v.turned, 0)} count`);
   } finally {
     for (const browser of Object.values(browsers)) await browser.close();
     pulse?.close();
