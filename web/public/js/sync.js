@@ -863,13 +863,14 @@ export class SyncController {
    * a decision `drift` (s) off the room, at local time `now`: not once the drift has been half of
    * it below where the correction started, beyond what its rates moved it, at two decisions in a
    * row (it showed; one may be a reading's scatter), nor SETBACK_SHOWS after the start (it did
-   * not: `setbackShows`), nor once the player is back at 1. */
+   * not: `setbackShows`), nor once the player is back at 1 or the room's rate is not 1 (nothing
+   * is learnt then). */
   setbackPending(drift, baseRate, now) {
     const due = this.setbackDue;
     if (!due) return false;
     due.moved += (this.currentRate - baseRate) * (now - due.last);
     due.last = now;
-    if (!stretches(this.currentRate)) {
+    if (!stretches(this.currentRate) || stretches(baseRate)) {
       this.setbackDue = null;
       return false;
     }

@@ -125,6 +125,13 @@ test("a Chromium player whose setback does not show (a video without sound) has 
   restFor({ off: 0.015, controller: c, seconds: 3, setback: { by: 0.02, after: 0.3 }, from: 300 });
   assert.equal(c.setbackShows, true);
   assert.equal(restFor({ off: 0.015, controller: c, seconds: 3, setback: { by: 0.02, after: 0.3 }, from: 400 }).reversals, 0);
+  // A change of the room's rate while a setback is due ends the wait and teaches nothing.
+  const changed = new SyncController({ landing: false });
+  changed.decide({ target: 50, actual: 50.015, roomPaused: false, baseRate: 1, now: 100 });
+  assert.ok(changed.setbackDue?.assumed, "a correction from 1 waits for its setback");
+  changed.decide({ target: 50.1, actual: 50.115, roomPaused: false, baseRate: 1.25, now: 100.1 });
+  assert.equal(changed.setbackDue, null);
+  assert.equal(changed.setbackShows, true);
 });
 
 /**
