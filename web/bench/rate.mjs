@@ -17,6 +17,8 @@ const STEP_S = 2.5;
 
 /** SILENT=1: the clip has no audio track (the player's clock is then not its sound's). */
 const SILENT = process.env.SILENT === "1";
+/** The RESULT names' prefix. */
+const NAME = SILENT ? "chromium_silent" : "chromium";
 
 const fixtures = await startFixtures({ sound: !SILENT });
 const browser = await launchBrowser();
@@ -77,10 +79,10 @@ try {
     before = line;
   });
   for (const r of results) {
-    if (r.from !== null) console.log(`RESULT chromium_${SILENT ? "silent_" : ""}rate_${r.from}_to_${r.rate}_jump ${ms(r.jump)} ms`);
+    if (r.from !== null) console.log(`RESULT ${NAME}_rate_${r.from}_to_${r.rate}_jump ${ms(r.jump)} ms`);
   }
   for (const rate of [...new Set(results.map((r) => r.rate))]) {
-    console.log(`RESULT chromium_${SILENT ? "silent_" : ""}reading_jitter_p95_at_${rate} ${ms(Math.max(...results.filter((r) => r.rate === rate).map((r) => r.jitter)))} ms`);
+    console.log(`RESULT ${NAME}_reading_jitter_p95_at_${rate} ${ms(Math.max(...results.filter((r) => r.rate === rate).map((r) => r.jitter)))} ms`);
   }
 } finally {
   await browser.close();

@@ -435,7 +435,6 @@ function installSampler(page) {
   }, [SAMPLE_MS, FRAMES]);
 }
 
-/** The server's resident memory (MiB) and open files, from /proc. */
 /** Each viewer's corrections started at rest at the room's rate of 1 (its rate leaving the room's,
  * outside a landing), and how many of them turned (their rate crossed to the other side of the
  * room's) before they ended within EARLY_TURN_S of their start: {started, turned} per viewer. */
@@ -448,9 +447,8 @@ function restCorrections(samples) {
       if (a.nudge !== 0 || b.nudge === 0 || b.roomRate !== 1 || a.phase !== null || b.phase !== null) continue;
       started += 1;
       const side = Math.sign(b.nudge);
-      for (const x of list.slice(i)) {
-        if (x.now - b.now > EARLY_TURN_S * 1000 || x.nudge === 0) break;
-        if (Math.sign(x.nudge) !== side) {
+      for (let j = i; j < list.length && list[j].now - b.now <= EARLY_TURN_S * 1000 && list[j].nudge !== 0; j++) {
+        if (Math.sign(list[j].nudge) !== side) {
           turned += 1;
           break;
         }
@@ -460,6 +458,7 @@ function restCorrections(samples) {
   });
 }
 
+/** The server's resident memory (MiB) and open files, from /proc. */
 function serverUse(pid) {
   try {
     const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024;

@@ -99,8 +99,8 @@ export const SYNC = Object.freeze({
   /** ...read as none below SKEW_MIN (20 ppm: 10 ms in more than 8 min) by SKEW_SIGNIFICANCE
    * standard errors, not believed when it is within that many of none, beyond SKEW_MAX (1000
    * ppm: no card is that far off; a player stalling now and then), or when the drifts scatter
-   * around the line by more than SKEW_SCATTER (s: an average that far off the line says the rest is no line: the clock
-   * estimate stepped within it, or the player stalled). */
+   * around the line by more than SKEW_SCATTER (s: an average that far off the line says the rest
+   * is no line: the clock estimate stepped within it, or the player stalled). */
   SKEW_MIN: 2e-5,
   SKEW_SIGNIFICANCE: 4,
   SKEW_MAX: 1e-3,
