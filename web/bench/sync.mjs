@@ -114,6 +114,11 @@ if (!KEYFRAMES && BROWSER !== "chromium") throw new Error(`SYNC_KEYFRAMES=0 refu
  * what is heard (heard.mjs): RESULT heard_spread_*. Each viewer's sound is routed with its
  * setSinkId, in Chromium and Firefox alike; not the YouTube scenario. */
 const HEARD = process.env.SYNC_HEARD === "1";
+/** SYNC_SILENT=1: the test video has no audio track (a screen recording, a silent film): its
+ * player's clock is then the page's own, with no time stretcher (web/bench/rate.mjs SILENT=1).
+ * Its RESULT names start with `silent_`. */
+const SILENT = process.env.SYNC_SILENT === "1";
+if (SILENT && (HEARD || process.env.SYNC_SOUND_SKEW)) throw new Error("SYNC_SILENT=1 plays a video with no sound: not with SYNC_HEARD or SYNC_SOUND_SKEW");
 if (HEARD && webkit) throw new Error("SYNC_HEARD=1 routes each viewer's sound with setSinkId: not with BROWSER=webkit");
 /** SYNC_SOUND_SKEW="100 -100 50 -50": each viewer's sound goes to a sound card of its own whose
  * clock runs that many parts per million off the machine's (in turn; PulseAudio's pipe sink read
@@ -698,7 +703,7 @@ async function uploadTestVideo(viewer, base) {
 
 async function run(scenario) {
   const heard = HEARD && scenario !== "youtube";
-  const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE, seconds: VIDEO_SECONDS });
+  const fixtures = await startFixtures({ gop: GOP, size: SIZE, noise: heard && NOISE_RATE, seconds: VIDEO_SECONDS, sound: !SILENT });
   const server = await startServer(fixtures);
   if (BROWSER !== "chromium" && scenario === "throttle") throw new Error(`the throttle scenario slows a viewer through Chromium's CDP: not with BROWSER=${BROWSER}`);
   const pulse = heard ? await startPulse(VIEWERS) : VIEWER_SKEWS.length ? await startSkewedSinks(VIEWER_SKEWS) : null;
@@ -717,7 +722,7 @@ async function run(scenario) {
     throw err;
   }
   const proxies = [];
-  const prefix = `${BROWSER === "chromium" ? "" : `${BROWSER}_`}${scenario === "loopback" ? "" : `${scenario}_`}`;
+  const prefix = `${SILENT ? "silent_" : ""}${BROWSER === "chromium" ? "" : `${BROWSER}_`}${scenario === "loopback" ? "" : `${scenario}_`}`;
   // A player with fixed rates (YouTube) seeks to within its own band; TIGHT is not its aim.
   const coarse = scenario === "youtube";
   const converged = coarse ? COARSE_BAND : CONVERGED;
