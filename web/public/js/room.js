@@ -754,6 +754,8 @@ class RoomPage {
       // apart from the estimate's moves (SYNC.SKEW_AIM).
       clockOffset: (serverNow - now) / 1000,
       clockSkew: this.clock.skew,
+      // A video without sound: its clock is the page's (sync.js, `noteSound`).
+      soundless: Boolean(p.soundless),
     });
     this.lastDrift = d.action === "wait" ? this.lastDrift : d.drift;
     const learnt = storedLatencies(this.controller);

@@ -10,7 +10,8 @@
 //     rates other than 1 costs nothing either. After a landing and its grace the player rests
 //     within RELEASE_BAND, and at the room's rate it stays there. When the room's rate is not 1,
 //     the player stretches time anyway: drift beyond GRACE_BAND is corrected at any time. A
-//     player that pays no setback (Gecko: `setbackFree`) is corrected from REST_BAND at rest.
+//     player that pays no setback (Gecko's, and a video without sound, whose clock is the page's:
+//     `setbackFree`) is corrected from REST_BAND at rest.
 //     A player's position runs on its sound card's clock, tens of ppm off the page's, so a
 //     Chromium (or WebKitGTK) player left within the dead band at rest drifts one way across
 //     it: once its rests show that (`restSkew`), it is let go of half the band off the room on
@@ -64,7 +65,7 @@ export const SYNC = Object.freeze({
    * past the aim within three decisions, and the correction turned as the setback landed. A
    * setback that did not show by then is not assumed for the next correction, until one shows: a
    * video without sound has none (Chromium stretches no time for it: web/bench/rate.mjs
-   * SILENT=1). */
+   * SILENT=1), where the browser does not tell it apart (`noteSound`). */
   SETBACK_SHOWS: 0.6,
   /** In the first SEEK_GRACE after a seek, and at any time when the room's rate is not 1 (the
    * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
@@ -467,9 +468,12 @@ export class SyncController {
      * {since} (local s when it was first seen playing, or null), or null (COARSE_START_BAND). */
     this.placing = null;
     this.quickStart = quickStart && fineRate;
-    this.setbackFree = setbackFree && fineRate;
+    /** Whether this browser's players keep their position when their rate leaves 1 (Gecko's). */
+    this.browserSetbackFree = setbackFree && fineRate;
     this.seekPreroll = seekPreroll && fineRate;
     this.rateChangeCost = rateChangeCost && fineRate;
+    /** Whether the player's video is known to have no sound (`noteSound`). */
+    this.soundless = false;
     /** Whether this player, without fine rate control, is stepped at the rates it offers. */
     this.steps = !fineRate && !dropsStretchedSound;
     /** When the rate decided last changed (local s). */
@@ -477,12 +481,7 @@ export class SyncController {
     /** A setback-free player's rest at the room's rate of 1: {since (local s), drifts (s)}, the
      * decisions since it began, or null (REST_BAND). */
     this.rest = null;
-    /** Whether this player's rests are read for a steady drift (SKEW_AIM): any left within the
-     * dead band at rest (not a setback-free one: Gecko's rests are corrected from REST_BAND). */
-    this.skewAware = fineRate && !setbackFree;
-    /** Whether leaving the room's rate of 1 sets this player back SETBACK (Chromium's: not a
-     * setback-free player's, nor one whose every change of rate costs it: WebKitGTK's). */
-    this.paysSetback = fineRate && !setbackFree && !rateChangeCost;
+    this.clockTraits();
     /** The rest under way: {since (local s), from (when the average being summed began), sum, n,
      * offset (the clock estimate at its first decision counted), buckets: the last SKEW_BUCKETS
      * averages, {t (local s), drift}}, or null (`trackRest`). */
@@ -591,7 +590,8 @@ export class SyncController {
    *   now (a landing). `rawDrift`: the drift of the reading itself (`raw`), which a stretching
    *   player's scatters around `drift`, its line; `drift` when the reading is not placed.
    */
-  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false, rates = null, clockOffset = 0, clockSkew = 0 }) {
+  decide({ target, actual, raw = actual, ceiling = null, roomPaused, baseRate, now, seeking = false, buffering = false, sinceChange = Infinity, bufferedTo = null, playerPaused = false, playerResumes = false, rates = null, clockOffset = 0, clockSkew = 0, soundless = false }) {
+    this.noteSound(soundless);
     const drift = actual - target;
     const rawDrift = rawDriftOf(raw, target, drift);
     // A reading that cannot be told from its line yet (null) is no moment to let go at.
@@ -809,6 +809,33 @@ export class SyncController {
     return result("nudge", rate);
   }
 
+  /** Sets what follows from the player's clock: `setbackFree` (its position does not fall back
+   * when its rate leaves 1: Gecko's, and a video without sound where a change of rate costs
+   * nothing else, as in Chromium, whose clock is then the page's own, with no time stretcher:
+   * web/bench/rate.mjs SILENT=1), `skewAware` (its rests are read for a steady drift, SKEW_AIM:
+   * any left within the dead band at rest, so not a setback-free one, whose rests are corrected
+   * from REST_BAND) and `paysSetback` (leaving the room's rate of 1 sets it back SETBACK:
+   * Chromium's, not a setback-free player's, nor one whose every change of rate costs it:
+   * WebKitGTK's). */
+  clockTraits() {
+    this.setbackFree = this.browserSetbackFree || (this.fineRate && this.soundless && !this.rateChangeCost);
+    this.skewAware = this.fineRate && !this.setbackFree;
+    this.paysSetback = this.fineRate && !this.setbackFree && !this.rateChangeCost;
+  }
+
+  /** Tells the controller whether its player's video is known to have no sound (`soundless`:
+   * room.js, at every decision). What was under way for the other clock is dropped: a setback
+   * due, a rest being read. (What its rests' drift was read as is kept for the next item.) */
+  noteSound(soundless) {
+    if (soundless === this.soundless) return;
+    this.soundless = soundless;
+    this.clockTraits();
+    this.setbackDue = null;
+    this.setbackShows = true;
+    this.rest = null;
+    this.restLine = null;
+  }
+
   /** The rate a correction sets, `rate`, or the one it set before (`currentRate`) while that is
    * to be held: on a player whose changes of rate cost it (`rateChangeCost`), a correction under
    * way in the same direction keeps its rate for RATE_HOLD, and then until its nudge would at
@@ -893,7 +920,8 @@ export class SyncController {
   goodRelease(drift, rawDrift, now, aim = 0) {
     const k = this.tolerance;
     const waited = this.holdSince !== null && now - this.holdSince >= SYNC.RELEASE_WAIT;
-    const rest = rawDrift + this.releaseJump(rawDrift !== drift, this.stretchDirection());
+    // Without sound, nothing moves the player as its rate goes back to 1.
+    const rest = rawDrift + (this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection()));
     return above(drift, rawDrift) && Math.abs(rest - aim) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift - aim) <= k * SYNC.GRACE_BAND;
   }
 
@@ -1009,12 +1037,14 @@ export class SyncController {
     return this.releaseJumps.length >= SYNC.RELEASE_MIN_SAMPLES || this.releasePrior != null;
   }
 
-  /** The rest of the last release, read on a clean decision at the room's rate of 1 (`drift`). */
+  /** The rest of the last release, read on a clean decision at the room's rate of 1 (`drift`).
+   * Not a soundless player's: nothing moves it as it lets go (`goodRelease`), and what a player
+   * with sound learnt is kept for the next item. */
   learnRelease(drift, baseRate, now) {
     const r = this.released;
     if (!r || now - r.at < SYNC.RELEASE_MEASURE_AFTER) return;
     this.released = null;
-    if (!r.upper || now - r.at > SYNC.RELEASE_MEASURED_BY || stretches(baseRate) || this.currentRate !== baseRate) return;
+    if (this.soundless || !r.upper || now - r.at > SYNC.RELEASE_MEASURED_BY || stretches(baseRate) || this.currentRate !== baseRate) return;
     const jump = drift - r.raw;
     if (Math.abs(jump) > SYNC.RELEASE_MAX_JUMP) return;
     this.releaseJumps.push({ jump, dir: r.dir });

@@ -128,7 +128,8 @@ function serveFile(req, res, file, type) {
 
 /**
  * The fixture server: `/media/<name>.mp4` (the test video under any name), `/whole/<name>.mp4`
- * (the same from a host that ignores Range: `wholeUrl`), `/hls/index.m3u8`
+ * (the same from a host that ignores Range: `wholeUrl`), `/silent/<name>.mp4` (the same with no
+ * audio track, made on its first request: `silentUrl`), `/hls/index.m3u8`
  * (an HLS rendition of it), `/hls.min.js`
  * (from the npm package), `/yt/iframe_api.js` (the YouTube stand-in), `/oembed` (YouTube's
  * oEmbed format for any video id). `gop`, `size`, `noise`, `seconds`, `sound`: the test video's
@@ -143,6 +144,7 @@ export async function startFixtures({ gop = 1, size, noise = false, seconds, sou
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, base);
     if (url.pathname.startsWith("/media/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, video, "video/mp4");
+    if (url.pathname.startsWith("/silent/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, testVideo({ gop, size, seconds, sound: false }), "video/mp4");
     // A host that ignores Range, as `python3 -m http.server` does: the whole file every time.
     if (url.pathname.startsWith("/whole/") && url.pathname.endsWith(".mp4")) {
       res.writeHead(200, { "content-type": "video/mp4", "content-length": statSync(video).size, "access-control-allow-origin": "*" });
@@ -169,7 +171,7 @@ export async function startFixtures({ gop = 1, size, noise = false, seconds, sou
     res.writeHead(404).end();
   });
   await new Promise((r) => server.listen(port, "127.0.0.1", r));
-  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, wholeUrl: (name = "clip") => `${base}/whole/${name}.mp4`, hlsUrl: `${base}/hls/index.m3u8`, close: () => new Promise((r) => server.close(r)) };
+  return { base, mediaUrl: (name = "clip") => `${base}/media/${name}.mp4`, wholeUrl: (name = "clip") => `${base}/whole/${name}.mp4`, silentUrl: (name = "clip") => `${base}/silent/${name}.mp4`, hlsUrl: `${base}/hls/index.m3u8`, close: () => new Promise((r) => server.close(r)) };
 }
 
 /** The lockstep binary: $LOCKSTEP_BIN, or the debug build `cargo test` made. */

@@ -468,6 +468,32 @@ test("a viewer whose YouTube player does not load is told, loads it again, and s
   for (const v of [a, b]) await v.context.close();
 });
 
+test("a video without sound is told apart: its viewers are corrected as setback-free players, by the page's clock; one with sound as before", async () => {
+  const [a, b] = [await newViewer(browser), await newViewer(browser)];
+  const url = await createRoom(a.page, "Silent film");
+  await b.page.goto(url);
+  await addToQueue(a.page, fixtures.silentUrl("silent-film"));
+  await addToQueue(a.page, fixtures.mediaUrl("with-sound"));
+  const traits = (page) => page.evaluate(() => ({ soundless: window.lockstep.player.soundless, setbackFree: window.lockstep.controller.setbackFree, paysSetback: window.lockstep.controller.paysSetback }));
+  for (const [v, name] of [[a, "A"], [b, "B"]]) {
+    await inSync(v.page, name, { playing: true });
+    await eventually(async () => {
+      const t = await traits(v.page);
+      return t.soundless && t.setbackFree && !t.paysSetback;
+    }, { what: `${name}'s player known to have no sound` });
+  }
+  // The next item has sound: Chromium's setback is paid again.
+  await a.page.click("#skip");
+  for (const [v, name] of [[a, "A"], [b, "B"]]) {
+    await inSync(v.page, `${name} on the video with sound`, { playing: true });
+    await eventually(async () => {
+      const t = await traits(v.page);
+      return t.soundless === false && !t.setbackFree && t.paysSetback;
+    }, { what: `${name}'s player known to have sound` });
+  }
+  for (const v of [a, b]) await v.context.close();
+});
+
 /** Creates a private room from the lobby (with `password`, if given); returns its invite link.
  * The invite is read from the navigation itself: once the page is in, it replaces its address
  * with the room's own (/r/...), which a guest of a private room cannot open, so reading

@@ -141,7 +141,7 @@ test("a Chromium player whose setback does not show (a video without sound) has 
  * leaving 1 sets it back `by`, `after` s later (Chromium's). Returns where it ended (its line),
  * the most its rate left the room's, and how often the correction changed direction.
  */
-function restFor({ off, controller, seconds = 10, noise = () => 0, setback = null, from = 200 }) {
+function restFor({ off, controller, seconds = 10, noise = () => 0, setback = null, from = 200, soundless = false }) {
   let line = off;
   let widest = 0;
   let reversals = 0;
@@ -150,7 +150,7 @@ function restFor({ off, controller, seconds = 10, noise = () => 0, setback = nul
   let setbackAt = null;
   for (let i = 0; i < seconds * 10; i++) {
     const t = from + i / 10;
-    const d = controller.decide({ target: 100 + t, actual: 100 + t + line + noise(i), roomPaused: false, baseRate: 1, now: t });
+    const d = controller.decide({ target: 100 + t, actual: 100 + t + line + noise(i), roomPaused: false, baseRate: 1, now: t, soundless });
     widest = Math.max(widest, Math.abs(d.rate - 1));
     const sign = Math.sign(d.rate - 1);
     if (sign && last && sign !== last) reversals += 1;
@@ -179,6 +179,40 @@ test("at rest at rate 1: a player that pays no setback (Gecko) is corrected from
   assert.ok(Math.abs(restFor({ off: -0.012, controller: new SyncController() }).line) < SYNC.DEAD_BAND);
   // A viewer's tolerance widens REST_BAND too.
   assert.equal(restFor({ off: 0.006, controller: new SyncController({ setbackFree: true, tolerance: 2 }) }).widest, 0);
+});
+
+test("a Chromium player whose video has no sound is corrected as a setback-free one, let go of at its line, and learns no release from it", () => {
+  // Its page learnt a release jump of -3 ms on videos with sound; this one's clock is the page's
+  // (no time stretcher): a rest 6 ms off is corrected from REST_BAND, with no setback assumed,
+  // and let go of on the room, not 3 ms short of it.
+  const c = new SyncController().learntFrom({ fineRate: true, seekLatency: 0.1, startLatency: 0.1, releasePrior: -0.003 });
+  const silent = restFor({ off: 0.006, controller: c, soundless: true });
+  assert.ok(Math.abs(silent.line) <= SYNC.RELEASE_BAND + 1e-9, `rests ${silent.line}`);
+  assert.equal(silent.reversals, 0);
+  assert.equal(silent.rate, 1);
+  assert.ok(c.setbackFree && !c.paysSetback && !c.skewAware);
+  assert.equal(c.releaseJumps.length, 0, "nothing learnt for the videos with sound");
+  assert.equal(c.releasePrior, -0.003);
+  // Its sound known again (the next item): as any Chromium player, a rest within the dead band
+  // is left alone, and a correction waits for its setback.
+  const sound = restFor({ off: 0.006, controller: c, from: 300 });
+  assert.equal(sound.widest, 0);
+  assert.ok(!c.setbackFree && c.paysSetback && c.skewAware);
+  const due = new SyncController({ landing: false });
+  due.decide({ target: 500, actual: 500.015, roomPaused: false, baseRate: 1, now: 400 });
+  assert.ok(due.setbackDue?.assumed);
+  // Told it has no sound meanwhile, the setback is no longer waited for.
+  due.decide({ target: 500.1, actual: 500.115, roomPaused: false, baseRate: 1, now: 400.1, soundless: true });
+  assert.equal(due.setbackDue, null);
+  // A player whose every change of rate costs it (WebKitGTK) is not made setback-free by it; a
+  // Gecko player stays setback-free either way.
+  const webkit = new SyncController({ rateChangeCost: true });
+  webkit.noteSound(true);
+  assert.ok(!webkit.setbackFree && !webkit.paysSetback);
+  const gecko = new SyncController({ setbackFree: true });
+  gecko.noteSound(true);
+  gecko.noteSound(false);
+  assert.ok(gecko.setbackFree);
 });
 
 test("at rest at rate 1: a setback-free player whose readings scatter a few ms around the room is not chased", () => {

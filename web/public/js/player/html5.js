@@ -152,8 +152,9 @@ export class Html5Player {
     this.noteMoving(value);
     const moving = !v.paused && this.canPlay;
     const position = this.reader.read(value, performance.now() / 1000, this.rate, moving);
-    // null: a reading that cannot be told from its line yet (position.js, `placed`).
-    this.lastRaw = this.reader.stepped ? position : this.reader.placed ? value : null;
+    // null: a reading that cannot be told from its line yet (position.js, `placed`). A soundless
+    // video's readings do not scatter at any rate: each is its line.
+    this.lastRaw = this.reader.stepped || this.soundless ? position : this.reader.placed ? value : null;
     return position;
   }
   /** Keeps when the reading `value` was last seen moving on while the video plays (not across a
@@ -166,6 +167,16 @@ export class Html5Player {
     }
     if (this.lastPlayingValue !== null && value > this.lastPlayingValue) this.movedAt = performance.now();
     this.lastPlayingValue = value;
+  }
+  /** Whether its video is known to have no sound: a picture decoded, and no sound, by the
+   * counts Chromium (and WebKit) keep for the item loaded, from its first frame on (an audio
+   * track's first samples are decoded with it, muted or not). Such a player's clock is the
+   * page's own: Chromium then stretches no time at other rates, so a change of rate sets it
+   * back nothing and its readings do not scatter (web/bench/rate.mjs SILENT=1; sync.js,
+   * `noteSound`). False where the browser keeps no such counts (Firefox). */
+  get soundless() {
+    const v = this.video;
+    return v.webkitVideoDecodedByteCount > 0 && v.webkitAudioDecodedByteCount === 0;
   }
   /** Forgets that the video was moving: after a pause or a seek it has to be seen moving again. */
   stoppedMoving() {
