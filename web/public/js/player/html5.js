@@ -54,6 +54,8 @@ export class Html5Player {
     this.video = video;
     /** Paused while it played, and not moved since: it resumes (SyncController.resumeLatency). */
     this.resumes = false;
+    /** Whether the item loaded has sound, once known (`soundless`); null before. */
+    this.sound = null;
     // Where the video really is (position.js): Firefox's currentTime moves in ~40 ms steps, so
     // while it plays it is read every 12-18 ms (a random delay, so that the readings fall at
     // every phase of the steps), and the steps' moments pin it down; Chromium's readings scatter
@@ -96,6 +98,7 @@ export class Html5Player {
     const fetching = this.adopted && !v.error && v.src === new URL(item.url, location.href).href;
     this.adopted = false;
     this.resumes = false;
+    this.sound = null;
     this.reader.reset();
     this.stoppedMoving();
     if (fetching) {
@@ -168,15 +171,17 @@ export class Html5Player {
     if (this.lastPlayingValue !== null && value > this.lastPlayingValue) this.movedAt = performance.now();
     this.lastPlayingValue = value;
   }
-  /** Whether its video is known to have no sound: a picture decoded, and no sound, by the
-   * counts Chromium (and WebKit) keep for the item loaded, from its first frame on (an audio
-   * track's first samples are decoded with it, muted or not). Such a player's clock is the
-   * page's own: Chromium then stretches no time at other rates, so a change of rate sets it
-   * back nothing and its readings do not scatter (web/bench/rate.mjs SILENT=1; sync.js,
-   * `noteSound`). False where the browser keeps no such counts (Firefox). */
+  /** Whether its video is known to have no sound: once able to play (Chromium's reports that
+   * once every track has its first samples decoded, muted or not), a picture decoded and no
+   * sound, by the counts Chromium (and WebKit) keep for the item loaded; it stays so through
+   * seeks and stalls, until any sound is decoded. Such a player's clock is the page's own:
+   * Chromium then stretches no time at other rates, so a change of rate sets it back nothing and
+   * its readings do not scatter (web/bench/rate.mjs SILENT=1; sync.js, `noteSound`). False
+   * where the browser keeps no such counts (Firefox). */
   get soundless() {
     const v = this.video;
-    return v.webkitVideoDecodedByteCount > 0 && v.webkitAudioDecodedByteCount === 0;
+    if (this.sound !== true && v.readyState >= 3 && v.webkitVideoDecodedByteCount > 0) this.sound = v.webkitAudioDecodedByteCount > 0;
+    return this.sound === false;
   }
   /** Forgets that the video was moving: after a pause or a seek it has to be seen moving again. */
   stoppedMoving() {
