@@ -334,8 +334,12 @@ async function probeViewer(page) {
  * [timeOrigin, -1], then [performance.now(), 0, currentTime, 1 if the bench's sampler read it, 2
  * if the player's own reading between ticks did (html5.js `poll`), else 0], [performance.now(), 1,
  * playbackRate], [performance.now(), 2, 1 for play() or 0 for pause()], [performance.now(), 3] for
- * a "playing" event or [performance.now(), 4, the place] for a seek), up to 400,000 a page. What a
- * release let go at, where the player then rested, and what a seek followed, can be read off them.
+ * a "playing" event or [performance.now(), 4, the place] for a seek), and from the sampler's start
+ * every look for a good release ([performance.now(), 5, [drift, reading's drift, aim, release jump,
+ * 1 if good], 1 while correcting]) and every decision ([performance.now(), 6, [drift, smoothed
+ * drift, rate, action, 1 while correcting, aim, reading's drift], 1 while a setback is due]), up to
+ * 400,000 a page. What a release let go at, where the player then rested, and what a seek
+ * followed, can be read off them.
  */
 function traceMedia() {
   const limit = 400_000;
@@ -384,6 +388,24 @@ function installSampler(page) {
     window.__samples = [];
     window.__seeks = 0;
     const app = window.lockstep;
+    // SYNC_TRACE=1: every decision (6) and every look for a good release (5) too.
+    const proto = Object.getPrototypeOf(app.controller);
+    if (window.__trace && !proto.__traced) {
+      proto.__traced = true;
+      const note = (kind, value, flag) => window.__trace.length < 400_000 && window.__trace.push([performance.now(), kind, value, flag]);
+      const goodRelease = proto.goodRelease;
+      proto.goodRelease = function (drift, rawDrift, now, aim = 0) {
+        const good = goodRelease.call(this, drift, rawDrift, now, aim);
+        note(5, [drift, rawDrift, aim, this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection()), good ? 1 : 0], this.correcting ? 1 : 0);
+        return good;
+      };
+      const decide = proto.decide;
+      proto.decide = function (input) {
+        const d = decide.call(this, input);
+        note(6, [d.drift, this.smoothed, d.rate, d.action, this.correcting ? 1 : 0, this.aim(input.baseRate, input.now), d.rawDrift], this.setbackDue ? 1 : 0);
+        return d;
+      };
+    }
     // The page's own sync reports, as it sends them (what the People tab and the room's spread
     // show), with when they were sent.
     window.__reports = [];
