@@ -318,6 +318,7 @@ function watchEdges() {
  * looked for HELD_GAP_MS, or found the page held up within the last HELD_FOR_MS and no step on
  * time since). Runs in the page; installed on every viewer before the room opens. */
 function defineRoomError() {
+  // watchEdges' own (each runs in the page by itself, so neither can read the other's).
   const HELD_GAP_MS = 30;
   const HELD_FOR_MS = 150;
   window.__roomError = (app, now) => {
