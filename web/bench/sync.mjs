@@ -949,9 +949,10 @@ async function run(scenario) {
     // side (its line; at least 2/3 of them there): at room rates other than 1 Chromium's readings
     // jitter by about ±5 ms around where the player is (web/bench/rate.mjs), so the spread of
     // single readings there is partly that jitter. (Its samples by time, not by bucket: a
-    // sampler's timer jitters, and a line that needed every bucket was seldom had.)
+    // sampler's timer jitters, and a line that needed every bucket was seldom had. Not a Firefox
+    // reading held from before its page was held up: `held`.)
     const line = (viewer, now) => {
-      const xs = samples[viewer].filter((s) => Math.abs(s.now - now) <= LINE_SAMPLES * SAMPLE_MS).map((s) => s.error);
+      const xs = samples[viewer].filter((s) => !s.held && Math.abs(s.now - now) <= LINE_SAMPLES * SAMPLE_MS).map((s) => s.error);
       return xs.length >= (2 * (2 * LINE_SAMPLES + 1)) / 3 ? xs.reduce((x, y) => x + y) / xs.length : null;
     };
     const rows = [...buckets.entries()]

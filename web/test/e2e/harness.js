@@ -139,12 +139,14 @@ function serveFile(req, res, file, type) {
 export async function startFixtures({ gop = 1, size, noise = false, seconds, sound } = {}) {
   const video = testVideo({ gop, size, noise, seconds, sound });
   const hls = testHls();
+  /** The same without an audio track, made on its first request. */
+  let silent = null;
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, base);
     if (url.pathname.startsWith("/media/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, video, "video/mp4");
-    if (url.pathname.startsWith("/silent/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, testVideo({ gop, size, seconds, sound: false }), "video/mp4");
+    if (url.pathname.startsWith("/silent/") && url.pathname.endsWith(".mp4")) return serveFile(req, res, (silent ??= testVideo({ gop, size, seconds, sound: false })), "video/mp4");
     // A host that ignores Range, as `python3 -m http.server` does: the whole file every time.
     if (url.pathname.startsWith("/whole/") && url.pathname.endsWith(".mp4")) {
       res.writeHead(200, { "content-type": "video/mp4", "content-length": statSync(video).size, "access-control-allow-origin": "*" });
