@@ -14,7 +14,8 @@
 // STEADY_ONLY below). BROWSER=firefox runs Firefox viewers instead,
 // BROWSER=mixed Chromium and Firefox ones in turn in one room (see BROWSER below). A Firefox
 // viewer's samples taken while its page was held up read where its video was before (`held`:
-// watchEdges); the spread leaves them out, and prints them apart (`sync_spread_with_held_p99`).
+// watchEdges); the spread, the seeks' and the joiners' times leave them out, and the spread with
+// them is printed apart (`sync_spread_with_held_p99`).
 //
 // It runs each of SCENARIOS in turn (default "loopback delay throttle youtube"): plain loopback;
 // every viewer behind a delaying proxy of its own (10/40/80/150 ms one way, ±20% jitter, on
@@ -630,13 +631,16 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
       },
     });
     // Its error from the room, read in the page every 4 ms (`__roomError`): [epoch ms, error s,
-    // paused]. Probes over CDP can wait hundreds of ms for their turn on a loaded machine, and
-    // time a reading by when its answer came back.
+    // paused, held]. Probes over CDP can wait hundreds of ms for their turn on a loaded machine,
+    // and time a reading by when its answer came back.
     const samples = (window.__joinSamples = []);
     // When the joiner was first within `band` (s) of the room for half a second on end, or null.
+    // A Firefox reading held from before its page was held up (`held`) neither breaks nor makes
+    // the half second, as it counts nowhere in the spread.
     window.__heldSince = (band) => {
       let from = null;
-      for (const [at, err, paused] of samples) {
+      for (const [at, err, paused, held] of samples) {
+        if (held) continue;
         if (paused || Math.abs(err) > band) from = null;
         else if (from === null) from = at;
         else if (at - from >= 500) return from;
@@ -647,7 +651,8 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
       const app = window.lockstep;
       if (app?.player && app.model?.current && samples.length < 6000) {
         const now = performance.timeOrigin + performance.now();
-        samples.push([now, window.__roomError(app, now).error, app.player.paused]);
+        const { error, held } = window.__roomError(app, now);
+        samples.push([now, error, app.player.paused, held]);
       }
       seen("page", document.readyState !== "loading");
       seen("app", Boolean(app));
@@ -705,7 +710,7 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
   // Each step in seconds from opening the page, and the fetches the page made before connecting.
   const { seen: seenAt, fetches, landedBy, firstReport, readings } = await late.page.evaluate(() => ({
     seen: window.__steps,
-    // Its readings in the page, one every 50 ms at most, for 3 s: [epoch ms, error s, paused].
+    // Its readings in the page, one every 50 ms at most, for 3 s: [epoch ms, error s, paused, held].
     readings: (() => {
       const kept = [];
       for (const x of window.__joinSamples ?? []) if (kept.length < 60 && !(x[0] - kept.at(-1)?.[0] < 50)) kept.push(x);
@@ -723,8 +728,8 @@ async function lateJoin(browsers, kind, url, returning = null, converged = CONVE
     console.log(`late joiner's trace [s, error ms, clock error ms, rate]: ${JSON.stringify(trace)}`);
   }
   // A slow joiner's readings are printed with its steps (the run's report): s from opening the
-  // page, error ms, P while paused.
-  const errors = readings.map(([at, err, paused]) => `${((at - opened) / 1000).toFixed(2)} ${Math.round(err * 1000)}${paused ? "P" : ""}`);
+  // page, error ms, P while paused, H a Firefox reading held from before its page was held up.
+  const errors = readings.map(([at, err, paused, held]) => `${((at - opened) / 1000).toFixed(2)} ${Math.round(err * 1000)}${paused ? "P" : ""}${held ? "H" : ""}`);
   return { kind: late.kind, converged: reached[converged], tight: reached[TIGHT], probedTight: probed[TIGHT], steps, landedBy, firstReport, errors, fetches: fetches.filter((f) => f.start - opened < 5000).map((f) => ({ ...f, start: (f.start - opened) / 1000, end: (f.end - opened) / 1000 })) };
 }
 
@@ -1073,10 +1078,11 @@ async function run(scenario) {
     // each other) and stays there for half a second.
     // (A play: from sending it, but only from when the room starts moving, the server having
     // scheduled that a moment later; until then every viewer waits paused where the room does.)
+    // Not by a Firefox reading held from before its page was held up (`held`), as the spread.
     const convergeWithin = (band, kind = "seek") => events
       .filter((e) => e[kind] !== undefined)
       .map((e) => {
-        const after = rows.filter((r) => r.now >= Math.max(e.sentAt, e.startsAt ?? -Infinity));
+        const after = rows.filter((r) => !r.held && r.now >= Math.max(e.sentAt, e.startsAt ?? -Infinity));
         const i = after.findIndex((r, k) => after.slice(k, k + 10).every((x) => x.worst <= band));
         return i < 0 ? Infinity : (after[i].now - e.sentAt) / 1000;
       });
