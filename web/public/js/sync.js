@@ -65,7 +65,10 @@ export const SYNC = Object.freeze({
    * past the aim within three decisions, and the correction turned as the setback landed. A
    * setback that did not show by then is not assumed for the next correction, until one shows: a
    * video without sound has none (Chromium stretches no time for it: web/bench/rate.mjs
-   * SILENT=1), where the browser does not tell it apart (`noteSound`). */
+   * SILENT=1), where the browser does not tell it apart (`noteSound`). Assumed at every
+   * correction, a setback that never shows held such a player at the dead band's edge, corrected
+   * every second (the unit model, readings ±12 ms: 108 turns a minute); with players with sound it
+   * never acted in bench-sync's drifting sound cards (41 corrections, 5 stalls). */
   SETBACK_SHOWS: 0.6,
   /** In the first SEEK_GRACE after a seek, and at any time when the room's rate is not 1 (the
    * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
