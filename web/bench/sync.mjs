@@ -180,7 +180,8 @@ const NUDGE_GRACE_S = 1;
  * oscillating controller would show here. */
 const STEADY_REVERSAL_S = 2;
 /** A correction started at rest that turns within this long of its start, before it ends, is
- * counted apart (`restCorrections`). */
+ * counted apart (`restCorrections`), as is one whose setback was not assumed (the one before did
+ * not show: sync.js SETBACK_SHOWS; the samples' `setbackDue`, 2). */
 const EARLY_TURN_S = 1.5;
 /** When late viewers open the room (seconds from the start of the measurement, one batch of
  * LATE_JOINERS at each): by default at 20 s, while the room plays at 1, and at 50 s, at 1.25, as
@@ -478,7 +479,7 @@ function installSampler(page) {
       const now = performance.timeOrigin + performance.now();
       const pb = m.playback;
       const { target, error, errorEveryEdge, held } = window.__roomError(app, now);
-      window.__samples.push({ now, target, error, errorEveryEdge, held, edgesLate: window.__edgesLate ?? null, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost, app.controller.bufferedSeekLatency], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, timerLate: app.controller.startTimerLate ?? null, buffered: app.controller.landing?.buffered ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, skew: app.controller.restSkew ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir, aim: app.controller.released.aim ?? 0 }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
+      window.__samples.push({ now, target, error, errorEveryEdge, held, edgesLate: window.__edgesLate ?? null, raw: p.currentTime - target, stepped: p.reader?.stepped, seeks: window.__seeks, nudge: pb.paused ? 0 : p.rate / pb.rate - 1, roomRate: pb.rate, clock: app.clock.offset, lat: [app.controller.seekLatency, app.controller.startLatency, app.controller.releaseJump?.(!p.reader?.stepped), app.controller.releaseJumps?.length, app.controller.decodeCost, app.controller.bufferedSeekLatency], ready: p.video?.readyState, phase: app.controller.landing?.phase ?? null, timerLate: app.controller.startTimerLate ?? null, buffered: app.controller.landing?.buffered ?? null, reportable: app.controller.reportable?.(now / 1000) ?? null, setbackDue: app.controller.setbackDue ? (app.controller.setbackDue.assumed ? 1 : 2) : 0, skew: app.controller.restSkew ?? null, released: app.controller.released && { at: app.controller.released.at, raw: app.controller.released.raw, upper: app.controller.released.upper, dir: app.controller.released.dir, aim: app.controller.released.aim ?? 0 }, frame: frame && { media: frame.media - target, shownAgo: now - frame.shown, expectedAgo: now - frame.expected } });
     }, sampleMs);
   }, [SAMPLE_MS, FRAMES]);
 }
@@ -490,10 +491,12 @@ function restCorrections(samples) {
   return samples.map((list) => {
     let started = 0;
     let turned = 0;
+    let unassumed = 0;
     for (let i = 1; i < list.length; i++) {
       const [a, b] = [list[i - 1], list[i]];
       if (a.nudge !== 0 || b.nudge === 0 || b.roomRate !== 1 || a.phase !== null || b.phase !== null) continue;
       started += 1;
+      if (b.setbackDue === 2) unassumed += 1;
       const side = Math.sign(b.nudge);
       for (let j = i; j < list.length && list[j].now - b.now <= EARLY_TURN_S * 1000 && list[j].nudge !== 0; j++) {
         if (Math.sign(list[j].nudge) !== side) {
@@ -502,7 +505,7 @@ function restCorrections(samples) {
         }
       }
     }
-    return { started, turned };
+    return { started, turned, unassumed };
   });
 }
 
@@ -1271,7 +1274,7 @@ async function run(scenario) {
     console.log(`rests at rate 1 (a viewer's median error over a steady stretch) more than ${REST_OFF * 1000} ms off: ${offRests.length} of ${rests.length}${offRests.length ? ` (${offRests.map((r) => `viewer ${r.viewer} from ${r.at.toFixed(0)} s: ${ms(r.error)} ms`).join(", ")})` : ""}`);
     console.log(`rate correction outside the first ${NUDGE_GRACE_S} s after an event: at most ${(nudgeMax * 100).toFixed(2)}% off the room's rate; changes of direction per viewer: ${reversals.join(", ")} in ${DURATION} s, of them ${STEADY_REVERSAL_S} s or more after an event: ${steadyReversals.join(", ")}`);
     const fromRest = restCorrections(samples);
-    console.log(`corrections started at rest at the room's rate of 1, per viewer: ${fromRest.map((v) => v.started).join(", ")}; of them turned within their first ${EARLY_TURN_S} s (where Chromium's setback, 0.25-0.3 s late, turned them before sync.js waited for it): ${fromRest.map((v) => v.turned).join(", ")}`);
+    console.log(`corrections started at rest at the room's rate of 1, per viewer: ${fromRest.map((v) => v.started).join(", ")}; of them turned within their first ${EARLY_TURN_S} s (where Chromium's setback, 0.25-0.3 s late, turned them before sync.js waited for it): ${fromRest.map((v) => v.turned).join(", ")}; their setback not assumed (the one before had not shown): ${fromRest.map((v) => v.unassumed).join(", ")}`);
     // A YouTube player's steps: runs of samples at another rate it offers (sync.js,
     // COARSE_STEP_BAND), each viewer's count and time stepped.
     if (coarse) {
