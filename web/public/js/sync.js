@@ -301,8 +301,9 @@ export const SYNC = Object.freeze({
    * correction lets go at a reading RELEASE_ABOVE above its line whose rest, by the constant
    * learnt from this player's own releases, falls within this of the room... */
   RELEASE_AIM: 0.001,
-  /** ...while its line is within GRACE_BAND, holding its rate meanwhile for at most this long
-   * (then as RELEASE_GIVE_UP says). */
+  /** ...while its line is within GRACE_BAND (further below for a jump learnt above -RELEASE_ABOVE:
+   * `goodRelease`), holding its rate meanwhile for at most this long (then as RELEASE_GIVE_UP
+   * says). */
   RELEASE_WAIT: 1.0,
   /** A release that waited RELEASE_WAIT lets go at a placed reading not below its line (or, between
    * decisions, one whose rest falls within RELEASE_BAND), at any reading only once it has waited
@@ -919,13 +920,21 @@ export class SyncController {
   /** Whether letting go now (local time `now`, s) rests the player on the room, or `aim` off it:
    * a reading above its line (by RELEASE_ABOVE: below it, Chromium rests 10 ms further), whose
    * rest is within RELEASE_AIM of that (RELEASE_BAND once the release has waited RELEASE_WAIT),
-   * the line within GRACE_BAND of it. */
+   * the line within GRACE_BAND of it, or below it by as much more as the learnt jump lies above
+   * -RELEASE_ABOVE. */
   goodRelease(drift, rawDrift, now, aim = 0) {
     const k = this.tolerance;
     const waited = this.holdSince !== null && now - this.holdSince >= SYNC.RELEASE_WAIT;
     // Without sound, nothing moves the player as its rate goes back to 1.
-    const rest = rawDrift + (this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection()));
-    return above(drift, rawDrift) && Math.abs(rest - aim) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift - aim) <= k * SYNC.GRACE_BAND;
+    const jump = this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection());
+    const rest = rawDrift + jump;
+    // A reading RELEASE_ABOVE over its line rests on the aim with the line jump + RELEASE_ABOVE
+    // below it: with Chromium's usual jump (-3 ms), within GRACE_BAND. Jumps learnt over 10
+    // minutes ended between -2.5 and +1.1 ms (bench-sync's drifting sound cards), and a line bound to
+    // GRACE_BAND then left a window of 0-1 ms, or none: the line passed the aim with no good
+    // reading, and the correction turned.
+    const reach = k * SYNC.GRACE_BAND + Math.max(0, jump + SYNC.RELEASE_ABOVE);
+    return above(drift, rawDrift) && Math.abs(rest - aim) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift - aim) <= reach;
   }
 
   /** Where a correction at the room's rate `baseRate` aims to rest the player (s off the room, at
@@ -1017,7 +1026,12 @@ export class SyncController {
     this.correcting = false;
     this.holdSince = null;
     // Only a release above the line teaches the jump (below it, Chromium adds 10 ms).
-    this.released = { at: now, raw: rawDrift, upper: placed && above(drift, rawDrift), dir: this.stretchDirection(), aim };
+    const upper = placed && above(drift, rawDrift);
+    // ...and there the player comes to rest at the reading plus that jump: the smoothed drift is
+    // taken there, not left trailing the line by what the rate moved it over the last decisions
+    // (at 1.3% that was 10 ms, read at the next decision as a drift to correct again).
+    if (upper && this.smoothed !== null) this.smoothed = rawDrift + (this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection()));
+    this.released = { at: now, raw: rawDrift, upper, dir: this.stretchDirection(), aim };
   }
 
   /** What a release from a stretch in direction `dir` (+1, -1; 0: either) adds to the reading it

@@ -1583,6 +1583,37 @@ test("each direction of a stretch lets go with its own learnt jump once it has t
   assert.equal(c.released.dir, -1);
 });
 
+test("a player that learnt a release jump above -RELEASE_ABOVE is let go of with its line that much further below the aim, and taken to rest where it was let go to", () => {
+  // Releases that rest 1.6 ms above the reading let go at: a reading 2.5 ms over its line rests
+  // on the room with the line 4.1 ms behind it, outside GRACE_BAND, where no release was ever
+  // good (bench-sync's drifting sound cards: the line passed the aim and the correction turned).
+  const c = new SyncController();
+  c.releaseJumps = jumps(1, 0.0016, 0.0016, 0.0016);
+  c.currentRate = 1.003;
+  c.correcting = true;
+  const at = (line, saw, now) => c.releaseNow({ target: 100, actual: 100 + line, raw: 100 + line + saw, baseRate: 1, now });
+  assert.equal(at(-0.0075, 0.006, 10), null, "its line beyond that");
+  assert.equal(at(-0.0045, 0.0045, 10.015), null, "its rest would be 1.6 ms ahead");
+  assert.equal(at(-0.0042, 0.0026, 10.03), 1, "rest at 0");
+  // Let go of while its smoothed drift still trailed the line (the rate moved it 1.3% over the
+  // last decisions), it is taken to rest where it was let go to, and not corrected again.
+  const trailing = new SyncController();
+  trailing.releaseJumps = jumps(1, -0.003, -0.003, -0.003);
+  trailing.currentRate = 1.013;
+  trailing.correcting = true;
+  trailing.smoothed = -0.02;
+  assert.equal(trailing.releaseNow({ target: 100, actual: 99.999, raw: 100.003, baseRate: 1, now: 10 }), 1);
+  assert.equal(trailing.decide({ target: 100.1, actual: 100.1, roomPaused: false, baseRate: 1, now: 10.1 }).rate, 1);
+  assert.ok(Math.abs(trailing.smoothed) < 0.001, `${trailing.smoothed}`);
+  // With Chromium's usual jump, GRACE_BAND as before.
+  const usual = new SyncController();
+  usual.releaseJumps = jumps(1, -0.003, -0.003, -0.003);
+  usual.currentRate = 1.003;
+  usual.correcting = true;
+  assert.equal(usual.releaseNow({ target: 100, actual: 99.9965, raw: 100.003, baseRate: 1, now: 10 }), null, "its line 3.5 ms behind");
+  assert.equal(usual.releaseNow({ target: 100, actual: 99.9975, raw: 100.003, baseRate: 1, now: 10.015 }), 1, "2.5 ms behind");
+});
+
 test("between decisions, a stretching player is let go of at the first good reading, and only then", () => {
   const c = new SyncController();
   c.releaseJumps = jumps(1, -0.0027, -0.0027, -0.0027);
