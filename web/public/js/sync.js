@@ -68,7 +68,7 @@ export const SYNC = Object.freeze({
    * SILENT=1), where the browser does not tell it apart (`noteSound`). Assumed at every
    * correction, a setback that never shows held such a player at the dead band's edge, corrected
    * every second (the unit model, readings ±12 ms: 108 turns a minute); with players with sound it
-   * never acted in bench-sync's drifting sound cards (41 corrections, 5 stalls). */
+   * never acted in bench-sync's drifting sound cards (44 corrections, 5 stalls). */
   SETBACK_SHOWS: 0.6,
   /** In the first SEEK_GRACE after a seek, and at any time when the room's rate is not 1 (the
    * player stretches time, so a correction costs no setback), drift beyond this is corrected (not
@@ -925,14 +925,13 @@ export class SyncController {
   goodRelease(drift, rawDrift, now, aim = 0) {
     const k = this.tolerance;
     const waited = this.holdSince !== null && now - this.holdSince >= SYNC.RELEASE_WAIT;
-    // Without sound, nothing moves the player as its rate goes back to 1.
-    const jump = this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection());
+    const jump = this.restJump(drift, rawDrift);
     const rest = rawDrift + jump;
     // A reading RELEASE_ABOVE over its line rests on the aim with the line jump + RELEASE_ABOVE
     // below it: with Chromium's usual jump (-3 ms), within GRACE_BAND. Jumps learnt over 10
-    // minutes ended between -2.5 and +1.1 ms (bench-sync's drifting sound cards), and a line bound to
-    // GRACE_BAND then left a window of 0-1 ms, or none: the line passed the aim with no good
-    // reading, and the correction turned.
+    // minutes ended between -2.5 and +1.1 ms (bench-sync's drifting sound cards), and a line
+    // bound to GRACE_BAND then left a window of 0-1 ms, or none: the line passed the aim with no
+    // good reading, and the correction turned.
     const reach = k * SYNC.GRACE_BAND + Math.max(0, jump + SYNC.RELEASE_ABOVE);
     return above(drift, rawDrift) && Math.abs(rest - aim) <= k * (waited ? SYNC.RELEASE_BAND : SYNC.RELEASE_AIM) && Math.abs(drift - aim) <= reach;
   }
@@ -1030,8 +1029,15 @@ export class SyncController {
     // ...and there the player comes to rest at the reading plus that jump: the smoothed drift is
     // taken there, not left trailing the line by what the rate moved it over the last decisions
     // (at 1.3% that was 10 ms, read at the next decision as a drift to correct again).
-    if (upper && this.smoothed !== null) this.smoothed = rawDrift + (this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection()));
+    if (upper && this.smoothed !== null) this.smoothed = rawDrift + this.restJump(drift, rawDrift);
     this.released = { at: now, raw: rawDrift, upper, dir: this.stretchDirection(), aim };
+  }
+
+  /** What letting go now at a reading `rawDrift` (its line `drift`) adds to it, as the player
+   * rests (s): the learnt jump in the direction it stretches, none without sound (nothing moves
+   * the player as its rate goes back to 1). */
+  restJump(drift, rawDrift) {
+    return this.soundless ? 0 : this.releaseJump(rawDrift !== drift, this.stretchDirection());
   }
 
   /** What a release from a stretch in direction `dir` (+1, -1; 0: either) adds to the reading it
